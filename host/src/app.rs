@@ -1,0 +1,440 @@
+//! A loaded application: the manifest, its compiled components ready to instantiate, and the
+//! stores they share.
+
+use crate::allowed_hosts::AllowList;
+use crate::bindings;
+use crate::db::Database;
+use crate::kv::{self, KvState};
+use crate::manifest::{FileMount, Manifest, RouteSpec};
+use crate::mqtt::MqttState;
+use crate::outbound_http::OutboundHttp;
+use crate::routes::{Route, Router};
+use crate::runtime_config::{KvConfig, RuntimeConfig};
+use crate::sqlite::SqliteState;
+use crate::state::Ctx;
+use crate::variables::{ComponentVariables, Resolver};
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+/// How often the epoch ticks; deadlines are counted in ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Host settings that are not in the manifest.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub state_dir: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+    /// Where compiled components are cached between runs (`None`: no cache).
+    pub cache_dir: Option<PathBuf>,
+    /// A component running longer than this is stopped and answered with a 500.
+    pub request_timeout: Duration,
+    /// Largest linear memory one instance may grow to.
+    pub max_instance_memory: usize,
+}
+
+impl Options {
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        Options {
+            state_dir: state_dir.into(),
+            runtime_config: None,
+            cache_dir: default_cache_dir(),
+            request_timeout: Duration::from_secs(30),
+            max_instance_memory: 256 << 20,
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/fieldline` or `~/.cache/fieldline`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("fieldline"))
+}
+
+/// What one component needs for every instance.
+pub struct Prepared {
+    pub id: String,
+    pre: InstancePre<Ctx>,
+    proxy: Option<ProxyPre<Ctx>>,
+    env: Vec<(String, String)>,
+    files: Option<PathBuf>,
+    kv: KvState,
+    sqlite: SqliteState,
+    mqtt: MqttState,
+    outbound: OutboundHttp,
+    variables: Arc<ComponentVariables>,
+}
+
+pub struct App {
+    pub manifest: Manifest,
+    pub options: Options,
+    pub engine: Engine,
+    pub router: Router,
+    components: HashMap<String, Prepared>,
+    databases: Vec<Database>,
+    /// Compile and instantiate-pre time per component, for the start-up log.
+    pub load_times: Vec<(String, Duration)>,
+}
+
+/// wasmtime serve's test: can this machine reserve the address space pooling needs?
+fn pooling_fits() -> bool {
+    let mut config = wasmtime::Config::new();
+    config.memory_reservation(1 << 32);
+    let Ok(engine) = Engine::new(&config) else { return false };
+    let mut store = Store::new(&engine, ());
+    let ty = wasmtime::MemoryType::new(0, Some(1));
+    (0..8).all(|_| wasmtime::Memory::new(&mut store, ty.clone()).is_ok())
+}
+
+pub fn engine(options: &Options) -> Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    if pooling_fits() {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(1000);
+        pool.total_memories(1000);
+        pool.total_tables(2000);
+        pool.total_stacks(1000);
+        pool.max_memory_size(options.max_instance_memory);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    } else {
+        tracing::warn!("the address space is too small for the pooling allocator; using on-demand allocation");
+    }
+    if let Some(dir) = &options.cache_dir {
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(dir.join("wasmtime"));
+        match wasmtime::Cache::new(cache) {
+            Ok(c) => {
+                config.cache(Some(c));
+            }
+            Err(e) => tracing::warn!("compiled-code cache disabled: {e:#}"),
+        }
+    }
+    Engine::new(&config).map_err(|e| anyhow!("cannot create the wasmtime engine: {e:#}"))
+}
+
+fn linker(engine: &Engine) -> Result<Linker<Ctx>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    bindings::Imports::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c)?;
+    Ok(linker)
+}
+
+impl App {
+    /// Loads the manifest at `path`, compiles its components and opens their stores.
+    pub async fn load(path: &Path, options: Options) -> Result<Self> {
+        let manifest = Manifest::load(path)?;
+        Self::from_manifest(manifest, options).await
+    }
+
+    pub async fn from_manifest(manifest: Manifest, options: Options) -> Result<Self> {
+        let file = manifest.file.display().to_string();
+        let runtime = match &options.runtime_config {
+            Some(p) => RuntimeConfig::load(p)?,
+            None => RuntimeConfig::default(),
+        }
+        .with_defaults(&options.state_dir);
+
+        // Open only the stores some component uses, and refuse labels nothing defines, as Spin does.
+        let mut kv_backends: HashMap<String, kv::Backend> = HashMap::new();
+        let mut dbs: HashMap<String, Database> = HashMap::new();
+        let mut kv_files: HashMap<PathBuf, Database> = HashMap::new();
+        let mut undefined_dbs = Vec::new();
+        for c in manifest.components.values() {
+            for label in &c.key_value_stores {
+                if kv_backends.contains_key(label) {
+                    continue;
+                }
+                let backend = match runtime.key_value_stores.get(label) {
+                    None => bail!("{file}: unknown key_value_stores label {label:?} for component {:?}: define it in a runtime config file ([key_value_store.{label}])", c.id),
+                    Some(KvConfig::Redis { url }) => kv::Backend::redis(url).await?,
+                    Some(KvConfig::Spin { path }) => {
+                        let db = match kv_files.get(path) {
+                            Some(db) => db.clone(),
+                            None => {
+                                let db = Database::open(path)?;
+                                kv_files.insert(path.clone(), db.clone());
+                                db
+                            }
+                        };
+                        kv::Backend::sqlite(db).await?
+                    }
+                };
+                kv_backends.insert(label.clone(), backend);
+            }
+            for label in &c.sqlite_databases {
+                if dbs.contains_key(label) {
+                    continue;
+                }
+                match runtime.sqlite_databases.get(label) {
+                    Some(cfg) => {
+                        dbs.insert(label.clone(), Database::open(&cfg.path)?);
+                    }
+                    None => undefined_dbs.push(format!("- Component {} uses database '{label}'", c.id)),
+                }
+            }
+        }
+        if !undefined_dbs.is_empty() {
+            bail!(
+                "{file}: one or more components use SQLite databases which are not defined.\nCheck the spelling, or pass a runtime configuration file that defines these databases ([sqlite_database.<label>]).\nDetails:\n{}",
+                undefined_dbs.join("\n")
+            );
+        }
+
+        let resolver = Resolver::from_process_env(&manifest);
+        let missing = resolver.missing();
+        if !missing.is_empty() {
+            tracing::warn!("required variables have no value yet (components will get an error reading them): {}", missing.join(", "));
+        }
+
+        let engine = engine(&options)?;
+        let linker = linker(&engine)?;
+        let mut components = HashMap::new();
+        let mut load_times = Vec::new();
+        for (id, decl) in &manifest.components {
+            let started = Instant::now();
+            let ctx = format!("{file}: component `{id}`");
+            if !decl.source.exists() {
+                bail!("{ctx}: source {} does not exist (build it first: scripts/up builds every component)", decl.source.display());
+            }
+            let component = Component::from_file(&engine, &decl.source)
+                .map_err(|e| anyhow!("{ctx}: cannot compile {}: {e:#}", decl.source.display()))?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(|e| anyhow!("{ctx}: imports something this host does not provide: {e:#}"))?;
+            let proxy = ProxyPre::new(pre.clone()).ok();
+            let allowed = Arc::new(
+                AllowList::parse(&decl.allowed_outbound_hosts)
+                    .map_err(|e| anyhow!("{ctx}: allowed_outbound_hosts: {e}"))?,
+            );
+            let files = stage_files(&manifest.dir, &options.state_dir, id, &decl.files, &decl.exclude_files)
+                .with_context(|| format!("{ctx}: key `files`"))?;
+            let prepared = Prepared {
+                id: id.clone(),
+                pre,
+                proxy,
+                env: decl.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                files,
+                kv: KvState {
+                    allowed: Arc::new(
+                        decl.key_value_stores
+                            .iter()
+                            .filter_map(|l| kv_backends.get(l).map(|b| (l.clone(), b.clone())))
+                            .collect(),
+                    ),
+                },
+                sqlite: SqliteState {
+                    allowed: Arc::new(
+                        decl.sqlite_databases
+                            .iter()
+                            .filter_map(|l| dbs.get(l).map(|d| (l.clone(), d.clone())))
+                            .collect(),
+                    ),
+                },
+                mqtt: MqttState { allowed: allowed.clone() },
+                outbound: OutboundHttp {
+                    allowed,
+                    component: Arc::from(id.as_str()),
+                },
+                variables: Arc::new(resolver.component_values(id, &decl.variables)),
+            };
+            load_times.push((id.clone(), started.elapsed()));
+            components.insert(id.clone(), prepared);
+        }
+
+        let mut routes = Vec::new();
+        for t in &manifest.http_triggers {
+            let RouteSpec::Public(r) = &t.route else { continue };
+            let c = &components[&t.component];
+            if c.proxy.is_none() {
+                bail!("{file}: component `{}` is on route `{r}` but does not export wasi:http/incoming-handler (is it an HTTP component built with spin-sdk's #[http_component]?)", t.component);
+            }
+            routes.push(Route::new(r, &t.component).map_err(|e| anyhow!("{file}: route `{r}`: {e}"))?);
+        }
+        let (router, replaced) = Router::new(routes);
+        for (old, winner) in replaced {
+            tracing::warn!("{file}: route `{}` of component `{}` is a duplicate and will never be used (`{winner}` has it)", old.raw, old.component);
+        }
+        let mut databases: Vec<Database> = dbs.into_values().collect();
+        databases.extend(kv_files.into_values());
+        Ok(App {
+            manifest,
+            options,
+            engine,
+            router,
+            components,
+            databases,
+            load_times,
+        })
+    }
+
+    pub fn component(&self, id: &str) -> Result<&Prepared> {
+        self.components
+            .get(id)
+            .ok_or_else(|| anyhow!("no component `{id}` in {}", self.manifest.file.display()))
+    }
+
+    /// A fresh store for one instance of `c`, with its deadline set.
+    pub fn store(&self, c: &Prepared) -> Store<Ctx> {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr().envs(&c.env);
+        if let Some(dir) = &c.files {
+            if let Err(e) = wasi.preopened_dir(dir, "/", FsPerms::ReadOnly) {
+                tracing::error!("component {}: cannot mount its files: {e:#}", c.id);
+            }
+        }
+        let ctx = Ctx {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            outbound: c.outbound.clone(),
+            kv: c.kv.clone(),
+            sqlite: c.sqlite.clone(),
+            mqtt: c.mqtt.clone(),
+            variables: c.variables.clone(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.options.max_instance_memory)
+                .instances(100)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, ctx);
+        store.limiter(|c| &mut c.limits);
+        let ticks = (self.options.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    pub fn proxy<'a>(&self, c: &'a Prepared) -> Option<&'a ProxyPre<Ctx>> {
+        c.proxy.as_ref()
+    }
+
+    /// Runs one cron event in a fresh instance of `component`.
+    pub async fn handle_cron_event(&self, component: &str, timestamp: u64) -> Result<()> {
+        let c = self.component(component)?;
+        let pre = bindings::cron::SpinCronPre::new(c.pre.clone())
+            .map_err(|e| anyhow!("component `{component}` does not export the cron trigger's handle-cron-event: {e:#}"))?;
+        let mut store = self.store(c);
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let metadata = bindings::cron::fermyon::spin_cron::cron_types::Metadata { timestamp };
+            instance.call_handle_cron_event(&mut store, metadata).await
+        };
+        match tokio::time::timeout(self.options.request_timeout, run).await {
+            Err(_) => bail!("timed out after {:?}", self.options.request_timeout),
+            Ok(Err(trap)) => Err(anyhow!("{trap:#}")),
+            Ok(Ok(Err(bindings::cron::fermyon::spin_cron::cron_types::Error::Other(m)))) => bail!("{m}"),
+            Ok(Ok(Ok(()))) => Ok(()),
+        }
+    }
+
+    /// Lets every database writer finish what it has queued.
+    pub fn shutdown(&self) {
+        for db in &self.databases {
+            db.shutdown();
+        }
+    }
+
+    /// Starts the thread that advances the epoch, which is what makes deadlines fire.
+    pub fn start_epoch_ticker(&self) {
+        let engine = self.engine.weak();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => break,
+                }
+            })
+            .ok();
+    }
+}
+
+/// Copies a component's `files` into `<state>/files/<component>/`, mounted read-only at `/`.
+fn stage_files(
+    manifest_dir: &Path,
+    state_dir: &Path,
+    component: &str,
+    mounts: &[FileMount],
+    exclude: &[String],
+) -> Result<Option<PathBuf>> {
+    if mounts.is_empty() {
+        return Ok(None);
+    }
+    let root = state_dir.join("files").join(component);
+    if root.exists() {
+        std::fs::remove_dir_all(&root)?;
+    }
+    std::fs::create_dir_all(&root)?;
+    let excluded: BTreeSet<PathBuf> = exclude
+        .iter()
+        .map(|p| glob::glob(&manifest_dir.join(p).to_string_lossy()))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .collect();
+    let copy = |from: &Path, to: &Path| -> Result<()> {
+        if excluded.contains(from) {
+            return Ok(());
+        }
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
+        Ok(())
+    };
+    for mount in mounts {
+        match mount {
+            FileMount::Pattern(pattern) => {
+                let full = manifest_dir.join(pattern);
+                for entry in glob::glob(&full.to_string_lossy())? {
+                    let path = entry?;
+                    if path.is_file() {
+                        let rel = path.strip_prefix(manifest_dir)?;
+                        copy(&path, &root.join(rel))?;
+                    }
+                }
+            }
+            FileMount::Placement { source, destination } => {
+                let src = manifest_dir.join(source);
+                let dest = root.join(destination.trim_start_matches('/'));
+                if src.is_dir() {
+                    for entry in walk(&src)? {
+                        copy(&entry, &dest.join(entry.strip_prefix(&src)?))?;
+                    }
+                } else if src.is_file() {
+                    copy(&src, &dest)?;
+                } else {
+                    bail!("{} does not exist", src.display());
+                }
+            }
+        }
+    }
+    Ok(Some(root))
+}
+
+fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(walk(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,638 @@
+//! A SQLite database shared by every instance: WAL, one writer connection fed by a queue, readers
+//! on a pool, and group commit.
+//!
+//! Concurrent autocommit writes from many requests share one transaction; each runs inside its
+//! own savepoint, so a failing statement rolls back alone, and each is answered only after the
+//! shared transaction has committed, so a request that was told "ok" is as durable as it would be
+//! alone. A guest that opens an explicit transaction (`BEGIN` or `SAVEPOINT`) gets the writer to
+//! itself until the transaction ends, as SQLite's own write lock would give it; its reads in the
+//! meantime see its own writes.
+
+use rusqlite::{types::ValueRef, Connection, OpenFlags};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// The most autocommit statements committed together.
+const MAX_GROUP: usize = 512;
+/// How long an explicit transaction may sit idle holding the writer before it is rolled back.
+const SESSION_IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// Idle reader connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<SqlValue>>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SqlError {
+    #[error("the database is full")]
+    DatabaseFull,
+    #[error("{0}")]
+    Io(String),
+}
+
+impl From<rusqlite::Error> for SqlError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => SqlError::DatabaseFull,
+            _ => SqlError::Io(e.to_string()),
+        }
+    }
+}
+
+/// How a statement must be run, from its leading keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Probably a read: tried on a reader, sent to the writer if it turns out to write.
+    Read,
+    /// A write that can share a group transaction.
+    Write,
+    /// Must run outside any transaction (`PRAGMA`, `VACUUM`, `ATTACH`, a stray `COMMIT`).
+    Standalone,
+    /// Opens an explicit transaction (`BEGIN`, `SAVEPOINT`).
+    Begin,
+}
+
+fn classify(sql: &str) -> Kind {
+    let mut rest = sql.trim_start();
+    // Skip leading comments.
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    match word.as_str() {
+        "SELECT" | "WITH" | "VALUES" | "EXPLAIN" => Kind::Read,
+        "BEGIN" | "SAVEPOINT" => Kind::Begin,
+        "PRAGMA" => Kind::Standalone,
+        "COMMIT" | "END" | "ROLLBACK" | "RELEASE" | "VACUUM" | "ATTACH" | "DETACH" => Kind::Standalone,
+        _ => Kind::Write,
+    }
+}
+
+fn bind_and_run(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<QueryResult, SqlError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    run_prepared(&mut stmt, params)
+}
+
+fn run_prepared(stmt: &mut rusqlite::CachedStatement<'_>, params: &[SqlValue]) -> Result<QueryResult, SqlError> {
+    let expected = stmt.parameter_count();
+    if expected != params.len() {
+        return Err(SqlError::Io(format!(
+            "the statement takes {expected} parameters, {} were given",
+            params.len()
+        )));
+    }
+    for (i, p) in params.iter().enumerate() {
+        let idx = i + 1;
+        match p {
+            SqlValue::Integer(v) => stmt.raw_bind_parameter(idx, v)?,
+            SqlValue::Real(v) => stmt.raw_bind_parameter(idx, v)?,
+            SqlValue::Text(v) => stmt.raw_bind_parameter(idx, v.as_str())?,
+            SqlValue::Blob(v) => stmt.raw_bind_parameter(idx, v.as_slice())?,
+            SqlValue::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null)?,
+        }
+    }
+    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+    let n = columns.len();
+    let mut rows = Vec::new();
+    let mut raw = stmt.raw_query();
+    while let Some(row) = raw.next()? {
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(match row.get_ref(i)? {
+                ValueRef::Null => SqlValue::Null,
+                ValueRef::Integer(v) => SqlValue::Integer(v),
+                ValueRef::Real(v) => SqlValue::Real(v),
+                ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+            });
+        }
+        rows.push(values);
+    }
+    Ok(QueryResult { columns, rows })
+}
+
+type Reply = oneshot::Sender<(Result<QueryResult, SqlError>, bool)>;
+
+enum Job {
+    Exec {
+        session: u64,
+        kind: Kind,
+        sql: String,
+        params: Vec<SqlValue>,
+        /// The result and whether the session is (still) inside an explicit transaction.
+        reply: Reply,
+    },
+    EndSession(u64),
+    Shutdown,
+}
+
+impl Job {
+    fn session(&self) -> Option<u64> {
+        match self {
+            Job::Exec { session, .. } => Some(*session),
+            Job::EndSession(s) => Some(*s),
+            Job::Shutdown => None,
+        }
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    next_session: AtomicU64,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A database file, shared by every instance that declared it.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("path", &self.inner.path).finish()
+    }
+}
+
+fn open_connection(path: &Path, write: bool) -> rusqlite::Result<Connection> {
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let writer = open_connection(path, true)
+            .map_err(|e| anyhow::anyhow!("cannot open SQLite database {}: {e}", path.display()))?;
+        // WAL lets readers run beside the writer; FULL keeps every commit durable, which group
+        // commit makes cheap by sharing one sync among many requests.
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name(format!("sqlite-writer:{}", path.display()))
+            .spawn(move || Writer::new(writer, rx).run())?;
+        Ok(Database {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                jobs: Mutex::new(tx),
+                readers: Mutex::new(Vec::new()),
+                next_session: AtomicU64::new(1),
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A new session: the guest-side state of one opened connection.
+    pub fn session(&self) -> Session {
+        Session {
+            db: self.clone(),
+            id: self.inner.next_session.fetch_add(1, Ordering::Relaxed),
+            in_transaction: false,
+        }
+    }
+
+    fn send(&self, job: Job) -> bool {
+        match self.inner.jobs.lock() {
+            Ok(tx) => tx.send(job).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    async fn to_writer(&self, session: u64, kind: Kind, sql: String, params: Vec<SqlValue>) -> (Result<QueryResult, SqlError>, bool) {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(Job::Exec {
+            session,
+            kind,
+            sql,
+            params,
+            reply,
+        }) {
+            return (Err(SqlError::Io("the database is shutting down".into())), false);
+        }
+        rx.await
+            .unwrap_or_else(|_| (Err(SqlError::Io("the database writer stopped".into())), false))
+    }
+
+    fn take_reader(&self) -> Result<Connection, SqlError> {
+        let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
+        match pooled {
+            Some(c) => Ok(c),
+            None => Ok(open_connection(&self.inner.path, false)?),
+        }
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        if let Ok(mut pool) = self.inner.readers.lock() {
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+        }
+    }
+
+    /// Runs a read on a pooled reader; `None` if the statement turned out to write.
+    fn read_blocking(&self, sql: &str, params: &[SqlValue]) -> Option<Result<QueryResult, SqlError>> {
+        let conn = match self.take_reader() {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        let result = (|| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            if !stmt.readonly() {
+                return Ok(None);
+            }
+            run_prepared(&mut stmt, params).map(Some)
+        })();
+        self.return_reader(conn);
+        result.transpose()
+    }
+
+    /// Stops the writer after the jobs already queued.
+    pub fn shutdown(&self) {
+        self.send(Job::Shutdown);
+        let handle = self.inner.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+/// One guest connection's view of the database.
+#[derive(Debug)]
+pub struct Session {
+    db: Database,
+    id: u64,
+    in_transaction: bool,
+}
+
+impl Session {
+    /// Executes one statement, as Spin's `sqlite.execute` does.
+    pub async fn execute(&mut self, sql: String, params: Vec<SqlValue>) -> Result<QueryResult, SqlError> {
+        let kind = classify(&sql);
+        if !self.in_transaction && kind == Kind::Read {
+            let db = self.db.clone();
+            let (s, p) = (sql.clone(), params.clone());
+            let read = tokio::task::spawn_blocking(move || db.read_blocking(&s, &p))
+                .await
+                .map_err(|e| SqlError::Io(format!("reader failed: {e}")))?;
+            if let Some(result) = read {
+                return result;
+            }
+        }
+        let kind = if kind == Kind::Read { Kind::Write } else { kind };
+        let (result, in_tx) = self.db.to_writer(self.id, kind, sql, params).await;
+        self.in_transaction = in_tx;
+        result
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.in_transaction {
+            // A guest that trapped or timed out inside a transaction: roll it back, free the writer.
+            self.db.send(Job::EndSession(self.id));
+        }
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    /// Jobs received while a session held the writer, in arrival order.
+    pending: VecDeque<Job>,
+}
+
+impl Writer {
+    fn new(conn: Connection, rx: mpsc::Receiver<Job>) -> Self {
+        Writer {
+            conn,
+            rx,
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn next(&mut self) -> Option<Job> {
+        self.pending.pop_front().or_else(|| self.rx.recv().ok())
+    }
+
+    fn run(mut self) {
+        while let Some(job) = self.next() {
+            match job {
+                Job::Shutdown => break,
+                Job::EndSession(_) => {} // its transaction already ended
+                Job::Exec {
+                    kind: Kind::Write | Kind::Read,
+                    session,
+                    sql,
+                    params,
+                    reply,
+                } => self.group((session, sql, params, reply)),
+                Job::Exec {
+                    kind: Kind::Standalone,
+                    sql,
+                    params,
+                    reply,
+                    ..
+                } => {
+                    let r = bind_and_run(&self.conn, &sql, &params);
+                    let _ = reply.send((r, false));
+                }
+                Job::Exec {
+                    kind: Kind::Begin,
+                    session,
+                    sql,
+                    params,
+                    reply,
+                } => {
+                    let r = bind_and_run(&self.conn, &sql, &params);
+                    let open = !self.conn.is_autocommit();
+                    let _ = reply.send((r, open));
+                    if open {
+                        self.hold(session);
+                    }
+                }
+            }
+        }
+        // Leave nothing half-done behind.
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// Runs autocommit writes together: `first` plus whatever else is already queued.
+    fn group(&mut self, first: (u64, String, Vec<SqlValue>, Reply)) {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            let job = match self.pending.pop_front() {
+                Some(j) => j,
+                None => match self.rx.try_recv() {
+                    Ok(j) => j,
+                    Err(_) => break,
+                },
+            };
+            match job {
+                Job::Exec {
+                    kind: Kind::Write | Kind::Read,
+                    session,
+                    sql,
+                    params,
+                    reply,
+                } => batch.push((session, sql, params, reply)),
+                other => {
+                    // Keep it for after this group, in order.
+                    self.pending.push_front(other);
+                    break;
+                }
+            }
+        }
+        if batch.len() == 1 {
+            let (_, sql, params, reply) = batch.remove(0);
+            let r = bind_and_run(&self.conn, &sql, &params);
+            let _ = reply.send((r, false));
+            return;
+        }
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = SqlError::from(e);
+            for (_, _, _, reply) in batch {
+                let _ = reply.send((Err(err.clone()), false));
+            }
+            return;
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for (_, sql, params, reply) in batch {
+            let r = match self.conn.execute_batch("SAVEPOINT fieldline_group") {
+                Err(e) => Err(SqlError::from(e)),
+                Ok(()) => {
+                    let r = bind_and_run(&self.conn, &sql, &params);
+                    let end = if r.is_ok() {
+                        "RELEASE fieldline_group"
+                    } else {
+                        "ROLLBACK TO fieldline_group; RELEASE fieldline_group"
+                    };
+                    match self.conn.execute_batch(end) {
+                        Ok(()) => r,
+                        Err(e) => Err(SqlError::from(e)),
+                    }
+                }
+            };
+            results.push((r, reply));
+        }
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                for (r, reply) in results {
+                    let _ = reply.send((r, false));
+                }
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                let err = SqlError::from(e);
+                for (_, reply) in results {
+                    let _ = reply.send((Err(err.clone()), false));
+                }
+            }
+        }
+    }
+
+    /// Gives the writer to one session until its explicit transaction ends.
+    fn hold(&mut self, session: u64) {
+        loop {
+            let job = match self.rx.recv_timeout(SESSION_IDLE_LIMIT) {
+                Ok(j) => j,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    tracing::warn!("rolling back a SQLite transaction idle for {SESSION_IDLE_LIMIT:?}");
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            if job.session() != Some(session) {
+                if matches!(job, Job::Shutdown) {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    self.pending.push_back(job);
+                    return;
+                }
+                self.pending.push_back(job);
+                continue;
+            }
+            match job {
+                Job::Exec {
+                    sql, params, reply, ..
+                } => {
+                    let r = bind_and_run(&self.conn, &sql, &params);
+                    let open = !self.conn.is_autocommit();
+                    let _ = reply.send((r, open));
+                    if !open {
+                        return;
+                    }
+                }
+                Job::EndSession(_) => {
+                    if !self.conn.is_autocommit() {
+                        let _ = self.conn.execute_batch("ROLLBACK");
+                    }
+                    return;
+                }
+                Job::Shutdown => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(&dir.path().join("t.db")).expect("open");
+        (dir, db)
+    }
+
+    async fn exec(s: &mut Session, sql: &str, params: Vec<SqlValue>) -> Result<QueryResult, SqlError> {
+        s.execute(sql.to_string(), params).await
+    }
+
+    #[test]
+    fn classifies_statements() {
+        assert_eq!(classify("  select 1"), Kind::Read);
+        assert_eq!(classify("-- c\n/* x */ WITH a AS (SELECT 1) SELECT * FROM a"), Kind::Read);
+        assert_eq!(classify("INSERT INTO t VALUES (1)"), Kind::Write);
+        assert_eq!(classify("begin immediate"), Kind::Begin);
+        assert_eq!(classify("PRAGMA journal_mode=WAL"), Kind::Standalone);
+        assert_eq!(classify("COMMIT"), Kind::Standalone);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_all_land_and_failures_stay_isolated() {
+        let (_dir, db) = temp_db();
+        let mut s = db.session();
+        exec(&mut s, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL)", vec![]).await.expect("create");
+        let mut tasks = Vec::new();
+        for i in 0..200i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut s = db.session();
+                // Every tenth statement violates NOT NULL and must fail alone.
+                let v = if i % 10 == 0 { SqlValue::Null } else { SqlValue::Text(format!("v{i}")) };
+                s.execute("INSERT INTO t(id, v) VALUES (?, ?)".into(), vec![SqlValue::Integer(i), v]).await
+            }));
+        }
+        let mut failed = 0;
+        for t in tasks {
+            if t.await.expect("join").is_err() {
+                failed += 1;
+            }
+        }
+        assert_eq!(failed, 20);
+        let r = exec(&mut s, "SELECT count(*) FROM t", vec![]).await.expect("count");
+        assert_eq!(r.rows, vec![vec![SqlValue::Integer(180)]]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn explicit_transactions_commit_and_roll_back() {
+        let (_dir, db) = temp_db();
+        let mut s = db.session();
+        exec(&mut s, "CREATE TABLE t(v INTEGER)", vec![]).await.expect("create");
+        exec(&mut s, "BEGIN", vec![]).await.expect("begin");
+        exec(&mut s, "INSERT INTO t VALUES (1)", vec![]).await.expect("insert");
+        // Our own uncommitted write is visible to us...
+        let mine = exec(&mut s, "SELECT count(*) FROM t", vec![]).await.expect("read");
+        assert_eq!(mine.rows, vec![vec![SqlValue::Integer(1)]]);
+        // ...and a concurrent autocommit write waits for our commit instead of failing.
+        let db2 = db.clone();
+        let other = tokio::spawn(async move {
+            let mut s2 = db2.session();
+            s2.execute("INSERT INTO t VALUES (2)".into(), vec![]).await
+        });
+        exec(&mut s, "COMMIT", vec![]).await.expect("commit");
+        other.await.expect("join").expect("other insert");
+        exec(&mut s, "BEGIN", vec![]).await.expect("begin");
+        exec(&mut s, "INSERT INTO t VALUES (3)", vec![]).await.expect("insert");
+        exec(&mut s, "ROLLBACK", vec![]).await.expect("rollback");
+        let r = exec(&mut s, "SELECT v FROM t ORDER BY v", vec![]).await.expect("read");
+        assert_eq!(r.rows, vec![vec![SqlValue::Integer(1)], vec![SqlValue::Integer(2)]]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_session_rolls_back_and_frees_the_writer() {
+        let (_dir, db) = temp_db();
+        let mut s = db.session();
+        exec(&mut s, "CREATE TABLE t(v INTEGER)", vec![]).await.expect("create");
+        {
+            let mut abandoned = db.session();
+            exec(&mut abandoned, "BEGIN", vec![]).await.expect("begin");
+            exec(&mut abandoned, "INSERT INTO t VALUES (1)", vec![]).await.expect("insert");
+        }
+        exec(&mut s, "INSERT INTO t VALUES (2)", vec![]).await.expect("writer is free");
+        let r = exec(&mut s, "SELECT v FROM t", vec![]).await.expect("read");
+        assert_eq!(r.rows, vec![vec![SqlValue::Integer(2)]]);
+    }
+
+    #[tokio::test]
+    async fn values_round_trip_and_errors_are_values() {
+        let (_dir, db) = temp_db();
+        let mut s = db.session();
+        exec(&mut s, "CREATE TABLE t(a, b, c, d, e)", vec![]).await.expect("create");
+        let row = vec![
+            SqlValue::Integer(-7),
+            SqlValue::Real(1.5),
+            SqlValue::Text("é".into()),
+            SqlValue::Blob(vec![0, 255]),
+            SqlValue::Null,
+        ];
+        exec(&mut s, "INSERT INTO t VALUES (?,?,?,?,?)", row.clone()).await.expect("insert");
+        let r = exec(&mut s, "SELECT a, b, c, d, e FROM t", vec![]).await.expect("select");
+        assert_eq!(r.columns, vec!["a", "b", "c", "d", "e"]);
+        assert_eq!(r.rows, vec![row]);
+        assert!(exec(&mut s, "SELECT * FROM missing", vec![]).await.is_err());
+        assert!(exec(&mut s, "INSERT INTO t VALUES (?)", vec![]).await.is_err());
+        assert!(exec(&mut s, "COMMIT", vec![]).await.is_err());
+        // A CTE that writes is recognised and sent to the writer.
+        exec(&mut s, "WITH x(v) AS (SELECT 9) INSERT INTO t(a) SELECT v FROM x", vec![]).await.expect("cte insert");
+        let r = exec(&mut s, "SELECT count(*) FROM t", vec![]).await.expect("count");
+        assert_eq!(r.rows, vec![vec![SqlValue::Integer(2)]]);
+    }
+}

@@ -1,0 +1,257 @@
+//! The HTTP trigger: serves the application's routes, a fresh instance per request, with Spin's
+//! request headers, a bounded number of requests in flight, bounded bodies, a deadline, one log
+//! line per request, and graceful shutdown.
+
+use crate::app::App;
+use anyhow::Result;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpView;
+
+/// Serving limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Requests handled at once; more wait for a slot.
+    pub max_concurrent: usize,
+    /// Largest request body accepted (413 above it).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_concurrent: 256,
+            max_body_bytes: 16 << 20,
+        }
+    }
+}
+
+struct Server {
+    app: Arc<App>,
+    limits: Limits,
+    slots: Semaphore,
+    local: SocketAddr,
+}
+
+fn body(text: impl Into<Bytes>) -> HyperOutgoingBody {
+    Full::new(text.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+fn status(code: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
+    let mut r = Response::new(body(text));
+    *r.status_mut() = code;
+    r
+}
+
+impl Server {
+    async fn handle(&self, req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let response = self.route(req, client).await;
+        tracing::info!(
+            target: "fieldline::request",
+            "{method} {path} {} {:.2}ms",
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        response
+    }
+
+    async fn route(&self, req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
+        let path = req.uri().path().to_string();
+        if let Some(which) = path.strip_prefix("/.well-known/spin/") {
+            return match which {
+                "health" => Response::new(body("OK")),
+                "info" => {
+                    let info = serde_json::json!({
+                        "name": self.app.manifest.application.name,
+                        "version": self.app.manifest.application.version,
+                        "host": format!("fieldline {}", env!("CARGO_PKG_VERSION")),
+                    });
+                    let mut r = Response::new(body(serde_json::to_vec_pretty(&info).unwrap_or_default()));
+                    r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+                    r
+                }
+                _ => status(StatusCode::NOT_FOUND, ""),
+            };
+        }
+        let Some(m) = self.app.router.route(&path) else {
+            return status(StatusCode::NOT_FOUND, "");
+        };
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_body_bytes) {
+            return status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        }
+        let Ok(_slot) = self.slots.acquire().await else {
+            return status(StatusCode::SERVICE_UNAVAILABLE, "");
+        };
+        let component = match self.app.component(m.component) {
+            Ok(c) => c,
+            Err(_) => return status(StatusCode::INTERNAL_SERVER_ERROR, ""),
+        };
+        let Some(proxy) = self.app.proxy(component).cloned() else {
+            return status(StatusCode::INTERNAL_SERVER_ERROR, "");
+        };
+
+        let (mut parts, incoming) = req.into_parts();
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| self.local.to_string());
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        let full_url = format!("http://{host}{path_and_query}");
+        let mut spin_headers: Vec<(String, String)> = vec![
+            ("spin-full-url".into(), full_url.clone()),
+            ("spin-path-info".into(), m.path_info.clone()),
+            ("spin-matched-route".into(), m.matched_route.to_string()),
+            ("spin-base-path".into(), "/".into()),
+            ("spin-raw-component-route".into(), m.raw_route.to_string()),
+            ("spin-component-route".into(), m.component_route.clone()),
+            ("spin-client-addr".into(), client.to_string()),
+        ];
+        for (name, value) in &m.params {
+            spin_headers.push((format!("spin-path-match-{}", name.to_ascii_lowercase()), value.clone()));
+        }
+        for (k, v) in spin_headers {
+            if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), HeaderValue::try_from(v)) {
+                parts.headers.insert(k, v);
+            }
+        }
+        if parts.uri.authority().is_none() {
+            if let Ok(uri) = full_url.parse() {
+                parts.uri = uri;
+            }
+        }
+        let limited = Limited::new(incoming, self.limits.max_body_bytes)
+            .map_err(|e| match e.downcast::<hyper::Error>() {
+                Ok(h) => wasmtime_wasi_http::Error::Hyper(*h),
+                Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(None),
+            });
+        let req = Request::from_parts(parts, limited);
+
+        let mut store = self.app.store(component);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let prepared = (|| -> wasmtime::Result<_> {
+            let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+            let out = store.data_mut().http().new_response_outparam(sender)?;
+            Ok((req, out))
+        })();
+        let (wasi_req, out) = match prepared {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("bad request to {}: {e:#}", m.component);
+                return status(StatusCode::BAD_REQUEST, "");
+            }
+        };
+        let id = m.component.to_string();
+        let timeout = self.app.options.request_timeout;
+        let task = tokio::spawn(async move {
+            let run = async {
+                let proxy = proxy.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, wasi_req, out).await
+            };
+            match tokio::time::timeout(timeout, run).await {
+                Ok(r) => r,
+                Err(_) => Err(wasmtime::format_err!("no answer within {timeout:?}")),
+            }
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(code)) => {
+                tracing::error!("component {id} answered with an error: {code:?}");
+                status(StatusCode::INTERNAL_SERVER_ERROR, "")
+            }
+            Err(_) => {
+                let why = match task.await {
+                    Ok(Ok(())) => "returned without setting a response".to_string(),
+                    Ok(Err(e)) => format!("{e:?}"),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!("component {id} failed: {why}");
+                status(StatusCode::INTERNAL_SERVER_ERROR, "")
+            }
+        }
+    }
+}
+
+/// Binds the listener (so callers learn the port before serving).
+pub async fn bind(listen: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))
+}
+
+/// Serves until `shutdown` resolves, then waits (bounded) for requests in flight.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let local = listener.local_addr()?;
+    let server = Arc::new(Server {
+        app,
+        slots: Semaphore::new(limits.max_concurrent),
+        limits,
+        local,
+    });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, client) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let server = server.clone();
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(move |req| {
+                            let server = server.clone();
+                            async move { Ok::<_, std::convert::Infallible>(server.handle(req, client).await) }
+                        }),
+                    );
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection from {client}: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing requests in flight");
+    if tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after 10s; stopping anyway");
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! `fermyon:spin/key-value@2.0.0`: stores by label, each backed by a SQLite file (Spin's default
+//! layout) or Redis, open only to the components that list the label in `key_value_stores`.
+
+use crate::bindings::key_value::{self, Error};
+use crate::db::{Database, Session, SqlValue};
+use anyhow::Result;
+use redis::AsyncCommands;
+use std::collections::HashMap;
+use std::sync::Arc;
+use wasmtime::component::Resource;
+
+/// Where one store's data lives.
+#[derive(Clone)]
+pub enum Backend {
+    /// A table `spin_key_value(store, key, value)` in a SQLite file, as Spin lays it out.
+    Sqlite(Database),
+    Redis(redis::aio::ConnectionManager),
+}
+
+impl Backend {
+    /// Opens a SQLite-backed store file, creating Spin's table if needed.
+    pub async fn sqlite(db: Database) -> Result<Self> {
+        let mut s = db.session();
+        s.execute(
+            "CREATE TABLE IF NOT EXISTS spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))".into(),
+            vec![],
+        )
+        .await?;
+        Ok(Backend::Sqlite(db))
+    }
+
+    pub async fn redis(url: &str) -> Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| anyhow::anyhow!("invalid Redis url `{url}`: {e}"))?;
+        let manager = redis::aio::ConnectionManager::new(client)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis at `{url}`: {e}"))?;
+        Ok(Backend::Redis(manager))
+    }
+}
+
+/// The guest's open store.
+pub struct StoreHandle {
+    label: String,
+    backend: StoreBackend,
+}
+
+enum StoreBackend {
+    Sqlite(Session),
+    Redis(redis::aio::ConnectionManager),
+}
+
+/// Per-instance key-value state: the stores this component may open.
+#[derive(Clone, Default)]
+pub struct KvState {
+    pub allowed: Arc<HashMap<String, Backend>>,
+}
+
+fn other(e: impl std::fmt::Display) -> Error {
+    Error::Other(e.to_string())
+}
+
+impl StoreHandle {
+    async fn sql(&mut self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, Error> {
+        match &mut self.backend {
+            StoreBackend::Sqlite(s) => s.execute(sql.to_string(), params).await.map(|r| r.rows).map_err(other),
+            StoreBackend::Redis(_) => Err(other("not a SQLite store")),
+        }
+    }
+
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        if let StoreBackend::Redis(r) = &mut self.backend {
+            return r.get(key).await.map_err(other);
+        }
+        let label = SqlValue::Text(self.label.clone());
+        let rows = self
+            .sql("SELECT value FROM spin_key_value WHERE store = ? AND key = ?", vec![label, SqlValue::Text(key)])
+            .await?;
+        Ok(rows.into_iter().next().and_then(|r| match r.into_iter().next() {
+            Some(SqlValue::Blob(b)) => Some(b),
+            Some(SqlValue::Text(t)) => Some(t.into_bytes()),
+            _ => None,
+        }))
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        if let StoreBackend::Redis(r) = &mut self.backend {
+            return r.set(key, value).await.map_err(other);
+        }
+        let label = SqlValue::Text(self.label.clone());
+        self.sql(
+            "INSERT INTO spin_key_value (store, key, value) VALUES (?, ?, ?) ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            vec![label, SqlValue::Text(key), SqlValue::Blob(value)],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), Error> {
+        if let StoreBackend::Redis(r) = &mut self.backend {
+            return r.del(key).await.map_err(other);
+        }
+        let label = SqlValue::Text(self.label.clone());
+        self.sql("DELETE FROM spin_key_value WHERE store = ? AND key = ?", vec![label, SqlValue::Text(key)])
+            .await
+            .map(drop)
+    }
+
+    async fn exists(&mut self, key: String) -> Result<bool, Error> {
+        if let StoreBackend::Redis(r) = &mut self.backend {
+            return r.exists(key).await.map_err(other);
+        }
+        let label = SqlValue::Text(self.label.clone());
+        let rows = self
+            .sql("SELECT 1 FROM spin_key_value WHERE store = ? AND key = ?", vec![label, SqlValue::Text(key)])
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn get_keys(&mut self) -> Result<Vec<String>, Error> {
+        if let StoreBackend::Redis(r) = &mut self.backend {
+            return r.keys("*").await.map_err(other);
+        }
+        let label = SqlValue::Text(self.label.clone());
+        let rows = self.sql("SELECT key FROM spin_key_value WHERE store = ?", vec![label]).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match r.into_iter().next() {
+                Some(SqlValue::Text(t)) => Some(t),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+type Res<T> = wasmtime::Result<Result<T, Error>>;
+
+impl key_value::Host for crate::state::Ctx {}
+
+impl key_value::HostStore for crate::state::Ctx {
+    async fn open(&mut self, label: String) -> Res<Resource<StoreHandle>> {
+        let Some(backend) = self.kv.allowed.get(&label) else {
+            // Spin answers access-denied for any label the component did not declare.
+            return Ok(Err(Error::AccessDenied));
+        };
+        let backend = match backend {
+            Backend::Sqlite(db) => StoreBackend::Sqlite(db.session()),
+            Backend::Redis(r) => StoreBackend::Redis(r.clone()),
+        };
+        Ok(Ok(self.table.push(StoreHandle { label, backend })?))
+    }
+
+    async fn get(&mut self, store: Resource<StoreHandle>, key: String) -> Res<Option<Vec<u8>>> {
+        Ok(self.table.get_mut(&store)?.get(key).await)
+    }
+
+    async fn set(&mut self, store: Resource<StoreHandle>, key: String, value: Vec<u8>) -> Res<()> {
+        Ok(self.table.get_mut(&store)?.set(key, value).await)
+    }
+
+    async fn delete(&mut self, store: Resource<StoreHandle>, key: String) -> Res<()> {
+        Ok(self.table.get_mut(&store)?.delete(key).await)
+    }
+
+    async fn exists(&mut self, store: Resource<StoreHandle>, key: String) -> Res<bool> {
+        Ok(self.table.get_mut(&store)?.exists(key).await)
+    }
+
+    async fn get_keys(&mut self, store: Resource<StoreHandle>) -> Res<Vec<String>> {
+        Ok(self.table.get_mut(&store)?.get_keys().await)
+    }
+
+    async fn drop(&mut self, store: Resource<StoreHandle>) -> wasmtime::Result<()> {
+        self.table.delete(store)?;
+        Ok(())
+    }
+}

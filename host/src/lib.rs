@@ -1,0 +1,21 @@
+//! Fieldline's Spin-compatible host: runs a `spin.toml` application on wasmtime the way `spin up`
+//! does — HTTP and cron triggers, key-value, SQLite, variables, outbound HTTP and MQTT.
+
+pub mod allowed_hosts;
+pub mod app;
+pub mod bindings;
+pub mod cron;
+pub mod db;
+pub mod http_trigger;
+pub mod kv;
+pub mod manifest;
+pub mod mqtt;
+pub mod outbound_http;
+pub mod routes;
+pub mod runtime_config;
+pub mod sqlite;
+pub mod state;
+pub mod variables;
+
+pub use app::{App, Options};
+pub use manifest::Manifest;

@@ -1,0 +1,172 @@
+//! `fieldline`: run a Spin application (`fieldline up`) or one cron tick of it (`fieldline trigger cron`).
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use fieldline_host::{cron, http_trigger, App, Options};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "fieldline", version, about = "Runs a Spin application (spin.toml) on wasmtime")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct AppArgs {
+    /// The application manifest.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    from: PathBuf,
+    /// Where the default SQLite database and key-value store live [default: .spin beside the manifest].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// A runtime configuration file in Spin's format (key_value_store, sqlite_database).
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
+    /// Stop a component after this long and answer 500 (e.g. 30s, 500ms).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// Where compiled components are cached between runs [default: ~/.cache/fieldline].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the application's HTTP routes and run its cron triggers.
+    Up {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000", env = "SPIN_HTTP_LISTEN_ADDR")]
+        listen: SocketAddr,
+        /// Requests handled at once; more wait.
+        #[arg(long, default_value_t = 256)]
+        max_concurrent: usize,
+        /// Largest request body, in bytes.
+        #[arg(long, default_value_t = 16 << 20)]
+        max_body_bytes: usize,
+    },
+    /// Run triggers by hand.
+    Trigger {
+        #[command(subcommand)]
+        trigger: TriggerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TriggerCommand {
+    /// Run one tick of a cron component now, against the same state as `up`.
+    Cron {
+        /// The component to run.
+        component: String,
+        #[command(flatten)]
+        app: AppArgs,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not a duration such as 30s or 500ms"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("`{s}` is not a duration such as 30s or 500ms")),
+    }
+}
+
+fn options(args: &AppArgs) -> Result<Options> {
+    let manifest_dir = args.from.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let state_dir = match &args.state_dir {
+        Some(d) => d.clone(),
+        None => manifest_dir.join(".spin"),
+    };
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
+    let mut options = Options::new(std::fs::canonicalize(&state_dir)?);
+    options.runtime_config = args.runtime_config_file.clone();
+    options.request_timeout = args.request_timeout;
+    if let Some(c) = &args.cache_dir {
+        options.cache_dir = Some(c.clone());
+    }
+    Ok(options)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FIELDLINE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime_wasi_http=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Up {
+            app,
+            listen,
+            max_concurrent,
+            max_body_bytes,
+        } => {
+            let started = std::time::Instant::now();
+            let app = Arc::new(App::load(&app.from, options(&app)?).await?);
+            for (id, t) in &app.load_times {
+                tracing::info!("component {id} ready in {t:.2?}");
+            }
+            if !app.manifest.mqtt_triggers.is_empty() {
+                bail!("{}: [[trigger.mqtt]] is not supported by this host yet", app.manifest.file.display());
+            }
+            app.start_epoch_ticker();
+            let listener = http_trigger::bind(listen).await?;
+            let local = listener.local_addr()?;
+            let crons = cron::spawn_all(app.clone())?;
+            println!("Serving http://{local}");
+            for r in app.router.routes() {
+                println!("  {}: http://{local}{}", r.component, r.raw);
+            }
+            tracing::info!("ready in {:.2?}", started.elapsed());
+            let limits = http_trigger::Limits {
+                max_concurrent,
+                max_body_bytes,
+            };
+            http_trigger::serve(app.clone(), listener, limits, shutdown_signal()).await?;
+            for c in crons {
+                c.abort();
+            }
+            app.shutdown();
+            Ok(())
+        }
+        Command::Trigger {
+            trigger: TriggerCommand::Cron { component, app },
+        } => {
+            let app = App::load(&app.from, options(&app)?).await?;
+            app.start_epoch_ticker();
+            let result = cron::run_once(&app, &component).await;
+            app.shutdown();
+            result.with_context(|| format!("cron component `{component}` failed"))?;
+            println!("cron component `{component}` ran once");
+            Ok(())
+        }
+    }
+}

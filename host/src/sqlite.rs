@@ -1,0 +1,78 @@
+//! `fermyon:spin/sqlite@2.0.0`: databases by label over [`crate::db::Database`], open only to the
+//! components that list the label in `sqlite_databases`.
+
+use crate::bindings::sqlite::{self, Error, QueryResult, RowResult, Value};
+use crate::db::{Database, Session, SqlError, SqlValue};
+use std::collections::HashMap;
+use std::sync::Arc;
+use wasmtime::component::Resource;
+
+/// The guest's open connection.
+pub struct ConnectionHandle(Session);
+
+/// Per-instance SQLite state: the databases this component may open.
+#[derive(Clone, Default)]
+pub struct SqliteState {
+    pub allowed: Arc<HashMap<String, Database>>,
+}
+
+fn to_sql(v: Value) -> SqlValue {
+    match v {
+        Value::Integer(i) => SqlValue::Integer(i),
+        Value::Real(f) => SqlValue::Real(f),
+        Value::Text(t) => SqlValue::Text(t),
+        Value::Blob(b) => SqlValue::Blob(b),
+        Value::Null => SqlValue::Null,
+    }
+}
+
+fn from_sql(v: SqlValue) -> Value {
+    match v {
+        SqlValue::Integer(i) => Value::Integer(i),
+        SqlValue::Real(f) => Value::Real(f),
+        SqlValue::Text(t) => Value::Text(t),
+        SqlValue::Blob(b) => Value::Blob(b),
+        SqlValue::Null => Value::Null,
+    }
+}
+
+impl sqlite::Host for crate::state::Ctx {}
+
+impl sqlite::HostConnection for crate::state::Ctx {
+    async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<ConnectionHandle>, Error>> {
+        let Some(db) = self.sqlite.allowed.get(&database) else {
+            return Ok(Err(Error::AccessDenied));
+        };
+        let handle = ConnectionHandle(db.session());
+        Ok(Ok(self.table.push(handle)?))
+    }
+
+    async fn execute(
+        &mut self,
+        conn: Resource<ConnectionHandle>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let session = &mut self.table.get_mut(&conn)?.0;
+        let params = parameters.into_iter().map(to_sql).collect();
+        Ok(match session.execute(statement, params).await {
+            Ok(r) => Ok(QueryResult {
+                columns: r.columns,
+                rows: r
+                    .rows
+                    .into_iter()
+                    .map(|row| RowResult {
+                        values: row.into_iter().map(from_sql).collect(),
+                    })
+                    .collect(),
+            }),
+            Err(SqlError::DatabaseFull) => Err(Error::DatabaseFull),
+            Err(SqlError::Io(m)) => Err(Error::Io(m)),
+        })
+    }
+
+    async fn drop(&mut self, conn: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
+        self.table.delete(conn)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,240 @@
+//! Application variables (`[variables]`), their providers (`SPIN_VARIABLE_<NAME>` in the
+//! environment, then the manifest default), and component variables as `{{ template }}`s.
+
+use crate::manifest::Manifest;
+use std::collections::{BTreeMap, HashMap};
+
+/// Spin's variable names: lowercase letters, digits and single underscores, starting with a letter.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.contains("__")
+        && !name.ends_with('_');
+    if ok {
+        Ok(())
+    } else {
+        Err("variable names are lowercase letters, digits and single underscores, starting with a letter".into())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Literal(String),
+    Variable(String),
+}
+
+fn parse_template(template: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            parts.push(Part::Literal(rest[..start].to_string()));
+        }
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
+        let name = after[..end].trim();
+        validate_name(name).map_err(|e| format!("`{{{{ {name} }}}}` in `{template}`: {e}"))?;
+        parts.push(Part::Variable(name.to_string()));
+        rest = &after[end + 2..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Literal(rest.to_string()));
+    }
+    Ok(parts)
+}
+
+/// The application variables a template refers to.
+pub fn template_references(template: &str) -> Result<Vec<String>, String> {
+    Ok(parse_template(template)?
+        .into_iter()
+        .filter_map(|p| match p {
+            Part::Variable(v) => Some(v),
+            Part::Literal(_) => None,
+        })
+        .collect())
+}
+
+/// Resolved application variables; component variables are expanded from them.
+#[derive(Debug, Clone, Default)]
+pub struct Resolver {
+    values: HashMap<String, String>,
+    /// Required variables nobody provided: like Spin, the guest learns of it when it reads one.
+    missing: Vec<String>,
+}
+
+impl Resolver {
+    /// Resolves every application variable: `SPIN_VARIABLE_<NAME>` (via `env`), else the default.
+    pub fn new(manifest: &Manifest, env: impl Fn(&str) -> Option<String>) -> Self {
+        let mut values = HashMap::new();
+        let mut missing = Vec::new();
+        for (name, decl) in &manifest.variables {
+            let env_name = format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase());
+            match env(&env_name).or_else(|| decl.default.clone()) {
+                Some(v) => {
+                    values.insert(name.clone(), v);
+                }
+                None => missing.push(name.clone()),
+            }
+        }
+        Resolver { values, missing }
+    }
+
+    /// The process environment, then a `.env` file in the working directory, as Spin's provider.
+    pub fn from_process_env(manifest: &Manifest) -> Self {
+        let dotenv: HashMap<String, String> = dotenvy::from_path_iter(".env")
+            .map(|it| it.filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        Self::new(manifest, |k| std::env::var(k).ok().or_else(|| dotenv.get(k).cloned()))
+    }
+
+    /// Required variables with no value, with the environment variable that would set each.
+    pub fn missing(&self) -> Vec<String> {
+        self.missing
+            .iter()
+            .map(|n| format!("`{n}` (set SPIN_VARIABLE_{})", n.to_ascii_uppercase()))
+            .collect()
+    }
+
+    /// Expands a component's variable templates into their values.
+    pub fn component_values(&self, component: &str, templates: &BTreeMap<String, String>) -> ComponentVariables {
+        ComponentVariables {
+            component: component.to_string(),
+            values: templates
+                .iter()
+                .map(|(name, template)| (name.clone(), self.expand(template)))
+                .collect(),
+        }
+    }
+
+    fn expand(&self, template: &str) -> Result<String, GetError> {
+        let mut out = String::new();
+        let parts = parse_template(template)
+            .map_err(|e| GetError::Other(format!("invalid variable template: {e}")))?;
+        for part in parts {
+            match part {
+                Part::Literal(s) => out.push_str(&s),
+                Part::Variable(v) => match self.values.get(&v) {
+                    Some(value) => out.push_str(value),
+                    None => {
+                        return Err(GetError::Provider(format!(
+                            "no provider resolved required variable {v:?}"
+                        )))
+                    }
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What the guest's `variables.get` sees: the component's own variables only.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentVariables {
+    component: String,
+    values: HashMap<String, Result<String, GetError>>,
+}
+
+/// Mirrors `fermyon:spin/variables@2.0.0` errors, with Spin's messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetError {
+    InvalidName(String),
+    Undefined(String),
+    Provider(String),
+    Other(String),
+}
+
+impl ComponentVariables {
+    pub fn get(&self, name: &str) -> Result<String, GetError> {
+        validate_name(name).map_err(|e| GetError::InvalidName(format!("{name:?}: {e}")))?;
+        match self.values.get(name) {
+            Some(v) => v.clone(),
+            None => Err(GetError::Undefined(format!(
+                "no variable for {:?}.{name:?}",
+                self.component
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn manifest() -> Manifest {
+        Manifest::parse(
+            r#"
+spin_manifest_version = 2
+[application]
+name = "t"
+[variables]
+token = { required = true, secret = true }
+region = { default = "eu" }
+[component.c]
+source = "c.wasm"
+variables = { key = "{{ token }}", url = "https://{{region}}.example.com/{{ token }}", plain = "x" }
+"#,
+            Path::new("spin.toml"),
+        )
+        .expect("valid manifest")
+    }
+
+    #[test]
+    fn environment_overrides_default_and_templates_expand() {
+        let m = manifest();
+        let r = Resolver::new(&m, |k| match k {
+            "SPIN_VARIABLE_TOKEN" => Some("s3cret".into()),
+            "SPIN_VARIABLE_REGION" => Some("us".into()),
+            _ => None,
+        });
+        let v = r.component_values("c", &m.components["c"].variables);
+        assert_eq!(v.get("key"), Ok("s3cret".into()));
+        assert_eq!(v.get("url"), Ok("https://us.example.com/s3cret".into()));
+        assert_eq!(v.get("plain"), Ok("x".into()));
+    }
+
+    #[test]
+    fn default_applies_without_environment() {
+        let m = manifest();
+        let r = Resolver::new(&m, |k| (k == "SPIN_VARIABLE_TOKEN").then(|| "t".to_string()));
+        let v = r.component_values("c", &m.components["c"].variables);
+        assert_eq!(v.get("url"), Ok("https://eu.example.com/t".into()));
+    }
+
+    #[test]
+    fn missing_required_variable_fails_when_read() {
+        let m = manifest();
+        let r = Resolver::new(&m, |_| None);
+        assert_eq!(r.missing(), vec!["`token` (set SPIN_VARIABLE_TOKEN)".to_string()]);
+        let v = r.component_values("c", &m.components["c"].variables);
+        assert!(matches!(v.get("key"), Err(GetError::Provider(m)) if m.contains("token")));
+        assert_eq!(v.get("plain"), Ok("x".into()));
+    }
+
+    #[test]
+    fn guest_errors() {
+        let vars = ComponentVariables {
+            component: "c".into(),
+            values: HashMap::from([("a".to_string(), Ok("1".to_string()))]),
+        };
+        assert_eq!(vars.get("a"), Ok("1".into()));
+        assert!(matches!(vars.get("b"), Err(GetError::Undefined(_))));
+        assert!(matches!(vars.get("Bad-Name"), Err(GetError::InvalidName(_))));
+    }
+
+    #[test]
+    fn names_and_templates() {
+        for ok in ["a", "api_key", "v2"] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "A", "1a", "a__b", "a_", "a-b"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        assert!(template_references("{{ unclosed").is_err());
+        assert_eq!(template_references("a{{x}}b{{ y }}").expect("ok"), vec!["x", "y"]);
+    }
+}
