@@ -42,10 +42,15 @@ pub fn default_port(scheme: &str) -> Option<u16> {
 impl AllowedHost {
     pub fn parse(text: &str) -> Result<Self, String> {
         if text == "self" || text == "http://self" {
-            return Err("`self` (requests to the application itself) is not supported by this host yet".into());
+            return Err(
+                "`self` (requests to the application itself) is not supported by this host yet"
+                    .into(),
+            );
         }
         if text.contains("{{") {
-            return Err("templates in allowed_outbound_hosts are not supported by this host yet".into());
+            return Err(
+                "templates in allowed_outbound_hosts are not supported by this host yet".into(),
+            );
         }
         let (scheme, rest) = text.split_once("://").ok_or_else(|| {
             "must have a scheme, such as `https://example.com` or `*://example.com:443`".to_string()
@@ -107,12 +112,17 @@ impl AllowedHost {
     }
 
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let scheme_ok = self.scheme.as_deref().is_none_or(|s| s == scheme);
         let host_ok = match &self.host {
             HostPattern::Any => true,
             HostPattern::Exact(h) => h.trim_start_matches('[').trim_end_matches(']') == host,
-            HostPattern::Subdomains(d) => host.len() > d.len() + 1 && host.ends_with(&format!(".{d}")),
+            HostPattern::Subdomains(d) => {
+                host.len() > d.len() + 1 && host.ends_with(&format!(".{d}"))
+            }
         };
         let port_ok = match self.port {
             PortPattern::Any => true,
@@ -172,7 +182,11 @@ impl fmt::Display for AllowedHost {
             PortPattern::Range(a, b) if a == b => a.to_string(),
             PortPattern::Range(a, b) => format!("{a}..{}", u32::from(b) + 1),
         };
-        write!(f, "{}://{host}:{port}", self.scheme.as_deref().unwrap_or("*"))
+        write!(
+            f,
+            "{}://{host}:{port}",
+            self.scheme.as_deref().unwrap_or("*")
+        )
     }
 }
 
@@ -195,7 +209,11 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        let l = list(&["*://127.0.0.1:*", "https://*.example.com", "http://localhost:8000..8011"]);
+        let l = list(&[
+            "*://127.0.0.1:*",
+            "https://*.example.com",
+            "http://localhost:8000..8011",
+        ]);
         assert!(l.allows_url("http://127.0.0.1:1234/"));
         assert!(l.allows_url("mqtt://127.0.0.1:1883"));
         assert!(l.allows_url("https://api.example.com"));
@@ -211,17 +229,32 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_refused() {
-        for bad in ["example.com", "https://ex*ample.com", "https://example.com/path", "*://example.com", "https://example.com:99999", "http://self"] {
+        for bad in [
+            "example.com",
+            "https://ex*ample.com",
+            "https://example.com/path",
+            "*://example.com",
+            "https://example.com:99999",
+            "http://self",
+        ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn display_round_trips() {
-        for text in ["https://example.com:443", "*://*:*", "http://localhost:8000..8011", "mqtt://*.local:1883"] {
+        for text in [
+            "https://example.com:443",
+            "*://*:*",
+            "http://localhost:8000..8011",
+            "mqtt://*.local:1883",
+        ] {
             let parsed = AllowedHost::parse(text).expect("valid");
             assert_eq!(parsed.to_string(), text);
-            assert_eq!(AllowedHost::parse(&parsed.to_string()).expect("valid"), parsed);
+            assert_eq!(
+                AllowedHost::parse(&parsed.to_string()).expect("valid"),
+                parsed
+            );
         }
     }
 }

@@ -89,7 +89,9 @@ pub struct App {
 fn pooling_fits() -> bool {
     let mut config = wasmtime::Config::new();
     config.memory_reservation(1 << 32);
-    let Ok(engine) = Engine::new(&config) else { return false };
+    let Ok(engine) = Engine::new(&config) else {
+        return false;
+    };
     let mut store = Store::new(&engine, ());
     let ty = wasmtime::MemoryType::new(0, Some(1));
     (0..8).all(|_| wasmtime::Memory::new(&mut store, ty.clone()).is_ok())
@@ -108,7 +110,9 @@ pub fn engine(options: &Options) -> Result<Engine> {
         pool.max_memory_size(options.max_instance_memory);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     } else {
-        tracing::warn!("the address space is too small for the pooling allocator; using on-demand allocation");
+        tracing::warn!(
+            "the address space is too small for the pooling allocator; using on-demand allocation"
+        );
     }
     if let Some(dir) = &options.cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
@@ -181,7 +185,9 @@ impl App {
                     Some(cfg) => {
                         dbs.insert(label.clone(), Database::open(&cfg.path)?);
                     }
-                    None => undefined_dbs.push(format!("- Component {} uses database '{label}'", c.id)),
+                    None => {
+                        undefined_dbs.push(format!("- Component {} uses database '{label}'", c.id))
+                    }
                 }
             }
         }
@@ -210,21 +216,31 @@ impl App {
             }
             let component = Component::from_file(&engine, &decl.source)
                 .map_err(|e| anyhow!("{ctx}: cannot compile {}: {e:#}", decl.source.display()))?;
-            let pre = linker
-                .instantiate_pre(&component)
-                .map_err(|e| anyhow!("{ctx}: imports something this host does not provide: {e:#}"))?;
+            let pre = linker.instantiate_pre(&component).map_err(|e| {
+                anyhow!("{ctx}: imports something this host does not provide: {e:#}")
+            })?;
             let proxy = ProxyPre::new(pre.clone()).ok();
             let allowed = Arc::new(
                 AllowList::parse(&decl.allowed_outbound_hosts)
                     .map_err(|e| anyhow!("{ctx}: allowed_outbound_hosts: {e}"))?,
             );
-            let files = stage_files(&manifest.dir, &options.state_dir, id, &decl.files, &decl.exclude_files)
-                .with_context(|| format!("{ctx}: key `files`"))?;
+            let files = stage_files(
+                &manifest.dir,
+                &options.state_dir,
+                id,
+                &decl.files,
+                &decl.exclude_files,
+            )
+            .with_context(|| format!("{ctx}: key `files`"))?;
             let prepared = Prepared {
                 id: id.clone(),
                 pre,
                 proxy,
-                env: decl.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                env: decl
+                    .environment
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 files,
                 kv: KvState {
                     allowed: Arc::new(
@@ -242,7 +258,9 @@ impl App {
                             .collect(),
                     ),
                 },
-                mqtt: MqttState { allowed: allowed.clone() },
+                mqtt: MqttState {
+                    allowed: allowed.clone(),
+                },
                 outbound: OutboundHttp {
                     allowed,
                     component: Arc::from(id.as_str()),
@@ -255,12 +273,16 @@ impl App {
 
         let mut routes = Vec::new();
         for t in &manifest.http_triggers {
-            let RouteSpec::Public(r) = &t.route else { continue };
+            let RouteSpec::Public(r) = &t.route else {
+                continue;
+            };
             let c = &components[&t.component];
             if c.proxy.is_none() {
                 bail!("{file}: component `{}` is on route `{r}` but does not export wasi:http/incoming-handler (is it an HTTP component built with spin-sdk's #[http_component]?)", t.component);
             }
-            routes.push(Route::new(r, &t.component).map_err(|e| anyhow!("{file}: route `{r}`: {e}"))?);
+            routes.push(
+                Route::new(r, &t.component).map_err(|e| anyhow!("{file}: route `{r}`: {e}"))?,
+            );
         }
         let (router, replaced) = Router::new(routes);
         for (old, winner) in replaced {
@@ -334,7 +356,9 @@ impl App {
         match tokio::time::timeout(self.options.request_timeout, run).await {
             Err(_) => bail!("timed out after {:?}", self.options.request_timeout),
             Ok(Err(trap)) => Err(anyhow!("{trap:#}")),
-            Ok(Ok(Err(bindings::cron::fermyon::spin_cron::cron_types::Error::Other(m)))) => bail!("{m}"),
+            Ok(Ok(Err(bindings::cron::fermyon::spin_cron::cron_types::Error::Other(m)))) => {
+                bail!("{m}")
+            }
             Ok(Ok(Ok(()))) => Ok(()),
         }
     }
@@ -408,7 +432,10 @@ fn stage_files(
                     }
                 }
             }
-            FileMount::Placement { source, destination } => {
+            FileMount::Placement {
+                source,
+                destination,
+            } => {
                 let src = manifest_dir.join(source);
                 let dest = root.join(destination.trim_start_matches('/'));
                 if src.is_dir() {

@@ -90,17 +90,26 @@ fn classify(sql: &str) -> Kind {
         "SELECT" | "WITH" | "VALUES" | "EXPLAIN" => Kind::Read,
         "BEGIN" | "SAVEPOINT" => Kind::Begin,
         "PRAGMA" => Kind::Standalone,
-        "COMMIT" | "END" | "ROLLBACK" | "RELEASE" | "VACUUM" | "ATTACH" | "DETACH" => Kind::Standalone,
+        "COMMIT" | "END" | "ROLLBACK" | "RELEASE" | "VACUUM" | "ATTACH" | "DETACH" => {
+            Kind::Standalone
+        }
         _ => Kind::Write,
     }
 }
 
-fn bind_and_run(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<QueryResult, SqlError> {
+fn bind_and_run(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<QueryResult, SqlError> {
     let mut stmt = conn.prepare_cached(sql)?;
     run_prepared(&mut stmt, params)
 }
 
-fn run_prepared(stmt: &mut rusqlite::CachedStatement<'_>, params: &[SqlValue]) -> Result<QueryResult, SqlError> {
+fn run_prepared(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: &[SqlValue],
+) -> Result<QueryResult, SqlError> {
     let expected = stmt.parameter_count();
     if expected != params.len() {
         return Err(SqlError::Io(format!(
@@ -118,7 +127,11 @@ fn run_prepared(stmt: &mut rusqlite::CachedStatement<'_>, params: &[SqlValue]) -
             SqlValue::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null)?,
         }
     }
-    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+    let columns: Vec<String> = stmt
+        .column_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let n = columns.len();
     let mut rows = Vec::new();
     let mut raw = stmt.raw_query();
@@ -179,7 +192,9 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("path", &self.inner.path).finish()
+        f.debug_struct("Database")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -243,7 +258,13 @@ impl Database {
         }
     }
 
-    async fn to_writer(&self, session: u64, kind: Kind, sql: String, params: Vec<SqlValue>) -> (Result<QueryResult, SqlError>, bool) {
+    async fn to_writer(
+        &self,
+        session: u64,
+        kind: Kind,
+        sql: String,
+        params: Vec<SqlValue>,
+    ) -> (Result<QueryResult, SqlError>, bool) {
         let (reply, rx) = oneshot::channel();
         if !self.send(Job::Exec {
             session,
@@ -252,10 +273,17 @@ impl Database {
             params,
             reply,
         }) {
-            return (Err(SqlError::Io("the database is shutting down".into())), false);
+            return (
+                Err(SqlError::Io("the database is shutting down".into())),
+                false,
+            );
         }
-        rx.await
-            .unwrap_or_else(|_| (Err(SqlError::Io("the database writer stopped".into())), false))
+        rx.await.unwrap_or_else(|_| {
+            (
+                Err(SqlError::Io("the database writer stopped".into())),
+                false,
+            )
+        })
     }
 
     fn take_reader(&self) -> Result<Connection, SqlError> {
@@ -275,7 +303,11 @@ impl Database {
     }
 
     /// Runs a read on a pooled reader; `None` if the statement turned out to write.
-    fn read_blocking(&self, sql: &str, params: &[SqlValue]) -> Option<Result<QueryResult, SqlError>> {
+    fn read_blocking(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Option<Result<QueryResult, SqlError>> {
         let conn = match self.take_reader() {
             Ok(c) => c,
             Err(e) => return Some(Err(e)),
@@ -311,7 +343,11 @@ pub struct Session {
 
 impl Session {
     /// Executes one statement, as Spin's `sqlite.execute` does.
-    pub async fn execute(&mut self, sql: String, params: Vec<SqlValue>) -> Result<QueryResult, SqlError> {
+    pub async fn execute(
+        &mut self,
+        sql: String,
+        params: Vec<SqlValue>,
+    ) -> Result<QueryResult, SqlError> {
         let kind = classify(&sql);
         if !self.in_transaction && kind == Kind::Read {
             let db = self.db.clone();
@@ -323,7 +359,11 @@ impl Session {
                 return result;
             }
         }
-        let kind = if kind == Kind::Read { Kind::Write } else { kind };
+        let kind = if kind == Kind::Read {
+            Kind::Write
+        } else {
+            kind
+        };
         let (result, in_tx) = self.db.to_writer(self.id, kind, sql, params).await;
         self.in_transaction = in_tx;
         result
@@ -483,7 +523,9 @@ impl Writer {
             let job = match self.rx.recv_timeout(SESSION_IDLE_LIMIT) {
                 Ok(j) => j,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    tracing::warn!("rolling back a SQLite transaction idle for {SESSION_IDLE_LIMIT:?}");
+                    tracing::warn!(
+                        "rolling back a SQLite transaction idle for {SESSION_IDLE_LIMIT:?}"
+                    );
                     let _ = self.conn.execute_batch("ROLLBACK");
                     return;
                 }
@@ -531,14 +573,21 @@ mod tests {
         (dir, db)
     }
 
-    async fn exec(s: &mut Session, sql: &str, params: Vec<SqlValue>) -> Result<QueryResult, SqlError> {
+    async fn exec(
+        s: &mut Session,
+        sql: &str,
+        params: Vec<SqlValue>,
+    ) -> Result<QueryResult, SqlError> {
         s.execute(sql.to_string(), params).await
     }
 
     #[test]
     fn classifies_statements() {
         assert_eq!(classify("  select 1"), Kind::Read);
-        assert_eq!(classify("-- c\n/* x */ WITH a AS (SELECT 1) SELECT * FROM a"), Kind::Read);
+        assert_eq!(
+            classify("-- c\n/* x */ WITH a AS (SELECT 1) SELECT * FROM a"),
+            Kind::Read
+        );
         assert_eq!(classify("INSERT INTO t VALUES (1)"), Kind::Write);
         assert_eq!(classify("begin immediate"), Kind::Begin);
         assert_eq!(classify("PRAGMA journal_mode=WAL"), Kind::Standalone);
@@ -549,15 +598,29 @@ mod tests {
     async fn concurrent_writes_all_land_and_failures_stay_isolated() {
         let (_dir, db) = temp_db();
         let mut s = db.session();
-        exec(&mut s, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL)", vec![]).await.expect("create");
+        exec(
+            &mut s,
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+            vec![],
+        )
+        .await
+        .expect("create");
         let mut tasks = Vec::new();
         for i in 0..200i64 {
             let db = db.clone();
             tasks.push(tokio::spawn(async move {
                 let mut s = db.session();
                 // Every tenth statement violates NOT NULL and must fail alone.
-                let v = if i % 10 == 0 { SqlValue::Null } else { SqlValue::Text(format!("v{i}")) };
-                s.execute("INSERT INTO t(id, v) VALUES (?, ?)".into(), vec![SqlValue::Integer(i), v]).await
+                let v = if i % 10 == 0 {
+                    SqlValue::Null
+                } else {
+                    SqlValue::Text(format!("v{i}"))
+                };
+                s.execute(
+                    "INSERT INTO t(id, v) VALUES (?, ?)".into(),
+                    vec![SqlValue::Integer(i), v],
+                )
+                .await
             }));
         }
         let mut failed = 0;
@@ -567,7 +630,9 @@ mod tests {
             }
         }
         assert_eq!(failed, 20);
-        let r = exec(&mut s, "SELECT count(*) FROM t", vec![]).await.expect("count");
+        let r = exec(&mut s, "SELECT count(*) FROM t", vec![])
+            .await
+            .expect("count");
         assert_eq!(r.rows, vec![vec![SqlValue::Integer(180)]]);
     }
 
@@ -575,11 +640,17 @@ mod tests {
     async fn explicit_transactions_commit_and_roll_back() {
         let (_dir, db) = temp_db();
         let mut s = db.session();
-        exec(&mut s, "CREATE TABLE t(v INTEGER)", vec![]).await.expect("create");
+        exec(&mut s, "CREATE TABLE t(v INTEGER)", vec![])
+            .await
+            .expect("create");
         exec(&mut s, "BEGIN", vec![]).await.expect("begin");
-        exec(&mut s, "INSERT INTO t VALUES (1)", vec![]).await.expect("insert");
+        exec(&mut s, "INSERT INTO t VALUES (1)", vec![])
+            .await
+            .expect("insert");
         // Our own uncommitted write is visible to us...
-        let mine = exec(&mut s, "SELECT count(*) FROM t", vec![]).await.expect("read");
+        let mine = exec(&mut s, "SELECT count(*) FROM t", vec![])
+            .await
+            .expect("read");
         assert_eq!(mine.rows, vec![vec![SqlValue::Integer(1)]]);
         // ...and a concurrent autocommit write waits for our commit instead of failing.
         let db2 = db.clone();
@@ -590,23 +661,36 @@ mod tests {
         exec(&mut s, "COMMIT", vec![]).await.expect("commit");
         other.await.expect("join").expect("other insert");
         exec(&mut s, "BEGIN", vec![]).await.expect("begin");
-        exec(&mut s, "INSERT INTO t VALUES (3)", vec![]).await.expect("insert");
+        exec(&mut s, "INSERT INTO t VALUES (3)", vec![])
+            .await
+            .expect("insert");
         exec(&mut s, "ROLLBACK", vec![]).await.expect("rollback");
-        let r = exec(&mut s, "SELECT v FROM t ORDER BY v", vec![]).await.expect("read");
-        assert_eq!(r.rows, vec![vec![SqlValue::Integer(1)], vec![SqlValue::Integer(2)]]);
+        let r = exec(&mut s, "SELECT v FROM t ORDER BY v", vec![])
+            .await
+            .expect("read");
+        assert_eq!(
+            r.rows,
+            vec![vec![SqlValue::Integer(1)], vec![SqlValue::Integer(2)]]
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_session_rolls_back_and_frees_the_writer() {
         let (_dir, db) = temp_db();
         let mut s = db.session();
-        exec(&mut s, "CREATE TABLE t(v INTEGER)", vec![]).await.expect("create");
+        exec(&mut s, "CREATE TABLE t(v INTEGER)", vec![])
+            .await
+            .expect("create");
         {
             let mut abandoned = db.session();
             exec(&mut abandoned, "BEGIN", vec![]).await.expect("begin");
-            exec(&mut abandoned, "INSERT INTO t VALUES (1)", vec![]).await.expect("insert");
+            exec(&mut abandoned, "INSERT INTO t VALUES (1)", vec![])
+                .await
+                .expect("insert");
         }
-        exec(&mut s, "INSERT INTO t VALUES (2)", vec![]).await.expect("writer is free");
+        exec(&mut s, "INSERT INTO t VALUES (2)", vec![])
+            .await
+            .expect("writer is free");
         let r = exec(&mut s, "SELECT v FROM t", vec![]).await.expect("read");
         assert_eq!(r.rows, vec![vec![SqlValue::Integer(2)]]);
     }
@@ -615,7 +699,9 @@ mod tests {
     async fn values_round_trip_and_errors_are_values() {
         let (_dir, db) = temp_db();
         let mut s = db.session();
-        exec(&mut s, "CREATE TABLE t(a, b, c, d, e)", vec![]).await.expect("create");
+        exec(&mut s, "CREATE TABLE t(a, b, c, d, e)", vec![])
+            .await
+            .expect("create");
         let row = vec![
             SqlValue::Integer(-7),
             SqlValue::Real(1.5),
@@ -623,16 +709,30 @@ mod tests {
             SqlValue::Blob(vec![0, 255]),
             SqlValue::Null,
         ];
-        exec(&mut s, "INSERT INTO t VALUES (?,?,?,?,?)", row.clone()).await.expect("insert");
-        let r = exec(&mut s, "SELECT a, b, c, d, e FROM t", vec![]).await.expect("select");
+        exec(&mut s, "INSERT INTO t VALUES (?,?,?,?,?)", row.clone())
+            .await
+            .expect("insert");
+        let r = exec(&mut s, "SELECT a, b, c, d, e FROM t", vec![])
+            .await
+            .expect("select");
         assert_eq!(r.columns, vec!["a", "b", "c", "d", "e"]);
         assert_eq!(r.rows, vec![row]);
         assert!(exec(&mut s, "SELECT * FROM missing", vec![]).await.is_err());
-        assert!(exec(&mut s, "INSERT INTO t VALUES (?)", vec![]).await.is_err());
+        assert!(exec(&mut s, "INSERT INTO t VALUES (?)", vec![])
+            .await
+            .is_err());
         assert!(exec(&mut s, "COMMIT", vec![]).await.is_err());
         // A CTE that writes is recognised and sent to the writer.
-        exec(&mut s, "WITH x(v) AS (SELECT 9) INSERT INTO t(a) SELECT v FROM x", vec![]).await.expect("cte insert");
-        let r = exec(&mut s, "SELECT count(*) FROM t", vec![]).await.expect("count");
+        exec(
+            &mut s,
+            "WITH x(v) AS (SELECT 9) INSERT INTO t(a) SELECT v FROM x",
+            vec![],
+        )
+        .await
+        .expect("cte insert");
+        let r = exec(&mut s, "SELECT count(*) FROM t", vec![])
+            .await
+            .expect("count");
         assert_eq!(r.rows, vec![vec![SqlValue::Integer(2)]]);
     }
 }

@@ -44,7 +44,9 @@ struct Server {
 }
 
 fn body(text: impl Into<Bytes>) -> HyperOutgoingBody {
-    Full::new(text.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(text.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
@@ -54,7 +56,11 @@ fn status(code: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
 }
 
 impl Server {
-    async fn handle(&self, req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<HyperOutgoingBody> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
@@ -68,7 +74,11 @@ impl Server {
         response
     }
 
-    async fn route(&self, req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<HyperOutgoingBody> {
         let path = req.uri().path().to_string();
         if let Some(which) = path.strip_prefix("/.well-known/spin/") {
             return match which {
@@ -79,8 +89,10 @@ impl Server {
                         "version": self.app.manifest.application.version,
                         "host": format!("fieldline {}", env!("CARGO_PKG_VERSION")),
                     });
-                    let mut r = Response::new(body(serde_json::to_vec_pretty(&info).unwrap_or_default()));
-                    r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+                    let mut r =
+                        Response::new(body(serde_json::to_vec_pretty(&info).unwrap_or_default()));
+                    r.headers_mut()
+                        .insert("content-type", HeaderValue::from_static("application/json"));
                     r
                 }
                 _ => status(StatusCode::NOT_FOUND, ""),
@@ -115,7 +127,11 @@ impl Server {
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
             .unwrap_or_else(|| self.local.to_string());
-        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
         let full_url = format!("http://{host}{path_and_query}");
         let mut spin_headers: Vec<(String, String)> = vec![
             ("spin-full-url".into(), full_url.clone()),
@@ -127,7 +143,10 @@ impl Server {
             ("spin-client-addr".into(), client.to_string()),
         ];
         for (name, value) in &m.params {
-            spin_headers.push((format!("spin-path-match-{}", name.to_ascii_lowercase()), value.clone()));
+            spin_headers.push((
+                format!("spin-path-match-{}", name.to_ascii_lowercase()),
+                value.clone(),
+            ));
         }
         for (k, v) in spin_headers {
             if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), HeaderValue::try_from(v)) {
@@ -139,17 +158,21 @@ impl Server {
                 parts.uri = uri;
             }
         }
-        let limited = Limited::new(incoming, self.limits.max_body_bytes)
-            .map_err(|e| match e.downcast::<hyper::Error>() {
+        let limited = Limited::new(incoming, self.limits.max_body_bytes).map_err(|e| {
+            match e.downcast::<hyper::Error>() {
                 Ok(h) => wasmtime_wasi_http::Error::Hyper(*h),
                 Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(None),
-            });
+            }
+        });
         let req = Request::from_parts(parts, limited);
 
         let mut store = self.app.store(component);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = (|| -> wasmtime::Result<_> {
-            let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, req)?;
             let out = store.data_mut().http().new_response_outparam(sender)?;
             Ok((req, out))
         })();
@@ -165,7 +188,10 @@ impl Server {
         let task = tokio::spawn(async move {
             let run = async {
                 let proxy = proxy.instantiate_async(&mut store).await?;
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, wasi_req, out).await
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, wasi_req, out)
+                    .await
             };
             match tokio::time::timeout(timeout, run).await {
                 Ok(r) => r,

@@ -63,7 +63,11 @@ fn other(e: impl std::fmt::Display) -> Error {
 impl StoreHandle {
     async fn sql(&mut self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, Error> {
         match &mut self.backend {
-            StoreBackend::Sqlite(s) => s.execute(sql.to_string(), params).await.map(|r| r.rows).map_err(other),
+            StoreBackend::Sqlite(s) => s
+                .execute(sql.to_string(), params)
+                .await
+                .map(|r| r.rows)
+                .map_err(other),
             StoreBackend::Redis(_) => Err(other("not a SQLite store")),
         }
     }
@@ -74,13 +78,19 @@ impl StoreHandle {
         }
         let label = SqlValue::Text(self.label.clone());
         let rows = self
-            .sql("SELECT value FROM spin_key_value WHERE store = ? AND key = ?", vec![label, SqlValue::Text(key)])
+            .sql(
+                "SELECT value FROM spin_key_value WHERE store = ? AND key = ?",
+                vec![label, SqlValue::Text(key)],
+            )
             .await?;
-        Ok(rows.into_iter().next().and_then(|r| match r.into_iter().next() {
-            Some(SqlValue::Blob(b)) => Some(b),
-            Some(SqlValue::Text(t)) => Some(t.into_bytes()),
-            _ => None,
-        }))
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| match r.into_iter().next() {
+                Some(SqlValue::Blob(b)) => Some(b),
+                Some(SqlValue::Text(t)) => Some(t.into_bytes()),
+                _ => None,
+            }))
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
@@ -101,9 +111,12 @@ impl StoreHandle {
             return r.del(key).await.map_err(other);
         }
         let label = SqlValue::Text(self.label.clone());
-        self.sql("DELETE FROM spin_key_value WHERE store = ? AND key = ?", vec![label, SqlValue::Text(key)])
-            .await
-            .map(drop)
+        self.sql(
+            "DELETE FROM spin_key_value WHERE store = ? AND key = ?",
+            vec![label, SqlValue::Text(key)],
+        )
+        .await
+        .map(drop)
     }
 
     async fn exists(&mut self, key: String) -> Result<bool, Error> {
@@ -112,7 +125,10 @@ impl StoreHandle {
         }
         let label = SqlValue::Text(self.label.clone());
         let rows = self
-            .sql("SELECT 1 FROM spin_key_value WHERE store = ? AND key = ?", vec![label, SqlValue::Text(key)])
+            .sql(
+                "SELECT 1 FROM spin_key_value WHERE store = ? AND key = ?",
+                vec![label, SqlValue::Text(key)],
+            )
             .await?;
         Ok(!rows.is_empty())
     }
@@ -122,7 +138,12 @@ impl StoreHandle {
             return r.keys("*").await.map_err(other);
         }
         let label = SqlValue::Text(self.label.clone());
-        let rows = self.sql("SELECT key FROM spin_key_value WHERE store = ?", vec![label]).await?;
+        let rows = self
+            .sql(
+                "SELECT key FROM spin_key_value WHERE store = ?",
+                vec![label],
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| match r.into_iter().next() {

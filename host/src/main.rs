@@ -9,7 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "fieldline", version, about = "Runs a Spin application (spin.toml) on wasmtime")]
+#[command(
+    name = "fieldline",
+    version,
+    about = "Runs a Spin application (spin.toml) on wasmtime"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,7 +74,9 @@ enum TriggerCommand {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not a duration such as 30s or 500ms"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 30s or 500ms"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
@@ -80,7 +86,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn options(args: &AppArgs) -> Result<Options> {
-    let manifest_dir = args.from.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let manifest_dir = args
+        .from
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let state_dir = match &args.state_dir {
         Some(d) => d.clone(),
         None => manifest_dir.join(".spin"),
@@ -100,10 +110,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -117,8 +128,9 @@ async fn shutdown_signal() {
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FIELDLINE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime_wasi_http=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("FIELDLINE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,wasmtime_wasi_http=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -135,7 +147,10 @@ async fn main() -> Result<()> {
                 tracing::info!("component {id} ready in {t:.2?}");
             }
             if !app.manifest.mqtt_triggers.is_empty() {
-                bail!("{}: [[trigger.mqtt]] is not supported by this host yet", app.manifest.file.display());
+                bail!(
+                    "{}: [[trigger.mqtt]] is not supported by this host yet",
+                    app.manifest.file.display()
+                );
             }
             app.start_epoch_ticker();
             let listener = http_trigger::bind(listen).await?;

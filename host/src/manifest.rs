@@ -112,7 +112,13 @@ impl Manifest {
         let file = path.to_path_buf();
         let dir = path
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
@@ -165,7 +171,11 @@ impl Manifest {
                 };
                 for (i, item) in items.into_iter().enumerate() {
                     let Value::Table(tt) = item else {
-                        bail!("{}: `trigger.{kind}` entry {} must be a table", file.display(), i + 1);
+                        bail!(
+                            "{}: `trigger.{kind}` entry {} must be a table",
+                            file.display(),
+                            i + 1
+                        );
                     };
                     let ctx = format!("{}: [[trigger.{kind}]] #{}", file.display(), i + 1);
                     match kind.as_str() {
@@ -422,7 +432,9 @@ fn is_kebab_or_snake(label: &str) -> bool {
     ['-', '_'].iter().any(|&sep| {
         label.starts_with(|c: char| c.is_ascii_lowercase())
             && label.split(sep).all(|w| {
-                !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                !w.is_empty()
+                    && w.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
             })
     })
 }
@@ -431,7 +443,9 @@ fn validate_component_id(id: &str) -> Result<(), String> {
     // Spin's ids are kebab-case: lowercase letters, digits and single dashes between words.
     let ok = !id.is_empty()
         && id.split('-').all(|w| {
-            !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         })
         && id.starts_with(|c: char| c.is_ascii_lowercase());
     if ok {
@@ -505,7 +519,9 @@ fn parse_component(id: &str, table: Table, file: &Path, dir: &Path) -> Result<Co
     }
     for unsupported in ["dependencies", "dependencies_inherit_configuration"] {
         if f.take(unsupported).is_some() {
-            bail!("{ctx}: key `{unsupported}`: component dependencies are not supported by this host");
+            bail!(
+                "{ctx}: key `{unsupported}`: component dependencies are not supported by this host"
+            );
         }
     }
     f.finish()?;
@@ -562,7 +578,10 @@ fn parse_http_trigger(table: Table, ctx: String) -> Result<HttpTrigger> {
             rf.finish()?;
             RouteSpec::Private
         }
-        Some(other) => bail!("{ctx}: `route` must be a string, found {}", other.type_str()),
+        Some(other) => bail!(
+            "{ctx}: `route` must be a string, found {}",
+            other.type_str()
+        ),
         None => bail!("{ctx}: missing `route`"),
     };
     let component = take_component_ref(&mut f, &ctx)?;
@@ -614,7 +633,10 @@ fn parse_mqtt_trigger(table: Table, ctx: String) -> Result<MqttTrigger> {
     let qos = match f.take("qos") {
         Some(Value::String(s)) => s,
         Some(Value::Integer(i)) => i.to_string(),
-        Some(other) => bail!("{ctx}: `qos` must be \"0\", \"1\" or \"2\", found {}", other.type_str()),
+        Some(other) => bail!(
+            "{ctx}: `qos` must be \"0\", \"1\" or \"2\", found {}",
+            other.type_str()
+        ),
         None => "0".into(),
     };
     if !matches!(qos.as_str(), "0" | "1" | "2") {
@@ -681,7 +703,10 @@ watch = ["src/**/*.rs"]
 
     #[test]
     fn unknown_component_key_names_file_component_and_key() {
-        let text = BASE.replace("[component.api.build]", "frobnicate = true\n[component.api.build]");
+        let text = BASE.replace(
+            "[component.api.build]",
+            "frobnicate = true\n[component.api.build]",
+        );
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("spin.toml"), "{err}");
         assert!(err.contains("component `api`"), "{err}");
@@ -690,53 +715,76 @@ watch = ["src/**/*.rs"]
 
     #[test]
     fn unknown_top_level_key_is_refused() {
-        let err = parse(&format!("{BASE}\n[extras]\nx = 1\n")).unwrap_err().to_string();
+        let err = parse(&format!("{BASE}\n[extras]\nx = 1\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unsupported key `extras`"), "{err}");
     }
 
     #[test]
     fn version_one_and_missing_version_are_refused() {
-        let err = parse(&BASE.replace("spin_manifest_version = 2", "spin_manifest_version = \"1\""))
+        let err =
+            parse(&BASE.replace("spin_manifest_version = 2", "spin_manifest_version = \"1\""))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("version 2"), "{err}");
+        let err = parse(&BASE.replace("spin_manifest_version = 2", ""))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("version 2"), "{err}");
-        let err = parse(&BASE.replace("spin_manifest_version = 2", "")).unwrap_err().to_string();
         assert!(err.contains("spin_manifest_version"), "{err}");
     }
 
     #[test]
     fn trigger_must_name_a_declared_component() {
-        let err = parse(&BASE.replace("component = \"api\"\n[[trigger.http]]", "component = \"nope\"\n[[trigger.http]]"))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&BASE.replace(
+            "component = \"api\"\n[[trigger.http]]",
+            "component = \"nope\"\n[[trigger.http]]",
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("`nope`"), "{err}");
     }
 
     #[test]
     fn undeclared_template_variable_is_refused() {
-        let err = parse(&BASE.replace("{{ api_key }}", "{{ missing }}")).unwrap_err().to_string();
+        let err = parse(&BASE.replace("{{ api_key }}", "{{ missing }}"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing"), "{err}");
         assert!(err.contains("component `api`"), "{err}");
     }
 
     #[test]
     fn unsupported_features_say_so() {
-        let err = parse(&BASE.replace("source = \"target/api.wasm\"", "source = { url = \"https://x\", digest = \"sha256:00\" }"))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&BASE.replace(
+            "source = \"target/api.wasm\"",
+            "source = { url = \"https://x\", digest = \"sha256:00\" }",
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("key `source`"), "{err}");
-        let err = parse(&format!("{BASE}\n[[trigger.redis]]\ncomponent = \"api\"\nchannel = \"x\"\n"))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&format!(
+            "{BASE}\n[[trigger.redis]]\ncomponent = \"api\"\nchannel = \"x\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("`redis`"), "{err}");
     }
 
     #[test]
     fn bad_values_are_refused() {
         for (from, to, needle) in [
-            ("region = { default = \"eu\" }", "Region = { default = \"eu\" }", "Region"),
+            (
+                "region = { default = \"eu\" }",
+                "Region = { default = \"eu\" }",
+                "Region",
+            ),
             ("region = { default = \"eu\" }", "region = { }", "region"),
-            ("\"https://example.com\"", "\"example.com\"", "allowed_outbound_hosts"),
+            (
+                "\"https://example.com\"",
+                "\"example.com\"",
+                "allowed_outbound_hosts",
+            ),
             ("[component.api]", "[component.Api]", "kebab-case"),
             ("route = \"/api/...\"", "route = \"api\"", "route"),
         ] {
@@ -757,8 +805,14 @@ watch = ["src/**/*.rs"]
         let m = parse(&text).expect("valid");
         assert_eq!(m.cron_triggers[0].cron_expression, "1/2 * * * * *");
         assert_eq!(m.mqtt_triggers[0].qos, "1");
-        assert_eq!(m.application.mqtt.as_ref().map(|x| x.address.as_str()), Some("mqtt://127.0.0.1:1883"));
+        assert_eq!(
+            m.application.mqtt.as_ref().map(|x| x.address.as_str()),
+            Some("mqtt://127.0.0.1:1883")
+        );
         let bad = text.replace("1/2 * * * * *", "every minute");
-        assert!(parse(&bad).unwrap_err().to_string().contains("cron_expression"));
+        assert!(parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("cron_expression"));
     }
 }

@@ -28,7 +28,9 @@ pub struct MqttState {
 
 /// Splits `mqtt://host:port` (port defaults to 1883).
 pub fn host_port(address: &str) -> Option<(String, u16)> {
-    let rest = address.strip_prefix("mqtt://").or_else(|| address.strip_prefix("tcp://"))?;
+    let rest = address
+        .strip_prefix("mqtt://")
+        .or_else(|| address.strip_prefix("tcp://"))?;
     let rest = rest.trim_end_matches('/');
     match rest.rsplit_once(':') {
         Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
@@ -37,9 +39,19 @@ pub fn host_port(address: &str) -> Option<(String, u16)> {
 }
 
 /// Connects and waits for the broker's CONNACK.
-pub async fn connect(address: &str, username: &str, password: &str, keep_alive: u64) -> Result<(AsyncClient, EventLoop), String> {
-    let (host, port) = host_port(address).ok_or_else(|| format!("`{address}` is not an mqtt://host:port address"))?;
-    let id = format!("fieldline-{}-{}", std::process::id(), NEXT_CLIENT.fetch_add(1, Ordering::Relaxed));
+pub async fn connect(
+    address: &str,
+    username: &str,
+    password: &str,
+    keep_alive: u64,
+) -> Result<(AsyncClient, EventLoop), String> {
+    let (host, port) = host_port(address)
+        .ok_or_else(|| format!("`{address}` is not an mqtt://host:port address"))?;
+    let id = format!(
+        "fieldline-{}-{}",
+        std::process::id(),
+        NEXT_CLIENT.fetch_add(1, Ordering::Relaxed)
+    );
     let mut opts = MqttOptions::new(id, host, port);
     opts.set_keep_alive(Duration::from_secs(keep_alive.max(5)));
     if !username.is_empty() {
@@ -59,7 +71,9 @@ pub async fn connect(address: &str, username: &str, password: &str, keep_alive: 
     match connack {
         Ok(Ok(())) => Ok((client, events)),
         Ok(Err(e)) => Err(format!("cannot connect to {address}: {e}")),
-        Err(_) => Err(format!("no answer from {address} within {CONNECT_TIMEOUT:?}")),
+        Err(_) => Err(format!(
+            "no answer from {address} within {CONNECT_TIMEOUT:?}"
+        )),
     }
 }
 
@@ -78,16 +92,26 @@ impl ConnectionHandle {
         let done = tokio::time::timeout(PUBLISH_TIMEOUT, async {
             loop {
                 match self.events.poll().await {
-                    Ok(Event::Outgoing(Outgoing::Publish(_))) if qos == QoS::AtMostOnce => return Ok(()),
-                    Ok(Event::Incoming(Packet::PubAck(_))) if qos == QoS::AtLeastOnce => return Ok(()),
-                    Ok(Event::Incoming(Packet::PubComp(_))) if qos == QoS::ExactlyOnce => return Ok(()),
+                    Ok(Event::Outgoing(Outgoing::Publish(_))) if qos == QoS::AtMostOnce => {
+                        return Ok(())
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(_))) if qos == QoS::AtLeastOnce => {
+                        return Ok(())
+                    }
+                    Ok(Event::Incoming(Packet::PubComp(_))) if qos == QoS::ExactlyOnce => {
+                        return Ok(())
+                    }
                     Ok(_) => {}
                     Err(e) => return Err(Error::Other(e.to_string())),
                 }
             }
         })
         .await;
-        done.unwrap_or_else(|_| Err(Error::Other(format!("the broker did not confirm within {PUBLISH_TIMEOUT:?}"))))
+        done.unwrap_or_else(|_| {
+            Err(Error::Other(format!(
+                "the broker did not confirm within {PUBLISH_TIMEOUT:?}"
+            )))
+        })
     }
 }
 
@@ -122,7 +146,11 @@ impl mqtt::HostConnection for crate::state::Ctx {
         payload: Vec<u8>,
         qos: Qos,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get_mut(&conn)?.publish(topic, payload, qos).await)
+        Ok(self
+            .table
+            .get_mut(&conn)?
+            .publish(topic, payload, qos)
+            .await)
     }
 
     async fn drop(&mut self, conn: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
@@ -138,7 +166,10 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(host_port("mqtt://127.0.0.1:1883"), Some(("127.0.0.1".into(), 1883)));
+        assert_eq!(
+            host_port("mqtt://127.0.0.1:1883"),
+            Some(("127.0.0.1".into(), 1883))
+        );
         assert_eq!(host_port("mqtt://broker"), Some(("broker".into(), 1883)));
         assert_eq!(host_port("http://broker"), None);
         assert_eq!(host_port("mqtt://b:x"), None);

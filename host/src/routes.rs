@@ -91,7 +91,9 @@ impl Route {
     /// Matches a path; on success returns the `:name` captures and the trailing wildcard's part.
     fn matches(&self, path: &str) -> Option<(Vec<(String, String)>, String)> {
         let parts: Vec<&str> = split(path).collect();
-        if parts.len() < self.segments.len() || (!self.wildcard && parts.len() != self.segments.len()) {
+        if parts.len() < self.segments.len()
+            || (!self.wildcard && parts.len() != self.segments.len())
+        {
             return None;
         }
         let mut params = Vec::new();
@@ -239,7 +241,10 @@ mod tests {
     fn star_is_a_trailing_wildcard_too() {
         let r = router(&[("/files/*", "f")]);
         assert_eq!(r.route("/files/a/b").expect("match").path_info, "/a/b");
-        assert_eq!(r.route("/files/a/b").expect("match").component_route, "/files");
+        assert_eq!(
+            r.route("/files/a/b").expect("match").component_route,
+            "/files"
+        );
     }
 
     #[test]

@@ -9,8 +9,12 @@ use toml::{Table, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub enum KvConfig {
     /// Spin's SQLite-backed store file.
-    Spin { path: PathBuf },
-    Redis { url: String },
+    Spin {
+        path: PathBuf,
+    },
+    Redis {
+        url: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +56,9 @@ impl RuntimeConfig {
     }
 
     pub fn parse(text: &str, name: &str, config_dir: &Path, cwd: &Path) -> Result<Self> {
-        let mut root: Table = text.parse().map_err(|e| anyhow!("{name}: not valid TOML: {e}"))?;
+        let mut root: Table = text
+            .parse()
+            .map_err(|e| anyhow!("{name}: not valid TOML: {e}"))?;
         let mut config = RuntimeConfig {
             state_dir: string(&mut root, "state_dir", name)?
                 .filter(|s| !s.is_empty())
@@ -64,8 +70,11 @@ impl RuntimeConfig {
         if let Some(Value::Table(stores)) = root.remove("key_value_store") {
             for (label, v) in stores {
                 let ctx = format!("{name}: [key_value_store.{label}]");
-                let Value::Table(mut t) = v else { bail!("{ctx} must be a table") };
-                let kind = string(&mut t, "type", &ctx)?.ok_or_else(|| anyhow!("{ctx}: missing `type`"))?;
+                let Value::Table(mut t) = v else {
+                    bail!("{ctx} must be a table")
+                };
+                let kind = string(&mut t, "type", &ctx)?
+                    .ok_or_else(|| anyhow!("{ctx}: missing `type`"))?;
                 let store = match kind.as_str() {
                     "spin" => {
                         let path = string(&mut t, "path", &ctx)?
@@ -84,15 +93,23 @@ impl RuntimeConfig {
         if let Some(Value::Table(dbs)) = root.remove("sqlite_database") {
             for (label, v) in dbs {
                 let ctx = format!("{name}: [sqlite_database.{label}]");
-                let Value::Table(mut t) = v else { bail!("{ctx} must be a table") };
-                let kind = string(&mut t, "type", &ctx)?.ok_or_else(|| anyhow!("{ctx}: missing `type`"))?;
+                let Value::Table(mut t) = v else {
+                    bail!("{ctx} must be a table")
+                };
+                let kind = string(&mut t, "type", &ctx)?
+                    .ok_or_else(|| anyhow!("{ctx}: missing `type`"))?;
                 if kind != "spin" {
                     bail!("{ctx}: database kind '{kind}' is not supported by this host (supported: spin)");
                 }
                 let path = string(&mut t, "path", &ctx)?
                     .ok_or_else(|| anyhow!("{ctx}: `path` is required by this host (in-memory databases are not supported)"))?;
                 no_leftovers(&t, &ctx)?;
-                config.sqlite_databases.insert(label, SqliteConfig { path: cwd.join(path) });
+                config.sqlite_databases.insert(
+                    label,
+                    SqliteConfig {
+                        path: cwd.join(path),
+                    },
+                );
             }
         }
         no_leftovers(&root, name)?;
@@ -103,10 +120,14 @@ impl RuntimeConfig {
     pub fn with_defaults(mut self, state_dir: &Path) -> Self {
         self.key_value_stores
             .entry("default".into())
-            .or_insert_with(|| KvConfig::Spin { path: state_dir.join("sqlite_key_value.db") });
+            .or_insert_with(|| KvConfig::Spin {
+                path: state_dir.join("sqlite_key_value.db"),
+            });
         self.sqlite_databases
             .entry("default".into())
-            .or_insert_with(|| SqliteConfig { path: state_dir.join("sqlite_db.db") });
+            .or_insert_with(|| SqliteConfig {
+                path: state_dir.join("sqlite_db.db"),
+            });
         self
     }
 }
@@ -131,16 +152,37 @@ path = "data/app.db"
         let c = RuntimeConfig::parse(text, "rc.toml", Path::new("/etc/app"), Path::new("/work"))
             .expect("valid")
             .with_defaults(Path::new("/state"));
-        assert_eq!(c.key_value_stores["default"], KvConfig::Redis { url: "redis://127.0.0.1:6379".into() });
-        assert_eq!(c.key_value_stores["cache"], KvConfig::Spin { path: "/etc/app/cache.db".into() });
-        assert_eq!(c.sqlite_databases["default"].path, PathBuf::from("/work/data/app.db"));
+        assert_eq!(
+            c.key_value_stores["default"],
+            KvConfig::Redis {
+                url: "redis://127.0.0.1:6379".into()
+            }
+        );
+        assert_eq!(
+            c.key_value_stores["cache"],
+            KvConfig::Spin {
+                path: "/etc/app/cache.db".into()
+            }
+        );
+        assert_eq!(
+            c.sqlite_databases["default"].path,
+            PathBuf::from("/work/data/app.db")
+        );
     }
 
     #[test]
     fn defaults_live_in_the_state_dir() {
         let c = RuntimeConfig::default().with_defaults(Path::new("/s"));
-        assert_eq!(c.key_value_stores["default"], KvConfig::Spin { path: "/s/sqlite_key_value.db".into() });
-        assert_eq!(c.sqlite_databases["default"].path, PathBuf::from("/s/sqlite_db.db"));
+        assert_eq!(
+            c.key_value_stores["default"],
+            KvConfig::Spin {
+                path: "/s/sqlite_key_value.db".into()
+            }
+        );
+        assert_eq!(
+            c.sqlite_databases["default"].path,
+            PathBuf::from("/s/sqlite_db.db")
+        );
     }
 
     #[test]
@@ -151,7 +193,10 @@ path = "data/app.db"
             "[key_value_store.x]\ntype = \"redis\"\nurl = \"redis://x\"\nextra = \"1\"\n",
             "bogus = 1\n",
         ] {
-            assert!(RuntimeConfig::parse(text, "rc.toml", Path::new("."), Path::new(".")).is_err(), "{text}");
+            assert!(
+                RuntimeConfig::parse(text, "rc.toml", Path::new("."), Path::new(".")).is_err(),
+                "{text}"
+            );
         }
     }
 }

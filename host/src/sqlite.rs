@@ -39,7 +39,10 @@ fn from_sql(v: SqlValue) -> Value {
 impl sqlite::Host for crate::state::Ctx {}
 
 impl sqlite::HostConnection for crate::state::Ctx {
-    async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<ConnectionHandle>, Error>> {
+    async fn open(
+        &mut self,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, Error>> {
         let Some(db) = self.sqlite.allowed.get(&database) else {
             return Ok(Err(Error::AccessDenied));
         };

@@ -88,7 +88,9 @@ impl Resolver {
         let dotenv: HashMap<String, String> = dotenvy::from_path_iter(".env")
             .map(|it| it.filter_map(Result::ok).collect())
             .unwrap_or_default();
-        Self::new(manifest, |k| std::env::var(k).ok().or_else(|| dotenv.get(k).cloned()))
+        Self::new(manifest, |k| {
+            std::env::var(k).ok().or_else(|| dotenv.get(k).cloned())
+        })
     }
 
     /// Required variables with no value, with the environment variable that would set each.
@@ -100,7 +102,11 @@ impl Resolver {
     }
 
     /// Expands a component's variable templates into their values.
-    pub fn component_values(&self, component: &str, templates: &BTreeMap<String, String>) -> ComponentVariables {
+    pub fn component_values(
+        &self,
+        component: &str,
+        templates: &BTreeMap<String, String>,
+    ) -> ComponentVariables {
         ComponentVariables {
             component: component.to_string(),
             values: templates
@@ -200,7 +206,9 @@ variables = { key = "{{ token }}", url = "https://{{region}}.example.com/{{ toke
     #[test]
     fn default_applies_without_environment() {
         let m = manifest();
-        let r = Resolver::new(&m, |k| (k == "SPIN_VARIABLE_TOKEN").then(|| "t".to_string()));
+        let r = Resolver::new(&m, |k| {
+            (k == "SPIN_VARIABLE_TOKEN").then(|| "t".to_string())
+        });
         let v = r.component_values("c", &m.components["c"].variables);
         assert_eq!(v.get("url"), Ok("https://eu.example.com/t".into()));
     }
@@ -209,7 +217,10 @@ variables = { key = "{{ token }}", url = "https://{{region}}.example.com/{{ toke
     fn missing_required_variable_fails_when_read() {
         let m = manifest();
         let r = Resolver::new(&m, |_| None);
-        assert_eq!(r.missing(), vec!["`token` (set SPIN_VARIABLE_TOKEN)".to_string()]);
+        assert_eq!(
+            r.missing(),
+            vec!["`token` (set SPIN_VARIABLE_TOKEN)".to_string()]
+        );
         let v = r.component_values("c", &m.components["c"].variables);
         assert!(matches!(v.get("key"), Err(GetError::Provider(m)) if m.contains("token")));
         assert_eq!(v.get("plain"), Ok("x".into()));
@@ -223,7 +234,10 @@ variables = { key = "{{ token }}", url = "https://{{region}}.example.com/{{ toke
         };
         assert_eq!(vars.get("a"), Ok("1".into()));
         assert!(matches!(vars.get("b"), Err(GetError::Undefined(_))));
-        assert!(matches!(vars.get("Bad-Name"), Err(GetError::InvalidName(_))));
+        assert!(matches!(
+            vars.get("Bad-Name"),
+            Err(GetError::InvalidName(_))
+        ));
     }
 
     #[test]
@@ -235,6 +249,9 @@ variables = { key = "{{ token }}", url = "https://{{region}}.example.com/{{ toke
             assert!(validate_name(bad).is_err(), "{bad}");
         }
         assert!(template_references("{{ unclosed").is_err());
-        assert_eq!(template_references("a{{x}}b{{ y }}").expect("ok"), vec!["x", "y"]);
+        assert_eq!(
+            template_references("a{{x}}b{{ y }}").expect("ok"),
+            vec!["x", "y"]
+        );
     }
 }

@@ -1,0 +1,484 @@
+//! The host itself: routing and Spin's headers, each capability and its refusals, traps and
+//! timeouts, bounded bodies, SQLite under concurrency, cron, MQTT, start-up errors, shutdown.
+
+use fieldline_tests::{run_host, workspace, Start, TestHost};
+use reqwest::blocking::Client;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+fn get(h: &TestHost, path: &str) -> (u16, String) {
+    let r = client().get(h.url(path)).send().expect("request");
+    (r.status().as_u16(), r.text().expect("body"))
+}
+
+fn fixtures() -> TestHost {
+    Start::fixtures().start().expect("host starts")
+}
+
+#[test]
+fn health_reports_name_version_and_stores() {
+    let h = TestHost::start(Start::new(workspace().join("spin.toml"))).expect("host starts");
+    let r = client().get(h.url("/health")).send().expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().expect("json");
+    assert_eq!(body["name"], "fieldline");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["sqlite"], "ok");
+    assert_eq!(body["key_value"], "ok");
+    assert_eq!(get(&h, "/health/extra").0, 404);
+    assert_eq!(
+        client()
+            .post(h.url("/health"))
+            .send()
+            .expect("post")
+            .status()
+            .as_u16(),
+        405
+    );
+}
+
+#[test]
+fn unmatched_paths_get_an_empty_404_and_spin_well_known_routes_answer() {
+    let h = fixtures();
+    assert_eq!(get(&h, "/nowhere"), (404, String::new()));
+    assert_eq!(get(&h, "/.well-known/spin/health"), (200, "OK".into()));
+    let (s, info) = get(&h, "/.well-known/spin/info");
+    assert_eq!(s, 200);
+    assert!(info.contains("\"fixtures\""), "{info}");
+}
+
+#[test]
+fn spin_request_headers_match_spin() {
+    let h = fixtures();
+    let (s, body) = get(&h, "/probe/headers/a/b?x=1");
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    let host = h.base.trim_start_matches("http://");
+    assert_eq!(
+        v["spin-full-url"],
+        format!("http://{host}/probe/headers/a/b?x=1")
+    );
+    assert_eq!(v["spin-path-info"], "/headers/a/b");
+    assert_eq!(v["spin-matched-route"], "/probe/...");
+    assert_eq!(v["spin-raw-component-route"], "/probe/...");
+    assert_eq!(v["spin-component-route"], "/probe");
+    assert_eq!(v["spin-base-path"], "/");
+    assert!(
+        v["spin-client-addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_trap_is_a_500_and_the_host_keeps_serving() {
+    let h = fixtures();
+    assert_eq!(get(&h, "/probe/trap"), (500, String::new()));
+    assert_eq!(get(&h, "/probe/const"), (200, "ok".into()));
+    assert!(
+        h.output().contains("probe trap"),
+        "the guest's panic message is logged"
+    );
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_the_deadline_and_the_host_keeps_serving() {
+    let h = Start::fixtures()
+        .arg("--request-timeout")
+        .arg("1s")
+        .start()
+        .expect("host starts");
+    let started = Instant::now();
+    let (s, _) = get(&h, "/probe/loop");
+    assert_eq!(s, 500);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(get(&h, "/probe/const"), (200, "ok".into()));
+}
+
+#[test]
+fn stores_are_open_only_to_components_that_declare_them() {
+    let h = fixtures();
+    assert_eq!(get(&h, "/probe/kv?store=default"), (200, "ok".into()));
+    assert_eq!(get(&h, "/probe/sqlite?db=default"), (200, "ok".into()));
+    let (s, body) = get(&h, "/probe/kv?store=other");
+    assert_eq!(s, 500);
+    assert!(body.contains("AccessDenied"), "{body}");
+    let (s, body) = get(&h, "/bare/kv?store=default");
+    assert_eq!(s, 500);
+    assert!(body.contains("AccessDenied"), "{body}");
+    let (s, body) = get(&h, "/bare/sqlite?db=default");
+    assert_eq!(s, 500);
+    assert!(body.contains("AccessDenied"), "{body}");
+    // The refusals are values the guest handles, not traps: the host is fine.
+    assert_eq!(get(&h, "/probe/const").0, 200);
+}
+
+#[test]
+fn variables_templates_environment_overrides_and_errors() {
+    let h = Start::fixtures()
+        .env("SPIN_VARIABLE_GREETING", "hi")
+        .start()
+        .expect("host starts");
+    assert_eq!(
+        get(&h, "/probe/var?name=greeting"),
+        (200, "hi world".into())
+    );
+    assert_eq!(get(&h, "/probe/var?name=token"), (200, "t0ken".into()));
+    let (s, body) = get(&h, "/probe/var?name=nope");
+    assert_eq!(s, 500);
+    assert!(body.contains("Undefined"), "{body}");
+    let (s, body) = get(&h, "/probe/var?name=Bad-Name");
+    assert_eq!(s, 500);
+    assert!(body.contains("InvalidName"), "{body}");
+    let (s, body) = get(&h, "/bare/var?name=greeting");
+    assert_eq!(s, 500);
+    assert!(body.contains("Undefined"), "{body}");
+}
+
+#[test]
+fn a_required_variable_without_value_fails_when_read_as_in_spin() {
+    let h = TestHost::start(Start::new(workspace().join("tests/fixtures/spin.toml")))
+        .expect("host starts");
+    let (s, body) = get(&h, "/probe/var?name=token");
+    assert_eq!(s, 500);
+    assert!(
+        body.contains("Provider") && body.contains("secret_token"),
+        "{body}"
+    );
+    assert_eq!(
+        get(&h, "/probe/var?name=greeting"),
+        (200, "hello world".into())
+    );
+}
+
+#[test]
+fn environment_and_files_reach_the_guest() {
+    let h = fixtures();
+    assert_eq!(
+        get(&h, "/probe/env?name=PROBE_ENV"),
+        (200, "from-manifest".into())
+    );
+    assert_eq!(
+        get(&h, "/probe/env?name=HOME").0,
+        404,
+        "the host's own environment does not leak in"
+    );
+    assert_eq!(
+        get(&h, "/probe/file?path=/static/hello.txt"),
+        (200, "served from the files mount\n".into())
+    );
+    assert_eq!(get(&h, "/bare/file?path=/static/hello.txt").0, 404);
+}
+
+/// A one-shot HTTP server on loopback answering `body` to every request.
+fn upstream(body: &'static str) -> (u16, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let t = std::thread::spawn(move || {
+        listener.set_nonblocking(false).ok();
+        for stream in listener.incoming().take(4) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    (port, t)
+}
+
+#[test]
+fn outbound_http_goes_only_to_allowed_hosts() {
+    let h = fixtures();
+    let (port, _t) = upstream("upstream says hi");
+    let (s, body) = get(
+        &h,
+        &format!("/probe/outbound?url=http://127.0.0.1:{port}/x"),
+    );
+    assert_eq!(
+        (s, body.as_str()),
+        (200, "status=200 body=upstream says hi")
+    );
+    // Same server, but named by a host the component did not list.
+    let (s, body) = get(
+        &h,
+        &format!("/probe/outbound?url=http://localhost:{port}/x"),
+    );
+    assert_eq!(s, 502);
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    let (s, body) = get(&h, &format!("/bare/outbound?url=http://127.0.0.1:{port}/x"));
+    assert_eq!(s, 502);
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+}
+
+#[test]
+fn request_bodies_are_bounded() {
+    let h = Start::fixtures()
+        .arg("--max-body-bytes")
+        .arg("1024")
+        .start()
+        .expect("host starts");
+    let c = client();
+    let r = c
+        .post(h.url("/probe/echo"))
+        .body(vec![b'x'; 1000])
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().expect("body"), "1000");
+    let r = c
+        .post(h.url("/probe/echo"))
+        .body(vec![b'x'; 5000])
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 413);
+}
+
+#[test]
+fn concurrent_inserts_all_land() {
+    let h = fixtures();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let url = h.url("/probe/insert32");
+            std::thread::spawn(move || {
+                let c = client();
+                for i in 0..10 {
+                    let r = c
+                        .post(format!("{url}?ts={}", t * 1000 + i))
+                        .send()
+                        .expect("post");
+                    assert_eq!(r.status().as_u16(), 200);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    assert_eq!(get(&h, "/probe/count"), (200, (16 * 10 * 32).to_string()));
+}
+
+#[test]
+fn explicit_transactions_commit_or_roll_back() {
+    let h = fixtures();
+    let c = client();
+    let r = c.post(h.url("/probe/tx?ts=1&fail=0")).send().expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = c.post(h.url("/probe/tx?ts=2&fail=1")).send().expect("post");
+    assert_eq!(r.status().as_u16(), 409);
+    assert_eq!(
+        get(&h, "/probe/count"),
+        (200, "2".into()),
+        "only the committed pair is there"
+    );
+}
+
+#[test]
+fn cron_runs_on_schedule_and_on_demand() {
+    let h = fixtures();
+    std::thread::sleep(Duration::from_millis(3500));
+    let ticks: i64 = h
+        .sqlite()
+        .expect("db")
+        .query_row("SELECT count(*) FROM cron_ticks", [], |r| r.get(0))
+        .expect("ticks");
+    assert!(ticks >= 2, "expected at least 2 ticks in 3.5s, got {ticks}");
+    let state = h.state.path().to_string_lossy().to_string();
+    let manifest = workspace().join("tests/fixtures/spin.toml");
+    let (ok, out) = run_host(
+        &[
+            "trigger",
+            "cron",
+            "cron-probe",
+            "--from",
+            &manifest.to_string_lossy(),
+            "--state-dir",
+            &state,
+        ],
+        &[],
+    )
+    .expect("runs");
+    assert!(ok, "{out}");
+    let (ok, out) = run_host(
+        &[
+            "trigger",
+            "cron",
+            "cron-probe",
+            "--from",
+            &manifest.to_string_lossy(),
+            "--state-dir",
+            &state,
+        ],
+        &[("CRON_FAIL", "1")],
+    )
+    .expect("runs");
+    // CRON_FAIL is not in the component's environment, so the host's own environment must not leak in.
+    assert!(ok, "{out}");
+    let (ok, out) = run_host(
+        &[
+            "trigger",
+            "cron",
+            "probe",
+            "--from",
+            &manifest.to_string_lossy(),
+            "--state-dir",
+            &state,
+        ],
+        &[],
+    )
+    .expect("runs");
+    assert!(!ok && out.contains("handle-cron-event"), "{out}");
+}
+
+#[test]
+fn outbound_mqtt_publishes_to_allowed_brokers_only() {
+    use rumqttc::{Client as Mqtt, Event, MqttOptions, Packet, QoS};
+    let h = fixtures();
+    let mut opts = MqttOptions::new(
+        format!("fieldline-test-{}", std::process::id()),
+        "127.0.0.1",
+        1883,
+    );
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (sub, mut conn) = Mqtt::new(opts, 10);
+    let topic = format!("fieldline/test/{}", std::process::id());
+    sub.subscribe(&topic, QoS::AtLeastOnce).expect("subscribe");
+    // Wait for SUBACK before publishing.
+    for e in conn.iter() {
+        if matches!(
+            e.expect("broker reachable on 127.0.0.1:1883"),
+            Event::Incoming(Packet::SubAck(_))
+        ) {
+            break;
+        }
+    }
+    let (s, body) = get(
+        &h,
+        &format!("/probe/mqtt?address=mqtt://127.0.0.1:1883&topic={topic}&payload=hello"),
+    );
+    assert_eq!((s, body.as_str()), (200, "published"));
+    let got = conn
+        .recv_timeout(Duration::from_secs(5))
+        .into_iter()
+        .chain(conn.iter().take(20).filter_map(Result::ok).map(Ok))
+        .filter_map(|e| match e {
+            Ok(Event::Incoming(Packet::Publish(p))) => Some(p),
+            _ => None,
+        })
+        .next()
+        .expect("message arrives");
+    assert_eq!(got.topic, topic);
+    assert_eq!(&got.payload[..], b"hello");
+    let (s, body) = get(
+        &h,
+        &format!("/bare/mqtt?address=mqtt://127.0.0.1:1883&topic={topic}&payload=x"),
+    );
+    assert_eq!(s, 502);
+    assert!(body.contains("not permitted"), "{body}");
+}
+
+#[test]
+fn key_value_can_live_in_redis_by_runtime_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rc = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n",
+    )
+    .expect("write");
+    let h = Start::fixtures()
+        .arg("--runtime-config-file")
+        .arg(&rc.to_string_lossy())
+        .start()
+        .expect("host starts with Redis on 127.0.0.1:6379");
+    assert_eq!(get(&h, "/probe/kv?store=default"), (200, "ok".into()));
+    assert!(
+        !h.state.path().join("sqlite_key_value.db").exists(),
+        "the default file store was not used"
+    );
+}
+
+#[test]
+fn start_up_errors_name_the_file_component_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("spin.toml");
+    let fixture =
+        std::fs::read_to_string(workspace().join("tests/fixtures/spin.toml")).expect("fixture");
+    let cases = [
+        (
+            fixture.replace("[component.bare]", "[component.bare]\nfrobnicate = true"),
+            "frobnicate",
+        ),
+        (
+            fixture.replace(
+                "sqlite_databases = [\"default\"]\nvariables",
+                "sqlite_databases = [\"other\"]\nvariables",
+            ),
+            "'other'",
+        ),
+        (
+            fixture.replace(
+                "key_value_stores = [\"default\"]\nsqlite_databases = [\"default\"]\nvariables",
+                "key_value_stores = [\"cache\"]\nsqlite_databases = [\"default\"]\nvariables",
+            ),
+            "\"cache\"",
+        ),
+        (
+            fixture.replace("probe.wasm\"\nallowed", "missing.wasm\"\nallowed"),
+            "missing.wasm",
+        ),
+    ];
+    for (text, needle) in cases {
+        std::fs::write(
+            &bad,
+            text.replace(
+                "../../target",
+                &workspace().join("target").to_string_lossy(),
+            ),
+        )
+        .expect("write");
+        let state = dir.path().join("state");
+        let (ok, out) = run_host(
+            &[
+                "up",
+                "--from",
+                &bad.to_string_lossy(),
+                "--listen",
+                "127.0.0.1:0",
+                "--state-dir",
+                &state.to_string_lossy(),
+            ],
+            &[],
+        )
+        .expect("runs");
+        assert!(!ok, "{needle}: should fail\n{out}");
+        assert!(
+            out.contains("spin.toml") && out.contains(needle),
+            "{needle}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_stops_the_host_gracefully() {
+    let mut h = fixtures();
+    assert_eq!(get(&h, "/probe/const").0, 200);
+    assert!(h.terminate().expect("stops"), "exit status was not success");
+}

@@ -1,0 +1,3 @@
+//! End-to-end tests: the built components served by the `fieldline` host, over HTTP and MQTT.
+
+mod host;
