@@ -338,6 +338,11 @@ impl App {
         store
     }
 
+    /// The component pre-instantiated with every import linked.
+    pub fn pre<'a>(&self, c: &'a Prepared) -> &'a InstancePre<Ctx> {
+        &c.pre
+    }
+
     pub fn proxy<'a>(&self, c: &'a Prepared) -> Option<&'a ProxyPre<Ctx>> {
         c.proxy.as_ref()
     }

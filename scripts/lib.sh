@@ -1,0 +1,75 @@
+# Shared set-up for scripts/up, scripts/test and scripts/bench: install what is missing, build.
+# Sourced, not run. Everything a fresh machine needs is installed here, never by hand.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_updated=""
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  if [ -z "$apt_updated" ]; then
+    log "apt-get update"
+    $sudo apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_toolchain() {
+  command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    log "adding the wasm32-wasip2 target"
+    rustup target add wasm32-wasip2
+  fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  for _ in $(seq 1 50); do port_open "$1" && return 0; sleep 0.1; done
+  return 1
+}
+
+# The brokers the end-to-end tests talk to: use the ones running, start them where none is.
+ensure_mosquitto() {
+  port_open 1883 && return 0
+  command -v mosquitto >/dev/null || apt_install mosquitto mosquitto-clients
+  log "starting mosquitto on 127.0.0.1:1883"
+  local conf; conf="$(mktemp)"
+  printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' >"$conf"
+  mosquitto -d -c "$conf"
+  wait_port 1883 || { echo "mosquitto did not start" >&2; exit 1; }
+}
+
+ensure_redis() {
+  port_open 6379 && return 0
+  command -v redis-server >/dev/null || apt_install redis-server
+  log "starting redis on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  wait_port 6379 || { echo "redis did not start" >&2; exit 1; }
+}
+
+# Every component (wasm32-wasip2, release): the workspace members that are not native crates.
+build_components() {
+  log "building the components (wasm32-wasip2)"
+  cargo build --target wasm32-wasip2 --release --workspace \
+    --exclude fieldline-host --exclude fieldline-tests
+}
+
+build_host() {
+  log "building the host ($1)"
+  if [ "$1" = release ]; then
+    cargo build --release -p fieldline-host --bin fieldline
+  else
+    cargo build -p fieldline-host --bin fieldline
+  fi
+}
