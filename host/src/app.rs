@@ -81,6 +81,8 @@ pub struct App {
     pub router: Router,
     components: HashMap<String, Prepared>,
     databases: Vec<Database>,
+    /// The application variables, for trigger settings that hold templates.
+    pub resolver: Resolver,
     /// Compile and instantiate-pre time per component, for the start-up log.
     pub load_times: Vec<(String, Duration)>,
 }
@@ -297,6 +299,7 @@ impl App {
             router,
             components,
             databases,
+            resolver,
             load_times,
         })
     }

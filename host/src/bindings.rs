@@ -21,4 +21,13 @@ pub mod cron {
     });
 }
 
+/// The world of spin-trigger-mqtt guests (`spin:mqtt-trigger`).
+pub mod mqtt_trigger {
+    wasmtime::component::bindgen!({
+        path: "../wit/deps/spin-mqtt-trigger",
+        world: "spin-mqtt",
+        exports: { default: async },
+    });
+}
+
 pub use fermyon::spin::{key_value, mqtt, sqlite, variables};

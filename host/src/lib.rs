@@ -1,5 +1,5 @@
 //! Fieldline's Spin-compatible host: runs a `spin.toml` application on wasmtime the way `spin up`
-//! does — HTTP and cron triggers, key-value, SQLite, variables, outbound HTTP and MQTT.
+//! does — HTTP, cron and MQTT triggers, key-value, SQLite, variables, outbound HTTP and MQTT.
 
 pub mod allowed_hosts;
 pub mod app;
@@ -10,6 +10,7 @@ pub mod http_trigger;
 pub mod kv;
 pub mod manifest;
 pub mod mqtt;
+pub mod mqtt_trigger;
 pub mod outbound_http;
 pub mod routes;
 pub mod runtime_config;

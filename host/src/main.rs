@@ -1,8 +1,8 @@
 //! `fieldline`: run a Spin application (`fieldline up`) or one cron tick of it (`fieldline trigger cron`).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use fieldline_host::{cron, http_trigger, App, Options};
+use fieldline_host::{cron, http_trigger, mqtt_trigger, App, Options};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,7 +40,7 @@ struct AppArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the application's HTTP routes and run its cron triggers.
+    /// Serve the application's HTTP routes and run its cron and MQTT triggers.
     Up {
         #[command(flatten)]
         app: AppArgs,
@@ -146,16 +146,11 @@ async fn main() -> Result<()> {
             for (id, t) in &app.load_times {
                 tracing::info!("component {id} ready in {t:.2?}");
             }
-            if !app.manifest.mqtt_triggers.is_empty() {
-                bail!(
-                    "{}: [[trigger.mqtt]] is not supported by this host yet",
-                    app.manifest.file.display()
-                );
-            }
             app.start_epoch_ticker();
             let listener = http_trigger::bind(listen).await?;
             let local = listener.local_addr()?;
             let crons = cron::spawn_all(app.clone())?;
+            let mqtt = mqtt_trigger::spawn_all(app.clone()).await?;
             println!("Serving http://{local}");
             for r in app.router.routes() {
                 println!("  {}: http://{local}{}", r.component, r.raw);
@@ -168,6 +163,14 @@ async fn main() -> Result<()> {
             http_trigger::serve(app.clone(), listener, limits, shutdown_signal()).await?;
             for c in crons {
                 c.abort();
+            }
+            for (task, counters) in mqtt {
+                task.abort();
+                tracing::info!(
+                    "mqtt: {} messages handled, {} refused",
+                    counters.handled.load(std::sync::atomic::Ordering::Relaxed),
+                    counters.failed.load(std::sync::atomic::Ordering::Relaxed)
+                );
             }
             app.shutdown();
             Ok(())

@@ -111,12 +111,13 @@ impl Resolver {
             component: component.to_string(),
             values: templates
                 .iter()
-                .map(|(name, template)| (name.clone(), self.expand(template)))
+                .map(|(name, template)| (name.clone(), self.expand_template(template)))
                 .collect(),
         }
     }
 
-    fn expand(&self, template: &str) -> Result<String, GetError> {
+    /// Expands one template, such as a trigger setting, against the application variables.
+    pub fn expand_template(&self, template: &str) -> Result<String, GetError> {
         let mut out = String::new();
         let parts = parse_template(template)
             .map_err(|e| GetError::Other(format!("invalid variable template: {e}")))?;

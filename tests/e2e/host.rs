@@ -482,3 +482,87 @@ fn sigterm_stops_the_host_gracefully() {
     assert_eq!(get(&h, "/probe/const").0, 200);
     assert!(h.terminate().expect("stops"), "exit status was not success");
 }
+
+#[test]
+fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones() {
+    use rumqttc::{Client as Mqtt, MqttOptions, QoS};
+    let topic = format!("fieldline/e2e-{}", std::process::id());
+    let h = Start::fixtures()
+        .env("SPIN_VARIABLE_MQTT_TOPIC", &topic)
+        .start()
+        .expect("host starts");
+    // Wait until the trigger has subscribed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !h.output().contains(&format!("subscribed to '{topic}/#'")) {
+        assert!(
+            Instant::now() < deadline,
+            "no subscription:\n{}",
+            h.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut opts = MqttOptions::new(
+        format!("fieldline-pub-{}", std::process::id()),
+        "127.0.0.1",
+        1883,
+    );
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (publisher, mut conn) = Mqtt::new(opts, 10);
+    let sent = [("a", "one"), ("b/c", "refuse"), ("d", "trap"), ("e", "two")];
+    for (sub, payload) in sent {
+        publisher
+            .publish(
+                format!("{topic}/{sub}"),
+                QoS::AtLeastOnce,
+                false,
+                payload.as_bytes(),
+            )
+            .expect("publish");
+    }
+    // Drive the publisher until its messages are acknowledged.
+    let mut acks = 0;
+    for e in conn.iter() {
+        if let rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) =
+            e.expect("broker reachable on 127.0.0.1:1883")
+        {
+            acks += 1;
+            if acks == sent.len() {
+                break;
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rows: Vec<(String, Vec<u8>)> = loop {
+        let rows = h
+            .sqlite()
+            .and_then(|db| {
+                let mut st =
+                    db.prepare("SELECT topic, payload FROM mqtt_messages ORDER BY rowid")?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .unwrap_or_default();
+        if rows.len() >= 2 || Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        rows,
+        vec![
+            (format!("{topic}/a"), b"one".to_vec()),
+            (format!("{topic}/e"), b"two".to_vec())
+        ],
+        "{}",
+        h.output()
+    );
+    let out = h.output();
+    assert!(out.contains("refused by the probe"), "{out}");
+    assert!(
+        out.contains("2 refused so far"),
+        "the trap is counted too:\n{out}"
+    );
+    assert_eq!(get(&h, "/probe/const").0, 200, "HTTP is unaffected");
+}
