@@ -443,6 +443,12 @@ impl Writer {
         }
     }
 
+    /// A transaction-control statement, prepared once: it runs twice per grouped statement.
+    fn control(&self, sql: &str) -> Result<(), SqlError> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+
     /// Runs autocommit writes together: `first` plus whatever else is already queued.
     fn group(&mut self, first: (u64, String, Vec<SqlValue>, Reply)) {
         let mut batch = vec![first];
@@ -475,8 +481,7 @@ impl Writer {
             let _ = reply.send((r, false));
             return;
         }
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
-            let err = SqlError::from(e);
+        if let Err(err) = self.control("BEGIN IMMEDIATE") {
             for (_, _, _, reply) in batch {
                 let _ = reply.send((Err(err.clone()), false));
             }
@@ -484,32 +489,31 @@ impl Writer {
         }
         let mut results = Vec::with_capacity(batch.len());
         for (_, sql, params, reply) in batch {
-            let r = match self.conn.execute_batch("SAVEPOINT fieldline_group") {
-                Err(e) => Err(SqlError::from(e)),
+            let r = match self.control("SAVEPOINT fieldline_group") {
+                Err(e) => Err(e),
                 Ok(()) => {
                     let r = bind_and_run(&self.conn, &sql, &params);
                     let end = if r.is_ok() {
-                        "RELEASE fieldline_group"
+                        Ok(())
                     } else {
-                        "ROLLBACK TO fieldline_group; RELEASE fieldline_group"
+                        self.control("ROLLBACK TO fieldline_group")
                     };
-                    match self.conn.execute_batch(end) {
+                    match end.and_then(|()| self.control("RELEASE fieldline_group")) {
                         Ok(()) => r,
-                        Err(e) => Err(SqlError::from(e)),
+                        Err(e) => Err(e),
                     }
                 }
             };
             results.push((r, reply));
         }
-        match self.conn.execute_batch("COMMIT") {
+        match self.control("COMMIT") {
             Ok(()) => {
                 for (r, reply) in results {
                     let _ = reply.send((r, false));
                 }
             }
-            Err(e) => {
+            Err(err) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
-                let err = SqlError::from(e);
                 for (_, reply) in results {
                     let _ = reply.send((Err(err.clone()), false));
                 }

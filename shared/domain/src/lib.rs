@@ -1,0 +1,58 @@
+//! Fieldline's domain model, shared by every component: validated identifiers and bounded strings,
+//! the entities behind all five APIs (organization, user, membership, device, sensor, channel,
+//! point, hourly rollup, incident, token, subscription), and the security core (Argon2id
+//! passwords, opaque tokens stored as SHA-256 hashes, HS256 JWT access tokens, permissions checked
+//! in [`authorize`], fixed-window rate limits). Pure Rust: no Spin types, no I/O beyond the clock
+//! and the random source, so it is tested natively and runs unchanged in `wasm32-wasip2`.
+//!
+//! Functions that depend on the time take `now: Timestamp` instead of reading the clock, so that
+//! every rule (expiry, rate-limit windows, rollup hours) is testable; components call
+//! [`Timestamp::now`] once per request.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+#[macro_use]
+mod macros;
+
+mod authz;
+mod channel;
+mod device;
+mod error;
+mod ids;
+mod incident;
+mod jwt;
+mod org;
+mod password;
+mod point;
+mod random;
+mod ratelimit;
+mod subscription;
+mod text;
+mod time;
+mod token;
+mod user;
+
+pub use authz::{authorize, Action, Principal};
+pub use channel::{
+    Calibration, Channel, ChannelFields, CommunicationId, Grouping, Threshold, ThresholdOp,
+    Thresholds, ValueRange,
+};
+pub use device::{
+    Device, DeviceFields, DeviceMeta, Health, Location, NetworkId, NotificationInterval, Sensor,
+    SensorFields, UtcOffset,
+};
+pub use error::{AuthFailure, Denied, Error, ParseError, Result};
+pub use ids::{ChannelId, DeviceId, InvitationId, OrgId, SensorId, TokenId, UserId, Uuid};
+pub use incident::{routing_key, DeviationType, Incident, IncidentKind, NewIncident};
+pub use jwt::{AccessClaims, JwtKey, ACCESS_TOKEN_TTL_SECS, JWT_ISSUER};
+pub use org::{OrgFields, Organization};
+pub use password::{Password, PasswordHash, PasswordHasher};
+pub use point::{rollup_points, HourlyRollup, Point, MAX_POINTS_PER_BATCH};
+pub use ratelimit::{RateLimitPolicy, RateLimited, Window};
+pub use subscription::{ConduitTier, Subscription};
+pub use text::{Description, Email, Name, OrgName, Purpose, ShortText, TimeZoneName, Unit};
+pub use time::Timestamp;
+pub use token::{
+    ConduitServices, Token, TokenHash, TokenKind, TokenSecret, REFRESH_TOKEN_TTL_SECS,
+};
+pub use user::{Invitation, Membership, Permission, Permissions, User, INVITATION_TTL_SECS};

@@ -1,0 +1,582 @@
+//! Devices, sensors and channels, with the Sensorbis rules (communicationId unique per device,
+//! every object inside its organization), and the channel handles points are written through.
+
+use std::collections::HashMap;
+
+use fieldline_domain::{
+    Calibration, Channel, ChannelFields, ChannelId, CommunicationId, Description, Device,
+    DeviceFields, DeviceId, DeviceMeta, Email, Grouping, Location, Name, NetworkId,
+    NotificationInterval, Purpose, Sensor, SensorFields, SensorId, ShortText, Thresholds,
+    Timestamp, Unit, UtcOffset, Uuid, ValueRange,
+};
+
+use crate::db::{transaction, Db, Row, Value};
+use crate::error::{Conflict, Error, Result};
+use crate::orgs::Tenant;
+
+/// A channel of a known organization, as points are written and read through. Only storage
+/// makes one, from a query confined to the tenant, so a handle cannot point into another
+/// organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelRef {
+    pub(crate) org_key: i64,
+    pub(crate) key: i64,
+}
+
+impl ChannelRef {
+    /// The channel's numeric id (elpro `InputId`).
+    pub fn key(&self) -> i64 {
+        self.key
+    }
+
+    pub(crate) fn check(&self, tenant: &Tenant) -> Result<()> {
+        if self.org_key == tenant.key {
+            Ok(())
+        } else {
+            Err(Error::CrossTenant)
+        }
+    }
+}
+
+// ---- devices ----
+
+const DEVICE_COLS: &str = "key, id, uuid, network_id, name, descr, vendor_id, customer_id, \
+    time_zone, uses_dst, lon, lat, notification_email, notification_verified, \
+    notifications_min_interval, meta, created_at, updated_at";
+
+fn device_from(r: &Row<'_>) -> Result<Device> {
+    let location = match (r.opt_f64(10)?, r.opt_f64(11)?) {
+        (Some(lon), Some(lat)) => Some(Location::new(lon, lat).map_err(crate::error::corrupt)?),
+        _ => None,
+    };
+    let interval = NotificationInterval::from_secs(r.u32(14)?).map_err(crate::error::corrupt)?;
+    let meta: DeviceMeta = serde_json::from_str(r.text(15)?)
+        .map_err(|e| Error::Corrupt(format!("device meta: {e}")))?;
+    Ok(Device {
+        key: r.i64(0)?,
+        id: r.parse(1, DeviceId::parse)?,
+        uuid: r.parse(2, Uuid::parse)?,
+        fields: DeviceFields {
+            network_id: r.opt_parse(3, NetworkId::parse)?,
+            name: r.parse(4, Name::parse)?,
+            descr: r.parse(5, Description::parse)?,
+            vendor_id: r.parse(6, ShortText::parse)?,
+            customer_id: r.parse(7, ShortText::parse)?,
+            time_zone: UtcOffset::from_minutes(
+                i32::try_from(r.i64(8)?).map_err(|e| Error::Corrupt(e.to_string()))?,
+            )
+            .map_err(crate::error::corrupt)?,
+            uses_dst: r.bool(9)?,
+            location,
+            notification_email: r.opt_parse(12, Email::parse)?,
+            notifications_min_interval: interval,
+            meta,
+        },
+        notification_verified: r.bool(13)?,
+        created_at: r.ts(16)?,
+        updated_at: r.ts(17)?,
+    })
+}
+
+/// The values of the person-set columns, in [`DEVICE_COLS`] order from `network_id` to `meta`
+/// minus `notification_verified`.
+fn device_field_params(f: &DeviceFields) -> Result<Vec<Value>> {
+    let meta =
+        serde_json::to_string(&f.meta).map_err(|e| Error::Corrupt(format!("device meta: {e}")))?;
+    Ok(vec![
+        f.network_id.as_ref().into(),
+        (&f.name).into(),
+        (&f.descr).into(),
+        (&f.vendor_id).into(),
+        (&f.customer_id).into(),
+        f.time_zone.minutes().into(),
+        f.uses_dst.into(),
+        f.location.map(|l| l.lon()).into(),
+        f.location.map(|l| l.lat()).into(),
+        f.notification_email.as_ref().into(),
+        f.notifications_min_interval.secs().into(),
+        meta.into(),
+    ])
+}
+
+fn device_conflict(e: Error, f: &DeviceFields, uuid: Option<Uuid>) -> Error {
+    if e.is_unique_violation("devices.network_id") {
+        let id = f
+            .network_id
+            .as_ref()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        Conflict::NetworkIdTaken(id).into()
+    } else if e.is_unique_violation("devices.uuid") {
+        Conflict::UuidTaken(uuid.map(|u| u.to_string()).unwrap_or_default()).into()
+    } else {
+        e
+    }
+}
+
+/// Adds a device; `uuid` is generated when not given (Proficloud devices bring their own).
+pub fn create_device(
+    db: &dyn Db,
+    tenant: &Tenant,
+    fields: &DeviceFields,
+    uuid: Option<Uuid>,
+    now: Timestamp,
+) -> Result<Device> {
+    let id = DeviceId::generate()?;
+    let uuid = match uuid {
+        Some(u) => u,
+        None => Uuid::generate()?,
+    };
+    let mut params: Vec<Value> = vec![tenant.key.into(), id.into(), uuid.into()];
+    params.extend(device_field_params(fields)?);
+    params.extend([false.into(), now.into(), now.into()]);
+    let rows = db
+        .execute(
+            &format!(
+                "INSERT INTO devices (org_key, id, uuid, network_id, name, descr, vendor_id, \
+                 customer_id, time_zone, uses_dst, lon, lat, notification_email, \
+                 notifications_min_interval, meta, notification_verified, created_at, updated_at) \
+                 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING {DEVICE_COLS}"
+            ),
+            &params,
+        )
+        .map_err(|e| device_conflict(e, fields, Some(uuid)))?;
+    device_from(&rows.first().ok_or(Error::NotFound("device"))?)
+}
+
+fn one_device(db: &dyn Db, tenant: &Tenant, column: &str, value: Value) -> Result<Device> {
+    let rows = db.execute(
+        &format!("SELECT {DEVICE_COLS} FROM devices WHERE org_key = ? AND {column} = ?"),
+        &[tenant.key.into(), value],
+    )?;
+    device_from(&rows.first().ok_or(Error::NotFound("device"))?)
+}
+
+pub fn device(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<Device> {
+    one_device(db, tenant, "id", id.into())
+}
+
+/// By RFC 4122 UUID (Proficloud `uuid`).
+pub fn device_by_uuid(db: &dyn Db, tenant: &Tenant, uuid: Uuid) -> Result<Device> {
+    one_device(db, tenant, "uuid", uuid.into())
+}
+
+/// By AlphaX network id.
+pub fn device_by_network_id(
+    db: &dyn Db,
+    tenant: &Tenant,
+    network_id: &NetworkId,
+) -> Result<Device> {
+    one_device(db, tenant, "network_id", network_id.into())
+}
+
+pub fn list_devices(db: &dyn Db, tenant: &Tenant) -> Result<Vec<Device>> {
+    let rows = db.execute(
+        &format!("SELECT {DEVICE_COLS} FROM devices WHERE org_key = ? ORDER BY key"),
+        &[tenant.key.into()],
+    )?;
+    rows.iter().map(|r| device_from(&r)).collect()
+}
+
+/// Replaces a device's fields. A new notification address needs verifying again.
+pub fn update_device(
+    db: &dyn Db,
+    tenant: &Tenant,
+    id: DeviceId,
+    fields: &DeviceFields,
+    now: Timestamp,
+) -> Result<Device> {
+    let mut params = device_field_params(fields)?;
+    params.extend([
+        fields.notification_email.as_ref().into(),
+        now.into(),
+        tenant.key.into(),
+        id.into(),
+    ]);
+    let rows = db
+        .execute(
+            &format!(
+                "UPDATE devices SET network_id = ?, name = ?, descr = ?, vendor_id = ?, \
+                 customer_id = ?, time_zone = ?, uses_dst = ?, lon = ?, lat = ?, \
+                 notification_email = ?, notifications_min_interval = ?, meta = ?, \
+                 notification_verified = CASE WHEN notification_email IS ? \
+                     THEN notification_verified ELSE 0 END, \
+                 updated_at = ? WHERE org_key = ? AND id = ? RETURNING {DEVICE_COLS}"
+            ),
+            &params,
+        )
+        .map_err(|e| device_conflict(e, fields, None))?;
+    device_from(&rows.first().ok_or(Error::NotFound("device"))?)
+}
+
+/// Records that the owner of the notification address confirmed it.
+pub fn set_notification_verified(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<()> {
+    let rows = db.execute(
+        "UPDATE devices SET notification_verified = 1 WHERE org_key = ? AND id = ? RETURNING key",
+        &[tenant.key.into(), id.into()],
+    )?;
+    if rows.is_empty() {
+        return Err(Error::NotFound("device"));
+    }
+    Ok(())
+}
+
+fn device_key(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<i64> {
+    db.execute(
+        "SELECT key FROM devices WHERE org_key = ? AND id = ?",
+        &[tenant.key.into(), id.into()],
+    )?
+    .first()
+    .ok_or(Error::NotFound("device"))?
+    .i64(0)
+}
+
+/// Deletes the data of the channels `channel_filter` selects (`key IN (SELECT ...)` with one
+/// parameter), then the channels themselves.
+fn delete_channels_where(db: &dyn Db, channel_filter: &str, param: i64) -> Result<()> {
+    for table in ["points", "rollups", "incidents"] {
+        db.execute(
+            &format!(
+                "DELETE FROM {table} WHERE channel_key IN (SELECT key FROM channels WHERE {channel_filter})"
+            ),
+            &[param.into()],
+        )?;
+    }
+    db.execute(
+        &format!("DELETE FROM channels WHERE {channel_filter}"),
+        &[param.into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes a device with its sensors, channels, points, rollups, incidents and tokens.
+pub fn delete_device(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<()> {
+    transaction(db, |db| {
+        let key = device_key(db, tenant, id)?;
+        delete_channels_where(db, "device_key = ?", key)?;
+        for sql in [
+            "DELETE FROM sensors WHERE device_key = ?",
+            "DELETE FROM tokens WHERE device_key = ?",
+            "DELETE FROM devices WHERE key = ?",
+        ] {
+            db.execute(sql, &[key.into()])?;
+        }
+        Ok(())
+    })
+}
+
+// ---- sensors ----
+
+const SENSOR_SELECT: &str = "SELECT s.key, s.id, d.id, s.name, s.descr, s.customer_id, \
+    s.created_at FROM sensors s JOIN devices d ON d.key = s.device_key";
+
+fn sensor_from(r: &Row<'_>) -> Result<Sensor> {
+    Ok(Sensor {
+        key: r.i64(0)?,
+        id: r.parse(1, SensorId::parse)?,
+        device: r.parse(2, DeviceId::parse)?,
+        fields: SensorFields {
+            name: r.parse(3, Name::parse)?,
+            descr: r.parse(4, Description::parse)?,
+            customer_id: r.parse(5, ShortText::parse)?,
+        },
+        created_at: r.ts(6)?,
+    })
+}
+
+pub fn create_sensor(
+    db: &dyn Db,
+    tenant: &Tenant,
+    device: DeviceId,
+    fields: &SensorFields,
+    now: Timestamp,
+) -> Result<Sensor> {
+    let id = SensorId::generate()?;
+    let rows = db.execute(
+        "INSERT INTO sensors (org_key, device_key, id, name, descr, customer_id, created_at) \
+         SELECT d.org_key, d.key, ?, ?, ?, ?, ? FROM devices d WHERE d.org_key = ? AND d.id = ? \
+         RETURNING key",
+        &[
+            id.into(),
+            (&fields.name).into(),
+            (&fields.descr).into(),
+            (&fields.customer_id).into(),
+            now.into(),
+            tenant.key.into(),
+            device.into(),
+        ],
+    )?;
+    let key = rows.first().ok_or(Error::NotFound("device"))?.i64(0)?;
+    Ok(Sensor {
+        key,
+        id,
+        device,
+        fields: fields.clone(),
+        created_at: now,
+    })
+}
+
+pub fn sensor(db: &dyn Db, tenant: &Tenant, id: SensorId) -> Result<Sensor> {
+    let rows = db.execute(
+        &format!("{SENSOR_SELECT} WHERE s.org_key = ? AND s.id = ?"),
+        &[tenant.key.into(), id.into()],
+    )?;
+    sensor_from(&rows.first().ok_or(Error::NotFound("sensor"))?)
+}
+
+pub fn list_sensors(db: &dyn Db, tenant: &Tenant, device: DeviceId) -> Result<Vec<Sensor>> {
+    let key = device_key(db, tenant, device)?;
+    let rows = db.execute(
+        &format!("{SENSOR_SELECT} WHERE s.org_key = ? AND s.device_key = ? ORDER BY s.key"),
+        &[tenant.key.into(), key.into()],
+    )?;
+    rows.iter().map(|r| sensor_from(&r)).collect()
+}
+
+pub fn update_sensor(
+    db: &dyn Db,
+    tenant: &Tenant,
+    id: SensorId,
+    fields: &SensorFields,
+) -> Result<Sensor> {
+    let rows = db.execute(
+        "UPDATE sensors SET name = ?, descr = ?, customer_id = ? WHERE org_key = ? AND id = ? \
+         RETURNING key",
+        &[
+            (&fields.name).into(),
+            (&fields.descr).into(),
+            (&fields.customer_id).into(),
+            tenant.key.into(),
+            id.into(),
+        ],
+    )?;
+    if rows.is_empty() {
+        return Err(Error::NotFound("sensor"));
+    }
+    sensor(db, tenant, id)
+}
+
+/// Deletes a sensor with its channels and their data.
+pub fn delete_sensor(db: &dyn Db, tenant: &Tenant, id: SensorId) -> Result<()> {
+    transaction(db, |db| {
+        let key = sensor_key(db, tenant, id)?.0;
+        delete_channels_where(db, "sensor_key = ?", key)?;
+        db.execute("DELETE FROM sensors WHERE key = ?", &[key.into()])?;
+        Ok(())
+    })
+}
+
+/// (sensor key, device key)
+fn sensor_key(db: &dyn Db, tenant: &Tenant, id: SensorId) -> Result<(i64, i64)> {
+    let rows = db.execute(
+        "SELECT key, device_key FROM sensors WHERE org_key = ? AND id = ?",
+        &[tenant.key.into(), id.into()],
+    )?;
+    let r = rows.first().ok_or(Error::NotFound("sensor"))?;
+    Ok((r.i64(0)?, r.i64(1)?))
+}
+
+// ---- channels ----
+
+const CHANNEL_SELECT: &str = "SELECT c.key, c.id, d.id, s.id, c.communication_id, c.name, \
+    c.enumerated, c.unit, c.min, c.max, c.purpose, c.grouping, c.threshold_op1, \
+    c.threshold_value1, c.threshold_op2, c.threshold_value2, c.cal_scale, c.cal_offset, \
+    c.created_at FROM channels c JOIN sensors s ON s.key = c.sensor_key \
+    JOIN devices d ON d.key = c.device_key";
+
+fn channel_from(r: &Row<'_>) -> Result<Channel> {
+    use crate::error::corrupt;
+    Ok(Channel {
+        key: r.i64(0)?,
+        id: r.parse(1, ChannelId::parse)?,
+        device: r.parse(2, DeviceId::parse)?,
+        sensor: r.parse(3, SensorId::parse)?,
+        communication_id: r.parse(4, CommunicationId::parse)?,
+        fields: ChannelFields {
+            name: r.parse(5, Name::parse)?,
+            enumerated: r.bool(6)?,
+            unit: r.parse(7, Unit::parse)?,
+            range: ValueRange::new(r.opt_f64(8)?, r.opt_f64(9)?).map_err(corrupt)?,
+            purpose: r.parse(10, Purpose::parse)?,
+            grouping: r.parse(11, Grouping::parse)?,
+            thresholds: Thresholds::from_parts(
+                r.opt_text(12)?,
+                r.opt_f64(13)?,
+                r.opt_text(14)?,
+                r.opt_f64(15)?,
+            )
+            .map_err(corrupt)?,
+            calibration: Calibration::new(r.f64(16)?, r.f64(17)?).map_err(corrupt)?,
+        },
+        created_at: r.ts(18)?,
+    })
+}
+
+fn channel_field_params(f: &ChannelFields) -> Vec<Value> {
+    let t1 = f.thresholds.first();
+    let t2 = f.thresholds.second();
+    vec![
+        (&f.name).into(),
+        f.enumerated.into(),
+        (&f.unit).into(),
+        f.range.min().into(),
+        f.range.max().into(),
+        (&f.purpose).into(),
+        f.grouping.as_str().into(),
+        t1.map(|t| t.op().as_str()).into(),
+        t1.map(|t| t.value()).into(),
+        t2.map(|t| t.op().as_str()).into(),
+        t2.map(|t| t.value()).into(),
+        f.calibration.scale().into(),
+        f.calibration.offset().into(),
+    ]
+}
+
+fn channel_conflict(e: Error, comm: &CommunicationId) -> Error {
+    if e.is_unique_violation("channels.communication_id") {
+        Conflict::CommunicationIdTaken(comm.to_string()).into()
+    } else {
+        e
+    }
+}
+
+/// Adds a channel to a sensor. Without a communicationId the channel's id is used (Sensorbis
+/// AddChannels); a communicationId already used on the device is [`Conflict`] (Sensorbis 142).
+pub fn create_channel(
+    db: &dyn Db,
+    tenant: &Tenant,
+    sensor: SensorId,
+    communication_id: Option<CommunicationId>,
+    fields: &ChannelFields,
+    now: Timestamp,
+) -> Result<Channel> {
+    let (sensor_key, device_key) = sensor_key(db, tenant, sensor)?;
+    let id = ChannelId::generate()?;
+    let comm = communication_id.unwrap_or_else(|| CommunicationId::from_channel_id(id));
+    let mut params: Vec<Value> = vec![
+        tenant.key.into(),
+        device_key.into(),
+        sensor_key.into(),
+        id.into(),
+        (&comm).into(),
+    ];
+    params.extend(channel_field_params(fields));
+    params.push(now.into());
+    db.execute(
+        "INSERT INTO channels (org_key, device_key, sensor_key, id, communication_id, name, \
+         enumerated, unit, min, max, purpose, grouping, threshold_op1, threshold_value1, \
+         threshold_op2, threshold_value2, cal_scale, cal_offset, created_at) \
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        &params,
+    )
+    .map_err(|e| channel_conflict(e, &comm))?;
+    channel(db, tenant, id)
+}
+
+pub fn channel(db: &dyn Db, tenant: &Tenant, id: ChannelId) -> Result<Channel> {
+    let rows = db.execute(
+        &format!("{CHANNEL_SELECT} WHERE c.org_key = ? AND c.id = ?"),
+        &[tenant.key.into(), id.into()],
+    )?;
+    channel_from(&rows.first().ok_or(Error::NotFound("channel"))?)
+}
+
+pub fn list_channels(db: &dyn Db, tenant: &Tenant, sensor: SensorId) -> Result<Vec<Channel>> {
+    let (sensor_key, _) = sensor_key(db, tenant, sensor)?;
+    let rows = db.execute(
+        &format!("{CHANNEL_SELECT} WHERE c.org_key = ? AND c.sensor_key = ? ORDER BY c.key"),
+        &[tenant.key.into(), sensor_key.into()],
+    )?;
+    rows.iter().map(|r| channel_from(&r)).collect()
+}
+
+/// All channels of a device, across its sensors.
+pub fn list_device_channels(
+    db: &dyn Db,
+    tenant: &Tenant,
+    device: DeviceId,
+) -> Result<Vec<Channel>> {
+    let key = device_key(db, tenant, device)?;
+    let rows = db.execute(
+        &format!("{CHANNEL_SELECT} WHERE c.org_key = ? AND c.device_key = ? ORDER BY c.key"),
+        &[tenant.key.into(), key.into()],
+    )?;
+    rows.iter().map(|r| channel_from(&r)).collect()
+}
+
+/// Replaces a channel's fields; without a communicationId it becomes the channel's id
+/// (Sensorbis ModifyChannel).
+pub fn update_channel(
+    db: &dyn Db,
+    tenant: &Tenant,
+    id: ChannelId,
+    communication_id: Option<CommunicationId>,
+    fields: &ChannelFields,
+) -> Result<Channel> {
+    let comm = communication_id.unwrap_or_else(|| CommunicationId::from_channel_id(id));
+    let mut params: Vec<Value> = vec![(&comm).into()];
+    params.extend(channel_field_params(fields));
+    params.extend([tenant.key.into(), id.into()]);
+    let rows = db
+        .execute(
+            "UPDATE channels SET communication_id = ?, name = ?, enumerated = ?, unit = ?, \
+             min = ?, max = ?, purpose = ?, grouping = ?, threshold_op1 = ?, \
+             threshold_value1 = ?, threshold_op2 = ?, threshold_value2 = ?, cal_scale = ?, \
+             cal_offset = ? WHERE org_key = ? AND id = ? RETURNING key",
+            &params,
+        )
+        .map_err(|e| channel_conflict(e, &comm))?;
+    if rows.is_empty() {
+        return Err(Error::NotFound("channel"));
+    }
+    channel(db, tenant, id)
+}
+
+/// Deletes a channel with its points, rollups and incidents.
+pub fn delete_channel(db: &dyn Db, tenant: &Tenant, id: ChannelId) -> Result<()> {
+    transaction(db, |db| {
+        let key = channel_ref(db, tenant, id)?.key;
+        delete_channels_where(db, "key = ?", key)
+    })
+}
+
+/// The handle of one channel, for reading or writing its points.
+pub fn channel_ref(db: &dyn Db, tenant: &Tenant, id: ChannelId) -> Result<ChannelRef> {
+    let key = db
+        .execute(
+            "SELECT key FROM channels WHERE org_key = ? AND id = ?",
+            &[tenant.key.into(), id.into()],
+        )?
+        .first()
+        .ok_or(Error::NotFound("channel"))?
+        .i64(0)?;
+    Ok(ChannelRef {
+        org_key: tenant.key,
+        key,
+    })
+}
+
+/// A device's channel handles by communicationId: what ingestion resolves names against (one
+/// query per request, however many values it carries).
+pub fn channel_refs(
+    db: &dyn Db,
+    tenant: &Tenant,
+    device: DeviceId,
+) -> Result<HashMap<String, ChannelRef>> {
+    let key = device_key(db, tenant, device)?;
+    let rows = db.execute(
+        "SELECT communication_id, key FROM channels WHERE org_key = ? AND device_key = ?",
+        &[tenant.key.into(), key.into()],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.text(0)?.to_owned(),
+                ChannelRef {
+                    org_key: tenant.key,
+                    key: r.i64(1)?,
+                },
+            ))
+        })
+        .collect()
+}

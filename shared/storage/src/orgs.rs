@@ -1,0 +1,275 @@
+//! Organizations (tenants) and sign-up.
+
+use fieldline_domain::{
+    ConduitTier, Email, OrgFields, OrgId, Organization, PasswordHash, Permissions, Subscription,
+    Timestamp, User, UserId, Uuid,
+};
+
+use crate::db::{transaction, Db, Row, Value};
+use crate::error::{Conflict, Error, Result};
+
+/// An organization every tenant-scoped function is confined to. Obtained from storage only
+/// (sign-up, [`tenant`], a verified credential), never built from a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tenant {
+    pub(crate) key: i64,
+    id: OrgId,
+}
+
+impl Tenant {
+    pub fn id(&self) -> OrgId {
+        self.id
+    }
+
+    pub(crate) fn new(key: i64, id: OrgId) -> Tenant {
+        Tenant { key, id }
+    }
+}
+
+const ORG_COLS: &str = "id, uuid, name, descr, time_zone, points_per_hour, \
+    detailed_retention_days, aggregated_retention_days, max_users, notification_emails_per_day, \
+    conduit_tier, subscription_expires_at, created_at";
+
+fn subscription_from(r: &Row<'_>, at: usize) -> Result<Subscription> {
+    Ok(Subscription {
+        points_per_hour: r.u64(at)?,
+        detailed_retention_days: r.u32(at + 1)?,
+        aggregated_retention_days: r.u32(at + 2)?,
+        max_users: r.u32(at + 3)?,
+        notification_emails_per_day: r.u32(at + 4)?,
+        conduit_tier: r.parse(at + 5, ConduitTier::parse)?,
+        expires_at: r.opt_ts(at + 6)?,
+    })
+}
+
+fn org_from(r: &Row<'_>) -> Result<Organization> {
+    Ok(Organization {
+        id: r.parse(0, OrgId::parse)?,
+        uuid: r.parse(1, Uuid::parse)?,
+        fields: OrgFields {
+            name: r.parse(2, fieldline_domain::OrgName::parse)?,
+            descr: r.parse(3, fieldline_domain::Description::parse)?,
+            time_zone: r.parse(4, fieldline_domain::TimeZoneName::parse)?,
+        },
+        subscription: subscription_from(r, 5)?,
+        created_at: r.ts(12)?,
+    })
+}
+
+fn subscription_params(s: &Subscription) -> Result<[Value; 7]> {
+    s.validate()?;
+    Ok([
+        Value::Integer(i64::try_from(s.points_per_hour).unwrap_or(i64::MAX)),
+        s.detailed_retention_days.into(),
+        s.aggregated_retention_days.into(),
+        s.max_users.into(),
+        s.notification_emails_per_day.into(),
+        s.conduit_tier.as_str().into(),
+        s.expires_at.into(),
+    ])
+}
+
+/// The tenant of an organization id, e.g. the `org` claim of a verified access token.
+pub fn tenant(db: &dyn Db, id: OrgId) -> Result<Tenant> {
+    let rows = db.execute("SELECT key FROM orgs WHERE id = ?", &[id.into()])?;
+    let key = rows
+        .first()
+        .ok_or(Error::NotFound("organization"))?
+        .i64(0)?;
+    Ok(Tenant { key, id })
+}
+
+/// Every organization with its subscription: for scheduled jobs (rollups, retention) that
+/// visit each tenant in turn.
+pub fn all_tenants(db: &dyn Db) -> Result<Vec<(Tenant, Subscription)>> {
+    let rows = db.execute(
+        "SELECT key, id, points_per_hour, detailed_retention_days, aggregated_retention_days, \
+         max_users, notification_emails_per_day, conduit_tier, subscription_expires_at \
+         FROM orgs ORDER BY key",
+        &[],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                Tenant {
+                    key: r.i64(0)?,
+                    id: r.parse(1, OrgId::parse)?,
+                },
+                subscription_from(&r, 2)?,
+            ))
+        })
+        .collect()
+}
+
+fn insert_org(
+    db: &dyn Db,
+    fields: &OrgFields,
+    subscription: &Subscription,
+    now: Timestamp,
+) -> Result<(Tenant, Organization)> {
+    let id = OrgId::generate()?;
+    let uuid = Uuid::generate()?;
+    let mut params: Vec<Value> = vec![
+        id.into(),
+        uuid.into(),
+        (&fields.name).into(),
+        (&fields.descr).into(),
+        (&fields.time_zone).into(),
+    ];
+    params.extend(subscription_params(subscription)?);
+    params.push(now.into());
+    let rows = db.execute(
+        &format!("INSERT INTO orgs ({ORG_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING key"),
+        &params,
+    )?;
+    let key = rows
+        .first()
+        .ok_or_else(|| Error::Corrupt("INSERT RETURNING gave no row".into()))?
+        .i64(0)?;
+    let org = Organization {
+        id,
+        uuid,
+        fields: fields.clone(),
+        subscription: *subscription,
+        created_at: now,
+    };
+    Ok((Tenant { key, id }, org))
+}
+
+pub(crate) fn insert_membership(
+    db: &dyn Db,
+    org_key: i64,
+    user_key: i64,
+    permissions: Permissions,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO memberships (org_key, user_key, permissions, created_at) VALUES (?,?,?,?)",
+        &[
+            org_key.into(),
+            user_key.into(),
+            permissions.bits().into(),
+            now.into(),
+        ],
+    )
+    .map_err(|e| {
+        if e.is_unique_violation("memberships") {
+            Conflict::AlreadyMember.into()
+        } else {
+            e
+        }
+    })?;
+    Ok(())
+}
+
+/// Inserts a user; a taken e-mail address is [`Conflict::EmailTaken`].
+pub(crate) fn insert_user(
+    db: &dyn Db,
+    email: &Email,
+    password: &PasswordHash,
+    now: Timestamp,
+) -> Result<(i64, User)> {
+    let id = UserId::generate()?;
+    let rows = db
+        .execute(
+            "INSERT INTO users (id, email, password_hash, created_at) VALUES (?,?,?,?) RETURNING key",
+            &[id.into(), email.into(), password.as_str().into(), now.into()],
+        )
+        .map_err(|e| {
+            if e.is_unique_violation("users.email") {
+                Conflict::EmailTaken.into()
+            } else {
+                e
+            }
+        })?;
+    let key = rows
+        .first()
+        .ok_or_else(|| Error::Corrupt("INSERT RETURNING gave no row".into()))?
+        .i64(0)?;
+    Ok((
+        key,
+        User {
+            id,
+            email: email.clone(),
+            created_at: now,
+        },
+    ))
+}
+
+/// Sign-up: a new user, a new organization, and the user as its administrator, atomically.
+pub fn sign_up(
+    db: &dyn Db,
+    org: &OrgFields,
+    subscription: &Subscription,
+    email: &Email,
+    password: &PasswordHash,
+    now: Timestamp,
+) -> Result<(Tenant, Organization, User)> {
+    transaction(db, |db| {
+        let (user_key, user) = insert_user(db, email, password, now)?;
+        let (tenant, org) = insert_org(db, org, subscription, now)?;
+        insert_membership(db, tenant.key, user_key, Permissions::ADMINISTRATOR, now)?;
+        Ok((tenant, org, user))
+    })
+}
+
+/// A further organization, administered by an existing user.
+pub fn create_organization(
+    db: &dyn Db,
+    org: &OrgFields,
+    subscription: &Subscription,
+    owner: UserId,
+    now: Timestamp,
+) -> Result<(Tenant, Organization)> {
+    transaction(db, |db| {
+        let user_key = crate::users::user_key(db, owner)?;
+        let (tenant, org) = insert_org(db, org, subscription, now)?;
+        insert_membership(db, tenant.key, user_key, Permissions::ADMINISTRATOR, now)?;
+        Ok((tenant, org))
+    })
+}
+
+pub fn organization(db: &dyn Db, tenant: &Tenant) -> Result<Organization> {
+    let rows = db.execute(
+        &format!("SELECT {ORG_COLS} FROM orgs WHERE key = ?"),
+        &[tenant.key.into()],
+    )?;
+    org_from(&rows.first().ok_or(Error::NotFound("organization"))?)
+}
+
+pub fn update_organization(
+    db: &dyn Db,
+    tenant: &Tenant,
+    fields: &OrgFields,
+) -> Result<Organization> {
+    let rows = db.execute(
+        &format!(
+            "UPDATE orgs SET name = ?, descr = ?, time_zone = ? WHERE key = ? RETURNING {ORG_COLS}"
+        ),
+        &[
+            (&fields.name).into(),
+            (&fields.descr).into(),
+            (&fields.time_zone).into(),
+            tenant.key.into(),
+        ],
+    )?;
+    org_from(&rows.first().ok_or(Error::NotFound("organization"))?)
+}
+
+pub fn update_subscription(
+    db: &dyn Db,
+    tenant: &Tenant,
+    subscription: &Subscription,
+) -> Result<Organization> {
+    let mut params = subscription_params(subscription)?.to_vec();
+    params.push(tenant.key.into());
+    let rows = db.execute(
+        &format!(
+            "UPDATE orgs SET points_per_hour = ?, detailed_retention_days = ?, \
+             aggregated_retention_days = ?, max_users = ?, notification_emails_per_day = ?, \
+             conduit_tier = ?, subscription_expires_at = ? WHERE key = ? RETURNING {ORG_COLS}"
+        ),
+        &params,
+    )?;
+    org_from(&rows.first().ok_or(Error::NotFound("organization"))?)
+}

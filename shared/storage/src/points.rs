@@ -1,0 +1,210 @@
+//! Points and hourly rollups: batched writes, the latest value of channels, ranges, rollup and
+//! retention.
+
+use fieldline_domain::{HourlyRollup, Point, Timestamp};
+
+use crate::db::{placeholders, transaction, Db, Value};
+use crate::devices::ChannelRef;
+use crate::error::Result;
+use crate::orgs::Tenant;
+
+/// Rows per INSERT: 3 parameters each stays under SQLite's default limit of 32766 parameters.
+pub const WRITE_CHUNK_ROWS: usize = 10_000;
+/// Channels per `IN (...)` list.
+const IN_CHUNK: usize = 500;
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(80 + rows * 8);
+    sql.push_str("INSERT INTO points (channel_key, ts, value) VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?)");
+    }
+    // Last write wins: the same (channel, time) again replaces the value, also within one batch.
+    sql.push_str(" ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value");
+    sql
+}
+
+/// Writes points, each to its channel; returns how many. One multi-row statement per
+/// [`WRITE_CHUNK_ROWS`] points, so that a request's batch costs one round trip and (under the
+/// host's group commit) shares a commit with concurrent requests. A batch of several chunks runs
+/// in one transaction, so it lands whole or not at all.
+pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]) -> Result<usize> {
+    for (channel, _) in points {
+        channel.check(tenant)?;
+    }
+    let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)]| -> Result<()> {
+        let mut params = Vec::with_capacity(chunk.len() * 3);
+        for (channel, p) in chunk {
+            params.push(Value::Integer(channel.key));
+            params.push(Value::Integer(p.ts().as_millis()));
+            params.push(Value::Real(p.value()));
+        }
+        db.execute(&insert_sql(chunk.len()), &params)?;
+        Ok(())
+    };
+    match points.len() {
+        0 => {}
+        n if n <= WRITE_CHUNK_ROWS => write_chunk(db, points)?,
+        _ => transaction(db, |db| {
+            points
+                .chunks(WRITE_CHUNK_ROWS)
+                .try_for_each(|chunk| write_chunk(db, chunk))
+        })?,
+    }
+    Ok(points.len())
+}
+
+/// The most recent point of each channel that has one, in one statement: for each channel,
+/// `max(ts)` is the last entry of its primary-key range, then one key lookup.
+pub fn latest_points(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channels: &[ChannelRef],
+) -> Result<Vec<(ChannelRef, Point)>> {
+    for channel in channels {
+        channel.check(tenant)?;
+    }
+    let mut out = Vec::with_capacity(channels.len());
+    for chunk in channels.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT c.key, p.ts, p.value FROM channels c \
+             JOIN points p ON p.channel_key = c.key \
+                 AND p.ts = (SELECT max(ts) FROM points WHERE channel_key = c.key) \
+             WHERE c.org_key = ? AND c.key IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut params: Vec<Value> = vec![tenant.key.into()];
+        params.extend(chunk.iter().map(|c| Value::Integer(c.key)));
+        for r in db.execute(&sql, &params)?.iter() {
+            let channel = ChannelRef {
+                org_key: tenant.key,
+                key: r.i64(0)?,
+            };
+            out.push((channel, point(r.ts(1)?, r.f64(2)?)?));
+        }
+    }
+    Ok(out)
+}
+
+fn point(ts: Timestamp, value: f64) -> Result<Point> {
+    Point::new(ts, value).map_err(crate::error::corrupt)
+}
+
+/// Which end of a range to return first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// Points of one channel with `from <= ts < to`, at most `limit`, in time order.
+pub fn points_in_range(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channel: ChannelRef,
+    from: Timestamp,
+    to: Timestamp,
+    order: Order,
+    limit: usize,
+) -> Result<Vec<Point>> {
+    channel.check(tenant)?;
+    let dir = match order {
+        Order::OldestFirst => "ASC",
+        Order::NewestFirst => "DESC",
+    };
+    let rows = db.execute(
+        &format!(
+            "SELECT ts, value FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts < ?3 \
+             AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) \
+             ORDER BY ts {dir} LIMIT ?5"
+        ),
+        &[
+            channel.key.into(),
+            from.into(),
+            to.into(),
+            tenant.key.into(),
+            Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
+        ],
+    )?;
+    rows.iter().map(|r| point(r.ts(0)?, r.f64(1)?)).collect()
+}
+
+/// Recomputes the hourly rollups of every channel of the organization for the hours that
+/// overlap `[from, to)`, from the raw points. Idempotent: run it again after late points arrive.
+/// Returns the number of (channel, hour) rows written.
+pub fn rollup_hours(db: &dyn Db, tenant: &Tenant, from: Timestamp, to: Timestamp) -> Result<usize> {
+    let from = from.hour_start();
+    let to = if to.hour_start() == to {
+        to
+    } else {
+        to.hour_start().add_millis(Timestamp::HOUR_MS)
+    };
+    let rows = db.execute(
+        "INSERT INTO rollups (channel_key, hour, count, sum, min, max) \
+         SELECT p.channel_key, p.ts - p.ts % 3600000, count(*), sum(p.value), min(p.value), max(p.value) \
+         FROM channels c JOIN points p ON p.channel_key = c.key \
+         WHERE c.org_key = ? AND p.ts >= ? AND p.ts < ? \
+         GROUP BY p.channel_key, p.ts - p.ts % 3600000 \
+         ON CONFLICT (channel_key, hour) DO UPDATE SET count = excluded.count, \
+             sum = excluded.sum, min = excluded.min, max = excluded.max \
+         RETURNING hour",
+        &[tenant.key.into(), from.into(), to.into()],
+    )?;
+    Ok(rows.len())
+}
+
+/// Rollups of one channel for the hours starting in `[from, to)`.
+pub fn rollups_in_range(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channel: ChannelRef,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<HourlyRollup>> {
+    channel.check(tenant)?;
+    let rows = db.execute(
+        "SELECT hour, count, sum, min, max FROM rollups WHERE channel_key = ?1 AND hour >= ?2 \
+         AND hour < ?3 AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) \
+         ORDER BY hour",
+        &[
+            channel.key.into(),
+            from.into(),
+            to.into(),
+            tenant.key.into(),
+        ],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(HourlyRollup {
+                hour: r.ts(0)?,
+                count: r.u64(1)?,
+                sum: r.f64(2)?,
+                min: r.f64(3)?,
+                max: r.f64(4)?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes the organization's raw points older than `cutoff` (detailed retention).
+pub fn purge_points_before(db: &dyn Db, tenant: &Tenant, cutoff: Timestamp) -> Result<()> {
+    db.execute(
+        "DELETE FROM points WHERE channel_key IN (SELECT key FROM channels WHERE org_key = ?) \
+         AND ts < ?",
+        &[tenant.key.into(), cutoff.into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes the organization's rollups of hours before `cutoff` (aggregated retention).
+pub fn purge_rollups_before(db: &dyn Db, tenant: &Tenant, cutoff: Timestamp) -> Result<()> {
+    db.execute(
+        "DELETE FROM rollups WHERE channel_key IN (SELECT key FROM channels WHERE org_key = ?) \
+         AND hour < ?",
+        &[tenant.key.into(), cutoff.into()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! The versioned schema. Every request calls [`migrate`], which costs one read of
+//! `user_version` once the database is current; only a database that is behind takes the write
+//! lock and upgrades.
+//!
+//! Conventions: integer `key` columns are internal row ids (and elpro's numeric ids); `id`
+//! columns hold the 13-character public ids; times are INTEGER milliseconds since the epoch (UTC).
+//! Every tenant-owned table carries `org_key`, so that every query filters on it directly.
+//! There are no `REFERENCES` clauses: `foreign_keys` is a per-connection pragma that Spin does
+//! not set, so deletes cascade explicitly in code instead.
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+/// Version 1 switches to WAL: it cannot run inside a transaction, so it runs before the others.
+const WAL: &str = "PRAGMA journal_mode=WAL";
+
+/// Versions 2, 3, ...: each a list of single statements, applied in one transaction.
+const MIGRATIONS: &[&[&str]] = &[&[
+    "CREATE TABLE orgs (
+        key INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        descr TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        points_per_hour INTEGER NOT NULL,
+        detailed_retention_days INTEGER NOT NULL,
+        aggregated_retention_days INTEGER NOT NULL,
+        max_users INTEGER NOT NULL,
+        notification_emails_per_day INTEGER NOT NULL,
+        conduit_tier TEXT NOT NULL,
+        subscription_expires_at INTEGER,
+        created_at INTEGER NOT NULL
+    )",
+    "CREATE TABLE users (
+        key INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    )",
+    "CREATE TABLE memberships (
+        org_key INTEGER NOT NULL,
+        user_key INTEGER NOT NULL,
+        permissions INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (org_key, user_key)
+    ) WITHOUT ROWID",
+    "CREATE INDEX memberships_user ON memberships (user_key)",
+    "CREATE TABLE invitations (
+        key INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_key INTEGER NOT NULL,
+        email TEXT NOT NULL,
+        permissions INTEGER NOT NULL,
+        token_hash BLOB NOT NULL UNIQUE,
+        invited_by INTEGER,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        accepted_at INTEGER,
+        accepted_by INTEGER
+    )",
+    "CREATE INDEX invitations_org ON invitations (org_key)",
+    "CREATE TABLE devices (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        id TEXT NOT NULL UNIQUE,
+        uuid TEXT NOT NULL,
+        network_id TEXT,
+        name TEXT NOT NULL,
+        descr TEXT NOT NULL,
+        vendor_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        time_zone INTEGER NOT NULL,
+        uses_dst INTEGER NOT NULL,
+        lon REAL,
+        lat REAL,
+        notification_email TEXT,
+        notification_verified INTEGER NOT NULL,
+        notifications_min_interval INTEGER NOT NULL,
+        meta TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (org_key, uuid)
+    )",
+    // AlphaX and MQTT name devices by network id; NULLs do not collide in a UNIQUE index.
+    "CREATE UNIQUE INDEX devices_network_id ON devices (org_key, network_id)",
+    "CREATE TABLE sensors (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        device_key INTEGER NOT NULL,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        descr TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    )",
+    "CREATE INDEX sensors_device ON sensors (device_key)",
+    // device_key is denormalized so that communicationId is unique per device (Sensorbis 142)
+    // and ingestion resolves (device, communicationId) with one index lookup.
+    "CREATE TABLE channels (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        device_key INTEGER NOT NULL,
+        sensor_key INTEGER NOT NULL,
+        id TEXT NOT NULL UNIQUE,
+        communication_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        enumerated INTEGER NOT NULL,
+        unit TEXT NOT NULL,
+        min REAL,
+        max REAL,
+        purpose TEXT NOT NULL,
+        grouping TEXT NOT NULL CHECK (grouping IN ('S', 'M')),
+        threshold_op1 TEXT,
+        threshold_value1 REAL,
+        threshold_op2 TEXT,
+        threshold_value2 REAL,
+        cal_scale REAL NOT NULL,
+        cal_offset REAL NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (device_key, communication_id)
+    )",
+    "CREATE INDEX channels_sensor ON channels (sensor_key)",
+    "CREATE INDEX channels_org ON channels (org_key)",
+    // The hot table: keyed by (channel, time) so that a channel's range and its latest point are
+    // index lookups, and a rewrite of the same time replaces the value. WITHOUT ROWID stores the
+    // rows in the key's b-tree itself: no second index, about half the size.
+    "CREATE TABLE points (
+        channel_key INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (channel_key, ts)
+    ) WITHOUT ROWID",
+    "CREATE TABLE rollups (
+        channel_key INTEGER NOT NULL,
+        hour INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        sum REAL NOT NULL,
+        min REAL NOT NULL,
+        max REAL NOT NULL,
+        PRIMARY KEY (channel_key, hour)
+    ) WITHOUT ROWID",
+    "CREATE TABLE incidents (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        channel_key INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        deviation TEXT,
+        limit_value REAL,
+        measurement REAL,
+        unit TEXT NOT NULL,
+        start_at INTEGER NOT NULL,
+        end_at INTEGER,
+        confirm1_at INTEGER,
+        confirm2_at INTEGER
+    )",
+    "CREATE INDEX incidents_org ON incidents (org_key, start_at)",
+    "CREATE INDEX incidents_active ON incidents (channel_key, kind) WHERE end_at IS NULL",
+    "CREATE TABLE tokens (
+        key INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_key INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('refresh', 'conduit', 'federation', 'device')),
+        hash BLOB NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        user_key INTEGER,
+        device_key INTEGER,
+        family TEXT,
+        tier TEXT,
+        services INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER,
+        used_at INTEGER,
+        revoked_at INTEGER
+    )",
+    "CREATE INDEX tokens_org ON tokens (org_key, kind)",
+    "CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL",
+    // Rate-limit and quota counters: one row per (policy, principal, window).
+    "CREATE TABLE counters (
+        key TEXT PRIMARY KEY,
+        n INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID",
+    "CREATE INDEX counters_expiry ON counters (expires_at)",
+]];
+
+/// The version a current database has.
+pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
+
+/// The database's schema version. A `SELECT` (not `PRAGMA`), so that hosts that send reads to
+/// reader connections can answer it without the writer.
+pub fn version(db: &dyn Db) -> Result<i64> {
+    let rows = db.execute("SELECT user_version FROM pragma_user_version", &[])?;
+    rows.first()
+        .ok_or_else(|| Error::Corrupt("pragma_user_version returned no row".into()))?
+        .i64(0)
+}
+
+/// Brings the schema up to date; returns the version found before. Safe to run concurrently:
+/// whoever takes the write lock second finds the work done.
+pub fn migrate(db: &dyn Db) -> Result<i64> {
+    let found = version(db)?;
+    if found == SCHEMA_VERSION {
+        return Ok(found);
+    }
+    if found > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < 1 {
+        // Persistent: once set, every later connection opens the database in WAL mode.
+        db.execute(WAL, &[])?;
+    }
+    crate::db::transaction(db, |db| {
+        // Another instance may have migrated between the check above and the lock.
+        let current = version(db)?;
+        if current > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (i, statements) in MIGRATIONS.iter().enumerate() {
+            let v = i as i64 + 2;
+            if v <= current {
+                continue;
+            }
+            for sql in *statements {
+                db.execute(sql, &[]).map_err(|e| match e {
+                    Error::Sqlite(m) => Error::Sqlite(format!("migration to version {v}: {m}")),
+                    other => other,
+                })?;
+            }
+        }
+        // PRAGMA takes no parameters; the value is a constant of this build.
+        db.execute(&format!("PRAGMA user_version = {SCHEMA_VERSION}"), &[])?;
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native;
+
+    #[test]
+    fn migrates_once_and_is_then_a_cheap_check() {
+        let db = native::open_in_memory().unwrap();
+        assert_eq!(version(&db).unwrap(), 0);
+        assert_eq!(migrate(&db).unwrap(), 0);
+        assert_eq!(version(&db).unwrap(), SCHEMA_VERSION);
+        assert_eq!(migrate(&db).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn on_disk_switches_to_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let db = native::open(&path).unwrap();
+        migrate(&db).unwrap();
+        drop(db);
+        // a new connection sees WAL: it is a property of the file
+        let db = native::open(&path).unwrap();
+        let mode = Db::execute(&db, "PRAGMA journal_mode", &[]).unwrap();
+        assert_eq!(mode.first().unwrap().text(0).unwrap(), "wal");
+        assert_eq!(migrate(&db).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn two_connections_migrating_concurrently_both_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let db = native::open(&path).unwrap();
+                    migrate(&db).unwrap();
+                    version(&db).unwrap()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), SCHEMA_VERSION);
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let db = native::open_in_memory().unwrap();
+        Db::execute(&db, "PRAGMA user_version = 999", &[]).unwrap();
+        match migrate(&db) {
+            Err(Error::SchemaTooNew { found: 999, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_statement_per_call() {
+        let db = native::open_in_memory().unwrap();
+        assert!(Db::execute(&db, "SELECT 1; SELECT 2", &[]).is_err());
+    }
+}

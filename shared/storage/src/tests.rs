@@ -1,0 +1,1130 @@
+//! Repository tests over rusqlite, in memory and on disk.
+
+use std::sync::OnceLock;
+
+use fieldline_domain::{
+    authorize, Action, AuthFailure, ChannelFields, CommunicationId, ConduitServices, ConduitTier,
+    Device, DeviceFields, Email, IncidentKind, Name, NetworkId, NewIncident, OrgFields, OrgName,
+    Password, PasswordHash, PasswordHasher, Permissions, Point, Principal, RateLimitPolicy, Sensor,
+    SensorFields, Subscription, Threshold, ThresholdOp, Thresholds, Timestamp, TokenKind,
+    TokenSecret, Unit, User, Uuid,
+};
+use rusqlite::Connection;
+
+use crate::*;
+
+fn db() -> Connection {
+    let db = native::open_in_memory().unwrap();
+    migrate(&db).unwrap();
+    db
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_secs(1_700_000_000).unwrap()
+}
+
+fn hash() -> &'static PasswordHash {
+    static HASH: OnceLock<PasswordHash> = OnceLock::new();
+    HASH.get_or_init(|| {
+        PasswordHasher::insecure_fast_for_tests()
+            .hash(&Password::parse("correct horse battery").unwrap())
+            .unwrap()
+    })
+}
+
+fn email(s: &str) -> Email {
+    Email::parse(s).unwrap()
+}
+
+fn name(s: &str) -> Name {
+    Name::parse(s).unwrap()
+}
+
+fn org(db: &Connection, org_name: &str, admin: &str) -> (Tenant, User) {
+    let (tenant, _, user) = sign_up(
+        db,
+        &OrgFields::named(OrgName::parse(org_name).unwrap()),
+        &Subscription::default(),
+        &email(admin),
+        hash(),
+        now(),
+    )
+    .unwrap();
+    (tenant, user)
+}
+
+fn comm(s: &str) -> CommunicationId {
+    CommunicationId::parse(s).unwrap()
+}
+
+/// A device with one sensor and channels named by `comms`.
+fn device_with_channels(
+    db: &Connection,
+    tenant: &Tenant,
+    comms: &[&str],
+) -> (Device, Sensor, Vec<fieldline_domain::Channel>) {
+    let device = create_device(
+        db,
+        tenant,
+        &DeviceFields::named(name("Boiler")),
+        None,
+        now(),
+    )
+    .unwrap();
+    let sensor = create_sensor(
+        db,
+        tenant,
+        device.id,
+        &SensorFields::named(name("Main")),
+        now(),
+    )
+    .unwrap();
+    let channels = comms
+        .iter()
+        .map(|c| {
+            create_channel(
+                db,
+                tenant,
+                sensor.id,
+                Some(comm(c)),
+                &ChannelFields::named(name(c)),
+                now(),
+            )
+            .unwrap()
+        })
+        .collect();
+    (device, sensor, channels)
+}
+
+fn pt(ms: i64, v: f64) -> Point {
+    Point::new(Timestamp::from_millis(ms).unwrap(), v).unwrap()
+}
+
+fn auth_failure(r: Result<impl std::fmt::Debug>) -> AuthFailure {
+    match r {
+        Err(Error::Domain(fieldline_domain::Error::Unauthenticated(f))) => f,
+        other => panic!("expected an authentication failure, got {other:?}"),
+    }
+}
+
+fn conflict(r: Result<impl std::fmt::Debug>) -> Conflict {
+    match r {
+        Err(Error::Conflict(c)) => c,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+fn not_found(r: Result<impl std::fmt::Debug>) {
+    match r {
+        Err(Error::NotFound(_)) => {}
+        other => panic!("expected not found, got {other:?}"),
+    }
+}
+
+// ---- accounts ----
+
+#[test]
+fn sign_up_login_and_membership() {
+    let db = db();
+    let (tenant, user) = org(&db, "Acme", "Ada@Example.com");
+    assert_eq!(user.email.as_str(), "ada@example.com");
+    let (found, stored_hash) = find_user_by_email(&db, &email("ada@example.com"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, user);
+    assert!(PasswordHasher::default().verify(
+        &Password::parse("correct horse battery").unwrap(),
+        Some(&stored_hash)
+    ));
+    assert!(find_user_by_email(&db, &email("bob@example.com"))
+        .unwrap()
+        .is_none());
+
+    let orgs = memberships_of_user(&db, user.id).unwrap();
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(orgs[0].0, tenant);
+    assert_eq!(orgs[0].1.permissions, Permissions::ADMINISTRATOR);
+
+    // the same address cannot sign up twice
+    let again = sign_up(
+        &db,
+        &OrgFields::named(OrgName::parse("Other").unwrap()),
+        &Subscription::default(),
+        &email("ADA@example.com"),
+        hash(),
+        now(),
+    );
+    assert_eq!(conflict(again), Conflict::EmailTaken);
+    // and the failed sign-up left no organization behind
+    assert_eq!(all_tenants(&db).unwrap().len(), 1);
+
+    // a second organization for the same user
+    let (t2, o2) = create_organization(
+        &db,
+        &OrgFields::named(OrgName::parse("Second").unwrap()),
+        &Subscription::default(),
+        user.id,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(organization(&db, &t2).unwrap(), o2);
+    assert_eq!(memberships_of_user(&db, user.id).unwrap().len(), 2);
+}
+
+#[test]
+fn jwt_to_principal_reads_current_permissions() {
+    let db = db();
+    let (tenant, admin) = org(&db, "Acme", "ada@example.com");
+    let key = fieldline_domain::JwtKey::from_secret(&[7u8; 32]).unwrap();
+    let jwt = key.issue(admin.id, tenant.id(), now()).unwrap();
+    let claims = key.verify(&jwt, now()).unwrap();
+    let (t, principal) = member_principal(&db, &claims).unwrap();
+    assert_eq!(t, tenant);
+    authorize(&principal, Action::ManageMembers, t.id()).unwrap();
+
+    // a token for an organization the user does not belong to is refused
+    let (other, _) = org(&db, "Other", "bob@example.com");
+    let foreign = key.issue(admin.id, other.id(), now()).unwrap();
+    let claims = key.verify(&foreign, now()).unwrap();
+    assert_eq!(
+        auth_failure(member_principal(&db, &claims)),
+        AuthFailure::Revoked
+    );
+}
+
+#[test]
+fn organization_settings_and_subscription() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let mut fields = organization(&db, &tenant).unwrap().fields;
+    fields.time_zone = fieldline_domain::TimeZoneName::parse("Europe/Rome").unwrap();
+    let updated = update_organization(&db, &tenant, &fields).unwrap();
+    assert_eq!(updated.fields.time_zone.as_str(), "Europe/Rome");
+
+    let sub = Subscription {
+        conduit_tier: ConduitTier::Premium,
+        max_users: 3,
+        expires_at: Some(now().add_secs(86_400)),
+        ..Subscription::default()
+    };
+    assert_eq!(
+        update_subscription(&db, &tenant, &sub)
+            .unwrap()
+            .subscription,
+        sub
+    );
+    let bad = Subscription {
+        aggregated_retention_days: 1,
+        ..sub
+    };
+    let e = update_subscription(&db, &tenant, &bad).unwrap_err();
+    assert_eq!(e.http_status(), 400);
+    assert_eq!(organization(&db, &tenant).unwrap().subscription, sub);
+}
+
+#[test]
+fn invitations_and_members() {
+    let db = db();
+    let (tenant, admin) = org(&db, "Acme", "ada@example.com");
+    let viewer = Permissions::VIEW;
+    let (inv, secret) = create_invitation(
+        &db,
+        &tenant,
+        &email("bob@example.com"),
+        viewer,
+        Some(admin.id),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(list_invitations(&db, &tenant).unwrap(), vec![inv.clone()]);
+    let (t, shown) = invitation_by_secret(&db, &secret).unwrap();
+    assert_eq!((t, shown.invited_by), (tenant, Some(admin.id)));
+
+    // a new account for the invited address
+    let (t, bob) = accept_invitation(&db, &secret, Accept::NewUser(hash()), now()).unwrap();
+    assert_eq!(t, tenant);
+    assert_eq!(bob.email.as_str(), "bob@example.com");
+    assert_eq!(bob.permissions, viewer);
+    // an invitation is accepted once
+    let again = accept_invitation(&db, &secret, Accept::NewUser(hash()), now());
+    assert_eq!(conflict(again), Conflict::InvitationClosed);
+    // inviting a member again is a conflict
+    let dup = create_invitation(&db, &tenant, &email("bob@example.com"), viewer, None, now());
+    assert_eq!(conflict(dup), Conflict::AlreadyMember);
+
+    // an existing user with another address cannot take someone else's invitation
+    let (_, carol) = org(&db, "Carol's", "carol@example.com");
+    let (_, for_dave) = create_invitation(
+        &db,
+        &tenant,
+        &email("dave@example.com"),
+        viewer,
+        None,
+        now(),
+    )
+    .unwrap();
+    let wrong = accept_invitation(&db, &for_dave, Accept::Existing(carol.id), now());
+    assert!(matches!(
+        conflict(wrong),
+        Conflict::InvitationForAnotherEmail { .. }
+    ));
+    let (_, for_carol) = create_invitation(
+        &db,
+        &tenant,
+        &email("carol@example.com"),
+        viewer,
+        None,
+        now(),
+    )
+    .unwrap();
+    // expired
+    let late = now().add_secs(fieldline_domain::INVITATION_TTL_SECS + 1);
+    let expired = accept_invitation(&db, &for_carol, Accept::Existing(carol.id), late);
+    assert_eq!(conflict(expired), Conflict::InvitationClosed);
+    accept_invitation(&db, &for_carol, Accept::Existing(carol.id), now()).unwrap();
+    assert_eq!(list_members(&db, &tenant).unwrap().len(), 3);
+
+    // the subscription caps members
+    let small = Subscription {
+        max_users: 3,
+        ..Subscription::default()
+    };
+    update_subscription(&db, &tenant, &small).unwrap();
+    let (_, for_erin) = create_invitation(
+        &db,
+        &tenant,
+        &email("erin@example.com"),
+        viewer,
+        None,
+        now(),
+    )
+    .unwrap();
+    let full = accept_invitation(&db, &for_erin, Accept::NewUser(hash()), now());
+    assert_eq!(conflict(full), Conflict::MaxUsers(3));
+    // and the refused acceptance created no account
+    assert!(find_user_by_email(&db, &email("erin@example.com"))
+        .unwrap()
+        .is_none());
+
+    revoke_invitation(&db, &tenant, list_invitations(&db, &tenant).unwrap()[0].id).unwrap();
+}
+
+#[test]
+fn the_last_administrator_stays() {
+    let db = db();
+    let (tenant, admin) = org(&db, "Acme", "ada@example.com");
+    let demote = set_permissions(&db, &tenant, admin.id, Permissions::VIEW);
+    assert_eq!(conflict(demote), Conflict::LastAdministrator);
+    assert_eq!(
+        conflict(remove_member(&db, &tenant, admin.id, now())),
+        Conflict::LastAdministrator
+    );
+    let (_, secret) = create_invitation(
+        &db,
+        &tenant,
+        &email("bob@example.com"),
+        Permissions::ADMINISTRATOR,
+        None,
+        now(),
+    )
+    .unwrap();
+    let (_, bob) = accept_invitation(&db, &secret, Accept::NewUser(hash()), now()).unwrap();
+    let m = set_permissions(&db, &tenant, admin.id, Permissions::VIEW).unwrap();
+    assert_eq!(m.permissions, Permissions::VIEW);
+    assert_eq!(
+        conflict(remove_member(&db, &tenant, bob.user, now())),
+        Conflict::LastAdministrator
+    );
+    remove_member(&db, &tenant, admin.id, now()).unwrap();
+    not_found(member(&db, tenant.id(), admin.id));
+}
+
+// ---- devices, sensors, channels ----
+
+#[test]
+fn device_crud() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let mut fields = DeviceFields::named(name("Boiler"));
+    fields.network_id = Some(NetworkId::parse("70B3D32111BD648F7").unwrap());
+    fields.notification_email = Some(email("alerts@example.com"));
+    let uuid = Uuid::parse("355f6856-e9a4-469f-8f22-3f8b037d064a").unwrap();
+    let d = create_device(&db, &tenant, &fields, Some(uuid), now()).unwrap();
+    assert_eq!(d.fields, fields);
+    assert_eq!(device(&db, &tenant, d.id).unwrap(), d);
+    assert_eq!(device_by_uuid(&db, &tenant, uuid).unwrap(), d);
+    assert_eq!(
+        device_by_network_id(&db, &tenant, fields.network_id.as_ref().unwrap()).unwrap(),
+        d
+    );
+    // network id and UUID are unique within the organization
+    assert!(matches!(
+        conflict(create_device(&db, &tenant, &fields, None, now())),
+        Conflict::NetworkIdTaken(_)
+    ));
+    let plain = DeviceFields::named(name("Pump"));
+    assert!(matches!(
+        conflict(create_device(&db, &tenant, &plain, Some(uuid), now())),
+        Conflict::UuidTaken(_)
+    ));
+    // devices without network id do not collide
+    let p1 = create_device(&db, &tenant, &plain, None, now()).unwrap();
+    let p2 = create_device(&db, &tenant, &plain, None, now()).unwrap();
+    assert_ne!(p1.uuid, p2.uuid);
+    assert_eq!(list_devices(&db, &tenant).unwrap().len(), 3);
+
+    set_notification_verified(&db, &tenant, d.id).unwrap();
+    assert!(device(&db, &tenant, d.id).unwrap().notification_verified);
+    // the same address stays verified, a new one needs verifying
+    let later = now().add_secs(5);
+    let same = update_device(&db, &tenant, d.id, &fields, later).unwrap();
+    assert!(same.notification_verified);
+    assert_eq!(same.updated_at, later);
+    let mut moved = fields.clone();
+    moved.notification_email = Some(email("other@example.com"));
+    moved.location = Some(fieldline_domain::Location::new(145.1, -38.1).unwrap());
+    let changed = update_device(&db, &tenant, d.id, &moved, later).unwrap();
+    assert!(!changed.notification_verified);
+    assert_eq!(changed.fields, moved);
+}
+
+#[test]
+fn channels_follow_the_sensorbis_rules() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, sensor, chans) = device_with_channels(&db, &tenant, &["1", "auto~watt"]);
+    assert_eq!(chans[1].communication_id.as_str(), "auto~watt");
+    assert_eq!(chans[1].device, device.id);
+
+    // without communicationId, the channel id is used
+    let c = create_channel(
+        &db,
+        &tenant,
+        sensor.id,
+        None,
+        &ChannelFields::named(name("x")),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(c.communication_id.as_str(), c.id.as_str());
+
+    // communicationId is unique per device, across its sensors
+    let s2 = create_sensor(
+        &db,
+        &tenant,
+        device.id,
+        &SensorFields::named(name("Aux")),
+        now(),
+    )
+    .unwrap();
+    let dup = create_channel(
+        &db,
+        &tenant,
+        s2.id,
+        Some(comm("1")),
+        &ChannelFields::named(name("y")),
+        now(),
+    );
+    assert_eq!(conflict(dup), Conflict::CommunicationIdTaken("1".into()));
+    // but free on another device
+    let (_, _, other) = device_with_channels(&db, &tenant, &["1"]);
+    assert_eq!(other[0].communication_id.as_str(), "1");
+
+    // update: fields, thresholds, and the same rule
+    let mut f = chans[0].fields.clone();
+    f.unit = Unit::parse("°C").unwrap();
+    f.thresholds = Thresholds::new(
+        Some(Threshold::new(ThresholdOp::Lt, 0.0).unwrap()),
+        Some(Threshold::new(ThresholdOp::Gt, 10.0).unwrap()),
+    )
+    .unwrap();
+    f.calibration = fieldline_domain::Calibration::new(2.0, 1.0).unwrap();
+    f.range = fieldline_domain::ValueRange::new(Some(-40.0), Some(125.0)).unwrap();
+    let updated = update_channel(&db, &tenant, chans[0].id, Some(comm("temp")), &f).unwrap();
+    assert_eq!(updated.fields, f);
+    assert_eq!(updated.communication_id.as_str(), "temp");
+    let taken = update_channel(&db, &tenant, chans[0].id, Some(comm("auto~watt")), &f);
+    assert!(matches!(conflict(taken), Conflict::CommunicationIdTaken(_)));
+
+    assert_eq!(list_channels(&db, &tenant, sensor.id).unwrap().len(), 3);
+    assert_eq!(
+        list_device_channels(&db, &tenant, device.id).unwrap().len(),
+        3
+    );
+    let refs = channel_refs(&db, &tenant, device.id).unwrap();
+    assert_eq!(refs.len(), 3);
+    assert_eq!(refs["temp"].key(), chans[0].key);
+    assert_eq!(list_sensors(&db, &tenant, device.id).unwrap().len(), 2);
+
+    let renamed = update_sensor(
+        &db,
+        &tenant,
+        sensor.id,
+        &SensorFields::named(name("Renamed")),
+    )
+    .unwrap();
+    assert_eq!(renamed.fields.name.as_str(), "Renamed");
+    delete_channel(&db, &tenant, chans[1].id).unwrap();
+    not_found(channel(&db, &tenant, chans[1].id));
+}
+
+#[test]
+fn deleting_cascades_to_data_and_tokens() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, sensor, chans) = device_with_channels(&db, &tenant, &["1", "2"]);
+    let refs: Vec<_> = chans
+        .iter()
+        .map(|c| channel_ref(&db, &tenant, c.id).unwrap())
+        .collect();
+    write_points(
+        &db,
+        &tenant,
+        &[(refs[0], pt(1, 1.0)), (refs[1], pt(1, 2.0))],
+    )
+    .unwrap();
+    rollup_hours(&db, &tenant, Timestamp::MIN, now()).unwrap();
+    let (_, secret) = create_token(&db, &tenant, &NewToken::device(device.id), now()).unwrap();
+
+    delete_sensor(&db, &tenant, sensor.id).unwrap();
+    not_found(channel(&db, &tenant, chans[0].id));
+    delete_device(&db, &tenant, device.id).unwrap();
+    not_found(device_by_uuid(&db, &tenant, device.uuid));
+    assert_eq!(
+        auth_failure(authenticate_token(&db, &secret, now())),
+        AuthFailure::InvalidToken
+    );
+    for table in [
+        "points", "rollups", "channels", "sensors", "devices", "tokens",
+    ] {
+        let n = Db::execute(&db, &format!("SELECT count(*) FROM {table}"), &[]).unwrap();
+        assert_eq!(n.first().unwrap().i64(0).unwrap(), 0, "{table}");
+    }
+    not_found(delete_device(&db, &tenant, device.id));
+}
+
+// ---- tokens ----
+
+#[test]
+fn api_tokens_authenticate_as_their_principal() {
+    let db = db();
+    let (tenant, admin) = org(&db, "Acme", "ada@example.com");
+    let (device, ..) = device_with_channels(&db, &tenant, &["1"]);
+
+    let (conduit, secret) = create_token(
+        &db,
+        &tenant,
+        &NewToken::conduit(admin.id, ConduitTier::Premium, ConduitServices::default()),
+        now(),
+    )
+    .unwrap();
+    assert!(secret.expose().starts_with("flc_"));
+    let auth = authenticate_token(&db, &secret, now()).unwrap();
+    assert_eq!(auth.tenant, tenant);
+    assert_eq!(auth.token.id, conduit.id);
+    match auth.principal {
+        Principal::Conduit {
+            tier,
+            permissions,
+            user,
+            ..
+        } => {
+            assert_eq!(tier, ConduitTier::Premium);
+            assert_eq!(permissions, Permissions::ADMINISTRATOR);
+            assert_eq!(user, admin.id);
+        }
+        p => panic!("{p:?}"),
+    }
+    assert_eq!(auth.token.last_used_at, None);
+    assert_eq!(
+        token(&db, &tenant, conduit.id).unwrap().last_used_at,
+        Some(now())
+    );
+
+    let (_, dev_secret) = create_token(&db, &tenant, &NewToken::device(device.id), now()).unwrap();
+    let dev = authenticate_token(&db, &dev_secret, now()).unwrap();
+    assert_eq!(
+        dev.principal,
+        Principal::Device {
+            token: dev.token.id,
+            org: tenant.id(),
+            device: device.id
+        }
+    );
+    // a new device token replaces the old one
+    let (_, dev_secret2) = create_token(&db, &tenant, &NewToken::device(device.id), now()).unwrap();
+    assert_eq!(
+        auth_failure(authenticate_token(&db, &dev_secret, now())),
+        AuthFailure::Revoked
+    );
+    authenticate_token(&db, &dev_secret2, now()).unwrap();
+
+    let (fed, fed_secret) = create_token(&db, &tenant, &NewToken::federation(), now()).unwrap();
+    assert!(matches!(
+        authenticate_token(&db, &fed_secret, now())
+            .unwrap()
+            .principal,
+        Principal::Federation { .. }
+    ));
+    revoke_token(&db, &tenant, fed.id, now()).unwrap();
+    assert_eq!(
+        auth_failure(authenticate_token(&db, &fed_secret, now())),
+        AuthFailure::Revoked
+    );
+
+    let mut expiring = NewToken::federation();
+    expiring.expires_at = Some(now().add_secs(60));
+    let (_, short) = create_token(&db, &tenant, &expiring, now()).unwrap();
+    assert_eq!(
+        auth_failure(authenticate_token(&db, &short, now().add_secs(61))),
+        AuthFailure::Expired
+    );
+
+    let unknown = TokenSecret::generate(TokenKind::Conduit).unwrap();
+    assert_eq!(
+        auth_failure(authenticate_token(&db, &unknown, now())),
+        AuthFailure::InvalidToken
+    );
+    // refresh tokens are not API tokens
+    let refresh = issue_refresh_token(&db, &tenant, admin.id, now()).unwrap();
+    assert_eq!(
+        auth_failure(authenticate_token(&db, &refresh, now())),
+        AuthFailure::InvalidToken
+    );
+
+    let kinds: Vec<_> = list_tokens(&db, &tenant, None)
+        .unwrap()
+        .iter()
+        .map(|t| t.kind)
+        .collect();
+    assert_eq!(kinds.len(), 6);
+    assert_eq!(
+        list_tokens(&db, &tenant, Some(TokenKind::Device))
+            .unwrap()
+            .len(),
+        2
+    );
+    // only the hash is stored
+    let stored = Db::execute(
+        &db,
+        "SELECT count(*) FROM tokens WHERE hash = ?",
+        &[Value::Blob(secret.expose().as_bytes().to_vec())],
+    )
+    .unwrap();
+    assert_eq!(stored.first().unwrap().i64(0).unwrap(), 0);
+}
+
+#[test]
+fn conduit_tokens_need_a_member_and_follow_their_permissions() {
+    let db = db();
+    let (tenant, admin) = org(&db, "Acme", "ada@example.com");
+    let (_, outsider) = org(&db, "Other", "bob@example.com");
+    let new = NewToken::conduit(outsider.id, ConduitTier::Basic, ConduitServices::default());
+    not_found(create_token(&db, &tenant, &new, now()));
+
+    let (_, inv) = create_invitation(
+        &db,
+        &tenant,
+        &email("carol@example.com"),
+        Permissions::ADMINISTRATOR,
+        None,
+        now(),
+    )
+    .unwrap();
+    let (_, carol) = accept_invitation(&db, &inv, Accept::NewUser(hash()), now()).unwrap();
+    let new = NewToken::conduit(carol.user, ConduitTier::Basic, ConduitServices::default());
+    let (_, secret) = create_token(&db, &tenant, &new, now()).unwrap();
+    set_permissions(&db, &tenant, carol.user, Permissions::VIEW).unwrap();
+    match authenticate_token(&db, &secret, now()).unwrap().principal {
+        Principal::Conduit { permissions, .. } => assert_eq!(permissions, Permissions::VIEW),
+        p => panic!("{p:?}"),
+    }
+    let refresh = issue_refresh_token(&db, &tenant, carol.user, now()).unwrap();
+    remove_member(&db, &tenant, carol.user, now()).unwrap();
+    assert_eq!(
+        auth_failure(authenticate_token(&db, &secret, now())),
+        AuthFailure::Revoked
+    );
+    assert_eq!(
+        auth_failure(rotate_refresh_token(&db, &refresh, now())),
+        AuthFailure::Revoked
+    );
+    let _ = admin;
+}
+
+#[test]
+fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let db = db();
+    let (tenant, admin) = org(&db, "Acme", "ada@example.com");
+    let first = issue_refresh_token(&db, &tenant, admin.id, now()).unwrap();
+    let r1 = rotate_refresh_token(&db, &first, now().add_secs(1)).unwrap();
+    assert_eq!(r1.tenant, tenant);
+    assert_eq!(r1.membership.user, admin.id);
+    assert_ne!(r1.refresh, first);
+    let r2 = rotate_refresh_token(&db, &r1.refresh, now().add_secs(2)).unwrap();
+
+    // replaying an old token: detected, and the live one dies with it
+    assert_eq!(
+        auth_failure(rotate_refresh_token(&db, &first, now())),
+        AuthFailure::Reused
+    );
+    assert_eq!(
+        auth_failure(rotate_refresh_token(&db, &r2.refresh, now())),
+        AuthFailure::Revoked
+    );
+
+    // another session is not affected; logout ends it
+    let other = issue_refresh_token(&db, &tenant, admin.id, now()).unwrap();
+    let o1 = rotate_refresh_token(&db, &other, now()).unwrap();
+    revoke_refresh_token(&db, &o1.refresh, now()).unwrap();
+    assert_eq!(
+        auth_failure(rotate_refresh_token(&db, &o1.refresh, now())),
+        AuthFailure::Revoked
+    );
+    revoke_refresh_token(
+        &db,
+        &TokenSecret::generate(TokenKind::Refresh).unwrap(),
+        now(),
+    )
+    .unwrap();
+
+    // expiry
+    let third = issue_refresh_token(&db, &tenant, admin.id, now()).unwrap();
+    let late = now().add_secs(fieldline_domain::REFRESH_TOKEN_TTL_SECS);
+    assert_eq!(
+        auth_failure(rotate_refresh_token(&db, &third, late)),
+        AuthFailure::Expired
+    );
+    let unknown = TokenSecret::generate(TokenKind::Refresh).unwrap();
+    assert_eq!(
+        auth_failure(rotate_refresh_token(&db, &unknown, now())),
+        AuthFailure::InvalidToken
+    );
+}
+
+// ---- points ----
+
+#[test]
+fn points_last_write_wins_latest_and_ranges() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, _, chans) = device_with_channels(&db, &tenant, &["1", "2", "3"]);
+    let refs = channel_refs(&db, &tenant, device.id).unwrap();
+    let (a, b, c) = (refs["1"], refs["2"], refs["3"]);
+    let batch = vec![
+        (a, pt(1000, 1.0)),
+        (a, pt(2000, 2.0)),
+        (a, pt(1000, 1.5)), // same time again in the same batch: last wins
+        (b, pt(500, 10.0)),
+    ];
+    assert_eq!(write_points(&db, &tenant, &batch).unwrap(), 4);
+    write_points(&db, &tenant, &[(a, pt(2000, 2.5))]).unwrap(); // and across batches
+    write_points(&db, &tenant, &[]).unwrap();
+
+    let range = points_in_range(
+        &db,
+        &tenant,
+        a,
+        Timestamp::MIN,
+        Timestamp::MAX,
+        Order::OldestFirst,
+        100,
+    )
+    .unwrap();
+    assert_eq!(range, vec![pt(1000, 1.5), pt(2000, 2.5)]);
+    let newest = points_in_range(
+        &db,
+        &tenant,
+        a,
+        Timestamp::MIN,
+        Timestamp::MAX,
+        Order::NewestFirst,
+        1,
+    )
+    .unwrap();
+    assert_eq!(newest, vec![pt(2000, 2.5)]);
+    // [from, to)
+    let t = |ms| Timestamp::from_millis(ms).unwrap();
+    assert_eq!(
+        points_in_range(&db, &tenant, a, t(1000), t(2000), Order::OldestFirst, 100).unwrap(),
+        vec![pt(1000, 1.5)]
+    );
+
+    let mut latest = latest_points(&db, &tenant, &[a, b, c]).unwrap();
+    latest.sort_by_key(|(r, _)| *r);
+    assert_eq!(latest, vec![(a, pt(2000, 2.5)), (b, pt(500, 10.0))]);
+    assert_eq!(chans.len(), 3);
+}
+
+#[test]
+fn large_batches_are_chunked_atomically() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, ..) = device_with_channels(&db, &tenant, &["1"]);
+    let a = channel_refs(&db, &tenant, device.id).unwrap()["1"];
+    let batch: Vec<_> = (0..25_000).map(|i| (a, pt(i, i as f64))).collect();
+    assert_eq!(write_points(&db, &tenant, &batch).unwrap(), 25_000);
+    let n = Db::execute(&db, "SELECT count(*), sum(value) FROM points", &[]).unwrap();
+    let r = n.first().unwrap();
+    assert_eq!(r.i64(0).unwrap(), 25_000);
+    assert_eq!(
+        r.f64(1).unwrap(),
+        (0..25_000).map(|i| i as f64).sum::<f64>()
+    );
+}
+
+#[test]
+fn hot_queries_are_index_lookups() {
+    let db = db();
+    let plan = |sql: &str, n: usize| -> String {
+        let params = vec![Value::Integer(1); n];
+        Db::execute(&db, &format!("EXPLAIN QUERY PLAN {sql}"), &params)
+            .unwrap()
+            .iter()
+            .map(|r| r.text(3).unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let latest = plan(
+        "SELECT c.key, p.ts, p.value FROM channels c JOIN points p ON p.channel_key = c.key \
+         AND p.ts = (SELECT max(ts) FROM points WHERE channel_key = c.key) \
+         WHERE c.org_key = ? AND c.key IN (?,?)",
+        3,
+    );
+    let range = plan(
+        "SELECT ts, value FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts < ?3 \
+         AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) ORDER BY ts ASC LIMIT ?5",
+        5,
+    );
+    for p in [&latest, &range] {
+        assert!(!p.contains("SCAN"), "full scan in:\n{p}");
+        assert!(!p.contains("TEMP B-TREE"), "sort in:\n{p}");
+    }
+    assert!(
+        range.contains("SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)"),
+        "{range}"
+    );
+}
+
+#[test]
+fn hourly_rollups_and_retention() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, ..) = device_with_channels(&db, &tenant, &["1"]);
+    let a = channel_refs(&db, &tenant, device.id).unwrap()["1"];
+    let h = Timestamp::HOUR_MS;
+    let points = [(a, pt(10, 1.0)), (a, pt(20, 3.0)), (a, pt(h + 5, 4.0))];
+    write_points(&db, &tenant, &points).unwrap();
+    let t = |ms| Timestamp::from_millis(ms).unwrap();
+    assert_eq!(rollup_hours(&db, &tenant, t(0), t(2 * h)).unwrap(), 2);
+    let r = rollups_in_range(&db, &tenant, a, t(0), t(2 * h)).unwrap();
+    let expected = fieldline_domain::rollup_points(points.iter().map(|(_, p)| *p));
+    assert_eq!(r, expected);
+    assert_eq!(r[0].average(), 2.0);
+    // a late point: rolling up again corrects the hour
+    write_points(&db, &tenant, &[(a, pt(30, 5.0))]).unwrap();
+    rollup_hours(&db, &tenant, t(15), t(16)).unwrap();
+    let r = rollups_in_range(&db, &tenant, a, t(0), t(h)).unwrap();
+    assert_eq!((r[0].count, r[0].sum, r[0].max), (3, 9.0, 5.0));
+
+    purge_points_before(&db, &tenant, t(h)).unwrap();
+    assert_eq!(
+        points_in_range(
+            &db,
+            &tenant,
+            a,
+            Timestamp::MIN,
+            Timestamp::MAX,
+            Order::OldestFirst,
+            10
+        )
+        .unwrap(),
+        vec![pt(h + 5, 4.0)]
+    );
+    purge_rollups_before(&db, &tenant, t(h)).unwrap();
+    assert_eq!(
+        rollups_in_range(&db, &tenant, a, t(0), t(2 * h))
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+// ---- counters ----
+
+#[test]
+fn rate_limits_count_per_principal_and_window() {
+    let db = db();
+    let policy = RateLimitPolicy::ADMIN_API;
+    let t0 = Timestamp::from_secs(1_700_000_040).unwrap(); // 1_700_000_040 is a multiple of 60
+    for _ in 0..100 {
+        check_rate_limit(&db, &policy, "user:a", 1, t0).unwrap();
+    }
+    let limited = check_rate_limit(&db, &policy, "user:a", 1, t0.add_secs(30));
+    let e = limited.unwrap_err();
+    assert_eq!(e.http_status(), 429);
+    let r = e.as_rate_limited().unwrap();
+    assert_eq!(r.policy, "admin-api");
+    assert_eq!(r.retry_after_secs, 30);
+    // others are not affected, and the next window starts afresh
+    check_rate_limit(&db, &policy, "user:b", 1, t0).unwrap();
+    check_rate_limit(&db, &policy, "user:a", 1, t0.add_secs(60)).unwrap();
+    // quotas count units
+    let points = Subscription::default().points_policy();
+    check_rate_limit(&db, &points, "org:x", 360_000, t0).unwrap();
+    assert!(check_rate_limit(&db, &points, "org:x", 1, t0).is_err());
+
+    assert_eq!(purge_expired_counters(&db, t0.add_secs(60)).unwrap(), 2);
+    assert_eq!(purge_expired_counters(&db, t0.add_secs(7200)).unwrap(), 2);
+}
+
+#[test]
+fn counters_are_atomic_under_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    migrate(&native::open(&path).unwrap()).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let db = native::open(&path).unwrap();
+                for _ in 0..50 {
+                    increment_counter(&db, "k", 1, Timestamp::MAX).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let db = native::open(&path).unwrap();
+    assert_eq!(increment_counter(&db, "k", 0, Timestamp::MAX).unwrap(), 400);
+}
+
+// ---- incidents ----
+
+#[test]
+fn incidents_open_confirm_close() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, _, chans) = device_with_channels(&db, &tenant, &["1"]);
+    let a = channel_refs(&db, &tenant, device.id).unwrap()["1"];
+    let new = NewIncident {
+        kind: IncidentKind::Limit,
+        deviation: Some(fieldline_domain::DeviationType::AlarmUpper),
+        limit: Some(10.0),
+        measurement: Some(12.5),
+        unit: Unit::parse("°C").unwrap(),
+        start: now(),
+    };
+    let i = open_incident(&db, &tenant, a, &new).unwrap();
+    assert!(i.is_active());
+    assert_eq!(i.channel, chans[0].id);
+    assert_eq!(
+        active_incident(&db, &tenant, a, IncidentKind::Limit).unwrap(),
+        Some(i.clone())
+    );
+    assert_eq!(
+        active_incident(&db, &tenant, a, IncidentKind::Failure).unwrap(),
+        None
+    );
+    let c1 = confirm_incident(&db, &tenant, i.id, now().add_secs(1)).unwrap();
+    assert_eq!((c1.confirm1, c1.confirm2), (Some(now().add_secs(1)), None));
+    let c2 = confirm_incident(&db, &tenant, i.id, now().add_secs(2)).unwrap();
+    assert_eq!(c2.confirm2, Some(now().add_secs(2)));
+    let closed = close_incident(&db, &tenant, i.id, now().add_secs(3)).unwrap();
+    assert!(!closed.is_active());
+    assert_eq!(
+        active_incident(&db, &tenant, a, IncidentKind::Limit).unwrap(),
+        None
+    );
+    assert_eq!(list_incidents(&db, &tenant, false, 10).unwrap().len(), 1);
+    assert!(list_incidents(&db, &tenant, true, 10).unwrap().is_empty());
+}
+
+// ---- tenancy ----
+
+/// Organization B, holding handles and ids of A's objects, can neither read nor change them
+/// through any function.
+#[test]
+fn no_function_reaches_across_tenants() {
+    let db = db();
+    let (a, admin_a) = org(&db, "A", "a@example.com");
+    let (b, admin_b) = org(&db, "B", "b@example.com");
+    let mut fields = DeviceFields::named(name("A's"));
+    fields.network_id = Some(NetworkId::parse("NET1").unwrap());
+    let dev = create_device(&db, &a, &fields, None, now()).unwrap();
+    let sen = create_sensor(&db, &a, dev.id, &SensorFields::named(name("s")), now()).unwrap();
+    let ch = create_channel(
+        &db,
+        &a,
+        sen.id,
+        Some(comm("1")),
+        &ChannelFields::named(name("c")),
+        now(),
+    )
+    .unwrap();
+    let a_ref = channel_ref(&db, &a, ch.id).unwrap();
+    write_points(&db, &a, &[(a_ref, pt(1, 1.0))]).unwrap();
+    rollup_hours(&db, &a, Timestamp::MIN, now()).unwrap();
+    let (tok, _) = create_token(&db, &a, &NewToken::device(dev.id), now()).unwrap();
+    let (inv, _) = create_invitation(
+        &db,
+        &a,
+        &email("x@example.com"),
+        Permissions::VIEW,
+        None,
+        now(),
+    )
+    .unwrap();
+    let inc = open_incident(
+        &db,
+        &a,
+        a_ref,
+        &NewIncident {
+            kind: IncidentKind::NoConnection,
+            deviation: None,
+            limit: None,
+            measurement: None,
+            unit: Unit::default(),
+            start: now(),
+        },
+    )
+    .unwrap();
+
+    // devices, sensors, channels
+    not_found(device(&db, &b, dev.id));
+    not_found(device_by_uuid(&db, &b, dev.uuid));
+    not_found(device_by_network_id(
+        &db,
+        &b,
+        fields.network_id.as_ref().unwrap(),
+    ));
+    not_found(update_device(&db, &b, dev.id, &fields, now()));
+    not_found(set_notification_verified(&db, &b, dev.id));
+    not_found(delete_device(&db, &b, dev.id));
+    not_found(create_sensor(
+        &db,
+        &b,
+        dev.id,
+        &SensorFields::named(name("s")),
+        now(),
+    ));
+    not_found(sensor(&db, &b, sen.id));
+    not_found(list_sensors(&db, &b, dev.id));
+    not_found(update_sensor(
+        &db,
+        &b,
+        sen.id,
+        &SensorFields::named(name("s")),
+    ));
+    not_found(delete_sensor(&db, &b, sen.id));
+    not_found(create_channel(
+        &db,
+        &b,
+        sen.id,
+        None,
+        &ChannelFields::named(name("c")),
+        now(),
+    ));
+    not_found(channel(&db, &b, ch.id));
+    not_found(list_channels(&db, &b, sen.id));
+    not_found(list_device_channels(&db, &b, dev.id));
+    not_found(update_channel(
+        &db,
+        &b,
+        ch.id,
+        None,
+        &ChannelFields::named(name("c")),
+    ));
+    not_found(delete_channel(&db, &b, ch.id));
+    not_found(channel_ref(&db, &b, ch.id));
+    not_found(channel_refs(&db, &b, dev.id));
+    assert!(list_devices(&db, &b).unwrap().is_empty());
+    // a network id used in A is free in B
+    create_device(&db, &b, &fields, None, now()).unwrap();
+
+    // points, rollups, incidents: A's handle is refused by B's queries
+    let cross = |r: Result<()>| assert!(matches!(r, Err(Error::CrossTenant)), "{r:?}");
+    cross(write_points(&db, &b, &[(a_ref, pt(2, 2.0))]).map(drop));
+    cross(latest_points(&db, &b, &[a_ref]).map(drop));
+    cross(
+        points_in_range(
+            &db,
+            &b,
+            a_ref,
+            Timestamp::MIN,
+            Timestamp::MAX,
+            Order::OldestFirst,
+            9,
+        )
+        .map(drop),
+    );
+    cross(rollups_in_range(&db, &b, a_ref, Timestamp::MIN, Timestamp::MAX).map(drop));
+    cross(active_incident(&db, &b, a_ref, IncidentKind::NoConnection).map(drop));
+    cross(open_incident(&db, &b, a_ref, &inc.opened).map(drop));
+    not_found(incident(&db, &b, inc.id));
+    not_found(close_incident(&db, &b, inc.id, now()));
+    not_found(confirm_incident(&db, &b, inc.id, now()));
+    assert!(list_incidents(&db, &b, false, 10).unwrap().is_empty());
+    // B's maintenance does not touch A's data
+    assert_eq!(rollup_hours(&db, &b, Timestamp::MIN, now()).unwrap(), 0);
+    purge_points_before(&db, &b, Timestamp::MAX).unwrap();
+    purge_rollups_before(&db, &b, Timestamp::MAX).unwrap();
+    assert_eq!(
+        latest_points(&db, &a, &[a_ref]).unwrap(),
+        vec![(a_ref, pt(1, 1.0))]
+    );
+    assert_eq!(
+        rollups_in_range(&db, &a, a_ref, Timestamp::MIN, Timestamp::MAX)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // tokens, members, invitations
+    not_found(token(&db, &b, tok.id));
+    not_found(revoke_token(&db, &b, tok.id, now()));
+    not_found(create_token(&db, &b, &NewToken::device(dev.id), now()));
+    let conduit_for_a =
+        NewToken::conduit(admin_a.id, ConduitTier::Basic, ConduitServices::default());
+    not_found(create_token(&db, &b, &conduit_for_a, now()));
+    assert!(list_tokens(&db, &b, None).unwrap().is_empty());
+    not_found(issue_refresh_token(&db, &b, admin_a.id, now()));
+    not_found(set_permissions(&db, &b, admin_a.id, Permissions::VIEW));
+    not_found(remove_member(&db, &b, admin_a.id, now()));
+    not_found(revoke_invitation(&db, &b, inv.id));
+    assert!(list_invitations(&db, &b).unwrap().is_empty());
+    let members_b = list_members(&db, &b).unwrap();
+    assert_eq!(members_b.len(), 1);
+    assert_eq!(members_b[0].user, admin_b.id);
+    not_found(member(&db, b.id(), admin_a.id));
+    assert_ne!(organization(&db, &b).unwrap().id, a.id());
+}
+
+// ---- on disk ----
+
+#[test]
+fn on_disk_data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fieldline.db");
+    let (tenant_id, channel_id) = {
+        let db = native::open(&path).unwrap();
+        migrate(&db).unwrap();
+        let (tenant, _) = org(&db, "Acme", "ada@example.com");
+        let (_, _, chans) = device_with_channels(&db, &tenant, &["1"]);
+        let r = channel_ref(&db, &tenant, chans[0].id).unwrap();
+        let batch: Vec<_> = (0..1000).map(|i| (r, pt(i, i as f64))).collect();
+        write_points(&db, &tenant, &batch).unwrap();
+        (tenant.id(), chans[0].id)
+    };
+    let db = native::open(&path).unwrap();
+    assert_eq!(migrate(&db).unwrap(), SCHEMA_VERSION);
+    let t = tenant(&db, tenant_id).unwrap();
+    let r = channel_ref(&db, &t, channel_id).unwrap();
+    assert_eq!(
+        latest_points(&db, &t, &[r]).unwrap(),
+        vec![(r, pt(999, 999.0))]
+    );
+    assert!(path.with_file_name("fieldline.db-wal").exists());
+}
