@@ -223,6 +223,9 @@ impl Database {
         // commit makes cheap by sharing one sync among many requests.
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
+        // Each grouped statement runs in a savepoint, whose statement journal would otherwise be
+        // a temporary file written on every statement.
+        writer.pragma_update(None, "temp_store", "MEMORY")?;
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name(format!("sqlite-writer:{}", path.display()))
