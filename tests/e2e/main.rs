@@ -1,3 +1,5 @@
 //! End-to-end tests: the built components served by the `fieldline` host, over HTTP and MQTT.
 
+mod admin;
+mod conduit;
 mod host;

@@ -16,6 +16,7 @@ mod macros;
 
 mod authz;
 mod channel;
+pub mod conduit;
 mod device;
 mod error;
 mod ids;

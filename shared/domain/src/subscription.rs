@@ -6,8 +6,11 @@ use crate::error::ParseError;
 use crate::ratelimit::RateLimitPolicy;
 use crate::time::Timestamp;
 
-/// AlphaX Conduit tier: sets the read and write rate limits of a Conduit token.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// AlphaX Conduit tier: sets the read and write rate limits of a Conduit token. Ordered from
+/// Basic to Enterprise, so that a token's tier can be checked against the subscription's.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ConduitTier {
     #[default]
@@ -184,6 +187,8 @@ mod tests {
         assert!(ConduitTier::Enterprise.read_policy().is_none());
         assert_eq!(ConduitTier::Premium.write_policy().unwrap().limit, 100);
         assert!(ConduitTier::parse("gold").is_err());
+        assert!(ConduitTier::Basic < ConduitTier::Premium);
+        assert!(ConduitTier::Premium < ConduitTier::Enterprise);
     }
 
     #[test]

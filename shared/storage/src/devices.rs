@@ -378,13 +378,14 @@ fn sensor_key(db: &dyn Db, tenant: &Tenant, id: SensorId) -> Result<(i64, i64)> 
 
 // ---- channels ----
 
-const CHANNEL_SELECT: &str = "SELECT c.key, c.id, d.id, s.id, c.communication_id, c.name, \
+pub(crate) const CHANNEL_SELECT: &str =
+    "SELECT c.key, c.id, d.id, s.id, c.communication_id, c.name, \
     c.enumerated, c.unit, c.min, c.max, c.purpose, c.grouping, c.threshold_op1, \
     c.threshold_value1, c.threshold_op2, c.threshold_value2, c.cal_scale, c.cal_offset, \
     c.created_at FROM channels c JOIN sensors s ON s.key = c.sensor_key \
     JOIN devices d ON d.key = c.device_key";
 
-fn channel_from(r: &Row<'_>) -> Result<Channel> {
+pub(crate) fn channel_from(r: &Row<'_>) -> Result<Channel> {
     use crate::error::corrupt;
     Ok(Channel {
         key: r.i64(0)?,

@@ -19,6 +19,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod conduit;
 mod counters;
 mod db;
 mod devices;
@@ -38,6 +39,11 @@ pub mod spin;
 #[cfg(test)]
 mod tests;
 
+pub use conduit::{
+    conduit_auto_registration, conduit_caller, conduit_channels, conduit_channels_by_key,
+    conduit_error, conduit_ingest, conduit_points, conduit_rate_limit, register_conduit_device,
+    set_conduit_auto_registration, ConduitCaller, ConduitService,
+};
 pub use counters::{check_rate_limit, increment_counter, purge_expired_counters};
 pub use db::{transaction, Db, Row, Rows, Value};
 pub use devices::{

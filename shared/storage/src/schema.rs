@@ -15,8 +15,9 @@ use crate::error::{Error, Result};
 const WAL: &str = "PRAGMA journal_mode=WAL";
 
 /// Versions 2, 3, ...: each a list of single statements, applied in one transaction.
-const MIGRATIONS: &[&[&str]] = &[&[
-    "CREATE TABLE orgs (
+const MIGRATIONS: &[&[&str]] = &[
+    &[
+        "CREATE TABLE orgs (
         key INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
         uuid TEXT NOT NULL UNIQUE,
@@ -32,22 +33,22 @@ const MIGRATIONS: &[&[&str]] = &[&[
         subscription_expires_at INTEGER,
         created_at INTEGER NOT NULL
     )",
-    "CREATE TABLE users (
+        "CREATE TABLE users (
         key INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
         email TEXT NOT NULL UNIQUE,
         password_hash TEXT NOT NULL,
         created_at INTEGER NOT NULL
     )",
-    "CREATE TABLE memberships (
+        "CREATE TABLE memberships (
         org_key INTEGER NOT NULL,
         user_key INTEGER NOT NULL,
         permissions INTEGER NOT NULL,
         created_at INTEGER NOT NULL,
         PRIMARY KEY (org_key, user_key)
     ) WITHOUT ROWID",
-    "CREATE INDEX memberships_user ON memberships (user_key)",
-    "CREATE TABLE invitations (
+        "CREATE INDEX memberships_user ON memberships (user_key)",
+        "CREATE TABLE invitations (
         key INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
         org_key INTEGER NOT NULL,
@@ -60,8 +61,8 @@ const MIGRATIONS: &[&[&str]] = &[&[
         accepted_at INTEGER,
         accepted_by INTEGER
     )",
-    "CREATE INDEX invitations_org ON invitations (org_key)",
-    "CREATE TABLE devices (
+        "CREATE INDEX invitations_org ON invitations (org_key)",
+        "CREATE TABLE devices (
         key INTEGER PRIMARY KEY,
         org_key INTEGER NOT NULL,
         id TEXT NOT NULL UNIQUE,
@@ -83,9 +84,9 @@ const MIGRATIONS: &[&[&str]] = &[&[
         updated_at INTEGER NOT NULL,
         UNIQUE (org_key, uuid)
     )",
-    // AlphaX and MQTT name devices by network id; NULLs do not collide in a UNIQUE index.
-    "CREATE UNIQUE INDEX devices_network_id ON devices (org_key, network_id)",
-    "CREATE TABLE sensors (
+        // AlphaX and MQTT name devices by network id; NULLs do not collide in a UNIQUE index.
+        "CREATE UNIQUE INDEX devices_network_id ON devices (org_key, network_id)",
+        "CREATE TABLE sensors (
         key INTEGER PRIMARY KEY,
         org_key INTEGER NOT NULL,
         device_key INTEGER NOT NULL,
@@ -95,10 +96,10 @@ const MIGRATIONS: &[&[&str]] = &[&[
         customer_id TEXT NOT NULL,
         created_at INTEGER NOT NULL
     )",
-    "CREATE INDEX sensors_device ON sensors (device_key)",
-    // device_key is denormalized so that communicationId is unique per device (Sensorbis 142)
-    // and ingestion resolves (device, communicationId) with one index lookup.
-    "CREATE TABLE channels (
+        "CREATE INDEX sensors_device ON sensors (device_key)",
+        // device_key is denormalized so that communicationId is unique per device (Sensorbis 142)
+        // and ingestion resolves (device, communicationId) with one index lookup.
+        "CREATE TABLE channels (
         key INTEGER PRIMARY KEY,
         org_key INTEGER NOT NULL,
         device_key INTEGER NOT NULL,
@@ -121,18 +122,18 @@ const MIGRATIONS: &[&[&str]] = &[&[
         created_at INTEGER NOT NULL,
         UNIQUE (device_key, communication_id)
     )",
-    "CREATE INDEX channels_sensor ON channels (sensor_key)",
-    "CREATE INDEX channels_org ON channels (org_key)",
-    // The hot table: keyed by (channel, time) so that a channel's range and its latest point are
-    // index lookups, and a rewrite of the same time replaces the value. WITHOUT ROWID stores the
-    // rows in the key's b-tree itself: no second index, about half the size.
-    "CREATE TABLE points (
+        "CREATE INDEX channels_sensor ON channels (sensor_key)",
+        "CREATE INDEX channels_org ON channels (org_key)",
+        // The hot table: keyed by (channel, time) so that a channel's range and its latest point are
+        // index lookups, and a rewrite of the same time replaces the value. WITHOUT ROWID stores the
+        // rows in the key's b-tree itself: no second index, about half the size.
+        "CREATE TABLE points (
         channel_key INTEGER NOT NULL,
         ts INTEGER NOT NULL,
         value REAL NOT NULL,
         PRIMARY KEY (channel_key, ts)
     ) WITHOUT ROWID",
-    "CREATE TABLE rollups (
+        "CREATE TABLE rollups (
         channel_key INTEGER NOT NULL,
         hour INTEGER NOT NULL,
         count INTEGER NOT NULL,
@@ -141,7 +142,7 @@ const MIGRATIONS: &[&[&str]] = &[&[
         max REAL NOT NULL,
         PRIMARY KEY (channel_key, hour)
     ) WITHOUT ROWID",
-    "CREATE TABLE incidents (
+        "CREATE TABLE incidents (
         key INTEGER PRIMARY KEY,
         org_key INTEGER NOT NULL,
         channel_key INTEGER NOT NULL,
@@ -155,9 +156,9 @@ const MIGRATIONS: &[&[&str]] = &[&[
         confirm1_at INTEGER,
         confirm2_at INTEGER
     )",
-    "CREATE INDEX incidents_org ON incidents (org_key, start_at)",
-    "CREATE INDEX incidents_active ON incidents (channel_key, kind) WHERE end_at IS NULL",
-    "CREATE TABLE tokens (
+        "CREATE INDEX incidents_org ON incidents (org_key, start_at)",
+        "CREATE INDEX incidents_active ON incidents (channel_key, kind) WHERE end_at IS NULL",
+        "CREATE TABLE tokens (
         key INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
         org_key INTEGER NOT NULL,
@@ -175,16 +176,23 @@ const MIGRATIONS: &[&[&str]] = &[&[
         used_at INTEGER,
         revoked_at INTEGER
     )",
-    "CREATE INDEX tokens_org ON tokens (org_key, kind)",
-    "CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL",
-    // Rate-limit and quota counters: one row per (policy, principal, window).
-    "CREATE TABLE counters (
+        "CREATE INDEX tokens_org ON tokens (org_key, kind)",
+        "CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL",
+        // Rate-limit and quota counters: one row per (policy, principal, window).
+        "CREATE TABLE counters (
         key TEXT PRIMARY KEY,
         n INTEGER NOT NULL,
         expires_at INTEGER NOT NULL
     ) WITHOUT ROWID",
-    "CREATE INDEX counters_expiry ON counters (expires_at)",
-]];
+        "CREATE INDEX counters_expiry ON counters (expires_at)",
+    ],
+    // Version 3: AlphaX Conduit's per-organization setting (automatic registration of unknown
+    // network ids); an organization without a row has it off.
+    &["CREATE TABLE conduit_settings (
+        org_key INTEGER PRIMARY KEY,
+        auto_register INTEGER NOT NULL
+    )"],
+];
 
 /// The version a current database has.
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;

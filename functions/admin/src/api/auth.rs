@@ -1,0 +1,247 @@
+//! Sign-up, login, refresh, logout, `me`, and accepting an invitation: the endpoints that
+//! establish who the caller is.
+
+use fieldline_domain::{
+    Email, JwtKey, Membership, OrgFields, OrgName, Password, PasswordHasher, RateLimitPolicy,
+    Subscription, Timestamp, TokenSecret, UserId, ACCESS_TOKEN_TTL_SECS,
+};
+use fieldline_storage::{Accept, Tenant};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spin_sdk::http::{Params, Request};
+use spin_sdk::sqlite::Connection;
+
+use super::open;
+use crate::http::{
+    authenticate, bearer, body, json_response, jwt_key, limit_anonymous, no_content, variable,
+    ApiError, ApiResult,
+};
+
+/// The answer of every endpoint that starts or continues a session (OAuth 2.0 style).
+fn token_pair(
+    key: &JwtKey,
+    user: UserId,
+    tenant: &Tenant,
+    refresh: &TokenSecret,
+    now: Timestamp,
+) -> ApiResult<Value> {
+    Ok(json!({
+        "access_token": key.issue(user, tenant.id(), now)?,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_TTL_SECS,
+        "refresh_token": refresh.expose(),
+        "organization": tenant.id(),
+        "user": user,
+    }))
+}
+
+fn session(db: &Connection, user: UserId, tenant: &Tenant, now: Timestamp) -> ApiResult<Value> {
+    let key = jwt_key()?;
+    let refresh = fieldline_storage::issue_refresh_token(db, tenant, user, now)?;
+    token_pair(&key, user, tenant, &refresh, now)
+}
+
+#[derive(Deserialize)]
+struct SignupBody {
+    organization: String,
+    email: String,
+    password: String,
+}
+
+/// `POST /api/v1/signup`: a new organization with the caller as its administrator, while the
+/// variable `allow_signup` is `true`.
+pub fn signup(req: &Request, _: &Params) -> ApiResult {
+    if variable("allow_signup").is_some_and(|v| v.trim() != "true") {
+        return Err(ApiError::new(
+            403,
+            "signup_disabled",
+            "sign-up is disabled on this server (variable allow_signup); ask an administrator \
+             for an invitation",
+        ));
+    }
+    let b: SignupBody = body(req)?;
+    let org = OrgFields::named(OrgName::parse(&b.organization)?);
+    let email = Email::parse(&b.email)?;
+    let password = Password::parse(&b.password)?;
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
+    // Checked before hashing, so that a taken address answers at once.
+    if fieldline_storage::find_user_by_email(&db, &email)?.is_some() {
+        return Err(fieldline_storage::Conflict::EmailTaken.into());
+    }
+    let hash = PasswordHasher::default().hash(&password)?;
+    let (tenant, organization, user) =
+        fieldline_storage::sign_up(&db, &org, &Subscription::default(), &email, &hash, now)?;
+    let mut answer = session(&db, user.id, &tenant, now)?;
+    answer["organization"] = serde_json::to_value(&organization)?;
+    answer["user"] = serde_json::to_value(&user)?;
+    json_response(201, &answer)
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+    /// Which organization the access token is for, when the user belongs to several.
+    #[serde(default)]
+    organization: Option<String>,
+}
+
+/// `POST /api/v1/login`
+pub fn login(req: &Request, _: &Params) -> ApiResult {
+    let b: LoginBody = body(req)?;
+    let bad = || {
+        ApiError::from(fieldline_domain::Error::from(
+            fieldline_domain::AuthFailure::BadCredentials,
+        ))
+    };
+    let email = Email::parse(&b.email)?;
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
+    fieldline_storage::check_rate_limit(
+        &db,
+        &RateLimitPolicy::LOGIN,
+        &format!("email:{email}"),
+        1,
+        now,
+    )?;
+    // A password too short to be valid matches no account; nothing was looked up yet, so the
+    // quick answer tells nothing about which addresses exist.
+    let password = Password::parse(&b.password).map_err(|_| bad())?;
+    let found = fieldline_storage::find_user_by_email(&db, &email)?;
+    let ok = PasswordHasher::default().verify(&password, found.as_ref().map(|(_, h)| h));
+    let Some((user, _)) = found.filter(|_| ok) else {
+        return Err(bad());
+    };
+    let memberships = fieldline_storage::memberships_of_user(&db, user.id)?;
+    let chosen = match &b.organization {
+        Some(org) => memberships.iter().find(|(t, _)| t.id().as_str() == org),
+        None => memberships.first(),
+    };
+    let Some((tenant, _)) = chosen else {
+        return Err(ApiError::new(
+            403,
+            "no_membership",
+            match &b.organization {
+                Some(org) => format!("the account is not a member of organization {org}"),
+                None => "the account is not a member of any organization".into(),
+            },
+        ));
+    };
+    json_response(200, &session(&db, user.id, tenant, now)?)
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+fn refresh_secret(b: &RefreshBody) -> ApiResult<TokenSecret> {
+    TokenSecret::parse(&b.refresh_token)
+        .ok()
+        .filter(|s| s.kind() == Some(fieldline_domain::TokenKind::Refresh))
+        .ok_or_else(|| {
+            ApiError::new(
+                401,
+                "invalid_token",
+                "refresh_token is not a Fieldline refresh token",
+            )
+        })
+}
+
+/// `POST /api/v1/refresh`: a new access token and a new refresh token; the old one is spent.
+pub fn refresh(req: &Request, _: &Params) -> ApiResult {
+    let b: RefreshBody = body(req)?;
+    let secret = refresh_secret(&b)?;
+    let key = jwt_key()?;
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
+    let rotated = fieldline_storage::rotate_refresh_token(&db, &secret, now)?;
+    json_response(
+        200,
+        &token_pair(
+            &key,
+            rotated.membership.user,
+            &rotated.tenant,
+            &rotated.refresh,
+            now,
+        )?,
+    )
+}
+
+/// `POST /api/v1/logout`: revokes the session of the refresh token.
+pub fn logout(req: &Request, _: &Params) -> ApiResult {
+    let b: RefreshBody = body(req)?;
+    let secret = refresh_secret(&b)?;
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
+    fieldline_storage::revoke_refresh_token(&db, &secret, now)?;
+    no_content()
+}
+
+fn membership_json(tenant: &Tenant, m: &Membership) -> Value {
+    json!({ "organization": tenant.id(), "permissions": m.permissions, "since": m.created_at })
+}
+
+/// `GET /api/v1/me`: the user, the organization of this token, and all their memberships.
+pub fn me(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    let user = fieldline_storage::user(&db, caller.user())?;
+    let memberships = fieldline_storage::memberships_of_user(&db, caller.user())?;
+    let current = memberships
+        .iter()
+        .find(|(t, _)| *t == caller.tenant)
+        .map(|(_, m)| m.permissions);
+    json_response(
+        200,
+        &json!({
+            "user": user,
+            "organization": caller.org(),
+            "permissions": current,
+            "memberships": memberships.iter().map(|(t, m)| membership_json(t, m)).collect::<Vec<_>>(),
+            "access_token_expires_at": caller.claims.expires_at,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+struct AcceptBody {
+    token: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `POST /api/v1/invitations/accept`: joins the invitation's organization, as the signed-in
+/// user (with a Bearer token) or as a new account with `password`; starts a session there.
+pub fn accept_invitation(req: &Request, _: &Params) -> ApiResult {
+    let b: AcceptBody = body(req)?;
+    let secret = TokenSecret::parse(&b.token)
+        .ok()
+        .filter(|s| s.kind().is_none())
+        .ok_or_else(|| ApiError::new(404, "invitation_not_found", "invitation not found"))?;
+    let (db, now) = open()?;
+    let (tenant, membership) = if bearer(req)?.is_some() {
+        let caller = authenticate(&db, req, now)?;
+        fieldline_storage::accept_invitation(&db, &secret, Accept::Existing(caller.user()), now)?
+    } else {
+        limit_anonymous(&db, req, now)?;
+        let password = b.password.as_deref().ok_or_else(|| {
+            ApiError::bad_request(
+                "password is required to create the invited account (or send the request \
+                 with the Bearer token of an existing account)",
+            )
+        })?;
+        let password = Password::parse(password)?;
+        // Refuse a dead link before paying for the hash.
+        let (_, inv) = fieldline_storage::invitation_by_secret(&db, &secret)?;
+        if !inv.is_open(now) {
+            return Err(fieldline_storage::Conflict::InvitationClosed.into());
+        }
+        let hash = PasswordHasher::default().hash(&password)?;
+        fieldline_storage::accept_invitation(&db, &secret, Accept::NewUser(&hash), now)?
+    };
+    let mut answer = session(&db, membership.user, &tenant, now)?;
+    answer["membership"] = serde_json::to_value(&membership)?;
+    json_response(201, &answer)
+}

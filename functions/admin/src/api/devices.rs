@@ -1,0 +1,231 @@
+//! Devices, sensors and channels (the Sensorbis structure), with the fields and checks of the
+//! domain types: a body that does not parse into them is a 400 naming the field.
+
+use fieldline_domain::{
+    Action, ChannelFields, ChannelId, CommunicationId, DeviceFields, DeviceId, SensorFields,
+    SensorId, Uuid,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use spin_sdk::http::{Params, Request};
+
+use super::open;
+use crate::http::{authenticate, body, json_response, no_content, patched, path_id, ApiResult};
+
+#[derive(Deserialize)]
+struct NewDevice {
+    /// A Proficloud device brings its own UUID; otherwise one is generated.
+    #[serde(default)]
+    uuid: Option<Uuid>,
+    #[serde(flatten)]
+    fields: DeviceFields,
+}
+
+fn device_id(params: &Params) -> ApiResult<DeviceId> {
+    path_id(params, "id", "device", DeviceId::parse)
+}
+
+fn sensor_id(params: &Params) -> ApiResult<SensorId> {
+    path_id(params, "id", "sensor", SensorId::parse)
+}
+
+fn channel_id(params: &Params) -> ApiResult<ChannelId> {
+    path_id(params, "id", "channel", ChannelId::parse)
+}
+
+/// `POST /api/v1/devices`: Modify.
+pub fn create_device(req: &Request, _: &Params) -> ApiResult {
+    let b: NewDevice = body(req)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::CreateDevices)?;
+    let device = fieldline_storage::create_device(&db, &caller.tenant, &b.fields, b.uuid, now)?;
+    json_response(201, &device)
+}
+
+/// `GET /api/v1/devices`: any member.
+pub fn list_devices(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ReadOrg)?;
+    json_response(200, &fieldline_storage::list_devices(&db, &caller.tenant)?)
+}
+
+/// `GET /api/v1/devices/:id`: any member.
+pub fn get_device(req: &Request, params: &Params) -> ApiResult {
+    let id = device_id(params)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ReadDevice(id))?;
+    json_response(200, &fieldline_storage::device(&db, &caller.tenant, id)?)
+}
+
+/// `PATCH /api/v1/devices/:id`: a JSON merge patch of the device's fields; Modify.
+pub fn update_device(req: &Request, params: &Params) -> ApiResult {
+    let id = device_id(params)?;
+    let patch: Value = body(req)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ModifyDevice(id))?;
+    let current = fieldline_storage::device(&db, &caller.tenant, id)?;
+    let fields: DeviceFields = patched(&current.fields, &patch)?;
+    json_response(
+        200,
+        &fieldline_storage::update_device(&db, &caller.tenant, id, &fields, now)?,
+    )
+}
+
+/// `DELETE /api/v1/devices/:id`: with its sensors, channels, data and tokens; Modify.
+pub fn delete_device(req: &Request, params: &Params) -> ApiResult {
+    let id = device_id(params)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ModifyDevice(id))?;
+    fieldline_storage::delete_device(&db, &caller.tenant, id)?;
+    no_content()
+}
+
+/// `POST /api/v1/devices/:id/sensors`: Modify.
+pub fn create_sensor(req: &Request, params: &Params) -> ApiResult {
+    let device = device_id(params)?;
+    let fields: SensorFields = body(req)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ModifyDevice(device))?;
+    let sensor = fieldline_storage::create_sensor(&db, &caller.tenant, device, &fields, now)?;
+    json_response(201, &sensor)
+}
+
+/// `GET /api/v1/devices/:id/sensors`: any member.
+pub fn list_sensors(req: &Request, params: &Params) -> ApiResult {
+    let device = device_id(params)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ReadDevice(device))?;
+    json_response(
+        200,
+        &fieldline_storage::list_sensors(&db, &caller.tenant, device)?,
+    )
+}
+
+/// `GET /api/v1/sensors/:id`: any member.
+pub fn get_sensor(req: &Request, params: &Params) -> ApiResult {
+    let id = sensor_id(params)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    let sensor = fieldline_storage::sensor(&db, &caller.tenant, id)?;
+    caller.may(Action::ReadDevice(sensor.device))?;
+    json_response(200, &sensor)
+}
+
+/// `PATCH /api/v1/sensors/:id`: a JSON merge patch of `{name, descr, customerId}`; Modify.
+pub fn update_sensor(req: &Request, params: &Params) -> ApiResult {
+    let id = sensor_id(params)?;
+    let patch: Value = body(req)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    let current = fieldline_storage::sensor(&db, &caller.tenant, id)?;
+    caller.may(Action::ModifyDevice(current.device))?;
+    let fields: SensorFields = patched(&current.fields, &patch)?;
+    json_response(
+        200,
+        &fieldline_storage::update_sensor(&db, &caller.tenant, id, &fields)?,
+    )
+}
+
+/// `DELETE /api/v1/sensors/:id`: with its channels and their data; Modify.
+pub fn delete_sensor(req: &Request, params: &Params) -> ApiResult {
+    let id = sensor_id(params)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    let current = fieldline_storage::sensor(&db, &caller.tenant, id)?;
+    caller.may(Action::ModifyDevice(current.device))?;
+    fieldline_storage::delete_sensor(&db, &caller.tenant, id)?;
+    no_content()
+}
+
+/// A channel as the API takes it: the domain's fields and the `communicationId` (the channel's
+/// own id when absent, as in Sensorbis AddChannels and ModifyChannel).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChannelBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    communication_id: Option<CommunicationId>,
+    #[serde(flatten)]
+    fields: ChannelFields,
+}
+
+/// `POST /api/v1/sensors/:id/channels`: Modify. A communicationId already used on the device
+/// is 409 (Sensorbis error 142).
+pub fn create_channel(req: &Request, params: &Params) -> ApiResult {
+    let sensor = sensor_id(params)?;
+    let b: ChannelBody = body(req)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    let s = fieldline_storage::sensor(&db, &caller.tenant, sensor)?;
+    caller.may(Action::ModifyDevice(s.device))?;
+    let channel = fieldline_storage::create_channel(
+        &db,
+        &caller.tenant,
+        sensor,
+        b.communication_id,
+        &b.fields,
+        now,
+    )?;
+    json_response(201, &channel)
+}
+
+/// `GET /api/v1/sensors/:id/channels`: any member.
+pub fn list_channels(req: &Request, params: &Params) -> ApiResult {
+    let sensor = sensor_id(params)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    let s = fieldline_storage::sensor(&db, &caller.tenant, sensor)?;
+    caller.may(Action::ReadDevice(s.device))?;
+    json_response(
+        200,
+        &fieldline_storage::list_channels(&db, &caller.tenant, sensor)?,
+    )
+}
+
+/// `GET /api/v1/channels/:id`: any member.
+pub fn get_channel(req: &Request, params: &Params) -> ApiResult {
+    let id = channel_id(params)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    let channel = fieldline_storage::channel(&db, &caller.tenant, id)?;
+    caller.may(Action::ReadDevice(channel.device))?;
+    json_response(200, &channel)
+}
+
+/// `PATCH /api/v1/channels/:id`: a JSON merge patch of the channel's fields; Modify.
+pub fn update_channel(req: &Request, params: &Params) -> ApiResult {
+    let id = channel_id(params)?;
+    let patch: Value = body(req)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    let current = fieldline_storage::channel(&db, &caller.tenant, id)?;
+    caller.may(Action::ModifyDevice(current.device))?;
+    let b: ChannelBody = patched(
+        &ChannelBody {
+            communication_id: Some(current.communication_id),
+            fields: current.fields,
+        },
+        &patch,
+    )?;
+    json_response(
+        200,
+        &fieldline_storage::update_channel(&db, &caller.tenant, id, b.communication_id, &b.fields)?,
+    )
+}
+
+/// `DELETE /api/v1/channels/:id`: with its points, rollups and incidents; Modify.
+pub fn delete_channel(req: &Request, params: &Params) -> ApiResult {
+    let id = channel_id(params)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    let current = fieldline_storage::channel(&db, &caller.tenant, id)?;
+    caller.may(Action::ModifyDevice(current.device))?;
+    fieldline_storage::delete_channel(&db, &caller.tenant, id)?;
+    no_content()
+}

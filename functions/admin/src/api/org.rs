@@ -1,0 +1,135 @@
+//! The organization, its subscription, its members and invitations.
+
+use fieldline_domain::{Action, Email, InvitationId, OrgFields, Permissions, Subscription, UserId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spin_sdk::http::{Params, Request};
+
+use super::open;
+use crate::http::{authenticate, body, json_response, no_content, patched, path_id, ApiResult};
+
+/// `GET /api/v1/organization`: any member.
+pub fn get_organization(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ReadOrg)?;
+    json_response(200, &fieldline_storage::organization(&db, &caller.tenant)?)
+}
+
+/// `PATCH /api/v1/organization` `{name?, descr?, timeZone?}`: administrators.
+pub fn update_organization(req: &Request, _: &Params) -> ApiResult {
+    let patch: Value = body(req)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageOrganization)?;
+    let current = fieldline_storage::organization(&db, &caller.tenant)?;
+    let fields: OrgFields = patched(&current.fields, &patch)?;
+    json_response(
+        200,
+        &fieldline_storage::update_organization(&db, &caller.tenant, &fields)?,
+    )
+}
+
+/// `GET /api/v1/organization/subscription`: any member.
+pub fn get_subscription(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ReadOrg)?;
+    let org = fieldline_storage::organization(&db, &caller.tenant)?;
+    json_response(200, &org.subscription)
+}
+
+/// `PUT /api/v1/organization/subscription`: the whole subscription; administrators.
+pub fn put_subscription(req: &Request, _: &Params) -> ApiResult {
+    let subscription: Subscription = body(req)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageOrganization)?;
+    let org = fieldline_storage::update_subscription(&db, &caller.tenant, &subscription)?;
+    json_response(200, &org.subscription)
+}
+
+#[derive(Deserialize)]
+struct InviteBody {
+    email: String,
+    #[serde(default)]
+    permissions: Permissions,
+}
+
+/// `POST /api/v1/invitations` `{email, permissions}`: administrators. The answer carries the
+/// acceptance token, shown once; it goes to the invited person (by e-mail, out of band).
+pub fn create_invitation(req: &Request, _: &Params) -> ApiResult {
+    let b: InviteBody = body(req)?;
+    let email = Email::parse(&b.email)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageMembers)?;
+    let (invitation, secret) = fieldline_storage::create_invitation(
+        &db,
+        &caller.tenant,
+        &email,
+        b.permissions,
+        Some(caller.user()),
+        now,
+    )?;
+    let mut answer = serde_json::to_value(&invitation)?;
+    answer["token"] = json!(secret.expose());
+    json_response(201, &answer)
+}
+
+/// `GET /api/v1/invitations`: administrators.
+pub fn list_invitations(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageMembers)?;
+    json_response(
+        200,
+        &fieldline_storage::list_invitations(&db, &caller.tenant)?,
+    )
+}
+
+/// `DELETE /api/v1/invitations/:id`: administrators.
+pub fn revoke_invitation(req: &Request, params: &Params) -> ApiResult {
+    let id = path_id(params, "id", "invitation", InvitationId::parse)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageMembers)?;
+    fieldline_storage::revoke_invitation(&db, &caller.tenant, id)?;
+    no_content()
+}
+
+/// `GET /api/v1/members`: administrators.
+pub fn list_members(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageMembers)?;
+    json_response(200, &fieldline_storage::list_members(&db, &caller.tenant)?)
+}
+
+/// `PATCH /api/v1/members/:user_id` `{permissions: {administrator?, modify?, download?}}` or the
+/// permissions object itself: administrators. The organization keeps at least one
+/// administrator.
+pub fn update_member(req: &Request, params: &Params) -> ApiResult {
+    let user = path_id(params, "user_id", "member", UserId::parse)?;
+    let b: Value = body(req)?;
+    let patch = b.get("permissions").cloned().unwrap_or(b);
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageMembers)?;
+    let (_, current) = fieldline_storage::member(&db, caller.org(), user)?;
+    let permissions: Permissions = patched(&current.permissions, &patch)?;
+    json_response(
+        200,
+        &fieldline_storage::set_permissions(&db, &caller.tenant, user, permissions)?,
+    )
+}
+
+/// `DELETE /api/v1/members/:user_id`: administrators; the member's tokens here are revoked.
+pub fn remove_member(req: &Request, params: &Params) -> ApiResult {
+    let user = path_id(params, "user_id", "member", UserId::parse)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageMembers)?;
+    fieldline_storage::remove_member(&db, &caller.tenant, user, now)?;
+    no_content()
+}

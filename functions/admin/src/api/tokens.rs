@@ -1,0 +1,118 @@
+//! API tokens: Conduit tokens (a member's data access, with a tier and enabled services), the
+//! Sensorbis federation token and device tokens. The secret is in the creation answer only.
+
+use fieldline_domain::{
+    Action, ConduitServices, ConduitTier, DeviceId, ShortText, Timestamp, TokenId, TokenKind,
+};
+use fieldline_storage::NewToken;
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::http::{Params, Request};
+
+use super::open;
+use crate::http::{authenticate, body, json_response, no_content, path_id, ApiError, ApiResult};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewTokenBody {
+    kind: TokenKind,
+    #[serde(default)]
+    name: ShortText,
+    /// Conduit: at most the subscription's tier, which is the default.
+    #[serde(default)]
+    tier: Option<ConduitTier>,
+    /// Conduit: the services the token may use (default HTTPS and MQTT).
+    #[serde(default)]
+    services: Option<ConduitServices>,
+    /// Device tokens: the device.
+    #[serde(default)]
+    device: Option<DeviceId>,
+    #[serde(default)]
+    expires_at: Option<Timestamp>,
+}
+
+/// `POST /api/v1/tokens`: Conduit and federation tokens need Administrator, a device token
+/// Modify. A new federation or device token replaces the previous one.
+pub fn create_token(req: &Request, _: &Params) -> ApiResult {
+    let b: NewTokenBody = body(req)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    if b.expires_at.is_some_and(|e| e <= now) {
+        return Err(ApiError::bad_request("expiresAt must be in the future"));
+    }
+    let mut new =
+        match b.kind {
+            TokenKind::Conduit => {
+                caller.may(Action::ManageTokens)?;
+                let allowed = fieldline_storage::organization(&db, &caller.tenant)?
+                    .subscription
+                    .conduit_tier;
+                let tier = b.tier.unwrap_or(allowed);
+                if tier > allowed {
+                    return Err(ApiError::new(
+                        403,
+                        "tier_not_in_subscription",
+                        format!(
+                            "the subscription allows Conduit tier {} at most, not {}",
+                            allowed.as_str(),
+                            tier.as_str()
+                        ),
+                    ));
+                }
+                NewToken::conduit(caller.user(), tier, b.services.unwrap_or_default())
+            }
+            TokenKind::Federation => {
+                caller.may(Action::IssueFederationToken)?;
+                NewToken::federation()
+            }
+            TokenKind::Device => {
+                let device = b.device.ok_or_else(|| {
+                    ApiError::bad_request("a device token needs `device`, the device's id")
+                })?;
+                caller.may(Action::IssueDeviceToken(device))?;
+                NewToken::device(device)
+            }
+            TokenKind::Refresh => return Err(ApiError::bad_request(
+                "refresh tokens come from POST /api/v1/login; kind must be conduit, federation \
+                 or device",
+            )),
+        };
+    if b.kind != TokenKind::Conduit && (b.tier.is_some() || b.services.is_some()) {
+        return Err(ApiError::bad_request(
+            "tier and services apply to Conduit tokens only",
+        ));
+    }
+    new.name = b.name;
+    new.expires_at = b.expires_at;
+    let (token, secret) = fieldline_storage::create_token(&db, &caller.tenant, &new, now)?;
+    let mut answer = serde_json::to_value(&token)?;
+    answer["secret"] = json!(secret.expose());
+    json_response(201, &answer)
+}
+
+/// `GET /api/v1/tokens[?kind=conduit|federation|device|refresh]`: administrators.
+pub fn list_tokens(req: &Request, _: &Params) -> ApiResult {
+    let mut kind = None;
+    for (k, v) in form_urlencoded::parse(req.query().as_bytes()) {
+        if k == "kind" {
+            kind = Some(TokenKind::parse(&v)?);
+        }
+    }
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageTokens)?;
+    json_response(
+        200,
+        &fieldline_storage::list_tokens(&db, &caller.tenant, kind)?,
+    )
+}
+
+/// `DELETE /api/v1/tokens/:id`: administrators.
+pub fn revoke_token(req: &Request, params: &Params) -> ApiResult {
+    let id = path_id(params, "id", "token", TokenId::parse)?;
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageTokens)?;
+    fieldline_storage::revoke_token(&db, &caller.tenant, id, now)?;
+    no_content()
+}

@@ -1,0 +1,362 @@
+//! The admin API's plumbing: its error format, JSON bodies, the caller's credentials and the
+//! rate limits. Every rule applied here is the domain's or storage's; this only translates.
+
+use fieldline_domain::{
+    authorize, AccessClaims, Action, AuthFailure, JwtKey, OrgId, Principal, RateLimitPolicy,
+    Timestamp, UserId,
+};
+use fieldline_storage::{Conflict, Error as StoreError, Tenant};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::sqlite::Connection;
+
+/// Request bodies above this are refused with 413 before they are parsed: the largest admin
+/// request (a device with its metadata) is a few kilobytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An error answer: HTTP status, a stable machine code, a message for a person.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after_secs: Option<u32>,
+    /// Extra fields of the body (the limit that was hit).
+    pub extra: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+            extra: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(400, "invalid_request", message)
+    }
+
+    pub fn into_response(self) -> Response {
+        let mut body = json!({ "code": self.code, "message": self.message });
+        if let (Some(Value::Object(extra)), Some(map)) = (self.extra, body.as_object_mut()) {
+            map.extend(extra);
+        }
+        let mut builder = Response::builder();
+        builder
+            .status(self.status)
+            .header("content-type", "application/json");
+        if let Some(secs) = self.retry_after_secs {
+            builder.header("retry-after", secs.to_string());
+        }
+        if self.status == 401 {
+            builder.header("www-authenticate", "Bearer realm=\"fieldline\"");
+        }
+        builder.body(body.to_string()).build()
+    }
+}
+
+fn auth_code(f: AuthFailure) -> &'static str {
+    match f {
+        AuthFailure::BadCredentials => "bad_credentials",
+        AuthFailure::Missing => "missing_credentials",
+        AuthFailure::InvalidToken => "invalid_token",
+        AuthFailure::Expired => "token_expired",
+        AuthFailure::Revoked => "token_revoked",
+        AuthFailure::Reused => "refresh_token_reused",
+    }
+}
+
+fn conflict_code(c: &Conflict) -> &'static str {
+    match c {
+        Conflict::EmailTaken => "email_taken",
+        Conflict::CommunicationIdTaken(_) => "communication_id_taken",
+        Conflict::NetworkIdTaken(_) => "network_id_taken",
+        Conflict::UuidTaken(_) => "uuid_taken",
+        Conflict::AlreadyMember => "already_member",
+        Conflict::LastAdministrator => "last_administrator",
+        Conflict::MaxUsers(_) => "max_users_reached",
+        Conflict::InvitationClosed => "invitation_closed",
+        Conflict::InvitationForAnotherEmail { .. } => "invitation_for_another_email",
+    }
+}
+
+fn not_found_code(what: &str) -> &'static str {
+    match what {
+        "organization" => "organization_not_found",
+        "user" => "user_not_found",
+        "member" | "membership" => "member_not_found",
+        "invitation" => "invitation_not_found",
+        "device" => "device_not_found",
+        "sensor" => "sensor_not_found",
+        "channel" => "channel_not_found",
+        "token" => "token_not_found",
+        _ => "not_found",
+    }
+}
+
+impl From<fieldline_domain::Error> for ApiError {
+    fn from(e: fieldline_domain::Error) -> Self {
+        use fieldline_domain::Error as E;
+        let status = e.http_status();
+        match e {
+            E::Parse(p) => ApiError::bad_request(p.to_string()),
+            E::Unauthenticated(f) => ApiError::new(401, auth_code(f), f.to_string()),
+            // Another organization's object is answered as if it did not exist.
+            E::Forbidden(d) if d.other_tenant => ApiError::new(404, "not_found", "not found"),
+            E::Forbidden(d) => ApiError::new(403, "forbidden", d.to_string()),
+            E::RateLimited(r) => ApiError {
+                status: 429,
+                code: "rate_limited",
+                message: r.to_string(),
+                retry_after_secs: Some(r.retry_after_secs),
+                extra: Some(json!({
+                    "limit": { "name": r.policy, "requests": r.limit, "window_secs": r.window_secs }
+                })),
+            },
+            E::Internal(m) => internal(status, &m),
+        }
+    }
+}
+
+impl From<fieldline_domain::ParseError> for ApiError {
+    fn from(e: fieldline_domain::ParseError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = e.http_status();
+        match e {
+            StoreError::Domain(d) => d.into(),
+            StoreError::NotFound(what) => {
+                ApiError::new(404, not_found_code(what), format!("{what} not found"))
+            }
+            StoreError::Conflict(c) => c.into(),
+            StoreError::SchemaTooNew { .. } => ApiError::new(503, "schema_too_new", e.to_string()),
+            other => internal(status, &other.to_string()),
+        }
+    }
+}
+
+impl From<Conflict> for ApiError {
+    fn from(c: Conflict) -> Self {
+        ApiError::new(409, conflict_code(&c), c.to_string())
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::bad_request(format!("the JSON body is not valid: {e}"))
+    }
+}
+
+/// The details go to the log, not to the client.
+fn internal(status: u16, detail: &str) -> ApiError {
+    eprintln!("admin: internal error: {detail}");
+    ApiError::new(
+        status,
+        "internal_error",
+        "internal error; see the server log",
+    )
+}
+
+pub type ApiResult<T = Response> = Result<T, ApiError>;
+
+pub fn json_response(status: u16, body: &impl Serialize) -> ApiResult {
+    let body = serde_json::to_string(body).map_err(|e| internal(500, &e.to_string()))?;
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body)
+        .build())
+}
+
+pub fn no_content() -> ApiResult {
+    Ok(Response::builder().status(204).build())
+}
+
+/// The body as JSON of type `T`; an empty body is refused like any other malformed one.
+pub fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
+    if req.body().len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    if req.body().is_empty() {
+        return Err(ApiError::bad_request("a JSON body is required"));
+    }
+    Ok(serde_json::from_slice(req.body())?)
+}
+
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        413,
+        "payload_too_large",
+        format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// RFC 7396 JSON merge patch: `patch` applied to `target`.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// `current` with the body's merge patch applied, parsed again (so every check runs again).
+pub fn patched<T: Serialize + DeserializeOwned>(current: &T, patch: &Value) -> ApiResult<T> {
+    if !patch.is_object() {
+        return Err(ApiError::bad_request(
+            "the body must be a JSON object of the fields to change",
+        ));
+    }
+    let mut v = serde_json::to_value(current).map_err(|e| internal(500, &e.to_string()))?;
+    merge_patch(&mut v, patch);
+    Ok(serde_json::from_value(v)?)
+}
+
+/// A Spin variable; `None` when it is undefined or empty.
+pub fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+pub fn jwt_key() -> ApiResult<JwtKey> {
+    let secret = variable("jwt_secret").ok_or_else(|| {
+        internal(
+            500,
+            "the Spin variable `jwt_secret` is not set: set SPIN_VARIABLE_JWT_SECRET \
+             (scripts/up generates one into .spin/jwt-secret)",
+        )
+    })?;
+    JwtKey::from_secret(secret.as_bytes())
+        .map_err(|e| internal(500, &format!("Spin variable `jwt_secret`: {e}")))
+}
+
+/// The admin API's per-user limit: 100 requests per minute (Hexastate) unless the variables
+/// `admin_rate_limit` and `admin_rate_limit_window_secs` say otherwise.
+pub fn admin_policy() -> RateLimitPolicy {
+    let default = RateLimitPolicy::ADMIN_API;
+    RateLimitPolicy {
+        limit: variable("admin_rate_limit")
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(default.limit),
+        window_secs: variable("admin_rate_limit_window_secs")
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(default.window_secs),
+        ..default
+    }
+}
+
+/// Requests without an access token (sign-up, login, refresh, accepting an invitation), per
+/// client address.
+const ANONYMOUS: RateLimitPolicy = RateLimitPolicy {
+    name: "admin-api-anonymous",
+    limit: 100,
+    window_secs: 60,
+};
+
+/// Counts an unauthenticated request against its client address.
+pub fn limit_anonymous(db: &Connection, req: &Request, now: Timestamp) -> ApiResult<()> {
+    let addr = req
+        .header("spin-client-addr")
+        .and_then(|v| v.as_str())
+        .unwrap_or("unknown");
+    // The port changes per connection; the address is the client.
+    let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip);
+    fieldline_storage::check_rate_limit(db, &ANONYMOUS, &format!("addr:{ip}"), 1, now)?;
+    Ok(())
+}
+
+/// The `Bearer` token of the `Authorization` header.
+pub fn bearer(req: &Request) -> ApiResult<Option<String>> {
+    let Some(value) = req.header("authorization") else {
+        return Ok(None);
+    };
+    let value = value.as_str().unwrap_or_default().trim();
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(ApiError::new(
+            401,
+            "invalid_authorization_header",
+            "the Authorization header must be `Bearer <access token>`",
+        )),
+    }
+}
+
+/// An authenticated member of an organization.
+pub struct Caller {
+    pub tenant: Tenant,
+    pub principal: Principal,
+    pub claims: AccessClaims,
+}
+
+impl Caller {
+    pub fn user(&self) -> UserId {
+        self.claims.user
+    }
+
+    pub fn org(&self) -> OrgId {
+        self.tenant.id()
+    }
+
+    /// The one permission check: the domain's [`authorize`].
+    pub fn may(&self, action: Action) -> ApiResult<()> {
+        authorize(&self.principal, action, self.org())?;
+        Ok(())
+    }
+}
+
+/// Verifies the access token, loads the caller's current membership and counts the request
+/// against the per-user rate limit.
+pub fn authenticate(db: &Connection, req: &Request, now: Timestamp) -> ApiResult<Caller> {
+    let token = bearer(req)?.ok_or_else(|| {
+        ApiError::new(
+            401,
+            "missing_credentials",
+            "this endpoint needs `Authorization: Bearer <access token>` (POST /api/v1/login)",
+        )
+    })?;
+    let claims = jwt_key()?.verify(&token, now)?;
+    let (tenant, principal) = fieldline_storage::member_principal(db, &claims)?;
+    fieldline_storage::check_rate_limit(db, &admin_policy(), &principal.rate_limit_key(), 1, now)?;
+    Ok(Caller {
+        tenant,
+        principal,
+        claims,
+    })
+}
+
+/// A path parameter parsed by a domain parser; a malformed id is a 404 (no such object).
+pub fn path_id<T>(
+    params: &spin_sdk::http::Params,
+    name: &str,
+    what: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, fieldline_domain::ParseError>,
+) -> ApiResult<T> {
+    params
+        .get(name)
+        .and_then(|s| parse(s).ok())
+        .ok_or_else(|| ApiError::new(404, not_found_code(what), format!("{what} not found")))
+}

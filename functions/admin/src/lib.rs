@@ -1,0 +1,119 @@
+//! The admin API (`/api/v1/...`): sign-up, login and sessions, the organization and its
+//! subscription, invitations and members, devices, sensors and channels, and tokens. JSON in and
+//! out, `Authorization: Bearer <access token>`, errors as `{"code": .., "message": ..}`. A thin
+//! adapter: validation, permissions, credentials and rate limits are the shared crates'.
+
+mod api;
+mod http;
+mod routes;
+
+use spin_sdk::http::{Method, Params, Request, Response, Router};
+use spin_sdk::http_component;
+
+use crate::http::{ApiError, ApiResult};
+use crate::routes::{Op, ROUTES};
+
+/// The OpenAPI 3.1 document of this API; `tests/e2e/admin.rs` checks it against [`ROUTES`].
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+type Handler = fn(&Request, &Params) -> ApiResult;
+
+fn handler(op: Op) -> Handler {
+    use api::{auth, devices, org, tokens};
+    match op {
+        Op::OpenApi => |_, _| {
+            Ok(Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(OPENAPI)
+                .build())
+        },
+        Op::Signup => auth::signup,
+        Op::Login => auth::login,
+        Op::Refresh => auth::refresh,
+        Op::Logout => auth::logout,
+        Op::Me => auth::me,
+        Op::GetOrganization => org::get_organization,
+        Op::UpdateOrganization => org::update_organization,
+        Op::GetSubscription => org::get_subscription,
+        Op::PutSubscription => org::put_subscription,
+        Op::CreateInvitation => org::create_invitation,
+        Op::ListInvitations => org::list_invitations,
+        Op::RevokeInvitation => org::revoke_invitation,
+        Op::AcceptInvitation => auth::accept_invitation,
+        Op::ListMembers => org::list_members,
+        Op::UpdateMember => org::update_member,
+        Op::RemoveMember => org::remove_member,
+        Op::CreateDevice => devices::create_device,
+        Op::ListDevices => devices::list_devices,
+        Op::GetDevice => devices::get_device,
+        Op::UpdateDevice => devices::update_device,
+        Op::DeleteDevice => devices::delete_device,
+        Op::CreateSensor => devices::create_sensor,
+        Op::ListSensors => devices::list_sensors,
+        Op::GetSensor => devices::get_sensor,
+        Op::UpdateSensor => devices::update_sensor,
+        Op::DeleteSensor => devices::delete_sensor,
+        Op::CreateChannel => devices::create_channel,
+        Op::ListChannels => devices::list_channels,
+        Op::GetChannel => devices::get_channel,
+        Op::UpdateChannel => devices::update_channel,
+        Op::DeleteChannel => devices::delete_channel,
+        Op::CreateToken => tokens::create_token,
+        Op::ListTokens => tokens::list_tokens,
+        Op::RevokeToken => tokens::revoke_token,
+    }
+}
+
+fn method(m: &str) -> Method {
+    match m {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        other => Method::Other(other.to_owned()),
+    }
+}
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    let mut router = Router::new();
+    for &(m, path, op) in ROUTES {
+        let h = handler(op);
+        router.add(path, method(m), move |req: Request, params: Params| {
+            if req.body().len() > http::MAX_BODY_BYTES {
+                return http::too_large().into_response();
+            }
+            h(&req, &params).unwrap_or_else(ApiError::into_response)
+        });
+    }
+    router.any("/*", unmatched);
+    router.handle(req)
+}
+
+/// A path of the API with a method it does not take is 405 (with `Allow`); any other path 404.
+fn unmatched(req: Request, _params: Params) -> Response {
+    let path = req.path();
+    let allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(_, p, _)| routes::matches(p, path))
+        .map(|(m, _, _)| *m)
+        .collect();
+    if allowed.is_empty() {
+        return ApiError::new(
+            404,
+            "route_not_found",
+            format!("no route {path}; see GET /api/v1/openapi.json"),
+        )
+        .into_response();
+    }
+    let mut resp = ApiError::new(
+        405,
+        "method_not_allowed",
+        format!("{path} takes {}", allowed.join(", ")),
+    )
+    .into_response();
+    resp.set_header("allow", allowed.join(", "));
+    resp
+}

@@ -1,0 +1,199 @@
+//! HTTP plumbing Conduit defines: the effective method (`X-HTTP-Method-Override`), gzip request
+//! bodies with a bound on their decompressed size, gzip answers over 1024 bytes for clients that
+//! accept them, and every answer in the `{"code","error"}` format.
+
+use std::io::{Read, Write};
+
+use fieldline_domain::conduit::{ConduitError, Status};
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use spin_sdk::http::{Method as SpinMethod, Request, Response};
+
+/// The largest request body accepted, after decompression: a v2 upload of all 36 channels is
+/// under 2 KiB, so 1 MiB leaves ample room and stops a gzip bomb early.
+pub const MAX_BODY_BYTES: u64 = 1 << 20;
+
+/// Answers larger than this many bytes are compressed when the client accepts gzip.
+pub const GZIP_OVER_BYTES: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Other,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Other => "other",
+        }
+    }
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.header(name).and_then(|v| v.as_str()).map(str::trim)
+}
+
+/// The request's method, or on a POST the method `X-HTTP-Method-Override` names ("Clients not
+/// supporting PUT/DELETE methods can send via POST with this header"). An override on another
+/// method, or naming something other than GET, POST, PUT or DELETE, is a 400.
+pub fn effective_method(req: &Request) -> Result<Method, ConduitError> {
+    let actual = match req.method() {
+        SpinMethod::Get => Method::Get,
+        SpinMethod::Post => Method::Post,
+        SpinMethod::Put => Method::Put,
+        SpinMethod::Delete => Method::Delete,
+        _ => Method::Other,
+    };
+    let Some(over) = header(req, "x-http-method-override") else {
+        return Ok(actual);
+    };
+    if actual != Method::Post {
+        return Err(ConduitError::new(
+            Status::BadRequest,
+            "X-HTTP-Method-Override is only honoured on POST requests",
+        ));
+    }
+    match over.to_ascii_uppercase().as_str() {
+        "GET" => Ok(Method::Get),
+        "POST" => Ok(Method::Post),
+        "PUT" => Ok(Method::Put),
+        "DELETE" => Ok(Method::Delete),
+        other => Err(ConduitError::new(
+            Status::BadRequest,
+            format!("X-HTTP-Method-Override {other:?} is not GET, POST, PUT or DELETE"),
+        )),
+    }
+}
+
+fn too_large() -> ConduitError {
+    ConduitError::new(
+        Status::TooLarge,
+        format!("the request body exceeds {MAX_BODY_BYTES} bytes (after decompression)"),
+    )
+}
+
+/// The request body, decompressed when `Content-Encoding: gzip`.
+pub fn body(req: &Request) -> Result<Vec<u8>, ConduitError> {
+    let raw = req.body();
+    if raw.len() as u64 > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    match header(req, "content-encoding")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("") | Some("identity") => Ok(raw.to_vec()),
+        Some("gzip") | Some("x-gzip") => {
+            let mut out = Vec::new();
+            GzDecoder::new(raw)
+                .take(MAX_BODY_BYTES + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    ConduitError::new(
+                        Status::BadRequest,
+                        format!("Content-Encoding is gzip but the body is not valid gzip: {e}"),
+                    )
+                })?;
+            if out.len() as u64 > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            Ok(out)
+        }
+        Some(other) => Err(ConduitError::new(
+            Status::BadRequest,
+            format!("Content-Encoding {other:?} is not supported; send gzip or no encoding"),
+        )),
+    }
+}
+
+/// What a handler answers with when it succeeds.
+pub struct Answer {
+    pub status: Status,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    pub fn json(body: String) -> Answer {
+        Answer {
+            status: Status::Ok,
+            body: body.into_bytes(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 304: "There was no new data to return". HTTP forbids a body on a 304.
+    pub fn not_modified() -> Answer {
+        Answer {
+            status: Status::NotModified,
+            body: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+fn accepts_gzip(req: &Request) -> bool {
+    header(req, "accept-encoding").is_some_and(|v| {
+        v.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+    })
+}
+
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::default());
+    enc.write_all(data).ok()?;
+    enc.finish().ok()
+}
+
+/// Renders an answer or an error; compresses a body over 1024 bytes for a client that accepts
+/// gzip.
+pub fn respond(req: &Request, answer: Result<Answer, ConduitError>) -> Response {
+    let answer = answer.unwrap_or_else(|e| {
+        if e.status == Status::Internal {
+            eprintln!("conduit: {} {}: {e}", req.method(), req.path());
+        }
+        let mut headers = Vec::new();
+        if let Some(secs) = e.retry_after_secs {
+            headers.push(("retry-after", secs.to_string()));
+        }
+        Answer {
+            status: e.status,
+            body: e.body().into_bytes(),
+            headers,
+        }
+    });
+    let mut builder = Response::builder();
+    builder.status(answer.status.code());
+    for (k, v) in answer.headers {
+        builder.header(k, v);
+    }
+    let mut body = answer.body;
+    if !body.is_empty() {
+        builder.header("content-type", "application/json");
+        if body.len() > GZIP_OVER_BYTES && accepts_gzip(req) {
+            if let Some(z) = gzip(&body) {
+                body = z;
+                builder.header("content-encoding", "gzip");
+            }
+        }
+        builder.header("vary", "accept-encoding");
+    }
+    builder.body(body).build()
+}

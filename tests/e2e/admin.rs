@@ -1,0 +1,1280 @@
+//! The admin API (`functions/admin`) through the host: the sign-up → login → structure → token →
+//! refresh flow, every permission boundary, tenant isolation on every endpoint, bad access
+//! tokens, the rate limit, error answers, and the OpenAPI document against the route table.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use fieldline_domain::{JwtKey, OrgId, Timestamp, UserId};
+use fieldline_tests::{workspace, Start, TestHost};
+use reqwest::blocking::Client;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+// The route table the component's router is built from.
+#[allow(dead_code)]
+#[path = "../../functions/admin/src/routes.rs"]
+mod routes;
+
+const SECRET: &str = "e2e-admin-jwt-secret-0123456789abcdef-0123456789";
+
+struct Api {
+    host: TestHost,
+    client: Client,
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    retry_after: Option<String>,
+    allow: Option<String>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+/// A signed-in member: their access and refresh tokens, user and organization ids.
+#[derive(Clone, Debug)]
+struct Session {
+    access: String,
+    refresh: String,
+    user: String,
+    org: String,
+}
+
+fn start_with(env: &[(&str, &str)]) -> Api {
+    let mut s = Start::new(workspace().join("spin.toml")).env("SPIN_VARIABLE_JWT_SECRET", SECRET);
+    for (k, v) in env {
+        s = s.env(k, v);
+    }
+    Api {
+        host: s.start().expect("host starts"),
+        client: Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client"),
+    }
+}
+
+fn start() -> Api {
+    start_with(&[])
+}
+
+impl Api {
+    fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, self.host.url(path));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().expect("request");
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (retry_after, allow) = (header("retry-after"), header("allow"));
+        let status = resp.status().as_u16();
+        let text = resp.text().expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            body,
+            retry_after,
+            allow,
+        }
+    }
+
+    fn get(&self, path: &str, s: &Session) -> Answer {
+        self.send("GET", path, Some(&s.access), None)
+    }
+
+    fn post(&self, path: &str, s: &Session, body: Value) -> Answer {
+        self.send("POST", path, Some(&s.access), Some(&body))
+    }
+
+    fn patch(&self, path: &str, s: &Session, body: Value) -> Answer {
+        self.send("PATCH", path, Some(&s.access), Some(&body))
+    }
+
+    fn delete(&self, path: &str, s: &Session) -> Answer {
+        self.send("DELETE", path, Some(&s.access), None)
+    }
+
+    fn anon(&self, method: &str, path: &str, body: Value) -> Answer {
+        self.send(method, path, None, Some(&body))
+    }
+
+    fn signup(&self, org: &str, email: &str) -> Session {
+        let a = self.anon(
+            "POST",
+            "/api/v1/signup",
+            json!({"organization": org, "email": email, "password": "correct horse battery"}),
+        );
+        assert_eq!(a.status, 201, "{a:?}");
+        Session {
+            access: a.body["access_token"].as_str().expect("access").into(),
+            refresh: a.body["refresh_token"].as_str().expect("refresh").into(),
+            user: a.body["user"]["id"].as_str().expect("user").into(),
+            org: a.body["organization"]["id"].as_str().expect("org").into(),
+        }
+    }
+
+    fn login(&self, email: &str, password: &str) -> Session {
+        let a = self.anon(
+            "POST",
+            "/api/v1/login",
+            json!({"email": email, "password": password}),
+        );
+        assert_eq!(a.status, 200, "{a:?}");
+        session(&a.body)
+    }
+
+    /// Invites `email` with `permissions` and accepts as a new account; returns its session.
+    fn add_member(&self, admin: &Session, email: &str, permissions: Value) -> Session {
+        let inv = self.post(
+            "/api/v1/invitations",
+            admin,
+            json!({"email": email, "permissions": permissions}),
+        );
+        assert_eq!(inv.status, 201, "{inv:?}");
+        let token = inv.body["token"].as_str().expect("token");
+        let acc = self.anon(
+            "POST",
+            "/api/v1/invitations/accept",
+            json!({"token": token, "password": "member password 1"}),
+        );
+        assert_eq!(acc.status, 201, "{acc:?}");
+        session(&acc.body)
+    }
+
+    /// A device with one sensor and one channel; returns (device, sensor, channel) ids.
+    fn structure(&self, s: &Session) -> (String, String, String) {
+        let d = self.post("/api/v1/devices", s, json!({"name": "Boiler"}));
+        assert_eq!(d.status, 201, "{d:?}");
+        let d = id(&d.body);
+        let sn = self.post(
+            &format!("/api/v1/devices/{d}/sensors"),
+            s,
+            json!({"name": "Probe"}),
+        );
+        assert_eq!(sn.status, 201, "{sn:?}");
+        let sn = id(&sn.body);
+        let c = self.post(
+            &format!("/api/v1/sensors/{sn}/channels"),
+            s,
+            json!({"name": "Temperature", "communicationId": "1", "unit": "°C"}),
+        );
+        assert_eq!(c.status, 201, "{c:?}");
+        (d, sn, id(&c.body))
+    }
+}
+
+fn session(body: &Value) -> Session {
+    let token = body["access_token"].as_str().expect("access_token");
+    Session {
+        access: token.into(),
+        refresh: body["refresh_token"].as_str().expect("refresh").into(),
+        user: body["user"].as_str().unwrap_or_default().into(),
+        org: body["organization"].as_str().unwrap_or_default().into(),
+    }
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|o| o["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[track_caller]
+fn expect(a: &Answer, status: u16, code: &str) {
+    assert_eq!(a.status, status, "{a:?}");
+    assert_eq!(a.body["code"], code, "{a:?}");
+    assert!(
+        a.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn admin_signup_login_structure_token_refresh_flow() {
+    let api = start();
+    let admin = api.signup("Acme Dairy", "Alice@Example.com");
+    assert_eq!(admin.org.len(), 13);
+
+    // Sign-up again with the same address (any case) is a conflict; weak input is a 400.
+    let again = api.anon(
+        "POST",
+        "/api/v1/signup",
+        json!({"organization": "Other", "email": "alice@example.com", "password": "another password"}),
+    );
+    expect(&again, 409, "email_taken");
+    let weak = api.anon(
+        "POST",
+        "/api/v1/signup",
+        json!({"organization": "Other", "email": "bob@example.com", "password": "short"}),
+    );
+    expect(&weak, 400, "invalid_request");
+    assert!(weak.body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("password"));
+
+    // Login: an OAuth-style token pair; a wrong password or unknown address is the same 401.
+    let a = api.anon(
+        "POST",
+        "/api/v1/login",
+        json!({"email": "alice@example.com", "password": "correct horse battery"}),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["token_type"], "Bearer");
+    assert_eq!(a.body["expires_in"], 900);
+    assert!(a.body["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .starts_with("flr_"));
+    let s = session(&a.body);
+    for (email, pw) in [
+        ("alice@example.com", "wrong horse battery"),
+        ("nobody@example.com", "correct horse battery"),
+        ("alice@example.com", "x"),
+    ] {
+        let bad = api.anon(
+            "POST",
+            "/api/v1/login",
+            json!({"email": email, "password": pw}),
+        );
+        expect(&bad, 401, "bad_credentials");
+    }
+
+    let me = api.get("/api/v1/me", &s);
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.body["user"]["email"], "alice@example.com");
+    assert_eq!(me.body["organization"], admin.org);
+    assert_eq!(me.body["permissions"]["administrator"], true);
+
+    // The organization and its subscription.
+    let org = api.patch(
+        "/api/v1/organization",
+        &s,
+        json!({"descr": "Milk cooling", "timeZone": "Europe/Rome"}),
+    );
+    assert_eq!(org.status, 200, "{org:?}");
+    assert_eq!(org.body["name"], "Acme Dairy");
+    assert_eq!(org.body["timeZone"], "Europe/Rome");
+    expect(
+        &api.patch("/api/v1/organization", &s, json!({"name": ""})),
+        400,
+        "invalid_request",
+    );
+    let sub = api.get("/api/v1/organization/subscription", &s);
+    assert_eq!(sub.status, 200);
+    assert_eq!(sub.body["conduitTier"], "basic");
+    let mut new_sub = sub.body.clone();
+    new_sub["conduitTier"] = json!("premium");
+    new_sub["maxUsers"] = json!(5);
+    let put = api.send(
+        "PUT",
+        "/api/v1/organization/subscription",
+        Some(&s.access),
+        Some(&new_sub),
+    );
+    assert_eq!(put.status, 200, "{put:?}");
+    assert_eq!(put.body["maxUsers"], 5);
+    new_sub["aggregatedRetentionDays"] = json!(1);
+    let bad = api.send(
+        "PUT",
+        "/api/v1/organization/subscription",
+        Some(&s.access),
+        Some(&new_sub),
+    );
+    expect(&bad, 400, "invalid_request");
+
+    // A device with a sensor and channels, with the Sensorbis checks.
+    let d = api.post(
+        "/api/v1/devices",
+        &s,
+        json!({"name": "Tank 1", "networkId": "70B3D32111BD648F7", "timeZone": 60,
+               "location": {"lon": 11.3, "lat": 44.5}, "notificationsMinInterval": 900}),
+    );
+    assert_eq!(d.status, 201, "{d:?}");
+    let device = id(&d.body);
+    assert_eq!(d.body["uuid"].as_str().map(str::len), Some(36));
+    expect(
+        &api.post(
+            "/api/v1/devices",
+            &s,
+            json!({"name": "Tank 2", "networkId": "70B3D32111BD648F7"}),
+        ),
+        409,
+        "network_id_taken",
+    );
+    expect(
+        &api.post("/api/v1/devices", &s, json!({"name": "x".repeat(31)})),
+        400,
+        "invalid_request",
+    );
+    expect(
+        &api.post(
+            "/api/v1/devices",
+            &s,
+            json!({"name": "T", "notificationsMinInterval": 60}),
+        ),
+        400,
+        "invalid_request",
+    );
+    let p = api.patch(
+        &format!("/api/v1/devices/{device}"),
+        &s,
+        json!({"descr": "North side", "location": null}),
+    );
+    assert_eq!(p.status, 200, "{p:?}");
+    assert_eq!(p.body["name"], "Tank 1");
+    assert_eq!(p.body["descr"], "North side");
+    assert!(p.body["location"].is_null(), "{p:?}");
+    // Nested objects merge; ids and unknown fields are not changed by a patch.
+    let meta = api.patch(
+        &format!("/api/v1/devices/{device}"),
+        &s,
+        json!({"meta": {"firmware": "1.2", "health": "green"}, "id": "aaaaaaaaaaaaa"}),
+    );
+    assert_eq!(meta.status, 200, "{meta:?}");
+    assert_eq!(meta.body["id"], device);
+    assert_eq!(meta.body["meta"]["firmware"], "1.2");
+    assert_eq!(meta.body["meta"]["health"], "green");
+    assert_eq!(meta.body["descr"], "North side");
+
+    let sn = api.post(
+        &format!("/api/v1/devices/{device}/sensors"),
+        &s,
+        json!({"name": "Level", "customerId": "L-1"}),
+    );
+    assert_eq!(sn.status, 201, "{sn:?}");
+    let sensor = id(&sn.body);
+    assert_eq!(sn.body["device"], device);
+
+    let ch = |body: Value| api.post(&format!("/api/v1/sensors/{sensor}/channels"), &s, body);
+    let c1 = ch(
+        json!({"name": "Level", "communicationId": "1", "unit": "%", "grouping": "M",
+                       "range": {"min": 0.0, "max": 100.0},
+                       "thresholds": {"first": {"op": "<", "value": 10.0}, "second": {"op": ">", "value": 90.0}}}),
+    );
+    assert_eq!(c1.status, 201, "{c1:?}");
+    assert_eq!(c1.body["communicationId"], "1");
+    assert_eq!(c1.body["thresholds"]["second"]["op"], ">");
+    let c2 = ch(json!({"name": "Power", "communicationId": "auto~watt", "grouping": "S"}));
+    assert_eq!(c2.status, 201, "{c2:?}");
+    let c3 = ch(json!({"name": "No id"}));
+    assert_eq!(c3.status, 201, "{c3:?}");
+    assert_eq!(
+        c3.body["communicationId"], c3.body["id"],
+        "Sensorbis default"
+    );
+    expect(
+        &ch(json!({"name": "Dup", "communicationId": "1"})),
+        409,
+        "communication_id_taken",
+    );
+    expect(
+        &ch(json!({"name": "Bad", "communicationId": "a/b"})),
+        400,
+        "invalid_request",
+    );
+    expect(
+        &ch(
+            json!({"name": "Bad", "thresholds": {"first": {"op": ">", "value": 1.0}, "second": {"op": ">", "value": 2.0}}}),
+        ),
+        400,
+        "invalid_request",
+    );
+    expect(
+        &ch(json!({"name": "Bad", "grouping": "X"})),
+        400,
+        "invalid_request",
+    );
+    let channel = id(&c1.body);
+    let pc = api.patch(
+        &format!("/api/v1/channels/{channel}"),
+        &s,
+        json!({"unit": "percent", "thresholds": {"second": null}}),
+    );
+    assert_eq!(pc.status, 200, "{pc:?}");
+    assert_eq!(pc.body["unit"], "percent");
+    assert_eq!(pc.body["communicationId"], "1");
+    assert!(pc.body["thresholds"]["second"].is_null(), "{pc:?}");
+    expect(
+        &api.patch(
+            &format!("/api/v1/channels/{channel}"),
+            &s,
+            json!({"communicationId": "auto~watt"}),
+        ),
+        409,
+        "communication_id_taken",
+    );
+    let list = api.get(&format!("/api/v1/sensors/{sensor}/channels"), &s);
+    assert_eq!(ids(&list.body).len(), 3);
+    assert_eq!(
+        ids(&api.get("/api/v1/devices", &s).body),
+        vec![device.clone()]
+    );
+    assert_eq!(
+        ids(&api
+            .get(&format!("/api/v1/devices/{device}/sensors"), &s)
+            .body),
+        vec![sensor.clone()]
+    );
+    assert_eq!(
+        api.get(&format!("/api/v1/sensors/{sensor}"), &s).body["name"],
+        "Level"
+    );
+    assert_eq!(
+        api.get(&format!("/api/v1/channels/{channel}"), &s).body["unit"],
+        "percent"
+    );
+
+    // Tokens: the secret is shown once; tiers are bounded by the subscription (now premium).
+    let t = api.post(
+        "/api/v1/tokens",
+        &s,
+        json!({"kind": "conduit", "name": "dashboard", "services": {"http": true, "mqtt": false}}),
+    );
+    assert_eq!(t.status, 201, "{t:?}");
+    assert!(t.body["secret"]
+        .as_str()
+        .expect("secret")
+        .starts_with("flc_"));
+    assert_eq!(t.body["tier"], "premium");
+    assert_eq!(t.body["services"]["mqtt"], false);
+    let conduit = id(&t.body);
+    expect(
+        &api.post(
+            "/api/v1/tokens",
+            &s,
+            json!({"kind": "conduit", "tier": "enterprise"}),
+        ),
+        403,
+        "tier_not_in_subscription",
+    );
+    let dt = api.post(
+        "/api/v1/tokens",
+        &s,
+        json!({"kind": "device", "device": device}),
+    );
+    assert_eq!(dt.status, 201, "{dt:?}");
+    assert!(dt.body["secret"]
+        .as_str()
+        .expect("secret")
+        .starts_with("fld_"));
+    let ft = api.post("/api/v1/tokens", &s, json!({"kind": "federation"}));
+    assert_eq!(ft.status, 201, "{ft:?}");
+    expect(
+        &api.post("/api/v1/tokens", &s, json!({"kind": "device"})),
+        400,
+        "invalid_request",
+    );
+    expect(
+        &api.post("/api/v1/tokens", &s, json!({"kind": "refresh"})),
+        400,
+        "invalid_request",
+    );
+    let past = json!({"kind": "federation", "expiresAt": 1_000});
+    expect(
+        &api.post("/api/v1/tokens", &s, past),
+        400,
+        "invalid_request",
+    );
+    let listed = api.get("/api/v1/tokens?kind=conduit", &s);
+    assert_eq!(ids(&listed.body), vec![conduit.clone()]);
+    assert!(listed.body[0].get("secret").is_none(), "{listed:?}");
+    assert_eq!(
+        api.delete(&format!("/api/v1/tokens/{conduit}"), &s).status,
+        204
+    );
+    let revoked = api.get("/api/v1/tokens?kind=conduit", &s);
+    assert!(revoked.body[0]["revokedAt"].is_i64(), "{revoked:?}");
+
+    // Refresh rotates: the new refresh token works once; replaying a spent one kills the session.
+    let r1 = api.anon(
+        "POST",
+        "/api/v1/refresh",
+        json!({"refresh_token": s.refresh}),
+    );
+    assert_eq!(r1.status, 200, "{r1:?}");
+    let s1 = session(&r1.body);
+    assert_ne!(s1.refresh, s.refresh);
+    assert_eq!(api.get("/api/v1/me", &s1).status, 200);
+    let replay = api.anon(
+        "POST",
+        "/api/v1/refresh",
+        json!({"refresh_token": s.refresh}),
+    );
+    expect(&replay, 401, "refresh_token_reused");
+    let after = api.anon(
+        "POST",
+        "/api/v1/refresh",
+        json!({"refresh_token": s1.refresh}),
+    );
+    expect(&after, 401, "token_revoked");
+    expect(
+        &api.anon(
+            "POST",
+            "/api/v1/refresh",
+            json!({"refresh_token": "nonsense"}),
+        ),
+        401,
+        "invalid_token",
+    );
+
+    // Logout ends the session of the presented refresh token.
+    let s2 = api.login("alice@example.com", "correct horse battery");
+    assert_eq!(
+        api.anon(
+            "POST",
+            "/api/v1/logout",
+            json!({"refresh_token": s2.refresh})
+        )
+        .status,
+        204
+    );
+    expect(
+        &api.anon(
+            "POST",
+            "/api/v1/refresh",
+            json!({"refresh_token": s2.refresh}),
+        ),
+        401,
+        "token_revoked",
+    );
+
+    // Deleting cascades: the sensor and channels of a deleted device are gone.
+    assert_eq!(
+        api.delete(&format!("/api/v1/channels/{channel}"), &s1)
+            .status,
+        204
+    );
+    expect(
+        &api.get(&format!("/api/v1/channels/{channel}"), &s1),
+        404,
+        "channel_not_found",
+    );
+    assert_eq!(
+        api.delete(&format!("/api/v1/devices/{device}"), &s1).status,
+        204
+    );
+    expect(
+        &api.get(&format!("/api/v1/sensors/{sensor}"), &s1),
+        404,
+        "sensor_not_found",
+    );
+    expect(
+        &api.get(&format!("/api/v1/devices/{device}"), &s1),
+        404,
+        "device_not_found",
+    );
+}
+
+#[test]
+fn admin_signup_can_be_disabled() {
+    let api = start_with(&[("SPIN_VARIABLE_ALLOW_SIGNUP", "false")]);
+    let a = api.anon(
+        "POST",
+        "/api/v1/signup",
+        json!({"organization": "Acme", "email": "a@example.com", "password": "correct horse battery"}),
+    );
+    expect(&a, 403, "signup_disabled");
+}
+
+#[test]
+fn admin_permission_boundaries() {
+    let api = start();
+    let admin = api.signup("Acme", "admin@example.com");
+    let (device, sensor, channel) = api.structure(&admin);
+    let viewer = api.add_member(&admin, "viewer@example.com", json!({}));
+    let download = api.add_member(&admin, "download@example.com", json!({"download": true}));
+    let modify = api.add_member(&admin, "modify@example.com", json!({"modify": true}));
+    let admin2 = api.add_member(&admin, "admin2@example.com", json!({"administrator": true}));
+    assert_eq!(viewer.org, admin.org);
+
+    // What every member may do: read the organization's structure.
+    for s in [&viewer, &download, &modify, &admin2] {
+        for path in [
+            "/api/v1/me".to_owned(),
+            "/api/v1/organization".to_owned(),
+            "/api/v1/organization/subscription".to_owned(),
+            "/api/v1/devices".to_owned(),
+            format!("/api/v1/devices/{device}"),
+            format!("/api/v1/devices/{device}/sensors"),
+            format!("/api/v1/sensors/{sensor}"),
+            format!("/api/v1/sensors/{sensor}/channels"),
+            format!("/api/v1/channels/{channel}"),
+        ] {
+            assert_eq!(api.get(&path, s).status, 200, "{path} as {s:?}");
+        }
+    }
+
+    // Modify: devices, sensors, channels and device tokens; nothing else.
+    let modifying = |s: &Session| -> Vec<u16> {
+        let d = api.post("/api/v1/devices", s, json!({"name": "New"}));
+        vec![
+            d.status,
+            api.patch(
+                &format!("/api/v1/devices/{device}"),
+                s,
+                json!({"descr": "x"}),
+            )
+            .status,
+            api.post(
+                &format!("/api/v1/devices/{device}/sensors"),
+                s,
+                json!({"name": "S"}),
+            )
+            .status,
+            api.patch(
+                &format!("/api/v1/sensors/{sensor}"),
+                s,
+                json!({"descr": "x"}),
+            )
+            .status,
+            api.post(
+                &format!("/api/v1/sensors/{sensor}/channels"),
+                s,
+                json!({"name": "C"}),
+            )
+            .status,
+            api.patch(
+                &format!("/api/v1/channels/{channel}"),
+                s,
+                json!({"unit": "K"}),
+            )
+            .status,
+            api.post(
+                "/api/v1/tokens",
+                s,
+                json!({"kind": "device", "device": device}),
+            )
+            .status,
+        ]
+    };
+    let administering = |s: &Session| -> Vec<u16> {
+        vec![
+            api.patch("/api/v1/organization", s, json!({"descr": "x"}))
+                .status,
+            api.send(
+                "PUT",
+                "/api/v1/organization/subscription",
+                Some(&s.access),
+                Some(&api.get("/api/v1/organization/subscription", s).body),
+            )
+            .status,
+            api.get("/api/v1/members", s).status,
+            api.get("/api/v1/invitations", s).status,
+            api.post("/api/v1/invitations", s, json!({"email": "x@example.com"}))
+                .status,
+            api.get("/api/v1/tokens", s).status,
+            api.post("/api/v1/tokens", s, json!({"kind": "conduit"}))
+                .status,
+            api.post("/api/v1/tokens", s, json!({"kind": "federation"}))
+                .status,
+            api.patch(
+                &format!("/api/v1/members/{}", viewer.user),
+                s,
+                json!({"download": false}),
+            )
+            .status,
+        ]
+    };
+    for s in [&viewer, &download] {
+        assert!(
+            modifying(s).iter().all(|&c| c == 403),
+            "{s:?}: {:?}",
+            modifying(s)
+        );
+        assert!(administering(s).iter().all(|&c| c == 403), "{s:?}");
+    }
+    let m = modifying(&modify);
+    assert_eq!(m, vec![201, 200, 201, 200, 201, 200, 201], "modify");
+    assert!(administering(&modify).iter().all(|&c| c == 403));
+    let a = administering(&admin2);
+    assert_eq!(
+        a,
+        vec![200, 200, 200, 200, 201, 200, 201, 201, 200],
+        "administrator"
+    );
+    assert_eq!(modifying(&admin2), vec![201, 200, 201, 200, 201, 200, 201]);
+    let forbidden = api.post("/api/v1/devices", &viewer, json!({"name": "New"}));
+    expect(&forbidden, 403, "forbidden");
+    assert!(forbidden.body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("Modify"));
+
+    // Deleting needs Modify too.
+    let victim = id(&api
+        .post("/api/v1/devices", &modify, json!({"name": "Victim"}))
+        .body);
+    expect(
+        &api.delete(&format!("/api/v1/devices/{victim}"), &viewer),
+        403,
+        "forbidden",
+    );
+    expect(
+        &api.delete(&format!("/api/v1/channels/{channel}"), &download),
+        403,
+        "forbidden",
+    );
+    expect(
+        &api.delete(&format!("/api/v1/sensors/{sensor}"), &download),
+        403,
+        "forbidden",
+    );
+    assert_eq!(
+        api.delete(&format!("/api/v1/devices/{victim}"), &modify)
+            .status,
+        204
+    );
+
+    // A change of permissions applies at once, to the access token already issued.
+    let up = api.patch(
+        &format!("/api/v1/members/{}", viewer.user),
+        &admin,
+        json!({"permissions": {"modify": true}}),
+    );
+    assert_eq!(up.status, 200, "{up:?}");
+    assert_eq!(up.body["permissions"]["modify"], true);
+    assert_eq!(
+        api.post("/api/v1/devices", &viewer, json!({"name": "Now"}))
+            .status,
+        201
+    );
+
+    // The organization keeps an administrator.
+    let demote = json!({"administrator": false});
+    assert_eq!(
+        api.patch(
+            &format!("/api/v1/members/{}", admin2.user),
+            &admin,
+            demote.clone()
+        )
+        .status,
+        200
+    );
+    expect(
+        &api.patch(&format!("/api/v1/members/{}", admin.user), &admin, demote),
+        409,
+        "last_administrator",
+    );
+    expect(
+        &api.delete(&format!("/api/v1/members/{}", admin.user), &admin),
+        409,
+        "last_administrator",
+    );
+
+    // A removed member's tokens stop working at once.
+    assert_eq!(
+        api.delete(&format!("/api/v1/members/{}", download.user), &admin)
+            .status,
+        204
+    );
+    expect(&api.get("/api/v1/me", &download), 401, "token_revoked");
+    expect(
+        &api.anon(
+            "POST",
+            "/api/v1/refresh",
+            json!({"refresh_token": download.refresh}),
+        ),
+        401,
+        "token_revoked",
+    );
+    let members = api.get("/api/v1/members", &admin);
+    assert_eq!(
+        members.body.as_array().map(Vec::len),
+        Some(4),
+        "{members:?}"
+    );
+
+    // Invitations: listed, withdrawn, not reusable, and for the invited address only.
+    let inv = api.post(
+        "/api/v1/invitations",
+        &admin,
+        json!({"email": "late@example.com"}),
+    );
+    assert_eq!(inv.status, 201);
+    let inv_id = id(&inv.body);
+    assert!(ids(&api.get("/api/v1/invitations", &admin).body).contains(&inv_id));
+    assert_eq!(
+        api.delete(&format!("/api/v1/invitations/{inv_id}"), &admin)
+            .status,
+        204
+    );
+    let gone = api.anon(
+        "POST",
+        "/api/v1/invitations/accept",
+        json!({"token": inv.body["token"], "password": "member password 1"}),
+    );
+    expect(&gone, 404, "invitation_not_found");
+    let other = api.post(
+        "/api/v1/invitations",
+        &admin,
+        json!({"email": "carol@example.com"}),
+    );
+    let wrong_user = api.send(
+        "POST",
+        "/api/v1/invitations/accept",
+        Some(&modify.access),
+        Some(&json!({"token": other.body["token"]})),
+    );
+    expect(&wrong_user, 409, "invitation_for_another_email");
+    expect(
+        &api.post(
+            "/api/v1/invitations",
+            &admin,
+            json!({"email": "modify@example.com"}),
+        ),
+        409,
+        "already_member",
+    );
+
+    // The subscription bounds the number of members (4 now).
+    let mut sub = api.get("/api/v1/organization/subscription", &admin).body;
+    sub["maxUsers"] = json!(4);
+    let put = api.send(
+        "PUT",
+        "/api/v1/organization/subscription",
+        Some(&admin.access),
+        Some(&sub),
+    );
+    assert_eq!(put.status, 200, "{put:?}");
+    let full = api.anon(
+        "POST",
+        "/api/v1/invitations/accept",
+        json!({"token": other.body["token"], "password": "member password 1"}),
+    );
+    expect(&full, 409, "max_users_reached");
+}
+
+#[test]
+fn admin_tenants_are_isolated_on_every_endpoint() {
+    let api = start();
+    let a = api.signup("Org A", "a@example.com");
+    let b = api.signup("Org B", "b@example.com");
+    let (device, sensor, channel) = api.structure(&a);
+    let token = id(&api
+        .post("/api/v1/tokens", &a, json!({"kind": "conduit"}))
+        .body);
+    let invitation = id(&api
+        .post("/api/v1/invitations", &a, json!({"email": "i@example.com"}))
+        .body);
+    let member = api.add_member(&a, "m@example.com", json!({"modify": true}));
+
+    // Every route with a path parameter, tried by B's administrator with A's ids.
+    let mut tried = BTreeSet::new();
+    for &(method, path, _) in routes::ROUTES {
+        let Some(param) = path.split('/').find(|s| s.starts_with(':')) else {
+            continue;
+        };
+        let target = if path.starts_with("/api/v1/devices/") {
+            &device
+        } else if path.starts_with("/api/v1/sensors/") {
+            &sensor
+        } else if path.starts_with("/api/v1/channels/") {
+            &channel
+        } else if path.starts_with("/api/v1/tokens/") {
+            &token
+        } else if path.starts_with("/api/v1/invitations/") {
+            &invitation
+        } else if path.starts_with("/api/v1/members/") {
+            &member.user
+        } else {
+            panic!("no id of org A for {path}: add it to this test");
+        };
+        let url = path.replace(param, target);
+        let body = match (method, path) {
+            (_, p) if p.ends_with("/sensors") => json!({"name": "Intruder"}),
+            (_, p) if p.ends_with("/channels") => {
+                json!({"name": "Intruder", "communicationId": "9"})
+            }
+            ("PATCH", p) if p.starts_with("/api/v1/members/") => json!({"administrator": true}),
+            ("PATCH", _) => json!({"name": "Hijacked"}),
+            _ => json!({}),
+        };
+        let answer = api.send(method, &url, Some(&b.access), Some(&body));
+        assert_eq!(answer.status, 404, "{method} {url}: {answer:?}");
+        let code = answer.body["code"].as_str().unwrap_or_default();
+        assert!(
+            code.ends_with("_not_found") && code != "route_not_found",
+            "{method} {url}: {answer:?}"
+        );
+        tried.insert((method, path));
+    }
+    assert!(tried.len() >= 17, "{tried:?}");
+
+    // Creating a token for A's device, and B's lists: nothing of A's.
+    let dt = api.post(
+        "/api/v1/tokens",
+        &b,
+        json!({"kind": "device", "device": device}),
+    );
+    expect(&dt, 404, "device_not_found");
+    for path in [
+        "/api/v1/devices",
+        "/api/v1/tokens",
+        "/api/v1/invitations",
+        "/api/v1/members",
+    ] {
+        let list = api.get(path, &b);
+        assert_eq!(list.status, 200, "{path}");
+        let text = list.body.to_string();
+        for secret_id in [
+            &device,
+            &sensor,
+            &channel,
+            &token,
+            &invitation,
+            &member.user,
+            &a.user,
+        ] {
+            assert!(
+                !text.contains(secret_id.as_str()),
+                "{path} shows {secret_id}: {text}"
+            );
+        }
+    }
+    assert_eq!(api.get("/api/v1/organization", &b).body["name"], "Org B");
+    assert_eq!(api.get("/api/v1/me", &b).body["organization"], b.org);
+
+    // A login naming A's organization is refused for B's user.
+    let cross = api.anon(
+        "POST",
+        "/api/v1/login",
+        json!({"email": "b@example.com", "password": "correct horse battery", "organization": a.org}),
+    );
+    expect(&cross, 403, "no_membership");
+
+    // A correctly signed token claiming A's organization for B's user: not a member.
+    let key = JwtKey::from_secret(SECRET.as_bytes()).expect("key");
+    let forged = key
+        .issue(
+            UserId::parse(&b.user).expect("user"),
+            OrgId::parse(&a.org).expect("org"),
+            Timestamp::now(),
+        )
+        .expect("jwt");
+    let forged = Session {
+        access: forged,
+        ..b.clone()
+    };
+    expect(&api.get("/api/v1/devices", &forged), 401, "token_revoked");
+
+    // A's objects are untouched.
+    assert_eq!(
+        api.get(&format!("/api/v1/devices/{device}"), &a).body["name"],
+        "Boiler"
+    );
+    assert_eq!(
+        api.get(&format!("/api/v1/sensors/{sensor}"), &a).body["name"],
+        "Probe"
+    );
+    let ch = api.get(&format!("/api/v1/channels/{channel}"), &a);
+    assert_eq!(ch.body["name"], "Temperature");
+    assert_eq!(
+        ids(&api
+            .get(&format!("/api/v1/sensors/{sensor}/channels"), &a)
+            .body)
+        .len(),
+        1
+    );
+    let tokens = api.get("/api/v1/tokens?kind=conduit", &a);
+    assert!(tokens.body[0]["revokedAt"].is_null(), "{tokens:?}");
+    assert!(ids(&api.get("/api/v1/invitations", &a).body).contains(&invitation));
+    let members = api.get("/api/v1/members", &a).body.to_string();
+    assert!(members.contains(&member.user), "{members}");
+    assert_eq!(
+        api.get("/api/v1/me", &member).body["permissions"]["administrator"],
+        false
+    );
+}
+
+#[test]
+fn admin_refuses_bad_access_tokens() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let api = start();
+    let s = api.signup("Acme", "a@example.com");
+    let with = |t: &str| Session {
+        access: t.to_owned(),
+        ..s.clone()
+    };
+    assert_eq!(api.get("/api/v1/me", &s).status, 200);
+
+    expect(
+        &api.send("GET", "/api/v1/me", None, None),
+        401,
+        "missing_credentials",
+    );
+    let basic = api
+        .client
+        .get(api.host.url("/api/v1/me"))
+        .header("authorization", "Basic YTpi")
+        .send()
+        .expect("request");
+    assert_eq!(basic.status().as_u16(), 401);
+    assert!(basic.headers().contains_key("www-authenticate"));
+
+    let parts: Vec<&str> = s.access.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .expect("payload"),
+    )
+    .expect("json");
+    assert_eq!(payload["org"], s.org);
+    assert_eq!(payload["sub"], s.user);
+
+    let mut claims = payload.clone();
+    claims["sub"] = json!("aaaaaaaaaaaaa");
+    let tampered = format!("{}.{}.{}", parts[0], b64(&claims.to_string()), parts[2]);
+    let mut sig = parts[2].to_owned();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    sig.replace_range(0..1, flipped);
+    let bad_sig = format!("{}.{}.{}", parts[0], parts[1], sig);
+    let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+    let hs512 = format!(
+        "{}.{}.{}",
+        b64(r#"{"alg":"HS512","typ":"JWT"}"#),
+        parts[1],
+        parts[2]
+    );
+    let user = UserId::parse(&s.user).expect("user");
+    let org = OrgId::parse(&s.org).expect("org");
+    let conduit = api
+        .post("/api/v1/tokens", &s, json!({"kind": "conduit"}))
+        .body["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let other_key = JwtKey::from_secret(b"some other secret, also 32 bytes long").expect("key");
+    let foreign = other_key.issue(user, org, Timestamp::now()).expect("jwt");
+    for (what, token) in [
+        ("garbage", "garbage"),
+        ("three dots", "a.b.c"),
+        ("tampered payload", tampered.as_str()),
+        ("flipped signature", bad_sig.as_str()),
+        ("alg none", none.as_str()),
+        ("alg HS512", hs512.as_str()),
+        ("another key", foreign.as_str()),
+        ("refresh token as access token", s.refresh.as_str()),
+        ("Conduit token as access token", conduit.as_str()),
+    ] {
+        let a = api.get("/api/v1/me", &with(token));
+        expect(&a, 401, "invalid_token");
+        assert!(!a.body.to_string().contains(&s.org), "{what}: {a:?}");
+    }
+
+    let key = JwtKey::from_secret(SECRET.as_bytes()).expect("key");
+    let two_hours_ago = Timestamp::now().add_secs(-7200);
+    let expired = key.issue(user, org, two_hours_ago).expect("jwt");
+    expect(
+        &api.get("/api/v1/me", &with(&expired)),
+        401,
+        "token_expired",
+    );
+    let fresh = key.issue(user, org, Timestamp::now()).expect("jwt");
+    assert_eq!(api.get("/api/v1/me", &with(&fresh)).status, 200);
+    let unknown_user = key
+        .issue(
+            UserId::parse("zzzzzzzzzzzzz").expect("id"),
+            org,
+            Timestamp::now(),
+        )
+        .expect("jwt");
+    expect(
+        &api.get("/api/v1/me", &with(&unknown_user)),
+        401,
+        "token_revoked",
+    );
+}
+
+#[test]
+fn admin_rate_limit_reaches_429_and_recovers() {
+    let api = start_with(&[
+        ("SPIN_VARIABLE_ADMIN_RATE_LIMIT", "5"),
+        ("SPIN_VARIABLE_ADMIN_RATE_LIMIT_WINDOW_SECS", "2"),
+    ]);
+    let s = api.signup("Acme", "a@example.com");
+    let other = api.signup("Other", "o@example.com");
+    // Windows are aligned to the clock, so the 429 comes within two windows' worth of calls.
+    let limited = (0..12)
+        .map(|_| api.get("/api/v1/me", &s))
+        .find(|a| a.status == 429)
+        .expect("a 429 within 12 requests at 5 per window");
+    expect(&limited, 429, "rate_limited");
+    assert_eq!(limited.body["limit"]["name"], "admin-api");
+    assert_eq!(limited.body["limit"]["requests"], 5);
+    assert_eq!(limited.body["limit"]["window_secs"], 2);
+    let retry: u64 = limited
+        .retry_after
+        .as_deref()
+        .and_then(|r| r.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=2).contains(&retry), "{retry}");
+    // Counted per user: another user is not limited.
+    assert_eq!(api.get("/api/v1/me", &other).status, 200);
+    std::thread::sleep(Duration::from_secs(retry));
+    assert_eq!(api.get("/api/v1/me", &s).status, 200);
+
+    // Password guessing is limited per e-mail address: 10 logins a minute (so within 21 tries,
+    // even if the minute turns meanwhile).
+    let wrong = json!({"email": "o@example.com", "password": "not the password"});
+    let login = (0..21)
+        .map(|_| api.anon("POST", "/api/v1/login", wrong.clone()))
+        .find(|a| a.status != 401)
+        .expect("a 429 within 21 logins");
+    expect(&login, 429, "rate_limited");
+    assert_eq!(login.body["limit"]["name"], "login");
+    assert!(login.retry_after.is_some());
+}
+
+#[test]
+fn admin_errors_are_json_with_stable_codes() {
+    let api = start();
+    let s = api.signup("Acme", "a@example.com");
+    expect(&api.get("/api/v1/nowhere", &s), 404, "route_not_found");
+    let wrong = api.send("PUT", "/api/v1/devices", Some(&s.access), None);
+    expect(&wrong, 405, "method_not_allowed");
+    assert_eq!(wrong.allow.as_deref(), Some("POST, GET"));
+    let malformed = api
+        .client
+        .post(api.host.url("/api/v1/devices"))
+        .header("authorization", format!("Bearer {}", s.access))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .expect("request");
+    assert_eq!(malformed.status().as_u16(), 400);
+    let body: Value = malformed.json().expect("json");
+    assert_eq!(body["code"], "invalid_request");
+    expect(
+        &api.post("/api/v1/devices", &s, json!([1, 2])),
+        400,
+        "invalid_request",
+    );
+    expect(
+        &api.send("POST", "/api/v1/devices", Some(&s.access), None),
+        400,
+        "invalid_request",
+    );
+    let big = json!({"name": "Big", "descr": "x".repeat(70_000)});
+    expect(
+        &api.post("/api/v1/devices", &s, big),
+        413,
+        "payload_too_large",
+    );
+    expect(
+        &api.get("/api/v1/devices/not-an-id", &s),
+        404,
+        "device_not_found",
+    );
+    expect(
+        &api.get("/api/v1/devices/aaaaaaaaaaaaa", &s),
+        404,
+        "device_not_found",
+    );
+    expect(
+        &api.delete("/api/v1/tokens/aaaaaaaaaaaaa", &s),
+        404,
+        "token_not_found",
+    );
+}
+
+/// `{name}` segments as the router writes them (`:name`).
+fn router_path(openapi_path: &str) -> String {
+    openapi_path
+        .split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!(":{name}"),
+                None => seg.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[test]
+fn admin_openapi_document_matches_the_router() {
+    let api = start();
+    let a = api.send("GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(a.status, 200);
+    let doc = a.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let on_disk: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("functions/admin/openapi.json")).expect("file"),
+    )
+    .expect("json");
+    assert_eq!(doc, on_disk, "the served document is the file");
+
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            documented.insert((method.to_uppercase(), router_path(path)));
+            assert!(op["responses"].is_object(), "{method} {path}");
+            assert!(op["operationId"].is_string(), "{method} {path}");
+        }
+    }
+    let routed: BTreeSet<(String, String)> = routes::ROUTES
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        routed.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routes missing from openapi.json"
+    );
+    assert_eq!(
+        documented.difference(&routed).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "documented operations the router does not have"
+    );
+
+    // Each route of the table is served by the component (not the router's 404 or 405).
+    for &(method, path, _) in routes::ROUTES {
+        let url = path
+            .split('/')
+            .map(|s| {
+                if s.starts_with(':') {
+                    "aaaaaaaaaaaaa"
+                } else {
+                    s
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let answer = api.send(method, &url, None, None);
+        assert!(
+            answer.status != 405 && answer.body["code"] != "route_not_found",
+            "{method} {path}: {answer:?}"
+        );
+        assert!(
+            answer.body["code"].is_string() || answer.status == 200,
+            "{method} {path}"
+        );
+    }
+}
