@@ -2,4 +2,5 @@
 
 mod admin;
 mod conduit;
+mod epts;
 mod host;

@@ -125,9 +125,16 @@ fn pump(
     });
 }
 
+/// Held while a host starts: the first start compiles every component into the shared cache,
+/// and hosts started alongside it would each compile them again, all at once.
+static STARTING: Mutex<()> = Mutex::new(());
+
 impl TestHost {
     pub fn start(s: Start) -> Result<Self> {
         let bin = build()?;
+        let _starting = STARTING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let state = tempfile::tempdir()?;
         let mut cmd = Command::new(bin);
         cmd.arg("up")
@@ -158,7 +165,7 @@ impl TestHost {
             state,
             output,
         };
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             if let Ok(addr) = rx.recv_timeout(Duration::from_millis(100)) {
                 host.base = format!("http://{addr}");
@@ -176,7 +183,7 @@ impl TestHost {
                 );
             }
             if Instant::now() > deadline {
-                bail!("the host did not start within 120s:\n{}", host.output());
+                bail!("the host did not start within 300s:\n{}", host.output());
             }
         }
     }

@@ -72,6 +72,9 @@ pub enum Action {
     WritePoints(DeviceId),
     /// Add devices.
     CreateDevices,
+    /// Register a device, or a device's channel, on first sight of its data (automatic
+    /// registration by an ingestion API): what the writer of the data may do with Modify.
+    RegisterFromData,
     /// Change or delete a device, or add, change or delete its sensors and channels.
     ModifyDevice(DeviceId),
     /// Create or replace a device's token.
@@ -94,6 +97,7 @@ impl Action {
             Action::Download => "downloading data".into(),
             Action::WritePoints(d) => format!("writing data of device {d}"),
             Action::CreateDevices => "creating devices".into(),
+            Action::RegisterFromData => "registering devices and channels from data".into(),
             Action::ModifyDevice(d) => format!("changing device {d}"),
             Action::IssueDeviceToken(d) => format!("issuing a token for device {d}"),
             Action::IssueFederationToken => "issuing the federation token".into(),
@@ -110,6 +114,7 @@ impl Action {
             Action::Download => Some(Permission::Download),
             Action::WritePoints(_)
             | Action::CreateDevices
+            | Action::RegisterFromData
             | Action::ModifyDevice(_)
             | Action::IssueDeviceToken(_) => Some(Permission::Modify),
             Action::IssueFederationToken
@@ -156,9 +161,11 @@ pub fn authorize(principal: &Principal, action: Action, org: OrgId) -> Result<()
     let verdict = match principal {
         Principal::Member { permissions, .. } => needs(*permissions, action),
         Principal::Conduit { permissions, .. } => match action {
-            Action::ReadOrg | Action::ReadDevice(_) | Action::Download | Action::WritePoints(_) => {
-                needs(*permissions, action)
-            }
+            Action::ReadOrg
+            | Action::ReadDevice(_)
+            | Action::Download
+            | Action::WritePoints(_)
+            | Action::RegisterFromData => needs(*permissions, action),
             _ => Err(deny(
                 action,
                 "a Conduit token is for data, not for administration",
@@ -169,6 +176,7 @@ pub fn authorize(principal: &Principal, action: Action, org: OrgId) -> Result<()
             | Action::ReadDevice(_)
             | Action::WritePoints(_)
             | Action::CreateDevices
+            | Action::RegisterFromData
             | Action::ModifyDevice(_)
             | Action::IssueDeviceToken(_)
             | Action::IssueFederationToken => Ok(()),
@@ -209,6 +217,7 @@ mod tests {
             Action::Download,
             Action::WritePoints(d),
             Action::CreateDevices,
+            Action::RegisterFromData,
             Action::ModifyDevice(d),
             Action::IssueDeviceToken(d),
             Action::IssueFederationToken,
@@ -264,6 +273,7 @@ mod tests {
                 Action::ReadDevice(d),
                 Action::WritePoints(d),
                 Action::CreateDevices,
+                Action::RegisterFromData,
                 Action::ModifyDevice(d),
                 Action::IssueDeviceToken(d),
             ]
@@ -319,7 +329,8 @@ mod tests {
                 Action::ReadOrg,
                 Action::ReadDevice(d),
                 Action::Download,
-                Action::WritePoints(d)
+                Action::WritePoints(d),
+                Action::RegisterFromData,
             ]
         );
         let viewer_conduit = Principal::Conduit {

@@ -38,6 +38,40 @@ pub fn check_rate_limit(
     Ok(())
 }
 
+/// Refuses, like [`check_rate_limit`], once `principal` has used up `policy` in the current
+/// window, without counting anything: with [`count_failure`], a limit on failures only.
+pub fn check_failures(
+    db: &dyn Db,
+    policy: &RateLimitPolicy,
+    principal: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let window = policy.window(principal, now);
+    let rows = db.execute(
+        "SELECT n FROM counters WHERE key = ? AND expires_at > ?",
+        &[window.key.as_str().into(), now.into()],
+    )?;
+    let used = match rows.first() {
+        Some(r) => r.u64(0)?,
+        None => 0,
+    };
+    // One more attempt is allowed while fewer than `limit` failed.
+    policy.check(&window, used + 1, now)?;
+    Ok(())
+}
+
+/// Counts one failure against `policy` for `principal` (see [`check_failures`]).
+pub fn count_failure(
+    db: &dyn Db,
+    policy: &RateLimitPolicy,
+    principal: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let window = policy.window(principal, now);
+    increment_counter(db, &window.key, 1, window.end)?;
+    Ok(())
+}
+
 /// Deletes counters whose window has ended (a scheduled job's work).
 pub fn purge_expired_counters(db: &dyn Db, now: Timestamp) -> Result<usize> {
     Ok(db

@@ -50,6 +50,9 @@ pub enum Error {
          deploy the newer components"
     )]
     SchemaTooNew { found: i64, supported: i64 },
+    /// The account is not a member of the organization named at login (or of any).
+    #[error("{}", match .0 { Some(org) => format!("the account is not a member of organization {org}"), None => "the account is not a member of any organization".to_owned() })]
+    NoMembership(Option<String>),
     /// A channel handle of another organization was passed (a bug in the caller).
     #[error("a channel of another organization was passed to a query of this one")]
     CrossTenant,
@@ -63,6 +66,7 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::Domain(e) => e.http_status(),
             Error::SchemaTooNew { .. } => 503,
+            Error::NoMembership(_) => 403,
             Error::Sqlite(_) | Error::Corrupt(_) | Error::CrossTenant => 500,
         }
     }

@@ -25,9 +25,12 @@ mod db;
 mod devices;
 mod error;
 mod incidents;
+mod influx;
 mod orgs;
 mod points;
 pub mod schema;
+mod series;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -44,7 +47,9 @@ pub use conduit::{
     conduit_error, conduit_ingest, conduit_points, conduit_rate_limit, register_conduit_device,
     set_conduit_auto_registration, ConduitCaller, ConduitService,
 };
-pub use counters::{check_rate_limit, increment_counter, purge_expired_counters};
+pub use counters::{
+    check_failures, check_rate_limit, count_failure, increment_counter, purge_expired_counters,
+};
 pub use db::{transaction, Db, Row, Rows, Value};
 pub use devices::{
     channel, channel_ref, channel_refs, create_channel, create_device, create_sensor,
@@ -56,6 +61,7 @@ pub use error::{Conflict, Error, Result};
 pub use incidents::{
     active_incident, close_incident, confirm_incident, incident, list_incidents, open_incident,
 };
+pub use influx::{write_series_points, WriteReport};
 pub use orgs::{
     all_tenants, create_organization, organization, sign_up, tenant, update_organization,
     update_subscription, Tenant,
@@ -65,6 +71,11 @@ pub use points::{
     rollups_in_range, write_points, Order, WRITE_CHUNK_ROWS,
 };
 pub use schema::{migrate, SCHEMA_VERSION};
+pub use series::{
+    interval_stats, list_series, points_between, IntervalStats, QuerySource, SeriesFilter,
+    SeriesInfo,
+};
+pub use sessions::{password_login, refresh_session, start_session, Session};
 pub use tokens::{
     authenticate_token, create_token, issue_refresh_token, list_tokens, revoke_refresh_token,
     revoke_token, rotate_refresh_token, token, Authenticated, NewToken, Rotated,

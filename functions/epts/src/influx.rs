@@ -1,0 +1,325 @@
+//! InfluxDB 1.x's HTTP API: `/query`, `/write`, `/ping`, with its status codes, its
+//! `{"error": ...}` bodies, its `X-Influxdb-*` headers, and CORS for browsers (Grafana's
+//! browser access mode). The organization is one database, named by the variable
+//! `influx_database` (default `fieldline`), with one retention policy, `autogen`.
+
+use fieldline_domain::line_protocol::{self, Precision};
+use fieldline_domain::query::http::{answer, QueryParams};
+use fieldline_domain::query::write::{outcome, to_series_point};
+use fieldline_domain::query::{Context, RETENTION_POLICY};
+use fieldline_domain::{Action, Timestamp};
+use fieldline_storage::{self as storage, QuerySource};
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::sqlite::Connection;
+
+use crate::auth::{self, Caller, Refusal};
+use crate::wire::{self, accepts_gzip, header, variable, Answer};
+
+/// What `X-Influxdb-Version` says: the 1.x API Fieldline follows, so that clients (the
+/// `influx` CLI prints it, client libraries choose the 1.x protocol by it) treat it as such.
+const VERSION: &str = concat!("1.6.7-fieldline-", env!("CARGO_PKG_VERSION"));
+
+/// The most rows one query may answer with before it is refused.
+const MAX_ROWS: usize = 500_000;
+
+/// The most points one `/write` may carry (InfluxDB's clients send 5,000 by default).
+const MAX_WRITE_POINTS: usize = 100_000;
+
+fn database() -> String {
+    variable("influx_database").unwrap_or_else(|| "fieldline".into())
+}
+
+fn influx_headers(req: &Request, answer: Answer) -> Answer {
+    let mut a = answer
+        .header("x-influxdb-build", "fieldline")
+        .header("x-influxdb-version", VERSION);
+    if let Some(origin) = header(req, "origin") {
+        a = a.header("access-control-allow-origin", origin).header(
+            "access-control-expose-headers",
+            "Date, X-InfluxDB-Version, X-InfluxDB-Build",
+        );
+    }
+    a
+}
+
+fn finish(req: &Request, answer: Answer) -> Response {
+    influx_headers(req, answer).into_response(accepts_gzip(req))
+}
+
+/// `{"error": message}` with InfluxDB's 400s also repeating it in `X-Influxdb-Error`.
+fn error(status: u16, message: &str) -> Answer {
+    let body = fieldline_domain::query::encode_error(message, false);
+    let a = Answer::json(status, body);
+    if status == 400 || status == 401 || status == 403 {
+        a.header("x-influxdb-error", message.replace('\n', " "))
+    } else {
+        a
+    }
+}
+
+fn refusal(r: Refusal) -> Answer {
+    match r {
+        // InfluxDB's words for missing and for wrong credentials.
+        Refusal::Missing(m) => {
+            eprintln!("epts: influx: {m}");
+            error(401, "unable to parse authentication credentials")
+        }
+        Refusal::Failed(m) => {
+            eprintln!("epts: influx: {m}");
+            error(401, "authorization failed")
+        }
+        Refusal::Forbidden(m) => error(403, &m),
+        Refusal::Limited {
+            message,
+            retry_after,
+        } => error(429, &message).header("retry-after", retry_after.to_string()),
+        Refusal::Internal(m) => {
+            eprintln!("epts: influx: {m}");
+            error(500, "internal error; see the server log")
+        }
+    }
+}
+
+fn method_not_allowed(allowed: &str) -> Response {
+    Response::builder()
+        .status(405)
+        .header("content-type", "text/plain; charset=utf-8")
+        .header("allow", allowed)
+        .header("x-influxdb-build", "fieldline")
+        .header("x-influxdb-version", VERSION)
+        .body("Method Not Allowed\n")
+        .build()
+}
+
+/// A CORS preflight, answered for any origin (credentials still decide what is served).
+fn preflight(req: &Request) -> Response {
+    let answer = Answer {
+        status: 204,
+        content_type: "text/plain",
+        body: Vec::new(),
+        headers: vec![
+            (
+                "access-control-allow-methods",
+                "DELETE, GET, OPTIONS, POST, PUT".to_owned(),
+            ),
+            (
+                "access-control-allow-headers",
+                "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, \
+                 X-CSRF-Token, X-HTTP-Method-Override"
+                    .to_owned(),
+            ),
+        ],
+    };
+    finish(req, answer)
+}
+
+fn open() -> Result<Connection, Refusal> {
+    storage::spin::open_default().map_err(|e| Refusal::Internal(e.to_string()))
+}
+
+fn caller(
+    req: &Request,
+    db: &Connection,
+    user: Option<&str>,
+    password: Option<&str>,
+    action: Action,
+    now: Timestamp,
+) -> Result<Caller, Refusal> {
+    let creds = auth::credentials(req, user, password)?;
+    let caller = auth::authenticate(db, creds, now)?;
+    auth::authorize(&caller, action)?;
+    Ok(caller)
+}
+
+fn ns(t: Timestamp) -> i64 {
+    t.as_millis().saturating_mul(1_000_000)
+}
+
+/// `GET|POST /query`.
+pub fn query(req: &Request) -> Response {
+    match req.method() {
+        Method::Get | Method::Post => {}
+        Method::Options => return preflight(req),
+        _ => return method_not_allowed("GET, OPTIONS, POST"),
+    }
+    let form = header(req, "content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let body;
+    let form_body = if form && matches!(req.method(), Method::Post) {
+        body = match wire::body(req) {
+            Ok(b) => b,
+            Err(wire::BodyError::TooLarge) => {
+                return finish(req, error(413, "the request body is too large"))
+            }
+            Err(wire::BodyError::Bad(m)) => return finish(req, error(400, &m)),
+        };
+        Some(body.as_slice())
+    } else {
+        None
+    };
+    let mut params = QueryParams::parse(req.query(), form_body);
+    // Proficloud's /query takes no database: an organization's data is the only one its
+    // tokens see. So a Bearer caller without `db` reads the organization's database; InfluxDB
+    // credentials keep InfluxDB's rule ("database name required").
+    let bearer = header(req, "authorization")
+        .is_some_and(|a| a.len() > 7 && a[..7].eq_ignore_ascii_case("bearer "));
+    if bearer && params.db.as_deref().is_none_or(str::is_empty) {
+        params.db = Some(database());
+    }
+    params.csv = matches!(header(req, "accept"), Some("application/csv" | "text/csv"));
+    let now = Timestamp::now();
+    let result = open().and_then(|db| {
+        let caller = caller(
+            req,
+            &db,
+            params.user.as_deref(),
+            params.password.as_deref(),
+            Action::ReadOrg,
+            now,
+        )?;
+        let retention_days = storage::organization(&db, &caller.tenant)
+            .map_err(Refusal::from)?
+            .subscription
+            .detailed_retention_days;
+        let ctx = Context {
+            database: database(),
+            retention: i64::from(retention_days) * 86_400 * 1_000_000_000,
+            db: None,
+            rp: None,
+            now: ns(now),
+            max_rows: MAX_ROWS,
+        };
+        let mut source = QuerySource::new(&db, &caller.tenant);
+        answer(&params, &ctx, &mut source).map_err(|e| Refusal::Internal(e.to_string()))
+    });
+    let answer = match result {
+        Ok(a) => {
+            let mut out = Answer {
+                status: a.status,
+                content_type: a.content_type,
+                body: a.body.into_bytes(),
+                headers: Vec::new(),
+            };
+            if let Some(e) = a.error {
+                out = out.header("x-influxdb-error", e);
+            }
+            out
+        }
+        Err(r) => refusal(r),
+    };
+    finish(req, answer)
+}
+
+/// `POST /write?db=..&precision=..`: line protocol into the model.
+pub fn write(req: &Request) -> Response {
+    match req.method() {
+        Method::Post => {}
+        Method::Options => return preflight(req),
+        _ => return method_not_allowed("OPTIONS, POST"),
+    }
+    let params: Vec<(String, String)> = form_urlencoded::parse(req.query().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let answer = write_answer(req, &param).unwrap_or_else(refusal);
+    finish(req, answer)
+}
+
+fn write_answer<'a>(
+    req: &Request,
+    param: &dyn Fn(&str) -> Option<&'a str>,
+) -> Result<Answer, Refusal> {
+    let Some(db_name) = param("db").filter(|d| !d.is_empty()) else {
+        return Ok(error(400, "database is required"));
+    };
+    let now = Timestamp::now();
+    let db = open()?;
+    let caller = caller(req, &db, param("u"), param("p"), Action::ReadOrg, now)?;
+    if db_name != database() {
+        return Ok(error(404, &format!("database not found: {db_name:?}")));
+    }
+    if let Some(rp) = param("rp").filter(|r| !r.is_empty() && *r != RETENTION_POLICY) {
+        return Ok(error(500, &format!("retention policy not found: {rp}")));
+    }
+    let body = match wire::body(req) {
+        Ok(b) => b,
+        Err(wire::BodyError::TooLarge) => {
+            return Ok(error(
+                413,
+                "the request body is too large (at most 25 MB after gzip)",
+            ))
+        }
+        Err(wire::BodyError::Bad(m)) => return Ok(error(400, &m)),
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return Ok(error(400, "the body is not UTF-8 line protocol"));
+    };
+    // An unknown precision means nanoseconds, as InfluxDB 1.x reads it.
+    let precision = Precision::parse(param("precision").unwrap_or("")).unwrap_or_default();
+    let (lines, parse_errors) = line_protocol::parse(text, precision, ns(now));
+    if lines.len() > MAX_WRITE_POINTS {
+        return Ok(error(
+            413,
+            &format!(
+                "{} points in one request; send at most {MAX_WRITE_POINTS}",
+                lines.len()
+            ),
+        ));
+    }
+    let mut rejected = Vec::new();
+    let mut points = Vec::with_capacity(lines.len());
+    for line in &lines {
+        match to_series_point(line) {
+            Ok(p) => points.push(p),
+            Err(e) => rejected.push(e),
+        }
+    }
+    if !points.is_empty() {
+        let auto_register =
+            storage::conduit_auto_registration(&db, &caller.tenant).map_err(Refusal::from)?;
+        let report = storage::write_series_points(
+            &db,
+            &caller.tenant,
+            &caller.principal,
+            &points,
+            auto_register,
+            now,
+        )
+        .map_err(|e| match e {
+            storage::Error::Domain(fieldline_domain::Error::Forbidden(d)) => {
+                Refusal::Forbidden(d.to_string())
+            }
+            other => Refusal::from(other),
+        })?;
+        rejected.extend(report.rejected);
+    }
+    Ok(match outcome(&parse_errors, lines.len(), &rejected) {
+        None => Answer {
+            status: 204,
+            content_type: "application/json",
+            body: Vec::new(),
+            headers: Vec::new(),
+        },
+        Some(message) => error(400, &message),
+    })
+}
+
+/// `GET|HEAD /ping`: 204 with the version headers, no credentials needed (as InfluxDB).
+pub fn ping(req: &Request) -> Response {
+    match req.method() {
+        Method::Get | Method::Head => {}
+        _ => return method_not_allowed("GET, HEAD"),
+    }
+    let answer = Answer {
+        status: 204,
+        content_type: "application/json",
+        body: Vec::new(),
+        headers: Vec::new(),
+    };
+    finish(req, answer)
+}

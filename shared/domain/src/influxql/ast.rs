@@ -1,0 +1,537 @@
+//! The syntax tree [`parse_query`](super::parse_query) returns. It follows influxql's `ast.go`
+//! where the query engine needs it (same node kinds, same operator precedence, durations in
+//! nanoseconds) and is typed where influxql defers checks to its query compiler (GROUP BY
+//! dimensions, `fill`, `ORDER BY`).
+
+use std::fmt;
+
+/// One statement of a query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Statement {
+    Select(Box<SelectStatement>),
+    ShowDatabases,
+    ShowMeasurements(ShowMeasurements),
+    ShowTagKeys(ShowTagKeys),
+    ShowTagValues(ShowTagValues),
+    ShowFieldKeys(ShowFieldKeys),
+    ShowRetentionPolicies(ShowRetentionPolicies),
+    ShowSeries(ShowSeries),
+    /// A statement InfluxDB 1.x knows and Fieldline does not run (`CREATE DATABASE`, `DROP
+    /// SERIES`, `GRANT`, `SHOW USERS`, `SHOW SERIES CARDINALITY`, …). Only its leading keywords
+    /// are checked; the rest, up to the next `;`, is kept as written.
+    Unsupported {
+        /// The statement's leading keywords in upper case, e.g. `"CREATE DATABASE"`.
+        what: &'static str,
+        /// The statement's text as written, without the `;`.
+        text: String,
+    },
+}
+
+/// `SELECT <fields> [INTO <target>] FROM <sources> [WHERE <condition>] [GROUP BY <dimensions>]
+/// [fill(<option>)] [ORDER BY time ASC|DESC] [LIMIT n] [OFFSET n] [SLIMIT n] [SOFFSET n]
+/// [tz('<zone>')]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SelectStatement {
+    pub fields: Vec<Field>,
+    /// `INTO`: parsed so that the engine can refuse it.
+    pub into: Option<Target>,
+    pub from: Vec<Source>,
+    pub condition: Option<Expr>,
+    pub group_by: Vec<Dimension>,
+    pub fill: Fill,
+    /// `ORDER BY time ASC|DESC`; absent means ascending.
+    pub order_by: Option<Order>,
+    /// `LIMIT`, `OFFSET`, `SLIMIT`, `SOFFSET`: never `Some(0)`, which InfluxDB treats as absent.
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    pub slimit: Option<u64>,
+    pub soffset: Option<u64>,
+    /// `tz('Europe/Paris')`: the name as written, not checked against the time zone database.
+    pub tz: Option<String>,
+}
+
+impl SelectStatement {
+    /// The first `GROUP BY time(…)` dimension, if any. InfluxDB allows one and answers
+    /// `multiple time dimensions not allowed` for the statement otherwise: that check is the
+    /// engine's.
+    pub fn group_by_time(&self) -> Option<GroupByTime> {
+        self.group_by.iter().find_map(|d| match d {
+            Dimension::Time { interval, offset } => Some(GroupByTime {
+                interval: *interval,
+                offset: *offset,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The tag names of `GROUP BY`, in order (not `time(…)`, `*` or regexes).
+    pub fn group_by_tags(&self) -> impl Iterator<Item = &str> {
+        self.group_by.iter().filter_map(|d| match d {
+            Dimension::Tag(v) => Some(v.name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// True when no field calls a function: influxql's `IsRawQuery`.
+    pub fn is_raw_query(&self) -> bool {
+        !self
+            .fields
+            .iter()
+            .any(|f| f.expr.any(|e| matches!(e, Expr::Call { .. })))
+    }
+
+    /// True for `ORDER BY time DESC`.
+    pub fn is_descending(&self) -> bool {
+        self.order_by == Some(Order::Desc)
+    }
+}
+
+/// One item of the field list: an expression and its `AS` alias.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub expr: Expr,
+    pub alias: Option<String>,
+}
+
+/// `INTO [db.][rp.]measurement`, or `INTO [db.][rp.]:MEASUREMENT` (`measurement: None`) to
+/// write back into the measurement each row was read from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub database: Option<String>,
+    pub retention_policy: Option<String>,
+    pub measurement: Option<String>,
+}
+
+/// A `FROM` source.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    Measurement(Measurement),
+    /// `FROM (SELECT …)`.
+    Subquery(Box<SelectStatement>),
+}
+
+/// `[db.][rp.]name` or `[db.][rp.]/regex/`; `db..name` has a database and no retention policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurement {
+    pub database: Option<String>,
+    pub retention_policy: Option<String>,
+    pub name: MeasurementName,
+}
+
+/// A measurement's name, or a regex matching the names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MeasurementName {
+    Name(String),
+    Regex(Regex),
+}
+
+/// A `GROUP BY` item. influxql's compiler rejects everything else; Fieldline rejects it when
+/// parsing, with the compiler's message (`only time and tag dimensions allowed`), except a second
+/// `time(…)`, which the engine refuses.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dimension {
+    /// `time(interval)` or `time(interval, offset)`; the interval in nanoseconds.
+    Time {
+        interval: i64,
+        offset: Option<TimeOffset>,
+    },
+    /// A tag, e.g. `"uuid"`.
+    Tag(VarRef),
+    /// `*`: every tag.
+    Wildcard,
+    /// `/regex/`: every tag whose key matches.
+    Regex(Regex),
+    /// A dimension influxql's query compiler refuses (`GROUP BY time(1m, 'x')`), with its
+    /// message: InfluxDB reports it as the statement's error, not as a parse error.
+    Invalid { expr: Expr, reason: String },
+}
+
+/// The second argument of `GROUP BY time(interval, offset)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeOffset {
+    /// In nanoseconds, possibly negative, as written (not yet reduced modulo the interval).
+    Duration(i64),
+    /// `now()`: the offset that aligns the buckets on the query's `now`.
+    Now,
+}
+
+/// What [`SelectStatement::group_by_time`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupByTime {
+    /// Nanoseconds.
+    pub interval: i64,
+    pub offset: Option<TimeOffset>,
+}
+
+/// `fill(…)`: what to emit for an empty `GROUP BY time` bucket. `Null` is the default and is
+/// what an absent `fill` means.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Fill {
+    #[default]
+    Null,
+    None,
+    Previous,
+    Linear,
+    Integer(i64),
+    Float(f64),
+}
+
+/// `ASC` or `DESC` in `ORDER BY time`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// `SHOW MEASUREMENTS [ON db[.rp]] [WITH MEASUREMENT =~ /re/ | = name] [WHERE …]
+/// [ORDER BY time ASC|DESC] [LIMIT n] [OFFSET n]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShowMeasurements {
+    pub database: Option<NameOrAll>,
+    /// Only with a database: `ON db.rp`, `ON db.*`.
+    pub retention_policy: Option<NameOrAll>,
+    /// `WITH MEASUREMENT`: `=~` when the measurement is a regex, `=` otherwise.
+    pub with_measurement: Option<Measurement>,
+    pub condition: Option<Expr>,
+    pub order_by: Option<Order>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// A name, or `*` for all of them (`SHOW MEASUREMENTS ON *`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameOrAll {
+    Name(String),
+    All,
+}
+
+/// `SHOW TAG KEYS [ON db] [FROM …] [WITH KEY …] [WHERE …] [ORDER BY time ASC|DESC] [LIMIT n]
+/// [OFFSET n] [SLIMIT n] [SOFFSET n]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShowTagKeys {
+    pub database: Option<String>,
+    pub from: Vec<Measurement>,
+    pub with_key: Option<TagKeyFilter>,
+    pub condition: Option<Expr>,
+    pub order_by: Option<Order>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    pub slimit: Option<u64>,
+    pub soffset: Option<u64>,
+}
+
+/// `SHOW TAG VALUES [ON db] [FROM …] WITH KEY … [WHERE …] [ORDER BY time ASC|DESC] [LIMIT n]
+/// [OFFSET n]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShowTagValues {
+    pub database: Option<String>,
+    pub from: Vec<Measurement>,
+    pub with_key: TagKeyFilter,
+    pub condition: Option<Expr>,
+    pub order_by: Option<Order>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// `WITH KEY = k`, `!= k`, `=~ /re/`, `!~ /re/` or `IN (k1, k2)`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TagKeyFilter {
+    Eq(String),
+    NotEq(String),
+    Regex(Regex),
+    NotRegex(Regex),
+    In(Vec<String>),
+}
+
+impl TagKeyFilter {
+    /// Whether the tag key `key` passes the filter.
+    pub fn matches(&self, key: &str) -> bool {
+        match self {
+            TagKeyFilter::Eq(k) => k == key,
+            TagKeyFilter::NotEq(k) => k != key,
+            TagKeyFilter::Regex(re) => re.is_match(key),
+            TagKeyFilter::NotRegex(re) => !re.is_match(key),
+            TagKeyFilter::In(keys) => keys.iter().any(|k| k == key),
+        }
+    }
+}
+
+/// `SHOW FIELD KEYS [ON db] [FROM …] [ORDER BY time ASC|DESC] [LIMIT n] [OFFSET n]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShowFieldKeys {
+    pub database: Option<String>,
+    pub from: Vec<Measurement>,
+    pub order_by: Option<Order>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// `SHOW RETENTION POLICIES [ON db]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShowRetentionPolicies {
+    pub database: Option<String>,
+}
+
+/// `SHOW SERIES [ON db] [FROM …] [WHERE …] [ORDER BY time ASC|DESC] [LIMIT n] [OFFSET n]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShowSeries {
+    pub database: Option<String>,
+    pub from: Vec<Measurement>,
+    pub condition: Option<Expr>,
+    pub order_by: Option<Order>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// An expression: in the field list, `WHERE`, call arguments.
+///
+/// Unary minus folds into number and duration literals (`-5`, `-1h`); on anything else it is,
+/// as in influxql, a multiplication by `-1` (`-value` is `-1 * value`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// A field or tag (or `time`), possibly with a `::type` cast.
+    VarRef(VarRef),
+    /// A function call; the name is in lower case (`MEAN(x)` is `mean`).
+    Call {
+        name: String,
+        args: Vec<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    /// Parentheses, kept so that the text can be reproduced.
+    Paren(Box<Expr>),
+    /// `*`, `*::field` or `*::tag`.
+    Wildcard(WildcardKind),
+    /// `DISTINCT field` (the form without parentheses; `DISTINCT(field)` is a call).
+    Distinct(String),
+    Integer(i64),
+    /// An integer literal above `i64::MAX`.
+    Unsigned(u64),
+    Number(f64),
+    /// A single-quoted string; time strings (`'2020-07-21T10:00:00Z'`) are strings too, see
+    /// [`parse_time_string`](super::parse_time_string).
+    String(String),
+    Boolean(bool),
+    /// A duration literal in nanoseconds. Epoch times written with a unit
+    /// (`1595324700000ms`) are durations as well.
+    Duration(i64),
+    Regex(Regex),
+}
+
+impl Expr {
+    /// Calls `f` on this expression and on every expression inside it, parents first.
+    pub fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
+        f(self);
+        match self {
+            Expr::Call { args, .. } => args.iter().for_each(|a| a.walk(f)),
+            Expr::Binary { lhs, rhs, .. } => {
+                lhs.walk(f);
+                rhs.walk(f);
+            }
+            Expr::Paren(e) => e.walk(f),
+            _ => {}
+        }
+    }
+
+    /// Calls `f` on this expression and on every expression inside it, parents first, so that
+    /// it can rewrite them (e.g. replace `now()` by a time).
+    pub fn walk_mut(&mut self, f: &mut impl FnMut(&mut Expr)) {
+        f(self);
+        match self {
+            Expr::Call { args, .. } => args.iter_mut().for_each(|a| a.walk_mut(f)),
+            Expr::Binary { lhs, rhs, .. } => {
+                lhs.walk_mut(f);
+                rhs.walk_mut(f);
+            }
+            Expr::Paren(e) => e.walk_mut(f),
+            _ => {}
+        }
+    }
+
+    /// Whether this expression or one inside it satisfies `pred`.
+    pub fn any(&self, mut pred: impl FnMut(&Expr) -> bool) -> bool {
+        let mut found = false;
+        self.walk(&mut |e| found = found || pred(e));
+        found
+    }
+
+    /// The expression inside any number of parentheses.
+    pub fn unparen(&self) -> &Expr {
+        match self {
+            Expr::Paren(e) => e.unparen(),
+            e => e,
+        }
+    }
+}
+
+/// A reference to a field, a tag or `time`: `value`, `"auto~watt"`, `value::float`, `host::tag`.
+/// A dotted reference (`a.b`) is one name, `"a.b"`, as in influxql.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VarRef {
+    pub name: String,
+    pub data_type: Option<DataType>,
+}
+
+/// The `::type` of a [`VarRef`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataType {
+    Float,
+    Integer,
+    Unsigned,
+    String,
+    Boolean,
+    /// `::field`: any field, not a tag.
+    Field,
+    /// `::tag`.
+    Tag,
+}
+
+impl DataType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::Float => "float",
+            DataType::Integer => "integer",
+            DataType::Unsigned => "unsigned",
+            DataType::String => "string",
+            DataType::Boolean => "boolean",
+            DataType::Field => "field",
+            DataType::Tag => "tag",
+        }
+    }
+}
+
+/// Which columns a `*` stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WildcardKind {
+    /// `*`: fields and tags.
+    All,
+    /// `*::field`.
+    Fields,
+    /// `*::tag`.
+    Tags,
+}
+
+/// A binary operator, with influxql's precedence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    BitAnd,
+    BitOr,
+    BitXor,
+    And,
+    Or,
+    /// `IN`: influxql scans it as an operator but nothing evaluates it.
+    In,
+    Eq,
+    /// `!=` or `<>`.
+    NotEq,
+    /// `=~`
+    EqRegex,
+    /// `!~`
+    NotEqRegex,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+}
+
+impl BinaryOp {
+    /// 1 (`OR`) to 5 (`*`); higher binds tighter; equal precedence groups to the left.
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinaryOp::Or => 1,
+            BinaryOp::And => 2,
+            BinaryOp::Eq
+            | BinaryOp::NotEq
+            | BinaryOp::EqRegex
+            | BinaryOp::NotEqRegex
+            | BinaryOp::Lt
+            | BinaryOp::LtEq
+            | BinaryOp::Gt
+            | BinaryOp::GtEq
+            | BinaryOp::In => 3,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::BitOr | BinaryOp::BitXor => 4,
+            BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::BitAnd => 5,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Mod => "%",
+            BinaryOp::BitAnd => "&",
+            BinaryOp::BitOr => "|",
+            BinaryOp::BitXor => "^",
+            BinaryOp::And => "AND",
+            BinaryOp::Or => "OR",
+            BinaryOp::In => "IN",
+            BinaryOp::Eq => "=",
+            BinaryOp::NotEq => "!=",
+            BinaryOp::EqRegex => "=~",
+            BinaryOp::NotEqRegex => "!~",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+        }
+    }
+
+    /// Comparisons and `AND`/`OR`: what influxql allows in `WHERE` but not in the field list.
+    pub fn is_condition(self) -> bool {
+        self.precedence() <= 3 && self != BinaryOp::In
+    }
+}
+
+/// A compiled regex literal (`/^auto/`). Two regexes are equal when their patterns are.
+#[derive(Clone, Debug)]
+pub struct Regex(regex::Regex);
+
+impl Regex {
+    /// Compiles `pattern` (the text between the slashes, with `\/` already unescaped).
+    pub fn new(pattern: &str) -> Result<Regex, regex::Error> {
+        regex::Regex::new(pattern).map(Regex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.0.is_match(text)
+    }
+
+    /// The compiled regex, for the rest of the `regex` crate's API.
+    pub fn as_regex(&self) -> &regex::Regex {
+        &self.0
+    }
+}
+
+impl PartialEq for Regex {
+    fn eq(&self, other: &Regex) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl fmt::Display for Regex {
+    /// `/pattern/`, with `/` escaped as `\/`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("/")?;
+        for (i, part) in self.as_str().split('/').enumerate() {
+            if i > 0 {
+                f.write_str("\\/")?;
+            }
+            f.write_str(part)?;
+        }
+        f.write_str("/")
+    }
+}

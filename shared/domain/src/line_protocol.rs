@@ -1,0 +1,849 @@
+//! The InfluxDB 1.x line protocol (`/write` bodies), read as influxdb's `models/points.go` reads
+//! it: the same escapes, the same quirks, and the same reasons in
+//! `unable to parse '<line>': <reason>`.
+//!
+//! [`parse`] reads every line and returns those that parse and an error for each that does not,
+//! because InfluxDB writes the good lines and reports the bad ones. The HTTP layer answers, as
+//! InfluxDB does, with the errors joined by `\n`: alone when no line parsed, else as
+//! `partial write: <errors> dropped=<n>`.
+//!
+//! ```text
+//! measurement[,tag=value...] field=value[,field=value...] [timestamp]
+//! ```
+//!
+//! Where Fieldline differs from InfluxDB 1.x:
+//! - A `\r` before the `\n` is dropped (InfluxDB 1.x reports such lines as bad).
+//! - Unsigned integers (`1u`) are accepted (InfluxDB 1.x OSS refuses them as `invalid number`).
+//! - Tags are sorted by their escaped keys, as InfluxDB sorts the series key.
+
+/// InfluxDB's limit on a series key (measurement, tags and field key) in bytes.
+pub const MAX_KEY_LENGTH: usize = 65535;
+
+/// The unit of the timestamps: the `precision` query parameter of `/write`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    #[default]
+    Nanoseconds,
+    Microseconds,
+    Milliseconds,
+    Seconds,
+    Minutes,
+    Hours,
+}
+
+/// A `precision` InfluxDB 1.x does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid precision {0:?} (use n, u, ms, s, m or h)")]
+pub struct InvalidPrecision(pub String);
+
+impl Precision {
+    /// Reads the `precision` query parameter: absent (empty), `n` or `ns`, `u`, `ms`, `s`, `m`
+    /// or `h`, as InfluxDB 1.x accepts them.
+    pub fn parse(s: &str) -> Result<Precision, InvalidPrecision> {
+        match s {
+            "" | "n" | "ns" => Ok(Precision::Nanoseconds),
+            "u" => Ok(Precision::Microseconds),
+            "ms" => Ok(Precision::Milliseconds),
+            "s" => Ok(Precision::Seconds),
+            "m" => Ok(Precision::Minutes),
+            "h" => Ok(Precision::Hours),
+            _ => Err(InvalidPrecision(s.into())),
+        }
+    }
+
+    /// Nanoseconds in one unit.
+    pub fn nanos(self) -> i64 {
+        match self {
+            Precision::Nanoseconds => 1,
+            Precision::Microseconds => 1_000,
+            Precision::Milliseconds => 1_000_000,
+            Precision::Seconds => 1_000_000_000,
+            Precision::Minutes => 60_000_000_000,
+            Precision::Hours => 3_600_000_000_000,
+        }
+    }
+}
+
+/// A field's value, typed as the line protocol types it: `1.5` (float), `1i`, `1u`, `"text"`,
+/// `t`/`false`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldValue {
+    Float(f64),
+    Integer(i64),
+    Unsigned(u64),
+    String(String),
+    Boolean(bool),
+}
+
+/// One parsed line (a point), unescaped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub measurement: String,
+    /// Sorted by key; keys are unique.
+    pub tags: Vec<(String, String)>,
+    /// In the order written; a repeated key keeps its first place and its last value.
+    pub fields: Vec<(String, FieldValue)>,
+    pub timestamp_ns: i64,
+}
+
+/// Why a line was not written. `Display` gives InfluxDB's text:
+/// `unable to parse 'cpu value=': missing field value`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unable to parse '{text}': {reason}")]
+pub struct LineError {
+    /// 1-based number of the line in the body (where it starts, for a line that a quoted
+    /// string continues over several).
+    pub line: usize,
+    /// The line as written, without leading whitespace and line break.
+    pub text: String,
+    /// influxdb's reason: `missing fields`, `invalid number`, `bad timestamp`, ….
+    pub reason: String,
+}
+
+/// Parses a `/write` body. Lines without a timestamp take `now_ns`, truncated to the precision
+/// as InfluxDB truncates its clock. Blank lines and lines starting with `#` are skipped.
+pub fn parse(body: &str, precision: Precision, now_ns: i64) -> (Vec<Line>, Vec<LineError>) {
+    let b = body.as_bytes();
+    let default_time = now_ns - now_ns.rem_euclid(precision.nanos());
+    let (mut lines, mut errors) = (Vec::new(), Vec::new());
+    let (mut pos, mut line_number) = (0, 1);
+    while pos < b.len() {
+        let end = scan_line(b, pos);
+        let block = &body[pos..end];
+        let number = line_number;
+        line_number += 1 + block.bytes().filter(|&c| c == b'\n').count();
+        pos = end + 1;
+
+        let text = block.trim_start_matches([' ', '\t', '\0']);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        match parse_line(text, precision, default_time) {
+            Ok(line) => lines.push(line),
+            Err(reason) => errors.push(LineError {
+                line: number,
+                text: text.into(),
+                reason,
+            }),
+        }
+    }
+    (lines, errors)
+}
+
+/// The end of the line starting at `i`: the next `\n` outside a quoted field value
+/// (influxdb's `scanLine`).
+fn scan_line(b: &[u8], mut i: usize) -> usize {
+    let (mut quoted, mut fields) = (false, false);
+    let (mut equals, mut commas) = (0usize, 0usize);
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' && i + 2 < b.len() {
+            i += 2;
+            continue;
+        }
+        if c == b' ' {
+            fields = true;
+        }
+        if fields {
+            if !quoted && c == b'=' {
+                equals += 1;
+            } else if !quoted && c == b',' {
+                commas += 1;
+            } else if c == b'"' && equals > commas {
+                quoted = !quoted;
+            }
+        }
+        if c == b'\n' && !quoted {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Whether `b[i]` is preceded by a backslash (influxdb's test for an escaped character).
+fn escaped(b: &[u8], i: usize) -> bool {
+    i > 0 && b[i - 1] == b'\\'
+}
+
+fn parse_line(text: &str, precision: Precision, default_time: i64) -> Result<Line, String> {
+    let b = text.as_bytes();
+
+    // The measurement (influxdb's scanMeasurement).
+    if b.first().is_none_or(|&c| c == b',') {
+        return Err("missing measurement".into());
+    }
+    let mut i = 0;
+    let has_tags = loop {
+        i += 1;
+        if i >= b.len() {
+            return Err("missing fields".into());
+        }
+        if escaped(b, i) {
+            continue;
+        }
+        match b[i] {
+            b',' => break true,
+            b' ' => break false,
+            _ => {}
+        }
+    };
+    let measurement = unescape(&text[..i], b",\" =");
+
+    // The tags (scanTagsKey, scanTagsValue), kept escaped until sorted.
+    let mut raw_tags: Vec<(&str, &str)> = Vec::new();
+    if has_tags {
+        i += 1;
+        loop {
+            if b.get(i).is_none_or(|c| matches!(c, b' ' | b',' | b'=')) {
+                return Err("missing tag key".into());
+            }
+            let key_start = i;
+            loop {
+                i += 1;
+                if i >= b.len() || (matches!(b[i], b' ' | b',') && !escaped(b, i)) {
+                    return Err("missing tag value".into());
+                }
+                if b[i] == b'=' && !escaped(b, i) {
+                    break;
+                }
+            }
+            let key = &text[key_start..i];
+            i += 1;
+            if b.get(i).is_none_or(|c| matches!(c, b' ' | b',')) {
+                return Err("missing tag value".into());
+            }
+            let value_start = i;
+            let more = loop {
+                i += 1;
+                if i >= b.len() {
+                    return Err("missing fields".into());
+                }
+                if escaped(b, i) {
+                    continue;
+                }
+                match b[i] {
+                    b'=' => return Err("invalid tag format".into()),
+                    b',' => break true,
+                    b' ' => break false,
+                    _ => {}
+                }
+            };
+            raw_tags.push((key, &text[value_start..i]));
+            if !more {
+                break;
+            }
+            i += 1;
+        }
+    }
+    raw_tags.sort_by(|a, b| a.0.cmp(b.0));
+    if raw_tags.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err("duplicate tags".into());
+    }
+    let key_len = i;
+    if key_len > MAX_KEY_LENGTH {
+        return Err(format!(
+            "max key length exceeded: {key_len} > {MAX_KEY_LENGTH}"
+        ));
+    }
+
+    // The fields: checked as influxdb's scanFields checks them, then read as its field
+    // iterator reads them.
+    let fields_start = skip_whitespace(b, i);
+    let fields_end = scan_fields(b, fields_start)?;
+    let fields = read_fields(&text[fields_start..fields_end], key_len)?;
+
+    // The timestamp (scanTime).
+    let ts_start = skip_whitespace(b, fields_end);
+    let mut j = ts_start;
+    while j < b.len() && !matches!(b[j], b'\n' | b' ') {
+        if !(b[j].is_ascii_digit() || (j == ts_start && b[j] == b'-')) {
+            return Err("bad timestamp".into());
+        }
+        j += 1;
+    }
+    let timestamp_ns = if j == ts_start {
+        default_time
+    } else {
+        let ts = &text[ts_start..j];
+        let n: i64 = ts.parse().map_err(|e: std::num::ParseIntError| {
+            let why = match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    "value out of range"
+                }
+                _ => "invalid syntax",
+            };
+            format!("strconv.ParseInt: parsing \"{ts}\": {why}")
+        })?;
+        let t = timestamp(n, precision.nanos())?;
+        if b[j..].iter().any(|&c| c != b' ') {
+            return Err("point is invalid".into());
+        }
+        t
+    };
+
+    Ok(Line {
+        measurement,
+        tags: raw_tags
+            .into_iter()
+            .map(|(k, v)| (unescape(k, b", ="), unescape(v, b", =")))
+            .collect(),
+        fields,
+        timestamp_ns,
+    })
+}
+
+fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\0')) {
+        i += 1;
+    }
+    i
+}
+
+/// influxdb's `scanFields`: the end of the field set starting at `i`, or why it is malformed.
+fn scan_fields(b: &[u8], mut i: usize) -> Result<usize, String> {
+    let mut quoted = false;
+    let (mut equals, mut commas) = (0usize, 0usize);
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' && i + 1 < b.len() {
+            i += 2;
+            continue;
+        }
+        if c == b'"' && equals > commas {
+            quoted = !quoted;
+            i += 1;
+            continue;
+        }
+        if c == b'=' && !quoted {
+            equals += 1;
+            let before = |n: usize| i.checked_sub(n).map(|k| b[k]);
+            if matches!(before(1), Some(b' ' | b',')) && before(2) != Some(b'\\') {
+                return Err("missing field key".into());
+            }
+            match b.get(i + 1) {
+                None | Some(b',' | b' ') => return Err("missing field value".into()),
+                Some(c) if c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'N' | b'n') => {
+                    i = scan_number(b, i + 1)?;
+                    continue;
+                }
+                Some(b'"') => {}
+                Some(_) => {
+                    i = scan_boolean(b, i + 1)?;
+                    continue;
+                }
+            }
+        }
+        if c == b',' && !quoted {
+            commas += 1;
+        }
+        if c == b' ' && !quoted {
+            break;
+        }
+        i += 1;
+    }
+    if quoted {
+        return Err("unbalanced quotes".into());
+    }
+    if equals == 0 || commas + 1 != equals {
+        return Err("invalid field format".into());
+    }
+    Ok(i)
+}
+
+/// influxdb's `scanNumber`: the end of the number starting at `start`, checked as influxdb
+/// checks it (the value itself is read in [`read_fields`]).
+fn scan_number(b: &[u8], start: usize) -> Result<usize, String> {
+    const INVALID: &str = "invalid number";
+    let mut i = start;
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+        if i == b.len() {
+            return Err(INVALID.into());
+        }
+    }
+    let (mut is_int, mut is_unsigned, mut decimal, mut scientific) = (false, false, false, false);
+    while i < b.len() && !matches!(b[i], b',' | b' ') {
+        let c = b[i];
+        if i > start && !(is_int || is_unsigned) && matches!(c, b'i' | b'u') {
+            (is_int, is_unsigned) = (c == b'i', c == b'u');
+            i += 1;
+            continue;
+        }
+        if c == b'.' {
+            if decimal {
+                return Err(INVALID.into());
+            }
+            decimal = true;
+        }
+        if i > start && matches!(c, b'e' | b'E') {
+            scientific = true;
+            i += 1;
+            continue;
+        }
+        if matches!(c, b'+' | b'-') && matches!(b[i - 1], b'e' | b'E') {
+            i += 1;
+            continue;
+        }
+        // NaN and anything else that is not a digit or a dot.
+        if !(c.is_ascii_digit() || c == b'.') {
+            return Err(INVALID.into());
+        }
+        i += 1;
+    }
+    if (is_int || is_unsigned) && (decimal || scientific) {
+        return Err(INVALID.into());
+    }
+    let digits =
+        i - start - usize::from(is_int) - usize::from(decimal) - usize::from(b[start] == b'-');
+    if digits == 0 {
+        return Err(INVALID.into());
+    }
+    if (is_int || is_unsigned) && b[i - 1] != if is_int { b'i' } else { b'u' } {
+        return Err(INVALID.into());
+    }
+    if is_unsigned && b[start] == b'-' {
+        return Err(INVALID.into());
+    }
+    // Range checks, where influxdb makes them (on long numbers only: shorter ones fit).
+    let text = std::str::from_utf8(&b[start..i]).unwrap_or_default();
+    if is_int && i - 1 - start >= 19 {
+        int_value(&text[..text.len() - 1])?;
+    } else if is_unsigned && i - 1 - start >= 20 {
+        unsigned_value(&text[..text.len() - 1])?;
+    } else if !(is_int || is_unsigned) && (scientific || i - start >= 25) {
+        float_value(text)?;
+    }
+    Ok(i)
+}
+
+fn int_value(digits: &str) -> Result<i64, String> {
+    digits.parse().map_err(|_| {
+        format!(
+            "unable to parse integer {digits}: strconv.ParseInt: parsing \"{digits}\": value out of range"
+        )
+    })
+}
+
+fn unsigned_value(digits: &str) -> Result<u64, String> {
+    digits.parse().map_err(|_| {
+        format!(
+            "unable to parse unsigned {digits}: strconv.ParseUint: parsing \"{digits}\": value out of range"
+        )
+    })
+}
+
+fn float_value(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(f),
+        _ => Err("invalid float".into()),
+    }
+}
+
+/// influxdb's `scanBoolean`: `t`, `T`, `true`, `True`, `TRUE` and the same for false.
+fn scan_boolean(b: &[u8], start: usize) -> Result<usize, String> {
+    let end = start
+        + b[start..]
+            .iter()
+            .take_while(|c| !matches!(c, b',' | b' '))
+            .count();
+    match parse_bool(&b[start..end]) {
+        Some(_) => Ok(end),
+        None => Err("invalid boolean".into()),
+    }
+}
+
+fn parse_bool(value: &[u8]) -> Option<bool> {
+    match value {
+        b"t" | b"T" | b"true" | b"True" | b"TRUE" => Some(true),
+        b"f" | b"F" | b"false" | b"False" | b"FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads the keys and values of a field set that [`scan_fields`] accepted.
+fn read_fields(set: &str, key_len: usize) -> Result<Vec<(String, FieldValue)>, String> {
+    let b = set.as_bytes();
+    let mut fields: Vec<(String, FieldValue)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        // The key runs to the first `=` not preceded by a backslash (influxdb's `scanTo`).
+        let mut eq = i;
+        while eq < b.len() && (b[eq] != b'=' || escaped(b, eq)) {
+            eq += 1;
+        }
+        let raw_key = &set[i..eq];
+        if eq + 1 >= b.len() {
+            return Err(format!("invalid value: field-key={raw_key}"));
+        }
+        let size = key_len + 4 + raw_key.len();
+        if size > MAX_KEY_LENGTH {
+            return Err(format!(
+                "max key length exceeded: {size} > {MAX_KEY_LENGTH}"
+            ));
+        }
+        // The value runs to the first `,` outside quotes (influxdb's `scanFieldValue`).
+        let (start, mut end, mut quoted) = (eq + 1, eq + 1, false);
+        while end < b.len() {
+            match b[end] {
+                b'\\' if matches!(b.get(end + 1), Some(b'"' | b'\\')) => end += 1,
+                b'"' => quoted = !quoted,
+                b',' if !quoted => break,
+                _ => {}
+            }
+            end += 1;
+        }
+        let value = field_value(&set[start..end])?;
+        let key = unescape(raw_key, b",\" =");
+        match fields.iter_mut().find(|(k, _)| *k == key) {
+            Some(field) => field.1 = value,
+            None => fields.push((key, value)),
+        }
+        i = end + 1;
+    }
+    Ok(fields)
+}
+
+/// A value's type from its first and last characters, as influxdb's field iterator types it.
+fn field_value(value: &str) -> Result<FieldValue, String> {
+    let b = value.as_bytes();
+    match b.first() {
+        Some(b'"') => {
+            let inner = value.get(1..value.len().saturating_sub(1)).unwrap_or("");
+            Ok(FieldValue::String(unescape(inner, b"\"\\")))
+        }
+        Some(c) if b"0123456789-.nNiIu".contains(c) => match b.last() {
+            Some(b'i') => int_value(&value[..value.len() - 1]).map(FieldValue::Integer),
+            Some(b'u') => unsigned_value(&value[..value.len() - 1]).map(FieldValue::Unsigned),
+            _ => float_value(value).map(FieldValue::Float),
+        },
+        _ => parse_bool(b)
+            .map(FieldValue::Boolean)
+            .ok_or_else(|| "invalid boolean".into()),
+    }
+}
+
+/// `n` units of `unit_ns` nanoseconds, within InfluxDB's time range (influxdb's
+/// `SafeCalcTime`, with its message).
+fn timestamp(n: i64, unit_ns: i64) -> Result<i64, String> {
+    const MIN: i64 = i64::MIN + 2;
+    const MAX: i64 = i64::MAX - 1;
+    match n.checked_mul(unit_ns) {
+        Some(t) if (MIN..=MAX).contains(&t) => Ok(t),
+        Some(t) => Err(format!(
+            "time {} is outside the range [{MIN}, {MAX}]",
+            t.div_euclid(1_000_000_000)
+        )),
+        None => Err(format!(
+            "time {n} is outside the range [{}, {}]",
+            MIN / unit_ns,
+            MAX / unit_ns
+        )),
+    }
+}
+
+/// `s` with the backslash removed before each of `chars`.
+fn unescape(s: &str, chars: &[u8]) -> String {
+    if !s.contains('\\') {
+        return s.into();
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut from = 0;
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'\\' && chars.contains(&b[i + 1]) {
+            out.push_str(&s[from..i]);
+            from = i + 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&s[from..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_595_324_700_123_456_789;
+
+    fn one(line: &str) -> Line {
+        let (lines, errors) = parse(line, Precision::Nanoseconds, NOW);
+        assert_eq!(errors, [], "{line}");
+        assert_eq!(lines.len(), 1, "{line}");
+        lines.into_iter().next().unwrap()
+    }
+
+    fn reason(line: &str) -> String {
+        let (lines, errors) = parse(line, Precision::Nanoseconds, NOW);
+        assert_eq!(lines, [], "{line}");
+        assert_eq!(errors.len(), 1, "{line}");
+        errors[0].reason.clone()
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_a_full_line() {
+        let l = one("cpu,host=a,region=eu value=1.5,n=3i,u=4u,s=\"hi\",b=t 1595324700000000000");
+        assert_eq!(
+            l,
+            Line {
+                measurement: "cpu".into(),
+                tags: tags(&[("host", "a"), ("region", "eu")]),
+                fields: vec![
+                    ("value".into(), FieldValue::Float(1.5)),
+                    ("n".into(), FieldValue::Integer(3)),
+                    ("u".into(), FieldValue::Unsigned(4)),
+                    ("s".into(), FieldValue::String("hi".into())),
+                    ("b".into(), FieldValue::Boolean(true)),
+                ],
+                timestamp_ns: 1_595_324_700_000_000_000,
+            }
+        );
+    }
+
+    #[test]
+    fn sorts_tags_by_key() {
+        assert_eq!(
+            one("m,z=1,a=2,m=3 v=1").tags,
+            tags(&[("a", "2"), ("m", "3"), ("z", "1")])
+        );
+    }
+
+    #[test]
+    fn unescapes_each_part_with_its_own_rules() {
+        let l = one(
+            r#"my\ meas\,ure\=d,tag\ key\,x\=y=tag\ val\,u\=e field\ k\,e\=y\"="str \"q\" \\ \n",x=1"#,
+        );
+        assert_eq!(l.measurement, "my meas,ure=d");
+        assert_eq!(l.tags, tags(&[("tag key,x=y", "tag val,u=e")]));
+        assert_eq!(l.fields[0].0, "field k,e=y\"");
+        assert_eq!(l.fields[0].1, FieldValue::String(r#"str "q" \ \n"#.into()));
+        // Other backslashes stay.
+        assert_eq!(one(r"a\b,t=x\y v=1").measurement, r"a\b");
+        assert_eq!(one(r"a,t=x\y v=1").tags, tags(&[("t", r"x\y")]));
+        // A comma, a space and an equals sign need no escape inside a string.
+        assert_eq!(
+            one("m s=\"a, b=c d\"").fields[0].1,
+            FieldValue::String("a, b=c d".into())
+        );
+    }
+
+    #[test]
+    fn reads_every_value_type() {
+        for (text, value) in [
+            ("1", FieldValue::Float(1.0)),
+            ("-1.5", FieldValue::Float(-1.5)),
+            (".5", FieldValue::Float(0.5)),
+            ("5.", FieldValue::Float(5.0)),
+            ("1e3", FieldValue::Float(1000.0)),
+            ("1.5E-3", FieldValue::Float(0.0015)),
+            ("-2e+2", FieldValue::Float(-200.0)),
+            ("42i", FieldValue::Integer(42)),
+            ("-42i", FieldValue::Integer(-42)),
+            ("9223372036854775807i", FieldValue::Integer(i64::MAX)),
+            ("-9223372036854775808i", FieldValue::Integer(i64::MIN)),
+            ("18446744073709551615u", FieldValue::Unsigned(u64::MAX)),
+            ("\"\"", FieldValue::String(String::new())),
+        ] {
+            assert_eq!(one(&format!("m v={text}")).fields[0].1, value, "{text}");
+        }
+        for (text, b) in [
+            ("t", true),
+            ("T", true),
+            ("true", true),
+            ("True", true),
+            ("TRUE", true),
+            ("f", false),
+            ("F", false),
+            ("false", false),
+            ("False", false),
+            ("FALSE", false),
+        ] {
+            assert_eq!(
+                one(&format!("m v={text}")).fields[0].1,
+                FieldValue::Boolean(b)
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_and_precision() {
+        assert_eq!(one("m v=1").timestamp_ns, NOW);
+        assert_eq!(one("m v=1 -1").timestamp_ns, -1);
+        assert_eq!(one("m v=1 5  ").timestamp_ns, 5);
+        for (p, ts, default) in [
+            (Precision::Nanoseconds, 7, NOW),
+            (Precision::Microseconds, 7_000, 1_595_324_700_123_456_000),
+            (
+                Precision::Milliseconds,
+                7_000_000,
+                1_595_324_700_123_000_000,
+            ),
+            (Precision::Seconds, 7_000_000_000, 1_595_324_700_000_000_000),
+            (
+                Precision::Minutes,
+                420_000_000_000,
+                1_595_324_700_000_000_000,
+            ),
+            (
+                Precision::Hours,
+                25_200_000_000_000,
+                1_595_322_000_000_000_000,
+            ),
+        ] {
+            let (lines, _) = parse("m v=1 7\nm v=2", p, NOW);
+            assert_eq!(lines[0].timestamp_ns, ts, "{p:?}");
+            assert_eq!(lines[1].timestamp_ns, default, "{p:?}");
+        }
+        for (s, p) in [
+            ("", Precision::Nanoseconds),
+            ("n", Precision::Nanoseconds),
+            ("ns", Precision::Nanoseconds),
+            ("u", Precision::Microseconds),
+            ("ms", Precision::Milliseconds),
+            ("s", Precision::Seconds),
+            ("m", Precision::Minutes),
+            ("h", Precision::Hours),
+        ] {
+            assert_eq!(Precision::parse(s), Ok(p));
+        }
+        assert_eq!(
+            Precision::parse("us").unwrap_err().to_string(),
+            r#"invalid precision "us" (use n, u, ms, s, m or h)"#
+        );
+    }
+
+    #[test]
+    fn skips_comments_and_blank_lines_and_accepts_crlf() {
+        let body = "# comment\n\n   \n\t# indented comment\r\ncpu v=1\r\n  cpu v=2 3\r\n";
+        let (lines, errors) = parse(body, Precision::Nanoseconds, NOW);
+        assert_eq!(errors, []);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1].timestamp_ns, 3);
+    }
+
+    #[test]
+    fn a_quoted_string_may_span_lines() {
+        let (lines, errors) = parse("m s=\"a\nb\" 1\nbad\nm v=1", Precision::Nanoseconds, NOW);
+        assert_eq!(lines[0].fields[0].1, FieldValue::String("a\nb".into()));
+        assert_eq!(lines.len(), 2);
+        assert_eq!(errors[0].line, 3);
+    }
+
+    #[test]
+    fn repeated_fields_keep_the_last_value() {
+        assert_eq!(
+            one("m a=1,b=2,a=3").fields,
+            [
+                ("a".to_string(), FieldValue::Float(3.0)),
+                ("b".to_string(), FieldValue::Float(2.0))
+            ]
+        );
+    }
+
+    #[test]
+    fn partial_writes_report_each_bad_line() {
+        let body = "cpu v=1\ncpu\ncpu v=2\ncpu,host= v=1\n";
+        let (lines, errors) = parse(body, Precision::Nanoseconds, NOW);
+        assert_eq!(lines.len(), 2);
+        let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "unable to parse 'cpu': missing fields",
+                "unable to parse 'cpu,host= v=1': missing tag value"
+            ]
+        );
+        assert_eq!((errors[0].line, errors[1].line), (2, 4));
+    }
+
+    #[test]
+    fn errors_use_influxdb_reasons() {
+        for (line, why) in [
+            (",tag=a v=1", "missing measurement"),
+            ("cpu", "missing fields"),
+            ("cpu,host=a", "missing fields"),
+            ("cpu,host==", "missing fields"),
+            ("=", "missing fields"),
+            // An empty field set: influxdb's scanFields finds no `=`.
+            ("cpu ", "invalid field format"),
+            ("cpu,host=a ", "invalid field format"),
+            ("cpu,host=f\\==o,", "invalid tag format"),
+            ("cpu,host=a\\,,=b v=1", "missing tag key"),
+            ("m f=\"blah\"=123,r 1531703600000000000", "invalid value: field-key=r"),
+            ("cpu v=-e-e-e", "invalid float"),
+            ("cpu v=42+3", "invalid number"),
+            ("cpu, v=1", "missing tag key"),
+            ("cpu,=a v=1", "missing tag key"),
+            ("cpu,host v=1", "missing tag value"),
+            ("cpu,host= v=1", "missing tag value"),
+            ("cpu,host=a=b v=1", "invalid tag format"),
+            ("cpu,host=a,host=b v=1", "duplicate tags"),
+            ("cpu,b=1,a=2,b=3 v=1", "duplicate tags"),
+            ("cpu v", "invalid field format"),
+            ("cpu v=1,w", "invalid field format"),
+            ("cpu v=1,", "invalid field format"),
+            ("cpu =1", "missing field key"),
+            ("cpu v=1,=2", "missing field key"),
+            ("cpu v=", "missing field value"),
+            ("cpu v=,w=1", "missing field value"),
+            ("cpu v=1.1.1", "invalid number"),
+            ("cpu v=1x", "invalid number"),
+            ("cpu v=-", "invalid number"),
+            ("cpu v=NaN", "invalid number"),
+            ("cpu v=1.5i", "invalid number"),
+            ("cpu v=1e3i", "invalid number"),
+            ("cpu v=9i10", "invalid number"),
+            ("cpu v=-1u", "invalid number"),
+            ("cpu v=.", "invalid number"),
+            ("cpu v=1e", "invalid float"),
+            ("cpu v=1e400", "invalid float"),
+            ("cpu v=tru", "invalid boolean"),
+            ("cpu v=yes", "invalid boolean"),
+            ("cpu v=tRUE", "invalid boolean"),
+            ("cpu v=\"abc", "unbalanced quotes"),
+            ("cpu v=\"abc\\\"", "unbalanced quotes"),
+            ("cpu v=1 12a", "bad timestamp"),
+            ("cpu v=1 1.5", "bad timestamp"),
+            ("cpu v=1 --1", "bad timestamp"),
+            ("cpu v=1 1 2", "point is invalid"),
+            ("cpu v=1 -", "strconv.ParseInt: parsing \"-\": invalid syntax"),
+            (
+                "cpu v=1 99999999999999999999",
+                "strconv.ParseInt: parsing \"99999999999999999999\": value out of range",
+            ),
+            (
+                "cpu v=9223372036854775808i,w=x",
+                "unable to parse integer 9223372036854775808: strconv.ParseInt: parsing \"9223372036854775808\": value out of range",
+            ),
+            (
+                "cpu v=18446744073709551616u",
+                "unable to parse unsigned 18446744073709551616: strconv.ParseUint: parsing \"18446744073709551616\": value out of range",
+            ),
+            (
+                "cpu v=1 9223372036854775807",
+                "time 9223372036 is outside the range [-9223372036854775806, 9223372036854775806]",
+            ),
+        ] {
+            assert_eq!(reason(line), why, "{line}");
+        }
+        let (_, errors) = parse("cpu v=1 9223372036854775", Precision::Seconds, NOW);
+        assert_eq!(
+            errors[0].reason,
+            "time 9223372036854775 is outside the range [-9223372036, 9223372036]"
+        );
+        let long = format!("{} v=1", "m".repeat(MAX_KEY_LENGTH + 1));
+        assert_eq!(reason(&long), "max key length exceeded: 65536 > 65535");
+    }
+}

@@ -1,0 +1,319 @@
+//! The aggregate and selector functions, reducing the points of one bucket the way InfluxDB
+//! 1.x's reducers do (same tie-breaking, same float arithmetic), so that answers match it.
+
+use super::result::Cell;
+
+/// A function of the field list that reduces a bucket's points to one value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Func {
+    Count,
+    Sum,
+    Mean,
+    Median,
+    Mode,
+    Spread,
+    Stddev,
+    Min,
+    Max,
+    First,
+    Last,
+    /// `percentile(value, N)`, N in 0..=100 (or above: the maximum).
+    Percentile(f64),
+}
+
+/// Functions InfluxDB 1.x has and Fieldline does not run: refused by name, so that a query using
+/// one never gets a wrong answer.
+const UNSUPPORTED: &[&str] = &[
+    "bottom",
+    "top",
+    "distinct",
+    "integral",
+    "derivative",
+    "non_negative_derivative",
+    "difference",
+    "non_negative_difference",
+    "moving_average",
+    "cumulative_sum",
+    "elapsed",
+    "holt_winters",
+    "holt_winters_with_fit",
+    "sample",
+    "exponential_moving_average",
+    "double_exponential_moving_average",
+    "triple_exponential_moving_average",
+    "relative_strength_index",
+    "triple_exponential_derivative",
+    "kaufmans_efficiency_ratio",
+    "kaufmans_adaptive_moving_average",
+    "chande_momentum_oscillator",
+];
+
+/// Math functions applied to each row (raw queries) or each aggregate.
+pub(crate) const MATH: &[&str] = &[
+    "abs", "ceil", "floor", "round", "sqrt", "ln", "log2", "log10", "exp", "sin", "cos", "tan",
+    "asin", "acos", "atan", "pow", "log", "atan2",
+];
+
+/// What kind of function a call is.
+pub(crate) enum Kind {
+    Reducer,
+    Math,
+}
+
+/// Classifies a call by name: a reducer, a math function, or an error worded as InfluxDB's.
+pub(crate) fn kind(name: &str) -> Result<Kind, String> {
+    match name {
+        "count" | "sum" | "mean" | "median" | "mode" | "spread" | "stddev" | "min" | "max"
+        | "first" | "last" | "percentile" => Ok(Kind::Reducer),
+        n if MATH.contains(&n) => Ok(Kind::Math),
+        n if UNSUPPORTED.contains(&n) => Err(format!("{n}() is not supported by Fieldline")),
+        n => Err(format!("undefined function {n}()")),
+    }
+}
+
+impl Func {
+    /// The reducer named `name`; `percentile` takes its N from `arg`.
+    pub fn new(name: &str, percentile: Option<f64>) -> Option<Func> {
+        Some(match name {
+            "count" => Func::Count,
+            "sum" => Func::Sum,
+            "mean" => Func::Mean,
+            "median" => Func::Median,
+            "mode" => Func::Mode,
+            "spread" => Func::Spread,
+            "stddev" => Func::Stddev,
+            "min" => Func::Min,
+            "max" => Func::Max,
+            "first" => Func::First,
+            "last" => Func::Last,
+            "percentile" => Func::Percentile(percentile?),
+            _ => return None,
+        })
+    }
+
+    /// Selectors return one of the points (and, alone in a query, its time).
+    pub fn is_selector(self) -> bool {
+        matches!(
+            self,
+            Func::Min | Func::Max | Func::First | Func::Last | Func::Percentile(_)
+        )
+    }
+
+    /// Whether the function can be computed from per-interval count, sum, min and max.
+    pub fn summarizable(self) -> bool {
+        matches!(
+            self,
+            Func::Count | Func::Sum | Func::Mean | Func::Spread | Func::Min | Func::Max
+        )
+    }
+
+    /// The value for a bucket without points: `count` is 0, the rest null.
+    pub fn empty(self) -> Cell {
+        if self == Func::Count {
+            Cell::Integer(0)
+        } else {
+            Cell::Null
+        }
+    }
+
+    /// Reduces the points of one bucket (in time order, at least one). Returns the value and,
+    /// for a selector, the index of the selected point.
+    pub fn reduce(self, points: &[(i64, f64)]) -> (Cell, Option<usize>) {
+        let n = points.len();
+        #[allow(clippy::cast_precision_loss)]
+        let nf = n as f64;
+        match self {
+            Func::Count => (Cell::Integer(i64::try_from(n).unwrap_or(i64::MAX)), None),
+            Func::Sum => (Cell::Float(points.iter().map(|p| p.1).sum()), None),
+            Func::Mean => {
+                let sum: f64 = points.iter().map(|p| p.1).sum();
+                (Cell::Float(sum / nf), None)
+            }
+            Func::Spread => {
+                let (min, max) = points
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                        (lo.min(p.1), hi.max(p.1))
+                    });
+                (Cell::Float(max - min), None)
+            }
+            Func::Stddev => {
+                if n < 2 {
+                    return (Cell::Null, None);
+                }
+                // InfluxDB's running mean, then the sum of squares: same rounding as it.
+                let mut mean = 0.0;
+                for (i, p) in points.iter().enumerate() {
+                    #[allow(clippy::cast_precision_loss)]
+                    let k = (i + 1) as f64;
+                    mean += (p.1 - mean) / k;
+                }
+                let variance: f64 = points.iter().map(|p| (p.1 - mean).powi(2)).sum();
+                (Cell::Float((variance / (nf - 1.0)).sqrt()), None)
+            }
+            Func::Median => {
+                let sorted = by_value(points);
+                let v = if n % 2 == 1 {
+                    points[sorted[n / 2]].1
+                } else {
+                    let lo = points[sorted[n / 2 - 1]].1;
+                    let hi = points[sorted[n / 2]].1;
+                    lo + (hi - lo) / 2.0
+                };
+                (Cell::Float(v), None)
+            }
+            Func::Mode => {
+                // The most frequent value; among equally frequent ones the smallest. (InfluxDB
+                // breaks ties by the order its unstable sort leaves equal values in.)
+                let sorted = by_value(points);
+                let (mut best, mut best_n) = (points[sorted[0]].1, 0usize);
+                let mut i = 0;
+                while i < n {
+                    let v = points[sorted[i]].1;
+                    let run = sorted[i..]
+                        .iter()
+                        .take_while(|&&j| points[j].1 == v)
+                        .count();
+                    if run > best_n {
+                        (best, best_n) = (v, run);
+                    }
+                    i += run;
+                }
+                (Cell::Float(best), None)
+            }
+            Func::Min | Func::Max => {
+                let mut best = 0;
+                for (i, p) in points.iter().enumerate().skip(1) {
+                    let b = points[best];
+                    let better = if self == Func::Min {
+                        p.1 < b.1
+                    } else {
+                        p.1 > b.1
+                    };
+                    if better || (p.1 == b.1 && p.0 < b.0) {
+                        best = i;
+                    }
+                }
+                (Cell::Float(points[best].1), Some(best))
+            }
+            Func::First | Func::Last => {
+                let mut best = 0;
+                for (i, p) in points.iter().enumerate().skip(1) {
+                    let b = points[best];
+                    let later = if self == Func::First {
+                        p.0 < b.0
+                    } else {
+                        p.0 > b.0
+                    };
+                    if later || (p.0 == b.0 && p.1 > b.1) {
+                        best = i;
+                    }
+                }
+                (Cell::Float(points[best].1), Some(best))
+            }
+            Func::Percentile(pct) => {
+                let sorted = by_value(points);
+                #[allow(clippy::cast_possible_truncation)]
+                let i = (nf * pct / 100.0 + 0.5).floor() as i64 - 1;
+                match usize::try_from(i) {
+                    Ok(i) if i < n => (Cell::Float(points[sorted[i]].1), Some(sorted[i])),
+                    _ => (Cell::Null, None),
+                }
+            }
+        }
+    }
+
+    /// The value from per-interval summaries of one bucket (at least one point in all).
+    pub fn reduce_stats(self, count: u64, sum: f64, min: f64, max: f64) -> Cell {
+        #[allow(clippy::cast_precision_loss)]
+        match self {
+            Func::Count => Cell::Integer(i64::try_from(count).unwrap_or(i64::MAX)),
+            Func::Sum => Cell::Float(sum),
+            Func::Mean => Cell::Float(sum / count as f64),
+            Func::Spread => Cell::Float(max - min),
+            Func::Min => Cell::Float(min),
+            Func::Max => Cell::Float(max),
+            _ => Cell::Null,
+        }
+    }
+}
+
+/// Indexes of `points` ordered by value (stable: equal values keep time order).
+fn by_value(points: &[(i64, f64)]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..points.len()).collect();
+    idx.sort_by(|&a, &b| points[a].1.total_cmp(&points[b].1));
+    idx
+}
+
+/// A math function of one row's value (`abs(value)`, `pow(value, 2)`); `arg` is the second
+/// argument of `pow`, `log` and `atan2`.
+pub(crate) fn math(name: &str, v: f64, arg: Option<f64>) -> Option<f64> {
+    Some(match name {
+        "abs" => v.abs(),
+        "ceil" => v.ceil(),
+        "floor" => v.floor(),
+        // Go's math.Round: half away from zero, as f64::round.
+        "round" => v.round(),
+        "sqrt" => v.sqrt(),
+        "ln" => v.ln(),
+        "log2" => v.log2(),
+        "log10" => v.log10(),
+        "exp" => v.exp(),
+        "sin" => v.sin(),
+        "cos" => v.cos(),
+        "tan" => v.tan(),
+        "asin" => v.asin(),
+        "acos" => v.acos(),
+        "atan" => v.atan(),
+        "pow" => v.powf(arg?),
+        "log" => v.ln() / arg?.ln(),
+        "atan2" => v.atan2(arg?),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(values: &[f64]) -> Vec<(i64, f64)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i64::try_from(i).unwrap(), *v))
+            .collect()
+    }
+
+    #[test]
+    fn reducers() {
+        let p = pts(&[3.0, 1.0, 4.0, 1.0, 5.0]);
+        assert_eq!(Func::Count.reduce(&p).0, Cell::Integer(5));
+        assert_eq!(Func::Sum.reduce(&p).0, Cell::Float(14.0));
+        assert_eq!(Func::Mean.reduce(&p).0, Cell::Float(2.8));
+        assert_eq!(Func::Median.reduce(&p).0, Cell::Float(3.0));
+        assert_eq!(Func::Mode.reduce(&p).0, Cell::Float(1.0));
+        assert_eq!(Func::Spread.reduce(&p).0, Cell::Float(4.0));
+        // the first of equal minima
+        assert_eq!(Func::Min.reduce(&p), (Cell::Float(1.0), Some(1)));
+        assert_eq!(Func::Max.reduce(&p), (Cell::Float(5.0), Some(4)));
+        assert_eq!(Func::First.reduce(&p), (Cell::Float(3.0), Some(0)));
+        assert_eq!(Func::Last.reduce(&p), (Cell::Float(5.0), Some(4)));
+        assert_eq!(Func::Median.reduce(&pts(&[1.0, 2.0])).0, Cell::Float(1.5));
+        assert_eq!(Func::Stddev.reduce(&pts(&[1.0])).0, Cell::Null);
+        assert_eq!(
+            Func::Stddev
+                .reduce(&pts(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]))
+                .0,
+            Cell::Float((32.0f64 / 7.0).sqrt())
+        );
+    }
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let p = pts(&[15.0, 20.0, 35.0, 40.0, 50.0]);
+        assert_eq!(Func::Percentile(40.0).reduce(&p).0, Cell::Float(20.0));
+        assert_eq!(Func::Percentile(100.0).reduce(&p).0, Cell::Float(50.0));
+        assert_eq!(Func::Percentile(101.0).reduce(&p).0, Cell::Float(50.0));
+        assert_eq!(Func::Percentile(0.0).reduce(&p).0, Cell::Null);
+    }
+}

@@ -1,0 +1,150 @@
+//! `/query` as InfluxDB 1.x's HTTP handler serves it: parameters from the URL and from a form
+//! body, the refusals of the request as a whole (400 `{"error": ...}`), and the body in the
+//! requested shape (`epoch`, `pretty`, `chunked`, `chunk_size`). Components only decode HTTP and
+//! authenticate.
+
+use crate::influxql::{parse_query, Statement};
+
+use super::format::{encode, encode_chunked, encode_csv, encode_error, Epoch, Format};
+use super::{execute, Context, QueryResults, Source, SourceError};
+
+/// Rows per document of a chunked answer when `chunk_size` is absent or not a positive number.
+pub const DEFAULT_CHUNK_SIZE: usize = 10_000;
+
+const JSON: &str = "application/json";
+
+/// The parameters of a `/query` request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueryParams {
+    pub q: Option<String>,
+    pub db: Option<String>,
+    pub rp: Option<String>,
+    pub epoch: Option<String>,
+    pub pretty: bool,
+    pub chunked: bool,
+    pub chunk_size: Option<String>,
+    /// InfluxDB 1.x credentials as parameters (`u`, `p`).
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// `Accept: application/csv` (or `text/csv`): answer in CSV.
+    pub csv: bool,
+}
+
+impl QueryParams {
+    /// From the URL's query string and, for a form POST, the body; a form value wins over the
+    /// URL's, as Go's `Request.FormValue` has it.
+    pub fn parse(url_query: &str, form: Option<&[u8]>) -> QueryParams {
+        let mut p = QueryParams::default();
+        let url = form_urlencoded::parse(url_query.as_bytes());
+        let body = form.map(form_urlencoded::parse);
+        for (k, v) in url.chain(body.into_iter().flatten()) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "q" => p.q = Some(v),
+                "db" => p.db = Some(v),
+                "rp" => p.rp = Some(v),
+                "epoch" => p.epoch = Some(v),
+                "pretty" => p.pretty = v == "true",
+                "chunked" => p.chunked = v == "true",
+                "chunk_size" => p.chunk_size = Some(v),
+                "u" => p.user = Some(v),
+                "p" => p.password = Some(v),
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// An answer: status, body and its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryAnswer {
+    pub status: u16,
+    pub body: String,
+    /// `application/json`, or `text/csv` for an answer in CSV.
+    pub content_type: &'static str,
+    /// For 400s: InfluxDB repeats the message in `X-Influxdb-Error`.
+    pub error: Option<String>,
+}
+
+fn refused(message: String, pretty: bool) -> QueryAnswer {
+    QueryAnswer {
+        status: 400,
+        content_type: JSON,
+        body: encode_error(&message, pretty),
+        error: Some(message.replace('\n', " ")),
+    }
+}
+
+/// Parses the query and checks what InfluxDB checks while parsing (time zones).
+pub fn parse(q: &str) -> Result<Vec<Statement>, String> {
+    let statements = parse_query(q).map_err(|e| format!("error parsing query: {e}"))?;
+    for s in &statements {
+        if let Statement::Select(sel) = s {
+            if let Some(tz) = &sel.tz {
+                if tz.parse::<chrono_tz::Tz>().is_err() {
+                    return Err(format!(
+                        "error parsing query: unable to find time zone {tz}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(statements)
+}
+
+/// Runs a `/query` request. `ctx.db`/`ctx.rp` are taken from the parameters.
+pub fn answer(
+    params: &QueryParams,
+    ctx: &Context,
+    source: &mut dyn Source,
+) -> Result<QueryAnswer, SourceError> {
+    let Some(q) = params.q.as_deref().filter(|q| !q.is_empty()) else {
+        return Ok(refused(
+            r#"missing required parameter "q""#.into(),
+            params.pretty,
+        ));
+    };
+    let statements = match parse(q) {
+        Ok(s) => s,
+        Err(e) => return Ok(refused(e, params.pretty)),
+    };
+    let ctx = Context {
+        db: params.db.clone(),
+        rp: params.rp.clone(),
+        ..ctx.clone()
+    };
+    let results = execute(&statements, &ctx, source)?;
+    Ok(QueryAnswer {
+        status: 200,
+        content_type: if params.csv { "text/csv" } else { JSON },
+        body: render(&results, params),
+        error: None,
+    })
+}
+
+/// The body of a successful answer.
+pub fn render(results: &QueryResults, params: &QueryParams) -> String {
+    // A query of only `;` has no statements: InfluxDB answers `{}`.
+    if results.0.is_empty() {
+        return "{}\n".into();
+    }
+    if params.csv {
+        return encode_csv(results);
+    }
+    let format = Format {
+        epoch: Epoch::parse(params.epoch.as_deref()),
+        pretty: params.pretty,
+    };
+    if params.chunked {
+        let size = params
+            .chunk_size
+            .as_deref()
+            .and_then(|s| s.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_CHUNK_SIZE);
+        encode_chunked(results, &format, size)
+    } else {
+        encode(results, &format)
+    }
+}

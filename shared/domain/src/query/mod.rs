@@ -1,0 +1,207 @@
+//! The InfluxQL engine: runs parsed [`Statement`]s with InfluxDB 1.x semantics against a
+//! [`Source`] of series and points, and answers with InfluxDB's result shapes
+//! ([`format::encode`]). Storage implements [`Source`] over SQLite; the tests implement it over
+//! vectors, so every rule here is checked natively against the golden answers recorded from the
+//! real InfluxDB 1.6.
+//!
+//! Fieldline's data as InfluxDB sees it: one database (named by [`Context::database`]) with one
+//! retention policy, `autogen`; a measurement per communicationId; tags `device`, `network_id`,
+//! `sensor`, `unit`, `uuid`; one float field, `value`.
+
+mod cond;
+pub mod format;
+mod functions;
+pub mod http;
+pub mod result;
+mod select;
+mod show;
+pub mod write;
+
+use crate::influxql::Statement;
+
+pub use format::{encode, encode_chunked, encode_error, Epoch, Format};
+pub use result::{Cell, QueryResults, Series, StatementResult};
+
+/// The one field every series has.
+pub const FIELD: &str = "value";
+
+/// One series: a channel, its measurement and its tags (sorted by key; absent tags are not
+/// listed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeriesMeta {
+    /// Opaque to the engine: what [`Source::points`] is asked for.
+    pub key: i64,
+    pub measurement: String,
+    pub tags: Vec<(String, String)>,
+}
+
+impl SeriesMeta {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Counts, sums and extremes of one series' points in one interval (see
+/// [`Source::interval_stats`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IntervalStats {
+    /// Start of the interval, nanoseconds.
+    pub start: i64,
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// A time range, both ends included, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeRange {
+    pub min: i64,
+    pub max: i64,
+}
+
+/// A failure of the store behind the engine: answered as a server error, not as a statement's
+/// error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// Where series and points come from: the organization's channels in storage.
+pub trait Source {
+    /// Every series of the database, or those of these measurements.
+    fn series(&mut self, measurements: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError>;
+
+    /// The points of one series in `range`, oldest first (newest first when `desc`), at most
+    /// `limit`.
+    fn points(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, f64)>, SourceError>;
+
+    /// Count, sum, min and max per interval `[base + k·interval, base + (k+1)·interval)` of the
+    /// points in `range` (`base <= range.min`), intervals without points left out; `None` when
+    /// the source cannot compute them (the engine then reads the points).
+    fn interval_stats(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        base: i64,
+        interval: i64,
+    ) -> Result<Option<Vec<IntervalStats>>, SourceError> {
+        let _ = (key, range, base, interval);
+        Ok(None)
+    }
+}
+
+/// What a query runs against, besides its statements.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The one database's name (`SHOW DATABASES`).
+    pub database: String,
+    /// Its retention, nanoseconds (0: forever), for `SHOW RETENTION POLICIES`.
+    pub retention: i64,
+    /// The `db` and `rp` query parameters.
+    pub db: Option<String>,
+    pub rp: Option<String>,
+    /// `now()`, nanoseconds.
+    pub now: i64,
+    /// The most rows one statement may produce before it is refused (a guard against
+    /// `GROUP BY time(1ms)` over years).
+    pub max_rows: usize,
+}
+
+/// The retention policy every database has.
+pub const RETENTION_POLICY: &str = "autogen";
+
+/// Why a statement was not run, and whether that stops the statements after it (InfluxDB
+/// reports an unknown database or retention policy in a multi-statement query as "not executed"
+/// and runs nothing after it).
+pub(crate) enum StatementError {
+    Failed(String),
+    Preparation(String),
+}
+
+impl From<String> for StatementError {
+    fn from(s: String) -> Self {
+        StatementError::Failed(s)
+    }
+}
+
+impl From<&str> for StatementError {
+    fn from(s: &str) -> Self {
+        StatementError::Failed(s.to_owned())
+    }
+}
+
+pub(crate) type StatementOutcome = Result<Result<Vec<Series>, StatementError>, SourceError>;
+
+impl Context {
+    /// The database a statement names (its own `db.rp.m`, else the `db` parameter), checked.
+    pub(crate) fn check_database(
+        &self,
+        named: Option<&str>,
+        rp: Option<&str>,
+    ) -> Result<(), StatementError> {
+        let db = named.or(self.db.as_deref()).filter(|d| !d.is_empty());
+        let Some(db) = db else {
+            return Err(StatementError::Failed("database name required".into()));
+        };
+        if db != self.database {
+            return Err(StatementError::Preparation(format!(
+                "database not found: {db}"
+            )));
+        }
+        if let Some(rp) = rp.or(self.rp.as_deref()).filter(|r| !r.is_empty()) {
+            if rp != RETENTION_POLICY {
+                return Err(StatementError::Preparation(format!(
+                    "retention policy not found: {rp}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs every statement; a statement's error is part of its result, a store failure ends the
+/// query.
+pub fn execute(
+    statements: &[Statement],
+    ctx: &Context,
+    source: &mut dyn Source,
+) -> Result<QueryResults, SourceError> {
+    let mut results = Vec::with_capacity(statements.len());
+    for (id, statement) in statements.iter().enumerate() {
+        let outcome = match statement {
+            Statement::Select(s) => select::run(s, ctx, source)?,
+            Statement::Unsupported { what, .. } => Err(StatementError::Failed(format!(
+                "{what} is not supported by Fieldline: its InfluxDB API reads data and \
+                 accepts writes through /write; manage devices and channels with the admin API"
+            ))),
+            other => show::run(other, ctx, source)?,
+        };
+        match outcome {
+            Ok(series) => {
+                let mut r = StatementResult::new(id);
+                r.series = series;
+                r.chunk_rows = matches!(statement, Statement::Select(_));
+                results.push(r);
+            }
+            Err(StatementError::Failed(e)) => results.push(StatementResult::error(id, e)),
+            Err(StatementError::Preparation(e)) => {
+                if statements.len() == 1 {
+                    results.push(StatementResult::error(id, e));
+                } else {
+                    results.push(StatementResult::error(id, "not executed"));
+                    break;
+                }
+            }
+        }
+    }
+    Ok(QueryResults(results))
+}

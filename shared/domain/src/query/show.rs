@@ -1,0 +1,282 @@
+//! The `SHOW` statements Grafana and the `influx` CLI send: databases, retention policies,
+//! measurements, tag keys and values, field keys, series.
+
+use crate::influxql::{Measurement, MeasurementName, NameOrAll, Statement, TagKeyFilter};
+
+use super::cond::{self, Truth};
+use super::format::go_duration;
+use super::result::{Cell, Series};
+use super::{Context, SeriesMeta, Source, StatementError, StatementOutcome, RETENTION_POLICY};
+
+/// Shard groups last a week when the retention is infinite or long (InfluxDB's default).
+const SHARD_GROUP_DURATION: i64 = 7 * 24 * 3_600_000_000_000;
+
+pub(crate) fn run(
+    statement: &Statement,
+    ctx: &Context,
+    source: &mut dyn Source,
+) -> StatementOutcome {
+    let result = match statement {
+        Statement::ShowDatabases => Ok(vec![series(
+            Some("databases"),
+            &["name"],
+            vec![vec![Cell::Str(ctx.database.clone())]],
+        )]),
+        Statement::ShowRetentionPolicies(s) => {
+            match ctx.check_database(s.database.as_deref(), None) {
+                Err(e) => Err(e),
+                Ok(()) => Ok(vec![series(
+                    None,
+                    &[
+                        "name",
+                        "duration",
+                        "shardGroupDuration",
+                        "replicaN",
+                        "default",
+                    ],
+                    vec![vec![
+                        Cell::Str(RETENTION_POLICY.into()),
+                        Cell::Str(go_duration(ctx.retention)),
+                        Cell::Str(go_duration(SHARD_GROUP_DURATION)),
+                        Cell::Integer(1),
+                        Cell::Bool(true),
+                    ]],
+                )]),
+            }
+        }
+        Statement::ShowMeasurements(s) => {
+            let db = match &s.database {
+                Some(NameOrAll::Name(n)) => Some(n.as_str()),
+                _ => None,
+            };
+            // An unknown database lists nothing (InfluxDB does not call it an error here).
+            match ctx.check_database(db, None) {
+                Err(StatementError::Preparation(_)) => return Ok(Ok(Vec::new())),
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let all = filtered(source, &[], s.condition.as_ref(), ctx)?;
+                    let mut names: Vec<String> = Vec::new();
+                    for m in all.iter().map(|s| &s.measurement) {
+                        let keep = match &s.with_measurement {
+                            None => true,
+                            Some(w) => matches(&w.name, m),
+                        };
+                        if keep && names.last() != Some(m) {
+                            names.push(m.clone());
+                        }
+                    }
+                    let rows = page(names, s.offset, s.limit)
+                        .into_iter()
+                        .map(|n| vec![Cell::Str(n)])
+                        .collect();
+                    Ok(nonempty(series(Some("measurements"), &["name"], rows)))
+                }
+            }
+        }
+        Statement::ShowTagKeys(s) => match ctx.check_database(s.database.as_deref(), None) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let all = filtered(source, &s.from, s.condition.as_ref(), ctx)?;
+                Ok(per_measurement(&all, |members| {
+                    let mut keys: Vec<String> = Vec::new();
+                    for m in members {
+                        for (k, _) in &m.tags {
+                            let keep = s.with_key.as_ref().is_none_or(|f| f.matches(k));
+                            if keep && !keys.contains(k) {
+                                keys.push(k.clone());
+                            }
+                        }
+                    }
+                    keys.sort();
+                    let rows = page(keys, s.offset, s.limit)
+                        .into_iter()
+                        .map(|k| vec![Cell::Str(k)])
+                        .collect();
+                    (vec!["tagKey"], rows)
+                }))
+            }
+        },
+        Statement::ShowTagValues(s) => match ctx.check_database(s.database.as_deref(), None) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let all = filtered(source, &s.from, s.condition.as_ref(), ctx)?;
+                Ok(per_measurement(&all, |members| {
+                    let mut pairs: Vec<(String, String)> = Vec::new();
+                    for m in members {
+                        for (k, v) in &m.tags {
+                            if key_matches(&s.with_key, k)
+                                && !pairs.iter().any(|(a, b)| a == k && b == v)
+                            {
+                                pairs.push((k.clone(), v.clone()));
+                            }
+                        }
+                    }
+                    pairs.sort();
+                    let rows = page(pairs, s.offset, s.limit)
+                        .into_iter()
+                        .map(|(k, v)| vec![Cell::Str(k), Cell::Str(v)])
+                        .collect();
+                    (vec!["key", "value"], rows)
+                }))
+            }
+        },
+        Statement::ShowFieldKeys(s) => match ctx.check_database(s.database.as_deref(), None) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let all = filtered(source, &s.from, None, ctx)?;
+                Ok(per_measurement(&all, |_| {
+                    let rows = page(vec![()], s.offset, s.limit)
+                        .into_iter()
+                        .map(|()| vec![Cell::Str(super::FIELD.into()), Cell::Str("float".into())])
+                        .collect();
+                    (vec!["fieldKey", "fieldType"], rows)
+                }))
+            }
+        },
+        Statement::ShowSeries(s) => match ctx.check_database(s.database.as_deref(), None) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let all = filtered(source, &s.from, s.condition.as_ref(), ctx)?;
+                let keys: Vec<String> = all.iter().map(series_key).collect();
+                let rows = page(keys, s.offset, s.limit)
+                    .into_iter()
+                    .map(|k| vec![Cell::Str(k)])
+                    .collect();
+                Ok(nonempty(series(None, &["key"], rows)))
+            }
+        },
+        Statement::Select(_) | Statement::Unsupported { .. } => {
+            Err(StatementError::Failed("not a SHOW statement".into()))
+        }
+    };
+    Ok(result)
+}
+
+fn series(name: Option<&str>, columns: &[&str], values: Vec<Vec<Cell>>) -> Series {
+    Series {
+        name: name.map(str::to_owned),
+        tags: None,
+        columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+        values,
+        partial: false,
+        tz: None,
+    }
+}
+
+fn nonempty(s: Series) -> Vec<Series> {
+    if s.values.is_empty() {
+        Vec::new()
+    } else {
+        vec![s]
+    }
+}
+
+fn page<T>(items: Vec<T>, offset: Option<u64>, limit: Option<u64>) -> Vec<T> {
+    let offset = offset.and_then(|o| usize::try_from(o).ok()).unwrap_or(0);
+    let limit = limit
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(usize::MAX);
+    items.into_iter().skip(offset).take(limit).collect()
+}
+
+fn matches(name: &MeasurementName, measurement: &str) -> bool {
+    match name {
+        MeasurementName::Name(n) => n == measurement,
+        MeasurementName::Regex(re) => re.is_match(measurement),
+    }
+}
+
+fn key_matches(filter: &TagKeyFilter, key: &str) -> bool {
+    filter.matches(key)
+}
+
+/// The series of the sources (all when none) that pass the condition's tag comparisons and,
+/// when it bounds time, have a point in that range; ordered by measurement and tags.
+fn filtered(
+    source: &mut dyn Source,
+    from: &[Measurement],
+    condition: Option<&crate::influxql::Expr>,
+    ctx: &Context,
+) -> Result<Vec<SeriesMeta>, super::SourceError> {
+    let names: Option<Vec<String>> = if !from.is_empty()
+        && from
+            .iter()
+            .all(|m| matches!(m.name, MeasurementName::Name(_)))
+    {
+        Some(
+            from.iter()
+                .filter_map(|m| match &m.name {
+                    MeasurementName::Name(n) => Some(n.clone()),
+                    MeasurementName::Regex(_) => None,
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let mut all = source.series(names.as_deref())?;
+    all.retain(|s| from.is_empty() || from.iter().any(|m| matches(&m.name, &s.measurement)));
+    // A condition that does not parse as time bounds keeps everything, as InfluxDB's metadata
+    // queries only filter by what they understand.
+    let (rest, bounds) = cond::split(condition, ctx.now).unwrap_or((None, cond::Bounds::default()));
+    if let Some(rest) = &rest {
+        all.retain(|s| cond::eval(rest, s, None) != Truth::False);
+    }
+    if bounds.min.is_some() || bounds.max.is_some() {
+        let range = bounds.range();
+        let mut kept = Vec::with_capacity(all.len());
+        for s in all {
+            if range.min <= range.max && !source.points(s.key, range, false, Some(1))?.is_empty() {
+                kept.push(s);
+            }
+        }
+        all = kept;
+    }
+    all.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+    Ok(all)
+}
+
+/// One series per measurement, built from that measurement's series; empty ones left out.
+fn per_measurement(
+    all: &[SeriesMeta],
+    mut build: impl FnMut(&[SeriesMeta]) -> (Vec<&'static str>, Vec<Vec<Cell>>),
+) -> Vec<Series> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < all.len() {
+        let m = &all[start].measurement;
+        let end = start
+            + all[start..]
+                .iter()
+                .take_while(|s| &s.measurement == m)
+                .count();
+        let (columns, rows) = build(&all[start..end]);
+        if !rows.is_empty() {
+            out.push(series(Some(m), &columns, rows));
+        }
+        start = end;
+    }
+    out
+}
+
+/// A series key as InfluxDB writes it: `measurement,tag=value,...` with `,`, ` ` (and `=` in
+/// tags) escaped by a backslash.
+fn series_key(s: &SeriesMeta) -> String {
+    fn escape(out: &mut String, s: &str, equals: bool) {
+        for c in s.chars() {
+            if c == ',' || c == ' ' || (equals && c == '=') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    let mut out = String::new();
+    escape(&mut out, &s.measurement, false);
+    for (k, v) in &s.tags {
+        out.push(',');
+        escape(&mut out, k, true);
+        out.push('=');
+        escape(&mut out, v, true);
+    }
+    out
+}

@@ -1,0 +1,318 @@
+//! Channels as the time-series APIs see them (Proficloud EPTS, InfluxDB 1.x): a series is a
+//! channel, named by its communicationId (the measurement, `auto~watt`) and tagged with its
+//! device (UUID, name, network id) and sensor. Also the per-interval summaries an aggregate
+//! query reads instead of raw points.
+
+use fieldline_domain::{query, Timestamp, Uuid};
+
+use crate::db::{placeholders, Db, Value};
+use crate::devices::ChannelRef;
+use crate::error::Result;
+use crate::orgs::Tenant;
+use crate::points::Order;
+
+/// One channel of the organization with what its series is named and tagged by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesInfo {
+    pub channel: ChannelRef,
+    /// The channel's communicationId: InfluxDB's measurement, Proficloud's `timeSeriesName`.
+    pub measurement: String,
+    pub uuid: Uuid,
+    pub device: String,
+    pub network_id: Option<String>,
+    pub sensor: String,
+    pub unit: String,
+}
+
+/// Which series to list; `None` means no restriction on that part.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeriesFilter<'a> {
+    pub uuids: Option<&'a [Uuid]>,
+    pub measurements: Option<&'a [String]>,
+}
+
+/// The organization's series, optionally restricted to some devices and measurements, ordered
+/// by measurement, then device UUID (one indexed scan of the organization's channels).
+pub fn list_series(
+    db: &dyn Db,
+    tenant: &Tenant,
+    filter: SeriesFilter<'_>,
+) -> Result<Vec<SeriesInfo>> {
+    let mut sql = String::from(
+        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit \
+         FROM channels c JOIN devices d ON d.key = c.device_key \
+         JOIN sensors s ON s.key = c.sensor_key WHERE c.org_key = ?",
+    );
+    let mut params: Vec<Value> = vec![tenant.key.into()];
+    if let Some(uuids) = filter.uuids {
+        if uuids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sql.push_str(&format!(" AND d.uuid IN ({})", placeholders(uuids.len())));
+        params.extend(uuids.iter().map(|u| Value::from(*u)));
+    }
+    if let Some(names) = filter.measurements {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        sql.push_str(&format!(
+            " AND c.communication_id IN ({})",
+            placeholders(names.len())
+        ));
+        params.extend(names.iter().map(|n| Value::from(n.as_str())));
+    }
+    sql.push_str(" ORDER BY c.communication_id, d.uuid, c.key");
+    db.execute(&sql, &params)?
+        .iter()
+        .map(|r| {
+            Ok(SeriesInfo {
+                channel: ChannelRef {
+                    org_key: tenant.key,
+                    key: r.i64(0)?,
+                },
+                measurement: r.text(1)?.to_owned(),
+                uuid: r.parse(2, Uuid::parse)?,
+                device: r.text(3)?.to_owned(),
+                network_id: r.opt_text(4)?.map(str::to_owned),
+                sensor: r.text(5)?.to_owned(),
+                unit: r.text(6)?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The points of one channel in one interval, summarized.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IntervalStats {
+    /// Start of the interval, in milliseconds.
+    pub start_ms: i64,
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Count, sum, min and max of one channel's points with `from <= ts <= last`, per interval of
+/// `interval_ms` starting at `base_ms + k * interval_ms` (`base_ms <= from`). SQLite computes
+/// them in one pass over the channel's primary-key range; only the summaries cross the
+/// interface. Intervals without points are absent.
+pub fn interval_stats(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channel: ChannelRef,
+    from: Timestamp,
+    last: Timestamp,
+    base_ms: i64,
+    interval_ms: i64,
+) -> Result<Vec<IntervalStats>> {
+    channel.check(tenant)?;
+    if interval_ms <= 0 || base_ms > from.as_millis() {
+        return Err(crate::error::Error::Corrupt(format!(
+            "interval_stats: interval {interval_ms} ms must be positive and base {base_ms} \
+             at or before {}",
+            from.as_millis()
+        )));
+    }
+    let rows = db.execute(
+        "SELECT (ts - ?1) / ?2, count(*), sum(value), min(value), max(value) FROM points \
+         WHERE channel_key = ?3 AND ts >= ?4 AND ts <= ?5 \
+         AND EXISTS (SELECT 1 FROM channels WHERE key = ?3 AND org_key = ?6) \
+         GROUP BY 1 ORDER BY 1",
+        &[
+            base_ms.into(),
+            interval_ms.into(),
+            channel.key.into(),
+            from.into(),
+            last.into(),
+            tenant.key.into(),
+        ],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(IntervalStats {
+                start_ms: base_ms + r.i64(0)? * interval_ms,
+                count: r.u64(1)?,
+                sum: r.f64(2)?,
+                min: r.f64(3)?,
+                max: r.f64(4)?,
+            })
+        })
+        .collect()
+}
+
+const NS_PER_MS: i64 = 1_000_000;
+
+/// The organization's series as the InfluxQL engine reads them ([`fieldline_domain::query`]):
+/// keys are channel keys, times nanoseconds (stored as milliseconds).
+pub struct QuerySource<'a> {
+    db: &'a dyn Db,
+    tenant: &'a Tenant,
+}
+
+impl<'a> QuerySource<'a> {
+    pub fn new(db: &'a dyn Db, tenant: &'a Tenant) -> Self {
+        QuerySource { db, tenant }
+    }
+
+    fn channel(&self, key: i64) -> ChannelRef {
+        // Every query below also checks that the channel belongs to the tenant.
+        ChannelRef {
+            org_key: self.tenant.key,
+            key,
+        }
+    }
+}
+
+/// The millisecond range `[from, to)` holding the nanosecond range `[min, max]`, or `None`
+/// when no stored time falls inside it.
+fn ms_range(range: query::TimeRange) -> Option<(Timestamp, Timestamp)> {
+    let from = range.min.div_euclid(NS_PER_MS) + i64::from(range.min.rem_euclid(NS_PER_MS) != 0);
+    let to = range.max.div_euclid(NS_PER_MS).saturating_add(1);
+    // Stored times lie in Timestamp::MIN..=MAX; `to` may be one past MAX (exclusive).
+    let from = from.max(Timestamp::MIN.as_millis());
+    let last = (to - 1).min(Timestamp::MAX.as_millis());
+    if from > last {
+        return None;
+    }
+    let from = Timestamp::from_millis(from).ok()?;
+    let last = Timestamp::from_millis(last).ok()?;
+    Some((from, last))
+}
+
+/// Times and values of one channel's points with `from <= ts <= last`, in time order.
+pub fn points_between(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channel: ChannelRef,
+    from: Timestamp,
+    last: Timestamp,
+    order: Order,
+    limit: Option<usize>,
+) -> Result<Vec<(i64, f64)>> {
+    channel.check(tenant)?;
+    let dir = match order {
+        Order::OldestFirst => "ASC",
+        Order::NewestFirst => "DESC",
+    };
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let rows = db.execute(
+        &format!(
+            "SELECT ts, value FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts <= ?3 \
+             AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) \
+             ORDER BY ts {dir} LIMIT ?5"
+        ),
+        &[
+            channel.key.into(),
+            from.into(),
+            last.into(),
+            tenant.key.into(),
+            limit.into(),
+        ],
+    )?;
+    rows.iter().map(|r| Ok((r.i64(0)?, r.f64(1)?))).collect()
+}
+
+fn source_error(e: crate::error::Error) -> query::SourceError {
+    query::SourceError(e.to_string())
+}
+
+impl query::Source for QuerySource<'_> {
+    fn series(
+        &mut self,
+        measurements: Option<&[String]>,
+    ) -> Result<Vec<query::SeriesMeta>, query::SourceError> {
+        let filter = SeriesFilter {
+            uuids: None,
+            measurements,
+        };
+        let rows = list_series(self.db, self.tenant, filter).map_err(source_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|s| {
+                // Sorted by key; empty values are absent tags, as in InfluxDB.
+                let mut tags = vec![("device".to_owned(), s.device)];
+                if let Some(n) = s.network_id.filter(|n| !n.is_empty()) {
+                    tags.push(("network_id".to_owned(), n));
+                }
+                tags.push(("sensor".to_owned(), s.sensor));
+                if !s.unit.is_empty() {
+                    tags.push(("unit".to_owned(), s.unit));
+                }
+                tags.push(("uuid".to_owned(), s.uuid.to_string()));
+                query::SeriesMeta {
+                    key: s.channel.key,
+                    measurement: s.measurement,
+                    tags,
+                }
+            })
+            .collect())
+    }
+
+    fn points(
+        &mut self,
+        key: i64,
+        range: query::TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, f64)>, query::SourceError> {
+        let Some((from, last)) = ms_range(range) else {
+            return Ok(Vec::new());
+        };
+        let order = if desc {
+            Order::NewestFirst
+        } else {
+            Order::OldestFirst
+        };
+        let points = points_between(
+            self.db,
+            self.tenant,
+            self.channel(key),
+            from,
+            last,
+            order,
+            limit,
+        )
+        .map_err(source_error)?;
+        Ok(points
+            .into_iter()
+            .map(|(ms, v)| (ms.saturating_mul(NS_PER_MS), v))
+            .collect())
+    }
+
+    fn interval_stats(
+        &mut self,
+        key: i64,
+        range: query::TimeRange,
+        base: i64,
+        interval: i64,
+    ) -> Result<Option<Vec<query::IntervalStats>>, query::SourceError> {
+        if base % NS_PER_MS != 0 || interval % NS_PER_MS != 0 {
+            return Ok(None);
+        }
+        let Some((from, last)) = ms_range(range) else {
+            return Ok(Some(Vec::new()));
+        };
+        let stats = interval_stats(
+            self.db,
+            self.tenant,
+            self.channel(key),
+            from,
+            last,
+            (base / NS_PER_MS).min(from.as_millis()),
+            interval / NS_PER_MS,
+        )
+        .map_err(source_error)?;
+        Ok(Some(
+            stats
+                .into_iter()
+                .map(|s| query::IntervalStats {
+                    start: s.start_ms.saturating_mul(NS_PER_MS),
+                    count: s.count,
+                    sum: s.sum,
+                    min: s.min,
+                    max: s.max,
+                })
+                .collect(),
+        ))
+    }
+}

@@ -1,0 +1,80 @@
+//! The InfluxQL corpus recorded from the real InfluxDB 1.6.7 (`tests/golden/influxql/`),
+//! answered over SQLite through [`fieldline_storage::QuerySource`]: the recorded data set is
+//! stored as devices, sensors, channels and points of one organization, so this checks the
+//! mapping of the model onto InfluxDB's (measurements, tags, nanosecond ranges over
+//! millisecond points, per-interval summaries computed by SQLite).
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../../tests/golden/influxql/harness.rs"]
+mod harness;
+
+use std::collections::HashMap;
+
+use fieldline_domain::{
+    ChannelFields, CommunicationId, DeviceFields, Email, Name, NetworkId, OrgFields, OrgName,
+    Password, PasswordHasher, Point, SensorFields, Subscription, Timestamp, Unit, Uuid,
+};
+use fieldline_storage as storage;
+
+#[test]
+fn storage_gives_influxdbs_answers() {
+    let db = storage::native::open_in_memory().unwrap();
+    storage::migrate(&db).unwrap();
+    let now = Timestamp::now();
+    let hash = PasswordHasher::insecure_fast_for_tests()
+        .hash(&Password::parse("correct horse battery").unwrap())
+        .unwrap();
+    let (tenant, _, _) = storage::sign_up(
+        &db,
+        &OrgFields::named(OrgName::parse("Golden").unwrap()),
+        &Subscription::default(),
+        &Email::parse("golden@example.com").unwrap(),
+        &hash,
+        now,
+    )
+    .unwrap();
+    let tag = |line: &harness::Line, k: &str| {
+        line.tags
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let mut devices = HashMap::new();
+    let mut sensors = HashMap::new();
+    let mut channels = HashMap::new();
+    let mut points = Vec::new();
+    for line in harness::dataset() {
+        let uuid = tag(&line, "uuid").unwrap();
+        let device = *devices.entry(uuid.clone()).or_insert_with(|| {
+            let mut f = DeviceFields::named(Name::parse(&tag(&line, "device").unwrap()).unwrap());
+            f.network_id = tag(&line, "network_id").map(|n| NetworkId::parse(&n).unwrap());
+            storage::create_device(&db, &tenant, &f, Some(Uuid::parse(&uuid).unwrap()), now)
+                .unwrap()
+                .id
+        });
+        let sensor_name = tag(&line, "sensor").unwrap();
+        let sensor = *sensors
+            .entry((uuid.clone(), sensor_name.clone()))
+            .or_insert_with(|| {
+                let f = SensorFields::named(Name::parse(&sensor_name).unwrap());
+                storage::create_sensor(&db, &tenant, device, &f, now)
+                    .unwrap()
+                    .id
+            });
+        let channel = *channels
+            .entry((uuid, line.measurement.clone()))
+            .or_insert_with(|| {
+                let mut f = ChannelFields::named(Name::parse("Golden").unwrap());
+                f.unit = Unit::parse(&tag(&line, "unit").unwrap_or_default()).unwrap();
+                let comm = CommunicationId::parse(&line.measurement).unwrap();
+                let c = storage::create_channel(&db, &tenant, sensor, Some(comm), &f, now).unwrap();
+                storage::channel_ref(&db, &tenant, c.id).unwrap()
+            });
+        let p = Point::new(Timestamp::from_millis(line.ms).unwrap(), line.value).unwrap();
+        points.push((channel, p));
+    }
+    storage::write_points(&db, &tenant, &points).unwrap();
+    let mut source = storage::QuerySource::new(&db, &tenant);
+    harness::replay(&mut source);
+}
