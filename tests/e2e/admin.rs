@@ -284,6 +284,26 @@ fn admin_signup_login_structure_token_refresh_flow() {
         400,
         "invalid_request",
     );
+    // Automatic registration of unknown devices: an organization setting, off by default.
+    assert_eq!(org.body["autoRegister"], false, "{org:?}");
+    let on = api.patch("/api/v1/organization", &s, json!({"autoRegister": true}));
+    assert_eq!(on.status, 200, "{on:?}");
+    assert_eq!(on.body["autoRegister"], true);
+    assert_eq!(
+        on.body["timeZone"], "Europe/Rome",
+        "the other fields are kept"
+    );
+    assert_eq!(
+        api.get("/api/v1/organization", &s).body["autoRegister"],
+        true
+    );
+    expect(
+        &api.patch("/api/v1/organization", &s, json!({"autoRegister": "yes"})),
+        400,
+        "invalid_request",
+    );
+    let off = api.patch("/api/v1/organization", &s, json!({"autoRegister": null}));
+    assert_eq!(off.body["autoRegister"], false, "{off:?}");
     let sub = api.get("/api/v1/organization/subscription", &s);
     assert_eq!(sub.status, 200);
     assert_eq!(sub.body["conduitTier"], "basic");
@@ -612,8 +632,22 @@ fn admin_permission_boundaries() {
     let admin2 = api.add_member(&admin, "admin2@example.com", json!({"administrator": true}));
     assert_eq!(viewer.org, admin.org);
 
-    // What every member may do: read the organization's structure.
+    // What every member may do: read the organization's structure and settings.
+    assert_eq!(
+        api.patch(
+            "/api/v1/organization",
+            &admin,
+            json!({"autoRegister": true})
+        )
+        .status,
+        200
+    );
     for s in [&viewer, &download, &modify, &admin2] {
+        assert_eq!(
+            api.get("/api/v1/organization", s).body["autoRegister"],
+            true,
+            "{s:?}"
+        );
         for path in [
             "/api/v1/me".to_owned(),
             "/api/v1/organization".to_owned(),
@@ -676,6 +710,8 @@ fn admin_permission_boundaries() {
         vec![
             api.patch("/api/v1/organization", s, json!({"descr": "x"}))
                 .status,
+            api.patch("/api/v1/organization", s, json!({"autoRegister": false}))
+                .status,
             api.send(
                 "PUT",
                 "/api/v1/organization/subscription",
@@ -714,7 +750,7 @@ fn admin_permission_boundaries() {
     let a = administering(&admin2);
     assert_eq!(
         a,
-        vec![200, 200, 200, 200, 201, 200, 201, 201, 200],
+        vec![200, 200, 200, 200, 200, 201, 200, 201, 201, 200],
         "administrator"
     );
     assert_eq!(modifying(&admin2), vec![201, 200, 201, 200, 201, 200, 201]);

@@ -2,7 +2,8 @@
 //! real token in place of its placeholder), every row of its status table, gzip both ways, the
 //! tiers' rate limits, 1000-record pages, and values posted over v1 and v2 read back through v4
 //! and v6. Organizations, devices and tokens are set up through fieldline-storage on the host's
-//! own database file: the same storage layer the components use.
+//! own database file (the same storage layer the components use); settings an administrator
+//! changes go through the admin API.
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -70,6 +71,25 @@ fn org(db: &Connection) -> Org {
         tenant,
         user: user.id,
     }
+}
+
+/// Logs in as the administrator `org` made and sets the organization's automatic registration
+/// through the admin API, as an administrator would.
+fn set_auto_register(h: &TestHost, on: bool) {
+    let c = client();
+    let login = c.post(h.url("/api/v1/login")).json(
+        &serde_json::json!({"email": "ops@example.com", "password": "correct horse battery"}),
+    );
+    let (s, session) = status_and_json(send(login));
+    assert_eq!(s, 200, "{session}");
+    let access = session["access_token"].as_str().expect("access token");
+    let patch = c
+        .patch(h.url("/api/v1/organization"))
+        .bearer_auth(access)
+        .json(&serde_json::json!({ "autoRegister": on }));
+    let (s, org) = status_and_json(send(patch));
+    assert_eq!(s, 200, "{org}");
+    assert_eq!(org["autoRegister"], on, "{org}");
 }
 
 fn token(db: &Connection, o: &Org, tier: ConduitTier, services: ConduitServices) -> String {
@@ -511,8 +531,9 @@ fn conduit_answers_every_row_of_the_status_table() {
         404
     );
 
-    // ... and with automatic registration on, the device and its channels appear on first sight
-    storage::set_conduit_auto_registration(&db, &o.tenant, true).expect("setting");
+    // ... and with automatic registration on (the organization's setting, through the admin
+    // API), the device and its channels appear on first sight
+    set_auto_register(&h, true);
     let (s, j) = post(
         &h,
         "/post/v2",

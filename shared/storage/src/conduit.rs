@@ -126,7 +126,7 @@ fn upload_device(
         Err(Error::NotFound(_)) => {}
         other => return other.map_err(conduit_error),
     }
-    if !conduit_auto_registration(db, tenant).map_err(conduit_error)? {
+    if !crate::orgs::auto_registration(db, tenant).map_err(conduit_error)? {
         return Err(ConduitError::new(
             Status::NotFound,
             format!(
@@ -187,27 +187,6 @@ pub fn conduit_ingest(
         points.push((channel, Point::new(timestamp, r.value)?));
     }
     crate::points::write_points(db, tenant, &points).map_err(conduit_error)
-}
-
-/// Whether the organization registers unknown network ids on first sight (off by default).
-pub fn conduit_auto_registration(db: &dyn Db, tenant: &Tenant) -> Result<bool> {
-    let rows = db.execute(
-        "SELECT auto_register FROM conduit_settings WHERE org_key = ?",
-        &[tenant.key.into()],
-    )?;
-    match rows.first() {
-        Some(r) => r.bool(0),
-        None => Ok(false),
-    }
-}
-
-pub fn set_conduit_auto_registration(db: &dyn Db, tenant: &Tenant, on: bool) -> Result<()> {
-    db.execute(
-        "INSERT INTO conduit_settings (org_key, auto_register) VALUES (?, ?) \
-         ON CONFLICT (org_key) DO UPDATE SET auto_register = excluded.auto_register",
-        &[tenant.key.into(), on.into()],
-    )?;
-    Ok(())
 }
 
 /// The sensor Conduit's channels are created under: the device's first, or a new one.
@@ -429,9 +408,7 @@ mod tests {
         assert_eq!(e.status, Status::NotFound);
         assert!(e.to_string().contains("automatic registration"), "{e}");
 
-        assert!(!conduit_auto_registration(&db, &tenant).unwrap());
-        set_conduit_auto_registration(&db, &tenant, true).unwrap();
-        assert!(conduit_auto_registration(&db, &tenant).unwrap());
+        crate::orgs::set_auto_registration(&db, &tenant, true).unwrap();
         assert_eq!(
             conduit_ingest(&db, &caller, &id, now(), &r, now()).unwrap(),
             2

@@ -40,9 +40,8 @@ pub mod spin;
 mod tests;
 
 pub use conduit::{
-    conduit_auto_registration, conduit_caller, conduit_channels, conduit_channels_by_key,
-    conduit_error, conduit_ingest, conduit_points, conduit_rate_limit, register_conduit_device,
-    set_conduit_auto_registration, ConduitCaller, ConduitService,
+    conduit_caller, conduit_channels, conduit_channels_by_key, conduit_error, conduit_ingest,
+    conduit_points, conduit_rate_limit, register_conduit_device, ConduitCaller, ConduitService,
 };
 pub use counters::{check_rate_limit, increment_counter, purge_expired_counters};
 pub use db::{transaction, Db, Row, Rows, Value};
@@ -57,8 +56,8 @@ pub use incidents::{
     active_incident, close_incident, confirm_incident, incident, list_incidents, open_incident,
 };
 pub use orgs::{
-    all_tenants, create_organization, organization, sign_up, tenant, update_organization,
-    update_subscription, Tenant,
+    all_tenants, auto_registration, create_organization, organization, set_auto_registration,
+    sign_up, tenant, update_organization, update_subscription, Tenant,
 };
 pub use points::{
     latest_points, points_in_range, purge_points_before, purge_rollups_before, rollup_hours,

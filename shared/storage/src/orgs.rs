@@ -273,3 +273,25 @@ pub fn update_subscription(
     )?;
     org_from(&rows.first().ok_or(Error::NotFound("organization"))?)
 }
+
+/// Whether the organization's ingestion APIs register a device they do not know on first sight
+/// (AlphaX Conduit by network id, InfluxDB `/write`); off until an administrator turns it on.
+pub fn auto_registration(db: &dyn Db, tenant: &Tenant) -> Result<bool> {
+    let rows = db.execute(
+        "SELECT auto_register FROM org_settings WHERE org_key = ?",
+        &[tenant.key.into()],
+    )?;
+    match rows.first() {
+        Some(r) => r.bool(0),
+        None => Ok(false),
+    }
+}
+
+pub fn set_auto_registration(db: &dyn Db, tenant: &Tenant, on: bool) -> Result<()> {
+    db.execute(
+        "INSERT INTO org_settings (org_key, auto_register) VALUES (?, ?) \
+         ON CONFLICT (org_key) DO UPDATE SET auto_register = excluded.auto_register",
+        &[tenant.key.into(), on.into()],
+    )?;
+    Ok(())
+}

@@ -220,6 +220,15 @@ fn organization_settings_and_subscription() {
     let e = update_subscription(&db, &tenant, &bad).unwrap_err();
     assert_eq!(e.http_status(), 400);
     assert_eq!(organization(&db, &tenant).unwrap().subscription, sub);
+
+    // Automatic registration: off by default, per organization, and it can be turned back off.
+    let (other, _) = org(&db, "Other", "bob@example.com");
+    assert!(!auto_registration(&db, &tenant).unwrap());
+    set_auto_registration(&db, &tenant, true).unwrap();
+    assert!(auto_registration(&db, &tenant).unwrap());
+    assert!(!auto_registration(&db, &other).unwrap());
+    set_auto_registration(&db, &tenant, false).unwrap();
+    assert!(!auto_registration(&db, &tenant).unwrap());
 }
 
 #[test]

@@ -1,33 +1,63 @@
 //! The organization, its subscription, its members and invitations.
 
 use fieldline_domain::{Action, Email, InvitationId, OrgFields, Permissions, Subscription, UserId};
-use serde::Deserialize;
+use fieldline_storage::Tenant;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use spin_sdk::http::{Params, Request};
+use spin_sdk::sqlite::Connection;
 
 use super::open;
 use crate::http::{authenticate, body, json_response, no_content, patched, path_id, ApiResult};
+
+/// The organization's fields and its settings, as one object; every field a merge patch of
+/// `PATCH /api/v1/organization` may change.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Settings {
+    #[serde(flatten)]
+    fields: OrgFields,
+    /// Ingestion registers devices it does not know (Conduit by network id); `null` in a patch
+    /// turns it off, the default.
+    #[serde(default)]
+    auto_register: bool,
+}
+
+/// The organization as the API shows it: the stored organization and its settings.
+fn organization_json(db: &Connection, tenant: &Tenant) -> ApiResult<Value> {
+    let mut org = serde_json::to_value(fieldline_storage::organization(db, tenant)?)?;
+    org["autoRegister"] = json!(fieldline_storage::auto_registration(db, tenant)?);
+    Ok(org)
+}
 
 /// `GET /api/v1/organization`: any member.
 pub fn get_organization(req: &Request, _: &Params) -> ApiResult {
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ReadOrg)?;
-    json_response(200, &fieldline_storage::organization(&db, &caller.tenant)?)
+    json_response(200, &organization_json(&db, &caller.tenant)?)
 }
 
-/// `PATCH /api/v1/organization` `{name?, descr?, timeZone?}`: administrators.
+/// `PATCH /api/v1/organization` `{name?, descr?, timeZone?, autoRegister?}`: administrators.
 pub fn update_organization(req: &Request, _: &Params) -> ApiResult {
     let patch: Value = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ManageOrganization)?;
-    let current = fieldline_storage::organization(&db, &caller.tenant)?;
-    let fields: OrgFields = patched(&current.fields, &patch)?;
-    json_response(
-        200,
-        &fieldline_storage::update_organization(&db, &caller.tenant, &fields)?,
-    )
+    let tenant = &caller.tenant;
+    let current = Settings {
+        fields: fieldline_storage::organization(&db, tenant)?.fields,
+        auto_register: fieldline_storage::auto_registration(&db, tenant)?,
+    };
+    let new: Settings = patched(&current, &patch)?;
+    fieldline_storage::transaction(&db, |db| {
+        fieldline_storage::update_organization(db, tenant, &new.fields)?;
+        if new.auto_register != current.auto_register {
+            fieldline_storage::set_auto_registration(db, tenant, new.auto_register)?;
+        }
+        Ok(())
+    })?;
+    json_response(200, &organization_json(&db, tenant)?)
 }
 
 /// `GET /api/v1/organization/subscription`: any member.
