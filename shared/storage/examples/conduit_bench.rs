@@ -5,7 +5,7 @@
 //! and the device `bench-device`, and prints the token. `conduit_bench ceiling DIR SECONDS`
 //! prints one JSON line: points per second for
 //! - `same_path`: what the component does per upload, natively: authenticate the token, then
-//!   `conduit_ingest` of 32 readings (rate-limit and quota counters, device, channels, one
+//!   `conduit_ingest` of 32 readings (device, rate-limit and quota counters, channels, one
 //!   multi-row insert), each upload in its own transaction (one commit and one sync per upload,
 //!   as the host's writer gives a request that arrives alone), `synchronous=FULL` as the host
 //!   runs it;
