@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use fieldline_domain::conduit::{ConduitChannel, ConduitError, Reading, Status};
+use fieldline_domain::conduit::{ConduitChannel, ConduitError, ReadQuery, Reading, Status};
 use fieldline_domain::{
-    authorize, Action, Channel, ChannelFields, CommunicationId, ConduitTier, Device, DeviceFields,
-    Name, NetworkId, Permission, Point, Principal, RateLimitPolicy, SensorFields, SensorId,
-    Timestamp, TokenSecret, Unit,
+    authorize, Action, Channel, ChannelFields, ConduitTier, Device, DeviceFields, Name, NetworkId,
+    Permission, Point, Principal, RateLimitPolicy, SensorFields, SensorId, Timestamp, TokenSecret,
+    Unit,
 };
 
 use crate::db::{placeholders, Db, Value};
@@ -300,16 +300,15 @@ pub fn conduit_channels(
         .collect()
 }
 
-/// Points for a Conduit read: the organization's (or one device's) channels, optionally one
-/// communicationId, `from <= ts < to`, oldest first (then by channel), at most `limit`. Returns
-/// (channel key, point).
+/// Points for a Conduit read: the organization's (or one `device`'s) channels, optionally the
+/// query's communicationId, `from <= ts < to`, in page order (oldest first, then by channel
+/// key), after the query's cursor when a page went before, at most `limit`. Returns (channel
+/// key, point).
 pub fn conduit_points(
     db: &dyn Db,
     tenant: &Tenant,
     device: Option<&Device>,
-    channel: Option<&CommunicationId>,
-    from: Timestamp,
-    to: Timestamp,
+    query: &ReadQuery,
     limit: usize,
 ) -> Result<Vec<(i64, Point)>> {
     let mut sql = String::from(
@@ -317,12 +316,17 @@ pub fn conduit_points(
          JOIN points p ON p.channel_key = c.key AND p.ts >= ? AND p.ts < ? \
          WHERE c.org_key = ?",
     );
-    let mut params: Vec<Value> = vec![from.into(), to.into(), tenant.key.into()];
+    let mut params: Vec<Value> = vec![query.from.into(), query.to.into(), tenant.key.into()];
+    if let Some(after) = query.cursor {
+        sql.push_str(" AND (p.ts, p.channel_key) > (?, ?)");
+        params.push(after.ts.into());
+        params.push(Value::Integer(after.channel));
+    }
     if let Some(d) = device {
         sql.push_str(" AND c.device_key = ?");
         params.push(d.key.into());
     }
-    if let Some(c) = channel {
+    if let Some(c) = &query.channel {
         sql.push_str(" AND c.communication_id = ?");
         params.push(c.into());
     }
@@ -364,6 +368,8 @@ mod tests {
     use super::*;
     use crate::native;
     use crate::tokens::{create_token, NewToken};
+    use fieldline_domain::conduit::PageCursor;
+    use fieldline_domain::CommunicationId;
 
     fn now() -> Timestamp {
         Timestamp::from_secs(1_700_000_000).unwrap()
@@ -493,18 +499,40 @@ mod tests {
             device.id
         );
 
-        let all = conduit_points(&db, &tenant, None, None, now(), later.add_secs(1), 10).unwrap();
-        let ts: Vec<i64> = all.iter().map(|(_, p)| p.ts().as_millis()).collect();
-        assert_eq!(ts.len(), 4);
-        assert!(ts.windows(2).all(|w| w[0] <= w[1]));
-        let one = CommunicationId::from_number(1);
-        let ch1 =
-            conduit_points(&db, &tenant, Some(&device), Some(&one), now(), later, 10).unwrap();
+        let range = |from: Timestamp, to: Timestamp, channel: Option<&str>| ReadQuery {
+            token: None,
+            id: None,
+            channel: channel.map(|c| CommunicationId::parse(c).unwrap()),
+            from,
+            to,
+            cursor: None,
+        };
+        let everything = range(now(), later.add_secs(1), None);
+        let all = conduit_points(&db, &tenant, None, &everything, 10).unwrap();
+        let order: Vec<(i64, i64)> = all.iter().map(|(k, p)| (p.ts().as_millis(), *k)).collect();
+        assert_eq!(order.len(), 4);
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "(time, channel) order"
+        );
+        let ch1 = range(now(), later, Some("1"));
+        let ch1 = conduit_points(&db, &tenant, Some(&device), &ch1, 10).unwrap();
         assert_eq!(ch1.len(), 1, "`to` is exclusive");
         assert_eq!(ch1[0].1.value(), 4.0);
-        let limited =
-            conduit_points(&db, &tenant, None, None, now(), later.add_secs(1), 3).unwrap();
+        let limited = conduit_points(&db, &tenant, None, &everything, 3).unwrap();
         assert_eq!(limited.len(), 3);
+        // A cursor continues after its record, also inside one timestamp.
+        for (i, (key, p)) in all.iter().enumerate() {
+            let after = ReadQuery {
+                cursor: Some(PageCursor {
+                    ts: p.ts(),
+                    channel: *key,
+                }),
+                ..everything.clone()
+            };
+            let rest = conduit_points(&db, &tenant, None, &after, 10).unwrap();
+            assert_eq!(rest, all[i + 1..], "after record {i}");
+        }
         let keys: Vec<i64> = all.iter().map(|(k, _)| *k).collect();
         assert_eq!(
             conduit_channels_by_key(&db, &tenant, &keys).unwrap().len(),
