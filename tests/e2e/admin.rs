@@ -3,6 +3,7 @@
 //! tokens, the rate limit, error answers, and the OpenAPI document against the route table.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use fieldline_domain::{JwtKey, OrgId, Timestamp, UserId};
@@ -63,10 +64,20 @@ fn start() -> Api {
     start_with(&[])
 }
 
+/// The OpenAPI document, from the file the component embeds.
+fn openapi() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let text = std::fs::read_to_string(workspace().join("functions/admin/openapi.json"))
+            .expect("functions/admin/openapi.json");
+        serde_json::from_str(&text).expect("openapi.json is JSON")
+    })
+}
+
 impl Api {
     fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
-        let method = Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, self.host.url(path));
+        let m = Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(m, self.host.url(path));
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -74,6 +85,12 @@ impl Api {
             req = req.json(b);
         }
         let resp = req.send().expect("request");
+        self.answer(method, path, resp)
+    }
+
+    /// The answer to a request sent by hand.
+    fn answer(&self, method: &str, path: &str, resp: reqwest::blocking::Response) -> Answer {
+        let _ = (method, path);
         let header = |n: &str| {
             resp.headers()
                 .get(n)
@@ -1148,6 +1165,72 @@ fn admin_refuses_bad_access_tokens() {
     );
 }
 
+/// The operations of the OpenAPI document that need an access token (a `bearer` security
+/// requirement and no anonymous alternative), as router paths.
+fn authenticated_routes() -> BTreeSet<(String, String)> {
+    let doc = openapi();
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let security = op["security"]
+                .as_array()
+                .expect("security on every operation");
+            let anonymous = security
+                .iter()
+                .any(|s| s.as_object().is_some_and(|o| o.is_empty()));
+            if !security.is_empty() && !anonymous {
+                out.insert((method.to_uppercase(), router_path(path)));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn admin_authenticates_before_reading_the_request() {
+    let api = start();
+    let s = api.signup("Acme", "a@example.com");
+    let needs_token = authenticated_routes();
+    // The document says so of every route but the ones that establish who the caller is.
+    use routes::Op;
+    let anonymous = [
+        Op::OpenApi,
+        Op::Signup,
+        Op::Login,
+        Op::Refresh,
+        Op::Logout,
+        Op::AcceptInvitation,
+    ];
+    for &(method, path, op) in routes::ROUTES {
+        let documented = needs_token.contains(&(method.to_owned(), path.to_owned()));
+        assert_eq!(documented, !anonymous.contains(&op), "{method} {path}");
+    }
+    // Without credentials, with a malformed body and malformed ids: 401 on every endpoint that
+    // needs an access token, before the body or the path is looked at.
+    for (method, path) in &needs_token {
+        let url = path
+            .replace(":id", "not-an-id")
+            .replace(":user_id", "not-an-id");
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let resp = api
+            .client
+            .request(method.clone(), api.host.url(&url))
+            .header("content-type", "application/json")
+            .body("{\"name\": ")
+            .send()
+            .expect("request");
+        let a = api.answer(method.as_str(), &url, resp);
+        expect(&a, 401, "missing_credentials");
+        // ... and a token that is not one is refused the same way
+        let bad = Session {
+            access: "garbage".into(),
+            ..s.clone()
+        };
+        let a = api.send(method.as_str(), &url, Some(&bad.access), Some(&json!([1])));
+        expect(&a, 401, "invalid_token");
+    }
+}
+
 #[test]
 fn admin_rate_limit_reaches_429_and_recovers() {
     let api = start_with(&[
@@ -1171,6 +1254,19 @@ fn admin_rate_limit_reaches_429_and_recovers() {
         .and_then(|r| r.parse().ok())
         .expect("Retry-After");
     assert!((1..=2).contains(&retry), "{retry}");
+    // Counted before the request is read: a malformed one is refused by the limit too.
+    let malformed = api.send(
+        "POST",
+        "/api/v1/devices",
+        Some(&s.access),
+        Some(&json!([1])),
+    );
+    expect(&malformed, 429, "rate_limited");
+    expect(
+        &api.get("/api/v1/devices/not-an-id", &s),
+        429,
+        "rate_limited",
+    );
     // Counted per user: another user is not limited.
     assert_eq!(api.get("/api/v1/me", &other).status, 200);
     std::thread::sleep(Duration::from_secs(retry));

@@ -59,12 +59,12 @@ pub fn signup(req: &Request, _: &Params) -> ApiResult {
              for an invitation",
         ));
     }
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
     let b: SignupBody = body(req)?;
     let org = OrgFields::named(OrgName::parse(&b.organization)?);
     let email = Email::parse(&b.email)?;
     let password = Password::parse(&b.password)?;
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
     // Checked before hashing, so that a taken address answers at once.
     if fieldline_storage::find_user_by_email(&db, &email)?.is_some() {
         return Err(fieldline_storage::Conflict::EmailTaken.into());
@@ -89,6 +89,8 @@ struct LoginBody {
 
 /// `POST /api/v1/login`
 pub fn login(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
     let b: LoginBody = body(req)?;
     let bad = || {
         ApiError::from(fieldline_domain::Error::from(
@@ -96,8 +98,6 @@ pub fn login(req: &Request, _: &Params) -> ApiResult {
         ))
     };
     let email = Email::parse(&b.email)?;
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
     fieldline_storage::check_rate_limit(
         &db,
         &RateLimitPolicy::LOGIN,
@@ -151,11 +151,11 @@ fn refresh_secret(b: &RefreshBody) -> ApiResult<TokenSecret> {
 
 /// `POST /api/v1/refresh`: a new access token and a new refresh token; the old one is spent.
 pub fn refresh(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
     let b: RefreshBody = body(req)?;
     let secret = refresh_secret(&b)?;
     let key = jwt_key()?;
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
     let rotated = fieldline_storage::rotate_refresh_token(&db, &secret, now)?;
     json_response(
         200,
@@ -171,10 +171,10 @@ pub fn refresh(req: &Request, _: &Params) -> ApiResult {
 
 /// `POST /api/v1/logout`: revokes the session of the refresh token.
 pub fn logout(req: &Request, _: &Params) -> ApiResult {
-    let b: RefreshBody = body(req)?;
-    let secret = refresh_secret(&b)?;
     let (db, now) = open()?;
     limit_anonymous(&db, req, now)?;
+    let b: RefreshBody = body(req)?;
+    let secret = refresh_secret(&b)?;
     fieldline_storage::revoke_refresh_token(&db, &secret, now)?;
     no_content()
 }
@@ -215,17 +215,24 @@ struct AcceptBody {
 /// `POST /api/v1/invitations/accept`: joins the invitation's organization, as the signed-in
 /// user (with a Bearer token) or as a new account with `password`; starts a session there.
 pub fn accept_invitation(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    // Who is asking comes first: a signed-in user is authenticated (and counted), anyone else
+    // is counted by address, before the body is looked at.
+    let caller = match bearer(req)? {
+        Some(_) => Some(authenticate(&db, req, now)?),
+        None => {
+            limit_anonymous(&db, req, now)?;
+            None
+        }
+    };
     let b: AcceptBody = body(req)?;
     let secret = TokenSecret::parse(&b.token)
         .ok()
         .filter(|s| s.kind().is_none())
         .ok_or_else(|| ApiError::new(404, "invitation_not_found", "invitation not found"))?;
-    let (db, now) = open()?;
-    let (tenant, membership) = if bearer(req)?.is_some() {
-        let caller = authenticate(&db, req, now)?;
+    let (tenant, membership) = if let Some(caller) = caller {
         fieldline_storage::accept_invitation(&db, &secret, Accept::Existing(caller.user()), now)?
     } else {
-        limit_anonymous(&db, req, now)?;
         let password = b.password.as_deref().ok_or_else(|| {
             ApiError::bad_request(
                 "password is required to create the invited account (or send the request \

@@ -40,10 +40,10 @@ pub fn get_organization(req: &Request, _: &Params) -> ApiResult {
 
 /// `PATCH /api/v1/organization` `{name?, descr?, timeZone?, autoRegister?}`: administrators.
 pub fn update_organization(req: &Request, _: &Params) -> ApiResult {
-    let patch: Value = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ManageOrganization)?;
+    let patch: Value = body(req)?;
     let tenant = &caller.tenant;
     let current = Settings {
         fields: fieldline_storage::organization(&db, tenant)?.fields,
@@ -71,10 +71,10 @@ pub fn get_subscription(req: &Request, _: &Params) -> ApiResult {
 
 /// `PUT /api/v1/organization/subscription`: the whole subscription; administrators.
 pub fn put_subscription(req: &Request, _: &Params) -> ApiResult {
-    let subscription: Subscription = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ManageOrganization)?;
+    let subscription: Subscription = body(req)?;
     let org = fieldline_storage::update_subscription(&db, &caller.tenant, &subscription)?;
     json_response(200, &org.subscription)
 }
@@ -89,11 +89,11 @@ struct InviteBody {
 /// `POST /api/v1/invitations` `{email, permissions}`: administrators. The answer carries the
 /// acceptance token, shown once; it goes to the invited person (by e-mail, out of band).
 pub fn create_invitation(req: &Request, _: &Params) -> ApiResult {
-    let b: InviteBody = body(req)?;
-    let email = Email::parse(&b.email)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ManageMembers)?;
+    let b: InviteBody = body(req)?;
+    let email = Email::parse(&b.email)?;
     let (invitation, secret) = fieldline_storage::create_invitation(
         &db,
         &caller.tenant,
@@ -120,10 +120,10 @@ pub fn list_invitations(req: &Request, _: &Params) -> ApiResult {
 
 /// `DELETE /api/v1/invitations/:id`: administrators.
 pub fn revoke_invitation(req: &Request, params: &Params) -> ApiResult {
-    let id = path_id(params, "id", "invitation", InvitationId::parse)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ManageMembers)?;
+    let id = path_id(params, "id", "invitation", InvitationId::parse)?;
     fieldline_storage::revoke_invitation(&db, &caller.tenant, id)?;
     no_content()
 }
@@ -140,12 +140,12 @@ pub fn list_members(req: &Request, _: &Params) -> ApiResult {
 /// permissions object itself: administrators. The organization keeps at least one
 /// administrator.
 pub fn update_member(req: &Request, params: &Params) -> ApiResult {
-    let user = path_id(params, "user_id", "member", UserId::parse)?;
-    let b: Value = body(req)?;
-    let patch = b.get("permissions").cloned().unwrap_or(b);
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ManageMembers)?;
+    let user = path_id(params, "user_id", "member", UserId::parse)?;
+    let b: Value = body(req)?;
+    let patch = b.get("permissions").cloned().unwrap_or(b);
     let (_, current) = fieldline_storage::member(&db, caller.org(), user)?;
     let permissions: Permissions = patched(&current.permissions, &patch)?;
     json_response(
@@ -156,10 +156,10 @@ pub fn update_member(req: &Request, params: &Params) -> ApiResult {
 
 /// `DELETE /api/v1/members/:user_id`: administrators; the member's tokens here are revoked.
 pub fn remove_member(req: &Request, params: &Params) -> ApiResult {
-    let user = path_id(params, "user_id", "member", UserId::parse)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ManageMembers)?;
+    let user = path_id(params, "user_id", "member", UserId::parse)?;
     fieldline_storage::remove_member(&db, &caller.tenant, user, now)?;
     no_content()
 }

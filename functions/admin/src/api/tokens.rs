@@ -34,9 +34,9 @@ struct NewTokenBody {
 /// `POST /api/v1/tokens`: Conduit and federation tokens need Administrator, a device token
 /// Modify. A new federation or device token replaces the previous one.
 pub fn create_token(req: &Request, _: &Params) -> ApiResult {
-    let b: NewTokenBody = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let b: NewTokenBody = body(req)?;
     if b.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::bad_request("expiresAt must be in the future"));
     }
@@ -92,15 +92,15 @@ pub fn create_token(req: &Request, _: &Params) -> ApiResult {
 
 /// `GET /api/v1/tokens[?kind=conduit|federation|device|refresh]`: administrators.
 pub fn list_tokens(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageTokens)?;
     let mut kind = None;
     for (k, v) in form_urlencoded::parse(req.query().as_bytes()) {
         if k == "kind" {
             kind = Some(TokenKind::parse(&v)?);
         }
     }
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
-    caller.may(Action::ManageTokens)?;
     json_response(
         200,
         &fieldline_storage::list_tokens(&db, &caller.tenant, kind)?,
@@ -109,10 +109,10 @@ pub fn list_tokens(req: &Request, _: &Params) -> ApiResult {
 
 /// `DELETE /api/v1/tokens/:id`: administrators.
 pub fn revoke_token(req: &Request, params: &Params) -> ApiResult {
-    let id = path_id(params, "id", "token", TokenId::parse)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ManageTokens)?;
+    let id = path_id(params, "id", "token", TokenId::parse)?;
     fieldline_storage::revoke_token(&db, &caller.tenant, id, now)?;
     no_content()
 }
