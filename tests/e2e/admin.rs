@@ -741,8 +741,12 @@ fn admin_permission_boundaries() {
             api.post("/api/v1/invitations", s, json!({"email": "x@example.com"}))
                 .status,
             api.get("/api/v1/tokens", s).status,
-            api.post("/api/v1/tokens", s, json!({"kind": "conduit"}))
-                .status,
+            api.post(
+                "/api/v1/tokens",
+                s,
+                json!({"kind": "conduit", "user": admin.user}),
+            )
+            .status,
             api.post("/api/v1/tokens", s, json!({"kind": "federation"}))
                 .status,
             api.patch(
@@ -920,6 +924,127 @@ fn admin_permission_boundaries() {
         json!({"token": other.body["token"], "password": "member password 1"}),
     );
     expect(&full, 409, "max_users_reached");
+}
+
+/// An AlphaX Conduit v2 upload of one value with `token` to the device `network_id`; the status.
+fn conduit_upload(api: &Api, token: &str, network_id: &str) -> u16 {
+    let body = json!({"token": token, "networkId": network_id,
+                      "timestamp": Timestamp::now().as_millis(),
+                      "data": [{"channelId": 1, "value": 1.5}]});
+    let resp = api
+        .client
+        .post(api.host.url("/post/v2"))
+        .json(&body)
+        .send()
+        .expect("request");
+    resp.status().as_u16()
+}
+
+#[test]
+fn admin_conduit_tokens_for_members_act_with_their_permissions() {
+    let api = start();
+    let admin = api.signup("Acme", "admin@example.com");
+    let d = api.post(
+        "/api/v1/devices",
+        &admin,
+        json!({"name": "Tank", "networkId": "tank-1"}),
+    );
+    assert_eq!(d.status, 201, "{d:?}");
+    let viewer = api.add_member(&admin, "viewer@example.com", json!({}));
+    let modify = api.add_member(&admin, "modify@example.com", json!({"modify": true}));
+    let conduit = |s: &Session, body: Value| {
+        let a = api.post("/api/v1/tokens", s, body);
+        assert_eq!(a.status, 201, "{a:?}");
+        (
+            a.body["secret"].as_str().expect("secret").to_owned(),
+            a.body["user"].as_str().expect("user").to_owned(),
+        )
+    };
+
+    // Any member may have a Conduit token for themselves (the default user is the caller) ...
+    let (modify_token, user) = conduit(&modify, json!({"kind": "conduit"}));
+    assert_eq!(user, modify.user);
+    let (viewer_token, user) = conduit(&viewer, json!({"kind": "conduit", "user": viewer.user}));
+    assert_eq!(user, viewer.user);
+    // ... and only an Administrator may give one to another member.
+    for (s, other) in [(&modify, &viewer.user), (&viewer, &admin.user)] {
+        let a = api.post(
+            "/api/v1/tokens",
+            s,
+            json!({"kind": "conduit", "user": other}),
+        );
+        expect(&a, 403, "forbidden");
+    }
+    let (for_viewer, user) = conduit(&admin, json!({"kind": "conduit", "user": viewer.user}));
+    assert_eq!(user, viewer.user);
+    expect(
+        &api.post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"kind": "conduit", "user": "aaaaaaaaaaaaa"}),
+        ),
+        404,
+        "member_not_found",
+    );
+    expect(
+        &api.post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"kind": "federation", "user": viewer.user}),
+        ),
+        400,
+        "invalid_request",
+    );
+
+    // A token acts with its member's permissions: the Modify member's writes, the view-only
+    // member's (whoever created it) does not.
+    assert_eq!(conduit_upload(&api, &modify_token, "tank-1"), 200);
+    assert_eq!(conduit_upload(&api, &viewer_token, "tank-1"), 403);
+    assert_eq!(conduit_upload(&api, &for_viewer, "tank-1"), 403);
+    let read = api
+        .client
+        .get(api.host.url(&format!("/conduitv4?token={viewer_token}")))
+        .send()
+        .expect("read");
+    assert_eq!(read.status().as_u16(), 200, "a view-only member reads");
+    // It is no access token: nothing of the admin API works with it.
+    let as_access = Session {
+        access: modify_token.clone(),
+        ..modify.clone()
+    };
+    expect(
+        &api.get("/api/v1/devices", &as_access),
+        401,
+        "invalid_token",
+    );
+    expect(
+        &api.post("/api/v1/tokens", &as_access, json!({"kind": "conduit"})),
+        401,
+        "invalid_token",
+    );
+    expect(
+        &api.patch(
+            &format!("/api/v1/members/{}", modify.user),
+            &as_access,
+            json!({"administrator": true}),
+        ),
+        401,
+        "invalid_token",
+    );
+
+    // The member's current permissions, not those at creation: promote the viewer and demote
+    // the Modify member, and their existing tokens follow.
+    for (who, modify_now) in [(&viewer, true), (&modify, false)] {
+        let a = api.patch(
+            &format!("/api/v1/members/{}", who.user),
+            &admin,
+            json!({"modify": modify_now}),
+        );
+        assert_eq!(a.status, 200, "{a:?}");
+    }
+    assert_eq!(conduit_upload(&api, &viewer_token, "tank-1"), 200);
+    assert_eq!(conduit_upload(&api, &for_viewer, "tank-1"), 200);
+    assert_eq!(conduit_upload(&api, &modify_token, "tank-1"), 403);
 }
 
 #[test]
