@@ -64,6 +64,11 @@ fn start() -> Api {
     start_with(&[])
 }
 
+/// A host where anyone may sign up organizations (the default allows the first one only).
+fn start_open() -> Api {
+    start_with(&[("SPIN_VARIABLE_ALLOW_SIGNUP", "true")])
+}
+
 /// The OpenAPI document, from the file the component embeds.
 fn openapi() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
@@ -232,7 +237,7 @@ fn expect(a: &Answer, status: u16, code: &str) {
 
 #[test]
 fn admin_signup_login_structure_token_refresh_flow() {
-    let api = start();
+    let api = start_open();
     let admin = api.signup("Acme Dairy", "Alice@Example.com");
     assert_eq!(admin.org.len(), 13);
 
@@ -625,6 +630,39 @@ fn admin_signup_login_structure_token_refresh_flow() {
         404,
         "device_not_found",
     );
+}
+
+#[test]
+fn admin_signup_is_for_the_first_organization_by_default() {
+    let api = start();
+    let first = api.signup("Acme", "a@example.com");
+    let again = api.anon(
+        "POST",
+        "/api/v1/signup",
+        json!({"organization": "Other", "email": "b@example.com", "password": "correct horse battery"}),
+    );
+    expect(&again, 403, "signup_disabled");
+    assert!(
+        again.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("first")),
+        "{again:?}"
+    );
+    // Refused before the body is read, and nothing was created.
+    expect(
+        &api.anon("POST", "/api/v1/signup", json!([])),
+        403,
+        "signup_disabled",
+    );
+    let login = api.anon(
+        "POST",
+        "/api/v1/login",
+        json!({"email": "b@example.com", "password": "correct horse battery"}),
+    );
+    expect(&login, 401, "bad_credentials");
+    // The first organization goes on, and grows by invitation.
+    let member = api.add_member(&first, "b@example.com", json!({}));
+    assert_eq!(member.org, first.org);
 }
 
 #[test]
@@ -1049,7 +1087,7 @@ fn admin_conduit_tokens_for_members_act_with_their_permissions() {
 
 #[test]
 fn admin_tenants_are_isolated_on_every_endpoint() {
-    let api = start();
+    let api = start_open();
     let a = api.signup("Org A", "a@example.com");
     let b = api.signup("Org B", "b@example.com");
     let (device, sensor, channel) = api.structure(&a);
@@ -1359,6 +1397,7 @@ fn admin_authenticates_before_reading_the_request() {
 #[test]
 fn admin_rate_limit_reaches_429_and_recovers() {
     let api = start_with(&[
+        ("SPIN_VARIABLE_ALLOW_SIGNUP", "true"),
         ("SPIN_VARIABLE_ADMIN_RATE_LIMIT", "5"),
         ("SPIN_VARIABLE_ADMIN_RATE_LIMIT_WINDOW_SECS", "2"),
     ]);

@@ -56,8 +56,9 @@ pub use incidents::{
     active_incident, close_incident, confirm_incident, incident, list_incidents, open_incident,
 };
 pub use orgs::{
-    all_tenants, auto_registration, create_organization, organization, set_auto_registration,
-    sign_up, tenant, update_organization, update_subscription, Tenant,
+    all_tenants, auto_registration, create_organization, organization, organizations_exist,
+    set_auto_registration, sign_up, sign_up_under, tenant, update_organization,
+    update_subscription, Tenant,
 };
 pub use points::{
     latest_points, points_in_range, purge_points_before, purge_rollups_before, rollup_hours,

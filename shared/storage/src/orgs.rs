@@ -1,8 +1,8 @@
 //! Organizations (tenants) and sign-up.
 
 use fieldline_domain::{
-    ConduitTier, Email, OrgFields, OrgId, Organization, PasswordHash, Permissions, Subscription,
-    Timestamp, User, UserId, Uuid,
+    ConduitTier, Email, OrgFields, OrgId, Organization, PasswordHash, Permissions, SignupPolicy,
+    Subscription, Timestamp, User, UserId, Uuid,
 };
 
 use crate::db::{transaction, Db, Row, Value};
@@ -205,7 +205,42 @@ pub fn sign_up(
     password: &PasswordHash,
     now: Timestamp,
 ) -> Result<(Tenant, Organization, User)> {
+    sign_up_under(
+        db,
+        SignupPolicy::Open,
+        org,
+        subscription,
+        email,
+        password,
+        now,
+    )
+}
+
+/// Whether the server has any organization (what [`SignupPolicy::First`] looks at).
+pub fn organizations_exist(db: &dyn Db) -> Result<bool> {
+    let rows = db.execute("SELECT EXISTS (SELECT 1 FROM orgs)", &[])?;
+    rows.first()
+        .ok_or_else(|| Error::Corrupt("EXISTS returned no row".into()))?
+        .bool(0)
+}
+
+/// [`sign_up`] if `policy` allows it, decided inside the transaction that creates the
+/// organization, so that two first sign-ups at once make one organization; otherwise
+/// [`Conflict::SignupClosed`].
+pub fn sign_up_under(
+    db: &dyn Db,
+    policy: SignupPolicy,
+    org: &OrgFields,
+    subscription: &Subscription,
+    email: &Email,
+    password: &PasswordHash,
+    now: Timestamp,
+) -> Result<(Tenant, Organization, User)> {
     transaction(db, |db| {
+        let exist = policy != SignupPolicy::Open && organizations_exist(db)?;
+        if !policy.allows(exist) {
+            return Err(Conflict::SignupClosed(policy.as_str()).into());
+        }
         let (user_key, user) = insert_user(db, email, password, now)?;
         let (tenant, org) = insert_org(db, org, subscription, now)?;
         insert_membership(db, tenant.key, user_key, Permissions::ADMINISTRATOR, now)?;

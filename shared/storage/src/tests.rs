@@ -6,8 +6,8 @@ use fieldline_domain::{
     authorize, Action, AuthFailure, ChannelFields, CommunicationId, ConduitServices, ConduitTier,
     Device, DeviceFields, Email, IncidentKind, Name, NetworkId, NewIncident, OrgFields, OrgName,
     Password, PasswordHash, PasswordHasher, Permissions, Point, Principal, RateLimitPolicy, Sensor,
-    SensorFields, Subscription, Threshold, ThresholdOp, Thresholds, Timestamp, TokenKind,
-    TokenSecret, Unit, User, Uuid,
+    SensorFields, SignupPolicy, Subscription, Threshold, ThresholdOp, Thresholds, Timestamp,
+    TokenKind, TokenSecret, Unit, User, Uuid,
 };
 use rusqlite::Connection;
 
@@ -169,6 +169,32 @@ fn sign_up_login_and_membership() {
     .unwrap();
     assert_eq!(organization(&db, &t2).unwrap(), o2);
     assert_eq!(memberships_of_user(&db, user.id).unwrap().len(), 2);
+}
+
+#[test]
+fn sign_up_policies_are_decided_with_the_write() {
+    let db = db();
+    let fields = OrgFields::named(OrgName::parse("First").unwrap());
+    let sub = Subscription::default();
+    let under =
+        |policy, who: &str| sign_up_under(&db, policy, &fields, &sub, &email(who), hash(), now());
+    assert_eq!(
+        conflict(under(SignupPolicy::Closed, "a@example.com")),
+        Conflict::SignupClosed("false")
+    );
+    assert!(!organizations_exist(&db).unwrap());
+    under(SignupPolicy::First, "a@example.com").unwrap();
+    assert!(organizations_exist(&db).unwrap());
+    // The first organization exists: "first" refuses, and the refusal creates no user.
+    assert_eq!(
+        conflict(under(SignupPolicy::First, "b@example.com")),
+        Conflict::SignupClosed("first")
+    );
+    assert!(find_user_by_email(&db, &email("b@example.com"))
+        .unwrap()
+        .is_none());
+    under(SignupPolicy::Open, "b@example.com").unwrap();
+    assert_eq!(all_tenants(&db).unwrap().len(), 2);
 }
 
 #[test]

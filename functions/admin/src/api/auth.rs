@@ -3,9 +3,9 @@
 
 use fieldline_domain::{
     Email, JwtKey, Membership, OrgFields, OrgName, Password, PasswordHasher, RateLimitPolicy,
-    Subscription, Timestamp, TokenSecret, UserId, ACCESS_TOKEN_TTL_SECS,
+    SignupPolicy, Subscription, Timestamp, TokenSecret, UserId, ACCESS_TOKEN_TTL_SECS,
 };
-use fieldline_storage::{Accept, Tenant};
+use fieldline_storage::{Accept, Conflict, Error as StoreError, Tenant};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::http::{Params, Request};
@@ -13,8 +13,8 @@ use spin_sdk::sqlite::Connection;
 
 use super::open;
 use crate::http::{
-    authenticate, bearer, body, json_response, jwt_key, limit_anonymous, no_content, variable,
-    ApiError, ApiResult,
+    authenticate, bearer, body, internal, json_response, jwt_key, limit_anonymous, no_content,
+    variable, ApiError, ApiResult,
 };
 
 /// The answer of every endpoint that starts or continues a session (OAuth 2.0 style).
@@ -48,19 +48,52 @@ struct SignupBody {
     password: String,
 }
 
-/// `POST /api/v1/signup`: a new organization with the caller as its administrator, while the
-/// variable `allow_signup` is `true`.
+/// The variable `allow_signup`: `first` (the default, also when it is unset), `true` or `false`.
+fn signup_policy() -> ApiResult<SignupPolicy> {
+    let Some(value) = variable("allow_signup") else {
+        return Ok(SignupPolicy::First);
+    };
+    SignupPolicy::parse(&value).map_err(|e| {
+        internal(
+            500,
+            &format!(
+                "the Spin variable `allow_signup` is {value:?}: set it to first, true or false \
+                 (SPIN_VARIABLE_ALLOW_SIGNUP) ({e})"
+            ),
+        )
+    })
+}
+
+fn signup_disabled(policy: SignupPolicy) -> ApiError {
+    ApiError::new(
+        403,
+        "signup_disabled",
+        match policy {
+            SignupPolicy::First => {
+                "sign-up is closed: this server already has its organization (variable \
+                 allow_signup is \"first\"); ask an administrator for an invitation"
+            }
+            _ => {
+                "sign-up is disabled on this server (variable allow_signup); ask an \
+                 administrator for an invitation"
+            }
+        },
+    )
+}
+
+/// `POST /api/v1/signup`: a new organization with the caller as its administrator, as the
+/// variable `allow_signup` allows: `first` only while the server has no organization, `true`
+/// always, `false` never.
 pub fn signup(req: &Request, _: &Params) -> ApiResult {
-    if variable("allow_signup").is_some_and(|v| v.trim() != "true") {
-        return Err(ApiError::new(
-            403,
-            "signup_disabled",
-            "sign-up is disabled on this server (variable allow_signup); ask an administrator \
-             for an invitation",
-        ));
-    }
     let (db, now) = open()?;
     limit_anonymous(&db, req, now)?;
+    let policy = signup_policy()?;
+    // Checked again in the transaction that creates the organization; this refuses early,
+    // before the body is read and a password hashed.
+    let exist = policy == SignupPolicy::First && fieldline_storage::organizations_exist(&db)?;
+    if !policy.allows(exist) {
+        return Err(signup_disabled(policy));
+    }
     let b: SignupBody = body(req)?;
     let org = OrgFields::named(OrgName::parse(&b.organization)?);
     let email = Email::parse(&b.email)?;
@@ -70,8 +103,19 @@ pub fn signup(req: &Request, _: &Params) -> ApiResult {
         return Err(fieldline_storage::Conflict::EmailTaken.into());
     }
     let hash = PasswordHasher::default().hash(&password)?;
-    let (tenant, organization, user) =
-        fieldline_storage::sign_up(&db, &org, &Subscription::default(), &email, &hash, now)?;
+    let (tenant, organization, user) = fieldline_storage::sign_up_under(
+        &db,
+        policy,
+        &org,
+        &Subscription::default(),
+        &email,
+        &hash,
+        now,
+    )
+    .map_err(|e| match e {
+        StoreError::Conflict(Conflict::SignupClosed(_)) => signup_disabled(policy),
+        other => other.into(),
+    })?;
     let mut answer = session(&db, user.id, &tenant, now)?;
     answer["organization"] = serde_json::to_value(&organization)?;
     answer["user"] = serde_json::to_value(&user)?;
