@@ -2,8 +2,8 @@
 //! refresh flow, every permission boundary, tenant isolation on every endpoint, bad access
 //! tokens, the rate limit, error answers, and the OpenAPI document against the route table.
 
-use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use fieldline_domain::{JwtKey, OrgId, Timestamp, UserId};
@@ -69,6 +69,112 @@ fn start_open() -> Api {
     start_with(&[("SPIN_VARIABLE_ALLOW_SIGNUP", "true")])
 }
 
+/// `/` and `~` escaped for a JSON pointer (RFC 6901).
+fn pointer_token(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Validates `instance` against the schema at `pointer` in the OpenAPI document. The schema is
+/// the document itself with a `$ref` to that place, so that the document's own `$ref`s
+/// (`#/components/schemas/...`) resolve as they are written. Compiled once per pointer.
+fn validate(pointer: &str, instance: &Value) -> Result<(), String> {
+    static VALIDATORS: OnceLock<Mutex<HashMap<String, jsonschema::Validator>>> = OnceLock::new();
+    let mut cache = VALIDATORS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !cache.contains_key(pointer) {
+        let mut schema = openapi().clone();
+        schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+        // A URI fragment: the braces of path templates are percent-encoded.
+        let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
+        schema["$ref"] = json!(format!("#{fragment}"));
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap_or_else(|e| {
+                panic!("openapi.json: the schema at {pointer} does not compile: {e}")
+            });
+        cache.insert(pointer.to_owned(), validator);
+    }
+    let errors: Vec<String> = cache[pointer]
+        .iter_errors(instance)
+        .map(|e| format!("{} (at {})", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// Checks one answer of the admin API against openapi.json: its operation documents the status,
+/// and the body is what that response describes (JSON valid against its schema, or nothing).
+/// A request that matches no operation (an unknown path, a method its path does not take) must
+/// be answered 404 or 405 with an error in the API's format.
+fn conforms(
+    method: &str,
+    path: &str,
+    status: u16,
+    content_type: Option<&str>,
+    retry_after: bool,
+    text: &str,
+) {
+    let doc = openapi();
+    let path = path.split('?').next().unwrap_or(path);
+    let what = format!("{method} {path} answered {status} {text}");
+    let op = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .filter(|(p, _)| routes::matches(&router_path(p), path))
+        .find_map(|(p, item)| item.get(method.to_lowercase()).map(|op| (p, op)));
+    let Some((template, op)) = op else {
+        assert!(
+            matches!(status, 404 | 405),
+            "{what}: no operation of openapi.json"
+        );
+        let body: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}"));
+        if let Err(e) = validate("/components/schemas/Error", &body) {
+            panic!("{what}: not an Error: {e}");
+        }
+        return;
+    };
+    let Some(mut response) = op["responses"].get(status.to_string()) else {
+        panic!("{what}: openapi.json does not document {status} for {method} {template}");
+    };
+    let mut pointer = format!(
+        "/paths/{}/{}/responses/{status}",
+        pointer_token(template),
+        method.to_lowercase()
+    );
+    if let Some(target) = response.get("$ref").and_then(Value::as_str) {
+        pointer = target.trim_start_matches('#').to_owned();
+        response = doc
+            .pointer(&pointer)
+            .expect("a $ref of openapi.json resolves");
+    }
+    if status == 429 {
+        assert!(retry_after, "{what}: without Retry-After");
+    }
+    if response.get("content").is_none() {
+        assert!(text.is_empty(), "{what}: openapi.json documents no body");
+        return;
+    }
+    assert!(
+        content_type.is_some_and(|c| c.starts_with("application/json")),
+        "{what}: content-type {content_type:?}"
+    );
+    let body: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}"));
+    if let Err(e) = validate(
+        &format!("{pointer}/content/application~1json/schema"),
+        &body,
+    ) {
+        panic!("{what}: does not match openapi.json ({pointer}): {e}");
+    }
+}
+
 /// The OpenAPI document, from the file the component embeds.
 fn openapi() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
@@ -94,8 +200,8 @@ impl Api {
     }
 
     /// The answer to a request sent by hand.
+    /// The answer to a request, checked against what openapi.json says of it.
     fn answer(&self, method: &str, path: &str, resp: reqwest::blocking::Response) -> Answer {
-        let _ = (method, path);
         let header = |n: &str| {
             resp.headers()
                 .get(n)
@@ -103,8 +209,17 @@ impl Api {
                 .map(str::to_owned)
         };
         let (retry_after, allow) = (header("retry-after"), header("allow"));
+        let content_type = header("content-type");
         let status = resp.status().as_u16();
         let text = resp.text().expect("body");
+        conforms(
+            method,
+            path,
+            status,
+            content_type.as_deref(),
+            retry_after.is_some(),
+            &text,
+        );
         let body = if text.is_empty() {
             Value::Null
         } else {
@@ -145,12 +260,7 @@ impl Api {
             json!({"organization": org, "email": email, "password": "correct horse battery"}),
         );
         assert_eq!(a.status, 201, "{a:?}");
-        Session {
-            access: a.body["access_token"].as_str().expect("access").into(),
-            refresh: a.body["refresh_token"].as_str().expect("refresh").into(),
-            user: a.body["user"]["id"].as_str().expect("user").into(),
-            org: a.body["organization"]["id"].as_str().expect("org").into(),
-        }
+        session(&a.body)
     }
 
     fn login(&self, email: &str, password: &str) -> Session {
@@ -203,13 +313,14 @@ impl Api {
     }
 }
 
+/// The session of a sign-up, login, refresh or invitation answer (all alike).
 fn session(body: &Value) -> Session {
-    let token = body["access_token"].as_str().expect("access_token");
+    let field = |name: &str| body[name].as_str().expect(name).to_owned();
     Session {
-        access: token.into(),
-        refresh: body["refresh_token"].as_str().expect("refresh").into(),
-        user: body["user"].as_str().unwrap_or_default().into(),
-        org: body["organization"].as_str().unwrap_or_default().into(),
+        access: field("access_token"),
+        refresh: field("refresh_token"),
+        user: field("user"),
+        org: field("organization"),
     }
 }
 
@@ -1250,8 +1361,9 @@ fn admin_refuses_bad_access_tokens() {
         .header("authorization", "Basic YTpi")
         .send()
         .expect("request");
-    assert_eq!(basic.status().as_u16(), 401);
     assert!(basic.headers().contains_key("www-authenticate"));
+    let basic = api.answer("GET", "/api/v1/me", basic);
+    expect(&basic, 401, "invalid_authorization_header");
 
     let parts: Vec<&str> = s.access.split('.').collect();
     assert_eq!(parts.len(), 3);
@@ -1464,9 +1576,8 @@ fn admin_errors_are_json_with_stable_codes() {
         .body("{\"name\": ")
         .send()
         .expect("request");
-    assert_eq!(malformed.status().as_u16(), 400);
-    let body: Value = malformed.json().expect("json");
-    assert_eq!(body["code"], "invalid_request");
+    let malformed = api.answer("POST", "/api/v1/devices", malformed);
+    expect(&malformed, 400, "invalid_request");
     expect(
         &api.post("/api/v1/devices", &s, json!([1, 2])),
         400,
@@ -1512,6 +1623,70 @@ fn router_path(openapi_path: &str) -> String {
         )
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[test]
+fn admin_openapi_validation_refuses_what_the_document_does_not_say() {
+    let device = json!({
+        "key": 1, "id": "aaaaaaaaaaaaa", "uuid": "0b4f4b9e-5a6c-4a8e-9b1d-3c2e1f0a9b8c",
+        "name": "Tank", "descr": "", "vendorId": "", "customerId": "", "networkId": null,
+        "timeZone": 0, "usesDst": false, "location": null, "notificationEmail": null,
+        "notificationsMinInterval": 600, "meta": {}, "notificationVerified": false,
+        "createdAt": 1, "updatedAt": 1
+    });
+    let schema = "/components/schemas/Device";
+    assert_eq!(validate(schema, &device), Ok(()));
+    let mut missing = device.clone();
+    missing.as_object_mut().expect("object").remove("uuid");
+    assert!(validate(schema, &missing).is_err(), "a required field");
+    let mut extra = device.clone();
+    extra["secret"] = json!("x");
+    assert!(validate(schema, &extra).is_err(), "an undocumented field");
+    let mut wrong = device.clone();
+    wrong["location"] = json!({"lon": 200.0, "lat": 0.0});
+    assert!(validate(schema, &wrong).is_err(), "out of range");
+
+    let pair = json!({"access_token": "a.b.c", "token_type": "Bearer", "expires_in": 900,
+                      "refresh_token": "flr_x", "organization": "aaaaaaaaaaaaa",
+                      "user": "bbbbbbbbbbbbb"});
+    let schema = "/components/schemas/TokenPair";
+    assert_eq!(validate(schema, &pair), Ok(()));
+    let mut objects = pair.clone();
+    objects["organization"] = json!({"id": "aaaaaaaaaaaaa"});
+    assert!(validate(schema, &objects).is_err(), "ids, not objects");
+    assert!(validate("/components/schemas/Error", &json!({"code": "x"})).is_err());
+
+    // A status the operation does not document, a body where none is documented.
+    let undocumented = std::panic::catch_unwind(|| {
+        conforms(
+            "GET",
+            "/api/v1/me",
+            409,
+            Some("application/json"),
+            false,
+            "{}",
+        )
+    });
+    assert!(undocumented.is_err());
+    let body_on_204 = std::panic::catch_unwind(|| {
+        conforms(
+            "DELETE",
+            "/api/v1/devices/aaaaaaaaaaaaa",
+            204,
+            None,
+            false,
+            "{}",
+        )
+    });
+    assert!(body_on_204.is_err());
+    conforms(
+        "DELETE",
+        "/api/v1/devices/aaaaaaaaaaaaa",
+        204,
+        None,
+        false,
+        "",
+    );
 }
 
 #[test]

@@ -17,7 +17,8 @@ use crate::http::{
     variable, ApiError, ApiResult,
 };
 
-/// The answer of every endpoint that starts or continues a session (OAuth 2.0 style).
+/// The answer of every endpoint that starts or continues a session (OAuth 2.0 style): the same
+/// fields from sign-up, login, refresh and accepting an invitation.
 fn token_pair(
     key: &JwtKey,
     user: UserId,
@@ -103,7 +104,7 @@ pub fn signup(req: &Request, _: &Params) -> ApiResult {
         return Err(fieldline_storage::Conflict::EmailTaken.into());
     }
     let hash = PasswordHasher::default().hash(&password)?;
-    let (tenant, organization, user) = fieldline_storage::sign_up_under(
+    let (tenant, _, user) = fieldline_storage::sign_up_under(
         &db,
         policy,
         &org,
@@ -116,10 +117,8 @@ pub fn signup(req: &Request, _: &Params) -> ApiResult {
         StoreError::Conflict(Conflict::SignupClosed(_)) => signup_disabled(policy),
         other => other.into(),
     })?;
-    let mut answer = session(&db, user.id, &tenant, now)?;
-    answer["organization"] = serde_json::to_value(&organization)?;
-    answer["user"] = serde_json::to_value(&user)?;
-    json_response(201, &answer)
+    // The same answer as login and refresh give: ids, not the objects.
+    json_response(201, &session(&db, user.id, &tenant, now)?)
 }
 
 #[derive(Deserialize)]
