@@ -3,3 +3,4 @@
 mod admin;
 mod conduit;
 mod host;
+mod maintenance;

@@ -43,7 +43,7 @@ pub use conduit::{
     conduit_caller, conduit_channels, conduit_channels_by_key, conduit_error, conduit_ingest,
     conduit_points, conduit_rate_limit, register_conduit_device, ConduitCaller, ConduitService,
 };
-pub use counters::{check_rate_limit, increment_counter, purge_expired_counters};
+pub use counters::{check_rate_limit, increment_counter, purge_expired_counters, PURGE_BATCH};
 pub use db::{transaction, Db, Row, Rows, Value};
 pub use devices::{
     channel, channel_ref, channel_refs, create_channel, create_device, create_sensor,

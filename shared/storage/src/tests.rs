@@ -914,6 +914,25 @@ fn rate_limits_count_per_principal_and_window() {
 }
 
 #[test]
+fn purging_takes_every_expired_counter_in_batches_and_keeps_live_ones() {
+    let db = db();
+    let t0 = now();
+    let expired = 2 * PURGE_BATCH + 17;
+    for i in 0..expired {
+        increment_counter(&db, &format!("old|{i}"), 1, t0.add_secs(-1)).unwrap();
+    }
+    increment_counter(&db, "at-now", 1, t0).unwrap();
+    increment_counter(&db, "live", 3, t0.add_secs(1)).unwrap();
+    assert_eq!(purge_expired_counters(&db, t0).unwrap(), expired + 1);
+    assert_eq!(purge_expired_counters(&db, t0).unwrap(), 0);
+    // the live counter goes on counting where it was
+    assert_eq!(
+        increment_counter(&db, "live", 1, t0.add_secs(1)).unwrap(),
+        4
+    );
+}
+
+#[test]
 fn counters_are_atomic_under_concurrency() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.sqlite");
