@@ -8,6 +8,26 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
+DURATION="${DURATION:-10s}"
+# DURATION in whole seconds for the native side, from any form wrk takes (10, 10s, 1m, 2h);
+# checked before anything runs.
+duration_secs() {
+  local n mult
+  case "$1" in
+    *[0-9]) n="$1" mult=1 ;;
+    *s) n="${1%s}" mult=1 ;;
+    *m) n="${1%m}" mult=60 ;;
+    *h) n="${1%h}" mult=3600 ;;
+    *) n="" mult=0 ;;
+  esac
+  if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -eq 0 ]; then
+    echo "DURATION=$1 is not a duration wrk takes: a whole number of seconds, minutes or hours (10s, 1m, 2h)" >&2
+    return 1
+  fi
+  echo $((n * mult))
+}
+secs="$(duration_secs "$DURATION")"
+
 ensure_toolchain
 command -v wrk >/dev/null || apt_install wrk
 # FIELDLINE_SKIP_BUILD=1: use the components and binaries already built (as the tests do).
@@ -18,7 +38,6 @@ if [ -z "${FIELDLINE_SKIP_BUILD:-}" ]; then
   cargo build --release -p fieldline-storage --features native --example conduit_bench
 fi
 
-DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 out_dir="$ROOT/bench-results"
@@ -64,7 +83,6 @@ rows="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execu
 
 kill "${pids[0]}" 2>/dev/null || true
 wait "${pids[0]}" 2>/dev/null || true
-secs="${DURATION%s}"
 log "measuring the native ceiling (${secs}s per side)"
 native="$("$bench_bin" ceiling "$state" "$secs")"
 

@@ -2,7 +2,8 @@
 //! refresh flow, every permission boundary, tenant isolation on every endpoint, bad access
 //! tokens, the rate limit, error answers, and the OpenAPI document against the route table.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use fieldline_domain::{JwtKey, OrgId, Timestamp, UserId};
@@ -63,10 +64,131 @@ fn start() -> Api {
     start_with(&[])
 }
 
+/// A host where anyone may sign up organizations (the default allows the first one only).
+fn start_open() -> Api {
+    start_with(&[("SPIN_VARIABLE_ALLOW_SIGNUP", "true")])
+}
+
+/// `/` and `~` escaped for a JSON pointer (RFC 6901).
+fn pointer_token(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Validates `instance` against the schema at `pointer` in the OpenAPI document. The schema is
+/// the document itself with a `$ref` to that place, so that the document's own `$ref`s
+/// (`#/components/schemas/...`) resolve as they are written. Compiled once per pointer.
+fn validate(pointer: &str, instance: &Value) -> Result<(), String> {
+    static VALIDATORS: OnceLock<Mutex<HashMap<String, jsonschema::Validator>>> = OnceLock::new();
+    let mut cache = VALIDATORS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !cache.contains_key(pointer) {
+        let mut schema = openapi().clone();
+        schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+        // A URI fragment: the braces of path templates are percent-encoded.
+        let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
+        schema["$ref"] = json!(format!("#{fragment}"));
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap_or_else(|e| {
+                panic!("openapi.json: the schema at {pointer} does not compile: {e}")
+            });
+        cache.insert(pointer.to_owned(), validator);
+    }
+    let errors: Vec<String> = cache[pointer]
+        .iter_errors(instance)
+        .map(|e| format!("{} (at {})", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// Checks one answer of the admin API against openapi.json: its operation documents the status,
+/// and the body is what that response describes (JSON valid against its schema, or nothing).
+/// A request that matches no operation (an unknown path, a method its path does not take) must
+/// be answered 404 or 405 with an error in the API's format.
+fn conforms(
+    method: &str,
+    path: &str,
+    status: u16,
+    content_type: Option<&str>,
+    retry_after: bool,
+    text: &str,
+) {
+    let doc = openapi();
+    let path = path.split('?').next().unwrap_or(path);
+    let what = format!("{method} {path} answered {status} {text}");
+    let op = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .filter(|(p, _)| routes::matches(&router_path(p), path))
+        .find_map(|(p, item)| item.get(method.to_lowercase()).map(|op| (p, op)));
+    let Some((template, op)) = op else {
+        assert!(
+            matches!(status, 404 | 405),
+            "{what}: no operation of openapi.json"
+        );
+        let body: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}"));
+        if let Err(e) = validate("/components/schemas/Error", &body) {
+            panic!("{what}: not an Error: {e}");
+        }
+        return;
+    };
+    let Some(mut response) = op["responses"].get(status.to_string()) else {
+        panic!("{what}: openapi.json does not document {status} for {method} {template}");
+    };
+    let mut pointer = format!(
+        "/paths/{}/{}/responses/{status}",
+        pointer_token(template),
+        method.to_lowercase()
+    );
+    if let Some(target) = response.get("$ref").and_then(Value::as_str) {
+        pointer = target.trim_start_matches('#').to_owned();
+        response = doc
+            .pointer(&pointer)
+            .expect("a $ref of openapi.json resolves");
+    }
+    if status == 429 {
+        assert!(retry_after, "{what}: without Retry-After");
+    }
+    if response.get("content").is_none() {
+        assert!(text.is_empty(), "{what}: openapi.json documents no body");
+        return;
+    }
+    assert!(
+        content_type.is_some_and(|c| c.starts_with("application/json")),
+        "{what}: content-type {content_type:?}"
+    );
+    let body: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}"));
+    if let Err(e) = validate(
+        &format!("{pointer}/content/application~1json/schema"),
+        &body,
+    ) {
+        panic!("{what}: does not match openapi.json ({pointer}): {e}");
+    }
+}
+
+/// The OpenAPI document, from the file the component embeds.
+fn openapi() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let text = std::fs::read_to_string(workspace().join("functions/admin/openapi.json"))
+            .expect("functions/admin/openapi.json");
+        serde_json::from_str(&text).expect("openapi.json is JSON")
+    })
+}
+
 impl Api {
     fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
-        let method = Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, self.host.url(path));
+        let m = Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(m, self.host.url(path));
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -74,6 +196,12 @@ impl Api {
             req = req.json(b);
         }
         let resp = req.send().expect("request");
+        self.answer(method, path, resp)
+    }
+
+    /// The answer to a request sent by hand.
+    /// The answer to a request, checked against what openapi.json says of it.
+    fn answer(&self, method: &str, path: &str, resp: reqwest::blocking::Response) -> Answer {
         let header = |n: &str| {
             resp.headers()
                 .get(n)
@@ -81,8 +209,17 @@ impl Api {
                 .map(str::to_owned)
         };
         let (retry_after, allow) = (header("retry-after"), header("allow"));
+        let content_type = header("content-type");
         let status = resp.status().as_u16();
         let text = resp.text().expect("body");
+        conforms(
+            method,
+            path,
+            status,
+            content_type.as_deref(),
+            retry_after.is_some(),
+            &text,
+        );
         let body = if text.is_empty() {
             Value::Null
         } else {
@@ -123,12 +260,7 @@ impl Api {
             json!({"organization": org, "email": email, "password": "correct horse battery"}),
         );
         assert_eq!(a.status, 201, "{a:?}");
-        Session {
-            access: a.body["access_token"].as_str().expect("access").into(),
-            refresh: a.body["refresh_token"].as_str().expect("refresh").into(),
-            user: a.body["user"]["id"].as_str().expect("user").into(),
-            org: a.body["organization"]["id"].as_str().expect("org").into(),
-        }
+        session(&a.body)
     }
 
     fn login(&self, email: &str, password: &str) -> Session {
@@ -181,13 +313,14 @@ impl Api {
     }
 }
 
+/// The session of a sign-up, login, refresh or invitation answer (all alike).
 fn session(body: &Value) -> Session {
-    let token = body["access_token"].as_str().expect("access_token");
+    let field = |name: &str| body[name].as_str().expect(name).to_owned();
     Session {
-        access: token.into(),
-        refresh: body["refresh_token"].as_str().expect("refresh").into(),
-        user: body["user"].as_str().unwrap_or_default().into(),
-        org: body["organization"].as_str().unwrap_or_default().into(),
+        access: field("access_token"),
+        refresh: field("refresh_token"),
+        user: field("user"),
+        org: field("organization"),
     }
 }
 
@@ -215,7 +348,7 @@ fn expect(a: &Answer, status: u16, code: &str) {
 
 #[test]
 fn admin_signup_login_structure_token_refresh_flow() {
-    let api = start();
+    let api = start_open();
     let admin = api.signup("Acme Dairy", "Alice@Example.com");
     assert_eq!(admin.org.len(), 13);
 
@@ -284,6 +417,26 @@ fn admin_signup_login_structure_token_refresh_flow() {
         400,
         "invalid_request",
     );
+    // Automatic registration of unknown devices: an organization setting, off by default.
+    assert_eq!(org.body["autoRegister"], false, "{org:?}");
+    let on = api.patch("/api/v1/organization", &s, json!({"autoRegister": true}));
+    assert_eq!(on.status, 200, "{on:?}");
+    assert_eq!(on.body["autoRegister"], true);
+    assert_eq!(
+        on.body["timeZone"], "Europe/Rome",
+        "the other fields are kept"
+    );
+    assert_eq!(
+        api.get("/api/v1/organization", &s).body["autoRegister"],
+        true
+    );
+    expect(
+        &api.patch("/api/v1/organization", &s, json!({"autoRegister": "yes"})),
+        400,
+        "invalid_request",
+    );
+    let off = api.patch("/api/v1/organization", &s, json!({"autoRegister": null}));
+    assert_eq!(off.body["autoRegister"], false, "{off:?}");
     let sub = api.get("/api/v1/organization/subscription", &s);
     assert_eq!(sub.status, 200);
     assert_eq!(sub.body["conduitTier"], "basic");
@@ -591,6 +744,39 @@ fn admin_signup_login_structure_token_refresh_flow() {
 }
 
 #[test]
+fn admin_signup_is_for_the_first_organization_by_default() {
+    let api = start();
+    let first = api.signup("Acme", "a@example.com");
+    let again = api.anon(
+        "POST",
+        "/api/v1/signup",
+        json!({"organization": "Other", "email": "b@example.com", "password": "correct horse battery"}),
+    );
+    expect(&again, 403, "signup_disabled");
+    assert!(
+        again.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("first")),
+        "{again:?}"
+    );
+    // Refused before the body is read, and nothing was created.
+    expect(
+        &api.anon("POST", "/api/v1/signup", json!([])),
+        403,
+        "signup_disabled",
+    );
+    let login = api.anon(
+        "POST",
+        "/api/v1/login",
+        json!({"email": "b@example.com", "password": "correct horse battery"}),
+    );
+    expect(&login, 401, "bad_credentials");
+    // The first organization goes on, and grows by invitation.
+    let member = api.add_member(&first, "b@example.com", json!({}));
+    assert_eq!(member.org, first.org);
+}
+
+#[test]
 fn admin_signup_can_be_disabled() {
     let api = start_with(&[("SPIN_VARIABLE_ALLOW_SIGNUP", "false")]);
     let a = api.anon(
@@ -612,8 +798,22 @@ fn admin_permission_boundaries() {
     let admin2 = api.add_member(&admin, "admin2@example.com", json!({"administrator": true}));
     assert_eq!(viewer.org, admin.org);
 
-    // What every member may do: read the organization's structure.
+    // What every member may do: read the organization's structure and settings.
+    assert_eq!(
+        api.patch(
+            "/api/v1/organization",
+            &admin,
+            json!({"autoRegister": true})
+        )
+        .status,
+        200
+    );
     for s in [&viewer, &download, &modify, &admin2] {
+        assert_eq!(
+            api.get("/api/v1/organization", s).body["autoRegister"],
+            true,
+            "{s:?}"
+        );
         for path in [
             "/api/v1/me".to_owned(),
             "/api/v1/organization".to_owned(),
@@ -676,6 +876,8 @@ fn admin_permission_boundaries() {
         vec![
             api.patch("/api/v1/organization", s, json!({"descr": "x"}))
                 .status,
+            api.patch("/api/v1/organization", s, json!({"autoRegister": false}))
+                .status,
             api.send(
                 "PUT",
                 "/api/v1/organization/subscription",
@@ -688,8 +890,12 @@ fn admin_permission_boundaries() {
             api.post("/api/v1/invitations", s, json!({"email": "x@example.com"}))
                 .status,
             api.get("/api/v1/tokens", s).status,
-            api.post("/api/v1/tokens", s, json!({"kind": "conduit"}))
-                .status,
+            api.post(
+                "/api/v1/tokens",
+                s,
+                json!({"kind": "conduit", "user": admin.user}),
+            )
+            .status,
             api.post("/api/v1/tokens", s, json!({"kind": "federation"}))
                 .status,
             api.patch(
@@ -714,7 +920,7 @@ fn admin_permission_boundaries() {
     let a = administering(&admin2);
     assert_eq!(
         a,
-        vec![200, 200, 200, 200, 201, 200, 201, 201, 200],
+        vec![200, 200, 200, 200, 200, 201, 200, 201, 201, 200],
         "administrator"
     );
     assert_eq!(modifying(&admin2), vec![201, 200, 201, 200, 201, 200, 201]);
@@ -869,9 +1075,130 @@ fn admin_permission_boundaries() {
     expect(&full, 409, "max_users_reached");
 }
 
+/// An AlphaX Conduit v2 upload of one value with `token` to the device `network_id`; the status.
+fn conduit_upload(api: &Api, token: &str, network_id: &str) -> u16 {
+    let body = json!({"token": token, "networkId": network_id,
+                      "timestamp": Timestamp::now().as_millis(),
+                      "data": [{"channelId": 1, "value": 1.5}]});
+    let resp = api
+        .client
+        .post(api.host.url("/post/v2"))
+        .json(&body)
+        .send()
+        .expect("request");
+    resp.status().as_u16()
+}
+
+#[test]
+fn admin_conduit_tokens_for_members_act_with_their_permissions() {
+    let api = start();
+    let admin = api.signup("Acme", "admin@example.com");
+    let d = api.post(
+        "/api/v1/devices",
+        &admin,
+        json!({"name": "Tank", "networkId": "tank-1"}),
+    );
+    assert_eq!(d.status, 201, "{d:?}");
+    let viewer = api.add_member(&admin, "viewer@example.com", json!({}));
+    let modify = api.add_member(&admin, "modify@example.com", json!({"modify": true}));
+    let conduit = |s: &Session, body: Value| {
+        let a = api.post("/api/v1/tokens", s, body);
+        assert_eq!(a.status, 201, "{a:?}");
+        (
+            a.body["secret"].as_str().expect("secret").to_owned(),
+            a.body["user"].as_str().expect("user").to_owned(),
+        )
+    };
+
+    // Any member may have a Conduit token for themselves (the default user is the caller) ...
+    let (modify_token, user) = conduit(&modify, json!({"kind": "conduit"}));
+    assert_eq!(user, modify.user);
+    let (viewer_token, user) = conduit(&viewer, json!({"kind": "conduit", "user": viewer.user}));
+    assert_eq!(user, viewer.user);
+    // ... and only an Administrator may give one to another member.
+    for (s, other) in [(&modify, &viewer.user), (&viewer, &admin.user)] {
+        let a = api.post(
+            "/api/v1/tokens",
+            s,
+            json!({"kind": "conduit", "user": other}),
+        );
+        expect(&a, 403, "forbidden");
+    }
+    let (for_viewer, user) = conduit(&admin, json!({"kind": "conduit", "user": viewer.user}));
+    assert_eq!(user, viewer.user);
+    expect(
+        &api.post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"kind": "conduit", "user": "aaaaaaaaaaaaa"}),
+        ),
+        404,
+        "member_not_found",
+    );
+    expect(
+        &api.post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"kind": "federation", "user": viewer.user}),
+        ),
+        400,
+        "invalid_request",
+    );
+
+    // A token acts with its member's permissions: the Modify member's writes, the view-only
+    // member's (whoever created it) does not.
+    assert_eq!(conduit_upload(&api, &modify_token, "tank-1"), 200);
+    assert_eq!(conduit_upload(&api, &viewer_token, "tank-1"), 403);
+    assert_eq!(conduit_upload(&api, &for_viewer, "tank-1"), 403);
+    let read = api
+        .client
+        .get(api.host.url(&format!("/conduitv4?token={viewer_token}")))
+        .send()
+        .expect("read");
+    assert_eq!(read.status().as_u16(), 200, "a view-only member reads");
+    // It is no access token: nothing of the admin API works with it.
+    let as_access = Session {
+        access: modify_token.clone(),
+        ..modify.clone()
+    };
+    expect(
+        &api.get("/api/v1/devices", &as_access),
+        401,
+        "invalid_token",
+    );
+    expect(
+        &api.post("/api/v1/tokens", &as_access, json!({"kind": "conduit"})),
+        401,
+        "invalid_token",
+    );
+    expect(
+        &api.patch(
+            &format!("/api/v1/members/{}", modify.user),
+            &as_access,
+            json!({"administrator": true}),
+        ),
+        401,
+        "invalid_token",
+    );
+
+    // The member's current permissions, not those at creation: promote the viewer and demote
+    // the Modify member, and their existing tokens follow.
+    for (who, modify_now) in [(&viewer, true), (&modify, false)] {
+        let a = api.patch(
+            &format!("/api/v1/members/{}", who.user),
+            &admin,
+            json!({"modify": modify_now}),
+        );
+        assert_eq!(a.status, 200, "{a:?}");
+    }
+    assert_eq!(conduit_upload(&api, &viewer_token, "tank-1"), 200);
+    assert_eq!(conduit_upload(&api, &for_viewer, "tank-1"), 200);
+    assert_eq!(conduit_upload(&api, &modify_token, "tank-1"), 403);
+}
+
 #[test]
 fn admin_tenants_are_isolated_on_every_endpoint() {
-    let api = start();
+    let api = start_open();
     let a = api.signup("Org A", "a@example.com");
     let b = api.signup("Org B", "b@example.com");
     let (device, sensor, channel) = api.structure(&a);
@@ -1034,8 +1361,9 @@ fn admin_refuses_bad_access_tokens() {
         .header("authorization", "Basic YTpi")
         .send()
         .expect("request");
-    assert_eq!(basic.status().as_u16(), 401);
     assert!(basic.headers().contains_key("www-authenticate"));
+    let basic = api.answer("GET", "/api/v1/me", basic);
+    expect(&basic, 401, "invalid_authorization_header");
 
     let parts: Vec<&str> = s.access.split('.').collect();
     assert_eq!(parts.len(), 3);
@@ -1112,9 +1440,76 @@ fn admin_refuses_bad_access_tokens() {
     );
 }
 
+/// The operations of the OpenAPI document that need an access token (a `bearer` security
+/// requirement and no anonymous alternative), as router paths.
+fn authenticated_routes() -> BTreeSet<(String, String)> {
+    let doc = openapi();
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let security = op["security"]
+                .as_array()
+                .expect("security on every operation");
+            let anonymous = security
+                .iter()
+                .any(|s| s.as_object().is_some_and(|o| o.is_empty()));
+            if !security.is_empty() && !anonymous {
+                out.insert((method.to_uppercase(), router_path(path)));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn admin_authenticates_before_reading_the_request() {
+    let api = start();
+    let s = api.signup("Acme", "a@example.com");
+    let needs_token = authenticated_routes();
+    // The document says so of every route but the ones that establish who the caller is.
+    use routes::Op;
+    let anonymous = [
+        Op::OpenApi,
+        Op::Signup,
+        Op::Login,
+        Op::Refresh,
+        Op::Logout,
+        Op::AcceptInvitation,
+    ];
+    for &(method, path, op) in routes::ROUTES {
+        let documented = needs_token.contains(&(method.to_owned(), path.to_owned()));
+        assert_eq!(documented, !anonymous.contains(&op), "{method} {path}");
+    }
+    // Without credentials, with a malformed body and malformed ids: 401 on every endpoint that
+    // needs an access token, before the body or the path is looked at.
+    for (method, path) in &needs_token {
+        let url = path
+            .replace(":id", "not-an-id")
+            .replace(":user_id", "not-an-id");
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let resp = api
+            .client
+            .request(method.clone(), api.host.url(&url))
+            .header("content-type", "application/json")
+            .body("{\"name\": ")
+            .send()
+            .expect("request");
+        let a = api.answer(method.as_str(), &url, resp);
+        expect(&a, 401, "missing_credentials");
+        // ... and a token that is not one is refused the same way
+        let bad = Session {
+            access: "garbage".into(),
+            ..s.clone()
+        };
+        let a = api.send(method.as_str(), &url, Some(&bad.access), Some(&json!([1])));
+        expect(&a, 401, "invalid_token");
+    }
+}
+
 #[test]
 fn admin_rate_limit_reaches_429_and_recovers() {
     let api = start_with(&[
+        ("SPIN_VARIABLE_ALLOW_SIGNUP", "true"),
         ("SPIN_VARIABLE_ADMIN_RATE_LIMIT", "5"),
         ("SPIN_VARIABLE_ADMIN_RATE_LIMIT_WINDOW_SECS", "2"),
     ]);
@@ -1135,6 +1530,19 @@ fn admin_rate_limit_reaches_429_and_recovers() {
         .and_then(|r| r.parse().ok())
         .expect("Retry-After");
     assert!((1..=2).contains(&retry), "{retry}");
+    // Counted before the request is read: a malformed one is refused by the limit too.
+    let malformed = api.send(
+        "POST",
+        "/api/v1/devices",
+        Some(&s.access),
+        Some(&json!([1])),
+    );
+    expect(&malformed, 429, "rate_limited");
+    expect(
+        &api.get("/api/v1/devices/not-an-id", &s),
+        429,
+        "rate_limited",
+    );
     // Counted per user: another user is not limited.
     assert_eq!(api.get("/api/v1/me", &other).status, 200);
     std::thread::sleep(Duration::from_secs(retry));
@@ -1168,9 +1576,8 @@ fn admin_errors_are_json_with_stable_codes() {
         .body("{\"name\": ")
         .send()
         .expect("request");
-    assert_eq!(malformed.status().as_u16(), 400);
-    let body: Value = malformed.json().expect("json");
-    assert_eq!(body["code"], "invalid_request");
+    let malformed = api.answer("POST", "/api/v1/devices", malformed);
+    expect(&malformed, 400, "invalid_request");
     expect(
         &api.post("/api/v1/devices", &s, json!([1, 2])),
         400,
@@ -1216,6 +1623,70 @@ fn router_path(openapi_path: &str) -> String {
         )
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[test]
+fn admin_openapi_validation_refuses_what_the_document_does_not_say() {
+    let device = json!({
+        "key": 1, "id": "aaaaaaaaaaaaa", "uuid": "0b4f4b9e-5a6c-4a8e-9b1d-3c2e1f0a9b8c",
+        "name": "Tank", "descr": "", "vendorId": "", "customerId": "", "networkId": null,
+        "timeZone": 0, "usesDst": false, "location": null, "notificationEmail": null,
+        "notificationsMinInterval": 600, "meta": {}, "notificationVerified": false,
+        "createdAt": 1, "updatedAt": 1
+    });
+    let schema = "/components/schemas/Device";
+    assert_eq!(validate(schema, &device), Ok(()));
+    let mut missing = device.clone();
+    missing.as_object_mut().expect("object").remove("uuid");
+    assert!(validate(schema, &missing).is_err(), "a required field");
+    let mut extra = device.clone();
+    extra["secret"] = json!("x");
+    assert!(validate(schema, &extra).is_err(), "an undocumented field");
+    let mut wrong = device.clone();
+    wrong["location"] = json!({"lon": 200.0, "lat": 0.0});
+    assert!(validate(schema, &wrong).is_err(), "out of range");
+
+    let pair = json!({"access_token": "a.b.c", "token_type": "Bearer", "expires_in": 900,
+                      "refresh_token": "flr_x", "organization": "aaaaaaaaaaaaa",
+                      "user": "bbbbbbbbbbbbb"});
+    let schema = "/components/schemas/TokenPair";
+    assert_eq!(validate(schema, &pair), Ok(()));
+    let mut objects = pair.clone();
+    objects["organization"] = json!({"id": "aaaaaaaaaaaaa"});
+    assert!(validate(schema, &objects).is_err(), "ids, not objects");
+    assert!(validate("/components/schemas/Error", &json!({"code": "x"})).is_err());
+
+    // A status the operation does not document, a body where none is documented.
+    let undocumented = std::panic::catch_unwind(|| {
+        conforms(
+            "GET",
+            "/api/v1/me",
+            409,
+            Some("application/json"),
+            false,
+            "{}",
+        )
+    });
+    assert!(undocumented.is_err());
+    let body_on_204 = std::panic::catch_unwind(|| {
+        conforms(
+            "DELETE",
+            "/api/v1/devices/aaaaaaaaaaaaa",
+            204,
+            None,
+            false,
+            "{}",
+        )
+    });
+    assert!(body_on_204.is_err());
+    conforms(
+        "DELETE",
+        "/api/v1/devices/aaaaaaaaaaaaa",
+        204,
+        None,
+        false,
+        "",
+    );
 }
 
 #[test]

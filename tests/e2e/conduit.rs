@@ -2,15 +2,16 @@
 //! real token in place of its placeholder), every row of its status table, gzip both ways, the
 //! tiers' rate limits, 1000-record pages, and values posted over v1 and v2 read back through v4
 //! and v6. Organizations, devices and tokens are set up through fieldline-storage on the host's
-//! own database file: the same storage layer the components use.
+//! own database file (the same storage layer the components use); settings an administrator
+//! changes go through the admin API.
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
 use fieldline_domain::{
-    Calibration, ConduitServices, ConduitTier, DeviceFields, DeviceMeta, Email, Location, Name,
-    NetworkId, OrgFields, OrgName, Password, PasswordHasher, Point, RateLimitPolicy, ShortText,
-    Subscription, Timestamp,
+    Calibration, ChannelFields, CommunicationId, ConduitServices, ConduitTier, DeviceFields,
+    DeviceMeta, Email, Location, Name, NetworkId, OrgFields, OrgName, Password, PasswordHasher,
+    Point, RateLimitPolicy, SensorFields, ShortText, Subscription, Timestamp,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
 use fieldline_tests::{workspace, Start, TestHost};
@@ -70,6 +71,25 @@ fn org(db: &Connection) -> Org {
         tenant,
         user: user.id,
     }
+}
+
+/// Logs in as the administrator `org` made and sets the organization's automatic registration
+/// through the admin API, as an administrator would.
+fn set_auto_register(h: &TestHost, on: bool) {
+    let c = client();
+    let login = c.post(h.url("/api/v1/login")).json(
+        &serde_json::json!({"email": "ops@example.com", "password": "correct horse battery"}),
+    );
+    let (s, session) = status_and_json(send(login));
+    assert_eq!(s, 200, "{session}");
+    let access = session["access_token"].as_str().expect("access token");
+    let patch = c
+        .patch(h.url("/api/v1/organization"))
+        .bearer_auth(access)
+        .json(&serde_json::json!({ "autoRegister": on }));
+    let (s, org) = status_and_json(send(patch));
+    assert_eq!(s, 200, "{org}");
+    assert_eq!(org["autoRegister"], on, "{org}");
 }
 
 fn token(db: &Connection, o: &Org, tier: ConduitTier, services: ConduitServices) -> String {
@@ -511,8 +531,9 @@ fn conduit_answers_every_row_of_the_status_table() {
         404
     );
 
-    // ... and with automatic registration on, the device and its channels appear on first sight
-    storage::set_conduit_auto_registration(&db, &o.tenant, true).expect("setting");
+    // ... and with automatic registration on (the organization's setting, through the admin
+    // API), the device and its channels appear on first sight
+    set_auto_register(&h, true);
     let (s, j) = post(
         &h,
         "/post/v2",
@@ -803,6 +824,123 @@ fn conduit_reads_page_by_1000_records() {
     assert_eq!(pages, 3);
     assert_eq!(seen.len(), 2500, "every record exactly once");
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "oldest first");
+}
+
+/// One page of a read: status, records, and the `X-Conduit-Cursor` and `X-Conduit-Next-Fcdt`
+/// headers.
+fn page(h: &TestHost, path_and_query: &str) -> (u16, Vec<Value>, Option<String>, Option<i64>) {
+    let r = send(client().get(h.url(path_and_query)));
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (cursor, next) = (header("x-conduit-cursor"), header("x-conduit-next-fcdt"));
+    let (s, body) = status_and_json(r);
+    let records = body.as_array().cloned().unwrap_or_default();
+    (s, records, cursor, next.and_then(|n| n.parse().ok()))
+}
+
+#[test]
+fn conduit_reads_page_through_more_than_1000_records_of_one_second_with_the_cursor() {
+    let h = start();
+    let db = open(&h);
+    let o = org(&db);
+    let t = enterprise(&db, &o);
+    let d = device(&db, &o, NETWORK_ID);
+    // 1100 channels (a point per channel and timestamp, so 1100 points of one timestamp need
+    // 1100 channels), with points in second S, 10 in S - 1 and 10 in S + 1.
+    let now = Timestamp::now();
+    storage::transaction(&db, |db| {
+        let sensor = storage::create_sensor(
+            db,
+            &o.tenant,
+            d.id,
+            &SensorFields::named(Name::parse("Many")?),
+            now,
+        )?;
+        for i in 0..1100 {
+            storage::create_channel(
+                db,
+                &o.tenant,
+                sensor.id,
+                Some(CommunicationId::parse(&format!("c{i:04}"))?),
+                &ChannelFields::named(Name::parse(&format!("C{i}"))?),
+                now,
+            )?;
+        }
+        Ok(())
+    })
+    .expect("channels");
+    let refs = storage::channel_refs(&db, &o.tenant, d.id).expect("refs");
+    let s_ms = 1_700_000_000_000_i64;
+    let at = |ms: i64| Timestamp::from_millis(ms).expect("ts");
+    let mut points = Vec::new();
+    for i in 0..1100 {
+        let c = refs[&format!("c{i:04}")];
+        points.push((c, Point::new(at(s_ms + 250), i as f64).expect("point")));
+        if i < 10 {
+            points.push((c, Point::new(at(s_ms - 1000), i as f64).expect("point")));
+            points.push((c, Point::new(at(s_ms + 1000), i as f64).expect("point")));
+        }
+    }
+    storage::write_points(&db, &o.tenant, &points).expect("write");
+    let s = s_ms / 1000;
+    let (before, after) = (s - 1, s + 1);
+    let query = format!("/conduitv4?id={NETWORK_ID}&token={t}&fcdt={before}&tcdt={after}");
+
+    // Following the cursor returns every record exactly once, in (time, channel) order.
+    let (mut seen, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("{query}&cursor={c}"),
+            None => query.clone(),
+        };
+        let (status, records, next_cursor, _) = page(&h, &q);
+        assert_eq!(status, 200, "page {pages}");
+        let n = records.len();
+        assert!(n > 0 && n <= 1000, "page {pages}: {n} records");
+        pages += 1;
+        for r in &records {
+            let ts: i64 = r["timestamp"]
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .expect("ts");
+            seen.push((ts, r["channel"].as_str().expect("channel").to_owned()));
+        }
+        match next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 1120, "{pages} pages");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 1120, "every record exactly once");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "oldest first");
+    // 10 of S - 1, then 1000 of S, then 100 of S and 10 of S + 1
+    assert_eq!(pages, 3);
+
+    // A client paging by fcdt alone: the first page ends on a whole second and says where the
+    // next starts; the second is cut inside S, so only the cursor continues it.
+    let (_, first, cursor, next) = page(&h, &query);
+    assert_eq!(first.len(), 10);
+    assert!(cursor.is_some());
+    assert_eq!(next, Some(s));
+    let (_, second, cursor, next) = page(
+        &h,
+        &format!("/conduitv4?id={NETWORK_ID}&token={t}&fcdt={s}&tcdt={after}"),
+    );
+    assert_eq!(second.len(), 1000);
+    assert!(cursor.is_some());
+    assert_eq!(next, None, "no fcdt continues inside a second");
+
+    // A cursor that this server did not give is a 400.
+    let (status, body) = get(&h, &format!("{query}&cursor=not-a-cursor"));
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(status, &body).contains("cursor"), "{body}");
 }
 
 /// Publishes as the document's users do, with `mosquitto_pub`; with rumqttc where the Mosquitto

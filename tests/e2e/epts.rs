@@ -398,7 +398,7 @@ fn influx_answers_the_recorded_corpus_over_http_after_writing_the_data_set() {
     let h = start();
     let db = open(&h);
     let o = org(&db, "golden@example.com");
-    storage::set_conduit_auto_registration(&db, &o.tenant, true).expect("auto registration");
+    storage::set_auto_registration(&db, &o.tenant, true).expect("auto registration");
     let token = api_token(&db, &o);
     // The data set, through /write in pieces of 1000 lines (devices, sensors and channels are
     // registered from the tags on first sight).
@@ -464,7 +464,7 @@ fn influx_write_answers_as_influxdb_and_keeps_what_it_accepts() {
         msg.starts_with("partial write: unknown device") && msg.ends_with("dropped=1"),
         "{msg}"
     );
-    storage::set_conduit_auto_registration(&db, &o.tenant, true).expect("auto registration");
+    storage::set_auto_registration(&db, &o.tenant, true).expect("auto registration");
     // a good line and a bad one: the good one lands, the answer is InfluxDB's partial write
     let body = format!(
         "{}\nauto~watt,{u} value= 1595325610000\n",

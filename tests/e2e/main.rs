@@ -4,3 +4,4 @@ mod admin;
 mod conduit;
 mod epts;
 mod host;
+mod maintenance;

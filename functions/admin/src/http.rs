@@ -83,6 +83,7 @@ fn conflict_code(c: &Conflict) -> &'static str {
         Conflict::MaxUsers(_) => "max_users_reached",
         Conflict::InvitationClosed => "invitation_closed",
         Conflict::InvitationForAnotherEmail { .. } => "invitation_for_another_email",
+        Conflict::SignupClosed(_) => "signup_disabled",
     }
 }
 
@@ -158,7 +159,7 @@ impl From<serde_json::Error> for ApiError {
 }
 
 /// The details go to the log, not to the client.
-fn internal(status: u16, detail: &str) -> ApiError {
+pub fn internal(status: u16, detail: &str) -> ApiError {
     eprintln!("admin: internal error: {detail}");
     ApiError::new(
         status,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use fieldline_domain::conduit::{
-    cut_page, parse_v1, parse_v2, ConduitError, ReadQuery, RecordSource, Status, Upload,
+    cut_page, parse_v1, parse_v2, ConduitError, PageCursor, ReadQuery, RecordSource, Status, Upload,
 };
 use fieldline_domain::{authorize, Action, ConduitTier, Device, DeviceId, Timestamp};
 use fieldline_storage as storage;
@@ -110,22 +110,18 @@ fn read(
     if let Some(d) = &device {
         authorize(principal, Action::ReadDevice(d.id), tenant.id())?;
     }
-    let rows = storage::conduit_points(
-        &db,
-        &tenant,
-        device.as_ref(),
-        query.channel.as_ref(),
-        query.from,
-        query.to,
-        RECORD_LIMIT + 1,
-    )
-    .map_err(storage::conduit_error)?;
+    let rows = storage::conduit_points(&db, &tenant, device.as_ref(), &query, RECORD_LIMIT + 1)
+        .map_err(storage::conduit_error)?;
     let times: Vec<i64> = rows.iter().map(|(_, p)| p.ts().as_millis()).collect();
-    let (keep, next_fcdt) = cut_page(&times, RECORD_LIMIT);
-    let rows = &rows[..keep];
-    if rows.is_empty() {
+    let page = cut_page(&times, RECORD_LIMIT);
+    let rows = &rows[..page.keep];
+    let Some((last_key, last)) = rows.last() else {
         return Ok(Answer::not_modified());
-    }
+    };
+    let cursor = page.more.then(|| PageCursor {
+        ts: last.ts(),
+        channel: *last_key,
+    });
     let mut keys: Vec<i64> = rows.iter().map(|(k, _)| *k).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -158,8 +154,13 @@ fn read(
         out.push(record(&src).map_err(|e| ConduitError::new(Status::Internal, e.to_string()))?);
     }
     let mut answer = Answer::json(serde_json::Value::Array(out).to_string());
-    if let Some(next) = next_fcdt {
-        // Not in the document: tells a client that more records wait, and where they start.
+    // Not in the document: more records wait. The cursor continues after the last record
+    // returned (the same query with `cursor`); an `fcdt` is given as well when one continues
+    // without skipping a record (the page ended on a whole second).
+    if let Some(cursor) = cursor {
+        answer.headers.push(("x-conduit-cursor", cursor.encode()));
+    }
+    if let Some(next) = page.next_fcdt {
         answer
             .headers
             .push(("x-conduit-next-fcdt", next.to_string()));

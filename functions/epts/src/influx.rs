@@ -281,7 +281,7 @@ fn write_answer<'a>(
     }
     if !points.is_empty() {
         let auto_register =
-            storage::conduit_auto_registration(&db, &caller.tenant).map_err(Refusal::from)?;
+            storage::auto_registration(&db, &caller.tenant).map_err(Refusal::from)?;
         let report = storage::write_series_points(
             &db,
             &caller.tenant,

@@ -81,11 +81,14 @@ pub enum Action {
     IssueDeviceToken(DeviceId),
     /// Create or replace the federation token.
     IssueFederationToken,
+    /// Create a Conduit token for this member (it acts with the member's own permissions): any
+    /// member for themselves, an Administrator for anyone.
+    IssueConduitToken(UserId),
     /// Invite, list and remove members, and change their permissions.
     ManageMembers,
     /// Change the organization's settings and subscription.
     ManageOrganization,
-    /// Create, list and revoke Conduit tokens, and list or revoke any token.
+    /// List and revoke any token of the organization.
     ManageTokens,
 }
 
@@ -101,6 +104,7 @@ impl Action {
             Action::ModifyDevice(d) => format!("changing device {d}"),
             Action::IssueDeviceToken(d) => format!("issuing a token for device {d}"),
             Action::IssueFederationToken => "issuing the federation token".into(),
+            Action::IssueConduitToken(u) => format!("issuing a Conduit token for user {u}"),
             Action::ManageMembers => "managing members".into(),
             Action::ManageOrganization => "changing the organization".into(),
             Action::ManageTokens => "managing tokens".into(),
@@ -118,6 +122,7 @@ impl Action {
             | Action::ModifyDevice(_)
             | Action::IssueDeviceToken(_) => Some(Permission::Modify),
             Action::IssueFederationToken
+            | Action::IssueConduitToken(_)
             | Action::ManageMembers
             | Action::ManageOrganization
             | Action::ManageTokens => Some(Permission::Administrator),
@@ -159,7 +164,13 @@ pub fn authorize(principal: &Principal, action: Action, org: OrgId) -> Result<()
         .into());
     }
     let verdict = match principal {
-        Principal::Member { permissions, .. } => needs(*permissions, action),
+        Principal::Member {
+            permissions, user, ..
+        } => match action {
+            // A member's own Conduit token gives them nothing they do not have.
+            Action::IssueConduitToken(for_user) if for_user == *user => Ok(()),
+            _ => needs(*permissions, action),
+        },
         Principal::Conduit { permissions, .. } => match action {
             Action::ReadOrg
             | Action::ReadDevice(_)
@@ -224,6 +235,8 @@ mod tests {
             Action::ManageMembers,
             Action::ManageOrganization,
             Action::ManageTokens,
+            Action::IssueConduitToken(ids().2),
+            Action::IssueConduitToken(UserId::parse("user000000002").unwrap()),
         ]
     }
 
@@ -250,9 +263,12 @@ mod tests {
             allowed(&member(Permissions::ADMINISTRATOR), org, d),
             all_actions(d)
         );
+        // Every member may have a Conduit token for themselves; only an Administrator may give
+        // one to someone else.
+        let own = Action::IssueConduitToken(ids().2);
         assert_eq!(
             allowed(&member(Permissions::VIEW), org, d),
-            vec![Action::ReadOrg, Action::ReadDevice(d)]
+            vec![Action::ReadOrg, Action::ReadDevice(d), own]
         );
         let download = Permissions {
             download: true,
@@ -260,7 +276,12 @@ mod tests {
         };
         assert_eq!(
             allowed(&member(download), org, d),
-            vec![Action::ReadOrg, Action::ReadDevice(d), Action::Download]
+            vec![
+                Action::ReadOrg,
+                Action::ReadDevice(d),
+                Action::Download,
+                own
+            ]
         );
         let modify = Permissions {
             modify: true,
@@ -276,6 +297,7 @@ mod tests {
                 Action::RegisterFromData,
                 Action::ModifyDevice(d),
                 Action::IssueDeviceToken(d),
+                own,
             ]
         );
         let e = authorize(&member(modify), Action::ManageMembers, org).unwrap_err();

@@ -50,7 +50,7 @@ pub use error::{AuthFailure, Denied, Error, ParseError, Result};
 pub use ids::{ChannelId, DeviceId, InvitationId, OrgId, SensorId, TokenId, UserId, Uuid};
 pub use incident::{routing_key, DeviationType, Incident, IncidentKind, NewIncident};
 pub use jwt::{AccessClaims, JwtKey, ACCESS_TOKEN_TTL_SECS, JWT_ISSUER};
-pub use org::{OrgFields, Organization};
+pub use org::{OrgFields, Organization, SignupPolicy};
 pub use password::{Password, PasswordHash, PasswordHasher};
 pub use point::{rollup_points, HourlyRollup, Point, MAX_POINTS_PER_BATCH};
 pub use ratelimit::{RateLimitPolicy, RateLimited, Window};

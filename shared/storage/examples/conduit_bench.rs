@@ -5,8 +5,10 @@
 //! and the device `bench-device`, and prints the token. `conduit_bench ceiling DIR SECONDS`
 //! prints one JSON line: points per second for
 //! - `same_path`: what the component does per upload, natively: authenticate the token, then
-//!   `conduit_ingest` of 32 readings (rate-limit counter, device, channels, one multi-row
-//!   insert), autocommit, `synchronous=FULL` as the host runs it;
+//!   `conduit_ingest` of 32 readings (device, rate-limit and quota counters, channels, one
+//!   multi-row insert), each upload in its own transaction (one commit and one sync per upload,
+//!   as the host's writer gives a request that arrives alone), `synchronous=FULL` as the host
+//!   runs it;
 //! - `grouped`: the same uploads with 512 to a transaction, as the host's writer groups
 //!   concurrent requests' writes: the ceiling with one writer.
 

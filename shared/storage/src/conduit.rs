@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use fieldline_domain::conduit::{ConduitChannel, ConduitError, Reading, Status};
+use fieldline_domain::conduit::{ConduitChannel, ConduitError, ReadQuery, Reading, Status};
 use fieldline_domain::{
-    authorize, Action, Channel, ChannelFields, CommunicationId, ConduitTier, Device, DeviceFields,
-    Name, NetworkId, Permission, Point, Principal, RateLimitPolicy, SensorFields, SensorId,
-    Timestamp, TokenSecret, Unit,
+    authorize, Action, Channel, ChannelFields, ConduitTier, Device, DeviceFields, Name, NetworkId,
+    Permission, Point, Principal, RateLimitPolicy, SensorFields, SensorId, Timestamp, TokenSecret,
+    Unit,
 };
 
 use crate::db::{placeholders, Db, Value};
@@ -113,20 +113,28 @@ pub fn conduit_rate_limit(
     Ok(())
 }
 
-/// The device an upload names. An unknown network id is registered only when the organization
-/// turned automatic registration on and the token's user may modify devices.
-fn upload_device(
+/// The device an upload names, without writing anything: `None` for an unknown network id the
+/// upload may register, which it may only when the organization turned automatic registration
+/// on and the token's user may modify devices.
+fn upload_target(
     db: &dyn Db,
     caller: &ConduitCaller,
     network_id: &NetworkId,
-    now: Timestamp,
-) -> Result<Device, ConduitError> {
+) -> Result<Option<Device>, ConduitError> {
     let tenant = &caller.auth.tenant;
     match crate::devices::device_by_network_id(db, tenant, network_id) {
+        Ok(device) => {
+            authorize(
+                &caller.auth.principal,
+                Action::WritePoints(device.id),
+                tenant.id(),
+            )?;
+            return Ok(Some(device));
+        }
         Err(Error::NotFound(_)) => {}
-        other => return other.map_err(conduit_error),
+        Err(e) => return Err(conduit_error(e)),
     }
-    if !conduit_auto_registration(db, tenant).map_err(conduit_error)? {
+    if !crate::orgs::auto_registration(db, tenant).map_err(conduit_error)? {
         return Err(ConduitError::new(
             Status::NotFound,
             format!(
@@ -142,13 +150,14 @@ fn upload_device(
             "registering a device needs the Modify permission",
         ));
     }
-    register_conduit_device(db, tenant, network_id, now).map_err(conduit_error)
+    Ok(None)
 }
 
-/// Stores an upload: the write rate limit of the token's tier, the organization's hourly points
-/// quota, the device (registered when
-/// allowed), the permission to write it, its channels (created on first use), the points, all at
-/// `timestamp`. Returns how many points were written.
+/// Stores an upload: the device (registered when allowed) and the permission to write it are
+/// settled first, so that a refused upload (404, 403) costs no quota; then the write rate limit
+/// of the token's tier and the organization's hourly points quota are counted; then the device
+/// is registered if it must be, its channels created on first use, and the points written, all
+/// at `timestamp`. Returns how many points were written.
 pub fn conduit_ingest(
     db: &dyn Db,
     caller: &ConduitCaller,
@@ -157,8 +166,9 @@ pub fn conduit_ingest(
     readings: &[Reading],
     now: Timestamp,
 ) -> Result<usize, ConduitError> {
-    conduit_rate_limit(db, caller, caller.tier.write_policy(), now)?;
+    let target = upload_target(db, caller, network_id)?;
     let tenant = &caller.auth.tenant;
+    conduit_rate_limit(db, caller, caller.tier.write_policy(), now)?;
     // The organization's hourly points quota (its subscription), counted in points.
     let subscription = crate::orgs::organization(db, tenant)
         .map_err(conduit_error)?
@@ -171,12 +181,19 @@ pub fn conduit_ingest(
         now,
     )
     .map_err(conduit_error)?;
-    let device = upload_device(db, caller, network_id, now)?;
-    authorize(
-        &caller.auth.principal,
-        Action::WritePoints(device.id),
-        tenant.id(),
-    )?;
+    let device = match target {
+        Some(device) => device,
+        None => {
+            let device =
+                register_conduit_device(db, tenant, network_id, now).map_err(conduit_error)?;
+            authorize(
+                &caller.auth.principal,
+                Action::WritePoints(device.id),
+                tenant.id(),
+            )?;
+            device
+        }
+    };
     let wanted: Vec<ConduitChannel> = readings.iter().map(|r| r.channel).collect();
     let refs = conduit_channels(db, tenant, &device, &wanted, now).map_err(conduit_error)?;
     let mut points = Vec::with_capacity(readings.len());
@@ -187,27 +204,6 @@ pub fn conduit_ingest(
         points.push((channel, Point::new(timestamp, r.value)?));
     }
     crate::points::write_points(db, tenant, &points).map_err(conduit_error)
-}
-
-/// Whether the organization registers unknown network ids on first sight (off by default).
-pub fn conduit_auto_registration(db: &dyn Db, tenant: &Tenant) -> Result<bool> {
-    let rows = db.execute(
-        "SELECT auto_register FROM conduit_settings WHERE org_key = ?",
-        &[tenant.key.into()],
-    )?;
-    match rows.first() {
-        Some(r) => r.bool(0),
-        None => Ok(false),
-    }
-}
-
-pub fn set_conduit_auto_registration(db: &dyn Db, tenant: &Tenant, on: bool) -> Result<()> {
-    db.execute(
-        "INSERT INTO conduit_settings (org_key, auto_register) VALUES (?, ?) \
-         ON CONFLICT (org_key) DO UPDATE SET auto_register = excluded.auto_register",
-        &[tenant.key.into(), on.into()],
-    )?;
-    Ok(())
 }
 
 /// The sensor Conduit's channels are created under: the device's first, or a new one.
@@ -304,16 +300,15 @@ pub fn conduit_channels(
         .collect()
 }
 
-/// Points for a Conduit read: the organization's (or one device's) channels, optionally one
-/// communicationId, `from <= ts < to`, oldest first (then by channel), at most `limit`. Returns
-/// (channel key, point).
+/// Points for a Conduit read: the organization's (or one `device`'s) channels, optionally the
+/// query's communicationId, `from <= ts < to`, in page order (oldest first, then by channel
+/// key), after the query's cursor when a page went before, at most `limit`. Returns (channel
+/// key, point).
 pub fn conduit_points(
     db: &dyn Db,
     tenant: &Tenant,
     device: Option<&Device>,
-    channel: Option<&CommunicationId>,
-    from: Timestamp,
-    to: Timestamp,
+    query: &ReadQuery,
     limit: usize,
 ) -> Result<Vec<(i64, Point)>> {
     let mut sql = String::from(
@@ -321,12 +316,17 @@ pub fn conduit_points(
          JOIN points p ON p.channel_key = c.key AND p.ts >= ? AND p.ts < ? \
          WHERE c.org_key = ?",
     );
-    let mut params: Vec<Value> = vec![from.into(), to.into(), tenant.key.into()];
+    let mut params: Vec<Value> = vec![query.from.into(), query.to.into(), tenant.key.into()];
+    if let Some(after) = query.cursor {
+        sql.push_str(" AND (p.ts, p.channel_key) > (?, ?)");
+        params.push(after.ts.into());
+        params.push(Value::Integer(after.channel));
+    }
     if let Some(d) = device {
         sql.push_str(" AND c.device_key = ?");
         params.push(d.key.into());
     }
-    if let Some(c) = channel {
+    if let Some(c) = &query.channel {
         sql.push_str(" AND c.communication_id = ?");
         params.push(c.into());
     }
@@ -361,12 +361,15 @@ pub fn conduit_channels_by_key(db: &dyn Db, tenant: &Tenant, keys: &[i64]) -> Re
 #[cfg(test)]
 mod tests {
     use fieldline_domain::{
-        ConduitServices, Email, OrgFields, OrgName, Password, PasswordHasher, Subscription,
+        ConduitServices, Email, OrgFields, OrgName, Password, PasswordHasher, Permissions,
+        Subscription,
     };
 
     use super::*;
     use crate::native;
     use crate::tokens::{create_token, NewToken};
+    use fieldline_domain::conduit::PageCursor;
+    use fieldline_domain::CommunicationId;
 
     fn now() -> Timestamp {
         Timestamp::from_secs(1_700_000_000).unwrap()
@@ -390,6 +393,38 @@ mod tests {
         let new = NewToken::conduit(user.id, ConduitTier::Enterprise, services);
         let (_, secret) = create_token(&db, &tenant, &new, now()).unwrap();
         (db, tenant, secret.expose().to_owned())
+    }
+
+    /// A member with `permissions` and their Conduit token of `tier`.
+    fn member_token(
+        db: &rusqlite::Connection,
+        tenant: &Tenant,
+        email: &str,
+        permissions: Permissions,
+        tier: ConduitTier,
+    ) -> String {
+        let (_, invitation) = crate::users::create_invitation(
+            db,
+            tenant,
+            &Email::parse(email).unwrap(),
+            permissions,
+            None,
+            now(),
+        )
+        .unwrap();
+        let hash = PasswordHasher::insecure_fast_for_tests()
+            .hash(&Password::parse("member password").unwrap())
+            .unwrap();
+        let (_, membership) = crate::users::accept_invitation(
+            db,
+            &invitation,
+            crate::users::Accept::NewUser(&hash),
+            now(),
+        )
+        .unwrap();
+        let new = NewToken::conduit(membership.user, tier, ConduitServices::default());
+        let (_, secret) = create_token(db, tenant, &new, now()).unwrap();
+        secret.expose().to_owned()
     }
 
     fn readings(pairs: &[(i64, f64)]) -> Vec<Reading> {
@@ -429,9 +464,7 @@ mod tests {
         assert_eq!(e.status, Status::NotFound);
         assert!(e.to_string().contains("automatic registration"), "{e}");
 
-        assert!(!conduit_auto_registration(&db, &tenant).unwrap());
-        set_conduit_auto_registration(&db, &tenant, true).unwrap();
-        assert!(conduit_auto_registration(&db, &tenant).unwrap());
+        crate::orgs::set_auto_registration(&db, &tenant, true).unwrap();
         assert_eq!(
             conduit_ingest(&db, &caller, &id, now(), &r, now()).unwrap(),
             2
@@ -466,22 +499,103 @@ mod tests {
             device.id
         );
 
-        let all = conduit_points(&db, &tenant, None, None, now(), later.add_secs(1), 10).unwrap();
-        let ts: Vec<i64> = all.iter().map(|(_, p)| p.ts().as_millis()).collect();
-        assert_eq!(ts.len(), 4);
-        assert!(ts.windows(2).all(|w| w[0] <= w[1]));
-        let one = CommunicationId::from_number(1);
-        let ch1 =
-            conduit_points(&db, &tenant, Some(&device), Some(&one), now(), later, 10).unwrap();
+        let range = |from: Timestamp, to: Timestamp, channel: Option<&str>| ReadQuery {
+            token: None,
+            id: None,
+            channel: channel.map(|c| CommunicationId::parse(c).unwrap()),
+            from,
+            to,
+            cursor: None,
+        };
+        let everything = range(now(), later.add_secs(1), None);
+        let all = conduit_points(&db, &tenant, None, &everything, 10).unwrap();
+        let order: Vec<(i64, i64)> = all.iter().map(|(k, p)| (p.ts().as_millis(), *k)).collect();
+        assert_eq!(order.len(), 4);
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "(time, channel) order"
+        );
+        let ch1 = range(now(), later, Some("1"));
+        let ch1 = conduit_points(&db, &tenant, Some(&device), &ch1, 10).unwrap();
         assert_eq!(ch1.len(), 1, "`to` is exclusive");
         assert_eq!(ch1[0].1.value(), 4.0);
-        let limited =
-            conduit_points(&db, &tenant, None, None, now(), later.add_secs(1), 3).unwrap();
+        let limited = conduit_points(&db, &tenant, None, &everything, 3).unwrap();
         assert_eq!(limited.len(), 3);
+        // A cursor continues after its record, also inside one timestamp.
+        for (i, (key, p)) in all.iter().enumerate() {
+            let after = ReadQuery {
+                cursor: Some(PageCursor {
+                    ts: p.ts(),
+                    channel: *key,
+                }),
+                ..everything.clone()
+            };
+            let rest = conduit_points(&db, &tenant, None, &after, 10).unwrap();
+            assert_eq!(rest, all[i + 1..], "after record {i}");
+        }
         let keys: Vec<i64> = all.iter().map(|(k, _)| *k).collect();
         assert_eq!(
             conduit_channels_by_key(&db, &tenant, &keys).unwrap().len(),
             3
         );
+    }
+
+    #[test]
+    fn refused_uploads_cost_no_quota_and_no_rate_limit() {
+        let (db, tenant, _) = setup(ConduitServices::default());
+        // A quota of 2 points an hour; Basic tokens (100 uploads a second) of a Modify and a
+        // view-only member; everything at one instant, so the counters share their windows.
+        let small = Subscription {
+            points_per_hour: 2,
+            ..Subscription::default()
+        };
+        crate::orgs::update_subscription(&db, &tenant, &small).unwrap();
+        let modify = Permissions {
+            modify: true,
+            ..Permissions::VIEW
+        };
+        let writer = member_token(&db, &tenant, "w@example.com", modify, ConduitTier::Basic);
+        let viewer = member_token(
+            &db,
+            &tenant,
+            "v@example.com",
+            Permissions::VIEW,
+            ConduitTier::Basic,
+        );
+        let writer = conduit_caller(&db, Some(&writer), ConduitService::Http, now()).unwrap();
+        let viewer = conduit_caller(&db, Some(&viewer), ConduitService::Http, now()).unwrap();
+        let known = NetworkId::parse("known-device").unwrap();
+        let mut fields = DeviceFields::named(Name::parse("Known").unwrap());
+        fields.network_id = Some(known.clone());
+        create_device(&db, &tenant, &fields, None, now()).unwrap();
+        let unknown = NetworkId::parse("unknown-device").unwrap();
+        let r = readings(&[(1, 1.0), (2, 2.0)]);
+
+        // More refusals than the write limit allows calls, each bigger than the quota.
+        for _ in 0..120 {
+            let e = conduit_ingest(&db, &writer, &unknown, now(), &r, now()).unwrap_err();
+            assert_eq!(e.status, Status::NotFound, "{e}");
+            let e = conduit_ingest(&db, &viewer, &known, now(), &r, now()).unwrap_err();
+            assert_eq!(e.status, Status::Forbidden, "{e}");
+        }
+        assert_eq!(
+            conduit_ingest(&db, &writer, &known, now(), &r, now()).unwrap(),
+            2,
+            "refused uploads counted against the quota or the rate limit"
+        );
+        // What is stored is counted: the quota is used up now.
+        let e = conduit_ingest(&db, &writer, &known, now(), &r, now()).unwrap_err();
+        assert_eq!(e.status, Status::TooManyRequests, "{e}");
+        // A registration refused by the quota registers nothing.
+        crate::orgs::set_auto_registration(&db, &tenant, true).unwrap();
+        let e = conduit_ingest(&db, &writer, &unknown, now(), &r, now()).unwrap_err();
+        assert_eq!(e.status, Status::TooManyRequests, "{e}");
+        assert!(matches!(
+            crate::devices::device_by_network_id(&db, &tenant, &unknown),
+            Err(Error::NotFound(_))
+        ));
+        // ... and a view-only member may not register devices, whatever the quota.
+        let e = conduit_ingest(&db, &viewer, &unknown, now(), &r, now()).unwrap_err();
+        assert_eq!(e.status, Status::Forbidden, "{e}");
     }
 }

@@ -72,12 +72,26 @@ pub fn count_failure(
     Ok(())
 }
 
-/// Deletes counters whose window has ended (a scheduled job's work).
+/// How many expired counters one statement deletes: each batch is its own short write, so a
+/// large backlog never holds the database's one writer for long.
+pub const PURGE_BATCH: usize = 5000;
+
+/// Deletes counters whose window has ended (the `maintenance` component's work, every minute);
+/// returns how many. Rate-limit windows of a second leave a row per active token per second.
 pub fn purge_expired_counters(db: &dyn Db, now: Timestamp) -> Result<usize> {
-    Ok(db
-        .execute(
-            "DELETE FROM counters WHERE expires_at <= ? RETURNING 1",
-            &[now.into()],
-        )?
-        .len())
+    let batch = i64::try_from(PURGE_BATCH).unwrap_or(i64::MAX);
+    let mut purged = 0;
+    loop {
+        let n = db
+            .execute(
+                "DELETE FROM counters WHERE key IN \
+                 (SELECT key FROM counters WHERE expires_at <= ? LIMIT ?) RETURNING 1",
+                &[now.into(), batch.into()],
+            )?
+            .len();
+        purged += n;
+        if n < PURGE_BATCH {
+            return Ok(purged);
+        }
+    }
 }

@@ -27,6 +27,8 @@ pub enum Conflict {
     InvitationClosed,
     #[error("the invitation is for {invited}, not for this account")]
     InvitationForAnotherEmail { invited: String },
+    #[error("sign-up is closed ({0:?}): this server already has an organization")]
+    SignupClosed(&'static str),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -43,12 +43,12 @@ pub mod spin;
 mod tests;
 
 pub use conduit::{
-    conduit_auto_registration, conduit_caller, conduit_channels, conduit_channels_by_key,
-    conduit_error, conduit_ingest, conduit_points, conduit_rate_limit, register_conduit_device,
-    set_conduit_auto_registration, ConduitCaller, ConduitService,
+    conduit_caller, conduit_channels, conduit_channels_by_key, conduit_error, conduit_ingest,
+    conduit_points, conduit_rate_limit, register_conduit_device, ConduitCaller, ConduitService,
 };
 pub use counters::{
     check_failures, check_rate_limit, count_failure, increment_counter, purge_expired_counters,
+    PURGE_BATCH,
 };
 pub use db::{transaction, Db, Row, Rows, Value};
 pub use devices::{
@@ -63,7 +63,8 @@ pub use incidents::{
 };
 pub use influx::{write_series_points, WriteReport};
 pub use orgs::{
-    all_tenants, create_organization, organization, sign_up, tenant, update_organization,
+    all_tenants, auto_registration, create_organization, organization, organizations_exist,
+    set_auto_registration, sign_up, sign_up_under, tenant, update_organization,
     update_subscription, Tenant,
 };
 pub use points::{

@@ -1,8 +1,8 @@
 //! Organizations (tenants) and sign-up.
 
 use fieldline_domain::{
-    ConduitTier, Email, OrgFields, OrgId, Organization, PasswordHash, Permissions, Subscription,
-    Timestamp, User, UserId, Uuid,
+    ConduitTier, Email, OrgFields, OrgId, Organization, PasswordHash, Permissions, SignupPolicy,
+    Subscription, Timestamp, User, UserId, Uuid,
 };
 
 use crate::db::{transaction, Db, Row, Value};
@@ -205,7 +205,42 @@ pub fn sign_up(
     password: &PasswordHash,
     now: Timestamp,
 ) -> Result<(Tenant, Organization, User)> {
+    sign_up_under(
+        db,
+        SignupPolicy::Open,
+        org,
+        subscription,
+        email,
+        password,
+        now,
+    )
+}
+
+/// Whether the server has any organization (what [`SignupPolicy::First`] looks at).
+pub fn organizations_exist(db: &dyn Db) -> Result<bool> {
+    let rows = db.execute("SELECT EXISTS (SELECT 1 FROM orgs)", &[])?;
+    rows.first()
+        .ok_or_else(|| Error::Corrupt("EXISTS returned no row".into()))?
+        .bool(0)
+}
+
+/// [`sign_up`] if `policy` allows it, decided inside the transaction that creates the
+/// organization, so that two first sign-ups at once make one organization; otherwise
+/// [`Conflict::SignupClosed`].
+pub fn sign_up_under(
+    db: &dyn Db,
+    policy: SignupPolicy,
+    org: &OrgFields,
+    subscription: &Subscription,
+    email: &Email,
+    password: &PasswordHash,
+    now: Timestamp,
+) -> Result<(Tenant, Organization, User)> {
     transaction(db, |db| {
+        let exist = policy != SignupPolicy::Open && organizations_exist(db)?;
+        if !policy.allows(exist) {
+            return Err(Conflict::SignupClosed(policy.as_str()).into());
+        }
         let (user_key, user) = insert_user(db, email, password, now)?;
         let (tenant, org) = insert_org(db, org, subscription, now)?;
         insert_membership(db, tenant.key, user_key, Permissions::ADMINISTRATOR, now)?;
@@ -272,4 +307,26 @@ pub fn update_subscription(
         &params,
     )?;
     org_from(&rows.first().ok_or(Error::NotFound("organization"))?)
+}
+
+/// Whether the organization's ingestion APIs register a device they do not know on first sight
+/// (AlphaX Conduit by network id, InfluxDB `/write`); off until an administrator turns it on.
+pub fn auto_registration(db: &dyn Db, tenant: &Tenant) -> Result<bool> {
+    let rows = db.execute(
+        "SELECT auto_register FROM org_settings WHERE org_key = ?",
+        &[tenant.key.into()],
+    )?;
+    match rows.first() {
+        Some(r) => r.bool(0),
+        None => Ok(false),
+    }
+}
+
+pub fn set_auto_registration(db: &dyn Db, tenant: &Tenant, on: bool) -> Result<()> {
+    db.execute(
+        "INSERT INTO org_settings (org_key, auto_register) VALUES (?, ?) \
+         ON CONFLICT (org_key) DO UPDATE SET auto_register = excluded.auto_register",
+        &[tenant.key.into(), on.into()],
+    )?;
+    Ok(())
 }

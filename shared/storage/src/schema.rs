@@ -186,11 +186,12 @@ const MIGRATIONS: &[&[&str]] = &[
     ) WITHOUT ROWID",
         "CREATE INDEX counters_expiry ON counters (expires_at)",
     ],
-    // Version 3: AlphaX Conduit's per-organization setting (automatic registration of unknown
-    // network ids); an organization without a row has it off.
-    &["CREATE TABLE conduit_settings (
+    // Version 3: an organization's settings that are not its subscription, one row per
+    // organization once one is changed (no row: the defaults). `auto_register`: ingestion
+    // (Conduit, InfluxDB /write) registers unknown devices on first sight.
+    &["CREATE TABLE org_settings (
         org_key INTEGER PRIMARY KEY,
-        auto_register INTEGER NOT NULL
+        auto_register INTEGER NOT NULL DEFAULT 0
     )"],
 ];
 

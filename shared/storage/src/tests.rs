@@ -6,8 +6,8 @@ use fieldline_domain::{
     authorize, Action, AuthFailure, ChannelFields, CommunicationId, ConduitServices, ConduitTier,
     Device, DeviceFields, Email, IncidentKind, Name, NetworkId, NewIncident, OrgFields, OrgName,
     Password, PasswordHash, PasswordHasher, Permissions, Point, Principal, RateLimitPolicy, Sensor,
-    SensorFields, Subscription, Threshold, ThresholdOp, Thresholds, Timestamp, TokenKind,
-    TokenSecret, Unit, User, Uuid,
+    SensorFields, SignupPolicy, Subscription, Threshold, ThresholdOp, Thresholds, Timestamp,
+    TokenKind, TokenSecret, Unit, User, Uuid,
 };
 use rusqlite::Connection;
 
@@ -172,6 +172,32 @@ fn sign_up_login_and_membership() {
 }
 
 #[test]
+fn sign_up_policies_are_decided_with_the_write() {
+    let db = db();
+    let fields = OrgFields::named(OrgName::parse("First").unwrap());
+    let sub = Subscription::default();
+    let under =
+        |policy, who: &str| sign_up_under(&db, policy, &fields, &sub, &email(who), hash(), now());
+    assert_eq!(
+        conflict(under(SignupPolicy::Closed, "a@example.com")),
+        Conflict::SignupClosed("false")
+    );
+    assert!(!organizations_exist(&db).unwrap());
+    under(SignupPolicy::First, "a@example.com").unwrap();
+    assert!(organizations_exist(&db).unwrap());
+    // The first organization exists: "first" refuses, and the refusal creates no user.
+    assert_eq!(
+        conflict(under(SignupPolicy::First, "b@example.com")),
+        Conflict::SignupClosed("first")
+    );
+    assert!(find_user_by_email(&db, &email("b@example.com"))
+        .unwrap()
+        .is_none());
+    under(SignupPolicy::Open, "b@example.com").unwrap();
+    assert_eq!(all_tenants(&db).unwrap().len(), 2);
+}
+
+#[test]
 fn jwt_to_principal_reads_current_permissions() {
     let db = db();
     let (tenant, admin) = org(&db, "Acme", "ada@example.com");
@@ -220,6 +246,15 @@ fn organization_settings_and_subscription() {
     let e = update_subscription(&db, &tenant, &bad).unwrap_err();
     assert_eq!(e.http_status(), 400);
     assert_eq!(organization(&db, &tenant).unwrap().subscription, sub);
+
+    // Automatic registration: off by default, per organization, and it can be turned back off.
+    let (other, _) = org(&db, "Other", "bob@example.com");
+    assert!(!auto_registration(&db, &tenant).unwrap());
+    set_auto_registration(&db, &tenant, true).unwrap();
+    assert!(auto_registration(&db, &tenant).unwrap());
+    assert!(!auto_registration(&db, &other).unwrap());
+    set_auto_registration(&db, &tenant, false).unwrap();
+    assert!(!auto_registration(&db, &tenant).unwrap());
 }
 
 #[test]
@@ -876,6 +911,25 @@ fn rate_limits_count_per_principal_and_window() {
 
     assert_eq!(purge_expired_counters(&db, t0.add_secs(60)).unwrap(), 2);
     assert_eq!(purge_expired_counters(&db, t0.add_secs(7200)).unwrap(), 2);
+}
+
+#[test]
+fn purging_takes_every_expired_counter_in_batches_and_keeps_live_ones() {
+    let db = db();
+    let t0 = now();
+    let expired = 2 * PURGE_BATCH + 17;
+    for i in 0..expired {
+        increment_counter(&db, &format!("old|{i}"), 1, t0.add_secs(-1)).unwrap();
+    }
+    increment_counter(&db, "at-now", 1, t0).unwrap();
+    increment_counter(&db, "live", 3, t0.add_secs(1)).unwrap();
+    assert_eq!(purge_expired_counters(&db, t0).unwrap(), expired + 1);
+    assert_eq!(purge_expired_counters(&db, t0).unwrap(), 0);
+    // the live counter goes on counting where it was
+    assert_eq!(
+        increment_counter(&db, "live", 1, t0.add_secs(1)).unwrap(),
+        4
+    );
 }
 
 #[test]

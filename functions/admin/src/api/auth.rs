@@ -3,9 +3,9 @@
 
 use fieldline_domain::{
     Email, JwtKey, Membership, OrgFields, OrgName, Password, PasswordHasher, RateLimitPolicy,
-    Subscription, Timestamp, TokenSecret, UserId, ACCESS_TOKEN_TTL_SECS,
+    SignupPolicy, Subscription, Timestamp, TokenSecret, UserId, ACCESS_TOKEN_TTL_SECS,
 };
-use fieldline_storage::{Accept, Tenant};
+use fieldline_storage::{Accept, Conflict, Error as StoreError, Tenant};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::http::{Params, Request};
@@ -13,11 +13,12 @@ use spin_sdk::sqlite::Connection;
 
 use super::open;
 use crate::http::{
-    authenticate, bearer, body, json_response, jwt_key, limit_anonymous, no_content, variable,
-    ApiError, ApiResult,
+    authenticate, bearer, body, internal, json_response, jwt_key, limit_anonymous, no_content,
+    variable, ApiError, ApiResult,
 };
 
-/// The answer of every endpoint that starts or continues a session (OAuth 2.0 style).
+/// The answer of every endpoint that starts or continues a session (OAuth 2.0 style): the same
+/// fields from sign-up, login, refresh and accepting an invitation.
 fn token_pair(
     key: &JwtKey,
     user: UserId,
@@ -48,34 +49,76 @@ struct SignupBody {
     password: String,
 }
 
-/// `POST /api/v1/signup`: a new organization with the caller as its administrator, while the
-/// variable `allow_signup` is `true`.
+/// The variable `allow_signup`: `first` (the default, also when it is unset), `true` or `false`.
+fn signup_policy() -> ApiResult<SignupPolicy> {
+    let Some(value) = variable("allow_signup") else {
+        return Ok(SignupPolicy::First);
+    };
+    SignupPolicy::parse(&value).map_err(|e| {
+        internal(
+            500,
+            &format!(
+                "the Spin variable `allow_signup` is {value:?}: set it to first, true or false \
+                 (SPIN_VARIABLE_ALLOW_SIGNUP) ({e})"
+            ),
+        )
+    })
+}
+
+fn signup_disabled(policy: SignupPolicy) -> ApiError {
+    ApiError::new(
+        403,
+        "signup_disabled",
+        match policy {
+            SignupPolicy::First => {
+                "sign-up is closed: this server already has its organization (variable \
+                 allow_signup is \"first\"); ask an administrator for an invitation"
+            }
+            _ => {
+                "sign-up is disabled on this server (variable allow_signup); ask an \
+                 administrator for an invitation"
+            }
+        },
+    )
+}
+
+/// `POST /api/v1/signup`: a new organization with the caller as its administrator, as the
+/// variable `allow_signup` allows: `first` only while the server has no organization, `true`
+/// always, `false` never.
 pub fn signup(req: &Request, _: &Params) -> ApiResult {
-    if variable("allow_signup").is_some_and(|v| v.trim() != "true") {
-        return Err(ApiError::new(
-            403,
-            "signup_disabled",
-            "sign-up is disabled on this server (variable allow_signup); ask an administrator \
-             for an invitation",
-        ));
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
+    let policy = signup_policy()?;
+    // Checked again in the transaction that creates the organization; this refuses early,
+    // before the body is read and a password hashed.
+    let exist = policy == SignupPolicy::First && fieldline_storage::organizations_exist(&db)?;
+    if !policy.allows(exist) {
+        return Err(signup_disabled(policy));
     }
     let b: SignupBody = body(req)?;
     let org = OrgFields::named(OrgName::parse(&b.organization)?);
     let email = Email::parse(&b.email)?;
     let password = Password::parse(&b.password)?;
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
     // Checked before hashing, so that a taken address answers at once.
     if fieldline_storage::find_user_by_email(&db, &email)?.is_some() {
         return Err(fieldline_storage::Conflict::EmailTaken.into());
     }
     let hash = PasswordHasher::default().hash(&password)?;
-    let (tenant, organization, user) =
-        fieldline_storage::sign_up(&db, &org, &Subscription::default(), &email, &hash, now)?;
-    let mut answer = session(&db, user.id, &tenant, now)?;
-    answer["organization"] = serde_json::to_value(&organization)?;
-    answer["user"] = serde_json::to_value(&user)?;
-    json_response(201, &answer)
+    let (tenant, _, user) = fieldline_storage::sign_up_under(
+        &db,
+        policy,
+        &org,
+        &Subscription::default(),
+        &email,
+        &hash,
+        now,
+    )
+    .map_err(|e| match e {
+        StoreError::Conflict(Conflict::SignupClosed(_)) => signup_disabled(policy),
+        other => other.into(),
+    })?;
+    // The same answer as login and refresh give: ids, not the objects.
+    json_response(201, &session(&db, user.id, &tenant, now)?)
 }
 
 #[derive(Deserialize)]
@@ -89,6 +132,8 @@ struct LoginBody {
 
 /// `POST /api/v1/login`
 pub fn login(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
     let b: LoginBody = body(req)?;
     let bad = || {
         ApiError::from(fieldline_domain::Error::from(
@@ -96,8 +141,6 @@ pub fn login(req: &Request, _: &Params) -> ApiResult {
         ))
     };
     let email = Email::parse(&b.email)?;
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
     fieldline_storage::check_rate_limit(
         &db,
         &RateLimitPolicy::LOGIN,
@@ -151,11 +194,11 @@ fn refresh_secret(b: &RefreshBody) -> ApiResult<TokenSecret> {
 
 /// `POST /api/v1/refresh`: a new access token and a new refresh token; the old one is spent.
 pub fn refresh(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    limit_anonymous(&db, req, now)?;
     let b: RefreshBody = body(req)?;
     let secret = refresh_secret(&b)?;
     let key = jwt_key()?;
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
     let rotated = fieldline_storage::rotate_refresh_token(&db, &secret, now)?;
     json_response(
         200,
@@ -171,10 +214,10 @@ pub fn refresh(req: &Request, _: &Params) -> ApiResult {
 
 /// `POST /api/v1/logout`: revokes the session of the refresh token.
 pub fn logout(req: &Request, _: &Params) -> ApiResult {
-    let b: RefreshBody = body(req)?;
-    let secret = refresh_secret(&b)?;
     let (db, now) = open()?;
     limit_anonymous(&db, req, now)?;
+    let b: RefreshBody = body(req)?;
+    let secret = refresh_secret(&b)?;
     fieldline_storage::revoke_refresh_token(&db, &secret, now)?;
     no_content()
 }
@@ -215,17 +258,24 @@ struct AcceptBody {
 /// `POST /api/v1/invitations/accept`: joins the invitation's organization, as the signed-in
 /// user (with a Bearer token) or as a new account with `password`; starts a session there.
 pub fn accept_invitation(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    // Who is asking comes first: a signed-in user is authenticated (and counted), anyone else
+    // is counted by address, before the body is looked at.
+    let caller = match bearer(req)? {
+        Some(_) => Some(authenticate(&db, req, now)?),
+        None => {
+            limit_anonymous(&db, req, now)?;
+            None
+        }
+    };
     let b: AcceptBody = body(req)?;
     let secret = TokenSecret::parse(&b.token)
         .ok()
         .filter(|s| s.kind().is_none())
         .ok_or_else(|| ApiError::new(404, "invitation_not_found", "invitation not found"))?;
-    let (db, now) = open()?;
-    let (tenant, membership) = if bearer(req)?.is_some() {
-        let caller = authenticate(&db, req, now)?;
+    let (tenant, membership) = if let Some(caller) = caller {
         fieldline_storage::accept_invitation(&db, &secret, Accept::Existing(caller.user()), now)?
     } else {
-        limit_anonymous(&db, req, now)?;
         let password = b.password.as_deref().ok_or_else(|| {
             ApiError::bad_request(
                 "password is required to create the invited account (or send the request \

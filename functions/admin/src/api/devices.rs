@@ -35,10 +35,10 @@ fn channel_id(params: &Params) -> ApiResult<ChannelId> {
 
 /// `POST /api/v1/devices`: Modify.
 pub fn create_device(req: &Request, _: &Params) -> ApiResult {
-    let b: NewDevice = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::CreateDevices)?;
+    let b: NewDevice = body(req)?;
     let device = fieldline_storage::create_device(&db, &caller.tenant, &b.fields, b.uuid, now)?;
     json_response(201, &device)
 }
@@ -53,20 +53,20 @@ pub fn list_devices(req: &Request, _: &Params) -> ApiResult {
 
 /// `GET /api/v1/devices/:id`: any member.
 pub fn get_device(req: &Request, params: &Params) -> ApiResult {
-    let id = device_id(params)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let id = device_id(params)?;
     caller.may(Action::ReadDevice(id))?;
     json_response(200, &fieldline_storage::device(&db, &caller.tenant, id)?)
 }
 
 /// `PATCH /api/v1/devices/:id`: a JSON merge patch of the device's fields; Modify.
 pub fn update_device(req: &Request, params: &Params) -> ApiResult {
-    let id = device_id(params)?;
-    let patch: Value = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let id = device_id(params)?;
     caller.may(Action::ModifyDevice(id))?;
+    let patch: Value = body(req)?;
     let current = fieldline_storage::device(&db, &caller.tenant, id)?;
     let fields: DeviceFields = patched(&current.fields, &patch)?;
     json_response(
@@ -77,9 +77,9 @@ pub fn update_device(req: &Request, params: &Params) -> ApiResult {
 
 /// `DELETE /api/v1/devices/:id`: with its sensors, channels, data and tokens; Modify.
 pub fn delete_device(req: &Request, params: &Params) -> ApiResult {
-    let id = device_id(params)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let id = device_id(params)?;
     caller.may(Action::ModifyDevice(id))?;
     fieldline_storage::delete_device(&db, &caller.tenant, id)?;
     no_content()
@@ -87,20 +87,20 @@ pub fn delete_device(req: &Request, params: &Params) -> ApiResult {
 
 /// `POST /api/v1/devices/:id/sensors`: Modify.
 pub fn create_sensor(req: &Request, params: &Params) -> ApiResult {
-    let device = device_id(params)?;
-    let fields: SensorFields = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let device = device_id(params)?;
     caller.may(Action::ModifyDevice(device))?;
+    let fields: SensorFields = body(req)?;
     let sensor = fieldline_storage::create_sensor(&db, &caller.tenant, device, &fields, now)?;
     json_response(201, &sensor)
 }
 
 /// `GET /api/v1/devices/:id/sensors`: any member.
 pub fn list_sensors(req: &Request, params: &Params) -> ApiResult {
-    let device = device_id(params)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let device = device_id(params)?;
     caller.may(Action::ReadDevice(device))?;
     json_response(
         200,
@@ -110,9 +110,9 @@ pub fn list_sensors(req: &Request, params: &Params) -> ApiResult {
 
 /// `GET /api/v1/sensors/:id`: any member.
 pub fn get_sensor(req: &Request, params: &Params) -> ApiResult {
-    let id = sensor_id(params)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let id = sensor_id(params)?;
     let sensor = fieldline_storage::sensor(&db, &caller.tenant, id)?;
     caller.may(Action::ReadDevice(sensor.device))?;
     json_response(200, &sensor)
@@ -120,12 +120,12 @@ pub fn get_sensor(req: &Request, params: &Params) -> ApiResult {
 
 /// `PATCH /api/v1/sensors/:id`: a JSON merge patch of `{name, descr, customerId}`; Modify.
 pub fn update_sensor(req: &Request, params: &Params) -> ApiResult {
-    let id = sensor_id(params)?;
-    let patch: Value = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let id = sensor_id(params)?;
     let current = fieldline_storage::sensor(&db, &caller.tenant, id)?;
     caller.may(Action::ModifyDevice(current.device))?;
+    let patch: Value = body(req)?;
     let fields: SensorFields = patched(&current.fields, &patch)?;
     json_response(
         200,
@@ -135,9 +135,9 @@ pub fn update_sensor(req: &Request, params: &Params) -> ApiResult {
 
 /// `DELETE /api/v1/sensors/:id`: with its channels and their data; Modify.
 pub fn delete_sensor(req: &Request, params: &Params) -> ApiResult {
-    let id = sensor_id(params)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let id = sensor_id(params)?;
     let current = fieldline_storage::sensor(&db, &caller.tenant, id)?;
     caller.may(Action::ModifyDevice(current.device))?;
     fieldline_storage::delete_sensor(&db, &caller.tenant, id)?;
@@ -158,12 +158,12 @@ struct ChannelBody {
 /// `POST /api/v1/sensors/:id/channels`: Modify. A communicationId already used on the device
 /// is 409 (Sensorbis error 142).
 pub fn create_channel(req: &Request, params: &Params) -> ApiResult {
-    let sensor = sensor_id(params)?;
-    let b: ChannelBody = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let sensor = sensor_id(params)?;
     let s = fieldline_storage::sensor(&db, &caller.tenant, sensor)?;
     caller.may(Action::ModifyDevice(s.device))?;
+    let b: ChannelBody = body(req)?;
     let channel = fieldline_storage::create_channel(
         &db,
         &caller.tenant,
@@ -177,9 +177,9 @@ pub fn create_channel(req: &Request, params: &Params) -> ApiResult {
 
 /// `GET /api/v1/sensors/:id/channels`: any member.
 pub fn list_channels(req: &Request, params: &Params) -> ApiResult {
-    let sensor = sensor_id(params)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let sensor = sensor_id(params)?;
     let s = fieldline_storage::sensor(&db, &caller.tenant, sensor)?;
     caller.may(Action::ReadDevice(s.device))?;
     json_response(
@@ -190,9 +190,9 @@ pub fn list_channels(req: &Request, params: &Params) -> ApiResult {
 
 /// `GET /api/v1/channels/:id`: any member.
 pub fn get_channel(req: &Request, params: &Params) -> ApiResult {
-    let id = channel_id(params)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let id = channel_id(params)?;
     let channel = fieldline_storage::channel(&db, &caller.tenant, id)?;
     caller.may(Action::ReadDevice(channel.device))?;
     json_response(200, &channel)
@@ -200,12 +200,12 @@ pub fn get_channel(req: &Request, params: &Params) -> ApiResult {
 
 /// `PATCH /api/v1/channels/:id`: a JSON merge patch of the channel's fields; Modify.
 pub fn update_channel(req: &Request, params: &Params) -> ApiResult {
-    let id = channel_id(params)?;
-    let patch: Value = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let id = channel_id(params)?;
     let current = fieldline_storage::channel(&db, &caller.tenant, id)?;
     caller.may(Action::ModifyDevice(current.device))?;
+    let patch: Value = body(req)?;
     let b: ChannelBody = patched(
         &ChannelBody {
             communication_id: Some(current.communication_id),
@@ -221,9 +221,9 @@ pub fn update_channel(req: &Request, params: &Params) -> ApiResult {
 
 /// `DELETE /api/v1/channels/:id`: with its points, rollups and incidents; Modify.
 pub fn delete_channel(req: &Request, params: &Params) -> ApiResult {
-    let id = channel_id(params)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let id = channel_id(params)?;
     let current = fieldline_storage::channel(&db, &caller.tenant, id)?;
     caller.may(Action::ModifyDevice(current.device))?;
     fieldline_storage::delete_channel(&db, &caller.tenant, id)?;

@@ -3,6 +3,7 @@
 
 use fieldline_domain::{
     Action, ConduitServices, ConduitTier, DeviceId, ShortText, Timestamp, TokenId, TokenKind,
+    UserId,
 };
 use fieldline_storage::NewToken;
 use serde::Deserialize;
@@ -24,6 +25,9 @@ struct NewTokenBody {
     /// Conduit: the services the token may use (default HTTPS and MQTT).
     #[serde(default)]
     services: Option<ConduitServices>,
+    /// Conduit: the member the token acts for (default the caller).
+    #[serde(default)]
+    user: Option<UserId>,
     /// Device tokens: the device.
     #[serde(default)]
     device: Option<DeviceId>,
@@ -31,19 +35,22 @@ struct NewTokenBody {
     expires_at: Option<Timestamp>,
 }
 
-/// `POST /api/v1/tokens`: Conduit and federation tokens need Administrator, a device token
-/// Modify. A new federation or device token replaces the previous one.
+/// `POST /api/v1/tokens`: a Conduit token for the caller (any member) or for another member
+/// (`user`, Administrator), acting with that member's current permissions; the federation token
+/// needs Administrator, a device token Modify. A new federation or device token replaces the
+/// previous one.
 pub fn create_token(req: &Request, _: &Params) -> ApiResult {
-    let b: NewTokenBody = body(req)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
+    let b: NewTokenBody = body(req)?;
     if b.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::bad_request("expiresAt must be in the future"));
     }
     let mut new =
         match b.kind {
             TokenKind::Conduit => {
-                caller.may(Action::ManageTokens)?;
+                let user = b.user.unwrap_or(caller.user());
+                caller.may(Action::IssueConduitToken(user))?;
                 let allowed = fieldline_storage::organization(&db, &caller.tenant)?
                     .subscription
                     .conduit_tier;
@@ -59,7 +66,7 @@ pub fn create_token(req: &Request, _: &Params) -> ApiResult {
                         ),
                     ));
                 }
-                NewToken::conduit(caller.user(), tier, b.services.unwrap_or_default())
+                NewToken::conduit(user, tier, b.services.unwrap_or_default())
             }
             TokenKind::Federation => {
                 caller.may(Action::IssueFederationToken)?;
@@ -77,9 +84,11 @@ pub fn create_token(req: &Request, _: &Params) -> ApiResult {
                  or device",
             )),
         };
-    if b.kind != TokenKind::Conduit && (b.tier.is_some() || b.services.is_some()) {
+    if b.kind != TokenKind::Conduit
+        && (b.tier.is_some() || b.services.is_some() || b.user.is_some())
+    {
         return Err(ApiError::bad_request(
-            "tier and services apply to Conduit tokens only",
+            "tier, services and user apply to Conduit tokens only",
         ));
     }
     new.name = b.name;
@@ -92,15 +101,15 @@ pub fn create_token(req: &Request, _: &Params) -> ApiResult {
 
 /// `GET /api/v1/tokens[?kind=conduit|federation|device|refresh]`: administrators.
 pub fn list_tokens(req: &Request, _: &Params) -> ApiResult {
+    let (db, now) = open()?;
+    let caller = authenticate(&db, req, now)?;
+    caller.may(Action::ManageTokens)?;
     let mut kind = None;
     for (k, v) in form_urlencoded::parse(req.query().as_bytes()) {
         if k == "kind" {
             kind = Some(TokenKind::parse(&v)?);
         }
     }
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
-    caller.may(Action::ManageTokens)?;
     json_response(
         200,
         &fieldline_storage::list_tokens(&db, &caller.tenant, kind)?,
@@ -109,10 +118,10 @@ pub fn list_tokens(req: &Request, _: &Params) -> ApiResult {
 
 /// `DELETE /api/v1/tokens/:id`: administrators.
 pub fn revoke_token(req: &Request, params: &Params) -> ApiResult {
-    let id = path_id(params, "id", "token", TokenId::parse)?;
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
     caller.may(Action::ManageTokens)?;
+    let id = path_id(params, "id", "token", TokenId::parse)?;
     fieldline_storage::revoke_token(&db, &caller.tenant, id, now)?;
     no_content()
 }

@@ -11,7 +11,9 @@ mod status;
 mod topic;
 mod upload;
 
-pub use read::{cut_page, ReadQuery, RecordSource, V4Record, V6Record, DEFAULT_WINDOW_SECS};
+pub use read::{
+    cut_page, PageCursor, PageCut, ReadQuery, RecordSource, V4Record, V6Record, DEFAULT_WINDOW_SECS,
+};
 pub use status::{ConduitError, Status};
 pub use topic::{Topic, TopicKind};
 pub use upload::{

@@ -1,6 +1,9 @@
 //! Reads: the query arguments of `GET /conduitv4` and `/conduitv6` (`token`, `id`, `ch`, `fcdt`,
-//! `tcdt`) and the records they answer with, in the document's field names and spellings.
+//! `tcdt`, and Fieldline's `cursor`), how a read is cut into pages, and the records they answer
+//! with, in the document's field names and spellings.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::Serialize;
 
 use crate::channel::{Channel, CommunicationId};
@@ -23,6 +26,46 @@ pub struct ReadQuery {
     pub channel: Option<CommunicationId>,
     pub from: Timestamp,
     pub to: Timestamp,
+    /// `cursor` (Fieldline's): the page continues after this record.
+    pub cursor: Option<PageCursor>,
+}
+
+/// Where a page ended: the last record's time and channel (the storage key of the channel), in
+/// the order pages are read, `(timestamp, channel)`. Opaque to clients: a base64url string that
+/// the `X-Conduit-Cursor` header gives and the `cursor` argument takes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageCursor {
+    pub ts: Timestamp,
+    pub channel: i64,
+}
+
+impl PageCursor {
+    pub fn encode(&self) -> String {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.ts.as_millis().to_be_bytes());
+        bytes[8..].copy_from_slice(&self.channel.to_be_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    pub fn parse(s: &str) -> Result<PageCursor, ParseError> {
+        let bad = || {
+            ParseError::new(
+                "cursor",
+                "is not a cursor this server gave (send the X-Conduit-Cursor header's value)",
+            )
+        };
+        let bytes: [u8; 16] = URL_SAFE_NO_PAD
+            .decode(s.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        let (ts, channel) = bytes.split_at(8);
+        let ms = i64::from_be_bytes(ts.try_into().map_err(|_| bad())?);
+        Ok(PageCursor {
+            ts: Timestamp::from_millis(ms).map_err(|_| bad())?,
+            channel: i64::from_be_bytes(channel.try_into().map_err(|_| bad())?),
+        })
+    }
 }
 
 fn seconds(name: &'static str, v: &str) -> Result<Timestamp, ParseError> {
@@ -35,10 +78,12 @@ fn seconds(name: &'static str, v: &str) -> Result<Timestamp, ParseError> {
 
 impl ReadQuery {
     /// Parses a URL query string. `fcdt` and `tcdt` are seconds and go together (each "requires"
-    /// the other); `tcdt` is inclusive, so a range ends at the end of its last second. Unknown
-    /// arguments are ignored; a repeated one counts once, the last.
+    /// the other); `tcdt` is inclusive, so a range ends at the end of its last second. `cursor`
+    /// continues a read after the page that gave it. Unknown arguments are ignored; a repeated
+    /// one counts once, the last.
     pub fn parse(query: &str, now: Timestamp) -> Result<ReadQuery, ParseError> {
         let (mut token, mut id, mut ch, mut fcdt, mut tcdt) = (None, None, None, None, None);
+        let mut cursor = None;
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             let v = Some(v.into_owned());
             match k.as_ref() {
@@ -47,6 +92,7 @@ impl ReadQuery {
                 "ch" => ch = v,
                 "fcdt" => fcdt = v,
                 "tcdt" => tcdt = v,
+                "cursor" => cursor = v,
                 _ => {}
             }
         }
@@ -76,33 +122,62 @@ impl ReadQuery {
             channel,
             from,
             to,
+            cursor: cursor
+                .filter(|c| !c.is_empty())
+                .map(|c| PageCursor::parse(&c))
+                .transpose()?,
         })
     }
 }
 
-/// How many of `ts` (record times in ms, ascending, one more than `limit` fetched when there
-/// are more) make a page, and the `fcdt` of the next page.
+/// How a read's records are cut into a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageCut {
+    /// How many records the page holds.
+    pub keep: usize,
+    /// Whether records remain after them (then the last kept record is the page's cursor).
+    pub more: bool,
+    /// The `fcdt` that continues the read without skipping or repeating a record, when one
+    /// does: when more remain and the page ends on a whole second.
+    pub next_fcdt: Option<i64>,
+}
+
+/// How many of `ts` (record times in ms, in page order, one more than `limit` fetched when there
+/// are more) make a page.
 ///
-/// A page ends on a whole second: when records were left over, the records of the page's last
-/// second are dropped too (unless that would leave none), so that the next call with
-/// `fcdt = last val_date + 1` neither repeats nor skips a record.
-pub fn cut_page(ts: &[i64], limit: usize) -> (usize, Option<i64>) {
+/// A page ends on a whole second when it can: when records were left over, the records of the
+/// page's last second are dropped too (unless that would leave none), so that a client paging
+/// by `fcdt = last val_date + 1` neither repeats nor skips a record. When more than `limit`
+/// records share the page's first second, the page is cut inside it: no `fcdt` continues that
+/// losslessly, only the cursor of the last kept record does.
+pub fn cut_page(ts: &[i64], limit: usize) -> PageCut {
+    let limit = limit.max(1);
     if ts.len() <= limit {
-        return (ts.len(), None);
+        return PageCut {
+            keep: ts.len(),
+            more: false,
+            next_fcdt: None,
+        };
     }
     let secs = |t: i64| t.div_euclid(1000);
     let last = secs(ts[limit - 1]);
     let keep = if secs(ts[limit]) == last {
-        let whole = ts[..limit].iter().take_while(|&&t| secs(t) < last).count();
-        if whole == 0 {
-            limit
-        } else {
-            whole
-        }
+        ts[..limit].iter().take_while(|&&t| secs(t) < last).count()
     } else {
         limit
     };
-    (keep, Some(secs(ts[keep - 1]) + 1))
+    if keep == 0 {
+        return PageCut {
+            keep: limit,
+            more: true,
+            next_fcdt: None,
+        };
+    }
+    PageCut {
+        keep,
+        more: true,
+        next_fcdt: Some(secs(ts[keep - 1]) + 1),
+    }
 }
 
 /// One point with its channel and device: what a record is made from.
@@ -271,14 +346,73 @@ mod tests {
         assert_eq!(q.to.as_millis() - q.from.as_millis(), 1000);
     }
 
+    fn cut(keep: usize, more: bool, next_fcdt: Option<i64>) -> PageCut {
+        PageCut {
+            keep,
+            more,
+            next_fcdt,
+        }
+    }
+
     #[test]
     fn pages_end_on_whole_seconds() {
-        assert_eq!(cut_page(&[1, 2, 3], 3), (3, None));
+        assert_eq!(cut_page(&[1, 2, 3], 3), cut(3, false, None));
+        assert_eq!(cut_page(&[], 3), cut(0, false, None));
         // 1000 and 1500 share a second with the 4th (left over): they wait for the next page
-        assert_eq!(cut_page(&[0, 1000, 1500, 1700], 3), (1, Some(1)));
-        assert_eq!(cut_page(&[0, 1000, 2500, 3700], 3), (3, Some(3)));
-        // one second holds more than a page: the page is cut inside it
-        assert_eq!(cut_page(&[5, 6, 7, 8], 3), (3, Some(1)));
+        assert_eq!(cut_page(&[0, 1000, 1500, 1700], 3), cut(1, true, Some(1)));
+        assert_eq!(cut_page(&[0, 1000, 2500, 3700], 3), cut(3, true, Some(3)));
+        // the next second starts right after the page: the whole page is kept
+        assert_eq!(cut_page(&[0, 1000, 1500, 2000], 3), cut(3, true, Some(2)));
+    }
+
+    #[test]
+    fn a_second_larger_than_a_page_is_cut_inside_without_an_fcdt() {
+        // More records in one second than a page holds: only a cursor continues the read.
+        assert_eq!(cut_page(&[5, 5, 5, 5], 3), cut(3, true, None));
+        assert_eq!(cut_page(&[5, 6, 7, 8], 3), cut(3, true, None));
+        // Pages read through the cursor make progress whatever the seconds look like.
+        let ts: Vec<i64> = (0..2500)
+            .map(|i| if i < 1200 { 7000 } else { 8000 + i })
+            .collect();
+        let (mut at, mut pages) = (0, 0);
+        while at < ts.len() {
+            let end = (at + 1001).min(ts.len());
+            let page = cut_page(&ts[at..end], 1000);
+            assert!(page.keep > 0);
+            at += page.keep;
+            pages += 1;
+            assert_eq!(page.more, at < ts.len());
+        }
+        assert_eq!((at, pages), (2500, 3));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        let c = PageCursor {
+            ts: Timestamp::from_millis(1_700_000_000_123).unwrap(),
+            channel: 4711,
+        };
+        let s = c.encode();
+        assert!(s
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'));
+        assert_eq!(PageCursor::parse(&s).unwrap(), c);
+        let q = ReadQuery::parse(&format!("token=t&cursor={s}"), now()).unwrap();
+        assert_eq!(q.cursor, Some(c));
+        assert_eq!(
+            ReadQuery::parse("token=t&cursor=", now()).unwrap().cursor,
+            None
+        );
+        for bad in [
+            "x",
+            "AAAA",
+            &s[1..],
+            &format!("{s}AA"),
+            "!!!!!!!!!!!!!!!!!!!!!!",
+        ] {
+            let e = ReadQuery::parse(&format!("token=t&cursor={bad}"), now()).unwrap_err();
+            assert_eq!(e.what, "cursor", "{bad}");
+        }
     }
 
     fn device(meta: DeviceMeta) -> Device {
