@@ -47,7 +47,7 @@ enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000", env = "SPIN_HTTP_LISTEN_ADDR")]
         listen: SocketAddr,
-        /// Requests handled at once; more wait.
+        /// Requests handled at once, and MQTT messages handled at once; more wait.
         #[arg(long, default_value_t = 256)]
         max_concurrent: usize,
         /// Largest request body, in bytes.
@@ -150,7 +150,7 @@ async fn main() -> Result<()> {
             let listener = http_trigger::bind(listen).await?;
             let local = listener.local_addr()?;
             let crons = cron::spawn_all(app.clone())?;
-            let mqtt = mqtt_trigger::spawn_all(app.clone()).await?;
+            let mqtt = mqtt_trigger::spawn_all(app.clone(), max_concurrent).await?;
             println!("Serving http://{local}");
             for r in app.router.routes() {
                 println!("  {}: http://{local}{}", r.component, r.raw);
@@ -164,14 +164,7 @@ async fn main() -> Result<()> {
             for c in crons {
                 c.abort();
             }
-            for (task, counters) in mqtt {
-                task.abort();
-                tracing::info!(
-                    "mqtt: {} messages handled, {} refused",
-                    counters.handled.load(std::sync::atomic::Ordering::Relaxed),
-                    counters.failed.load(std::sync::atomic::Ordering::Relaxed)
-                );
-            }
+            mqtt.shutdown(Duration::from_secs(10)).await;
             app.shutdown();
             Ok(())
         }

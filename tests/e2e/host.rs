@@ -444,6 +444,11 @@ fn start_up_errors_name_the_file_component_and_key() {
             fixture.replace("probe.wasm\"\nallowed", "missing.wasm\"\nallowed"),
             "missing.wasm",
         ),
+        // The MQTT plugin reads `qos` as a string.
+        (
+            fixture.replace("qos = \"1\"", "qos = 1"),
+            "[[trigger.mqtt]] #1: key `qos` must be a string",
+        ),
     ];
     for (text, needle) in cases {
         std::fs::write(
@@ -483,15 +488,12 @@ fn sigterm_stops_the_host_gracefully() {
     assert!(h.terminate().expect("stops"), "exit status was not success");
 }
 
-#[test]
-fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones() {
-    use rumqttc::{Client as Mqtt, MqttOptions, QoS};
-    let topic = format!("fieldline/e2e-{}", std::process::id());
+/// Starts the fixtures with the MQTT trigger on its own topic and waits for the subscription.
+fn mqtt_fixtures(topic: &str) -> TestHost {
     let h = Start::fixtures()
-        .env("SPIN_VARIABLE_MQTT_TOPIC", &topic)
+        .env("SPIN_VARIABLE_MQTT_TOPIC", topic)
         .start()
         .expect("host starts");
-    // Wait until the trigger has subscribed.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !h.output().contains(&format!("subscribed to '{topic}/#'")) {
         assert!(
@@ -501,15 +503,20 @@ fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    h
+}
+
+/// Publishes `(subtopic, payload)` pairs under `topic` at QoS 1 and waits for the broker's acks.
+fn publish(topic: &str, messages: &[(&str, &str)]) {
+    use rumqttc::{Client as Mqtt, Event, MqttOptions, Packet, QoS};
     let mut opts = MqttOptions::new(
-        format!("fieldline-pub-{}", std::process::id()),
+        format!("fieldline-pub-{}-{}", std::process::id(), topic.len()),
         "127.0.0.1",
         1883,
     );
     opts.set_keep_alive(Duration::from_secs(5));
     let (publisher, mut conn) = Mqtt::new(opts, 10);
-    let sent = [("a", "one"), ("b/c", "refuse"), ("d", "trap"), ("e", "two")];
-    for (sub, payload) in sent {
+    for (sub, payload) in messages {
         publisher
             .publish(
                 format!("{topic}/{sub}"),
@@ -519,20 +526,21 @@ fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones
             )
             .expect("publish");
     }
-    // Drive the publisher until its messages are acknowledged.
     let mut acks = 0;
     for e in conn.iter() {
-        if let rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) =
-            e.expect("broker reachable on 127.0.0.1:1883")
-        {
+        if let Event::Incoming(Packet::PubAck(_)) = e.expect("broker reachable on 127.0.0.1:1883") {
             acks += 1;
-            if acks == sent.len() {
+            if acks == messages.len() {
                 break;
             }
         }
     }
+}
+
+/// The rows the MQTT probe recorded, in the order it recorded them, once there are `n`.
+fn mqtt_rows(h: &TestHost, n: usize) -> Vec<(String, Vec<u8>)> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let rows: Vec<(String, Vec<u8>)> = loop {
+    loop {
         let rows = h
             .sqlite()
             .and_then(|db| {
@@ -544,11 +552,24 @@ fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones
                 Ok(rows)
             })
             .unwrap_or_default();
-        if rows.len() >= 2 || Instant::now() > deadline {
-            break rows;
+        if rows.len() >= n || Instant::now() > deadline {
+            return rows;
         }
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+#[test]
+fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones() {
+    let topic = format!("fieldline/e2e-{}", std::process::id());
+    let h = mqtt_fixtures(&topic);
+    publish(
+        &topic,
+        &[("a", "one"), ("b/c", "refuse"), ("d", "trap"), ("e", "two")],
+    );
+    let mut rows = mqtt_rows(&h, 2);
+    // Messages are handled concurrently, so they may be recorded in any order.
+    rows.sort();
     assert_eq!(
         rows,
         vec![
@@ -558,11 +579,49 @@ fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones
         "{}",
         h.output()
     );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !h.output().contains("2 refused so far") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let out = h.output();
     assert!(out.contains("refused by the probe"), "{out}");
     assert!(
         out.contains("2 refused so far"),
         "the trap is counted too:\n{out}"
+    );
+    assert_eq!(get(&h, "/probe/const").0, 200, "HTTP is unaffected");
+}
+
+#[test]
+fn a_slow_mqtt_message_does_not_hold_up_the_next() {
+    let topic = format!("fieldline/e2e-slow-{}", std::process::id());
+    let h = mqtt_fixtures(&topic);
+    // `slow` is recorded 1.5 s after it arrives; handled one after the other, it would be first.
+    publish(&topic, &[("slow", "slow"), ("fast", "fast")]);
+    let rows = mqtt_rows(&h, 2);
+    let topics: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        topics,
+        vec![format!("{topic}/fast"), format!("{topic}/slow")],
+        "{}",
+        h.output()
+    );
+}
+
+#[test]
+fn an_unreachable_broker_is_retried_with_back_off_and_logged_once() {
+    // Nothing listens on 127.0.0.2:1883 (the broker is bound to 127.0.0.1).
+    let h = Start::fixtures()
+        .env("SPIN_VARIABLE_MQTT_HOST", "127.0.0.2")
+        .start()
+        .expect("the host starts without its broker");
+    std::thread::sleep(Duration::from_millis(3500));
+    let out = h.output();
+    let mqtt_lines: Vec<&str> = out.lines().filter(|l| l.contains("mqtt:")).collect();
+    assert_eq!(mqtt_lines.len(), 1, "one line per state change:\n{out}");
+    assert!(
+        mqtt_lines[0].contains("cannot reach the broker at mqtt://127.0.0.2:1883"),
+        "{out}"
     );
     assert_eq!(get(&h, "/probe/const").0, 200, "HTTP is unaffected");
 }
