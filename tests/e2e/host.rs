@@ -249,6 +249,22 @@ fn request_bodies_are_bounded() {
         .send()
         .expect("post");
     assert_eq!(r.status().as_u16(), 413);
+    // Without a Content-Length (chunked), the host only learns the size while the guest reads.
+    let chunked = |n: usize| {
+        c.post(h.url("/probe/echo"))
+            .body(reqwest::blocking::Body::new(std::io::Cursor::new(vec![
+                b'x';
+                n
+            ])))
+            .send()
+            .expect("post")
+    };
+    let r = chunked(1000);
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().expect("body"), "1000");
+    let r = chunked(5000);
+    assert_eq!(r.status().as_u16(), 413, "{}", h.output());
+    assert_eq!(get(&h, "/probe/const").0, 200);
 }
 
 #[test]
