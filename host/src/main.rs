@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use fieldline_host::runtime_config::RuntimeConfig;
 use fieldline_host::{cron, http_trigger, mqtt_trigger, App, Options};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,8 @@ struct AppArgs {
     /// The application manifest.
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     from: PathBuf,
-    /// Where the default SQLite database and key-value store live [default: .spin beside the manifest].
+    /// Where the default SQLite database and key-value store live [default: the runtime config's
+    /// `state_dir`, else .spin beside the manifest].
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// A runtime configuration file in Spin's format (key_value_store, sqlite_database).
@@ -91,10 +93,11 @@ fn options(args: &AppArgs) -> Result<Options> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let state_dir = match &args.state_dir {
-        Some(d) => d.clone(),
-        None => manifest_dir.join(".spin"),
+    let runtime = match &args.runtime_config_file {
+        Some(p) => RuntimeConfig::load(p)?,
+        None => RuntimeConfig::default(),
     };
+    let state_dir = runtime.state_dir(args.state_dir.as_deref(), &manifest_dir.join(".spin"))?;
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
     let mut options = Options::new(std::fs::canonicalize(&state_dir)?);

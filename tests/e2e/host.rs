@@ -431,6 +431,101 @@ fn key_value_can_live_in_redis_by_runtime_config() {
     );
 }
 
+fn count_points(db: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .and_then(|c| c.query_row("SELECT count(*) FROM points", [], |r| r.get(0)))
+        .unwrap_or_else(|e| panic!("{}: {e}", db.display()))
+}
+
+#[test]
+fn the_runtime_config_state_dir_holds_the_default_stores_unless_state_dir_is_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let from_file = dir.path().join("from-runtime-config");
+    let rc = dir.path().join("runtime-config.toml");
+    std::fs::write(&rc, format!("state_dir = \"{}\"\n", from_file.display())).expect("write");
+    let h = Start::fixtures()
+        .no_state_dir_flag()
+        .arg("--runtime-config-file")
+        .arg(&rc.to_string_lossy())
+        .start()
+        .expect("host starts");
+    let r = client()
+        .post(h.url("/probe/insert32?ts=1"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(count_points(&from_file.join("sqlite_db.db")), 32);
+    assert!(from_file.join("sqlite_key_value.db").exists());
+    drop(h);
+
+    // --state-dir wins over the file, as in Spin.
+    let h = Start::fixtures()
+        .arg("--runtime-config-file")
+        .arg(&rc.to_string_lossy())
+        .start()
+        .expect("host starts");
+    let r = client()
+        .post(h.url("/probe/insert32?ts=2"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(count_points(&h.state.path().join("sqlite_db.db")), 32);
+    assert_eq!(count_points(&from_file.join("sqlite_db.db")), 32);
+
+    // An empty state_dir is Spin's "in memory", which this host refuses by name.
+    std::fs::write(&rc, "state_dir = \"\"\n").expect("write");
+    let manifest = workspace().join("tests/fixtures/spin.toml");
+    let (ok, out) = run_host(
+        &[
+            "up",
+            "--from",
+            &manifest.to_string_lossy(),
+            "--listen",
+            "127.0.0.1:0",
+            "--runtime-config-file",
+            &rc.to_string_lossy(),
+        ],
+        &[],
+    )
+    .expect("runs");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("runtime-config.toml") && out.contains("state_dir"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_runtime_config_moves_the_default_sqlite_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("elsewhere/app.db");
+    let rc = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        format!(
+            "[sqlite_database.default]\ntype = \"spin\"\npath = \"{}\"\n",
+            db.display()
+        ),
+    )
+    .expect("write");
+    let h = Start::fixtures()
+        .arg("--runtime-config-file")
+        .arg(&rc.to_string_lossy())
+        .start()
+        .expect("host starts");
+    let r = client()
+        .post(h.url("/probe/insert32?ts=1"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(get(&h, "/probe/count"), (200, "32".into()));
+    assert_eq!(count_points(&db), 32);
+    assert!(
+        !h.state.path().join("sqlite_db.db").exists(),
+        "the state directory's default database was not used"
+    );
+}
+
 #[test]
 fn start_up_errors_name_the_file_component_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
