@@ -30,8 +30,29 @@ fn health_reports_name_version_and_stores() {
     let r = client().get(h.url("/health")).send().expect("request");
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().expect("json");
-    assert_eq!(body["name"], "fieldline");
-    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    // The component takes its name and version from the build; they must still be the
+    // application's, as spin.toml declares them.
+    let manifest: toml::Table = std::fs::read_to_string(workspace().join("spin.toml"))
+        .expect("spin.toml")
+        .parse()
+        .expect("spin.toml is TOML");
+    let application = |key: &str| {
+        manifest
+            .get("application")
+            .and_then(|a| a.get(key))
+            .and_then(toml::Value::as_str)
+            .map(str::to_string)
+    };
+    assert_eq!(
+        body["name"].as_str().map(str::to_string),
+        application("name"),
+        "health's name differs from [application] name in spin.toml"
+    );
+    assert_eq!(
+        body["version"].as_str().map(str::to_string),
+        application("version"),
+        "health's version differs from [application] version in spin.toml"
+    );
     assert_eq!(body["sqlite"], "ok");
     assert_eq!(body["key_value"], "ok");
     assert_eq!(get(&h, "/health/extra").0, 404);
