@@ -149,6 +149,12 @@ async fn main() -> Result<()> {
             for (id, t) in &app.load_times {
                 tracing::info!("component {id} ready in {t:.2?}");
             }
+            if let Some((dir, reused, compiled)) = app.cache_use() {
+                tracing::info!(
+                    "compiled-code cache {}: {reused} reused, {compiled} compiled",
+                    dir.display()
+                );
+            }
             app.start_epoch_ticker();
             let listener = http_trigger::bind(listen).await?;
             let local = listener.local_addr()?;

@@ -614,6 +614,111 @@ fn start_up_errors_name_the_file_component_and_key() {
 }
 
 #[test]
+fn a_private_route_is_not_reachable_from_outside() {
+    let h = fixtures();
+    assert!(
+        h.output().contains("component private-probe ready"),
+        "the private component is loaded:\n{}",
+        h.output()
+    );
+    // The probe answers any path ending in /const; none of these may reach it.
+    for path in [
+        "/",
+        "/const",
+        "/private-probe/const",
+        "/private-probe",
+        "/.../const",
+    ] {
+        assert_eq!(get(&h, path), (404, String::new()), "{path}");
+    }
+    assert_eq!(get(&h, "/probe/const"), (200, "ok".into()));
+}
+
+#[test]
+fn the_compiled_code_cache_is_filled_then_reused() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    // One component, so that the first start compiles little.
+    let manifest = cache.path().join("spin.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"cache\"\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = \"{}\"\n",
+            workspace()
+                .join("target/wasm32-wasip2/release/probe.wasm")
+                .display()
+        ),
+    )
+    .expect("write");
+    let start = || {
+        Start::new(&manifest)
+            .arg("--cache-dir")
+            .arg(&cache.path().to_string_lossy())
+            .start()
+            .expect("host starts")
+    };
+    let counts = |h: &TestHost| -> (usize, usize) {
+        let out = h.output();
+        let line = out
+            .lines()
+            .find(|l| l.contains("compiled-code cache"))
+            .unwrap_or_else(|| panic!("no cache line:\n{out}"))
+            .to_string();
+        // "... compiled-code cache <dir>: <reused> reused, <compiled> compiled"
+        let words: Vec<&str> = line
+            .rsplit(": ")
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        match words.as_slice() {
+            [reused, "reused,", compiled, "compiled"] => (
+                reused.parse().expect("a count"),
+                compiled.parse().expect("a count"),
+            ),
+            _ => panic!("unexpected cache line {line:?}"),
+        }
+    };
+    let first = start();
+    let (_, compiled) = counts(&first);
+    assert!(compiled >= 1, "{}", first.output());
+    drop(first);
+    let stored = std::fs::read_dir(cache.path().join("wasmtime"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(stored > 0, "nothing stored under the cache directory");
+    let second = start();
+    let (reused, compiled) = counts(&second);
+    assert_eq!(compiled, 0, "{}", second.output());
+    assert!(reused >= 1, "{}", second.output());
+    assert_eq!(get(&second, "/probe/const"), (200, "ok".into()));
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    let mut h = fixtures();
+    let url = h.url("/probe/sleep?ms=1500");
+    let request = std::thread::spawn(move || {
+        client()
+            .get(url)
+            .send()
+            .and_then(|r| Ok((r.status().as_u16(), r.text()?)))
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !h.output().contains("probe: sleeping 1500 ms") {
+        assert!(Instant::now() < deadline, "no request:\n{}", h.output());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(h.terminate().expect("stops"), "exit status was not success");
+    let answer = request.join().expect("thread");
+    assert_eq!(
+        answer.as_ref().map_err(ToString::to_string),
+        Ok(&(200, "slept 1500 ms".to_string())),
+        "{}",
+        h.output()
+    );
+}
+
+#[test]
 fn sigterm_stops_the_host_gracefully() {
     let mut h = fixtures();
     assert_eq!(get(&h, "/probe/const").0, 200);
