@@ -88,6 +88,7 @@ pub struct App {
     pub resolver: Resolver,
     /// Compile and instantiate-pre time per component, for the start-up log.
     pub load_times: Vec<(String, Duration)>,
+    cache: Option<wasmtime::Cache>,
 }
 
 /// wasmtime serve's test: can this machine reserve the address space pooling needs?
@@ -102,7 +103,8 @@ fn pooling_fits() -> bool {
     (0..8).all(|_| wasmtime::Memory::new(&mut store, ty.clone()).is_ok())
 }
 
-pub fn engine(options: &Options) -> Result<Engine> {
+/// The engine, and its compiled-code cache if it has one (for the hit and miss counts).
+pub fn engine(options: &Options) -> Result<(Engine, Option<wasmtime::Cache>)> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -125,17 +127,21 @@ pub fn engine(options: &Options) -> Result<Engine> {
             "the address space is too small for the pooling allocator; using on-demand allocation"
         );
     }
+    let mut cache = None;
     if let Some(dir) = &options.cache_dir {
-        let mut cache = wasmtime::CacheConfig::new();
-        cache.with_directory(dir.join("wasmtime"));
-        match wasmtime::Cache::new(cache) {
+        let mut settings = wasmtime::CacheConfig::new();
+        settings.with_directory(dir.join("wasmtime"));
+        match wasmtime::Cache::new(settings) {
             Ok(c) => {
-                config.cache(Some(c));
+                config.cache(Some(c.clone()));
+                cache = Some(c);
             }
             Err(e) => tracing::warn!("compiled-code cache disabled: {e:#}"),
         }
     }
-    Engine::new(&config).map_err(|e| anyhow!("cannot create the wasmtime engine: {e:#}"))
+    let engine =
+        Engine::new(&config).map_err(|e| anyhow!("cannot create the wasmtime engine: {e:#}"))?;
+    Ok((engine, cache))
 }
 
 fn linker(engine: &Engine) -> Result<Linker<Ctx>> {
@@ -215,7 +221,7 @@ impl App {
             tracing::warn!("required variables have no value yet (components will get an error reading them): {}", missing.join(", "));
         }
 
-        let engine = engine(&options)?;
+        let (engine, cache) = engine(&options)?;
         let linker = linker(&engine)?;
         let mut components = HashMap::new();
         let mut load_times = Vec::new();
@@ -310,7 +316,16 @@ impl App {
             databases,
             resolver,
             load_times,
+            cache,
         })
+    }
+
+    /// The compiled-code cache's directory, and how many compilations it answered (reused) and
+    /// how many it did not (compiled, then stored), so far.
+    pub fn cache_use(&self) -> Option<(&Path, usize, usize)> {
+        self.cache
+            .as_ref()
+            .map(|c| (c.directory().as_path(), c.cache_hits(), c.cache_misses()))
     }
 
     pub fn component(&self, id: &str) -> Result<&Prepared> {

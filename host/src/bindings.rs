@@ -1,5 +1,15 @@
-//! Host bindings for the Spin interfaces beyond WASI (one `bindgen!` over `wit/`), and the cron
-//! trigger plugin's guest world.
+//! Host bindings for the Spin interfaces beyond WASI (one `bindgen!` over `wit/`), and the guest
+//! worlds of the cron and MQTT trigger plugins.
+//!
+//! Every custom interface the host *implements* is in the one `imports` world below. The two
+//! trigger worlds cannot join it: `bindgen!` binds exactly one world per invocation, and a world's
+//! generated `*Pre::new` looks up every export of that world, failing for a component that lacks
+//! one, while a cron component exports only `handle-cron-event` and an MQTT component only
+//! `handle-message`. A combined world would make every trigger component export both (and the two
+//! worlds' `use`d `error` and `metadata` types would collide by name). Importing only the trigger
+//! *types* here and calling the exports by hand (`get_export_index`, `get_typed_func`,
+//! `call_async`) would replace generated, type-checked code with a hand-written copy of it; so
+//! each export world keeps its own small `bindgen!`.
 
 wasmtime::component::bindgen!({
     path: "../wit",

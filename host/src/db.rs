@@ -182,6 +182,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     next_session: AtomicU64,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Autocommit transactions the writer has committed: one per group, however many statements.
+    commits: Arc<AtomicU64>,
 }
 
 /// A database file, shared by every instance that declared it.
@@ -227,9 +229,11 @@ impl Database {
         // a temporary file written on every statement.
         writer.pragma_update(None, "temp_store", "MEMORY")?;
         let (tx, rx) = mpsc::channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counted = commits.clone();
         let handle = std::thread::Builder::new()
             .name(format!("sqlite-writer:{}", path.display()))
-            .spawn(move || Writer::new(writer, rx).run())?;
+            .spawn(move || Writer::new(writer, rx, counted).run())?;
         Ok(Database {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -237,12 +241,19 @@ impl Database {
                 readers: Mutex::new(Vec::new()),
                 next_session: AtomicU64::new(1),
                 writer: Mutex::new(Some(handle)),
+                commits,
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How many autocommit transactions the writer has committed so far: a group of statements
+    /// committed together counts once. Explicit (`BEGIN`) transactions are not counted.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Acquire)
     }
 
     /// A new session: the guest-side state of one opened connection.
@@ -387,15 +398,21 @@ struct Writer {
     rx: mpsc::Receiver<Job>,
     /// Jobs received while a session held the writer, in arrival order.
     pending: VecDeque<Job>,
+    commits: Arc<AtomicU64>,
 }
 
 impl Writer {
-    fn new(conn: Connection, rx: mpsc::Receiver<Job>) -> Self {
+    fn new(conn: Connection, rx: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) -> Self {
         Writer {
             conn,
             rx,
             pending: VecDeque::new(),
+            commits,
         }
+    }
+
+    fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Release);
     }
 
     fn next(&mut self) -> Option<Job> {
@@ -481,6 +498,9 @@ impl Writer {
         if batch.len() == 1 {
             let (_, sql, params, reply) = batch.remove(0);
             let r = bind_and_run(&self.conn, &sql, &params);
+            if r.is_ok() {
+                self.committed();
+            }
             let _ = reply.send((r, false));
             return;
         }
@@ -511,6 +531,7 @@ impl Writer {
         }
         match self.control("COMMIT") {
             Ok(()) => {
+                self.committed();
                 for (r, reply) in results {
                     let _ = reply.send((r, false));
                 }
@@ -741,5 +762,64 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(r.rows, vec![vec![SqlValue::Integer(2)]]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn group_commit_shares_commits_and_answers_only_durable_writes() {
+        let (dir, db) = temp_db();
+        let path = dir.path().join("t.db");
+        let mut s = db.session();
+        exec(&mut s, "CREATE TABLE t(id INTEGER PRIMARY KEY)", vec![])
+            .await
+            .expect("create");
+        // Hold the writer in an explicit transaction so the writes below queue up behind it.
+        exec(&mut s, "BEGIN", vec![]).await.expect("begin");
+        let before = db.commits();
+        const N: i64 = 200;
+        let tasks: Vec<_> = (0..N)
+            .map(|i| {
+                let (db, path) = (db.clone(), path.clone());
+                tokio::spawn(async move {
+                    let mut w = db.session();
+                    w.execute(
+                        "INSERT INTO t(id) VALUES (?)".into(),
+                        vec![SqlValue::Integer(i)],
+                    )
+                    .await
+                    .expect("insert");
+                    // Answered only after the commit: another connection already sees the row.
+                    let other =
+                        Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                            .expect("open");
+                    let seen: i64 = other
+                        .query_row("SELECT count(*) FROM t WHERE id = ?", [i], |r| r.get(0))
+                        .expect("read");
+                    assert_eq!(
+                        seen, 1,
+                        "statement {i} was answered before it was committed"
+                    );
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        exec(&mut s, "COMMIT", vec![]).await.expect("commit");
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let commits = db.commits() - before;
+        assert!(
+            (1..N as u64 / 4).contains(&commits),
+            "{N} statements took {commits} commits"
+        );
+        let r = exec(&mut s, "SELECT count(*) FROM t", vec![])
+            .await
+            .expect("count");
+        assert_eq!(r.rows, vec![vec![SqlValue::Integer(N)]]);
+        // Durable: a fresh connection after the writer has stopped sees every row.
+        db.shutdown();
+        let count: i64 = Connection::open(&path)
+            .and_then(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .expect("reopen");
+        assert_eq!(count, N);
     }
 }

@@ -6,10 +6,11 @@ use crate::app::App;
 use anyhow::Result;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
@@ -158,12 +159,23 @@ impl Server {
                 parts.uri = uri;
             }
         }
-        let limited = Limited::new(incoming, self.limits.max_body_bytes).map_err(|e| {
-            match e.downcast::<hyper::Error>() {
+        // A body without a Content-Length (chunked) is only found too large while the guest reads
+        // it; the guest then sees an error and usually answers 500. Note it so the client gets
+        // the same 413 as for a declared length over the limit.
+        let too_large = Arc::new(AtomicBool::new(false));
+        let flag = too_large.clone();
+        let limited =
+            Limited::new(incoming, self.limits.max_body_bytes).map_err(move |e| match e
+                .downcast::<hyper::Error>()
+            {
                 Ok(h) => wasmtime_wasi_http::Error::Hyper(*h),
-                Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(None),
-            }
-        });
+                Err(e) => {
+                    if e.is::<LengthLimitError>() {
+                        flag.store(true, Ordering::Release);
+                    }
+                    wasmtime_wasi_http::Error::HttpRequestBodySize(None)
+                }
+            });
         let req = Request::from_parts(parts, limited);
 
         let mut store = self.app.store(component);
@@ -198,7 +210,16 @@ impl Server {
                 Err(_) => Err(wasmtime::format_err!("no answer within {timeout:?}")),
             }
         });
-        match receiver.await {
+        let answer = receiver.await;
+        if too_large.load(Ordering::Acquire) {
+            tracing::info!(
+                "{}: request body over {} bytes without a Content-Length; answered 413",
+                id,
+                self.limits.max_body_bytes
+            );
+            return status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        }
+        match answer {
             Ok(Ok(resp)) => resp,
             Ok(Err(code)) => {
                 tracing::error!("component {id} answered with an error: {code:?}");

@@ -196,3 +196,112 @@ impl key_value::HostStore for crate::state::Ctx {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::key_value::HostStore;
+    use crate::state::Ctx;
+    use wasmtime::component::ResourceTable;
+
+    fn ctx(allowed: HashMap<String, Backend>) -> Ctx {
+        Ctx {
+            table: ResourceTable::new(),
+            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            outbound: Default::default(),
+            kv: KvState {
+                allowed: Arc::new(allowed),
+            },
+            sqlite: Default::default(),
+            mqtt: Default::default(),
+            variables: Default::default(),
+            limits: wasmtime::StoreLimitsBuilder::new().build(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_declared_stores_open_and_labels_sharing_a_file_stay_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(&dir.path().join("kv.db")).expect("open");
+        let backend = Backend::sqlite(db).await.expect("store");
+        let mut c = ctx(HashMap::from([
+            ("default".to_string(), backend.clone()),
+            ("other".to_string(), backend),
+        ]));
+        assert!(matches!(
+            c.open("undeclared".into()).await.expect("no trap"),
+            Err(Error::AccessDenied)
+        ));
+
+        let store = c
+            .open("default".into())
+            .await
+            .expect("no trap")
+            .expect("open");
+        let k = |s: &str| s.to_string();
+        assert_eq!(
+            c.get(Resource::new_borrow(store.rep()), k("a"))
+                .await
+                .expect("no trap")
+                .expect("store answers"),
+            None
+        );
+        for (key, value) in [
+            ("a", b"1".to_vec()),
+            ("b", b"2".to_vec()),
+            ("a", b"3".to_vec()),
+        ] {
+            c.set(Resource::new_borrow(store.rep()), k(key), value)
+                .await
+                .expect("no trap")
+                .expect("set");
+        }
+        assert_eq!(
+            c.get(Resource::new_borrow(store.rep()), k("a"))
+                .await
+                .expect("no trap")
+                .expect("store answers"),
+            Some(b"3".to_vec()),
+            "a second set replaces the value"
+        );
+        let mut keys = c
+            .get_keys(Resource::new_borrow(store.rep()))
+            .await
+            .expect("no trap")
+            .expect("keys");
+        keys.sort();
+        assert_eq!(keys, vec!["a", "b"]);
+        c.delete(Resource::new_borrow(store.rep()), k("b"))
+            .await
+            .expect("no trap")
+            .expect("delete");
+        assert!(!c
+            .exists(Resource::new_borrow(store.rep()), k("b"))
+            .await
+            .expect("no trap")
+            .expect("store answers"));
+
+        // Another label in the same file sees none of it.
+        let other = c
+            .open("other".into())
+            .await
+            .expect("no trap")
+            .expect("open");
+        assert!(!c
+            .exists(Resource::new_borrow(other.rep()), k("a"))
+            .await
+            .expect("no trap")
+            .expect("store answers"));
+        assert_eq!(
+            c.get_keys(Resource::new_borrow(other.rep()))
+                .await
+                .expect("no trap")
+                .expect("store answers"),
+            Vec::<String>::new()
+        );
+        HostStore::drop(&mut c, store).await.expect("drop");
+        HostStore::drop(&mut c, other).await.expect("drop");
+        assert!(c.table.is_empty());
+    }
+}

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use fieldline_host::runtime_config::RuntimeConfig;
 use fieldline_host::{cron, http_trigger, mqtt_trigger, App, Options};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,8 @@ struct AppArgs {
     /// The application manifest.
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     from: PathBuf,
-    /// Where the default SQLite database and key-value store live [default: .spin beside the manifest].
+    /// Where the default SQLite database and key-value store live [default: the runtime config's
+    /// `state_dir`, else .spin beside the manifest].
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// A runtime configuration file in Spin's format (key_value_store, sqlite_database).
@@ -47,7 +49,7 @@ enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000", env = "SPIN_HTTP_LISTEN_ADDR")]
         listen: SocketAddr,
-        /// Requests handled at once; more wait.
+        /// Requests handled at once, and MQTT messages handled at once; more wait.
         #[arg(long, default_value_t = 256)]
         max_concurrent: usize,
         /// Largest request body, in bytes.
@@ -91,10 +93,11 @@ fn options(args: &AppArgs) -> Result<Options> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let state_dir = match &args.state_dir {
-        Some(d) => d.clone(),
-        None => manifest_dir.join(".spin"),
+    let runtime = match &args.runtime_config_file {
+        Some(p) => RuntimeConfig::load(p)?,
+        None => RuntimeConfig::default(),
     };
+    let state_dir = runtime.state_dir(args.state_dir.as_deref(), &manifest_dir.join(".spin"))?;
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
     let mut options = Options::new(std::fs::canonicalize(&state_dir)?);
@@ -146,11 +149,17 @@ async fn main() -> Result<()> {
             for (id, t) in &app.load_times {
                 tracing::info!("component {id} ready in {t:.2?}");
             }
+            if let Some((dir, reused, compiled)) = app.cache_use() {
+                tracing::info!(
+                    "compiled-code cache {}: {reused} reused, {compiled} compiled",
+                    dir.display()
+                );
+            }
             app.start_epoch_ticker();
             let listener = http_trigger::bind(listen).await?;
             let local = listener.local_addr()?;
             let crons = cron::spawn_all(app.clone())?;
-            let mqtt = mqtt_trigger::spawn_all(app.clone()).await?;
+            let mqtt = mqtt_trigger::spawn_all(app.clone(), max_concurrent).await?;
             println!("Serving http://{local}");
             for r in app.router.routes() {
                 println!("  {}: http://{local}{}", r.component, r.raw);
@@ -164,14 +173,7 @@ async fn main() -> Result<()> {
             for c in crons {
                 c.abort();
             }
-            for (task, counters) in mqtt {
-                task.abort();
-                tracing::info!(
-                    "mqtt: {} messages handled, {} refused",
-                    counters.handled.load(std::sync::atomic::Ordering::Relaxed),
-                    counters.failed.load(std::sync::atomic::Ordering::Relaxed)
-                );
-            }
+            mqtt.shutdown(Duration::from_secs(10)).await;
             app.shutdown();
             Ok(())
         }

@@ -34,12 +34,15 @@ pub struct Application {
     pub mqtt: Option<MqttSettings>,
 }
 
+/// `[application.trigger.mqtt]`, as the MQTT trigger plugin reads it: four strings, all required.
+/// `address`, `username` and `password` may hold `{{ variable }}` templates; the plugin parses
+/// `keep_alive_interval` as a number of seconds without expanding it (0 turns keep-alives off).
 #[derive(Debug, Clone, Default)]
 pub struct MqttSettings {
     pub address: String,
     pub username: String,
     pub password: String,
-    pub keep_alive_interval: String,
+    pub keep_alive_interval: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,11 +71,14 @@ pub struct CronTrigger {
     pub cron_expression: String,
 }
 
+/// One `[[trigger.mqtt]]`: `component`, `topic` (templates allowed) and `qos`, all required
+/// strings, as the plugin reads them; `id` is Spin's own and allowed on every trigger.
 #[derive(Debug, Clone)]
 pub struct MqttTrigger {
     pub component: String,
     pub topic: String,
-    pub qos: String,
+    /// 0, 1 or 2.
+    pub qos: u8,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +228,36 @@ impl Manifest {
         if !self.mqtt_triggers.is_empty() && self.application.mqtt.is_none() {
             bail!("{file}: [[trigger.mqtt]] needs the broker settings in [application.trigger.mqtt] (address, username, password, keep_alive_interval)");
         }
+        // The plugin expands these when it starts; an unknown variable stops it there.
+        let mut templates: Vec<(String, &str)> = Vec::new();
+        if let Some(m) = &self.application.mqtt {
+            for (key, value) in [
+                ("address", &m.address),
+                ("username", &m.username),
+                ("password", &m.password),
+            ] {
+                templates.push((format!("[application.trigger.mqtt]: key `{key}`"), value));
+            }
+        }
+        for (i, t) in self.mqtt_triggers.iter().enumerate() {
+            templates.push((
+                format!(
+                    "[[trigger.mqtt]] #{} (component `{}`): key `topic`",
+                    i + 1,
+                    t.component
+                ),
+                &t.topic,
+            ));
+        }
+        for (place, template) in templates {
+            for reference in crate::variables::template_references(template)
+                .map_err(|e| anyhow!("{file}: {place}: {e}"))?
+            {
+                if !self.variables.contains_key(&reference) {
+                    bail!("{file}: {place} refers to `{{{{ {reference} }}}}`, which is not declared in [variables]");
+                }
+            }
+        }
         for (id, c) in &self.components {
             for (name, template) in &c.variables {
                 for reference in crate::variables::template_references(template)
@@ -330,11 +366,15 @@ impl Fields {
 
     /// Refuses any key nobody took.
     fn finish(self) -> Result<()> {
+        self.finish_or(
+            "this host follows Spin's manifest version 2; check the spelling, or remove it",
+        )
+    }
+
+    /// Refuses any key nobody took, saying what is accepted here.
+    fn finish_or(self, hint: &str) -> Result<()> {
         if let Some(key) = self.table.keys().next() {
-            bail!(
-                "{}: unsupported key `{key}` (this host follows Spin's manifest version 2; check the spelling, or remove it)",
-                self.ctx
-            );
+            bail!("{}: unsupported key `{key}` ({hint})", self.ctx);
         }
         Ok(())
     }
@@ -361,18 +401,7 @@ fn parse_application(table: Option<Table>, file: &Path) -> Result<Application> {
             };
             let tctx = format!("{}: [application.trigger.{kind}]", file.display());
             match kind.as_str() {
-                "mqtt" => {
-                    let mut m = Fields::new(t, tctx);
-                    app.mqtt = Some(MqttSettings {
-                        address: m.require_string("address")?,
-                        username: m.take_string("username")?.unwrap_or_default(),
-                        password: m.take_string("password")?.unwrap_or_default(),
-                        keep_alive_interval: m
-                            .take_string("keep_alive_interval")?
-                            .unwrap_or_else(|| "30".into()),
-                    });
-                    m.finish()?;
-                }
+                "mqtt" => app.mqtt = Some(parse_mqtt_settings(t, tctx)?),
                 "http" => {
                     let mut h = Fields::new(t, tctx.clone());
                     match h.take_string("base")?.as_deref() {
@@ -586,12 +615,7 @@ fn parse_http_trigger(table: Table, ctx: String) -> Result<HttpTrigger> {
     };
     let component = take_component_ref(&mut f, &ctx)?;
     if let Some(executor) = f.take_table("executor")? {
-        match executor.get("type").and_then(Value::as_str) {
-            Some("spin") | Some("http") | None => {}
-            Some(other) => bail!(
-                "{ctx}: key `executor`: the `{other}` executor is not supported by this host; only WASI 0.2 HTTP components (`spin`)"
-            ),
-        }
+        parse_http_executor(executor, &ctx)?;
     }
     f.finish()?;
     Ok(HttpTrigger {
@@ -599,6 +623,26 @@ fn parse_http_trigger(table: Table, ctx: String) -> Result<HttpTrigger> {
         route,
         component,
     })
+}
+
+/// Spin's HTTP executors are `{ type = "http" }` (the default; `"spin"` is an alias Spin keeps for
+/// old manifests), `{ type = "wagi", argv, entrypoint }` and, in recent releases,
+/// `{ type = "wasip3-unstable" }`. This host runs the first only.
+fn parse_http_executor(table: Table, ctx: &str) -> Result<()> {
+    let ctx = format!("{ctx}: key `executor`");
+    let mut e = Fields::new(table, ctx.clone());
+    let kind = e.take_string("type")?.ok_or_else(|| {
+        anyhow!("{ctx}: missing `type` (Spin's executors are `http`, `wagi` and `wasip3-unstable`)")
+    })?;
+    match kind.as_str() {
+        "http" | "spin" => e.finish_or("the `http` executor takes no settings"),
+        "wagi" | "wasip3-unstable" => bail!(
+            "{ctx}: the `{kind}` executor is not supported by this host; it runs WASI 0.2 HTTP components (`type = \"http\"`, or no `executor` at all)"
+        ),
+        other => bail!(
+            "{ctx}: Spin has no `{other}` executor (it knows `http`, `wagi` and `wasip3-unstable`)"
+        ),
+    }
 }
 
 fn take_component_ref(f: &mut Fields, ctx: &str) -> Result<String> {
@@ -626,28 +670,61 @@ fn parse_cron_trigger(table: Table, ctx: String) -> Result<CronTrigger> {
     })
 }
 
+/// What the MQTT plugin's per-trigger settings accept, for messages.
+const MQTT_TRIGGER_KEYS: &str =
+    "the MQTT trigger plugin accepts only `component`, `topic` and `qos`, and Spin adds `id`";
+
 fn parse_mqtt_trigger(table: Table, ctx: String) -> Result<MqttTrigger> {
     let mut f = Fields::new(table, ctx.clone());
     let component = take_component_ref(&mut f, &ctx)?;
     let topic = f.require_string("topic")?;
+    if topic.is_empty() {
+        bail!("{ctx}: key `topic` is empty; name a topic filter such as \"sensors/#\"");
+    }
     let qos = match f.take("qos") {
         Some(Value::String(s)) => s,
-        Some(Value::Integer(i)) => i.to_string(),
         Some(other) => bail!(
-            "{ctx}: `qos` must be \"0\", \"1\" or \"2\", found {}",
+            "{ctx}: key `qos` must be a string (\"0\", \"1\" or \"2\"), as the MQTT trigger plugin reads it; found {}",
             other.type_str()
         ),
-        None => "0".into(),
+        None => bail!("{ctx}: missing `qos` (\"0\", \"1\" or \"2\"; the MQTT trigger plugin has no default)"),
     };
-    if !matches!(qos.as_str(), "0" | "1" | "2") {
-        bail!("{ctx}: `qos` must be \"0\", \"1\" or \"2\", found `{qos}`");
-    }
+    // The plugin parses an i32 and the MQTT client refuses anything but 0, 1 and 2.
+    let qos = match qos.parse::<i32>() {
+        Ok(q @ 0..=2) => q as u8,
+        _ => bail!("{ctx}: key `qos` must be \"0\", \"1\" or \"2\", found `{qos}`"),
+    };
     f.take_string("id")?;
-    f.finish()?;
+    f.finish_or(MQTT_TRIGGER_KEYS)?;
     Ok(MqttTrigger {
         component,
         topic,
         qos,
+    })
+}
+
+fn parse_mqtt_settings(table: Table, ctx: String) -> Result<MqttSettings> {
+    let mut m = Fields::new(table, ctx.clone());
+    let mut require = |key: &str| {
+        m.take_string(key)?.ok_or_else(|| {
+            anyhow!("{ctx}: missing `{key}` (the MQTT trigger plugin requires address, username, password and keep_alive_interval; use \"\" for no username or password)")
+        })
+    };
+    let address = require("address")?;
+    let username = require("username")?;
+    let password = require("password")?;
+    let keep_alive = require("keep_alive_interval")?;
+    let keep_alive_interval = keep_alive.parse::<u64>().map_err(|_| {
+        anyhow!("{ctx}: key `keep_alive_interval` must be a whole number of seconds in a string, such as \"30\" (the plugin does not expand variables here), found `{keep_alive}`")
+    })?;
+    m.finish_or(
+        "the MQTT trigger plugin accepts only address, username, password and keep_alive_interval",
+    )?;
+    Ok(MqttSettings {
+        address,
+        username,
+        password,
+        keep_alive_interval,
     })
 }
 
@@ -804,7 +881,11 @@ watch = ["src/**/*.rs"]
         );
         let m = parse(&text).expect("valid");
         assert_eq!(m.cron_triggers[0].cron_expression, "1/2 * * * * *");
-        assert_eq!(m.mqtt_triggers[0].qos, "1");
+        assert_eq!(m.mqtt_triggers[0].qos, 1);
+        assert_eq!(
+            m.application.mqtt.as_ref().map(|x| x.keep_alive_interval),
+            Some(30)
+        );
         assert_eq!(
             m.application.mqtt.as_ref().map(|x| x.address.as_str()),
             Some("mqtt://127.0.0.1:1883")
@@ -814,5 +895,135 @@ watch = ["src/**/*.rs"]
             .unwrap_err()
             .to_string()
             .contains("cron_expression"));
+    }
+
+    /// The fixture with an MQTT trigger, as the plugin's own examples write it.
+    fn with_mqtt(settings: &str, trigger: &str) -> String {
+        format!(
+            "{}\n[[trigger.mqtt]]\ncomponent = \"api\"\n{trigger}\n",
+            BASE.replace(
+                "version = \"1.0.0\"",
+                &format!("version = \"1.0.0\"\n[application.trigger.mqtt]\n{settings}")
+            )
+        )
+    }
+
+    const SETTINGS: &str = "address = \"mqtt://{{ region }}.example:1883\"\nusername = \"\"\npassword = \"{{ api_key }}\"\nkeep_alive_interval = \"30\"";
+    const TRIGGER: &str = "topic = \"{{ region }}/#\"\nqos = \"1\"";
+
+    #[test]
+    fn mqtt_settings_are_the_plugins_four_required_strings() {
+        parse(&with_mqtt(SETTINGS, TRIGGER)).expect("the plugin's own layout");
+        for (settings, needles) in [
+            (
+                SETTINGS.replace("username = \"\"\n", ""),
+                vec!["[application.trigger.mqtt]", "missing `username`"],
+            ),
+            (
+                SETTINGS.replace("password = \"{{ api_key }}\"\n", ""),
+                vec!["missing `password`"],
+            ),
+            (
+                SETTINGS.replace("keep_alive_interval = \"30\"", ""),
+                vec!["missing `keep_alive_interval`"],
+            ),
+            (
+                SETTINGS.replace("\"30\"", "30"),
+                vec!["`keep_alive_interval` must be a string"],
+            ),
+            (
+                SETTINGS.replace("\"30\"", "\"{{ region }}\""),
+                vec!["key `keep_alive_interval`", "whole number of seconds"],
+            ),
+            (
+                format!("{SETTINGS}\nclient_id = \"x\""),
+                vec!["unsupported key `client_id`", "keep_alive_interval"],
+            ),
+            (
+                SETTINGS.replace("{{ api_key }}", "{{ nope }}"),
+                vec!["key `password`", "nope"],
+            ),
+        ] {
+            let err = parse(&with_mqtt(&settings, TRIGGER))
+                .expect_err(&settings)
+                .to_string();
+            assert!(err.contains("spin.toml"), "{err}");
+            for n in needles {
+                assert!(err.contains(n), "{settings}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn mqtt_triggers_take_component_topic_and_a_string_qos() {
+        for (trigger, needles) in [
+            (
+                TRIGGER.replace("\"1\"", "1"),
+                vec!["key `qos` must be a string"],
+            ),
+            (
+                TRIGGER.replace("\"1\"", "\"3\""),
+                vec!["`qos` must be \"0\", \"1\" or \"2\""],
+            ),
+            (TRIGGER.replace("qos = \"1\"", ""), vec!["missing `qos`"]),
+            (
+                TRIGGER.replace("topic = \"{{ region }}/#\"", ""),
+                vec!["missing `topic`"],
+            ),
+            (
+                format!("{TRIGGER}\nexecutor = {{ type = \"spin\" }}"),
+                vec![
+                    "[[trigger.mqtt]] #1",
+                    "unsupported key `executor`",
+                    "`component`, `topic` and `qos`",
+                ],
+            ),
+            (
+                TRIGGER.replace("{{ region }}", "{{ nope }}"),
+                vec!["component `api`", "key `topic`", "nope"],
+            ),
+        ] {
+            let err = parse(&with_mqtt(SETTINGS, &trigger))
+                .expect_err(&trigger)
+                .to_string();
+            assert!(err.contains("spin.toml"), "{err}");
+            for n in needles {
+                assert!(err.contains(n), "{trigger}: {err}");
+            }
+        }
+        let m = parse(&with_mqtt(SETTINGS, &format!("{TRIGGER}\nid = \"ingest\"")))
+            .expect("Spin's `id`");
+        assert_eq!(m.mqtt_triggers[0].qos, 1);
+        assert_eq!(m.mqtt_triggers[0].topic, "{{ region }}/#");
+    }
+
+    #[test]
+    fn http_executors_are_spins() {
+        let with = |executor: &str| {
+            parse(&BASE.replace(
+                "route = \"/api/...\"",
+                &format!("route = \"/api/...\"\nexecutor = {executor}"),
+            ))
+        };
+        with("{ type = \"http\" }").expect("Spin's name for the default executor");
+        with("{ type = \"spin\" }").expect("the alias Spin keeps");
+        for (executor, needle) in [
+            ("{ }", "missing `type`"),
+            ("{ type = \"wagi\" }", "`wagi` executor is not supported"),
+            (
+                "{ type = \"wasip3-unstable\" }",
+                "`wasip3-unstable` executor is not supported",
+            ),
+            ("{ type = \"wasi\" }", "Spin has no `wasi` executor"),
+            (
+                "{ type = \"http\", argv = \"x\" }",
+                "unsupported key `argv`",
+            ),
+        ] {
+            let err = with(executor).expect_err(executor).to_string();
+            assert!(err.contains("[[trigger.http]] #1"), "{err}");
+            assert!(err.contains("key `executor`"), "{err}");
+            assert!(err.contains(needle), "{executor}: {err}");
+        }
     }
 }

@@ -60,3 +60,59 @@ impl WasiHttpHooks for OutboundHttp {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn outbound(entries: &[&str]) -> OutboundHttp {
+        let entries: Vec<String> = entries.iter().map(|s| s.to_string()).collect();
+        OutboundHttp {
+            allowed: Arc::new(AllowList::parse(&entries).expect("valid list")),
+            component: Arc::from("probe"),
+        }
+    }
+
+    #[test]
+    fn only_listed_scheme_host_and_port_are_allowed() {
+        let o = outbound(&["http://127.0.0.1:*", "https://api.example.com"]);
+        let allows = |uri: &str| o.allows(&uri.parse().expect("uri"));
+        assert!(allows("http://127.0.0.1:8080/x"));
+        assert!(allows("http://127.0.0.1/x"), "port 80 is within *");
+        assert!(
+            allows("https://api.example.com/v1"),
+            "443 is https' default"
+        );
+        assert!(
+            !allows("http://localhost:8080/x"),
+            "another name for the host"
+        );
+        assert!(!allows("https://127.0.0.1:8080/x"), "another scheme");
+        assert!(!allows("https://api.example.com:8443/v1"), "another port");
+        assert!(!allows("http://api.example.com/v1"), "http is not https");
+        assert!(!allows("/relative"), "no host at all");
+        assert!(!allows("ftp://127.0.0.1/x"), "no default port to compare");
+        let none = outbound(&[]);
+        assert!(!none.allows(&"http://127.0.0.1:8080/".parse().expect("uri")));
+    }
+
+    #[tokio::test]
+    async fn a_denied_request_fails_with_http_request_denied_without_connecting() {
+        let mut o = outbound(&["http://127.0.0.1:*"]);
+        let body = http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = http::Request::get("http://localhost:1/")
+            .body(body)
+            .expect("request");
+        let done: Box<dyn std::future::Future<Output = Result<(), Error>> + Send> =
+            Box::new(async { Ok(()) });
+        let answer = Box::into_pin(o.send_request(request, None, done)).await;
+        assert!(
+            matches!(answer, Err(Error::HttpRequestDenied)),
+            "{:?}",
+            answer.err()
+        );
+    }
+}

@@ -1,5 +1,6 @@
-//! The runtime-config file (`--runtime-config-file`, Spin's format): where the key-value stores
-//! and SQLite databases live. Without one, `default` of each is a file under the state directory.
+//! The runtime-config file (`--runtime-config-file`, Spin's format): the state directory and where
+//! the key-value stores and SQLite databases live. Without one, `default` of each is a file under
+//! the state directory.
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
@@ -22,9 +23,20 @@ pub struct SqliteConfig {
     pub path: PathBuf,
 }
 
+/// The file's `state_dir`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateDir {
+    /// A directory, made absolute against the working directory as Spin does.
+    Path(PathBuf),
+    /// `state_dir = ""`: to Spin, no state directory at all (default stores in memory).
+    Unset,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
-    pub state_dir: Option<PathBuf>,
+    /// The file, for messages.
+    pub file: Option<String>,
+    pub state_dir: Option<StateDir>,
     pub key_value_stores: BTreeMap<String, KvConfig>,
     pub sqlite_databases: BTreeMap<String, SqliteConfig>,
 }
@@ -60,9 +72,14 @@ impl RuntimeConfig {
             .parse()
             .map_err(|e| anyhow!("{name}: not valid TOML: {e}"))?;
         let mut config = RuntimeConfig {
-            state_dir: string(&mut root, "state_dir", name)?
-                .filter(|s| !s.is_empty())
-                .map(|s| cwd.join(s)),
+            file: Some(name.to_string()),
+            state_dir: string(&mut root, "state_dir", name)?.map(|s| {
+                if s.is_empty() {
+                    StateDir::Unset
+                } else {
+                    StateDir::Path(cwd.join(s))
+                }
+            }),
             ..Default::default()
         };
         // Logs go to the terminal; accept Spin's key so a shared file works.
@@ -114,6 +131,22 @@ impl RuntimeConfig {
         }
         no_leftovers(&root, name)?;
         Ok(config)
+    }
+
+    /// The state directory as Spin chooses it: `--state-dir` if given, else the file's `state_dir`,
+    /// else `default` (`.spin` beside the manifest).
+    pub fn state_dir(&self, from_cli: Option<&Path>, default: &Path) -> Result<PathBuf> {
+        if let Some(dir) = from_cli {
+            return Ok(dir.to_path_buf());
+        }
+        match &self.state_dir {
+            None => Ok(default.to_path_buf()),
+            Some(StateDir::Path(dir)) => Ok(dir.clone()),
+            Some(StateDir::Unset) => bail!(
+                "{}: `state_dir = \"\"` asks for no state directory, in which Spin keeps the default key-value store and SQLite database in memory; this host has no in-memory stores. Remove `state_dir` (default: .spin beside spin.toml), name a directory, or pass --state-dir",
+                self.file.as_deref().unwrap_or("the runtime config")
+            ),
+        }
     }
 
     /// The stores after defaults: `default` lives under the state directory unless configured.
@@ -198,5 +231,36 @@ path = "data/app.db"
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn state_dir_is_chosen_as_spin_chooses_it() {
+        let parse = |text: &str| {
+            RuntimeConfig::parse(text, "rc.toml", Path::new("/etc/app"), Path::new("/work"))
+                .expect("valid")
+        };
+        let default = Path::new("/app/.spin");
+        let cli = Path::new("/cli");
+        // Relative to the working directory, not to the file.
+        let rc = parse("state_dir = \"state\"\n");
+        assert_eq!(
+            rc.state_dir(None, default).expect("dir"),
+            PathBuf::from("/work/state")
+        );
+        assert_eq!(rc.state_dir(Some(cli), default).expect("dir"), cli);
+        let rc = parse("state_dir = \"/var/lib/app\"\n");
+        assert_eq!(
+            rc.state_dir(None, default).expect("dir"),
+            PathBuf::from("/var/lib/app")
+        );
+        assert_eq!(parse("").state_dir(None, default).expect("dir"), default);
+        let rc = parse("state_dir = \"\"\n");
+        let err = rc
+            .state_dir(None, default)
+            .expect_err("no in-memory stores");
+        assert!(err.to_string().contains("rc.toml"), "{err}");
+        assert!(err.to_string().contains("state_dir"), "{err}");
+        // --state-dir wins over the file, as in Spin, so the empty value does not matter then.
+        assert_eq!(rc.state_dir(Some(cli), default).expect("dir"), cli);
     }
 }

@@ -30,8 +30,29 @@ fn health_reports_name_version_and_stores() {
     let r = client().get(h.url("/health")).send().expect("request");
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().expect("json");
-    assert_eq!(body["name"], "fieldline");
-    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    // The component takes its name and version from the build; they must still be the
+    // application's, as spin.toml declares them.
+    let manifest: toml::Table = std::fs::read_to_string(workspace().join("spin.toml"))
+        .expect("spin.toml")
+        .parse()
+        .expect("spin.toml is TOML");
+    let application = |key: &str| {
+        manifest
+            .get("application")
+            .and_then(|a| a.get(key))
+            .and_then(toml::Value::as_str)
+            .map(str::to_string)
+    };
+    assert_eq!(
+        body["name"].as_str().map(str::to_string),
+        application("name"),
+        "health's name differs from [application] name in spin.toml"
+    );
+    assert_eq!(
+        body["version"].as_str().map(str::to_string),
+        application("version"),
+        "health's version differs from [application] version in spin.toml"
+    );
     assert_eq!(body["sqlite"], "ok");
     assert_eq!(body["key_value"], "ok");
     assert_eq!(get(&h, "/health/extra").0, 404);
@@ -249,6 +270,22 @@ fn request_bodies_are_bounded() {
         .send()
         .expect("post");
     assert_eq!(r.status().as_u16(), 413);
+    // Without a Content-Length (chunked), the host only learns the size while the guest reads.
+    let chunked = |n: usize| {
+        c.post(h.url("/probe/echo"))
+            .body(reqwest::blocking::Body::new(std::io::Cursor::new(vec![
+                b'x';
+                n
+            ])))
+            .send()
+            .expect("post")
+    };
+    let r = chunked(1000);
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().expect("body"), "1000");
+    let r = chunked(5000);
+    assert_eq!(r.status().as_u16(), 413, "{}", h.output());
+    assert_eq!(get(&h, "/probe/const").0, 200);
 }
 
 #[test]
@@ -415,6 +452,101 @@ fn key_value_can_live_in_redis_by_runtime_config() {
     );
 }
 
+fn count_points(db: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .and_then(|c| c.query_row("SELECT count(*) FROM points", [], |r| r.get(0)))
+        .unwrap_or_else(|e| panic!("{}: {e}", db.display()))
+}
+
+#[test]
+fn the_runtime_config_state_dir_holds_the_default_stores_unless_state_dir_is_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let from_file = dir.path().join("from-runtime-config");
+    let rc = dir.path().join("runtime-config.toml");
+    std::fs::write(&rc, format!("state_dir = \"{}\"\n", from_file.display())).expect("write");
+    let h = Start::fixtures()
+        .no_state_dir_flag()
+        .arg("--runtime-config-file")
+        .arg(&rc.to_string_lossy())
+        .start()
+        .expect("host starts");
+    let r = client()
+        .post(h.url("/probe/insert32?ts=1"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(count_points(&from_file.join("sqlite_db.db")), 32);
+    assert!(from_file.join("sqlite_key_value.db").exists());
+    drop(h);
+
+    // --state-dir wins over the file, as in Spin.
+    let h = Start::fixtures()
+        .arg("--runtime-config-file")
+        .arg(&rc.to_string_lossy())
+        .start()
+        .expect("host starts");
+    let r = client()
+        .post(h.url("/probe/insert32?ts=2"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(count_points(&h.state.path().join("sqlite_db.db")), 32);
+    assert_eq!(count_points(&from_file.join("sqlite_db.db")), 32);
+
+    // An empty state_dir is Spin's "in memory", which this host refuses by name.
+    std::fs::write(&rc, "state_dir = \"\"\n").expect("write");
+    let manifest = workspace().join("tests/fixtures/spin.toml");
+    let (ok, out) = run_host(
+        &[
+            "up",
+            "--from",
+            &manifest.to_string_lossy(),
+            "--listen",
+            "127.0.0.1:0",
+            "--runtime-config-file",
+            &rc.to_string_lossy(),
+        ],
+        &[],
+    )
+    .expect("runs");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("runtime-config.toml") && out.contains("state_dir"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_runtime_config_moves_the_default_sqlite_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("elsewhere/app.db");
+    let rc = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        format!(
+            "[sqlite_database.default]\ntype = \"spin\"\npath = \"{}\"\n",
+            db.display()
+        ),
+    )
+    .expect("write");
+    let h = Start::fixtures()
+        .arg("--runtime-config-file")
+        .arg(&rc.to_string_lossy())
+        .start()
+        .expect("host starts");
+    let r = client()
+        .post(h.url("/probe/insert32?ts=1"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(get(&h, "/probe/count"), (200, "32".into()));
+    assert_eq!(count_points(&db), 32);
+    assert!(
+        !h.state.path().join("sqlite_db.db").exists(),
+        "the state directory's default database was not used"
+    );
+}
+
 #[test]
 fn start_up_errors_name_the_file_component_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -443,6 +575,11 @@ fn start_up_errors_name_the_file_component_and_key() {
         (
             fixture.replace("probe.wasm\"\nallowed", "missing.wasm\"\nallowed"),
             "missing.wasm",
+        ),
+        // The MQTT plugin reads `qos` as a string.
+        (
+            fixture.replace("qos = \"1\"", "qos = 1"),
+            "[[trigger.mqtt]] #1: key `qos` must be a string",
         ),
     ];
     for (text, needle) in cases {
@@ -477,21 +614,123 @@ fn start_up_errors_name_the_file_component_and_key() {
 }
 
 #[test]
+fn a_private_route_is_not_reachable_from_outside() {
+    let h = fixtures();
+    assert!(
+        h.output().contains("component private-probe ready"),
+        "the private component is loaded:\n{}",
+        h.output()
+    );
+    // The probe answers any path ending in /const; none of these may reach it.
+    for path in [
+        "/",
+        "/const",
+        "/private-probe/const",
+        "/private-probe",
+        "/.../const",
+    ] {
+        assert_eq!(get(&h, path), (404, String::new()), "{path}");
+    }
+    assert_eq!(get(&h, "/probe/const"), (200, "ok".into()));
+}
+
+#[test]
+fn the_compiled_code_cache_is_filled_then_reused() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    // One component, so that the first start compiles little.
+    let manifest = cache.path().join("spin.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"cache\"\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = \"{}\"\n",
+            workspace()
+                .join("target/wasm32-wasip2/release/probe.wasm")
+                .display()
+        ),
+    )
+    .expect("write");
+    let start = || {
+        Start::new(&manifest)
+            .arg("--cache-dir")
+            .arg(&cache.path().to_string_lossy())
+            .start()
+            .expect("host starts")
+    };
+    let counts = |h: &TestHost| -> (usize, usize) {
+        let out = h.output();
+        let line = out
+            .lines()
+            .find(|l| l.contains("compiled-code cache"))
+            .unwrap_or_else(|| panic!("no cache line:\n{out}"))
+            .to_string();
+        // "... compiled-code cache <dir>: <reused> reused, <compiled> compiled"
+        let words: Vec<&str> = line
+            .rsplit(": ")
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        match words.as_slice() {
+            [reused, "reused,", compiled, "compiled"] => (
+                reused.parse().expect("a count"),
+                compiled.parse().expect("a count"),
+            ),
+            _ => panic!("unexpected cache line {line:?}"),
+        }
+    };
+    let first = start();
+    let (_, compiled) = counts(&first);
+    assert!(compiled >= 1, "{}", first.output());
+    drop(first);
+    let stored = std::fs::read_dir(cache.path().join("wasmtime"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(stored > 0, "nothing stored under the cache directory");
+    let second = start();
+    let (reused, compiled) = counts(&second);
+    assert_eq!(compiled, 0, "{}", second.output());
+    assert!(reused >= 1, "{}", second.output());
+    assert_eq!(get(&second, "/probe/const"), (200, "ok".into()));
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    let mut h = fixtures();
+    let url = h.url("/probe/sleep?ms=1500");
+    let request = std::thread::spawn(move || {
+        client()
+            .get(url)
+            .send()
+            .and_then(|r| Ok((r.status().as_u16(), r.text()?)))
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !h.output().contains("probe: sleeping 1500 ms") {
+        assert!(Instant::now() < deadline, "no request:\n{}", h.output());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(h.terminate().expect("stops"), "exit status was not success");
+    let answer = request.join().expect("thread");
+    assert_eq!(
+        answer.as_ref().map_err(ToString::to_string),
+        Ok(&(200, "slept 1500 ms".to_string())),
+        "{}",
+        h.output()
+    );
+}
+
+#[test]
 fn sigterm_stops_the_host_gracefully() {
     let mut h = fixtures();
     assert_eq!(get(&h, "/probe/const").0, 200);
     assert!(h.terminate().expect("stops"), "exit status was not success");
 }
 
-#[test]
-fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones() {
-    use rumqttc::{Client as Mqtt, MqttOptions, QoS};
-    let topic = format!("fieldline/e2e-{}", std::process::id());
+/// Starts the fixtures with the MQTT trigger on its own topic and waits for the subscription.
+fn mqtt_fixtures(topic: &str) -> TestHost {
     let h = Start::fixtures()
-        .env("SPIN_VARIABLE_MQTT_TOPIC", &topic)
+        .env("SPIN_VARIABLE_MQTT_TOPIC", topic)
         .start()
         .expect("host starts");
-    // Wait until the trigger has subscribed.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !h.output().contains(&format!("subscribed to '{topic}/#'")) {
         assert!(
@@ -501,15 +740,20 @@ fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    h
+}
+
+/// Publishes `(subtopic, payload)` pairs under `topic` at QoS 1 and waits for the broker's acks.
+fn publish(topic: &str, messages: &[(&str, &str)]) {
+    use rumqttc::{Client as Mqtt, Event, MqttOptions, Packet, QoS};
     let mut opts = MqttOptions::new(
-        format!("fieldline-pub-{}", std::process::id()),
+        format!("fieldline-pub-{}-{}", std::process::id(), topic.len()),
         "127.0.0.1",
         1883,
     );
     opts.set_keep_alive(Duration::from_secs(5));
     let (publisher, mut conn) = Mqtt::new(opts, 10);
-    let sent = [("a", "one"), ("b/c", "refuse"), ("d", "trap"), ("e", "two")];
-    for (sub, payload) in sent {
+    for (sub, payload) in messages {
         publisher
             .publish(
                 format!("{topic}/{sub}"),
@@ -519,20 +763,21 @@ fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones
             )
             .expect("publish");
     }
-    // Drive the publisher until its messages are acknowledged.
     let mut acks = 0;
     for e in conn.iter() {
-        if let rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) =
-            e.expect("broker reachable on 127.0.0.1:1883")
-        {
+        if let Event::Incoming(Packet::PubAck(_)) = e.expect("broker reachable on 127.0.0.1:1883") {
             acks += 1;
-            if acks == sent.len() {
+            if acks == messages.len() {
                 break;
             }
         }
     }
+}
+
+/// The rows the MQTT probe recorded, in the order it recorded them, once there are `n`.
+fn mqtt_rows(h: &TestHost, n: usize) -> Vec<(String, Vec<u8>)> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let rows: Vec<(String, Vec<u8>)> = loop {
+    loop {
         let rows = h
             .sqlite()
             .and_then(|db| {
@@ -544,11 +789,24 @@ fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones
                 Ok(rows)
             })
             .unwrap_or_default();
-        if rows.len() >= 2 || Instant::now() > deadline {
-            break rows;
+        if rows.len() >= n || Instant::now() > deadline {
+            return rows;
         }
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+#[test]
+fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones() {
+    let topic = format!("fieldline/e2e-{}", std::process::id());
+    let h = mqtt_fixtures(&topic);
+    publish(
+        &topic,
+        &[("a", "one"), ("b/c", "refuse"), ("d", "trap"), ("e", "two")],
+    );
+    let mut rows = mqtt_rows(&h, 2);
+    // Messages are handled concurrently, so they may be recorded in any order.
+    rows.sort();
     assert_eq!(
         rows,
         vec![
@@ -558,11 +816,49 @@ fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones
         "{}",
         h.output()
     );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !h.output().contains("2 refused so far") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let out = h.output();
     assert!(out.contains("refused by the probe"), "{out}");
     assert!(
         out.contains("2 refused so far"),
         "the trap is counted too:\n{out}"
+    );
+    assert_eq!(get(&h, "/probe/const").0, 200, "HTTP is unaffected");
+}
+
+#[test]
+fn a_slow_mqtt_message_does_not_hold_up_the_next() {
+    let topic = format!("fieldline/e2e-slow-{}", std::process::id());
+    let h = mqtt_fixtures(&topic);
+    // `slow` is recorded 1.5 s after it arrives; handled one after the other, it would be first.
+    publish(&topic, &[("slow", "slow"), ("fast", "fast")]);
+    let rows = mqtt_rows(&h, 2);
+    let topics: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        topics,
+        vec![format!("{topic}/fast"), format!("{topic}/slow")],
+        "{}",
+        h.output()
+    );
+}
+
+#[test]
+fn an_unreachable_broker_is_retried_with_back_off_and_logged_once() {
+    // Nothing listens on 127.0.0.2:1883 (the broker is bound to 127.0.0.1).
+    let h = Start::fixtures()
+        .env("SPIN_VARIABLE_MQTT_HOST", "127.0.0.2")
+        .start()
+        .expect("the host starts without its broker");
+    std::thread::sleep(Duration::from_millis(3500));
+    let out = h.output();
+    let mqtt_lines: Vec<&str> = out.lines().filter(|l| l.contains("mqtt:")).collect();
+    assert_eq!(mqtt_lines.len(), 1, "one line per state change:\n{out}");
+    assert!(
+        mqtt_lines[0].contains("cannot reach the broker at mqtt://127.0.0.2:1883"),
+        "{out}"
     );
     assert_eq!(get(&h, "/probe/const").0, 200, "HTTP is unaffected");
 }

@@ -76,6 +76,8 @@ pub struct Start {
     pub manifest: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Whether to pass `--state-dir` (the temporary directory); see [`Start::no_state_dir_flag`].
+    pub state_dir_flag: bool,
 }
 
 impl Start {
@@ -84,6 +86,7 @@ impl Start {
             manifest: manifest.into(),
             args: Vec::new(),
             env: Vec::new(),
+            state_dir_flag: true,
         }
     }
 
@@ -100,6 +103,13 @@ impl Start {
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// Leaves `--state-dir` out, so the host picks its state directory itself (give it a
+    /// runtime config naming one, or it uses `.spin` beside the manifest).
+    pub fn no_state_dir_flag(mut self) -> Self {
+        self.state_dir_flag = false;
         self
     }
 
@@ -141,10 +151,11 @@ impl TestHost {
             .arg("--from")
             .arg(&s.manifest)
             .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--state-dir")
-            .arg(state.path())
-            .args(&s.args)
+            .arg("127.0.0.1:0");
+        if s.state_dir_flag {
+            cmd.arg("--state-dir").arg(state.path());
+        }
+        cmd.args(&s.args)
             .envs(s.env.iter().map(|(k, v)| (k, v)))
             .env("FIELDLINE_LOG", "info")
             .stdin(Stdio::null())

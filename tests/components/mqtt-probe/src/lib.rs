@@ -1,6 +1,7 @@
 //! Test fixture for the MQTT trigger: records every message (topic and payload) in the default
 //! SQLite database; refuses a payload of `refuse` and traps on `trap`, so tests can see that a bad
-//! message is dropped and counted without stopping the subscription.
+//! message is dropped and counted without stopping the subscription. A payload of `slow` is
+//! recorded only after 1.5 s, so tests can see that one slow message does not hold up the next.
 
 use spin_sdk::sqlite::{self, Connection, Value};
 
@@ -16,6 +17,7 @@ impl Guest for MqttProbe {
         match message.as_slice() {
             b"refuse" => return Err(Error::Other("refused by the probe".into())),
             b"trap" => panic!("probe trap on an MQTT message"),
+            b"slow" => std::thread::sleep(std::time::Duration::from_millis(1500)),
             _ => {}
         }
         record(&metadata.topic, message).map_err(|e| Error::Other(format!("{e:?}")))

@@ -71,6 +71,15 @@ pub fn spin_forever(_req: Request, _params: Params) -> Response {
     }
 }
 
+/// Answers after `ms` milliseconds, saying on stderr when it starts, so tests can act while a
+/// request is in flight.
+pub fn sleep(req: Request, _params: Params) -> Reply {
+    let ms: u64 = parse(&req, "ms")?;
+    eprintln!("probe: sleeping {ms} ms");
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    Ok(Response::new(200, format!("slept {ms} ms")))
+}
+
 pub fn key_value(req: Request, _params: Params) -> Reply {
     let name = required(&req, "store")?;
     let store = key_value::Store::open(&name).map_err(server_error)?;

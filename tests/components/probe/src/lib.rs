@@ -30,5 +30,6 @@ async fn handle(req: Request) -> Response {
     router.post("/echo", api::echo);
     router.get("/mqtt", api::mqtt);
     router.post("/tx", api::transaction);
+    router.get("/sleep", api::sleep);
     router.handle_async(req).await
 }
