@@ -41,8 +41,10 @@ wait_port() {
 
 # The brokers the end-to-end tests talk to: use the ones running, start them where none is.
 ensure_mosquitto() {
+  # The tests publish with mosquitto_pub, as the AlphaX document's users do.
+  command -v mosquitto_pub >/dev/null || apt_install mosquitto-clients
   port_open 1883 && return 0
-  command -v mosquitto >/dev/null || apt_install mosquitto mosquitto-clients
+  command -v mosquitto >/dev/null || apt_install mosquitto
   log "starting mosquitto on 127.0.0.1:1883"
   local conf; conf="$(mktemp)"
   printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' >"$conf"
@@ -56,6 +58,17 @@ ensure_redis() {
   log "starting redis on 127.0.0.1:6379"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
   wait_port 6379 || { echo "redis did not start" >&2; exit 1; }
+}
+
+# The clients the end-to-end tests drive Fieldline with: the Proficloud document's Python client
+# (Python `requests`, from PyPI) and InfluxDB's `influx` 1.x CLI (Debian's influxdb-client).
+ensure_test_clients() {
+  command -v influx >/dev/null || apt_install influxdb-client
+  if ! python3 -c 'import requests' 2>/dev/null; then
+    log "installing the Python requests package"
+    python3 -m pip install --quiet --disable-pip-version-check 'requests>=2.31,<3' \
+      || python3 -m pip install --quiet --disable-pip-version-check --user 'requests>=2.31,<3'
+  fi
 }
 
 # Every component (wasm32-wasip2, release): the workspace members that are not native crates.

@@ -110,8 +110,9 @@ impl Answer {
             builder.header(*k, v.as_str());
         }
         let mut body = self.body;
+        // Also on an empty body: InfluxDB types its 204s and its empty CSV answers.
+        builder.header("content-type", self.content_type);
         if !body.is_empty() {
-            builder.header("content-type", self.content_type);
             if gzip_body {
                 if let Some(z) = gzip(&body) {
                     body = z;

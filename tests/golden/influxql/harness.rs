@@ -63,8 +63,13 @@ pub const DIFFERENT: &[(&str, &str)] = &[
     ),
 ];
 
+/// `tests/golden/influxql` of the workspace, from whichever crate includes this file.
 pub fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/influxql")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("tests/golden/influxql"))
+        .find(|dir| dir.join("dataset.lp").is_file())
+        .unwrap()
 }
 
 /// One line of the data set: measurement, tags (sorted), value, milliseconds.

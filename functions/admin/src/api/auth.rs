@@ -2,8 +2,8 @@
 //! establish who the caller is.
 
 use fieldline_domain::{
-    Email, JwtKey, Membership, OrgFields, OrgName, Password, PasswordHasher, RateLimitPolicy,
-    SignupPolicy, Subscription, Timestamp, TokenSecret, UserId, ACCESS_TOKEN_TTL_SECS,
+    Email, JwtKey, Membership, OrgFields, OrgName, Password, PasswordHasher, SignupPolicy,
+    Subscription, Timestamp, TokenSecret, UserId, ACCESS_TOKEN_TTL_SECS,
 };
 use fieldline_storage::{Accept, Conflict, Error as StoreError, Tenant};
 use serde::Deserialize;
@@ -135,43 +135,20 @@ pub fn login(req: &Request, _: &Params) -> ApiResult {
     let (db, now) = open()?;
     limit_anonymous(&db, req, now)?;
     let b: LoginBody = body(req)?;
-    let bad = || {
-        ApiError::from(fieldline_domain::Error::from(
-            fieldline_domain::AuthFailure::BadCredentials,
-        ))
-    };
-    let email = Email::parse(&b.email)?;
-    fieldline_storage::check_rate_limit(
+    // The login every API shares: failures limited per address, the same answer for a wrong
+    // password and an unknown account.
+    let (tenant, user) = fieldline_storage::password_login(
         &db,
-        &RateLimitPolicy::LOGIN,
-        &format!("email:{email}"),
-        1,
+        &b.email,
+        &b.password,
+        b.organization.as_deref(),
         now,
-    )?;
-    // A password too short to be valid matches no account; nothing was looked up yet, so the
-    // quick answer tells nothing about which addresses exist.
-    let password = Password::parse(&b.password).map_err(|_| bad())?;
-    let found = fieldline_storage::find_user_by_email(&db, &email)?;
-    let ok = PasswordHasher::default().verify(&password, found.as_ref().map(|(_, h)| h));
-    let Some((user, _)) = found.filter(|_| ok) else {
-        return Err(bad());
-    };
-    let memberships = fieldline_storage::memberships_of_user(&db, user.id)?;
-    let chosen = match &b.organization {
-        Some(org) => memberships.iter().find(|(t, _)| t.id().as_str() == org),
-        None => memberships.first(),
-    };
-    let Some((tenant, _)) = chosen else {
-        return Err(ApiError::new(
-            403,
-            "no_membership",
-            match &b.organization {
-                Some(org) => format!("the account is not a member of organization {org}"),
-                None => "the account is not a member of any organization".into(),
-            },
-        ));
-    };
-    json_response(200, &session(&db, user.id, tenant, now)?)
+    )
+    .map_err(|e| match e {
+        StoreError::NoMembership(_) => ApiError::new(403, "no_membership", e.to_string()),
+        other => other.into(),
+    })?;
+    json_response(200, &session(&db, user, &tenant, now)?)
 }
 
 #[derive(Deserialize)]

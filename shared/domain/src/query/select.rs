@@ -89,6 +89,8 @@ struct Plan {
     /// Whether `rest` reads the field (then points are filtered one by one).
     filter_points: bool,
     sources: Vec<MeasurementName>,
+    /// The most rows the statement may answer with.
+    max_rows: usize,
     /// The statement's only reducer is a selector: its point's time (and tags, fields) are
     /// reported.
     lone_selector: bool,
@@ -369,6 +371,7 @@ impl Plan {
             rest,
             filter_points,
             sources,
+            max_rows: ctx.max_rows,
             lone_selector,
         })
     }
@@ -488,7 +491,10 @@ impl Plan {
         }
         for g in &groups {
             let series = if self.aggregate {
-                self.aggregate_group(g, range, source)?
+                match self.aggregate_group(g, range, source)? {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(e.into())),
+                }
             } else {
                 self.raw_group(g, range, source)?
             };
@@ -669,109 +675,127 @@ impl Plan {
         g: &Group<'_>,
         range: TimeRange,
         source: &mut dyn Source,
-    ) -> Result<Option<Series>, SourceError> {
+    ) -> Result<Result<Option<Series>, String>, SourceError> {
         let columns: Vec<String> = std::iter::once("time".to_owned())
             .chain(self.columns.iter().map(|c| c.name.clone()))
             .collect();
         let series = self.series_shell(g, columns);
-        let calls_on_field: Vec<&Call> = self.calls.iter().filter(|c| c.on_field).collect();
-        if calls_on_field.is_empty() {
-            return Ok(None);
+        if !self.calls.iter().any(|c| c.on_field) {
+            return Ok(Ok(None));
         }
-        // The buckets: (start, first instant, last instant) of each.
-        let buckets: Vec<(i64, i64, i64)> = match self.interval {
-            None => vec![(self.bounds.min.unwrap_or(0), range.min, range.max)],
+        // Buckets are never all materialized: only those with points are computed, and empty
+        // ones are produced while the answer is written (and only when `fill` emits them).
+        let first = match self.interval {
+            None => self.bounds.min.unwrap_or(0),
             Some((interval, offset)) => {
-                let mut out = Vec::new();
-                let mut start = self.window_start(range.min, interval, offset);
-                while start <= range.max {
-                    let next = self.window_start(start.saturating_add(interval), interval, offset);
-                    let next = if next <= start {
-                        start.saturating_add(interval)
-                    } else {
-                        next
-                    };
-                    out.push((start, start.max(range.min), (next - 1).min(range.max)));
-                    if out.len() > 10_000_000 {
-                        break;
+                let first = self.window_start(range.min, interval, offset);
+                if self.fill != Fill::None {
+                    let last = self.window_start(range.max, interval, offset);
+                    let buckets = (last - first) / interval + 1;
+                    if usize::try_from(buckets).map_or(true, |b| b > self.max_rows) {
+                        return Ok(Err(format!(
+                            "GROUP BY time({}) over this range makes {buckets} buckets, more \
+                             than the {} rows an answer may have; use a larger interval, a \
+                             shorter time range, or fill(none)",
+                            super::format::go_duration(interval),
+                            self.max_rows
+                        )));
                     }
-                    start = next;
                 }
-                out
+                first
             }
         };
-        // Per bucket: the reduced value of each call, or None for a bucket without points.
-        let use_stats = !self.filter_points
-            && !self.lone_selector
-            && self.calls.iter().all(|c| c.func.summarizable())
-            && self
-                .interval
-                .is_some_and(|(i, o)| i % 1_000_000 == 0 && o % 1_000_000 == 0);
-        let mut cells: Vec<Reduced> = vec![None; buckets.len()];
-        let mut any = false;
-        if use_stats {
-            let (interval, _) = self.interval.unwrap_or((1, 0));
-            let base = buckets.first().map_or(range.min, |b| b.0);
-            let mut acc: BTreeMap<i64, (u64, f64, f64, f64)> = BTreeMap::new();
-            let mut fallback = false;
-            for (s, _) in &g.series {
-                match source.interval_stats(s.key, range, base, interval)? {
-                    Some(stats) => {
-                        for st in stats {
-                            let e = acc.entry(st.start).or_insert((
-                                0,
-                                0.0,
-                                f64::INFINITY,
-                                f64::NEG_INFINITY,
-                            ));
-                            e.0 += st.count;
-                            e.1 += st.sum;
-                            e.2 = e.2.min(st.min);
-                            e.3 = e.3.max(st.max);
-                        }
-                    }
-                    None => {
-                        fallback = true;
-                        break;
-                    }
-                }
-            }
-            if !fallback {
-                for (bi, b) in buckets.iter().enumerate() {
-                    if let Some((count, sum, min, max)) = acc.get(&b.0) {
-                        any = true;
-                        cells[bi] = Some((
-                            self.calls
-                                .iter()
-                                .map(|c| {
-                                    if c.on_field {
-                                        c.func.reduce_stats(*count, *sum, *min, *max)
-                                    } else {
-                                        Cell::Null
-                                    }
-                                })
-                                .collect(),
-                            None,
-                        ));
-                    }
-                }
-                return self.finish_aggregate(g, &buckets, cells, any, series);
+        let data = match self.stats_buckets(g, range, first, source)? {
+            Some(data) => data,
+            None => self.point_buckets(g, range, first, source)?,
+        };
+        Ok(Ok(self.finish_aggregate(g, range, first, &data, series)))
+    }
+
+    /// The bucket holding `t`: its start.
+    fn bucket_of(&self, t: i64, first: i64) -> i64 {
+        match self.interval {
+            None => first,
+            Some((interval, offset)) => self.window_start(t, interval, offset),
+        }
+    }
+
+    /// Per bucket with points, from per-interval summaries computed by the source, when every
+    /// call can be (`count`, `sum`, `mean`, `min`, `max`, `spread`, with fixed-length
+    /// intervals: no `tz()`) and no point has to be checked against the condition; `None`
+    /// otherwise.
+    fn stats_buckets(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        first: i64,
+        source: &mut dyn Source,
+    ) -> Result<Option<BTreeMap<i64, Bucket>>, SourceError> {
+        let Some((interval, _)) = self.interval else {
+            return Ok(None);
+        };
+        if self.filter_points
+            || self.lone_selector
+            || self.tz.is_some()
+            || !self.calls.iter().all(|c| c.func.summarizable())
+        {
+            return Ok(None);
+        }
+        let mut acc: BTreeMap<i64, (u64, f64, f64, f64)> = BTreeMap::new();
+        for (s, _) in &g.series {
+            let Some(stats) = source.interval_stats(s.key, range, first, interval)? else {
+                return Ok(None);
+            };
+            for st in stats {
+                let e = acc
+                    .entry(st.start)
+                    .or_insert((0, 0.0, f64::INFINITY, f64::NEG_INFINITY));
+                e.0 += st.count;
+                e.1 += st.sum;
+                e.2 = e.2.min(st.min);
+                e.3 = e.3.max(st.max);
             }
         }
+        Ok(Some(
+            acc.into_iter()
+                .map(|(start, (count, sum, min, max))| {
+                    let values = self
+                        .calls
+                        .iter()
+                        .map(|c| {
+                            if c.on_field {
+                                c.func.reduce_stats(count, sum, min, max)
+                            } else {
+                                Cell::Null
+                            }
+                        })
+                        .collect();
+                    (start, (values, None))
+                })
+                .collect(),
+        ))
+    }
+
+    /// Per bucket with points, from the points.
+    fn point_buckets(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        first: i64,
+        source: &mut dyn Source,
+    ) -> Result<BTreeMap<i64, Bucket>, SourceError> {
         let points = self.merged_points(g, range, None, false, source)?;
-        let mut idx = 0;
-        for (bi, b) in buckets.iter().enumerate() {
-            while idx < points.len() && points[idx].0 < b.1 {
-                idx += 1;
-            }
-            let begin = idx;
-            while idx < points.len() && points[idx].0 <= b.2 {
-                idx += 1;
-            }
-            if begin == idx {
-                continue;
-            }
-            let slice = &points[begin..idx];
+        let mut data = BTreeMap::new();
+        let mut begin = 0;
+        while begin < points.len() {
+            let bucket = self.bucket_of(points[begin].0, first);
+            let end = begin
+                + points[begin..]
+                    .iter()
+                    .take_while(|p| self.bucket_of(p.0, first) == bucket)
+                    .count();
+            let slice = &points[begin..end];
+            begin = end;
             let tv: Vec<(i64, f64)> = slice.iter().map(|p| (p.0, p.1)).collect();
             let mut selected = None;
             let mut no_point = false;
@@ -791,83 +815,109 @@ impl Plan {
                     cell
                 })
                 .collect();
-            if no_point {
-                continue;
+            if !no_point {
+                data.insert(bucket, (values, selected));
             }
-            any = true;
-            cells[bi] = Some((values, selected));
         }
-        self.finish_aggregate(g, &buckets, cells, any, series)
+        Ok(data)
     }
 
-    /// Fills empty buckets, evaluates the field expressions, applies ORDER/LIMIT/OFFSET.
+    /// The value of an empty bucket at `start` under `fill`; `None` when it is left out.
+    fn filled(
+        &self,
+        start: i64,
+        data: &BTreeMap<i64, Bucket>,
+        previous: Option<&Vec<Cell>>,
+    ) -> Option<Vec<Cell>> {
+        let n = self.calls.len();
+        match self.fill {
+            Fill::None => None,
+            Fill::Null => Some(self.calls.iter().map(|c| c.func.empty()).collect()),
+            Fill::Integer(_) | Fill::Float(_) => {
+                #[allow(clippy::cast_precision_loss)]
+                let f = match self.fill {
+                    Fill::Integer(i) => i as f64,
+                    Fill::Float(f) => f,
+                    _ => 0.0,
+                };
+                Some(
+                    self.calls
+                        .iter()
+                        .map(|c| {
+                            if c.func == Func::Count {
+                                #[allow(clippy::cast_possible_truncation)]
+                                Cell::Integer(f.trunc() as i64)
+                            } else if let Fill::Integer(i) = self.fill {
+                                Cell::Integer(i)
+                            } else {
+                                Cell::Float(f)
+                            }
+                        })
+                        .collect(),
+                )
+            }
+            Fill::Previous => Some(previous.cloned().unwrap_or_else(|| vec![Cell::Null; n])),
+            Fill::Linear => {
+                let before = data.range(..start).next_back();
+                let after = data.range(start + 1..).next();
+                Some(
+                    (0..n)
+                        .map(|ci| match (before, after) {
+                            (Some((t0, (v0, _))), Some((t1, (v1, _)))) => {
+                                linear(start, (*t0, &v0[ci]), (*t1, &v1[ci]))
+                            }
+                            _ => Cell::Null,
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// The rows: buckets with points and, as `fill` says, the empty ones between the first and
+    /// the last bucket of the range; the field expressions evaluated; ORDER, LIMIT and OFFSET.
     fn finish_aggregate(
         &self,
         g: &Group<'_>,
-        buckets: &[(i64, i64, i64)],
-        cells: Vec<Reduced>,
-        any: bool,
+        range: TimeRange,
+        first: i64,
+        data: &BTreeMap<i64, Bucket>,
         mut series: Series,
-    ) -> Result<Option<Series>, SourceError> {
-        if !any {
-            return Ok(None);
+    ) -> Option<Series> {
+        if data.is_empty() {
+            return None;
         }
-        let n = self.calls.len();
-        let mut rows: Vec<(i64, Vec<Cell>, Option<Selected>)> = Vec::with_capacity(buckets.len());
-        // For fill(linear): per call, the next bucket with a value.
-        let mut filled: Vec<Option<Vec<Cell>>> = Vec::with_capacity(buckets.len());
-        for c in &cells {
-            filled.push(c.as_ref().map(|(v, _)| v.clone()));
-        }
-        for (bi, b) in buckets.iter().enumerate() {
-            let (values, selected) = match &cells[bi] {
-                Some((v, sel)) => (v.clone(), *sel),
-                None => {
-                    let values: Option<Vec<Cell>> = match self.fill {
-                        Fill::None => None,
-                        Fill::Null => Some(self.calls.iter().map(|c| c.func.empty()).collect()),
-                        Fill::Integer(_) | Fill::Float(_) => {
-                            let f = match self.fill {
-                                #[allow(clippy::cast_precision_loss)]
-                                Fill::Integer(i) => i as f64,
-                                Fill::Float(f) => f,
-                                _ => 0.0,
-                            };
-                            Some(
-                                self.calls
-                                    .iter()
-                                    .map(|c| {
-                                        if c.func == Func::Count {
-                                            #[allow(clippy::cast_possible_truncation)]
-                                            Cell::Integer(f.trunc() as i64)
-                                        } else if let Fill::Integer(i) = self.fill {
-                                            Cell::Integer(i)
-                                        } else {
-                                            Cell::Float(f)
-                                        }
-                                    })
-                                    .collect(),
-                            )
-                        }
-                        Fill::Previous => Some(match rows.last() {
-                            Some((_, prev, _)) => prev.clone(),
-                            None => vec![Cell::Null; n],
-                        }),
-                        Fill::Linear => {
-                            Some((0..n).map(|ci| linear(buckets, &filled, bi, ci)).collect())
-                        }
+        let mut rows: Vec<(i64, Vec<Cell>, Option<Selected>)> = Vec::new();
+        match self.interval {
+            Some((interval, offset)) if self.fill != Fill::None => {
+                let mut start = first;
+                while start <= range.max {
+                    let row = match data.get(&start) {
+                        Some((v, sel)) => Some((v.clone(), *sel)),
+                        None => self
+                            .filled(start, data, rows.last().map(|r| &r.1))
+                            .map(|v| (v, None)),
                     };
-                    match values {
-                        Some(v) => (v, None),
-                        None => continue,
+                    if let Some((values, selected)) = row {
+                        rows.push((start, values, selected));
                     }
+                    let next = self.window_start(start.saturating_add(interval), interval, offset);
+                    start = if next <= start {
+                        start.saturating_add(interval)
+                    } else {
+                        next
+                    };
                 }
-            };
-            let time = match (self.interval, selected) {
-                (None, Some(p)) if self.lone_selector => p.0,
-                _ => b.0,
-            };
-            rows.push((time, values, selected));
+            }
+            _ => {
+                for (start, (values, selected)) in data {
+                    let time = match (self.interval, selected) {
+                        (None, Some(p)) if self.lone_selector => p.0,
+                        _ => *start,
+                    };
+                    rows.push((time, values.clone(), *selected));
+                }
+            }
         }
         if self.desc {
             rows.reverse();
@@ -885,7 +935,7 @@ impl Plan {
             }
             series.values.push(row);
         }
-        Ok((!series.values.is_empty()).then_some(series))
+        (!series.values.is_empty()).then_some(series)
     }
 
     fn eval_aggregate(
@@ -941,25 +991,16 @@ impl Plan {
     }
 }
 
-/// fill(linear): the value of call `ci` at empty bucket `bi`, on the line between the buckets
-/// with values before and after it (null at the edges).
-fn linear(buckets: &[(i64, i64, i64)], filled: &[Option<Vec<Cell>>], bi: usize, ci: usize) -> Cell {
-    let before = (0..bi)
-        .rev()
-        .find_map(|i| filled[i].as_ref().map(|v| (buckets[i].0, v[ci].clone())));
-    let after = (bi + 1..buckets.len())
-        .find_map(|i| filled[i].as_ref().map(|v| (buckets[i].0, v[ci].clone())));
-    let (Some((t0, v0)), Some((t1, v1))) = (before, after) else {
-        return Cell::Null;
-    };
-    let t = buckets[bi].0;
+/// fill(linear): the value at `t` on the line between two buckets with values (InfluxDB's
+/// integer arithmetic for counts).
+fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell)) -> Cell {
     #[allow(clippy::cast_precision_loss)]
     match (v0, v1) {
         (Cell::Integer(a), Cell::Integer(b)) => {
             let m = (b - a) as f64 / (t1 - t0) as f64;
             let x = (t - t0) as f64;
             #[allow(clippy::cast_possible_truncation)]
-            Cell::Integer((m * x + a as f64) as i64)
+            Cell::Integer((m * x + *a as f64) as i64)
         }
         (a, b) => match (a.as_f64(), b.as_f64()) {
             (Some(a), Some(b)) => Cell::Float(a + (b - a) * (t - t0) as f64 / (t1 - t0) as f64),
@@ -969,8 +1010,8 @@ fn linear(buckets: &[(i64, i64, i64)], filled: &[Option<Vec<Cell>>], bi: usize, 
 }
 
 /// A bucket's reduced values (one per call) and the point a selector chose (time, value,
-/// series index); `None` for a bucket without points.
-type Reduced = Option<(Vec<Cell>, Option<Selected>)>;
+/// series index).
+type Bucket = (Vec<Cell>, Option<Selected>);
 /// A point a selector chose: time, value, index of its series in the group.
 type Selected = (i64, f64, usize);
 
