@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 #[path = "../../functions/admin/src/routes.rs"]
 mod routes;
 
-const SECRET: &str = "e2e-admin-jwt-secret-0123456789abcdef-0123456789";
+const SECRET: &str = fieldline_tests::JWT_SECRET;
 
 struct Api {
     host: TestHost,
@@ -47,7 +47,7 @@ struct Session {
 }
 
 fn start_with(env: &[(&str, &str)]) -> Api {
-    let mut s = Start::new(workspace().join("spin.toml")).env("SPIN_VARIABLE_JWT_SECRET", SECRET);
+    let mut s = Start::app();
     for (k, v) in env {
         s = s.env(k, v);
     }

@@ -14,8 +14,8 @@ use fieldline_domain::{
     Point, RateLimitPolicy, SensorFields, ShortText, Subscription, Timestamp,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
-use fieldline_tests::{workspace, Start, TestHost};
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use fieldline_tests::{client, Start, TestHost};
+use reqwest::blocking::{RequestBuilder, Response};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -23,20 +23,8 @@ const NETWORK_ID: &str = "70B3D32111BD648F7";
 /// The document's upload time: 1660962091000 ms.
 const DOC_TS_SECS: i64 = 1_660_962_091;
 
-fn client() -> Client {
-    // No automatic gzip: the tests look at Content-Encoding themselves.
-    Client::builder()
-        .no_gzip()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client")
-}
-
 fn start() -> TestHost {
-    let h = Start::new(workspace().join("spin.toml"))
-        .env("SPIN_VARIABLE_JWT_SECRET", &"x".repeat(32))
-        .start()
-        .expect("host starts");
+    let h = Start::app().start().expect("host starts");
     // The first request migrates the database through the component, as in production.
     let r = client().get(h.url("/conduitv4")).send().expect("request");
     assert_eq!(r.status().as_u16(), 401);
@@ -44,9 +32,7 @@ fn start() -> TestHost {
 }
 
 fn open(h: &TestHost) -> Connection {
-    let db = storage::native::open(&h.state.path().join("sqlite_db.db")).expect("open db");
-    storage::migrate(&db).expect("migrate");
-    db
+    h.storage().expect("the host's database")
 }
 
 struct Org {

@@ -8,7 +8,6 @@
 mod harness;
 
 use std::process::Command;
-use std::time::Duration;
 
 use fieldline_domain::{
     ChannelFields, CommunicationId, ConduitServices, ConduitTier, DeviceFields, Email, Name,
@@ -16,8 +15,8 @@ use fieldline_domain::{
     Timestamp, Uuid,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
-use fieldline_tests::{workspace, Start, TestHost};
-use reqwest::blocking::{Client, RequestBuilder};
+use fieldline_tests::{client, workspace, Start, TestHost};
+use reqwest::blocking::RequestBuilder;
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -25,19 +24,8 @@ use serde_json::Value;
 const UUID: &str = "355f6856-e9a4-469f-8f22-3f8b037d064a";
 const PASSWORD: &str = "correct horse battery";
 
-fn client() -> Client {
-    Client::builder()
-        .no_gzip()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client")
-}
-
 fn start() -> TestHost {
-    let h = Start::new(workspace().join("spin.toml"))
-        .env("SPIN_VARIABLE_JWT_SECRET", &"k".repeat(32))
-        .start()
-        .expect("host starts");
+    let h = Start::app().start().expect("host starts");
     // The first request migrates the database through a component, as in production.
     let r = client().get(h.url("/ping")).send().expect("ping");
     assert_eq!(r.status().as_u16(), 204);
@@ -50,9 +38,7 @@ fn start() -> TestHost {
 }
 
 fn open(h: &TestHost) -> Connection {
-    let db = storage::native::open(&h.state.path().join("sqlite_db.db")).expect("open db");
-    storage::migrate(&db).expect("migrate");
-    db
+    h.storage().expect("the host's database")
 }
 
 struct Org {

@@ -63,6 +63,20 @@ pub fn build() -> Result<PathBuf> {
         .map_err(|e| anyhow!(e))
 }
 
+/// The key the application signs access tokens with in the tests ([`Start::app`]), so that
+/// tests can mint their own (expired, for another organization).
+pub const JWT_SECRET: &str = "e2e-admin-jwt-secret-0123456789abcdef-0123456789";
+
+/// An HTTP client for the tests: no automatic gzip (tests look at Content-Encoding
+/// themselves), a timeout well above any request's.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_gzip()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// A running host.
 pub struct TestHost {
     child: Option<Child>,
@@ -88,6 +102,11 @@ impl Start {
             env: Vec::new(),
             state_dir_flag: true,
         }
+    }
+
+    /// The application (the repository's `spin.toml`), with [`JWT_SECRET`] as its signing key.
+    pub fn app() -> Self {
+        Self::new(workspace().join("spin.toml")).env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
     }
 
     /// The fixture application in `tests/fixtures/spin.toml`.
@@ -232,6 +251,14 @@ impl TestHost {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The default SQLite database through fieldline-storage (migrated): how the tests set up
+    /// organizations, devices and tokens with the same storage layer the components use.
+    pub fn storage(&self) -> Result<rusqlite::Connection> {
+        let db = fieldline_storage::native::open(&self.state.path().join("sqlite_db.db"))?;
+        fieldline_storage::migrate(&db)?;
+        Ok(db)
     }
 
     /// The default SQLite database under the state directory, for checking what guests wrote.

@@ -276,12 +276,7 @@ const ANONYMOUS: RateLimitPolicy = RateLimitPolicy {
 
 /// Counts an unauthenticated request against its client address.
 pub fn limit_anonymous(db: &Connection, req: &Request, now: Timestamp) -> ApiResult<()> {
-    let addr = req
-        .header("spin-client-addr")
-        .and_then(|v| v.as_str())
-        .unwrap_or("unknown");
-    // The port changes per connection; the address is the client.
-    let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip);
+    let ip = fieldline_http::client_ip(req.header("spin-client-addr").and_then(|v| v.as_str()));
     fieldline_storage::check_rate_limit(db, &ANONYMOUS, &format!("addr:{ip}"), 1, now)?;
     Ok(())
 }

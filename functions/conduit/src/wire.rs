@@ -2,12 +2,7 @@
 //! bodies with a bound on their decompressed size, gzip answers over 1024 bytes for clients that
 //! accept them, and every answer in the `{"code","error"}` format.
 
-use std::io::{Read, Write};
-
 use fieldline_domain::conduit::{ConduitError, Status};
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use spin_sdk::http::{Method as SpinMethod, Request, Response};
 
 /// The largest request body accepted, after decompression: a v2 upload of all 36 channels is
@@ -83,36 +78,12 @@ fn too_large() -> ConduitError {
 
 /// The request body, decompressed when `Content-Encoding: gzip`.
 pub fn body(req: &Request) -> Result<Vec<u8>, ConduitError> {
-    let raw = req.body();
-    if raw.len() as u64 > MAX_BODY_BYTES {
-        return Err(too_large());
-    }
-    match header(req, "content-encoding")
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("") | Some("identity") => Ok(raw.to_vec()),
-        Some("gzip") | Some("x-gzip") => {
-            let mut out = Vec::new();
-            GzDecoder::new(raw)
-                .take(MAX_BODY_BYTES + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| {
-                    ConduitError::new(
-                        Status::BadRequest,
-                        format!("Content-Encoding is gzip but the body is not valid gzip: {e}"),
-                    )
-                })?;
-            if out.len() as u64 > MAX_BODY_BYTES {
-                return Err(too_large());
-            }
-            Ok(out)
-        }
-        Some(other) => Err(ConduitError::new(
-            Status::BadRequest,
-            format!("Content-Encoding {other:?} is not supported; send gzip or no encoding"),
-        )),
-    }
+    fieldline_http::inflate(req.body(), header(req, "content-encoding"), MAX_BODY_BYTES)
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|e| match e {
+            fieldline_http::BodyError::TooLarge => too_large(),
+            fieldline_http::BodyError::Bad(m) => ConduitError::new(Status::BadRequest, m),
+        })
 }
 
 /// What a handler answers with when it succeeds.
@@ -142,24 +113,7 @@ impl Answer {
 }
 
 fn accepts_gzip(req: &Request) -> bool {
-    header(req, "accept-encoding").is_some_and(|v| {
-        v.split(',').any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
-    })
-}
-
-fn gzip(data: &[u8]) -> Option<Vec<u8>> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::default());
-    enc.write_all(data).ok()?;
-    enc.finish().ok()
+    fieldline_http::accepts_gzip(header(req, "accept-encoding"))
 }
 
 /// Renders an answer or an error; compresses a body over 1024 bytes for a client that accepts
@@ -188,7 +142,7 @@ pub fn respond(req: &Request, answer: Result<Answer, ConduitError>) -> Response 
     if !body.is_empty() {
         builder.header("content-type", "application/json");
         if body.len() > GZIP_OVER_BYTES && accepts_gzip(req) {
-            if let Some(z) = gzip(&body) {
+            if let Some(z) = fieldline_http::gzip(&body) {
                 body = z;
                 builder.header("content-encoding", "gzip");
             }

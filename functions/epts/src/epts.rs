@@ -283,6 +283,19 @@ fn read_answer(
     finish(req, answer)
 }
 
+/// Each series with its points, as the answers list them.
+fn shaped<'a>(series: &'a [SeriesInfo], points: &'a [Vec<Point>]) -> Vec<SeriesPoints<'a>> {
+    series
+        .iter()
+        .zip(points)
+        .map(|(s, p)| SeriesPoints {
+            uuid: s.uuid,
+            name: &s.measurement,
+            points: p,
+        })
+        .collect()
+}
+
 /// `GET /epts/last?uuid=..&timeSeriesName=..`: the latest point of each series.
 pub fn last(req: &Request) -> Response {
     read_answer(req, |db, caller| {
@@ -303,16 +316,7 @@ pub fn last(req: &Request) -> Response {
                     .collect()
             })
             .collect();
-        let shaped: Vec<SeriesPoints<'_>> = series
-            .iter()
-            .zip(&points)
-            .map(|(s, p)| SeriesPoints {
-                uuid: s.uuid,
-                name: &s.measurement,
-                points: p,
-            })
-            .collect();
-        Ok(Ok(last_response(&shaped)))
+        Ok(Ok(last_response(&shaped(&series, &points))))
     })
 }
 
@@ -353,15 +357,6 @@ pub fn data(req: &Request) -> Response {
             }
             points.push(ps);
         }
-        let shaped: Vec<SeriesPoints<'_>> = series
-            .iter()
-            .zip(&points)
-            .map(|(s, p)| SeriesPoints {
-                uuid: s.uuid,
-                name: &s.measurement,
-                points: p,
-            })
-            .collect();
-        Ok(Ok(data_response(&shaped)))
+        Ok(Ok(data_response(&shaped(&series, &points))))
     })
 }

@@ -1,11 +1,7 @@
 //! HTTP helpers of this component: headers, bodies (gzip-encoded request bodies are inflated
-//! up to a bound), answers (gzip-encoded when the client accepts it), Spin variables.
+//! up to a bound, by `fieldline_http`), answers (gzip-encoded when the client accepts it), Spin
+//! variables.
 
-use std::io::{Read, Write};
-
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use spin_sdk::http::{Request, Response};
 
 /// The largest request body after decompression: InfluxDB's default `max-body-size` (25 MB).
@@ -22,61 +18,17 @@ pub fn variable(name: &str) -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// Why a body cannot be read.
-pub enum BodyError {
-    TooLarge,
-    /// The message says what is wrong with the encoding.
-    Bad(String),
-}
+pub use fieldline_http::BodyError;
 
 /// The request body, inflated when `Content-Encoding: gzip`.
 pub fn body(req: &Request) -> Result<Vec<u8>, BodyError> {
-    let raw = req.body();
-    if raw.len() as u64 > MAX_BODY_BYTES {
-        return Err(BodyError::TooLarge);
-    }
-    match header(req, "content-encoding")
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("" | "identity") => Ok(raw.to_vec()),
-        Some("gzip" | "x-gzip") => {
-            let mut out = Vec::new();
-            GzDecoder::new(raw)
-                .take(MAX_BODY_BYTES + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| BodyError::Bad(format!("the body is not valid gzip: {e}")))?;
-            if out.len() as u64 > MAX_BODY_BYTES {
-                return Err(BodyError::TooLarge);
-            }
-            Ok(out)
-        }
-        Some(other) => Err(BodyError::Bad(format!(
-            "Content-Encoding {other:?} is not supported; send gzip or no encoding"
-        ))),
-    }
+    fieldline_http::inflate(req.body(), header(req, "content-encoding"), MAX_BODY_BYTES)
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// Whether the client takes a gzip-encoded answer.
 pub fn accepts_gzip(req: &Request) -> bool {
-    header(req, "accept-encoding").is_some_and(|v| {
-        v.split(',').any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
-    })
-}
-
-pub fn gzip(data: &[u8]) -> Option<Vec<u8>> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::fast());
-    enc.write_all(data).ok()?;
-    enc.finish().ok()
+    fieldline_http::accepts_gzip(header(req, "accept-encoding"))
 }
 
 /// An answer under construction.
@@ -112,12 +64,10 @@ impl Answer {
         let mut body = self.body;
         // Also on an empty body: InfluxDB types its 204s and its empty CSV answers.
         builder.header("content-type", self.content_type);
-        if !body.is_empty() {
-            if gzip_body {
-                if let Some(z) = gzip(&body) {
-                    body = z;
-                    builder.header("content-encoding", "gzip");
-                }
+        if gzip_body && !body.is_empty() {
+            if let Some(z) = fieldline_http::gzip(&body) {
+                body = z;
+                builder.header("content-encoding", "gzip");
             }
         }
         builder.body(body).build()
@@ -136,6 +86,5 @@ pub fn text(status: u16, body: &str) -> Response {
 
 /// The client's address without the port, for per-client limits.
 pub fn client_ip(req: &Request) -> String {
-    let addr = header(req, "spin-client-addr").unwrap_or("unknown");
-    addr.rsplit_once(':').map_or(addr, |(ip, _)| ip).to_owned()
+    fieldline_http::client_ip(header(req, "spin-client-addr"))
 }

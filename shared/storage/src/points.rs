@@ -110,26 +110,19 @@ pub fn points_in_range(
     order: Order,
     limit: usize,
 ) -> Result<Vec<Point>> {
-    channel.check(tenant)?;
-    let dir = match order {
-        Order::OldestFirst => "ASC",
-        Order::NewestFirst => "DESC",
-    };
-    let rows = db.execute(
-        &format!(
-            "SELECT ts, value FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts < ?3 \
-             AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) \
-             ORDER BY ts {dir} LIMIT ?5"
-        ),
-        &[
-            channel.key.into(),
-            from.into(),
-            to.into(),
-            tenant.key.into(),
-            Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
-        ],
-    )?;
-    rows.iter().map(|r| point(r.ts(0)?, r.f64(1)?)).collect()
+    if to <= from {
+        return Ok(Vec::new());
+    }
+    let last = to.add_millis(-1);
+    crate::series::points_between(db, tenant, channel, from, last, order, Some(limit))?
+        .into_iter()
+        .map(|(ms, v)| {
+            point(
+                Timestamp::from_millis(ms).map_err(crate::error::corrupt)?,
+                v,
+            )
+        })
+        .collect()
 }
 
 /// Recomputes the hourly rollups of every channel of the organization for the hours that

@@ -17,7 +17,7 @@ mod select;
 mod show;
 pub mod write;
 
-use crate::influxql::Statement;
+use crate::influxql::{MeasurementName, Statement};
 
 pub use format::{encode, encode_chunked, encode_error, Epoch, Format};
 pub use result::{Cell, QueryResults, Series, StatementResult};
@@ -166,6 +166,33 @@ impl Context {
         }
         Ok(())
     }
+}
+
+/// The series of the measurements `from` names (every series when it names none), ordered by
+/// measurement, then tags. The source is asked for the named measurements only, unless a regex
+/// is among them.
+pub(crate) fn series_of(
+    source: &mut dyn Source,
+    from: &[&MeasurementName],
+) -> Result<Vec<SeriesMeta>, SourceError> {
+    let names: Option<Vec<String>> = from
+        .iter()
+        .map(|m| match m {
+            MeasurementName::Name(n) => Some(n.clone()),
+            MeasurementName::Regex(_) => None,
+        })
+        .collect();
+    let names = names.filter(|n| !n.is_empty());
+    let mut all = source.series(names.as_deref())?;
+    all.retain(|s| {
+        from.is_empty()
+            || from.iter().any(|m| match m {
+                MeasurementName::Name(n) => *n == s.measurement,
+                MeasurementName::Regex(re) => re.is_match(&s.measurement),
+            })
+    });
+    all.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+    Ok(all)
 }
 
 /// Runs every statement; a statement's error is part of its result, a store failure ends the

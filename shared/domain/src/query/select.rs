@@ -377,31 +377,8 @@ impl Plan {
     }
 
     fn execute(&self, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
-        let names: Option<Vec<String>> = if self
-            .sources
-            .iter()
-            .all(|m| matches!(m, MeasurementName::Name(_)))
-        {
-            Some(
-                self.sources
-                    .iter()
-                    .filter_map(|m| match m {
-                        MeasurementName::Name(n) => Some(n.clone()),
-                        MeasurementName::Regex(_) => None,
-                    })
-                    .collect(),
-            )
-        } else {
-            None
-        };
-        let mut all = source.series(names.as_deref())?;
-        all.retain(|s| {
-            self.sources.iter().any(|m| match m {
-                MeasurementName::Name(n) => *n == s.measurement,
-                MeasurementName::Regex(re) => re.is_match(&s.measurement),
-            })
-        });
-        all.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+        let from: Vec<&MeasurementName> = self.sources.iter().collect();
+        let all = super::series_of(source, &from)?;
         // `*` (in the field list and in GROUP BY) stands for the tag keys of every measurement
         // of the statement together.
         let mut tag_keys: Vec<String> = all

@@ -198,24 +198,8 @@ fn filtered(
     condition: Option<&crate::influxql::Expr>,
     ctx: &Context,
 ) -> Result<Vec<SeriesMeta>, super::SourceError> {
-    let names: Option<Vec<String>> = if !from.is_empty()
-        && from
-            .iter()
-            .all(|m| matches!(m.name, MeasurementName::Name(_)))
-    {
-        Some(
-            from.iter()
-                .filter_map(|m| match &m.name {
-                    MeasurementName::Name(n) => Some(n.clone()),
-                    MeasurementName::Regex(_) => None,
-                })
-                .collect(),
-        )
-    } else {
-        None
-    };
-    let mut all = source.series(names.as_deref())?;
-    all.retain(|s| from.is_empty() || from.iter().any(|m| matches(&m.name, &s.measurement)));
+    let names: Vec<&MeasurementName> = from.iter().map(|m| &m.name).collect();
+    let mut all = super::series_of(source, &names)?;
     // A condition that does not parse as time bounds keeps everything, as InfluxDB's metadata
     // queries only filter by what they understand.
     let (rest, bounds) = cond::split(condition, ctx.now).unwrap_or((None, cond::Bounds::default()));
@@ -232,7 +216,6 @@ fn filtered(
         }
         all = kept;
     }
-    all.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
     Ok(all)
 }
 
