@@ -185,12 +185,10 @@ impl Plan {
             return Err("SELECT INTO is not supported by Fieldline".into());
         }
         let mut sources = Vec::new();
-        let mut named_db = None;
         for src in &s.from {
             match src {
                 FromSource::Measurement(m) => {
                     ctx.check_database(m.database.as_deref(), m.retention_policy.as_deref())?;
-                    named_db = named_db.or(m.database.clone());
                     sources.push(m.name.clone());
                 }
                 FromSource::Subquery(_) => {
@@ -393,6 +391,7 @@ impl Plan {
         if range.min > range.max {
             return Ok(Ok(Vec::new()));
         }
+        let dims = self.dims_of(&tag_keys);
         let mut groups: Vec<Group<'_>> = Vec::new();
         let mut start = 0;
         while start < all.len() {
@@ -403,7 +402,6 @@ impl Plan {
                     .take_while(|s| &s.measurement == m)
                     .count();
             let members = &all[start..end];
-            let dims = self.dims_of(&tag_keys);
             let mut by_key: BTreeMap<Vec<String>, Vec<(&SeriesMeta, bool)>> = BTreeMap::new();
             for s in members {
                 let check = match &self.rest {
