@@ -212,6 +212,34 @@ pub fn points_between(
     rows.iter().map(|r| Ok((r.i64(0)?, r.f64(1)?))).collect()
 }
 
+/// The point of one channel with `from <= ts <= last` with the largest (or smallest) value, the
+/// earliest of equal ones: SQLite scans the channel's range, the component gets one row.
+pub fn extreme_point(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channel: ChannelRef,
+    from: Timestamp,
+    last: Timestamp,
+    largest: bool,
+) -> Result<Option<(i64, f64)>> {
+    channel.check(tenant)?;
+    let dir = if largest { "DESC" } else { "ASC" };
+    let rows = db.execute(
+        &format!(
+            "SELECT ts, value FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts <= ?3 \
+             AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) \
+             ORDER BY value {dir}, ts ASC LIMIT 1"
+        ),
+        &[
+            channel.key.into(),
+            from.into(),
+            last.into(),
+            tenant.key.into(),
+        ],
+    )?;
+    rows.first().map(|r| Ok((r.i64(0)?, r.f64(1)?))).transpose()
+}
+
 fn source_error(e: crate::error::Error) -> query::SourceError {
     query::SourceError(e.to_string())
 }
@@ -277,6 +305,54 @@ impl query::Source for QuerySource<'_> {
             .into_iter()
             .map(|(ms, v)| (ms.saturating_mul(NS_PER_MS), v))
             .collect())
+    }
+
+    fn range_stats(
+        &mut self,
+        key: i64,
+        range: query::TimeRange,
+    ) -> Result<Option<query::IntervalStats>, query::SourceError> {
+        let none = query::IntervalStats {
+            start: 0,
+            count: 0,
+            sum: 0.0,
+            min: 0.0,
+            max: 0.0,
+        };
+        let Some((from, last)) = ms_range(range) else {
+            return Ok(Some(none));
+        };
+        let stats = interval_stats(
+            self.db,
+            self.tenant,
+            self.channel(key),
+            from,
+            last,
+            from.as_millis(),
+            (last.as_millis() - from.as_millis()).saturating_add(1),
+        )
+        .map_err(source_error)?;
+        Ok(Some(stats.first().map_or(none, |s| query::IntervalStats {
+            start: 0,
+            count: s.count,
+            sum: s.sum,
+            min: s.min,
+            max: s.max,
+        })))
+    }
+
+    fn extreme(
+        &mut self,
+        key: i64,
+        range: query::TimeRange,
+        largest: bool,
+    ) -> Result<Option<(i64, f64)>, query::SourceError> {
+        let Some((from, last)) = ms_range(range) else {
+            return Ok(None);
+        };
+        let point = extreme_point(self.db, self.tenant, self.channel(key), from, last, largest)
+            .map_err(source_error)?;
+        Ok(point.map(|(ms, v)| (ms.saturating_mul(NS_PER_MS), v)))
     }
 
     fn interval_stats(

@@ -97,6 +97,40 @@ pub trait Source {
         let _ = (key, range, base, interval);
         Ok(None)
     }
+
+    /// Count, sum, min and max of the points in `range` (`start` is 0; a count of 0 when the
+    /// range holds no point); `None` when the source cannot compute them.
+    fn range_stats(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+    ) -> Result<Option<IntervalStats>, SourceError> {
+        let _ = (key, range);
+        Ok(None)
+    }
+
+    /// The point with the largest (or smallest) value in `range`, the earliest of equal ones
+    /// (what `max` and `min` select), without reading the others through the engine.
+    fn extreme(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        largest: bool,
+    ) -> Result<Option<(i64, f64)>, SourceError> {
+        let points = self.points(key, range, false, None)?;
+        let mut best: Option<(i64, f64)> = None;
+        for p in points {
+            let better = match best {
+                None => true,
+                Some(b) if largest => p.1 > b.1,
+                Some(b) => p.1 < b.1,
+            };
+            if better {
+                best = Some(p);
+            }
+        }
+        Ok(best)
+    }
 }
 
 /// What a query runs against, besides its statements.

@@ -16,7 +16,8 @@ use super::format::tz_offset_ns;
 use super::functions::{self, Func, Kind};
 use super::result::{Cell, Series};
 use super::{
-    Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, TimeRange, FIELD,
+    Context, IntervalStats, SeriesMeta, Source, SourceError, StatementError, StatementOutcome,
+    TimeRange, FIELD,
 };
 
 /// Runs one `SELECT`.
@@ -706,9 +707,6 @@ impl Plan {
         first: i64,
         source: &mut dyn Source,
     ) -> Result<Option<BTreeMap<i64, Bucket>>, SourceError> {
-        let Some((interval, _)) = self.interval else {
-            return Ok(None);
-        };
         if self.filter_points
             || self.lone_selector
             || self.tz.is_some()
@@ -718,7 +716,19 @@ impl Plan {
         }
         let mut acc: BTreeMap<i64, (u64, f64, f64, f64)> = BTreeMap::new();
         for (s, _) in &g.series {
-            let Some(stats) = source.interval_stats(s.key, range, first, interval)? else {
+            let stats = match self.interval {
+                Some((interval, _)) => source.interval_stats(s.key, range, first, interval)?,
+                // Without GROUP BY time: one bucket, the whole range.
+                None => source.range_stats(s.key, range)?.map(|st| {
+                    let whole = IntervalStats { start: first, ..st };
+                    if st.count == 0 {
+                        Vec::new()
+                    } else {
+                        vec![whole]
+                    }
+                }),
+            };
+            let Some(stats) = stats else {
                 return Ok(None);
             };
             for st in stats {
@@ -751,6 +761,49 @@ impl Plan {
         ))
     }
 
+    /// Without GROUP BY time, the only points that can decide `first`, `last`, `min` and
+    /// `max`: each series' first, last, smallest or largest point, asked of the source (an
+    /// index lookup each for `first` and `last`), instead of every point of the range. `None`
+    /// when another function is asked for or points must be checked against the condition.
+    fn decisive_points(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        source: &mut dyn Source,
+    ) -> Result<Option<Vec<(i64, f64, usize)>>, SourceError> {
+        let deciding = |f: Func| matches!(f, Func::First | Func::Last | Func::Min | Func::Max);
+        if self.interval.is_some()
+            || self.filter_points
+            || !self
+                .calls
+                .iter()
+                .filter(|c| c.on_field)
+                .all(|c| deciding(c.func))
+        {
+            return Ok(None);
+        }
+        let mut out: Vec<(i64, f64, usize)> = Vec::new();
+        for (i, (s, _)) in g.series.iter().enumerate() {
+            for c in self.calls.iter().filter(|c| c.on_field) {
+                let p = match c.func {
+                    Func::First => source
+                        .points(s.key, range, false, Some(1))?
+                        .first()
+                        .copied(),
+                    Func::Last => source.points(s.key, range, true, Some(1))?.first().copied(),
+                    _ => source.extreme(s.key, range, c.func == Func::Max)?,
+                };
+                if let Some((t, v)) = p {
+                    if !out.contains(&(t, v, i)) {
+                        out.push((t, v, i));
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|p| (p.0, p.2));
+        Ok(Some(out))
+    }
+
     /// Per bucket with points, from the points.
     fn point_buckets(
         &self,
@@ -759,7 +812,10 @@ impl Plan {
         first: i64,
         source: &mut dyn Source,
     ) -> Result<BTreeMap<i64, Bucket>, SourceError> {
-        let points = self.merged_points(g, range, None, false, source)?;
+        let points = match self.decisive_points(g, range, source)? {
+            Some(points) => points,
+            None => self.merged_points(g, range, None, false, source)?,
+        };
         let mut data = BTreeMap::new();
         let mut begin = 0;
         while begin < points.len() {
