@@ -535,7 +535,7 @@ impl Plan {
         limit: Option<usize>,
         desc: bool,
         source: &mut dyn Source,
-    ) -> Result<Vec<(i64, f64, usize)>, SourceError> {
+    ) -> Result<Vec<GroupPoint>, SourceError> {
         let mut merged = Vec::new();
         for (i, (s, filter)) in g.series.iter().enumerate() {
             let points = source.points(s.key, range, desc, if *filter { None } else { limit })?;
@@ -770,7 +770,7 @@ impl Plan {
         g: &Group<'_>,
         range: TimeRange,
         source: &mut dyn Source,
-    ) -> Result<Option<Vec<(i64, f64, usize)>>, SourceError> {
+    ) -> Result<Option<Vec<GroupPoint>>, SourceError> {
         let deciding = |f: Func| matches!(f, Func::First | Func::Last | Func::Min | Func::Max);
         if self.interval.is_some()
             || self.filter_points
@@ -782,7 +782,7 @@ impl Plan {
         {
             return Ok(None);
         }
-        let mut out: Vec<(i64, f64, usize)> = Vec::new();
+        let mut out: Vec<GroupPoint> = Vec::new();
         for (i, (s, _)) in g.series.iter().enumerate() {
             for c in self.calls.iter().filter(|c| c.on_field) {
                 let p = match c.func {
@@ -1043,8 +1043,10 @@ fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell)) -> Cell {
 /// A bucket's reduced values (one per call) and the point a selector chose (time, value,
 /// series index).
 type Bucket = (Vec<Cell>, Option<Selected>);
-/// A point a selector chose: time, value, index of its series in the group.
-type Selected = (i64, f64, usize);
+/// A point of a group: time, value, index of its series in the group.
+type GroupPoint = (i64, f64, usize);
+/// The point a selector chose.
+type Selected = GroupPoint;
 
 /// One output series: a measurement's series sharing the dimensions' tag values.
 struct Group<'a> {
