@@ -9,7 +9,7 @@ use fieldline_domain::epts::{
 use fieldline_domain::{Action, Point, RateLimitPolicy, Timestamp, TokenKind, TokenSecret};
 use fieldline_storage::{self as storage, Order, SeriesFilter, SeriesInfo};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::sqlite::Connection;
 
@@ -263,7 +263,7 @@ fn selected(
 
 fn read_answer(
     req: &Request,
-    body: impl FnOnce(&Connection, &auth::Caller) -> Result<Result<Value, String>, Refusal>,
+    body: impl FnOnce(&Connection, &auth::Caller) -> Result<Result<String, String>, Refusal>,
 ) -> Response {
     if !matches!(req.method(), Method::Get) {
         return method_not_allowed(req, "GET");
@@ -275,7 +275,7 @@ fn read_answer(
             body(&db, &caller)
         })
         .map(|r| match r {
-            Ok(v) => Answer::json(200, v.to_string()),
+            Ok(body) => Answer::json(200, body),
             // "500 – e.g. wrong input parameters ... Error message given in response body."
             Err(message) => spring_error(req, 500, &message),
         })

@@ -3,8 +3,6 @@
 //! a device UUID and a metric (`timeSeriesName`, a channel's communicationId such as
 //! `auto~watt`); every point is `{"timestamp": "<RFC 3339>", "values": {"value": <number>}}`.
 
-use serde_json::{json, Map, Value};
-
 use crate::error::ParseError;
 use crate::ids::Uuid;
 use crate::point::Point;
@@ -134,21 +132,27 @@ impl DataQuery {
     }
 }
 
-/// A number as JSON the way InfluxDB (and so Proficloud) prints it: a whole value without a
-/// fraction (`5000`, not `5000.0`).
-pub fn json_number(v: f64) -> Value {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every whole f64 below is an exact i64
-    if v.fract() == 0.0 && v.abs() < EXACT {
-        // Exact: whole and within i64's range, so the cast loses nothing.
-        #[allow(clippy::cast_possible_truncation)]
-        Value::from(v as i64)
-    } else {
-        serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
-    }
+/// Writes `"key":` (the key escaped as JSON).
+fn key(out: &mut String, k: &str) {
+    crate::query::format::go_string(out, k);
+    out.push(':');
 }
 
-fn point_json(p: &Point) -> Value {
-    json!({ "timestamp": p.ts().to_rfc3339(), "values": { "value": json_number(p.value()) } })
+/// Writes `[{"timestamp": .., "values": {"value": ..}}, ...]`: by hand rather than through
+/// `serde_json::Value`, because a day at 1 Hz is 86,400 of them in one answer.
+fn points_json(out: &mut String, points: &[Point]) {
+    out.push('[');
+    for (i, p) in points.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"timestamp\":\"");
+        out.push_str(&p.ts().to_rfc3339());
+        out.push_str("\",\"values\":{\"value\":");
+        crate::query::format::go_float(out, p.value());
+        out.push_str("}}");
+    }
+    out.push(']');
 }
 
 /// The points of one series, as both endpoints list them.
@@ -160,40 +164,55 @@ pub struct SeriesPoints<'a> {
 
 /// `/epts/last`: `{uuid: {metric: [point]}}`, devices and metrics in the order asked. Series
 /// without a point are left out.
-pub fn last_response(series: &[SeriesPoints<'_>]) -> Value {
-    let mut out = Map::new();
+pub fn last_response(series: &[SeriesPoints<'_>]) -> String {
+    let mut out = String::from("{");
+    let mut current: Option<Uuid> = None;
     for s in series.iter().filter(|s| !s.points.is_empty()) {
-        let device = out
-            .entry(s.uuid.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(metrics) = device {
-            metrics.insert(
-                s.name.to_owned(),
-                Value::Array(s.points.iter().map(point_json).collect()),
-            );
+        if current != Some(s.uuid) {
+            if current.is_some() {
+                out.push_str("},");
+            }
+            key(&mut out, &s.uuid.to_string());
+            out.push('{');
+            current = Some(s.uuid);
+        } else {
+            out.push(',');
         }
+        key(&mut out, s.name);
+        points_json(&mut out, s.points);
     }
-    Value::Object(out)
+    if current.is_some() {
+        out.push('}');
+    }
+    out.push('}');
+    out
 }
 
 /// `/epts/data`: `[{uuid: {metric: [point, ...]}}, ...]`, one element per series with points in
 /// the range, in the order asked, points oldest first.
-pub fn data_response(series: &[SeriesPoints<'_>]) -> Value {
-    Value::Array(
-        series
-            .iter()
-            .filter(|s| !s.points.is_empty())
-            .map(|s| {
-                json!({ s.uuid.to_string(): {
-                    s.name: s.points.iter().map(point_json).collect::<Vec<_>>()
-                } })
-            })
-            .collect(),
-    )
+pub fn data_response(series: &[SeriesPoints<'_>]) -> String {
+    let total: usize = series.iter().map(|s| s.points.len()).sum();
+    let mut out = String::with_capacity(64 + total * 64);
+    out.push('[');
+    for (i, s) in series.iter().filter(|s| !s.points.is_empty()).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        key(&mut out, &s.uuid.to_string());
+        out.push('{');
+        key(&mut out, s.name);
+        points_json(&mut out, s.points);
+        out.push_str("}}");
+    }
+    out.push(']');
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
 
     const UUID: &str = "355f6856-e9a4-469f-8f22-3f8b037d064a";
@@ -271,20 +290,11 @@ mod tests {
     }
 
     #[test]
-    fn numbers_print_as_influxdb_prints_them() {
-        assert_eq!(json_number(5000.0).to_string(), "5000");
-        assert_eq!(json_number(-3.0).to_string(), "-3");
-        assert_eq!(json_number(0.25).to_string(), "0.25");
-        assert_eq!(json_number(462.467835).to_string(), "462.467835");
-        assert_eq!(json_number(1e300).to_string(), "1e+300");
-    }
-
-    #[test]
     fn the_documents_response_shapes() {
         let uuid = Uuid::parse(UUID).unwrap();
         let p = [point("2020-07-21T11:43:05Z", 1000.0)];
         let w = [point("2020-07-21T11:43:05Z", 5000.0)];
-        let last = last_response(&[
+        let last: Value = serde_json::from_str(&last_response(&[
             SeriesPoints {
                 uuid,
                 name: "auto~pressure",
@@ -300,7 +310,8 @@ mod tests {
                 name: "auto~watt",
                 points: &w,
             },
-        ]);
+        ]))
+        .unwrap();
         assert_eq!(
             last,
             json!({ UUID: {
@@ -312,11 +323,14 @@ mod tests {
             point("2020-07-21T10:45:01Z", 10.0),
             point("2020-07-21T10:45:02.5Z", 0.5),
         ];
-        let data = data_response(&[SeriesPoints {
+        let data: Value = serde_json::from_str(&data_response(&[SeriesPoints {
             uuid,
             name: "auto~pressure",
             points: &d,
-        }]);
+        }]))
+        .unwrap();
+        assert_eq!(last_response(&[]), "{}");
+        assert_eq!(data_response(&[]), "[]");
         assert_eq!(
             data,
             json!([{ UUID: { "auto~pressure": [

@@ -240,25 +240,6 @@ pub fn register_conduit_device(
     }
 }
 
-/// A device's channel handles by communicationId, by its key: one query on the upload path.
-fn refs_of(db: &dyn Db, tenant: &Tenant, device: &Device) -> Result<HashMap<String, ChannelRef>> {
-    let rows = db.execute(
-        "SELECT communication_id, key FROM channels WHERE org_key = ? AND device_key = ?",
-        &[tenant.key.into(), device.key.into()],
-    )?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.text(0)?.to_owned(),
-                ChannelRef {
-                    org_key: tenant.key,
-                    key: r.i64(1)?,
-                },
-            ))
-        })
-        .collect()
-}
-
 /// The handles of a device's AlphaX channels `wanted`, creating the missing ones: the AlphaX
 /// channel plan (1..32, 252..255) is fixed by the protocol, so a channel a device sends is
 /// registered on first use, named "Channel n" (or "Device voltage", ...).
@@ -269,7 +250,7 @@ pub fn conduit_channels(
     wanted: &[ConduitChannel],
     now: Timestamp,
 ) -> Result<HashMap<ConduitChannel, ChannelRef>> {
-    let mut refs = refs_of(db, tenant, device)?;
+    let mut refs = crate::devices::channel_refs_by_key(db, tenant, device.key)?;
     let missing: Vec<ConduitChannel> = wanted
         .iter()
         .copied()
@@ -288,7 +269,7 @@ pub fn conduit_channels(
                 Err(e) => return Err(e),
             }
         }
-        refs = refs_of(db, tenant, device)?;
+        refs = crate::devices::channel_refs_by_key(db, tenant, device.key)?;
     }
     wanted
         .iter()

@@ -565,9 +565,21 @@ pub fn channel_refs(
     device: DeviceId,
 ) -> Result<HashMap<String, ChannelRef>> {
     let key = device_key(db, tenant, device)?;
+    channel_refs_by_key(db, tenant, key)
+}
+
+/// [`channel_refs`] of a device by its storage key.
+pub(crate) fn channel_refs_by_key(
+    db: &dyn Db,
+    tenant: &Tenant,
+    device_key: i64,
+) -> Result<HashMap<String, ChannelRef>> {
+    // `+org_key`: the tenant filter stays, but the planner must not pick the organization's
+    // index (every channel of the organization) over the device's (device_key,
+    // communication_id): without statistics it did, and uploads slowed as organizations grew.
     let rows = db.execute(
-        "SELECT communication_id, key FROM channels WHERE org_key = ? AND device_key = ?",
-        &[tenant.key.into(), key.into()],
+        "SELECT communication_id, key FROM channels WHERE device_key = ? AND +org_key = ?",
+        &[device_key.into(), tenant.key.into()],
     )?;
     rows.iter()
         .map(|r| {

@@ -839,6 +839,15 @@ fn hot_queries_are_index_lookups() {
         range.contains("SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)"),
         "{range}"
     );
+    // Every upload resolves its device's channels: the device's index, not the organization's.
+    let refs = plan(
+        "SELECT communication_id, key FROM channels WHERE device_key = ? AND +org_key = ?",
+        2,
+    );
+    assert!(
+        refs.contains("USING INDEX sqlite_autoindex_channels_2 (device_key=?)"),
+        "{refs}"
+    );
 }
 
 #[test]

@@ -95,6 +95,8 @@ struct Plan {
     /// The statement's only reducer is a selector: its point's time (and tags, fields) are
     /// reported.
     lone_selector: bool,
+    /// Fields or tags stand beside the (lone) selector: its point is needed, not only its value.
+    raw_vars: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -372,6 +374,7 @@ impl Plan {
             sources,
             max_rows: ctx.max_rows,
             lone_selector,
+            raw_vars,
         })
     }
 
@@ -707,8 +710,11 @@ impl Plan {
         first: i64,
         source: &mut dyn Source,
     ) -> Result<Option<BTreeMap<i64, Bucket>>, SourceError> {
+        // A lone selector's value suffices under GROUP BY time (the row's time is the bucket's);
+        // without it, or with fields beside it, its point is needed.
+        let needs_point = self.lone_selector && (self.interval.is_none() || self.raw_vars);
         if self.filter_points
-            || self.lone_selector
+            || needs_point
             || self.tz.is_some()
             || !self.calls.iter().all(|c| c.func.summarizable())
         {
