@@ -234,7 +234,7 @@ fn device_key(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<i64> {
 /// Deletes the data of the channels `channel_filter` selects (`key IN (SELECT ...)` with one
 /// parameter), then the channels themselves.
 fn delete_channels_where(db: &dyn Db, channel_filter: &str, param: i64) -> Result<()> {
-    for table in ["points", "rollups", "incidents"] {
+    for table in ["points", "rollups", "rollup_pending", "incidents"] {
         db.execute(
             &format!(
                 "DELETE FROM {table} WHERE channel_key IN (SELECT key FROM channels WHERE {channel_filter})"

@@ -68,13 +68,13 @@ pub use orgs::{
     update_subscription, Tenant,
 };
 pub use points::{
-    latest_points, points_in_range, purge_points_before, purge_rollups_before, rollup_hours,
-    rollups_in_range, write_points, Order, WRITE_CHUNK_ROWS,
+    latest_points, points_in_range, purge_points_before, purge_rollups_before, roll_up_pending,
+    rollup_hours, rollups_in_range, write_points, Order, WRITE_CHUNK_ROWS,
 };
 pub use schema::{migrate, SCHEMA_VERSION};
 pub use series::{
-    interval_stats, list_series, points_between, IntervalStats, QuerySource, SeriesFilter,
-    SeriesInfo,
+    interval_stats, interval_summaries, list_series, points_between, IntervalStats, QuerySource,
+    SeriesFilter, SeriesInfo,
 };
 pub use sessions::{password_login, refresh_session, start_session, Session};
 pub use tokens::{

@@ -149,6 +149,40 @@ pub fn rollup_hours(db: &dyn Db, tenant: &Tenant, from: Timestamp, to: Timestamp
     Ok(rows.len())
 }
 
+/// Recomputes the hourly rollups of up to `max_hours` pending (channel, hour) pairs, oldest
+/// hours first, from the raw points, and clears them; returns how many were rolled up (fewer
+/// than `max_hours`: nothing is left). One transaction, so that no write lands between the
+/// computation and the clearing (the host gives a transaction its writer); keep `max_hours`
+/// small enough (a few hundred hours of 1 Hz data) that ingestion does not wait long.
+pub fn roll_up_pending(db: &dyn Db, max_hours: usize) -> Result<usize> {
+    let limit = i64::try_from(max_hours).unwrap_or(i64::MAX);
+    transaction(db, |db| {
+        const BATCH: &str = "SELECT channel_key, hour FROM rollup_pending \
+             ORDER BY hour, channel_key LIMIT ?1";
+        db.execute(
+            &format!(
+                "INSERT INTO rollups (channel_key, hour, count, sum, min, max) \
+                 SELECT b.channel_key, b.hour, count(*), sum(p.value), min(p.value), \
+                     max(p.value) \
+                 FROM ({BATCH}) b JOIN points p ON p.channel_key = b.channel_key \
+                     AND p.ts >= b.hour AND p.ts < b.hour + 3600000 \
+                 GROUP BY b.channel_key, b.hour \
+                 ON CONFLICT (channel_key, hour) DO UPDATE SET count = excluded.count, \
+                     sum = excluded.sum, min = excluded.min, max = excluded.max"
+            ),
+            &[limit.into()],
+        )?;
+        // The same rows: nothing else writes inside this transaction.
+        let cleared = db.execute(
+            &format!(
+                "DELETE FROM rollup_pending WHERE (channel_key, hour) IN ({BATCH}) RETURNING 1"
+            ),
+            &[limit.into()],
+        )?;
+        Ok(cleared.len())
+    })
+}
+
 /// Rollups of one channel for the hours starting in `[from, to)`.
 pub fn rollups_in_range(
     db: &dyn Db,

@@ -193,6 +193,34 @@ const MIGRATIONS: &[&[&str]] = &[
         org_key INTEGER PRIMARY KEY,
         auto_register INTEGER NOT NULL DEFAULT 0
     )"],
+    // Version 4: hourly rollups kept current. Every point written (new or rewritten) marks its
+    // (channel, hour) pending, in the same statement's transaction, so no write can be missed;
+    // the maintenance job recomputes pending hours into `rollups` and clears them. Queries use a
+    // rollup only for an hour that is not pending. Deleting points (retention) marks nothing:
+    // rollups outlive raw points (aggregated retention). Hours written before this version are
+    // marked pending here. (Not `INSERT OR IGNORE` in the triggers: the writing statement's
+    // conflict handling would override it.)
+    &[
+        "CREATE TABLE rollup_pending (
+        channel_key INTEGER NOT NULL,
+        hour INTEGER NOT NULL,
+        PRIMARY KEY (channel_key, hour)
+    ) WITHOUT ROWID",
+        "CREATE TRIGGER points_insert_pending AFTER INSERT ON points BEGIN
+        INSERT INTO rollup_pending (channel_key, hour)
+        SELECT NEW.channel_key, NEW.ts - NEW.ts % 3600000 WHERE NOT EXISTS (
+            SELECT 1 FROM rollup_pending
+            WHERE channel_key = NEW.channel_key AND hour = NEW.ts - NEW.ts % 3600000);
+    END",
+        "CREATE TRIGGER points_update_pending AFTER UPDATE ON points BEGIN
+        INSERT INTO rollup_pending (channel_key, hour)
+        SELECT NEW.channel_key, NEW.ts - NEW.ts % 3600000 WHERE NOT EXISTS (
+            SELECT 1 FROM rollup_pending
+            WHERE channel_key = NEW.channel_key AND hour = NEW.ts - NEW.ts % 3600000);
+    END",
+        "INSERT OR IGNORE INTO rollup_pending (channel_key, hour)
+        SELECT DISTINCT channel_key, ts - ts % 3600000 FROM points",
+    ],
 ];
 
 /// The version a current database has.

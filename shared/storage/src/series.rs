@@ -3,6 +3,8 @@
 //! device (UUID, name, network id) and sensor. Also the per-interval summaries an aggregate
 //! query reads instead of raw points.
 
+use std::collections::BTreeMap;
+
 use fieldline_domain::{query, Timestamp, Uuid};
 
 use crate::db::{placeholders, Db, Value};
@@ -141,6 +143,99 @@ pub fn interval_stats(
 }
 
 const NS_PER_MS: i64 = 1_000_000;
+const HOUR_MS: i64 = Timestamp::HOUR_MS;
+
+/// Adds one interval's summary to the per-interval accumulation.
+fn merge(acc: &mut BTreeMap<i64, IntervalStats>, s: IntervalStats) {
+    acc.entry(s.start_ms)
+        .and_modify(|a| {
+            a.count += s.count;
+            a.sum += s.sum;
+            a.min = a.min.min(s.min);
+            a.max = a.max.max(s.max);
+        })
+        .or_insert(s);
+}
+
+/// [`interval_stats`], with the hourly rollups standing in for the raw points of every whole
+/// hour of the range that is rolled up and not pending (see schema version 4), when the
+/// intervals are whole hours aligned on hours (or the range is one interval): for an hour of
+/// 1 Hz data SQLite reads one row instead of 3,600. Pending hours and the range's partial
+/// first and last hours are summed from the points.
+pub fn interval_summaries(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channel: ChannelRef,
+    from: Timestamp,
+    last: Timestamp,
+    base_ms: i64,
+    interval_ms: i64,
+) -> Result<Vec<IntervalStats>> {
+    let (f, l) = (from.as_millis(), last.as_millis());
+    let first_hour = f.div_euclid(HOUR_MS) * HOUR_MS + if f % HOUR_MS == 0 { 0 } else { HOUR_MS };
+    let end_hour = (l + 1).div_euclid(HOUR_MS) * HOUR_MS;
+    let hourly = interval_ms % HOUR_MS == 0 && base_ms.rem_euclid(HOUR_MS) == 0;
+    let one_interval = l - base_ms < interval_ms;
+    if !(hourly || one_interval) || first_hour >= end_hour {
+        return interval_stats(db, tenant, channel, from, last, base_ms, interval_ms);
+    }
+    let ts = |ms: i64| Timestamp::from_millis(ms).map_err(crate::error::corrupt);
+    let mut acc = BTreeMap::new();
+    let raw = |acc: &mut BTreeMap<i64, IntervalStats>, a: i64, b: i64| -> Result<()> {
+        for s in interval_stats(db, tenant, channel, ts(a)?, ts(b)?, base_ms, interval_ms)? {
+            merge(acc, s);
+        }
+        Ok(())
+    };
+    if f < first_hour {
+        raw(&mut acc, f, first_hour - 1)?;
+    }
+    if end_hour <= l {
+        raw(&mut acc, end_hour, l)?;
+    }
+    let rolled = db.execute(
+        "SELECT hour, count, sum, min, max FROM rollups r \
+         WHERE channel_key = ?1 AND hour >= ?2 AND hour < ?3 \
+         AND NOT EXISTS (SELECT 1 FROM rollup_pending q WHERE q.channel_key = ?1 AND q.hour = r.hour) \
+         AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4)",
+        &[
+            channel.key.into(),
+            first_hour.into(),
+            end_hour.into(),
+            tenant.key.into(),
+        ],
+    )?;
+    for r in rolled.iter() {
+        let hour = r.i64(0)?;
+        merge(
+            &mut acc,
+            IntervalStats {
+                start_ms: base_ms + (hour - base_ms).div_euclid(interval_ms) * interval_ms,
+                count: r.u64(1)?,
+                sum: r.f64(2)?,
+                min: r.f64(3)?,
+                max: r.f64(4)?,
+            },
+        );
+    }
+    // Pending hours, in runs of consecutive hours (usually the last one or two).
+    let pending = db.execute(
+        "SELECT hour FROM rollup_pending WHERE channel_key = ? AND hour >= ? AND hour < ? \
+         ORDER BY hour",
+        &[channel.key.into(), first_hour.into(), end_hour.into()],
+    )?;
+    let hours: Vec<i64> = pending.iter().map(|r| r.i64(0)).collect::<Result<_>>()?;
+    let mut i = 0;
+    while i < hours.len() {
+        let mut j = i + 1;
+        while j < hours.len() && hours[j] == hours[j - 1] + HOUR_MS {
+            j += 1;
+        }
+        raw(&mut acc, hours[i], hours[j - 1] + HOUR_MS - 1)?;
+        i = j;
+    }
+    Ok(acc.into_values().collect())
+}
 
 /// The organization's series as the InfluxQL engine reads them ([`fieldline_domain::query`]):
 /// keys are channel keys, times nanoseconds (stored as milliseconds).
@@ -322,7 +417,7 @@ impl query::Source for QuerySource<'_> {
         let Some((from, last)) = ms_range(range) else {
             return Ok(Some(none));
         };
-        let stats = interval_stats(
+        let stats = interval_summaries(
             self.db,
             self.tenant,
             self.channel(key),
@@ -368,7 +463,7 @@ impl query::Source for QuerySource<'_> {
         let Some((from, last)) = ms_range(range) else {
             return Ok(Some(Vec::new()));
         };
-        let stats = interval_stats(
+        let stats = interval_summaries(
             self.db,
             self.tenant,
             self.channel(key),

@@ -2,7 +2,8 @@
 //! answered over SQLite through [`fieldline_storage::QuerySource`]: the recorded data set is
 //! stored as devices, sensors, channels and points of one organization, so this checks the
 //! mapping of the model onto InfluxDB's (measurements, tags, nanosecond ranges over
-//! millisecond points, per-interval summaries computed by SQLite).
+//! millisecond points, per-interval summaries computed by SQLite), before and after the hours
+//! are rolled up.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,7 +16,7 @@ use fieldline_domain::{
     ChannelFields, CommunicationId, DeviceFields, Email, Name, NetworkId, OrgFields, OrgName,
     Password, PasswordHasher, Point, SensorFields, Subscription, Timestamp, Unit, Uuid,
 };
-use fieldline_storage as storage;
+use fieldline_storage::{self as storage, Db};
 
 #[test]
 fn storage_gives_influxdbs_answers() {
@@ -75,6 +76,11 @@ fn storage_gives_influxdbs_answers() {
         points.push((channel, p));
     }
     storage::write_points(&db, &tenant, &points).unwrap();
-    let mut source = storage::QuerySource::new(&db, &tenant);
-    harness::replay(&mut source);
+    // Every hour is pending: answered from the points.
+    harness::replay(&mut storage::QuerySource::new(&db, &tenant));
+    // Rolled up: whole hours come from the rollups, and the answers must not change.
+    while storage::roll_up_pending(&db, 7).unwrap() == 7 {}
+    let pending = Db::execute(&db, "SELECT count(*) FROM rollup_pending", &[]).unwrap();
+    assert_eq!(pending.first().unwrap().i64(0).unwrap(), 0);
+    harness::replay(&mut storage::QuerySource::new(&db, &tenant));
 }
