@@ -283,8 +283,6 @@ def compare(args):
     report["config"].pop("func", None)
 
     # ---- 1. ingestion, on empty databases, alternating in rounds ----
-    ceiling_dbs = {shape: os.path.join(args.tmp, f"ceiling-{shape}.db") for shape in
-                   ("lp32", "lp1000")}
     raw = {name: {"fieldline": [], "influxdb": [], "ceiling": []} for name, *_ in INGEST}
     for r in range(args.rounds):
         ts_base = 1_700_000_000_000 + r * 864_000_000  # each round its own 10 days
@@ -295,16 +293,17 @@ def compare(args):
                     "ingest", "--addr", args.fieldline, "--workload", fw, "--conns",
                     args.ingest_conns, "--warmup", args.warmup, "--duration", args.ingest_secs,
                     "--ts-base", ts_base, "--seed", args.seed, "--token", fl.conduit_token,
+                    "--device-offset", 1000 * wi,
                     "--header", f"Authorization: {fl.basic}"),
                 "influxdb": lambda: client.run(
                     "ingest", "--addr", args.influx, "--workload", iw, "--conns",
                     args.ingest_conns, "--warmup", args.warmup, "--duration", args.ingest_secs,
-                    "--ts-base", ts_base, "--seed", args.seed,
+                    "--ts-base", ts_base, "--seed", args.seed, "--device-offset", 1000 * wi,
                     "--header", f"Authorization: {fl.basic}"),
                 "ceiling": lambda: client.run(
-                    "ceiling", "--db", ceiling_dbs[shape], "--workload", shape, "--conns",
-                    args.ingest_conns, "--duration", args.ingest_secs,
-                    "--ts-base", ts_base + 10_000 * wi),
+                    "ceiling", "--db", os.path.join(args.tmp, f"ceiling-{name}.db"),
+                    "--workload", shape, "--conns", args.ingest_conns,
+                    "--duration", args.ingest_secs, "--ts-base", ts_base),
             }
             order = ["influxdb", "fieldline", "ceiling"]
             if (r + wi) % 2:

@@ -8,6 +8,7 @@
 //! tsbench load-sqlite --db FILE [--from-second 0] [--lines 100000] [data set]
 //! tsbench ingest  --addr A --workload conduit32|lp32|lp1000 [--header H]... [--token T]
 //!                 [--conns 32] [--warmup 1] [--duration 4] [--ts-base MS] [--seed S]
+//!                 [--device-offset 0]
 //! tsbench get     --addr A --path P [--path P]... [--header H]... [--conns 4] [--warmup 0.5]
 //!                 [--duration 3]
 //! tsbench ceiling --db FILE --workload conduit32|lp32|lp1000 [--duration 4] [--ts-base MS]
@@ -29,8 +30,8 @@
 //! its next request when the answer to the previous one has been read completely. Latency is
 //! measured from the first byte written to the last byte read. A non-2xx answer is an error.
 //!
-//! **Ingest workloads** write new points only: connection `k` writes device `k` of the
-//! workload, and its `i`-th request carries times after those of request `i - 1`, from
+//! **Ingest workloads** write new points only: connection `k` writes device `k` (plus
+//! `--device-offset`) of the workload, and its `i`-th request carries times after those of request `i - 1`, from
 //! `--ts-base` (the caller gives each round its own base).
 //! - `conduit32`: `POST /post/v2`, AlphaX Conduit JSON with 32 channels (1..32) at one time
 //!   for device (network id) `c32-k`;
@@ -558,8 +559,11 @@ fn ingest(a: &Args) -> Result<serde_json::Value> {
     let ts_base: i64 = a.num("ts-base", 1_700_000_000_000)?;
     let headers = a.headers();
     let token = a.opt("token").unwrap_or_default().to_owned();
+    // Devices are numbered from --device-offset, so that two runs of one workload into the
+    // same database can write different devices.
+    let offset: usize = a.num("device-offset", 0)?;
     // Per connection: the device's line prefixes (lp) or network id (conduit).
-    let prefixes: Vec<Vec<String>> = (0..conns)
+    let prefixes: Vec<Vec<String>> = (offset..offset + conns)
         .map(|k| match w {
             Workload::Lp32 => {
                 let u = uuid(seed, 1_000_000 + k as u64);
@@ -589,7 +593,8 @@ fn ingest(a: &Args) -> Result<serde_json::Value> {
             Workload::Conduit32 => {
                 let _ = write!(
                     body,
-                    r#"{{"token":"{token}","networkId":"c32-{k}","timestamp":{},"data":["#,
+                    r#"{{"token":"{token}","networkId":"c32-{}","timestamp":{},"data":["#,
+                    offset + k,
                     rows[0].2
                 );
                 for (j, (_, c, _, v)) in rows.iter().enumerate() {
