@@ -12,6 +12,9 @@
 //! tsbench get     --addr A --path P [--path P]... [--header H]... [--conns 4] [--warmup 0.5]
 //!                 [--duration 3]
 //! tsbench ceiling --db FILE --workload conduit32|lp32|lp1000 [--duration 4] [--ts-base MS]
+//! tsbench sql     --db FILE --query Q [--query Q]... plans and best-of-7 times (diagnostics)
+//! tsbench lp-parse [--n 2000]                    the line-protocol parser natively, ms per
+//!                                                1000-point body (diagnostics)
 //! data set: [--seed 1] [--devices 100] [--first-device 0] [--channels 8] [--days 1]
 //!           [--seconds N] [--start 1735689600]
 //! ```
@@ -866,6 +869,67 @@ fn ceiling(a: &Args) -> Result<serde_json::Value> {
     }))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Diagnostics for docs/benchmarks.md
+
+/// Each `--query`'s plan (`EXPLAIN QUERY PLAN`) and its best time of 7 runs, stepping every
+/// row, on a read-only connection to `--db`: the SQLite the host links, outside the host.
+fn sql(a: &Args) -> Result<serde_json::Value> {
+    let db = rusqlite::Connection::open_with_flags(
+        a.req("db")?,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut out = Vec::new();
+    for q in a.all("query") {
+        let plan: Vec<String> = db
+            .prepare(&format!("EXPLAIN QUERY PLAN {q}"))?
+            .query_map([], |r| r.get::<_, String>(3))?
+            .collect::<Result<_, _>>()?;
+        let mut stmt = db.prepare(&q)?;
+        let (mut best, mut rows) = (f64::MAX, 0u64);
+        for _ in 0..7 {
+            let t = Instant::now();
+            let mut it = stmt.query([])?;
+            rows = 0;
+            while it.next()?.is_some() {
+                rows += 1;
+            }
+            best = best.min(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        out.push(json!({"query": q, "plan": plan, "best_ms": best, "rows": rows}));
+    }
+    Ok(json!({"sqlite": rusqlite::version(), "queries": out}))
+}
+
+/// The domain's line-protocol parser and model conversion (what `/write` runs in the guest)
+/// natively, on the `lp1000` workload's body: milliseconds per 1000 lines.
+fn lp_parse(a: &Args) -> Result<serde_json::Value> {
+    use fieldline_domain::line_protocol::{parse, Precision};
+    use fieldline_domain::query::write::to_series_point;
+    let u = uuid(1, 2_000_000);
+    let mut body = String::new();
+    for (_, c, ts, v) in Workload::Lp1000.rows(0, 0, 1_700_000_000_000) {
+        let _ = writeln!(
+            body,
+            "c{:02},device=lp1k-0,sensor=probe,unit={},uuid={u} value={v:.2} {ts}",
+            c + 1,
+            UNITS[c as usize % 8]
+        );
+    }
+    let n: u32 = a.num("n", 2000)?;
+    let started = Instant::now();
+    let mut points = 0usize;
+    for _ in 0..n {
+        let (lines, errors) = parse(&body, Precision::Milliseconds, 0);
+        if !errors.is_empty() {
+            bail!("the body does not parse: {}", errors[0]);
+        }
+        points += lines.iter().filter(|l| to_series_point(l).is_ok()).count();
+    }
+    let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
+    Ok(json!({"bytes": body.len(), "points": points / n as usize, "ms_per_body": ms}))
+}
+
 fn main() -> Result<()> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = argv.split_first() else {
@@ -880,6 +944,8 @@ fn main() -> Result<()> {
         "ingest" => ingest(&a),
         "get" => get(&a),
         "ceiling" => ceiling(&a),
+        "sql" => sql(&a),
+        "lp-parse" => lp_parse(&a),
         other => bail!("unknown command {other:?}"),
     }
     .with_context(|| format!("tsbench {cmd}"))?;
