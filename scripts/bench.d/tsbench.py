@@ -514,7 +514,8 @@ def plot_compare(rep, path):
     a2.set_title("InfluxQL query latency")
     a2.legend(fontsize=8)
     for i, u in enumerate(p50):
-        a2.annotate(f"{u:.2g}", (i - w / 2, u), ha="center", va="bottom", fontsize=7)
+        a2.annotate(f"{u:.2f}" if u < 10 else f"{u:.0f}", (i - w / 2, u), ha="center",
+                    va="bottom", fontsize=7)
     c = rep["config"]
     fig.suptitle(f"Fieldline vs InfluxDB {c['influx_version']}: {c['devices']} devices x 8 "
                  f"channels x {c['days']:g} d at 1 Hz, {c['rounds']} alternating rounds, medians",
@@ -643,41 +644,63 @@ def query(args):
 
 
 def main():
-    p = argparse.ArgumentParser(prog="scripts/bench compare|query")
+    p = argparse.ArgumentParser(prog="scripts/bench")
     sub = p.add_subparsers(dest="cmd", required=True)
+    hidden = argparse.SUPPRESS  # given by scripts/bench.d/tsbench.sh
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--bin", required=True, help="the tsbench binary")
-    common.add_argument("--fieldline", required=True, help="host:port of the Fieldline host")
-    common.add_argument("--out", required=True)
-    common.add_argument("--tmp", required=True)
-    common.add_argument("--command-line", default="")
-    common.add_argument("--seed", type=int, default=1)
+    common.add_argument("--bin", required=True, help=hidden)
+    common.add_argument("--fieldline", required=True, help=hidden)
+    common.add_argument("--out", required=True, help=hidden)
+    common.add_argument("--tmp", required=True, help=hidden)
+    common.add_argument("--command-line", default="", help=hidden)
+    common.add_argument("--seed", type=int, default=1,
+                        help="the data set's seed (default %(default)s)")
     common.add_argument("--start", type=int, default=1_735_689_600,
-                        help="first second of the data set (UTC; default 2025-01-01)")
-    common.add_argument("--rounds", type=int, default=3)
-    common.add_argument("--query-conns", type=int, default=4)
-    common.add_argument("--query-secs", type=float, default=2.0)
-    common.add_argument("--query-warmup", type=float, default=0.3)
-    common.add_argument("--load-conns", type=int, default=2)
+                        help="first second of the data set, UTC (default %(default)s, "
+                             "2025-01-01)")
+    common.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds of every measurement (default %(default)s)")
+    common.add_argument("--query-conns", type=int, default=4,
+                        help="connections per query run (default %(default)s)")
+    common.add_argument("--query-secs", type=float, default=2.0,
+                        help="seconds per query run (default %(default)s)")
+    common.add_argument("--query-warmup", type=float, default=0.3,
+                        help="unmeasured seconds before each query run (default %(default)s)")
+    common.add_argument("--load-conns", type=int, default=2,
+                        help="connections loading the data set (default %(default)s)")
     common.add_argument("--fieldline-lines", type=int, default=100_000,
-                        help="lines per /write when loading Fieldline (it accepts 100,000)")
-    c = sub.add_parser("compare", parents=[common])
-    c.add_argument("--influx", required=True, help="host:port of influxd")
-    c.add_argument("--influx-version", default="1.x")
-    c.add_argument("--fieldline-db", required=True, help="the host's SQLite file")
-    c.add_argument("--days", type=float, default=1.0)
-    c.add_argument("--devices", type=int, default=100)
-    c.add_argument("--ingest-conns", type=int, default=32)
-    c.add_argument("--ingest-secs", type=float, default=3.0)
-    c.add_argument("--warmup", type=float, default=1.0)
-    c.add_argument("--influx-lines", type=int, default=5000)
+                        help="lines per /write loading Fieldline (default %(default)s, the "
+                             "most it accepts)")
+    c = sub.add_parser("compare", parents=[common],
+                       description="Fieldline against InfluxDB 1.x: see docs/benchmarks.md")
+    c.add_argument("--influx", required=True, help=hidden)
+    c.add_argument("--influx-version", default="1.x", help=hidden)
+    c.add_argument("--fieldline-db", required=True, help=hidden)
+    c.add_argument("--days", type=float, default=1.0,
+                   help="span of the data set in days (default %(default)s)")
+    c.add_argument("--devices", type=int, default=100,
+                   help="devices of 8 channels in the data set (default %(default)s)")
+    c.add_argument("--ingest-conns", type=int, default=32,
+                   help="connections per ingestion run (default %(default)s)")
+    c.add_argument("--ingest-secs", type=float, default=3.0,
+                   help="measured seconds per ingestion run (default %(default)s)")
+    c.add_argument("--warmup", type=float, default=1.0,
+                   help="unmeasured seconds before each ingestion run (default %(default)s)")
+    c.add_argument("--influx-lines", type=int, default=5000,
+                   help="lines per /write loading InfluxDB (default %(default)s)")
     c.add_argument("--fieldline-load", choices=("write", "native"), default="native",
-                   help="native: the first --write-seconds through /write, the rest with "
-                        "rusqlite; write: everything through /write")
-    c.add_argument("--write-seconds", type=int, default=3600)
+                   help="native (default): the first --write-seconds of the data set through "
+                        "/write, the rest written into the host's SQLite file with rusqlite; "
+                        "write: all of it through /write")
+    c.add_argument("--write-seconds", type=int, default=3600,
+                   help="see --fieldline-load (default %(default)s)")
     c.set_defaults(func=compare)
-    q = sub.add_parser("query", parents=[common])
-    q.add_argument("--days", type=float, default=30.0)
+    q = sub.add_parser("query", parents=[common],
+                       description="Time-series reads through the host: see "
+                                   "docs/benchmarks.md")
+    q.add_argument("--days", type=float, default=30.0,
+                   help="days of 1 Hz data of the series the long query reads "
+                        "(default %(default)s)")
     q.set_defaults(func=query)
     args = p.parse_args()
     try:
