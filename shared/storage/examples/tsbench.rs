@@ -10,7 +10,7 @@
 //!                 [--conns 32] [--warmup 1] [--duration 4] [--ts-base MS] [--seed S]
 //!                 [--device-offset 0]
 //! tsbench get     --addr A --path P [--path P]... [--header H]... [--conns 4] [--warmup 0.5]
-//!                 [--duration 3]
+//!                 [--duration 3] [--min-requests 2]
 //! tsbench ceiling --db FILE --workload conduit32|lp32|lp1000 [--duration 4] [--ts-base MS]
 //! tsbench sql     --db FILE --query Q [--query Q]... plans and best-of-7 times (diagnostics)
 //! tsbench lp-parse [--n 2000]                    the line-protocol parser natively, ms per
@@ -30,7 +30,8 @@
 //!
 //! **HTTP** is a minimal HTTP/1.1 client over `std::net` (keep-alive, Content-Length or chunked
 //! answers), one thread and one connection per `--conns`, closed loop: each connection sends
-//! its next request when the answer to the previous one has been read completely. Latency is
+//! its next request when the answer to the previous one has been read completely (`get`: and
+//! goes on past `--duration` until it has `--min-requests` answers, for slow queries). Latency is
 //! measured from the first byte written to the last byte read. A non-2xx answer is an error.
 //!
 //! **Ingest workloads** write new points only: connection `k` writes device `k` (plus
@@ -392,12 +393,14 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 type MakeRequest = dyn Fn(usize, u64) -> (&'static str, String, String, Vec<u8>, u64) + Sync;
 
 /// `conns` connections, each sending `make(k, i)` for i = 0, 1, ... for `warmup` (not
-/// counted) then `duration`. Returns the statistics as JSON.
+/// counted) then `duration`, and past it until it has `min_each` counted answers (so that a
+/// request slower than the run still gets measured). Returns the statistics as JSON.
 fn run(
     addr: &str,
     conns: usize,
     warmup: Duration,
     duration: Duration,
+    min_each: usize,
     make: &MakeRequest,
 ) -> Result<serde_json::Value> {
     let begin = Instant::now();
@@ -412,7 +415,8 @@ fn run(
                     let mut i = 0u64;
                     loop {
                         let start = Instant::now();
-                        if start >= deadline {
+                        if start >= deadline && t.latencies_us.len() + t.errors as usize >= min_each
+                        {
                             break;
                         }
                         let (method, path, headers, body, points) = make(k, i);
@@ -630,6 +634,7 @@ fn ingest(a: &Args) -> Result<serde_json::Value> {
         conns,
         a.secs("warmup", 1.0)?,
         a.secs("duration", 4.0)?,
+        0,
         &make,
     )?;
     out["workload"] = json!(a.req("workload")?);
@@ -655,6 +660,7 @@ fn get(a: &Args) -> Result<serde_json::Value> {
         a.num("conns", 4)?,
         a.secs("warmup", 0.5)?,
         a.secs("duration", 3.0)?,
+        a.num("min-requests", 2)?,
         &make,
     )
 }
