@@ -57,9 +57,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 args=()
 if [ "$mode" = compare ]; then
-  influx_port="$(free_port)"
-  log "starting influxd on 127.0.0.1:$influx_port (data in $tmp/influx)"
-  influx_pid="$(start_influxd "$tmp/influx" "$influx_port")"
+  # start_influxd gives the RPC listener the next free port, which a client's ephemeral port
+  # can still hold without listening: then influxd cannot bind it. Try other ports.
+  for attempt in 1 2 3; do
+    influx_port="$(free_port)"
+    log "starting influxd on 127.0.0.1:$influx_port (data in $tmp/influx)"
+    influx_pid="$(start_influxd "$tmp/influx" "$influx_port")" && break
+    influx_pid=""
+    [ "$attempt" -lt 3 ] || exit 1
+  done
   args+=(--influx "127.0.0.1:$influx_port" --influx-version "$(influxd version | awk '{print $2}')"
     --fieldline-db "$tmp/spin/sqlite_db.db")
 fi
