@@ -738,10 +738,10 @@ def main():
                    help="unmeasured seconds before each ingestion run (default %(default)s)")
     c.add_argument("--influx-lines", type=int, default=5000,
                    help="lines per /write loading InfluxDB (default %(default)s)")
-    c.add_argument("--fieldline-load", choices=("write", "native"), default="native",
-                   help="native (default): the first --write-seconds of the data set through "
-                        "/write, the rest written into the host's SQLite file with rusqlite; "
-                        "write: all of it through /write")
+    c.add_argument("--fieldline-load", choices=("write", "native"), default="write",
+                   help="write (default): all of the data set through /write; native: the "
+                        "first --write-seconds through /write, the rest written into the "
+                        "host's SQLite file with rusqlite (faster, for long spans)")
     c.add_argument("--write-seconds", type=int, default=3600,
                    help="see --fieldline-load (default %(default)s)")
     c.set_defaults(func=compare)
