@@ -77,8 +77,11 @@ host_port="$(free_port)"
 mqtt_port="$(free_port)"
 mkdir -p "$tmp/spin"
 log "starting the host on 127.0.0.1:$host_port (state in $tmp/spin)"
-FIELDLINE_LOG="${FIELDLINE_LOG:-error}" SPIN_VARIABLE_JWT_SECRET="$(head -c 32 /dev/urandom | base64)" \
-  SPIN_VARIABLE_MQTT_ADDRESS="mqtt://127.0.0.1:$mqtt_port" \
+# Exported: the driver runs the maintenance job (`fieldline trigger cron`) with the same variables.
+SPIN_VARIABLE_JWT_SECRET="$(head -c 32 /dev/urandom | base64)"
+SPIN_VARIABLE_MQTT_ADDRESS="mqtt://127.0.0.1:$mqtt_port"
+export SPIN_VARIABLE_JWT_SECRET SPIN_VARIABLE_MQTT_ADDRESS
+FIELDLINE_LOG="${FIELDLINE_LOG:-error}" \
   target/release/fieldline up --from spin.toml --listen "127.0.0.1:$host_port" \
   --state-dir "$tmp/spin" >"$tmp/host.log" 2>&1 &
 host_pid=$!
