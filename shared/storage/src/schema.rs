@@ -198,8 +198,9 @@ const MIGRATIONS: &[&[&str]] = &[
     // the maintenance job recomputes pending hours into `rollups` and clears them. Queries use a
     // rollup only for an hour that is not pending. Deleting points (retention) marks nothing:
     // rollups outlive raw points (aggregated retention). Hours written before this version are
-    // marked pending here. (Not `INSERT OR IGNORE` in the triggers: the writing statement's
-    // conflict handling would override it.)
+    // marked pending here. (An upsert, not `INSERT OR IGNORE`, in the triggers: the writing
+    // statement's conflict handling would override `OR IGNORE`. Measured against a bare insert
+    // of 32- and 1000-row batches: a few per cent, where `WHERE NOT EXISTS` cost 15-23%.)
     &[
         "CREATE TABLE rollup_pending (
         channel_key INTEGER NOT NULL,
@@ -208,15 +209,11 @@ const MIGRATIONS: &[&[&str]] = &[
     ) WITHOUT ROWID",
         "CREATE TRIGGER points_insert_pending AFTER INSERT ON points BEGIN
         INSERT INTO rollup_pending (channel_key, hour)
-        SELECT NEW.channel_key, NEW.ts - NEW.ts % 3600000 WHERE NOT EXISTS (
-            SELECT 1 FROM rollup_pending
-            WHERE channel_key = NEW.channel_key AND hour = NEW.ts - NEW.ts % 3600000);
+        VALUES (NEW.channel_key, NEW.ts - NEW.ts % 3600000) ON CONFLICT DO NOTHING;
     END",
         "CREATE TRIGGER points_update_pending AFTER UPDATE ON points BEGIN
         INSERT INTO rollup_pending (channel_key, hour)
-        SELECT NEW.channel_key, NEW.ts - NEW.ts % 3600000 WHERE NOT EXISTS (
-            SELECT 1 FROM rollup_pending
-            WHERE channel_key = NEW.channel_key AND hour = NEW.ts - NEW.ts % 3600000);
+        VALUES (NEW.channel_key, NEW.ts - NEW.ts % 3600000) ON CONFLICT DO NOTHING;
     END",
         "INSERT OR IGNORE INTO rollup_pending (channel_key, hour)
         SELECT DISTINCT channel_key, ts - ts % 3600000 FROM points",
