@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use fieldline_domain::{
     Calibration, ChannelFields, CommunicationId, ConduitServices, ConduitTier, DeviceFields,
-    DeviceMeta, Email, Location, Name, NetworkId, OrgFields, OrgName, Password, PasswordHasher,
-    Point, RateLimitPolicy, SensorFields, ShortText, Subscription, Timestamp,
+    DeviceMeta, Location, Name, NetworkId, Point, RateLimitPolicy, SensorFields, ShortText,
+    Subscription, Timestamp,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
 use fieldline_tests::{client, Start, TestHost};
@@ -41,22 +41,8 @@ struct Org {
 }
 
 fn org(db: &Connection) -> Org {
-    let hash = PasswordHasher::insecure_fast_for_tests()
-        .hash(&Password::parse("correct horse battery").expect("password"))
-        .expect("hash");
-    let (tenant, _, user) = storage::sign_up(
-        db,
-        &OrgFields::named(OrgName::parse("Minnovation").expect("name")),
-        &Subscription::default(),
-        &Email::parse("ops@example.com").expect("email"),
-        &hash,
-        Timestamp::now(),
-    )
-    .expect("sign up");
-    Org {
-        tenant,
-        user: user.id,
-    }
+    let (tenant, user) = fieldline_tests::sign_up(db, "Minnovation", "ops@example.com");
+    Org { tenant, user }
 }
 
 /// Logs in as the administrator `org` made and sets the organization's automatic registration

@@ -11,8 +11,7 @@ use std::process::Command;
 
 use fieldline_domain::{
     ChannelFields, CommunicationId, ConduitServices, ConduitTier, DeviceFields, Email, Name,
-    OrgFields, OrgName, Password, PasswordHasher, Permissions, Point, SensorFields, Subscription,
-    Timestamp, Uuid,
+    Password, PasswordHasher, Permissions, Point, SensorFields, Timestamp, Uuid,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
 use fieldline_tests::{client, workspace, Start, TestHost};
@@ -22,7 +21,7 @@ use serde_json::Value;
 
 /// The document's demo device.
 const UUID: &str = "355f6856-e9a4-469f-8f22-3f8b037d064a";
-const PASSWORD: &str = "correct horse battery";
+use fieldline_tests::PASSWORD;
 
 fn start() -> TestHost {
     let h = Start::app().start().expect("host starts");
@@ -49,21 +48,10 @@ struct Org {
 
 /// An organization whose administrator logs in with `email` and [`PASSWORD`].
 fn org(db: &Connection, email: &str) -> Org {
-    let hash = PasswordHasher::insecure_fast_for_tests()
-        .hash(&Password::parse(PASSWORD).expect("password"))
-        .expect("hash");
-    let (tenant, _, user) = storage::sign_up(
-        db,
-        &OrgFields::named(OrgName::parse("Phoenix Demo").expect("name")),
-        &Subscription::default(),
-        &Email::parse(email).expect("email"),
-        &hash,
-        Timestamp::now(),
-    )
-    .expect("sign up");
+    let (tenant, user) = fieldline_tests::sign_up(db, "Phoenix Demo", email);
     Org {
         tenant,
-        user: user.id,
+        user,
         email: email.into(),
     }
 }

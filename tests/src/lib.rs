@@ -67,6 +67,33 @@ pub fn build() -> Result<PathBuf> {
 /// tests can mint their own (expired, for another organization).
 pub const JWT_SECRET: &str = "e2e-admin-jwt-secret-0123456789abcdef-0123456789";
 
+/// The password of the accounts [`sign_up`] makes.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// An organization and its administrator (`email`, [`PASSWORD`]) made directly in the host's
+/// database, with a fast password hash (the components verify any Argon2id hash by its own
+/// parameters).
+pub fn sign_up(
+    db: &rusqlite::Connection,
+    organization: &str,
+    email: &str,
+) -> (fieldline_storage::Tenant, fieldline_domain::UserId) {
+    use fieldline_domain::{Email, OrgFields, OrgName, Password, PasswordHasher, Subscription};
+    let hash = PasswordHasher::insecure_fast_for_tests()
+        .hash(&Password::parse(PASSWORD).expect("password"))
+        .expect("hash");
+    let (tenant, _, user) = fieldline_storage::sign_up(
+        db,
+        &OrgFields::named(OrgName::parse(organization).expect("organization name")),
+        &Subscription::default(),
+        &Email::parse(email).expect("email"),
+        &hash,
+        fieldline_domain::Timestamp::now(),
+    )
+    .expect("sign up");
+    (tenant, user.id)
+}
+
 /// An HTTP client for the tests: no automatic gzip (tests look at Content-Encoding
 /// themselves), a timeout well above any request's.
 pub fn client() -> reqwest::blocking::Client {

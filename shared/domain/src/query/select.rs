@@ -397,15 +397,9 @@ impl Plan {
         }
         let dims = self.dims_of(&tag_keys);
         let mut groups: Vec<Group<'_>> = Vec::new();
-        let mut start = 0;
-        while start < all.len() {
-            let m = &all[start].measurement;
-            let end = start
-                + all[start..]
-                    .iter()
-                    .take_while(|s| &s.measurement == m)
-                    .count();
-            let members = &all[start..end];
+        // `all` is ordered by measurement: one run per measurement.
+        for members in all.chunk_by(|a, b| a.measurement == b.measurement) {
+            let m = &members[0].measurement;
             let mut by_key: BTreeMap<Vec<String>, Vec<(&SeriesMeta, bool)>> = BTreeMap::new();
             for s in members {
                 let check = match &self.rest {
@@ -433,7 +427,6 @@ impl Plan {
                     series,
                 });
             }
-            start = end;
         }
         let groups: Vec<Group<'_>> = groups.into_iter().skip(self.soffset).collect();
         let groups = if self.slimit > 0 {

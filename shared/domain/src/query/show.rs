@@ -225,19 +225,11 @@ fn per_measurement(
     mut build: impl FnMut(&[SeriesMeta]) -> (Vec<&'static str>, Vec<Vec<Cell>>),
 ) -> Vec<Series> {
     let mut out = Vec::new();
-    let mut start = 0;
-    while start < all.len() {
-        let m = &all[start].measurement;
-        let end = start
-            + all[start..]
-                .iter()
-                .take_while(|s| &s.measurement == m)
-                .count();
-        let (columns, rows) = build(&all[start..end]);
+    for members in all.chunk_by(|a, b| a.measurement == b.measurement) {
+        let (columns, rows) = build(members);
         if !rows.is_empty() {
-            out.push(series(Some(m), &columns, rows));
+            out.push(series(Some(&members[0].measurement), &columns, rows));
         }
-        start = end;
     }
     out
 }
