@@ -889,7 +889,8 @@ fn admin_permission_boundaries() {
             api.get("/api/v1/invitations", s).status,
             api.post("/api/v1/invitations", s, json!({"email": "x@example.com"}))
                 .status,
-            api.get("/api/v1/tokens", s).status,
+            // Every token of the organization; a member lists only their own Conduit tokens.
+            api.get("/api/v1/tokens?kind=federation", s).status,
             api.post(
                 "/api/v1/tokens",
                 s,
@@ -1194,6 +1195,68 @@ fn admin_conduit_tokens_for_members_act_with_their_permissions() {
     assert_eq!(conduit_upload(&api, &viewer_token, "tank-1"), 200);
     assert_eq!(conduit_upload(&api, &for_viewer, "tank-1"), 200);
     assert_eq!(conduit_upload(&api, &modify_token, "tank-1"), 403);
+
+    // A member sees the Conduit tokens that act for them (whoever created them), and only
+    // those; other kinds are for Administrators.
+    let listed = |s: &Session| -> Vec<(String, String)> {
+        let a = api.get("/api/v1/tokens", s);
+        assert_eq!(a.status, 200, "{a:?}");
+        let mut ids: Vec<(String, String)> = a
+            .body
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|t| {
+                assert_eq!(t["kind"], "conduit", "{t}");
+                assert!(t.get("secret").is_none(), "no secret in a list: {t}");
+                (
+                    t["id"].as_str().expect("id").to_owned(),
+                    t["user"].as_str().expect("user").to_owned(),
+                )
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let viewers = listed(&viewer);
+    assert_eq!(viewers.len(), 2, "{viewers:?}");
+    assert!(
+        viewers.iter().all(|(_, u)| *u == viewer.user),
+        "{viewers:?}"
+    );
+    let modifys = listed(&modify);
+    assert_eq!(modifys.len(), 1, "{modifys:?}");
+    assert_eq!(modifys[0].1, modify.user);
+    expect(
+        &api.get("/api/v1/tokens?kind=device", &viewer),
+        403,
+        "forbidden",
+    );
+    let everything = api.get("/api/v1/tokens?kind=conduit", &admin);
+    assert_eq!(
+        everything.body.as_array().map(Vec::len),
+        Some(3),
+        "{everything:?}"
+    );
+
+    // ... and revokes their own, which stops working at once; nobody else's.
+    expect(
+        &api.delete(&format!("/api/v1/tokens/{}", modifys[0].0), &viewer),
+        403,
+        "forbidden",
+    );
+    assert_eq!(conduit_upload(&api, &viewer_token, "tank-1"), 200);
+    for (id, _) in &viewers {
+        let a = api.delete(&format!("/api/v1/tokens/{id}"), &viewer);
+        assert_eq!(a.status, 204, "{a:?}");
+    }
+    assert_eq!(conduit_upload(&api, &viewer_token, "tank-1"), 401);
+    assert_eq!(conduit_upload(&api, &for_viewer, "tank-1"), 401);
+    expect(
+        &api.delete("/api/v1/tokens/aaaaaaaaaaaaa", &viewer),
+        404,
+        "token_not_found",
+    );
 }
 
 #[test]

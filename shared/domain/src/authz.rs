@@ -81,9 +81,9 @@ pub enum Action {
     IssueDeviceToken(DeviceId),
     /// Create or replace the federation token.
     IssueFederationToken,
-    /// Create a Conduit token for this member (it acts with the member's own permissions): any
-    /// member for themselves, an Administrator for anyone.
-    IssueConduitToken(UserId),
+    /// Create, list and revoke this member's Conduit tokens (a token acts with its member's own
+    /// permissions): any member their own, an Administrator anyone's.
+    ConduitTokensOf(UserId),
     /// Invite, list and remove members, and change their permissions.
     ManageMembers,
     /// Change the organization's settings and subscription.
@@ -104,7 +104,7 @@ impl Action {
             Action::ModifyDevice(d) => format!("changing device {d}"),
             Action::IssueDeviceToken(d) => format!("issuing a token for device {d}"),
             Action::IssueFederationToken => "issuing the federation token".into(),
-            Action::IssueConduitToken(u) => format!("issuing a Conduit token for user {u}"),
+            Action::ConduitTokensOf(u) => format!("managing the Conduit tokens of user {u}"),
             Action::ManageMembers => "managing members".into(),
             Action::ManageOrganization => "changing the organization".into(),
             Action::ManageTokens => "managing tokens".into(),
@@ -122,7 +122,7 @@ impl Action {
             | Action::ModifyDevice(_)
             | Action::IssueDeviceToken(_) => Some(Permission::Modify),
             Action::IssueFederationToken
-            | Action::IssueConduitToken(_)
+            | Action::ConduitTokensOf(_)
             | Action::ManageMembers
             | Action::ManageOrganization
             | Action::ManageTokens => Some(Permission::Administrator),
@@ -168,7 +168,7 @@ pub fn authorize(principal: &Principal, action: Action, org: OrgId) -> Result<()
             permissions, user, ..
         } => match action {
             // A member's own Conduit token gives them nothing they do not have.
-            Action::IssueConduitToken(for_user) if for_user == *user => Ok(()),
+            Action::ConduitTokensOf(for_user) if for_user == *user => Ok(()),
             _ => needs(*permissions, action),
         },
         Principal::Conduit { permissions, .. } => match action {
@@ -235,8 +235,8 @@ mod tests {
             Action::ManageMembers,
             Action::ManageOrganization,
             Action::ManageTokens,
-            Action::IssueConduitToken(ids().2),
-            Action::IssueConduitToken(UserId::parse("user000000002").unwrap()),
+            Action::ConduitTokensOf(ids().2),
+            Action::ConduitTokensOf(UserId::parse("user000000002").unwrap()),
         ]
     }
 
@@ -265,7 +265,7 @@ mod tests {
         );
         // Every member may have a Conduit token for themselves; only an Administrator may give
         // one to someone else.
-        let own = Action::IssueConduitToken(ids().2);
+        let own = Action::ConduitTokensOf(ids().2);
         assert_eq!(
             allowed(&member(Permissions::VIEW), org, d),
             vec![Action::ReadOrg, Action::ReadDevice(d), own]

@@ -50,7 +50,7 @@ pub fn create_token(req: &Request, _: &Params) -> ApiResult {
         match b.kind {
             TokenKind::Conduit => {
                 let user = b.user.unwrap_or(caller.user());
-                caller.may(Action::IssueConduitToken(user))?;
+                caller.may(Action::ConduitTokensOf(user))?;
                 let allowed = fieldline_storage::organization(&db, &caller.tenant)?
                     .subscription
                     .conduit_tier;
@@ -99,16 +99,27 @@ pub fn create_token(req: &Request, _: &Params) -> ApiResult {
     json_response(201, &answer)
 }
 
-/// `GET /api/v1/tokens[?kind=conduit|federation|device|refresh]`: administrators.
+/// `GET /api/v1/tokens[?kind=conduit|federation|device|refresh]`: an Administrator gets the
+/// organization's tokens; any other member their own Conduit tokens (whoever created them), so
+/// that they can see and revoke what acts for them.
 pub fn list_tokens(req: &Request, _: &Params) -> ApiResult {
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
-    caller.may(Action::ManageTokens)?;
     let mut kind = None;
     for (k, v) in form_urlencoded::parse(req.query().as_bytes()) {
         if k == "kind" {
             kind = Some(TokenKind::parse(&v)?);
         }
+    }
+    if let Err(denied) = caller.may(Action::ManageTokens) {
+        if kind.is_some_and(|k| k != TokenKind::Conduit) {
+            return Err(denied);
+        }
+        caller.may(Action::ConduitTokensOf(caller.user()))?;
+        let mut own =
+            fieldline_storage::list_tokens(&db, &caller.tenant, Some(TokenKind::Conduit))?;
+        own.retain(|t| t.user == Some(caller.user()));
+        return json_response(200, &own);
     }
     json_response(
         200,
@@ -116,12 +127,19 @@ pub fn list_tokens(req: &Request, _: &Params) -> ApiResult {
     )
 }
 
-/// `DELETE /api/v1/tokens/:id`: administrators.
+/// `DELETE /api/v1/tokens/:id`: an Administrator any token; any other member their own Conduit
+/// tokens.
 pub fn revoke_token(req: &Request, params: &Params) -> ApiResult {
     let (db, now) = open()?;
     let caller = authenticate(&db, req, now)?;
-    caller.may(Action::ManageTokens)?;
     let id = path_id(params, "id", "token", TokenId::parse)?;
+    if let Err(denied) = caller.may(Action::ManageTokens) {
+        let token = fieldline_storage::token(&db, &caller.tenant, id)?;
+        match (token.kind, token.user) {
+            (TokenKind::Conduit, Some(user)) => caller.may(Action::ConduitTokensOf(user))?,
+            _ => return Err(denied),
+        }
+    }
     fieldline_storage::revoke_token(&db, &caller.tenant, id, now)?;
     no_content()
 }
