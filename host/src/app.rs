@@ -119,6 +119,11 @@ pub fn engine(options: &Options) -> Result<(Engine, Option<wasmtime::Cache>)> {
         // kernel: madvise on every request costs TLB shootdowns on all cores, which profiling
         // showed to be most of the time per request.
         pool.linear_memory_keep_resident(KEEP_RESIDENT);
+        // Reset only the pages an instance wrote, found with the PAGEMAP_SCAN ioctl (Linux 6.7+;
+        // `Auto` falls back to the memset above where the kernel lacks it). In a profile of
+        // `scripts/bench host` insert32 this removed the mprotect calls and TLB-shootdown IPIs
+        // of slot reuse (10% of the host's samples); see docs/benchmarks.md.
+        pool.pagemap_scan(wasmtime::Enabled::Auto);
         pool.table_keep_resident(KEEP_RESIDENT);
         pool.async_stack_keep_resident(KEEP_RESIDENT);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));

@@ -113,6 +113,24 @@ fn a_trap_is_a_500_and_the_host_keeps_serving() {
 }
 
 #[test]
+fn each_request_starts_with_memory_no_earlier_request_wrote() {
+    // The pool reuses memory slots and resets only the pages an instance wrote; a request must
+    // never see another's data, whether in static memory or in memory grown for its heap.
+    let h = fixtures();
+    for i in 0..20 {
+        assert_eq!(
+            get(&h, "/probe/leftover"),
+            (200, "static=0 heap=0".into()),
+            "request {i}"
+        );
+        if i % 5 == 0 {
+            // Other work in between, so that slots are reused by different routes as well.
+            assert_eq!(get(&h, "/probe/const"), (200, "ok".into()));
+        }
+    }
+}
+
+#[test]
 fn an_endless_loop_is_stopped_at_the_deadline_and_the_host_keeps_serving() {
     let h = Start::fixtures()
         .arg("--request-timeout")

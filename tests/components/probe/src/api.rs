@@ -73,6 +73,25 @@ pub fn spin_forever(_req: Request, _params: Params) -> Response {
 
 /// Answers after `ms` milliseconds, saying on stderr when it starts, so tests can act while a
 /// request is in flight.
+/// 256 KiB of static memory (several pages of `.bss`), written by `/leftover`.
+static SCRATCH: [std::sync::atomic::AtomicU8; 256 * 1024] =
+    [const { std::sync::atomic::AtomicU8::new(0) }; 256 * 1024];
+
+/// Counts the bytes of static memory and of a fresh 1 MiB heap allocation that are not zero, then
+/// fills both with 0xAB. Every request gets a fresh instance, so every answer must be
+/// `static=0 heap=0`: anything else is memory left behind by an earlier request. The heap vector
+/// comes from `alloc_zeroed`, which trusts memory the guest has just grown into to be zero.
+pub fn leftover(_req: Request, _params: Params) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let left_static = SCRATCH.iter().filter(|b| b.load(Relaxed) != 0).count();
+    let mut heap = vec![0u8; 1 << 20];
+    let left_heap = heap.iter().filter(|&&b| b != 0).count();
+    SCRATCH.iter().for_each(|b| b.store(0xAB, Relaxed));
+    heap.fill(0xAB);
+    std::hint::black_box(&heap);
+    Response::new(200, format!("static={left_static} heap={left_heap}"))
+}
+
 pub fn sleep(req: Request, _params: Params) -> Reply {
     let ms: u64 = parse(&req, "ms")?;
     eprintln!("probe: sleeping {ms} ms");

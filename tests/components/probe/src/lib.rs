@@ -31,5 +31,6 @@ async fn handle(req: Request) -> Response {
     router.get("/mqtt", api::mqtt);
     router.post("/tx", api::transaction);
     router.get("/sleep", api::sleep);
+    router.get("/leftover", api::leftover);
     router.handle_async(req).await
 }
