@@ -11,9 +11,11 @@ use spin_sdk::{key_value, mqtt, variables};
 
 type Reply = Result<Response, Response>;
 
+/// The layout of Fieldline's own `points` table (shared/storage/src/schema.rs): the primary key
+/// is the row's place in the table, so a row is written once, not to a table and an index.
 const CREATE_POINTS: &str = "CREATE TABLE IF NOT EXISTS points(\
     channel INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL, \
-    PRIMARY KEY(channel, ts))";
+    PRIMARY KEY(channel, ts)) WITHOUT ROWID";
 
 pub fn constant(_req: Request, _params: Params) -> Response {
     Response::new(200, "ok")
