@@ -73,8 +73,8 @@ pub use points::{
 };
 pub use schema::{migrate, SCHEMA_VERSION};
 pub use series::{
-    interval_stats, interval_summaries, list_series, points_between, IntervalStats, QuerySource,
-    SeriesFilter, SeriesInfo,
+    edge_points_between, interval_stats, interval_summaries, list_series, points_between,
+    IntervalStats, QuerySource, SeriesFilter, SeriesInfo,
 };
 pub use sessions::{password_login, refresh_session, start_session, Session};
 pub use tokens::{

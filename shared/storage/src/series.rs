@@ -307,6 +307,41 @@ pub fn points_between(
     rows.iter().map(|r| Ok((r.i64(0)?, r.f64(1)?))).collect()
 }
 
+/// The earliest (or, with [`Order::NewestFirst`], the latest) point with `from <= ts <= last` of
+/// each channel of `keys` that has one, in one statement per 500 channels: each is a `min(ts)`
+/// or `max(ts)` seek in the channel's primary-key range, then one key lookup. Channels of other
+/// organizations have none.
+pub fn edge_points_between(
+    db: &dyn Db,
+    tenant: &Tenant,
+    keys: &[i64],
+    from: Timestamp,
+    last: Timestamp,
+    order: Order,
+) -> Result<Vec<(i64, i64, f64)>> {
+    let edge = match order {
+        Order::OldestFirst => "min",
+        Order::NewestFirst => "max",
+    };
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        let sql = format!(
+            "SELECT c.key, p.ts, p.value FROM channels c \
+             JOIN points p ON p.channel_key = c.key AND p.ts = \
+                 (SELECT {edge}(ts) FROM points \
+                  WHERE channel_key = c.key AND ts >= ?2 AND ts <= ?3) \
+             WHERE c.org_key = ?1 AND c.key IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut params: Vec<Value> = vec![tenant.key.into(), from.into(), last.into()];
+        params.extend(chunk.iter().map(|&k| Value::Integer(k)));
+        for r in db.execute(&sql, &params)?.iter() {
+            out.push((r.i64(0)?, r.i64(1)?, r.f64(2)?));
+        }
+    }
+    Ok(out)
+}
+
 /// The point of one channel with `from <= ts <= last` with the largest (or smallest) value, the
 /// earliest of equal ones: SQLite scans the channel's range, the component gets one row.
 pub fn extreme_point(
@@ -400,6 +435,29 @@ impl query::Source for QuerySource<'_> {
             .into_iter()
             .map(|(ms, v)| (ms.saturating_mul(NS_PER_MS), v))
             .collect())
+    }
+
+    fn edge_points(
+        &mut self,
+        keys: &[i64],
+        range: query::TimeRange,
+        desc: bool,
+    ) -> Result<Vec<Option<(i64, f64)>>, query::SourceError> {
+        let Some((from, last)) = ms_range(range) else {
+            return Ok(vec![None; keys.len()]);
+        };
+        let order = if desc {
+            Order::NewestFirst
+        } else {
+            Order::OldestFirst
+        };
+        let found: BTreeMap<i64, (i64, f64)> =
+            edge_points_between(self.db, self.tenant, keys, from, last, order)
+                .map_err(source_error)?
+                .into_iter()
+                .map(|(key, ms, v)| (key, (ms.saturating_mul(NS_PER_MS), v)))
+                .collect();
+        Ok(keys.iter().map(|k| found.get(k).copied()).collect())
     }
 
     fn range_stats(

@@ -789,6 +789,32 @@ fn points_last_write_wins_latest_and_ranges() {
     latest.sort_by_key(|(r, _)| *r);
     assert_eq!(latest, vec![(a, pt(2000, 2.5)), (b, pt(500, 10.0))]);
     assert_eq!(chans.len(), 3);
+
+    // The first or last point of many channels within a range, in one statement; c has none,
+    // and only points inside [from, last] count.
+    write_points(&db, &tenant, &[(a, pt(3000, 3.0)), (b, pt(700, 7.0))]).unwrap();
+    let keys = [a.key, b.key, c.key];
+    let edges = |from, last, order| {
+        let mut e = edge_points_between(&db, &tenant, &keys, t(from), t(last), order).unwrap();
+        e.sort_by_key(|p| p.0);
+        e
+    };
+    assert_eq!(
+        edges(0, 10_000, Order::OldestFirst),
+        vec![(a.key, 1000, 1.5), (b.key, 500, 10.0)]
+    );
+    assert_eq!(
+        edges(0, 10_000, Order::NewestFirst),
+        vec![(a.key, 3000, 3.0), (b.key, 700, 7.0)]
+    );
+    assert_eq!(
+        edges(600, 2999, Order::NewestFirst),
+        vec![(a.key, 2000, 2.5), (b.key, 700, 7.0)]
+    );
+    assert_eq!(
+        edges(1001, 1999, Order::OldestFirst),
+        Vec::<(i64, i64, f64)>::new()
+    );
 }
 
 #[test]
@@ -831,7 +857,14 @@ fn hot_queries_are_index_lookups() {
          AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) ORDER BY ts ASC LIMIT ?5",
         5,
     );
-    for p in [&latest, &range] {
+    let edge = plan(
+        "SELECT c.key, p.ts, p.value FROM channels c \
+         JOIN points p ON p.channel_key = c.key AND p.ts = \
+             (SELECT min(ts) FROM points WHERE channel_key = c.key AND ts >= ?2 AND ts <= ?3) \
+         WHERE c.org_key = ?1 AND c.key IN (?,?)",
+        5,
+    );
+    for p in [&latest, &range, &edge] {
         assert!(!p.contains("SCAN"), "full scan in:\n{p}");
         assert!(!p.contains("TEMP B-TREE"), "sort in:\n{p}");
     }
@@ -1173,6 +1206,16 @@ fn no_function_reaches_across_tenants() {
     let cross = |r: Result<()>| assert!(matches!(r, Err(Error::CrossTenant)), "{r:?}");
     cross(write_points(&db, &b, &[(a_ref, pt(2, 2.0))]).map(drop));
     cross(latest_points(&db, &b, &[a_ref]).map(drop));
+    assert!(edge_points_between(
+        &db,
+        &b,
+        &[a_ref.key],
+        Timestamp::MIN,
+        Timestamp::MAX,
+        Order::NewestFirst
+    )
+    .unwrap()
+    .is_empty());
     cross(
         points_in_range(
             &db,

@@ -84,6 +84,20 @@ pub trait Source {
         limit: Option<usize>,
     ) -> Result<Vec<(i64, f64)>, SourceError>;
 
+    /// The first point in `range` (the last, when `desc`) of each series of `keys`, in the
+    /// order of `keys`: what `first()` and `last()` select. Sources that can answer them all in
+    /// one request should: a query over many series otherwise pays a round trip per series.
+    fn edge_points(
+        &mut self,
+        keys: &[i64],
+        range: TimeRange,
+        desc: bool,
+    ) -> Result<Vec<Option<(i64, f64)>>, SourceError> {
+        keys.iter()
+            .map(|&k| Ok(self.points(k, range, desc, Some(1))?.first().copied()))
+            .collect()
+    }
+
     /// Count, sum, min and max per interval `[base + k·interval, base + (k+1)·interval)` of the
     /// points in `range` (`base <= range.min`), intervals without points left out; `None` when
     /// the source cannot compute them (the engine then reads the points).

@@ -2,7 +2,7 @@
 //! grouping them by tags, and computing raw rows or aggregates per `GROUP BY time` bucket with
 //! `fill`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono_tz::Tz;
 
@@ -441,14 +441,16 @@ impl Plan {
         let mut range = range;
         if self.interval.is_some() {
             if self.bounds.min.is_none() {
-                let mut first: Option<i64> = None;
-                for g in &groups {
-                    for (s, _) in &g.series {
-                        if let Some(p) = source.points(s.key, range, false, Some(1))?.first() {
-                            first = Some(first.map_or(p.0, |f: i64| f.min(p.0)));
-                        }
-                    }
-                }
+                let keys: Vec<i64> = groups
+                    .iter()
+                    .flat_map(|g| g.series.iter().map(|(s, _)| s.key))
+                    .collect();
+                let first = source
+                    .edge_points(&keys, range, false)?
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p.0)
+                    .min();
                 match first {
                     Some(f) => range.min = f,
                     None => return Ok(Ok(Vec::new())),
@@ -461,6 +463,20 @@ impl Plan {
                 return Ok(Ok(Vec::new()));
             }
         }
+        // `first()` and `last()` without GROUP BY time need one point per series: ask for all of
+        // them at once rather than series by series.
+        let mut prefetched;
+        let source: &mut dyn Source = match self.edge_directions() {
+            Some(directions) => {
+                let keys: Vec<i64> = groups
+                    .iter()
+                    .flat_map(|g| g.series.iter().map(|(s, _)| s.key))
+                    .collect();
+                prefetched = EdgePoints::load(source, &keys, range, &directions)?;
+                &mut prefetched
+            }
+            None => source,
+        };
         for g in &groups {
             let series = if self.aggregate {
                 match self.aggregate_group(g, range, source)? {
@@ -760,6 +776,28 @@ impl Plan {
         ))
     }
 
+    /// Which ends of each series [`Self::decisive_points`] will ask for (`true`: the last
+    /// point), when it will be used and some of its calls are `first` or `last`.
+    fn edge_directions(&self) -> Option<Vec<bool>> {
+        if !self.aggregate || self.interval.is_some() || self.filter_points {
+            return None;
+        }
+        let on_field = || self.calls.iter().filter(|c| c.on_field);
+        if !on_field().all(|c| matches!(c.func, Func::First | Func::Last | Func::Min | Func::Max)) {
+            return None;
+        }
+        let mut directions: Vec<bool> = on_field()
+            .filter_map(|c| match c.func {
+                Func::First => Some(false),
+                Func::Last => Some(true),
+                _ => None,
+            })
+            .collect();
+        directions.sort_unstable();
+        directions.dedup();
+        (!directions.is_empty()).then_some(directions)
+    }
+
     /// Without GROUP BY time, the only points that can decide `first`, `last`, `min` and
     /// `max`: each series' first, last, smallest or largest point, asked of the source (an
     /// index lookup each for `first` and `last`), instead of every point of the range. `None`
@@ -1048,6 +1086,89 @@ type GroupPoint = (i64, f64, usize);
 type Selected = GroupPoint;
 
 /// One output series: a measurement's series sharing the dimensions' tag values.
+/// A source that already holds the first and/or last point in one range of a set of series,
+/// fetched together; everything else goes to the source behind it.
+struct EdgePoints<'s> {
+    inner: &'s mut dyn Source,
+    range: TimeRange,
+    known: HashMap<(i64, bool), Option<(i64, f64)>>,
+}
+
+impl<'s> EdgePoints<'s> {
+    fn load(
+        inner: &'s mut dyn Source,
+        keys: &[i64],
+        range: TimeRange,
+        directions: &[bool],
+    ) -> Result<Self, SourceError> {
+        let mut known = HashMap::new();
+        for &desc in directions {
+            let points = inner.edge_points(keys, range, desc)?;
+            known.extend(keys.iter().zip(points).map(|(&k, p)| ((k, desc), p)));
+        }
+        Ok(EdgePoints {
+            inner,
+            range,
+            known,
+        })
+    }
+}
+
+impl Source for EdgePoints<'_> {
+    fn series(&mut self, measurements: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
+        self.inner.series(measurements)
+    }
+
+    fn points(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, f64)>, SourceError> {
+        match self.known.get(&(key, desc)) {
+            Some(p) if range == self.range && limit == Some(1) => Ok(p.iter().copied().collect()),
+            _ => self.inner.points(key, range, desc, limit),
+        }
+    }
+
+    fn edge_points(
+        &mut self,
+        keys: &[i64],
+        range: TimeRange,
+        desc: bool,
+    ) -> Result<Vec<Option<(i64, f64)>>, SourceError> {
+        self.inner.edge_points(keys, range, desc)
+    }
+
+    fn interval_stats(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        base: i64,
+        interval: i64,
+    ) -> Result<Option<Vec<IntervalStats>>, SourceError> {
+        self.inner.interval_stats(key, range, base, interval)
+    }
+
+    fn range_stats(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+    ) -> Result<Option<IntervalStats>, SourceError> {
+        self.inner.range_stats(key, range)
+    }
+
+    fn extreme(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        largest: bool,
+    ) -> Result<Option<(i64, f64)>, SourceError> {
+        self.inner.extreme(key, range, largest)
+    }
+}
+
 struct Group<'a> {
     /// The tag keys of the statement's measurements (what `*` expands to).
     tag_keys: &'a [String],
@@ -1219,5 +1340,127 @@ fn check_call(name: &str, args: &[Expr]) -> Result<Option<Call>, String> {
                 on_field,
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{execute, Context, SeriesMeta, Source, SourceError, TimeRange};
+    use crate::influxql::parse_query;
+
+    /// Ten series of one measurement, `device` = d0..d9, points at 1..=5 s with value
+    /// `10·series + second`; counts what the engine asks for.
+    #[derive(Default)]
+    struct Counting {
+        points_calls: usize,
+        edge_calls: usize,
+        batched: bool,
+    }
+
+    fn series_points(key: i64) -> Vec<(i64, f64)> {
+        (1..=5)
+            .map(|s| (s * 1_000_000_000, (10 * key + s) as f64))
+            .collect()
+    }
+
+    impl Source for Counting {
+        fn series(&mut self, _: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
+            Ok((0..10)
+                .map(|k| SeriesMeta {
+                    key: k,
+                    measurement: "m".into(),
+                    tags: vec![("device".into(), format!("d{k}"))],
+                })
+                .collect())
+        }
+
+        fn points(
+            &mut self,
+            key: i64,
+            range: TimeRange,
+            desc: bool,
+            limit: Option<usize>,
+        ) -> Result<Vec<(i64, f64)>, SourceError> {
+            self.points_calls += 1;
+            let mut p: Vec<_> = series_points(key)
+                .into_iter()
+                .filter(|p| range.min <= p.0 && p.0 <= range.max)
+                .collect();
+            if desc {
+                p.reverse();
+            }
+            p.truncate(limit.unwrap_or(usize::MAX));
+            Ok(p)
+        }
+
+        fn edge_points(
+            &mut self,
+            keys: &[i64],
+            range: TimeRange,
+            desc: bool,
+        ) -> Result<Vec<Option<(i64, f64)>>, SourceError> {
+            if !self.batched {
+                // The trait's own answer, series by series.
+                return keys
+                    .iter()
+                    .map(|&k| Ok(self.points(k, range, desc, Some(1))?.first().copied()))
+                    .collect();
+            }
+            self.edge_calls += 1;
+            let before = self.points_calls;
+            let out = keys
+                .iter()
+                .map(|&k| Ok(self.points(k, range, desc, Some(1))?.first().copied()))
+                .collect();
+            self.points_calls = before;
+            out
+        }
+    }
+
+    fn run(q: &str, source: &mut Counting) -> String {
+        let ctx = Context {
+            database: "db".into(),
+            retention: 0,
+            db: Some("db".into()),
+            rp: None,
+            now: 10_000_000_000,
+            max_rows: 10_000,
+        };
+        let statements = parse_query(q).expect("parses");
+        format!("{:?}", execute(&statements, &ctx, source).expect("runs"))
+    }
+
+    #[test]
+    fn first_and_last_of_many_series_are_one_request_per_direction() {
+        let q = "SELECT first(value), last(value), max(value) FROM m \
+                 WHERE time >= 2s AND time <= 4s GROUP BY device";
+        let mut batched = Counting {
+            batched: true,
+            ..Counting::default()
+        };
+        let mut one_by_one = Counting::default();
+        let answer = run(q, &mut batched);
+        assert_eq!(
+            answer,
+            run(q, &mut one_by_one),
+            "the same answer either way"
+        );
+        assert!(answer.contains("d9") && answer.contains("94.0"), "{answer}");
+        assert_eq!(batched.edge_calls, 2, "one request for first, one for last");
+        // max() still reads each series' range (the default `extreme` reads its points).
+        assert_eq!(batched.points_calls, 10);
+        assert_eq!(one_by_one.points_calls, 30);
+    }
+
+    #[test]
+    fn group_by_time_without_a_lower_bound_finds_the_first_point_in_one_request() {
+        let q = "SELECT count(value) FROM m GROUP BY time(1s) fill(none)";
+        let mut batched = Counting {
+            batched: true,
+            ..Counting::default()
+        };
+        let answer = run(q, &mut batched);
+        assert_eq!(answer, run(q, &mut Counting::default()));
+        assert_eq!(batched.edge_calls, 1);
     }
 }
