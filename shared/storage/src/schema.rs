@@ -218,6 +218,14 @@ const MIGRATIONS: &[&[&str]] = &[
         "INSERT OR IGNORE INTO rollup_pending (channel_key, hour)
         SELECT DISTINCT channel_key, ts - ts % 3600000 FROM points",
     ],
+    // Version 5: an organization's channels by measurement (communicationId), so that an
+    // InfluxQL query finds the series of its measurements with a seek instead of reading every
+    // channel of the organization (0.55 ms a query at 7,300 channels). It serves every lookup
+    // by `org_key` alone as well, so it replaces the index on `org_key`.
+    &[
+        "CREATE INDEX channels_org_measurement ON channels (org_key, communication_id)",
+        "DROP INDEX channels_org",
+    ],
 ];
 
 /// The version a current database has.

@@ -872,6 +872,20 @@ fn hot_queries_are_index_lookups() {
         range.contains("SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)"),
         "{range}"
     );
+    // An InfluxQL query's series: a seek on the organization's channels of its measurements.
+    let series = plan(
+        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit \
+         FROM channels c JOIN devices d ON d.key = c.device_key \
+         JOIN sensors s ON s.key = c.sensor_key WHERE c.org_key = ? \
+         AND c.communication_id IN (?,?) ORDER BY c.communication_id, d.uuid, c.key",
+        3,
+    );
+    assert!(
+        series.contains(
+            "SEARCH c USING INDEX channels_org_measurement (org_key=? AND communication_id=?)"
+        ),
+        "{series}"
+    );
     // Every upload resolves its device's channels: the device's index, not the organization's.
     let refs = plan(
         "SELECT communication_id, key FROM channels WHERE device_key = ? AND +org_key = ?",
