@@ -441,12 +441,8 @@ impl Plan {
         let mut range = range;
         if self.interval.is_some() {
             if self.bounds.min.is_none() {
-                let keys: Vec<i64> = groups
-                    .iter()
-                    .flat_map(|g| g.series.iter().map(|(s, _)| s.key))
-                    .collect();
                 let first = source
-                    .edge_points(&keys, range, false)?
+                    .edge_points(&series_keys(&groups), range, false)?
                     .into_iter()
                     .flatten()
                     .map(|p| p.0)
@@ -468,11 +464,7 @@ impl Plan {
         let mut prefetched;
         let source: &mut dyn Source = match self.edge_directions() {
             Some(directions) => {
-                let keys: Vec<i64> = groups
-                    .iter()
-                    .flat_map(|g| g.series.iter().map(|(s, _)| s.key))
-                    .collect();
-                prefetched = EdgePoints::load(source, &keys, range, &directions)?;
+                prefetched = EdgePoints::load(source, &series_keys(&groups), range, &directions)?;
                 &mut prefetched
             }
             None => source,
@@ -1085,7 +1077,14 @@ type GroupPoint = (i64, f64, usize);
 /// The point a selector chose.
 type Selected = GroupPoint;
 
-/// One output series: a measurement's series sharing the dimensions' tag values.
+/// The keys of every series of `groups`.
+fn series_keys(groups: &[Group<'_>]) -> Vec<i64> {
+    groups
+        .iter()
+        .flat_map(|g| g.series.iter().map(|(s, _)| s.key))
+        .collect()
+}
+
 /// A source that already holds the first and/or last point in one range of a set of series,
 /// fetched together; everything else goes to the source behind it.
 struct EdgePoints<'s> {
@@ -1169,6 +1168,7 @@ impl Source for EdgePoints<'_> {
     }
 }
 
+/// One output series: a measurement's series sharing the dimensions' tag values.
 struct Group<'a> {
     /// The tag keys of the statement's measurements (what `*` expands to).
     tag_keys: &'a [String],
