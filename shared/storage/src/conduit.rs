@@ -281,6 +281,22 @@ pub fn conduit_channels(
         .collect()
 }
 
+/// The start of [`conduit_points`]' statement (parameters: from, to, organization). For one
+/// device its channels are found on the device's index, the organization being a check (`+`:
+/// not an index to walk all of the organization's channels by).
+pub(crate) fn conduit_points_sql(one_device: bool) -> String {
+    let org = if one_device {
+        "+c.org_key"
+    } else {
+        "c.org_key"
+    };
+    format!(
+        "SELECT p.channel_key, p.ts, p.value FROM channels c \
+         JOIN points p ON p.channel_key = c.key AND p.ts >= ? AND p.ts < ? \
+         WHERE {org} = ?"
+    )
+}
+
 /// Points for a Conduit read: the organization's (or one `device`'s) channels, optionally the
 /// query's communicationId, `from <= ts < to`, in page order (oldest first, then by channel
 /// key), after the query's cursor when a page went before, at most `limit`. Returns (channel
@@ -292,11 +308,7 @@ pub fn conduit_points(
     query: &ReadQuery,
     limit: usize,
 ) -> Result<Vec<(i64, Point)>> {
-    let mut sql = String::from(
-        "SELECT p.channel_key, p.ts, p.value FROM channels c \
-         JOIN points p ON p.channel_key = c.key AND p.ts >= ? AND p.ts < ? \
-         WHERE c.org_key = ?",
-    );
+    let mut sql = conduit_points_sql(device.is_some());
     let mut params: Vec<Value> = vec![query.from.into(), query.to.into(), tenant.key.into()];
     if let Some(after) = query.cursor {
         sql.push_str(" AND (p.ts, p.channel_key) > (?, ?)");

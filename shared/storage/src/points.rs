@@ -57,6 +57,18 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
     Ok(points.len())
 }
 
+/// [`latest_points`]' statement for `n` channels. The channels are found by key; the
+/// organization is a check on them (`+`: not an index to walk all of its channels by).
+pub(crate) fn latest_points_sql(n: usize) -> String {
+    format!(
+        "SELECT c.key, p.ts, p.value FROM channels c \
+         JOIN points p ON p.channel_key = c.key \
+             AND p.ts = (SELECT max(ts) FROM points WHERE channel_key = c.key) \
+         WHERE +c.org_key = ? AND c.key IN ({})",
+        placeholders(n)
+    )
+}
+
 /// The most recent point of each channel that has one, in one statement: for each channel,
 /// `max(ts)` is the last entry of its primary-key range, then one key lookup.
 pub fn latest_points(
@@ -69,13 +81,7 @@ pub fn latest_points(
     }
     let mut out = Vec::with_capacity(channels.len());
     for chunk in channels.chunks(IN_CHUNK) {
-        let sql = format!(
-            "SELECT c.key, p.ts, p.value FROM channels c \
-             JOIN points p ON p.channel_key = c.key \
-                 AND p.ts = (SELECT max(ts) FROM points WHERE channel_key = c.key) \
-             WHERE c.org_key = ? AND c.key IN ({})",
-            placeholders(chunk.len())
-        );
+        let sql = latest_points_sql(chunk.len());
         let mut params: Vec<Value> = vec![tenant.key.into()];
         params.extend(chunk.iter().map(|c| Value::Integer(c.key)));
         for r in db.execute(&sql, &params)?.iter() {

@@ -307,6 +307,30 @@ pub fn points_between(
     rows.iter().map(|r| Ok((r.i64(0)?, r.f64(1)?))).collect()
 }
 
+/// Which end of a channel's range [`edge_points_sql`] seeks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Edge {
+    First,
+    Last,
+}
+
+/// [`edge_points_between`]' statement for `n` channels: parameters `?1` the organization, `?2`
+/// and `?3` the range, then the channel keys. The channels are found by key; the organization
+/// is a check on them (`+`: not an index to walk all of its channels by).
+pub(crate) fn edge_points_sql(edge: Edge, n: usize) -> String {
+    let f = match edge {
+        Edge::First => "min",
+        Edge::Last => "max",
+    };
+    format!(
+        "SELECT c.key, p.ts, p.value FROM channels c \
+         JOIN points p ON p.channel_key = c.key AND p.ts = \
+             (SELECT {f}(ts) FROM points WHERE channel_key = c.key AND ts >= ?2 AND ts <= ?3) \
+         WHERE +c.org_key = ?1 AND c.key IN ({})",
+        placeholders(n)
+    )
+}
+
 /// The earliest (or, with [`Order::NewestFirst`], the latest) point with `from <= ts <= last` of
 /// each channel of `keys` that has one, in one statement per 500 channels: each is a `min(ts)`
 /// or `max(ts)` seek in the channel's primary-key range, then one key lookup. Channels of other
@@ -320,19 +344,12 @@ pub fn edge_points_between(
     order: Order,
 ) -> Result<Vec<(i64, i64, f64)>> {
     let edge = match order {
-        Order::OldestFirst => "min",
-        Order::NewestFirst => "max",
+        Order::OldestFirst => Edge::First,
+        Order::NewestFirst => Edge::Last,
     };
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(500) {
-        let sql = format!(
-            "SELECT c.key, p.ts, p.value FROM channels c \
-             JOIN points p ON p.channel_key = c.key AND p.ts = \
-                 (SELECT {edge}(ts) FROM points \
-                  WHERE channel_key = c.key AND ts >= ?2 AND ts <= ?3) \
-             WHERE c.org_key = ?1 AND c.key IN ({})",
-            placeholders(chunk.len())
-        );
+        let sql = edge_points_sql(edge, chunk.len());
         let mut params: Vec<Value> = vec![tenant.key.into(), from.into(), last.into()];
         params.extend(chunk.iter().map(|&k| Value::Integer(k)));
         for r in db.execute(&sql, &params)?.iter() {

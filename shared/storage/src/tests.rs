@@ -846,25 +846,21 @@ fn hot_queries_are_index_lookups() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let latest = plan(
-        "SELECT c.key, p.ts, p.value FROM channels c JOIN points p ON p.channel_key = c.key \
-         AND p.ts = (SELECT max(ts) FROM points WHERE channel_key = c.key) \
-         WHERE c.org_key = ? AND c.key IN (?,?)",
-        3,
-    );
+    let latest = plan(&crate::points::latest_points_sql(2), 3);
     let range = plan(
         "SELECT ts, value FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts < ?3 \
          AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) ORDER BY ts ASC LIMIT ?5",
         5,
     );
-    let edge = plan(
-        "SELECT c.key, p.ts, p.value FROM channels c \
-         JOIN points p ON p.channel_key = c.key AND p.ts = \
-             (SELECT min(ts) FROM points WHERE channel_key = c.key AND ts >= ?2 AND ts <= ?3) \
-         WHERE c.org_key = ?1 AND c.key IN (?,?)",
+    let first = plan(
+        &crate::series::edge_points_sql(crate::series::Edge::First, 2),
         5,
     );
-    for p in [&latest, &range, &edge] {
+    let last = plan(
+        &crate::series::edge_points_sql(crate::series::Edge::Last, 2),
+        5,
+    );
+    for p in [&latest, &range, &first, &last] {
         assert!(!p.contains("SCAN"), "full scan in:\n{p}");
         assert!(!p.contains("TEMP B-TREE"), "sort in:\n{p}");
     }
@@ -872,6 +868,28 @@ fn hot_queries_are_index_lookups() {
         range.contains("SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)"),
         "{range}"
     );
+    // Channels named by key are found by key, not by walking the organization's channels.
+    for p in [&latest, &first, &last] {
+        assert!(
+            p.contains("SEARCH c USING INTEGER PRIMARY KEY (rowid=?)"),
+            "{p}"
+        );
+    }
+    // A device's channels, and a Conduit read of one device: the device's index.
+    let device = plan(&crate::devices::device_channels_sql(), 2);
+    let read = plan(
+        &format!(
+            "{} AND c.device_key = ? ORDER BY p.ts, p.channel_key LIMIT ?",
+            crate::conduit::conduit_points_sql(true)
+        ),
+        5,
+    );
+    for p in [&device, &read] {
+        assert!(
+            p.contains("USING INDEX sqlite_autoindex_channels_2 (device_key=?)"),
+            "{p}"
+        );
+    }
     // An InfluxQL query's series: a seek on the organization's channels of its measurements.
     let series = plan(
         "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit \
