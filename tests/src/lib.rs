@@ -254,6 +254,20 @@ impl TestHost {
         self.output.lock().map(|o| o.join("\n")).unwrap_or_default()
     }
 
+    /// The output once it contains `needle`, waiting up to 10 s: stdout and stderr are read by
+    /// separate threads, so a line printed before "Serving" (or by a guest during a request) may
+    /// still be on its way when the host answers.
+    pub fn output_containing(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.output();
+            if out.contains(needle) || Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
