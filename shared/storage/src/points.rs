@@ -11,7 +11,7 @@ use crate::orgs::Tenant;
 /// Rows per INSERT: 3 parameters each stays under SQLite's default limit of 32766 parameters.
 pub const WRITE_CHUNK_ROWS: usize = 10_000;
 /// Channels per `IN (...)` list.
-const IN_CHUNK: usize = 500;
+pub(crate) const IN_CHUNK: usize = 500;
 
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::with_capacity(80 + rows * 8);

@@ -11,7 +11,7 @@ use crate::db::{placeholders, Db, Value};
 use crate::devices::ChannelRef;
 use crate::error::Result;
 use crate::orgs::Tenant;
-use crate::points::Order;
+use crate::points::{Order, IN_CHUNK};
 
 /// One channel of the organization with what its series is named and tagged by.
 #[derive(Clone, Debug, PartialEq)]
@@ -307,20 +307,14 @@ pub fn points_between(
     rows.iter().map(|r| Ok((r.i64(0)?, r.f64(1)?))).collect()
 }
 
-/// Which end of a channel's range [`edge_points_sql`] seeks.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Edge {
-    First,
-    Last,
-}
-
-/// [`edge_points_between`]' statement for `n` channels: parameters `?1` the organization, `?2`
-/// and `?3` the range, then the channel keys. The channels are found by key; the organization
+/// [`edge_points_between`]' statement for `n` channels, seeking the first point of each
+/// ([`Order::OldestFirst`]) or the last: parameters `?1` the organization, `?2` and `?3` the
+/// range, then the channel keys. The channels are found by key; the organization
 /// is a check on them (`+`: not an index to walk all of its channels by).
-pub(crate) fn edge_points_sql(edge: Edge, n: usize) -> String {
-    let f = match edge {
-        Edge::First => "min",
-        Edge::Last => "max",
+pub(crate) fn edge_points_sql(order: Order, n: usize) -> String {
+    let f = match order {
+        Order::OldestFirst => "min",
+        Order::NewestFirst => "max",
     };
     format!(
         "SELECT c.key, p.ts, p.value FROM channels c \
@@ -343,13 +337,9 @@ pub fn edge_points_between(
     last: Timestamp,
     order: Order,
 ) -> Result<Vec<(i64, i64, f64)>> {
-    let edge = match order {
-        Order::OldestFirst => Edge::First,
-        Order::NewestFirst => Edge::Last,
-    };
     let mut out = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(500) {
-        let sql = edge_points_sql(edge, chunk.len());
+    for chunk in keys.chunks(IN_CHUNK) {
+        let sql = edge_points_sql(order, chunk.len());
         let mut params: Vec<Value> = vec![tenant.key.into(), from.into(), last.into()];
         params.extend(chunk.iter().map(|&k| Value::Integer(k)));
         for r in db.execute(&sql, &params)?.iter() {

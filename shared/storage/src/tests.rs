@@ -852,14 +852,8 @@ fn hot_queries_are_index_lookups() {
          AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) ORDER BY ts ASC LIMIT ?5",
         5,
     );
-    let first = plan(
-        &crate::series::edge_points_sql(crate::series::Edge::First, 2),
-        5,
-    );
-    let last = plan(
-        &crate::series::edge_points_sql(crate::series::Edge::Last, 2),
-        5,
-    );
+    let first = plan(&crate::series::edge_points_sql(Order::OldestFirst, 2), 5);
+    let last = plan(&crate::series::edge_points_sql(Order::NewestFirst, 2), 5);
     for p in [&latest, &range, &first, &last] {
         assert!(!p.contains("SCAN"), "full scan in:\n{p}");
         assert!(!p.contains("TEMP B-TREE"), "sort in:\n{p}");
