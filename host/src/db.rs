@@ -210,13 +210,13 @@ fn open_connection(path: &Path, write: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(128);
-    if write {
-        // Each grouped statement runs in a savepoint, whose statement journal would otherwise
-        // be a temporary file written on every statement. Not on readers: their GROUP BY sorts
-        // (per-interval summaries) measured twice as slow in memory as in temporary files,
-        // which the OS page cache keeps in memory anyway (scripts/bench query, mean-1m-1d).
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-    }
+    // Each grouped write runs in its own savepoint, whose statement journal stays in memory up
+    // to STMTJRNL_SPILL (set for the bundled SQLite in .cargo/config.toml), in one allocation.
+    // `temp_store=MEMORY` would keep it in 1 KiB chunks allocated and freed on every statement
+    // instead, a third of the writer's instructions on 32-row inserts (docs/benchmarks.md,
+    // 2026-12-02); nor is it wanted on readers, whose
+    // GROUP BY sorts measured twice as slow in memory as in temporary files, which the OS page
+    // cache keeps in memory anyway (scripts/bench query, mean-1m-1d).
     Ok(conn)
 }
 
@@ -611,6 +611,93 @@ mod tests {
         params: Vec<SqlValue>,
     ) -> Result<QueryResult, SqlError> {
         s.execute(sql.to_string(), params).await
+    }
+
+    #[test]
+    fn statement_journals_stay_in_memory_up_to_4_mib() {
+        let conn = Connection::open_in_memory().expect("open");
+        let mut stmt = conn.prepare("PRAGMA compile_options").expect("prepare");
+        let options: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert!(
+            options.iter().any(|o| o == "STMTJRNL_SPILL=4194304"),
+            "SQLite was built without LIBSQLITE3_FLAGS from .cargo/config.toml: {options:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failing_statement_whose_journal_spills_to_disk_still_rolls_back_alone() {
+        let (_dir, db) = temp_db();
+        let mut s = db.session();
+        exec(
+            &mut s,
+            "CREATE TABLE big(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, pad BLOB)",
+            vec![],
+        )
+        .await
+        .expect("create");
+        exec(&mut s, "CREATE TABLE small(v INTEGER)", vec![])
+            .await
+            .expect("create");
+        // 3,000 rows of 3 KB: about 12 MB of pages, so an UPDATE of them all journals more
+        // than the 4 MiB kept in memory.
+        exec(
+            &mut s,
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000) \
+             INSERT INTO big SELECT i, i, zeroblob(3000) FROM c",
+            vec![],
+        )
+        .await
+        .expect("fill");
+        // Hold the writer so that the three writes below queue up and run as one group.
+        exec(&mut s, "BEGIN", vec![]).await.expect("begin");
+        let spawn = |sql: &'static str| {
+            let db = db.clone();
+            tokio::spawn(async move { db.session().execute(sql.into(), vec![]).await })
+        };
+        let before = spawn("INSERT INTO small VALUES (1)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Rewrites every row, then fails on the last one (NOT NULL).
+        let failing = spawn(
+            "UPDATE big SET n = CASE WHEN id = 3000 THEN NULL ELSE n + 1 END, \
+             pad = zeroblob(3000)",
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let after = spawn("INSERT INTO small VALUES (2)");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let commits = db.commits();
+        exec(&mut s, "COMMIT", vec![]).await.expect("commit");
+        before.await.expect("join").expect("first insert");
+        assert!(
+            failing.await.expect("join").is_err(),
+            "the update must fail"
+        );
+        after.await.expect("join").expect("last insert");
+        assert_eq!(
+            db.commits() - commits,
+            1,
+            "the three writes shared one commit"
+        );
+        let r = exec(&mut s, "SELECT sum(n), count(*) FROM big", vec![])
+            .await
+            .expect("sum");
+        assert_eq!(
+            r.rows,
+            vec![vec![
+                SqlValue::Integer(3000 * 3001 / 2),
+                SqlValue::Integer(3000)
+            ]]
+        );
+        let r = exec(&mut s, "SELECT v FROM small ORDER BY v", vec![])
+            .await
+            .expect("small");
+        assert_eq!(
+            r.rows,
+            vec![vec![SqlValue::Integer(1)], vec![SqlValue::Integer(2)]]
+        );
     }
 
     #[test]
