@@ -231,10 +231,10 @@ fn open_connection(path: &Path, write: bool) -> rusqlite::Result<Connection> {
     // Each grouped write runs in its own savepoint, whose statement journal stays in memory up
     // to STMTJRNL_SPILL (set for the bundled SQLite in .cargo/config.toml), in one allocation.
     // `temp_store=MEMORY` would keep it in 1 KiB chunks allocated and freed on every statement
-    // instead, a third of the writer's instructions on 32-row inserts (docs/benchmarks.md,
-    // 2026-12-02); nor is it wanted on readers, whose
-    // GROUP BY sorts measured twice as slow in memory as in temporary files, which the OS page
-    // cache keeps in memory anyway (scripts/bench query, mean-1m-1d).
+    // instead: a third of the writer's instructions on 32-row inserts (docs/benchmarks.md,
+    // 2026-12-02). Nor is it wanted on readers: their GROUP BY sorts measured twice as slow in
+    // memory as in temporary files, which the OS page cache keeps in memory anyway
+    // (scripts/bench query, mean-1m-1d).
     Ok(conn)
 }
 
