@@ -250,7 +250,7 @@ impl Listener {
                     };
                     let (app, pre, counters) =
                         (self.app.clone(), self.pre.clone(), self.counters.clone());
-                    let component = component.clone();
+                    let (component, filter) = (component.clone(), topic.clone());
                     tokio::spawn(async move {
                         let _slot = slot;
                         let metadata = spin_mqtt_types::Metadata {
@@ -262,9 +262,11 @@ impl Listener {
                             }
                             Err(e) => {
                                 let n = counters.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                                // The subscription, not the message's topic: a topic can carry a
+                                // credential (AlphaX Conduit's begin with the token). The
+                                // component's error names the message as far as it is safe to.
                                 tracing::warn!(
-                                    "mqtt: {component} refused a message on '{}' ({n} refused so far): {e:#}",
-                                    msg.topic
+                                    "mqtt: {component} refused a message on '{filter}' ({n} refused so far): {e:#}"
                                 );
                             }
                         }
