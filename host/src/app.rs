@@ -12,6 +12,7 @@ use crate::routes::{Route, Router};
 use crate::runtime_config::{KvConfig, RuntimeConfig};
 use crate::sqlite::SqliteState;
 use crate::state::Ctx;
+use crate::stdio::Stdio;
 use crate::variables::{ComponentVariables, Resolver};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -342,7 +343,9 @@ impl App {
     /// A fresh store for one instance of `c`, with its deadline set.
     pub fn store(&self, c: &Prepared) -> Store<Ctx> {
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr().envs(&c.env);
+        wasi.stdout(Stdio::Stdout)
+            .stderr(Stdio::Stderr)
+            .envs(&c.env);
         if let Some(dir) = &c.files {
             if let Err(e) = wasi.preopened_dir(dir, "/", FsPerms::ReadOnly) {
                 tracing::error!("component {}: cannot mount its files: {e:#}", c.id);

@@ -16,6 +16,7 @@ pub mod routes;
 pub mod runtime_config;
 pub mod sqlite;
 pub mod state;
+pub mod stdio;
 pub mod variables;
 
 pub use app::{App, Options};

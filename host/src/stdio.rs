@@ -1,0 +1,266 @@
+//! Guests' stdout and stderr, passed on to the host's own a whole line at a time.
+//!
+//! Spin passes each write straight through. A guest's `eprintln!("a {x} b")` is several writes
+//! (one per piece of the format string), so when instances run side by side their lines
+//! interleave mid-line on the terminal and in log collectors. Here each instance's stream keeps
+//! the unfinished line and writes only up to the last newline, in one `write`. The rest goes out
+//! when the line ends, when it grows past [`MAX_PENDING`], or when the instance is dropped (so a
+//! trap or a missing final newline loses nothing). What the guest sees does not change: every
+//! write is accepted at once.
+
+use bytes::Bytes;
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+/// An unfinished line longer than this is written as it is.
+pub const MAX_PENDING: usize = 8 * 1024;
+
+/// Where a guest's output goes: the host's stdout or stderr.
+#[derive(Clone, Copy, Debug)]
+pub enum Stdio {
+    Stdout,
+    Stderr,
+}
+
+impl IsTerminal for Stdio {
+    fn is_terminal(&self) -> bool {
+        match self {
+            Stdio::Stdout => io::IsTerminal::is_terminal(&io::stdout()),
+            Stdio::Stderr => io::IsTerminal::is_terminal(&io::stderr()),
+        }
+    }
+}
+
+impl StdoutStream for Stdio {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(Lines::new(*self))
+    }
+
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(Lines::new(*self))
+    }
+}
+
+impl Write for Stdio {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stdio::Stdout => io::stdout().write(buf),
+            Stdio::Stderr => io::stderr().write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Stdio::Stdout => io::stdout().lock().write_all(buf),
+            Stdio::Stderr => io::stderr().lock().write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stdio::Stdout => io::stdout().flush(),
+            Stdio::Stderr => io::stderr().flush(),
+        }
+    }
+}
+
+/// One stream's unfinished line in front of `sink`.
+pub struct Lines<W: Write> {
+    sink: W,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> Lines<W> {
+    pub fn new(sink: W) -> Self {
+        Lines {
+            sink,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Takes `bytes` and writes every line they finish, in one `write_all`.
+    pub fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.pending.is_empty() {
+            // The usual case, a whole line or more in one write: no copy.
+            let (done, rest) = split_after_last_newline(bytes);
+            if !done.is_empty() {
+                self.sink.write_all(done)?;
+            }
+            self.pending.extend_from_slice(rest);
+        } else {
+            self.pending.extend_from_slice(bytes);
+            let end = self.pending.len() - split_after_last_newline(&self.pending).1.len();
+            if end > 0 {
+                self.sink.write_all(&self.pending[..end])?;
+                self.pending.drain(..end);
+            }
+        }
+        if self.pending.len() > MAX_PENDING {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the unfinished line as it is.
+    pub fn write_pending(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.sink.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+}
+
+/// `bytes` up to and including the last newline, and the rest.
+fn split_after_last_newline(bytes: &[u8]) -> (&[u8], &[u8]) {
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    bytes.split_at(end)
+}
+
+impl<W: Write> Drop for Lines<W> {
+    fn drop(&mut self) {
+        if self.write_pending().is_ok() {
+            let _ = self.sink.flush();
+        }
+    }
+}
+
+fn stream_error(e: io::Error) -> StreamError {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        StreamError::Closed
+    } else {
+        StreamError::LastOperationFailed(e.into())
+    }
+}
+
+impl<W: Write + Send + Sync + 'static> OutputStream for Lines<W> {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.push(&bytes).map_err(stream_error)
+    }
+
+    /// Flushing keeps an unfinished line back: the guest flushes after every write.
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl<W: Write + Send + Sync + 'static> Pollable for Lines<W> {
+    async fn ready(&mut self) {}
+}
+
+impl<W: Write + Unpin> AsyncWrite for Lines<W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.get_mut().push(buf).map(|()| buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.get_mut().write_pending())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Records each `write_all` as one entry, as one `write` to a pipe would land.
+    #[derive(Clone, Default)]
+    struct Writes(Arc<Mutex<Vec<String>>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_all(buf).map(|()| buf.len())
+        }
+        fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+            let mut w = self.0.lock().map_err(|_| io::ErrorKind::Other)?;
+            w.push(String::from_utf8_lossy(buf).into_owned());
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Writes {
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut *self.0.lock().expect("lock"))
+        }
+    }
+
+    #[test]
+    fn two_instances_writing_a_line_piece_by_piece_each_land_whole() {
+        let out = Writes::default();
+        let (mut a, mut b) = (Lines::new(out.clone()), Lines::new(out.clone()));
+        // eprintln!("mqtt: message on {where_} refused: {e}") is five writes
+        for (x, y) in [
+            ("mqtt: message on ", "mqtt: message on "),
+            ("…/dev/99/data", "…/dev/publish/v4"),
+            (" refused: ", " refused: "),
+            ("bad channel", "odd digits"),
+            ("\n", "\n"),
+        ] {
+            a.push(x.as_bytes()).expect("push");
+            b.push(y.as_bytes()).expect("push");
+        }
+        assert_eq!(
+            out.take(),
+            [
+                "mqtt: message on …/dev/99/data refused: bad channel\n",
+                "mqtt: message on …/dev/publish/v4 refused: odd digits\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn finished_lines_go_out_together_and_the_rest_waits() {
+        let out = Writes::default();
+        let mut a = Lines::new(out.clone());
+        a.push(b"one\ntwo\nthr").expect("push");
+        assert_eq!(out.take(), ["one\ntwo\n"]);
+        a.push(b"ee\nfo").expect("push");
+        assert_eq!(out.take(), ["three\n"]);
+        a.push(b"ur").expect("push");
+        assert!(out.take().is_empty());
+    }
+
+    #[test]
+    fn an_unfinished_line_is_written_when_the_instance_ends() {
+        let out = Writes::default();
+        let mut a = Lines::new(out.clone());
+        a.push(b"panicked at src/lib.rs:1:1: no newline")
+            .expect("push");
+        assert!(out.take().is_empty());
+        drop(a);
+        assert_eq!(out.take(), ["panicked at src/lib.rs:1:1: no newline"]);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_bound_is_not_held_back() {
+        let out = Writes::default();
+        let mut a = Lines::new(out.clone());
+        let long = "x".repeat(MAX_PENDING);
+        a.push(long.as_bytes()).expect("push");
+        assert!(out.take().is_empty(), "exactly the bound is still held");
+        a.push(b"y").expect("push");
+        assert_eq!(out.take(), [format!("{long}y")]);
+        a.push(b"\n").expect("push");
+        assert_eq!(out.take(), ["\n"]);
+    }
+}
