@@ -4,6 +4,10 @@
 use fieldline_host::{App, Options};
 use std::time::Instant;
 
+/// The host's allocator, so that the comparison is of the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();

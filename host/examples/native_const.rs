@@ -5,6 +5,10 @@ use http_body_util::Full;
 use hyper::{body::Bytes, Response};
 use hyper_util::rt::TokioIo;
 
+/// The host's allocator, so that the comparison is of the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let addr = std::env::args()

@@ -31,6 +31,10 @@ async fn insert(db: &Database, sql: &str, ts: i64) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// The host's allocator, so that the comparison is of the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

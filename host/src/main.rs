@@ -9,6 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc rather than glibc's malloc, whose `malloc`, `free` and `malloc_consolidate` were 8% of
+/// the host's samples on `scripts/bench host` insert32. It cut the host's CPU a request there by
+/// 8% (docs/benchmarks.md, 2026-12-02).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "fieldline",
