@@ -1,13 +1,7 @@
 -- POST /post/v2 with 32 channels and a distinct timestamp per request (so every request adds 32
 -- new points). The token comes from CONDUIT_TOKEN; the device is `bench-device`.
-local threads = {}
-local counter = 0
+dofile("scripts/bench.d/distinct.lua")
 local token = os.getenv("CONDUIT_TOKEN") or ""
-
-setup = function(thread)
-  thread:set("id", #threads + 1)
-  table.insert(threads, thread)
-end
 
 local function body(ts)
   local data = {}
@@ -19,9 +13,8 @@ local function body(ts)
 end
 
 request = function()
-  counter = counter + 1
   -- 1.7e12 ms plus a per-thread range: 13 digits, never the same (channel, time) twice.
-  local ts = 1700000000000 + (id or 0) * 1000000000 + counter
+  local ts = next_ts(1700000000000)
   return wrk.format("POST", "/post/v2", { ["Content-Type"] = "application/json" }, body(ts))
 end
 
