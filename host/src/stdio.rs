@@ -82,23 +82,21 @@ impl<W: Write> Lines<W> {
         }
     }
 
-    /// Takes `bytes` and writes every line they finish, in one `write_all`.
+    /// Takes `bytes` and writes every line they finish, in one `write_all`. `pending` never
+    /// holds a newline, so only the new bytes are searched.
     pub fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.pending.is_empty() {
-            // The usual case, a whole line or more in one write: no copy.
-            let (done, rest) = split_after_last_newline(bytes);
-            if !done.is_empty() {
+        let (done, rest) = split_after_last_newline(bytes);
+        if !done.is_empty() {
+            if self.pending.is_empty() {
+                // The usual case, a whole line or more in one write: no copy.
                 self.sink.write_all(done)?;
-            }
-            self.pending.extend_from_slice(rest);
-        } else {
-            self.pending.extend_from_slice(bytes);
-            let end = self.pending.len() - split_after_last_newline(&self.pending).1.len();
-            if end > 0 {
-                self.sink.write_all(&self.pending[..end])?;
-                self.pending.drain(..end);
+            } else {
+                self.pending.extend_from_slice(done);
+                self.sink.write_all(&self.pending)?;
+                self.pending.clear();
             }
         }
+        self.pending.extend_from_slice(rest);
         if self.pending.len() > MAX_PENDING {
             self.write_pending()?;
         }
