@@ -695,7 +695,7 @@ fn conduit_rate_limits_follow_the_tiers() {
         (ConduitTier::Enterprise, false),
     ] {
         let (t, id) = token_with_id(&db, &o, tier, ConduitServices::default());
-        let policy = tier.write_policy().unwrap_or(RateLimitPolicy {
+        let policy = fieldline_service::limits::conduit_write(tier).unwrap_or(RateLimitPolicy {
             name: "conduit-write",
             limit: 100,
             window_secs: 1,

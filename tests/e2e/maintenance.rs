@@ -84,15 +84,15 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
         fieldline_domain::line_protocol::Precision::Milliseconds,
         0,
     );
-    let points: Vec<_> = lines
-        .iter()
-        .map(|l| fieldline_domain::query::write::to_series_point(l).expect("point"))
-        .collect();
-    let principal = fieldline_domain::Principal::Federation {
-        token: fieldline_domain::TokenId::generate().expect("id"),
-        org: tenant.id(),
+    let caller = fieldline_service::auth::Caller {
+        tenant,
+        principal: fieldline_domain::Principal::Federation {
+            token: fieldline_domain::TokenId::generate().expect("id"),
+            org: tenant.id(),
+        },
     };
-    storage::write_series_points(&db, &tenant, &principal, &points, true, now).expect("write");
+    let store = storage::SqlStore(&db);
+    fieldline_service::influx::write(&store, &caller, &lines, now).expect("write");
     let (ok, out) = run_host(
         &[
             "trigger",

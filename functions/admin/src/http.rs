@@ -1,16 +1,18 @@
-//! The admin API's plumbing: its error format, JSON bodies, the caller's credentials and the
-//! rate limits. Every rule applied here is the domain's or storage's; this only translates.
+//! The admin API's plumbing: its error format (the one mapping of the use cases' errors), JSON
+//! bodies, the caller's credentials and the rate limits. Every rule applied here is the
+//! domain's or the use cases'; this only translates.
 
-use fieldline_domain::{
-    authorize, AccessClaims, Action, AuthFailure, JwtKey, OrgId, Principal, RateLimitPolicy,
-    Timestamp, UserId,
-};
-use fieldline_storage::{Conflict, Error as StoreError, Tenant};
+use fieldline_component::{authorization, Authorization, Store};
+use fieldline_domain::{AccessClaims, Action, AuthFailure, JwtKey, OrgId, Timestamp, UserId};
+use fieldline_service::auth::{self, Caller as Member};
+use fieldline_service::limits::{self, Subject};
+use fieldline_service::{Conflict, Entity, Error, Refusal, Tenant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 use spin_sdk::http::{Request, Response};
-use spin_sdk::sqlite::Connection;
+
+pub use fieldline_component::variable;
 
 /// Request bodies above this are refused with 413 before they are parsed: the largest admin
 /// request (a device with its metadata) is a few kilobytes.
@@ -87,24 +89,28 @@ fn conflict_code(c: &Conflict) -> &'static str {
     }
 }
 
-fn not_found_code(what: &str) -> &'static str {
+fn not_found_code(what: Entity) -> &'static str {
     match what {
-        "organization" => "organization_not_found",
-        "user" => "user_not_found",
-        "member" | "membership" => "member_not_found",
-        "invitation" => "invitation_not_found",
-        "device" => "device_not_found",
-        "sensor" => "sensor_not_found",
-        "channel" => "channel_not_found",
-        "token" => "token_not_found",
-        _ => "not_found",
+        Entity::Organization => "organization_not_found",
+        Entity::User => "user_not_found",
+        Entity::Member => "member_not_found",
+        Entity::Invitation => "invitation_not_found",
+        Entity::Device => "device_not_found",
+        Entity::Sensor => "sensor_not_found",
+        Entity::Channel => "channel_not_found",
+        Entity::Token => "token_not_found",
+        Entity::Incident => "not_found",
     }
+}
+
+/// 404 for a missing object, with its code.
+pub fn not_found(what: Entity) -> ApiError {
+    ApiError::new(404, not_found_code(what), format!("{what} not found"))
 }
 
 impl From<fieldline_domain::Error> for ApiError {
     fn from(e: fieldline_domain::Error) -> Self {
         use fieldline_domain::Error as E;
-        let status = e.http_status();
         match e {
             E::Parse(p) => ApiError::bad_request(p.to_string()),
             E::Unauthenticated(f) => ApiError::new(401, auth_code(f), f.to_string()),
@@ -120,7 +126,7 @@ impl From<fieldline_domain::Error> for ApiError {
                     "limit": { "name": r.policy, "requests": r.limit, "window_secs": r.window_secs }
                 })),
             },
-            E::Internal(m) => internal(status, &m),
+            E::Internal(m) => internal(500, &m),
         }
     }
 }
@@ -131,17 +137,22 @@ impl From<fieldline_domain::ParseError> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        let status = e.http_status();
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
         match e {
-            StoreError::Domain(d) => d.into(),
-            StoreError::NotFound(what) => {
-                ApiError::new(404, not_found_code(what), format!("{what} not found"))
+            Error::Domain(d) => d.into(),
+            Error::NotFound(what) => not_found(what),
+            Error::Conflict(c) => c.into(),
+            Error::Refused(Refusal::MissingCredentials(m)) => {
+                ApiError::new(401, "missing_credentials", m)
             }
-            StoreError::Conflict(c) => c.into(),
-            StoreError::SchemaTooNew { .. } => ApiError::new(503, "schema_too_new", e.to_string()),
-            other => internal(status, &other.to_string()),
+            Error::Refused(Refusal::WrongCredentials(m)) => ApiError::new(401, "invalid_token", m),
+            Error::Refused(Refusal::ServiceDisabled(m)) => ApiError::new(403, "forbidden", m),
+            Error::NoMembership(_) => ApiError::new(403, "no_membership", e.to_string()),
+            Error::UnknownDevice(m) => ApiError::new(404, "device_not_found", m),
+            Error::TooLarge(m) => ApiError::new(413, "payload_too_large", m),
+            Error::SchemaTooNew { .. } => ApiError::new(503, "schema_too_new", e.to_string()),
+            other => internal(500, &other.to_string()),
         }
     }
 }
@@ -230,70 +241,38 @@ pub fn patched<T: Serialize + DeserializeOwned>(current: &T, patch: &Value) -> A
     Ok(serde_json::from_value(v)?)
 }
 
-/// A Spin variable; `None` when it is undefined or empty.
-pub fn variable(name: &str) -> Option<String> {
-    spin_sdk::variables::get(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-}
-
 pub fn jwt_key() -> ApiResult<JwtKey> {
-    let secret = variable("jwt_secret").ok_or_else(|| {
-        internal(
-            500,
-            "the Spin variable `jwt_secret` is not set: set SPIN_VARIABLE_JWT_SECRET \
-             (scripts/up generates one into .spin/jwt-secret)",
-        )
-    })?;
-    JwtKey::from_secret(secret.as_bytes())
-        .map_err(|e| internal(500, &format!("Spin variable `jwt_secret`: {e}")))
+    fieldline_component::jwt_key().map_err(|m| internal(500, &m))
 }
 
 /// The admin API's per-user limit: 100 requests per minute (Hexastate) unless the variables
 /// `admin_rate_limit` and `admin_rate_limit_window_secs` say otherwise.
-pub fn admin_policy() -> RateLimitPolicy {
-    let default = RateLimitPolicy::ADMIN_API;
-    RateLimitPolicy {
-        limit: variable("admin_rate_limit")
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(default.limit),
-        window_secs: variable("admin_rate_limit_window_secs")
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(default.window_secs),
-        ..default
-    }
+pub fn admin_policy() -> fieldline_domain::RateLimitPolicy {
+    limits::admin_api(
+        variable("admin_rate_limit").and_then(|v| v.trim().parse().ok()),
+        variable("admin_rate_limit_window_secs").and_then(|v| v.trim().parse().ok()),
+    )
 }
 
-/// Requests without an access token (sign-up, login, refresh, accepting an invitation), per
-/// client address.
-const ANONYMOUS: RateLimitPolicy = RateLimitPolicy {
-    name: "admin-api-anonymous",
-    limit: 100,
-    window_secs: 60,
-};
-
 /// Counts an unauthenticated request against its client address.
-pub fn limit_anonymous(db: &Connection, req: &Request, now: Timestamp) -> ApiResult<()> {
-    let ip = fieldline_http::client_ip(req.header("spin-client-addr").and_then(|v| v.as_str()));
-    fieldline_storage::check_rate_limit(db, &ANONYMOUS, &format!("addr:{ip}"), 1, now)?;
+pub fn limit_anonymous(store: &Store, req: &Request, now: Timestamp) -> ApiResult<()> {
+    let ip = fieldline_component::client_ip(req);
+    limits::check(
+        store,
+        &limits::ADMIN_ANONYMOUS,
+        Subject::Client(&ip),
+        1,
+        now,
+    )?;
     Ok(())
 }
 
 /// The `Bearer` token of the `Authorization` header.
 pub fn bearer(req: &Request) -> ApiResult<Option<String>> {
-    let Some(value) = req.header("authorization") else {
-        return Ok(None);
-    };
-    let value = value.as_str().unwrap_or_default().trim();
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(Some(token.trim().to_owned()))
-        }
-        _ => Err(ApiError::new(
+    match authorization(req) {
+        None => Ok(None),
+        Some(Authorization::Bearer(token)) => Ok(Some(token)),
+        Some(_) => Err(ApiError::new(
             401,
             "invalid_authorization_header",
             "the Authorization header must be `Bearer <access token>`",
@@ -304,7 +283,7 @@ pub fn bearer(req: &Request) -> ApiResult<Option<String>> {
 /// An authenticated member of an organization.
 pub struct Caller {
     pub tenant: Tenant,
-    pub principal: Principal,
+    member: Member,
     pub claims: AccessClaims,
 }
 
@@ -317,16 +296,16 @@ impl Caller {
         self.tenant.id()
     }
 
-    /// The one permission check: the domain's [`authorize`].
+    /// The one permission check: the domain's `authorize`.
     pub fn may(&self, action: Action) -> ApiResult<()> {
-        authorize(&self.principal, action, self.org())?;
+        self.member.may(action)?;
         Ok(())
     }
 }
 
 /// Verifies the access token, loads the caller's current membership and counts the request
 /// against the per-user rate limit.
-pub fn authenticate(db: &Connection, req: &Request, now: Timestamp) -> ApiResult<Caller> {
+pub fn authenticate(store: &Store, req: &Request, now: Timestamp) -> ApiResult<Caller> {
     let token = bearer(req)?.ok_or_else(|| {
         ApiError::new(
             401,
@@ -334,12 +313,12 @@ pub fn authenticate(db: &Connection, req: &Request, now: Timestamp) -> ApiResult
             "this endpoint needs `Authorization: Bearer <access token>` (POST /api/v1/login)",
         )
     })?;
-    let claims = jwt_key()?.verify(&token, now)?;
-    let (tenant, principal) = fieldline_storage::member_principal(db, &claims)?;
-    fieldline_storage::check_rate_limit(db, &admin_policy(), &principal.rate_limit_key(), 1, now)?;
+    let (member, claims) = auth::access_token(store, &jwt_key()?, &token, now)?;
+    let subject = Subject::Principal(&member.principal);
+    limits::check(store, &admin_policy(), subject, 1, now)?;
     Ok(Caller {
-        tenant,
-        principal,
+        tenant: member.tenant,
+        member,
         claims,
     })
 }
@@ -348,11 +327,11 @@ pub fn authenticate(db: &Connection, req: &Request, now: Timestamp) -> ApiResult
 pub fn path_id<T>(
     params: &spin_sdk::http::Params,
     name: &str,
-    what: &'static str,
+    what: Entity,
     parse: impl FnOnce(&str) -> Result<T, fieldline_domain::ParseError>,
 ) -> ApiResult<T> {
     params
         .get(name)
         .and_then(|s| parse(s).ok())
-        .ok_or_else(|| ApiError::new(404, not_found_code(what), format!("{what} not found")))
+        .ok_or_else(|| not_found(what))
 }

@@ -1,13 +1,13 @@
 //! AlphaX Conduit over MQTT, through the Spin MQTT trigger: `{token}/{id}/publish/v4` (the v1
 //! hex byte array), `{token}/{id}/0/data` (bulk update) and `{token}/{id}/{channel}/data` (one
 //! channel). A message with a bad topic, token or payload is refused: the trigger logs and counts
-//! it and goes on. The token's MQTT service must be enabled; writes share the HTTP upload's rate
-//! limits, device rules and storage (`fieldline_storage::conduit_ingest`).
+//! it and goes on. The token's MQTT service must be enabled; writes take the HTTP upload's path
+//! (`fieldline_service::ingest`: rate limits, device rules, storage).
 
-use fieldline_domain::conduit::{ConduitError, Topic};
+use fieldline_domain::conduit::Topic;
 use fieldline_domain::Timestamp;
-use fieldline_storage as storage;
-use fieldline_storage::ConduitService;
+use fieldline_service::auth::{conduit_caller, ConduitService};
+use fieldline_service::ingest::{ingest as store_points, Api, Incoming};
 
 wit_bindgen::generate!({
     world: "spin-mqtt",
@@ -37,12 +37,19 @@ fn redacted(topic: &str) -> String {
     }
 }
 
-fn ingest(topic: &str, payload: &[u8]) -> Result<(), ConduitError> {
+/// Stores one message; the error says why it was refused (the trigger logs it).
+fn ingest(topic: &str, payload: &[u8]) -> Result<(), fieldline_service::Error> {
     let now = Timestamp::now();
     let topic = Topic::parse(topic)?;
     let (timestamp, readings) = topic.kind.decode(payload, now)?;
-    let db = storage::spin::open_default().map_err(storage::conduit_error)?;
-    let caller = storage::conduit_caller(&db, Some(&topic.token), ConduitService::Mqtt, now)?;
-    storage::conduit_ingest(&db, &caller, &topic.network_id, timestamp, &readings, now)?;
+    let store = fieldline_component::open_store()?;
+    let caller = conduit_caller(&store, Some(&topic.token), ConduitService::Mqtt, now)?;
+    let points = readings
+        .iter()
+        .map(|r| Incoming::conduit(&topic.network_id, timestamp, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let auth = &caller.auth;
+    let api = Api::Conduit(caller.tier);
+    store_points(&store, &auth.tenant, &auth.principal, api, &points, now)?;
     Ok(())
 }

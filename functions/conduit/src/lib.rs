@@ -1,13 +1,15 @@
 //! AlphaX Conduit over HTTP: `POST /post/v1` and `/post/v2` (uploads), `GET /conduitv4` and
 //! `/conduitv6` (reads), with Conduit's token rules, rate limits, gzip in both directions,
 //! `X-HTTP-Method-Override` and its `{"code","error"}` answers. Parsing is in
-//! `fieldline_domain::conduit`, storage in `fieldline_storage`; this crate only wires them.
+//! `fieldline_domain::conduit`, the uploads and reads are `fieldline_service`'s use cases; this
+//! crate decodes, calls them and encodes.
 
 use fieldline_domain::conduit::{ConduitError, Status};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 mod api;
+mod error;
 mod wire;
 
 use wire::Method;

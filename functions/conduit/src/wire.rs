@@ -33,10 +33,6 @@ impl Method {
     }
 }
 
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.header(name).and_then(|v| v.as_str()).map(str::trim)
-}
-
 /// The request's method, or on a POST the method `X-HTTP-Method-Override` names ("Clients not
 /// supporting PUT/DELETE methods can send via POST with this header"). An override on another
 /// method, or naming something other than GET, POST, PUT or DELETE, is a 400.
@@ -48,7 +44,7 @@ pub fn effective_method(req: &Request) -> Result<Method, ConduitError> {
         SpinMethod::Delete => Method::Delete,
         _ => Method::Other,
     };
-    let Some(over) = header(req, "x-http-method-override") else {
+    let Some(over) = fieldline_component::header(req, "x-http-method-override") else {
         return Ok(actual);
     };
     if actual != Method::Post {
@@ -78,12 +74,10 @@ fn too_large() -> ConduitError {
 
 /// The request body, decompressed when `Content-Encoding: gzip`.
 pub fn body(req: &Request) -> Result<Vec<u8>, ConduitError> {
-    fieldline_http::inflate(req.body(), header(req, "content-encoding"), MAX_BODY_BYTES)
-        .map(std::borrow::Cow::into_owned)
-        .map_err(|e| match e {
-            fieldline_http::BodyError::TooLarge => too_large(),
-            fieldline_http::BodyError::Bad(m) => ConduitError::new(Status::BadRequest, m),
-        })
+    fieldline_component::body(req, MAX_BODY_BYTES).map_err(|e| match e {
+        fieldline_component::BodyError::TooLarge => too_large(),
+        fieldline_component::BodyError::Bad(m) => ConduitError::new(Status::BadRequest, m),
+    })
 }
 
 /// What a handler answers with when it succeeds.
@@ -112,10 +106,6 @@ impl Answer {
     }
 }
 
-fn accepts_gzip(req: &Request) -> bool {
-    fieldline_http::accepts_gzip(header(req, "accept-encoding"))
-}
-
 /// Renders an answer or an error; compresses a body over 1024 bytes for a client that accepts
 /// gzip.
 pub fn respond(req: &Request, answer: Result<Answer, ConduitError>) -> Response {
@@ -133,21 +123,11 @@ pub fn respond(req: &Request, answer: Result<Answer, ConduitError>) -> Response 
             headers,
         }
     });
-    let mut builder = Response::builder();
-    builder.status(answer.status.code());
-    for (k, v) in answer.headers {
-        builder.header(k, v);
+    let mut out = fieldline_component::Answer::json(answer.status.code(), answer.body);
+    out.headers = answer.headers;
+    if !out.body.is_empty() {
+        out.headers.push(("vary", "accept-encoding".into()));
     }
-    let mut body = answer.body;
-    if !body.is_empty() {
-        builder.header("content-type", "application/json");
-        if body.len() > GZIP_OVER_BYTES && accepts_gzip(req) {
-            if let Some(z) = fieldline_http::gzip(&body) {
-                body = z;
-                builder.header("content-encoding", "gzip");
-            }
-        }
-        builder.header("vary", "accept-encoding");
-    }
-    builder.body(body).build()
+    let gzip = fieldline_component::accepts_gzip(req).then_some(GZIP_OVER_BYTES);
+    out.into_response(gzip, false)
 }

@@ -1,21 +1,13 @@
-//! Who is calling: a Bearer access token (from `/epts/token` or the admin API's login), or
-//! InfluxDB 1.x credentials (HTTP Basic, or the `u` and `p` parameters) whose password is the
-//! account's password or a Fieldline API token (a Conduit token with the HTTP service, which
-//! costs a hash lookup instead of an Argon2 verification on every request).
+//! Who is calling, and the one mapping of the use cases' errors to this component's refusals,
+//! which each API here words its own way. Credentials: a Bearer access token (from
+//! `/epts/token` or the admin API's login), or InfluxDB 1.x credentials (HTTP Basic, or the `u`
+//! and `p` parameters) whose password is the account's password or a Fieldline API token.
 
-use base64::Engine as _;
-use fieldline_domain::{JwtKey, Principal, Timestamp, TokenKind, TokenSecret};
-use fieldline_storage::{Error as StoreError, Tenant};
+use fieldline_component::{authorization, jwt_key, Authorization, Store};
+use fieldline_domain::Timestamp;
+use fieldline_service::auth::{self, Caller};
+use fieldline_service::{Error, Refusal as Refused};
 use spin_sdk::http::Request;
-use spin_sdk::sqlite::Connection;
-
-use crate::wire::{header, variable};
-
-/// An authenticated caller.
-pub struct Caller {
-    pub tenant: Tenant,
-    pub principal: Principal,
-}
 
 /// The credentials a request carries.
 pub enum Credentials {
@@ -32,16 +24,19 @@ pub enum Refusal {
     Failed(String),
     /// Authenticated, but without the permission needed.
     Forbidden(String),
-    /// Too many failed logins (seconds to wait).
+    /// Too many requests or failed logins (seconds to wait).
     Limited {
         message: String,
         retry_after: u32,
     },
+    /// The request asks for too much in one answer (Proficloud answers 500 with the message).
+    TooLarge(String),
     Internal(String),
 }
 
-impl From<StoreError> for Refusal {
-    fn from(e: StoreError) -> Self {
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        use fieldline_domain::Error as D;
         if let Some(r) = e.as_rate_limited() {
             return Refusal::Limited {
                 message: r.to_string(),
@@ -49,18 +44,15 @@ impl From<StoreError> for Refusal {
             };
         }
         match e {
-            StoreError::Domain(fieldline_domain::Error::Unauthenticated(f)) => {
-                Refusal::Failed(f.to_string())
-            }
-            StoreError::NoMembership(_) => Refusal::Failed(e.to_string()),
+            Error::Refused(Refused::MissingCredentials(m)) => Refusal::Missing(m.into()),
+            Error::Refused(Refused::WrongCredentials(m)) => Refusal::Failed(m.into()),
+            Error::Refused(Refused::ServiceDisabled(m)) => Refusal::Forbidden(m),
+            Error::Domain(D::Unauthenticated(f)) => Refusal::Failed(f.to_string()),
+            Error::NoMembership(_) => Refusal::Failed(e.to_string()),
+            Error::Domain(D::Forbidden(d)) => Refusal::Forbidden(d.to_string()),
+            Error::TooLarge(m) => Refusal::TooLarge(m),
             other => Refusal::Internal(other.to_string()),
         }
-    }
-}
-
-impl From<fieldline_domain::Error> for Refusal {
-    fn from(e: fieldline_domain::Error) -> Self {
-        StoreError::from(e).into()
     }
 }
 
@@ -70,29 +62,19 @@ pub fn credentials(
     user: Option<&str>,
     password: Option<&str>,
 ) -> Result<Credentials, Refusal> {
-    if let Some(value) = header(req, "authorization").filter(|v| !v.is_empty()) {
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        let rest = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
-            return Ok(Credentials::Bearer(rest.to_owned()));
+    match authorization(req) {
+        Some(Authorization::Bearer(token)) => return Ok(Credentials::Bearer(token)),
+        Some(Authorization::Basic { user, password }) => {
+            return Ok(Credentials::Password { user, password })
         }
-        if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(rest)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok());
-            if let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
-                return Ok(Credentials::Password {
-                    user: user.to_owned(),
-                    password: password.to_owned(),
-                });
-            }
+        Some(Authorization::Unreadable) => {
+            return Err(Refusal::Missing(
+                "the Authorization header must be `Bearer <access token>` or `Basic <base64 of \
+                 email:password>`"
+                    .into(),
+            ))
         }
-        return Err(Refusal::Missing(
-            "the Authorization header must be `Bearer <access token>` or `Basic <base64 of \
-             email:password>`"
-                .into(),
-        ));
+        None => {}
     }
     match (user, password) {
         (Some(u), Some(p)) if !u.is_empty() || !p.is_empty() => Ok(Credentials::Password {
@@ -103,73 +85,27 @@ pub fn credentials(
     }
 }
 
-/// The key access tokens are signed with (the secret variable `jwt_secret`).
-pub fn jwt_key() -> Result<JwtKey, Refusal> {
-    let secret = variable("jwt_secret").ok_or_else(|| {
-        Refusal::Internal(
-            "the Spin variable `jwt_secret` is not set: set SPIN_VARIABLE_JWT_SECRET (scripts/up \
-             generates one into .spin/jwt-secret)"
-                .into(),
-        )
-    })?;
-    JwtKey::from_secret(secret.as_bytes())
-        .map_err(|e| Refusal::Internal(format!("Spin variable `jwt_secret`: {e}")))
+/// The key access tokens are signed with.
+pub fn key() -> Result<fieldline_domain::JwtKey, Refusal> {
+    jwt_key().map_err(Refusal::Internal)
 }
 
 /// Authenticates the credentials.
-pub fn authenticate(
-    db: &Connection,
-    creds: Credentials,
-    now: Timestamp,
-) -> Result<Caller, Refusal> {
+pub fn authenticate(store: &Store, creds: Credentials, now: Timestamp) -> Result<Caller, Refusal> {
     match creds {
         Credentials::None => Err(Refusal::Missing(
             "this endpoint needs credentials: `Authorization: Bearer <access token>` (POST \
              /epts/token), or InfluxDB's Basic authentication or u and p parameters"
                 .into(),
         )),
-        Credentials::Bearer(token) => {
-            let claims = jwt_key()?.verify(&token, now)?;
-            let (tenant, principal) = fieldline_storage::member_principal(db, &claims)?;
-            Ok(Caller { tenant, principal })
-        }
+        Credentials::Bearer(token) => Ok(auth::access_token(store, &key()?, &token, now)?.0),
         Credentials::Password { user, password } => {
-            // A Fieldline API token as the password: cheap to check, revocable on its own.
-            if let Ok(secret) = TokenSecret::parse(&password) {
-                if secret.kind() == Some(TokenKind::Conduit) {
-                    let auth = fieldline_storage::authenticate_token(db, &secret, now)?;
-                    return match auth.principal {
-                        Principal::Conduit { services, .. } if services.http => Ok(Caller {
-                            tenant: auth.tenant,
-                            principal: auth.principal,
-                        }),
-                        _ => Err(Refusal::Failed(
-                            "the token does not have the HTTP service enabled".into(),
-                        )),
-                    };
-                }
-            }
-            let (tenant, user) =
-                fieldline_storage::password_login(db, &user, &password, None, now)?;
-            let (tenant, membership) = fieldline_storage::member(db, tenant.id(), user)?;
-            Ok(Caller {
-                tenant,
-                principal: Principal::Member {
-                    user,
-                    org: membership.org,
-                    permissions: membership.permissions,
-                },
-            })
+            Ok(auth::user_and_password(store, &user, &password, now)?)
         }
     }
 }
 
-/// Checks the caller may do `action` (the domain's one permission check).
-pub fn authorize(caller: &Caller, action: fieldline_domain::Action) -> Result<(), Refusal> {
-    fieldline_domain::authorize(&caller.principal, action, caller.tenant.id()).map_err(
-        |e| match e {
-            fieldline_domain::Error::Forbidden(d) => Refusal::Forbidden(d.to_string()),
-            other => other.into(),
-        },
-    )
+/// Opens the store.
+pub fn open() -> Result<Store, Refusal> {
+    fieldline_component::open_store().map_err(Refusal::from)
 }

@@ -3,29 +3,24 @@
 //! the Spring service they document (`{"timestamp", "status", "error", "message", "path"}`),
 //! with 401 for missing or bad credentials and, as the document says, 500 for wrong parameters.
 
+use fieldline_component::Store;
 use fieldline_domain::epts::{
     data_response, last_response, DataQuery, SeriesPoints, SeriesSelection,
 };
-use fieldline_domain::{Action, Point, RateLimitPolicy, Timestamp, TokenKind, TokenSecret};
-use fieldline_storage::{self as storage, Order, SeriesFilter, SeriesInfo};
+use fieldline_domain::Timestamp;
+use fieldline_service::auth::{self as sessions, Caller};
+use fieldline_service::limits::{self, Subject};
+use fieldline_service::reads::{epts_data, epts_last, SeriesWithPoints};
 use serde::Deserialize;
 use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
-use spin_sdk::sqlite::Connection;
 
-use crate::auth::{self, Refusal};
-use crate::wire::{self, accepts_gzip, client_ip, header, Answer};
+use crate::auth::{self, open, Refusal};
+use crate::wire::{self, client_ip, header, Answer};
 
 /// The most points one `/epts/data` answer carries; a larger range is refused with a message
 /// saying to narrow it (an instance's memory is bounded).
 const MAX_POINTS: usize = 500_000;
-
-/// Password logins and refreshes without credentials, per client address.
-const TOKEN_CLIENT: RateLimitPolicy = RateLimitPolicy {
-    name: "epts-token-client",
-    limit: 100,
-    window_secs: 60,
-};
 
 fn spring_error(req: &Request, status: u16, message: &str) -> Answer {
     let error = match status {
@@ -60,6 +55,8 @@ fn refusal(req: &Request, r: Refusal) -> Answer {
             message,
             retry_after,
         } => spring_error(req, 429, &message).header("retry-after", retry_after.to_string()),
+        // "500 – e.g. wrong input parameters ... Error message given in response body."
+        Refusal::TooLarge(m) => spring_error(req, 500, &m),
         Refusal::Internal(m) => {
             eprintln!("epts: {} {}: {m}", req.method(), req.path());
             spring_error(req, 500, "internal error; see the server log")
@@ -67,12 +64,8 @@ fn refusal(req: &Request, r: Refusal) -> Answer {
     }
 }
 
-fn open() -> Result<Connection, Refusal> {
-    storage::spin::open_default().map_err(|e| Refusal::Internal(e.to_string()))
-}
-
 fn finish(req: &Request, answer: Answer) -> Response {
-    answer.into_response(accepts_gzip(req))
+    wire::respond(req, answer)
 }
 
 pub fn not_found(req: &Request) -> Response {
@@ -114,6 +107,7 @@ fn token_refusal(r: Refusal) -> Answer {
             retry_after,
         } => oauth_error(429, "too_many_requests", &message)
             .header("retry-after", retry_after.to_string()),
+        Refusal::TooLarge(m) => oauth_error(400, "invalid_request", &m),
         Refusal::Internal(m) => {
             eprintln!("epts: /epts/token: {m}");
             oauth_error(500, "server_error", "internal error; see the server log")
@@ -176,13 +170,14 @@ pub fn token(req: &Request) -> Response {
 
 fn issue(req: &Request) -> Result<Answer, Refusal> {
     let b = token_body(req)?;
-    let key = auth::jwt_key()?;
+    let key = auth::key()?;
     let now = Timestamp::now();
-    let db = open()?;
-    storage::check_rate_limit(
-        &db,
-        &TOKEN_CLIENT,
-        &format!("addr:{}", client_ip(req)),
+    let store = open()?;
+    let ip = client_ip(req);
+    limits::check(
+        &store,
+        &limits::EPTS_TOKEN_CLIENT,
+        Subject::Client(&ip),
         1,
         now,
     )?;
@@ -190,19 +185,16 @@ fn issue(req: &Request) -> Result<Answer, Refusal> {
         || (b.refresh_token.is_some() && b.username.is_none());
     let session = if refresh {
         let token = b.refresh_token.as_deref().unwrap_or_default();
-        let secret = TokenSecret::parse(token)
-            .ok()
-            .filter(|s| s.kind() == Some(TokenKind::Refresh))
-            .ok_or_else(|| Refusal::Failed("refresh_token is not a valid refresh token".into()))?;
-        storage::refresh_session(&db, &key, &secret, now)?
+        let secret = sessions::refresh_secret(token)?;
+        sessions::refresh_session(&store, &key, &secret, now)?
     } else {
         let (Some(user), Some(password)) = (b.username.as_deref(), b.password.as_deref()) else {
             return Err(Refusal::Missing(
                 "send {\"username\", \"password\"} or {\"refresh_token\"}".into(),
             ));
         };
-        let (tenant, user) = storage::password_login(&db, user, password, None, now)?;
-        storage::start_session(&db, &key, tenant, user, now)?
+        let (tenant, user) = sessions::password_login(&store, user, password, None, now)?;
+        sessions::start_session(&store, &key, tenant, user, now)?
     };
     Ok(Answer::json(
         200,
@@ -220,7 +212,7 @@ fn issue(req: &Request) -> Result<Answer, Refusal> {
 // ---- /epts/last and /epts/data ----
 
 /// Authenticates a Bearer caller and checks they may read the organization's data.
-fn reader(req: &Request, db: &Connection, now: Timestamp) -> Result<auth::Caller, Refusal> {
+fn reader(req: &Request, store: &Store, now: Timestamp) -> Result<Caller, Refusal> {
     let creds = match auth::credentials(req, None, None)? {
         c @ auth::Credentials::Bearer(_) => c,
         auth::Credentials::None => {
@@ -236,127 +228,58 @@ fn reader(req: &Request, db: &Connection, now: Timestamp) -> Result<auth::Caller
             ))
         }
     };
-    let caller = auth::authenticate(db, creds, now)?;
-    auth::authorize(&caller, Action::ReadOrg)?;
+    let caller = auth::authenticate(store, creds, now)?;
+    caller.may(fieldline_domain::Action::ReadOrg)?;
     Ok(caller)
 }
 
-/// The organization's series of the selection, in the order asked: devices, then metrics.
-fn selected(
-    db: &Connection,
-    caller: &auth::Caller,
-    sel: &SeriesSelection,
-) -> Result<Vec<SeriesInfo>, Refusal> {
-    let filter = SeriesFilter {
-        uuids: Some(&sel.uuids),
-        measurements: Some(&sel.names),
-    };
-    let mut found = storage::list_series(db, &caller.tenant, filter).map_err(Refusal::from)?;
-    found.sort_by_key(|s| {
-        (
-            sel.uuids.iter().position(|u| *u == s.uuid),
-            sel.names.iter().position(|n| *n == s.measurement),
-        )
-    });
-    Ok(found)
-}
-
-fn read_answer(
+/// A `GET` of Proficloud's: the parameters parsed (a bad one is a 500 with the message, as the
+/// document says), the caller authenticated, the series read, the answer shaped.
+fn read_answer<Q>(
     req: &Request,
-    body: impl FnOnce(&Connection, &auth::Caller) -> Result<Result<String, String>, Refusal>,
+    parse: impl FnOnce(&str) -> Result<Q, fieldline_domain::ParseError>,
+    read: impl FnOnce(&Store, &Caller, &Q) -> fieldline_service::Result<SeriesWithPoints>,
+    shape: impl FnOnce(&[SeriesPoints<'_>]) -> String,
 ) -> Response {
     if !matches!(req.method(), Method::Get) {
         return method_not_allowed(req, "GET");
     }
     let now = Timestamp::now();
-    let answer = open()
-        .and_then(|db| {
-            let caller = reader(req, &db, now)?;
-            body(&db, &caller)
-        })
-        .map(|r| match r {
-            Ok(body) => Answer::json(200, body),
-            // "500 – e.g. wrong input parameters ... Error message given in response body."
-            Err(message) => spring_error(req, 500, &message),
-        })
-        .unwrap_or_else(|r| refusal(req, r));
+    let answer = (|| {
+        let store = open()?;
+        let caller = reader(req, &store, now)?;
+        // "500 – e.g. wrong input parameters ... Error message given in response body."
+        let q = match parse(req.query()) {
+            Ok(q) => q,
+            Err(e) => return Ok(spring_error(req, 500, &e.to_string())),
+        };
+        let series = read(&store, &caller, &q)?;
+        let shaped: Vec<SeriesPoints<'_>> = series
+            .iter()
+            .map(|(s, points)| SeriesPoints {
+                uuid: s.uuid,
+                name: &s.measurement,
+                points,
+            })
+            .collect();
+        Ok(Answer::json(200, shape(&shaped)))
+    })()
+    .unwrap_or_else(|r: Refusal| refusal(req, r));
     finish(req, answer)
-}
-
-/// Each series with its points, as the answers list them.
-fn shaped<'a>(series: &'a [SeriesInfo], points: &'a [Vec<Point>]) -> Vec<SeriesPoints<'a>> {
-    series
-        .iter()
-        .zip(points)
-        .map(|(s, p)| SeriesPoints {
-            uuid: s.uuid,
-            name: &s.measurement,
-            points: p,
-        })
-        .collect()
 }
 
 /// `GET /epts/last?uuid=..&timeSeriesName=..`: the latest point of each series.
 pub fn last(req: &Request) -> Response {
-    read_answer(req, |db, caller| {
-        let sel = match SeriesSelection::parse_last(req.query()) {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e.to_string())),
-        };
-        let series = selected(db, caller, &sel)?;
-        let refs: Vec<_> = series.iter().map(|s| s.channel).collect();
-        let latest = storage::latest_points(db, &caller.tenant, &refs).map_err(Refusal::from)?;
-        let points: Vec<Vec<Point>> = series
-            .iter()
-            .map(|s| {
-                latest
-                    .iter()
-                    .filter(|(c, _)| *c == s.channel)
-                    .map(|(_, p)| *p)
-                    .collect()
-            })
-            .collect();
-        Ok(Ok(last_response(&shaped(&series, &points))))
-    })
+    read_answer(req, SeriesSelection::parse_last, epts_last, last_response)
 }
 
 /// `GET /epts/data?uuid=..&timeSeriesName=..&fromDate=..&toDate=..`: the points of each series
 /// with `fromDate <= t <= toDate`, oldest first.
 pub fn data(req: &Request) -> Response {
-    read_answer(req, |db, caller| {
-        let q = match DataQuery::parse(req.query()) {
-            Ok(q) => q,
-            Err(e) => return Ok(Err(e.to_string())),
-        };
-        let series = selected(db, caller, &q.series)?;
-        let mut points: Vec<Vec<Point>> = Vec::with_capacity(series.len());
-        let mut total = 0;
-        for s in &series {
-            let rows = storage::points_between(
-                db,
-                &caller.tenant,
-                s.channel,
-                q.from,
-                q.to,
-                Order::OldestFirst,
-                Some(MAX_POINTS + 1 - total),
-            )
-            .map_err(Refusal::from)?;
-            total += rows.len();
-            if total > MAX_POINTS {
-                return Ok(Err(format!(
-                    "the range holds more than {MAX_POINTS} points; narrow fromDate..toDate or \
-                     ask for fewer series"
-                )));
-            }
-            let mut ps = Vec::with_capacity(rows.len());
-            for (ms, v) in rows {
-                let ts =
-                    Timestamp::from_millis(ms).map_err(|e| Refusal::Internal(e.to_string()))?;
-                ps.push(Point::new(ts, v).map_err(|e| Refusal::Internal(e.to_string()))?);
-            }
-            points.push(ps);
-        }
-        Ok(Ok(data_response(&shaped(&series, &points))))
-    })
+    read_answer(
+        req,
+        DataQuery::parse,
+        |store, caller, q| epts_data(store, caller, q, MAX_POINTS),
+        data_response,
+    )
 }

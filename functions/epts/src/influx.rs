@@ -3,24 +3,21 @@
 //! browser access mode). The organization is one database, named by the variable
 //! `influx_database` (default `fieldline`), with one retention policy, `autogen`.
 
+use fieldline_component::{variable, Store};
 use fieldline_domain::line_protocol::{self, Precision};
-use fieldline_domain::query::http::{answer, QueryParams};
-use fieldline_domain::query::write::{outcome, to_series_point};
-use fieldline_domain::query::{Context, RETENTION_POLICY};
-use fieldline_domain::{Action, Timestamp};
-use fieldline_storage::{self as storage, QuerySource};
+use fieldline_domain::query::http::QueryParams;
+use fieldline_domain::query::write::outcome;
+use fieldline_domain::Timestamp;
+use fieldline_service::auth::Caller;
+use fieldline_service::influx::{self as use_case, ns, WriteTarget};
 use spin_sdk::http::{Method, Request, Response};
-use spin_sdk::sqlite::Connection;
 
-use crate::auth::{self, Caller, Refusal};
-use crate::wire::{self, accepts_gzip, header, variable, Answer};
+use crate::auth::{self, open, Refusal};
+use crate::wire::{self, header, Answer};
 
 /// What `X-Influxdb-Version` says: the 1.x API Fieldline follows, so that clients (the
 /// `influx` CLI prints it, client libraries choose the 1.x protocol by it) treat it as such.
 const VERSION: &str = concat!("1.6.7-fieldline-", env!("CARGO_PKG_VERSION"));
-
-/// The most rows one query may answer with before it is refused.
-const MAX_ROWS: usize = 500_000;
 
 /// The most points one `/write` may carry (InfluxDB's clients send 5,000 by default).
 const MAX_WRITE_POINTS: usize = 100_000;
@@ -43,7 +40,7 @@ fn influx_headers(req: &Request, answer: Answer) -> Answer {
 }
 
 fn finish(req: &Request, answer: Answer) -> Response {
-    influx_headers(req, answer).into_response(accepts_gzip(req))
+    wire::respond(req, influx_headers(req, answer))
 }
 
 /// `{"error": message}` with InfluxDB's 400s also repeating it in `X-Influxdb-Error`.
@@ -73,6 +70,7 @@ fn refusal(r: Refusal) -> Answer {
             message,
             retry_after,
         } => error(429, &message).header("retry-after", retry_after.to_string()),
+        Refusal::TooLarge(m) => error(413, &m),
         Refusal::Internal(m) => {
             eprintln!("epts: influx: {m}");
             error(500, "internal error; see the server log")
@@ -113,26 +111,17 @@ fn preflight(req: &Request) -> Response {
     finish(req, answer)
 }
 
-fn open() -> Result<Connection, Refusal> {
-    storage::spin::open_default().map_err(|e| Refusal::Internal(e.to_string()))
-}
-
 fn caller(
     req: &Request,
-    db: &Connection,
+    store: &Store,
     user: Option<&str>,
     password: Option<&str>,
-    action: Action,
     now: Timestamp,
 ) -> Result<Caller, Refusal> {
     let creds = auth::credentials(req, user, password)?;
-    let caller = auth::authenticate(db, creds, now)?;
-    auth::authorize(&caller, action)?;
+    let caller = auth::authenticate(store, creds, now)?;
+    caller.may(fieldline_domain::Action::ReadOrg)?;
     Ok(caller)
-}
-
-fn ns(t: Timestamp) -> i64 {
-    t.as_millis().saturating_mul(1_000_000)
 }
 
 /// `GET|POST /query`.
@@ -168,29 +157,10 @@ pub fn query(req: &Request) -> Response {
     }
     params.csv = matches!(header(req, "accept"), Some("application/csv" | "text/csv"));
     let now = Timestamp::now();
-    let result = open().and_then(|db| {
-        let caller = caller(
-            req,
-            &db,
-            params.user.as_deref(),
-            params.password.as_deref(),
-            Action::ReadOrg,
-            now,
-        )?;
-        let retention_days = storage::organization(&db, &caller.tenant)
-            .map_err(Refusal::from)?
-            .subscription
-            .detailed_retention_days;
-        let ctx = Context {
-            database: database(),
-            retention: i64::from(retention_days) * 86_400 * 1_000_000_000,
-            db: None,
-            rp: None,
-            now: ns(now),
-            max_rows: MAX_ROWS,
-        };
-        let mut source = QuerySource::new(&db, &caller.tenant);
-        answer(&params, &ctx, &mut source).map_err(|e| Refusal::Internal(e.to_string()))
+    let result = open().and_then(|store| {
+        let (user, password) = (params.user.as_deref(), params.password.as_deref());
+        let caller = caller(req, &store, user, password, now)?;
+        Ok(use_case::query(&store, &caller, &params, &database(), now)?)
     });
     let answer = match result {
         Ok(a) => {
@@ -238,13 +208,16 @@ fn write_answer<'a>(
         return Ok(error(400, "database is required"));
     };
     let now = Timestamp::now();
-    let db = open()?;
-    let caller = caller(req, &db, param("u"), param("p"), Action::ReadOrg, now)?;
-    if db_name != database() {
-        return Ok(error(404, &format!("database not found: {db_name:?}")));
-    }
-    if let Some(rp) = param("rp").filter(|r| !r.is_empty() && *r != RETENTION_POLICY) {
-        return Ok(error(500, &format!("retention policy not found: {rp}")));
+    let store = open()?;
+    let caller = caller(req, &store, param("u"), param("p"), now)?;
+    match use_case::write_target(&database(), db_name, param("rp")) {
+        WriteTarget::Ok => {}
+        WriteTarget::DatabaseNotFound(db) => {
+            return Ok(error(404, &format!("database not found: {db:?}")))
+        }
+        WriteTarget::RetentionPolicyNotFound(rp) => {
+            return Ok(error(500, &format!("retention policy not found: {rp}")))
+        }
     }
     let body = match wire::body(req) {
         Ok(b) => b,
@@ -271,42 +244,18 @@ fn write_answer<'a>(
             ),
         ));
     }
-    let mut rejected = Vec::new();
-    let mut points = Vec::with_capacity(lines.len());
-    for line in &lines {
-        match to_series_point(line) {
-            Ok(p) => points.push(p),
-            Err(e) => rejected.push(e),
-        }
-    }
-    if !points.is_empty() {
-        let auto_register =
-            storage::auto_registration(&db, &caller.tenant).map_err(Refusal::from)?;
-        let report = storage::write_series_points(
-            &db,
-            &caller.tenant,
-            &caller.principal,
-            &points,
-            auto_register,
-            now,
-        )
-        .map_err(|e| match e {
-            storage::Error::Domain(fieldline_domain::Error::Forbidden(d)) => {
-                Refusal::Forbidden(d.to_string())
-            }
-            other => Refusal::from(other),
-        })?;
-        rejected.extend(report.rejected);
-    }
-    Ok(match outcome(&parse_errors, lines.len(), &rejected) {
-        None => Answer {
-            status: 204,
-            content_type: "application/json",
-            body: Vec::new(),
-            headers: Vec::new(),
+    let report = use_case::write(&store, &caller, &lines, now)?;
+    Ok(
+        match outcome(&parse_errors, lines.len(), &report.rejected) {
+            None => Answer {
+                status: 204,
+                content_type: "application/json",
+                body: Vec::new(),
+                headers: Vec::new(),
+            },
+            Some(message) => error(400, &message),
         },
-        Some(message) => error(400, &message),
-    })
+    )
 }
 
 /// `GET|HEAD /ping`: 204 with the version headers, no credentials needed (as InfluxDB).

@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use fieldline_domain::Timestamp;
+use fieldline_service::prelude::*;
 
 /// (channel, hour) pairs rolled up per transaction: at 1 Hz, 100 hours are 360,000 points, a
 /// fraction of a second of the writer, which ingestion waits for meanwhile.
@@ -29,19 +30,21 @@ impl Guest for Maintenance {
         // The clock, not the tick's time: a late tick must not purge less, and a tick time from
         // elsewhere must not purge counters that are still counting.
         let now = Timestamp::now();
-        let db = fieldline_storage::spin::open_default()
+        let store = fieldline_component::open_store()
             .map_err(|e| Error::Other(format!("opening the database: {e}")))?;
         let started = Instant::now();
         let mut rolled = 0;
         loop {
-            let n = fieldline_storage::roll_up_pending(&db, ROLLUP_BATCH)
+            let n = store
+                .roll_up_pending(ROLLUP_BATCH)
                 .map_err(|e| Error::Other(format!("rolling up hours: {e}")))?;
             rolled += n;
             if n < ROLLUP_BATCH || started.elapsed() > ROLLUP_BUDGET {
                 break;
             }
         }
-        let purged = fieldline_storage::purge_expired_counters(&db, now)
+        let purged = store
+            .purge_expired_counters(now)
             .map_err(|e| Error::Other(format!("purging expired counters: {e}")))?;
         println!("maintenance: rolled up {rolled} channel-hours, purged {purged} expired counters");
         Ok(())

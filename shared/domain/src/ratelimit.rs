@@ -1,6 +1,7 @@
 //! Rate limits and quotas, decided in one place: fixed windows aligned to the epoch (so a
 //! 1-day window is a UTC day), a counter per (policy, principal, window) that storage increments
-//! atomically, and this module's verdict on the count it returns.
+//! atomically, and this module's verdict on the count it returns. The policies themselves, and
+//! whom each counts for, are `fieldline_service::limits`.
 
 use crate::time::Timestamp;
 
@@ -34,20 +35,6 @@ pub struct RateLimited {
 }
 
 impl RateLimitPolicy {
-    /// Hexastate's public API: 100 requests per minute per user.
-    pub const ADMIN_API: RateLimitPolicy = RateLimitPolicy {
-        name: "admin-api",
-        limit: 100,
-        window_secs: 60,
-    };
-
-    /// Password logins, keyed by e-mail address: slows down guessing.
-    pub const LOGIN: RateLimitPolicy = RateLimitPolicy {
-        name: "login",
-        limit: 10,
-        window_secs: 60,
-    };
-
     fn window_ms(&self) -> i64 {
         i64::from(self.window_secs.max(1)) * 1000
     }
@@ -85,9 +72,15 @@ impl RateLimitPolicy {
 mod tests {
     use super::*;
 
+    const ADMIN_API: RateLimitPolicy = RateLimitPolicy {
+        name: "admin-api",
+        limit: 100,
+        window_secs: 60,
+    };
+
     #[test]
     fn windows_are_fixed_and_aligned() {
-        let p = RateLimitPolicy::ADMIN_API;
+        let p = ADMIN_API;
         let now = Timestamp::from_millis(120_000 + 59_500).unwrap();
         let w = p.window("user:abc", now);
         assert_eq!(w.start.as_millis(), 120_000);
@@ -101,7 +94,7 @@ mod tests {
 
     #[test]
     fn limit_and_retry_after() {
-        let p = RateLimitPolicy::ADMIN_API;
+        let p = ADMIN_API;
         let now = Timestamp::from_millis(120_000 + 59_500).unwrap();
         let w = p.window("u", now);
         assert!(p.check(&w, 100, now).is_ok());

@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ParseError;
-use crate::ratelimit::RateLimitPolicy;
 use crate::time::Timestamp;
 
 /// AlphaX Conduit tier: sets the read and write rate limits of a Conduit token. Ordered from
@@ -40,35 +39,6 @@ impl ConduitTier {
             ConduitTier::Basic => "basic",
             ConduitTier::Premium => "premium",
             ConduitTier::Enterprise => "enterprise",
-        }
-    }
-
-    /// Reads: Basic 1 call per 15 s, Premium 1 per 5 s, Enterprise unlimited.
-    pub fn read_policy(self) -> Option<RateLimitPolicy> {
-        match self {
-            ConduitTier::Basic => Some(RateLimitPolicy {
-                name: "conduit-read-basic",
-                limit: 1,
-                window_secs: 15,
-            }),
-            ConduitTier::Premium => Some(RateLimitPolicy {
-                name: "conduit-read-premium",
-                limit: 1,
-                window_secs: 5,
-            }),
-            ConduitTier::Enterprise => None,
-        }
-    }
-
-    /// Writes: Basic and Premium 100 per second, Enterprise unlimited.
-    pub fn write_policy(self) -> Option<RateLimitPolicy> {
-        match self {
-            ConduitTier::Basic | ConduitTier::Premium => Some(RateLimitPolicy {
-                name: "conduit-write",
-                limit: 100,
-                window_secs: 1,
-            }),
-            ConduitTier::Enterprise => None,
         }
     }
 }
@@ -140,24 +110,6 @@ impl Subscription {
         self.expires_at.is_none_or(|end| now < end)
     }
 
-    /// The points-per-hour quota, counted per organization.
-    pub fn points_policy(&self) -> RateLimitPolicy {
-        RateLimitPolicy {
-            name: "points-per-hour",
-            limit: self.points_per_hour,
-            window_secs: 3600,
-        }
-    }
-
-    /// The notification e-mails quota, per UTC day.
-    pub fn notification_policy(&self) -> RateLimitPolicy {
-        RateLimitPolicy {
-            name: "notification-emails-per-day",
-            limit: u64::from(self.notification_emails_per_day),
-            window_secs: 86_400,
-        }
-    }
-
     /// Raw points older than this may be deleted.
     pub fn detailed_cutoff(&self, now: Timestamp) -> Timestamp {
         now.add_secs(-i64::from(self.detailed_retention_days) * 86_400)
@@ -182,10 +134,6 @@ mod tests {
         ] {
             assert_eq!(ConduitTier::parse(t.as_str()).unwrap(), t);
         }
-        assert_eq!(ConduitTier::Basic.read_policy().unwrap().window_secs, 15);
-        assert_eq!(ConduitTier::Premium.read_policy().unwrap().window_secs, 5);
-        assert!(ConduitTier::Enterprise.read_policy().is_none());
-        assert_eq!(ConduitTier::Premium.write_policy().unwrap().limit, 100);
         assert!(ConduitTier::parse("gold").is_err());
         assert!(ConduitTier::Basic < ConduitTier::Premium);
         assert!(ConduitTier::Premium < ConduitTier::Enterprise);

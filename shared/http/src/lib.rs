@@ -1,7 +1,7 @@
 //! HTTP plumbing Fieldline's components share, on plain values so that it is tested natively:
 //! request bodies inflated from gzip up to a bound, gzip answers for clients that accept them,
-//! and the client's address. Each API words its own errors; this crate only says what went
-//! wrong.
+//! the client's address, and the credentials of an `Authorization` header. Each API words its
+//! own errors; this crate only says what went wrong.
 
 use std::borrow::Cow;
 use std::io::{Read, Write};
@@ -15,6 +15,42 @@ use flate2::Compression;
 pub fn client_ip(spin_client_addr: Option<&str>) -> String {
     let addr = spin_client_addr.map_or("unknown", str::trim);
     addr.rsplit_once(':').map_or(addr, |(ip, _)| ip).to_owned()
+}
+
+/// What an `Authorization` header holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authorization {
+    /// `Bearer <token>`.
+    Bearer(String),
+    /// `Basic <base64 of user:password>`.
+    Basic { user: String, password: String },
+    /// Another scheme, or a value that cannot be read as its scheme.
+    Unreadable,
+}
+
+/// The credentials of an `Authorization` header value (`None`: absent or empty). Schemes are
+/// case-insensitive (RFC 9110).
+pub fn authorization(value: Option<&str>) -> Option<Authorization> {
+    use base64::Engine as _;
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+        return Some(Authorization::Bearer(rest.to_owned()));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        if let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
+            return Some(Authorization::Basic {
+                user: user.to_owned(),
+                password: password.to_owned(),
+            });
+        }
+    }
+    Some(Authorization::Unreadable)
 }
 
 /// Why a request body cannot be read.
@@ -121,6 +157,37 @@ mod tests {
         assert_eq!(client_ip(Some("127.0.0.1:5555")), "127.0.0.1");
         assert_eq!(client_ip(Some("[::1]:5555")), "[::1]");
         assert_eq!(client_ip(None), "unknown");
+    }
+
+    #[test]
+    fn authorization_headers() {
+        assert_eq!(authorization(None), None);
+        assert_eq!(authorization(Some("  ")), None);
+        assert_eq!(
+            authorization(Some("bearer abc.def")),
+            Some(Authorization::Bearer("abc.def".into()))
+        );
+        // "alice@example.com:pw:with:colons"
+        assert_eq!(
+            authorization(Some("Basic YWxpY2VAZXhhbXBsZS5jb206cHc6d2l0aDpjb2xvbnM=")),
+            Some(Authorization::Basic {
+                user: "alice@example.com".into(),
+                password: "pw:with:colons".into()
+            })
+        );
+        for bad in [
+            "Bearer",
+            "Bearer  ",
+            "Basic !!!",
+            "Basic bm9jb2xvbg==",
+            "Digest x",
+        ] {
+            assert_eq!(
+                authorization(Some(bad)),
+                Some(Authorization::Unreadable),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

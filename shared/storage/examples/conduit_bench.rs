@@ -5,7 +5,7 @@
 //! and the device `bench-device`, and prints the token. `conduit_bench ceiling DIR SECONDS`
 //! prints one JSON line: points per second for
 //! - `same_path`: what the component does per upload, natively: authenticate the token, then
-//!   `conduit_ingest` of 32 readings (device, rate-limit and quota counters, channels, one
+//!   `fieldline_service::ingest` of 32 readings (device, rate-limit and quota counters, channels, one
 //!   multi-row insert), each upload in its own transaction (one commit and one sync per upload,
 //!   as the host's writer gives a request that arrives alone), `synchronous=FULL` as the host
 //!   runs it;
@@ -20,7 +20,9 @@ use fieldline_domain::{
     ConduitServices, ConduitTier, DeviceFields, Email, Name, NetworkId, OrgFields, OrgName,
     Password, PasswordHasher, Subscription, Timestamp,
 };
-use fieldline_storage::{native, ConduitService, NewToken};
+use fieldline_service::auth::{conduit_caller, ConduitService};
+use fieldline_service::ingest::{ingest, Api, Incoming};
+use fieldline_storage::{native, NewToken, SqlStore};
 
 const NETWORK_ID: &str = "bench-device";
 
@@ -77,14 +79,18 @@ fn measure(dir: &Path, name: &str, group: usize, budget: Duration) -> anyhow::Re
         fieldline_storage::transaction(&db, |db| {
             for _ in 0..group {
                 let now = Timestamp::now();
-                let caller =
-                    fieldline_storage::conduit_caller(db, Some(&token), ConduitService::Http, now)
-                        .map_err(|e| fieldline_storage::Error::Corrupt(e.to_string()))?;
+                let store = SqlStore(db);
+                let caller = conduit_caller(&store, Some(&token), ConduitService::Http, now)?;
                 let ts = Timestamp::from_millis(base + uploads as i64)?;
                 let r = readings(uploads)
                     .map_err(|e| fieldline_storage::Error::Corrupt(e.to_string()))?;
-                fieldline_storage::conduit_ingest(db, &caller, &network_id, ts, &r, now)
-                    .map_err(|e| fieldline_storage::Error::Corrupt(e.to_string()))?;
+                let points = r
+                    .iter()
+                    .map(|r| Incoming::conduit(&network_id, ts, r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let api = Api::Conduit(caller.tier);
+                let auth = &caller.auth;
+                ingest(&store, &auth.tenant, &auth.principal, api, &points, now)?;
                 uploads += 1;
             }
             Ok(())

@@ -4,7 +4,7 @@
 //! requests never lose an increment (a key-value get-then-set lost 82% of them under load).
 //! Counters are keyed by principal, not by tenant, and hold nothing but a number.
 
-use fieldline_domain::{RateLimitPolicy, Timestamp};
+use fieldline_domain::Timestamp;
 
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -23,53 +23,16 @@ pub fn increment_counter(db: &dyn Db, key: &str, by: u64, expires_at: Timestamp)
         .u64(0)
 }
 
-/// Counts `units` (1 for a request, n for n points) against `policy` for `principal`, and
-/// refuses with [`fieldline_domain::RateLimited`] (HTTP 429, `Retry-After`) past the limit.
-pub fn check_rate_limit(
-    db: &dyn Db,
-    policy: &RateLimitPolicy,
-    principal: &str,
-    units: u64,
-    now: Timestamp,
-) -> Result<()> {
-    let window = policy.window(principal, now);
-    let count = increment_counter(db, &window.key, units, window.end)?;
-    policy.check(&window, count, now)?;
-    Ok(())
-}
-
-/// Refuses, like [`check_rate_limit`], once `principal` has used up `policy` in the current
-/// window, without counting anything: with [`count_failure`], a limit on failures only.
-pub fn check_failures(
-    db: &dyn Db,
-    policy: &RateLimitPolicy,
-    principal: &str,
-    now: Timestamp,
-) -> Result<()> {
-    let window = policy.window(principal, now);
+/// The counter's value, 0 when it is absent or its window has ended.
+pub fn counter(db: &dyn Db, key: &str, now: Timestamp) -> Result<u64> {
     let rows = db.execute(
         "SELECT n FROM counters WHERE key = ? AND expires_at > ?",
-        &[window.key.as_str().into(), now.into()],
+        &[key.into(), now.into()],
     )?;
-    let used = match rows.first() {
-        Some(r) => r.u64(0)?,
-        None => 0,
-    };
-    // One more attempt is allowed while fewer than `limit` failed.
-    policy.check(&window, used + 1, now)?;
-    Ok(())
-}
-
-/// Counts one failure against `policy` for `principal` (see [`check_failures`]).
-pub fn count_failure(
-    db: &dyn Db,
-    policy: &RateLimitPolicy,
-    principal: &str,
-    now: Timestamp,
-) -> Result<()> {
-    let window = policy.window(principal, now);
-    increment_counter(db, &window.key, 1, window.end)?;
-    Ok(())
+    match rows.first() {
+        Some(r) => r.u64(0),
+        None => Ok(0),
+    }
 }
 
 /// How many expired counters one statement deletes: each batch is its own short write, so a

@@ -11,32 +11,13 @@ use fieldline_domain::{
 };
 
 use crate::db::{transaction, Db, Row, Value};
-use crate::error::{Conflict, Error, Result};
+use crate::error::{Conflict, Entity, Error, Result};
 use crate::orgs::Tenant;
 
 /// A channel of a known organization, as points are written and read through. Only storage
 /// makes one, from a query confined to the tenant, so a handle cannot point into another
 /// organization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChannelRef {
-    pub(crate) org_key: i64,
-    pub(crate) key: i64,
-}
-
-impl ChannelRef {
-    /// The channel's numeric id (elpro `InputId`).
-    pub fn key(&self) -> i64 {
-        self.key
-    }
-
-    pub(crate) fn check(&self, tenant: &Tenant) -> Result<()> {
-        if self.org_key == tenant.key {
-            Ok(())
-        } else {
-            Err(Error::CrossTenant)
-        }
-    }
-}
+pub use fieldline_service::ChannelRef;
 
 // ---- devices ----
 
@@ -100,14 +81,14 @@ fn device_field_params(f: &DeviceFields) -> Result<Vec<Value>> {
 }
 
 fn device_conflict(e: Error, f: &DeviceFields, uuid: Option<Uuid>) -> Error {
-    if e.is_unique_violation("devices.network_id") {
+    if crate::error::is_unique_violation(&e, "devices.network_id") {
         let id = f
             .network_id
             .as_ref()
             .map(|n| n.to_string())
             .unwrap_or_default();
         Conflict::NetworkIdTaken(id).into()
-    } else if e.is_unique_violation("devices.uuid") {
+    } else if crate::error::is_unique_violation(&e, "devices.uuid") {
         Conflict::UuidTaken(uuid.map(|u| u.to_string()).unwrap_or_default()).into()
     } else {
         e
@@ -141,7 +122,7 @@ pub fn create_device(
             &params,
         )
         .map_err(|e| device_conflict(e, fields, Some(uuid)))?;
-    device_from(&rows.first().ok_or(Error::NotFound("device"))?)
+    device_from(&rows.first().ok_or(Error::NotFound(Entity::Device))?)
 }
 
 fn one_device(db: &dyn Db, tenant: &Tenant, column: &str, value: Value) -> Result<Device> {
@@ -149,7 +130,7 @@ fn one_device(db: &dyn Db, tenant: &Tenant, column: &str, value: Value) -> Resul
         &format!("SELECT {DEVICE_COLS} FROM devices WHERE org_key = ? AND {column} = ?"),
         &[tenant.key.into(), value],
     )?;
-    device_from(&rows.first().ok_or(Error::NotFound("device"))?)
+    device_from(&rows.first().ok_or(Error::NotFound(Entity::Device))?)
 }
 
 pub fn device(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<Device> {
@@ -159,6 +140,23 @@ pub fn device(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<Device> {
 /// By RFC 4122 UUID (Proficloud `uuid`).
 pub fn device_by_uuid(db: &dyn Db, tenant: &Tenant, uuid: Uuid) -> Result<Device> {
     one_device(db, tenant, "uuid", uuid.into())
+}
+
+/// The devices with these UUIDs that the organization has, in one statement per 500.
+pub fn devices_by_uuid(db: &dyn Db, tenant: &Tenant, uuids: &[Uuid]) -> Result<Vec<Device>> {
+    let mut out = Vec::with_capacity(uuids.len());
+    for chunk in uuids.chunks(crate::points::IN_CHUNK) {
+        let sql = format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE org_key = ? AND uuid IN ({})",
+            crate::db::placeholders(chunk.len())
+        );
+        let mut params: Vec<Value> = vec![tenant.key.into()];
+        params.extend(chunk.iter().map(|u| Value::from(*u)));
+        for r in db.execute(&sql, &params)?.iter() {
+            out.push(device_from(&r)?);
+        }
+    }
+    Ok(out)
 }
 
 /// By AlphaX network id.
@@ -206,7 +204,7 @@ pub fn update_device(
             &params,
         )
         .map_err(|e| device_conflict(e, fields, None))?;
-    device_from(&rows.first().ok_or(Error::NotFound("device"))?)
+    device_from(&rows.first().ok_or(Error::NotFound(Entity::Device))?)
 }
 
 /// Records that the owner of the notification address confirmed it.
@@ -216,7 +214,7 @@ pub fn set_notification_verified(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> 
         &[tenant.key.into(), id.into()],
     )?;
     if rows.is_empty() {
-        return Err(Error::NotFound("device"));
+        return Err(Error::NotFound(Entity::Device));
     }
     Ok(())
 }
@@ -227,7 +225,7 @@ fn device_key(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<i64> {
         &[tenant.key.into(), id.into()],
     )?
     .first()
-    .ok_or(Error::NotFound("device"))?
+    .ok_or(Error::NotFound(Entity::Device))?
     .i64(0)
 }
 
@@ -306,7 +304,10 @@ pub fn create_sensor(
             device.into(),
         ],
     )?;
-    let key = rows.first().ok_or(Error::NotFound("device"))?.i64(0)?;
+    let key = rows
+        .first()
+        .ok_or(Error::NotFound(Entity::Device))?
+        .i64(0)?;
     Ok(Sensor {
         key,
         id,
@@ -321,7 +322,7 @@ pub fn sensor(db: &dyn Db, tenant: &Tenant, id: SensorId) -> Result<Sensor> {
         &format!("{SENSOR_SELECT} WHERE s.org_key = ? AND s.id = ?"),
         &[tenant.key.into(), id.into()],
     )?;
-    sensor_from(&rows.first().ok_or(Error::NotFound("sensor"))?)
+    sensor_from(&rows.first().ok_or(Error::NotFound(Entity::Sensor))?)
 }
 
 pub fn list_sensors(db: &dyn Db, tenant: &Tenant, device: DeviceId) -> Result<Vec<Sensor>> {
@@ -351,7 +352,7 @@ pub fn update_sensor(
         ],
     )?;
     if rows.is_empty() {
-        return Err(Error::NotFound("sensor"));
+        return Err(Error::NotFound(Entity::Sensor));
     }
     sensor(db, tenant, id)
 }
@@ -372,7 +373,7 @@ fn sensor_key(db: &dyn Db, tenant: &Tenant, id: SensorId) -> Result<(i64, i64)> 
         "SELECT key, device_key FROM sensors WHERE org_key = ? AND id = ?",
         &[tenant.key.into(), id.into()],
     )?;
-    let r = rows.first().ok_or(Error::NotFound("sensor"))?;
+    let r = rows.first().ok_or(Error::NotFound(Entity::Sensor))?;
     Ok((r.i64(0)?, r.i64(1)?))
 }
 
@@ -440,7 +441,7 @@ fn channel_field_params(f: &ChannelFields) -> Vec<Value> {
 }
 
 fn channel_conflict(e: Error, comm: &CommunicationId) -> Error {
-    if e.is_unique_violation("channels.communication_id") {
+    if crate::error::is_unique_violation(&e, "channels.communication_id") {
         Conflict::CommunicationIdTaken(comm.to_string()).into()
     } else {
         e
@@ -485,7 +486,7 @@ pub fn channel(db: &dyn Db, tenant: &Tenant, id: ChannelId) -> Result<Channel> {
         &format!("{CHANNEL_SELECT} WHERE c.org_key = ? AND c.id = ?"),
         &[tenant.key.into(), id.into()],
     )?;
-    channel_from(&rows.first().ok_or(Error::NotFound("channel"))?)
+    channel_from(&rows.first().ok_or(Error::NotFound(Entity::Channel))?)
 }
 
 pub fn list_channels(db: &dyn Db, tenant: &Tenant, sensor: SensorId) -> Result<Vec<Channel>> {
@@ -531,7 +532,7 @@ pub fn update_channel(
         )
         .map_err(|e| channel_conflict(e, &comm))?;
     if rows.is_empty() {
-        return Err(Error::NotFound("channel"));
+        return Err(Error::NotFound(Entity::Channel));
     }
     channel(db, tenant, id)
 }
@@ -552,7 +553,7 @@ pub fn channel_ref(db: &dyn Db, tenant: &Tenant, id: ChannelId) -> Result<Channe
             &[tenant.key.into(), id.into()],
         )?
         .first()
-        .ok_or(Error::NotFound("channel"))?
+        .ok_or(Error::NotFound(Entity::Channel))?
         .i64(0)?;
     Ok(ChannelRef {
         org_key: tenant.key,

@@ -6,7 +6,7 @@ use fieldline_domain::{
 
 use crate::db::{Db, Row};
 use crate::devices::ChannelRef;
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Result};
 use crate::orgs::Tenant;
 
 const INCIDENT_SELECT: &str = "SELECT i.key, c.id, i.kind, i.deviation, i.limit_value, \
@@ -72,7 +72,7 @@ pub fn incident(db: &dyn Db, tenant: &Tenant, id: i64) -> Result<Incident> {
         &format!("{INCIDENT_SELECT} WHERE i.org_key = ? AND i.key = ?"),
         &[tenant.key.into(), id.into()],
     )?;
-    incident_from(&rows.first().ok_or(Error::NotFound("incident"))?)
+    incident_from(&rows.first().ok_or(Error::NotFound(Entity::Incident))?)
 }
 
 /// The open incident of this kind on a channel, if any (so an alarm is raised once).
@@ -121,7 +121,7 @@ pub fn close_incident(db: &dyn Db, tenant: &Tenant, id: i64, end: Timestamp) -> 
         &[end.into(), tenant.key.into(), id.into()],
     )?;
     if rows.is_empty() {
-        return Err(Error::NotFound("incident"));
+        return Err(Error::NotFound(Entity::Incident));
     }
     incident(db, tenant, id)
 }
@@ -136,7 +136,7 @@ pub fn confirm_incident(db: &dyn Db, tenant: &Tenant, id: i64, at: Timestamp) ->
         &[at.into(), tenant.key.into(), id.into()],
     )?;
     if rows.is_empty() {
-        return Err(Error::NotFound("incident"));
+        return Err(Error::NotFound(Entity::Incident));
     }
     incident(db, tenant, id)
 }

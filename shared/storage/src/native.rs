@@ -7,12 +7,18 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 
 use crate::db::{Db, Rows, Value};
-use crate::error::{Error, Result};
+use crate::error::{BackendFailure, Error, Result};
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        Error::Sqlite(e.to_string())
-    }
+/// rusqlite's error, classified by SQLite's result code (not its message).
+pub fn backend_error(e: rusqlite::Error) -> Error {
+    let kind = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => BackendFailure::Full,
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::NotADatabase) => {
+            BackendFailure::Unavailable
+        }
+        _ => BackendFailure::Other,
+    };
+    Error::backend(kind, e.to_string())
 }
 
 impl ToSql for Value {
@@ -39,14 +45,21 @@ fn value(v: ValueRef<'_>) -> Value {
 
 impl Db for Connection {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows> {
+        run(self, sql, params).map_err(backend_error)
+    }
+}
+
+/// One statement over rusqlite, with rusqlite's own errors.
+fn run(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Rows> {
+    {
         // prepare refuses a string holding more than one statement, as the Spin interface does.
-        let mut stmt = self.prepare_cached(sql)?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let expected = stmt.parameter_count();
         if expected != params.len() {
-            return Err(Error::Sqlite(format!(
-                "the statement takes {expected} parameters, {} were given",
-                params.len()
-            )));
+            return Err(rusqlite::Error::InvalidParameterCount(
+                params.len(),
+                expected,
+            ));
         }
         for (i, p) in params.iter().enumerate() {
             stmt.raw_bind_parameter(i + 1, p)?;
@@ -69,20 +82,21 @@ impl Db for Connection {
 /// Opens (creating if needed) a database file as Spin and the host do: 5 s busy timeout, a
 /// statement cache large enough for every query of this crate.
 pub fn open(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    let conn = Connection::open(path).map_err(backend_error)?;
     configure(&conn)?;
     Ok(conn)
 }
 
 /// A private in-memory database, for tests.
 pub fn open_in_memory() -> Result<Connection> {
-    let conn = Connection::open_in_memory()?;
+    let conn = Connection::open_in_memory().map_err(backend_error)?;
     configure(&conn)?;
     Ok(conn)
 }
 
 fn configure(conn: &Connection) -> Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(backend_error)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(())
 }

@@ -6,25 +6,11 @@ use fieldline_domain::{
 };
 
 use crate::db::{transaction, Db, Row, Value};
-use crate::error::{Conflict, Error, Result};
+use crate::error::{Conflict, Entity, Error, Result};
 
 /// An organization every tenant-scoped function is confined to. Obtained from storage only
 /// (sign-up, [`tenant`], a verified credential), never built from a number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Tenant {
-    pub(crate) key: i64,
-    id: OrgId,
-}
-
-impl Tenant {
-    pub fn id(&self) -> OrgId {
-        self.id
-    }
-
-    pub(crate) fn new(key: i64, id: OrgId) -> Tenant {
-        Tenant { key, id }
-    }
-}
+pub use fieldline_service::Tenant;
 
 const ORG_COLS: &str = "id, uuid, name, descr, time_zone, points_per_hour, \
     detailed_retention_days, aggregated_retention_days, max_users, notification_emails_per_day, \
@@ -74,9 +60,9 @@ pub fn tenant(db: &dyn Db, id: OrgId) -> Result<Tenant> {
     let rows = db.execute("SELECT key FROM orgs WHERE id = ?", &[id.into()])?;
     let key = rows
         .first()
-        .ok_or(Error::NotFound("organization"))?
+        .ok_or(Error::NotFound(Entity::Organization))?
         .i64(0)?;
-    Ok(Tenant { key, id })
+    Ok(Tenant::new(key, id))
 }
 
 /// Every organization with its subscription: for scheduled jobs (rollups, retention) that
@@ -91,10 +77,7 @@ pub fn all_tenants(db: &dyn Db) -> Result<Vec<(Tenant, Subscription)>> {
     rows.iter()
         .map(|r| {
             Ok((
-                Tenant {
-                    key: r.i64(0)?,
-                    id: r.parse(1, OrgId::parse)?,
-                },
+                Tenant::new(r.i64(0)?, r.parse(1, OrgId::parse)?),
                 subscription_from(&r, 2)?,
             ))
         })
@@ -133,7 +116,7 @@ fn insert_org(
         subscription: *subscription,
         created_at: now,
     };
-    Ok((Tenant { key, id }, org))
+    Ok((Tenant::new(key, id), org))
 }
 
 pub(crate) fn insert_membership(
@@ -153,7 +136,7 @@ pub(crate) fn insert_membership(
         ],
     )
     .map_err(|e| {
-        if e.is_unique_violation("memberships") {
+        if crate::error::is_unique_violation(&e, "memberships") {
             Conflict::AlreadyMember.into()
         } else {
             e
@@ -176,7 +159,7 @@ pub(crate) fn insert_user(
             &[id.into(), email.into(), password.as_str().into(), now.into()],
         )
         .map_err(|e| {
-            if e.is_unique_violation("users.email") {
+            if crate::error::is_unique_violation(&e, "users.email") {
                 Conflict::EmailTaken.into()
             } else {
                 e
@@ -269,7 +252,7 @@ pub fn organization(db: &dyn Db, tenant: &Tenant) -> Result<Organization> {
         &format!("SELECT {ORG_COLS} FROM orgs WHERE key = ?"),
         &[tenant.key.into()],
     )?;
-    org_from(&rows.first().ok_or(Error::NotFound("organization"))?)
+    org_from(&rows.first().ok_or(Error::NotFound(Entity::Organization))?)
 }
 
 pub fn update_organization(
@@ -288,7 +271,7 @@ pub fn update_organization(
             tenant.key.into(),
         ],
     )?;
-    org_from(&rows.first().ok_or(Error::NotFound("organization"))?)
+    org_from(&rows.first().ok_or(Error::NotFound(Entity::Organization))?)
 }
 
 pub fn update_subscription(
@@ -306,7 +289,7 @@ pub fn update_subscription(
         ),
         &params,
     )?;
-    org_from(&rows.first().ok_or(Error::NotFound("organization"))?)
+    org_from(&rows.first().ok_or(Error::NotFound(Entity::Organization))?)
 }
 
 /// Whether the organization's ingestion APIs register a device they do not know on first sight

@@ -99,12 +99,7 @@ fn point(ts: Timestamp, value: f64) -> Result<Point> {
     Point::new(ts, value).map_err(crate::error::corrupt)
 }
 
-/// Which end of a range to return first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Order {
-    OldestFirst,
-    NewestFirst,
-}
+pub use fieldline_service::Order;
 
 /// Points of one channel with `from <= ts < to`, at most `limit`, in time order.
 pub fn points_in_range(

@@ -273,7 +273,10 @@ pub fn migrate(db: &dyn Db) -> Result<i64> {
             }
             for sql in *statements {
                 db.execute(sql, &[]).map_err(|e| match e {
-                    Error::Sqlite(m) => Error::Sqlite(format!("migration to version {v}: {m}")),
+                    Error::Backend { kind, message } => Error::Backend {
+                        kind,
+                        message: format!("migration to version {v}: {message}"),
+                    },
                     other => other,
                 })?;
             }

@@ -13,25 +13,7 @@ use crate::error::Result;
 use crate::orgs::Tenant;
 use crate::points::{Order, IN_CHUNK};
 
-/// One channel of the organization with what its series is named and tagged by.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SeriesInfo {
-    pub channel: ChannelRef,
-    /// The channel's communicationId: InfluxDB's measurement, Proficloud's `timeSeriesName`.
-    pub measurement: String,
-    pub uuid: Uuid,
-    pub device: String,
-    pub network_id: Option<String>,
-    pub sensor: String,
-    pub unit: String,
-}
-
-/// Which series to list; `None` means no restriction on that part.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SeriesFilter<'a> {
-    pub uuids: Option<&'a [Uuid]>,
-    pub measurements: Option<&'a [String]>,
-}
+pub use fieldline_service::{SeriesFilter, SeriesInfo};
 
 /// The organization's series, optionally restricted to some devices and measurements, ordered
 /// by measurement, then device UUID (one indexed scan of the organization's channels).

@@ -3,11 +3,20 @@
 use spin_sdk::sqlite::{self, Connection};
 
 use crate::db::{Db, Rows, Value};
-use crate::error::{Error, Result};
+use crate::error::{BackendFailure, Error, Result};
 
-impl From<sqlite::Error> for Error {
-    fn from(e: sqlite::Error) -> Self {
-        Error::Sqlite(match e {
+/// Spin's SQLite error, classified by its variant.
+pub fn backend_error(e: sqlite::Error) -> Error {
+    let kind = match &e {
+        sqlite::Error::DatabaseFull => BackendFailure::Full,
+        sqlite::Error::NoSuchDatabase
+        | sqlite::Error::AccessDenied
+        | sqlite::Error::InvalidConnection => BackendFailure::Unavailable,
+        sqlite::Error::Io(_) => BackendFailure::Other,
+    };
+    Error::backend(
+        kind,
+        match e {
             sqlite::Error::NoSuchDatabase => {
                 "no such database: add it to `sqlite_databases` of the component in spin.toml \
                  (and to the runtime configuration if it is not \"default\")"
@@ -21,8 +30,8 @@ impl From<sqlite::Error> for Error {
             sqlite::Error::InvalidConnection => "invalid connection".into(),
             sqlite::Error::DatabaseFull => "the database is full".into(),
             sqlite::Error::Io(msg) => msg,
-        })
-    }
+        },
+    )
 }
 
 fn to_spin(v: &Value) -> sqlite::Value {
@@ -48,7 +57,7 @@ fn from_spin(v: sqlite::Value) -> Value {
 impl Db for Connection {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows> {
         let params: Vec<sqlite::Value> = params.iter().map(to_spin).collect();
-        let result = Connection::execute(self, sql, &params)?;
+        let result = Connection::execute(self, sql, &params).map_err(backend_error)?;
         Ok(Rows {
             columns: result.columns,
             rows: result
@@ -66,9 +75,14 @@ pub fn open_default() -> Result<Connection> {
     open("default")
 }
 
+/// The `default` database as the use cases' ports ([`crate::SqlStore`]).
+pub fn open_store() -> Result<crate::SqlStore<Connection>> {
+    open_default().map(crate::SqlStore)
+}
+
 /// Opens the database labelled `label` in spin.toml and brings its schema up to date.
 pub fn open(label: &str) -> Result<Connection> {
-    let conn = Connection::open(label)?;
+    let conn = Connection::open(label).map_err(backend_error)?;
     crate::schema::migrate(&conn)?;
     Ok(conn)
 }

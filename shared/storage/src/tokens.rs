@@ -2,67 +2,15 @@
 //! refresh tokens rotate on every use, and a reused one revokes its whole family.
 
 use fieldline_domain::{
-    AuthFailure, ConduitServices, ConduitTier, DeviceId, Membership, OrgId, Permissions, Principal,
-    ShortText, Timestamp, Token, TokenId, TokenKind, TokenSecret, UserId, REFRESH_TOKEN_TTL_SECS,
+    AuthFailure, ConduitServices, ConduitTier, DeviceId, OrgId, Permissions, Principal, ShortText,
+    Timestamp, Token, TokenId, TokenKind, TokenSecret, UserId, REFRESH_TOKEN_TTL_SECS,
 };
 
 use crate::db::{transaction, Db, Row, Value};
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Result};
 use crate::orgs::Tenant;
 
-/// What a new token is for; build with [`NewToken::conduit`], [`NewToken::federation`] or
-/// [`NewToken::device`]. Refresh tokens come from [`issue_refresh_token`] only.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewToken {
-    kind: TokenKind,
-    pub name: ShortText,
-    user: Option<UserId>,
-    device: Option<DeviceId>,
-    tier: Option<ConduitTier>,
-    services: ConduitServices,
-    pub expires_at: Option<Timestamp>,
-}
-
-impl NewToken {
-    /// A member's Conduit token: their data access, limited by `tier` and `services`.
-    pub fn conduit(user: UserId, tier: ConduitTier, services: ConduitServices) -> Self {
-        NewToken {
-            kind: TokenKind::Conduit,
-            name: ShortText::default(),
-            user: Some(user),
-            device: None,
-            tier: Some(tier),
-            services,
-            expires_at: None,
-        }
-    }
-
-    /// The federation token; replaces the previous one.
-    pub fn federation() -> Self {
-        NewToken {
-            kind: TokenKind::Federation,
-            name: ShortText::default(),
-            user: None,
-            device: None,
-            tier: None,
-            services: ConduitServices::NONE,
-            expires_at: None,
-        }
-    }
-
-    /// A device's token; replaces the device's previous one.
-    pub fn device(device: DeviceId) -> Self {
-        NewToken {
-            kind: TokenKind::Device,
-            name: ShortText::default(),
-            user: None,
-            device: Some(device),
-            tier: None,
-            services: ConduitServices::NONE,
-            expires_at: None,
-        }
-    }
-}
+pub use fieldline_service::ports::NewToken;
 
 const TOKEN_SELECT: &str = "SELECT t.id, o.id, t.kind, t.name, u.id, d.id, t.tier, t.services, \
     t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.key, o.key, m.permissions \
@@ -98,21 +46,21 @@ fn insert_token(
     now: Timestamp,
 ) -> Result<(TokenId, TokenSecret)> {
     let id = TokenId::generate()?;
-    let secret = TokenSecret::generate(new.kind)?;
+    let secret = TokenSecret::generate(new.kind())?;
     db.execute(
         "INSERT INTO tokens (id, org_key, kind, hash, name, user_key, device_key, family, tier, \
          services, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         &[
             id.into(),
             org_key.into(),
-            new.kind.as_str().into(),
+            new.kind().as_str().into(),
             secret.hash().as_bytes().as_slice().into(),
             (&new.name).into(),
             user_key.into(),
             device_key.into(),
             family.into(),
-            new.tier.map(|t| t.as_str()).into(),
-            new.services.bits().into(),
+            new.tier().map(|t| t.as_str()).into(),
+            new.services().bits().into(),
             now.into(),
             new.expires_at.into(),
         ],
@@ -120,7 +68,7 @@ fn insert_token(
     Ok((id, secret))
 }
 
-fn one_key(db: &dyn Db, sql: &str, params: &[Value], what: &'static str) -> Result<i64> {
+fn one_key(db: &dyn Db, sql: &str, params: &[Value], what: Entity) -> Result<i64> {
     db.execute(sql, params)?
         .first()
         .ok_or(Error::NotFound(what))?
@@ -136,30 +84,30 @@ pub fn create_token(
 ) -> Result<(Token, TokenSecret)> {
     let (id, secret) = transaction(db, |db| {
         let user_key = new
-            .user
+            .user()
             .map(|u| {
                 one_key(
                     db,
                     "SELECT m.user_key FROM memberships m JOIN users u ON u.key = m.user_key \
                      WHERE m.org_key = ? AND u.id = ?",
                     &[tenant.key.into(), u.into()],
-                    "member",
+                    Entity::Member,
                 )
             })
             .transpose()?;
         let device_key = new
-            .device
+            .device_id()
             .map(|d| {
                 one_key(
                     db,
                     "SELECT key FROM devices WHERE org_key = ? AND id = ?",
                     &[tenant.key.into(), d.into()],
-                    "device",
+                    Entity::Device,
                 )
             })
             .transpose()?;
         // Sensorbis has one federation token and one token per device: a new one replaces it.
-        match new.kind {
+        match new.kind() {
             TokenKind::Federation => {
                 db.execute(
                     "UPDATE tokens SET revoked_at = ? WHERE org_key = ? AND kind = 'federation' \
@@ -186,7 +134,7 @@ pub fn token(db: &dyn Db, tenant: &Tenant, id: TokenId) -> Result<Token> {
         &format!("{TOKEN_SELECT} WHERE t.org_key = ? AND t.id = ?"),
         &[tenant.key.into(), id.into()],
     )?;
-    token_from(&rows.first().ok_or(Error::NotFound("token"))?)
+    token_from(&rows.first().ok_or(Error::NotFound(Entity::Token))?)
 }
 
 /// The organization's tokens, newest first, optionally of one kind.
@@ -208,18 +156,12 @@ pub fn revoke_token(db: &dyn Db, tenant: &Tenant, id: TokenId, now: Timestamp) -
         &[now.into(), tenant.key.into(), id.into()],
     )?;
     if rows.is_empty() {
-        return Err(Error::NotFound("token"));
+        return Err(Error::NotFound(Entity::Token));
     }
     Ok(())
 }
 
-/// A verified API token: whose it is and what it may do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Authenticated {
-    pub tenant: Tenant,
-    pub principal: Principal,
-    pub token: Token,
-}
+pub use fieldline_service::Authenticated;
 
 /// `last_used_at` is refreshed at most this often, so that using a token stays a read.
 const LAST_USED_RESOLUTION_MS: i64 = 3_600_000;
@@ -295,7 +237,7 @@ pub fn issue_refresh_token(
         "SELECT m.user_key FROM memberships m JOIN users u ON u.key = m.user_key \
          WHERE m.org_key = ? AND u.id = ?",
         &[tenant.key.into(), user.into()],
-        "membership",
+        Entity::Member,
     )?;
     let family = TokenId::generate()?;
     let new = refresh_token_spec(now);
@@ -312,25 +254,10 @@ pub fn issue_refresh_token(
 }
 
 fn refresh_token_spec(now: Timestamp) -> NewToken {
-    NewToken {
-        kind: TokenKind::Refresh,
-        name: ShortText::default(),
-        user: None,
-        device: None,
-        tier: None,
-        services: ConduitServices::NONE,
-        expires_at: Some(now.add_secs(REFRESH_TOKEN_TTL_SECS)),
-    }
+    NewToken::refresh(now.add_secs(REFRESH_TOKEN_TTL_SECS))
 }
 
-/// The result of a refresh: the new refresh token (replacing the presented one) and the
-/// membership to issue the new access token for.
-#[derive(Debug)]
-pub struct Rotated {
-    pub tenant: Tenant,
-    pub membership: Membership,
-    pub refresh: TokenSecret,
-}
+pub use fieldline_service::Rotated;
 
 /// Exchanges a refresh token for a new one. A token that was already used (a stolen copy, or
 /// a replay) revokes its whole family: both the thief and the user must log in again.

@@ -1,18 +1,18 @@
 //! Users, memberships and invitations.
 
 use fieldline_domain::{
-    AccessClaims, AuthFailure, Email, Invitation, InvitationId, Membership, OrgId, PasswordHash,
-    Permissions, Principal, Timestamp, TokenSecret, User, UserId, INVITATION_TTL_SECS,
+    Email, Invitation, InvitationId, Membership, OrgId, PasswordHash, Permissions, Timestamp,
+    TokenSecret, User, UserId, INVITATION_TTL_SECS,
 };
 
 use crate::db::{transaction, Db, Row};
-use crate::error::{Conflict, Error, Result};
+use crate::error::{Conflict, Entity, Error, Result};
 use crate::orgs::{insert_membership, insert_user, Tenant};
 
 pub(crate) fn user_key(db: &dyn Db, id: UserId) -> Result<i64> {
     db.execute("SELECT key FROM users WHERE id = ?", &[id.into()])?
         .first()
-        .ok_or(Error::NotFound("user"))?
+        .ok_or(Error::NotFound(Entity::User))?
         .i64(0)
 }
 
@@ -40,7 +40,7 @@ pub fn user(db: &dyn Db, id: UserId) -> Result<User> {
         "SELECT id, email, created_at FROM users WHERE id = ?",
         &[id.into()],
     )?;
-    user_from(&rows.first().ok_or(Error::NotFound("user"))?)
+    user_from(&rows.first().ok_or(Error::NotFound(Entity::User))?)
 }
 
 pub fn set_password(db: &dyn Db, id: UserId, hash: &PasswordHash) -> Result<()> {
@@ -49,7 +49,7 @@ pub fn set_password(db: &dyn Db, id: UserId, hash: &PasswordHash) -> Result<()> 
         &[hash.as_str().into(), id.into()],
     )?;
     if rows.is_empty() {
-        return Err(Error::NotFound("user"));
+        return Err(Error::NotFound(Entity::User));
     }
     Ok(())
 }
@@ -87,24 +87,7 @@ pub fn member(db: &dyn Db, org: OrgId, user: UserId) -> Result<(Tenant, Membersh
         &format!("{MEMBER_SELECT} WHERE o.id = ? AND u.id = ?"),
         &[org.into(), user.into()],
     )?;
-    member_from(&rows.first().ok_or(Error::NotFound("membership"))?)
-}
-
-/// The principal of a verified access token; a user who has since left the organization is
-/// refused as if the token were revoked.
-pub fn member_principal(db: &dyn Db, claims: &AccessClaims) -> Result<(Tenant, Principal)> {
-    let (tenant, m) = member(db, claims.org, claims.user).map_err(|e| match e {
-        Error::NotFound(_) => AuthFailure::Revoked.into(),
-        other => other,
-    })?;
-    Ok((
-        tenant,
-        Principal::Member {
-            user: m.user,
-            org: m.org,
-            permissions: m.permissions,
-        },
-    ))
+    member_from(&rows.first().ok_or(Error::NotFound(Entity::Member))?)
 }
 
 pub fn list_members(db: &dyn Db, tenant: &Tenant) -> Result<Vec<Membership>> {
@@ -134,7 +117,7 @@ fn membership_key(db: &dyn Db, tenant: &Tenant, user: UserId) -> Result<(i64, Pe
          WHERE m.org_key = ? AND u.id = ?",
         &[tenant.key.into(), user.into()],
     )?;
-    let r = rows.first().ok_or(Error::NotFound("member"))?;
+    let r = rows.first().ok_or(Error::NotFound(Entity::Member))?;
     Ok((r.i64(0)?, Permissions::from_bits(r.i64(1)?)))
 }
 
@@ -186,7 +169,7 @@ fn check_room_for_one_more(db: &dyn Db, org_key: i64) -> Result<()> {
         "SELECT (SELECT count(*) FROM memberships WHERE org_key = ?1), max_users FROM orgs WHERE key = ?1",
         &[org_key.into()],
     )?;
-    let r = rows.first().ok_or(Error::NotFound("organization"))?;
+    let r = rows.first().ok_or(Error::NotFound(Entity::Organization))?;
     let (members, max) = (r.i64(0)?, r.u32(1)?);
     if members >= i64::from(max) {
         return Err(Conflict::MaxUsers(max).into());
@@ -285,7 +268,7 @@ pub fn revoke_invitation(db: &dyn Db, tenant: &Tenant, id: InvitationId) -> Resu
         &[tenant.key.into(), id.into()],
     )?;
     if rows.is_empty() {
-        return Err(Error::NotFound("invitation"));
+        return Err(Error::NotFound(Entity::Invitation));
     }
     Ok(())
 }
@@ -296,17 +279,10 @@ pub fn invitation_by_secret(db: &dyn Db, secret: &TokenSecret) -> Result<(Tenant
         &format!("{INVITATION_SELECT} WHERE i.token_hash = ?"),
         &[secret.hash().as_bytes().as_slice().into()],
     )?;
-    invitation_from(&rows.first().ok_or(Error::NotFound("invitation"))?)
+    invitation_from(&rows.first().ok_or(Error::NotFound(Entity::Invitation))?)
 }
 
-/// Who accepts an invitation.
-#[derive(Clone, Copy, Debug)]
-pub enum Accept<'a> {
-    /// A signed-in user, whose e-mail address must be the invited one.
-    Existing(UserId),
-    /// A new account for the invited address, with this password.
-    NewUser(&'a PasswordHash),
-}
+pub use fieldline_service::Accept;
 
 /// Accepts an invitation: the user joins with the invited permissions, within the
 /// subscription's member limit.
@@ -347,5 +323,5 @@ pub fn accept_invitation(
         &format!("{MEMBER_SELECT} WHERE m.org_key = ? AND u.email = ?"),
         &[tenant.key.into(), (&membership).into()],
     )?;
-    member_from(&rows.first().ok_or(Error::NotFound("membership"))?)
+    member_from(&rows.first().ok_or(Error::NotFound(Entity::Member))?)
 }

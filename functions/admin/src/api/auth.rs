@@ -1,15 +1,17 @@
 //! Sign-up, login, refresh, logout, `me`, and accepting an invitation: the endpoints that
 //! establish who the caller is.
 
+use fieldline_component::Store;
 use fieldline_domain::{
-    Email, JwtKey, Membership, OrgFields, OrgName, Password, PasswordHasher, SignupPolicy,
-    Subscription, Timestamp, TokenSecret, UserId, ACCESS_TOKEN_TTL_SECS,
+    Email, Membership, OrgFields, OrgName, Password, PasswordHasher, SignupPolicy, Subscription,
+    Timestamp, TokenSecret, UserId,
 };
-use fieldline_storage::{Accept, Conflict, Error as StoreError, Tenant};
+use fieldline_service::auth::{self as sessions, Session};
+use fieldline_service::prelude::*;
+use fieldline_service::{Accept, Conflict, Error, Tenant};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::http::{Params, Request};
-use spin_sdk::sqlite::Connection;
 
 use super::open;
 use crate::http::{
@@ -19,27 +21,21 @@ use crate::http::{
 
 /// The answer of every endpoint that starts or continues a session (OAuth 2.0 style): the same
 /// fields from sign-up, login, refresh and accepting an invitation.
-fn token_pair(
-    key: &JwtKey,
-    user: UserId,
-    tenant: &Tenant,
-    refresh: &TokenSecret,
-    now: Timestamp,
-) -> ApiResult<Value> {
-    Ok(json!({
-        "access_token": key.issue(user, tenant.id(), now)?,
+fn session_json(s: &Session) -> Value {
+    json!({
+        "access_token": s.access_token,
         "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_TTL_SECS,
-        "refresh_token": refresh.expose(),
-        "organization": tenant.id(),
-        "user": user,
-    }))
+        "expires_in": s.expires_in,
+        "refresh_token": s.refresh_token.expose(),
+        "organization": s.tenant.id(),
+        "user": s.user,
+    })
 }
 
-fn session(db: &Connection, user: UserId, tenant: &Tenant, now: Timestamp) -> ApiResult<Value> {
+fn session(store: &Store, user: UserId, tenant: &Tenant, now: Timestamp) -> ApiResult<Value> {
     let key = jwt_key()?;
-    let refresh = fieldline_storage::issue_refresh_token(db, tenant, user, now)?;
-    token_pair(&key, user, tenant, &refresh, now)
+    let s = sessions::start_session(store, &key, *tenant, user, now)?;
+    Ok(session_json(&s))
 }
 
 #[derive(Deserialize)]
@@ -86,12 +82,12 @@ fn signup_disabled(policy: SignupPolicy) -> ApiError {
 /// variable `allow_signup` allows: `first` only while the server has no organization, `true`
 /// always, `false` never.
 pub fn signup(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
+    let (store, now) = open()?;
+    limit_anonymous(&store, req, now)?;
     let policy = signup_policy()?;
     // Checked again in the transaction that creates the organization; this refuses early,
     // before the body is read and a password hashed.
-    let exist = policy == SignupPolicy::First && fieldline_storage::organizations_exist(&db)?;
+    let exist = policy == SignupPolicy::First && store.organizations_exist()?;
     if !policy.allows(exist) {
         return Err(signup_disabled(policy));
     }
@@ -100,25 +96,18 @@ pub fn signup(req: &Request, _: &Params) -> ApiResult {
     let email = Email::parse(&b.email)?;
     let password = Password::parse(&b.password)?;
     // Checked before hashing, so that a taken address answers at once.
-    if fieldline_storage::find_user_by_email(&db, &email)?.is_some() {
-        return Err(fieldline_storage::Conflict::EmailTaken.into());
+    if store.find_user_by_email(&email)?.is_some() {
+        return Err(Conflict::EmailTaken.into());
     }
     let hash = PasswordHasher::default().hash(&password)?;
-    let (tenant, _, user) = fieldline_storage::sign_up_under(
-        &db,
-        policy,
-        &org,
-        &Subscription::default(),
-        &email,
-        &hash,
-        now,
-    )
-    .map_err(|e| match e {
-        StoreError::Conflict(Conflict::SignupClosed(_)) => signup_disabled(policy),
-        other => other.into(),
-    })?;
+    let (tenant, _, user) = store
+        .sign_up(policy, &org, &Subscription::default(), &email, &hash, now)
+        .map_err(|e| match e {
+            Error::Conflict(Conflict::SignupClosed(_)) => signup_disabled(policy),
+            other => other.into(),
+        })?;
     // The same answer as login and refresh give: ids, not the objects.
-    json_response(201, &session(&db, user.id, &tenant, now)?)
+    json_response(201, &session(&store, user.id, &tenant, now)?)
 }
 
 #[derive(Deserialize)]
@@ -132,23 +121,18 @@ struct LoginBody {
 
 /// `POST /api/v1/login`
 pub fn login(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
+    let (store, now) = open()?;
+    limit_anonymous(&store, req, now)?;
     let b: LoginBody = body(req)?;
     // The login every API shares: failures limited per address, the same answer for a wrong
     // password and an unknown account.
-    let (tenant, user) = fieldline_storage::password_login(
-        &db,
-        &b.email,
-        &b.password,
-        b.organization.as_deref(),
-        now,
-    )
-    .map_err(|e| match e {
-        StoreError::NoMembership(_) => ApiError::new(403, "no_membership", e.to_string()),
-        other => other.into(),
-    })?;
-    json_response(200, &session(&db, user, &tenant, now)?)
+    let organization = b.organization.as_deref();
+    let (tenant, user) = sessions::password_login(&store, &b.email, &b.password, organization, now)
+        .map_err(|e| match e {
+            Error::NoMembership(_) => ApiError::new(403, "no_membership", e.to_string()),
+            other => other.into(),
+        })?;
+    json_response(200, &session(&store, user, &tenant, now)?)
 }
 
 #[derive(Deserialize)]
@@ -156,46 +140,24 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-fn refresh_secret(b: &RefreshBody) -> ApiResult<TokenSecret> {
-    TokenSecret::parse(&b.refresh_token)
-        .ok()
-        .filter(|s| s.kind() == Some(fieldline_domain::TokenKind::Refresh))
-        .ok_or_else(|| {
-            ApiError::new(
-                401,
-                "invalid_token",
-                "refresh_token is not a Fieldline refresh token",
-            )
-        })
-}
-
 /// `POST /api/v1/refresh`: a new access token and a new refresh token; the old one is spent.
 pub fn refresh(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
+    let (store, now) = open()?;
+    limit_anonymous(&store, req, now)?;
     let b: RefreshBody = body(req)?;
-    let secret = refresh_secret(&b)?;
+    let secret = sessions::refresh_secret(&b.refresh_token)?;
     let key = jwt_key()?;
-    let rotated = fieldline_storage::rotate_refresh_token(&db, &secret, now)?;
-    json_response(
-        200,
-        &token_pair(
-            &key,
-            rotated.membership.user,
-            &rotated.tenant,
-            &rotated.refresh,
-            now,
-        )?,
-    )
+    let s = sessions::refresh_session(&store, &key, &secret, now)?;
+    json_response(200, &session_json(&s))
 }
 
 /// `POST /api/v1/logout`: revokes the session of the refresh token.
 pub fn logout(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    limit_anonymous(&db, req, now)?;
+    let (store, now) = open()?;
+    limit_anonymous(&store, req, now)?;
     let b: RefreshBody = body(req)?;
-    let secret = refresh_secret(&b)?;
-    fieldline_storage::revoke_refresh_token(&db, &secret, now)?;
+    let secret = sessions::refresh_secret(&b.refresh_token)?;
+    store.revoke_refresh_token(&secret, now)?;
     no_content()
 }
 
@@ -205,10 +167,10 @@ fn membership_json(tenant: &Tenant, m: &Membership) -> Value {
 
 /// `GET /api/v1/me`: the user, the organization of this token, and all their memberships.
 pub fn me(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
-    let user = fieldline_storage::user(&db, caller.user())?;
-    let memberships = fieldline_storage::memberships_of_user(&db, caller.user())?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
+    let user = store.user(caller.user())?;
+    let memberships = store.memberships_of_user(caller.user())?;
     let current = memberships
         .iter()
         .find(|(t, _)| *t == caller.tenant)
@@ -235,13 +197,13 @@ struct AcceptBody {
 /// `POST /api/v1/invitations/accept`: joins the invitation's organization, as the signed-in
 /// user (with a Bearer token) or as a new account with `password`; starts a session there.
 pub fn accept_invitation(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
+    let (store, now) = open()?;
     // Who is asking comes first: a signed-in user is authenticated (and counted), anyone else
     // is counted by address, before the body is looked at.
     let caller = match bearer(req)? {
-        Some(_) => Some(authenticate(&db, req, now)?),
+        Some(_) => Some(authenticate(&store, req, now)?),
         None => {
-            limit_anonymous(&db, req, now)?;
+            limit_anonymous(&store, req, now)?;
             None
         }
     };
@@ -251,7 +213,7 @@ pub fn accept_invitation(req: &Request, _: &Params) -> ApiResult {
         .filter(|s| s.kind().is_none())
         .ok_or_else(|| ApiError::new(404, "invitation_not_found", "invitation not found"))?;
     let (tenant, membership) = if let Some(caller) = caller {
-        fieldline_storage::accept_invitation(&db, &secret, Accept::Existing(caller.user()), now)?
+        store.accept_invitation(&secret, Accept::Existing(caller.user()), now)?
     } else {
         let password = b.password.as_deref().ok_or_else(|| {
             ApiError::bad_request(
@@ -261,14 +223,14 @@ pub fn accept_invitation(req: &Request, _: &Params) -> ApiResult {
         })?;
         let password = Password::parse(password)?;
         // Refuse a dead link before paying for the hash.
-        let (_, inv) = fieldline_storage::invitation_by_secret(&db, &secret)?;
+        let (_, inv) = store.invitation_by_secret(&secret)?;
         if !inv.is_open(now) {
-            return Err(fieldline_storage::Conflict::InvitationClosed.into());
+            return Err(Conflict::InvitationClosed.into());
         }
         let hash = PasswordHasher::default().hash(&password)?;
-        fieldline_storage::accept_invitation(&db, &secret, Accept::NewUser(&hash), now)?
+        store.accept_invitation(&secret, Accept::NewUser(&hash), now)?
     };
-    let mut answer = session(&db, membership.user, &tenant, now)?;
+    let mut answer = session(&store, membership.user, &tenant, now)?;
     answer["membership"] = serde_json::to_value(&membership)?;
     json_response(201, &answer)
 }

@@ -5,6 +5,8 @@ use fieldline_domain::{
     Action, ChannelFields, ChannelId, CommunicationId, DeviceFields, DeviceId, SensorFields,
     SensorId, Uuid,
 };
+use fieldline_service::prelude::*;
+use fieldline_service::Entity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use spin_sdk::http::{Params, Request};
@@ -22,125 +24,116 @@ struct NewDevice {
 }
 
 fn device_id(params: &Params) -> ApiResult<DeviceId> {
-    path_id(params, "id", "device", DeviceId::parse)
+    path_id(params, "id", Entity::Device, DeviceId::parse)
 }
 
 fn sensor_id(params: &Params) -> ApiResult<SensorId> {
-    path_id(params, "id", "sensor", SensorId::parse)
+    path_id(params, "id", Entity::Sensor, SensorId::parse)
 }
 
 fn channel_id(params: &Params) -> ApiResult<ChannelId> {
-    path_id(params, "id", "channel", ChannelId::parse)
+    path_id(params, "id", Entity::Channel, ChannelId::parse)
 }
 
 /// `POST /api/v1/devices`: Modify.
 pub fn create_device(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     caller.may(Action::CreateDevices)?;
     let b: NewDevice = body(req)?;
-    let device = fieldline_storage::create_device(&db, &caller.tenant, &b.fields, b.uuid, now)?;
+    let device = store.create_device(&caller.tenant, &b.fields, b.uuid, now)?;
     json_response(201, &device)
 }
 
 /// `GET /api/v1/devices`: any member.
 pub fn list_devices(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     caller.may(Action::ReadOrg)?;
-    json_response(200, &fieldline_storage::list_devices(&db, &caller.tenant)?)
+    json_response(200, &store.list_devices(&caller.tenant)?)
 }
 
 /// `GET /api/v1/devices/:id`: any member.
 pub fn get_device(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let id = device_id(params)?;
     caller.may(Action::ReadDevice(id))?;
-    json_response(200, &fieldline_storage::device(&db, &caller.tenant, id)?)
+    json_response(200, &store.device(&caller.tenant, id)?)
 }
 
 /// `PATCH /api/v1/devices/:id`: a JSON merge patch of the device's fields; Modify.
 pub fn update_device(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let id = device_id(params)?;
     caller.may(Action::ModifyDevice(id))?;
     let patch: Value = body(req)?;
-    let current = fieldline_storage::device(&db, &caller.tenant, id)?;
+    let current = store.device(&caller.tenant, id)?;
     let fields: DeviceFields = patched(&current.fields, &patch)?;
-    json_response(
-        200,
-        &fieldline_storage::update_device(&db, &caller.tenant, id, &fields, now)?,
-    )
+    json_response(200, &store.update_device(&caller.tenant, id, &fields, now)?)
 }
 
 /// `DELETE /api/v1/devices/:id`: with its sensors, channels, data and tokens; Modify.
 pub fn delete_device(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let id = device_id(params)?;
     caller.may(Action::ModifyDevice(id))?;
-    fieldline_storage::delete_device(&db, &caller.tenant, id)?;
+    store.delete_device(&caller.tenant, id)?;
     no_content()
 }
 
 /// `POST /api/v1/devices/:id/sensors`: Modify.
 pub fn create_sensor(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let device = device_id(params)?;
     caller.may(Action::ModifyDevice(device))?;
     let fields: SensorFields = body(req)?;
-    let sensor = fieldline_storage::create_sensor(&db, &caller.tenant, device, &fields, now)?;
+    let sensor = store.create_sensor(&caller.tenant, device, &fields, now)?;
     json_response(201, &sensor)
 }
 
 /// `GET /api/v1/devices/:id/sensors`: any member.
 pub fn list_sensors(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let device = device_id(params)?;
     caller.may(Action::ReadDevice(device))?;
-    json_response(
-        200,
-        &fieldline_storage::list_sensors(&db, &caller.tenant, device)?,
-    )
+    json_response(200, &store.list_sensors(&caller.tenant, device)?)
 }
 
 /// `GET /api/v1/sensors/:id`: any member.
 pub fn get_sensor(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let id = sensor_id(params)?;
-    let sensor = fieldline_storage::sensor(&db, &caller.tenant, id)?;
+    let sensor = store.sensor(&caller.tenant, id)?;
     caller.may(Action::ReadDevice(sensor.device))?;
     json_response(200, &sensor)
 }
 
 /// `PATCH /api/v1/sensors/:id`: a JSON merge patch of `{name, descr, customerId}`; Modify.
 pub fn update_sensor(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let id = sensor_id(params)?;
-    let current = fieldline_storage::sensor(&db, &caller.tenant, id)?;
+    let current = store.sensor(&caller.tenant, id)?;
     caller.may(Action::ModifyDevice(current.device))?;
     let patch: Value = body(req)?;
     let fields: SensorFields = patched(&current.fields, &patch)?;
-    json_response(
-        200,
-        &fieldline_storage::update_sensor(&db, &caller.tenant, id, &fields)?,
-    )
+    json_response(200, &store.update_sensor(&caller.tenant, id, &fields)?)
 }
 
 /// `DELETE /api/v1/sensors/:id`: with its channels and their data; Modify.
 pub fn delete_sensor(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let id = sensor_id(params)?;
-    let current = fieldline_storage::sensor(&db, &caller.tenant, id)?;
+    let current = store.sensor(&caller.tenant, id)?;
     caller.may(Action::ModifyDevice(current.device))?;
-    fieldline_storage::delete_sensor(&db, &caller.tenant, id)?;
+    store.delete_sensor(&caller.tenant, id)?;
     no_content()
 }
 
@@ -158,52 +151,43 @@ struct ChannelBody {
 /// `POST /api/v1/sensors/:id/channels`: Modify. A communicationId already used on the device
 /// is 409 (Sensorbis error 142).
 pub fn create_channel(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let sensor = sensor_id(params)?;
-    let s = fieldline_storage::sensor(&db, &caller.tenant, sensor)?;
+    let s = store.sensor(&caller.tenant, sensor)?;
     caller.may(Action::ModifyDevice(s.device))?;
     let b: ChannelBody = body(req)?;
-    let channel = fieldline_storage::create_channel(
-        &db,
-        &caller.tenant,
-        sensor,
-        b.communication_id,
-        &b.fields,
-        now,
-    )?;
+    let channel =
+        store.create_channel(&caller.tenant, sensor, b.communication_id, &b.fields, now)?;
     json_response(201, &channel)
 }
 
 /// `GET /api/v1/sensors/:id/channels`: any member.
 pub fn list_channels(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let sensor = sensor_id(params)?;
-    let s = fieldline_storage::sensor(&db, &caller.tenant, sensor)?;
+    let s = store.sensor(&caller.tenant, sensor)?;
     caller.may(Action::ReadDevice(s.device))?;
-    json_response(
-        200,
-        &fieldline_storage::list_channels(&db, &caller.tenant, sensor)?,
-    )
+    json_response(200, &store.list_channels(&caller.tenant, sensor)?)
 }
 
 /// `GET /api/v1/channels/:id`: any member.
 pub fn get_channel(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let id = channel_id(params)?;
-    let channel = fieldline_storage::channel(&db, &caller.tenant, id)?;
+    let channel = store.channel(&caller.tenant, id)?;
     caller.may(Action::ReadDevice(channel.device))?;
     json_response(200, &channel)
 }
 
 /// `PATCH /api/v1/channels/:id`: a JSON merge patch of the channel's fields; Modify.
 pub fn update_channel(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let id = channel_id(params)?;
-    let current = fieldline_storage::channel(&db, &caller.tenant, id)?;
+    let current = store.channel(&caller.tenant, id)?;
     caller.may(Action::ModifyDevice(current.device))?;
     let patch: Value = body(req)?;
     let b: ChannelBody = patched(
@@ -215,17 +199,17 @@ pub fn update_channel(req: &Request, params: &Params) -> ApiResult {
     )?;
     json_response(
         200,
-        &fieldline_storage::update_channel(&db, &caller.tenant, id, b.communication_id, &b.fields)?,
+        &store.update_channel(&caller.tenant, id, b.communication_id, &b.fields)?,
     )
 }
 
 /// `DELETE /api/v1/channels/:id`: with its points, rollups and incidents; Modify.
 pub fn delete_channel(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let id = channel_id(params)?;
-    let current = fieldline_storage::channel(&db, &caller.tenant, id)?;
+    let current = store.channel(&caller.tenant, id)?;
     caller.may(Action::ModifyDevice(current.device))?;
-    fieldline_storage::delete_channel(&db, &caller.tenant, id)?;
+    store.delete_channel(&caller.tenant, id)?;
     no_content()
 }

@@ -5,12 +5,12 @@ pub mod devices;
 pub mod org;
 pub mod tokens;
 
+use fieldline_component::Store;
 use fieldline_domain::Timestamp;
-use spin_sdk::sqlite::Connection;
 
 use crate::http::ApiResult;
 
-/// The request's database (migrated) and clock: read once per request.
-pub(crate) fn open() -> ApiResult<(Connection, Timestamp)> {
-    Ok((fieldline_storage::spin::open_default()?, Timestamp::now()))
+/// The request's store (migrated) and clock: read once per request.
+pub(crate) fn open() -> ApiResult<(Store, Timestamp)> {
+    Ok((fieldline_component::open_store()?, Timestamp::now()))
 }

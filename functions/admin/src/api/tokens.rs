@@ -5,7 +5,9 @@ use fieldline_domain::{
     Action, ConduitServices, ConduitTier, DeviceId, ShortText, Timestamp, TokenId, TokenKind,
     UserId,
 };
-use fieldline_storage::NewToken;
+use fieldline_service::prelude::*;
+use fieldline_service::Entity;
+use fieldline_service::NewToken;
 use serde::Deserialize;
 use serde_json::json;
 use spin_sdk::http::{Params, Request};
@@ -40,8 +42,8 @@ struct NewTokenBody {
 /// needs Administrator, a device token Modify. A new federation or device token replaces the
 /// previous one.
 pub fn create_token(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let b: NewTokenBody = body(req)?;
     if b.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::bad_request("expiresAt must be in the future"));
@@ -51,7 +53,8 @@ pub fn create_token(req: &Request, _: &Params) -> ApiResult {
             TokenKind::Conduit => {
                 let user = b.user.unwrap_or(caller.user());
                 caller.may(Action::ConduitTokensOf(user))?;
-                let allowed = fieldline_storage::organization(&db, &caller.tenant)?
+                let allowed = store
+                    .organization(&caller.tenant)?
                     .subscription
                     .conduit_tier;
                 let tier = b.tier.unwrap_or(allowed);
@@ -93,7 +96,7 @@ pub fn create_token(req: &Request, _: &Params) -> ApiResult {
     }
     new.name = b.name;
     new.expires_at = b.expires_at;
-    let (token, secret) = fieldline_storage::create_token(&db, &caller.tenant, &new, now)?;
+    let (token, secret) = store.create_token(&caller.tenant, &new, now)?;
     let mut answer = serde_json::to_value(&token)?;
     answer["secret"] = json!(secret.expose());
     json_response(201, &answer)
@@ -103,8 +106,8 @@ pub fn create_token(req: &Request, _: &Params) -> ApiResult {
 /// organization's tokens; any other member their own Conduit tokens (whoever created them), so
 /// that they can see and revoke what acts for them.
 pub fn list_tokens(req: &Request, _: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
     let mut kind = None;
     for (k, v) in form_urlencoded::parse(req.query().as_bytes()) {
         if k == "kind" {
@@ -116,30 +119,26 @@ pub fn list_tokens(req: &Request, _: &Params) -> ApiResult {
             return Err(denied);
         }
         caller.may(Action::ConduitTokensOf(caller.user()))?;
-        let mut own =
-            fieldline_storage::list_tokens(&db, &caller.tenant, Some(TokenKind::Conduit))?;
+        let mut own = store.list_tokens(&caller.tenant, Some(TokenKind::Conduit))?;
         own.retain(|t| t.user == Some(caller.user()));
         return json_response(200, &own);
     }
-    json_response(
-        200,
-        &fieldline_storage::list_tokens(&db, &caller.tenant, kind)?,
-    )
+    json_response(200, &store.list_tokens(&caller.tenant, kind)?)
 }
 
 /// `DELETE /api/v1/tokens/:id`: an Administrator any token; any other member their own Conduit
 /// tokens.
 pub fn revoke_token(req: &Request, params: &Params) -> ApiResult {
-    let (db, now) = open()?;
-    let caller = authenticate(&db, req, now)?;
-    let id = path_id(params, "id", "token", TokenId::parse)?;
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
+    let id = path_id(params, "id", Entity::Token, TokenId::parse)?;
     if let Err(denied) = caller.may(Action::ManageTokens) {
-        let token = fieldline_storage::token(&db, &caller.tenant, id)?;
+        let token = store.token(&caller.tenant, id)?;
         match (token.kind, token.user) {
             (TokenKind::Conduit, Some(user)) => caller.may(Action::ConduitTokensOf(user))?,
             _ => return Err(denied),
         }
     }
-    fieldline_storage::revoke_token(&db, &caller.tenant, id, now)?;
+    store.revoke_token(&caller.tenant, id, now)?;
     no_content()
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, ParseError};
+use crate::error::ParseError;
 
 /// A row of the document's status table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -125,28 +125,6 @@ impl From<ParseError> for ConduitError {
     }
 }
 
-impl From<Error> for ConduitError {
-    fn from(e: Error) -> Self {
-        let status = match e.http_status() {
-            400 => Status::BadRequest,
-            401 => Status::Unauthorised,
-            403 => Status::Forbidden,
-            404 => Status::NotFound,
-            429 => Status::TooManyRequests,
-            _ => Status::Internal,
-        };
-        let retry_after_secs = match &e {
-            Error::RateLimited(r) => Some(r.retry_after_secs),
-            _ => None,
-        };
-        ConduitError {
-            status,
-            detail: Some(e.to_string()),
-            retry_after_secs,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,15 +154,5 @@ mod tests {
             assert_eq!((s.code(), s.title()), (code, title));
         }
         assert_eq!(Status::from_code(418), None);
-    }
-
-    #[test]
-    fn domain_errors_map_to_rows() {
-        use crate::error::AuthFailure;
-        let e = ConduitError::from(Error::from(AuthFailure::InvalidToken));
-        assert_eq!(e.status, Status::Unauthorised);
-        let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
-        assert_eq!(v["code"], "401");
-        assert!(v["error"].as_str().unwrap().starts_with("Unauthorised: "));
     }
 }

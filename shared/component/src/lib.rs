@@ -1,0 +1,117 @@
+//! What every Fieldline component does the same way under Spin, written once: reading Spin
+//! variables and the key access tokens are signed with, opening the store the use cases run on,
+//! reading a request's headers, body and credentials, and building an answer. Each component
+//! keeps only its own wire format: its routes, its error bodies, its mapping of
+//! `fieldline_service::Error`.
+
+use std::borrow::Cow;
+
+use fieldline_domain::JwtKey;
+use spin_sdk::http::{Request, Response};
+use spin_sdk::sqlite::Connection;
+
+pub use fieldline_http::{Authorization, BodyError};
+
+/// The store components run the use cases on. Choosing another backend changes this module,
+/// not a component.
+pub type Store = fieldline_storage::SqlStore<Connection>;
+
+/// Opens the component's `default` store, migrating its schema when it is behind (one cheap
+/// version read when it is not). Call once per request.
+pub fn open_store() -> fieldline_service::Result<Store> {
+    fieldline_storage::spin::open_store()
+}
+
+/// A Spin variable; `None` when it is undefined or empty.
+pub fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The key access tokens are signed with (the secret variable `jwt_secret`); the error is for
+/// the server log, naming what to set.
+pub fn jwt_key() -> Result<JwtKey, String> {
+    let secret = variable("jwt_secret").ok_or_else(|| {
+        "the Spin variable `jwt_secret` is not set: set SPIN_VARIABLE_JWT_SECRET (scripts/up \
+         generates one into .spin/jwt-secret)"
+            .to_owned()
+    })?;
+    JwtKey::from_secret(secret.as_bytes()).map_err(|e| format!("Spin variable `jwt_secret`: {e}"))
+}
+
+/// A request header as text, trimmed.
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.header(name).and_then(|v| v.as_str()).map(str::trim)
+}
+
+/// The request's `Authorization` credentials (`None`: none sent).
+pub fn authorization(req: &Request) -> Option<Authorization> {
+    fieldline_http::authorization(header(req, "authorization"))
+}
+
+/// The request body, inflated when `Content-Encoding: gzip`, refused above `max` bytes (as sent
+/// and once inflated).
+pub fn body(req: &Request, max: u64) -> Result<Vec<u8>, BodyError> {
+    fieldline_http::inflate(req.body(), header(req, "content-encoding"), max).map(Cow::into_owned)
+}
+
+/// Whether the client takes a gzip-encoded answer.
+pub fn accepts_gzip(req: &Request) -> bool {
+    fieldline_http::accepts_gzip(header(req, "accept-encoding"))
+}
+
+/// The client's address without the port, for per-client limits.
+pub fn client_ip(req: &Request) -> String {
+    fieldline_http::client_ip(header(req, "spin-client-addr"))
+}
+
+/// An answer under construction.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Answer {
+        Answer {
+            status,
+            content_type,
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Answer {
+        Answer::new(status, "application/json", body)
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Answer {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The response: the body gzip-encoded when `gzip_over` is `Some(n)` and it is longer than
+    /// `n` bytes; `Content-Type` set when `typed_when_empty` or the body is not empty.
+    pub fn into_response(self, gzip_over: Option<usize>, typed_when_empty: bool) -> Response {
+        let mut builder = Response::builder();
+        builder.status(self.status);
+        for (k, v) in &self.headers {
+            builder.header(*k, v.as_str());
+        }
+        let mut body = self.body;
+        if typed_when_empty || !body.is_empty() {
+            builder.header("content-type", self.content_type);
+        }
+        if gzip_over.is_some_and(|n| body.len() > n) {
+            if let Some(z) = fieldline_http::gzip(&body) {
+                body = z;
+                builder.header("content-encoding", "gzip");
+            }
+        }
+        builder.body(body).build()
+    }
+}

@@ -1,0 +1,386 @@
+//! The one path every point takes into storage, whichever API it came through (Conduit over HTTP
+//! and MQTT, InfluxDB `/write`, the Sensorbis push to come): resolve devices and channels,
+//! register unknown ones where allowed, authorize, count the rate limit and the organization's
+//! points quota, write in one batch.
+//!
+//! Nothing is written before the limits are counted, and nothing is counted for a request that
+//! is refused for who sent it or what it names (404, 403), so a refused request costs no quota.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use fieldline_domain::query::write::DeviceKey;
+use fieldline_domain::{
+    authorize, Action, ChannelFields, CommunicationId, ConduitTier, Device, DeviceFields, Name,
+    Point, Principal, SensorFields, SensorId, Timestamp, Unit,
+};
+
+use crate::error::{corrupt, Conflict, Entity, Error, Result};
+use crate::limits::{self, Subject};
+use crate::ports::{ChannelRef, Store, Tenant};
+
+/// Which API the points came through: it decides the rate limit, what an unknown device or
+/// channel means, and the names automatic registration gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// AlphaX Conduit (HTTP or MQTT) with a token of this tier. The channel plan is fixed by the
+    /// protocol, so a channel is created on first use even without automatic registration; an
+    /// unknown device refuses the whole upload.
+    Conduit(ConduitTier),
+    /// InfluxDB `/write`: an unknown device or channel drops its points (reported), unless
+    /// automatic registration creates them.
+    InfluxWrite,
+}
+
+/// One point as it arrived, with what automatic registration would name things by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incoming {
+    pub device: DeviceKey,
+    pub channel: CommunicationId,
+    pub point: Point,
+    /// A new device's network id besides its UUID.
+    pub network_id: Option<fieldline_domain::NetworkId>,
+    pub device_name: Option<Name>,
+    pub sensor: Option<Name>,
+    pub channel_name: Option<Name>,
+    pub unit: Option<Unit>,
+}
+
+impl Incoming {
+    pub fn new(device: DeviceKey, channel: CommunicationId, point: Point) -> Self {
+        Incoming {
+            device,
+            channel,
+            point,
+            network_id: None,
+            device_name: None,
+            sensor: None,
+            channel_name: None,
+            unit: None,
+        }
+    }
+}
+
+impl Incoming {
+    /// An AlphaX Conduit reading of device `network_id` at `timestamp`: its channel is the
+    /// AlphaX channel number, named as the channel plan names it ("Channel 3", "Device
+    /// voltage" in mV) when it is created.
+    pub fn conduit(
+        network_id: &fieldline_domain::NetworkId,
+        timestamp: Timestamp,
+        reading: &fieldline_domain::conduit::Reading,
+    ) -> Result<Incoming> {
+        let (channel_name, unit) = reading.channel.default_name_and_unit();
+        let mut p = Incoming::new(
+            DeviceKey::NetworkId(network_id.clone()),
+            reading.channel.communication_id(),
+            Point::new(timestamp, reading.value)?,
+        );
+        p.channel_name = Some(name(&channel_name)?);
+        p.unit = Some(Unit::parse(unit).map_err(corrupt)?);
+        Ok(p)
+    }
+}
+
+/// What an ingestion did: how many points were written, and why the others were not.
+#[derive(Debug, Default, PartialEq)]
+pub struct IngestReport {
+    pub written: usize,
+    pub rejected: Vec<String>,
+}
+
+fn key_text(key: &DeviceKey) -> String {
+    match key {
+        DeviceKey::Uuid(u) => format!("uuid {u}"),
+        DeviceKey::NetworkId(n) => format!("network_id {n}"),
+    }
+}
+
+fn name(text: &str) -> Result<Name> {
+    let cut: String = text.chars().take(30).collect();
+    Name::parse(&cut).map_err(corrupt)
+}
+
+/// A device the points name: known, or to be registered from its first point.
+enum Target<'a> {
+    Known(Box<Device>),
+    New(&'a Incoming),
+}
+
+/// Stores `points` for `principal` in `tenant`, as `api` means them.
+pub fn ingest(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    principal: &Principal,
+    api: Api,
+    points: &[Incoming],
+    now: Timestamp,
+) -> Result<IngestReport> {
+    let mut report = IngestReport::default();
+    if points.is_empty() {
+        return Ok(report);
+    }
+    // Settle every device first, writing nothing.
+    let mut by_device: BTreeMap<&DeviceKey, Vec<&Incoming>> = BTreeMap::new();
+    for p in points {
+        by_device.entry(&p.device).or_default().push(p);
+    }
+    let mut known = known_devices(store, tenant, by_device.keys().copied())?;
+    // The organization's setting is read only when a device is unknown (the common upload
+    // names known devices and costs no extra statement).
+    let auto_register = known.len() < by_device.len() && store.auto_registration(tenant)?;
+    let may_register =
+        auto_register && authorize(principal, Action::RegisterFromData, tenant.id()).is_ok();
+    let mut targets: Vec<(Target<'_>, Vec<&Incoming>)> = Vec::with_capacity(by_device.len());
+    for (key, group) in by_device {
+        match known.remove(key) {
+            Some(device) => {
+                authorize(principal, Action::WritePoints(device.id), tenant.id())?;
+                targets.push((Target::Known(Box::new(device)), group));
+            }
+            None if may_register => targets.push((Target::New(group[0]), group)),
+            None => match api {
+                Api::Conduit(_) if !auto_register => {
+                    let named = match key {
+                        DeviceKey::NetworkId(n) => format!("networkId {:?}", n.as_str()),
+                        DeviceKey::Uuid(u) => format!("uuid {u}"),
+                    };
+                    return Err(Error::UnknownDevice(format!(
+                        "no device with {named}: register it first, or turn on automatic \
+                         registration for the organization"
+                    )));
+                }
+                Api::Conduit(_) => {
+                    authorize(principal, Action::RegisterFromData, tenant.id())?;
+                }
+                Api::InfluxWrite => {
+                    let why = if auto_register {
+                        "registering a device needs the Modify permission"
+                    } else {
+                        "register it through the admin API, or turn on automatic registration"
+                    };
+                    report.rejected.extend(group.iter().map(|_| {
+                        format!(
+                            "unknown device: no device with {} in this organization; {why}",
+                            key_text(key)
+                        )
+                    }));
+                }
+            },
+        }
+    }
+    let create_channels = may_register || matches!(api, Api::Conduit(_));
+
+    // Channels of known devices: drop what may not be created before anything is counted.
+    let mut refs: HashMap<usize, HashMap<String, ChannelRef>> = HashMap::new();
+    let mut to_write = 0usize;
+    for (i, (target, group)) in targets.iter_mut().enumerate() {
+        if let Target::Known(device) = target {
+            let r = store.channel_refs(tenant, device)?;
+            if !create_channels {
+                group.retain(|p| {
+                    let ok = r.contains_key(p.channel.as_str());
+                    if !ok {
+                        report.rejected.push(format!(
+                            "unknown channel: device {} has no channel {:?}; add it through \
+                             the admin API, or turn on automatic registration",
+                            device.id,
+                            p.channel.as_str()
+                        ));
+                    }
+                    ok
+                });
+            }
+            refs.insert(i, r);
+        }
+        to_write += group.len();
+    }
+    if to_write == 0 {
+        return Ok(report);
+    }
+
+    // The limits, counted before anything is written.
+    if let Api::Conduit(tier) = api {
+        limits::check_optional(
+            store,
+            limits::conduit_write(tier),
+            Subject::Principal(principal),
+            now,
+        )?;
+    }
+    let subscription = store.organization(tenant)?.subscription;
+    limits::check(
+        store,
+        &limits::points_per_hour(&subscription),
+        Subject::Org(tenant.id()),
+        to_write as u64,
+        now,
+    )?;
+
+    // Register what is missing, then write everything in one batch.
+    let mut resolved: Vec<(ChannelRef, Point)> = Vec::with_capacity(to_write);
+    for (i, (target, group)) in targets.into_iter().enumerate() {
+        if group.is_empty() {
+            continue;
+        }
+        let (device, mut channels) = match target {
+            Target::Known(d) => {
+                let r = refs.remove(&i).unwrap_or_default();
+                (*d, r)
+            }
+            Target::New(first) => {
+                let d = register_device(store, tenant, first, api, now)?;
+                authorize(principal, Action::WritePoints(d.id), tenant.id())?;
+                let r = store.channel_refs(tenant, &d)?;
+                (d, r)
+            }
+        };
+        let missing: Vec<&Incoming> = group
+            .iter()
+            .copied()
+            .filter(|p| !channels.contains_key(p.channel.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            let mut sensors: HashMap<Option<Name>, SensorId> = HashMap::new();
+            let mut created: HashSet<&str> = HashSet::new();
+            for p in missing {
+                if !created.insert(p.channel.as_str()) {
+                    continue;
+                }
+                let sensor = match sensors.get(&p.sensor) {
+                    Some(s) => *s,
+                    None => {
+                        let s = sensor_for(store, tenant, &device, p.sensor.as_ref(), api, now)?;
+                        sensors.insert(p.sensor.clone(), s);
+                        s
+                    }
+                };
+                let mut fields = ChannelFields::named(match &p.channel_name {
+                    Some(n) => n.clone(),
+                    None => name(p.channel.as_str())?,
+                });
+                if let Some(u) = &p.unit {
+                    fields.unit = u.clone();
+                }
+                match store.create_channel(tenant, sensor, Some(p.channel.clone()), &fields, now) {
+                    // Created meanwhile by a concurrent request: read back below.
+                    Ok(_) | Err(Error::Conflict(Conflict::CommunicationIdTaken(_))) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            channels = store.channel_refs(tenant, &device)?;
+        }
+        for p in group {
+            let r = channels
+                .get(p.channel.as_str())
+                .ok_or(Error::NotFound(Entity::Channel))?;
+            resolved.push((*r, p.point));
+        }
+    }
+    report.written = store.write_points(tenant, &resolved)?;
+    Ok(report)
+}
+
+/// The devices of the organization that the points name, in one lookup for the UUIDs.
+fn known_devices<'k>(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    keys: impl Iterator<Item = &'k DeviceKey>,
+) -> Result<HashMap<DeviceKey, Device>> {
+    let keys: Vec<&DeviceKey> = keys.collect();
+    let uuids: Vec<_> = keys
+        .iter()
+        .filter_map(|k| match k {
+            DeviceKey::Uuid(u) => Some(*u),
+            DeviceKey::NetworkId(_) => None,
+        })
+        .collect();
+    let mut out = HashMap::new();
+    if !uuids.is_empty() {
+        for d in store.devices_by_uuid(tenant, &uuids)? {
+            out.insert(DeviceKey::Uuid(d.uuid), d);
+        }
+    }
+    for k in keys {
+        if let DeviceKey::NetworkId(n) = k {
+            match store.device_by_network_id(tenant, n) {
+                Ok(d) => {
+                    out.insert(k.clone(), d);
+                }
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Registers the device a point names (automatic registration); a concurrent registration of
+/// the same device wins and is returned.
+fn register_device(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    p: &Incoming,
+    api: Api,
+    now: Timestamp,
+) -> Result<Device> {
+    let (uuid, network_id) = match &p.device {
+        DeviceKey::Uuid(u) => (Some(*u), p.network_id.clone()),
+        DeviceKey::NetworkId(n) => (None, Some(n.clone())),
+    };
+    let device_name = match (&p.device_name, api, &p.device) {
+        (Some(n), _, _) => n.clone(),
+        // A Conduit device is named by its network id.
+        (None, Api::Conduit(_), DeviceKey::NetworkId(n)) => name(n.as_str())?,
+        (None, _, key) => name(&key_text(key))?,
+    };
+    let mut fields = DeviceFields::named(device_name);
+    fields.network_id = network_id.clone();
+    match store.create_device(tenant, &fields, uuid, now) {
+        Err(Error::Conflict(Conflict::UuidTaken(u))) => match uuid {
+            Some(uuid) => store
+                .devices_by_uuid(tenant, &[uuid])?
+                .into_iter()
+                .next()
+                .ok_or(Error::Conflict(Conflict::UuidTaken(u))),
+            None => Err(Conflict::UuidTaken(u).into()),
+        },
+        Err(Error::Conflict(Conflict::NetworkIdTaken(_))) => match (&p.device, &network_id) {
+            (DeviceKey::NetworkId(n), _) => store.device_by_network_id(tenant, n),
+            // The UUID is new but its network id belongs to another device: a real conflict.
+            (_, _) => Err(Conflict::NetworkIdTaken(
+                network_id.map(|n| n.to_string()).unwrap_or_default(),
+            )
+            .into()),
+        },
+        other => other,
+    }
+}
+
+/// The sensor new channels of a device go under: the one the point names (created if needed),
+/// else the device's first, else a new one named after the API.
+fn sensor_for(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    device: &Device,
+    wanted: Option<&Name>,
+    api: Api,
+    now: Timestamp,
+) -> Result<SensorId> {
+    let sensors = store.list_sensors(tenant, device.id)?;
+    if let Some(wanted) = wanted {
+        if let Some(s) = sensors.iter().find(|s| s.fields.name == *wanted) {
+            return Ok(s.id);
+        }
+        let fields = SensorFields::named(wanted.clone());
+        return Ok(store.create_sensor(tenant, device.id, &fields, now)?.id);
+    }
+    if let Some(s) = sensors.first() {
+        return Ok(s.id);
+    }
+    let default = match api {
+        Api::Conduit(_) => "Conduit",
+        Api::InfluxWrite => "InfluxDB",
+    };
+    let fields = SensorFields::named(name(default)?);
+    Ok(store.create_sensor(tenant, device.id, &fields, now)?.id)
+}

@@ -1,0 +1,31 @@
+//! Fieldline's use cases: what more than one API does, written once over the storage ports
+//! ([`ports`]) and free of HTTP and SQL. Components decode their wire format, call a use case
+//! here, and map its [`Error`] to their own answer; storage backends implement the ports.
+//!
+//! - [`ingest`]: the one path of points into storage, for every ingestion API;
+//! - [`auth`]: credentials to a caller (tenant and principal), and sessions;
+//! - [`reads`]: Conduit's records and Proficloud's series, assembled with their devices;
+//! - [`influx`]: the InfluxQL request context and `/write`;
+//! - [`limits`]: every rate limit and quota, and the counter key each counts under;
+//! - [`ports`]: the traits a backend implements, and the handles that cross them.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod auth;
+mod error;
+pub mod influx;
+pub mod ingest;
+pub mod limits;
+pub mod ports;
+pub mod reads;
+
+/// The port traits, for calling their methods on a store.
+pub mod prelude {
+    pub use crate::ports::{Counters, Devices, Orgs, Points, Series, Store, Tokens, Users};
+}
+
+pub use error::{corrupt, BackendFailure, Conflict, Entity, Error, Refusal, Result};
+pub use ports::{
+    Accept, Authenticated, ChannelRef, NewToken, Order, PointPage, Rotated, SeriesFilter,
+    SeriesInfo, Store, Tenant,
+};

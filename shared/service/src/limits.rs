@@ -1,0 +1,222 @@
+//! Every rate limit and quota of every API, and the counter key each one counts under, in one
+//! module. The window arithmetic and the verdict are the domain's ([`RateLimitPolicy`]); the
+//! counters are a port ([`Counters`]), incremented atomically by the backend.
+
+use fieldline_domain::{
+    ConduitTier, Email, OrgId, Principal, RateLimitPolicy, Subscription, Timestamp,
+};
+
+use crate::error::Result;
+use crate::ports::Counters;
+
+/// Hexastate's public API: 100 requests per minute per user (the admin API's default; the
+/// variables `admin_rate_limit` and `admin_rate_limit_window_secs` override it).
+pub const ADMIN_API: RateLimitPolicy = RateLimitPolicy {
+    name: "admin-api",
+    limit: 100,
+    window_secs: 60,
+};
+
+/// Admin API requests without an access token (sign-up, login, refresh, accepting an
+/// invitation), per client address.
+pub const ADMIN_ANONYMOUS: RateLimitPolicy = RateLimitPolicy {
+    name: "admin-api-anonymous",
+    limit: 100,
+    window_secs: 60,
+};
+
+/// Proficloud's `/epts/token` password logins and refreshes, per client address.
+pub const EPTS_TOKEN_CLIENT: RateLimitPolicy = RateLimitPolicy {
+    name: "epts-token-client",
+    limit: 100,
+    window_secs: 60,
+};
+
+/// Failed password logins, per e-mail address: slows down guessing.
+pub const LOGIN: RateLimitPolicy = RateLimitPolicy {
+    name: "login",
+    limit: 10,
+    window_secs: 60,
+};
+
+/// The admin API's per-user limit, with the installation's overrides where given (and
+/// positive).
+pub fn admin_api(limit: Option<u64>, window_secs: Option<u32>) -> RateLimitPolicy {
+    RateLimitPolicy {
+        limit: limit.filter(|&n| n > 0).unwrap_or(ADMIN_API.limit),
+        window_secs: window_secs
+            .filter(|&n| n > 0)
+            .unwrap_or(ADMIN_API.window_secs),
+        ..ADMIN_API
+    }
+}
+
+/// Conduit reads: Basic 1 call per 15 s, Premium 1 per 5 s, Enterprise unlimited.
+pub fn conduit_read(tier: ConduitTier) -> Option<RateLimitPolicy> {
+    match tier {
+        ConduitTier::Basic => Some(RateLimitPolicy {
+            name: "conduit-read-basic",
+            limit: 1,
+            window_secs: 15,
+        }),
+        ConduitTier::Premium => Some(RateLimitPolicy {
+            name: "conduit-read-premium",
+            limit: 1,
+            window_secs: 5,
+        }),
+        ConduitTier::Enterprise => None,
+    }
+}
+
+/// Conduit writes: Basic and Premium 100 per second, Enterprise unlimited.
+pub fn conduit_write(tier: ConduitTier) -> Option<RateLimitPolicy> {
+    match tier {
+        ConduitTier::Basic | ConduitTier::Premium => Some(RateLimitPolicy {
+            name: "conduit-write",
+            limit: 100,
+            window_secs: 1,
+        }),
+        ConduitTier::Enterprise => None,
+    }
+}
+
+/// The organization's points-per-hour quota (its subscription), counted in points by every
+/// ingestion API together.
+pub fn points_per_hour(subscription: &Subscription) -> RateLimitPolicy {
+    RateLimitPolicy {
+        name: "points-per-hour",
+        limit: subscription.points_per_hour,
+        window_secs: 3600,
+    }
+}
+
+/// The organization's notification e-mails, per UTC day.
+pub fn notification_emails(subscription: &Subscription) -> RateLimitPolicy {
+    RateLimitPolicy {
+        name: "notification-emails-per-day",
+        limit: u64::from(subscription.notification_emails_per_day),
+        window_secs: 86_400,
+    }
+}
+
+/// Who a limit counts for: the one place counter keys are spelled.
+#[derive(Clone, Copy, Debug)]
+pub enum Subject<'a> {
+    /// A member (per user) or an API token (per token).
+    Principal(&'a Principal),
+    /// An organization (its quotas).
+    Org(OrgId),
+    /// An e-mail address (failed logins).
+    Email(&'a Email),
+    /// A client address (requests without credentials).
+    Client(&'a str),
+}
+
+impl Subject<'_> {
+    pub fn key(&self) -> String {
+        match self {
+            Subject::Principal(Principal::Member { user, .. }) => format!("user:{user}"),
+            Subject::Principal(
+                Principal::Conduit { token, .. }
+                | Principal::Federation { token, .. }
+                | Principal::Device { token, .. },
+            ) => format!("token:{token}"),
+            Subject::Org(org) => format!("org:{org}"),
+            Subject::Email(email) => format!("email:{email}"),
+            Subject::Client(ip) => format!("addr:{ip}"),
+        }
+    }
+}
+
+/// Counts `units` against `policy` for `subject`; refused with [`fieldline_domain::RateLimited`]
+/// (the units stay counted) once the window's count passes the limit.
+pub fn check(
+    counters: &(impl Counters + ?Sized),
+    policy: &RateLimitPolicy,
+    subject: Subject<'_>,
+    units: u64,
+    now: Timestamp,
+) -> Result<()> {
+    let window = policy.window(&subject.key(), now);
+    let count = counters.increment(&window.key, units, window.end)?;
+    policy.check(&window, count, now)?;
+    Ok(())
+}
+
+/// Counts one call against an optional policy (`None`: unlimited).
+pub fn check_optional(
+    counters: &(impl Counters + ?Sized),
+    policy: Option<RateLimitPolicy>,
+    subject: Subject<'_>,
+    now: Timestamp,
+) -> Result<()> {
+    match policy {
+        Some(p) => check(counters, &p, subject, 1, now),
+        None => Ok(()),
+    }
+}
+
+/// Refuses when the failures already counted for `subject` reach the limit, without counting
+/// this attempt (successes are never counted).
+pub fn check_failures(
+    counters: &(impl Counters + ?Sized),
+    policy: &RateLimitPolicy,
+    subject: Subject<'_>,
+    now: Timestamp,
+) -> Result<()> {
+    let window = policy.window(&subject.key(), now);
+    let used = counters.current(&window.key, now)?;
+    policy.check(&window, used + 1, now)?;
+    Ok(())
+}
+
+/// Counts one failure for `subject`.
+pub fn count_failure(
+    counters: &(impl Counters + ?Sized),
+    policy: &RateLimitPolicy,
+    subject: Subject<'_>,
+    now: Timestamp,
+) -> Result<()> {
+    let window = policy.window(&subject.key(), now);
+    counters.increment(&window.key, 1, window.end)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conduit_tiers() {
+        assert_eq!(
+            conduit_read(ConduitTier::Basic).map(|p| p.window_secs),
+            Some(15)
+        );
+        assert_eq!(
+            conduit_read(ConduitTier::Premium).map(|p| p.window_secs),
+            Some(5)
+        );
+        assert!(conduit_read(ConduitTier::Enterprise).is_none());
+        assert_eq!(
+            conduit_write(ConduitTier::Premium).map(|p| p.limit),
+            Some(100)
+        );
+        assert!(conduit_write(ConduitTier::Enterprise).is_none());
+    }
+
+    #[test]
+    fn admin_overrides_only_when_positive() {
+        assert_eq!(admin_api(None, None), ADMIN_API);
+        let p = admin_api(Some(5), Some(0));
+        assert_eq!((p.limit, p.window_secs), (5, 60));
+    }
+
+    #[test]
+    fn counter_keys() {
+        let org = OrgId::parse("kyaaw44196vfu").expect("an org id");
+        assert_eq!(Subject::Org(org).key(), "org:kyaaw44196vfu");
+        assert_eq!(Subject::Client("127.0.0.1").key(), "addr:127.0.0.1");
+        let email = Email::parse("a@example.com").expect("an address");
+        assert_eq!(Subject::Email(&email).key(), "email:a@example.com");
+    }
+}

@@ -1,0 +1,423 @@
+//! The storage ports: what the use cases need from a backend, as traits, and the handles that
+//! cross them. Today's SQLite storage (`fieldline-storage`) implements every trait; a second
+//! backend implements the same traits and plugs in where a component opens its store, without
+//! touching a use case or a component.
+
+use std::collections::HashMap;
+
+use fieldline_domain::{
+    query, Channel, ChannelFields, ChannelId, CommunicationId, ConduitServices, ConduitTier,
+    Device, DeviceFields, DeviceId, Email, Invitation, InvitationId, Membership, NetworkId,
+    OrgFields, OrgId, Organization, PasswordHash, Permissions, Point, Principal, Sensor,
+    SensorFields, SensorId, ShortText, SignupPolicy, Subscription, Timestamp, Token, TokenId,
+    TokenKind, TokenSecret, User, UserId, Uuid,
+};
+
+use crate::error::{Error, Result};
+
+/// An organization a caller was authenticated into; every port method that takes one reads and
+/// writes inside that organization only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tenant {
+    /// The backend's row key of the organization; only backends read it.
+    pub key: i64,
+    id: OrgId,
+}
+
+impl Tenant {
+    /// Made by backends, from their row key and the organization's id.
+    pub fn new(key: i64, id: OrgId) -> Tenant {
+        Tenant { key, id }
+    }
+
+    pub fn id(&self) -> OrgId {
+        self.id
+    }
+}
+
+/// A handle on one channel of one organization, for writing and reading its points without
+/// looking the channel up again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelRef {
+    /// The backend's row keys of the channel's organization and of the channel.
+    pub org_key: i64,
+    pub key: i64,
+}
+
+impl ChannelRef {
+    /// The channel's numeric id (elpro `InputId`).
+    pub fn key(&self) -> i64 {
+        self.key
+    }
+
+    /// Refuses a handle of another organization (a bug in the caller, never a client's doing).
+    pub fn check(&self, tenant: &Tenant) -> Result<()> {
+        if self.org_key == tenant.key {
+            Ok(())
+        } else {
+            Err(Error::CrossTenant)
+        }
+    }
+}
+
+/// A verified API token: whose it is and what it may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    pub tenant: Tenant,
+    pub principal: Principal,
+    pub token: Token,
+}
+
+/// Which end of a range to return first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// A page of points across an organization's channels (or one device's), as Conduit reads
+/// them: `from <= ts < to`, optionally one communicationId, after a cursor, oldest first and
+/// then by channel.
+#[derive(Clone, Copy, Debug)]
+pub struct PointPage<'a> {
+    pub device: Option<&'a Device>,
+    pub channel: Option<&'a CommunicationId>,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// Continue after this (time, channel key).
+    pub after: Option<(Timestamp, i64)>,
+    pub limit: usize,
+}
+
+/// What a new token is for; build with [`NewToken::conduit`], [`NewToken::federation`] or
+/// [`NewToken::device`]. Refresh tokens come from [`Tokens::issue_refresh_token`] only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewToken {
+    kind: TokenKind,
+    pub name: ShortText,
+    user: Option<UserId>,
+    device: Option<DeviceId>,
+    tier: Option<ConduitTier>,
+    services: ConduitServices,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl NewToken {
+    /// A member's Conduit token: their data access, limited by `tier` and `services`.
+    pub fn conduit(user: UserId, tier: ConduitTier, services: ConduitServices) -> Self {
+        NewToken {
+            kind: TokenKind::Conduit,
+            name: ShortText::default(),
+            user: Some(user),
+            device: None,
+            tier: Some(tier),
+            services,
+            expires_at: None,
+        }
+    }
+
+    /// The federation token; replaces the previous one.
+    pub fn federation() -> Self {
+        NewToken {
+            kind: TokenKind::Federation,
+            name: ShortText::default(),
+            user: None,
+            device: None,
+            tier: None,
+            services: ConduitServices::NONE,
+            expires_at: None,
+        }
+    }
+
+    /// A device's token; replaces the device's previous one.
+    pub fn device(device: DeviceId) -> Self {
+        NewToken {
+            kind: TokenKind::Device,
+            name: ShortText::default(),
+            user: None,
+            device: Some(device),
+            tier: None,
+            services: ConduitServices::NONE,
+            expires_at: None,
+        }
+    }
+
+    /// A refresh token (issued by [`Tokens::issue_refresh_token`] only).
+    pub fn refresh(expires_at: Timestamp) -> Self {
+        NewToken {
+            kind: TokenKind::Refresh,
+            name: ShortText::default(),
+            user: None,
+            device: None,
+            tier: None,
+            services: ConduitServices::NONE,
+            expires_at: Some(expires_at),
+        }
+    }
+
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    pub fn user(&self) -> Option<UserId> {
+        self.user
+    }
+
+    /// The device of a device token.
+    pub fn device_id(&self) -> Option<DeviceId> {
+        self.device
+    }
+
+    pub fn tier(&self) -> Option<ConduitTier> {
+        self.tier
+    }
+
+    pub fn services(&self) -> ConduitServices {
+        self.services
+    }
+}
+
+/// The result of a refresh: the new refresh token (replacing the presented one) and the
+/// membership to issue the new access token for.
+#[derive(Debug)]
+pub struct Rotated {
+    pub tenant: Tenant,
+    pub membership: Membership,
+    pub refresh: TokenSecret,
+}
+
+/// Who accepts an invitation.
+#[derive(Clone, Copy, Debug)]
+pub enum Accept<'a> {
+    /// A signed-in user, whose e-mail address must be the invited one.
+    Existing(UserId),
+    /// A new account for the invited address, with this password.
+    NewUser(&'a PasswordHash),
+}
+
+/// One channel of the organization with what its series is named and tagged by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesInfo {
+    pub channel: ChannelRef,
+    /// The channel's communicationId: InfluxDB's measurement, Proficloud's `timeSeriesName`.
+    pub measurement: String,
+    pub uuid: Uuid,
+    pub device: String,
+    pub network_id: Option<String>,
+    pub sensor: String,
+    pub unit: String,
+}
+
+/// Which series to list; `None` means no restriction on that part.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeriesFilter<'a> {
+    pub uuids: Option<&'a [Uuid]>,
+    pub measurements: Option<&'a [String]>,
+}
+
+/// Organizations, as the use cases read them.
+pub trait Orgs {
+    fn tenant(&self, id: OrgId) -> Result<Tenant>;
+    /// Every organization with its subscription (the scheduled jobs' work list).
+    fn all_tenants(&self) -> Result<Vec<(Tenant, Subscription)>>;
+    fn organizations_exist(&self) -> Result<bool>;
+    /// A new user, a new organization and the user as its administrator, atomically, if
+    /// `policy` lets anyone sign up now.
+    fn sign_up(
+        &self,
+        policy: SignupPolicy,
+        org: &OrgFields,
+        subscription: &Subscription,
+        email: &Email,
+        password: &PasswordHash,
+        now: Timestamp,
+    ) -> Result<(Tenant, Organization, User)>;
+    fn organization(&self, tenant: &Tenant) -> Result<Organization>;
+    /// Changes the organization's fields and, when given, its automatic registration,
+    /// atomically.
+    fn update_organization(
+        &self,
+        tenant: &Tenant,
+        fields: &OrgFields,
+        auto_register: Option<bool>,
+    ) -> Result<Organization>;
+    fn update_subscription(
+        &self,
+        tenant: &Tenant,
+        subscription: &Subscription,
+    ) -> Result<Organization>;
+    /// Whether devices and channels are registered on first sight by the ingestion APIs.
+    fn auto_registration(&self, tenant: &Tenant) -> Result<bool>;
+}
+
+/// Users, memberships and invitations.
+pub trait Users {
+    fn find_user_by_email(&self, email: &Email) -> Result<Option<(User, PasswordHash)>>;
+    fn user(&self, id: UserId) -> Result<User>;
+    fn memberships_of_user(&self, user: UserId) -> Result<Vec<(Tenant, Membership)>>;
+    fn member(&self, org: OrgId, user: UserId) -> Result<(Tenant, Membership)>;
+    fn list_members(&self, tenant: &Tenant) -> Result<Vec<Membership>>;
+    fn set_permissions(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        permissions: Permissions,
+    ) -> Result<Membership>;
+    fn remove_member(&self, tenant: &Tenant, user: UserId, now: Timestamp) -> Result<()>;
+    fn create_invitation(
+        &self,
+        tenant: &Tenant,
+        email: &Email,
+        permissions: Permissions,
+        invited_by: Option<UserId>,
+        now: Timestamp,
+    ) -> Result<(Invitation, TokenSecret)>;
+    fn list_invitations(&self, tenant: &Tenant) -> Result<Vec<Invitation>>;
+    fn revoke_invitation(&self, tenant: &Tenant, id: InvitationId) -> Result<()>;
+    fn invitation_by_secret(&self, secret: &TokenSecret) -> Result<(Tenant, Invitation)>;
+    fn accept_invitation(
+        &self,
+        secret: &TokenSecret,
+        who: Accept<'_>,
+        now: Timestamp,
+    ) -> Result<(Tenant, Membership)>;
+}
+
+/// Devices, their sensors and channels.
+pub trait Devices {
+    fn device(&self, tenant: &Tenant, id: DeviceId) -> Result<Device>;
+    fn device_by_network_id(&self, tenant: &Tenant, network_id: &NetworkId) -> Result<Device>;
+    /// The devices with these UUIDs (the ones that exist), in one lookup.
+    fn devices_by_uuid(&self, tenant: &Tenant, uuids: &[Uuid]) -> Result<Vec<Device>>;
+    fn list_devices(&self, tenant: &Tenant) -> Result<Vec<Device>>;
+    fn update_device(
+        &self,
+        tenant: &Tenant,
+        id: DeviceId,
+        fields: &DeviceFields,
+        now: Timestamp,
+    ) -> Result<Device>;
+    /// Deletes the device with its sensors, channels, points and tokens.
+    fn delete_device(&self, tenant: &Tenant, id: DeviceId) -> Result<()>;
+    fn sensor(&self, tenant: &Tenant, id: SensorId) -> Result<Sensor>;
+    fn update_sensor(&self, tenant: &Tenant, id: SensorId, fields: &SensorFields)
+        -> Result<Sensor>;
+    fn delete_sensor(&self, tenant: &Tenant, id: SensorId) -> Result<()>;
+    fn channel(&self, tenant: &Tenant, id: ChannelId) -> Result<Channel>;
+    fn list_channels(&self, tenant: &Tenant, sensor: SensorId) -> Result<Vec<Channel>>;
+    fn update_channel(
+        &self,
+        tenant: &Tenant,
+        id: ChannelId,
+        communication_id: Option<CommunicationId>,
+        fields: &ChannelFields,
+    ) -> Result<Channel>;
+    fn delete_channel(&self, tenant: &Tenant, id: ChannelId) -> Result<()>;
+    /// Creates a device; a taken network id or UUID is a typed [`crate::Conflict`].
+    fn create_device(
+        &self,
+        tenant: &Tenant,
+        fields: &DeviceFields,
+        uuid: Option<Uuid>,
+        now: Timestamp,
+    ) -> Result<Device>;
+    fn list_sensors(&self, tenant: &Tenant, device: DeviceId) -> Result<Vec<Sensor>>;
+    fn create_sensor(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+        fields: &SensorFields,
+        now: Timestamp,
+    ) -> Result<Sensor>;
+    /// Creates a channel; a communicationId the device already has is a typed
+    /// [`crate::Conflict::CommunicationIdTaken`].
+    fn create_channel(
+        &self,
+        tenant: &Tenant,
+        sensor: SensorId,
+        communication_id: Option<CommunicationId>,
+        fields: &ChannelFields,
+        now: Timestamp,
+    ) -> Result<Channel>;
+    /// A device's channels by communicationId.
+    fn channel_refs(&self, tenant: &Tenant, device: &Device)
+        -> Result<HashMap<String, ChannelRef>>;
+    /// The organization's channels with these keys.
+    fn channels_by_key(&self, tenant: &Tenant, keys: &[i64]) -> Result<Vec<Channel>>;
+}
+
+/// API tokens (Conduit, federation, device): who a presented secret belongs to.
+pub trait Tokens {
+    fn authenticate_token(&self, secret: &TokenSecret, now: Timestamp) -> Result<Authenticated>;
+    /// Creates a token and returns it with its secret, which is shown once and never stored.
+    fn create_token(
+        &self,
+        tenant: &Tenant,
+        new: &NewToken,
+        now: Timestamp,
+    ) -> Result<(Token, TokenSecret)>;
+    fn token(&self, tenant: &Tenant, id: TokenId) -> Result<Token>;
+    fn list_tokens(&self, tenant: &Tenant, kind: Option<TokenKind>) -> Result<Vec<Token>>;
+    fn revoke_token(&self, tenant: &Tenant, id: TokenId, now: Timestamp) -> Result<()>;
+    fn issue_refresh_token(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<TokenSecret>;
+    /// Spends a refresh token for a new one; a spent one presented again revokes its family.
+    fn rotate_refresh_token(&self, secret: &TokenSecret, now: Timestamp) -> Result<Rotated>;
+    fn revoke_refresh_token(&self, secret: &TokenSecret, now: Timestamp) -> Result<()>;
+}
+
+/// Atomic counters for rate limits and quotas: one per (policy, principal, window).
+pub trait Counters {
+    /// Adds `by` to the counter `key` (created expiring at `expires_at`) and returns its new
+    /// value, atomically under concurrent callers.
+    fn increment(&self, key: &str, by: u64, expires_at: Timestamp) -> Result<u64>;
+    /// The counter's value, 0 when absent or expired, without changing it.
+    fn current(&self, key: &str, now: Timestamp) -> Result<u64>;
+    /// Deletes counters whose window has ended, in bounded batches; returns how many.
+    fn purge_expired_counters(&self, now: Timestamp) -> Result<usize>;
+}
+
+/// Points.
+pub trait Points {
+    /// Writes the points durably (all or none); a point at a time its channel already has
+    /// replaces the value. Returns how many were written.
+    fn write_points(&self, tenant: &Tenant, points: &[(ChannelRef, Point)]) -> Result<usize>;
+    /// A page of points (channel key, point) across channels.
+    fn point_page(&self, tenant: &Tenant, page: &PointPage<'_>) -> Result<Vec<(i64, Point)>>;
+    /// Each channel's newest point (channels without points are absent).
+    fn latest_points(
+        &self,
+        tenant: &Tenant,
+        channels: &[ChannelRef],
+    ) -> Result<Vec<(ChannelRef, Point)>>;
+    /// One channel's points with `from <= ts <= last`, in `order`, at most `limit`.
+    fn points_between(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        from: Timestamp,
+        last: Timestamp,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<Point>>;
+    /// Recomputes up to `max_hours` hourly rollups that writes marked; returns how many.
+    fn roll_up_pending(&self, max_hours: usize) -> Result<usize>;
+}
+
+/// Channels as the time-series APIs see them: series named by communicationId, tagged by
+/// device and sensor.
+pub trait Series {
+    fn list_series(&self, tenant: &Tenant, filter: SeriesFilter<'_>) -> Result<Vec<SeriesInfo>>;
+    /// The organization's series as the InfluxQL engine reads them.
+    fn query_source<'a>(&'a self, tenant: &'a Tenant) -> Box<dyn query::Source + 'a>;
+}
+
+/// Everything the use cases take: one backend implements all ports (the repository
+/// collection).
+pub trait Store: Orgs + Users + Devices + Tokens + Counters + Points + Series {}
+
+impl<T: Orgs + Users + Devices + Tokens + Counters + Points + Series> Store for T {}

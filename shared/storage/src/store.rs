@@ -1,0 +1,373 @@
+//! The SQLite backend of the storage ports ([`fieldline_service::ports`]): each port method is
+//! one of this crate's tenant-scoped queries over a [`Db`] (Spin's SQLite in components,
+//! rusqlite natively).
+
+use std::collections::HashMap;
+
+use fieldline_domain::{
+    query, Channel, ChannelFields, ChannelId, CommunicationId, Device, DeviceFields, DeviceId,
+    Email, Invitation, InvitationId, Membership, NetworkId, OrgFields, OrgId, Organization,
+    PasswordHash, Permissions, Point, Sensor, SensorFields, SensorId, SignupPolicy, Subscription,
+    Timestamp, Token, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
+};
+use fieldline_service::ports::{
+    Accept, Authenticated, ChannelRef, Counters, Devices, NewToken, Order, Orgs, PointPage, Points,
+    Rotated, Series, SeriesFilter, SeriesInfo, Tenant, Tokens, Users,
+};
+
+use crate::db::{transaction, Db};
+use crate::error::Result;
+use crate::{conduit, counters, devices, orgs, points, series, tokens, users};
+
+/// A SQLite database (any [`Db`]: a Spin connection, a rusqlite one) as the ports see it.
+pub struct SqlStore<D>(pub D);
+
+impl<D: Db> Orgs for SqlStore<D> {
+    fn tenant(&self, id: OrgId) -> Result<Tenant> {
+        orgs::tenant(&self.0, id)
+    }
+
+    fn all_tenants(&self) -> Result<Vec<(Tenant, Subscription)>> {
+        orgs::all_tenants(&self.0)
+    }
+
+    fn organizations_exist(&self) -> Result<bool> {
+        orgs::organizations_exist(&self.0)
+    }
+
+    fn sign_up(
+        &self,
+        policy: SignupPolicy,
+        org: &OrgFields,
+        subscription: &Subscription,
+        email: &Email,
+        password: &PasswordHash,
+        now: Timestamp,
+    ) -> Result<(Tenant, Organization, User)> {
+        orgs::sign_up_under(&self.0, policy, org, subscription, email, password, now)
+    }
+
+    fn organization(&self, tenant: &Tenant) -> Result<Organization> {
+        orgs::organization(&self.0, tenant)
+    }
+
+    fn update_organization(
+        &self,
+        tenant: &Tenant,
+        fields: &OrgFields,
+        auto_register: Option<bool>,
+    ) -> Result<Organization> {
+        transaction(&self.0, |db| {
+            let org = orgs::update_organization(db, tenant, fields)?;
+            if let Some(on) = auto_register {
+                orgs::set_auto_registration(db, tenant, on)?;
+            }
+            Ok(org)
+        })
+    }
+
+    fn update_subscription(
+        &self,
+        tenant: &Tenant,
+        subscription: &Subscription,
+    ) -> Result<Organization> {
+        orgs::update_subscription(&self.0, tenant, subscription)
+    }
+
+    fn auto_registration(&self, tenant: &Tenant) -> Result<bool> {
+        orgs::auto_registration(&self.0, tenant)
+    }
+}
+
+impl<D: Db> Users for SqlStore<D> {
+    fn find_user_by_email(&self, email: &Email) -> Result<Option<(User, PasswordHash)>> {
+        users::find_user_by_email(&self.0, email)
+    }
+
+    fn user(&self, id: UserId) -> Result<User> {
+        users::user(&self.0, id)
+    }
+
+    fn memberships_of_user(&self, user: UserId) -> Result<Vec<(Tenant, Membership)>> {
+        users::memberships_of_user(&self.0, user)
+    }
+
+    fn member(&self, org: OrgId, user: UserId) -> Result<(Tenant, Membership)> {
+        users::member(&self.0, org, user)
+    }
+
+    fn list_members(&self, tenant: &Tenant) -> Result<Vec<Membership>> {
+        users::list_members(&self.0, tenant)
+    }
+
+    fn set_permissions(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        permissions: Permissions,
+    ) -> Result<Membership> {
+        users::set_permissions(&self.0, tenant, user, permissions)
+    }
+
+    fn remove_member(&self, tenant: &Tenant, user: UserId, now: Timestamp) -> Result<()> {
+        users::remove_member(&self.0, tenant, user, now)
+    }
+
+    fn create_invitation(
+        &self,
+        tenant: &Tenant,
+        email: &Email,
+        permissions: Permissions,
+        invited_by: Option<UserId>,
+        now: Timestamp,
+    ) -> Result<(Invitation, TokenSecret)> {
+        users::create_invitation(&self.0, tenant, email, permissions, invited_by, now)
+    }
+
+    fn list_invitations(&self, tenant: &Tenant) -> Result<Vec<Invitation>> {
+        users::list_invitations(&self.0, tenant)
+    }
+
+    fn revoke_invitation(&self, tenant: &Tenant, id: InvitationId) -> Result<()> {
+        users::revoke_invitation(&self.0, tenant, id)
+    }
+
+    fn invitation_by_secret(&self, secret: &TokenSecret) -> Result<(Tenant, Invitation)> {
+        users::invitation_by_secret(&self.0, secret)
+    }
+
+    fn accept_invitation(
+        &self,
+        secret: &TokenSecret,
+        who: Accept<'_>,
+        now: Timestamp,
+    ) -> Result<(Tenant, Membership)> {
+        users::accept_invitation(&self.0, secret, who, now)
+    }
+}
+
+impl<D: Db> Devices for SqlStore<D> {
+    fn device(&self, tenant: &Tenant, id: DeviceId) -> Result<Device> {
+        devices::device(&self.0, tenant, id)
+    }
+
+    fn device_by_network_id(&self, tenant: &Tenant, network_id: &NetworkId) -> Result<Device> {
+        devices::device_by_network_id(&self.0, tenant, network_id)
+    }
+
+    fn devices_by_uuid(&self, tenant: &Tenant, uuids: &[Uuid]) -> Result<Vec<Device>> {
+        devices::devices_by_uuid(&self.0, tenant, uuids)
+    }
+
+    fn list_devices(&self, tenant: &Tenant) -> Result<Vec<Device>> {
+        devices::list_devices(&self.0, tenant)
+    }
+
+    fn create_device(
+        &self,
+        tenant: &Tenant,
+        fields: &DeviceFields,
+        uuid: Option<Uuid>,
+        now: Timestamp,
+    ) -> Result<Device> {
+        devices::create_device(&self.0, tenant, fields, uuid, now)
+    }
+
+    fn update_device(
+        &self,
+        tenant: &Tenant,
+        id: DeviceId,
+        fields: &DeviceFields,
+        now: Timestamp,
+    ) -> Result<Device> {
+        devices::update_device(&self.0, tenant, id, fields, now)
+    }
+
+    fn delete_device(&self, tenant: &Tenant, id: DeviceId) -> Result<()> {
+        devices::delete_device(&self.0, tenant, id)
+    }
+
+    fn list_sensors(&self, tenant: &Tenant, device: DeviceId) -> Result<Vec<Sensor>> {
+        devices::list_sensors(&self.0, tenant, device)
+    }
+
+    fn create_sensor(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+        fields: &SensorFields,
+        now: Timestamp,
+    ) -> Result<Sensor> {
+        devices::create_sensor(&self.0, tenant, device, fields, now)
+    }
+
+    fn sensor(&self, tenant: &Tenant, id: SensorId) -> Result<Sensor> {
+        devices::sensor(&self.0, tenant, id)
+    }
+
+    fn update_sensor(
+        &self,
+        tenant: &Tenant,
+        id: SensorId,
+        fields: &SensorFields,
+    ) -> Result<Sensor> {
+        devices::update_sensor(&self.0, tenant, id, fields)
+    }
+
+    fn delete_sensor(&self, tenant: &Tenant, id: SensorId) -> Result<()> {
+        devices::delete_sensor(&self.0, tenant, id)
+    }
+
+    fn create_channel(
+        &self,
+        tenant: &Tenant,
+        sensor: SensorId,
+        communication_id: Option<CommunicationId>,
+        fields: &ChannelFields,
+        now: Timestamp,
+    ) -> Result<Channel> {
+        devices::create_channel(&self.0, tenant, sensor, communication_id, fields, now)
+    }
+
+    fn channel(&self, tenant: &Tenant, id: ChannelId) -> Result<Channel> {
+        devices::channel(&self.0, tenant, id)
+    }
+
+    fn list_channels(&self, tenant: &Tenant, sensor: SensorId) -> Result<Vec<Channel>> {
+        devices::list_channels(&self.0, tenant, sensor)
+    }
+
+    fn update_channel(
+        &self,
+        tenant: &Tenant,
+        id: ChannelId,
+        communication_id: Option<CommunicationId>,
+        fields: &ChannelFields,
+    ) -> Result<Channel> {
+        devices::update_channel(&self.0, tenant, id, communication_id, fields)
+    }
+
+    fn delete_channel(&self, tenant: &Tenant, id: ChannelId) -> Result<()> {
+        devices::delete_channel(&self.0, tenant, id)
+    }
+
+    fn channel_refs(
+        &self,
+        tenant: &Tenant,
+        device: &Device,
+    ) -> Result<HashMap<String, ChannelRef>> {
+        devices::channel_refs_by_key(&self.0, tenant, device.key)
+    }
+
+    fn channels_by_key(&self, tenant: &Tenant, keys: &[i64]) -> Result<Vec<Channel>> {
+        conduit::channels_by_key(&self.0, tenant, keys)
+    }
+}
+
+impl<D: Db> Tokens for SqlStore<D> {
+    fn authenticate_token(&self, secret: &TokenSecret, now: Timestamp) -> Result<Authenticated> {
+        tokens::authenticate_token(&self.0, secret, now)
+    }
+
+    fn create_token(
+        &self,
+        tenant: &Tenant,
+        new: &NewToken,
+        now: Timestamp,
+    ) -> Result<(Token, TokenSecret)> {
+        tokens::create_token(&self.0, tenant, new, now)
+    }
+
+    fn token(&self, tenant: &Tenant, id: TokenId) -> Result<Token> {
+        tokens::token(&self.0, tenant, id)
+    }
+
+    fn list_tokens(&self, tenant: &Tenant, kind: Option<TokenKind>) -> Result<Vec<Token>> {
+        tokens::list_tokens(&self.0, tenant, kind)
+    }
+
+    fn revoke_token(&self, tenant: &Tenant, id: TokenId, now: Timestamp) -> Result<()> {
+        tokens::revoke_token(&self.0, tenant, id, now)
+    }
+
+    fn issue_refresh_token(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<TokenSecret> {
+        tokens::issue_refresh_token(&self.0, tenant, user, now)
+    }
+
+    fn rotate_refresh_token(&self, secret: &TokenSecret, now: Timestamp) -> Result<Rotated> {
+        tokens::rotate_refresh_token(&self.0, secret, now)
+    }
+
+    fn revoke_refresh_token(&self, secret: &TokenSecret, now: Timestamp) -> Result<()> {
+        tokens::revoke_refresh_token(&self.0, secret, now)
+    }
+}
+
+impl<D: Db> Counters for SqlStore<D> {
+    fn increment(&self, key: &str, by: u64, expires_at: Timestamp) -> Result<u64> {
+        counters::increment_counter(&self.0, key, by, expires_at)
+    }
+
+    fn current(&self, key: &str, now: Timestamp) -> Result<u64> {
+        counters::counter(&self.0, key, now)
+    }
+
+    fn purge_expired_counters(&self, now: Timestamp) -> Result<usize> {
+        counters::purge_expired_counters(&self.0, now)
+    }
+}
+
+impl<D: Db> Points for SqlStore<D> {
+    fn write_points(&self, tenant: &Tenant, points: &[(ChannelRef, Point)]) -> Result<usize> {
+        points::write_points(&self.0, tenant, points)
+    }
+
+    fn point_page(&self, tenant: &Tenant, page: &PointPage<'_>) -> Result<Vec<(i64, Point)>> {
+        conduit::point_page(&self.0, tenant, page)
+    }
+
+    fn latest_points(
+        &self,
+        tenant: &Tenant,
+        channels: &[ChannelRef],
+    ) -> Result<Vec<(ChannelRef, Point)>> {
+        points::latest_points(&self.0, tenant, channels)
+    }
+
+    fn points_between(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        from: Timestamp,
+        last: Timestamp,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<Point>> {
+        series::points_between(&self.0, tenant, channel, from, last, order, limit)?
+            .into_iter()
+            .map(|(ms, v)| {
+                let ts = Timestamp::from_millis(ms).map_err(crate::error::corrupt)?;
+                Point::new(ts, v).map_err(crate::error::corrupt)
+            })
+            .collect()
+    }
+
+    fn roll_up_pending(&self, max_hours: usize) -> Result<usize> {
+        points::roll_up_pending(&self.0, max_hours)
+    }
+}
+
+impl<D: Db> Series for SqlStore<D> {
+    fn list_series(&self, tenant: &Tenant, filter: SeriesFilter<'_>) -> Result<Vec<SeriesInfo>> {
+        series::list_series(&self.0, tenant, filter)
+    }
+
+    fn query_source<'a>(&'a self, tenant: &'a Tenant) -> Box<dyn query::Source + 'a> {
+        Box::new(series::QuerySource::new(&self.0, tenant))
+    }
+}
