@@ -286,7 +286,7 @@ fn operand(e: &Expr, series: &SeriesMeta, value: Option<f64>) -> Val {
             match (operand(lhs, series, value), operand(rhs, series, value)) {
                 (Val::Unknown, _) | (_, Val::Unknown) => Val::Unknown,
                 (Val::Num(a), Val::Num(b)) => {
-                    super::select::arith(*op, a, b).map_or(Val::Null, Val::Num)
+                    super::eval::arith(*op, a, b).map_or(Val::Null, Val::Num)
                 }
                 _ => Val::Null,
             }

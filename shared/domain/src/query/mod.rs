@@ -8,7 +8,11 @@
 //! retention policy, `autogen`; a measurement per communicationId; tags `device`, `network_id`,
 //! `sensor`, `unit`, `uuid`; one float field, `value`.
 
+mod buckets;
+mod check;
 mod cond;
+mod edge_cache;
+mod eval;
 pub mod format;
 mod functions;
 pub mod http;

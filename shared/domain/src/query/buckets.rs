@@ -1,0 +1,340 @@
+//! `GROUP BY time` buckets and `fill`: which bucket a point falls in, each bucket's reduced
+//! values (from the source's summaries or from the points), and the rows with the empty buckets
+//! `fill` asks for.
+
+use std::collections::BTreeMap;
+
+use crate::influxql::Fill;
+
+use super::check::Plan;
+use super::format::tz_offset_ns;
+use super::functions::Func;
+use super::result::{Cell, Series};
+use super::select::{Group, GroupPoint};
+use super::{IntervalStats, Source, SourceError, TimeRange};
+
+/// A bucket's reduced values (one per call) and the point a selector chose (time, value,
+/// series index).
+type Bucket = (Vec<Cell>, Option<Selected>);
+/// The point a selector chose.
+type Selected = GroupPoint;
+
+impl Plan {
+    /// The bucket holding `t`: its start.
+    fn bucket_of(&self, t: i64, first: i64) -> i64 {
+        match self.interval {
+            None => first,
+            Some((interval, offset)) => self.window_start(t, interval, offset),
+        }
+    }
+
+    /// Per bucket with points, from per-interval summaries computed by the source, when every
+    /// call can be (`count`, `sum`, `mean`, `min`, `max`, `spread`, with fixed-length
+    /// intervals: no `tz()`) and no point has to be checked against the condition; `None`
+    /// otherwise.
+    pub(super) fn stats_buckets(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        first: i64,
+        source: &mut dyn Source,
+    ) -> Result<Option<BTreeMap<i64, Bucket>>, SourceError> {
+        // A lone selector's value suffices under GROUP BY time (the row's time is the bucket's);
+        // without it, or with fields beside it, its point is needed.
+        let needs_point = self.lone_selector && (self.interval.is_none() || self.raw_vars);
+        if self.filter_points
+            || needs_point
+            || self.tz.is_some()
+            || !self.calls.iter().all(|c| c.func.summarizable())
+        {
+            return Ok(None);
+        }
+        let mut acc: BTreeMap<i64, (u64, f64, f64, f64)> = BTreeMap::new();
+        for (s, _) in &g.series {
+            let stats = match self.interval {
+                Some((interval, _)) => source.interval_stats(s.key, range, first, interval)?,
+                // Without GROUP BY time: one bucket, the whole range.
+                None => source.range_stats(s.key, range)?.map(|st| {
+                    let whole = IntervalStats { start: first, ..st };
+                    if st.count == 0 {
+                        Vec::new()
+                    } else {
+                        vec![whole]
+                    }
+                }),
+            };
+            let Some(stats) = stats else {
+                return Ok(None);
+            };
+            for st in stats {
+                let e = acc
+                    .entry(st.start)
+                    .or_insert((0, 0.0, f64::INFINITY, f64::NEG_INFINITY));
+                e.0 += st.count;
+                e.1 += st.sum;
+                e.2 = e.2.min(st.min);
+                e.3 = e.3.max(st.max);
+            }
+        }
+        Ok(Some(
+            acc.into_iter()
+                .map(|(start, (count, sum, min, max))| {
+                    let values = self
+                        .calls
+                        .iter()
+                        .map(|c| {
+                            if c.on_field {
+                                c.func.reduce_stats(count, sum, min, max)
+                            } else {
+                                Cell::Null
+                            }
+                        })
+                        .collect();
+                    (start, (values, None))
+                })
+                .collect(),
+        ))
+    }
+
+    /// Without GROUP BY time, the only points that can decide `first`, `last`, `min` and
+    /// `max`: each series' first, last, smallest or largest point, asked of the source (an
+    /// index lookup each for `first` and `last`), instead of every point of the range. `None`
+    /// when another function is asked for or points must be checked against the condition.
+    fn decisive_points(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        source: &mut dyn Source,
+    ) -> Result<Option<Vec<GroupPoint>>, SourceError> {
+        let deciding = |f: Func| matches!(f, Func::First | Func::Last | Func::Min | Func::Max);
+        if self.interval.is_some()
+            || self.filter_points
+            || !self
+                .calls
+                .iter()
+                .filter(|c| c.on_field)
+                .all(|c| deciding(c.func))
+        {
+            return Ok(None);
+        }
+        let mut out: Vec<GroupPoint> = Vec::new();
+        for (i, (s, _)) in g.series.iter().enumerate() {
+            for c in self.calls.iter().filter(|c| c.on_field) {
+                let p = match c.func {
+                    Func::First => source
+                        .points(s.key, range, false, Some(1))?
+                        .first()
+                        .copied(),
+                    Func::Last => source.points(s.key, range, true, Some(1))?.first().copied(),
+                    _ => source.extreme(s.key, range, c.func == Func::Max)?,
+                };
+                if let Some((t, v)) = p {
+                    if !out.contains(&(t, v, i)) {
+                        out.push((t, v, i));
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|p| (p.0, p.2));
+        Ok(Some(out))
+    }
+
+    /// Per bucket with points, from the points.
+    pub(super) fn point_buckets(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        first: i64,
+        source: &mut dyn Source,
+    ) -> Result<BTreeMap<i64, Bucket>, SourceError> {
+        let points = match self.decisive_points(g, range, source)? {
+            Some(points) => points,
+            None => self.merged_points(g, range, None, false, source)?,
+        };
+        let mut data = BTreeMap::new();
+        let mut begin = 0;
+        while begin < points.len() {
+            let bucket = self.bucket_of(points[begin].0, first);
+            let end = begin
+                + points[begin..]
+                    .iter()
+                    .take_while(|p| self.bucket_of(p.0, first) == bucket)
+                    .count();
+            let slice = &points[begin..end];
+            begin = end;
+            let tv: Vec<(i64, f64)> = slice.iter().map(|p| (p.0, p.1)).collect();
+            let mut selected = None;
+            let mut no_point = false;
+            let values: Vec<Cell> = self
+                .calls
+                .iter()
+                .map(|c| {
+                    if !c.on_field {
+                        return Cell::Null;
+                    }
+                    let (cell, sel) = c.func.reduce(&tv);
+                    if let Some(i) = sel {
+                        selected = Some(slice[i]);
+                    }
+                    // A percentile that selects no point (percentile 0) emits nothing.
+                    no_point |= matches!(c.func, Func::Percentile(_)) && sel.is_none();
+                    cell
+                })
+                .collect();
+            if !no_point {
+                data.insert(bucket, (values, selected));
+            }
+        }
+        Ok(data)
+    }
+
+    /// The value of an empty bucket at `start` under `fill`; `None` when it is left out.
+    fn filled(
+        &self,
+        start: i64,
+        data: &BTreeMap<i64, Bucket>,
+        previous: Option<&Vec<Cell>>,
+    ) -> Option<Vec<Cell>> {
+        let n = self.calls.len();
+        match self.fill {
+            Fill::None => None,
+            Fill::Null => Some(self.calls.iter().map(|c| c.func.empty()).collect()),
+            Fill::Integer(_) | Fill::Float(_) => {
+                #[allow(clippy::cast_precision_loss)]
+                let f = match self.fill {
+                    Fill::Integer(i) => i as f64,
+                    Fill::Float(f) => f,
+                    _ => 0.0,
+                };
+                Some(
+                    self.calls
+                        .iter()
+                        .map(|c| {
+                            if c.func == Func::Count {
+                                #[allow(clippy::cast_possible_truncation)]
+                                Cell::Integer(f.trunc() as i64)
+                            } else if let Fill::Integer(i) = self.fill {
+                                Cell::Integer(i)
+                            } else {
+                                Cell::Float(f)
+                            }
+                        })
+                        .collect(),
+                )
+            }
+            Fill::Previous => Some(previous.cloned().unwrap_or_else(|| vec![Cell::Null; n])),
+            Fill::Linear => {
+                let before = data.range(..start).next_back();
+                let after = data.range(start + 1..).next();
+                Some(
+                    (0..n)
+                        .map(|ci| match (before, after) {
+                            (Some((t0, (v0, _))), Some((t1, (v1, _)))) => {
+                                linear(start, (*t0, &v0[ci]), (*t1, &v1[ci]))
+                            }
+                            _ => Cell::Null,
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// The rows: buckets with points and, as `fill` says, the empty ones between the first and
+    /// the last bucket of the range; the field expressions evaluated; ORDER, LIMIT and OFFSET.
+    pub(super) fn finish_aggregate(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        first: i64,
+        data: &BTreeMap<i64, Bucket>,
+        mut series: Series,
+    ) -> Option<Series> {
+        if data.is_empty() {
+            return None;
+        }
+        let mut rows: Vec<(i64, Vec<Cell>, Option<Selected>)> = Vec::new();
+        match self.interval {
+            Some((interval, offset)) if self.fill != Fill::None => {
+                let mut start = first;
+                while start <= range.max {
+                    let row = match data.get(&start) {
+                        Some((v, sel)) => Some((v.clone(), *sel)),
+                        None => self
+                            .filled(start, data, rows.last().map(|r| &r.1))
+                            .map(|v| (v, None)),
+                    };
+                    if let Some((values, selected)) = row {
+                        rows.push((start, values, selected));
+                    }
+                    let next = self.window_start(start.saturating_add(interval), interval, offset);
+                    start = if next <= start {
+                        start.saturating_add(interval)
+                    } else {
+                        next
+                    };
+                }
+            }
+            _ => {
+                for (start, (values, selected)) in data {
+                    let time = match (self.interval, selected) {
+                        (None, Some(p)) if self.lone_selector => p.0,
+                        _ => *start,
+                    };
+                    rows.push((time, values.clone(), *selected));
+                }
+            }
+        }
+        if self.desc {
+            rows.reverse();
+        }
+        let take = if self.limit > 0 {
+            self.limit
+        } else {
+            usize::MAX
+        };
+        for (time, values, selected) in rows.into_iter().skip(self.offset).take(take) {
+            let mut row = Vec::with_capacity(self.columns.len() + 1);
+            row.push(Cell::Time(time));
+            for c in &self.columns {
+                row.push(self.eval_aggregate(&c.expr, &values, selected, g));
+            }
+            series.values.push(row);
+        }
+        (!series.values.is_empty()).then_some(series)
+    }
+
+    /// The start of the `GROUP BY time` bucket holding `t` (InfluxDB's `Window`, with the
+    /// zone's offset under `tz()`).
+    pub(super) fn window_start(&self, t: i64, interval: i64, offset: i64) -> i64 {
+        let t = t.saturating_sub(offset);
+        let zone = self.tz.map_or(0, |tz| tz_offset_ns(tz, t));
+        let dt = (t.saturating_add(zone)).rem_euclid(interval);
+        let mut start = t.saturating_sub(dt);
+        if let Some(tz) = self.tz {
+            let o = zone - tz_offset_ns(tz, start);
+            if o != 0 && o.abs() < interval {
+                start += o;
+            }
+        }
+        start.saturating_add(offset)
+    }
+}
+
+/// fill(linear): the value at `t` on the line between two buckets with values (InfluxDB's
+/// integer arithmetic for counts).
+fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell)) -> Cell {
+    #[allow(clippy::cast_precision_loss)]
+    match (v0, v1) {
+        (Cell::Integer(a), Cell::Integer(b)) => {
+            let m = (b - a) as f64 / (t1 - t0) as f64;
+            let x = (t - t0) as f64;
+            #[allow(clippy::cast_possible_truncation)]
+            Cell::Integer((m * x + *a as f64) as i64)
+        }
+        (a, b) => match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) => Cell::Float(a + (b - a) * (t - t0) as f64 / (t1 - t0) as f64),
+            _ => Cell::Null,
+        },
+    }
+}

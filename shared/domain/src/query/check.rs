@@ -1,0 +1,415 @@
+//! Checking a `SELECT` as InfluxDB 1.x's compiler does, before any point is read: the errors it
+//! reports come from here, and what passes becomes the [`Plan`] the other modules execute.
+
+use std::collections::BTreeMap;
+
+use chrono_tz::Tz;
+
+use crate::influxql::{
+    DataType, Dimension, Expr, Fill, MeasurementName, SelectStatement, Source as FromSource,
+    TimeOffset, VarRef,
+};
+
+use super::cond::{self, Bounds};
+use super::eval::number;
+use super::functions::{self, Func, Kind};
+use super::{Context, StatementError, FIELD};
+
+/// A reducer call of the field list, once per distinct call.
+#[derive(Clone, Debug)]
+pub(super) struct Call {
+    pub(super) func: Func,
+    /// The call as written, to find it again in the field expressions.
+    pub(super) expr: Expr,
+    /// The argument is the field (a tag or an unknown name reads as no points at all).
+    pub(super) on_field: bool,
+}
+
+/// A column of the answer.
+#[derive(Clone, Debug)]
+pub(super) struct Column {
+    pub(super) name: String,
+    pub(super) expr: Expr,
+}
+
+/// A statement that passed the checks, resolved into what running it needs.
+pub(super) struct Plan {
+    pub(super) columns: Vec<Column>,
+    pub(super) calls: Vec<Call>,
+    pub(super) aggregate: bool,
+    /// `GROUP BY time`: interval and offset (reduced modulo the interval), nanoseconds.
+    pub(super) interval: Option<(i64, i64)>,
+    pub(super) dims: Dims,
+    pub(super) fill: Fill,
+    pub(super) desc: bool,
+    pub(super) limit: usize,
+    pub(super) offset: usize,
+    pub(super) slimit: usize,
+    pub(super) soffset: usize,
+    pub(super) tz: Option<Tz>,
+    pub(super) bounds: Bounds,
+    /// The condition without its time comparisons.
+    pub(super) rest: Option<Expr>,
+    /// Whether `rest` reads the field (then points are filtered one by one).
+    pub(super) filter_points: bool,
+    pub(super) sources: Vec<MeasurementName>,
+    /// The most rows the statement may answer with.
+    pub(super) max_rows: usize,
+    /// The statement's only reducer is a selector: its point's time (and tags, fields) are
+    /// reported.
+    pub(super) lone_selector: bool,
+    /// Fields or tags stand beside the (lone) selector: its point is needed, not only its value.
+    pub(super) raw_vars: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Dims {
+    Tags(Vec<String>),
+    /// `GROUP BY *`, or with regexes: resolved per measurement.
+    Dynamic {
+        names: Vec<String>,
+        all: bool,
+        regexes: Vec<regex::Regex>,
+    },
+}
+
+fn var(e: &Expr) -> Option<&VarRef> {
+    match e.unparen() {
+        Expr::VarRef(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn is_time_ref(e: &Expr) -> bool {
+    var(e).is_some_and(|v| v.name == "time")
+}
+
+/// The name InfluxDB gives a field without an alias: a call's function, a variable's name, the
+/// names inside an arithmetic expression joined by `_`.
+fn field_name(e: &Expr) -> String {
+    fn walk(e: &Expr, out: &mut Vec<String>) {
+        match e {
+            Expr::VarRef(v) => out.push(v.name.clone()),
+            Expr::Call { name, .. } => out.push(name.clone()),
+            Expr::Binary { lhs, rhs, .. } => {
+                walk(lhs, out);
+                walk(rhs, out);
+            }
+            Expr::Paren(e) => walk(e, out),
+            _ => {}
+        }
+    }
+    match e {
+        Expr::Call { name, .. } => name.clone(),
+        Expr::VarRef(v) => v.name.clone(),
+        Expr::Paren(inner) => field_name(inner),
+        other => {
+            let mut names = Vec::new();
+            walk(other, &mut names);
+            names.join("_")
+        }
+    }
+}
+
+/// Column names with InfluxDB's suffixes for duplicates (`value`, `value_1`); aliases first.
+pub(super) fn column_names(fields: &[(Expr, Option<String>)]) -> Vec<String> {
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out: Vec<Option<String>> = fields.iter().map(|(_, a)| a.clone()).collect();
+    for a in out.iter().flatten() {
+        names.insert(a.clone(), 1);
+    }
+    for (i, (expr, _)) in fields.iter().enumerate() {
+        if out[i].is_some() {
+            continue;
+        }
+        let mut name = field_name(expr);
+        if let Some(&count) = names.get(&name) {
+            let mut count = count;
+            loop {
+                let candidate = format!("{name}_{count}");
+                if !names.contains_key(&candidate) {
+                    names.insert(name.clone(), count + 1);
+                    name = candidate;
+                    break;
+                }
+                count += 1;
+            }
+        }
+        *names.entry(name.clone()).or_insert(0) += 1;
+        out[i] = Some(name);
+    }
+    out.into_iter().map(Option::unwrap_or_default).collect()
+}
+
+fn to_usize(n: Option<u64>) -> usize {
+    n.and_then(|n| usize::try_from(n).ok()).unwrap_or(0)
+}
+
+impl Plan {
+    pub(super) fn new(s: &SelectStatement, ctx: &Context) -> Result<Plan, StatementError> {
+        if s.into.is_some() {
+            return Err("SELECT INTO is not supported by Fieldline".into());
+        }
+        let mut sources = Vec::new();
+        for src in &s.from {
+            match src {
+                FromSource::Measurement(m) => {
+                    ctx.check_database(m.database.as_deref(), m.retention_policy.as_deref())?;
+                    sources.push(m.name.clone());
+                }
+                FromSource::Subquery(_) => {
+                    return Err("subqueries are not supported by Fieldline".into());
+                }
+            }
+        }
+        if sources.is_empty() {
+            ctx.check_database(None, None)?;
+        }
+        let tz = match &s.tz {
+            Some(name) => Some(
+                name.parse::<Tz>()
+                    .map_err(|_| format!("unable to find time zone {name}"))?,
+            ),
+            None => None,
+        };
+
+        // GROUP BY
+        let mut interval = None;
+        let mut times = 0;
+        let mut names = Vec::new();
+        let mut regexes = Vec::new();
+        let mut all = false;
+        for d in &s.group_by {
+            match d {
+                Dimension::Time {
+                    interval: i,
+                    offset,
+                } => {
+                    times += 1;
+                    if *i > 0 {
+                        let off = match offset {
+                            None => 0,
+                            Some(TimeOffset::Duration(o)) => *o,
+                            Some(TimeOffset::Now) => ctx.now,
+                        };
+                        interval = Some((*i, off.rem_euclid(*i)));
+                    }
+                }
+                Dimension::Tag(v) => names.push(v.name.clone()),
+                Dimension::Wildcard => all = true,
+                Dimension::Regex(re) => regexes.push(re.as_regex().clone()),
+                Dimension::Invalid { reason, .. } => return Err(reason.clone().into()),
+            }
+        }
+        if times > 1 {
+            return Err("multiple time dimensions not allowed".into());
+        }
+        let dims = if all || !regexes.is_empty() {
+            Dims::Dynamic {
+                names,
+                all,
+                regexes,
+            }
+        } else {
+            Dims::Tags(names)
+        };
+
+        // The field list: `time` is implicit; wildcards expand per measurement later, except in
+        // calls, where `*` and `/re/` mean the field.
+        let mut fields: Vec<(Expr, Option<String>)> = Vec::new();
+        for f in &s.fields {
+            if is_time_ref(&f.expr) && f.alias.is_none() {
+                continue;
+            }
+            match &f.expr {
+                Expr::Call { name, args }
+                    if args.len() == 1
+                        && matches!(args[0].unparen(), Expr::Wildcard(_) | Expr::Regex(_)) =>
+                {
+                    let matches_field = match args[0].unparen() {
+                        Expr::Regex(re) => re.is_match(FIELD),
+                        _ => true,
+                    };
+                    if matches_field {
+                        fields.push((
+                            Expr::Call {
+                                name: name.clone(),
+                                args: vec![Expr::VarRef(VarRef {
+                                    name: FIELD.into(),
+                                    data_type: None,
+                                })],
+                            },
+                            Some(f.alias.clone().unwrap_or_else(|| format!("{name}_{FIELD}"))),
+                        ));
+                    }
+                }
+                e => fields.push((e.clone(), f.alias.clone())),
+            }
+        }
+        if fields.is_empty()
+            && !s.fields.is_empty()
+            && s.fields.iter().all(|f| is_time_ref(&f.expr))
+        {
+            return Err("at least 1 non-time field must be queried".into());
+        }
+
+        // Calls: check names and arguments as InfluxDB's compiler does.
+        let mut calls: Vec<Call> = Vec::new();
+        let mut reducers = 0;
+        let mut selectors = 0;
+        for (e, _) in &fields {
+            let mut err = None;
+            e.walk(&mut |x| {
+                if err.is_some() {
+                    return;
+                }
+                if let Expr::Call { name, args } = x {
+                    if name == "now" {
+                        return;
+                    }
+                    match check_call(name, args) {
+                        Ok(Some(call)) => {
+                            reducers += 1;
+                            if call.func.is_selector() {
+                                selectors += 1;
+                            }
+                            if !calls.iter().any(|c| c.expr == call.expr) {
+                                calls.push(call);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => err = Some(e),
+                    }
+                }
+            });
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+            let has_var =
+                e.any(|x| matches!(x, Expr::VarRef(_) | Expr::Wildcard(_) | Expr::Regex(_)));
+            if !has_var {
+                return Err("field must contain at least one variable".into());
+            }
+        }
+        let aggregate = reducers > 0;
+        // Variables outside calls (raw fields and tags).
+        let raw_vars = fields.iter().any(|(e, _)| raw_var(e));
+        let lone_selector = reducers == 1 && selectors == 1;
+        if aggregate && raw_vars {
+            if selectors > 1 {
+                return Err(
+                    "mixing multiple selector functions with tags or fields is not supported"
+                        .into(),
+                );
+            }
+            if !lone_selector {
+                return Err("mixing aggregate and non-aggregate queries is not supported".into());
+            }
+        }
+        if !aggregate && times > 0 && interval.is_some() {
+            return Err("GROUP BY requires at least one aggregate function".into());
+        }
+
+        let (rest, bounds) = cond::split(s.condition.as_ref(), ctx.now)?;
+        let filter_points = rest.as_ref().is_some_and(cond::uses_field);
+
+        let columns = column_names(&fields)
+            .into_iter()
+            .zip(fields)
+            .map(|(name, (expr, _))| Column { name, expr })
+            .collect();
+        Ok(Plan {
+            columns,
+            calls,
+            aggregate,
+            interval: if aggregate { interval } else { None },
+            dims,
+            fill: s.fill,
+            desc: s.is_descending(),
+            limit: to_usize(s.limit),
+            offset: to_usize(s.offset),
+            slimit: to_usize(s.slimit),
+            soffset: to_usize(s.soffset),
+            tz,
+            bounds,
+            rest,
+            filter_points,
+            sources,
+            max_rows: ctx.max_rows,
+            lone_selector,
+            raw_vars,
+        })
+    }
+}
+
+fn raw_var(e: &Expr) -> bool {
+    match e {
+        Expr::Call { name, .. }
+            if functions::kind(name).is_ok_and(|k| matches!(k, Kind::Reducer)) =>
+        {
+            false
+        }
+        Expr::Call { args, .. } => args.iter().any(raw_var),
+        Expr::VarRef(v) => v.name != "time",
+        Expr::Wildcard(_) | Expr::Regex(_) => true,
+        Expr::Binary { lhs, rhs, .. } => raw_var(lhs) || raw_var(rhs),
+        Expr::Paren(e) => raw_var(e),
+        _ => false,
+    }
+}
+
+/// Checks a call's name and arguments; a reducer gives a [`Call`].
+fn check_call(name: &str, args: &[Expr]) -> Result<Option<Call>, String> {
+    match functions::kind(name)? {
+        Kind::Math => {
+            let want = if matches!(name, "pow" | "log" | "atan2") {
+                2
+            } else {
+                1
+            };
+            if args.len() != want {
+                return Err(format!(
+                    "invalid number of arguments for {name}, expected {want}, got {}",
+                    args.len()
+                ));
+            }
+            Ok(None)
+        }
+        Kind::Reducer => {
+            let want = if name == "percentile" { 2 } else { 1 };
+            if args.len() != want {
+                return Err(format!(
+                    "invalid number of arguments for {name}, expected {want}, got {}",
+                    args.len()
+                ));
+            }
+            let pct = if name == "percentile" {
+                Some(
+                    number(&args[1])
+                        .ok_or_else(|| "expected float argument in percentile()".to_owned())?,
+                )
+            } else {
+                None
+            };
+            let on_field = match args[0].unparen() {
+                Expr::VarRef(v) => v.name == FIELD && v.data_type != Some(DataType::Tag),
+                Expr::Call { name: inner, .. } => {
+                    return Err(format!(
+                        "{inner}() inside {name}() is not supported by Fieldline"
+                    ));
+                }
+                _ => return Err(format!("expected field argument in {name}()")),
+            };
+            let func =
+                Func::new(name, pct).ok_or_else(|| format!("undefined function {name}()"))?;
+            Ok(Some(Call {
+                func,
+                expr: Expr::Call {
+                    name: name.to_owned(),
+                    args: args.to_vec(),
+                },
+                on_field,
+            }))
+        }
+    }
+}
