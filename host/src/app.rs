@@ -382,27 +382,6 @@ impl App {
         c.proxy.as_ref()
     }
 
-    /// Runs one cron event in a fresh instance of `component`.
-    pub async fn handle_cron_event(&self, component: &str, timestamp: u64) -> Result<()> {
-        let c = self.component(component)?;
-        let pre = bindings::cron::SpinCronPre::new(c.pre.clone())
-            .map_err(|e| anyhow!("component `{component}` does not export the cron trigger's handle-cron-event: {e:#}"))?;
-        let mut store = self.store(c);
-        let run = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            let metadata = bindings::cron::fermyon::spin_cron::cron_types::Metadata { timestamp };
-            instance.call_handle_cron_event(&mut store, metadata).await
-        };
-        match tokio::time::timeout(self.options.request_timeout, run).await {
-            Err(_) => bail!("timed out after {:?}", self.options.request_timeout),
-            Ok(Err(trap)) => Err(anyhow!("{trap:#}")),
-            Ok(Ok(Err(bindings::cron::fermyon::spin_cron::cron_types::Error::Other(m)))) => {
-                bail!("{m}")
-            }
-            Ok(Ok(Ok(()))) => Ok(()),
-        }
-    }
-
     /// Lets every database writer finish what it has queued.
     pub fn shutdown(&self) {
         for db in &self.databases {

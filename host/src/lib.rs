@@ -5,6 +5,7 @@ pub mod allowed_hosts;
 pub mod app;
 pub mod bindings;
 pub mod cron;
+pub mod cron_trigger;
 pub mod db;
 pub mod http_trigger;
 pub mod kv;
