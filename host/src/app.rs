@@ -4,22 +4,22 @@
 use crate::allowed_hosts::AllowList;
 use crate::bindings;
 use crate::db::Database;
-use crate::kv::{self, KvState};
+use crate::kv::{self, Kv, KvState};
 use crate::manifest::{FileMount, Manifest, RouteSpec};
-use crate::mqtt::MqttState;
+use crate::mqtt::{Mqtt, MqttState};
 use crate::outbound_http::OutboundHttp;
 use crate::routes::{Route, Router};
 use crate::runtime_config::{KvConfig, RuntimeConfig};
-use crate::sqlite::SqliteState;
+use crate::sqlite::{Sqlite, SqliteState};
 use crate::state::Ctx;
 use crate::stdio::Stdio;
-use crate::variables::{ComponentVariables, Resolver};
+use crate::variables::{ComponentVariables, Resolver, Variables};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -154,7 +154,10 @@ fn linker(engine: &Engine) -> Result<Linker<Ctx>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::Imports::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c)?;
+    bindings::key_value::add_to_linker::<Ctx, Kv>(&mut linker, Ctx::kv_view)?;
+    bindings::sqlite::add_to_linker::<Ctx, Sqlite>(&mut linker, Ctx::sqlite_view)?;
+    bindings::mqtt::add_to_linker::<Ctx, Mqtt>(&mut linker, Ctx::mqtt_view)?;
+    bindings::variables::add_to_linker::<Ctx, Variables>(&mut linker, Ctx::variables_view)?;
     Ok(linker)
 }
 

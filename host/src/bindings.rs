@@ -10,6 +10,9 @@
 //! *types* here and calling the exports by hand (`get_export_index`, `get_typed_func`,
 //! `call_async`) would replace generated, type-checked code with a hand-written copy of it; so
 //! each export world keeps its own small `bindgen!`.
+//!
+//! `app.rs` links each interface of `imports` on its own, with its capability module's `HasData`,
+//! so that each `Host` impl sees its capability's state rather than the whole store.
 
 wasmtime::component::bindgen!({
     path: "../wit",

@@ -7,7 +7,7 @@ use anyhow::Result;
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::sync::Arc;
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
 /// Where one store's data lives.
 #[derive(Clone)]
@@ -54,6 +54,20 @@ enum StoreBackend {
 #[derive(Clone, Default)]
 pub struct KvState {
     pub allowed: Arc<HashMap<String, Backend>>,
+}
+
+/// What the `Host` traits work on: the component's stores, and the store's resource table that
+/// holds its open handles (shared with WASI, as in wasmtime-wasi's own views).
+pub struct KvView<'a> {
+    pub state: &'a KvState,
+    pub table: &'a mut ResourceTable,
+}
+
+/// The [`HasData`] that links `fermyon:spin/key-value` against a [`KvView`].
+pub struct Kv;
+
+impl HasData for Kv {
+    type Data<'a> = KvView<'a>;
 }
 
 fn other(e: impl std::fmt::Display) -> Error {
@@ -156,11 +170,11 @@ impl StoreHandle {
 
 type Res<T> = wasmtime::Result<Result<T, Error>>;
 
-impl key_value::Host for crate::state::Ctx {}
+impl key_value::Host for KvView<'_> {}
 
-impl key_value::HostStore for crate::state::Ctx {
+impl key_value::HostStore for KvView<'_> {
     async fn open(&mut self, label: String) -> Res<Resource<StoreHandle>> {
-        let Some(backend) = self.kv.allowed.get(&label) else {
+        let Some(backend) = self.state.allowed.get(&label) else {
             // Spin answers access-denied for any label the component did not declare.
             return Ok(Err(Error::AccessDenied));
         };
@@ -201,34 +215,23 @@ impl key_value::HostStore for crate::state::Ctx {
 mod tests {
     use super::*;
     use crate::bindings::key_value::HostStore;
-    use crate::state::Ctx;
-    use wasmtime::component::ResourceTable;
-
-    fn ctx(allowed: HashMap<String, Backend>) -> Ctx {
-        Ctx {
-            table: ResourceTable::new(),
-            wasi: wasmtime_wasi::WasiCtx::builder().build(),
-            http: wasmtime_wasi_http::WasiHttpCtx::new(),
-            outbound: Default::default(),
-            kv: KvState {
-                allowed: Arc::new(allowed),
-            },
-            sqlite: Default::default(),
-            mqtt: Default::default(),
-            variables: Default::default(),
-            limits: wasmtime::StoreLimitsBuilder::new().build(),
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn only_declared_stores_open_and_labels_sharing_a_file_stay_apart() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::open(&dir.path().join("kv.db")).expect("open");
         let backend = Backend::sqlite(db).await.expect("store");
-        let mut c = ctx(HashMap::from([
-            ("default".to_string(), backend.clone()),
-            ("other".to_string(), backend),
-        ]));
+        let state = KvState {
+            allowed: Arc::new(HashMap::from([
+                ("default".to_string(), backend.clone()),
+                ("other".to_string(), backend),
+            ])),
+        };
+        let mut table = ResourceTable::new();
+        let mut c = KvView {
+            state: &state,
+            table: &mut table,
+        };
         assert!(matches!(
             c.open("undeclared".into()).await.expect("no trap"),
             Err(Error::AccessDenied)

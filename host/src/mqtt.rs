@@ -7,7 +7,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS}
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,6 +24,20 @@ pub struct ConnectionHandle {
 #[derive(Clone, Default)]
 pub struct MqttState {
     pub allowed: Arc<AllowList>,
+}
+
+/// What the `Host` traits work on: the component's allow-list, and the store's resource table
+/// that holds its open connections.
+pub struct MqttView<'a> {
+    pub state: &'a MqttState,
+    pub table: &'a mut ResourceTable,
+}
+
+/// The [`HasData`] that links `fermyon:spin/mqtt` against an [`MqttView`].
+pub struct Mqtt;
+
+impl HasData for Mqtt {
+    type Data<'a> = MqttView<'a>;
 }
 
 /// Splits `mqtt://host:port` (port defaults to 1883).
@@ -115,9 +129,9 @@ impl ConnectionHandle {
     }
 }
 
-impl mqtt::Host for crate::state::Ctx {}
+impl mqtt::Host for MqttView<'_> {}
 
-impl mqtt::HostConnection for crate::state::Ctx {
+impl mqtt::HostConnection for MqttView<'_> {
     async fn open(
         &mut self,
         address: String,
@@ -128,7 +142,7 @@ impl mqtt::HostConnection for crate::state::Ctx {
         if host_port(&address).is_none() {
             return Ok(Err(Error::InvalidAddress));
         }
-        if !self.mqtt.allowed.allows_url(&address) {
+        if !self.state.allowed.allows_url(&address) {
             return Ok(Err(Error::ConnectionFailed(format!(
                 "address {address} is not permitted: add it to allowed_outbound_hosts"
             ))));

@@ -5,7 +5,7 @@ use crate::bindings::sqlite::{self, Error, QueryResult, RowResult, Value};
 use crate::db::{Database, Session, SqlError, SqlValue};
 use std::collections::HashMap;
 use std::sync::Arc;
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
 /// The guest's open connection.
 pub struct ConnectionHandle(Session);
@@ -14,6 +14,20 @@ pub struct ConnectionHandle(Session);
 #[derive(Clone, Default)]
 pub struct SqliteState {
     pub allowed: Arc<HashMap<String, Database>>,
+}
+
+/// What the `Host` traits work on: the component's databases, and the store's resource table
+/// that holds its open connections.
+pub struct SqliteView<'a> {
+    pub state: &'a SqliteState,
+    pub table: &'a mut ResourceTable,
+}
+
+/// The [`HasData`] that links `fermyon:spin/sqlite` against a [`SqliteView`].
+pub struct Sqlite;
+
+impl HasData for Sqlite {
+    type Data<'a> = SqliteView<'a>;
 }
 
 fn to_sql(v: Value) -> SqlValue {
@@ -36,14 +50,14 @@ fn from_sql(v: SqlValue) -> Value {
     }
 }
 
-impl sqlite::Host for crate::state::Ctx {}
+impl sqlite::Host for SqliteView<'_> {}
 
-impl sqlite::HostConnection for crate::state::Ctx {
+impl sqlite::HostConnection for SqliteView<'_> {
     async fn open(
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, Error>> {
-        let Some(db) = self.sqlite.allowed.get(&database) else {
+        let Some(db) = self.state.allowed.get(&database) else {
             return Ok(Err(Error::AccessDenied));
         };
         let handle = ConnectionHandle(db.session());

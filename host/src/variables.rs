@@ -1,8 +1,10 @@
 //! Application variables (`[variables]`), their providers (`SPIN_VARIABLE_<NAME>` in the
 //! environment, then the manifest default), and component variables as `{{ template }}`s.
 
+use crate::bindings::variables::{self, Error as VarError};
 use crate::manifest::Manifest;
 use std::collections::{BTreeMap, HashMap};
+use wasmtime::component::HasData;
 
 /// Spin's variable names: lowercase letters, digits and single underscores, starting with a letter.
 pub fn validate_name(name: &str) -> Result<(), String> {
@@ -164,6 +166,25 @@ impl ComponentVariables {
                 self.component
             ))),
         }
+    }
+}
+
+/// The [`HasData`] that links `fermyon:spin/variables` against a component's
+/// [`ComponentVariables`], which instances only read.
+pub struct Variables;
+
+impl HasData for Variables {
+    type Data<'a> = &'a ComponentVariables;
+}
+
+impl variables::Host for &ComponentVariables {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, VarError>> {
+        Ok(ComponentVariables::get(self, &name).map_err(|e| match e {
+            GetError::InvalidName(m) => VarError::InvalidName(m),
+            GetError::Undefined(m) => VarError::Undefined(m),
+            GetError::Provider(m) => VarError::Provider(m),
+            GetError::Other(m) => VarError::Other(m),
+        }))
     }
 }
 
