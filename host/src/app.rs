@@ -4,13 +4,13 @@
 use crate::allowed_hosts::AllowList;
 use crate::bindings;
 use crate::db::Database;
-use crate::kv::{self, Kv, KvState};
+use crate::kv::{Kv, KvState, KvStores};
 use crate::manifest::{FileMount, Manifest, RouteSpec};
 use crate::mqtt::{Mqtt, MqttState};
 use crate::outbound_http::OutboundHttp;
 use crate::routes::{Route, Router};
-use crate::runtime_config::{KvConfig, RuntimeConfig};
-use crate::sqlite::{Sqlite, SqliteState};
+use crate::runtime_config::RuntimeConfig;
+use crate::sqlite::{Sqlite, SqliteDatabases, SqliteState};
 use crate::state::Ctx;
 use crate::stdio::Stdio;
 use crate::variables::{ComponentVariables, Resolver, Variables};
@@ -176,59 +176,9 @@ impl App {
         }
         .with_defaults(&options.state_dir);
 
-        // Open only the stores some component uses, and refuse labels nothing defines, as Spin does.
-        let mut kv_backends: HashMap<String, kv::Backend> = HashMap::new();
-        let mut dbs: HashMap<String, Database> = HashMap::new();
-        let mut kv_files: HashMap<PathBuf, Database> = HashMap::new();
-        let mut undefined_dbs = Vec::new();
-        for c in manifest.components.values() {
-            for label in &c.key_value_stores {
-                if kv_backends.contains_key(label) {
-                    continue;
-                }
-                let backend = match runtime.key_value_stores.get(label) {
-                    None => bail!("{file}: unknown key_value_stores label {label:?} for component {:?}: define it in a runtime config file ([key_value_store.{label}])", c.id),
-                    Some(KvConfig::Redis { url }) => kv::Backend::redis(url).await?,
-                    Some(KvConfig::Spin { path }) => {
-                        let db = match kv_files.get(path) {
-                            Some(db) => db.clone(),
-                            None => {
-                                let db = Database::open(path)?;
-                                kv_files.insert(path.clone(), db.clone());
-                                db
-                            }
-                        };
-                        kv::Backend::sqlite(db).await?
-                    }
-                };
-                kv_backends.insert(label.clone(), backend);
-            }
-            for label in &c.sqlite_databases {
-                if dbs.contains_key(label) {
-                    continue;
-                }
-                match runtime.sqlite_databases.get(label) {
-                    Some(cfg) => {
-                        dbs.insert(label.clone(), Database::open(&cfg.path)?);
-                    }
-                    None => {
-                        undefined_dbs.push(format!("- Component {} uses database '{label}'", c.id))
-                    }
-                }
-            }
-        }
-        if !undefined_dbs.is_empty() {
-            bail!(
-                "{file}: one or more components use SQLite databases which are not defined.\nCheck the spelling, or pass a runtime configuration file that defines these databases ([sqlite_database.<label>]).\nDetails:\n{}",
-                undefined_dbs.join("\n")
-            );
-        }
-
+        let kv_stores = KvStores::open(&manifest, &runtime).await?;
+        let sqlite_dbs = SqliteDatabases::open(&manifest, &runtime)?;
         let resolver = Resolver::from_process_env(&manifest);
-        let missing = resolver.missing();
-        if !missing.is_empty() {
-            tracing::warn!("required variables have no value yet (components will get an error reading them): {}", missing.join(", "));
-        }
 
         let (engine, cache) = engine(&options)?;
         let linker = linker(&engine)?;
@@ -268,29 +218,12 @@ impl App {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 files,
-                kv: KvState {
-                    allowed: Arc::new(
-                        decl.key_value_stores
-                            .iter()
-                            .filter_map(|l| kv_backends.get(l).map(|b| (l.clone(), b.clone())))
-                            .collect(),
-                    ),
-                },
-                sqlite: SqliteState {
-                    allowed: Arc::new(
-                        decl.sqlite_databases
-                            .iter()
-                            .filter_map(|l| dbs.get(l).map(|d| (l.clone(), d.clone())))
-                            .collect(),
-                    ),
-                },
+                kv: kv_stores.state_for(&decl.key_value_stores),
+                sqlite: sqlite_dbs.state_for(&decl.sqlite_databases),
                 mqtt: MqttState {
                     allowed: allowed.clone(),
                 },
-                outbound: OutboundHttp {
-                    allowed,
-                    component: Arc::from(id.as_str()),
-                },
+                outbound: OutboundHttp::new(id, allowed),
                 variables: Arc::new(resolver.component_values(id, &decl.variables)),
             };
             load_times.push((id.clone(), started.elapsed()));
@@ -314,8 +247,8 @@ impl App {
         for (old, winner) in replaced {
             tracing::warn!("{file}: route `{}` of component `{}` is a duplicate and will never be used (`{winner}` has it)", old.raw, old.component);
         }
-        let mut databases: Vec<Database> = dbs.into_values().collect();
-        databases.extend(kv_files.into_values());
+        let mut databases: Vec<Database> = sqlite_dbs.into_databases().collect();
+        databases.extend(kv_stores.into_databases());
         Ok(App {
             manifest,
             options,

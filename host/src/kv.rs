@@ -3,9 +3,12 @@
 
 use crate::bindings::key_value::{self, Error};
 use crate::db::{Database, Session, SqlValue};
-use anyhow::Result;
+use crate::manifest::Manifest;
+use crate::runtime_config::{KvConfig, RuntimeConfig};
+use anyhow::{bail, Result};
 use redis::AsyncCommands;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
@@ -36,6 +39,64 @@ impl Backend {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to Redis at `{url}`: {e}"))?;
         Ok(Backend::Redis(manager))
+    }
+}
+
+/// Every store some component uses, opened once at start-up and shared by all instances.
+pub struct KvStores {
+    backends: HashMap<String, Backend>,
+    /// The SQLite files behind `backends`: one [`Database`] per file, however many labels share it.
+    files: HashMap<PathBuf, Database>,
+}
+
+impl KvStores {
+    /// Opens only the stores some component lists, and refuses labels the runtime config does not
+    /// define, as Spin does.
+    pub async fn open(manifest: &Manifest, runtime: &RuntimeConfig) -> Result<Self> {
+        let file = manifest.file.display();
+        let mut backends = HashMap::new();
+        let mut files: HashMap<PathBuf, Database> = HashMap::new();
+        for c in manifest.components.values() {
+            for label in &c.key_value_stores {
+                if backends.contains_key(label) {
+                    continue;
+                }
+                let backend = match runtime.key_value_stores.get(label) {
+                    None => bail!("{file}: unknown key_value_stores label {label:?} for component {:?}: define it in a runtime config file ([key_value_store.{label}])", c.id),
+                    Some(KvConfig::Redis { url }) => Backend::redis(url).await?,
+                    Some(KvConfig::Spin { path }) => {
+                        let db = match files.get(path) {
+                            Some(db) => db.clone(),
+                            None => {
+                                let db = Database::open(path)?;
+                                files.insert(path.clone(), db.clone());
+                                db
+                            }
+                        };
+                        Backend::sqlite(db).await?
+                    }
+                };
+                backends.insert(label.clone(), backend);
+            }
+        }
+        Ok(KvStores { backends, files })
+    }
+
+    /// The state of a component that lists `labels` in `key_value_stores`.
+    pub fn state_for(&self, labels: &[String]) -> KvState {
+        KvState {
+            allowed: Arc::new(
+                labels
+                    .iter()
+                    .filter_map(|l| self.backends.get(l).map(|b| (l.clone(), b.clone())))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The SQLite files, for shutdown.
+    pub fn into_databases(self) -> impl Iterator<Item = Database> {
+        self.files.into_values()
     }
 }
 

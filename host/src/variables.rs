@@ -86,13 +86,19 @@ impl Resolver {
     }
 
     /// The process environment, then a `.env` file in the working directory, as Spin's provider.
+    /// Warns of required variables nobody set: the application still starts, as under Spin.
     pub fn from_process_env(manifest: &Manifest) -> Self {
         let dotenv: HashMap<String, String> = dotenvy::from_path_iter(".env")
             .map(|it| it.filter_map(Result::ok).collect())
             .unwrap_or_default();
-        Self::new(manifest, |k| {
+        let resolver = Self::new(manifest, |k| {
             std::env::var(k).ok().or_else(|| dotenv.get(k).cloned())
-        })
+        });
+        let missing = resolver.missing();
+        if !missing.is_empty() {
+            tracing::warn!("required variables have no value yet (components will get an error reading them): {}", missing.join(", "));
+        }
+        resolver
     }
 
     /// Required variables with no value, with the environment variable that would set each.
