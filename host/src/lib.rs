@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod cron;
 pub mod cron_trigger;
 pub mod db;
+pub mod files;
 pub mod http_trigger;
 pub mod kv;
 pub mod manifest;
