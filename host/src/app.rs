@@ -2,16 +2,16 @@
 //! stores they share.
 
 use crate::allowed_hosts::AllowList;
-use crate::bindings;
+use crate::bindings::{self, WithTable};
 use crate::db::Database;
 use crate::files::stage_files;
-use crate::kv::{Kv, KvState, KvStores};
+use crate::kv::{KvState, KvStores};
 use crate::manifest::{Manifest, RouteSpec};
-use crate::mqtt::{Mqtt, MqttState};
+use crate::mqtt::MqttState;
 use crate::outbound_http::OutboundHttp;
 use crate::routes::{Route, Router};
 use crate::runtime_config::RuntimeConfig;
-use crate::sqlite::{Sqlite, SqliteDatabases, SqliteState};
+use crate::sqlite::{SqliteDatabases, SqliteState};
 use crate::state::Ctx;
 use crate::stdio::Stdio;
 use crate::variables::{ComponentVariables, Resolver, Variables};
@@ -155,9 +155,9 @@ fn linker(engine: &Engine) -> Result<Linker<Ctx>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::key_value::add_to_linker::<Ctx, Kv>(&mut linker, Ctx::kv_view)?;
-    bindings::sqlite::add_to_linker::<Ctx, Sqlite>(&mut linker, Ctx::sqlite_view)?;
-    bindings::mqtt::add_to_linker::<Ctx, Mqtt>(&mut linker, Ctx::mqtt_view)?;
+    bindings::key_value::add_to_linker::<Ctx, WithTable<KvState>>(&mut linker, Ctx::kv_view)?;
+    bindings::sqlite::add_to_linker::<Ctx, WithTable<SqliteState>>(&mut linker, Ctx::sqlite_view)?;
+    bindings::mqtt::add_to_linker::<Ctx, WithTable<MqttState>>(&mut linker, Ctx::mqtt_view)?;
     bindings::variables::add_to_linker::<Ctx, Variables>(&mut linker, Ctx::variables_view)?;
     Ok(linker)
 }

@@ -2,6 +2,7 @@
 //! layout) or Redis, open only to the components that list the label in `key_value_stores`.
 
 use crate::bindings::key_value::{self, Error};
+use crate::bindings::View;
 use crate::db::{Database, Session, SqlValue};
 use crate::manifest::Manifest;
 use crate::runtime_config::{KvConfig, RuntimeConfig};
@@ -10,7 +11,7 @@ use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::Resource;
 
 /// Where one store's data lives.
 #[derive(Clone)]
@@ -117,20 +118,6 @@ pub struct KvState {
     pub allowed: Arc<HashMap<String, Backend>>,
 }
 
-/// What the `Host` traits work on: the component's stores, and the store's resource table that
-/// holds its open handles (shared with WASI, as in wasmtime-wasi's own views).
-pub struct KvView<'a> {
-    pub state: &'a KvState,
-    pub table: &'a mut ResourceTable,
-}
-
-/// The [`HasData`] that links `fermyon:spin/key-value` against a [`KvView`].
-pub struct Kv;
-
-impl HasData for Kv {
-    type Data<'a> = KvView<'a>;
-}
-
 fn other(e: impl std::fmt::Display) -> Error {
     Error::Other(e.to_string())
 }
@@ -231,9 +218,9 @@ impl StoreHandle {
 
 type Res<T> = wasmtime::Result<Result<T, Error>>;
 
-impl key_value::Host for KvView<'_> {}
+impl key_value::Host for View<'_, KvState> {}
 
-impl key_value::HostStore for KvView<'_> {
+impl key_value::HostStore for View<'_, KvState> {
     async fn open(&mut self, label: String) -> Res<Resource<StoreHandle>> {
         let Some(backend) = self.state.allowed.get(&label) else {
             // Spin answers access-denied for any label the component did not declare.
@@ -276,6 +263,7 @@ impl key_value::HostStore for KvView<'_> {
 mod tests {
     use super::*;
     use crate::bindings::key_value::HostStore;
+    use wasmtime::component::ResourceTable;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn only_declared_stores_open_and_labels_sharing_a_file_stay_apart() {
@@ -289,7 +277,7 @@ mod tests {
             ])),
         };
         let mut table = ResourceTable::new();
-        let mut c = KvView {
+        let mut c = View {
             state: &state,
             table: &mut table,
         };

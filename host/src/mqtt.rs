@@ -3,11 +3,12 @@
 
 use crate::allowed_hosts::AllowList;
 use crate::bindings::mqtt::{self, Error, Qos};
+use crate::bindings::View;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::Resource;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,20 +25,6 @@ pub struct ConnectionHandle {
 #[derive(Clone, Default)]
 pub struct MqttState {
     pub allowed: Arc<AllowList>,
-}
-
-/// What the `Host` traits work on: the component's allow-list, and the store's resource table
-/// that holds its open connections.
-pub struct MqttView<'a> {
-    pub state: &'a MqttState,
-    pub table: &'a mut ResourceTable,
-}
-
-/// The [`HasData`] that links `fermyon:spin/mqtt` against an [`MqttView`].
-pub struct Mqtt;
-
-impl HasData for Mqtt {
-    type Data<'a> = MqttView<'a>;
 }
 
 /// Splits `mqtt://host:port` (port defaults to 1883).
@@ -129,9 +116,9 @@ impl ConnectionHandle {
     }
 }
 
-impl mqtt::Host for MqttView<'_> {}
+impl mqtt::Host for View<'_, MqttState> {}
 
-impl mqtt::HostConnection for MqttView<'_> {
+impl mqtt::HostConnection for View<'_, MqttState> {
     async fn open(
         &mut self,
         address: String,

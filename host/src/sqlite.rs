@@ -2,13 +2,14 @@
 //! components that list the label in `sqlite_databases`.
 
 use crate::bindings::sqlite::{self, Error, QueryResult, RowResult, Value};
+use crate::bindings::View;
 use crate::db::{Database, Session, SqlError, SqlValue};
 use crate::manifest::Manifest;
 use crate::runtime_config::RuntimeConfig;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::Resource;
 
 /// The guest's open connection.
 pub struct ConnectionHandle(Session);
@@ -69,20 +70,6 @@ impl SqliteDatabases {
     }
 }
 
-/// What the `Host` traits work on: the component's databases, and the store's resource table
-/// that holds its open connections.
-pub struct SqliteView<'a> {
-    pub state: &'a SqliteState,
-    pub table: &'a mut ResourceTable,
-}
-
-/// The [`HasData`] that links `fermyon:spin/sqlite` against a [`SqliteView`].
-pub struct Sqlite;
-
-impl HasData for Sqlite {
-    type Data<'a> = SqliteView<'a>;
-}
-
 fn to_sql(v: Value) -> SqlValue {
     match v {
         Value::Integer(i) => SqlValue::Integer(i),
@@ -103,9 +90,9 @@ fn from_sql(v: SqlValue) -> Value {
     }
 }
 
-impl sqlite::Host for SqliteView<'_> {}
+impl sqlite::Host for View<'_, SqliteState> {}
 
-impl sqlite::HostConnection for SqliteView<'_> {
+impl sqlite::HostConnection for View<'_, SqliteState> {
     async fn open(
         &mut self,
         database: String,

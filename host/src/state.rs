@@ -1,10 +1,11 @@
 //! The per-instance store data: WASI, wasi:http, and each Spin capability's state, with the views
 //! through which each capability's `Host` impl sees its part of it.
 
-use crate::kv::{KvState, KvView};
-use crate::mqtt::{MqttState, MqttView};
+use crate::bindings::View;
+use crate::kv::KvState;
+use crate::mqtt::MqttState;
 use crate::outbound_http::OutboundHttp;
-use crate::sqlite::{SqliteState, SqliteView};
+use crate::sqlite::SqliteState;
 use crate::variables::ComponentVariables;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -44,22 +45,22 @@ impl WasiHttpView for Ctx {
 }
 
 impl Ctx {
-    pub fn kv_view(&mut self) -> KvView<'_> {
-        KvView {
+    pub fn kv_view(&mut self) -> View<'_, KvState> {
+        View {
             state: &self.kv,
             table: &mut self.table,
         }
     }
 
-    pub fn sqlite_view(&mut self) -> SqliteView<'_> {
-        SqliteView {
+    pub fn sqlite_view(&mut self) -> View<'_, SqliteState> {
+        View {
             state: &self.sqlite,
             table: &mut self.table,
         }
     }
 
-    pub fn mqtt_view(&mut self) -> MqttView<'_> {
-        MqttView {
+    pub fn mqtt_view(&mut self) -> View<'_, MqttState> {
+        View {
             state: &self.mqtt,
             table: &mut self.table,
         }
