@@ -2,24 +2,25 @@
 //! stores they share.
 
 use crate::allowed_hosts::AllowList;
-use crate::bindings;
+use crate::bindings::{self, WithTable};
 use crate::db::Database;
-use crate::kv::{self, KvState};
-use crate::manifest::{FileMount, Manifest, RouteSpec};
+use crate::files::stage_files;
+use crate::kv::{KvState, KvStores};
+use crate::manifest::{Manifest, RouteSpec};
 use crate::mqtt::MqttState;
 use crate::outbound_http::OutboundHttp;
 use crate::routes::{Route, Router};
-use crate::runtime_config::{KvConfig, RuntimeConfig};
-use crate::sqlite::SqliteState;
+use crate::runtime_config::RuntimeConfig;
+use crate::sqlite::{SqliteDatabases, SqliteState};
 use crate::state::Ctx;
 use crate::stdio::Stdio;
-use crate::variables::{ComponentVariables, Resolver};
+use crate::variables::{ComponentVariables, Resolver, Variables};
 use anyhow::{anyhow, bail, Context, Result};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -154,7 +155,10 @@ fn linker(engine: &Engine) -> Result<Linker<Ctx>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::Imports::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c)?;
+    bindings::key_value::add_to_linker::<Ctx, WithTable<KvState>>(&mut linker, Ctx::kv_view)?;
+    bindings::sqlite::add_to_linker::<Ctx, WithTable<SqliteState>>(&mut linker, Ctx::sqlite_view)?;
+    bindings::mqtt::add_to_linker::<Ctx, WithTable<MqttState>>(&mut linker, Ctx::mqtt_view)?;
+    bindings::variables::add_to_linker::<Ctx, Variables>(&mut linker, Ctx::variables_view)?;
     Ok(linker)
 }
 
@@ -173,59 +177,9 @@ impl App {
         }
         .with_defaults(&options.state_dir);
 
-        // Open only the stores some component uses, and refuse labels nothing defines, as Spin does.
-        let mut kv_backends: HashMap<String, kv::Backend> = HashMap::new();
-        let mut dbs: HashMap<String, Database> = HashMap::new();
-        let mut kv_files: HashMap<PathBuf, Database> = HashMap::new();
-        let mut undefined_dbs = Vec::new();
-        for c in manifest.components.values() {
-            for label in &c.key_value_stores {
-                if kv_backends.contains_key(label) {
-                    continue;
-                }
-                let backend = match runtime.key_value_stores.get(label) {
-                    None => bail!("{file}: unknown key_value_stores label {label:?} for component {:?}: define it in a runtime config file ([key_value_store.{label}])", c.id),
-                    Some(KvConfig::Redis { url }) => kv::Backend::redis(url).await?,
-                    Some(KvConfig::Spin { path }) => {
-                        let db = match kv_files.get(path) {
-                            Some(db) => db.clone(),
-                            None => {
-                                let db = Database::open(path)?;
-                                kv_files.insert(path.clone(), db.clone());
-                                db
-                            }
-                        };
-                        kv::Backend::sqlite(db).await?
-                    }
-                };
-                kv_backends.insert(label.clone(), backend);
-            }
-            for label in &c.sqlite_databases {
-                if dbs.contains_key(label) {
-                    continue;
-                }
-                match runtime.sqlite_databases.get(label) {
-                    Some(cfg) => {
-                        dbs.insert(label.clone(), Database::open(&cfg.path)?);
-                    }
-                    None => {
-                        undefined_dbs.push(format!("- Component {} uses database '{label}'", c.id))
-                    }
-                }
-            }
-        }
-        if !undefined_dbs.is_empty() {
-            bail!(
-                "{file}: one or more components use SQLite databases which are not defined.\nCheck the spelling, or pass a runtime configuration file that defines these databases ([sqlite_database.<label>]).\nDetails:\n{}",
-                undefined_dbs.join("\n")
-            );
-        }
-
+        let kv_stores = KvStores::open(&manifest, &runtime).await?;
+        let sqlite_dbs = SqliteDatabases::open(&manifest, &runtime)?;
         let resolver = Resolver::from_process_env(&manifest);
-        let missing = resolver.missing();
-        if !missing.is_empty() {
-            tracing::warn!("required variables have no value yet (components will get an error reading them): {}", missing.join(", "));
-        }
 
         let (engine, cache) = engine(&options)?;
         let linker = linker(&engine)?;
@@ -265,29 +219,12 @@ impl App {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 files,
-                kv: KvState {
-                    allowed: Arc::new(
-                        decl.key_value_stores
-                            .iter()
-                            .filter_map(|l| kv_backends.get(l).map(|b| (l.clone(), b.clone())))
-                            .collect(),
-                    ),
-                },
-                sqlite: SqliteState {
-                    allowed: Arc::new(
-                        decl.sqlite_databases
-                            .iter()
-                            .filter_map(|l| dbs.get(l).map(|d| (l.clone(), d.clone())))
-                            .collect(),
-                    ),
-                },
+                kv: kv_stores.state_for(&decl.key_value_stores),
+                sqlite: sqlite_dbs.state_for(&decl.sqlite_databases),
                 mqtt: MqttState {
                     allowed: allowed.clone(),
                 },
-                outbound: OutboundHttp {
-                    allowed,
-                    component: Arc::from(id.as_str()),
-                },
+                outbound: OutboundHttp::new(id, allowed),
                 variables: Arc::new(resolver.component_values(id, &decl.variables)),
             };
             load_times.push((id.clone(), started.elapsed()));
@@ -311,8 +248,8 @@ impl App {
         for (old, winner) in replaced {
             tracing::warn!("{file}: route `{}` of component `{}` is a duplicate and will never be used (`{winner}` has it)", old.raw, old.component);
         }
-        let mut databases: Vec<Database> = dbs.into_values().collect();
-        databases.extend(kv_files.into_values());
+        let mut databases: Vec<Database> = sqlite_dbs.into_databases().collect();
+        databases.extend(kv_stores.into_databases());
         Ok(App {
             manifest,
             options,
@@ -382,27 +319,6 @@ impl App {
         c.proxy.as_ref()
     }
 
-    /// Runs one cron event in a fresh instance of `component`.
-    pub async fn handle_cron_event(&self, component: &str, timestamp: u64) -> Result<()> {
-        let c = self.component(component)?;
-        let pre = bindings::cron::SpinCronPre::new(c.pre.clone())
-            .map_err(|e| anyhow!("component `{component}` does not export the cron trigger's handle-cron-event: {e:#}"))?;
-        let mut store = self.store(c);
-        let run = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            let metadata = bindings::cron::fermyon::spin_cron::cron_types::Metadata { timestamp };
-            instance.call_handle_cron_event(&mut store, metadata).await
-        };
-        match tokio::time::timeout(self.options.request_timeout, run).await {
-            Err(_) => bail!("timed out after {:?}", self.options.request_timeout),
-            Ok(Err(trap)) => Err(anyhow!("{trap:#}")),
-            Ok(Ok(Err(bindings::cron::fermyon::spin_cron::cron_types::Error::Other(m)))) => {
-                bail!("{m}")
-            }
-            Ok(Ok(Ok(()))) => Ok(()),
-        }
-    }
-
     /// Lets every database writer finish what it has queued.
     pub fn shutdown(&self) {
         for db in &self.databases {
@@ -424,84 +340,4 @@ impl App {
             })
             .ok();
     }
-}
-
-/// Copies a component's `files` into `<state>/files/<component>/`, mounted read-only at `/`.
-fn stage_files(
-    manifest_dir: &Path,
-    state_dir: &Path,
-    component: &str,
-    mounts: &[FileMount],
-    exclude: &[String],
-) -> Result<Option<PathBuf>> {
-    if mounts.is_empty() {
-        return Ok(None);
-    }
-    let root = state_dir.join("files").join(component);
-    if root.exists() {
-        std::fs::remove_dir_all(&root)?;
-    }
-    std::fs::create_dir_all(&root)?;
-    let excluded: BTreeSet<PathBuf> = exclude
-        .iter()
-        .map(|p| glob::glob(&manifest_dir.join(p).to_string_lossy()))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .collect();
-    let copy = |from: &Path, to: &Path| -> Result<()> {
-        if excluded.contains(from) {
-            return Ok(());
-        }
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
-        Ok(())
-    };
-    for mount in mounts {
-        match mount {
-            FileMount::Pattern(pattern) => {
-                let full = manifest_dir.join(pattern);
-                for entry in glob::glob(&full.to_string_lossy())? {
-                    let path = entry?;
-                    if path.is_file() {
-                        let rel = path.strip_prefix(manifest_dir)?;
-                        copy(&path, &root.join(rel))?;
-                    }
-                }
-            }
-            FileMount::Placement {
-                source,
-                destination,
-            } => {
-                let src = manifest_dir.join(source);
-                let dest = root.join(destination.trim_start_matches('/'));
-                if src.is_dir() {
-                    for entry in walk(&src)? {
-                        copy(&entry, &dest.join(entry.strip_prefix(&src)?))?;
-                    }
-                } else if src.is_file() {
-                    copy(&src, &dest)?;
-                } else {
-                    bail!("{} does not exist", src.display());
-                }
-            }
-        }
-    }
-    Ok(Some(root))
-}
-
-fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            out.extend(walk(&path)?);
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(out)
 }

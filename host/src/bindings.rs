@@ -10,6 +10,13 @@
 //! *types* here and calling the exports by hand (`get_export_index`, `get_typed_func`,
 //! `call_async`) would replace generated, type-checked code with a hand-written copy of it; so
 //! each export world keeps its own small `bindgen!`.
+//!
+//! `app.rs` links each interface of `imports` on its own, against a [`View`] of its capability's
+//! state (variables: against the component's variables), so that each `Host` impl sees that state
+//! rather than the whole store.
+
+use std::marker::PhantomData;
+use wasmtime::component::{HasData, ResourceTable};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -41,3 +48,18 @@ pub mod mqtt_trigger {
 }
 
 pub use fermyon::spin::{key_value, mqtt, sqlite, variables};
+
+/// What the `Host` impl of a capability with resources works on: the capability's state, and the
+/// store's resource table, which holds the handles it gives out beside WASI's, as wasmtime-wasi's
+/// own views share it.
+pub struct View<'a, S> {
+    pub state: &'a S,
+    pub table: &'a mut ResourceTable,
+}
+
+/// The [`HasData`] that links an interface against a [`View`] of state `S`.
+pub struct WithTable<S>(PhantomData<fn() -> S>);
+
+impl<S: 'static> HasData for WithTable<S> {
+    type Data<'a> = View<'a, S>;
+}

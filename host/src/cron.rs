@@ -1,11 +1,7 @@
-//! The cron trigger of spin-trigger-cron: `[[trigger.cron]]` with `component` and a six-field
-//! `cron_expression` (seconds first), evaluated in UTC; each tick is a fresh instance whose
-//! `handle-cron-event` gets the tick's time in seconds since the Unix epoch.
+//! Cron expressions as spin-trigger-cron reads them, apart from the trigger
+//! ([`crate::cron_trigger`]) so that the manifest can check them without depending on the app.
 
-use crate::app::App;
-use anyhow::{anyhow, Result};
 use std::str::FromStr;
-use std::sync::Arc;
 
 /// Parses an expression as the plugin does: `sec min hour day-of-month month day-of-week [year]`.
 pub fn parse_schedule(expression: &str) -> Result<cron::Schedule, String> {
@@ -16,38 +12,6 @@ pub fn parse_schedule(expression: &str) -> Result<cron::Schedule, String> {
         ));
     }
     cron::Schedule::from_str(expression).map_err(|e| e.to_string())
-}
-
-/// Runs one tick of `component` now.
-pub async fn run_once(app: &App, component: &str) -> Result<()> {
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    app.handle_cron_event(component, timestamp).await
-}
-
-/// Schedules every `[[trigger.cron]]` until the process stops.
-pub fn spawn_all(app: Arc<App>) -> Result<Vec<tokio::task::JoinHandle<()>>> {
-    let mut tasks = Vec::new();
-    for trigger in &app.manifest.cron_triggers {
-        let schedule = parse_schedule(&trigger.cron_expression).map_err(|e| anyhow!(e))?;
-        let component = trigger.component.clone();
-        let app = app.clone();
-        tasks.push(tokio::spawn(async move {
-            for next in schedule.upcoming(chrono::Utc) {
-                let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
-                tokio::time::sleep(wait).await;
-                let timestamp = u64::try_from(next.timestamp()).unwrap_or(0);
-                let started = std::time::Instant::now();
-                match app.handle_cron_event(&component, timestamp).await {
-                    Ok(()) => tracing::info!("cron {component} ok in {:?}", started.elapsed()),
-                    Err(e) => tracing::error!("Component {component} failed: {e:#}"),
-                }
-            }
-        }));
-    }
-    Ok(tasks)
 }
 
 #[cfg(test)]

@@ -2,10 +2,14 @@
 //! layout) or Redis, open only to the components that list the label in `key_value_stores`.
 
 use crate::bindings::key_value::{self, Error};
+use crate::bindings::View;
 use crate::db::{Database, Session, SqlValue};
-use anyhow::Result;
+use crate::manifest::Manifest;
+use crate::runtime_config::{KvConfig, RuntimeConfig};
+use anyhow::{bail, Result};
 use redis::AsyncCommands;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::component::Resource;
 
@@ -36,6 +40,64 @@ impl Backend {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to Redis at `{url}`: {e}"))?;
         Ok(Backend::Redis(manager))
+    }
+}
+
+/// Every store some component uses, opened once at start-up and shared by all instances.
+pub struct KvStores {
+    backends: HashMap<String, Backend>,
+    /// The SQLite files behind `backends`: one [`Database`] per file, however many labels share it.
+    files: HashMap<PathBuf, Database>,
+}
+
+impl KvStores {
+    /// Opens only the stores some component lists, and refuses labels the runtime config does not
+    /// define, as Spin does.
+    pub async fn open(manifest: &Manifest, runtime: &RuntimeConfig) -> Result<Self> {
+        let file = manifest.file.display();
+        let mut backends = HashMap::new();
+        let mut files: HashMap<PathBuf, Database> = HashMap::new();
+        for c in manifest.components.values() {
+            for label in &c.key_value_stores {
+                if backends.contains_key(label) {
+                    continue;
+                }
+                let backend = match runtime.key_value_stores.get(label) {
+                    None => bail!("{file}: unknown key_value_stores label {label:?} for component {:?}: define it in a runtime config file ([key_value_store.{label}])", c.id),
+                    Some(KvConfig::Redis { url }) => Backend::redis(url).await?,
+                    Some(KvConfig::Spin { path }) => {
+                        let db = match files.get(path) {
+                            Some(db) => db.clone(),
+                            None => {
+                                let db = Database::open(path)?;
+                                files.insert(path.clone(), db.clone());
+                                db
+                            }
+                        };
+                        Backend::sqlite(db).await?
+                    }
+                };
+                backends.insert(label.clone(), backend);
+            }
+        }
+        Ok(KvStores { backends, files })
+    }
+
+    /// The state of a component that lists `labels` in `key_value_stores`.
+    pub fn state_for(&self, labels: &[String]) -> KvState {
+        KvState {
+            allowed: Arc::new(
+                labels
+                    .iter()
+                    .filter_map(|l| self.backends.get(l).map(|b| (l.clone(), b.clone())))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The SQLite files, for shutdown.
+    pub fn into_databases(self) -> impl Iterator<Item = Database> {
+        self.files.into_values()
     }
 }
 
@@ -156,11 +218,11 @@ impl StoreHandle {
 
 type Res<T> = wasmtime::Result<Result<T, Error>>;
 
-impl key_value::Host for crate::state::Ctx {}
+impl key_value::Host for View<'_, KvState> {}
 
-impl key_value::HostStore for crate::state::Ctx {
+impl key_value::HostStore for View<'_, KvState> {
     async fn open(&mut self, label: String) -> Res<Resource<StoreHandle>> {
-        let Some(backend) = self.kv.allowed.get(&label) else {
+        let Some(backend) = self.state.allowed.get(&label) else {
             // Spin answers access-denied for any label the component did not declare.
             return Ok(Err(Error::AccessDenied));
         };
@@ -201,34 +263,24 @@ impl key_value::HostStore for crate::state::Ctx {
 mod tests {
     use super::*;
     use crate::bindings::key_value::HostStore;
-    use crate::state::Ctx;
     use wasmtime::component::ResourceTable;
-
-    fn ctx(allowed: HashMap<String, Backend>) -> Ctx {
-        Ctx {
-            table: ResourceTable::new(),
-            wasi: wasmtime_wasi::WasiCtx::builder().build(),
-            http: wasmtime_wasi_http::WasiHttpCtx::new(),
-            outbound: Default::default(),
-            kv: KvState {
-                allowed: Arc::new(allowed),
-            },
-            sqlite: Default::default(),
-            mqtt: Default::default(),
-            variables: Default::default(),
-            limits: wasmtime::StoreLimitsBuilder::new().build(),
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn only_declared_stores_open_and_labels_sharing_a_file_stay_apart() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::open(&dir.path().join("kv.db")).expect("open");
         let backend = Backend::sqlite(db).await.expect("store");
-        let mut c = ctx(HashMap::from([
-            ("default".to_string(), backend.clone()),
-            ("other".to_string(), backend),
-        ]));
+        let state = KvState {
+            allowed: Arc::new(HashMap::from([
+                ("default".to_string(), backend.clone()),
+                ("other".to_string(), backend),
+            ])),
+        };
+        let mut table = ResourceTable::new();
+        let mut c = View {
+            state: &state,
+            table: &mut table,
+        };
         assert!(matches!(
             c.open("undeclared".into()).await.expect("no trap"),
             Err(Error::AccessDenied)

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use fieldline_host::runtime_config::RuntimeConfig;
-use fieldline_host::{cron, http_trigger, mqtt_trigger, App, Options};
+use fieldline_host::{cron_trigger, http_trigger, mqtt_trigger, App, Options};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,7 +164,7 @@ async fn main() -> Result<()> {
             app.start_epoch_ticker();
             let listener = http_trigger::bind(listen).await?;
             let local = listener.local_addr()?;
-            let crons = cron::spawn_all(app.clone())?;
+            let crons = cron_trigger::spawn_all(app.clone())?;
             let mqtt = mqtt_trigger::spawn_all(app.clone(), max_concurrent).await?;
             println!("Serving http://{local}");
             for r in app.router.routes() {
@@ -188,7 +188,7 @@ async fn main() -> Result<()> {
         } => {
             let app = App::load(&app.from, options(&app)?).await?;
             app.start_epoch_ticker();
-            let result = cron::run_once(&app, &component).await;
+            let result = cron_trigger::run_once(&app, &component).await;
             app.shutdown();
             result.with_context(|| format!("cron component `{component}` failed"))?;
             println!("cron component `{component}` ran once");

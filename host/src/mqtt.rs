@@ -3,6 +3,7 @@
 
 use crate::allowed_hosts::AllowList;
 use crate::bindings::mqtt::{self, Error, Qos};
+use crate::bindings::View;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -115,9 +116,9 @@ impl ConnectionHandle {
     }
 }
 
-impl mqtt::Host for crate::state::Ctx {}
+impl mqtt::Host for View<'_, MqttState> {}
 
-impl mqtt::HostConnection for crate::state::Ctx {
+impl mqtt::HostConnection for View<'_, MqttState> {
     async fn open(
         &mut self,
         address: String,
@@ -128,7 +129,7 @@ impl mqtt::HostConnection for crate::state::Ctx {
         if host_port(&address).is_none() {
             return Ok(Err(Error::InvalidAddress));
         }
-        if !self.mqtt.allowed.allows_url(&address) {
+        if !self.state.allowed.allows_url(&address) {
             return Ok(Err(Error::ConnectionFailed(format!(
                 "address {address} is not permitted: add it to allowed_outbound_hosts"
             ))));

@@ -24,6 +24,13 @@ type SendFuture = Box<
 >;
 
 impl OutboundHttp {
+    pub fn new(component: &str, allowed: Arc<AllowList>) -> Self {
+        OutboundHttp {
+            allowed,
+            component: Arc::from(component),
+        }
+    }
+
     fn allows(&self, uri: &http::Uri) -> bool {
         let scheme = uri.scheme_str().unwrap_or("http");
         let Some(host) = uri.host() else { return false };

@@ -2,7 +2,11 @@
 //! components that list the label in `sqlite_databases`.
 
 use crate::bindings::sqlite::{self, Error, QueryResult, RowResult, Value};
+use crate::bindings::View;
 use crate::db::{Database, Session, SqlError, SqlValue};
+use crate::manifest::Manifest;
+use crate::runtime_config::RuntimeConfig;
+use anyhow::{bail, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::Resource;
@@ -14,6 +18,56 @@ pub struct ConnectionHandle(Session);
 #[derive(Clone, Default)]
 pub struct SqliteState {
     pub allowed: Arc<HashMap<String, Database>>,
+}
+
+/// Every database some component uses, opened once at start-up and shared by all instances.
+pub struct SqliteDatabases(HashMap<String, Database>);
+
+impl SqliteDatabases {
+    /// Opens only the databases some component lists, and refuses labels the runtime config does
+    /// not define (all of them in one error), as Spin does.
+    pub fn open(manifest: &Manifest, runtime: &RuntimeConfig) -> Result<Self> {
+        let mut dbs = HashMap::new();
+        let mut undefined = Vec::new();
+        for c in manifest.components.values() {
+            for label in &c.sqlite_databases {
+                if dbs.contains_key(label) {
+                    continue;
+                }
+                match runtime.sqlite_databases.get(label) {
+                    Some(cfg) => {
+                        dbs.insert(label.clone(), Database::open(&cfg.path)?);
+                    }
+                    None => undefined.push(format!("- Component {} uses database '{label}'", c.id)),
+                }
+            }
+        }
+        if !undefined.is_empty() {
+            bail!(
+                "{}: one or more components use SQLite databases which are not defined.\nCheck the spelling, or pass a runtime configuration file that defines these databases ([sqlite_database.<label>]).\nDetails:\n{}",
+                manifest.file.display(),
+                undefined.join("\n")
+            );
+        }
+        Ok(SqliteDatabases(dbs))
+    }
+
+    /// The state of a component that lists `labels` in `sqlite_databases`.
+    pub fn state_for(&self, labels: &[String]) -> SqliteState {
+        SqliteState {
+            allowed: Arc::new(
+                labels
+                    .iter()
+                    .filter_map(|l| self.0.get(l).map(|d| (l.clone(), d.clone())))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The databases, for shutdown.
+    pub fn into_databases(self) -> impl Iterator<Item = Database> {
+        self.0.into_values()
+    }
 }
 
 fn to_sql(v: Value) -> SqlValue {
@@ -36,14 +90,14 @@ fn from_sql(v: SqlValue) -> Value {
     }
 }
 
-impl sqlite::Host for crate::state::Ctx {}
+impl sqlite::Host for View<'_, SqliteState> {}
 
-impl sqlite::HostConnection for crate::state::Ctx {
+impl sqlite::HostConnection for View<'_, SqliteState> {
     async fn open(
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, Error>> {
-        let Some(db) = self.sqlite.allowed.get(&database) else {
+        let Some(db) = self.state.allowed.get(&database) else {
             return Ok(Err(Error::AccessDenied));
         };
         let handle = ConnectionHandle(db.session());

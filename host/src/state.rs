@@ -1,11 +1,12 @@
-//! The per-instance store data: WASI, wasi:http, and each Spin capability's state.
+//! The per-instance store data: WASI, wasi:http, and each Spin capability's state, with the views
+//! through which each capability's `Host` impl sees its part of it.
 
-use crate::bindings::variables::{self, Error as VarError};
+use crate::bindings::View;
 use crate::kv::KvState;
 use crate::mqtt::MqttState;
 use crate::outbound_http::OutboundHttp;
 use crate::sqlite::SqliteState;
-use crate::variables::{ComponentVariables, GetError};
+use crate::variables::ComponentVariables;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
@@ -43,13 +44,29 @@ impl WasiHttpView for Ctx {
     }
 }
 
-impl variables::Host for Ctx {
-    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, VarError>> {
-        Ok(self.variables.get(&name).map_err(|e| match e {
-            GetError::InvalidName(m) => VarError::InvalidName(m),
-            GetError::Undefined(m) => VarError::Undefined(m),
-            GetError::Provider(m) => VarError::Provider(m),
-            GetError::Other(m) => VarError::Other(m),
-        }))
+impl Ctx {
+    pub fn kv_view(&mut self) -> View<'_, KvState> {
+        View {
+            state: &self.kv,
+            table: &mut self.table,
+        }
+    }
+
+    pub fn sqlite_view(&mut self) -> View<'_, SqliteState> {
+        View {
+            state: &self.sqlite,
+            table: &mut self.table,
+        }
+    }
+
+    pub fn mqtt_view(&mut self) -> View<'_, MqttState> {
+        View {
+            state: &self.mqtt,
+            table: &mut self.table,
+        }
+    }
+
+    pub fn variables_view(&mut self) -> &ComponentVariables {
+        &self.variables
     }
 }

@@ -1,8 +1,10 @@
 //! Application variables (`[variables]`), their providers (`SPIN_VARIABLE_<NAME>` in the
 //! environment, then the manifest default), and component variables as `{{ template }}`s.
 
+use crate::bindings::variables::{self, Error as VarError};
 use crate::manifest::Manifest;
 use std::collections::{BTreeMap, HashMap};
+use wasmtime::component::HasData;
 
 /// Spin's variable names: lowercase letters, digits and single underscores, starting with a letter.
 pub fn validate_name(name: &str) -> Result<(), String> {
@@ -84,13 +86,19 @@ impl Resolver {
     }
 
     /// The process environment, then a `.env` file in the working directory, as Spin's provider.
+    /// Warns of required variables nobody set: the application still starts, as under Spin.
     pub fn from_process_env(manifest: &Manifest) -> Self {
         let dotenv: HashMap<String, String> = dotenvy::from_path_iter(".env")
             .map(|it| it.filter_map(Result::ok).collect())
             .unwrap_or_default();
-        Self::new(manifest, |k| {
+        let resolver = Self::new(manifest, |k| {
             std::env::var(k).ok().or_else(|| dotenv.get(k).cloned())
-        })
+        });
+        let missing = resolver.missing();
+        if !missing.is_empty() {
+            tracing::warn!("required variables have no value yet (components will get an error reading them): {}", missing.join(", "));
+        }
+        resolver
     }
 
     /// Required variables with no value, with the environment variable that would set each.
@@ -164,6 +172,25 @@ impl ComponentVariables {
                 self.component
             ))),
         }
+    }
+}
+
+/// The [`HasData`] that links `fermyon:spin/variables` against a component's
+/// [`ComponentVariables`], which instances only read.
+pub struct Variables;
+
+impl HasData for Variables {
+    type Data<'a> = &'a ComponentVariables;
+}
+
+impl variables::Host for &ComponentVariables {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, VarError>> {
+        Ok(ComponentVariables::get(self, &name).map_err(|e| match e {
+            GetError::InvalidName(m) => VarError::InvalidName(m),
+            GetError::Undefined(m) => VarError::Undefined(m),
+            GetError::Provider(m) => VarError::Provider(m),
+            GetError::Other(m) => VarError::Other(m),
+        }))
     }
 }
 

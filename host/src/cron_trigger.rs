@@ -1,0 +1,65 @@
+//! The cron trigger of spin-trigger-cron: `[[trigger.cron]]` with `component` and a six-field
+//! `cron_expression` (seconds first, parsed by [`crate::cron`]), evaluated in UTC; each tick is a
+//! fresh instance whose `handle-cron-event` gets the tick's time in seconds since the Unix epoch.
+
+use crate::app::App;
+use crate::bindings::cron::fermyon::spin_cron::cron_types::{Error, Metadata};
+use crate::bindings::cron::SpinCronPre;
+use crate::cron::parse_schedule;
+use anyhow::{anyhow, bail, Result};
+use std::sync::Arc;
+
+/// Runs one cron event in a fresh instance of `component`.
+pub async fn handle_event(app: &App, component: &str, timestamp: u64) -> Result<()> {
+    let c = app.component(component)?;
+    let pre = SpinCronPre::new(app.pre(c).clone()).map_err(|e| {
+        anyhow!(
+            "component `{component}` does not export the cron trigger's handle-cron-event: {e:#}"
+        )
+    })?;
+    let mut store = app.store(c);
+    let run = async {
+        let instance = pre.instantiate_async(&mut store).await?;
+        instance
+            .call_handle_cron_event(&mut store, Metadata { timestamp })
+            .await
+    };
+    match tokio::time::timeout(app.options.request_timeout, run).await {
+        Err(_) => bail!("timed out after {:?}", app.options.request_timeout),
+        Ok(Err(trap)) => Err(anyhow!("{trap:#}")),
+        Ok(Ok(Err(Error::Other(m)))) => bail!("{m}"),
+        Ok(Ok(Ok(()))) => Ok(()),
+    }
+}
+
+/// Runs one tick of `component` now.
+pub async fn run_once(app: &App, component: &str) -> Result<()> {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    handle_event(app, component, timestamp).await
+}
+
+/// Schedules every `[[trigger.cron]]` until the process stops.
+pub fn spawn_all(app: Arc<App>) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    for trigger in &app.manifest.cron_triggers {
+        let schedule = parse_schedule(&trigger.cron_expression).map_err(|e| anyhow!(e))?;
+        let component = trigger.component.clone();
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            for next in schedule.upcoming(chrono::Utc) {
+                let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                let timestamp = u64::try_from(next.timestamp()).unwrap_or(0);
+                let started = std::time::Instant::now();
+                match handle_event(&app, &component, timestamp).await {
+                    Ok(()) => tracing::info!("cron {component} ok in {:?}", started.elapsed()),
+                    Err(e) => tracing::error!("Component {component} failed: {e:#}"),
+                }
+            }
+        }));
+    }
+    Ok(tasks)
+}
