@@ -60,7 +60,9 @@ pub struct Counters {
     pub failed: AtomicU64,
     /// Trapped or timed out [`ATTEMPTS`] times: acknowledged and dropped.
     pub gave_up: AtomicU64,
-    /// Received again after a crash or a lost connection (the broker's DUP flag).
+    /// Marked by the broker as sent before (the DUP flag): after a crash or a lost connection.
+    /// Mosquitto also marks messages it queued for the session while the host was away, so this
+    /// counts more than the messages actually handled twice.
     pub redelivered: AtomicU64,
 }
 
@@ -99,7 +101,7 @@ impl MqttTriggers {
         }
         for (component, c) in &self.counters {
             tracing::info!(
-                "mqtt: {component}: {} messages handled, {} refused, {} dropped after {ATTEMPTS} failed attempts, {} redelivered",
+                "mqtt: {component}: {} messages handled, {} refused, {} dropped after {ATTEMPTS} failed attempts, {} marked DUP (sent before)",
                 c.handled.load(Ordering::Relaxed),
                 c.failed.load(Ordering::Relaxed),
                 c.gave_up.load(Ordering::Relaxed),
