@@ -3,62 +3,109 @@
 //! `[[trigger.mqtt]]` subscribes `component` to `topic` at `qos`, and every message is handled by a
 //! fresh instance's `handle-message(payload, metadata { topic })`.
 //!
-//! One broker connection per `[[trigger.mqtt]]`. Its event loop only reads the connection: each
-//! message goes to a task of its own, at most `max_concurrent` at once across all triggers, so a
-//! slow component neither delays keep-alives nor the next message. A message the component refuses,
-//! traps on or times out on is logged and counted; the subscription goes on. A lost connection is
-//! retried with exponential back-off (1 s doubling to 30 s), logged once when it goes and once when
-//! it comes back.
+//! One broker connection per `[[trigger.mqtt]]`, with a persistent session (`clean_session =
+//! false`) under a client id that stays the same across restarts ([`client_id`]), so the broker
+//! keeps what arrives while the host is down. Acknowledgements are manual: a QoS 1 message is
+//! acknowledged only once the component has stored it, or refused it for good (see [`Outcome`]);
+//! until then the broker holds it and redelivers it on the next connection. Delivery is therefore
+//! at least once: after a crash or a lost connection, a message handled but not yet acknowledged
+//! comes again.
+//!
+//! The connection's event loop only reads: each message goes to a task of its own, at most
+//! `max_concurrent` at once across all triggers, so a slow component neither delays keep-alives
+//! nor the next message. The tasks report to an acknowledger task per connection, which sends
+//! the acknowledgements in the order the messages arrived (as MQTT 3.1.1 asks of a client). A lost
+//! connection is retried with exponential back-off (1 s doubling to 30 s), logged once when it
+//! goes and once when it comes back.
 
 use crate::app::App;
 use crate::bindings::mqtt_trigger::{spin::mqtt_trigger::spin_mqtt_types, SpinMqttPre};
 use crate::state::Ctx;
-use anyhow::{anyhow, bail, Result};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode};
-use std::sync::atomic::{AtomicU64, Ordering};
+use anyhow::{anyhow, bail, Context, Result};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeReasonCode,
+};
+use std::collections::{HashSet, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 /// The first wait before reconnecting; it doubles after every failed attempt...
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// ...up to this.
 const MAX_RETRY: Duration = Duration::from_secs(30);
+/// How many times a message is tried when the component traps or times out on it; after the
+/// last, it is acknowledged and dropped (logged as an error and counted).
+pub const ATTEMPTS: u32 = 3;
+/// The pause before the second attempt; it doubles for each one after.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// The largest packet MQTT can carry (remaining length 268,435,455 bytes): the broker's
+/// `message_size_limit` is the limit. With rumqttc's default of 10 KiB, a larger message broke
+/// the connection; with a persistent session the broker would redeliver it on every reconnect.
+const MAX_PACKET: usize = 268_435_455 + 5;
+/// The file in the state directory naming this installation in its MQTT client ids.
+pub const CLIENT_ID_FILE: &str = "mqtt-client-id";
+/// How long shutdown waits for the acknowledgements of handled messages to reach the broker.
+const ACK_GRACE: Duration = Duration::from_secs(2);
 
 /// Messages handled and refused by one trigger, for logs and tests.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Stored (the component returned success).
     pub handled: AtomicU64,
+    /// Refused by the component (it returned an error): acknowledged, not retried.
     pub failed: AtomicU64,
+    /// Trapped or timed out [`ATTEMPTS`] times: acknowledged and dropped.
+    pub gave_up: AtomicU64,
+    /// Marked by the broker as sent before (the DUP flag): after a crash or a lost connection.
+    /// Mosquitto also marks messages it queued for the session while the host was away, so this
+    /// counts more than the messages actually handled twice.
+    pub redelivered: AtomicU64,
 }
 
 /// The running MQTT triggers.
 pub struct MqttTriggers {
     listeners: Vec<JoinHandle<()>>,
+    /// Each connection's acknowledger, told to disconnect on shutdown.
+    ackers: Vec<mpsc::UnboundedSender<AckEvent>>,
     /// The component of each trigger and its counters.
     pub counters: Vec<(String, Arc<Counters>)>,
     slots: Arc<Semaphore>,
     max_concurrent: u32,
+    stopping: Arc<AtomicBool>,
 }
 
 impl MqttTriggers {
-    /// Stops reading from the brokers, then waits up to `grace` for the messages being handled.
+    /// Stops taking messages (those the broker sends from now on are left unacknowledged, so it
+    /// keeps them for the next start), waits up to `grace` for the messages being handled, lets
+    /// their acknowledgements reach the broker, then disconnects.
     pub async fn shutdown(self, grace: Duration) {
-        for l in &self.listeners {
-            l.abort();
-        }
+        self.stopping.store(true, Ordering::SeqCst);
         if tokio::time::timeout(grace, self.slots.acquire_many(self.max_concurrent))
             .await
             .is_err()
         {
-            tracing::warn!("mqtt: messages still being handled after {grace:?}; stopping anyway");
+            tracing::warn!("mqtt: messages still being handled after {grace:?}; stopping anyway (the broker redelivers them)");
+        }
+        for acker in &self.ackers {
+            let _ = acker.send(AckEvent::Close);
+        }
+        let deadline = tokio::time::Instant::now() + ACK_GRACE;
+        for mut l in self.listeners {
+            if tokio::time::timeout_at(deadline, &mut l).await.is_err() {
+                l.abort();
+            }
         }
         for (component, c) in &self.counters {
             tracing::info!(
-                "mqtt: {component}: {} messages handled, {} refused",
+                "mqtt: {component}: {} messages handled, {} refused, {} dropped after {ATTEMPTS} failed attempts, {} marked DUP (sent before)",
                 c.handled.load(Ordering::Relaxed),
-                c.failed.load(Ordering::Relaxed)
+                c.failed.load(Ordering::Relaxed),
+                c.gave_up.load(Ordering::Relaxed),
+                c.redelivered.load(Ordering::Relaxed),
             );
         }
     }
@@ -112,12 +159,73 @@ pub fn broker(address: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-fn qos(level: u8) -> QoS {
+/// The QoS this host subscribes at for a `[[trigger.mqtt]]` `qos`. QoS 2 is subscribed at 1:
+/// exactly-once would need the host to remember, across restarts, which QoS 2 messages it has
+/// received but not yet released, and rumqttc forgets them on every reconnect (a resumed session's
+/// PUBREL then breaks the connection, again and again). Handling is at least once either way, so
+/// the broker delivers QoS 2 publications as QoS 1.
+pub fn qos(level: u8) -> QoS {
     match level {
-        1 => QoS::AtLeastOnce,
-        2 => QoS::ExactlyOnce,
-        _ => QoS::AtMostOnce,
+        0 => QoS::AtMostOnce,
+        _ => QoS::AtLeastOnce,
     }
+}
+
+/// The client id of a `[[trigger.mqtt]]`: the application, the component, this installation
+/// (`instance`, kept in the state directory) and a hash of the subscription (topic and QoS), so
+/// that it is the same on every start and differs between triggers and between installations
+/// sharing a broker. Characters other than ASCII letters, digits, `-` and `_` become `_`.
+pub fn client_id(app: &str, component: &str, instance: &str, topic: &str, qos: u8) -> String {
+    let clean = |s: &str, max: usize| -> String {
+        s.chars()
+            .take(max)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    // FNV-1a: stable across Rust versions, unlike std's hashers.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in topic.bytes().chain([0, qos]) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!(
+        "fieldline-{}-{}-{}-{:08x}",
+        clean(app, 24),
+        clean(component, 24),
+        clean(instance, 16),
+        h as u32
+    )
+}
+
+/// This installation's part of the client ids: random, made on the first start and kept in
+/// [`CLIENT_ID_FILE`] in the state directory, beside the databases the messages go to. A copy of
+/// the state directory run against the same broker takes over the original's sessions.
+pub fn instance_id(state_dir: &Path) -> Result<String> {
+    let file = state_dir.join(CLIENT_ID_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    let id = format!("{:016x}", h.finish());
+    std::fs::write(&file, format!("{id}\n"))
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(id)
 }
 
 /// Subscribes every `[[trigger.mqtt]]`; messages are handled `max_concurrent` at a time at most.
@@ -126,9 +234,11 @@ pub async fn spawn_all(app: Arc<App>, max_concurrent: usize) -> Result<MqttTrigg
     let slots = Arc::new(Semaphore::new(max_concurrent as usize));
     let mut triggers = MqttTriggers {
         listeners: Vec::new(),
+        ackers: Vec::new(),
         counters: Vec::new(),
         slots: slots.clone(),
         max_concurrent,
+        stopping: Arc::new(AtomicBool::new(false)),
     };
     let Some(settings) = app.manifest.application.mqtt.clone() else {
         return Ok(triggers);
@@ -150,6 +260,8 @@ pub async fn spawn_all(app: Arc<App>, max_concurrent: usize) -> Result<MqttTrigg
     let password = expand(&format!("{place}: key `password`"), &settings.password)?;
     // MQTT carries the keep-alive in 16 bits; paho truncates larger values, this host caps them.
     let keep_alive = Duration::from_secs(settings.keep_alive_interval.min(u64::from(u16::MAX)));
+    let instance = instance_id(&app.options.state_dir)?;
+    let mut ids = HashSet::new();
 
     for (i, trigger) in app.manifest.mqtt_triggers.iter().enumerate() {
         let component = trigger.component.clone();
@@ -161,34 +273,149 @@ pub async fn spawn_all(app: Arc<App>, max_concurrent: usize) -> Result<MqttTrigg
         let pre = SpinMqttPre::new(app.pre(app.component(&component)?).clone()).map_err(|e| {
             anyhow!("{file}: component `{component}` does not export the MQTT trigger's handle-message: {e:#}")
         })?;
-        let mut opts = MqttOptions::new(
-            format!("fieldline-{}-{component}-{i}", std::process::id()),
-            host.clone(),
-            port,
+        let mut id = client_id(
+            &app.manifest.application.name,
+            &component,
+            &instance,
+            &topic,
+            trigger.qos,
         );
+        // Two triggers with the same component and subscription: one session each.
+        if !ids.insert(id.clone()) {
+            id = format!("{id}-{}", i + 1);
+            ids.insert(id.clone());
+        }
+        if trigger.qos == 2 {
+            tracing::info!("mqtt: {component}: '{topic}' is subscribed at QoS 1, not 2: messages are handled at least once");
+        }
+        let mut opts = MqttOptions::new(id.clone(), host.clone(), port);
         opts.set_keep_alive(keep_alive);
-        opts.set_clean_session(true);
+        opts.set_clean_session(false);
+        opts.set_manual_acks(true);
+        opts.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         if !username.is_empty() {
             opts.set_credentials(username.clone(), password.clone());
         }
-        let (client, events) = AsyncClient::new(opts, 256);
+        // The requests are acknowledgements, one per message in hand at most.
+        let (client, events) = AsyncClient::new(opts, 64);
+        let (acks, acks_rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let listener = Listener {
             app: app.clone(),
             pre,
             component: component.clone(),
             address: address.clone(),
+            client_id: id,
             topic,
             qos: qos(trigger.qos),
             counters: counters.clone(),
             slots: slots.clone(),
+            stopping: triggers.stopping.clone(),
+            acks: acks.clone(),
         };
+        tokio::spawn(acknowledge(client.clone(), acks_rx));
         triggers
             .listeners
             .push(tokio::spawn(listener.run(client, events)));
+        triggers.ackers.push(acks);
         triggers.counters.push((component, counters));
     }
     Ok(triggers)
+}
+
+/// What a connection's acknowledger hears, in this order for each message: `Received` from the
+/// listener, then `Done` from the message's task.
+#[derive(Debug)]
+enum AckEvent {
+    /// Connection `.0` is up (or the previous one is gone): the messages of earlier connections
+    /// are no longer acknowledged, since the broker redelivers them on this one (an
+    /// acknowledgement on the new connection could match another message by packet id).
+    Connection(u64),
+    /// A QoS 1 message with packet id `pkid` arrived on connection `conn`, the `seq`th.
+    Received { conn: u64, seq: u64, pkid: u16 },
+    /// The message is done with: acknowledge it if `ack`, else leave it to the broker.
+    Done { conn: u64, seq: u64, ack: bool },
+    /// Shutting down: disconnect once what came before is sent.
+    Close,
+}
+
+/// One connection's messages in hand, in arrival order: which may be acknowledged now.
+#[derive(Debug, Default)]
+pub struct InHand {
+    conn: u64,
+    /// (seq, pkid, whether to acknowledge once done; None while in hand)
+    messages: VecDeque<(u64, u16, Option<bool>)>,
+}
+
+impl InHand {
+    /// Connection `conn` is up or the previous one is gone: forgets the earlier connections'.
+    pub fn connection(&mut self, conn: u64) {
+        self.conn = conn;
+        self.messages.clear();
+    }
+
+    /// The `seq`th message arrived on `conn`.
+    pub fn received(&mut self, conn: u64, seq: u64, pkid: u16) {
+        if conn == self.conn {
+            self.messages.push_back((seq, pkid, None));
+        }
+    }
+
+    /// The `seq`th message of `conn` is done with; returns the packet ids to acknowledge now, in
+    /// arrival order: those done with, up to the first still in hand.
+    pub fn done(&mut self, conn: u64, seq: u64, ack: bool) -> Vec<u16> {
+        if conn != self.conn {
+            return Vec::new();
+        }
+        if let Ok(i) = self.messages.binary_search_by_key(&seq, |m| m.0) {
+            self.messages[i].2 = Some(ack);
+        }
+        let mut now = Vec::new();
+        while let Some(&(_, pkid, Some(ack))) = self.messages.front() {
+            self.messages.pop_front();
+            if ack {
+                now.push(pkid);
+            }
+        }
+        now
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// Sends the acknowledgements of one connection's messages in the order they arrived, each once
+/// every earlier message is done with ([`InHand`]): the broker keeps a message until it is
+/// acknowledged, so the order costs only a little latency. Holds a few bytes per message in
+/// hand, never payloads.
+async fn acknowledge(client: AsyncClient, mut events: mpsc::UnboundedReceiver<AckEvent>) {
+    let mut in_hand = InHand::default();
+    while let Some(event) = events.recv().await {
+        match event {
+            AckEvent::Connection(c) => in_hand.connection(c),
+            AckEvent::Received { conn, seq, pkid } => in_hand.received(conn, seq, pkid),
+            AckEvent::Done { conn, seq, ack } => {
+                for pkid in in_hand.done(conn, seq, ack) {
+                    let mut puback = Publish::new("", QoS::AtLeastOnce, Vec::new());
+                    puback.pkid = pkid;
+                    // Waits while the event loop has 64 requests queued; fails only once the
+                    // event loop is gone, and then the broker redelivers.
+                    if client.ack(&puback).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            AckEvent::Close => {
+                let _ = client.disconnect().await;
+                return;
+            }
+        }
+    }
 }
 
 /// One `[[trigger.mqtt]]`'s connection.
@@ -197,10 +424,13 @@ struct Listener {
     pre: SpinMqttPre<Ctx>,
     component: String,
     address: String,
+    client_id: String,
     topic: String,
     qos: QoS,
     counters: Arc<Counters>,
     slots: Arc<Semaphore>,
+    stopping: Arc<AtomicBool>,
+    acks: mpsc::UnboundedSender<AckEvent>,
 }
 
 /// The connection's state, so that each change is logged once.
@@ -215,24 +445,49 @@ impl Listener {
         let Listener {
             component,
             address,
+            client_id,
             topic,
             ..
         } = &self;
         let mut link = Link::Connecting;
+        // Connections so far (each ConnAck and each loss starts a new one), and messages.
+        let (mut conn, mut seq) = (0u64, 0u64);
         loop {
             match events.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    conn += 1;
+                    let _ = self.acks.send(AckEvent::Connection(conn));
+                    let session = if ack.session_present {
+                        "session resumed"
+                    } else {
+                        "new session"
+                    };
                     match link {
                         Link::Down { failures, since } => tracing::info!(
-                            "mqtt: {component}: reconnected to {address} after {failures} failed attempts over {:.0?}",
+                            "mqtt: {component}: reconnected to {address} as client '{client_id}' ({session}) after {failures} failed attempts over {:.0?}",
                             since.elapsed()
                         ),
-                        _ => tracing::info!("mqtt: {component}: connected to {address}"),
+                        _ => tracing::info!(
+                            "mqtt: {component}: connected to {address} as client '{client_id}' ({session})"
+                        ),
                     }
                     link = Link::Up;
-                    // (Re)subscribe on every connection: the session is clean.
-                    if let Err(e) = client.subscribe(topic.clone(), self.qos).await {
-                        tracing::error!("mqtt: {component}: cannot subscribe to '{topic}': {e}");
+                    if ack.session_present {
+                        // The broker kept the subscription, and the messages that came meanwhile.
+                        // Subscribing again would make it resend the topic's retained messages.
+                        tracing::info!("mqtt: {component} still subscribed to '{topic}'");
+                    } else {
+                        // From a task of its own: the request queue may be full of
+                        // acknowledgements, which only this loop's polling empties.
+                        let (client, qos) = (client.clone(), self.qos);
+                        let (component, topic) = (component.clone(), topic.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = client.subscribe(topic.clone(), qos).await {
+                                tracing::error!(
+                                    "mqtt: {component}: cannot subscribe to '{topic}': {e}"
+                                );
+                            }
+                        });
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
@@ -242,45 +497,62 @@ impl Listener {
                         tracing::info!("mqtt: {component} subscribed to '{topic}'");
                     }
                 }
+                Ok(Event::Incoming(Packet::Publish(_))) if self.stopping.load(Ordering::SeqCst) => {
+                    // Unacknowledged: the broker keeps it for the next start.
+                }
                 Ok(Event::Incoming(Packet::Publish(msg))) => {
                     // Waits only when `max_concurrent` messages are being handled already; each
-                    // of those ends by the request timeout at the latest.
+                    // of those ends by the request timeout at the latest (times the attempts).
                     let Ok(slot) = self.slots.clone().acquire_owned().await else {
                         return;
                     };
-                    let (app, pre, counters) =
-                        (self.app.clone(), self.pre.clone(), self.counters.clone());
-                    let (component, filter) = (component.clone(), topic.clone());
+                    if self.stopping.load(Ordering::SeqCst) {
+                        // Unacknowledged: the broker keeps it for the next start.
+                        continue;
+                    }
+                    if msg.dup {
+                        self.counters.redelivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    seq += 1;
+                    let acked = msg.qos != QoS::AtMostOnce;
+                    if acked {
+                        let _ = self.acks.send(AckEvent::Received {
+                            conn,
+                            seq,
+                            pkid: msg.pkid,
+                        });
+                    }
+                    let task = Task {
+                        app: self.app.clone(),
+                        pre: self.pre.clone(),
+                        component: component.clone(),
+                        filter: topic.clone(),
+                        counters: self.counters.clone(),
+                        stopping: self.stopping.clone(),
+                    };
+                    let acks = self.acks.clone();
                     tokio::spawn(async move {
-                        let _slot = slot;
-                        let metadata = spin_mqtt_types::Metadata {
-                            topic: msg.topic.clone(),
-                        };
-                        match handle(&app, &pre, &component, msg.payload.to_vec(), metadata).await {
-                            Ok(()) => {
-                                counters.handled.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(e) => {
-                                let n = counters.failed.fetch_add(1, Ordering::Relaxed) + 1;
-                                // The subscription, not the message's topic: a topic can carry a
-                                // credential (AlphaX Conduit's begin with the token). The
-                                // component's error names the message as far as it is safe to.
-                                tracing::warn!(
-                                    "mqtt: {component} refused a message on '{filter}' ({n} refused so far): {e:#}"
-                                );
-                            }
+                        let outcome = task.run(msg).await;
+                        drop(slot);
+                        if acked {
+                            let ack = outcome != Outcome::LeftToTheBroker;
+                            let _ = acks.send(AckEvent::Done { conn, seq, ack });
                         }
                     });
                 }
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                 Ok(_) => {}
+                Err(_) if self.stopping.load(Ordering::SeqCst) => return,
                 Err(e) => {
+                    conn += 1;
+                    let _ = self.acks.send(AckEvent::Connection(conn));
                     let failures = match link {
                         Link::Connecting => {
                             tracing::warn!("mqtt: {component}: cannot reach the broker at {address}: {e}; retrying (every {FIRST_RETRY:?} doubling up to {MAX_RETRY:?}, logged again when connected)");
                             1
                         }
                         Link::Up => {
-                            tracing::warn!("mqtt: {component}: lost the connection to {address}: {e}; retrying (every {FIRST_RETRY:?} doubling up to {MAX_RETRY:?}, logged again when reconnected)");
+                            tracing::warn!("mqtt: {component}: lost the connection to {address}: {e}; retrying (every {FIRST_RETRY:?} doubling up to {MAX_RETRY:?}, logged again when reconnected; the broker redelivers what was not acknowledged)");
                             1
                         }
                         Link::Down { failures, .. } => {
@@ -300,14 +572,102 @@ impl Listener {
     }
 }
 
+/// What became of a message, which decides whether it is acknowledged.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The component returned success: acknowledged.
+    Stored,
+    /// The component returned an error (a bad topic, token or payload, a rate limit): it would
+    /// refuse it again, so it is acknowledged, logged and counted, not redelivered forever.
+    Refused,
+    /// The component trapped or timed out [`ATTEMPTS`] times: acknowledged, logged as an error
+    /// and counted. Left unacknowledged, a message that always traps would hold one of the
+    /// broker's in-flight slots until the next reconnect and come back first after it; enough of
+    /// them would stop the subscription for good.
+    GaveUp,
+    /// The host is stopping: not acknowledged, so the broker redelivers it on the next start.
+    LeftToTheBroker,
+}
+
+/// Why a call did not store the message.
+enum Failure {
+    /// The component's own error value.
+    Refused(anyhow::Error),
+    /// A trap, a timeout or an instantiation failure: may go another time.
+    Broke(anyhow::Error),
+}
+
+/// One message's handling.
+struct Task {
+    app: Arc<App>,
+    pre: SpinMqttPre<Ctx>,
+    component: String,
+    /// The subscription, for logs: not the message's topic, which can carry a credential
+    /// (AlphaX Conduit's begin with the token). The component's error names the message as far
+    /// as it is safe to.
+    filter: String,
+    counters: Arc<Counters>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Task {
+    async fn run(self, msg: Publish) -> Outcome {
+        let Task {
+            component, filter, ..
+        } = &self;
+        let metadata = spin_mqtt_types::Metadata {
+            topic: msg.topic.clone(),
+        };
+        let mut attempt = 1;
+        loop {
+            let result = handle(
+                &self.app,
+                &self.pre,
+                component,
+                msg.payload.to_vec(),
+                metadata.clone(),
+            )
+            .await;
+            match result {
+                Ok(()) => {
+                    self.counters.handled.fetch_add(1, Ordering::Relaxed);
+                    return Outcome::Stored;
+                }
+                Err(Failure::Refused(e)) => {
+                    let n = self.counters.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::warn!(
+                        "mqtt: {component} refused a message on '{filter}' ({n} refused so far): {e:#}"
+                    );
+                    return Outcome::Refused;
+                }
+                Err(Failure::Broke(e)) if self.stopping.load(Ordering::SeqCst) => {
+                    tracing::warn!("mqtt: {component}: a message on '{filter}' failed while stopping, left to the broker to redeliver: {e:#}");
+                    return Outcome::LeftToTheBroker;
+                }
+                Err(Failure::Broke(e)) if attempt < ATTEMPTS => {
+                    let pause = RETRY_PAUSE * (1 << (attempt - 1));
+                    tracing::warn!("mqtt: {component}: a message on '{filter}' failed (attempt {attempt} of {ATTEMPTS}), trying again in {pause:?}: {e:#}");
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                Err(Failure::Broke(e)) => {
+                    let n = self.counters.gave_up.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::error!("mqtt: {component}: DROPPED a message on '{filter}' after {ATTEMPTS} failed attempts ({n} dropped so far): {e:#}");
+                    return Outcome::GaveUp;
+                }
+            }
+        }
+    }
+}
+
 async fn handle(
     app: &App,
     pre: &SpinMqttPre<Ctx>,
     component: &str,
     payload: Vec<u8>,
     metadata: spin_mqtt_types::Metadata,
-) -> Result<()> {
-    let c = app.component(component)?;
+) -> Result<(), Failure> {
+    let c = app.component(component).map_err(Failure::Broke)?;
     let mut store = app.store(c);
     let timeout = app.options.request_timeout;
     let run = async {
@@ -317,9 +677,9 @@ async fn handle(
             .await
     };
     match tokio::time::timeout(timeout, run).await {
-        Err(_) => Err(anyhow!("timed out after {timeout:?}")),
-        Ok(Err(trap)) => Err(anyhow!("{trap:?}")),
-        Ok(Ok(Err(spin_mqtt_types::Error::Other(m)))) => Err(anyhow!("{m}")),
+        Err(_) => Err(Failure::Broke(anyhow!("timed out after {timeout:?}"))),
+        Ok(Err(trap)) => Err(Failure::Broke(anyhow!("{trap:?}"))),
+        Ok(Ok(Err(spin_mqtt_types::Error::Other(m)))) => Err(Failure::Refused(anyhow!("{m}"))),
         Ok(Ok(Ok(()))) => Ok(()),
     }
 }
@@ -333,6 +693,105 @@ mod tests {
         let delays: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
         assert_eq!(delays, vec![1, 2, 4, 8, 16, 30, 30, 30]);
         assert_eq!(retry_delay(u32::MAX), MAX_RETRY);
+    }
+
+    #[test]
+    fn acknowledgements_go_in_arrival_order_and_only_on_their_connection() {
+        let mut h = InHand::default();
+        h.connection(1);
+        for (seq, pkid) in [(1, 10), (2, 11), (3, 12), (4, 13)] {
+            h.received(1, seq, pkid);
+        }
+        // 2 and 3 are done before 1: held back until 1 is.
+        assert!(h.done(1, 2, true).is_empty());
+        assert!(h.done(1, 3, true).is_empty());
+        assert_eq!(h.done(1, 1, true), vec![10, 11, 12]);
+        // a message left to the broker is not acknowledged, and holds nothing back
+        h.received(1, 5, 14);
+        assert!(h.done(1, 4, false).is_empty());
+        assert_eq!(h.done(1, 5, true), vec![14]);
+        assert!(h.is_empty());
+        // A message of a connection that is gone is never acknowledged: the broker redelivers
+        // it on the new one, perhaps under another packet id.
+        h.received(1, 6, 15);
+        h.connection(2);
+        assert!(h.done(1, 6, true).is_empty());
+        h.received(1, 7, 16);
+        assert!(h.is_empty());
+        h.received(2, 8, 15);
+        assert_eq!(h.done(2, 8, true), vec![15]);
+    }
+
+    #[test]
+    fn client_ids_are_stable_and_distinct_per_trigger_and_installation() {
+        let id = client_id(
+            "fieldline",
+            "conduit-mqtt",
+            "0123456789abcdef",
+            "+/+/+/data",
+            1,
+        );
+        assert_eq!(
+            id,
+            client_id(
+                "fieldline",
+                "conduit-mqtt",
+                "0123456789abcdef",
+                "+/+/+/data",
+                1
+            )
+        );
+        assert!(
+            id.starts_with("fieldline-fieldline-conduit-mqtt-0123456789abcdef-"),
+            "{id}"
+        );
+        for other in [
+            client_id(
+                "fieldline",
+                "conduit-mqtt",
+                "0123456789abcdef",
+                "+/+/publish/v4",
+                1,
+            ),
+            client_id(
+                "fieldline",
+                "conduit-mqtt",
+                "0123456789abcdef",
+                "+/+/+/data",
+                0,
+            ),
+            client_id(
+                "fieldline",
+                "conduit-mqtt",
+                "fedcba9876543210",
+                "+/+/+/data",
+                1,
+            ),
+            client_id("fieldline", "other", "0123456789abcdef", "+/+/+/data", 1),
+        ] {
+            assert_ne!(id, other);
+        }
+        assert_eq!(
+            client_id("my app/ü", "c", "i", "t", 1).split('-').nth(1),
+            Some("my_app__")
+        );
+    }
+
+    #[test]
+    fn the_installation_id_is_made_once_and_kept_in_the_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = instance_id(dir.path()).unwrap();
+        assert_eq!(first.len(), 16);
+        assert_eq!(instance_id(dir.path()).unwrap(), first);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(instance_id(other.path()).unwrap(), first);
+    }
+
+    #[test]
+    fn qos_2_is_subscribed_at_least_once() {
+        assert_eq!(qos(0), QoS::AtMostOnce);
+        assert_eq!(qos(1), QoS::AtLeastOnce);
+        assert_eq!(qos(2), QoS::AtLeastOnce);
     }
 
     #[test]

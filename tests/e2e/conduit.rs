@@ -1129,3 +1129,192 @@ fn conduit_works_with_an_organization_device_and_token_made_through_the_admin_ap
     // Basic: one read per 15 s
     assert_eq!(get(&h, &format!("/conduitv4?token={t}")).0, 429);
 }
+
+/// Durable MQTT ingestion runs against a private broker ([`fieldline_tests::Broker`]) whose
+/// queue holds a whole burst: Mosquitto's default `max_queued_messages` (1000) drops, at the
+/// broker, a subscriber's QoS 1 messages beyond 1000 waiting, connected or not, before any host
+/// sees them. `FIELDLINE_TEST_BROKER_CONF` replaces these lines (empty: Mosquitto's defaults).
+fn durable_broker() -> fieldline_tests::Broker {
+    let conf = std::env::var("FIELDLINE_TEST_BROKER_CONF")
+        .unwrap_or_else(|_| "max_queued_messages 100000".into());
+    fieldline_tests::Broker::start(&conf).expect("a private mosquitto")
+}
+
+/// The host, on `broker`, with the database migrated and both subscriptions made (or resumed).
+fn start_on(broker: &fieldline_tests::Broker) -> TestHost {
+    let h = Start::app()
+        .env("SPIN_VARIABLE_MQTT_ADDRESS", &broker.address())
+        .start()
+        .expect("host starts");
+    let r = client().get(h.url("/conduitv4")).send().expect("request");
+    assert_eq!(r.status().as_u16(), 401);
+    wait_subscribed(&h, 1);
+    h
+}
+
+/// Waits until the log says `times` times that each Conduit subscription is in place.
+fn wait_subscribed(h: &TestHost, times: usize) {
+    for topic in ["+/+/publish/v4", "+/+/+/data"] {
+        let needle = format!("subscribed to '{topic}'");
+        wait_for(&needle, || h.output().matches(&needle).count() >= times, h);
+    }
+}
+
+/// Publishes `payloads` to `topic` at QoS 1 through one rumqttc connection, as fast as the
+/// broker takes them; returns how many the broker acknowledged (PUBACK), within 120 s.
+fn publish_qos1(port: u16, topic: &str, payloads: Vec<String>) -> usize {
+    use rumqttc::{Client as Mqtt, Event, MqttOptions, Packet, QoS};
+    let id = format!(
+        "fieldline-test-pub-{}-{}",
+        std::process::id(),
+        Timestamp::now().as_millis()
+    );
+    let (publisher, mut conn) = Mqtt::new(MqttOptions::new(id, "127.0.0.1", port), 100);
+    let n = payloads.len();
+    let topic = topic.to_string();
+    // Publishing blocks while the request queue is full; this thread's polling empties it.
+    let sender = std::thread::spawn(move || {
+        for p in payloads {
+            publisher
+                .publish(topic.as_str(), QoS::AtLeastOnce, false, p.into_bytes())
+                .expect("publish");
+        }
+        publisher
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut acked = 0;
+    while acked < n && std::time::Instant::now() < deadline {
+        match conn.recv_timeout(Duration::from_secs(1)) {
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
+            Ok(Ok(_)) | Err(_) => {}
+            Ok(Err(e)) => panic!("publishing to 127.0.0.1:{port}: {e}"),
+        }
+    }
+    let publisher = sender.join().expect("the publishing thread");
+    let _ = publisher.disconnect();
+    for _ in 0..10 {
+        if conn.recv_timeout(Duration::from_millis(200)).is_err() {
+            break;
+        }
+    }
+    acked
+}
+
+/// `n` single-channel updates with timestamps `first_ms`, `first_ms + 1`, ... and values
+/// 0, 1, ...: each a point of its own, keyed (channel, time), so a redelivered one rewrites
+/// its point instead of adding one.
+fn timed_updates(first_ms: i64, from: usize, n: usize) -> Vec<String> {
+    (from..from + n)
+        .map(|i| format!(r#"{{"timestamp":{},"value":{i}}}"#, first_ms + i as i64))
+        .collect()
+}
+
+/// (points, sum of values) the device `network_id` has on all channels.
+fn stored(h: &TestHost, network_id: &str) -> (i64, f64) {
+    h.sqlite()
+        .expect("database")
+        .query_row(
+            "SELECT count(*), coalesce(sum(p.value), 0) FROM points p \
+             JOIN channels c ON c.key = p.channel_key JOIN devices d ON d.key = c.device_key \
+             WHERE d.network_id = ?1",
+            [network_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("count points")
+}
+
+/// Waits up to `secs` until `want` points are stored, then a moment more for any that would be
+/// one too many; returns the final count and sum.
+fn wait_stored(h: &TestHost, network_id: &str, want: i64, secs: u64) -> (i64, f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while stored(h, network_id).0 < want && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stored(h, network_id)
+}
+
+#[test]
+fn conduit_mqtt_burst_of_3000_qos1_messages_is_stored_completely() {
+    const N: usize = 3000;
+    let broker = durable_broker();
+    let h = start_on(&broker);
+    let db = open(&h);
+    let o = org(&db);
+    let t = enterprise(&db, &o);
+    let id = format!("burst{}", std::process::id());
+    device(&db, &o, &id);
+
+    let first = Timestamp::now().as_millis() - 3_600_000;
+    let started = std::time::Instant::now();
+    let acked = publish_qos1(
+        broker.port,
+        &format!("{t}/{id}/1/data"),
+        timed_updates(first, 0, N),
+    );
+    assert_eq!(acked, N, "the broker acknowledged every publication");
+    let (count, sum) = wait_stored(&h, &id, N as i64, 120);
+    eprintln!(
+        "burst: {N} published, {acked} acknowledged by the broker, {count} stored in {:.1?}",
+        started.elapsed()
+    );
+    assert_eq!(count, N as i64, "{}", h.output());
+    assert_eq!(sum, (0..N).sum::<usize>() as f64);
+}
+
+#[test]
+fn conduit_mqtt_messages_survive_kill_9_and_arrive_after_a_restart() {
+    const BEFORE: usize = 1000;
+    const WHILE_DOWN: usize = 1000;
+    let broker = durable_broker();
+    let mut h = start_on(&broker);
+    let db = open(&h);
+    let o = org(&db);
+    let t = enterprise(&db, &o);
+    let id = format!("restart{}", std::process::id());
+    device(&db, &o, &id);
+    drop(db);
+    let topic = format!("{t}/{id}/1/data");
+    let first = Timestamp::now().as_millis() - 3_600_000;
+
+    // A burst, and kill -9 while it is being ingested: what was handled but not acknowledged
+    // comes again, what was not handled comes for the first time.
+    let acked = publish_qos1(broker.port, &topic, timed_updates(first, 0, BEFORE));
+    assert_eq!(acked, BEFORE);
+    h.kill().expect("kill -9");
+    let at_kill = stored(&h, &id).0;
+    // Published while the host is down: the broker keeps them for its session.
+    let acked = publish_qos1(
+        broker.port,
+        &topic,
+        timed_updates(first, BEFORE, WHILE_DOWN),
+    );
+    assert_eq!(acked, WHILE_DOWN);
+
+    h.restart().expect("the host starts again");
+    wait_subscribed(&h, 2);
+    let want = (BEFORE + WHILE_DOWN) as i64;
+    let (count, sum) = wait_stored(&h, &id, want, 120);
+    eprintln!(
+        "restart: {} published and acknowledged by the broker, {at_kill} stored at the kill, \
+         {count} stored after the restart",
+        BEFORE + WHILE_DOWN
+    );
+    let out = h.output();
+    assert_eq!(
+        out.matches("(session resumed)").count(),
+        2,
+        "both triggers resume their sessions:\n{out}"
+    );
+    assert_eq!(count, want, "{out}");
+    assert_eq!(sum, (0..BEFORE + WHILE_DOWN).sum::<usize>() as f64);
+    // The restarted host's counters: how many came again (handled twice, stored once).
+    assert!(h.terminate().expect("SIGTERM"), "a clean exit");
+    for line in h
+        .output()
+        .lines()
+        .filter(|l| l.contains("messages handled"))
+    {
+        eprintln!("restart: {line}");
+    }
+}

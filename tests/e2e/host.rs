@@ -834,15 +834,25 @@ fn the_mqtt_trigger_hands_each_message_to_a_fresh_instance_and_survives_bad_ones
         "{}",
         h.output()
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !h.output().contains("2 refused so far") && Instant::now() < deadline {
+    // A refusal is final; a trap is tried again after 1 s and 2 s, then dropped (and
+    // acknowledged, so that the broker does not hand it back forever).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !h.output().contains("1 dropped so far") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = h.output();
     assert!(out.contains("refused by the probe"), "{out}");
+    assert!(out.contains("(1 refused so far)"), "{out}");
     assert!(
-        out.contains("2 refused so far"),
-        "the trap is counted too:\n{out}"
+        !out.contains("2 refused so far"),
+        "a trap is no refusal:\n{out}"
+    );
+    assert!(out.contains("(attempt 1 of 3)"), "{out}");
+    assert!(out.contains("(attempt 2 of 3)"), "{out}");
+    assert!(
+        out.contains("DROPPED a message on")
+            && out.contains("after 3 failed attempts (1 dropped so far)"),
+        "the trap is dropped after three attempts:\n{out}"
     );
     assert_eq!(get(&h, "/probe/const").0, 200, "HTTP is unaffected");
 }

@@ -110,9 +110,12 @@ pub struct TestHost {
     pub base: String,
     pub state: tempfile::TempDir,
     output: Arc<Mutex<Vec<String>>>,
+    /// How it was started, for [`TestHost::restart`].
+    start: Start,
 }
 
 /// How to start a host.
+#[derive(Clone)]
 pub struct Start {
     pub manifest: PathBuf,
     pub args: Vec<String>,
@@ -187,11 +190,25 @@ static STARTING: Mutex<()> = Mutex::new(());
 
 impl TestHost {
     pub fn start(s: Start) -> Result<Self> {
+        let state = tempfile::tempdir()?;
+        let mut host = TestHost {
+            child: None,
+            base: String::new(),
+            state,
+            output: Arc::new(Mutex::new(Vec::new())),
+            start: s,
+        };
+        host.spawn()?;
+        Ok(host)
+    }
+
+    /// Starts the host process on `self.state` and waits until it serves.
+    fn spawn(&mut self) -> Result<()> {
         let bin = build()?;
         let _starting = STARTING
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let state = tempfile::tempdir()?;
+        let s = &self.start;
         let mut cmd = Command::new(bin);
         cmd.arg("up")
             .arg("--from")
@@ -199,7 +216,7 @@ impl TestHost {
             .arg("--listen")
             .arg("127.0.0.1:0");
         if s.state_dir_flag {
-            cmd.arg("--state-dir").arg(state.path());
+            cmd.arg("--state-dir").arg(self.state.path());
         }
         cmd.args(&s.args)
             .envs(s.env.iter().map(|(k, v)| (k, v)))
@@ -208,27 +225,21 @@ impl TestHost {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().context("cannot start the host")?;
-        let output = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         if let Some(out) = child.stdout.take() {
-            pump(out, output.clone(), Some(tx));
+            pump(out, self.output.clone(), Some(tx));
         }
         if let Some(err) = child.stderr.take() {
-            pump(err, output.clone(), None);
+            pump(err, self.output.clone(), None);
         }
-        let mut host = TestHost {
-            child: Some(child),
-            base: String::new(),
-            state,
-            output,
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             if let Ok(addr) = rx.recv_timeout(Duration::from_millis(100)) {
-                host.base = format!("http://{addr}");
-                return Ok(host);
+                self.base = format!("http://{addr}");
+                return Ok(());
             }
-            if let Some(status) = host
+            if let Some(status) = self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
@@ -236,13 +247,36 @@ impl TestHost {
                 std::thread::sleep(Duration::from_millis(200));
                 bail!(
                     "the host exited with {status} before serving:\n{}",
-                    host.output()
+                    self.output()
                 );
             }
             if Instant::now() > deadline {
-                bail!("the host did not start within 300s:\n{}", host.output());
+                bail!("the host did not start within 300s:\n{}", self.output());
             }
         }
+    }
+
+    /// Kills the host with SIGKILL, as a crash or `kill -9` would: no shutdown runs. The state
+    /// directory stays, for [`TestHost::restart`].
+    pub fn kill(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            bail!("not running")
+        };
+        child.kill()?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// Starts the host again as it was started, on the same state directory; its output is
+    /// appended to what the earlier run printed.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("still running");
+        }
+        if let Ok(mut o) = self.output.lock() {
+            o.push("---- restarted ----".into());
+        }
+        self.spawn()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -316,6 +350,11 @@ impl Drop for TestHost {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // The host's MQTT sessions are persistent: ended here, or the broker would keep each
+        // test host's subscriptions and queue every later test's messages for it.
+        for (address, id) in mqtt_sessions(&self.output()) {
+            end_mqtt_session(&address, &id);
+        }
         if std::thread::panicking() {
             eprintln!(
                 "---- host output ----\n{}\n---------------------",
@@ -337,4 +376,138 @@ pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Result<(bool, String)> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok((out.status.success(), text))
+}
+
+/// The (broker address, client id) of each MQTT session the host's log says it connected with:
+/// `mqtt: {component}: connected to {address} as client '{id}' (...)`.
+pub fn mqtt_sessions(output: &str) -> Vec<(String, String)> {
+    let mut sessions = Vec::new();
+    for line in output.lines() {
+        let Some((_, rest)) = line.split_once("connected to ") else {
+            continue;
+        };
+        let Some((address, rest)) = rest.split_once(" as client '") else {
+            continue;
+        };
+        let Some((id, _)) = rest.split_once('\'') else {
+            continue;
+        };
+        let session = (address.to_string(), id.to_string());
+        if !sessions.contains(&session) {
+            sessions.push(session);
+        }
+    }
+    sessions
+}
+
+/// Ends the persistent session `id` on the broker at `address` (`mqtt://host:port`): connects
+/// with a clean session under its client id, which discards it, and disconnects. Best effort,
+/// a few seconds at most.
+pub fn end_mqtt_session(address: &str, id: &str) {
+    use rumqttc::{Client, Event, MqttOptions, Outgoing, Packet};
+    let hostport = address
+        .split_once("://")
+        .map_or(address, |(_, rest)| rest)
+        .trim_end_matches('/');
+    let Some((host, port)) = hostport.rsplit_once(':') else {
+        return;
+    };
+    let Ok(port) = port.parse() else { return };
+    let mut opts = MqttOptions::new(id, host, port);
+    opts.set_clean_session(true);
+    let (client, mut conn) = Client::new(opts, 10);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        match conn.recv_timeout(Duration::from_millis(500)) {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                let _ = client.disconnect();
+            }
+            Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A private Mosquitto broker on an ephemeral loopback port, stopped on drop: for tests that
+/// need a broker's limits known (the shared one on 1883 keeps Mosquitto's defaults, which drop
+/// a persistent session's messages beyond 1000 queued) and traffic no other host sees.
+pub struct Broker {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts `mosquitto` (from PATH or /usr/sbin) with `extra` configuration lines.
+    pub fn start(extra: &str) -> Result<Broker> {
+        let bin = [
+            "mosquitto",
+            "/usr/sbin/mosquitto",
+            "/usr/local/sbin/mosquitto",
+        ]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("-h")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        })
+        .context(
+            "no mosquitto binary (scripts/test installs Debian's mosquitto): the MQTT \
+                 durability tests run a broker of their own",
+        )?;
+        let dir = tempfile::tempdir()?;
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let conf = dir.path().join("mosquitto.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}\n"
+                ),
+            )?;
+            let mut child = Command::new(bin)
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start mosquitto")?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Ok(Broker {
+                        child,
+                        port,
+                        _dir: dir,
+                    });
+                }
+                if child.try_wait()?.is_some() {
+                    break; // the port was taken meanwhile: another one
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        bail!("mosquitto did not start")
+    }
+
+    /// `mqtt://127.0.0.1:{port}`, for `SPIN_VARIABLE_MQTT_ADDRESS`.
+    pub fn address(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
