@@ -11,7 +11,7 @@ use fieldline_domain::{
 };
 
 use crate::db::{transaction, Db, Row, Value};
-use crate::error::{Conflict, Entity, Error, Result};
+use crate::error::{BackendFailure, Conflict, Entity, Error, Result};
 use crate::orgs::Tenant;
 
 /// A channel of a known organization, as points are written and read through. Only storage
@@ -80,19 +80,36 @@ fn device_field_params(f: &DeviceFields) -> Result<Vec<Value>> {
     ])
 }
 
-fn device_conflict(e: Error, f: &DeviceFields, uuid: Option<Uuid>) -> Error {
-    if crate::error::is_unique_violation(&e, "devices.network_id") {
-        let id = f
-            .network_id
-            .as_ref()
-            .map(|n| n.to_string())
-            .unwrap_or_default();
-        Conflict::NetworkIdTaken(id).into()
-    } else if crate::error::is_unique_violation(&e, "devices.uuid") {
-        Conflict::UuidTaken(uuid.map(|u| u.to_string()).unwrap_or_default()).into()
-    } else {
-        e
+/// Whether a statement finds a row.
+fn exists(db: &dyn Db, sql: &str, params: &[Value]) -> Result<bool> {
+    Ok(!db.execute(sql, params)?.is_empty())
+}
+
+/// Why a device write that must not break a unique index wrote nothing: the network id or the
+/// UUID another device of the organization has (asked of the database, not read from an error
+/// message, which Spin's SQLite interface is all that reports).
+fn device_conflict(
+    db: &dyn Db,
+    tenant: &Tenant,
+    f: &DeviceFields,
+    uuid: Option<Uuid>,
+) -> Result<Error> {
+    if let Some(n) = &f.network_id {
+        let sql = "SELECT 1 FROM devices WHERE org_key = ? AND network_id = ?";
+        if exists(db, sql, &[tenant.key.into(), n.into()])? {
+            return Ok(Conflict::NetworkIdTaken(n.to_string()).into());
+        }
     }
+    if let Some(u) = uuid {
+        let sql = "SELECT 1 FROM devices WHERE org_key = ? AND uuid = ?";
+        if exists(db, sql, &[tenant.key.into(), u.into()])? {
+            return Ok(Conflict::UuidTaken(u.to_string()).into());
+        }
+    }
+    Ok(Error::backend(
+        BackendFailure::Other,
+        "a device was not written, and no other device has its network id or UUID",
+    ))
 }
 
 /// Adds a device; `uuid` is generated when not given (Proficloud devices bring their own).
@@ -111,18 +128,20 @@ pub fn create_device(
     let mut params: Vec<Value> = vec![tenant.key.into(), id.into(), uuid.into()];
     params.extend(device_field_params(fields)?);
     params.extend([false.into(), now.into(), now.into()]);
-    let rows = db
-        .execute(
-            &format!(
-                "INSERT INTO devices (org_key, id, uuid, network_id, name, descr, vendor_id, \
+    let rows = db.execute(
+        &format!(
+            "INSERT INTO devices (org_key, id, uuid, network_id, name, descr, vendor_id, \
                  customer_id, time_zone, uses_dst, lon, lat, notification_email, \
                  notifications_min_interval, meta, notification_verified, created_at, updated_at) \
-                 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING {DEVICE_COLS}"
-            ),
-            &params,
-        )
-        .map_err(|e| device_conflict(e, fields, Some(uuid)))?;
-    device_from(&rows.first().ok_or(Error::NotFound(Entity::Device))?)
+                 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) \
+                 ON CONFLICT DO NOTHING RETURNING {DEVICE_COLS}"
+        ),
+        &params,
+    )?;
+    match rows.first() {
+        Some(r) => device_from(&r),
+        None => Err(device_conflict(db, tenant, fields, Some(uuid))?),
+    }
 }
 
 fn one_device(db: &dyn Db, tenant: &Tenant, column: &str, value: Value) -> Result<Device> {
@@ -191,20 +210,30 @@ pub fn update_device(
         tenant.key.into(),
         id.into(),
     ]);
-    let rows = db
-        .execute(
-            &format!(
-                "UPDATE devices SET network_id = ?, name = ?, descr = ?, vendor_id = ?, \
+    let rows = db.execute(
+        &format!(
+            "UPDATE devices SET network_id = ?, name = ?, descr = ?, vendor_id = ?, \
                  customer_id = ?, time_zone = ?, uses_dst = ?, lon = ?, lat = ?, \
                  notification_email = ?, notifications_min_interval = ?, meta = ?, \
                  notification_verified = CASE WHEN notification_email IS ? \
                      THEN notification_verified ELSE 0 END, \
-                 updated_at = ? WHERE org_key = ? AND id = ? RETURNING {DEVICE_COLS}"
-            ),
-            &params,
-        )
-        .map_err(|e| device_conflict(e, fields, None))?;
-    device_from(&rows.first().ok_or(Error::NotFound(Entity::Device))?)
+                 updated_at = ? WHERE org_key = ? AND id = ? \
+                 AND NOT EXISTS (SELECT 1 FROM devices o WHERE o.org_key = devices.org_key \
+                     AND o.network_id = ?1 AND o.key <> devices.key) \
+                 RETURNING {DEVICE_COLS}"
+        ),
+        &params,
+    )?;
+    if let Some(r) = rows.first() {
+        return device_from(&r);
+    }
+    // Nothing written: no such device, or its new network id is another device's.
+    let sql = "SELECT 1 FROM devices WHERE org_key = ? AND id = ?";
+    if exists(db, sql, &[tenant.key.into(), id.into()])? {
+        Err(device_conflict(db, tenant, fields, None)?)
+    } else {
+        Err(Error::NotFound(Entity::Device))
+    }
 }
 
 /// Records that the owner of the notification address confirmed it.
@@ -440,14 +469,6 @@ fn channel_field_params(f: &ChannelFields) -> Vec<Value> {
     ]
 }
 
-fn channel_conflict(e: Error, comm: &CommunicationId) -> Error {
-    if crate::error::is_unique_violation(&e, "channels.communication_id") {
-        Conflict::CommunicationIdTaken(comm.to_string()).into()
-    } else {
-        e
-    }
-}
-
 /// Adds a channel to a sensor. Without a communicationId the channel's id is used (Sensorbis
 /// AddChannels); a communicationId already used on the device is [`Conflict`] (Sensorbis 142).
 pub fn create_channel(
@@ -470,14 +491,17 @@ pub fn create_channel(
     ];
     params.extend(channel_field_params(fields));
     params.push(now.into());
-    db.execute(
+    let rows = db.execute(
         "INSERT INTO channels (org_key, device_key, sensor_key, id, communication_id, name, \
          enumerated, unit, min, max, purpose, grouping, threshold_op1, threshold_value1, \
          threshold_op2, threshold_value2, cal_scale, cal_offset, created_at) \
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING key",
         &params,
-    )
-    .map_err(|e| channel_conflict(e, &comm))?;
+    )?;
+    if rows.is_empty() {
+        // The device already has a channel with this communicationId (Sensorbis 142).
+        return Err(Conflict::CommunicationIdTaken(comm.to_string()).into());
+    }
     channel(db, tenant, id)
 }
 
@@ -522,17 +546,24 @@ pub fn update_channel(
     let mut params: Vec<Value> = vec![(&comm).into()];
     params.extend(channel_field_params(fields));
     params.extend([tenant.key.into(), id.into()]);
-    let rows = db
-        .execute(
-            "UPDATE channels SET communication_id = ?, name = ?, enumerated = ?, unit = ?, \
+    let rows = db.execute(
+        "UPDATE channels SET communication_id = ?, name = ?, enumerated = ?, unit = ?, \
              min = ?, max = ?, purpose = ?, grouping = ?, threshold_op1 = ?, \
              threshold_value1 = ?, threshold_op2 = ?, threshold_value2 = ?, cal_scale = ?, \
-             cal_offset = ? WHERE org_key = ? AND id = ? RETURNING key",
-            &params,
-        )
-        .map_err(|e| channel_conflict(e, &comm))?;
+             cal_offset = ? WHERE org_key = ? AND id = ? \
+             AND NOT EXISTS (SELECT 1 FROM channels o WHERE o.device_key = channels.device_key \
+                 AND o.communication_id = ?1 AND o.key <> channels.key) RETURNING key",
+        &params,
+    )?;
     if rows.is_empty() {
-        return Err(Error::NotFound(Entity::Channel));
+        // Nothing written: no such channel, or its device has another with this
+        // communicationId.
+        let sql = "SELECT 1 FROM channels WHERE org_key = ? AND id = ?";
+        return Err(if exists(db, sql, &[tenant.key.into(), id.into()])? {
+            Conflict::CommunicationIdTaken(comm.to_string()).into()
+        } else {
+            Error::NotFound(Entity::Channel)
+        });
     }
     channel(db, tenant, id)
 }

@@ -1,11 +1,7 @@
 //! Storage errors are the ports' own ([`fieldline_service::Error`]): "not found" and "conflict"
-//! outcomes typed, the backend's failures classified. This module adds what only the SQLite
-//! backend needs.
+//! outcomes typed, the backend's failures classified by SQLite's result code or Spin's error
+//! variant. A write that would break a unique index is an `INSERT ... ON CONFLICT DO NOTHING`
+//! (or an `UPDATE` guarded by `NOT EXISTS`) whose empty answer names the [`Conflict`]: Spin's
+//! SQLite interface reports a constraint failure only as message text.
 
 pub use fieldline_service::{corrupt, BackendFailure, Conflict, Entity, Error, Result};
-
-/// Whether the database refused a write for a `UNIQUE` index; `column` names it. Spin's SQLite
-/// interface passes SQLite's message and no result code, so the message is all there is.
-pub(crate) fn is_unique_violation(e: &Error, column: &str) -> bool {
-    matches!(e, Error::Backend { message, .. } if message.contains("UNIQUE constraint failed") && message.contains(column))
-}

@@ -126,22 +126,19 @@ pub(crate) fn insert_membership(
     permissions: Permissions,
     now: Timestamp,
 ) -> Result<()> {
-    db.execute(
-        "INSERT INTO memberships (org_key, user_key, permissions, created_at) VALUES (?,?,?,?)",
+    let rows = db.execute(
+        "INSERT INTO memberships (org_key, user_key, permissions, created_at) VALUES (?,?,?,?) \
+         ON CONFLICT DO NOTHING RETURNING 1",
         &[
             org_key.into(),
             user_key.into(),
             permissions.bits().into(),
             now.into(),
         ],
-    )
-    .map_err(|e| {
-        if crate::error::is_unique_violation(&e, "memberships") {
-            Conflict::AlreadyMember.into()
-        } else {
-            e
-        }
-    })?;
+    )?;
+    if rows.is_empty() {
+        return Err(Conflict::AlreadyMember.into());
+    }
     Ok(())
 }
 
@@ -153,22 +150,18 @@ pub(crate) fn insert_user(
     now: Timestamp,
 ) -> Result<(i64, User)> {
     let id = UserId::generate()?;
-    let rows = db
-        .execute(
-            "INSERT INTO users (id, email, password_hash, created_at) VALUES (?,?,?,?) RETURNING key",
-            &[id.into(), email.into(), password.as_str().into(), now.into()],
-        )
-        .map_err(|e| {
-            if crate::error::is_unique_violation(&e, "users.email") {
-                Conflict::EmailTaken.into()
-            } else {
-                e
-            }
-        })?;
-    let key = rows
-        .first()
-        .ok_or_else(|| Error::Corrupt("INSERT RETURNING gave no row".into()))?
-        .i64(0)?;
+    let rows = db.execute(
+        "INSERT INTO users (id, email, password_hash, created_at) VALUES (?,?,?,?) \
+         ON CONFLICT DO NOTHING RETURNING key",
+        &[
+            id.into(),
+            email.into(),
+            password.as_str().into(),
+            now.into(),
+        ],
+    )?;
+    // Nothing inserted: the address is taken (the id is random and unique in practice).
+    let key = rows.first().ok_or(Conflict::EmailTaken)?.i64(0)?;
     Ok((
         key,
         User {

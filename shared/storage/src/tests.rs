@@ -416,6 +416,28 @@ fn device_crud() {
     let p2 = create_device(&db, &tenant, &plain, None, now()).unwrap();
     assert_ne!(p1.uuid, p2.uuid);
     assert_eq!(list_devices(&db, &tenant).unwrap().len(), 3);
+    // ... also when a device is changed: another's network id is a conflict, its own is not
+    let mut renamed = plain.clone();
+    renamed.network_id = fields.network_id.clone();
+    assert!(matches!(
+        conflict(update_device(&db, &tenant, p1.id, &renamed, now())),
+        Conflict::NetworkIdTaken(_)
+    ));
+    assert_eq!(device(&db, &tenant, p1.id).unwrap().fields, plain);
+    let mut same = fields.clone();
+    same.name = name("Tank 1 renamed");
+    assert_eq!(
+        update_device(&db, &tenant, d.id, &same, now())
+            .unwrap()
+            .fields,
+        same
+    );
+    update_device(&db, &tenant, d.id, &fields, now()).unwrap();
+    let unknown = fieldline_domain::DeviceId::generate().unwrap();
+    assert!(matches!(
+        update_device(&db, &tenant, unknown, &plain, now()),
+        Err(Error::NotFound(Entity::Device))
+    ));
 
     set_notification_verified(&db, &tenant, d.id).unwrap();
     assert!(device(&db, &tenant, d.id).unwrap().notification_verified);
