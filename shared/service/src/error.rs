@@ -20,6 +20,7 @@ pub enum Entity {
     Channel,
     Token,
     Incident,
+    OutboxMessage,
 }
 
 impl Entity {
@@ -34,6 +35,7 @@ impl Entity {
             Entity::Channel => "channel",
             Entity::Token => "token",
             Entity::Incident => "incident",
+            Entity::OutboxMessage => "outbox message",
         }
     }
 }

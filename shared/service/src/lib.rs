@@ -21,11 +21,13 @@ pub mod reads;
 
 /// The port traits, for calling their methods on a store.
 pub mod prelude {
-    pub use crate::ports::{Counters, Devices, Orgs, Points, Series, Store, Tokens, Users};
+    pub use crate::ports::{
+        Atomic, Counters, Devices, Orgs, Outbox, Points, Series, Store, Tokens, Users,
+    };
 }
 
 pub use error::{corrupt, BackendFailure, Conflict, Entity, Error, Refusal, Result};
 pub use ports::{
-    Accept, Authenticated, ChannelRef, NewToken, Order, PointPage, Rotated, SeriesFilter,
-    SeriesInfo, Store, Tenant,
+    Accept, Authenticated, ChannelRef, NewToken, Order, OutboxMessage, PointPage, Rotated,
+    SeriesFilter, SeriesInfo, Store, Tenant,
 };

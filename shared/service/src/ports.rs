@@ -416,8 +416,63 @@ pub trait Series {
     fn query_source<'a>(&'a self, tenant: &'a Tenant) -> Box<dyn query::Source + 'a>;
 }
 
+/// A message in the outbox, waiting for its sender (e-mail, a broker). Written in the same
+/// transaction as the change that caused it, so an outage of the mail server or the broker
+/// delays it but never loses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// The backend's row key.
+    pub id: i64,
+    pub org: OrgId,
+    /// Which sender takes it (`"email"`, `"amqp"`).
+    pub topic: String,
+    /// Unique per message: enqueueing the same key again adds nothing, and a receiver can
+    /// drop a second delivery by it.
+    pub idempotency_key: String,
+    pub payload: String,
+    /// Deliveries tried so far, this one included.
+    pub attempts: u32,
+    pub created_at: Timestamp,
+}
+
+/// The outbox: at-least-once delivery for messages that must not be lost.
+pub trait Outbox {
+    /// Adds a message for `topic` unless one with `idempotency_key` exists; `true` when added.
+    fn enqueue(
+        &self,
+        tenant: &Tenant,
+        topic: &str,
+        idempotency_key: &str,
+        payload: &str,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// Takes up to `limit` unsent messages of `topic` that are due at `now`, oldest first, and
+    /// leases them until `lease_until`: a sender that dies leaves them to be taken again then,
+    /// and two senders never take the same message within a lease.
+    fn claim(
+        &self,
+        topic: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>>;
+    /// Delivered: never handed out again.
+    fn mark_sent(&self, id: i64, now: Timestamp) -> Result<()>;
+    /// Not delivered: handed out again from `retry_at`, with the reason kept.
+    fn retry_later(&self, id: i64, retry_at: Timestamp, error: &str) -> Result<()>;
+    /// How many messages of `topic` wait, and since when the oldest has.
+    fn backlog(&self, topic: &str) -> Result<(u64, Option<Timestamp>)>;
+}
+
 /// Everything the use cases take: one backend implements all ports (the repository
 /// collection).
-pub trait Store: Orgs + Users + Devices + Tokens + Counters + Points + Series {}
+pub trait Store: Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox {}
 
-impl<T: Orgs + Users + Devices + Tokens + Counters + Points + Series> Store for T {}
+impl<T: Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox> Store for T {}
+
+/// Several port calls as one transaction: all their writes or none (a state change and the
+/// outbox messages it causes). Port methods that are transactions of their own (sign-up,
+/// token creation, rollups) cannot be called inside.
+pub trait Atomic {
+    fn atomically(&self, f: &mut dyn FnMut(&dyn Store) -> Result<()>) -> Result<()>;
+}

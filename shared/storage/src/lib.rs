@@ -24,6 +24,7 @@ mod devices;
 mod error;
 mod incidents;
 mod orgs;
+mod outbox;
 mod points;
 pub mod schema;
 mod series;

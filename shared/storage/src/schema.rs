@@ -226,6 +226,25 @@ const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX channels_org_measurement ON channels (org_key, communication_id)",
         "DROP INDEX channels_org",
     ],
+    // Version 6: the outbox. Messages for the e-mail and broker senders, written in the
+    // transaction of the change that causes them; unique by idempotency key. A sender leases
+    // what it takes (`next_attempt_at` moves to the lease's end), so one that dies leaves the
+    // message to be taken again. Sent messages keep `sent_at` until they are purged.
+    &[
+        "CREATE TABLE outbox (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        topic TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        last_error TEXT
+    )",
+        "CREATE INDEX outbox_due ON outbox (topic, next_attempt_at) WHERE sent_at IS NULL",
+    ],
 ];
 
 /// The version a current database has.

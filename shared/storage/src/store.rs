@@ -11,13 +11,14 @@ use fieldline_domain::{
     Timestamp, Token, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
 };
 use fieldline_service::ports::{
-    Accept, Authenticated, ChannelRef, Counters, Devices, NewToken, Order, Orgs, PointPage, Points,
-    Rotated, Series, SeriesFilter, SeriesInfo, Tenant, Tokens, Users,
+    Accept, Atomic, Authenticated, ChannelRef, Counters, Devices, NewToken, Order, Orgs, Outbox,
+    OutboxMessage, PointPage, Points, Rotated, Series, SeriesFilter, SeriesInfo, Store, Tenant,
+    Tokens, Users,
 };
 
 use crate::db::{transaction, Db};
 use crate::error::Result;
-use crate::{conduit, counters, devices, orgs, points, series, tokens, users};
+use crate::{conduit, counters, devices, orgs, outbox, points, series, tokens, users};
 
 /// A SQLite database (any [`Db`]: a Spin connection, a rusqlite one) as the ports see it.
 pub struct SqlStore<D>(pub D);
@@ -369,5 +370,46 @@ impl<D: Db> Series for SqlStore<D> {
 
     fn query_source<'a>(&'a self, tenant: &'a Tenant) -> Box<dyn query::Source + 'a> {
         Box::new(series::QuerySource::new(&self.0, tenant))
+    }
+}
+
+impl<D: Db> Outbox for SqlStore<D> {
+    fn enqueue(
+        &self,
+        tenant: &Tenant,
+        topic: &str,
+        idempotency_key: &str,
+        payload: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        outbox::enqueue(&self.0, tenant, topic, idempotency_key, payload, now)
+    }
+
+    fn claim(
+        &self,
+        topic: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>> {
+        outbox::claim(&self.0, topic, now, lease_until, limit)
+    }
+
+    fn mark_sent(&self, id: i64, now: Timestamp) -> Result<()> {
+        outbox::mark_sent(&self.0, id, now)
+    }
+
+    fn retry_later(&self, id: i64, retry_at: Timestamp, error: &str) -> Result<()> {
+        outbox::retry_later(&self.0, id, retry_at, error)
+    }
+
+    fn backlog(&self, topic: &str) -> Result<(u64, Option<Timestamp>)> {
+        outbox::backlog(&self.0, topic)
+    }
+}
+
+impl<D: Db> Atomic for SqlStore<D> {
+    fn atomically(&self, f: &mut dyn FnMut(&dyn Store) -> Result<()>) -> Result<()> {
+        transaction(&self.0, |db| f(&SqlStore(db)))
     }
 }

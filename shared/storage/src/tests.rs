@@ -1356,3 +1356,94 @@ fn on_disk_data_survives_reopening() {
     );
     assert!(path.with_file_name("fieldline.db-wal").exists());
 }
+
+// ---- outbox ----
+
+#[test]
+fn outbox_delivers_each_message_until_it_is_sent_and_never_twice_at_once() {
+    use fieldline_service::prelude::*;
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let store = SqlStore(&db);
+    let t0 = now();
+    let minute = |m: i64| t0.add_secs(60 * m);
+    assert!(store
+        .enqueue(&tenant, "email", "alarm-1", "first", t0)
+        .unwrap());
+    assert!(store
+        .enqueue(&tenant, "email", "alarm-2", "second", minute(1))
+        .unwrap());
+    assert!(store
+        .enqueue(&tenant, "amqp", "deviation-1", "other topic", t0)
+        .unwrap());
+    // The same idempotency key adds nothing.
+    assert!(!store
+        .enqueue(&tenant, "email", "alarm-1", "again", minute(2))
+        .unwrap());
+    assert_eq!(store.backlog("email").unwrap(), (2, Some(t0)));
+
+    // One sender takes the due messages, oldest first, for a lease of 5 minutes.
+    let taken = store.claim("email", minute(2), minute(7), 10).unwrap();
+    let keys: Vec<&str> = taken.iter().map(|m| m.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["alarm-1", "alarm-2"]);
+    assert_eq!(taken[0].payload, "first");
+    assert_eq!(taken[0].org, tenant.id());
+    assert_eq!(taken[0].attempts, 1);
+    // Another sender finds nothing while the lease runs.
+    assert!(store
+        .claim("email", minute(3), minute(8), 10)
+        .unwrap()
+        .is_empty());
+
+    // The first is delivered; the second fails and is retried later.
+    store.mark_sent(taken[0].id, minute(3)).unwrap();
+    store
+        .retry_later(taken[1].id, minute(20), "421 try again later")
+        .unwrap();
+    assert_eq!(store.backlog("email").unwrap(), (1, Some(minute(1))));
+    assert!(store
+        .claim("email", minute(19), minute(24), 10)
+        .unwrap()
+        .is_empty());
+    let again = store.claim("email", minute(20), minute(25), 10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (taken[1].id, 2));
+    // A sender that dies leaves it leased: taken again when the lease ends.
+    let after_crash = store.claim("email", minute(25), minute(30), 1).unwrap();
+    assert_eq!(
+        (after_crash[0].id, after_crash[0].attempts),
+        (taken[1].id, 3)
+    );
+    store.mark_sent(taken[1].id, minute(26)).unwrap();
+    assert_eq!(store.backlog("email").unwrap(), (0, None));
+    assert!(store
+        .claim("email", minute(60), minute(65), 10)
+        .unwrap()
+        .is_empty());
+    // A sent message is not retried.
+    assert!(store.retry_later(taken[1].id, minute(70), "late").is_err());
+    // The other topic was never touched.
+    assert_eq!(store.backlog("amqp").unwrap(), (1, Some(t0)));
+}
+
+#[test]
+fn atomically_writes_all_or_nothing() {
+    use fieldline_service::prelude::*;
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let store = SqlStore(&db);
+    let failed = store.atomically(&mut |s| {
+        s.enqueue(&tenant, "email", "k1", "lost with the failure", now())?;
+        Err(Error::NotFound(Entity::Device))
+    });
+    assert!(matches!(failed, Err(Error::NotFound(Entity::Device))));
+    assert_eq!(store.backlog("email").unwrap(), (0, None));
+    store
+        .atomically(&mut |s| {
+            s.enqueue(&tenant, "email", "k1", "kept", now())?;
+            s.enqueue(&tenant, "email", "k2", "kept too", now())?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.backlog("email").unwrap(), (2, Some(now())));
+}

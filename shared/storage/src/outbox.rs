@@ -1,0 +1,108 @@
+//! The outbox ([`fieldline_service::ports::Outbox`]): messages for the e-mail and broker
+//! senders, leased to one sender at a time, kept until they are delivered.
+
+use fieldline_domain::{OrgId, Timestamp};
+use fieldline_service::OutboxMessage;
+
+use crate::db::{Db, Row};
+use crate::error::{Entity, Error, Result};
+use crate::orgs::Tenant;
+
+/// Adds a message unless its idempotency key is there already; `true` when added.
+pub fn enqueue(
+    db: &dyn Db,
+    tenant: &Tenant,
+    topic: &str,
+    idempotency_key: &str,
+    payload: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let rows = db.execute(
+        "INSERT INTO outbox (org_key, topic, idempotency_key, payload, created_at, \
+         next_attempt_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING key",
+        &[
+            tenant.key.into(),
+            topic.into(),
+            idempotency_key.into(),
+            payload.into(),
+            now.into(),
+            now.into(),
+        ],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+fn message_from(r: &Row<'_>) -> Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: r.i64(0)?,
+        org: r.parse(1, OrgId::parse)?,
+        topic: r.text(2)?.to_owned(),
+        idempotency_key: r.text(3)?.to_owned(),
+        payload: r.text(4)?.to_owned(),
+        attempts: r.u32(5)?,
+        created_at: r.ts(6)?,
+    })
+}
+
+/// Leases up to `limit` due messages of `topic`, oldest first, in one statement (so two
+/// senders never take the same one).
+pub fn claim(
+    db: &dyn Db,
+    topic: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: usize,
+) -> Result<Vec<OutboxMessage>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = db.execute(
+        "UPDATE outbox SET next_attempt_at = ?1, attempts = attempts + 1 WHERE key IN \
+         (SELECT key FROM outbox WHERE topic = ?2 AND sent_at IS NULL AND next_attempt_at <= ?3 \
+          ORDER BY next_attempt_at, key LIMIT ?4) \
+         RETURNING key, (SELECT id FROM orgs WHERE orgs.key = outbox.org_key), topic, \
+             idempotency_key, payload, attempts, created_at",
+        &[lease_until.into(), topic.into(), now.into(), limit.into()],
+    )?;
+    let mut out = rows
+        .iter()
+        .map(|r| message_from(&r))
+        .collect::<Result<Vec<_>>>()?;
+    // RETURNING gives no order: oldest first, as the lease took them.
+    out.sort_by_key(|m| (m.created_at, m.id));
+    Ok(out)
+}
+
+fn one(db: &dyn Db, sql: &str, params: &[crate::db::Value]) -> Result<()> {
+    if db.execute(sql, params)?.is_empty() {
+        return Err(Error::NotFound(Entity::OutboxMessage));
+    }
+    Ok(())
+}
+
+pub fn mark_sent(db: &dyn Db, id: i64, now: Timestamp) -> Result<()> {
+    one(
+        db,
+        "UPDATE outbox SET sent_at = ?, last_error = NULL WHERE key = ? RETURNING key",
+        &[now.into(), id.into()],
+    )
+}
+
+pub fn retry_later(db: &dyn Db, id: i64, retry_at: Timestamp, error: &str) -> Result<()> {
+    one(
+        db,
+        "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE key = ? AND sent_at IS NULL \
+         RETURNING key",
+        &[retry_at.into(), error.into(), id.into()],
+    )
+}
+
+/// Unsent messages of `topic` and the oldest one's creation time.
+pub fn backlog(db: &dyn Db, topic: &str) -> Result<(u64, Option<Timestamp>)> {
+    let rows = db.execute(
+        "SELECT count(*), min(created_at) FROM outbox WHERE topic = ? AND sent_at IS NULL",
+        &[topic.into()],
+    )?;
+    let r = rows
+        .first()
+        .ok_or_else(|| Error::Corrupt("count(*) gave no row".into()))?;
+    Ok((r.u64(0)?, r.opt_ts(1)?))
+}
