@@ -21,6 +21,11 @@ impl Guest for ConduitMqtt {
         ingest(&metadata.topic, &message).map_err(|e| {
             // The topic starts with the token: name only the device and the kind of message.
             let where_ = redacted(&metadata.topic);
+            if server_side(&e) {
+                // Not the message's fault: trap, so that the trigger does not acknowledge it
+                // and tries it again (an error value would be acknowledged and the data lost).
+                panic!("conduit-mqtt: message on {where_} not stored, will be retried: {e}");
+            }
             eprintln!("conduit-mqtt: message on {where_} refused: {e}");
             Error::Other(format!("{where_}: {e}"))
         })
@@ -28,6 +33,16 @@ impl Guest for ConduitMqtt {
 }
 
 export!(ConduitMqtt);
+
+/// Whether the message failed through no fault of its own (the database), so that it must be
+/// tried again rather than refused.
+fn server_side(e: &fieldline_service::Error) -> bool {
+    use fieldline_service::Error as E;
+    matches!(
+        e,
+        E::Backend { .. } | E::SchemaTooNew { .. } | E::Corrupt(_) | E::CrossTenant
+    ) || matches!(e, E::Domain(fieldline_domain::Error::Internal(_)))
+}
 
 /// `…/{id}/{rest}`: the topic without its token.
 fn redacted(topic: &str) -> String {
