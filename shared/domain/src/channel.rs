@@ -200,6 +200,12 @@ impl TryFrom<ThresholdRepr> for Threshold {
 }
 
 impl Threshold {
+    /// `<> 0`: a code that is not zero, such as the AlphaX error-code channel's (252) failure.
+    pub(crate) const NON_ZERO: Threshold = Threshold {
+        op: ThresholdOp::Ne,
+        value: 0.0,
+    };
+
     pub fn new(op: ThresholdOp, value: f64) -> Result<Self, ParseError> {
         Ok(Threshold {
             op,

@@ -2,8 +2,9 @@
 //! the entities behind all five APIs (organization, user, membership, device, sensor, channel,
 //! point, hourly rollup, incident, token, subscription), and the security core (Argon2id
 //! passwords, opaque tokens stored as SHA-256 hashes, HS256 JWT access tokens, permissions checked
-//! in [`authorize`], fixed-window rate limits). Pure Rust: no Spin types, no I/O beyond the clock
-//! and the random source, so it is tested natively and runs unchanged in `wasm32-wasip2`.
+//! in [`authorize`], fixed-window rate limits), and the [`alarm`] engine behind threshold e-mails
+//! and deviation messages. Pure Rust: no Spin types, no I/O beyond the clock and the random
+//! source, so it is tested natively and runs unchanged in `wasm32-wasip2`.
 //!
 //! Functions that depend on the time take `now: Timestamp` instead of reading the clock, so that
 //! every rule (expiry, rate-limit windows, rollup hours) is testable; components call
@@ -14,6 +15,7 @@
 #[macro_use]
 mod macros;
 
+pub mod alarm;
 mod authz;
 mod channel;
 pub mod conduit;
