@@ -1574,11 +1574,18 @@ fn admin_rate_limit_reaches_429_and_recovers() {
     let api = start_with(&[
         ("SPIN_VARIABLE_ALLOW_SIGNUP", "true"),
         ("SPIN_VARIABLE_ADMIN_RATE_LIMIT", "5"),
-        ("SPIN_VARIABLE_ADMIN_RATE_LIMIT_WINDOW_SECS", "2"),
+        // Long enough that the requests after the first 429 still fall in its window on a
+        // loaded machine (a 2 s window let a debug host cross into the next one).
+        ("SPIN_VARIABLE_ADMIN_RATE_LIMIT_WINDOW_SECS", "4"),
     ]);
     let s = api.signup("Acme", "a@example.com");
     let other = api.signup("Other", "o@example.com");
     // Windows are aligned to the clock, so the 429 comes within two windows' worth of calls.
+    // Starting just after a window begins leaves the requests below the whole window.
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() % 4000);
+    std::thread::sleep(Duration::from_millis(u64::try_from(4050 - ms).unwrap_or(0)));
     let limited = (0..12)
         .map(|_| api.get("/api/v1/me", &s))
         .find(|a| a.status == 429)
@@ -1586,13 +1593,13 @@ fn admin_rate_limit_reaches_429_and_recovers() {
     expect(&limited, 429, "rate_limited");
     assert_eq!(limited.body["limit"]["name"], "admin-api");
     assert_eq!(limited.body["limit"]["requests"], 5);
-    assert_eq!(limited.body["limit"]["window_secs"], 2);
+    assert_eq!(limited.body["limit"]["window_secs"], 4);
     let retry: u64 = limited
         .retry_after
         .as_deref()
         .and_then(|r| r.parse().ok())
         .expect("Retry-After");
-    assert!((1..=2).contains(&retry), "{retry}");
+    assert!((1..=4).contains(&retry), "{retry}");
     // Counted before the request is read: a malformed one is refused by the limit too.
     let malformed = api.send(
         "POST",
