@@ -1,9 +1,9 @@
 //! The four resources: decode, call a use case, encode.
 
 use fieldline_component::{open_store, Store};
-use fieldline_domain::conduit::{
-    parse_v1, parse_v2, ConduitError, ReadQuery, RecordSource, Status, Upload,
-};
+use fieldline_domain::conduit::{parse_v1, parse_v2, ReadQuery, RecordSource, Upload};
+
+use crate::status::{ConduitError, Status};
 use fieldline_domain::Timestamp;
 use fieldline_service::auth::{conduit_caller, ConduitCaller, ConduitService};
 use fieldline_service::ingest::{ingest, Api, Incoming};

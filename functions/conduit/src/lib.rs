@@ -4,12 +4,13 @@
 //! `fieldline_domain::conduit`, the uploads and reads are `fieldline_service`'s use cases; this
 //! crate decodes, calls them and encodes.
 
-use fieldline_domain::conduit::{ConduitError, Status};
+use crate::status::{ConduitError, Status};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 mod api;
 mod error;
+mod status;
 mod wire;
 
 use wire::Method;

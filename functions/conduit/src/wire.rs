@@ -2,7 +2,7 @@
 //! bodies with a bound on their decompressed size, gzip answers over 1024 bytes for clients that
 //! accept them, and every answer in the `{"code","error"}` format.
 
-use fieldline_domain::conduit::{ConduitError, Status};
+use crate::status::{ConduitError, Status};
 use spin_sdk::http::{Method as SpinMethod, Request, Response};
 
 /// The largest request body accepted, after decompression: a v2 upload of all 36 channels is

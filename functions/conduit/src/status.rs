@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::error::ParseError;
+use fieldline_domain::ParseError;
 
 /// A row of the document's status table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,6 +21,7 @@ pub enum Status {
 }
 
 impl Status {
+    #[cfg(test)]
     pub const ALL: [Status; 10] = [
         Status::Ok,
         Status::NotModified,
@@ -66,6 +67,7 @@ impl Status {
         }
     }
 
+    #[cfg(test)]
     pub fn from_code(code: u16) -> Option<Status> {
         Self::ALL.into_iter().find(|s| s.code() == code)
     }
@@ -90,6 +92,7 @@ impl ConduitError {
         }
     }
 
+    #[cfg(test)]
     pub fn bare(status: Status) -> Self {
         ConduitError {
             status,
