@@ -861,6 +861,7 @@ fn hot_queries_are_index_lookups() {
          AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) ORDER BY ts ASC LIMIT ?5",
         5,
     );
+    let summaries = plan(crate::series::SUMMARIES_SQL, 8);
     let first = plan(&crate::series::edge_points_sql(Order::OldestFirst, 2), 5);
     let last = plan(&crate::series::edge_points_sql(Order::NewestFirst, 2), 5);
     for p in [&latest, &range, &first, &last] {
@@ -871,6 +872,23 @@ fn hot_queries_are_index_lookups() {
         range.contains("SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)"),
         "{range}"
     );
+    // An aggregate's summary: seeks into the channel's points, rollups and pending hours; it
+    // scans only its own parts, and sorts only to group (as interval_stats does).
+    for line in summaries.lines().filter(|l| l.contains("SCAN")) {
+        assert!(
+            line.starts_with("SCAN (subquery-"),
+            "full scan in:\n{summaries}"
+        );
+    }
+    for seek in [
+        "SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)",
+        "SEARCH r USING PRIMARY KEY (channel_key=? AND hour>? AND hour<?)",
+        "SEARCH q USING PRIMARY KEY (channel_key=? AND hour=?)",
+        "SEARCH q USING PRIMARY KEY (channel_key=? AND hour>? AND hour<?)",
+        "SEARCH p USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)",
+    ] {
+        assert!(summaries.contains(seek), "{seek} not in:\n{summaries}");
+    }
     // Channels named by key are found by key, not by walking the organization's channels.
     for p in [&latest, &first, &last] {
         assert!(
