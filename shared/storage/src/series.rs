@@ -139,11 +139,42 @@ fn merge(acc: &mut BTreeMap<i64, IntervalStats>, s: IntervalStats) {
         .or_insert(s);
 }
 
+/// [`interval_summaries`]' statement, one snapshot of the points, the rollups and the pending
+/// marks: the range's partial first hour, its whole hours that are rolled up and not pending
+/// (one rollup row each), its pending hours (each a seek into the channel's points), its
+/// partial last hour; each part summarized per interval. Parameters: `?1` the channel, `?2` and
+/// `?3` the range, `?4` and `?5` its whole hours `[?4, ?5)`, `?6` the base and `?7` the length
+/// of the intervals, `?8` the organization.
+///
+/// One statement because the host runs each read statement on its own snapshot: a roll-up
+/// committed between a read of the rollups and a read of the marks dropped its hours from the
+/// answer (pending for the first, cleared for the second), and a point written between them
+/// counted its hour twice (rolled up for the first, pending for the second).
+pub(crate) const SUMMARIES_SQL: &str = "\
+SELECT k, n, s, lo, hi FROM ( \
+    SELECT (ts - ?6) / ?7 AS k, count(*) AS n, sum(value) AS s, min(value) AS lo, \
+        max(value) AS hi \
+    FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts < ?4 GROUP BY 1 \
+    UNION ALL \
+    SELECT (hour - ?6) / ?7, count, sum, min, max FROM rollups r \
+    WHERE channel_key = ?1 AND hour >= ?4 AND hour < ?5 AND NOT EXISTS \
+        (SELECT 1 FROM rollup_pending q WHERE q.channel_key = ?1 AND q.hour = r.hour) \
+    UNION ALL \
+    SELECT (p.ts - ?6) / ?7, count(*), sum(p.value), min(p.value), max(p.value) \
+    FROM rollup_pending q JOIN points p ON p.channel_key = ?1 AND p.ts >= q.hour \
+        AND p.ts < q.hour + 3600000 \
+    WHERE q.channel_key = ?1 AND q.hour >= ?4 AND q.hour < ?5 GROUP BY 1 \
+    UNION ALL \
+    SELECT (ts - ?6) / ?7, count(*), sum(value), min(value), max(value) \
+    FROM points WHERE channel_key = ?1 AND ts >= ?5 AND ts <= ?3 GROUP BY 1 \
+) WHERE EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?8)";
+
 /// [`interval_stats`], with the hourly rollups standing in for the raw points of every whole
 /// hour of the range that is rolled up and not pending (see schema version 4), when the
 /// intervals are whole hours aligned on hours (or the range is one interval): for an hour of
 /// 1 Hz data SQLite reads one row instead of 3,600. Pending hours and the range's partial
-/// first and last hours are summed from the points.
+/// first and last hours are summed from the points, in the same statement ([`SUMMARIES_SQL`]):
+/// one snapshot, whatever a roll-up or a write commits meanwhile.
 pub fn interval_summaries(
     db: &dyn Db,
     tenant: &Tenant,
@@ -158,63 +189,37 @@ pub fn interval_summaries(
     let end_hour = (l + 1).div_euclid(HOUR_MS) * HOUR_MS;
     let hourly = interval_ms % HOUR_MS == 0 && base_ms.rem_euclid(HOUR_MS) == 0;
     let one_interval = l - base_ms < interval_ms;
-    if !(hourly || one_interval) || first_hour >= end_hour {
+    let valid = interval_ms > 0 && base_ms <= f;
+    if !valid || !(hourly || one_interval) || first_hour >= end_hour {
+        // interval_stats answers, or refuses the arguments.
         return interval_stats(db, tenant, channel, from, last, base_ms, interval_ms);
     }
-    let ts = |ms: i64| Timestamp::from_millis(ms).map_err(crate::error::corrupt);
-    let mut acc = BTreeMap::new();
-    let raw = |acc: &mut BTreeMap<i64, IntervalStats>, a: i64, b: i64| -> Result<()> {
-        for s in interval_stats(db, tenant, channel, ts(a)?, ts(b)?, base_ms, interval_ms)? {
-            merge(acc, s);
-        }
-        Ok(())
-    };
-    if f < first_hour {
-        raw(&mut acc, f, first_hour - 1)?;
-    }
-    if end_hour <= l {
-        raw(&mut acc, end_hour, l)?;
-    }
-    let rolled = db.execute(
-        "SELECT hour, count, sum, min, max FROM rollups r \
-         WHERE channel_key = ?1 AND hour >= ?2 AND hour < ?3 \
-         AND NOT EXISTS (SELECT 1 FROM rollup_pending q WHERE q.channel_key = ?1 AND q.hour = r.hour) \
-         AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4)",
+    channel.check(tenant)?;
+    let rows = db.execute(
+        SUMMARIES_SQL,
         &[
             channel.key.into(),
+            f.into(),
+            l.into(),
             first_hour.into(),
             end_hour.into(),
+            base_ms.into(),
+            interval_ms.into(),
             tenant.key.into(),
         ],
     )?;
-    for r in rolled.iter() {
-        let hour = r.i64(0)?;
+    let mut acc = BTreeMap::new();
+    for r in rows.iter() {
         merge(
             &mut acc,
             IntervalStats {
-                start_ms: base_ms + (hour - base_ms).div_euclid(interval_ms) * interval_ms,
+                start_ms: base_ms + r.i64(0)? * interval_ms,
                 count: r.u64(1)?,
                 sum: r.f64(2)?,
                 min: r.f64(3)?,
                 max: r.f64(4)?,
             },
         );
-    }
-    // Pending hours, in runs of consecutive hours (usually the last one or two).
-    let pending = db.execute(
-        "SELECT hour FROM rollup_pending WHERE channel_key = ? AND hour >= ? AND hour < ? \
-         ORDER BY hour",
-        &[channel.key.into(), first_hour.into(), end_hour.into()],
-    )?;
-    let hours: Vec<i64> = pending.iter().map(|r| r.i64(0)).collect::<Result<_>>()?;
-    let mut i = 0;
-    while i < hours.len() {
-        let mut j = i + 1;
-        while j < hours.len() && hours[j] == hours[j - 1] + HOUR_MS {
-            j += 1;
-        }
-        raw(&mut acc, hours[i], hours[j - 1] + HOUR_MS - 1)?;
-        i = j;
     }
     Ok(acc.into_values().collect())
 }

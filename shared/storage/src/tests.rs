@@ -883,6 +883,7 @@ fn hot_queries_are_index_lookups() {
          AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) ORDER BY ts ASC LIMIT ?5",
         5,
     );
+    let summaries = plan(crate::series::SUMMARIES_SQL, 8);
     let first = plan(&crate::series::edge_points_sql(Order::OldestFirst, 2), 5);
     let last = plan(&crate::series::edge_points_sql(Order::NewestFirst, 2), 5);
     for p in [&latest, &range, &first, &last] {
@@ -893,6 +894,23 @@ fn hot_queries_are_index_lookups() {
         range.contains("SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)"),
         "{range}"
     );
+    // An aggregate's summary: seeks into the channel's points, rollups and pending hours; it
+    // scans only its own parts, and sorts only to group (as interval_stats does).
+    for line in summaries.lines().filter(|l| l.contains("SCAN")) {
+        assert!(
+            line.starts_with("SCAN (subquery-"),
+            "full scan in:\n{summaries}"
+        );
+    }
+    for seek in [
+        "SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)",
+        "SEARCH r USING PRIMARY KEY (channel_key=? AND hour>? AND hour<?)",
+        "SEARCH q USING PRIMARY KEY (channel_key=? AND hour=?)",
+        "SEARCH q USING PRIMARY KEY (channel_key=? AND hour>? AND hour<?)",
+        "SEARCH p USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)",
+    ] {
+        assert!(summaries.contains(seek), "{seek} not in:\n{summaries}");
+    }
     // Channels named by key are found by key, not by walking the organization's channels.
     for p in [&latest, &first, &last] {
         assert!(
@@ -1044,6 +1062,99 @@ fn pending_hours_are_rolled_up_and_queries_use_rollups_only_where_current() {
     assert_eq!(pending(&db), 0);
     let left = Db::execute(&db, "SELECT count(*) FROM rollups", &[]).unwrap();
     assert_eq!(left.first().unwrap().i64(0).unwrap(), 0);
+}
+
+/// A reader as the host's pool gives one to a component: each statement runs on its own
+/// snapshot of the file, and whatever another connection commits between two statements is
+/// seen by the second. `between` runs once, after the `at`-th statement.
+struct Interleaved<'a> {
+    reader: &'a Connection,
+    statements: std::cell::Cell<usize>,
+    at: usize,
+    between: std::cell::RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+}
+
+impl<'a> Interleaved<'a> {
+    fn new(reader: &'a Connection, at: usize, between: impl FnOnce() + 'a) -> Self {
+        Interleaved {
+            reader,
+            statements: std::cell::Cell::new(0),
+            at,
+            between: std::cell::RefCell::new(Some(Box::new(between))),
+        }
+    }
+}
+
+impl Db for Interleaved<'_> {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows> {
+        let rows = Db::execute(self.reader, sql, params)?;
+        self.statements.set(self.statements.get() + 1);
+        if self.statements.get() == self.at {
+            if let Some(f) = self.between.borrow_mut().take() {
+                f();
+            }
+        }
+        Ok(rows)
+    }
+}
+
+#[test]
+fn a_summary_is_one_snapshot_whatever_commits_while_it_is_read() {
+    let h = Timestamp::HOUR_MS;
+    let t = |ms| Timestamp::from_millis(ms).unwrap();
+    // (count, sum) per hour of the three hours, and of all of them as one interval.
+    let summaries = |db: &dyn Db, tenant: &Tenant, a: ChannelRef| {
+        let per_hour = interval_summaries(db, tenant, a, t(0), t(3 * h - 1), 0, h).unwrap();
+        let whole = interval_summaries(db, tenant, a, t(0), t(3 * h - 1), 0, 3 * h).unwrap();
+        [per_hour, whole].map(|s| {
+            s.iter()
+                .map(|s| (s.start_ms, s.count, s.sum))
+                .collect::<Vec<_>>()
+        })
+    };
+    let mut wrong = Vec::new();
+    // A commit from the writer after each statement of a summary in turn: the roll-up of every
+    // pending hour (the maintenance tick), or a point written into a rolled-up hour (ingestion).
+    for rolled_up_before in [false, true] {
+        for at in 1..=6 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("fieldline.db");
+            let writer = native::open(&path).unwrap();
+            migrate(&writer).unwrap();
+            let reader = native::open(&path).unwrap();
+            let (tenant, _) = org(&writer, "Acme", "ada@example.com");
+            let (device, ..) = device_with_channels(&writer, &tenant, &["1"]);
+            let a = channel_refs(&writer, &tenant, device.id).unwrap()["1"];
+            let points: Vec<_> = (0..18)
+                .map(|i| (a, pt(i * 600_000, f64::from(u32::try_from(i).unwrap()))))
+                .collect();
+            write_points(&writer, &tenant, &points).unwrap();
+            if rolled_up_before {
+                roll_up_pending(&writer, 100).unwrap();
+            }
+            let before = summaries(&reader, &tenant, a);
+            let commit = || {
+                if rolled_up_before {
+                    write_points(&writer, &tenant, &[(a, pt(h + 60_000, 100.0))]).unwrap();
+                } else {
+                    roll_up_pending(&writer, 100).unwrap();
+                }
+            };
+            let during = summaries(&Interleaved::new(&reader, at, commit), &tenant, a);
+            let after = summaries(&reader, &tenant, a);
+            // Either all of a summary saw the commit or none of it did.
+            for (i, what) in ["per hour", "as one interval"].into_iter().enumerate() {
+                let (got, one, other) = (&during[i], &before[i], &after[i]);
+                if got != one && got != other {
+                    wrong.push(format!(
+                        "{what}, rolled up before: {rolled_up_before}, commit after statement \
+                         {at}: {got:?}, neither {one:?} nor {other:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 // ---- counters ----
