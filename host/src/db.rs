@@ -716,36 +716,46 @@ mod tests {
         );
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_failing_statement_whose_journal_spills_to_disk_still_rolls_back_alone() {
-        let (_dir, db) = temp_db();
-        let mut s = db.session();
+    /// `big`: 3,000 rows of 3 KB (`n` = `id`), about 12 MB of pages, so that an UPDATE of them
+    /// all journals far more than a statement journal keeps in memory.
+    async fn big_table(s: &mut Session) {
         exec(
-            &mut s,
+            s,
             "CREATE TABLE big(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, pad BLOB)",
             vec![],
         )
         .await
         .expect("create");
-        exec(&mut s, "CREATE TABLE small(v INTEGER)", vec![])
-            .await
-            .expect("create");
-        // 3,000 rows of 3 KB: about 12 MB of pages, so an UPDATE of them all journals more
-        // than is kept in memory.
         exec(
-            &mut s,
+            s,
             "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000) \
              INSERT INTO big SELECT i, i, zeroblob(3000) FROM c",
             vec![],
         )
         .await
         .expect("fill");
+    }
+
+    /// `sql` on a session of its own, in the background.
+    fn spawn_write(
+        db: &Database,
+        sql: &'static str,
+    ) -> tokio::task::JoinHandle<Result<QueryResult, SqlError>> {
+        let db = db.clone();
+        tokio::spawn(async move { db.session().execute(sql.into(), vec![]).await })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failing_statement_whose_journal_spills_to_disk_still_rolls_back_alone() {
+        let (_dir, db) = temp_db();
+        let mut s = db.session();
+        big_table(&mut s).await;
+        exec(&mut s, "CREATE TABLE small(v INTEGER)", vec![])
+            .await
+            .expect("create");
         // Hold the writer so that the three writes below queue up and run as one group.
         exec(&mut s, "BEGIN", vec![]).await.expect("begin");
-        let spawn = |sql: &'static str| {
-            let db = db.clone();
-            tokio::spawn(async move { db.session().execute(sql.into(), vec![]).await })
-        };
+        let spawn = |sql: &'static str| spawn_write(&db, sql);
         let before = spawn("INSERT INTO small VALUES (1)");
         tokio::time::sleep(Duration::from_millis(50)).await;
         // Rewrites every row, then fails on the last one (NOT NULL).
@@ -1021,15 +1031,11 @@ mod tests {
 
     /// `INSERT INTO points` of `rows` rows, as shared/storage's `write_points` writes them.
     fn insert_points_sql(rows: usize) -> String {
-        let mut sql = String::from("INSERT INTO points (channel_key, ts, value) VALUES ");
-        for i in 0..rows {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?,?,?)");
-        }
-        sql.push_str(" ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value");
-        sql
+        format!(
+            "INSERT INTO points (channel_key, ts, value) VALUES {} \
+             ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value",
+            vec!["(?,?,?)"; rows].join(",")
+        )
     }
 
     /// Issue 18: `scripts/bench compare` loading 100,000 lines per `/write` (800 series, time
@@ -1079,31 +1085,13 @@ mod tests {
     async fn statements_whose_journals_spill_succeed_in_groups_and_transactions() {
         let (_dir, db) = temp_db();
         let mut s = db.session();
-        exec(
-            &mut s,
-            "CREATE TABLE big(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, pad BLOB)",
-            vec![],
-        )
-        .await
-        .expect("create");
-        exec(
-            &mut s,
-            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000) \
-             INSERT INTO big SELECT i, 0, zeroblob(3000) FROM c",
-            vec![],
-        )
-        .await
-        .expect("fill");
+        big_table(&mut s).await;
         const UPDATE: &str = "UPDATE big SET n = n + 1, pad = zeroblob(3000)";
         // A group: hold the writer so that two statements queue up behind it.
         exec(&mut s, "BEGIN", vec![]).await.expect("begin");
-        let spawn = |sql: &'static str| {
-            let db = db.clone();
-            tokio::spawn(async move { db.session().execute(sql.into(), vec![]).await })
-        };
-        let first = spawn(UPDATE);
+        let first = spawn_write(&db, UPDATE);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let second = spawn(UPDATE);
+        let second = spawn_write(&db, UPDATE);
         tokio::time::sleep(Duration::from_millis(200)).await;
         exec(&mut s, "COMMIT", vec![]).await.expect("commit");
         first.await.expect("join").expect("first update");
@@ -1120,7 +1108,7 @@ mod tests {
             .expect("read");
         assert_eq!(
             r.rows,
-            vec![vec![SqlValue::Integer(4), SqlValue::Integer(4)]]
+            vec![vec![SqlValue::Integer(5), SqlValue::Integer(3004)]]
         );
     }
 
