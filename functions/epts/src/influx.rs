@@ -72,6 +72,11 @@ fn refusal(r: Refusal) -> Answer {
             retry_after,
         } => error(429, &message).header("retry-after", retry_after.to_string()),
         Refusal::TooLarge(m) => error(413, &m),
+        // InfluxDB 1.x answers a write its storage engine refused with 500 and the reason.
+        Refusal::StorageFull(m) => {
+            eprintln!("epts: influx: {m}");
+            error(500, auth::STORAGE_FULL)
+        }
         Refusal::Internal(m) => {
             eprintln!("epts: influx: {m}");
             error(500, "internal error; see the server log")
