@@ -6,7 +6,7 @@ use fieldline_component::{authorization, Authorization, Store};
 use fieldline_domain::{AccessClaims, Action, AuthFailure, JwtKey, OrgId, Timestamp, UserId};
 use fieldline_service::auth::{self, Caller as Member};
 use fieldline_service::limits::{self, Subject};
-use fieldline_service::{Conflict, Entity, Error, Refusal, Tenant};
+use fieldline_service::{BackendFailure, Conflict, Entity, Error, Refusal, Tenant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -152,6 +152,18 @@ impl From<Error> for ApiError {
             Error::UnknownDevice(m) => ApiError::new(404, "device_not_found", m),
             Error::TooLarge(m) => ApiError::new(413, "payload_too_large", m),
             Error::SchemaTooNew { .. } => ApiError::new(503, "schema_too_new", e.to_string()),
+            Error::Backend {
+                kind: BackendFailure::Full,
+                ref message,
+            } => {
+                eprintln!("admin: database error: {message}");
+                ApiError::new(
+                    507,
+                    "insufficient_storage",
+                    "the database is full: the request failed; send it again once the server \
+                     has room",
+                )
+            }
             other => internal(500, &other.to_string()),
         }
     }

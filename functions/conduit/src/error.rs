@@ -2,7 +2,7 @@
 //! 400, 401, 403, 404, 405, 413, 429, 500) and `{"code","error"}` body.
 
 use crate::status::{ConduitError, Status};
-use fieldline_service::{Error, Refusal};
+use fieldline_service::{BackendFailure, Error, Refusal};
 
 /// A use case's error in Conduit's terms.
 pub fn conduit_error(e: Error) -> ConduitError {
@@ -28,7 +28,19 @@ pub fn conduit_error(e: Error) -> ConduitError {
         | Error::NoMembership(_)
         | Error::CrossTenant => Status::Internal,
     };
-    let mut out = ConduitError::new(status, e.to_string());
+    let detail = match &e {
+        Error::Backend {
+            kind: BackendFailure::Full,
+            message,
+        } => {
+            eprintln!("conduit: database error: {message}");
+            "the storage is full: no point of this upload was written; send it again once the \
+             server has room"
+                .to_owned()
+        }
+        _ => e.to_string(),
+    };
+    let mut out = ConduitError::new(status, detail);
     out.retry_after_secs = e.as_rate_limited().map(|r| r.retry_after_secs);
     out
 }

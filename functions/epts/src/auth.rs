@@ -6,7 +6,7 @@
 use fieldline_component::{authorization, jwt_key, Authorization, Store};
 use fieldline_domain::Timestamp;
 use fieldline_service::auth::{self, Caller};
-use fieldline_service::{Error, Refusal as Refused};
+use fieldline_service::{BackendFailure, Error, Refusal as Refused};
 use spin_sdk::http::Request;
 
 /// The credentials a request carries.
@@ -31,8 +31,17 @@ pub enum Refusal {
     },
     /// The request asks for too much in one answer (Proficloud answers 500 with the message).
     TooLarge(String),
+    /// The database is full (its disk, or a size limit): no point of the request was written.
+    /// The backend's message, for the log; clients get [`STORAGE_FULL`].
+    StorageFull(String),
     Internal(String),
 }
+
+/// What a client is told when the database is full, in each API's format. A batch of points is
+/// one statement or transaction, so none of it was kept (a device registered from it may have
+/// been).
+pub const STORAGE_FULL: &str = "the database is full: no point of this request was written; send \
+                                it again once the server has room";
 
 impl From<Error> for Refusal {
     fn from(e: Error) -> Self {
@@ -51,6 +60,10 @@ impl From<Error> for Refusal {
             Error::NoMembership(_) => Refusal::Failed(e.to_string()),
             Error::Domain(D::Forbidden(d)) => Refusal::Forbidden(d.to_string()),
             Error::TooLarge(m) => Refusal::TooLarge(m),
+            Error::Backend {
+                kind: BackendFailure::Full,
+                ..
+            } => Refusal::StorageFull(e.to_string()),
             other => Refusal::Internal(other.to_string()),
         }
     }

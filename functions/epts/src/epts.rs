@@ -57,6 +57,10 @@ fn refusal(req: &Request, r: Refusal) -> Answer {
         } => spring_error(req, 429, &message).header("retry-after", retry_after.to_string()),
         // "500 – e.g. wrong input parameters ... Error message given in response body."
         Refusal::TooLarge(m) => spring_error(req, 500, &m),
+        Refusal::StorageFull(m) => {
+            eprintln!("epts: {} {}: {m}", req.method(), req.path());
+            spring_error(req, 500, auth::STORAGE_FULL)
+        }
         Refusal::Internal(m) => {
             eprintln!("epts: {} {}: {m}", req.method(), req.path());
             spring_error(req, 500, "internal error; see the server log")
@@ -108,6 +112,14 @@ fn token_refusal(r: Refusal) -> Answer {
         } => oauth_error(429, "too_many_requests", &message)
             .header("retry-after", retry_after.to_string()),
         Refusal::TooLarge(m) => oauth_error(400, "invalid_request", &m),
+        Refusal::StorageFull(m) => {
+            eprintln!("epts: /epts/token: {m}");
+            oauth_error(
+                500,
+                "server_error",
+                "the database is full; try again once the server has room",
+            )
+        }
         Refusal::Internal(m) => {
             eprintln!("epts: /epts/token: {m}");
             oauth_error(500, "server_error", "internal error; see the server log")

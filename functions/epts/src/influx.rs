@@ -19,7 +19,8 @@ use crate::wire::{self, header, Answer};
 /// `influx` CLI prints it, client libraries choose the 1.x protocol by it) treat it as such.
 const VERSION: &str = concat!("1.6.7-fieldline-", env!("CARGO_PKG_VERSION"));
 
-/// The most points one `/write` may carry (InfluxDB's clients send 5,000 by default).
+/// The most points one `/write` may carry (InfluxDB's clients send 5,000 by default); lines that
+/// do not parse count too, so that what a body costs to parse is bounded.
 const MAX_WRITE_POINTS: usize = 100_000;
 
 fn database() -> String {
@@ -71,6 +72,11 @@ fn refusal(r: Refusal) -> Answer {
             retry_after,
         } => error(429, &message).header("retry-after", retry_after.to_string()),
         Refusal::TooLarge(m) => error(413, &m),
+        // InfluxDB 1.x answers a write its storage engine refused with 500 and the reason.
+        Refusal::StorageFull(m) => {
+            eprintln!("epts: influx: {m}");
+            error(500, auth::STORAGE_FULL)
+        }
         Refusal::Internal(m) => {
             eprintln!("epts: influx: {m}");
             error(500, "internal error; see the server log")
@@ -234,16 +240,20 @@ fn write_answer<'a>(
     };
     // An unknown precision means nanoseconds, as InfluxDB 1.x reads it.
     let precision = Precision::parse(param("precision").unwrap_or("")).unwrap_or_default();
-    let (lines, parse_errors) = line_protocol::parse(text, precision, ns(now));
-    if lines.len() > MAX_WRITE_POINTS {
+    // Parsing stops at the first line past the limit, so that a body of millions of short
+    // lines (25 MB of them are 4 million) is refused without holding them all: parsed whole,
+    // such a body took 1.46 GB, far more than an instance's memory.
+    let Ok((lines, parse_errors)) =
+        line_protocol::parse_at_most(text, precision, ns(now), MAX_WRITE_POINTS)
+    else {
         return Ok(error(
             413,
             &format!(
-                "{} points in one request; send at most {MAX_WRITE_POINTS}",
-                lines.len()
+                "more than {MAX_WRITE_POINTS} points in one request; send at most \
+                 {MAX_WRITE_POINTS}"
             ),
         ));
-    }
+    };
     let report = use_case::write(&store, &caller, &lines, now)?;
     Ok(
         match outcome(&parse_errors, lines.len(), &report.rejected) {

@@ -106,6 +106,26 @@ pub struct LineError {
 /// Parses a `/write` body. Lines without a timestamp take `now_ns`, truncated to the precision
 /// as InfluxDB truncates its clock. Blank lines and lines starting with `#` are skipped.
 pub fn parse(body: &str, precision: Precision, now_ns: i64) -> (Vec<Line>, Vec<LineError>) {
+    match parse_at_most(body, precision, now_ns, usize::MAX) {
+        Ok(parsed) => parsed,
+        Err(TooManyLines(_)) => unreachable!("no body has more than usize::MAX lines"),
+    }
+}
+
+/// A body with more than this many lines (points and lines that do not parse, not counting
+/// blank lines and comments): [`parse_at_most`] stopped reading it there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("more than {0} lines")]
+pub struct TooManyLines(pub usize);
+
+/// [`parse`], giving up as soon as the body has more than `max` lines, points and unparsable
+/// lines alike: what it keeps is bounded by `max` lines whatever the size of the body.
+pub fn parse_at_most(
+    body: &str,
+    precision: Precision,
+    now_ns: i64,
+    max: usize,
+) -> Result<(Vec<Line>, Vec<LineError>), TooManyLines> {
     let b = body.as_bytes();
     let default_time = now_ns - now_ns.rem_euclid(precision.nanos());
     let (mut lines, mut errors) = (Vec::new(), Vec::new());
@@ -122,6 +142,9 @@ pub fn parse(body: &str, precision: Precision, now_ns: i64) -> (Vec<Line>, Vec<L
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
+        if lines.len() + errors.len() >= max {
+            return Err(TooManyLines(max));
+        }
         match parse_line(text, precision, default_time) {
             Ok(line) => lines.push(line),
             Err(reason) => errors.push(LineError {
@@ -131,7 +154,7 @@ pub fn parse(body: &str, precision: Precision, now_ns: i64) -> (Vec<Line>, Vec<L
             }),
         }
     }
-    (lines, errors)
+    Ok((lines, errors))
 }
 
 /// The end of the line starting at `i`: the next `\n` outside a quoted field value
@@ -590,6 +613,24 @@ fn unescape(s: &str, chars: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_at_most_stops_after_max_lines() {
+        let p = Precision::Nanoseconds;
+        let body = "a value=1 1\n\n# comment\nb value=2 2\nc value= 3\n";
+        // Three lines, one of which does not parse; blank lines and comments do not count.
+        let (lines, errors) = parse_at_most(body, p, 0, 3).expect("three lines");
+        assert_eq!((lines.len(), errors.len()), (2, 1));
+        assert_eq!((lines, errors), parse(body, p, 0));
+        assert_eq!(parse_at_most(body, p, 0, 2), Err(TooManyLines(2)));
+        // Unparsable lines count too: what is kept stays bounded.
+        let garbage = "x\n".repeat(1_000);
+        assert_eq!(parse_at_most(&garbage, p, 0, 999), Err(TooManyLines(999)));
+        assert_eq!(
+            parse_at_most(&garbage, p, 0, 1_000).map(|(l, e)| (l.len(), e.len())),
+            Ok((0, 1_000))
+        );
+    }
 
     const NOW: i64 = 1_595_324_700_123_456_789;
 

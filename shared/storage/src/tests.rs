@@ -1558,3 +1558,38 @@ fn atomically_writes_all_or_nothing() {
         .unwrap();
     assert_eq!(store.backlog("email").unwrap(), (2, Some(now())));
 }
+
+#[test]
+fn a_batch_that_does_not_fit_is_refused_as_full_and_leaves_no_point() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let comms: Vec<String> = (0..8).map(|c| c.to_string()).collect();
+    let comms: Vec<&str> = comms.iter().map(String::as_str).collect();
+    let (device, _, _) = device_with_channels(&db, &tenant, &comms);
+    let refs = channel_refs(&db, &tenant, device.id).unwrap();
+    // 30,000 points: three statements in one transaction, as a /write of 30,000 lines.
+    let batch: Vec<_> = (0..30_000i64)
+        .map(|i| (refs[comms[(i % 8) as usize]], pt(1_000 * (i / 8), i as f64)))
+        .collect();
+    let count = |db: &Connection| -> i64 {
+        db.query_row("SELECT count(*) FROM points", [], |r| r.get(0))
+            .unwrap()
+    };
+    // A database that is full (as a full disk would make it) before the batch is through.
+    let pages: i64 = db.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    db.pragma_update(None, "max_page_count", pages + 60)
+        .unwrap();
+    match write_points(&db, &tenant, &batch) {
+        Err(Error::Backend {
+            kind: BackendFailure::Full,
+            ..
+        }) => {}
+        other => panic!("expected a full database: {other:?}"),
+    }
+    assert_eq!(count(&db), 0, "nothing of the batch is kept");
+    assert!(db.is_autocommit(), "no transaction is left open");
+    // Room again: the same batch lands whole.
+    db.pragma_update(None, "max_page_count", 1_000_000).unwrap();
+    assert_eq!(write_points(&db, &tenant, &batch).unwrap(), 30_000);
+    assert_eq!(count(&db), 30_000);
+}
