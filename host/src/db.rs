@@ -232,13 +232,10 @@ fn open_connection(path: &Path, write: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(128);
-    // Each grouped write runs in its own savepoint, whose statement journal stays in memory up
-    // to STMTJRNL_SPILL (128 KiB - 1, set for the bundled SQLite in .cargo/config.toml, which
-    // says why not more), in one allocation, then spills to a temporary file.
-    // `temp_store=MEMORY` would keep it in 1 KiB chunks allocated and freed on every statement
-    // instead: a third of the writer's instructions on 32-row inserts (docs/benchmarks.md,
-    // 2026-12-02). Nor is it wanted on readers: their GROUP BY sorts measured twice as slow in
-    // memory as in temporary files, which the OS page cache keeps in memory anyway
+    // Each grouped write runs in its own savepoint, whose statement journal stays in memory
+    // whatever its size (STMTJRNL_SPILL=-1, set for the bundled SQLite in .cargo/config.toml,
+    // which says why). Not `temp_store=MEMORY` on readers: their GROUP BY sorts measured twice
+    // as slow in memory as in temporary files, which the OS page cache keeps in memory anyway
     // (scripts/bench query, mean-1m-1d).
     Ok(conn)
 }
@@ -702,7 +699,7 @@ mod tests {
     }
 
     #[test]
-    fn statement_journals_stay_in_memory_up_to_128_kib() {
+    fn statement_journals_stay_in_memory() {
         let conn = Connection::open_in_memory().expect("open");
         let mut stmt = conn.prepare("PRAGMA compile_options").expect("prepare");
         let options: Vec<String> = stmt
@@ -711,7 +708,7 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("rows");
         assert!(
-            options.iter().any(|o| o == "STMTJRNL_SPILL=131071"),
+            options.iter().any(|o| o == "STMTJRNL_SPILL=-1"),
             "SQLite was built without LIBSQLITE3_FLAGS from .cargo/config.toml: {options:?}"
         );
     }
@@ -746,7 +743,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_failing_statement_whose_journal_spills_to_disk_still_rolls_back_alone() {
+    async fn a_failing_statement_with_a_12_mb_journal_still_rolls_back_alone() {
         let (_dir, db) = temp_db();
         let mut s = db.session();
         big_table(&mut s).await;
@@ -770,7 +767,8 @@ mod tests {
         exec(&mut s, "COMMIT", vec![]).await.expect("commit");
         before.await.expect("join").expect("first insert");
         // For its NOT NULL constraint: with a spill threshold above 128 KiB it failed instead
-        // with "the database is full", when its journal was copied to the temporary file.
+        // with "the database is full", when its journal was copied to the temporary file (its
+        // 12 MB journal now stays in memory).
         match failing.await.expect("join") {
             Err(SqlError::Io(m)) if m.contains("NOT NULL") => {}
             other => panic!("the update must fail for its NOT NULL constraint: {other:?}"),
@@ -1044,9 +1042,10 @@ mod tests {
     /// statement's journal outgrew the in-memory threshold, and SQLite copied the in-memory
     /// journal to its temporary file with one write of the whole 4 MiB chunk, which the unix
     /// VFS cuts to `n & 0x1ffff` bytes (0): a short write, SQLITE_FULL. Fails at round 2 with
-    /// SQLITE_STMTJRNL_SPILL=4194304.
+    /// SQLITE_STMTJRNL_SPILL=4194304; passes with journals that never spill (-1), and with
+    /// 131071 (spills in writes the VFS takes whole).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn writes_of_100_000_rows_whose_statement_journals_spill_succeed() {
+    async fn writes_of_100_000_rows_with_large_statement_journals_succeed() {
         let (_dir, db) = temp_db();
         let mut s = db.session();
         points_schema(&mut s).await;
@@ -1082,7 +1081,7 @@ mod tests {
     /// A statement journaling about 12 MB, far past the in-memory threshold, succeeds both in a
     /// group (its own savepoint) and in an explicit transaction.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn statements_whose_journals_spill_succeed_in_groups_and_transactions() {
+    async fn statements_with_large_journals_succeed_in_groups_and_transactions() {
         let (_dir, db) = temp_db();
         let mut s = db.session();
         big_table(&mut s).await;
