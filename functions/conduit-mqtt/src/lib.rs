@@ -7,7 +7,7 @@
 use fieldline_domain::conduit::Topic;
 use fieldline_domain::Timestamp;
 use fieldline_service::auth::{conduit_caller, ConduitService};
-use fieldline_service::ingest::{ingest as store_points, Api, Incoming};
+use fieldline_service::ingest::conduit_upload;
 
 wit_bindgen::generate!({
     world: "spin-mqtt",
@@ -59,12 +59,13 @@ fn ingest(topic: &str, payload: &[u8]) -> Result<(), fieldline_service::Error> {
     let (timestamp, readings) = topic.kind.decode(payload, now)?;
     let store = fieldline_component::open_store()?;
     let caller = conduit_caller(&store, Some(&topic.token), ConduitService::Mqtt, now)?;
-    let points = readings
-        .iter()
-        .map(|r| Incoming::conduit(&topic.network_id, timestamp, r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let auth = &caller.auth;
-    let api = Api::Conduit(caller.tier);
-    store_points(&store, &auth.tenant, &auth.principal, api, &points, now)?;
+    conduit_upload(
+        &store,
+        &caller,
+        &topic.network_id,
+        timestamp,
+        &readings,
+        now,
+    )?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use fieldline_domain::conduit::{parse_v1, parse_v2, ReadQuery, RecordSource, Upl
 use crate::status::{ConduitError, Status};
 use fieldline_domain::Timestamp;
 use fieldline_service::auth::{conduit_caller, ConduitCaller, ConduitService};
-use fieldline_service::ingest::{ingest, Api, Incoming};
+use fieldline_service::ingest::conduit_upload;
 use fieldline_service::reads::conduit_records;
 use spin_sdk::http::Request;
 
@@ -39,27 +39,14 @@ fn upload(req: &Request, upload: Upload) -> Result<Answer, ConduitError> {
     let now = Timestamp::now();
     let store = open_store().map_err(conduit_error)?;
     let caller = caller(&store, upload.token.as_deref(), req, now)?;
-    let points = upload
-        .readings
-        .iter()
-        .map(|r| Incoming::conduit(&upload.network_id, upload.timestamp, r))
-        .collect::<Result<Vec<_>, _>>()
+    let (network_id, readings) = (&upload.network_id, &upload.readings);
+    let written = conduit_upload(&store, &caller, network_id, upload.timestamp, readings, now)
         .map_err(conduit_error)?;
-    let auth = &caller.auth;
-    let report = ingest(
-        &store,
-        &auth.tenant,
-        &auth.principal,
-        Api::Conduit(caller.tier),
-        &points,
-        now,
-    )
-    .map_err(conduit_error)?;
     Ok(Answer::json(
         serde_json::json!({
             "code": "200",
             "error": Status::Ok.title(),
-            "points": report.written,
+            "points": written,
         })
         .to_string(),
     ))

@@ -14,6 +14,7 @@ use fieldline_domain::{
     Point, Principal, SensorFields, SensorId, Timestamp, Unit,
 };
 
+use crate::auth::ConduitCaller;
 use crate::error::{corrupt, Conflict, Entity, Error, Result};
 use crate::limits::{self, Subject};
 use crate::ports::{ChannelRef, Store, Tenant};
@@ -278,6 +279,25 @@ pub fn ingest(
     }
     report.written = store.write_points(tenant, &resolved)?;
     Ok(report)
+}
+
+/// An AlphaX Conduit upload (HTTP or MQTT): the readings of device `network_id` at `timestamp`,
+/// stored for the token's holder under its tier's rate limit. Returns how many were written.
+pub fn conduit_upload(
+    store: &(impl Store + ?Sized),
+    caller: &ConduitCaller,
+    network_id: &fieldline_domain::NetworkId,
+    timestamp: Timestamp,
+    readings: &[fieldline_domain::conduit::Reading],
+    now: Timestamp,
+) -> Result<usize> {
+    let points = readings
+        .iter()
+        .map(|r| Incoming::conduit(network_id, timestamp, r))
+        .collect::<Result<Vec<_>>>()?;
+    let auth = &caller.auth;
+    let api = Api::Conduit(caller.tier);
+    Ok(ingest(store, &auth.tenant, &auth.principal, api, &points, now)?.written)
 }
 
 /// The devices of the organization that the points name, in one lookup for the UUIDs.

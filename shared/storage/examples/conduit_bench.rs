@@ -21,7 +21,7 @@ use fieldline_domain::{
     Password, PasswordHasher, Subscription, Timestamp,
 };
 use fieldline_service::auth::{conduit_caller, ConduitService};
-use fieldline_service::ingest::{ingest, Api, Incoming};
+use fieldline_service::ingest::conduit_upload;
 use fieldline_storage::{native, NewToken, SqlStore};
 
 const NETWORK_ID: &str = "bench-device";
@@ -84,13 +84,7 @@ fn measure(dir: &Path, name: &str, group: usize, budget: Duration) -> anyhow::Re
                 let ts = Timestamp::from_millis(base + uploads as i64)?;
                 let r = readings(uploads)
                     .map_err(|e| fieldline_storage::Error::Corrupt(e.to_string()))?;
-                let points = r
-                    .iter()
-                    .map(|r| Incoming::conduit(&network_id, ts, r))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let api = Api::Conduit(caller.tier);
-                let auth = &caller.auth;
-                ingest(&store, &auth.tenant, &auth.principal, api, &points, now)?;
+                conduit_upload(&store, &caller, &network_id, ts, &r, now)?;
                 uploads += 1;
             }
             Ok(())

@@ -88,7 +88,7 @@ mod tests {
     use fieldline_domain::conduit::{ConduitChannel, ReadQuery, Reading};
     use fieldline_domain::{ConduitTier, Device, DeviceFields, Name, NetworkId, Timestamp};
     use fieldline_service::auth::{ConduitCaller, ConduitService};
-    use fieldline_service::ingest::{ingest, Api, Incoming};
+    use fieldline_service::ingest::conduit_upload;
     use fieldline_service::{Error, Refusal};
 
     fn conduit_caller(
@@ -108,21 +108,8 @@ mod tests {
         readings: &[Reading],
         now: Timestamp,
     ) -> fieldline_service::Result<usize> {
-        let points = readings
-            .iter()
-            .map(|r| Incoming::conduit(network_id, timestamp, r))
-            .collect::<fieldline_service::Result<Vec<_>>>()?;
-        let auth = &caller.auth;
-        let api = Api::Conduit(caller.tier);
-        ingest(
-            &SqlStore(db),
-            &auth.tenant,
-            &auth.principal,
-            api,
-            &points,
-            now,
-        )
-        .map(|r| r.written)
+        let store = SqlStore(db);
+        conduit_upload(&store, caller, network_id, timestamp, readings, now)
     }
 
     fn conduit_points(
