@@ -1,20 +1,26 @@
 //! The HTTP trigger: serves the application's routes, a fresh instance per request, with Spin's
 //! request headers, a bounded number of requests in flight, bounded bodies, a deadline, one log
 //! line per request, and graceful shutdown.
+//!
+//! Slow clients cannot starve the others. A request's headers must arrive within
+//! [`Limits::header_timeout`] and its body within [`Limits::body_timeout`], and the body is read
+//! into memory *before* the request takes one of the [`Limits::max_concurrent`] slots: a client
+//! sending a byte a second holds a connection and a task, never a slot that others wait for.
+//! Bodies held at once are bounded by [`Limits::max_buffered_bytes`], connections by
+//! [`Limits::max_connections`] (more wait in the listen backlog).
 
 use crate::app::App;
 use anyhow::Result;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
@@ -26,6 +32,16 @@ pub struct Limits {
     pub max_concurrent: usize,
     /// Largest request body accepted (413 above it).
     pub max_body_bytes: usize,
+    /// Request bodies held in memory at once, in bytes; a request whose body would exceed it
+    /// waits while it reads. At least `max_body_bytes` (raised to it), so any one body fits.
+    pub max_buffered_bytes: usize,
+    /// Connections open at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// How long a request's headers may take to arrive (also how long an idle keep-alive
+    /// connection stays open); the connection is closed after it.
+    pub header_timeout: Duration,
+    /// How long a request's body may take to arrive once its headers have: 408 after it.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -33,15 +49,71 @@ impl Default for Limits {
         Limits {
             max_concurrent: 256,
             max_body_bytes: 16 << 20,
+            max_buffered_bytes: 256 << 20,
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
         }
     }
 }
+
+/// The unit in which [`Limits::max_buffered_bytes`] is handed out.
+const BUFFER_UNIT: usize = 1024;
 
 struct Server {
     app: Arc<App>,
     limits: Limits,
     slots: Semaphore,
+    buffers: Arc<Semaphore>,
     local: SocketAddr,
+}
+
+/// Why a request body could not be read.
+enum BodyError {
+    TooLarge,
+    TimedOut,
+    Broken(hyper::Error),
+}
+
+impl Server {
+    /// Reads a request body whole, within the body deadline and the size limit, holding a share
+    /// of the buffer budget for every byte it keeps (released when the request is answered).
+    async fn read_body(
+        &self,
+        mut incoming: Incoming,
+    ) -> Result<(Bytes, Vec<OwnedSemaphorePermit>), BodyError> {
+        let read = async {
+            let mut data = bytes::BytesMut::new();
+            let mut held = Vec::new();
+            let mut reserved = 0usize;
+            while let Some(frame) = incoming.frame().await {
+                let frame = frame.map_err(BodyError::Broken)?;
+                let Ok(chunk) = frame.into_data() else {
+                    continue; // trailers: a guest of Spin's HTTP trigger never sees them
+                };
+                if data.len() + chunk.len() > self.limits.max_body_bytes {
+                    return Err(BodyError::TooLarge);
+                }
+                let needed = (data.len() + chunk.len()).div_ceil(BUFFER_UNIT);
+                if needed > reserved {
+                    let more = u32::try_from(needed - reserved).unwrap_or(u32::MAX);
+                    let permit = self
+                        .buffers
+                        .clone()
+                        .acquire_many_owned(more)
+                        .await
+                        .expect("the buffer semaphore is never closed");
+                    held.push(permit);
+                    reserved = needed;
+                }
+                data.extend_from_slice(&chunk);
+            }
+            Ok((data.freeze(), held))
+        };
+        tokio::time::timeout(self.limits.body_timeout, read)
+            .await
+            .unwrap_or(Err(BodyError::TimedOut))
+    }
 }
 
 fn body(text: impl Into<Bytes>) -> HyperOutgoingBody {
@@ -110,6 +182,33 @@ impl Server {
         if declared.is_some_and(|n| n > self.limits.max_body_bytes) {
             return status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
         }
+        let (mut parts, incoming) = req.into_parts();
+        let (data, _buffered) = match self.read_body(incoming).await {
+            Ok(x) => x,
+            Err(BodyError::TooLarge) => {
+                tracing::info!(
+                    "{}: request body over {} bytes; answered 413",
+                    m.component,
+                    self.limits.max_body_bytes
+                );
+                return status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+            }
+            Err(BodyError::TimedOut) => {
+                tracing::info!(
+                    "{}: request body not received within {:?}; answered 408",
+                    m.component,
+                    self.limits.body_timeout
+                );
+                let mut r = status(StatusCode::REQUEST_TIMEOUT, "request body too slow\n");
+                r.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+            Err(BodyError::Broken(e)) => {
+                tracing::debug!("{}: request body unreadable: {e}", m.component);
+                return status(StatusCode::BAD_REQUEST, "");
+            }
+        };
         let Ok(_slot) = self.slots.acquire().await else {
             return status(StatusCode::SERVICE_UNAVAILABLE, "");
         };
@@ -121,7 +220,6 @@ impl Server {
             return status(StatusCode::INTERNAL_SERVER_ERROR, "");
         };
 
-        let (mut parts, incoming) = req.into_parts();
         let host = parts
             .headers
             .get(http::header::HOST)
@@ -159,24 +257,8 @@ impl Server {
                 parts.uri = uri;
             }
         }
-        // A body without a Content-Length (chunked) is only found too large while the guest reads
-        // it; the guest then sees an error and usually answers 500. Note it so the client gets
-        // the same 413 as for a declared length over the limit.
-        let too_large = Arc::new(AtomicBool::new(false));
-        let flag = too_large.clone();
-        let limited =
-            Limited::new(incoming, self.limits.max_body_bytes).map_err(move |e| match e
-                .downcast::<hyper::Error>()
-            {
-                Ok(h) => wasmtime_wasi_http::Error::Hyper(*h),
-                Err(e) => {
-                    if e.is::<LengthLimitError>() {
-                        flag.store(true, Ordering::Release);
-                    }
-                    wasmtime_wasi_http::Error::HttpRequestBodySize(None)
-                }
-            });
-        let req = Request::from_parts(parts, limited);
+        let body = Full::new(data).map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
+        let req = Request::from_parts(parts, body);
 
         let mut store = self.app.store(component);
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -211,14 +293,6 @@ impl Server {
             }
         });
         let answer = receiver.await;
-        if too_large.load(Ordering::Acquire) {
-            tracing::info!(
-                "{}: request body over {} bytes without a Content-Length; answered 413",
-                id,
-                self.limits.max_body_bytes
-            );
-            return status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
-        }
         match answer {
             Ok(Ok(resp)) => resp,
             Ok(Err(code)) => {
@@ -253,15 +327,27 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let local = listener.local_addr()?;
+    let max_buffered = limits.max_buffered_bytes.max(limits.max_body_bytes);
+    let units = max_buffered
+        .div_ceil(BUFFER_UNIT)
+        .min(Semaphore::MAX_PERMITS);
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let server = Arc::new(Server {
         app,
         slots: Semaphore::new(limits.max_concurrent),
+        buffers: Arc::new(Semaphore::new(units)),
         limits,
         local,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        // Waits for a free connection before accepting: past the limit, clients wait in the
+        // kernel's backlog instead of costing a task each.
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => p.expect("the connection semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, client) = match accepted {
@@ -274,6 +360,8 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 let server = server.clone();
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(server.limits.header_timeout)
                     .keep_alive(true)
                     .serve_connection(
                         TokioIo::new(stream),
@@ -287,6 +375,7 @@ pub async fn serve(
                     if let Err(e) = conn.await {
                         tracing::debug!("connection from {client}: {e}");
                     }
+                    drop(permit);
                 });
             }
             () = &mut shutdown => break,

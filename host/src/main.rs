@@ -61,6 +61,19 @@ enum Command {
         /// Largest request body, in bytes.
         #[arg(long, default_value_t = 16 << 20)]
         max_body_bytes: usize,
+        /// Request bodies held in memory at once, in bytes (read whole before a request is
+        /// handled, so a slow client never holds one of the --max-concurrent slots).
+        #[arg(long, default_value_t = 256 << 20)]
+        max_buffered_bytes: usize,
+        /// Connections open at once; more wait in the listen backlog.
+        #[arg(long, default_value_t = 4096)]
+        max_connections: usize,
+        /// How long a request's headers may take to arrive, and an idle connection may stay open.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        header_timeout: Duration,
+        /// How long a request's body may take to arrive once its headers have (then 408).
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        body_timeout: Duration,
     },
     /// Run triggers by hand.
     Trigger {
@@ -149,6 +162,10 @@ async fn main() -> Result<()> {
             listen,
             max_concurrent,
             max_body_bytes,
+            max_buffered_bytes,
+            max_connections,
+            header_timeout,
+            body_timeout,
         } => {
             let started = std::time::Instant::now();
             let app = Arc::new(App::load(&app.from, options(&app)?).await?);
@@ -174,6 +191,10 @@ async fn main() -> Result<()> {
             let limits = http_trigger::Limits {
                 max_concurrent,
                 max_body_bytes,
+                max_buffered_bytes,
+                max_connections,
+                header_timeout,
+                body_timeout,
             };
             http_trigger::serve(app.clone(), listener, limits, shutdown_signal()).await?;
             for c in crons {

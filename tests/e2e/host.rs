@@ -890,3 +890,102 @@ fn an_unreachable_broker_is_retried_with_back_off_and_logged_once() {
     );
     assert_eq!(get(&h, "/probe/const").0, 200, "HTTP is unaffected");
 }
+
+/// A raw connection to the host, for clients no HTTP library imitates: slow ones.
+fn raw(h: &TestHost) -> std::net::TcpStream {
+    let url = h.url("");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    s
+}
+
+/// What the host sent back before closing the connection (empty: it closed without answering).
+fn answer(mut s: std::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    match s.read_to_end(&mut buf) {
+        Ok(_) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(e) if !buf.is_empty() => format!("{}{e}", String::from_utf8_lossy(&buf)),
+        Err(e) => panic!("the host neither answered nor closed the connection: {e}"),
+    }
+}
+
+#[test]
+fn slow_clients_hold_no_request_slot_and_are_cut_off() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // Two request slots, and eight clients that send a body a byte at a time and never finish.
+    let h = Start::fixtures()
+        .arg("--max-concurrent")
+        .arg("2")
+        .arg("--header-timeout")
+        .arg("2s")
+        .arg("--body-timeout")
+        .arg("4s")
+        .start()
+        .expect("host starts");
+    let answered = Arc::new(AtomicBool::new(false));
+    let slow_bodies: Vec<_> = (0..8)
+        .map(|_| {
+            let mut s = raw(&h);
+            let answered = answered.clone();
+            std::thread::spawn(move || {
+                s.write_all(b"POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+                    .expect("headers");
+                let reader = s.try_clone().expect("clone");
+                let trickle = std::thread::spawn(move || {
+                    // A byte every 200 ms for at most 6 s, well short of the 100 announced.
+                    for _ in 0..30 {
+                        if s.write_all(b"x").is_err() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                });
+                let a = answer(reader);
+                answered.store(true, Ordering::SeqCst);
+                trickle.join().expect("trickle");
+                a
+            })
+        })
+        .collect();
+    // A client that sends half its headers, then a byte a second.
+    let slow_headers = {
+        let mut s = raw(&h);
+        std::thread::spawn(move || {
+            s.write_all(b"GET /probe/const HTTP/1.1\r\nHo")
+                .expect("half the headers");
+            let reader = s.try_clone().expect("clone");
+            let trickle = std::thread::spawn(move || {
+                for _ in 0..8 {
+                    if s.write_all(b"x").is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+            let a = answer(reader);
+            trickle.join().expect("trickle");
+            a
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // Others are served while the slow clients are still sending.
+    for path in ["/probe/const", "/health"] {
+        let (s, _) = get(&h, path);
+        assert_eq!(s, 200, "{path}");
+    }
+    assert!(
+        !answered.load(Ordering::SeqCst),
+        "a slow client was answered before the others were served"
+    );
+    // Each slow body is cut off at the body deadline with a 408, the slow headers with a close.
+    for t in slow_bodies {
+        let a = t.join().expect("slow body");
+        assert!(a.starts_with("HTTP/1.1 408"), "{a}");
+    }
+    let a = slow_headers.join().expect("slow headers");
+    assert!(!a.contains(" 200 "), "{a}");
+    assert_eq!(get(&h, "/probe/const").0, 200);
+}
