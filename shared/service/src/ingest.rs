@@ -117,6 +117,8 @@ pub fn ingest(
     now: Timestamp,
 ) -> Result<IngestReport> {
     let mut report = IngestReport::default();
+    // The subscription first: an expired organization is refused whatever it sends.
+    let subscription = crate::auth::require_subscription(store, tenant, now)?;
     if points.is_empty() {
         return Ok(report);
     }
@@ -208,14 +210,30 @@ pub fn ingest(
             now,
         )?;
     }
-    let subscription = store.organization(tenant)?.subscription;
-    limits::check(
+    if let Err(e) = limits::reserve(
         store,
         &limits::points_per_hour(&subscription),
         Subject::Org(tenant.id()),
         to_write as u64,
         now,
-    )?;
+    ) {
+        if e.as_rate_limited().is_some() {
+            // Discarded, as Sensorbis discards over the limit; counted per device for the
+            // organization's administrators, whichever API the points came through.
+            let hour = now.hour_start();
+            for (target, group) in &targets {
+                if group.is_empty() {
+                    continue;
+                }
+                let device = match target {
+                    Target::Known(d) => Some(d.id),
+                    Target::New(_) => None,
+                };
+                store.count_discarded(tenant, device, hour, group.len() as u64)?;
+            }
+        }
+        return Err(e);
+    }
 
     // Register what is missing, then write everything in one batch.
     let mut resolved: Vec<(ChannelRef, Point)> = Vec::with_capacity(to_write);

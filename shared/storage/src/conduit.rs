@@ -141,7 +141,7 @@ mod tests {
     fn forbidden(e: &Error) -> bool {
         matches!(
             e,
-            Error::Refused(Refusal::ServiceDisabled(_))
+            Error::Refused(Refusal::ServiceDisabled(_) | Refusal::SubscriptionExpired(_))
                 | Error::Domain(fieldline_domain::Error::Forbidden(_))
         )
     }
