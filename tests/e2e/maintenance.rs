@@ -71,7 +71,8 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
         &fieldline_domain::OrgFields::named(
             fieldline_domain::OrgName::parse("Acme").expect("name"),
         ),
-        &fieldline_domain::Subscription::default(),
+        // Retention long enough for points of 1970.
+        &fieldline_tests::fixture_subscription(),
         &fieldline_domain::Email::parse("ops@example.com").expect("email"),
         &hash,
         now,
