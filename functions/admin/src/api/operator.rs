@@ -36,15 +36,28 @@ fn operator(req: &Request) -> ApiResult<()> {
             "operator endpoints need `Authorization: Bearer <operator token>`",
         )
     })?;
-    if !token.matches(&presented) {
-        return Err(ApiError::new(
+    if token.matches(&presented) {
+        return Ok(());
+    }
+    // A member's valid access token is a known caller without the right (403); anything else
+    // is no credential at all (401).
+    let member = crate::http::jwt_key()?
+        .verify(&presented, Timestamp::now())
+        .is_ok();
+    Err(if member {
+        ApiError::new(
             403,
             "operator_only",
-            "only the installation's operator may do this; the credential is not the operator \
-             token",
-        ));
-    }
-    Ok(())
+            "only the installation's operator may do this, with the operator token; an \
+             organization's members may not",
+        )
+    } else {
+        ApiError::new(
+            401,
+            "invalid_token",
+            "the credential is neither the operator token nor a valid access token",
+        )
+    })
 }
 
 /// The organization named by the path, with its store and the clock.
