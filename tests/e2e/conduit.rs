@@ -1083,6 +1083,16 @@ fn conduit_works_with_an_organization_device_and_token_made_through_the_admin_ap
         .as_str()
         .expect("access token")
         .to_owned();
+    // The document's upload is from 2020: the operator gives the organization the retention
+    // that keeps it (the default 90 days would refuse it as beyond the retention policy).
+    let org = signup["organization"].as_str().expect("organization");
+    let (s, sub) = call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/operator/organizations/{org}/subscription"),
+        Some(fieldline_tests::OPERATOR_TOKEN),
+        serde_json::to_value(fieldline_tests::fixture_subscription()).expect("json"),
+    );
+    assert_eq!(s, 200, "{sub}");
     let (s, dev) = call(
         reqwest::Method::POST,
         "/api/v1/devices",

@@ -279,4 +279,29 @@ fn maintenance_applies_each_organizations_retention_and_rollups_answer_beyond_it
         .expect("query");
     let body: serde_json::Value = resp.json().expect("json");
     assert!(body["results"][0]["series"].is_null(), "{body}");
+
+    // A late point for that hour is dropped as InfluxDB drops points beyond the retention
+    // policy: written, it would make the next roll-up recompute the hour from it alone.
+    let resp = fieldline_tests::client()
+        .post(h.url("/write?db=fieldline&precision=ms"))
+        .basic_auth("ops@example.com", Some(fieldline_tests::PASSWORD))
+        .body(format!(
+            "auto~watt,uuid={uuid} value=100 {}\nauto~watt,uuid={uuid} value=8 {}\n",
+            from + 5,
+            now.as_millis()
+        ))
+        .send()
+        .expect("write");
+    assert_eq!(resp.status().as_u16(), 400);
+    let e: serde_json::Value = resp.json().expect("json");
+    let e = e["error"].as_str().unwrap_or_default();
+    assert!(
+        e.starts_with("partial write: points beyond retention policy") && e.ends_with("dropped=1"),
+        "{e}"
+    );
+    assert_eq!(
+        count(points_of, refs[0].key),
+        2,
+        "the recent point was written"
+    );
 }

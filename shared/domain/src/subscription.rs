@@ -224,6 +224,28 @@ impl Subscription {
         self.detailed_cutoff(now).hour_start()
     }
 
+    /// Whether a point at `ts` may still be written at `now`: not before the detailed
+    /// retention's cutoff hour ([`Subscription::detailed_cutoff_hour`]). Retention deletes
+    /// those hours' points once they are rolled up; a point written into one afterwards would
+    /// make the roll-up recompute the hour from it alone. InfluxDB drops such points too
+    /// ("points beyond retention policy").
+    pub fn check_retained(&self, ts: Timestamp, now: Timestamp) -> Result<(), ParseError> {
+        let cutoff = self.detailed_cutoff_hour(now);
+        if ts >= cutoff {
+            return Ok(());
+        }
+        Err(ParseError::new(
+            "timestamp",
+            format!(
+                "points beyond retention policy: {} is older than the subscription's detailed \
+                 retention of {} days (points from {} on are kept)",
+                ts.to_rfc3339(),
+                self.detailed_retention_days,
+                cutoff.to_rfc3339()
+            ),
+        ))
+    }
+
     /// Rollups older than this may be deleted.
     pub fn aggregated_cutoff(&self, now: Timestamp) -> Timestamp {
         now.add_secs(-i64::from(self.aggregated_retention_days) * 86_400)
@@ -341,10 +363,14 @@ mod tests {
         );
         assert_eq!(points_per_hour_for(10, 4, 60), Some(2400));
         assert_eq!(points_per_hour_for(u64::MAX, 2, 1), None);
-        assert_eq!(
-            s.detailed_cutoff_hour(Timestamp::from_secs(90 * 86_400 + 3_700).unwrap())
-                .as_secs(),
-            3_600
-        );
+        let t = Timestamp::from_secs(90 * 86_400 + 3_700).unwrap();
+        assert_eq!(s.detailed_cutoff_hour(t).as_secs(), 3_600);
+        assert!(s
+            .check_retained(Timestamp::from_secs(3_600).unwrap(), t)
+            .is_ok());
+        let e = s
+            .check_retained(Timestamp::from_secs(3_599).unwrap(), t)
+            .unwrap_err();
+        assert!(e.message.contains("beyond retention policy"), "{e}");
     }
 }

@@ -122,6 +122,34 @@ pub fn ingest(
     if points.is_empty() {
         return Ok(report);
     }
+    // Points older than the detailed retention: InfluxDB's `/write` drops them and says so
+    // (a partial write); every other API refuses the whole request, never storing part of it
+    // silently.
+    let kept: Vec<Incoming>;
+    let mut points = points;
+    if let Some(old) = points
+        .iter()
+        .find_map(|p| subscription.check_retained(p.point.ts(), now).err())
+    {
+        if api != Api::InfluxWrite {
+            return Err(old.into());
+        }
+        kept = points
+            .iter()
+            .filter(|p| match subscription.check_retained(p.point.ts(), now) {
+                Ok(()) => true,
+                Err(e) => {
+                    report.rejected.push(e.message);
+                    false
+                }
+            })
+            .cloned()
+            .collect();
+        if kept.is_empty() {
+            return Ok(report);
+        }
+        points = &kept;
+    }
     // Settle every device first, writing nothing.
     let mut by_device: BTreeMap<&DeviceKey, Vec<&Incoming>> = BTreeMap::new();
     for p in points {
