@@ -80,7 +80,9 @@ log "starting the host on 127.0.0.1:$host_port (state in $tmp/spin)"
 # Exported: the driver runs the maintenance job (`fieldline trigger cron`) with the same variables.
 SPIN_VARIABLE_JWT_SECRET="$(head -c 32 /dev/urandom | base64)"
 SPIN_VARIABLE_MQTT_ADDRESS="mqtt://127.0.0.1:$mqtt_port"
-export SPIN_VARIABLE_JWT_SECRET SPIN_VARIABLE_MQTT_ADDRESS
+# The operator's credential: tsbench.py sets the benchmark organization's subscription with it.
+SPIN_VARIABLE_OPERATOR_TOKEN="$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"
+export SPIN_VARIABLE_JWT_SECRET SPIN_VARIABLE_MQTT_ADDRESS SPIN_VARIABLE_OPERATOR_TOKEN
 FIELDLINE_LOG="${FIELDLINE_LOG:-error}" \
   target/release/fieldline up --from spin.toml --listen "127.0.0.1:$host_port" \
   --state-dir "$tmp/spin" >"$tmp/host.log" 2>&1 &

@@ -443,22 +443,41 @@ fn admin_signup_login_structure_token_refresh_flow() {
     let mut new_sub = sub.body.clone();
     new_sub["conduitTier"] = json!("premium");
     new_sub["maxUsers"] = json!(5);
+    // The organization's own administrator may not set its subscription: the operator does.
     let put = api.send(
         "PUT",
         "/api/v1/organization/subscription",
         Some(&s.access),
         Some(&new_sub),
     );
+    expect(&put, 403, "operator_only");
+    let operator_path = format!("/api/v1/operator/organizations/{}/subscription", admin.org);
+    let put = api.send(
+        "PUT",
+        &operator_path,
+        Some(fieldline_tests::OPERATOR_TOKEN),
+        Some(&new_sub),
+    );
     assert_eq!(put.status, 200, "{put:?}");
     assert_eq!(put.body["maxUsers"], 5);
+    assert_eq!(
+        api.get("/api/v1/organization/subscription", &s).body["conduitTier"],
+        "premium"
+    );
     new_sub["aggregatedRetentionDays"] = json!(1);
     let bad = api.send(
         "PUT",
-        "/api/v1/organization/subscription",
-        Some(&s.access),
+        &operator_path,
+        Some(fieldline_tests::OPERATOR_TOKEN),
         Some(&new_sub),
     );
     expect(&bad, 400, "invalid_request");
+    // A tenant's access token is not the operator's credential.
+    expect(
+        &api.send("PUT", &operator_path, Some(&s.access), Some(&new_sub)),
+        403,
+        "operator_only",
+    );
 
     // A device with a sensor and channels, with the Sensorbis checks.
     let d = api.post(
@@ -921,7 +940,8 @@ fn admin_permission_boundaries() {
     let a = administering(&admin2);
     assert_eq!(
         a,
-        vec![200, 200, 200, 200, 200, 201, 200, 201, 201, 200],
+        // The subscription is the operator's: refused to administrators too.
+        vec![200, 200, 403, 200, 200, 201, 200, 201, 201, 200],
         "administrator"
     );
     assert_eq!(modifying(&admin2), vec![201, 200, 201, 200, 201, 200, 201]);
@@ -1063,8 +1083,8 @@ fn admin_permission_boundaries() {
     sub["maxUsers"] = json!(4);
     let put = api.send(
         "PUT",
-        "/api/v1/organization/subscription",
-        Some(&admin.access),
+        &format!("/api/v1/operator/organizations/{}/subscription", admin.org),
+        Some(fieldline_tests::OPERATOR_TOKEN),
         Some(&sub),
     );
     assert_eq!(put.status, 200, "{put:?}");
@@ -1279,6 +1299,11 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         let Some(param) = path.split('/').find(|s| s.starts_with(':')) else {
             continue;
         };
+        if path.starts_with("/api/v1/operator/") {
+            // The operator's routes name organizations and refuse every member (403
+            // operator_only; tests/e2e/subscriptions.rs).
+            continue;
+        }
         let target = if path.starts_with("/api/v1/devices/") {
             &device
         } else if path.starts_with("/api/v1/sensors/") {

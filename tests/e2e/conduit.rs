@@ -1083,6 +1083,16 @@ fn conduit_works_with_an_organization_device_and_token_made_through_the_admin_ap
         .as_str()
         .expect("access token")
         .to_owned();
+    // The document's upload is from 2020: the operator gives the organization the retention
+    // that keeps it (the default 90 days would refuse it as beyond the retention policy).
+    let org = signup["organization"].as_str().expect("organization");
+    let (s, sub) = call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/operator/organizations/{org}/subscription"),
+        Some(fieldline_tests::OPERATOR_TOKEN),
+        serde_json::to_value(fieldline_tests::fixture_subscription()).expect("json"),
+    );
+    assert_eq!(s, 200, "{sub}");
     let (s, dev) = call(
         reqwest::Method::POST,
         "/api/v1/devices",
@@ -1317,4 +1327,74 @@ fn conduit_mqtt_messages_survive_kill_9_and_arrive_after_a_restart() {
     {
         eprintln!("restart: {line}");
     }
+}
+
+/// The organization's points-per-hour limit holds for MQTT too: past it, messages are dropped
+/// (MQTT has no answer to give) and counted as discarded for their device, as for every
+/// ingestion API.
+#[test]
+fn conduit_mqtt_messages_past_the_points_per_hour_limit_are_counted_as_discarded() {
+    let broker = durable_broker();
+    let h = start_on(&broker);
+    let db = open(&h);
+    let o = org(&db);
+    let small = Subscription {
+        points_per_hour: 10,
+        ..fieldline_tests::fixture_subscription()
+    };
+    storage::update_subscription(&db, &o.tenant, &small).expect("subscription");
+    let t = enterprise(&db, &o);
+    let d = device(&db, &o, NETWORK_ID);
+    // Within one UTC hour.
+    let now = Timestamp::now();
+    let left = now.hour_start().add_secs(3600).as_millis() - now.as_millis();
+    if left < 60_000 {
+        std::thread::sleep(Duration::from_millis(
+            u64::try_from(left + 1000).unwrap_or(0),
+        ));
+    }
+    let hour = Timestamp::now().hour_start();
+    let first = Timestamp::now().as_millis();
+    let acked = publish_qos1(
+        broker.port,
+        &format!("{t}/{NETWORK_ID}/1/data"),
+        timed_updates(first, 0, 15),
+    );
+    assert_eq!(acked, 15);
+    let discarded = || -> i64 {
+        h.sqlite()
+            .expect("database")
+            .query_row(
+                "SELECT coalesce(sum(n), 0) FROM discarded_points",
+                [],
+                |r| r.get(0),
+            )
+            .expect("discarded")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while (stored(&h, NETWORK_ID).0 < 10 || discarded() < 5) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        Timestamp::now().hour_start(),
+        hour,
+        "the test ran within one hour"
+    );
+    assert_eq!(stored(&h, NETWORK_ID).0, 10, "exactly the limit is stored");
+    assert_eq!(discarded(), 5, "the other 5 are counted");
+    let rows = storage::SqlStore(&db);
+    use fieldline_service::prelude::Counters;
+    let per_device = rows
+        .discarded(&o.tenant, hour, hour.add_secs(3600))
+        .expect("discarded");
+    assert_eq!(per_device.len(), 1, "{per_device:?}");
+    assert_eq!(
+        (per_device[0].device, per_device[0].points),
+        (Some(d.id), 5)
+    );
+    assert!(
+        h.output().contains("points-per-hour"),
+        "the refusals are logged"
+    );
 }

@@ -1,7 +1,7 @@
 //! The `maintenance` component (`functions/maintenance`) on the cron trigger of spin.toml: run
 //! once with `fieldline trigger cron maintenance` against a running application's state, it
-//! deletes the rate-limit counters whose window has ended and keeps the others, and rolls up
-//! the hours written since its last run.
+//! deletes the rate-limit counters whose window has ended and keeps the others, rolls up the
+//! hours written since its last run, and applies each organization's retention.
 
 use fieldline_domain::Timestamp;
 use fieldline_storage as storage;
@@ -71,7 +71,8 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
         &fieldline_domain::OrgFields::named(
             fieldline_domain::OrgName::parse("Acme").expect("name"),
         ),
-        &fieldline_domain::Subscription::default(),
+        // Retention long enough for points of 1970.
+        &fieldline_tests::fixture_subscription(),
         &fieldline_domain::Email::parse("ops@example.com").expect("email"),
         &hash,
         now,
@@ -132,5 +133,175 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
             .any(|t| t["component"].as_str() == Some("maintenance")
                 && t["cron_expression"].as_str() == Some("0 * * * * *")),
         "{crons:?}"
+    );
+}
+
+#[test]
+fn maintenance_applies_each_organizations_retention_and_rollups_answer_beyond_it() {
+    use fieldline_domain::{ChannelFields, CommunicationId, DeviceFields, Name, Point, Uuid};
+
+    let h = Start::new(workspace().join("spin.toml"))
+        .env("SPIN_VARIABLE_JWT_SECRET", SECRET)
+        .start()
+        .expect("host starts");
+    let db = storage::native::open(&h.state.path().join("sqlite_db.db")).expect("db");
+    storage::migrate(&db).expect("migrate");
+    let (tenant, _) = fieldline_tests::sign_up(&db, "Short", "ops@example.com");
+    // 1 day of raw points, 3 days of rollups.
+    let short = fieldline_domain::Subscription {
+        detailed_retention_days: 1,
+        aggregated_retention_days: 3,
+        ..fieldline_domain::Subscription::default()
+    };
+    storage::update_subscription(&db, &tenant, &short).expect("subscription");
+    // Another organization, with the fixtures' long retention, keeps everything.
+    let (other, _) = fieldline_tests::sign_up(&db, "Long", "long@example.com");
+    let now = Timestamp::now();
+    let uuid = Uuid::parse("355f6856-e9a4-469f-8f22-3f8b037d064a").expect("uuid");
+    let mut refs = Vec::new();
+    for t in [&tenant, &other] {
+        let d = storage::create_device(
+            &db,
+            t,
+            &DeviceFields::named(Name::parse("Meter").expect("name")),
+            Some(uuid),
+            now,
+        )
+        .expect("device");
+        let s = storage::create_sensor(
+            &db,
+            t,
+            d.id,
+            &fieldline_domain::SensorFields::named(Name::parse("S").expect("name")),
+            now,
+        )
+        .expect("sensor");
+        storage::create_channel(
+            &db,
+            t,
+            s.id,
+            Some(CommunicationId::parse("auto~watt").expect("id")),
+            &ChannelFields::named(Name::parse("Power").expect("name")),
+            now,
+        )
+        .expect("channel");
+        refs.push(storage::channel_refs(&db, t, d.id).expect("refs")["auto~watt"]);
+    }
+    // 5 days ago (beyond both retentions): 6,000 points, more than a batch; 2 days ago (beyond
+    // the detailed retention only): 3 points; an hour ago: 1 point.
+    let hour = |days_ago: i64| now.add_secs(-days_ago * 86_400).hour_start().as_millis();
+    for (t, r) in [(&tenant, refs[0]), (&other, refs[1])] {
+        let mut points = Vec::new();
+        for k in 0..6_000 {
+            points.push((hour(5) + k * 500, 1.0));
+        }
+        points.extend([(hour(2), 1.0), (hour(2) + 1, 2.0), (hour(2) + 2, 6.0)]);
+        points.push((now.add_secs(-3600).as_millis(), 7.0));
+        let points: Vec<_> = points
+            .into_iter()
+            .map(|(ms, v)| {
+                let ts = Timestamp::from_millis(ms).expect("ts");
+                (r, Point::new(ts, v).expect("point"))
+            })
+            .collect();
+        storage::write_points(&db, t, &points).expect("write");
+    }
+
+    let state = h.state.path().to_string_lossy().to_string();
+    let manifest = workspace().join("spin.toml");
+    let (ok, out) = run_host(
+        &[
+            "trigger",
+            "cron",
+            "maintenance",
+            "--from",
+            &manifest.to_string_lossy(),
+            "--state-dir",
+            &state,
+        ],
+        &[("SPIN_VARIABLE_JWT_SECRET", SECRET)],
+    )
+    .expect("runs");
+    assert!(ok, "{out}");
+    // Rolled up first, then deleted: 6,003 points and 1 rollup of the short organization (the
+    // host's own cron, every minute, may have done it first: the state below is what counts).
+    assert!(out.contains("retention deleted"), "{out}");
+    let count =
+        |sql: &str, key: i64| -> i64 { db.query_row(sql, [key], |r| r.get(0)).expect("count") };
+    let points_of = "SELECT count(*) FROM points WHERE channel_key = ?";
+    let rollups_of = "SELECT count(*) FROM rollups WHERE channel_key = ?";
+    assert_eq!(
+        count(points_of, refs[0].key),
+        1,
+        "only the last hour's point"
+    );
+    assert_eq!(
+        count(rollups_of, refs[0].key),
+        2,
+        "2 days ago and the last hour"
+    );
+    assert_eq!(
+        count(points_of, refs[1].key),
+        6_004,
+        "the other keeps everything"
+    );
+    assert_eq!(count(rollups_of, refs[1].key), 3);
+
+    // The hour of 2 days ago is still answered exactly, from its rollup, by InfluxQL over
+    // whole hours (the account's password as InfluxDB credentials).
+    let from = hour(2);
+    let q = format!(
+        "SELECT count(value), sum(value), mean(value) FROM \"auto~watt\" \
+         WHERE time >= {from}ms AND time < {}ms GROUP BY time(1h)",
+        from + 3_600_000
+    );
+    let resp = fieldline_tests::client()
+        .get(h.url("/query"))
+        .basic_auth("ops@example.com", Some(fieldline_tests::PASSWORD))
+        .query(&[("db", "fieldline"), ("epoch", "ms"), ("q", &q)])
+        .send()
+        .expect("query");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: serde_json::Value = resp.json().expect("json");
+    let row = &body["results"][0]["series"][0]["values"][0];
+    let got: Vec<f64> = (0..4).filter_map(|i| row[i].as_f64()).collect();
+    assert_eq!(got, vec![from as f64, 3.0, 9.0, 3.0], "{body}");
+    // ... while the raw points of that hour are gone.
+    let q = format!(
+        "SELECT value FROM \"auto~watt\" WHERE time >= {from}ms AND time < {}ms",
+        from + 3_600_000
+    );
+    let resp = fieldline_tests::client()
+        .get(h.url("/query"))
+        .basic_auth("ops@example.com", Some(fieldline_tests::PASSWORD))
+        .query(&[("db", "fieldline"), ("q", &q)])
+        .send()
+        .expect("query");
+    let body: serde_json::Value = resp.json().expect("json");
+    assert!(body["results"][0]["series"].is_null(), "{body}");
+
+    // A late point for that hour is dropped as InfluxDB drops points beyond the retention
+    // policy: written, it would make the next roll-up recompute the hour from it alone.
+    let resp = fieldline_tests::client()
+        .post(h.url("/write?db=fieldline&precision=ms"))
+        .basic_auth("ops@example.com", Some(fieldline_tests::PASSWORD))
+        .body(format!(
+            "auto~watt,uuid={uuid} value=100 {}\nauto~watt,uuid={uuid} value=8 {}\n",
+            from + 5,
+            now.as_millis()
+        ))
+        .send()
+        .expect("write");
+    assert_eq!(resp.status().as_u16(), 400);
+    let e: serde_json::Value = resp.json().expect("json");
+    let e = e["error"].as_str().unwrap_or_default();
+    assert!(
+        e.starts_with("partial write: points beyond retention policy") && e.ends_with("dropped=1"),
+        "{e}"
+    );
+    assert_eq!(
+        count(points_of, refs[0].key),
+        2,
+        "the recent point was written"
     );
 }

@@ -66,6 +66,8 @@ pub fn build() -> Result<PathBuf> {
 /// The key the application signs access tokens with in the tests ([`Start::app`]), so that
 /// tests can mint their own (expired, for another organization).
 pub const JWT_SECRET: &str = "e2e-admin-jwt-secret-0123456789abcdef-0123456789";
+/// The installation operator's token of the hosts [`Start::app`] starts (`operator_token`).
+pub const OPERATOR_TOKEN: &str = "e2e-operator-token-0123456789abcdef";
 
 /// The password of the accounts [`sign_up`] makes.
 pub const PASSWORD: &str = "correct horse battery";
@@ -73,19 +75,30 @@ pub const PASSWORD: &str = "correct horse battery";
 /// An organization and its administrator (`email`, [`PASSWORD`]) made directly in the host's
 /// database, with a fast password hash (the components verify any Argon2id hash by its own
 /// parameters).
+/// The subscription of the organizations [`sign_up`] makes: the default, with a century of
+/// retention, because the tests' data sets date from 1970 and 2020 and the maintenance cron the
+/// host runs every minute would delete them under the default 90 days.
+pub fn fixture_subscription() -> fieldline_domain::Subscription {
+    fieldline_domain::Subscription {
+        detailed_retention_days: 36_500,
+        aggregated_retention_days: 36_500,
+        ..fieldline_domain::Subscription::default()
+    }
+}
+
 pub fn sign_up(
     db: &rusqlite::Connection,
     organization: &str,
     email: &str,
 ) -> (fieldline_storage::Tenant, fieldline_domain::UserId) {
-    use fieldline_domain::{Email, OrgFields, OrgName, Password, PasswordHasher, Subscription};
+    use fieldline_domain::{Email, OrgFields, OrgName, Password, PasswordHasher};
     let hash = PasswordHasher::insecure_fast_for_tests()
         .hash(&Password::parse(PASSWORD).expect("password"))
         .expect("hash");
     let (tenant, _, user) = fieldline_storage::sign_up(
         db,
         &OrgFields::named(OrgName::parse(organization).expect("organization name")),
-        &Subscription::default(),
+        &fixture_subscription(),
         &Email::parse(email).expect("email"),
         &hash,
         fieldline_domain::Timestamp::now(),
@@ -136,7 +149,9 @@ impl Start {
 
     /// The application (the repository's `spin.toml`), with [`JWT_SECRET`] as its signing key.
     pub fn app() -> Self {
-        Self::new(workspace().join("spin.toml")).env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
+        Self::new(workspace().join("spin.toml"))
+            .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
+            .env("SPIN_VARIABLE_OPERATOR_TOKEN", OPERATOR_TOKEN)
     }
 
     /// The fixture application in `tests/fixtures/spin.toml`.

@@ -148,6 +148,9 @@ impl From<Error> for ApiError {
             }
             Error::Refused(Refusal::WrongCredentials(m)) => ApiError::new(401, "invalid_token", m),
             Error::Refused(Refusal::ServiceDisabled(m)) => ApiError::new(403, "forbidden", m),
+            Error::Refused(Refusal::SubscriptionExpired(m)) => {
+                ApiError::new(403, "subscription_expired", m)
+            }
             Error::NoMembership(_) => ApiError::new(403, "no_membership", e.to_string()),
             Error::UnknownDevice(m) => ApiError::new(404, "device_not_found", m),
             Error::TooLarge(m) => ApiError::new(413, "payload_too_large", m),

@@ -19,7 +19,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 type Handler = fn(&Request, &Params) -> ApiResult;
 
 fn handler(op: Op) -> Handler {
-    use api::{auth, devices, org, tokens};
+    use api::{auth, devices, operator, org, tokens};
     match op {
         Op::OpenApi => |_, _| {
             Ok(Response::builder()
@@ -62,6 +62,14 @@ fn handler(op: Op) -> Handler {
         Op::CreateToken => tokens::create_token,
         Op::ListTokens => tokens::list_tokens,
         Op::RevokeToken => tokens::revoke_token,
+        Op::Calculator => org::calculator,
+        Op::DiscardedPoints => org::discarded_points,
+        Op::Hourly => devices::hourly,
+        Op::OperatorListOrganizations => operator::list_organizations,
+        Op::OperatorGetSubscription => operator::get_subscription,
+        Op::OperatorPutSubscription => operator::put_subscription,
+        Op::OperatorExtendSubscription => operator::extend_subscription,
+        Op::OperatorRenewSubscription => operator::renew_subscription,
     }
 }
 

@@ -39,6 +39,14 @@ pub enum Op {
     CreateToken,
     ListTokens,
     RevokeToken,
+    Calculator,
+    DiscardedPoints,
+    Hourly,
+    OperatorListOrganizations,
+    OperatorGetSubscription,
+    OperatorPutSubscription,
+    OperatorExtendSubscription,
+    OperatorRenewSubscription,
 }
 
 /// `(method, path, op)`; `:name` is a path parameter, as in `spin_sdk::http::Router`.
@@ -86,6 +94,38 @@ pub const ROUTES: &[(&str, &str, Op)] = &[
     ("POST", "/api/v1/tokens", Op::CreateToken),
     ("GET", "/api/v1/tokens", Op::ListTokens),
     ("DELETE", "/api/v1/tokens/:id", Op::RevokeToken),
+    ("POST", "/api/v1/subscription/calculator", Op::Calculator),
+    (
+        "GET",
+        "/api/v1/organization/discarded-points",
+        Op::DiscardedPoints,
+    ),
+    ("GET", "/api/v1/channels/:id/hourly", Op::Hourly),
+    (
+        "GET",
+        "/api/v1/operator/organizations",
+        Op::OperatorListOrganizations,
+    ),
+    (
+        "GET",
+        "/api/v1/operator/organizations/:id/subscription",
+        Op::OperatorGetSubscription,
+    ),
+    (
+        "PUT",
+        "/api/v1/operator/organizations/:id/subscription",
+        Op::OperatorPutSubscription,
+    ),
+    (
+        "PATCH",
+        "/api/v1/operator/organizations/:id/subscription",
+        Op::OperatorExtendSubscription,
+    ),
+    (
+        "POST",
+        "/api/v1/operator/organizations/:id/subscription/renewal",
+        Op::OperatorRenewSubscription,
+    ),
 ];
 
 /// Whether `path` matches the route pattern `pattern` (`:name` matches one segment).

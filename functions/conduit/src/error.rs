@@ -11,7 +11,9 @@ pub fn conduit_error(e: Error) -> ConduitError {
         Error::Refused(Refusal::MissingCredentials(_) | Refusal::WrongCredentials(_)) => {
             Status::Unauthorised
         }
-        Error::Refused(Refusal::ServiceDisabled(_)) => Status::Forbidden,
+        Error::Refused(Refusal::ServiceDisabled(_) | Refusal::SubscriptionExpired(_)) => {
+            Status::Forbidden
+        }
         Error::NotFound(_) | Error::UnknownDevice(_) => Status::NotFound,
         Error::TooLarge(_) => Status::TooLarge,
         Error::Domain(D::Parse(_)) => Status::BadRequest,

@@ -55,7 +55,9 @@ impl From<Error> for Refusal {
         match e {
             Error::Refused(Refused::MissingCredentials(m)) => Refusal::Missing(m.into()),
             Error::Refused(Refused::WrongCredentials(m)) => Refusal::Failed(m.into()),
-            Error::Refused(Refused::ServiceDisabled(m)) => Refusal::Forbidden(m),
+            Error::Refused(Refused::ServiceDisabled(m) | Refused::SubscriptionExpired(m)) => {
+                Refusal::Forbidden(m)
+            }
             Error::Domain(D::Unauthenticated(f)) => Refusal::Failed(f.to_string()),
             Error::NoMembership(_) => Refusal::Failed(e.to_string()),
             Error::Domain(D::Forbidden(d)) => Refusal::Forbidden(d.to_string()),

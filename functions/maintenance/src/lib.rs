@@ -3,7 +3,11 @@
 //! - rolls up the hours written since the last tick (the `rollup_pending` marks every write
 //!   leaves) into hourly rollups, which answer aggregate queries over whole hours;
 //! - deletes the rate-limit and quota counters whose window has ended, which nothing else
-//!   removes (a one-second Conduit write window leaves a row per active token per second).
+//!   removes (a one-second Conduit write window leaves a row per active token per second);
+//! - retention: deletes each organization's raw points older than its subscription's detailed
+//!   retention (whole hours whose rollup is current) and rollups older than its aggregated
+//!   retention, in batches of [`RETENTION_BATCH`] rows, each its own short write. Runs after
+//!   the roll-up, so an hour's points go only once its aggregate holds them.
 //!
 //! A failure is reported to the trigger, which logs it; the next tick tries again.
 
@@ -17,6 +21,10 @@ use fieldline_service::prelude::*;
 const ROLLUP_BATCH: usize = 100;
 /// How long one tick may roll up; the rest waits for the next tick (a minute later).
 const ROLLUP_BUDGET: Duration = Duration::from_secs(20);
+/// Rows one retention statement deletes: a short hold of the writer, which ingestion waits for.
+const RETENTION_BATCH: usize = 5000;
+/// How long one tick may delete; the rest waits for the next tick.
+const RETENTION_BUDGET: Duration = Duration::from_secs(20);
 
 wit_bindgen::generate!({
     world: "spin-cron",
@@ -46,7 +54,32 @@ impl Guest for Maintenance {
         let purged = store
             .purge_expired_counters(now)
             .map_err(|e| Error::Other(format!("purging expired counters: {e}")))?;
-        println!("maintenance: rolled up {rolled} channel-hours, purged {purged} expired counters");
+        let started = Instant::now();
+        let (mut points, mut rollups) = (0, 0);
+        let tenants = store
+            .all_tenants()
+            .map_err(|e| Error::Other(format!("listing organizations: {e}")))?;
+        'orgs: for (tenant, subscription) in tenants {
+            let points_before = subscription.detailed_cutoff_hour(now);
+            let rollups_before = subscription.aggregated_cutoff(now).hour_start();
+            loop {
+                let (p, r) = store
+                    .delete_expired(&tenant, points_before, rollups_before, RETENTION_BATCH)
+                    .map_err(|e| Error::Other(format!("retention of {}: {e}", tenant.id())))?;
+                points += p;
+                rollups += r;
+                if started.elapsed() > RETENTION_BUDGET {
+                    break 'orgs;
+                }
+                if p < RETENTION_BATCH && r < RETENTION_BATCH {
+                    break;
+                }
+            }
+        }
+        println!(
+            "maintenance: rolled up {rolled} channel-hours, purged {purged} expired counters, \
+             retention deleted {points} points and {rollups} rollups"
+        );
         Ok(())
     }
 }

@@ -12,7 +12,8 @@ use fieldline_domain::{
 
 use crate::error::{Entity, Error, Refusal, Result};
 use crate::limits::{self, Subject};
-use crate::ports::{Authenticated, Counters, Tenant, Tokens, Users};
+use crate::ports::{Authenticated, Counters, Orgs, Tenant, Tokens, Users};
+use fieldline_domain::Subscription;
 
 /// An authenticated caller: the organization it acts in and who it is.
 #[derive(Clone, Debug)]
@@ -29,10 +30,36 @@ impl Caller {
     }
 }
 
+/// The organization's subscription, if it is in force at `now`; else
+/// [`Refusal::SubscriptionExpired`]. Every way in for a caller of an organization (access
+/// tokens, passwords, API and Conduit tokens, logins and refreshes, and ingestion) goes
+/// through it, so an expired organization is refused by every API; its data is kept.
+pub fn require_subscription(
+    store: &(impl Orgs + ?Sized),
+    tenant: &Tenant,
+    now: Timestamp,
+) -> Result<Subscription> {
+    let subscription = store.organization(tenant)?.subscription;
+    active(subscription, now)
+}
+
+/// `subscription` if it is in force at `now`, else the refusal every API answers with.
+pub fn active(subscription: Subscription, now: Timestamp) -> Result<Subscription> {
+    match subscription.expires_at {
+        Some(end) if !subscription.is_active(now) => Err(Refusal::SubscriptionExpired(format!(
+            "the organization's subscription expired at {}: its data is kept, but every API \
+             refuses it until the installation's operator renews the subscription",
+            end.to_rfc3339()
+        ))
+        .into()),
+        _ => Ok(subscription),
+    }
+}
+
 /// A member's access token (a JWT signed with `key`). The membership is read afresh, so a
 /// change of permissions or a removal applies at once, not when the token expires.
 pub fn access_token(
-    store: &(impl Users + ?Sized),
+    store: &(impl Users + Orgs + ?Sized),
     key: &JwtKey,
     token: &str,
     now: Timestamp,
@@ -44,6 +71,7 @@ pub fn access_token(
         }
         other => other,
     })?;
+    require_subscription(store, &tenant, now)?;
     let principal = Principal::Member {
         user: m.user,
         org: m.org,
@@ -56,7 +84,7 @@ pub fn access_token(
 /// account's password, or a Fieldline API token (a Conduit token with the HTTP service), which
 /// costs a hash lookup instead of an Argon2 verification on every request.
 pub fn user_and_password(
-    store: &(impl Users + Tokens + Counters + ?Sized),
+    store: &(impl Users + Tokens + Counters + Orgs + ?Sized),
     user: &str,
     password: &str,
     now: Timestamp,
@@ -64,6 +92,7 @@ pub fn user_and_password(
     if let Ok(secret) = TokenSecret::parse(password) {
         if secret.kind() == Some(TokenKind::Conduit) {
             let auth = store.authenticate_token(&secret, now)?;
+            require_subscription(store, &auth.tenant, now)?;
             return match auth.principal {
                 Principal::Conduit { services, .. } if services.http => Ok(Caller {
                     tenant: auth.tenant,
@@ -105,7 +134,7 @@ pub struct ConduitCaller {
 
 /// Authenticates the token a Conduit client presented (`None`: it sent none).
 pub fn conduit_caller(
-    tokens: &(impl Tokens + ?Sized),
+    tokens: &(impl Tokens + Orgs + ?Sized),
     token: Option<&str>,
     service: ConduitService,
     now: Timestamp,
@@ -120,6 +149,7 @@ pub fn conduit_caller(
     let not_conduit = || Refusal::WrongCredentials("the token is not a Conduit token");
     let secret = TokenSecret::parse(token).map_err(|_| not_conduit())?;
     let auth = tokens.authenticate_token(&secret, now)?;
+    require_subscription(tokens, &auth.tenant, now)?;
     let Principal::Conduit { tier, services, .. } = auth.principal else {
         return Err(not_conduit().into());
     };
@@ -166,7 +196,7 @@ pub fn refresh_secret(token: &str) -> Result<TokenSecret> {
 /// Every wrong answer is the same [`AuthFailure::BadCredentials`], and a missing account costs
 /// a hash like a present one, so that answers tell nothing about which addresses exist.
 pub fn password_login(
-    store: &(impl Users + Tokens + Counters + ?Sized),
+    store: &(impl Users + Tokens + Counters + Orgs + ?Sized),
     email: &str,
     password: &str,
     organization: Option<&str>,
@@ -196,7 +226,10 @@ pub fn password_login(
         None => memberships.first(),
     };
     match chosen {
-        Some((tenant, _)) => Ok((*tenant, user.id)),
+        Some((tenant, _)) => {
+            require_subscription(store, tenant, now)?;
+            Ok((*tenant, user.id))
+        }
         None => Err(Error::NoMembership(organization.map(str::to_owned))),
     }
 }
@@ -223,12 +256,13 @@ pub fn start_session(
 /// Continues a session: the refresh token is spent and replaced (a replayed one revokes the
 /// session), and a new access token issued.
 pub fn refresh_session(
-    store: &(impl Users + Tokens + Counters + ?Sized),
+    store: &(impl Users + Tokens + Counters + Orgs + ?Sized),
     key: &JwtKey,
     secret: &TokenSecret,
     now: Timestamp,
 ) -> Result<Session> {
     let rotated = store.rotate_refresh_token(secret, now)?;
+    require_subscription(store, &rotated.tenant, now)?;
     let user = rotated.membership.user;
     Ok(Session {
         access_token: key.issue(user, rotated.tenant.id(), now)?,

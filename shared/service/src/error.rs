@@ -96,6 +96,11 @@ pub enum Refusal {
     /// Valid credentials whose holder turned this API off (403).
     #[error("{0}")]
     ServiceDisabled(String),
+    /// The organization has no subscription in force (Sensorbis error 30, 403 everywhere):
+    /// every API of the organization refuses its callers until the operator renews it; its
+    /// data is kept.
+    #[error("{0}")]
+    SubscriptionExpired(String),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -117,8 +117,38 @@ pub fn ingest(
     now: Timestamp,
 ) -> Result<IngestReport> {
     let mut report = IngestReport::default();
+    // The subscription first: an expired organization is refused whatever it sends.
+    let subscription = crate::auth::require_subscription(store, tenant, now)?;
     if points.is_empty() {
         return Ok(report);
+    }
+    // Points older than the detailed retention: InfluxDB's `/write` drops them and says so
+    // (a partial write); every other API refuses the whole request, never storing part of it
+    // silently.
+    let kept: Vec<Incoming>;
+    let mut points = points;
+    if let Some(old) = points
+        .iter()
+        .find_map(|p| subscription.check_retained(p.point.ts(), now).err())
+    {
+        if api != Api::InfluxWrite {
+            return Err(old.into());
+        }
+        kept = points
+            .iter()
+            .filter(|p| match subscription.check_retained(p.point.ts(), now) {
+                Ok(()) => true,
+                Err(e) => {
+                    report.rejected.push(e.message);
+                    false
+                }
+            })
+            .cloned()
+            .collect();
+        if kept.is_empty() {
+            return Ok(report);
+        }
+        points = &kept;
     }
     // Settle every device first, writing nothing.
     let mut by_device: BTreeMap<&DeviceKey, Vec<&Incoming>> = BTreeMap::new();
@@ -208,14 +238,30 @@ pub fn ingest(
             now,
         )?;
     }
-    let subscription = store.organization(tenant)?.subscription;
-    limits::check(
+    if let Err(e) = limits::reserve(
         store,
         &limits::points_per_hour(&subscription),
         Subject::Org(tenant.id()),
         to_write as u64,
         now,
-    )?;
+    ) {
+        if e.as_rate_limited().is_some() {
+            // Discarded, as Sensorbis discards over the limit; counted per device for the
+            // organization's administrators, whichever API the points came through.
+            let hour = now.hour_start();
+            for (target, group) in &targets {
+                if group.is_empty() {
+                    continue;
+                }
+                let device = match target {
+                    Target::Known(d) => Some(d.id),
+                    Target::New(_) => None,
+                };
+                store.count_discarded(tenant, device, hour, group.len() as u64)?;
+            }
+        }
+        return Err(e);
+    }
 
     // Register what is missing, then write everything in one batch.
     let mut resolved: Vec<(ChannelRef, Point)> = Vec::with_capacity(to_write);

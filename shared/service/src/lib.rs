@@ -7,12 +7,14 @@
 //! - [`reads`]: Conduit's records and Proficloud's series, assembled with their devices;
 //! - [`influx`]: the InfluxQL request context and `/write`;
 //! - [`limits`]: every rate limit and quota, and the counter key each counts under;
+//! - [`export`]: chosen channels over a period as CSV or HTML, in pages;
 //! - [`ports`]: the traits a backend implements, and the handles that cross them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
 mod error;
+pub mod export;
 pub mod influx;
 pub mod ingest;
 pub mod limits;
@@ -28,6 +30,6 @@ pub mod prelude {
 
 pub use error::{corrupt, BackendFailure, Conflict, Entity, Error, Refusal, Result};
 pub use ports::{
-    Accept, Authenticated, ChannelRef, NewToken, Order, OutboxMessage, PointPage, Rotated,
-    SeriesFilter, SeriesInfo, Store, Tenant,
+    Accept, Authenticated, ChannelRef, Discarded, NewToken, Order, OutboxMessage, PointPage,
+    Rotated, SeriesFilter, SeriesInfo, Store, Tenant,
 };

@@ -81,7 +81,8 @@ pub fn conduit_write(tier: ConduitTier) -> Option<RateLimitPolicy> {
 }
 
 /// The organization's points-per-hour quota (its subscription), counted in points by every
-/// ingestion API together.
+/// ingestion API together (Conduit HTTP and MQTT, `/write`, the Sensorbis push), per UTC hour,
+/// with [`reserve`]: exact, a refused batch counts nothing.
 pub fn points_per_hour(subscription: &Subscription) -> RateLimitPolicy {
     RateLimitPolicy {
         name: "points-per-hour",
@@ -140,6 +141,28 @@ pub fn check(
     let window = policy.window(&subject.key(), now);
     let count = counters.increment(&window.key, units, window.end)?;
     policy.check(&window, count, now)?;
+    Ok(())
+}
+
+/// Counts `units` against `policy` for `subject` only if all of them fit in the window's
+/// limit; otherwise refused with [`fieldline_domain::RateLimited`] (`Retry-After`: the window's
+/// end) and nothing is counted, so the count is exactly what was accepted and concurrent
+/// requests never pass the limit together (one atomic statement, [`Counters::increment_within`]).
+pub fn reserve(
+    counters: &(impl Counters + ?Sized),
+    policy: &RateLimitPolicy,
+    subject: Subject<'_>,
+    units: u64,
+    now: Timestamp,
+) -> Result<()> {
+    let window = policy.window(&subject.key(), now);
+    if counters
+        .increment_within(&window.key, units, policy.limit, window.end)?
+        .is_none()
+    {
+        // Over the limit by construction: the verdict builds the refusal.
+        policy.check(&window, policy.limit.saturating_add(units.max(1)), now)?;
+    }
     Ok(())
 }
 

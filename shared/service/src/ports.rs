@@ -379,6 +379,36 @@ pub trait Counters {
     fn current(&self, key: &str, now: Timestamp) -> Result<u64>;
     /// Deletes counters whose window has ended, in bounded batches; returns how many.
     fn purge_expired_counters(&self, now: Timestamp) -> Result<usize>;
+    /// Adds `by` to the counter `key` only if its value stays at most `limit`, atomically under
+    /// concurrent callers: the new value, or `None` (nothing added) when it would pass it.
+    fn increment_within(
+        &self,
+        key: &str,
+        by: u64,
+        limit: u64,
+        expires_at: Timestamp,
+    ) -> Result<Option<u64>>;
+    /// Counts `points` discarded in the UTC hour `hour` for `device` (`None`: points of devices
+    /// not registered yet) because the organization's points-per-hour limit was reached.
+    fn count_discarded(
+        &self,
+        tenant: &Tenant,
+        device: Option<DeviceId>,
+        hour: Timestamp,
+        points: u64,
+    ) -> Result<()>;
+    /// The discarded points counted for hours in `[from, to)`, per device and hour, oldest
+    /// first.
+    fn discarded(&self, tenant: &Tenant, from: Timestamp, to: Timestamp) -> Result<Vec<Discarded>>;
+}
+
+/// Points discarded in one hour for one device (the points-per-hour limit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discarded {
+    /// `None`: points naming devices that were not registered yet.
+    pub device: Option<DeviceId>,
+    pub hour: Timestamp,
+    pub points: u64,
 }
 
 /// Points.
@@ -406,6 +436,27 @@ pub trait Points {
     ) -> Result<Vec<Point>>;
     /// Recomputes up to `max_hours` hourly rollups that writes marked; returns how many.
     fn roll_up_pending(&self, max_hours: usize) -> Result<usize>;
+    /// One channel's exact hourly count, sum, min and max for the hours starting in
+    /// `[from, to)` (both whole hours), hours without points absent: from the rollups, with the
+    /// points of hours written since their roll-up (pending) summed afresh, so a value of any
+    /// lateness is in its hour's aggregate as soon as it is written.
+    fn hourly_aggregates(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<fieldline_domain::HourlyRollup>>;
+    /// Retention, one bounded batch: deletes up to `batch` raw points of the organization older
+    /// than `points_before` (whole hours, never of an hour whose rollup is pending) and up to
+    /// `batch` rollups older than `rollups_before`. Returns (points, rollups) deleted.
+    fn delete_expired(
+        &self,
+        tenant: &Tenant,
+        points_before: Timestamp,
+        rollups_before: Timestamp,
+        batch: usize,
+    ) -> Result<(usize, usize)>;
 }
 
 /// Channels as the time-series APIs see them: series named by communicationId, tagged by

@@ -141,7 +141,7 @@ mod tests {
     fn forbidden(e: &Error) -> bool {
         matches!(
             e,
-            Error::Refused(Refusal::ServiceDisabled(_))
+            Error::Refused(Refusal::ServiceDisabled(_) | Refusal::SubscriptionExpired(_))
                 | Error::Domain(fieldline_domain::Error::Forbidden(_))
         )
     }
@@ -253,6 +253,10 @@ mod tests {
             conduit_ingest(&db, &caller, &id, later, &r2, now()).unwrap(),
             2
         );
+        // An upload older than the detailed retention (90 days by default) is refused whole.
+        let old = now().add_secs(-91 * 86_400);
+        let e = conduit_ingest(&db, &caller, &id, old, &r2, now()).unwrap_err();
+        assert!(e.to_string().contains("beyond retention policy"), "{e}");
 
         let device = crate::devices::device_by_network_id(&db, &tenant, &id).unwrap();
         let channels = crate::devices::list_device_channels(&db, &tenant, device.id).unwrap();

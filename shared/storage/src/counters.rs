@@ -23,6 +23,27 @@ pub fn increment_counter(db: &dyn Db, key: &str, by: u64, expires_at: Timestamp)
         .u64(0)
 }
 
+/// Adds `by` to the counter `key` only if the sum stays at most `limit`: the new value, or
+/// `None` with nothing added. One statement, so concurrent callers never pass the limit
+/// together and a refused request leaves no trace in the count.
+pub fn increment_within(
+    db: &dyn Db,
+    key: &str,
+    by: u64,
+    limit: u64,
+    expires_at: Timestamp,
+) -> Result<Option<u64>> {
+    let by = i64::try_from(by).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = db.execute(
+        "INSERT INTO counters (key, n, expires_at) SELECT ?1, ?2, ?3 WHERE ?2 <= ?4 \
+         ON CONFLICT (key) DO UPDATE SET n = n + excluded.n WHERE n + excluded.n <= ?4 \
+         RETURNING n",
+        &[key.into(), by.into(), expires_at.into(), limit.into()],
+    )?;
+    rows.first().map(|r| r.u64(0)).transpose()
+}
+
 /// The counter's value, 0 when it is absent or its window has ended.
 pub fn counter(db: &dyn Db, key: &str, now: Timestamp) -> Result<u64> {
     let rows = db.execute(
@@ -57,4 +78,52 @@ pub fn purge_expired_counters(db: &dyn Db, now: Timestamp) -> Result<usize> {
             return Ok(purged);
         }
     }
+}
+
+/// Counts `points` discarded for `device` (`None`: not registered yet) in the UTC hour `hour`.
+pub fn count_discarded(
+    db: &dyn Db,
+    tenant: &crate::orgs::Tenant,
+    device: Option<fieldline_domain::DeviceId>,
+    hour: Timestamp,
+    points: u64,
+) -> Result<()> {
+    let points = i64::try_from(points).unwrap_or(i64::MAX);
+    let device: crate::db::Value = match device {
+        Some(d) => d.into(),
+        None => crate::db::Value::Null,
+    };
+    db.execute(
+        "INSERT INTO discarded_points (org_key, device_key, hour, n) \
+         SELECT ?1, coalesce((SELECT key FROM devices WHERE org_key = ?1 AND id = ?2), 0), ?3, ?4 \
+         WHERE true \
+         ON CONFLICT (org_key, hour, device_key) DO UPDATE SET n = n + excluded.n",
+        &[tenant.key.into(), device, hour.into(), points.into()],
+    )?;
+    Ok(())
+}
+
+/// The organization's discarded points for the hours in `[from, to)`, oldest first. Points of
+/// a device deleted since are listed as not registered.
+pub fn discarded(
+    db: &dyn Db,
+    tenant: &crate::orgs::Tenant,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<fieldline_service::ports::Discarded>> {
+    let rows = db.execute(
+        "SELECT d.id, x.hour, x.n FROM discarded_points x \
+         LEFT JOIN devices d ON d.key = x.device_key AND d.org_key = x.org_key \
+         WHERE x.org_key = ? AND x.hour >= ? AND x.hour < ? ORDER BY x.hour, d.id",
+        &[tenant.key.into(), from.into(), to.into()],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(fieldline_service::ports::Discarded {
+                device: r.opt_parse(0, fieldline_domain::DeviceId::parse)?,
+                hour: r.ts(1)?,
+                points: r.u64(2)?,
+            })
+        })
+        .collect()
 }

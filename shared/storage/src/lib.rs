@@ -59,8 +59,8 @@ pub use orgs::{
     update_subscription, Tenant,
 };
 pub use points::{
-    latest_points, points_in_range, purge_points_before, purge_rollups_before, roll_up_pending,
-    rollup_hours, rollups_in_range, write_points, Order, WRITE_CHUNK_ROWS,
+    delete_expired, latest_points, points_in_range, purge_points_before, purge_rollups_before,
+    roll_up_pending, rollup_hours, rollups_in_range, write_points, Order, WRITE_CHUNK_ROWS,
 };
 pub use schema::{migrate, SCHEMA_VERSION};
 pub use series::{

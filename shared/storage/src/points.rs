@@ -236,3 +236,42 @@ pub fn purge_rollups_before(db: &dyn Db, tenant: &Tenant, cutoff: Timestamp) -> 
     )?;
     Ok(())
 }
+
+/// Retention, one bounded batch ([`fieldline_service::ports::Points::delete_expired`]): up to
+/// `batch` of the organization's raw points before `points_before` whose hour is not pending
+/// (its rollup is current, so the hour's aggregate outlives its points exactly), and up to
+/// `batch` rollups of hours before `rollups_before` (and the discard counts of those hours). Each is its own short write.
+pub fn delete_expired(
+    db: &dyn Db,
+    tenant: &Tenant,
+    points_before: Timestamp,
+    rollups_before: Timestamp,
+    batch: usize,
+) -> Result<(usize, usize)> {
+    let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+    let points = db
+        .execute(
+            "DELETE FROM points WHERE (channel_key, ts) IN ( \
+                SELECT p.channel_key, p.ts FROM channels c \
+                JOIN points p ON p.channel_key = c.key AND p.ts < ?2 \
+                WHERE c.org_key = ?1 AND NOT EXISTS (SELECT 1 FROM rollup_pending q \
+                    WHERE q.channel_key = p.channel_key AND q.hour = p.ts - p.ts % 3600000) \
+                LIMIT ?3) RETURNING 1",
+            &[tenant.key.into(), points_before.into(), batch.into()],
+        )?
+        .len();
+    let rollups = db
+        .execute(
+            "DELETE FROM rollups WHERE (channel_key, hour) IN ( \
+                SELECT r.channel_key, r.hour FROM channels c \
+                JOIN rollups r ON r.channel_key = c.key AND r.hour < ?2 \
+                WHERE c.org_key = ?1 LIMIT ?3) RETURNING 1",
+            &[tenant.key.into(), rollups_before.into(), batch.into()],
+        )?
+        .len();
+    db.execute(
+        "DELETE FROM discarded_points WHERE org_key = ? AND hour < ?",
+        &[tenant.key.into(), rollups_before.into()],
+    )?;
+    Ok((points, rollups))
+}

@@ -245,6 +245,16 @@ const MIGRATIONS: &[&[&str]] = &[
     )",
         "CREATE INDEX outbox_due ON outbox (topic, next_attempt_at) WHERE sent_at IS NULL",
     ],
+    // (subscriptions) Points discarded because the organization's points-per-hour limit was
+    // reached, per device and UTC hour, for its administrators (`device_key` 0: devices not
+    // registered yet). Purged with the rollups (aggregated retention).
+    &["CREATE TABLE discarded_points (
+        org_key INTEGER NOT NULL,
+        device_key INTEGER NOT NULL,
+        hour INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (org_key, hour, device_key)
+    ) WITHOUT ROWID"],
 ];
 
 /// The version a current database has.

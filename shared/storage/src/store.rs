@@ -6,14 +6,14 @@ use std::collections::HashMap;
 
 use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, Device, DeviceFields, DeviceId,
-    Email, Invitation, InvitationId, Membership, NetworkId, OrgFields, OrgId, Organization,
-    PasswordHash, Permissions, Point, Sensor, SensorFields, SensorId, SignupPolicy, Subscription,
-    Timestamp, Token, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
+    Email, HourlyRollup, Invitation, InvitationId, Membership, NetworkId, OrgFields, OrgId,
+    Organization, PasswordHash, Permissions, Point, Sensor, SensorFields, SensorId, SignupPolicy,
+    Subscription, Timestamp, Token, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
 };
 use fieldline_service::ports::{
-    Accept, Atomic, Authenticated, ChannelRef, Counters, Devices, NewToken, Order, Orgs, Outbox,
-    OutboxMessage, PointPage, Points, Rotated, Series, SeriesFilter, SeriesInfo, Store, Tenant,
-    Tokens, Users,
+    Accept, Atomic, Authenticated, ChannelRef, Counters, Devices, Discarded, NewToken, Order, Orgs,
+    Outbox, OutboxMessage, PointPage, Points, Rotated, Series, SeriesFilter, SeriesInfo, Store,
+    Tenant, Tokens, Users,
 };
 
 use crate::db::{transaction, Db};
@@ -321,6 +321,30 @@ impl<D: Db> Counters for SqlStore<D> {
     fn purge_expired_counters(&self, now: Timestamp) -> Result<usize> {
         counters::purge_expired_counters(&self.0, now)
     }
+
+    fn increment_within(
+        &self,
+        key: &str,
+        by: u64,
+        limit: u64,
+        expires_at: Timestamp,
+    ) -> Result<Option<u64>> {
+        counters::increment_within(&self.0, key, by, limit, expires_at)
+    }
+
+    fn count_discarded(
+        &self,
+        tenant: &Tenant,
+        device: Option<DeviceId>,
+        hour: Timestamp,
+        points: u64,
+    ) -> Result<()> {
+        counters::count_discarded(&self.0, tenant, device, hour, points)
+    }
+
+    fn discarded(&self, tenant: &Tenant, from: Timestamp, to: Timestamp) -> Result<Vec<Discarded>> {
+        counters::discarded(&self.0, tenant, from, to)
+    }
 }
 
 impl<D: Db> Points for SqlStore<D> {
@@ -360,6 +384,50 @@ impl<D: Db> Points for SqlStore<D> {
 
     fn roll_up_pending(&self, max_hours: usize) -> Result<usize> {
         points::roll_up_pending(&self.0, max_hours)
+    }
+
+    fn hourly_aggregates(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<HourlyRollup>> {
+        let (from, to) = (from.hour_start(), to.hour_start());
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let last = to.add_millis(-1);
+        series::interval_summaries(
+            &self.0,
+            tenant,
+            channel,
+            from,
+            last,
+            from.as_millis(),
+            Timestamp::HOUR_MS,
+        )?
+        .into_iter()
+        .map(|s| {
+            Ok(HourlyRollup {
+                hour: Timestamp::from_millis(s.start_ms).map_err(crate::error::corrupt)?,
+                count: s.count,
+                sum: s.sum,
+                min: s.min,
+                max: s.max,
+            })
+        })
+        .collect()
+    }
+
+    fn delete_expired(
+        &self,
+        tenant: &Tenant,
+        points_before: Timestamp,
+        rollups_before: Timestamp,
+        batch: usize,
+    ) -> Result<(usize, usize)> {
+        points::delete_expired(&self.0, tenant, points_before, rollups_before, batch)
     }
 }
 

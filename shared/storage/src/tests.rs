@@ -328,12 +328,8 @@ fn invitations_and_members() {
     accept_invitation(&db, &for_carol, Accept::Existing(carol.id), now()).unwrap();
     assert_eq!(list_members(&db, &tenant).unwrap().len(), 3);
 
-    // the subscription caps members
-    let small = Subscription {
-        max_users: 3,
-        ..Subscription::default()
-    };
-    update_subscription(&db, &tenant, &small).unwrap();
+    // the subscription caps members: an invitation made while there was room is refused at
+    // acceptance once the limit is reached, and no invitation is made at the limit
     let (_, for_erin) = create_invitation(
         &db,
         &tenant,
@@ -343,6 +339,13 @@ fn invitations_and_members() {
         now(),
     )
     .unwrap();
+    let small = Subscription {
+        max_users: 3,
+        ..Subscription::default()
+    };
+    update_subscription(&db, &tenant, &small).unwrap();
+    let at_limit = create_invitation(&db, &tenant, &email("fay@example.com"), viewer, None, now());
+    assert_eq!(conflict(at_limit), Conflict::MaxUsers(3));
     let full = accept_invitation(&db, &for_erin, Accept::NewUser(hash()), now());
     assert_eq!(conflict(full), Conflict::MaxUsers(3));
     // and the refused acceptance created no account
@@ -1592,4 +1595,142 @@ fn a_batch_that_does_not_fit_is_refused_as_full_and_leaves_no_point() {
     db.pragma_update(None, "max_page_count", 1_000_000).unwrap();
     assert_eq!(write_points(&db, &tenant, &batch).unwrap(), 30_000);
     assert_eq!(count(&db), 30_000);
+}
+
+#[test]
+fn quotas_reserve_exactly_and_count_discards_per_device() {
+    use fieldline_service::prelude::*;
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, ..) = device_with_channels(&db, &tenant, &["1"]);
+    let store = SqlStore(&db);
+    let policy = limits::points_per_hour(&Subscription {
+        points_per_hour: 10,
+        ..Subscription::default()
+    });
+    let t0 = now();
+    let subject = Subject::Org(tenant.id());
+    limits::reserve(&store, &policy, subject, 6, t0).unwrap();
+    // 5 more would pass the limit: refused, and nothing counted ...
+    let e = limits::reserve(&store, &policy, subject, 5, t0).unwrap_err();
+    let r = e.as_rate_limited().unwrap();
+    assert_eq!(r.policy, "points-per-hour");
+    // ... Retry-After is the next UTC hour ...
+    let next_hour = t0.hour_start().add_secs(3600);
+    assert_eq!(
+        i64::from(r.retry_after_secs),
+        (next_hour.as_millis() - t0.as_millis() + 999) / 1000
+    );
+    // ... so the 4 that fit are still accepted, and then nothing more.
+    limits::reserve(&store, &policy, subject, 4, t0).unwrap();
+    assert!(limits::reserve(&store, &policy, subject, 1, t0).is_err());
+    let w = policy.window(&subject.key(), t0);
+    assert_eq!(store.current(&w.key, t0).unwrap(), 10);
+    // the next hour starts afresh
+    limits::reserve(&store, &policy, subject, 10, next_hour).unwrap();
+
+    let hour = t0.hour_start();
+    store
+        .count_discarded(&tenant, Some(device.id), hour, 5)
+        .unwrap();
+    store
+        .count_discarded(&tenant, Some(device.id), hour, 1)
+        .unwrap();
+    store.count_discarded(&tenant, None, hour, 2).unwrap();
+    let d = store.discarded(&tenant, hour, next_hour).unwrap();
+    assert_eq!(d.len(), 2, "{d:?}");
+    let of = |dev: Option<fieldline_domain::DeviceId>| {
+        d.iter().find(|x| x.device == dev).map(|x| x.points)
+    };
+    assert_eq!(of(Some(device.id)), Some(6));
+    assert_eq!(of(None), Some(2));
+    // another organization sees none of them
+    let (other, _) = org(&db, "Other", "bob@example.com");
+    assert!(store.discarded(&other, hour, next_hour).unwrap().is_empty());
+}
+
+#[test]
+fn retention_deletes_in_batches_only_rolled_up_hours_and_aggregates_stay_exact() {
+    use fieldline_service::prelude::*;
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, ..) = device_with_channels(&db, &tenant, &["1"]);
+    let a = channel_refs(&db, &tenant, device.id).unwrap()["1"];
+    let store = SqlStore(&db);
+    let h = Timestamp::HOUR_MS;
+    let t = |ms| Timestamp::from_millis(ms).unwrap();
+    // hour 0: 12,000 points (more than two batches); hour 1: 3; hour 10: 1 (kept)
+    let mut points: Vec<_> = (0..12_000).map(|i| (a, pt(i * 100, 1.0))).collect();
+    points.extend([(a, pt(h, 2.0)), (a, pt(h + 1, 4.0)), (a, pt(h + 2, 6.0))]);
+    points.push((a, pt(10 * h, 7.0)));
+    write_points(&db, &tenant, &points).unwrap();
+    let (points_before, rollups_before) = (t(2 * h), t(h));
+
+    // Not rolled up yet: the hours are pending, nothing may go.
+    assert_eq!(
+        store
+            .delete_expired(&tenant, points_before, rollups_before, 5000)
+            .unwrap(),
+        (0, 0)
+    );
+    while store.roll_up_pending(100).unwrap() > 0 {}
+    // Rolled up: deleted in batches of 5000; hour 0's rollup is older than the aggregated
+    // retention and goes too, hour 1's stays.
+    let mut batches = Vec::new();
+    loop {
+        let (p, r) = store
+            .delete_expired(&tenant, points_before, rollups_before, 5000)
+            .unwrap();
+        batches.push((p, r));
+        if p < 5000 && r < 5000 {
+            break;
+        }
+    }
+    assert_eq!(batches, vec![(5000, 1), (5000, 0), (2003, 0)]);
+    let left: i64 = db
+        .query_row("SELECT count(*) FROM points", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 1);
+    // Hour 1 is answered from its rollup, exactly, though its points are gone.
+    let hourly = store
+        .hourly_aggregates(&tenant, a, t(0), t(11 * h))
+        .unwrap();
+    let got: Vec<_> = hourly
+        .iter()
+        .map(|r| (r.hour.as_millis(), r.count, r.sum))
+        .collect();
+    assert_eq!(got, vec![(h, 3, 12.0), (10 * h, 1, 7.0)]);
+}
+
+#[test]
+fn hourly_aggregates_take_late_values_at_once() {
+    use fieldline_service::prelude::*;
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, ..) = device_with_channels(&db, &tenant, &["1"]);
+    let a = channel_refs(&db, &tenant, device.id).unwrap()["1"];
+    let store = SqlStore(&db);
+    let h = Timestamp::HOUR_MS;
+    let t = |ms| Timestamp::from_millis(ms).unwrap();
+    let base = 1_000 * h;
+    write_points(
+        &db,
+        &tenant,
+        &[(a, pt(base + 1, 1.0)), (a, pt(base + 2, 3.0))],
+    )
+    .unwrap();
+    while store.roll_up_pending(100).unwrap() > 0 {}
+    let hour = |s: &SqlStore<&Connection>| {
+        let r = s
+            .hourly_aggregates(&tenant, a, t(base), t(base + h))
+            .unwrap();
+        (r[0].count, r[0].sum, r[0].min, r[0].max)
+    };
+    assert_eq!(hour(&store), (2, 4.0, 1.0, 3.0));
+    // A value 72 hours late (beyond Sensorbis' 48): in its hour's aggregate as soon as it is
+    // written, before any roll-up, and after it.
+    write_points(&db, &tenant, &[(a, pt(base + 3, -5.0))]).unwrap();
+    assert_eq!(hour(&store), (3, -1.0, -5.0, 3.0));
+    while store.roll_up_pending(100).unwrap() > 0 {}
+    assert_eq!(hour(&store), (3, -1.0, -5.0, 3.0));
 }

@@ -220,6 +220,9 @@ pub fn create_invitation(
         if !already.is_empty() {
             return Err(Conflict::AlreadyMember.into());
         }
+        // An invitation beyond the subscription's members is refused now, not at acceptance
+        // only (which checks again: limits may have changed meanwhile).
+        check_room_for_one_more(db, tenant.key)?;
         let inviter = invited_by.map(|u| user_key(db, u)).transpose()?;
         db.execute(
             "DELETE FROM invitations WHERE org_key = ? AND email = ? AND accepted_at IS NULL",

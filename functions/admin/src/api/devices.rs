@@ -213,3 +213,58 @@ pub fn delete_channel(req: &Request, params: &Params) -> ApiResult {
     store.delete_channel(&caller.tenant, id)?;
     no_content()
 }
+
+/// The most hours one `hourly` request answers (a year).
+const MAX_HOURS: i64 = 366 * 24;
+
+/// `GET /api/v1/channels/:id/hourly?from=&to=`: the channel's hourly aggregates (Sensorbis
+/// aggregated data: count, sum, average, and min and max) for the UTC hours starting in
+/// `[from, to)` (RFC 3339 or milliseconds; default the last 24 hours), hours without data
+/// absent; any member who may read the device. Exact for any lateness: a value written late
+/// into an old hour is in that hour's aggregate as soon as it is stored.
+pub fn hourly(req: &Request, params: &Params) -> ApiResult {
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
+    let id = channel_id(params)?;
+    let channel = store.channel(&caller.tenant, id)?;
+    caller.may(Action::ReadDevice(channel.device))?;
+    let to = super::org::time_param(req, "to")?
+        .unwrap_or(now.add_secs(3600))
+        .hour_start();
+    let from = super::org::time_param(req, "from")?
+        .unwrap_or(to.add_secs(-86_400))
+        .hour_start();
+    if from >= to {
+        return Err(crate::http::ApiError::bad_request(
+            "from must be before to (both are rounded down to their UTC hour)",
+        ));
+    }
+    if (to.as_millis() - from.as_millis()) / fieldline_domain::Timestamp::HOUR_MS > MAX_HOURS {
+        return Err(crate::http::ApiError::bad_request(format!(
+            "at most {MAX_HOURS} hours per request: narrow from and to"
+        )));
+    }
+    let device = store.device(&caller.tenant, channel.device)?;
+    let refs = store.channel_refs(&caller.tenant, &device)?;
+    let r = refs
+        .get(channel.communication_id.as_str())
+        .ok_or(fieldline_service::Error::NotFound(Entity::Channel))?;
+    let hours: Vec<Value> = store
+        .hourly_aggregates(&caller.tenant, *r, from, to)?
+        .iter()
+        .map(|h| {
+            serde_json::json!({
+                "hour": h.hour,
+                "count": h.count,
+                "sum": h.sum,
+                "average": h.sum / h.count as f64,
+                "min": h.min,
+                "max": h.max,
+            })
+        })
+        .collect();
+    json_response(
+        200,
+        &serde_json::json!({"channel": channel.id, "from": from, "to": to, "hours": hours}),
+    )
+}

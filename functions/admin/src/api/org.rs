@@ -1,7 +1,9 @@
 //! The organization, its subscription, its members and invitations.
 
 use fieldline_component::Store;
-use fieldline_domain::{Action, Email, InvitationId, OrgFields, Permissions, Subscription, UserId};
+use fieldline_domain::{
+    points_per_hour_for, Action, Email, InvitationId, OrgFields, Permissions, Timestamp, UserId,
+};
 use fieldline_service::prelude::*;
 use fieldline_service::Entity;
 use fieldline_service::Tenant;
@@ -10,7 +12,9 @@ use serde_json::{json, Value};
 use spin_sdk::http::{Params, Request};
 
 use super::open;
-use crate::http::{authenticate, body, json_response, no_content, patched, path_id, ApiResult};
+use crate::http::{
+    authenticate, body, json_response, no_content, patched, path_id, ApiError, ApiResult,
+};
 
 /// The organization's fields and its settings, as one object; every field a merge patch of
 /// `PATCH /api/v1/organization` may change.
@@ -66,14 +70,107 @@ pub fn get_subscription(req: &Request, _: &Params) -> ApiResult {
     json_response(200, &org.subscription)
 }
 
-/// `PUT /api/v1/organization/subscription`: the whole subscription; administrators.
+/// `PUT /api/v1/organization/subscription`: refused to every member, administrators included.
+/// Subscriptions are the installation operator's (`/api/v1/operator/...`): a tenant may not
+/// raise its own limits.
 pub fn put_subscription(req: &Request, _: &Params) -> ApiResult {
+    let (store, now) = open()?;
+    authenticate(&store, req, now)?;
+    Err(ApiError::new(
+        403,
+        "operator_only",
+        "the subscription is set by the installation's operator \
+         (PUT /api/v1/operator/organizations/{id}/subscription with the operator token), not by \
+         the organization",
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Calculation {
+    devices: u64,
+    channels_per_device: u64,
+    values_per_hour: u64,
+    /// The plan to compare with; absent: the organization's subscription.
+    #[serde(default)]
+    points_per_hour: Option<u64>,
+}
+
+/// `POST /api/v1/subscription/calculator` `{devices, channelsPerDevice, valuesPerHour,
+/// pointsPerHour?}`: any member. The points per hour the devices send (devices x channels x
+/// values per hour per channel), and whether they fit the plan (the one given, else the
+/// organization's subscription).
+pub fn calculator(req: &Request, _: &Params) -> ApiResult {
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
+    caller.may(Action::ReadOrg)?;
+    let c: Calculation = body(req)?;
+    let plan = match c.points_per_hour {
+        Some(p) => p,
+        None => {
+            store
+                .organization(&caller.tenant)?
+                .subscription
+                .points_per_hour
+        }
+    };
+    let needed = points_per_hour_for(c.devices, c.channels_per_device, c.values_per_hour)
+        .ok_or_else(|| {
+            ApiError::bad_request("devices x channelsPerDevice x valuesPerHour is too large")
+        })?;
+    json_response(
+        200,
+        &json!({
+            "devices": c.devices,
+            "channelsPerDevice": c.channels_per_device,
+            "valuesPerHour": c.values_per_hour,
+            "pointsPerHour": needed,
+            "planPointsPerHour": plan,
+            "fits": needed <= plan,
+            // Points per hour the plan leaves (negative: what it lacks).
+            "headroom": i128::from(plan) - i128::from(needed),
+        }),
+    )
+}
+
+/// A time query parameter: RFC 3339 or milliseconds since the epoch.
+pub fn time_param(req: &Request, name: &str) -> ApiResult<Option<Timestamp>> {
+    for (k, v) in form_urlencoded::parse(req.query().as_bytes()) {
+        if k == name {
+            let t = match v.parse::<i64>() {
+                Ok(ms) => Timestamp::from_millis(ms)?,
+                Err(_) => Timestamp::parse_rfc3339(&v)?,
+            };
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+/// `GET /api/v1/organization/discarded-points?from=&to=`: administrators. The points the
+/// points-per-hour limit discarded, per device and UTC hour (default: the last 7 days), from
+/// every ingestion API.
+pub fn discarded_points(req: &Request, _: &Params) -> ApiResult {
     let (store, now) = open()?;
     let caller = authenticate(&store, req, now)?;
     caller.may(Action::ManageOrganization)?;
-    let subscription: Subscription = body(req)?;
-    let org = store.update_subscription(&caller.tenant, &subscription)?;
-    json_response(200, &org.subscription)
+    let to = time_param(req, "to")?.unwrap_or(now.add_secs(3600));
+    let from = time_param(req, "from")?.unwrap_or(now.add_secs(-7 * 86_400));
+    let subscription = store.organization(&caller.tenant)?.subscription;
+    let rows = store.discarded(&caller.tenant, from.hour_start(), to)?;
+    let total: u64 = rows.iter().map(|d| d.points).sum();
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|d| json!({"device": d.device, "hour": d.hour, "points": d.points}))
+        .collect();
+    json_response(
+        200,
+        &json!({
+            "limit": {"name": "points-per-hour", "pointsPerHour": subscription.points_per_hour},
+            "total": total,
+            "discarded": rows,
+        }),
+    )
 }
 
 #[derive(Deserialize)]
