@@ -24,6 +24,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -41,6 +42,7 @@ HOST_BIN = os.environ.get("FIELDLINE_HOST_BIN",
 EMAIL = "chaos@example.com"
 PASSWORD = "chaos password, not secret"
 JWT_SECRET = base64.b64encode(os.urandom(32)).decode()
+OPERATOR_TOKEN = base64.b64encode(os.urandom(24)).decode()
 FAILURES = []
 
 
@@ -77,7 +79,8 @@ class Host:
         self.log_path = os.path.join(state, "host.log")
 
     def start(self):
-        env = dict(os.environ, SPIN_VARIABLE_JWT_SECRET=JWT_SECRET, FIELDLINE_LOG="warn")
+        env = dict(os.environ, SPIN_VARIABLE_JWT_SECRET=JWT_SECRET,
+                   SPIN_VARIABLE_OPERATOR_TOKEN=OPERATOR_TOKEN, FIELDLINE_LOG="warn")
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [HOST_BIN, "up", "--from", os.path.join(ROOT, "spin.toml"),
@@ -147,7 +150,9 @@ def set_up(port):
     sub = {"pointsPerHour": 2 ** 62, "detailedRetentionDays": 36500,
            "aggregatedRetentionDays": 36500, "maxUsers": 10, "notificationEmailsPerDay": 100,
            "conduitTier": "enterprise"}
-    call("PUT", "/api/v1/organization/subscription", sub, bearer)
+    # Subscriptions are the operator's to set.
+    call("PUT", f"/api/v1/operator/organizations/{s['organization']}/subscription", sub,
+         "Bearer " + OPERATOR_TOKEN)
     tok = call("POST", "/api/v1/tokens", {"kind": "conduit", "name": "chaos", "tier": "enterprise"},
                bearer)
     return tok["secret"], bearer
@@ -558,7 +563,13 @@ def main():
         if fn is None:
             raise SystemExit(f"no scenario {s}: kill, hostile, slow or soak")
         log(f"scenario {s}")
-        fn(args)
+        before = set(os.listdir(tempfile.gettempdir()))
+        try:
+            fn(args)
+        finally:
+            for d in set(os.listdir(tempfile.gettempdir())) - before:
+                if d.startswith(f"chaos-{s}-"):
+                    shutil.rmtree(os.path.join(tempfile.gettempdir(), d), ignore_errors=True)
     if FAILURES:
         print(f"\n{len(FAILURES)} promise(s) broken:", *FAILURES, sep="\n  ", file=sys.stderr)
         sys.exit(1)
