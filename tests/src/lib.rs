@@ -67,6 +67,9 @@ pub fn build() -> Result<PathBuf> {
 /// tests can mint their own (expired, for another organization).
 pub const JWT_SECRET: &str = "e2e-admin-jwt-secret-0123456789abcdef-0123456789";
 
+/// The key the application seals Sensorbis device secrets with in the tests ([`Start::app`]).
+pub const SENSORBIS_SECRET: &str = "e2e-sensorbis-sealing-secret-0123456789abcdef";
+
 /// The password of the accounts [`sign_up`] makes.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -134,9 +137,12 @@ impl Start {
         }
     }
 
-    /// The application (the repository's `spin.toml`), with [`JWT_SECRET`] as its signing key.
+    /// The application (the repository's `spin.toml`), with [`JWT_SECRET`] as its signing key
+    /// and [`SENSORBIS_SECRET`] as its Sensorbis sealing key.
     pub fn app() -> Self {
-        Self::new(workspace().join("spin.toml")).env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
+        Self::new(workspace().join("spin.toml"))
+            .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
+            .env("SPIN_VARIABLE_SENSORBIS_SECRET", SENSORBIS_SECRET)
     }
 
     /// The fixture application in `tests/fixtures/spin.toml`.
