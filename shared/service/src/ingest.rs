@@ -314,36 +314,42 @@ fn check_push(
     }
     // Per (channel, hour): the magnitudes the request adds, and the one time it writes if only
     // one (a rewrite of that time replaces the stored value).
-    let mut added: BTreeMap<(ChannelRef, i64), (f64, Option<Timestamp>, bool, &str)> =
-        BTreeMap::new();
+    struct HourSum<'n> {
+        magnitude: f64,
+        only: Option<Timestamp>,
+        large: bool,
+        name: &'n str,
+    }
+    let mut added: BTreeMap<(ChannelRef, i64), HourSum<'_>> = BTreeMap::new();
     for p in group {
         let Some(r) = refs.get(p.channel.as_str()) else {
             continue;
         };
-        let hour = p.point.ts().hour_start();
+        let ts = p.point.ts();
         let v = p.point.value().abs();
-        let e = added.entry((*r, hour.as_millis())).or_insert((
-            0.0,
-            Some(p.point.ts()),
-            false,
-            p.channel.as_str(),
-        ));
-        if e.1 != Some(p.point.ts()) {
-            e.1 = None;
+        let e = added
+            .entry((*r, ts.hour_start().as_millis()))
+            .or_insert(HourSum {
+                magnitude: 0.0,
+                only: Some(ts),
+                large: false,
+                name: p.channel.as_str(),
+            });
+        if e.only != Some(ts) {
+            e.only = None;
         }
-        e.0 += v;
-        e.2 |= v > sensorbis::LARGE_VALUE;
+        e.magnitude += v;
+        e.large |= v > sensorbis::LARGE_VALUE;
     }
-    for ((r, hour), (sum, only, large, name)) in added {
-        if !large {
+    for ((r, hour), sum) in added {
+        if !sum.large {
             continue;
         }
         let hour = Timestamp::from_millis(hour).map_err(corrupt)?;
-        let except = only.unwrap_or(hour.add_millis(-1));
-        let stored = store.hourly_magnitude(tenant, r, hour, except)?;
-        let total = stored + sum;
+        let except = sum.only.unwrap_or(hour.add_millis(-1));
+        let total = store.hourly_magnitude(tenant, r, hour, except)? + sum.magnitude;
         if !total.is_finite() || total > sensorbis::HOURLY_MAGNITUDE_CAP {
-            return Err(sensorbis::hourly_sum_overflow(name, hour).into());
+            return Err(sensorbis::hourly_sum_overflow(sum.name, hour).into());
         }
     }
     Ok(())

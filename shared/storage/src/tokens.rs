@@ -85,13 +85,16 @@ pub fn create_token(
     create_token_sealed(db, tenant, new, None, now)
 }
 
+/// What makes a token's sealed copy from its secret.
+pub(crate) type Seal<'a> = &'a dyn Fn(&TokenSecret) -> Result<Vec<u8>>;
+
 /// [`create_token`], also keeping `seal(secret)` (an encrypted copy, for Sensorbis device
 /// tokens, which are shown again) in the same transaction.
 pub(crate) fn create_token_sealed(
     db: &dyn Db,
     tenant: &Tenant,
     new: &NewToken,
-    seal: Option<&dyn Fn(&TokenSecret) -> Result<Vec<u8>>>,
+    seal: Option<Seal<'_>>,
     now: Timestamp,
 ) -> Result<(Token, TokenSecret)> {
     let (id, secret) = transaction(db, |db| {
