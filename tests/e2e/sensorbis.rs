@@ -94,7 +94,21 @@ impl Sb {
         if let Some(a) = authorization {
             req = req.header("authorization", a);
         }
-        answer(req.send().expect("push"))
+        let a = answer(req.send().expect("push"));
+        // Every answer is one the document lists, with its body.
+        let op = "/paths/~1V0100~1push~1{deviceId}/post/responses";
+        assert!(
+            openapi()
+                .pointer(op)
+                .and_then(|r| r.get(a.status.to_string()))
+                .is_some(),
+            "push answered {a:?}, which openapi.json does not list"
+        );
+        validate(
+            &format!("{op}/{}/content/application~1json/schema", a.status),
+            &a.body,
+        );
+        a
     }
 
     fn conduit_token(&self, f: &Fed) -> String {
@@ -167,15 +181,18 @@ fn table_status(code: u64) -> u16 {
 }
 
 /// Every answer: an error is `{"error": <code of the table>, "message"}` with the table's
-/// status; a success has no `error` and only the members its Response table lists.
+/// status; a success has no `error` and only the members its Response table lists; both as
+/// openapi.json documents them.
 fn check_shape(method: &str, a: &Answer) {
     if a.status != 200 {
         let code = a.body["error"].as_u64().unwrap_or_else(|| panic!("{a:?}"));
         assert_eq!(a.status, table_status(code), "{method}: {a:?}");
         assert!(a.body["message"].is_string(), "{a:?}");
+        validate("/components/schemas/Error", &a.body);
         return;
     }
     assert!(a.body.get("error").is_none(), "{a:?}");
+    conforms(method, &a.body);
     let allowed: &[&str] = match method {
         "GetFederation" => &["federation"],
         "CreateFederationToken" | "CreateDeviceToken" => &["token"],
@@ -299,19 +316,27 @@ fn openapi() -> &'static Value {
 
 /// Validates a success answer of `method` against its documented 200 schema.
 fn conforms(method: &str, body: &Value) {
+    let pointer = format!(
+        "/paths/{}/post/responses/200/content/application~1json/schema",
+        format!("{REST}/{method}").replace('/', "~1")
+    );
+    validate(&pointer, body);
+}
+
+/// Validates `body` against the schema at `pointer` in openapi.json (the document itself with a
+/// `$ref` there, so its own `$ref`s resolve); compiled once per pointer.
+fn validate(pointer: &str, body: &Value) {
     static VALIDATORS: OnceLock<Mutex<HashMap<String, jsonschema::Validator>>> = OnceLock::new();
     let mut cache = VALIDATORS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let pointer = format!(
-        "/paths/{}/post/responses/200/content/application~1json/schema",
-        format!("{REST}/{method}").replace('/', "~1")
-    );
-    let v = cache.entry(method.to_owned()).or_insert_with(|| {
+    let v = cache.entry(pointer.to_owned()).or_insert_with(|| {
         let mut schema = openapi().clone();
         schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
-        schema["$ref"] = json!(format!("#{pointer}"));
+        // A URI fragment: the braces of path templates are percent-encoded.
+        let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
+        schema["$ref"] = json!(format!("#{fragment}"));
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .build(&schema)
@@ -321,7 +346,7 @@ fn conforms(method: &str, body: &Value) {
         .iter_errors(body)
         .map(|e| format!("{e} (at {})", e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "{method}: {errors:?} in {body}");
+    assert!(errors.is_empty(), "{pointer}: {errors:?} in {body}");
 }
 
 #[test]
@@ -915,6 +940,44 @@ fn sensorbis_field_rules_and_error_codes() {
                 &f.token,
                 json!({ "device": { "id": dev, "name": "x" } }),
             ),
+            10,
+        ),
+        (
+            "ModifySensor name 31",
+            sb.call("ModifySensor", &f.token, json!({ "sensor": { "id": sensor, "name": "n".repeat(31) } })),
+            10,
+        ),
+        (
+            "ModifyChannel grouping missing",
+            sb.call("ModifyChannel", &f.token, json!({ "channel": { "id": ch, "name": "x", "enumerated": false } })),
+            10,
+        ),
+        (
+            "ModifyChannel communicationId characters",
+            sb.call("ModifyChannel", &f.token, json!({ "channel": { "id": ch, "communicationId": "é", "name": "x", "enumerated": false, "grouping": "M" } })),
+            140,
+        ),
+        (
+            "ModifyDevice interval 599",
+            sb.call("ModifyDevice", &f.token, json!({ "device": { "id": dev, "name": "x", "notificationUri": "", "notificationsMinInterval": 599 } })),
+            10,
+        ),
+        ("CreateDeviceToken id missing", sb.call("CreateDeviceToken", &f.token, json!({ "device": {} })), 10),
+        ("DeleteDevice id missing", sb.call("DeleteDevice", &f.token, json!({ "device": { "id": null } })), 10),
+        (
+            "CreateFederationToken id missing",
+            sb.call("CreateFederationToken", &f.token, json!({ "federation": {} })),
+            10,
+        ),
+        ("AddSensors sensors missing", sb.call("AddSensors", &f.token, json!({ "device": { "id": dev } })), 10),
+        (
+            "AddSensors 11 sensors",
+            sb.call("AddSensors", &f.token, json!({ "device": { "id": dev }, "sensors": vec![json!({"name": "s"}); 11] })),
+            10,
+        ),
+        (
+            "AddChannels 11 channels",
+            sb.call("AddChannels", &f.token, json!({ "sensor": { "id": sensor }, "channels": (0..11).map(|i| channel(&format!("m{i}"), "c")).collect::<Vec<_>>() })),
             10,
         ),
         (

@@ -1,5 +1,5 @@
 //! The one path every point takes into storage, whichever API it came through (Conduit over HTTP
-//! and MQTT, InfluxDB `/write`, the Sensorbis push to come): resolve devices and channels,
+//! and MQTT, InfluxDB `/write`, the Sensorbis push): resolve devices and channels,
 //! register unknown ones where allowed, authorize, count the rate limit and the organization's
 //! points quota, write in one batch.
 //!
