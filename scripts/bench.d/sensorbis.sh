@@ -39,6 +39,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A port below the ephemeral range whose next port is free too.
+low_port_pair() {
+  python3 -c '
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 32000)
+    try:
+        for q in (p, p + 1):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
+    except OSError:
+        continue
+    print(p); break'
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # A host on an empty state directory with a federation, a device of 100 channels (c0 .. c99,
@@ -113,8 +126,14 @@ for items in 10 100; do
   add "fieldline$items" "$r"
   stop_host
   if [ -n "$have_influx" ]; then
-    influx_port="$(free_port)"
-    influx_pid="$(start_influxd "$state/influx-$items" "$influx_port")"
+    # Below the ephemeral range: after a run, wrk's closed connections hold many ephemeral ports
+    # (TIME_WAIT), and influxd binds its RPC listener on the port after its HTTP one.
+    for attempt in 1 2 3 4 5; do
+      influx_port="$(low_port_pair)"
+      influx_pid="$(start_influxd "$state/influx-$items-$attempt" "$influx_port")" && break
+      influx_pid=""
+    done
+    [ -n "$influx_pid" ] || { echo "influxd did not start"; exit 1; }
     curl -sf -o /dev/null -X POST "http://127.0.0.1:$influx_port/query" --data-urlencode "q=CREATE DATABASE bench"
     iurl="http://127.0.0.1:$influx_port/write?db=bench&precision=ms"
     log "InfluxDB: the same points per /write"
