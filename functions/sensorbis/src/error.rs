@@ -118,3 +118,35 @@ impl From<fieldline_domain::ParseError> for SbError {
 }
 
 pub type SbResult<T> = Result<T, SbError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_statuses() {
+        for (code, status) in [
+            (10, 400),
+            (20, 401),
+            (25, 401),
+            (30, 403),
+            (100, 404),
+            (110, 404),
+            (120, 404),
+            (130, 404),
+            (140, 403),
+            (142, 403),
+            (999, 500),
+        ] {
+            assert_eq!(SbError::new(code, "").status(), status, "{code}");
+        }
+        let e: SbError = Error::Conflict(Conflict::CommunicationIdTaken("t".into())).into();
+        assert_eq!(e.code, 142);
+        let e: SbError = fieldline_domain::Error::from(AuthFailure::Expired).into();
+        assert_eq!(e.code, 25);
+        let e: SbError = Error::NotFound(Entity::Channel).into();
+        assert_eq!(e.code, 130);
+        let e: SbError = Error::Refused(Refusal::ServiceDisabled("x".into())).into();
+        assert_eq!(e.code, 30);
+    }
+}

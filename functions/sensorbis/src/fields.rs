@@ -17,6 +17,7 @@ use crate::error::{SbError, SbResult};
 pub const MAX_ELEMENTS: usize = 10;
 
 /// An object of the request at `path`.
+#[derive(Debug)]
 pub struct Obj<'a> {
     map: &'a Map<String, Value>,
     path: String,
@@ -365,4 +366,82 @@ pub fn channel_fields(o: &Obj<'_>, base: Option<&ChannelFields>) -> SbResult<Cha
     )
     .map_err(|e| bad(&o.path_of("thresholdOperator1"), e.to_string()))?;
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn code<T: std::fmt::Debug>(r: SbResult<T>) -> (u16, String) {
+        let e = r.unwrap_err();
+        (e.code, e.message)
+    }
+
+    #[test]
+    fn communication_ids_characters_are_140_length_is_10_empty_is_none() {
+        let v = json!({ "communicationId": "a b" });
+        assert_eq!(code(communication_id(&Obj::root(&v).unwrap())).0, 140);
+        let v = json!({ "communicationId": "x".repeat(33) });
+        assert_eq!(code(communication_id(&Obj::root(&v).unwrap())).0, 10);
+        for empty in [
+            json!({ "communicationId": "" }),
+            json!({ "communicationId": null }),
+            json!({}),
+        ] {
+            assert_eq!(communication_id(&Obj::root(&empty).unwrap()).unwrap(), None);
+        }
+        let v = json!({ "communicationId": 5 });
+        assert_eq!(code(communication_id(&Obj::root(&v).unwrap())).0, 10);
+    }
+
+    #[test]
+    fn refusals_name_the_nested_path() {
+        let v = json!({ "devices": [{ "name": "d", "sensors": [{ "name": "s",
+            "channels": [{ "name": "c", "enumerated": false, "grouping": "X" }] }] }] });
+        let root = Obj::root(&v).unwrap();
+        let d = &root.array("devices", true).unwrap()[0];
+        let s = &d.array("sensors", false).unwrap()[0];
+        let c = &s.array("channels", false).unwrap()[0];
+        let (n, m) = code(channel_fields(c, None));
+        assert_eq!(n, 10);
+        assert!(
+            m.starts_with("devices[0].sensors[0].channels[0].grouping:"),
+            "{m}"
+        );
+        let eleven = json!({ "devices": vec![json!({}); 11] });
+        let (_, m) = code(Obj::root(&eleven).unwrap().array("devices", true));
+        assert!(m.contains("at most 10"), "{m}");
+    }
+
+    #[test]
+    fn device_fields_as_the_table_says() {
+        let v = json!({ "name": "Boiler", "timeZone": 60, "lon": 1.5, "lat": 2.5,
+            "notificationUri": "mailto:Ops@Example.com", "notificationsMinInterval": 900 });
+        let f = device_fields(&Obj::root(&v).unwrap(), None, false).unwrap();
+        assert_eq!(f.time_zone.minutes(), 60);
+        assert_eq!(f.location.unwrap().lat(), 2.5);
+        assert_eq!(f.notification_email.unwrap().as_str(), "ops@example.com");
+        assert_eq!(f.notifications_min_interval.secs(), 900);
+        let v = json!({ "name": "x" });
+        assert_eq!(
+            code(device_fields(&Obj::root(&v).unwrap(), None, true)).0,
+            10
+        );
+        let v = json!({ "name": "x", "notificationUri": "" });
+        let f = device_fields(&Obj::root(&v).unwrap(), None, true).unwrap();
+        assert_eq!(f.notification_email, None);
+        for bad in [
+            json!({ "name": "x", "lat": 1.0 }),
+            json!({ "name": "x", "timeZone": 1.5 }),
+            json!({ "name": "x", "notificationsMinInterval": 599 }),
+            json!({ "name": "x", "usesDst": 1 }),
+        ] {
+            assert_eq!(
+                code(device_fields(&Obj::root(&bad).unwrap(), None, false)).0,
+                10,
+                "{bad}"
+            );
+        }
+    }
 }
