@@ -1478,3 +1478,49 @@ fn sensorbis_push_is_stored_whole_or_refused_and_reads_back_everywhere() {
     sb.set_subscription(&f, |s| s.expires_at = None);
     assert_eq!(sb.push(&uri, Some(&auth), body).status, 200);
 }
+
+#[test]
+fn sensorbis_uri_from_public_base_url_and_secrets_never_stored_in_plain_text() {
+    let host = Start::app()
+        .env(
+            "SPIN_VARIABLE_PUBLIC_BASE_URL",
+            "https://telemetry.example.com/",
+        )
+        .start()
+        .expect("host starts");
+    let db = host.storage().expect("the host's database");
+    storage::migrate(&db).expect("migrate");
+    let sb = Sb { host, db };
+    let f = sb.federation("Sealed", "admin@sealed.example");
+    let d = add_devices(&sb, &f, vec![device("D")]);
+    let id = s(&d[0]["id"]);
+    assert_eq!(
+        s(&d[0]["uri"]),
+        format!("https://telemetry.example.com/V0100/push/{id}")
+    );
+    let token = s(&ok(&sb.call(
+        "CreateDeviceToken",
+        &f.token,
+        json!({ "device": { "id": id } }),
+    ))["token"]);
+    let got = ok(&sb.call("GetDevice", &token, json!({ "device": {} })))["device"].clone();
+    assert_eq!(got["uri"], d[0]["uri"]);
+    assert_eq!(got["authorization"], d[0]["authorization"]);
+    assert_eq!(got["token"], token);
+    // Neither secret is anywhere in the database files (the database and its WAL): only their
+    // hashes and sealed copies are.
+    let dir = sb.host.state.path();
+    let mut bytes = Vec::new();
+    for name in ["sqlite_db.db", "sqlite_db.db-wal"] {
+        if let Ok(b) = std::fs::read(dir.join(name)) {
+            bytes.extend(b);
+        }
+    }
+    assert!(bytes.len() > 4096, "the database was read");
+    for secret in [s(&d[0]["authorization"]), token] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a secret is stored in plain text"
+        );
+    }
+}
