@@ -184,6 +184,19 @@ fn table_status(code: u64) -> u16 {
 /// status; a success has no `error` and only the members its Response table lists; both as
 /// openapi.json documents them.
 fn check_shape(method: &str, a: &Answer) {
+    let responses = format!(
+        "/paths/{}/post/responses",
+        format!("{REST}/{method}").replace('/', "~1")
+    );
+    if ops::op(method).is_some() {
+        assert!(
+            openapi()
+                .pointer(&responses)
+                .and_then(|r| r.get(a.status.to_string()))
+                .is_some(),
+            "{method} answered {a:?}, a status openapi.json does not list"
+        );
+    }
     if a.status != 200 {
         let code = a.body["error"].as_u64().unwrap_or_else(|| panic!("{a:?}"));
         assert_eq!(a.status, table_status(code), "{method}: {a:?}");
