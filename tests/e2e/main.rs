@@ -5,4 +5,5 @@ mod conduit;
 mod epts;
 mod host;
 mod maintenance;
+mod sensorbis;
 mod subscriptions;

@@ -69,6 +69,9 @@ pub const JWT_SECRET: &str = "e2e-admin-jwt-secret-0123456789abcdef-0123456789";
 /// The installation operator's token of the hosts [`Start::app`] starts (`operator_token`).
 pub const OPERATOR_TOKEN: &str = "e2e-operator-token-0123456789abcdef";
 
+/// The key the application seals Sensorbis device secrets with in the tests ([`Start::app`]).
+pub const SENSORBIS_SECRET: &str = "e2e-sensorbis-sealing-secret-0123456789abcdef";
+
 /// The password of the accounts [`sign_up`] makes.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -147,11 +150,13 @@ impl Start {
         }
     }
 
-    /// The application (the repository's `spin.toml`), with [`JWT_SECRET`] as its signing key.
+    /// The application (the repository's `spin.toml`), with [`JWT_SECRET`] as its signing key
+    /// and [`SENSORBIS_SECRET`] as its Sensorbis sealing key.
     pub fn app() -> Self {
         Self::new(workspace().join("spin.toml"))
             .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
             .env("SPIN_VARIABLE_OPERATOR_TOKEN", OPERATOR_TOKEN)
+            .env("SPIN_VARIABLE_SENSORBIS_SECRET", SENSORBIS_SECRET)
     }
 
     /// The fixture application in `tests/fixtures/spin.toml`.

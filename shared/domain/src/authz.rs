@@ -182,8 +182,12 @@ pub fn authorize(principal: &Principal, action: Action, org: OrgId) -> Result<()
             | Action::IssueFederationToken => Ok(()),
             _ => Err(deny(action, "needs a member with the right permission")),
         },
+        // Sensorbis: a device's token "can later be changed by the device itself".
         Principal::Device { device, .. } => match action {
-            Action::ReadDevice(d) | Action::WritePoints(d) | Action::ModifyDevice(d)
+            Action::ReadDevice(d)
+            | Action::WritePoints(d)
+            | Action::ModifyDevice(d)
+            | Action::IssueDeviceToken(d)
                 if d == *device =>
             {
                 Ok(())
@@ -374,7 +378,8 @@ mod tests {
             vec![
                 Action::ReadDevice(d),
                 Action::WritePoints(d),
-                Action::ModifyDevice(d)
+                Action::ModifyDevice(d),
+                Action::IssueDeviceToken(d)
             ]
         );
         assert!(allowed(&device, org, d2).is_empty());

@@ -24,6 +24,8 @@ const SECRET_BYTES: usize = 32;
 /// base64url of 32 bytes, without padding.
 const SECRET_CHARS: usize = 43;
 const INVITATION_PREFIX: &str = "fli_";
+/// A Sensorbis device's push `authorization` string.
+const PUSH_PREFIX: &str = "fls_";
 
 /// What a stored token is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,6 +96,16 @@ impl TokenSecret {
         Self::with_prefix(INVITATION_PREFIX)
     }
 
+    /// A Sensorbis device's push credential (the `authorization` string of its packets).
+    pub fn generate_push() -> Result<Self> {
+        Self::with_prefix(PUSH_PREFIX)
+    }
+
+    /// Whether this is a push credential.
+    pub fn is_push(&self) -> bool {
+        self.0.starts_with(PUSH_PREFIX)
+    }
+
     fn with_prefix(prefix: &str) -> Result<Self> {
         let bytes = random::bytes::<SECRET_BYTES>()?;
         Ok(TokenSecret(format!(
@@ -108,7 +120,7 @@ impl TokenSecret {
         let known = TokenKind::ALL
             .iter()
             .map(|k| k.prefix())
-            .chain([INVITATION_PREFIX])
+            .chain([INVITATION_PREFIX, PUSH_PREFIX])
             .any(|p| s.starts_with(p));
         if !known || s.len() != 4 + SECRET_CHARS {
             return Err(ParseError::new(WHAT, "not a Fieldline token"));
@@ -258,6 +270,9 @@ mod tests {
             hex(TokenSecret("abc".into()).hash().as_bytes()),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+        let push = TokenSecret::generate_push().unwrap();
+        assert!(push.expose().starts_with("fls_") && push.is_push() && !a.is_push());
+        assert_eq!(TokenSecret::parse(push.expose()).unwrap().kind(), None);
         let inv = TokenSecret::generate_invitation().unwrap();
         assert_eq!(inv.kind(), None);
         assert!(TokenSecret::parse(inv.expose()).is_ok());

@@ -1,5 +1,5 @@
 //! The one path every point takes into storage, whichever API it came through (Conduit over HTTP
-//! and MQTT, InfluxDB `/write`, the Sensorbis push to come): resolve devices and channels,
+//! and MQTT, InfluxDB `/write`, the Sensorbis push): resolve devices and channels,
 //! register unknown ones where allowed, authorize, count the rate limit and the organization's
 //! points quota, write in one batch.
 //!
@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use fieldline_domain::query::write::DeviceKey;
+use fieldline_domain::sensorbis;
 use fieldline_domain::{
     authorize, Action, ChannelFields, CommunicationId, ConduitTier, Device, DeviceFields, Name,
     Point, Principal, SensorFields, SensorId, Timestamp, Unit,
@@ -30,6 +31,10 @@ pub enum Api {
     /// InfluxDB `/write`: an unknown device or channel drops its points (reported), unless
     /// automatic registration creates them.
     InfluxWrite,
+    /// A Sensorbis device push: the device is the push credential's; a communicationId the
+    /// device does not have refuses the whole packet (nothing is registered from a push), and
+    /// so does a value that would take its channel's hourly sum out of the double range.
+    SensorbisPush,
 }
 
 /// One point as it arrived, with what automatic registration would name things by.
@@ -183,6 +188,7 @@ pub fn ingest(
                 Api::Conduit(_) => {
                     authorize(principal, Action::RegisterFromData, tenant.id())?;
                 }
+                Api::SensorbisPush => return Err(Error::NotFound(Entity::Device)),
                 Api::InfluxWrite => {
                     let why = if auto_register {
                         "registering a device needs the Modify permission"
@@ -199,7 +205,11 @@ pub fn ingest(
             },
         }
     }
-    let create_channels = may_register || matches!(api, Api::Conduit(_));
+    let create_channels = match api {
+        Api::Conduit(_) => true,
+        Api::InfluxWrite => may_register,
+        Api::SensorbisPush => false,
+    };
 
     // Channels of known devices: drop what may not be created before anything is counted.
     let mut refs: HashMap<usize, HashMap<String, ChannelRef>> = HashMap::new();
@@ -207,6 +217,9 @@ pub fn ingest(
     for (i, (target, group)) in targets.iter_mut().enumerate() {
         if let Target::Known(device) = target {
             let r = store.channel_refs(tenant, device)?;
+            if api == Api::SensorbisPush {
+                check_push(store, tenant, device, group, &r)?;
+            }
             if !create_channels {
                 group.retain(|p| {
                     let ok = r.contains_key(p.channel.as_str());
@@ -325,6 +338,67 @@ pub fn ingest(
     }
     report.written = store.write_points(tenant, &resolved)?;
     Ok(report)
+}
+
+/// A Sensorbis packet is stored whole or not at all: every communicationId must be one of the
+/// device's channels, and no channel's sum for the hour may leave the double range (checked
+/// against the stored values only where a value is above [`sensorbis::LARGE_VALUE`]).
+fn check_push(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    device: &Device,
+    group: &[&Incoming],
+    refs: &HashMap<String, ChannelRef>,
+) -> Result<()> {
+    let unknown: Vec<&str> = group
+        .iter()
+        .map(|p| p.channel.as_str())
+        .filter(|c| !refs.contains_key(*c))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(sensorbis::unknown_channels(device.id.as_str(), &unknown).into());
+    }
+    // Per (channel, hour): the magnitudes the request adds, and the one time it writes if only
+    // one (a rewrite of that time replaces the stored value).
+    struct HourSum<'n> {
+        magnitude: f64,
+        only: Option<Timestamp>,
+        large: bool,
+        name: &'n str,
+    }
+    let mut added: BTreeMap<(ChannelRef, i64), HourSum<'_>> = BTreeMap::new();
+    for p in group {
+        let Some(r) = refs.get(p.channel.as_str()) else {
+            continue;
+        };
+        let ts = p.point.ts();
+        let v = p.point.value().abs();
+        let e = added
+            .entry((*r, ts.hour_start().as_millis()))
+            .or_insert(HourSum {
+                magnitude: 0.0,
+                only: Some(ts),
+                large: false,
+                name: p.channel.as_str(),
+            });
+        if e.only != Some(ts) {
+            e.only = None;
+        }
+        e.magnitude += v;
+        e.large |= v > sensorbis::LARGE_VALUE;
+    }
+    for ((r, hour), sum) in added {
+        if !sum.large {
+            continue;
+        }
+        let hour = Timestamp::from_millis(hour).map_err(corrupt)?;
+        let except = sum.only.unwrap_or(hour.add_millis(-1));
+        let total = store.hourly_magnitude(tenant, r, hour, except)? + sum.magnitude;
+        if !total.is_finite() || total > sensorbis::HOURLY_MAGNITUDE_CAP {
+            return Err(sensorbis::hourly_sum_overflow(sum.name, hour).into());
+        }
+    }
+    Ok(())
 }
 
 /// An AlphaX Conduit upload (HTTP or MQTT): the readings of device `network_id` at `timestamp`,
@@ -446,6 +520,8 @@ fn sensor_for(
     let default = match api {
         Api::Conduit(_) => "Conduit",
         Api::InfluxWrite => "InfluxDB",
+        // A push never registers channels (refused before this), but a name is still due.
+        Api::SensorbisPush => "Sensorbis",
     };
     let fields = SensorFields::named(name(default)?);
     Ok(store.create_sensor(tenant, device.id, &fields, now)?.id)

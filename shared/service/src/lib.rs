@@ -20,16 +20,17 @@ pub mod ingest;
 pub mod limits;
 pub mod ports;
 pub mod reads;
+pub mod sensorbis;
 
 /// The port traits, for calling their methods on a store.
 pub mod prelude {
     pub use crate::ports::{
-        Atomic, Counters, Devices, Orgs, Outbox, Points, Series, Store, Tokens, Users,
+        Atomic, Counters, Devices, Orgs, Outbox, Points, Sensorbis, Series, Store, Tokens, Users,
     };
 }
 
 pub use error::{corrupt, BackendFailure, Conflict, Entity, Error, Refusal, Result};
 pub use ports::{
     Accept, Authenticated, ChannelRef, Discarded, NewToken, Order, OutboxMessage, PointPage,
-    Rotated, SeriesFilter, SeriesInfo, Store, Tenant,
+    PushDevice, Rotated, SeriesFilter, SeriesInfo, Store, Tenant,
 };

@@ -9,8 +9,8 @@ use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, ConduitServices, ConduitTier,
     Device, DeviceFields, DeviceId, Email, Invitation, InvitationId, Membership, NetworkId,
     OrgFields, OrgId, Organization, PasswordHash, Permissions, Point, Principal, Sensor,
-    SensorFields, SensorId, ShortText, SignupPolicy, Subscription, Timestamp, Token, TokenId,
-    TokenKind, TokenSecret, User, UserId, Uuid,
+    SensorFields, SensorId, ShortText, SignupPolicy, Subscription, Timestamp, Token, TokenHash,
+    TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
 };
 
 use crate::error::{Error, Result};
@@ -515,11 +515,76 @@ pub trait Outbox {
     fn backlog(&self, topic: &str) -> Result<(u64, Option<Timestamp>)>;
 }
 
+/// The device a Sensorbis push credential belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushDevice {
+    /// The credential's id (what a [`Principal::Device`] names as its token).
+    pub credential: TokenId,
+    pub tenant: Tenant,
+    pub device: DeviceId,
+    pub uuid: Uuid,
+}
+
+/// What the Sensorbis API keeps beyond the shared model: each device's push credential, and
+/// sealed (encrypted) copies of the secrets it shows again. Sealing is the caller's; a backend
+/// stores only hashes and sealed bytes.
+pub trait Sensorbis {
+    /// Sets a device's push credential (the hash packets are authenticated by, and its sealed
+    /// plaintext), replacing the one it has when `replace`; `false` when it had one, kept.
+    fn set_push_credential(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+        hash: &TokenHash,
+        sealed: &[u8],
+        replace: bool,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// The device a push credential belongs to (`AuthFailure::InvalidToken` when none).
+    fn push_device(&self, secret: &TokenSecret) -> Result<PushDevice>;
+    /// The sealed push credentials of the organization's devices, or of one.
+    fn sealed_push_credentials(
+        &self,
+        tenant: &Tenant,
+        device: Option<DeviceId>,
+    ) -> Result<HashMap<DeviceId, Vec<u8>>>;
+    /// [`Tokens::create_token`], also keeping `seal(secret)` in the same transaction.
+    fn create_sealed_token(
+        &self,
+        tenant: &Tenant,
+        new: &NewToken,
+        seal: &dyn Fn(&TokenSecret) -> Result<Vec<u8>>,
+        now: Timestamp,
+    ) -> Result<(Token, TokenSecret)>;
+    /// The sealed copies of the current device tokens of the organization's devices, or of one.
+    fn sealed_device_tokens(
+        &self,
+        tenant: &Tenant,
+        device: Option<DeviceId>,
+        now: Timestamp,
+    ) -> Result<HashMap<DeviceId, Vec<u8>>>;
+    /// The sum of the magnitudes of a channel's values in the hour from `hour`, without the
+    /// one at `except`.
+    fn hourly_magnitude(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        hour: Timestamp,
+        except: Timestamp,
+    ) -> Result<f64>;
+}
+
 /// Everything the use cases take: one backend implements all ports (the repository
 /// collection).
-pub trait Store: Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox {}
+pub trait Store:
+    Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis
+{
+}
 
-impl<T: Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox> Store for T {}
+impl<T: Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis> Store
+    for T
+{
+}
 
 /// Several port calls as one transaction: all their writes or none (a state change and the
 /// outbox messages it causes). Port methods that are transactions of their own (sign-up,

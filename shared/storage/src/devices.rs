@@ -284,6 +284,7 @@ pub fn delete_device(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<()> {
         for sql in [
             "DELETE FROM sensors WHERE device_key = ?",
             "DELETE FROM tokens WHERE device_key = ?",
+            "DELETE FROM sensorbis_push WHERE device_key = ?",
             "DELETE FROM devices WHERE key = ?",
         ] {
             db.execute(sql, &[key.into()])?;

@@ -27,6 +27,7 @@ mod orgs;
 mod outbox;
 mod points;
 pub mod schema;
+mod sensorbis;
 mod series;
 mod store;
 mod tokens;
@@ -63,6 +64,10 @@ pub use points::{
     roll_up_pending, rollup_hours, rollups_in_range, write_points, Order, WRITE_CHUNK_ROWS,
 };
 pub use schema::{migrate, SCHEMA_VERSION};
+pub use sensorbis::{
+    create_sealed_token, hourly_magnitude, push_device, sealed_device_tokens,
+    sealed_push_credentials, set_push_credential,
+};
 pub use series::{
     edge_points_between, interval_stats, interval_summaries, list_series, points_between,
     IntervalStats, QuerySource, SeriesFilter, SeriesInfo,

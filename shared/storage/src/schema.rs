@@ -255,6 +255,24 @@ const MIGRATIONS: &[&[&str]] = &[
         n INTEGER NOT NULL,
         PRIMARY KEY (org_key, hour, device_key)
     ) WITHOUT ROWID"],
+    // Sensorbis (branch sensorbis): secrets the management API must show again, stored only
+    // encrypted (XChaCha20-Poly1305 under the `sensorbis_secret` variable; see
+    // shared/domain/src/sealed.rs). `tokens.sealed`: a device token's sealed copy (NULL for
+    // tokens made by the admin API, which are shown once). `sensorbis_push`: each device's push
+    // credential, the hash packets are authenticated by (unique) and its sealed plaintext (the
+    // `authorization` string of every method that returns the device). Deleted with its device.
+    &[
+        "ALTER TABLE tokens ADD COLUMN sealed BLOB",
+        "CREATE TABLE sensorbis_push (
+        device_key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        id TEXT NOT NULL UNIQUE,
+        hash BLOB NOT NULL UNIQUE,
+        sealed BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    )",
+        "CREATE INDEX sensorbis_push_org ON sensorbis_push (org_key)",
+    ],
 ];
 
 /// The version a current database has.

@@ -8,17 +8,17 @@ use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, Device, DeviceFields, DeviceId,
     Email, HourlyRollup, Invitation, InvitationId, Membership, NetworkId, OrgFields, OrgId,
     Organization, PasswordHash, Permissions, Point, Sensor, SensorFields, SensorId, SignupPolicy,
-    Subscription, Timestamp, Token, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
+    Subscription, Timestamp, Token, TokenHash, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
 };
 use fieldline_service::ports::{
     Accept, Atomic, Authenticated, ChannelRef, Counters, Devices, Discarded, NewToken, Order, Orgs,
-    Outbox, OutboxMessage, PointPage, Points, Rotated, Series, SeriesFilter, SeriesInfo, Store,
-    Tenant, Tokens, Users,
+    Outbox, OutboxMessage, PointPage, Points, PushDevice, Rotated, Sensorbis, Series, SeriesFilter,
+    SeriesInfo, Store, Tenant, Tokens, Users,
 };
 
 use crate::db::{transaction, Db};
 use crate::error::Result;
-use crate::{conduit, counters, devices, orgs, outbox, points, series, tokens, users};
+use crate::{conduit, counters, devices, orgs, outbox, points, sensorbis, series, tokens, users};
 
 /// A SQLite database (any [`Db`]: a Spin connection, a rusqlite one) as the ports see it.
 pub struct SqlStore<D>(pub D);
@@ -473,6 +473,62 @@ impl<D: Db> Outbox for SqlStore<D> {
 
     fn backlog(&self, topic: &str) -> Result<(u64, Option<Timestamp>)> {
         outbox::backlog(&self.0, topic)
+    }
+}
+
+impl<D: Db> Sensorbis for SqlStore<D> {
+    fn set_push_credential(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+        hash: &TokenHash,
+        sealed: &[u8],
+        replace: bool,
+        now: Timestamp,
+    ) -> Result<bool> {
+        sensorbis::set_push_credential(&self.0, tenant, device, hash, sealed, replace, now)
+    }
+
+    fn push_device(&self, secret: &TokenSecret) -> Result<PushDevice> {
+        sensorbis::push_device(&self.0, secret)
+    }
+
+    fn sealed_push_credentials(
+        &self,
+        tenant: &Tenant,
+        device: Option<DeviceId>,
+    ) -> Result<HashMap<DeviceId, Vec<u8>>> {
+        sensorbis::sealed_push_credentials(&self.0, tenant, device)
+    }
+
+    fn create_sealed_token(
+        &self,
+        tenant: &Tenant,
+        new: &NewToken,
+        seal: &dyn Fn(&TokenSecret) -> Result<Vec<u8>>,
+        now: Timestamp,
+    ) -> Result<(Token, TokenSecret)> {
+        sensorbis::create_sealed_token(&self.0, tenant, new, seal, now)
+    }
+
+    fn sealed_device_tokens(
+        &self,
+        tenant: &Tenant,
+        device: Option<DeviceId>,
+        now: Timestamp,
+    ) -> Result<HashMap<DeviceId, Vec<u8>>> {
+        sensorbis::sealed_device_tokens(&self.0, tenant, device, now)
+    }
+
+    fn hourly_magnitude(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        hour: Timestamp,
+        except: Timestamp,
+    ) -> Result<f64> {
+        channel.check(tenant)?;
+        sensorbis::hourly_magnitude(&self.0, channel.key, hour, except)
     }
 }
 

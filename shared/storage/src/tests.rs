@@ -1734,3 +1734,91 @@ fn hourly_aggregates_take_late_values_at_once() {
     while store.roll_up_pending(100).unwrap() > 0 {}
     assert_eq!(hour(&store), (3, -1.0, -5.0, 3.0));
 }
+
+// ---- Sensorbis: push credentials and sealed tokens ----
+
+#[test]
+fn sensorbis_push_credentials_and_sealed_device_tokens() {
+    let db = db();
+    let (a, _) = org(&db, "Alpha", "a@example.com");
+    let (b, _) = org(&db, "Beta", "b@example.com");
+    let (d, _, channels) = device_with_channels(&db, &a, &["temp"]);
+    let first = TokenSecret::generate_push().unwrap();
+    assert!(set_push_credential(&db, &a, d.id, &first.hash(), b"sealed-1", true, now()).unwrap());
+    // Without `replace` the existing one is kept; with it, the old one stops at once.
+    let second = TokenSecret::generate_push().unwrap();
+    assert!(!set_push_credential(&db, &a, d.id, &second.hash(), b"x", false, now()).unwrap());
+    assert_eq!(push_device(&db, &first).unwrap().device, d.id);
+    assert!(set_push_credential(&db, &a, d.id, &second.hash(), b"sealed-2", true, now()).unwrap());
+    assert_eq!(
+        auth_failure(push_device(&db, &first)),
+        AuthFailure::InvalidToken
+    );
+    let found = push_device(&db, &second).unwrap();
+    assert_eq!((found.tenant, found.device, found.uuid), (a, d.id, d.uuid));
+    assert_eq!(
+        sealed_push_credentials(&db, &a, None).unwrap()[&d.id],
+        b"sealed-2".to_vec()
+    );
+    // Another organization neither sees nor sets it.
+    assert!(sealed_push_credentials(&db, &b, None).unwrap().is_empty());
+    not_found(set_push_credential(
+        &db,
+        &b,
+        d.id,
+        &first.hash(),
+        b"x",
+        true,
+        now(),
+    ));
+
+    // A sealed device token: replaced by the next, gone when revoked.
+    let seal = |s: &TokenSecret| -> Result<Vec<u8>> { Ok(s.expose().as_bytes().to_vec()) };
+    let (t1, s1) = create_sealed_token(&db, &a, &NewToken::device(d.id), &seal, now()).unwrap();
+    assert_eq!(
+        sealed_device_tokens(&db, &a, Some(d.id), now()).unwrap()[&d.id],
+        s1.expose().as_bytes()
+    );
+    let (t2, s2) = create_sealed_token(&db, &a, &NewToken::device(d.id), &seal, now()).unwrap();
+    assert_ne!(t1.id, t2.id);
+    assert_eq!(
+        sealed_device_tokens(&db, &a, None, now()).unwrap()[&d.id],
+        s2.expose().as_bytes()
+    );
+    revoke_token(&db, &a, t2.id, now()).unwrap();
+    assert!(sealed_device_tokens(&db, &a, None, now())
+        .unwrap()
+        .is_empty());
+    // A token made without a sealed copy (the admin API) is not shown again.
+    create_token(&db, &a, &NewToken::device(d.id), now()).unwrap();
+    assert!(sealed_device_tokens(&db, &a, None, now())
+        .unwrap()
+        .is_empty());
+
+    // The hour's magnitudes, without the replaced time; deleting the device deletes its
+    // credential.
+    let r = channel_ref(&db, &a, channels[0].id).unwrap();
+    let h = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+    write_points(
+        &db,
+        &a,
+        &[
+            (r, pt(h, -2.0)),
+            (r, pt(h + 1, 3.0)),
+            (r, pt(h + 3_600_000, 5.0)),
+        ],
+    )
+    .unwrap();
+    let hour = Timestamp::from_millis(h).unwrap();
+    assert_eq!(
+        hourly_magnitude(&db, r.key, hour, hour.add_millis(-1)).unwrap(),
+        5.0
+    );
+    assert_eq!(hourly_magnitude(&db, r.key, hour, hour).unwrap(), 3.0);
+    delete_device(&db, &a, d.id).unwrap();
+    assert_eq!(
+        auth_failure(push_device(&db, &second)),
+        AuthFailure::InvalidToken
+    );
+    assert!(sealed_push_credentials(&db, &a, None).unwrap().is_empty());
+}

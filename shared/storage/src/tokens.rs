@@ -82,6 +82,21 @@ pub fn create_token(
     new: &NewToken,
     now: Timestamp,
 ) -> Result<(Token, TokenSecret)> {
+    create_token_sealed(db, tenant, new, None, now)
+}
+
+/// What makes a token's sealed copy from its secret.
+pub(crate) type Seal<'a> = &'a dyn Fn(&TokenSecret) -> Result<Vec<u8>>;
+
+/// [`create_token`], also keeping `seal(secret)` (an encrypted copy, for Sensorbis device
+/// tokens, which are shown again) in the same transaction.
+pub(crate) fn create_token_sealed(
+    db: &dyn Db,
+    tenant: &Tenant,
+    new: &NewToken,
+    seal: Option<Seal<'_>>,
+    now: Timestamp,
+) -> Result<(Token, TokenSecret)> {
     let (id, secret) = transaction(db, |db| {
         let user_key = new
             .user()
@@ -124,7 +139,18 @@ pub fn create_token(
             }
             TokenKind::Conduit | TokenKind::Refresh => {}
         }
-        insert_token(db, tenant.key, new, user_key, device_key, None, now)
+        let (id, secret) = insert_token(db, tenant.key, new, user_key, device_key, None, now)?;
+        if let Some(seal) = seal {
+            db.execute(
+                "UPDATE tokens SET sealed = ? WHERE org_key = ? AND id = ?",
+                &[
+                    seal(&secret)?.as_slice().into(),
+                    tenant.key.into(),
+                    id.into(),
+                ],
+            )?;
+        }
+        Ok((id, secret))
     })?;
     Ok((token(db, tenant, id)?, secret))
 }
