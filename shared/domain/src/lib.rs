@@ -27,6 +27,7 @@ mod incident;
 pub mod influxql;
 mod jwt;
 pub mod line_protocol;
+pub mod notify;
 mod org;
 mod password;
 mod point;

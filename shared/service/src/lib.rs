@@ -7,6 +7,8 @@
 //! - [`reads`]: Conduit's records and Proficloud's series, assembled with their devices;
 //! - [`influx`]: the InfluxQL request context and `/write`;
 //! - [`limits`]: every rate limit and quota, and the counter key each counts under;
+//! - [`notifier`]: threshold e-mails: the alarm engine over the points stored since the last
+//!   run, the e-mail rules, and the sender that drains the outbox;
 //! - [`ports`]: the traits a backend implements, and the handles that cross them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -16,13 +18,14 @@ mod error;
 pub mod influx;
 pub mod ingest;
 pub mod limits;
+pub mod notifier;
 pub mod ports;
 pub mod reads;
 
 /// The port traits, for calling their methods on a store.
 pub mod prelude {
     pub use crate::ports::{
-        Atomic, Counters, Devices, Orgs, Outbox, Points, Series, Store, Tokens, Users,
+        Alarms, Atomic, Counters, Devices, Orgs, Outbox, Points, Series, Store, Tokens, Users,
     };
 }
 

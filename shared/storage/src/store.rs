@@ -10,15 +10,17 @@ use fieldline_domain::{
     PasswordHash, Permissions, Point, Sensor, SensorFields, SensorId, SignupPolicy, Subscription,
     Timestamp, Token, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
 };
+use fieldline_domain::notify::ChannelAlarms;
+use fieldline_domain::TokenHash;
 use fieldline_service::ports::{
-    Accept, Atomic, Authenticated, ChannelRef, Counters, Devices, NewToken, Order, Orgs, Outbox,
+    Accept, AddressToVerify, AlarmSubject, Alarms, Atomic, QueuedPoint, Authenticated, ChannelRef, Counters, Devices, NewToken, Order, Orgs, Outbox,
     OutboxMessage, PointPage, Points, Rotated, Series, SeriesFilter, SeriesInfo, Store, Tenant,
     Tokens, Users,
 };
 
 use crate::db::{transaction, Db};
 use crate::error::Result;
-use crate::{conduit, counters, devices, orgs, outbox, points, series, tokens, users};
+use crate::{alarms, conduit, counters, devices, orgs, outbox, points, series, tokens, users};
 
 /// A SQLite database (any [`Db`]: a Spin connection, a rusqlite one) as the ports see it.
 pub struct SqlStore<D>(pub D);
@@ -405,6 +407,54 @@ impl<D: Db> Outbox for SqlStore<D> {
 
     fn backlog(&self, topic: &str) -> Result<(u64, Option<Timestamp>)> {
         outbox::backlog(&self.0, topic)
+    }
+}
+
+impl<D: Db> Alarms for SqlStore<D> {
+    fn queued_points(&self, limit: usize) -> Result<Vec<QueuedPoint>> {
+        alarms::queued_points(&self.0, limit)
+    }
+
+    fn dequeue_points(&self, through_seq: i64) -> Result<usize> {
+        alarms::dequeue_points(&self.0, through_seq)
+    }
+
+    fn alarm_subjects(&self, channel_keys: &[i64]) -> Result<Vec<AlarmSubject>> {
+        alarms::alarm_subjects(&self.0, channel_keys)
+    }
+
+    fn channel_alarms(&self, channel_keys: &[i64]) -> Result<Vec<(i64, ChannelAlarms)>> {
+        alarms::channel_alarms(&self.0, channel_keys)
+    }
+
+    fn save_channel_alarms(
+        &self,
+        channel: ChannelRef,
+        state: &ChannelAlarms,
+        due_at: Option<Timestamp>,
+    ) -> Result<()> {
+        alarms::save_channel_alarms(&self.0, channel, state, due_at)
+    }
+
+    fn channels_due(&self, now: Timestamp, limit: usize) -> Result<Vec<i64>> {
+        alarms::channels_due(&self.0, now, limit)
+    }
+
+    fn addresses_to_verify(&self, limit: usize) -> Result<Vec<AddressToVerify>> {
+        alarms::addresses_to_verify(&self.0, limit)
+    }
+
+    fn add_verification(
+        &self,
+        address: &AddressToVerify,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<bool> {
+        alarms::add_verification(&self.0, address, hash, now)
+    }
+
+    fn verify_address(&self, hash: &TokenHash, now: Timestamp) -> Result<(DeviceId, Email)> {
+        alarms::verify_address(&self.0, hash, now)
     }
 }
 
