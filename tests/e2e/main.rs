@@ -5,3 +5,4 @@ mod conduit;
 mod epts;
 mod host;
 mod maintenance;
+mod notifier;
