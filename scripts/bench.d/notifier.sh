@@ -49,3 +49,6 @@ printf '\n%-34s %10s %14s\n' "notifier run over $queued points" seconds points/s
 printf '%-34s %10.2f %14.0f\n' "host (component, wall incl. start)" "$host_secs" "$(calc "$queued / $host_secs")"
 printf '%-34s %10.2f %14.0f\n' "native (same use case, rusqlite)" "$native_secs" "$(calc "$queued / $native_secs")"
 echo "e-mails queued natively: $native_mails; host/native: $(calc "round($host_secs / $native_secs, 2)")x"
+
+log "what the queue costs ingestion (native, alternating)"
+"$bench" ingest

@@ -8,6 +8,12 @@
 //! - `notifier_bench run DB`: one notifier run over that queue natively (the same
 //!   `fieldline_service::notifier::run` the component calls, over rusqlite instead of Spin's
 //!   SQLite interface); prints `seconds points mails`.
+//! - `notifier_bench ingest`: what the queue costs ingestion: batched point writes (32 and 1000
+//!   points, one statement each, autocommit) to channels with a threshold (the trigger appends
+//!   each point to the queue), to channels without one (the trigger looks the channel up and
+//!   appends nothing), and with the queue's triggers dropped (ingestion before the notifier),
+//!   alternating between the three databases batch by batch, `synchronous=NORMAL` (CPU cost)
+//!   and `FULL` (Spin's).
 
 use std::path::Path;
 use std::time::Instant;
@@ -102,6 +108,107 @@ fn run(db_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A fresh database with 10 channels, with or without a threshold, or without the queue.
+fn ingest_db(
+    path: &Path,
+    kind: &str,
+    synchronous: &str,
+) -> anyhow::Result<(rusqlite::Connection, fieldline_storage::Tenant, Vec<ChannelRef>)> {
+    let db = native::open(path)?;
+    storage::migrate(&db)?;
+    db.execute_batch(&format!("PRAGMA synchronous={synchronous}"))?;
+    let now = Timestamp::now();
+    let hash = PasswordHasher::insecure_fast_for_tests().hash(&Password::parse("bench bench bench")?)?;
+    let (tenant, _, _) = storage::sign_up(
+        &db,
+        &OrgFields::named(OrgName::parse("Bench")?),
+        &Subscription::default(),
+        &Email::parse("bench@example.com")?,
+        &hash,
+        now,
+    )?;
+    let device =
+        storage::create_device(&db, &tenant, &DeviceFields::named(Name::parse("D")?), None, now)?;
+    let sensor =
+        storage::create_sensor(&db, &tenant, device.id, &SensorFields::named(Name::parse("S")?), now)?;
+    let mut refs = Vec::new();
+    for c in 0..10 {
+        let mut cf = ChannelFields::named(Name::parse(&format!("C{c}"))?);
+        if kind == "threshold" {
+            cf.thresholds = Thresholds::new(Some(Threshold::new(ThresholdOp::Gt, 1e9)?), None)?;
+        }
+        let ch = storage::create_channel(
+            &db,
+            &tenant,
+            sensor.id,
+            Some(CommunicationId::parse(&format!("c{c}"))?),
+            &cf,
+            now,
+        )?;
+        refs.push(ChannelRef {
+            org_key: tenant.key,
+            key: ch.key,
+        });
+    }
+    if kind == "no-queue" {
+        db.execute_batch("DROP TRIGGER points_insert_alarm; DROP TRIGGER points_update_alarm;")?;
+    }
+    Ok((db, tenant, refs))
+}
+
+fn ingest() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let kinds = ["no-queue", "no-threshold", "threshold"];
+    println!("ingestion with the notifier's queue: points/s, alternating batch by batch");
+    println!(
+        "{:>6} {:>6} {:>14} {:>14} {:>14} {:>10} {:>10}",
+        "sync", "batch", "no queue", "no threshold", "threshold", "nothr/noq", "thr/noq"
+    );
+    for synchronous in ["NORMAL", "FULL"] {
+        for size in [32usize, 1000] {
+            let mut dbs = Vec::new();
+            for k in kinds {
+                dbs.push(ingest_db(&dir.path().join(format!("{k}-{synchronous}-{size}.db")), k, synchronous)?);
+            }
+            let mut elapsed = [0f64; 3];
+            let mut written = 0usize;
+            let t0 = Timestamp::now().as_millis();
+            let mut round = 0i64;
+            let started = Instant::now();
+            while started.elapsed().as_secs_f64() < 6.0 {
+                let batch: Vec<_> = (0..size)
+                    .map(|i| {
+                        let ts = Timestamp::from_millis(t0 + round * size as i64 + i as i64)
+                            .expect("time");
+                        (dbs[0].2[i % 10], Point::new(ts, i as f64).expect("point"))
+                    })
+                    .collect();
+                for (k, (db, tenant, refs)) in dbs.iter().enumerate() {
+                    let rows: Vec<_> = batch
+                        .iter()
+                        .map(|(r, p)| (refs[(r.key - dbs[0].2[0].key) as usize], *p))
+                        .collect();
+                    let s = Instant::now();
+                    storage::write_points(db, tenant, &rows)?;
+                    elapsed[k] += s.elapsed().as_secs_f64();
+                }
+                written += size;
+                round += 1;
+            }
+            let rate = elapsed.map(|e| written as f64 / e);
+            println!(
+                "{synchronous:>6} {size:>6} {:>14.0} {:>14.0} {:>14.0} {:>10.3} {:>10.3}",
+                rate[0],
+                rate[1],
+                rate[2],
+                rate[1] / rate[0],
+                rate[2] / rate[0]
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -109,6 +216,7 @@ fn main() -> anyhow::Result<()> {
             setup(Path::new(&args[2]), args[3].parse()?, args[4].parse()?)
         }
         Some("run") if args.len() == 3 => run(Path::new(&args[2])),
-        _ => anyhow::bail!("usage: notifier_bench setup DB POINTS CHANNELS | run DB"),
+        Some("ingest") => ingest(),
+        _ => anyhow::bail!("usage: notifier_bench setup DB POINTS CHANNELS | run DB | ingest"),
     }
 }
