@@ -240,7 +240,11 @@ mod tests {
 
     #[test]
     fn sockets_are_checked_as_spin_checks_them() {
-        let l = list(&["tcp://127.0.0.1:1025", "udp://[::1]:53", "https://example.com"]);
+        let l = list(&[
+            "tcp://127.0.0.1:1025",
+            "udp://[::1]:53",
+            "https://example.com",
+        ]);
         let v4: std::net::SocketAddr = "127.0.0.1:1025".parse().unwrap();
         let v6: std::net::SocketAddr = "[::1]:53".parse().unwrap();
         assert!(l.allows_socket(v4, true));
@@ -248,7 +252,10 @@ mod tests {
         assert!(!l.allows_socket("127.0.0.1:1026".parse().unwrap(), true));
         assert!(!l.allows_socket("10.0.0.1:1025".parse().unwrap(), true));
         assert!(l.allows_socket(v6, false));
-        assert!(!l.allows_socket("93.184.215.14:443".parse().unwrap(), true), "https is not tcp");
+        assert!(
+            !l.allows_socket("93.184.215.14:443".parse().unwrap(), true),
+            "https is not tcp"
+        );
         assert!(l.admits_scheme("tcp") && l.admits_scheme("udp") && !l.admits_scheme("mqtt"));
         assert!(list(&["*://127.0.0.1:*"]).allows_socket(v4, true));
         assert!(!AllowList::default().allows_socket(v4, true));

@@ -160,7 +160,11 @@ impl Fx {
         let (_, secret) = storage::create_token(
             &self.db,
             &self.tenant,
-            &NewToken::conduit(self.user, ConduitTier::Enterprise, ConduitServices::default()),
+            &NewToken::conduit(
+                self.user,
+                ConduitTier::Enterprise,
+                ConduitServices::default(),
+            ),
             Timestamp::now(),
         )
         .expect("token");
@@ -213,10 +217,14 @@ fn notifier_mails_one_alert_for_a_conduit_value_beyond_the_threshold_within_two_
         format!("Device: Cold room ({})", fx.device.id.as_str()),
         "Sensor: Probe".to_owned(),
         "Channel: Cold room temperature (1)".to_owned(),
-        format!("Value 12.5 °C at {} UTC / {}", {
-            let s = t.to_rfc3339().replace('T', " ");
-            s.trim_end_matches('Z').to_owned()
-        }, t.to_rfc3339()),
+        format!(
+            "Value 12.5 °C at {} UTC / {}",
+            {
+                let s = t.to_rfc3339().replace('T', " ");
+                s.trim_end_matches('Z').to_owned()
+            },
+            t.to_rfc3339()
+        ),
         "exceeds the threshold > 8 °C".to_owned(),
         format!(
             "https://console.dairy.example/devices/{}/channels/{}",
@@ -227,7 +235,10 @@ fn notifier_mails_one_alert_for_a_conduit_value_beyond_the_threshold_within_two_
         assert!(text.contains(&part), "{part:?} in\n{text}");
     }
     assert!(html.contains("12.5 °C"), "{html}");
-    assert!(html.contains("<a href=\"https://console.dairy.example/devices/"), "{html}");
+    assert!(
+        html.contains("<a href=\"https://console.dairy.example/devices/"),
+        "{html}"
+    );
     // More runs (and more exceeding values of the same alarm) mail nothing more.
     conduit_v2(&h, &token, net, t.add_secs(1), &[(1, 13.0)]);
     let r = run(&h);
@@ -278,7 +289,11 @@ fn notifier_route_needs_the_operator_credential_and_mails_a_write_value_once() {
     let r = client()
         .post(h.url("/write?db=fieldline&precision=ms"))
         .basic_auth(&login, Some(secret.expose()))
-        .body(format!("temp,uuid={uuid} value=3.5 {}\ntemp,uuid={uuid} value=9.25 {}", ms, ms + 1000))
+        .body(format!(
+            "temp,uuid={uuid} value=3.5 {}\ntemp,uuid={uuid} value=9.25 {}",
+            ms,
+            ms + 1000
+        ))
         .send()
         .expect("write");
     assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
@@ -343,7 +358,14 @@ fn notifier_sends_the_verification_link_and_alerts_only_once_it_is_followed() {
 fn maildev(smtp: u16, web: u16) -> Child {
     let bin = workspace().join("target/tools/maildev/node_modules/.bin/maildev");
     let child = Command::new(&bin)
-        .args(["--ip", "127.0.0.1", "--smtp", &smtp.to_string(), "--web", &web.to_string()])
+        .args([
+            "--ip",
+            "127.0.0.1",
+            "--smtp",
+            &smtp.to_string(),
+            "--web",
+            &web.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -374,10 +396,19 @@ fn notifier_delivers_every_alert_exactly_once_after_the_mail_server_was_down() {
     }
     let token = fx.conduit_token();
     // The server is down: the alerts wait in the outbox.
-    conduit_v2(&h, &token, net, Timestamp::now(), &[(1, 10.0), (2, 11.0), (3, 12.0)]);
+    conduit_v2(
+        &h,
+        &token,
+        net,
+        Timestamp::now(),
+        &[(1, 10.0), (2, 11.0), (3, 12.0)],
+    );
     let report = run(&h);
     assert_eq!(report["mailsQueued"], 3, "{report}");
-    assert_eq!((report["sent"].as_u64(), report["failed"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(
+        (report["sent"].as_u64(), report["failed"].as_u64()),
+        (Some(0), Some(3))
+    );
     assert!(
         report["lastError"]
             .as_str()

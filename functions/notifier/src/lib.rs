@@ -38,12 +38,14 @@ fn settings() -> Settings {
 
 /// The transport the variables choose; `None` for `mail_transport = "none"`.
 fn mailer() -> Result<Option<Box<dyn Mailer>>, String> {
-    let from = variable("mail_from").unwrap_or_else(|| "Fieldline <alerts@fieldline.invalid>".into());
+    let from =
+        variable("mail_from").unwrap_or_else(|| "Fieldline <alerts@fieldline.invalid>".into());
     match variable("mail_transport").as_deref().unwrap_or("smtp") {
         "smtp" => Ok(Some(Box::new(smtp::Smtp {
             address: variable("smtp_address").unwrap_or_else(|| "127.0.0.1:25".into()),
             from,
-            login: variable("smtp_username").map(|u| (u, variable("smtp_password").unwrap_or_default())),
+            login: variable("smtp_username")
+                .map(|u| (u, variable("smtp_password").unwrap_or_default())),
             helo: variable("smtp_helo").unwrap_or_else(|| "fieldline.localhost".into()),
         }))),
         "postmark" => Ok(Some(Box::new(postmark::Postmark {
@@ -75,16 +77,19 @@ fn budget() -> Duration {
 fn work() -> Result<(Report, Delivery), String> {
     let started = Instant::now();
     let budget = budget();
-    let store = fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))?;
+    let store =
+        fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))?;
     let report = notifier::run(&store, &settings(), Timestamp::now(), &mut || {
         started.elapsed() < budget / 2
     })
     .map_err(|e| format!("evaluating: {e}"))?;
     let delivery = match mailer()? {
-        Some(mut mailer) => notifier::deliver(&store, mailer.as_mut(), &Timestamp::now, &mut || {
-            started.elapsed() < budget
-        })
-        .map_err(|e| format!("delivering: {e}"))?,
+        Some(mut mailer) => {
+            notifier::deliver(&store, mailer.as_mut(), &Timestamp::now, &mut || {
+                started.elapsed() < budget
+            })
+            .map_err(|e| format!("delivering: {e}"))?
+        }
         None => Delivery::default(),
     };
     Ok((report, delivery))
@@ -215,13 +220,21 @@ fn verify_route(req: &Request) -> Response {
     let query = req.query();
     let token = form_token(query);
     let Some(token) = token else {
-        return html_answer(400, "Link incomplete", "This link has no token; open the whole link from the e-mail.");
+        return html_answer(
+            400,
+            "Link incomplete",
+            "This link has no token; open the whole link from the e-mail.",
+        );
     };
     let store = match fieldline_component::open_store() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("notifier: opening the database: {e}");
-            return html_answer(500, "Try again later", "The server could not open its database.");
+            return html_answer(
+                500,
+                "Try again later",
+                "The server could not open its database.",
+            );
         }
     };
     match notifier::verify_address(&store, &token, Timestamp::now()) {

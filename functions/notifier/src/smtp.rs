@@ -66,7 +66,9 @@ impl Session<'_> {
                 .read_line(&mut line)
                 .map_err(io("reading the server's reply"))?;
             if n == 0 {
-                return Err(SendError::Transient("the server closed the connection".into()));
+                return Err(SendError::Transient(
+                    "the server closed the connection".into(),
+                ));
             }
             let code: u16 = line
                 .get(..3)
@@ -163,8 +165,8 @@ impl Mailer for Smtp {
         }
         s.command(&format!("EHLO {}", self.helo), "EHLO", 250)?;
         if let Some((user, password)) = &self.login {
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("\0{user}\0{password}"));
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
             s.command(&format!("AUTH PLAIN {token}"), "AUTH", 235)?;
         }
         let sender = bare_address(&self.from);
@@ -218,10 +220,16 @@ mod tests {
             message_id: "alarm.x.1@fieldline.invalid".into(),
         };
         let m = String::from_utf8(format(&mail, "alerts@example.com").unwrap()).unwrap();
-        assert!(m.contains("Message-ID: <alarm.x.1@fieldline.invalid>"), "{m}");
+        assert!(
+            m.contains("Message-ID: <alarm.x.1@fieldline.invalid>"),
+            "{m}"
+        );
         assert!(m.contains("multipart/alternative"), "{m}");
         assert!(m.contains("text/html"), "{m}");
         assert!(m.contains("Auto-Submitted: auto-generated"), "{m}");
-        assert!(m.contains("To: <ops@example.com>") || m.contains("To: ops@example.com"), "{m}");
+        assert!(
+            m.contains("To: <ops@example.com>") || m.contains("To: ops@example.com"),
+            "{m}"
+        );
     }
 }

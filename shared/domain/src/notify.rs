@@ -183,7 +183,11 @@ impl ChannelAlarms {
             return None;
         }
         let since = self.mail.reminded_at.max(self.mail.last_mail_at)?;
-        Some(since.add_secs(i64::from(every)).max(interval_end.unwrap_or(Timestamp::MIN)))
+        Some(
+            since
+                .add_secs(i64::from(every))
+                .max(interval_end.unwrap_or(Timestamp::MIN)),
+        )
     }
 }
 
@@ -342,7 +346,10 @@ mod tests {
         feed(&mut ch, 30 * MIN, &[12.0, 3.0]);
         assert_eq!(run(&mut ch, 32 * MIN, TEN_MINUTES), Some(MailKind::Alarm));
         let closed = ch.mail.last_closed.unwrap();
-        assert_eq!((closed.alarm.opened_value, closed.closing_value), (12.0, 3.0));
+        assert_eq!(
+            (closed.alarm.opened_value, closed.closing_value),
+            (12.0, 3.0)
+        );
     }
 
     #[test]

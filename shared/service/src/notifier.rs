@@ -220,8 +220,8 @@ pub fn verify_address(
     token: &str,
     now: Timestamp,
 ) -> Result<(fieldline_domain::DeviceId, fieldline_domain::Email)> {
-    let secret = TokenSecret::parse(token)
-        .map_err(|_| Error::NotFound(crate::error::Entity::Token))?;
+    let secret =
+        TokenSecret::parse(token).map_err(|_| Error::NotFound(crate::error::Entity::Token))?;
     store.verify_address(&secret.hash(), now)
 }
 
@@ -558,7 +558,9 @@ pub fn deliver(
         for m in &batch {
             let result = match Mail::from_json(&m.payload) {
                 Ok(mail) => mailer.send(&mail),
-                Err(e) => Err(SendError::Permanent(format!("unreadable outbox payload: {e}"))),
+                Err(e) => Err(SendError::Permanent(format!(
+                    "unreadable outbox payload: {e}"
+                ))),
             };
             match result {
                 Ok(()) => {

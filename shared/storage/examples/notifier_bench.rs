@@ -30,7 +30,8 @@ fn setup(db_path: &Path, points: usize, channels: usize) -> anyhow::Result<()> {
     let db = native::open(db_path)?;
     storage::migrate(&db)?;
     let now = Timestamp::now();
-    let hash = PasswordHasher::insecure_fast_for_tests().hash(&Password::parse("bench bench bench")?)?;
+    let hash =
+        PasswordHasher::insecure_fast_for_tests().hash(&Password::parse("bench bench bench")?)?;
     let (tenant, _, _) = storage::sign_up(
         &db,
         &OrgFields::named(OrgName::parse("Bench")?),
@@ -49,8 +50,13 @@ fn setup(db_path: &Path, points: usize, channels: usize) -> anyhow::Result<()> {
         f.notification_email = Some(Email::parse(&format!("device{d}@example.com"))?);
         let device = storage::create_device(&db, &tenant, &f, None, now)?;
         storage::set_notification_verified(&db, &tenant, device.id)?;
-        let sensor =
-            storage::create_sensor(&db, &tenant, device.id, &SensorFields::named(Name::parse("S")?), now)?;
+        let sensor = storage::create_sensor(
+            &db,
+            &tenant,
+            device.id,
+            &SensorFields::named(Name::parse("S")?),
+            now,
+        )?;
         storage::transaction(&db, |db| {
             for c in 0..per_device.min(channels - d * per_device) {
                 let mut cf = ChannelFields::named(Name::parse(&format!("C{c}"))?);
@@ -113,12 +119,17 @@ fn ingest_db(
     path: &Path,
     kind: &str,
     synchronous: &str,
-) -> anyhow::Result<(rusqlite::Connection, fieldline_storage::Tenant, Vec<ChannelRef>)> {
+) -> anyhow::Result<(
+    rusqlite::Connection,
+    fieldline_storage::Tenant,
+    Vec<ChannelRef>,
+)> {
     let db = native::open(path)?;
     storage::migrate(&db)?;
     db.execute_batch(&format!("PRAGMA synchronous={synchronous}"))?;
     let now = Timestamp::now();
-    let hash = PasswordHasher::insecure_fast_for_tests().hash(&Password::parse("bench bench bench")?)?;
+    let hash =
+        PasswordHasher::insecure_fast_for_tests().hash(&Password::parse("bench bench bench")?)?;
     let (tenant, _, _) = storage::sign_up(
         &db,
         &OrgFields::named(OrgName::parse("Bench")?),
@@ -127,10 +138,20 @@ fn ingest_db(
         &hash,
         now,
     )?;
-    let device =
-        storage::create_device(&db, &tenant, &DeviceFields::named(Name::parse("D")?), None, now)?;
-    let sensor =
-        storage::create_sensor(&db, &tenant, device.id, &SensorFields::named(Name::parse("S")?), now)?;
+    let device = storage::create_device(
+        &db,
+        &tenant,
+        &DeviceFields::named(Name::parse("D")?),
+        None,
+        now,
+    )?;
+    let sensor = storage::create_sensor(
+        &db,
+        &tenant,
+        device.id,
+        &SensorFields::named(Name::parse("S")?),
+        now,
+    )?;
     let mut refs = Vec::new();
     for c in 0..10 {
         let mut cf = ChannelFields::named(Name::parse(&format!("C{c}"))?);
@@ -168,7 +189,11 @@ fn ingest() -> anyhow::Result<()> {
         for size in [32usize, 1000] {
             let mut dbs = Vec::new();
             for k in kinds {
-                dbs.push(ingest_db(&dir.path().join(format!("{k}-{synchronous}-{size}.db")), k, synchronous)?);
+                dbs.push(ingest_db(
+                    &dir.path().join(format!("{k}-{synchronous}-{size}.db")),
+                    k,
+                    synchronous,
+                )?);
             }
             let mut elapsed = [0f64; 3];
             let mut written = 0usize;

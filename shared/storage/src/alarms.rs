@@ -133,8 +133,8 @@ pub fn save_channel_alarms(
     alarms: &ChannelAlarms,
     due_at: Option<Timestamp>,
 ) -> Result<()> {
-    let state = serde_json::to_string(alarms)
-        .map_err(|e| Error::Corrupt(format!("alarm row: {e}")))?;
+    let state =
+        serde_json::to_string(alarms).map_err(|e| Error::Corrupt(format!("alarm row: {e}")))?;
     db.execute(
         "INSERT INTO alarm_channels (channel_key, org_key, state, due_at) VALUES (?, ?, ?, ?) \
          ON CONFLICT (channel_key) DO UPDATE SET state = excluded.state, \

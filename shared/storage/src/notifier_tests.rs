@@ -5,9 +5,9 @@ use std::cell::{Cell, RefCell};
 
 use fieldline_domain::notify::Mail;
 use fieldline_domain::{
-    Channel, ChannelFields, CommunicationId, Device, DeviceFields, Email, Name, OrgFields,
-    OrgName, Point, SensorFields, Subscription, Threshold, ThresholdOp, Thresholds, Timestamp,
-    TimeZoneName, Unit,
+    Channel, ChannelFields, CommunicationId, Device, DeviceFields, Email, Name, OrgFields, OrgName,
+    Point, SensorFields, Subscription, Threshold, ThresholdOp, Thresholds, TimeZoneName, Timestamp,
+    Unit,
 };
 use fieldline_service::notifier::{self, Mailer, SendError, Settings};
 use fieldline_service::ports::{Alarms, Counters, Outbox};
@@ -75,11 +75,8 @@ fn fixture_in(db: Connection, n: usize, address: Option<&str>, verified: bool, c
         .map(|i| {
             let mut f = ChannelFields::named(Name::parse(&format!("T{i}")).unwrap());
             f.unit = Unit::parse("°C").unwrap();
-            f.thresholds = Thresholds::new(
-                Some(Threshold::new(ThresholdOp::Gt, 8.0).unwrap()),
-                None,
-            )
-            .unwrap();
+            f.thresholds =
+                Thresholds::new(Some(Threshold::new(ThresholdOp::Gt, 8.0).unwrap()), None).unwrap();
             create_channel(
                 &db,
                 &tenant,
@@ -115,8 +112,12 @@ impl Fx {
 
     /// Writes `v` to channel `i` at `t`.
     fn write(&self, i: usize, t: Timestamp, v: f64) {
-        write_points(&self.db, &self.tenant, &[(self.cref(i), Point::new(t, v).unwrap())])
-            .unwrap();
+        write_points(
+            &self.db,
+            &self.tenant,
+            &[(self.cref(i), Point::new(t, v).unwrap())],
+        )
+        .unwrap();
     }
 
     fn store(&self) -> SqlStore<&Connection> {
@@ -129,7 +130,10 @@ impl Fx {
 
     /// The e-mails in the outbox, oldest first.
     fn outbox(&self) -> Vec<Mail> {
-        let mut s = self.db.prepare("SELECT payload FROM outbox ORDER BY key").unwrap();
+        let mut s = self
+            .db
+            .prepare("SELECT payload FROM outbox ORDER BY key")
+            .unwrap();
         s.query_map([], |r| r.get::<_, String>(0))
             .unwrap()
             .map(|p| Mail::from_json(&p.unwrap()).unwrap())
@@ -183,7 +187,10 @@ fn the_queue_holds_each_write_to_a_channel_with_thresholds_once() {
     let after = Timestamp::now().as_millis();
     for p in &q {
         let s = p.stored_at.as_millis();
-        assert!(before - 1 <= s && s <= after + 1, "stored_at {s} not in {before}..{after}");
+        assert!(
+            before - 1 <= s && s <= after + 1,
+            "stored_at {s} not in {before}..{after}"
+        );
     }
     // A run evaluates them once and empties the queue; the next run evaluates nothing.
     let r = fx.run(Timestamp::now());
@@ -232,8 +239,15 @@ fn a_value_beyond_the_threshold_mails_once_with_everything_a_reader_needs() {
     ] {
         assert!(m.text.contains(part), "{part:?} in\n{}", m.text);
     }
-    assert!(opened.display_in_zone("Europe/Rome").contains("(Europe/Rome)"));
-    assert!(m.html.contains("<th align=\"left\">Sensor</th><td>Probe</td>"), "{}", m.html);
+    assert!(opened
+        .display_in_zone("Europe/Rome")
+        .contains("(Europe/Rome)"));
+    assert!(
+        m.html
+            .contains("<th align=\"left\">Sensor</th><td>Probe</td>"),
+        "{}",
+        m.html
+    );
     assert!(m.html.contains("12.25 °C"), "{}", m.html);
     assert!(m.message_id.ends_with("@fieldline.invalid"));
     // More runs: nothing new.
@@ -274,12 +288,20 @@ fn reminders_are_off_by_default_and_follow_the_device_setting() {
     let t = Timestamp::now();
     fx.write(0, t, 12.0);
     fx.run(t);
-    assert_eq!(fx.run(later(t, 5 * 3600)).mails, 0, "no reminders by default");
+    assert_eq!(
+        fx.run(later(t, 5 * 3600)).mails,
+        0,
+        "no reminders by default"
+    );
     set_notification_reminder(&fx.db, &fx.tenant, fx.device.id, Some(3600)).unwrap();
     // The next value's run sees the setting: the alarm has been open for five hours.
     fx.write(0, later(t, 5 * 3600), 13.0);
     assert_eq!(fx.run(later(t, 5 * 3600 + 1)).mails, 1);
-    assert!(fx.outbox()[1].subject.contains("Reminder"), "{:?}", fx.outbox()[1]);
+    assert!(
+        fx.outbox()[1].subject.contains("Reminder"),
+        "{:?}",
+        fx.outbox()[1]
+    );
     assert_eq!(fx.run(later(t, 5 * 3600 + 2)).mails, 0);
     // Then every hour, with no new points.
     assert_eq!(fx.run(later(t, 6 * 3600)).mails, 0);
@@ -319,14 +341,19 @@ fn an_unconfirmed_address_gets_its_link_and_no_alerts_until_it_is_followed() {
     let store = fx.store();
     assert!(notifier::verify_address(&store, "garbage", t).is_err());
     let (device, email) = notifier::verify_address(&store, &token, t).unwrap();
-    assert_eq!((device, email.as_str()), (fx.device.id, "new@dairy.example"));
+    assert_eq!(
+        (device, email.as_str()),
+        (fx.device.id, "new@dairy.example")
+    );
     assert!(matches!(
         notifier::verify_address(&store, &token, t),
         Err(Error::NotFound(_))
     ));
-    assert!(device_by_uuid(&fx.db, &fx.tenant, fx.device.uuid)
-        .unwrap()
-        .notification_verified);
+    assert!(
+        device_by_uuid(&fx.db, &fx.tenant, fx.device.uuid)
+            .unwrap()
+            .notification_verified
+    );
     fx.write(1, later(t, 2), 12.0);
     let r = fx.run(later(t, 3));
     assert_eq!((r.mails, r.withheld_unverified), (1, 0));
@@ -353,10 +380,22 @@ fn the_daily_cap_holds_per_utc_day_with_one_last_mail_saying_so() {
     assert_eq!((r.mails, r.withheld_over_cap), (3, 2), "{r:?}");
     let mails = fx.outbox();
     assert!(!mails[1].subject.contains("daily limit"));
-    assert!(mails[2].subject.contains("(daily limit reached)"), "{}", mails[2].subject);
-    assert!(mails[2].text.contains("allows 3 a day (UTC)"), "{}", mails[2].text);
+    assert!(
+        mails[2].subject.contains("(daily limit reached)"),
+        "{}",
+        mails[2].subject
+    );
+    assert!(
+        mails[2].text.contains("allows 3 a day (UTC)"),
+        "{}",
+        mails[2].text
+    );
     let key = notifier::mails_today_key(fx.tenant.key, t);
-    assert_eq!(fx.store().current(&key, t).unwrap(), 5, "sent and withheld, counted");
+    assert_eq!(
+        fx.store().current(&key, t).unwrap(),
+        5,
+        "sent and withheld, counted"
+    );
     // After midnight UTC the count starts again: back-to-normal e-mails go.
     for i in 0..5 {
         fx.write(i, Timestamp::now().add_millis(1000), 1.0);
@@ -402,7 +441,11 @@ fn a_run_killed_half_way_changes_nothing_and_the_next_mails_each_alert_once() {
     assert!(notifier::run(&dying, &settings(), t, &mut || true).is_err());
     assert_eq!(fx.outbox().len(), 0, "the transaction rolled back");
     assert_eq!(fx.queued(), 6, "the cursor did not move");
-    assert!(fx.store().channel_alarms(&[fx.channels[0].key]).unwrap().is_empty());
+    assert!(fx
+        .store()
+        .channel_alarms(&[fx.channels[0].key])
+        .unwrap()
+        .is_empty());
     let r = fx.run(t);
     assert_eq!((r.points, r.mails), (6, 6));
     let mut to_channels: Vec<String> = fx.outbox().iter().map(|m| m.subject.clone()).collect();
@@ -416,7 +459,13 @@ fn a_run_killed_half_way_changes_nothing_and_the_next_mails_each_alert_once() {
 fn overlapping_runs_evaluate_each_point_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.sqlite");
-    let fx = fixture_in(native::open(&path).unwrap(), 40, Some("ops@dairy.example"), true, 1000);
+    let fx = fixture_in(
+        native::open(&path).unwrap(),
+        40,
+        Some("ops@dairy.example"),
+        true,
+        1000,
+    );
     let t = Timestamp::now();
     // 40 channels, each 12 then 5 then 13 (opened, closed, opened): 3 changes, 1 mail each.
     for (k, v) in [12.0, 5.0, 13.0].into_iter().enumerate() {
@@ -507,7 +556,12 @@ fn the_sender_retries_with_backoff_and_delivers_each_mail_once_after_an_outage()
     assert_eq!(deliver(&up).sent, 3);
     assert_eq!(deliver(&up).sent, 0);
     assert_eq!(up.got.borrow().len(), 3);
-    let mut ids: Vec<_> = up.got.borrow().iter().map(|m| m.message_id.clone()).collect();
+    let mut ids: Vec<_> = up
+        .got
+        .borrow()
+        .iter()
+        .map(|m| m.message_id.clone())
+        .collect();
     ids.dedup();
     assert_eq!(ids.len(), 3);
     assert_eq!(store.backlog(notifier::EMAIL_TOPIC).unwrap().0, 0);
@@ -531,7 +585,12 @@ fn a_sender_that_dies_after_the_server_accepted_sends_that_one_again_with_its_me
         notifier::deliver(&store, &mut m, &|| t, &mut || true)
     }));
     assert!(crashed.is_err());
-    let accepted: Vec<_> = dies.got.borrow().iter().map(|m| m.message_id.clone()).collect();
+    let accepted: Vec<_> = dies
+        .got
+        .borrow()
+        .iter()
+        .map(|m| m.message_id.clone())
+        .collect();
     assert_eq!(accepted.len(), 2);
     // The third was leased and never tried; the second was accepted but not recorded. Within
     // the lease nothing is sent again; after it, both go (the second a duplicate with its
@@ -548,7 +607,12 @@ fn a_sender_that_dies_after_the_server_accepted_sends_that_one_again_with_its_me
     )
     .unwrap();
     assert_eq!(after.sent, 2);
-    let again: Vec<_> = next.got.borrow().iter().map(|m| m.message_id.clone()).collect();
+    let again: Vec<_> = next
+        .got
+        .borrow()
+        .iter()
+        .map(|m| m.message_id.clone())
+        .collect();
     assert!(again.contains(&accepted[1]));
     assert!(!again.contains(&accepted[0]));
 }

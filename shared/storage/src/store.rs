@@ -4,18 +4,18 @@
 
 use std::collections::HashMap;
 
+use fieldline_domain::notify::ChannelAlarms;
+use fieldline_domain::TokenHash;
 use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, Device, DeviceFields, DeviceId,
     Email, Invitation, InvitationId, Membership, NetworkId, OrgFields, OrgId, Organization,
     PasswordHash, Permissions, Point, Sensor, SensorFields, SensorId, SignupPolicy, Subscription,
     Timestamp, Token, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
 };
-use fieldline_domain::notify::ChannelAlarms;
-use fieldline_domain::TokenHash;
 use fieldline_service::ports::{
-    Accept, AddressToVerify, AlarmSubject, Alarms, Atomic, QueuedPoint, Authenticated, ChannelRef, Counters, Devices, NewToken, Order, Orgs, Outbox,
-    OutboxMessage, PointPage, Points, Rotated, Series, SeriesFilter, SeriesInfo, Store, Tenant,
-    Tokens, Users,
+    Accept, AddressToVerify, AlarmSubject, Alarms, Atomic, Authenticated, ChannelRef, Counters,
+    Devices, NewToken, Order, Orgs, Outbox, OutboxMessage, PointPage, Points, QueuedPoint, Rotated,
+    Series, SeriesFilter, SeriesInfo, Store, Tenant, Tokens, Users,
 };
 
 use crate::db::{transaction, Db};
