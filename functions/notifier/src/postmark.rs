@@ -60,3 +60,29 @@ impl Mailer for Postmark {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_is_postmarks_email_object() {
+        let mail = Mail {
+            to: "ops@example.com".into(),
+            subject: "S".into(),
+            text: "T".into(),
+            html: "<p>H</p>".into(),
+            message_id: "alarm.x.1@fieldline.invalid".into(),
+        };
+        let b = body(&mail, "Fieldline <a@example.com>", "outbound");
+        assert_eq!(b["From"], "Fieldline <a@example.com>");
+        assert_eq!(b["To"], "ops@example.com");
+        assert_eq!(
+            (&b["Subject"], &b["TextBody"], &b["HtmlBody"]),
+            (&"S".into(), &"T".into(), &"<p>H</p>".into())
+        );
+        assert_eq!(b["MessageStream"], "outbound");
+        assert_eq!(b["Headers"][0]["Name"], "Message-ID");
+        assert_eq!(b["Headers"][0]["Value"], "<alarm.x.1@fieldline.invalid>");
+    }
+}
