@@ -5,7 +5,8 @@
 //!    outbox (`fieldline_service::notifier::run`);
 //! 2. drains the outbox's e-mails through the transport the variables choose
 //!    (`fieldline_service::notifier::deliver`): SMTP to a relay (`mail_transport = "smtp"`, over
-//!    wasi:sockets) or Postmark's HTTP API (`"postmark"`), or none (`"none"`: they wait).
+//!    wasi:sockets) or Postmark's HTTP API (`"postmark"`), or none (`"none"`: they wait);
+//! 3. deletes the e-mails delivered more than a week ago.
 //!
 //! `GET /notifier/verify?token=...` is the one-time link of the verification e-mail that
 //! confirms a device's notification address.
@@ -92,6 +93,8 @@ fn work() -> Result<(Report, Delivery), String> {
         }
         None => Delivery::default(),
     };
+    notifier::purge_sent(&store, Timestamp::now(), &mut || started.elapsed() < budget)
+        .map_err(|e| format!("purging delivered e-mails: {e}"))?;
     Ok((report, delivery))
 }
 

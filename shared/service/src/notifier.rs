@@ -497,6 +497,30 @@ fn alarm_mail(
     }
 }
 
+/// Delivered e-mails are kept this long (to look into what was sent), then purged.
+pub const KEEP_SENT_MS: i64 = 7 * 24 * Timestamp::HOUR_MS;
+/// Rows one purge statement deletes: a short write each.
+const PURGE_BATCH: usize = 5000;
+
+/// Deletes the e-mails delivered more than [`KEEP_SENT_MS`] before `now`, in batches, while
+/// `more_time()` says so; returns how many.
+pub fn purge_sent(
+    store: &dyn Store,
+    now: Timestamp,
+    more_time: &mut dyn FnMut() -> bool,
+) -> Result<usize> {
+    let before = now.add_millis(-KEEP_SENT_MS);
+    let mut purged = 0;
+    while more_time() {
+        let n = store.purge_sent(EMAIL_TOPIC, before, PURGE_BATCH)?;
+        purged += n;
+        if n < PURGE_BATCH {
+            break;
+        }
+    }
+    Ok(purged)
+}
+
 /// Why a delivery failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SendError {

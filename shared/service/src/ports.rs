@@ -463,6 +463,9 @@ pub trait Outbox {
     fn retry_later(&self, id: i64, retry_at: Timestamp, error: &str) -> Result<()>;
     /// How many messages of `topic` wait, and since when the oldest has.
     fn backlog(&self, topic: &str) -> Result<(u64, Option<Timestamp>)>;
+    /// Deletes up to `limit` messages of `topic` delivered before `sent_before`; returns how
+    /// many.
+    fn purge_sent(&self, topic: &str, sent_before: Timestamp, limit: usize) -> Result<usize>;
 }
 
 /// A point written to a channel that has thresholds, waiting for the notifier; `seq` is the

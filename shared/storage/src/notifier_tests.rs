@@ -565,6 +565,17 @@ fn the_sender_retries_with_backoff_and_delivers_each_mail_once_after_an_outage()
     ids.dedup();
     assert_eq!(ids.len(), 3);
     assert_eq!(store.backlog(notifier::EMAIL_TOPIC).unwrap().0, 0);
+    // Delivered e-mails are kept a week, then purged; unsent ones never are.
+    fx.write(0, later(t, 1), 1.0);
+    fx.run(later(clock.get(), 3600));
+    assert_eq!(store.backlog(notifier::EMAIL_TOPIC).unwrap().0, 1);
+    let sent_at = clock.get();
+    let week = notifier::KEEP_SENT_MS / 1000;
+    let purge = |now: Timestamp| notifier::purge_sent(&store, now, &mut || true).unwrap();
+    assert_eq!(purge(later(sent_at, week)), 0);
+    assert_eq!(purge(later(sent_at, week + 1)), 3);
+    assert_eq!(fx.outbox().len(), 1);
+    assert_eq!(purge(later(sent_at, 10 * week)), 0);
 }
 
 #[test]

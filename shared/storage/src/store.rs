@@ -408,6 +408,10 @@ impl<D: Db> Outbox for SqlStore<D> {
     fn backlog(&self, topic: &str) -> Result<(u64, Option<Timestamp>)> {
         outbox::backlog(&self.0, topic)
     }
+
+    fn purge_sent(&self, topic: &str, sent_before: Timestamp, limit: usize) -> Result<usize> {
+        outbox::purge_sent(&self.0, topic, sent_before, limit)
+    }
 }
 
 impl<D: Db> Alarms for SqlStore<D> {
