@@ -280,7 +280,12 @@ pub fn evaluate(
         });
         let mut row = rows.remove(&key).unwrap_or_default();
         report.channels += 1;
-        for condition in Condition::thresholds(&subject.thresholds, subject.enumerated) {
+        let conditions = Condition::thresholds(&subject.thresholds, subject.enumerated);
+        // A condition whose threshold was removed (or turned from upper to lower) is gone with
+        // its alarm: it is neither reminded of nor reported back to normal.
+        row.conditions
+            .retain(|k, _| conditions.iter().any(|c| c.key() == *k));
+        for condition in conditions {
             let state = row.conditions.entry(condition.key()).or_default();
             let run = state.run(&condition, &observations);
             *state = run.state;

@@ -315,6 +315,29 @@ fn reminders_are_off_by_default_and_follow_the_device_setting() {
 }
 
 #[test]
+fn an_alarm_whose_threshold_is_removed_is_dropped() {
+    let fx = fixture(1, Some("ops@dairy.example"), true, 100);
+    set_notification_reminder(&fx.db, &fx.tenant, fx.device.id, Some(3600)).unwrap();
+    let t = Timestamp::now();
+    fx.write(0, t, 12.0);
+    assert_eq!(fx.run(t).mails, 1);
+    // The threshold becomes a lower limit: the open upper alarm goes, no reminder follows.
+    let mut f = fx.channels[0].fields.clone();
+    f.thresholds =
+        Thresholds::new(Some(Threshold::new(ThresholdOp::Lt, 0.0).unwrap()), None).unwrap();
+    let comm = Some(fx.channels[0].communication_id.clone());
+    update_channel(&fx.db, &fx.tenant, fx.channels[0].id, comm, &f).unwrap();
+    fx.write(0, later(t, 1), 13.0);
+    assert_eq!(fx.run(later(t, 2)).mails, 0);
+    let rows = fx.store().channel_alarms(&[fx.channels[0].key]).unwrap();
+    assert!(!rows[0].1.is_open());
+    assert_eq!(fx.run(later(t, 2 * 3600)).mails, 0);
+    // and the new limit alarms as any other
+    fx.write(0, later(t, 2 * 3600), -1.0);
+    assert_eq!(fx.run(later(t, 2 * 3600 + 1)).mails, 1);
+}
+
+#[test]
 fn an_unconfirmed_address_gets_its_link_and_no_alerts_until_it_is_followed() {
     let fx = fixture(2, Some("new@dairy.example"), false, 100);
     let t = Timestamp::now();
