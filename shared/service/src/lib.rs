@@ -31,6 +31,6 @@ pub mod prelude {
 
 pub use error::{corrupt, BackendFailure, Conflict, Entity, Error, Refusal, Result};
 pub use ports::{
-    Accept, Authenticated, ChannelRef, NewToken, Order, OutboxMessage, PointPage, Rotated,
-    SeriesFilter, SeriesInfo, Store, Tenant,
+    Accept, Authenticated, ChannelRef, NewToken, Notification, Order, OutboxMessage, PointPage,
+    Rotated, SeriesFilter, SeriesInfo, Store, Tenant,
 };

@@ -57,6 +57,8 @@ pub struct Report {
     /// E-mails written to the outbox (alerts, back to normal, reminders, verification).
     pub mails: u64,
     pub verification_mails: u64,
+    /// In-app notifications added (one per alert, whatever its e-mail became).
+    pub notifications: u64,
     pub withheld_unverified: u64,
     pub withheld_over_cap: u64,
     /// Alarm changes on devices without a notification address.
@@ -139,6 +141,7 @@ fn merge(into: &mut Report, b: &Report) {
     into.transitions += b.transitions;
     into.mails += b.mails;
     into.verification_mails += b.verification_mails;
+    into.notifications += b.notifications;
     into.withheld_unverified += b.withheld_unverified;
     into.withheld_over_cap += b.withheld_over_cap;
     into.no_address += b.no_address;
@@ -299,6 +302,16 @@ pub fn evaluate(
             reminder_secs: subject.reminder_secs,
         };
         if let Some(kind) = row.decide(now, mail_settings) {
+            // Every alert is also an in-app notification, whatever becomes of its e-mail.
+            let note = alarm_mail(subject, &row, kind, "", settings, None, "");
+            s.add_notification(
+                subject.channel,
+                kind.as_str(),
+                &note.subject,
+                &note.text,
+                now,
+            )?;
+            report.notifications += 1;
             mail_one(s, settings, subject, &row, kind, now, report)?;
             row.mailed(kind, now);
         }

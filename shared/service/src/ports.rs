@@ -519,6 +519,21 @@ pub struct AddressToVerify {
     pub email: Email,
 }
 
+/// An in-app notification (Hexastate): an alert the notifier decided on, for the members of
+/// the organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub id: i64,
+    /// The channel it is about.
+    pub channel: ChannelId,
+    /// `alarm`, `normal` or `reminder`.
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub read_at: Option<Timestamp>,
+}
+
 /// The threshold notifier's storage: the queue of new points (its durable cursor), the alarm
 /// state of each channel, and the verification of notification addresses.
 pub trait Alarms {
@@ -551,6 +566,27 @@ pub trait Alarms {
     /// Follows a link: the device's address is confirmed if it is still the one the link was
     /// sent to. A used or unknown link is [`Error::NotFound`].
     fn verify_address(&self, hash: &TokenHash, now: Timestamp) -> Result<(DeviceId, Email)>;
+    /// Adds an in-app notification about a channel.
+    fn add_notification(
+        &self,
+        channel: ChannelRef,
+        kind: &str,
+        title: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// The organization's notifications not dismissed (only the unread ones when
+    /// `unread_only`), newest first, at most `limit`.
+    fn notifications(
+        &self,
+        tenant: &Tenant,
+        unread_only: bool,
+        limit: usize,
+    ) -> Result<Vec<Notification>>;
+    /// Marks a notification read; [`Error::NotFound`] when it is not there (or dismissed).
+    fn read_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<Notification>;
+    /// Dismisses a notification: it is not listed any more.
+    fn dismiss_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<()>;
 }
 
 /// Everything the use cases take: one backend implements all ports (the repository

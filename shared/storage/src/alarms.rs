@@ -7,7 +7,7 @@ use fieldline_domain::notify::ChannelAlarms;
 use fieldline_domain::{
     ChannelId, DeviceId, Email, OrgId, Point, Thresholds, Timestamp, TokenHash,
 };
-use fieldline_service::ports::{AddressToVerify, AlarmSubject, QueuedPoint};
+use fieldline_service::ports::{AddressToVerify, AlarmSubject, Notification, QueuedPoint};
 use fieldline_service::ChannelRef;
 
 use crate::db::{placeholders, transaction, Db, Value};
@@ -244,6 +244,96 @@ pub fn set_notification_reminder(
     )?;
     if rows.is_empty() {
         return Err(Error::NotFound(Entity::Device));
+    }
+    Ok(())
+}
+
+pub fn add_notification(
+    db: &dyn Db,
+    channel: ChannelRef,
+    kind: &str,
+    title: &str,
+    body: &str,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO notifications (org_key, channel_key, kind, title, body, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            channel.org_key.into(),
+            channel.key.into(),
+            kind.into(),
+            title.into(),
+            body.into(),
+            now.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+const NOTIFICATION_COLS: &str = "n.key, c.id, n.kind, n.title, n.body, n.created_at, n.read_at";
+
+fn notification_from(r: &crate::db::Row<'_>) -> Result<Notification> {
+    Ok(Notification {
+        id: r.i64(0)?,
+        channel: r.parse(1, ChannelId::parse)?,
+        kind: r.text(2)?.to_owned(),
+        title: r.text(3)?.to_owned(),
+        body: r.text(4)?.to_owned(),
+        created_at: r.ts(5)?,
+        read_at: r.opt_ts(6)?,
+    })
+}
+
+pub fn notifications(
+    db: &dyn Db,
+    tenant: &Tenant,
+    unread_only: bool,
+    n: usize,
+) -> Result<Vec<Notification>> {
+    let rows = db.execute(
+        &format!(
+            "SELECT {NOTIFICATION_COLS} FROM notifications n JOIN channels c \
+             ON c.key = n.channel_key WHERE n.org_key = ? AND n.dismissed_at IS NULL \
+             AND (? = 0 OR n.read_at IS NULL) ORDER BY n.key DESC LIMIT ?"
+        ),
+        &[tenant.key.into(), unread_only.into(), limit(n)],
+    )?;
+    rows.iter().map(|r| notification_from(&r)).collect()
+}
+
+pub fn read_notification(
+    db: &dyn Db,
+    tenant: &Tenant,
+    id: i64,
+    now: Timestamp,
+) -> Result<Notification> {
+    let rows = db.execute(
+        "UPDATE notifications SET read_at = coalesce(read_at, ?) \
+         WHERE key = ? AND org_key = ? AND dismissed_at IS NULL RETURNING key",
+        &[now.into(), id.into(), tenant.key.into()],
+    )?;
+    if rows.is_empty() {
+        return Err(Error::NotFound(Entity::Notification));
+    }
+    let rows = db.execute(
+        &format!(
+            "SELECT {NOTIFICATION_COLS} FROM notifications n JOIN channels c \
+             ON c.key = n.channel_key WHERE n.key = ?"
+        ),
+        &[id.into()],
+    )?;
+    notification_from(&rows.first().ok_or(Error::NotFound(Entity::Notification))?)
+}
+
+pub fn dismiss_notification(db: &dyn Db, tenant: &Tenant, id: i64, now: Timestamp) -> Result<()> {
+    let rows = db.execute(
+        "UPDATE notifications SET dismissed_at = ? \
+         WHERE key = ? AND org_key = ? AND dismissed_at IS NULL RETURNING key",
+        &[now.into(), id.into(), tenant.key.into()],
+    )?;
+    if rows.is_empty() {
+        return Err(Error::NotFound(Entity::Notification));
     }
     Ok(())
 }

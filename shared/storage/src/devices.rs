@@ -268,6 +268,7 @@ fn delete_channels_where(db: &dyn Db, channel_filter: &str, param: i64) -> Resul
         "incidents",
         "alarm_queue",
         "alarm_channels",
+        "notifications",
     ] {
         db.execute(
             &format!(

@@ -256,6 +256,77 @@ fn a_value_beyond_the_threshold_mails_once_with_everything_a_reader_needs() {
 }
 
 #[test]
+fn every_alert_is_an_in_app_notification_to_read_and_dismiss() {
+    use fieldline_service::ports::Alarms;
+    // No address at all: no e-mail, but the notification.
+    let fx = fixture(1, None, false, 100);
+    let t = Timestamp::now();
+    fx.write(0, t, 12.0);
+    let r = fx.run(t);
+    assert_eq!((r.mails, r.notifications, r.no_address), (0, 1, 1));
+    let store = fx.store();
+    let list = store.notifications(&fx.tenant, false, 50).unwrap();
+    assert_eq!(list.len(), 1);
+    let n = &list[0];
+    assert_eq!((n.kind.as_str(), n.channel), ("alarm", fx.channels[0].id));
+    assert_eq!(
+        n.title,
+        "[Dairy Co] Threshold exceeded: Cold room / Probe / T1"
+    );
+    assert!(
+        n.body.contains("exceeds the threshold > 8 °C"),
+        "{}",
+        n.body
+    );
+    assert_eq!(n.read_at, None);
+    // Another organization sees none of it and cannot touch it.
+    let stranger = Tenant::new(
+        fx.tenant.key + 1,
+        fieldline_domain::OrgId::generate().unwrap(),
+    );
+    assert!(store
+        .notifications(&stranger, false, 50)
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.read_notification(&stranger, n.id, t),
+        Err(Error::NotFound(Entity::Notification))
+    ));
+    // Read, then dismissed.
+    let read = store
+        .read_notification(&fx.tenant, n.id, later(t, 5))
+        .unwrap();
+    assert_eq!(read.read_at, Some(later(t, 5)));
+    assert_eq!(
+        store
+            .read_notification(&fx.tenant, n.id, later(t, 9))
+            .unwrap()
+            .read_at,
+        Some(later(t, 5))
+    );
+    assert!(store
+        .notifications(&fx.tenant, true, 50)
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.notifications(&fx.tenant, false, 50).unwrap().len(), 1);
+    store.dismiss_notification(&fx.tenant, n.id, t).unwrap();
+    assert!(store
+        .notifications(&fx.tenant, false, 50)
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.dismiss_notification(&fx.tenant, n.id, t),
+        Err(Error::NotFound(Entity::Notification))
+    ));
+    // Back to normal is one too, newest first.
+    fx.write(0, later(t, 1), 1.0);
+    fx.run(later(t, 700));
+    let list = store.notifications(&fx.tenant, false, 50).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].kind, "normal");
+}
+
+#[test]
 fn flapping_within_the_min_interval_gives_one_mail_then_one_summary() {
     let fx = fixture(1, Some("ops@dairy.example"), true, 100);
     let t = Timestamp::now();

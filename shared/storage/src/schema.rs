@@ -256,6 +256,7 @@ const MIGRATIONS: &[&[&str]] = &[
     // new points (a held e-mail, a reminder). `notification_verifications`: the one-time links
     // that confirm a device's notification address. `notification_reminder_secs`: a device's
     // reminder period while an alarm stays open (NULL: no reminders, the default).
+    // `notifications`: the in-app notifications.
     &[
         "CREATE TABLE alarm_queue (
         seq INTEGER PRIMARY KEY,
@@ -293,6 +294,20 @@ const MIGRATIONS: &[&[&str]] = &[
         UNIQUE (device_key, email)
     )",
         "ALTER TABLE devices ADD COLUMN notification_reminder_secs INTEGER",
+        // Hexastate's in-app notifications: every alert the notifier decides on, per
+        // organization, until a member dismisses it.
+        "CREATE TABLE notifications (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        channel_key INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        read_at INTEGER,
+        dismissed_at INTEGER
+    )",
+        "CREATE INDEX notifications_org ON notifications (org_key, key) WHERE dismissed_at IS NULL",
     ],
 ];
 

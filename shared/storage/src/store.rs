@@ -14,8 +14,8 @@ use fieldline_domain::{
 };
 use fieldline_service::ports::{
     Accept, AddressToVerify, AlarmSubject, Alarms, Atomic, Authenticated, ChannelRef, Counters,
-    Devices, NewToken, Order, Orgs, Outbox, OutboxMessage, PointPage, Points, QueuedPoint, Rotated,
-    Series, SeriesFilter, SeriesInfo, Store, Tenant, Tokens, Users,
+    Devices, NewToken, Notification, Order, Orgs, Outbox, OutboxMessage, PointPage, Points,
+    QueuedPoint, Rotated, Series, SeriesFilter, SeriesInfo, Store, Tenant, Tokens, Users,
 };
 
 use crate::db::{transaction, Db};
@@ -459,6 +459,34 @@ impl<D: Db> Alarms for SqlStore<D> {
 
     fn verify_address(&self, hash: &TokenHash, now: Timestamp) -> Result<(DeviceId, Email)> {
         alarms::verify_address(&self.0, hash, now)
+    }
+
+    fn add_notification(
+        &self,
+        channel: ChannelRef,
+        kind: &str,
+        title: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        alarms::add_notification(&self.0, channel, kind, title, body, now)
+    }
+
+    fn notifications(
+        &self,
+        tenant: &Tenant,
+        unread_only: bool,
+        limit: usize,
+    ) -> Result<Vec<Notification>> {
+        alarms::notifications(&self.0, tenant, unread_only, limit)
+    }
+
+    fn read_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<Notification> {
+        alarms::read_notification(&self.0, tenant, id, now)
+    }
+
+    fn dismiss_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<()> {
+        alarms::dismiss_notification(&self.0, tenant, id, now)
     }
 }
 
