@@ -412,7 +412,7 @@ fn notifier_delivers_every_alert_exactly_once_after_the_mail_server_was_down() {
     assert!(
         report["lastError"]
             .as_str()
-            .is_some_and(|e| e.contains("connecting to the SMTP relay")),
+            .is_some_and(|e| e.contains(&format!("SMTP relay 127.0.0.1:{smtp}"))),
         "{report}"
     );
     // Runs before the backoff ends try nothing.

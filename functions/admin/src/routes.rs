@@ -39,6 +39,9 @@ pub enum Op {
     CreateToken,
     ListTokens,
     RevokeToken,
+    ListNotifications,
+    ReadNotification,
+    DismissNotification,
 }
 
 /// `(method, path, op)`; `:name` is a path parameter, as in `spin_sdk::http::Router`.
@@ -86,6 +89,17 @@ pub const ROUTES: &[(&str, &str, Op)] = &[
     ("POST", "/api/v1/tokens", Op::CreateToken),
     ("GET", "/api/v1/tokens", Op::ListTokens),
     ("DELETE", "/api/v1/tokens/:id", Op::RevokeToken),
+    ("GET", "/api/v1/notifications", Op::ListNotifications),
+    (
+        "POST",
+        "/api/v1/notifications/:id/read",
+        Op::ReadNotification,
+    ),
+    (
+        "DELETE",
+        "/api/v1/notifications/:id",
+        Op::DismissNotification,
+    ),
 ];
 
 /// Whether `path` matches the route pattern `pattern` (`:name` matches one segment).

@@ -159,7 +159,13 @@ impl Mailer for Smtp {
             reader: BufReader::new(&stream),
             writer: &stream,
         };
-        let greeting = s.read_reply()?;
+        // On wasm32-wasip2 a refused connection may show only here, at the first read.
+        let greeting = s.read_reply().map_err(|e| match e {
+            SendError::Transient(w) => SendError::Transient(format!(
+                "no greeting from the SMTP relay {addr}: {w} (is it running?)"
+            )),
+            other => other,
+        })?;
         if greeting.code != 220 {
             return Err(greeting.error("greeting"));
         }

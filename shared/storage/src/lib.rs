@@ -43,7 +43,7 @@ mod notifier_tests;
 #[cfg(test)]
 mod tests;
 
-pub use alarms::{queue_length, set_notification_reminder};
+pub use alarms::{add_notification, queue_length, set_notification_reminder};
 pub use conduit::{channels_by_key, point_page};
 pub use counters::{counter, increment_counter, purge_expired_counters, PURGE_BATCH};
 pub use db::{transaction, Db, Row, Rows, Value};
