@@ -75,6 +75,24 @@ ensure_test_clients() {
   fi
 }
 
+# maildev (npm), the SMTP server the notifier's end-to-end tests send alerts to: SMTP on
+# 127.0.0.1:1025, and its HTTP API (`GET /email` lists what arrived) on 127.0.0.1:1080. Installed
+# into target/tools/maildev (no global npm install), started where none listens.
+MAILDEV_DIR="$ROOT/target/tools/maildev"
+MAILDEV_BIN="$MAILDEV_DIR/node_modules/.bin/maildev"
+ensure_maildev() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  if [ ! -x "$MAILDEV_BIN" ]; then
+    log "installing maildev (npm) into $MAILDEV_DIR"
+    mkdir -p "$MAILDEV_DIR"
+    npm install --prefix "$MAILDEV_DIR" --no-audit --no-fund --silent 'maildev@^2.2' >/dev/null
+  fi
+  port_open 1025 && port_open 1080 && return 0
+  log "starting maildev on 127.0.0.1:1025 (SMTP) and 127.0.0.1:1080 (web and API)"
+  nohup "$MAILDEV_BIN" --ip 127.0.0.1 --smtp 1025 --web 1080 >"$ROOT/target/tools/maildev.log" 2>&1 &
+  wait_port 1025 && wait_port 1080 || { echo "maildev did not start (target/tools/maildev.log)" >&2; exit 1; }
+}
+
 # Every component (wasm32-wasip2, release): the workspace members that are not native crates.
 build_components() {
   log "building the components (wasm32-wasip2)"

@@ -149,6 +149,22 @@ impl AllowList {
         self.0.iter().any(|h| h.allows(scheme, host, port))
     }
 
+    /// Whether any entry admits `scheme` (names it, or `*://`).
+    pub fn admits_scheme(&self, scheme: &str) -> bool {
+        self.0
+            .iter()
+            .any(|h| h.scheme.as_deref().is_none_or(|s| s == scheme))
+    }
+
+    /// Spin's check of a `wasi:sockets` address (spin-factor-outbound-networking): a TCP
+    /// connection to `ip:port` is allowed when an entry admits `tcp://ip:port`, a UDP use when
+    /// one admits `udp://ip:port`; binding a TCP socket to listen never is. Entries match the
+    /// address the guest connects to, so a relay is named by its IP (`tcp://127.0.0.1:25`).
+    pub fn allows_socket(&self, addr: std::net::SocketAddr, tcp: bool) -> bool {
+        let scheme = if tcp { "tcp" } else { "udp" };
+        self.allows(scheme, &addr.ip().to_string(), addr.port())
+    }
+
     /// Checks a URL such as `mqtt://127.0.0.1:1883` or `https://example.com/path`.
     pub fn allows_url(&self, url: &str) -> bool {
         let Some((scheme, rest)) = url.split_once("://") else {
@@ -220,6 +236,30 @@ mod tests {
         assert!(!l.allows_url("https://example.com"));
         assert!(l.allows_url("http://localhost:8005/x"));
         assert!(!l.allows_url("http://localhost:8011/x"));
+    }
+
+    #[test]
+    fn sockets_are_checked_as_spin_checks_them() {
+        let l = list(&[
+            "tcp://127.0.0.1:1025",
+            "udp://[::1]:53",
+            "https://example.com",
+        ]);
+        let v4: std::net::SocketAddr = "127.0.0.1:1025".parse().unwrap();
+        let v6: std::net::SocketAddr = "[::1]:53".parse().unwrap();
+        assert!(l.allows_socket(v4, true));
+        assert!(!l.allows_socket(v4, false), "tcp only");
+        assert!(!l.allows_socket("127.0.0.1:1026".parse().unwrap(), true));
+        assert!(!l.allows_socket("10.0.0.1:1025".parse().unwrap(), true));
+        assert!(l.allows_socket(v6, false));
+        assert!(
+            !l.allows_socket("93.184.215.14:443".parse().unwrap(), true),
+            "https is not tcp"
+        );
+        assert!(l.admits_scheme("tcp") && l.admits_scheme("udp") && !l.admits_scheme("mqtt"));
+        assert!(list(&["*://127.0.0.1:*"]).allows_socket(v4, true));
+        assert!(!AllowList::default().allows_socket(v4, true));
+        assert!(!AllowList::default().admits_scheme("tcp"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -287,6 +288,32 @@ impl App {
             if let Err(e) = wasi.preopened_dir(dir, "/", FsPerms::ReadOnly) {
                 tracing::error!("component {}: cannot mount its files: {e:#}", c.id);
             }
+        }
+        // wasi:sockets as Spin allows them: each remote address checked against the
+        // component's allowed_outbound_hosts (`tcp://ip:port`, `udp://ip:port`); listening,
+        // accepting and explicit binds never (wasmtime asks about the implicit bind of a
+        // connect with the wildcard address and port 0, which is allowed); name lookups only
+        // for a component that may open sockets at all. Without such an entry every socket is
+        // denied (wasmtime's default check).
+        let allowed = c.mqtt.allowed.clone();
+        let (tcp, udp) = (allowed.admits_scheme("tcp"), allowed.admits_scheme("udp"));
+        if tcp || udp {
+            wasi.allow_tcp(tcp)
+                .allow_udp(udp)
+                .allow_ip_name_lookup(true)
+                .socket_addr_check(move |addr, usage| {
+                    let implicit_bind = addr.ip().is_unspecified() && addr.port() == 0;
+                    let ok = match usage {
+                        SocketAddrUse::TcpBind => tcp && implicit_bind,
+                        SocketAddrUse::UdpBind => udp && implicit_bind,
+                        SocketAddrUse::TcpConnect => allowed.allows_socket(addr, true),
+                        SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+                            allowed.allows_socket(addr, false)
+                        }
+                        SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
+                    };
+                    Box::pin(async move { ok })
+                });
         }
         let ctx = Ctx {
             table: ResourceTable::new(),

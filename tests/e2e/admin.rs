@@ -1279,6 +1279,111 @@ fn admin_conduit_tokens_for_members_act_with_their_permissions() {
     );
 }
 
+/// An in-app notification of the session's organization about `channel`, added as the
+/// notifier adds them (the storage layer, on the host's database); its id.
+fn notification_of(api: &Api, s: &Session, channel: &str) -> String {
+    use fieldline_storage as storage;
+    let db = api.host.storage().expect("the host's database");
+    let tenant = storage::tenant(&db, OrgId::parse(&s.org).expect("org id")).expect("tenant");
+    let channel = fieldline_domain::ChannelId::parse(channel).expect("channel id");
+    let cref = storage::channel_ref(&db, &tenant, channel).expect("channel");
+    storage::add_notification(&db, cref, "alarm", "Title", "Body", Timestamp::now())
+        .expect("notification");
+    let key: i64 = db
+        .query_row("SELECT max(key) FROM notifications", [], |r| r.get(0))
+        .expect("key");
+    key.to_string()
+}
+
+#[test]
+fn admin_lists_reads_and_dismisses_the_notifiers_in_app_notifications() {
+    let api = start_with(&[
+        ("SPIN_VARIABLE_OPERATOR_TOKEN", "operator-credential-0123"),
+        ("SPIN_VARIABLE_MAIL_TRANSPORT", "none"),
+    ]);
+    let s = api.signup("Dairy", "a@example.com");
+    let d = id(&api
+        .post("/api/v1/devices", &s, json!({"name": "Cold room"}))
+        .body);
+    let sn = id(&api
+        .post(
+            &format!("/api/v1/devices/{d}/sensors"),
+            &s,
+            json!({"name": "Probe"}),
+        )
+        .body);
+    let c = api.post(
+        &format!("/api/v1/sensors/{sn}/channels"),
+        &s,
+        json!({"name": "Temperature", "communicationId": "1", "unit": "°C",
+               "thresholds": {"first": {"op": ">", "value": 8}}}),
+    );
+    assert_eq!(c.status, 201, "{c:?}");
+    let channel = id(&c.body);
+    // A value beyond the threshold, written as ingestion writes it, and a notifier run.
+    {
+        use fieldline_storage as storage;
+        let db = api.host.storage().expect("the host's database");
+        let tenant = storage::tenant(&db, OrgId::parse(&s.org).expect("org")).expect("tenant");
+        let ch = fieldline_domain::ChannelId::parse(&channel).expect("channel id");
+        let cref = storage::channel_ref(&db, &tenant, ch).expect("channel");
+        let p = fieldline_domain::Point::new(Timestamp::now(), 12.5).expect("point");
+        storage::write_points(&db, &tenant, &[(cref, p)]).expect("write");
+    }
+    let run = api
+        .client
+        .post(api.host.url("/notifier/run"))
+        .bearer_auth("operator-credential-0123")
+        .send()
+        .expect("run");
+    assert_eq!(run.status().as_u16(), 200);
+    // The device has no notification address: no e-mail, but the in-app notification.
+    let list = api.get("/api/v1/notifications", &s);
+    assert_eq!(list.status, 200, "{list:?}");
+    let items = list.body.as_array().expect("array");
+    assert_eq!(items.len(), 1, "{list:?}");
+    let n = &items[0];
+    assert_eq!(
+        (n["kind"].as_str(), n["channel"].as_str()),
+        (Some("alarm"), Some(channel.as_str()))
+    );
+    assert_eq!(
+        n["title"],
+        "[Dairy] Threshold exceeded: Cold room / Probe / Temperature"
+    );
+    assert!(n["body"].as_str().expect("body").contains("Value 12.5 °C"));
+    assert_eq!(n["readAt"], Value::Null);
+    let nid = id(n);
+    // Read: readAt set, and gone from the unread ones.
+    let r = api.post(&format!("/api/v1/notifications/{nid}/read"), &s, json!({}));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body["readAt"].as_i64().is_some());
+    let unread = api.get("/api/v1/notifications?unread=true", &s);
+    assert_eq!(unread.body, json!([]));
+    expect(
+        &api.get("/api/v1/notifications?unread=maybe", &s),
+        400,
+        "invalid_request",
+    );
+    // Dismissed: gone; a second time, or an id that is not one, is 404.
+    assert_eq!(
+        api.delete(&format!("/api/v1/notifications/{nid}"), &s)
+            .status,
+        204
+    );
+    assert_eq!(api.get("/api/v1/notifications", &s).body, json!([]));
+    expect(
+        &api.delete(&format!("/api/v1/notifications/{nid}"), &s),
+        404,
+        "notification_not_found",
+    );
+    expect(
+        &api.post("/api/v1/notifications/007/read", &s, json!({})),
+        404,
+        "notification_not_found",
+    );
+}
+
 #[test]
 fn admin_tenants_are_isolated_on_every_endpoint() {
     let api = start_open();
@@ -1292,6 +1397,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         .post("/api/v1/invitations", &a, json!({"email": "i@example.com"}))
         .body);
     let member = api.add_member(&a, "m@example.com", json!({"modify": true}));
+    let notification = notification_of(&api, &a, &channel);
 
     // Every route with a path parameter, tried by B's administrator with A's ids.
     let mut tried = BTreeSet::new();
@@ -1316,6 +1422,8 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
             &invitation
         } else if path.starts_with("/api/v1/members/") {
             &member.user
+        } else if path.starts_with("/api/v1/notifications/") {
+            &notification
         } else {
             panic!("no id of org A for {path}: add it to this test");
         };
@@ -1352,6 +1460,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         "/api/v1/tokens",
         "/api/v1/invitations",
         "/api/v1/members",
+        "/api/v1/notifications",
     ] {
         let list = api.get(path, &b);
         assert_eq!(list.status, 200, "{path}");

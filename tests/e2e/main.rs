@@ -5,5 +5,6 @@ mod conduit;
 mod epts;
 mod host;
 mod maintenance;
+mod notifier;
 mod sensorbis;
 mod subscriptions;

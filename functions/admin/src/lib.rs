@@ -1,5 +1,6 @@
 //! The admin API (`/api/v1/...`): sign-up, login and sessions, the organization and its
-//! subscription, invitations and members, devices, sensors and channels, and tokens. JSON in and
+//! subscription, invitations and members, devices, sensors and channels, tokens, and the
+//! in-app notifications of threshold alerts. JSON in and
 //! out, `Authorization: Bearer <access token>`, errors as `{"code": .., "message": ..}`. A thin
 //! adapter: validation, permissions, credentials and rate limits are the shared crates'.
 
@@ -19,7 +20,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 type Handler = fn(&Request, &Params) -> ApiResult;
 
 fn handler(op: Op) -> Handler {
-    use api::{auth, devices, operator, org, tokens};
+    use api::{auth, devices, notifications, operator, org, tokens};
     match op {
         Op::OpenApi => |_, _| {
             Ok(Response::builder()
@@ -70,6 +71,9 @@ fn handler(op: Op) -> Handler {
         Op::OperatorPutSubscription => operator::put_subscription,
         Op::OperatorExtendSubscription => operator::extend_subscription,
         Op::OperatorRenewSubscription => operator::renew_subscription,
+        Op::ListNotifications => notifications::list,
+        Op::ReadNotification => notifications::read,
+        Op::DismissNotification => notifications::dismiss,
     }
 }
 

@@ -47,6 +47,9 @@ pub enum Op {
     OperatorPutSubscription,
     OperatorExtendSubscription,
     OperatorRenewSubscription,
+    ListNotifications,
+    ReadNotification,
+    DismissNotification,
 }
 
 /// `(method, path, op)`; `:name` is a path parameter, as in `spin_sdk::http::Router`.
@@ -125,6 +128,17 @@ pub const ROUTES: &[(&str, &str, Op)] = &[
         "POST",
         "/api/v1/operator/organizations/:id/subscription/renewal",
         Op::OperatorRenewSubscription,
+    ),
+    ("GET", "/api/v1/notifications", Op::ListNotifications),
+    (
+        "POST",
+        "/api/v1/notifications/:id/read",
+        Op::ReadNotification,
+    ),
+    (
+        "DELETE",
+        "/api/v1/notifications/:id",
+        Op::DismissNotification,
     ),
 ];
 

@@ -28,6 +28,7 @@ mod incident;
 pub mod influxql;
 mod jwt;
 pub mod line_protocol;
+pub mod notify;
 mod operator;
 mod org;
 mod password;

@@ -88,6 +88,34 @@ impl Timestamp {
             .map(|dt| dt.to_rfc3339_opts(SecondsFormat::AutoSi, true))
             .unwrap_or_default()
     }
+
+    /// The start of the UTC day holding this instant (the key of a per-day quota).
+    pub fn day_start(self) -> Timestamp {
+        const DAY_MS: i64 = 24 * Timestamp::HOUR_MS;
+        Timestamp(self.0 - self.0.rem_euclid(DAY_MS))
+    }
+
+    /// The date in UTC, `2020-07-21`.
+    pub fn utc_date(self) -> String {
+        DateTime::<Utc>::from_timestamp_millis(self.0)
+            .map(|dt| dt.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    }
+
+    /// For people: `2020-07-21 13:43:05 CEST (Europe/Rome)` in the IANA zone `zone`, or in UTC
+    /// (`2020-07-21 11:43:05 UTC`) when the zone is unknown or UTC.
+    pub fn display_in_zone(self, zone: &str) -> String {
+        let Some(utc) = DateTime::<Utc>::from_timestamp_millis(self.0) else {
+            return String::new();
+        };
+        match zone.parse::<chrono_tz::Tz>() {
+            Ok(tz) if tz != chrono_tz::UTC => format!(
+                "{} ({zone})",
+                utc.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z")
+            ),
+            _ => utc.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -165,6 +193,19 @@ mod tests {
         assert_eq!(t.add_secs(60).as_millis() - t.as_millis(), 60_000);
         assert_eq!(Timestamp::MIN.add_millis(-5), Timestamp::MIN);
         assert_eq!(t.as_secs(), 1_595_331_785);
+    }
+
+    #[test]
+    fn days_and_zones() {
+        let t = Timestamp::parse_rfc3339("2020-07-21T23:43:05.123Z").unwrap();
+        assert_eq!(t.day_start().to_string(), "2020-07-21T00:00:00Z");
+        assert_eq!(t.utc_date(), "2020-07-21");
+        assert_eq!(t.display_in_zone("UTC"), "2020-07-21 23:43:05 UTC");
+        assert_eq!(
+            t.display_in_zone("Europe/Rome"),
+            "2020-07-22 01:43:05 CEST (Europe/Rome)"
+        );
+        assert_eq!(t.display_in_zone("Not/AZone"), "2020-07-21 23:43:05 UTC");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub enum Entity {
     Token,
     Incident,
     OutboxMessage,
+    Notification,
 }
 
 impl Entity {
@@ -36,6 +37,7 @@ impl Entity {
             Entity::Token => "token",
             Entity::Incident => "incident",
             Entity::OutboxMessage => "outbox message",
+            Entity::Notification => "notification",
         }
     }
 }

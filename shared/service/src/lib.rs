@@ -8,6 +8,8 @@
 //! - [`influx`]: the InfluxQL request context and `/write`;
 //! - [`limits`]: every rate limit and quota, and the counter key each counts under;
 //! - [`export`]: chosen channels over a period as CSV or HTML, in pages;
+//! - [`notifier`]: threshold e-mails: the alarm engine over the points stored since the last
+//!   run, the e-mail rules, and the sender that drains the outbox;
 //! - [`ports`]: the traits a backend implements, and the handles that cross them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -18,6 +20,7 @@ pub mod export;
 pub mod influx;
 pub mod ingest;
 pub mod limits;
+pub mod notifier;
 pub mod ports;
 pub mod reads;
 pub mod sensorbis;
@@ -25,12 +28,13 @@ pub mod sensorbis;
 /// The port traits, for calling their methods on a store.
 pub mod prelude {
     pub use crate::ports::{
-        Atomic, Counters, Devices, Orgs, Outbox, Points, Sensorbis, Series, Store, Tokens, Users,
+        Alarms, Atomic, Counters, Devices, Orgs, Outbox, Points, Sensorbis, Series, Store, Tokens,
+        Users,
     };
 }
 
 pub use error::{corrupt, BackendFailure, Conflict, Entity, Error, Refusal, Result};
 pub use ports::{
-    Accept, Authenticated, ChannelRef, Discarded, NewToken, Order, OutboxMessage, PointPage,
-    PushDevice, Rotated, SeriesFilter, SeriesInfo, Store, Tenant,
+    Accept, Authenticated, ChannelRef, Discarded, NewToken, Notification, Order, OutboxMessage,
+    PointPage, PushDevice, Rotated, SeriesFilter, SeriesInfo, Store, Tenant,
 };

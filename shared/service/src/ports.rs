@@ -5,12 +5,13 @@
 
 use std::collections::HashMap;
 
+use fieldline_domain::notify::ChannelAlarms;
 use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, ConduitServices, ConduitTier,
     Device, DeviceFields, DeviceId, Email, Invitation, InvitationId, Membership, NetworkId,
     OrgFields, OrgId, Organization, PasswordHash, Permissions, Point, Principal, Sensor,
-    SensorFields, SensorId, ShortText, SignupPolicy, Subscription, Timestamp, Token, TokenHash,
-    TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
+    SensorFields, SensorId, ShortText, SignupPolicy, Subscription, Thresholds, Timestamp, Token,
+    TokenHash, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
 };
 
 use crate::error::{Error, Result};
@@ -513,6 +514,130 @@ pub trait Outbox {
     fn retry_later(&self, id: i64, retry_at: Timestamp, error: &str) -> Result<()>;
     /// How many messages of `topic` wait, and since when the oldest has.
     fn backlog(&self, topic: &str) -> Result<(u64, Option<Timestamp>)>;
+    /// Deletes up to `limit` messages of `topic` delivered before `sent_before`; returns how
+    /// many.
+    fn purge_sent(&self, topic: &str, sent_before: Timestamp, limit: usize) -> Result<usize>;
+}
+
+/// A point written to a channel that has thresholds, waiting for the notifier; `seq` is the
+/// order in which points were stored.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QueuedPoint {
+    pub seq: i64,
+    pub channel_key: i64,
+    pub point: Point,
+    /// When Fieldline stored it (the ±2 days rule measures `t` from this).
+    pub stored_at: Timestamp,
+}
+
+/// What the notifier knows of a channel: its thresholds, and what its e-mails name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlarmSubject {
+    pub tenant: Tenant,
+    pub channel: ChannelRef,
+    pub channel_id: ChannelId,
+    pub channel_name: String,
+    pub communication_id: String,
+    pub unit: String,
+    pub enumerated: bool,
+    pub thresholds: Thresholds,
+    pub sensor_name: String,
+    pub device_key: i64,
+    pub device_id: DeviceId,
+    pub device_name: String,
+    /// The device's notification address (Sensorbis `notificationUri`) and whether its owner
+    /// has confirmed it.
+    pub email: Option<Email>,
+    pub verified: bool,
+    pub min_interval_secs: u32,
+    /// Reminders while an alarm stays open, every this many seconds; `None`: none.
+    pub reminder_secs: Option<u32>,
+    pub org_name: String,
+    /// The organization's IANA time zone.
+    pub time_zone: String,
+    /// The subscription's notification e-mails per UTC day.
+    pub emails_per_day: u32,
+}
+
+/// A device's notification address that has not been sent its verification e-mail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AddressToVerify {
+    pub tenant: Tenant,
+    pub device_key: i64,
+    pub device_id: DeviceId,
+    pub device_name: String,
+    pub org_name: String,
+    pub email: Email,
+}
+
+/// An in-app notification (Hexastate): an alert the notifier decided on, for the members of
+/// the organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub id: i64,
+    /// The channel it is about.
+    pub channel: ChannelId,
+    /// `alarm`, `normal` or `reminder`.
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub read_at: Option<Timestamp>,
+}
+
+/// The threshold notifier's storage: the queue of new points (its durable cursor), the alarm
+/// state of each channel, and the verification of notification addresses.
+pub trait Alarms {
+    /// The oldest `limit` queued points, in the order they were stored.
+    fn queued_points(&self, limit: usize) -> Result<Vec<QueuedPoint>>;
+    /// Removes the queued points up to `seq` (evaluated); returns how many.
+    fn dequeue_points(&self, through_seq: i64) -> Result<usize>;
+    /// The channels with these keys that still exist, with their device and organization.
+    fn alarm_subjects(&self, channel_keys: &[i64]) -> Result<Vec<AlarmSubject>>;
+    /// The stored alarm rows of these channels (absent: nothing evaluated yet).
+    fn channel_alarms(&self, channel_keys: &[i64]) -> Result<Vec<(i64, ChannelAlarms)>>;
+    fn save_channel_alarms(
+        &self,
+        channel: ChannelRef,
+        alarms: &ChannelAlarms,
+        due_at: Option<Timestamp>,
+    ) -> Result<()>;
+    /// Up to `limit` channels whose row is due at `now` (a held e-mail, a reminder).
+    fn channels_due(&self, now: Timestamp, limit: usize) -> Result<Vec<i64>>;
+    /// Up to `limit` unconfirmed notification addresses without a verification link yet.
+    fn addresses_to_verify(&self, limit: usize) -> Result<Vec<AddressToVerify>>;
+    /// Records the one-time link (by its secret's hash) for the device's address; `false` when
+    /// that address has one already.
+    fn add_verification(
+        &self,
+        address: &AddressToVerify,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// Follows a link: the device's address is confirmed if it is still the one the link was
+    /// sent to. A used or unknown link is [`Error::NotFound`].
+    fn verify_address(&self, hash: &TokenHash, now: Timestamp) -> Result<(DeviceId, Email)>;
+    /// Adds an in-app notification about a channel.
+    fn add_notification(
+        &self,
+        channel: ChannelRef,
+        kind: &str,
+        title: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// The organization's notifications not dismissed (only the unread ones when
+    /// `unread_only`), newest first, at most `limit`.
+    fn notifications(
+        &self,
+        tenant: &Tenant,
+        unread_only: bool,
+        limit: usize,
+    ) -> Result<Vec<Notification>>;
+    /// Marks a notification read; [`Error::NotFound`] when it is not there (or dismissed).
+    fn read_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<Notification>;
+    /// Dismisses a notification: it is not listed any more.
+    fn dismiss_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<()>;
 }
 
 /// The device a Sensorbis push credential belongs to.
@@ -577,12 +702,13 @@ pub trait Sensorbis {
 /// Everything the use cases take: one backend implements all ports (the repository
 /// collection).
 pub trait Store:
-    Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis
+    Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis + Alarms
 {
 }
 
-impl<T: Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis> Store
-    for T
+impl<
+        T: Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis + Alarms,
+    > Store for T
 {
 }
 

@@ -261,7 +261,15 @@ fn device_key(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<i64> {
 /// Deletes the data of the channels `channel_filter` selects (`key IN (SELECT ...)` with one
 /// parameter), then the channels themselves.
 fn delete_channels_where(db: &dyn Db, channel_filter: &str, param: i64) -> Result<()> {
-    for table in ["points", "rollups", "rollup_pending", "incidents"] {
+    for table in [
+        "points",
+        "rollups",
+        "rollup_pending",
+        "incidents",
+        "alarm_queue",
+        "alarm_channels",
+        "notifications",
+    ] {
         db.execute(
             &format!(
                 "DELETE FROM {table} WHERE channel_key IN (SELECT key FROM channels WHERE {channel_filter})"
@@ -285,6 +293,7 @@ pub fn delete_device(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<()> {
             "DELETE FROM sensors WHERE device_key = ?",
             "DELETE FROM tokens WHERE device_key = ?",
             "DELETE FROM sensorbis_push WHERE device_key = ?",
+            "DELETE FROM notification_verifications WHERE device_key = ?",
             "DELETE FROM devices WHERE key = ?",
         ] {
             db.execute(sql, &[key.into()])?;

@@ -17,6 +17,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod alarms;
 mod conduit;
 mod counters;
 mod db;
@@ -39,8 +40,11 @@ pub mod native;
 pub mod spin;
 
 #[cfg(test)]
+mod notifier_tests;
+#[cfg(test)]
 mod tests;
 
+pub use alarms::{add_notification, queue_length, set_notification_reminder};
 pub use conduit::{channels_by_key, point_page};
 pub use counters::{counter, increment_counter, purge_expired_counters, PURGE_BATCH};
 pub use db::{transaction, Db, Row, Rows, Value};

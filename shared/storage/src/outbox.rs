@@ -106,3 +106,15 @@ pub fn backlog(db: &dyn Db, topic: &str) -> Result<(u64, Option<Timestamp>)> {
         .ok_or_else(|| Error::Corrupt("count(*) gave no row".into()))?;
     Ok((r.u64(0)?, r.opt_ts(1)?))
 }
+
+/// Deletes up to `limit` delivered messages of `topic` sent before `sent_before`.
+pub fn purge_sent(db: &dyn Db, topic: &str, sent_before: Timestamp, limit: usize) -> Result<usize> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(db
+        .execute(
+            "DELETE FROM outbox WHERE key IN (SELECT key FROM outbox WHERE topic = ? \
+             AND sent_at IS NOT NULL AND sent_at < ? LIMIT ?) RETURNING 1",
+            &[topic.into(), sent_before.into(), limit.into()],
+        )?
+        .len())
+}

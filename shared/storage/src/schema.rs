@@ -273,6 +273,70 @@ const MIGRATIONS: &[&[&str]] = &[
     )",
         "CREATE INDEX sensorbis_push_org ON sensorbis_push (org_key)",
     ],
+    // The threshold notifier (issue 24). `alarm_queue` is its durable cursor: every point
+    // written (new or rewritten) to a channel that has a threshold is appended by a trigger, in
+    // the writing statement's transaction, with the moment it was stored (the ±2 days rule);
+    // `seq` is the append order. The notifier evaluates the oldest rows and deletes them in the
+    // transaction that stores the alarm states and the e-mails they cause, so a point is
+    // evaluated exactly once whatever its timestamp, a run that dies changes nothing, and two
+    // runs take turns on the write lock. `alarm_channels`: per channel, the alarm engine's state
+    // of each condition and the e-mail bookkeeping (JSON), and when it next needs a run without
+    // new points (a held e-mail, a reminder). `notification_verifications`: the one-time links
+    // that confirm a device's notification address. `notification_reminder_secs`: a device's
+    // reminder period while an alarm stays open (NULL: no reminders, the default).
+    // `notifications`: the in-app notifications.
+    &[
+        "CREATE TABLE alarm_queue (
+        seq INTEGER PRIMARY KEY,
+        channel_key INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        value REAL NOT NULL,
+        stored_at INTEGER NOT NULL
+    )",
+        "CREATE TRIGGER points_insert_alarm AFTER INSERT ON points
+        WHEN EXISTS (SELECT 1 FROM channels WHERE key = NEW.channel_key
+            AND (threshold_op1 IS NOT NULL OR threshold_op2 IS NOT NULL)) BEGIN
+        INSERT INTO alarm_queue (channel_key, ts, value, stored_at) VALUES (NEW.channel_key,
+            NEW.ts, NEW.value, CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));
+    END",
+        "CREATE TRIGGER points_update_alarm AFTER UPDATE ON points
+        WHEN EXISTS (SELECT 1 FROM channels WHERE key = NEW.channel_key
+            AND (threshold_op1 IS NOT NULL OR threshold_op2 IS NOT NULL)) BEGIN
+        INSERT INTO alarm_queue (channel_key, ts, value, stored_at) VALUES (NEW.channel_key,
+            NEW.ts, NEW.value, CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));
+    END",
+        "CREATE TABLE alarm_channels (
+        channel_key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        due_at INTEGER
+    )",
+        "CREATE INDEX alarm_channels_due ON alarm_channels (due_at) WHERE due_at IS NOT NULL",
+        "CREATE TABLE notification_verifications (
+        token_hash BLOB PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        device_key INTEGER NOT NULL,
+        email TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        used_at INTEGER,
+        UNIQUE (device_key, email)
+    )",
+        "ALTER TABLE devices ADD COLUMN notification_reminder_secs INTEGER",
+        // Hexastate's in-app notifications: every alert the notifier decides on, per
+        // organization, until a member dismisses it.
+        "CREATE TABLE notifications (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        channel_key INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        read_at INTEGER,
+        dismissed_at INTEGER
+    )",
+        "CREATE INDEX notifications_org ON notifications (org_key, key) WHERE dismissed_at IS NULL",
+    ],
 ];
 
 /// The version a current database has.

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use fieldline_domain::notify::ChannelAlarms;
 use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, Device, DeviceFields, DeviceId,
     Email, HourlyRollup, Invitation, InvitationId, Membership, NetworkId, OrgFields, OrgId,
@@ -11,14 +12,17 @@ use fieldline_domain::{
     Subscription, Timestamp, Token, TokenHash, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
 };
 use fieldline_service::ports::{
-    Accept, Atomic, Authenticated, ChannelRef, Counters, Devices, Discarded, NewToken, Order, Orgs,
-    Outbox, OutboxMessage, PointPage, Points, PushDevice, Rotated, Sensorbis, Series, SeriesFilter,
-    SeriesInfo, Store, Tenant, Tokens, Users,
+    Accept, AddressToVerify, AlarmSubject, Alarms, Atomic, Authenticated, ChannelRef, Counters,
+    Devices, Discarded, NewToken, Notification, Order, Orgs, Outbox, OutboxMessage, PointPage,
+    Points, PushDevice, QueuedPoint, Rotated, Sensorbis, Series, SeriesFilter, SeriesInfo, Store,
+    Tenant, Tokens, Users,
 };
 
 use crate::db::{transaction, Db};
 use crate::error::Result;
-use crate::{conduit, counters, devices, orgs, outbox, points, sensorbis, series, tokens, users};
+use crate::{
+    alarms, conduit, counters, devices, orgs, outbox, points, sensorbis, series, tokens, users,
+};
 
 /// A SQLite database (any [`Db`]: a Spin connection, a rusqlite one) as the ports see it.
 pub struct SqlStore<D>(pub D);
@@ -473,6 +477,86 @@ impl<D: Db> Outbox for SqlStore<D> {
 
     fn backlog(&self, topic: &str) -> Result<(u64, Option<Timestamp>)> {
         outbox::backlog(&self.0, topic)
+    }
+
+    fn purge_sent(&self, topic: &str, sent_before: Timestamp, limit: usize) -> Result<usize> {
+        outbox::purge_sent(&self.0, topic, sent_before, limit)
+    }
+}
+
+impl<D: Db> Alarms for SqlStore<D> {
+    fn queued_points(&self, limit: usize) -> Result<Vec<QueuedPoint>> {
+        alarms::queued_points(&self.0, limit)
+    }
+
+    fn dequeue_points(&self, through_seq: i64) -> Result<usize> {
+        alarms::dequeue_points(&self.0, through_seq)
+    }
+
+    fn alarm_subjects(&self, channel_keys: &[i64]) -> Result<Vec<AlarmSubject>> {
+        alarms::alarm_subjects(&self.0, channel_keys)
+    }
+
+    fn channel_alarms(&self, channel_keys: &[i64]) -> Result<Vec<(i64, ChannelAlarms)>> {
+        alarms::channel_alarms(&self.0, channel_keys)
+    }
+
+    fn save_channel_alarms(
+        &self,
+        channel: ChannelRef,
+        state: &ChannelAlarms,
+        due_at: Option<Timestamp>,
+    ) -> Result<()> {
+        alarms::save_channel_alarms(&self.0, channel, state, due_at)
+    }
+
+    fn channels_due(&self, now: Timestamp, limit: usize) -> Result<Vec<i64>> {
+        alarms::channels_due(&self.0, now, limit)
+    }
+
+    fn addresses_to_verify(&self, limit: usize) -> Result<Vec<AddressToVerify>> {
+        alarms::addresses_to_verify(&self.0, limit)
+    }
+
+    fn add_verification(
+        &self,
+        address: &AddressToVerify,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<bool> {
+        alarms::add_verification(&self.0, address, hash, now)
+    }
+
+    fn verify_address(&self, hash: &TokenHash, now: Timestamp) -> Result<(DeviceId, Email)> {
+        alarms::verify_address(&self.0, hash, now)
+    }
+
+    fn add_notification(
+        &self,
+        channel: ChannelRef,
+        kind: &str,
+        title: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        alarms::add_notification(&self.0, channel, kind, title, body, now)
+    }
+
+    fn notifications(
+        &self,
+        tenant: &Tenant,
+        unread_only: bool,
+        limit: usize,
+    ) -> Result<Vec<Notification>> {
+        alarms::notifications(&self.0, tenant, unread_only, limit)
+    }
+
+    fn read_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<Notification> {
+        alarms::read_notification(&self.0, tenant, id, now)
+    }
+
+    fn dismiss_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<()> {
+        alarms::dismiss_notification(&self.0, tenant, id, now)
     }
 }
 

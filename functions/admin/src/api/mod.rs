@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod devices;
+pub mod notifications;
 pub mod operator;
 pub mod org;
 pub mod tokens;

@@ -1,0 +1,285 @@
+//! The threshold notifier: every minute on Spin's cron trigger (`[[trigger.cron]]`), and on
+//! demand through `POST /notifier/run` with the operator's credential (the secret variable
+//! `operator_token`) for platforms without a cron trigger. A run:
+//! 1. evaluates the points stored since the last run and writes the e-mails they cause to the
+//!    outbox (`fieldline_service::notifier::run`);
+//! 2. drains the outbox's e-mails through the transport the variables choose
+//!    (`fieldline_service::notifier::deliver`): SMTP to a relay (`mail_transport = "smtp"`, over
+//!    wasi:sockets) or Postmark's HTTP API (`"postmark"`), or none (`"none"`: they wait);
+//! 3. deletes the e-mails delivered more than a week ago.
+//!
+//! `GET /notifier/verify?token=...` is the one-time link of the verification e-mail that
+//! confirms a device's notification address.
+
+use std::time::{Duration, Instant};
+
+use fieldline_domain::Timestamp;
+use fieldline_service::notifier::{self, Delivery, Mailer, Report, Settings};
+use serde_json::json;
+use spin_sdk::http::{Method, Request, Response};
+
+mod postmark;
+mod smtp;
+
+wit_bindgen::generate!({
+    world: "spin-cron",
+    path: "../../wit/deps/spin-cron",
+});
+
+fn variable(name: &str) -> Option<String> {
+    fieldline_component::variable(name)
+}
+
+fn settings() -> Settings {
+    Settings {
+        console_url: variable("console_url").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+        // The cron run has no request to learn the address from: the installation's public base
+        // URL (the one the Sensorbis API gives devices), else the address scripts/up serves.
+        public_url: variable("public_base_url").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+    }
+}
+
+/// The transport the variables choose; `None` for `mail_transport = "none"`.
+fn mailer() -> Result<Option<Box<dyn Mailer>>, String> {
+    let from =
+        variable("mail_from").unwrap_or_else(|| "Fieldline <alerts@fieldline.invalid>".into());
+    match variable("mail_transport").as_deref().unwrap_or("smtp") {
+        "smtp" => Ok(Some(Box::new(smtp::Smtp {
+            address: variable("smtp_address").unwrap_or_else(|| "127.0.0.1:25".into()),
+            from,
+            login: variable("smtp_username")
+                .map(|u| (u, variable("smtp_password").unwrap_or_default())),
+            helo: variable("smtp_helo").unwrap_or_else(|| "fieldline.localhost".into()),
+        }))),
+        "postmark" => Ok(Some(Box::new(postmark::Postmark {
+            url: variable("postmark_url")
+                .unwrap_or_else(|| "https://api.postmarkapp.com/email".into()),
+            token: variable("postmark_token").ok_or(
+                "mail_transport is \"postmark\" but the variable postmark_token is not set",
+            )?,
+            from,
+            stream: variable("postmark_stream").unwrap_or_else(|| "outbound".into()),
+        }))),
+        "none" => Ok(None),
+        other => Err(format!(
+            "mail_transport is {other:?}: use \"smtp\", \"postmark\" or \"none\""
+        )),
+    }
+}
+
+/// How long a run may work: evaluation stops taking new batches after half of it, delivery
+/// after all of it (the host stops an instance after its request timeout, 30 s by default).
+fn budget() -> Duration {
+    let secs = variable("notifier_budget_secs")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
+
+/// One run: evaluate, then deliver.
+fn work() -> Result<(Report, Delivery), String> {
+    let started = Instant::now();
+    let budget = budget();
+    let store =
+        fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))?;
+    let report = notifier::run(&store, &settings(), Timestamp::now(), &mut || {
+        started.elapsed() < budget / 2
+    })
+    .map_err(|e| format!("evaluating: {e}"))?;
+    let delivery = match mailer()? {
+        Some(mut mailer) => {
+            notifier::deliver(&store, mailer.as_mut(), &Timestamp::now, &mut || {
+                started.elapsed() < budget
+            })
+            .map_err(|e| format!("delivering: {e}"))?
+        }
+        None => Delivery::default(),
+    };
+    notifier::purge_sent(&store, Timestamp::now(), &mut || started.elapsed() < budget)
+        .map_err(|e| format!("purging delivered e-mails: {e}"))?;
+    Ok((report, delivery))
+}
+
+fn summary(r: &Report, d: &Delivery) -> String {
+    format!(
+        "evaluated {} points of {} channels in {} batches{}: {} alarm changes, {} e-mails queued \
+         ({} verification), withheld {} (unconfirmed address) and {} (daily limit); sent {}, \
+         failed {}{}",
+        r.points,
+        r.channels,
+        r.batches,
+        if r.drained { "" } else { " (more wait)" },
+        r.transitions,
+        r.mails,
+        r.verification_mails,
+        r.withheld_unverified,
+        r.withheld_over_cap,
+        d.sent,
+        d.failed,
+        d.last_error
+            .as_ref()
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default()
+    )
+}
+
+struct Notifier;
+
+impl Guest for Notifier {
+    fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
+        let (report, delivery) = work().map_err(Error::Other)?;
+        println!("notifier: {}", summary(&report, &delivery));
+        Ok(())
+    }
+}
+
+export!(Notifier);
+
+fn json_answer(status: u16, body: serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .build()
+}
+
+fn html_answer(status: u16, title: &str, text: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body><h1>{t}</h1><p>{x}</p></body></html>",
+        t = fieldline_domain::notify::escape_html(title),
+        x = fieldline_domain::notify::escape_html(text)
+    );
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/html; charset=utf-8")
+        .body(body)
+        .build()
+}
+
+/// Whether the request carries the operator's credential: `Authorization: Bearer <token>`
+/// equal to the variable `operator_token` (compared in constant time by the domain).
+fn is_operator(req: &Request, token: &fieldline_domain::OperatorToken) -> bool {
+    matches!(fieldline_component::authorization(req),
+        Some(fieldline_component::Authorization::Bearer(given)) if token.matches(&given))
+}
+
+fn run_route(req: &Request) -> Response {
+    if *req.method() != Method::Post {
+        return json_answer(
+            405,
+            json!({"code": "method_not_allowed", "message": "POST /notifier/run runs the notifier once"}),
+        );
+    }
+    let Some(token) =
+        variable("operator_token").and_then(|t| fieldline_domain::OperatorToken::parse(&t).ok())
+    else {
+        return json_answer(
+            404,
+            json!({"code": "not_enabled", "message": "the variable operator_token is not set (or shorter than 16 characters): the private run route is off"}),
+        );
+    };
+    if !is_operator(req, &token) {
+        return Response::builder()
+            .status(401)
+            .header("content-type", "application/json")
+            .header("www-authenticate", "Bearer realm=\"fieldline-notifier\"")
+            .body(
+                json!({"code": "unauthorized", "message": "send the operator credential (the variable operator_token) as Authorization: Bearer"})
+                    .to_string(),
+            )
+            .build();
+    }
+    match work() {
+        Ok((r, d)) => json_answer(
+            200,
+            json!({
+                "points": r.points,
+                "channels": r.channels,
+                "batches": r.batches,
+                "drained": r.drained,
+                "alarmChanges": r.transitions,
+                "mailsQueued": r.mails,
+                "verificationMails": r.verification_mails,
+                "withheldUnverified": r.withheld_unverified,
+                "withheldOverDailyLimit": r.withheld_over_cap,
+                "noAddress": r.no_address,
+                "outsideWindow": r.outside_window,
+                "stale": r.stale,
+                "sent": d.sent,
+                "failed": d.failed,
+                "lastError": d.last_error,
+            }),
+        ),
+        Err(e) => {
+            eprintln!("notifier: {e}");
+            json_answer(500, json!({"code": "internal", "message": e}))
+        }
+    }
+}
+
+fn verify_route(req: &Request) -> Response {
+    let query = req.query();
+    let token = form_token(query);
+    let Some(token) = token else {
+        return html_answer(
+            400,
+            "Link incomplete",
+            "This link has no token; open the whole link from the e-mail.",
+        );
+    };
+    let store = match fieldline_component::open_store() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("notifier: opening the database: {e}");
+            return html_answer(
+                500,
+                "Try again later",
+                "The server could not open its database.",
+            );
+        }
+    };
+    match notifier::verify_address(&store, &token, Timestamp::now()) {
+        Ok((device, email)) => html_answer(
+            200,
+            "Address confirmed",
+            &format!(
+                "{} now receives the threshold notifications of device {}.",
+                email.as_str(),
+                device.as_str()
+            ),
+        ),
+        Err(fieldline_service::Error::NotFound(_)) => html_answer(
+            404,
+            "Link not valid",
+            "This link was used already, or the device's notification address changed since it was sent.",
+        ),
+        Err(e) => {
+            eprintln!("notifier: verifying an address: {e}");
+            html_answer(500, "Try again later", "The server could not confirm the address.")
+        }
+    }
+}
+
+/// `token` of a query string.
+fn form_token(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[spin_sdk::http_component]
+fn handle(req: Request) -> Response {
+    let path = req.path().to_owned();
+    match path.as_str() {
+        "/notifier/run" => run_route(&req),
+        "/notifier/verify" => verify_route(&req),
+        _ => json_answer(
+            404,
+            json!({"code": "not_found", "message": "the notifier has POST /notifier/run and GET /notifier/verify"}),
+        ),
+    }
+}
