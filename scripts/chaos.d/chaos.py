@@ -12,6 +12,10 @@ directory of its own, on loopback, does harm in a bounded way, and prints its fi
            and after) and it keeps serving.
 - slow:    hundreds of connections sending a byte a second; others (and /health) are served
            meanwhile, and the slow ones are cut off at the header and body deadlines.
+- outage:  the MQTT broker stopped and restarted while messages flow (QoS 1 messages it
+           acknowledged all arrive), and the database's disk filling up (a small tmpfs): each
+           API answers with its "database is full" error, nothing acknowledged is lost, and
+           writes succeed again once space is freed.
 - soak:    ingestion at a steady rate with queries beside it; zero 5xx, RSS measured over time.
 
 Every scenario exits non-zero when its promise is broken. --short runs each briefly (CI).
@@ -466,6 +470,177 @@ def scenario_slow(args):
 
 
 # ------------------------------------------------------------------------------------------
+# outage
+
+
+def start_broker(port, state):
+    conf = os.path.join(state, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n"
+                f"persistence true\npersistence_location {state}/\nautosave_interval 1\n")
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    proc = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the private broker did not start")
+
+
+def outage_broker(args):
+    state = tempfile.mkdtemp(prefix="chaos-outage-")
+    port = free_port()
+    broker = start_broker(port, state)
+    os.environ["SPIN_VARIABLE_MQTT_ADDRESS"] = f"mqtt://127.0.0.1:{port}"
+    host = Host(state)
+    try:
+        host.start()
+    finally:
+        del os.environ["SPIN_VARIABLE_MQTT_ADDRESS"]
+    token, _ = set_up(host.port)
+    import paho.mqtt.client as mqtt
+    acked, pending, lock = set(), {}, threading.Lock()
+
+    def on_publish(client, userdata, mid, *rest):
+        with lock:
+            p = pending.pop(mid, None)
+            if p:
+                acked.add(p)
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"chaos-outage-{os.getpid()}",
+                    clean_session=False)
+    c.on_publish = on_publish
+    c.max_inflight_messages_set(100)
+    c.reconnect_delay_set(0.2, 1)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    health_during = []
+    ts = 1_650_000_000_000
+    sent = 0
+    t_end = time.time() + args.outage_seconds * 3
+    stopped_at = time.time() + args.outage_seconds
+    restarted = False
+    while time.time() < t_end:
+        ts += 1000
+        with lock:
+            info = c.publish(f"{token}/chaos-broker/1/data",
+                             json.dumps({"timestamp": ts, "value": ts % 89}), qos=1)
+            pending[info.mid] = ("chaos-broker", "1", ts)
+        sent += 1
+        if broker and time.time() > stopped_at:
+            broker.send_signal(signal.SIGTERM)  # saves its persistence file, as a restart does
+            broker.wait()
+            broker = None
+            down_at = time.time()
+        if broker is None and not restarted:
+            health_during.append(request(host.port, "GET", "/health")[0])
+            if time.time() > down_at + args.outage_seconds:
+                broker = start_broker(port, state)
+                restarted = True
+        time.sleep(0.01)
+    deadline = time.time() + 60
+    while pending and time.time() < deadline:
+        time.sleep(0.2)
+    c.loop_stop()
+    c.disconnect()
+    deadline = time.time() + 120
+    while True:
+        have = set(stored(host.db()))
+        if acked <= have or time.time() > deadline:
+            break
+        time.sleep(1)
+    lost = len(acked - have)
+    figure("outage", "broker: messages published / acknowledged by the broker",
+           f"{sent} / {len(acked)}")
+    figure("outage", "broker: acknowledged and not stored (lost)", lost)
+    figure("outage", "broker: /health while the broker was down (200s / requests)",
+           f"{health_during.count(200)} / {len(health_during)}")
+    check(lost == 0, f"outage: {lost} acknowledged MQTT messages lost across a broker restart")
+    check(health_during and all(s == 200 for s in health_during),
+          "outage: /health failed while the broker was down")
+    host.stop()
+    if broker:
+        broker.terminate()
+        broker.wait()
+
+
+def outage_disk(args):
+    state = tempfile.mkdtemp(prefix="chaos-outage-")
+    mnt = os.path.join(state, "disk")
+    os.makedirs(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={args.disk_mib}m", "tmpfs", mnt],
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        figure("outage", "disk full", "skipped: cannot mount a tmpfs here (needs root)")
+        return
+    try:
+        host = Host(mnt)
+        host.start()
+        token, _ = set_up(host.port)
+        basic = "Basic " + base64.b64encode(f"{EMAIL}:{token}".encode()).decode()
+        # A filler that is freed once the disk is full: the operator making room.
+        filler = os.path.join(mnt, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (args.disk_mib // 4 << 20))
+        acked, statuses, full_bodies = set(), {}, set()
+        dev = str(uuid.uuid4())
+        ts = 1_700_000_000_000
+        freed_at = None
+        recovered = 0
+        for _ in range(100_000):
+            lines, pts = [], []
+            for _ in range(500):
+                ts += 1000
+                lines.append(f"temp,uuid={dev} value={ts % 1013} {ts}")
+                pts.append((dev, "temp", ts))
+            s, b = request(host.port, "POST", "/write?db=fieldline&precision=ms",
+                           "\n".join(lines).encode(), {"authorization": basic}, timeout=60)
+            statuses[s] = statuses.get(s, 0) + 1
+            if s == 204:
+                acked.update(pts)
+                if freed_at is not None:
+                    recovered += 1
+                    if recovered >= 5:
+                        break
+            elif s >= 500:
+                full_bodies.add(b.decode(errors="replace")[:160])
+                # Conduit says it its own way while the disk is full.
+                cs, cb = request(host.port, "POST", "/post/v2", json.dumps(
+                    {"token": token, "networkId": "chaos-disk", "timestamp": ts,
+                     "data": [{"channelId": 1, "value": 1}]}).encode(),
+                    {"content-type": "application/json"})
+                full_bodies.add(f"Conduit {cs}: " + cb.decode(errors="replace")[:120])
+                if freed_at is None:
+                    os.remove(filler)
+                    freed_at = time.time()
+        health = request(host.port, "GET", "/health")[0]
+        host.stop()
+        have = set(stored(host.db()))
+        lost = len(acked - have)
+        figure("outage", f"disk full ({args.disk_mib} MiB tmpfs): /write answers by status",
+               ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
+        for body in sorted(full_bodies):
+            figure("outage", "disk full: the answer", body)
+        figure("outage", "disk full: points acknowledged / lost", f"{len(acked)} / {lost}")
+        figure("outage", "disk full: writes accepted after space was freed", recovered)
+        check(freed_at is not None, "outage: the disk never filled up")
+        check(all("full" in b for b in full_bodies), "outage: a full disk answered without saying so")
+        check(lost == 0, f"outage: {lost} acknowledged points lost on a full disk")
+        check(recovered >= 5, "outage: writes did not recover after space was freed")
+        check(health == 200, "outage: /health after the disk filled")
+    finally:
+        subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
+
+
+def scenario_outage(args):
+    outage_broker(args)
+    outage_disk(args)
+
+
+# ------------------------------------------------------------------------------------------
 # soak
 
 
@@ -542,7 +717,8 @@ def scenario_soak(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenarios", nargs="*", default=["kill", "hostile", "slow", "soak"])
+    p.add_argument("scenarios", nargs="*",
+                   default=["kill", "hostile", "slow", "outage", "soak"])
     p.add_argument("--short", action="store_true", help="a brief run of each (CI)")
     p.add_argument("--clients", type=int, default=8, help="HTTP clients of each API")
     p.add_argument("--kills", type=int, default=5)
@@ -550,6 +726,8 @@ def main():
     p.add_argument("--mqtt-rate", type=float, default=200, help="MQTT messages per second")
     p.add_argument("--slow-clients", type=int, default=300)
     p.add_argument("--slow-timeout", type=int, default=10, help="the host's header/body timeouts")
+    p.add_argument("--outage-seconds", type=float, default=5, help="how long the broker is down")
+    p.add_argument("--disk-mib", type=int, default=64, help="the full disk's size")
     p.add_argument("--soak-seconds", type=int, default=600)
     p.add_argument("--soak-rate", type=float, default=20, help="uploads per second per writer")
     args = p.parse_args()
@@ -558,10 +736,11 @@ def main():
         args.clients, args.kills, args.interval = 4, 2, 2.0
         args.slow_clients, args.slow_timeout = 60, 3
         args.soak_seconds, args.soak_rate = 20, 10
+        args.outage_seconds, args.disk_mib = 2, 32
     for s in args.scenarios:
         fn = globals().get(f"scenario_{s}")
         if fn is None:
-            raise SystemExit(f"no scenario {s}: kill, hostile, slow or soak")
+            raise SystemExit(f"no scenario {s}: kill, hostile, slow, outage or soak")
         log(f"scenario {s}")
         before = set(os.listdir(tempfile.gettempdir()))
         try:
