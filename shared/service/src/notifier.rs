@@ -59,7 +59,8 @@ pub struct Report {
     /// E-mails written to the outbox (alerts, back to normal, reminders, verification).
     pub mails: u64,
     pub verification_mails: u64,
-    /// In-app notifications added (one per alert, whatever its e-mail became).
+    /// In-app notifications added (one per alert that a member is subscribed to, whatever
+    /// its e-mails became).
     pub notifications: u64,
     pub withheld_unverified: u64,
     pub withheld_over_cap: u64,
@@ -411,15 +412,18 @@ pub fn evaluate(
             // whatever becomes of its e-mails.
             let note = alarm_mail(subject, &row, kind, "", settings, None, "");
             let users: Vec<i64> = to.iter().map(|(u, _)| *u).collect();
-            s.add_notification(
-                subject.channel,
-                kind.as_str(),
-                &note.subject,
-                &note.text,
-                now,
-                &users,
-            )?;
-            report.notifications += 1;
+            // No member subscribed: nobody would ever see it, so none is stored.
+            if !users.is_empty() {
+                s.add_notification(
+                    subject.channel,
+                    kind.as_str(),
+                    &note.subject,
+                    &note.text,
+                    now,
+                    &users,
+                )?;
+                report.notifications += 1;
+            }
             mail_one(s, settings, subject, &row, kind, now, report)?;
             for (user, _) in to.iter().filter(|(_, by_mail)| *by_mail) {
                 if let Some(member) = subs.iter().find(|x| x.subscription.user_key == *user) {

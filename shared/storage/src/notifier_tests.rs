@@ -1069,3 +1069,26 @@ fn do_not_disturb_holds_member_mails_then_one_digest_once() {
     let r = fx.run(later(t, 3700));
     assert_eq!((r.member_mails, r.held_quiet), (1, 0), "{r:?}");
 }
+
+#[test]
+fn an_alert_nobody_subscribed_to_is_mailed_to_the_device_but_not_stored_in_app() {
+    let fx = fixture(1, Some("ops@dairy.example"), true, 100);
+    let t = Timestamp::now();
+    fx.write(0, t, 12.0);
+    let r = fx.run(t);
+    assert_eq!(
+        (r.mails, r.notifications, r.member_mails),
+        (1, 0, 0),
+        "{r:?}"
+    );
+    let stored: i64 = fx
+        .db
+        .query_row("SELECT count(*) FROM notifications", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 0);
+    assert!(fx
+        .store()
+        .notifications(&fx.tenant, fx.admin, false, 50)
+        .unwrap()
+        .is_empty());
+}
