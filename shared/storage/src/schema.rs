@@ -506,6 +506,71 @@ mod tests {
         }
     }
 
+    /// The topic subscriptions migration gives each notification made before it to every
+    /// member of its organization, with the read and dismissed state it had.
+    #[test]
+    fn existing_notifications_go_to_every_member_of_their_organization() {
+        let db = native::open_in_memory().unwrap();
+        let mine = MIGRATIONS
+            .iter()
+            .position(|m| {
+                m.iter()
+                    .any(|s| s.contains("CREATE TABLE member_notifications"))
+            })
+            .unwrap();
+        crate::db::transaction(&db, |db| {
+            for statements in &MIGRATIONS[..mine] {
+                for sql in *statements {
+                    db.execute(sql, &[])?;
+                }
+            }
+            db.execute(&format!("PRAGMA user_version = {}", mine + 1), &[])?;
+            for sql in [
+                "INSERT INTO memberships VALUES (1, 10, 0, 0)",
+                "INSERT INTO memberships VALUES (1, 11, 0, 0)",
+                "INSERT INTO memberships VALUES (2, 20, 0, 0)",
+                "INSERT INTO notifications (key, org_key, channel_key, kind, title, body, \
+                 created_at, read_at, dismissed_at) VALUES (100, 1, 5, 'alarm', 't', 'b', 1, 7, NULL)",
+                "INSERT INTO notifications (key, org_key, channel_key, kind, title, body, \
+                 created_at, read_at, dismissed_at) VALUES (101, 2, 6, 'alarm', 't', 'b', 1, NULL, 9)",
+            ] {
+                db.execute(sql, &[])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(migrate(&db).unwrap(), mine as i64 + 1);
+        let rows = Db::execute(
+            &db,
+            "SELECT user_key, notification_key, org_key, read_at, dismissed_at \
+             FROM member_notifications ORDER BY user_key",
+            &[],
+        )
+        .unwrap();
+        // (user, notification, organization, read at, dismissed at)
+        type Row = (i64, i64, i64, Option<i64>, Option<i64>);
+        let got: Vec<Row> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.i64(0).unwrap(),
+                    r.i64(1).unwrap(),
+                    r.i64(2).unwrap(),
+                    r.opt_i64(3).unwrap(),
+                    r.opt_i64(4).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (10, 100, 1, Some(7), None),
+                (11, 100, 1, Some(7), None),
+                (20, 101, 2, None, Some(9)),
+            ]
+        );
+    }
+
     #[test]
     fn one_statement_per_call() {
         let db = native::open_in_memory().unwrap();
