@@ -1279,16 +1279,29 @@ fn admin_conduit_tokens_for_members_act_with_their_permissions() {
     );
 }
 
-/// An in-app notification of the session's organization about `channel`, added as the
-/// notifier adds them (the storage layer, on the host's database); its id.
+/// An in-app notification of the session's organization about `channel` for the session's
+/// member, added as the notifier adds them (the storage layer, on the host's database); its id.
 fn notification_of(api: &Api, s: &Session, channel: &str) -> String {
     use fieldline_storage as storage;
     let db = api.host.storage().expect("the host's database");
     let tenant = storage::tenant(&db, OrgId::parse(&s.org).expect("org id")).expect("tenant");
     let channel = fieldline_domain::ChannelId::parse(channel).expect("channel id");
     let cref = storage::channel_ref(&db, &tenant, channel).expect("channel");
-    storage::add_notification(&db, cref, "alarm", "Title", "Body", Timestamp::now())
-        .expect("notification");
+    let user: i64 = db
+        .query_row("SELECT key FROM users WHERE id = ?", [&s.user], |r| {
+            r.get(0)
+        })
+        .expect("user key");
+    storage::add_notification(
+        &db,
+        cref,
+        "alarm",
+        "Title",
+        "Body",
+        Timestamp::now(),
+        &[user],
+    )
+    .expect("notification");
     let key: i64 = db
         .query_row("SELECT max(key) FROM notifications", [], |r| r.get(0))
         .expect("key");
@@ -1320,6 +1333,13 @@ fn admin_lists_reads_and_dismisses_the_notifiers_in_app_notifications() {
     );
     assert_eq!(c.status, 201, "{c:?}");
     let channel = id(&c.body);
+    // The member subscribes to the channel's alerts (in-app only).
+    let sub = api.post(
+        "/api/v1/notification-subscriptions",
+        &s,
+        json!({"channel": channel, "email": false}),
+    );
+    assert_eq!(sub.status, 201, "{sub:?}");
     // A value beyond the threshold, written as ingestion writes it, and a notifier run.
     {
         use fieldline_storage as storage;
@@ -1398,6 +1418,13 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         .body);
     let member = api.add_member(&a, "m@example.com", json!({"modify": true}));
     let notification = notification_of(&api, &a, &channel);
+    let subscription = api.post(
+        "/api/v1/notification-subscriptions",
+        &a,
+        json!({"channel": channel}),
+    );
+    assert_eq!(subscription.status, 201, "{subscription:?}");
+    let subscription = id(&subscription.body);
 
     // Every route with a path parameter, tried by B's administrator with A's ids.
     let mut tried = BTreeSet::new();
@@ -1424,6 +1451,8 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
             &member.user
         } else if path.starts_with("/api/v1/notifications/") {
             &notification
+        } else if path.starts_with("/api/v1/notification-subscriptions/") {
+            &subscription
         } else {
             panic!("no id of org A for {path}: add it to this test");
         };
@@ -1435,6 +1464,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
             }
             ("PATCH", p) if p.starts_with("/api/v1/members/") => json!({"administrator": true}),
             ("PATCH", _) => json!({"name": "Hijacked"}),
+            (_, p) if p.ends_with("/notification-reminder") => json!({"reminderSecs": 3600}),
             _ => json!({}),
         };
         let answer = api.send(method, &url, Some(&b.access), Some(&body));
@@ -1461,6 +1491,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         "/api/v1/invitations",
         "/api/v1/members",
         "/api/v1/notifications",
+        "/api/v1/notification-subscriptions",
     ] {
         let list = api.get(path, &b);
         assert_eq!(list.status, 200, "{path}");
@@ -1952,4 +1983,295 @@ fn admin_openapi_document_matches_the_router() {
             "{method} {path}"
         );
     }
+}
+
+/// maildev's HTTP API (scripts/test starts it; SMTP on 127.0.0.1:1025, the notifier's default).
+fn maildev_api() -> String {
+    std::env::var("FIELDLINE_MAILDEV_API").unwrap_or_else(|_| "http://127.0.0.1:1080".into())
+}
+
+/// The e-mails maildev holds for `to`.
+fn inbox(to: &str) -> Vec<Value> {
+    let api = maildev_api();
+    let all: Vec<Value> = Client::new()
+        .get(format!("{api}/email"))
+        .send()
+        .unwrap_or_else(|e| panic!("maildev's API at {api} (scripts/test starts it): {e}"))
+        .json()
+        .expect("maildev lists e-mails as JSON");
+    all.into_iter()
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["address"] == to))
+        })
+        .collect()
+}
+
+/// Waits (bounded, 60 s) until `to` has at least `n` e-mails.
+fn wait_inbox(to: &str, n: usize) -> Vec<Value> {
+    for _ in 0..120 {
+        let got = inbox(to);
+        if got.len() >= n {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("{n} e-mails to {to} within 60 s: {:?}", inbox(to));
+}
+
+#[test]
+fn admin_topic_subscriptions_and_do_not_disturb_decide_who_is_alerted_end_to_end() {
+    const OPERATOR: &str = "operator-credential-hexa-0123";
+    let api = start_with(&[
+        ("SPIN_VARIABLE_OPERATOR_TOKEN", OPERATOR),
+        ("SPIN_VARIABLE_ALLOW_SIGNUP", "true"),
+    ]);
+    // Unique addresses: tests share one maildev.
+    let tag = format!("{}-{}", std::process::id(), Timestamp::now().as_millis());
+    let addr = |who: &str| format!("{who}-{tag}@hexa.example");
+    let a = api.signup("Dairy", &addr("admin"));
+    let watcher = api.add_member(&a, &addr("watcher"), json!({}));
+    let sleeper = api.add_member(&a, &addr("sleeper"), json!({}));
+    let idle = api.add_member(&a, &addr("idle"), json!({}));
+    let b = api.signup("Other", &addr("other"));
+    let (device, sensor, _) = api.structure(&a);
+    let mut channels = Vec::new();
+    for comm in ["11", "12"] {
+        let c = api.post(
+            &format!("/api/v1/sensors/{sensor}/channels"),
+            &a,
+            json!({"name": format!("T{comm}"), "communicationId": comm, "unit": "°C",
+                   "thresholds": {"first": {"op": ">", "value": 8}}}),
+        );
+        assert_eq!(c.status, 201, "{c:?}");
+        channels.push(id(&c.body));
+    }
+    // watcher: channel T11 by e-mail; sleeper: the whole organization by e-mail, in a
+    // do-not-disturb period that ends in 20 s; idle: nothing; Other's administrator: all of
+    // Other's (and cannot reach Dairy's).
+    let w = api.post(
+        "/api/v1/notification-subscriptions",
+        &watcher,
+        json!({"channel": channels[0], "kinds": ["alarm"]}),
+    );
+    assert_eq!(w.status, 201, "{w:?}");
+    assert_eq!(
+        (
+            w.body["scope"].as_str(),
+            w.body["channel"].as_str(),
+            w.body["email"].as_bool()
+        ),
+        (Some("channel"), Some(channels[0].as_str()), Some(true))
+    );
+    let s = api.post("/api/v1/notification-subscriptions", &sleeper, json!({}));
+    assert_eq!(s.status, 201, "{s:?}");
+    assert_eq!(s.body["kinds"], json!(["alarm", "normal", "reminder"]));
+    let now = Timestamp::now().as_millis();
+    let until = now + 20_000;
+    let dnd = api.send(
+        "PUT",
+        "/api/v1/notification-settings/do-not-disturb",
+        Some(&sleeper.access),
+        Some(&json!({"periods": [{"from": now - 60_000, "to": until}]})),
+    );
+    assert_eq!(dnd.status, 200, "{dnd:?}");
+    let o = api.post("/api/v1/notification-subscriptions", &b, json!({}));
+    assert_eq!(o.status, 201, "{o:?}");
+    expect(
+        &api.post(
+            "/api/v1/notification-subscriptions",
+            &b,
+            json!({"channel": channels[0]}),
+        ),
+        404,
+        "channel_not_found",
+    );
+    expect(
+        &api.delete(
+            &format!("/api/v1/notification-subscriptions/{}", id(&w.body)),
+            &b,
+        ),
+        404,
+        "subscription_not_found",
+    );
+    // Both channels exceed their threshold; one notifier run.
+    {
+        use fieldline_storage as storage;
+        let db = api.host.storage().expect("the host's database");
+        let tenant = storage::tenant(&db, OrgId::parse(&a.org).expect("org")).expect("tenant");
+        for (c, v) in channels.iter().zip([12.5, 20.0]) {
+            let ch = fieldline_domain::ChannelId::parse(c).expect("channel id");
+            let cref = storage::channel_ref(&db, &tenant, ch).expect("channel");
+            let p = fieldline_domain::Point::new(Timestamp::now(), v).expect("point");
+            storage::write_points(&db, &tenant, &[(cref, p)]).expect("write");
+        }
+    }
+    let run = || {
+        let r = api
+            .client
+            .post(api.host.url("/notifier/run"))
+            .bearer_auth(OPERATOR)
+            .send()
+            .expect("run");
+        assert_eq!(r.status().as_u16(), 200);
+        r.json::<Value>().expect("report")
+    };
+    let report = run();
+    // The watcher's alert arrives in the real mail server, about T11 only.
+    let mails = wait_inbox(&addr("watcher"), 1);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0]["subject"], "[Dairy] Threshold exceeded: Boiler / Probe / T11",
+        "{report}"
+    );
+    // In-app: the watcher has T11's, the sleeper both (in-app is not held), idle and Other's
+    // administrator nothing.
+    let list = |who: &Session| api.get("/api/v1/notifications", who).body;
+    let wl = list(&watcher);
+    assert_eq!(wl.as_array().map(Vec::len), Some(1), "{wl}");
+    assert_eq!(wl[0]["channel"], channels[0].as_str());
+    let sl = list(&sleeper);
+    assert_eq!(sl.as_array().map(Vec::len), Some(2), "{sl}");
+    assert_eq!(list(&idle), json!([]));
+    assert_eq!(list(&b), json!([]));
+    assert_eq!(list(&a), json!([]));
+    // Read and dismissed are each member's own.
+    let nid = id(&wl[0]);
+    let r = api.post(
+        &format!("/api/v1/notifications/{nid}/read"),
+        &watcher,
+        json!({}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        api.delete(&format!("/api/v1/notifications/{nid}"), &watcher)
+            .status,
+        204
+    );
+    assert_eq!(list(&watcher), json!([]));
+    let unread = api.get("/api/v1/notifications?unread=true", &sleeper).body;
+    assert_eq!(unread.as_array().map(Vec::len), Some(2), "{unread}");
+    expect(
+        &api.post(
+            &format!("/api/v1/notifications/{nid}/read"),
+            &idle,
+            json!({}),
+        ),
+        404,
+        "notification_not_found",
+    );
+    // The sleeper gets nothing during the period; then ONE digest with both alerts, once.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(inbox(&addr("sleeper")).is_empty());
+    while Timestamp::now().as_millis() <= until {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    run();
+    let digest = wait_inbox(&addr("sleeper"), 1);
+    run();
+    std::thread::sleep(Duration::from_secs(2));
+    let digest_again = inbox(&addr("sleeper"));
+    assert_eq!(digest_again.len(), 1, "{digest_again:?}");
+    assert_eq!(
+        digest[0]["subject"],
+        "Digest: 2 notifications held during do-not-disturb"
+    );
+    let text = digest[0]["text"].as_str().expect("text");
+    for part in [
+        "[Dairy] Threshold exceeded: Boiler / Probe / T11",
+        "[Dairy] Threshold exceeded: Boiler / Probe / T12",
+        "Value 12.5 °C",
+        "Value 20 °C",
+    ] {
+        assert!(text.contains(part), "{part:?} in\n{text}");
+    }
+    // Nobody else got mail.
+    for who in ["idle", "other", "admin"] {
+        assert!(inbox(&addr(who)).is_empty(), "{who}");
+    }
+    assert_eq!(inbox(&addr("watcher")).len(), 1);
+
+    // The do-not-disturb settings read back; bad ones are refused.
+    let got = api.get("/api/v1/notification-settings/do-not-disturb", &sleeper);
+    assert_eq!(got.body["periods"][0]["to"], until, "{got:?}");
+    assert_eq!(
+        api.get("/api/v1/notification-settings/do-not-disturb", &idle)
+            .body,
+        json!({"daily": null, "timeZone": null, "periods": []})
+    );
+    for bad in [
+        json!({"daily": {"from": "22:00", "to": "22:00"}}),
+        json!({"daily": {"from": "25:00", "to": "07:00"}}),
+        json!({"timeZone": "Mars/Olympus"}),
+        json!({"periods": [{"from": 5, "to": 5}]}),
+        json!({"quiet": true}),
+    ] {
+        let r = api.send(
+            "PUT",
+            "/api/v1/notification-settings/do-not-disturb",
+            Some(&idle.access),
+            Some(&bad),
+        );
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+    }
+    let ok = api.send(
+        "PUT",
+        "/api/v1/notification-settings/do-not-disturb",
+        Some(&idle.access),
+        Some(&json!({"daily": {"from": "22:00", "to": "07:00"}, "timeZone": "Europe/Rome"})),
+    );
+    assert_eq!(ok.status, 200, "{ok:?}");
+    // Subscriptions: listed, bad ones refused, removed.
+    let mine = api.get("/api/v1/notification-subscriptions", &watcher).body;
+    assert_eq!(ids(&mine), vec![id(&w.body)]);
+    for bad in [
+        json!({"kinds": []}),
+        json!({"kinds": ["panic"]}),
+        json!({"device": device, "channel": channels[0]}),
+        json!({"topic": "all"}),
+    ] {
+        let r = api.post("/api/v1/notification-subscriptions", &watcher, bad.clone());
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+    }
+    expect(
+        &api.post(
+            "/api/v1/notification-subscriptions",
+            &watcher,
+            json!({"device": "aaaaaaaaaaaaa"}),
+        ),
+        404,
+        "device_not_found",
+    );
+    assert_eq!(
+        api.delete(
+            &format!("/api/v1/notification-subscriptions/{}", id(&w.body)),
+            &watcher
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        api.get("/api/v1/notification-subscriptions", &watcher).body,
+        json!([])
+    );
+
+    // The device's reminder period: off by default, set by a member who may modify.
+    let path = format!("/api/v1/devices/{device}/notification-reminder");
+    assert_eq!(api.get(&path, &idle).body, json!({"reminderSecs": null}));
+    let put = |who: &Session, body: Value| api.send("PUT", &path, Some(&who.access), Some(&body));
+    assert_eq!(put(&idle, json!({"reminderSecs": 3600})).status, 403);
+    for bad in [
+        json!({"reminderSecs": 5}),
+        json!({}),
+        json!({"reminderSecs": "1h"}),
+    ] {
+        assert_eq!(put(&a, bad.clone()).status, 400, "{bad}");
+    }
+    let r = put(&a, json!({"reminderSecs": 3600}));
+    assert_eq!((r.status, &r.body), (200, &json!({"reminderSecs": 3600})));
+    assert_eq!(api.get(&path, &idle).body, json!({"reminderSecs": 3600}));
+    expect(&api.get(&path, &b), 404, "device_not_found");
+    assert_eq!(put(&a, json!({"reminderSecs": null})).status, 200);
+    assert_eq!(api.get(&path, &a).body, json!({"reminderSecs": null}));
 }

@@ -100,6 +100,7 @@ fn not_found_code(what: Entity) -> &'static str {
         Entity::Channel => "channel_not_found",
         Entity::Token => "token_not_found",
         Entity::Notification => "notification_not_found",
+        Entity::TopicSubscription => "subscription_not_found",
         Entity::Incident | Entity::OutboxMessage => "not_found",
     }
 }

@@ -74,6 +74,13 @@ fn handler(op: Op) -> Handler {
         Op::ListNotifications => notifications::list,
         Op::ReadNotification => notifications::read,
         Op::DismissNotification => notifications::dismiss,
+        Op::ListTopicSubscriptions => notifications::list_subscriptions,
+        Op::CreateTopicSubscription => notifications::create_subscription,
+        Op::DeleteTopicSubscription => notifications::delete_subscription,
+        Op::GetDoNotDisturb => notifications::get_quiet_hours,
+        Op::PutDoNotDisturb => notifications::put_quiet_hours,
+        Op::GetNotificationReminder => notifications::get_reminder,
+        Op::PutNotificationReminder => notifications::put_reminder,
     }
 }
 

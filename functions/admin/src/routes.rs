@@ -50,6 +50,13 @@ pub enum Op {
     ListNotifications,
     ReadNotification,
     DismissNotification,
+    ListTopicSubscriptions,
+    CreateTopicSubscription,
+    DeleteTopicSubscription,
+    GetDoNotDisturb,
+    PutDoNotDisturb,
+    GetNotificationReminder,
+    PutNotificationReminder,
 }
 
 /// `(method, path, op)`; `:name` is a path parameter, as in `spin_sdk::http::Router`.
@@ -139,6 +146,41 @@ pub const ROUTES: &[(&str, &str, Op)] = &[
         "DELETE",
         "/api/v1/notifications/:id",
         Op::DismissNotification,
+    ),
+    (
+        "GET",
+        "/api/v1/notification-subscriptions",
+        Op::ListTopicSubscriptions,
+    ),
+    (
+        "POST",
+        "/api/v1/notification-subscriptions",
+        Op::CreateTopicSubscription,
+    ),
+    (
+        "DELETE",
+        "/api/v1/notification-subscriptions/:id",
+        Op::DeleteTopicSubscription,
+    ),
+    (
+        "GET",
+        "/api/v1/notification-settings/do-not-disturb",
+        Op::GetDoNotDisturb,
+    ),
+    (
+        "PUT",
+        "/api/v1/notification-settings/do-not-disturb",
+        Op::PutDoNotDisturb,
+    ),
+    (
+        "GET",
+        "/api/v1/devices/:id/notification-reminder",
+        Op::GetNotificationReminder,
+    ),
+    (
+        "PUT",
+        "/api/v1/devices/:id/notification-reminder",
+        Op::PutNotificationReminder,
     ),
 ];
 

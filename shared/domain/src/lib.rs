@@ -42,6 +42,7 @@ mod subscription;
 mod text;
 mod time;
 mod token;
+pub mod topics;
 mod user;
 
 pub use authz::{authorize, Action, Principal};

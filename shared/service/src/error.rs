@@ -22,6 +22,7 @@ pub enum Entity {
     Incident,
     OutboxMessage,
     Notification,
+    TopicSubscription,
 }
 
 impl Entity {
@@ -38,6 +39,7 @@ impl Entity {
             Entity::Incident => "incident",
             Entity::OutboxMessage => "outbox message",
             Entity::Notification => "notification",
+            Entity::TopicSubscription => "topic subscription",
         }
     }
 }

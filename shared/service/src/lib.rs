@@ -38,3 +38,4 @@ pub use ports::{
     Accept, Authenticated, ChannelRef, Discarded, NewToken, Notification, Order, OutboxMessage,
     PointPage, PushDevice, Rotated, SeriesFilter, SeriesInfo, Store, Tenant,
 };
+pub use ports::{NewTopicSubscription, Subscriber, TopicSubscriptionView, TopicTarget};

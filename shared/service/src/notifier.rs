@@ -25,7 +25,9 @@ use fieldline_domain::notify::{escape_html, ChannelAlarms, Mail, MailKind, MailS
 use fieldline_domain::{Timestamp, TokenSecret};
 
 use crate::error::{Error, Result};
-use crate::ports::{AddressToVerify, AlarmSubject, Atomic, QueuedPoint, Store};
+use fieldline_domain::topics::{recipients, TopicSubscription};
+
+use crate::ports::{AddressToVerify, AlarmSubject, Atomic, QueuedPoint, Store, Subscriber};
 
 /// Queued points per transaction: large enough that a million points take 50 commits, small
 /// enough that ingestion waits a fraction of a second for the writer.
@@ -57,7 +59,8 @@ pub struct Report {
     /// E-mails written to the outbox (alerts, back to normal, reminders, verification).
     pub mails: u64,
     pub verification_mails: u64,
-    /// In-app notifications added (one per alert, whatever its e-mail became).
+    /// In-app notifications added (one per alert that a member is subscribed to, whatever
+    /// its e-mails became).
     pub notifications: u64,
     pub withheld_unverified: u64,
     pub withheld_over_cap: u64,
@@ -67,6 +70,12 @@ pub struct Report {
     pub stale: u64,
     /// Whether the queue was emptied (false when the time budget ran out first).
     pub drained: bool,
+    /// Alert e-mails to subscribed members written to the outbox.
+    pub member_mails: u64,
+    /// Alert e-mails to members held by a do-not-disturb period.
+    pub held_quiet: u64,
+    /// Digest e-mails written (each replacing a member's held e-mails).
+    pub digests: u64,
 }
 
 /// The counter of an organization's notification e-mails on the UTC day of `now`.
@@ -129,8 +138,94 @@ pub fn run<S: Store + Atomic>(
             break;
         }
     }
+    loop {
+        let mut n = 0;
+        store.atomically(&mut |s| {
+            let mut batch = Report::default();
+            n = release_digests(s, now, &mut batch)?;
+            merge(&mut report, &batch);
+            Ok(())
+        })?;
+        if n < DIGEST_BATCH || !more_time() {
+            break;
+        }
+    }
     report.drained = true;
     Ok(report)
+}
+
+/// Members whose held e-mails are released, per transaction.
+const DIGEST_BATCH: usize = 100;
+
+/// The idempotency key of the digest that replaces a member's held e-mails (the last of them
+/// by key: a digest is written once, in the transaction that deletes what it replaces).
+pub fn digest_key(org_key: i64, user_key: i64, last_held: i64) -> String {
+    format!("digest:{org_key}:{user_key}:{last_held}")
+}
+
+/// For each member (up to [`DIGEST_BATCH`]) whose do-not-disturb period has ended: ONE digest
+/// e-mail with every e-mail held, written to the outbox in the transaction (the caller's) that
+/// deletes them; returns how many members.
+pub fn release_digests(s: &dyn Store, now: Timestamp, report: &mut Report) -> Result<usize> {
+    let members = s.members_with_released_mail(now, DIGEST_BATCH)?;
+    for (tenant, user_key) in &members {
+        let (org_key, user_key) = (tenant.key, *user_key);
+        let held = s.take_released_mail(org_key, user_key, now)?;
+        let Some(&(last, _)) = held.last() else {
+            continue;
+        };
+        let mails = held
+            .iter()
+            .map(|(_, json)| Mail::from_json(json))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Corrupt(format!("held e-mail: {e}")))?;
+        let key = digest_key(org_key, user_key, last);
+        let digest = digest_mail(&mails, &key);
+        if s.enqueue(tenant, EMAIL_TOPIC, &key, &digest.to_json(), now)? {
+            report.digests += 1;
+            report.mails += 1;
+        }
+    }
+    Ok(members.len())
+}
+
+/// One e-mail with every held one, oldest first: their subjects as a list, then each in full.
+pub fn digest_mail(held: &[Mail], key: &str) -> Mail {
+    let to = held.first().map(|m| m.to.clone()).unwrap_or_default();
+    let n = held.len();
+    let subject = if n == 1 {
+        "Digest: 1 notification held during do-not-disturb".to_owned()
+    } else {
+        format!("Digest: {n} notifications held during do-not-disturb")
+    };
+    let mut text = format!(
+        "{n} notification e-mail{} arrived while you were not to be disturbed:\n\n",
+        if n == 1 { "" } else { "s" }
+    );
+    let mut html = format!(
+        "<p>{n} notification e-mail{} arrived while you were not to be disturbed:</p><ul>",
+        if n == 1 { "" } else { "s" }
+    );
+    for m in held {
+        text.push_str(&format!("- {}\n", m.subject));
+        html.push_str(&format!("<li>{}</li>", escape_html(&m.subject)));
+    }
+    html.push_str("</ul>");
+    for m in held {
+        text.push_str(&format!("\n---\n{}\n\n{}", m.subject, m.text));
+        html.push_str(&format!(
+            "<hr><h3>{}</h3>{}",
+            escape_html(&m.subject),
+            m.html
+        ));
+    }
+    Mail {
+        to,
+        subject,
+        text,
+        html,
+        message_id: Mail::message_id_for(key),
+    }
 }
 
 /// Adds a committed transaction's counts (a batch that rolled back adds nothing).
@@ -147,6 +242,9 @@ fn merge(into: &mut Report, b: &Report) {
     into.no_address += b.no_address;
     into.outside_window += b.outside_window;
     into.stale += b.stale;
+    into.member_mails += b.member_mails;
+    into.held_quiet += b.held_quiet;
+    into.digests += b.digests;
 }
 
 /// A one-time link for each new unconfirmed address, each in the transaction that records it.
@@ -269,6 +367,7 @@ pub fn evaluate(
         .map(|a| (a.channel.key, a))
         .collect();
     let mut rows: HashMap<i64, ChannelAlarms> = s.channel_alarms(&order)?.into_iter().collect();
+    let mut subscribers: HashMap<i64, Vec<Subscriber>> = HashMap::new();
     for key in order {
         // A channel deleted since its points were queued has nothing to evaluate.
         let Some(subject) = subjects.get(&key) else {
@@ -302,17 +401,35 @@ pub fn evaluate(
             reminder_secs: subject.reminder_secs,
         };
         if let Some(kind) = row.decide(now, mail_settings) {
-            // Every alert is also an in-app notification, whatever becomes of its e-mail.
+            let org = subject.tenant.key;
+            if let std::collections::hash_map::Entry::Vacant(e) = subscribers.entry(org) {
+                e.insert(s.subscribers(org)?);
+            }
+            let subs = &subscribers[&org];
+            let plain: Vec<TopicSubscription> = subs.iter().map(|x| x.subscription).collect();
+            let to = recipients(&plain, subject.device_key, subject.channel.key, kind);
+            // Every alert is also an in-app notification of the members subscribed to it,
+            // whatever becomes of its e-mails.
             let note = alarm_mail(subject, &row, kind, "", settings, None, "");
-            s.add_notification(
-                subject.channel,
-                kind.as_str(),
-                &note.subject,
-                &note.text,
-                now,
-            )?;
-            report.notifications += 1;
+            let users: Vec<i64> = to.iter().map(|(u, _)| *u).collect();
+            // No member subscribed: nobody would ever see it, so none is stored.
+            if !users.is_empty() {
+                s.add_notification(
+                    subject.channel,
+                    kind.as_str(),
+                    &note.subject,
+                    &note.text,
+                    now,
+                    &users,
+                )?;
+                report.notifications += 1;
+            }
             mail_one(s, settings, subject, &row, kind, now, report)?;
+            for (user, _) in to.iter().filter(|(_, by_mail)| *by_mail) {
+                if let Some(member) = subs.iter().find(|x| x.subscription.user_key == *user) {
+                    mail_member(s, settings, subject, &row, kind, member, now, report)?;
+                }
+            }
             row.mailed(kind, now);
         }
         s.save_channel_alarms(subject.channel, &row, row.due_at(mail_settings))?;
@@ -343,17 +460,9 @@ fn mail_one(
         )?;
         return Ok(());
     }
-    let day_end = now.day_start().add_millis(24 * Timestamp::HOUR_MS);
-    let n = s.increment(
-        &mails_today_key(subject.tenant.key, now),
-        1,
-        day_end.add_millis(COUNTER_KEEP_MS),
-    )?;
-    let cap = u64::from(subject.emails_per_day);
-    if n > cap {
-        report.withheld_over_cap += 1;
+    let Some(last_today) = count_today(s, subject, now, report)? else {
         return Ok(());
-    }
+    };
     let key = format!(
         "alarm:{}:{}:{}",
         subject.channel_id.as_str(),
@@ -366,11 +475,84 @@ fn mail_one(
         kind,
         email.as_str(),
         settings,
-        (n == cap).then_some(cap),
+        last_today,
         &key,
     );
     if s.enqueue(&subject.tenant, EMAIL_TOPIC, &key, &mail.to_json(), now)? {
         report.mails += 1;
+    }
+    Ok(())
+}
+
+/// Counts one e-mail against the organization's daily cap: `None` when over it (counted as
+/// withheld), `Some(Some(cap))` for the last one allowed today, `Some(None)` otherwise.
+fn count_today(
+    s: &dyn Store,
+    subject: &AlarmSubject,
+    now: Timestamp,
+    report: &mut Report,
+) -> Result<Option<Option<u64>>> {
+    let day_end = now.day_start().add_millis(24 * Timestamp::HOUR_MS);
+    let n = s.increment(
+        &mails_today_key(subject.tenant.key, now),
+        1,
+        day_end.add_millis(COUNTER_KEEP_MS),
+    )?;
+    let cap = u64::from(subject.emails_per_day);
+    if n > cap {
+        report.withheld_over_cap += 1;
+        return Ok(None);
+    }
+    Ok(Some((n == cap).then_some(cap)))
+}
+
+/// The alert e-mail of `kind` to a subscribed member at their account address: written to the
+/// outbox, or held until their do-not-disturb period ends (then part of one digest). Counted
+/// against the organization's daily cap when decided.
+#[allow(clippy::too_many_arguments)]
+fn mail_member(
+    s: &dyn Store,
+    settings: &Settings,
+    subject: &AlarmSubject,
+    row: &ChannelAlarms,
+    kind: MailKind,
+    member: &Subscriber,
+    now: Timestamp,
+    report: &mut Report,
+) -> Result<()> {
+    let Some(last_today) = count_today(s, subject, now, report)? else {
+        return Ok(());
+    };
+    let key = format!(
+        "alarm:{}:{}:{}:member:{}",
+        subject.channel_id.as_str(),
+        kind.as_str(),
+        now.as_millis(),
+        member.user_id.as_str()
+    );
+    let mail = alarm_mail(
+        subject,
+        row,
+        kind,
+        member.email.as_str(),
+        settings,
+        last_today,
+        &key,
+    );
+    if let Some(release) = member.quiet.quiet_until(now, &subject.time_zone) {
+        s.hold_mail(
+            subject.tenant.key,
+            member.subscription.user_key,
+            release,
+            &mail.to_json(),
+            now,
+        )?;
+        report.held_quiet += 1;
+        return Ok(());
+    }
+    if s.enqueue(&subject.tenant, EMAIL_TOPIC, &key, &mail.to_json(), now)? {
+        report.mails += 1;
+        report.member_mails += 1;
     }
     Ok(())
 }

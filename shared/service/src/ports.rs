@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use fieldline_domain::notify::ChannelAlarms;
+use fieldline_domain::topics::{Kinds, QuietHours, TopicSubscription};
 use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, ConduitServices, ConduitTier,
     Device, DeviceFields, DeviceId, Email, Invitation, InvitationId, Membership, NetworkId,
@@ -617,7 +618,8 @@ pub trait Alarms {
     /// Follows a link: the device's address is confirmed if it is still the one the link was
     /// sent to. A used or unknown link is [`Error::NotFound`].
     fn verify_address(&self, hash: &TokenHash, now: Timestamp) -> Result<(DeviceId, Email)>;
-    /// Adds an in-app notification about a channel.
+    /// Adds an in-app notification about a channel for the members `recipients` (user keys),
+    /// each with their own read and dismissed state.
     fn add_notification(
         &self,
         channel: ChannelRef,
@@ -625,19 +627,125 @@ pub trait Alarms {
         title: &str,
         body: &str,
         now: Timestamp,
+        recipients: &[i64],
     ) -> Result<()>;
-    /// The organization's notifications not dismissed (only the unread ones when
-    /// `unread_only`), newest first, at most `limit`.
+    /// The member's notifications in the organization not dismissed (only the unread ones
+    /// when `unread_only`), newest first, at most `limit`.
     fn notifications(
         &self,
         tenant: &Tenant,
+        user: UserId,
         unread_only: bool,
         limit: usize,
     ) -> Result<Vec<Notification>>;
-    /// Marks a notification read; [`Error::NotFound`] when it is not there (or dismissed).
-    fn read_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<Notification>;
-    /// Dismisses a notification: it is not listed any more.
-    fn dismiss_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<()>;
+    /// Marks a notification read for the member; [`Error::NotFound`] when it is not theirs
+    /// (or dismissed).
+    fn read_notification(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Notification>;
+    /// Dismisses a notification for the member: it is not listed to them any more.
+    fn dismiss_notification(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// The subscriptions of the organization's members (members only), with their address
+    /// and do-not-disturb periods: what the notifier matches alerts against.
+    fn subscribers(&self, org_key: i64) -> Result<Vec<Subscriber>>;
+    /// The member's topic subscriptions, oldest first.
+    fn topic_subscriptions(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+    ) -> Result<Vec<TopicSubscriptionView>>;
+    /// Subscribes the member to a topic; the device or channel must be the organization's
+    /// ([`Error::NotFound`]).
+    fn add_topic_subscription(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        topic: &NewTopicSubscription,
+        now: Timestamp,
+    ) -> Result<TopicSubscriptionView>;
+    /// Removes one of the member's subscriptions ([`Error::NotFound`] when not theirs).
+    fn delete_topic_subscription(&self, tenant: &Tenant, user: UserId, id: i64) -> Result<()>;
+    /// The member's do-not-disturb periods (empty when never set).
+    fn quiet_hours(&self, tenant: &Tenant, user: UserId) -> Result<QuietHours>;
+    fn set_quiet_hours(&self, tenant: &Tenant, user: UserId, quiet: &QuietHours) -> Result<()>;
+    /// A device's reminder period while an alarm stays open (`None`: off).
+    fn notification_reminder(&self, tenant: &Tenant, device: DeviceId) -> Result<Option<u32>>;
+    fn set_notification_reminder(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+        secs: Option<u32>,
+    ) -> Result<()>;
+    /// Holds an e-mail (JSON) to a member until `release_at` (the end of their do-not-disturb
+    /// period).
+    fn hold_mail(
+        &self,
+        org_key: i64,
+        user_key: i64,
+        release_at: Timestamp,
+        mail: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Up to `limit` members (organization, user key) with a held e-mail released by `now`.
+    fn members_with_released_mail(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Tenant, i64)>>;
+    /// Takes (deletes and returns, oldest first) the member's held e-mails released by `now`:
+    /// (key, e-mail JSON).
+    fn take_released_mail(
+        &self,
+        org_key: i64,
+        user_key: i64,
+        now: Timestamp,
+    ) -> Result<Vec<(i64, String)>>;
+}
+
+/// A topic as the admin API names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TopicTarget {
+    Organization,
+    Device(DeviceId),
+    Channel(ChannelId),
+}
+
+/// What a member subscribes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewTopicSubscription {
+    pub target: TopicTarget,
+    pub kinds: Kinds,
+    pub email: bool,
+}
+
+/// A member's topic subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSubscriptionView {
+    pub id: i64,
+    pub target: TopicTarget,
+    pub kinds: Kinds,
+    pub email: bool,
+    pub created_at: Timestamp,
+}
+
+/// A subscription as the notifier matches it, with its member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscriber {
+    pub subscription: TopicSubscription,
+    pub user_id: UserId,
+    /// The member's account address (the one they sign in with).
+    pub email: Email,
+    pub quiet: QuietHours,
 }
 
 /// The device a Sensorbis push credential belongs to.

@@ -5,7 +5,7 @@
 
 use fieldline_domain::notify::ChannelAlarms;
 use fieldline_domain::{
-    ChannelId, DeviceId, Email, OrgId, Point, Thresholds, Timestamp, TokenHash,
+    ChannelId, DeviceId, Email, OrgId, Point, Thresholds, Timestamp, TokenHash, UserId,
 };
 use fieldline_service::ports::{AddressToVerify, AlarmSubject, Notification, QueuedPoint};
 use fieldline_service::ChannelRef;
@@ -248,6 +248,9 @@ pub fn set_notification_reminder(
     Ok(())
 }
 
+/// The caller's user key, as a sub-select of one parameter (the user's public id).
+const USER_KEY: &str = "(SELECT key FROM users WHERE id = ?)";
+
 pub fn add_notification(
     db: &dyn Db,
     channel: ChannelRef,
@@ -255,10 +258,11 @@ pub fn add_notification(
     title: &str,
     body: &str,
     now: Timestamp,
+    recipients: &[i64],
 ) -> Result<()> {
-    db.execute(
+    let rows = db.execute(
         "INSERT INTO notifications (org_key, channel_key, kind, title, body, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING key",
         &[
             channel.org_key.into(),
             channel.key.into(),
@@ -268,10 +272,21 @@ pub fn add_notification(
             now.into(),
         ],
     )?;
+    let key = rows
+        .first()
+        .ok_or_else(|| Error::Corrupt("INSERT RETURNING gave no row".into()))?
+        .i64(0)?;
+    for user in recipients {
+        db.execute(
+            "INSERT INTO member_notifications (user_key, notification_key, org_key) \
+             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            &[(*user).into(), key.into(), channel.org_key.into()],
+        )?;
+    }
     Ok(())
 }
 
-const NOTIFICATION_COLS: &str = "n.key, c.id, n.kind, n.title, n.body, n.created_at, n.read_at";
+const NOTIFICATION_COLS: &str = "n.key, c.id, n.kind, n.title, n.body, n.created_at, m.read_at";
 
 fn notification_from(r: &crate::db::Row<'_>) -> Result<Notification> {
     Ok(Notification {
@@ -288,16 +303,20 @@ fn notification_from(r: &crate::db::Row<'_>) -> Result<Notification> {
 pub fn notifications(
     db: &dyn Db,
     tenant: &Tenant,
+    user: UserId,
     unread_only: bool,
     n: usize,
 ) -> Result<Vec<Notification>> {
     let rows = db.execute(
         &format!(
-            "SELECT {NOTIFICATION_COLS} FROM notifications n JOIN channels c \
-             ON c.key = n.channel_key WHERE n.org_key = ? AND n.dismissed_at IS NULL \
-             AND (? = 0 OR n.read_at IS NULL) ORDER BY n.key DESC LIMIT ?"
+            "SELECT {NOTIFICATION_COLS} FROM member_notifications m \
+             JOIN notifications n ON n.key = m.notification_key \
+             JOIN channels c ON c.key = n.channel_key \
+             WHERE m.user_key = {USER_KEY} AND m.org_key = ? AND n.org_key = m.org_key \
+             AND m.dismissed_at IS NULL AND (? = 0 OR m.read_at IS NULL) \
+             ORDER BY n.key DESC LIMIT ?"
         ),
-        &[tenant.key.into(), unread_only.into(), limit(n)],
+        &[user.into(), tenant.key.into(), unread_only.into(), limit(n)],
     )?;
     rows.iter().map(|r| notification_from(&r)).collect()
 }
@@ -305,35 +324,68 @@ pub fn notifications(
 pub fn read_notification(
     db: &dyn Db,
     tenant: &Tenant,
+    user: UserId,
     id: i64,
     now: Timestamp,
 ) -> Result<Notification> {
     let rows = db.execute(
-        "UPDATE notifications SET read_at = coalesce(read_at, ?) \
-         WHERE key = ? AND org_key = ? AND dismissed_at IS NULL RETURNING key",
-        &[now.into(), id.into(), tenant.key.into()],
+        &format!(
+            "UPDATE member_notifications SET read_at = coalesce(read_at, ?) \
+             WHERE user_key = {USER_KEY} AND notification_key = ? AND org_key = ? \
+             AND dismissed_at IS NULL RETURNING user_key"
+        ),
+        &[now.into(), user.into(), id.into(), tenant.key.into()],
     )?;
-    if rows.is_empty() {
-        return Err(Error::NotFound(Entity::Notification));
-    }
+    let user_key = rows
+        .first()
+        .ok_or(Error::NotFound(Entity::Notification))?
+        .i64(0)?;
     let rows = db.execute(
         &format!(
-            "SELECT {NOTIFICATION_COLS} FROM notifications n JOIN channels c \
-             ON c.key = n.channel_key WHERE n.key = ?"
+            "SELECT {NOTIFICATION_COLS} FROM member_notifications m \
+             JOIN notifications n ON n.key = m.notification_key \
+             JOIN channels c ON c.key = n.channel_key \
+             WHERE m.user_key = ? AND m.notification_key = ?"
         ),
-        &[id.into()],
+        &[user_key.into(), id.into()],
     )?;
     notification_from(&rows.first().ok_or(Error::NotFound(Entity::Notification))?)
 }
 
-pub fn dismiss_notification(db: &dyn Db, tenant: &Tenant, id: i64, now: Timestamp) -> Result<()> {
+pub fn dismiss_notification(
+    db: &dyn Db,
+    tenant: &Tenant,
+    user: UserId,
+    id: i64,
+    now: Timestamp,
+) -> Result<()> {
     let rows = db.execute(
-        "UPDATE notifications SET dismissed_at = ? \
-         WHERE key = ? AND org_key = ? AND dismissed_at IS NULL RETURNING key",
-        &[now.into(), id.into(), tenant.key.into()],
+        &format!(
+            "UPDATE member_notifications SET dismissed_at = ? \
+             WHERE user_key = {USER_KEY} AND notification_key = ? AND org_key = ? \
+             AND dismissed_at IS NULL RETURNING 1"
+        ),
+        &[now.into(), user.into(), id.into(), tenant.key.into()],
     )?;
     if rows.is_empty() {
         return Err(Error::NotFound(Entity::Notification));
     }
     Ok(())
+}
+
+/// A device's reminder period (`None`: off).
+pub fn notification_reminder(
+    db: &dyn Db,
+    tenant: &Tenant,
+    device: DeviceId,
+) -> Result<Option<u32>> {
+    let rows = db.execute(
+        "SELECT notification_reminder_secs FROM devices WHERE org_key = ? AND id = ?",
+        &[tenant.key.into(), device.into()],
+    )?;
+    rows.first()
+        .ok_or(Error::NotFound(Entity::Device))?
+        .opt_i64(0)?
+        .map(|s| u32::try_from(s).map_err(|e| Error::Corrupt(e.to_string())))
+        .transpose()
 }

@@ -277,6 +277,14 @@ fn delete_channels_where(db: &dyn Db, channel_filter: &str, param: i64) -> Resul
             &[param.into()],
         )?;
     }
+    // Topic subscriptions to these channels go with them (a key may be used again).
+    db.execute(
+        &format!(
+            "DELETE FROM notification_subscriptions WHERE scope = 'channel' \
+             AND target_key IN (SELECT key FROM channels WHERE {channel_filter})"
+        ),
+        &[param.into()],
+    )?;
     db.execute(
         &format!("DELETE FROM channels WHERE {channel_filter}"),
         &[param.into()],
@@ -294,6 +302,7 @@ pub fn delete_device(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<()> {
             "DELETE FROM tokens WHERE device_key = ?",
             "DELETE FROM sensorbis_push WHERE device_key = ?",
             "DELETE FROM notification_verifications WHERE device_key = ?",
+            "DELETE FROM notification_subscriptions WHERE scope = 'device' AND target_key = ?",
             "DELETE FROM devices WHERE key = ?",
         ] {
             db.execute(sql, &[key.into()])?;

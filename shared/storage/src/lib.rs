@@ -32,6 +32,7 @@ mod sensorbis;
 mod series;
 mod store;
 mod tokens;
+mod topics;
 mod users;
 
 #[cfg(any(feature = "native", test))]

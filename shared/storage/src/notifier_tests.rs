@@ -4,13 +4,14 @@
 use std::cell::{Cell, RefCell};
 
 use fieldline_domain::notify::Mail;
+use fieldline_domain::topics::{Kinds, QuietHours};
 use fieldline_domain::{
     Channel, ChannelFields, CommunicationId, Device, DeviceFields, Email, Name, OrgFields, OrgName,
     Point, SensorFields, Subscription, Threshold, ThresholdOp, Thresholds, TimeZoneName, Timestamp,
     Unit,
 };
 use fieldline_service::notifier::{self, Mailer, SendError, Settings};
-use fieldline_service::ports::{Alarms, Counters, Outbox};
+use fieldline_service::ports::{Alarms, Counters, NewTopicSubscription, Outbox, TopicTarget};
 use rusqlite::Connection;
 
 use crate::db::{Rows, Value};
@@ -26,6 +27,8 @@ fn settings() -> Settings {
 struct Fx {
     db: Connection,
     tenant: Tenant,
+    /// The administrator who signed up.
+    admin: fieldline_domain::UserId,
     device: Device,
     channels: Vec<Channel>,
 }
@@ -42,7 +45,7 @@ fn password() -> fieldline_domain::PasswordHash {
 fn fixture_in(db: Connection, n: usize, address: Option<&str>, verified: bool, cap: u32) -> Fx {
     migrate(&db).unwrap();
     let now = Timestamp::now();
-    let (tenant, _, _) = sign_up(
+    let (tenant, _, admin) = sign_up(
         &db,
         &OrgFields::named(OrgName::parse("Dairy Co").unwrap()),
         &Subscription {
@@ -91,6 +94,7 @@ fn fixture_in(db: Connection, n: usize, address: Option<&str>, verified: bool, c
     Fx {
         db,
         tenant,
+        admin: admin.id,
         device,
         channels,
     }
@@ -122,6 +126,51 @@ impl Fx {
 
     fn store(&self) -> SqlStore<&Connection> {
         SqlStore(&self.db)
+    }
+
+    /// Subscribes `user` to a topic; the subscription's id.
+    fn subscribe(
+        &self,
+        user: fieldline_domain::UserId,
+        target: TopicTarget,
+        kinds: &[&str],
+        email: bool,
+    ) -> i64 {
+        self.store()
+            .add_topic_subscription(
+                &self.tenant,
+                user,
+                &NewTopicSubscription {
+                    target,
+                    kinds: Kinds::parse(kinds).unwrap(),
+                    email,
+                },
+                Timestamp::now(),
+            )
+            .unwrap()
+            .id
+    }
+
+    /// A new member `email` of the organization (read-only).
+    fn member(&self, email: &str) -> fieldline_domain::UserId {
+        let (_, secret) = create_invitation(
+            &self.db,
+            &self.tenant,
+            &Email::parse(email).unwrap(),
+            fieldline_domain::Permissions::default(),
+            None,
+            Timestamp::now(),
+        )
+        .unwrap();
+        let hash = password();
+        let (_, m) = accept_invitation(
+            &self.db,
+            &secret,
+            fieldline_service::ports::Accept::NewUser(&hash),
+            Timestamp::now(),
+        )
+        .unwrap();
+        m.user
     }
 
     fn run(&self, now: Timestamp) -> notifier::Report {
@@ -260,12 +309,21 @@ fn every_alert_is_an_in_app_notification_to_read_and_dismiss() {
     use fieldline_service::ports::Alarms;
     // No address at all: no e-mail, but the notification.
     let fx = fixture(1, None, false, 100);
+    let store = fx.store();
+    // The administrator subscribes to the organization's alerts (in-app only).
+    fx.subscribe(
+        fx.admin,
+        TopicTarget::Organization,
+        &["alarm", "normal"],
+        false,
+    );
     let t = Timestamp::now();
     fx.write(0, t, 12.0);
     let r = fx.run(t);
     assert_eq!((r.mails, r.notifications, r.no_address), (0, 1, 1));
-    let store = fx.store();
-    let list = store.notifications(&fx.tenant, false, 50).unwrap();
+    let list = store
+        .notifications(&fx.tenant, fx.admin, false, 50)
+        .unwrap();
     assert_eq!(list.len(), 1);
     let n = &list[0];
     assert_eq!((n.kind.as_str(), n.channel), ("alarm", fx.channels[0].id));
@@ -285,43 +343,53 @@ fn every_alert_is_an_in_app_notification_to_read_and_dismiss() {
         fieldline_domain::OrgId::generate().unwrap(),
     );
     assert!(store
-        .notifications(&stranger, false, 50)
+        .notifications(&stranger, fx.admin, false, 50)
         .unwrap()
         .is_empty());
     assert!(matches!(
-        store.read_notification(&stranger, n.id, t),
+        store.read_notification(&stranger, fx.admin, n.id, t),
         Err(Error::NotFound(Entity::Notification))
     ));
     // Read, then dismissed.
     let read = store
-        .read_notification(&fx.tenant, n.id, later(t, 5))
+        .read_notification(&fx.tenant, fx.admin, n.id, later(t, 5))
         .unwrap();
     assert_eq!(read.read_at, Some(later(t, 5)));
     assert_eq!(
         store
-            .read_notification(&fx.tenant, n.id, later(t, 9))
+            .read_notification(&fx.tenant, fx.admin, n.id, later(t, 9))
             .unwrap()
             .read_at,
         Some(later(t, 5))
     );
     assert!(store
-        .notifications(&fx.tenant, true, 50)
+        .notifications(&fx.tenant, fx.admin, true, 50)
         .unwrap()
         .is_empty());
-    assert_eq!(store.notifications(&fx.tenant, false, 50).unwrap().len(), 1);
-    store.dismiss_notification(&fx.tenant, n.id, t).unwrap();
+    assert_eq!(
+        store
+            .notifications(&fx.tenant, fx.admin, false, 50)
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .dismiss_notification(&fx.tenant, fx.admin, n.id, t)
+        .unwrap();
     assert!(store
-        .notifications(&fx.tenant, false, 50)
+        .notifications(&fx.tenant, fx.admin, false, 50)
         .unwrap()
         .is_empty());
     assert!(matches!(
-        store.dismiss_notification(&fx.tenant, n.id, t),
+        store.dismiss_notification(&fx.tenant, fx.admin, n.id, t),
         Err(Error::NotFound(Entity::Notification))
     ));
     // Back to normal is one too, newest first.
     fx.write(0, later(t, 1), 1.0);
     fx.run(later(t, 700));
-    let list = store.notifications(&fx.tenant, false, 50).unwrap();
+    let list = store
+        .notifications(&fx.tenant, fx.admin, false, 50)
+        .unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].kind, "normal");
 }
@@ -742,4 +810,285 @@ fn a_refused_mail_is_kept_and_retried_rarely() {
         .query_row("SELECT next_attempt_at FROM outbox", [], |r| r.get(0))
         .unwrap();
     assert_eq!((next - t.as_millis()) / 1000, 6 * 3600);
+}
+
+/// The e-mails in the outbox to `to`, oldest first.
+fn mails_to(fx: &Fx, to: &str) -> Vec<Mail> {
+    fx.outbox().into_iter().filter(|m| m.to == to).collect()
+}
+
+#[test]
+fn members_get_alerts_by_their_topics_each_with_their_own_read_state() {
+    let fx = fixture(2, Some("ops@dairy.example"), true, 100);
+    let store = fx.store();
+    let reader = fx.member("reader@example.com");
+    let idle = fx.member("idle@example.com");
+    // admin: channel T1, alarms, by e-mail; reader: the device, back to normal, by e-mail,
+    // and the organization, every kind, in-app; idle: nothing.
+    fx.subscribe(
+        fx.admin,
+        TopicTarget::Channel(fx.channels[0].id),
+        &["alarm"],
+        true,
+    );
+    fx.subscribe(reader, TopicTarget::Device(fx.device.id), &["normal"], true);
+    fx.subscribe(
+        reader,
+        TopicTarget::Organization,
+        &["alarm", "normal", "reminder"],
+        false,
+    );
+    let t = Timestamp::now();
+    fx.write(0, t, 12.0);
+    let r = fx.run(t);
+    assert_eq!((r.notifications, r.member_mails), (1, 1), "{r:?}");
+    // The device's address keeps its e-mail; the admin gets one at their account address.
+    assert_eq!(mails_to(&fx, "ops@dairy.example").len(), 1);
+    let admin_mails = mails_to(&fx, "admin@example.com");
+    assert_eq!(admin_mails.len(), 1);
+    assert_eq!(
+        admin_mails[0].subject,
+        "[Dairy Co] Threshold exceeded: Cold room / Probe / T1"
+    );
+    assert!(mails_to(&fx, "reader@example.com").is_empty());
+    assert_eq!(
+        store
+            .notifications(&fx.tenant, fx.admin, false, 50)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .notifications(&fx.tenant, reader, false, 50)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .notifications(&fx.tenant, idle, false, 50)
+        .unwrap()
+        .is_empty());
+    // An alarm on T2: the admin's topic is T1 only.
+    fx.write(1, t, 20.0);
+    fx.run(later(t, 1));
+    assert_eq!(mails_to(&fx, "admin@example.com").len(), 1);
+    assert_eq!(
+        store
+            .notifications(&fx.tenant, fx.admin, false, 50)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .notifications(&fx.tenant, reader, false, 50)
+            .unwrap()
+            .len(),
+        2
+    );
+    // T1 back to normal: the reader's device topic mails it; the admin's alarm-only does not.
+    fx.write(0, later(t, 2), 1.0);
+    fx.run(later(t, 700));
+    let reader_mails = mails_to(&fx, "reader@example.com");
+    assert_eq!(reader_mails.len(), 1);
+    assert!(
+        reader_mails[0].subject.contains("Back to normal"),
+        "{}",
+        reader_mails[0].subject
+    );
+    assert_eq!(mails_to(&fx, "admin@example.com").len(), 1);
+    // Read and dismissed are each member's own.
+    let first = store
+        .notifications(&fx.tenant, fx.admin, false, 50)
+        .unwrap()[0]
+        .id;
+    store
+        .read_notification(&fx.tenant, fx.admin, first, later(t, 800))
+        .unwrap();
+    store
+        .dismiss_notification(&fx.tenant, fx.admin, first, later(t, 800))
+        .unwrap();
+    assert!(store
+        .notifications(&fx.tenant, fx.admin, false, 50)
+        .unwrap()
+        .is_empty());
+    let reader_list = store.notifications(&fx.tenant, reader, false, 50).unwrap();
+    assert_eq!(reader_list.len(), 3);
+    assert!(reader_list.iter().all(|n| n.read_at.is_none()));
+    // A member cannot read what was not sent to them.
+    assert!(matches!(
+        store.read_notification(&fx.tenant, idle, first, t),
+        Err(Error::NotFound(Entity::Notification))
+    ));
+    // Unsubscribed: nothing more.
+    let subs = store.topic_subscriptions(&fx.tenant, reader).unwrap();
+    assert_eq!(subs.len(), 2);
+    for s in &subs {
+        store
+            .delete_topic_subscription(&fx.tenant, reader, s.id)
+            .unwrap();
+    }
+    assert!(matches!(
+        store.delete_topic_subscription(&fx.tenant, reader, subs[0].id),
+        Err(Error::NotFound(Entity::TopicSubscription))
+    ));
+    fx.write(0, later(t, 3), 30.0);
+    fx.run(later(t, 2000));
+    assert_eq!(
+        store
+            .notifications(&fx.tenant, reader, true, 50)
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(mails_to(&fx, "reader@example.com").len(), 1);
+}
+
+#[test]
+fn subscriptions_and_notifications_stay_in_their_organization() {
+    let fx = fixture(1, None, false, 100);
+    let store = fx.store();
+    let (other, _, stranger) = sign_up(
+        &fx.db,
+        &OrgFields::named(OrgName::parse("Other Co").unwrap()),
+        &Subscription::default(),
+        &Email::parse("b@example.com").unwrap(),
+        &password(),
+        Timestamp::now(),
+    )
+    .unwrap();
+    let mine = fx.subscribe(fx.admin, TopicTarget::Organization, &["alarm"], true);
+    // The other organization's user subscribes to all of theirs, and tries ours.
+    let theirs = NewTopicSubscription {
+        target: TopicTarget::Organization,
+        kinds: Kinds::ALL,
+        email: true,
+    };
+    store
+        .add_topic_subscription(&other, stranger.id, &theirs, Timestamp::now())
+        .unwrap();
+    let ours = NewTopicSubscription {
+        target: TopicTarget::Channel(fx.channels[0].id),
+        ..theirs.clone()
+    };
+    assert!(matches!(
+        store.add_topic_subscription(&other, stranger.id, &ours, Timestamp::now()),
+        Err(Error::NotFound(Entity::Channel))
+    ));
+    assert!(matches!(
+        store.add_topic_subscription(&fx.tenant, stranger.id, &theirs, Timestamp::now()),
+        Err(Error::NotFound(Entity::Member))
+    ));
+    assert!(matches!(
+        store.delete_topic_subscription(&other, stranger.id, mine),
+        Err(Error::NotFound(Entity::TopicSubscription))
+    ));
+    let t = Timestamp::now();
+    fx.write(0, t, 12.0);
+    fx.run(t);
+    assert_eq!(mails_to(&fx, "admin@example.com").len(), 1);
+    assert!(mails_to(&fx, "b@example.com").is_empty());
+    assert!(store
+        .notifications(&other, stranger.id, false, 50)
+        .unwrap()
+        .is_empty());
+    let n = store
+        .notifications(&fx.tenant, fx.admin, false, 50)
+        .unwrap()[0]
+        .id;
+    assert!(matches!(
+        store.read_notification(&other, stranger.id, n, t),
+        Err(Error::NotFound(Entity::Notification))
+    ));
+    assert!(store
+        .notifications(&other, fx.admin, false, 50)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn do_not_disturb_holds_member_mails_then_one_digest_once() {
+    let fx = fixture(2, Some("ops@dairy.example"), true, 100);
+    let store = fx.store();
+    fx.subscribe(
+        fx.admin,
+        TopicTarget::Organization,
+        &["alarm", "normal"],
+        true,
+    );
+    let t = Timestamp::now();
+    let quiet = QuietHours {
+        periods: vec![fieldline_domain::topics::Period {
+            from: t,
+            to: later(t, 3600),
+        }],
+        ..QuietHours::default()
+    };
+    store.set_quiet_hours(&fx.tenant, fx.admin, &quiet).unwrap();
+    assert_eq!(store.quiet_hours(&fx.tenant, fx.admin).unwrap(), quiet);
+    fx.write(0, t, 12.0);
+    let r = fx.run(t);
+    assert_eq!((r.held_quiet, r.member_mails), (1, 0), "{r:?}");
+    fx.write(1, later(t, 60), 15.0);
+    fx.run(later(t, 120));
+    fx.write(0, later(t, 60), 2.0);
+    fx.run(later(t, 900));
+    // In-app notifications and the device's address are not held; the member's e-mails are.
+    assert_eq!(
+        store
+            .notifications(&fx.tenant, fx.admin, false, 50)
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(mails_to(&fx, "ops@dairy.example").len(), 3);
+    assert!(mails_to(&fx, "admin@example.com").is_empty());
+    assert_eq!(fx.run(later(t, 3599)).digests, 0);
+    // The period ends: one digest with the three, once.
+    assert_eq!(fx.run(later(t, 3600)).digests, 1);
+    assert_eq!(fx.run(later(t, 3660)).digests, 0);
+    let mails = mails_to(&fx, "admin@example.com");
+    assert_eq!(mails.len(), 1);
+    let d = &mails[0];
+    assert_eq!(
+        d.subject,
+        "Digest: 3 notifications held during do-not-disturb"
+    );
+    for part in [
+        "- [Dairy Co] Threshold exceeded: Cold room / Probe / T1",
+        "- [Dairy Co] Threshold exceeded: Cold room / Probe / T2",
+        "- [Dairy Co] Back to normal: Cold room / Probe / T1",
+        "Value 15 °C",
+    ] {
+        assert!(d.text.contains(part), "{part:?} in\n{}", d.text);
+    }
+    assert!(d.message_id.starts_with("digest."), "{}", d.message_id);
+    // After the period, e-mails go at once again.
+    fx.write(0, later(t, 3700), 30.0);
+    let r = fx.run(later(t, 3700));
+    assert_eq!((r.member_mails, r.held_quiet), (1, 0), "{r:?}");
+}
+
+#[test]
+fn an_alert_nobody_subscribed_to_is_mailed_to_the_device_but_not_stored_in_app() {
+    let fx = fixture(1, Some("ops@dairy.example"), true, 100);
+    let t = Timestamp::now();
+    fx.write(0, t, 12.0);
+    let r = fx.run(t);
+    assert_eq!(
+        (r.mails, r.notifications, r.member_mails),
+        (1, 0, 0),
+        "{r:?}"
+    );
+    let stored: i64 = fx
+        .db
+        .query_row("SELECT count(*) FROM notifications", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 0);
+    assert!(fx
+        .store()
+        .notifications(&fx.tenant, fx.admin, false, 50)
+        .unwrap()
+        .is_empty());
 }

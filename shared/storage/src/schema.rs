@@ -337,6 +337,56 @@ const MIGRATIONS: &[&[&str]] = &[
     )",
         "CREATE INDEX notifications_org ON notifications (org_key, key) WHERE dismissed_at IS NULL",
     ],
+    // Hexastate topic subscriptions and do-not-disturb (issue 24, part 2).
+    // `notification_subscriptions`: a member's topics (scope `org`, `device` or `channel` with
+    // the target's key; `kinds` a bit set: 1 alarm, 2 back to normal, 4 reminder; `email`).
+    // `member_notifications`: who receives each in-app notification, with each member's own
+    // read and dismissed state; the notifications made before are given to every member of
+    // their organization, with the organization's read and dismissed state they had.
+    // `notification_quiet_hours`: a member's do-not-disturb periods (JSON, domain `QuietHours`).
+    // `held_mails`: e-mails held by a do-not-disturb period until `release_at`, when one
+    // digest e-mail replaces them (in the transaction that deletes them).
+    &[
+        "CREATE TABLE notification_subscriptions (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        user_key INTEGER NOT NULL,
+        scope TEXT NOT NULL,
+        target_key INTEGER,
+        kinds INTEGER NOT NULL,
+        email INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    )",
+        "CREATE INDEX notification_subscriptions_org ON notification_subscriptions (org_key, user_key)",
+        "CREATE TABLE member_notifications (
+        user_key INTEGER NOT NULL,
+        notification_key INTEGER NOT NULL,
+        org_key INTEGER NOT NULL,
+        read_at INTEGER,
+        dismissed_at INTEGER,
+        PRIMARY KEY (user_key, notification_key)
+    ) WITHOUT ROWID",
+        "CREATE INDEX member_notifications_org ON member_notifications (org_key)",
+        "INSERT INTO member_notifications (user_key, notification_key, org_key, read_at, \
+         dismissed_at) SELECT m.user_key, n.key, n.org_key, n.read_at, n.dismissed_at \
+         FROM notifications n JOIN memberships m ON m.org_key = n.org_key",
+        "CREATE TABLE notification_quiet_hours (
+        org_key INTEGER NOT NULL,
+        user_key INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        PRIMARY KEY (org_key, user_key)
+    ) WITHOUT ROWID",
+        "CREATE TABLE held_mails (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        user_key INTEGER NOT NULL,
+        release_at INTEGER NOT NULL,
+        mail TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    )",
+        "CREATE INDEX held_mails_release ON held_mails (release_at)",
+        "CREATE INDEX held_mails_member ON held_mails (org_key, user_key)",
+    ],
 ];
 
 /// The version a current database has.
@@ -454,6 +504,71 @@ mod tests {
             Err(Error::SchemaTooNew { found: 999, .. }) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The topic subscriptions migration gives each notification made before it to every
+    /// member of its organization, with the read and dismissed state it had.
+    #[test]
+    fn existing_notifications_go_to_every_member_of_their_organization() {
+        let db = native::open_in_memory().unwrap();
+        let mine = MIGRATIONS
+            .iter()
+            .position(|m| {
+                m.iter()
+                    .any(|s| s.contains("CREATE TABLE member_notifications"))
+            })
+            .unwrap();
+        crate::db::transaction(&db, |db| {
+            for statements in &MIGRATIONS[..mine] {
+                for sql in *statements {
+                    db.execute(sql, &[])?;
+                }
+            }
+            db.execute(&format!("PRAGMA user_version = {}", mine + 1), &[])?;
+            for sql in [
+                "INSERT INTO memberships VALUES (1, 10, 0, 0)",
+                "INSERT INTO memberships VALUES (1, 11, 0, 0)",
+                "INSERT INTO memberships VALUES (2, 20, 0, 0)",
+                "INSERT INTO notifications (key, org_key, channel_key, kind, title, body, \
+                 created_at, read_at, dismissed_at) VALUES (100, 1, 5, 'alarm', 't', 'b', 1, 7, NULL)",
+                "INSERT INTO notifications (key, org_key, channel_key, kind, title, body, \
+                 created_at, read_at, dismissed_at) VALUES (101, 2, 6, 'alarm', 't', 'b', 1, NULL, 9)",
+            ] {
+                db.execute(sql, &[])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(migrate(&db).unwrap(), mine as i64 + 1);
+        let rows = Db::execute(
+            &db,
+            "SELECT user_key, notification_key, org_key, read_at, dismissed_at \
+             FROM member_notifications ORDER BY user_key",
+            &[],
+        )
+        .unwrap();
+        // (user, notification, organization, read at, dismissed at)
+        type Row = (i64, i64, i64, Option<i64>, Option<i64>);
+        let got: Vec<Row> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.i64(0).unwrap(),
+                    r.i64(1).unwrap(),
+                    r.i64(2).unwrap(),
+                    r.opt_i64(3).unwrap(),
+                    r.opt_i64(4).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (10, 100, 1, Some(7), None),
+                (11, 100, 1, Some(7), None),
+                (20, 101, 2, None, Some(9)),
+            ]
+        );
     }
 
     #[test]

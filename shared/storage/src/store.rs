@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use fieldline_domain::notify::ChannelAlarms;
+use fieldline_domain::topics::QuietHours;
 use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, Device, DeviceFields, DeviceId,
     Email, HourlyRollup, Invitation, InvitationId, Membership, NetworkId, OrgFields, OrgId,
@@ -17,11 +18,13 @@ use fieldline_service::ports::{
     Points, PushDevice, QueuedPoint, Rotated, Sensorbis, Series, SeriesFilter, SeriesInfo, Store,
     Tenant, Tokens, Users,
 };
+use fieldline_service::ports::{NewTopicSubscription, Subscriber, TopicSubscriptionView};
 
 use crate::db::{transaction, Db};
 use crate::error::Result;
 use crate::{
-    alarms, conduit, counters, devices, orgs, outbox, points, sensorbis, series, tokens, users,
+    alarms, conduit, counters, devices, orgs, outbox, points, sensorbis, series, tokens, topics,
+    users,
 };
 
 /// A SQLite database (any [`Db`]: a Spin connection, a rusqlite one) as the ports see it.
@@ -538,25 +541,114 @@ impl<D: Db> Alarms for SqlStore<D> {
         title: &str,
         body: &str,
         now: Timestamp,
+        recipients: &[i64],
     ) -> Result<()> {
-        alarms::add_notification(&self.0, channel, kind, title, body, now)
+        alarms::add_notification(&self.0, channel, kind, title, body, now, recipients)
     }
 
     fn notifications(
         &self,
         tenant: &Tenant,
+        user: UserId,
         unread_only: bool,
         limit: usize,
     ) -> Result<Vec<Notification>> {
-        alarms::notifications(&self.0, tenant, unread_only, limit)
+        alarms::notifications(&self.0, tenant, user, unread_only, limit)
     }
 
-    fn read_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<Notification> {
-        alarms::read_notification(&self.0, tenant, id, now)
+    fn read_notification(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Notification> {
+        alarms::read_notification(&self.0, tenant, user, id, now)
     }
 
-    fn dismiss_notification(&self, tenant: &Tenant, id: i64, now: Timestamp) -> Result<()> {
-        alarms::dismiss_notification(&self.0, tenant, id, now)
+    fn dismiss_notification(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<()> {
+        alarms::dismiss_notification(&self.0, tenant, user, id, now)
+    }
+
+    fn subscribers(&self, org_key: i64) -> Result<Vec<Subscriber>> {
+        topics::subscribers(&self.0, org_key)
+    }
+
+    fn topic_subscriptions(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+    ) -> Result<Vec<TopicSubscriptionView>> {
+        topics::topic_subscriptions(&self.0, tenant, user)
+    }
+
+    fn add_topic_subscription(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        topic: &NewTopicSubscription,
+        now: Timestamp,
+    ) -> Result<TopicSubscriptionView> {
+        topics::add_topic_subscription(&self.0, tenant, user, topic, now)
+    }
+
+    fn delete_topic_subscription(&self, tenant: &Tenant, user: UserId, id: i64) -> Result<()> {
+        topics::delete_topic_subscription(&self.0, tenant, user, id)
+    }
+
+    fn quiet_hours(&self, tenant: &Tenant, user: UserId) -> Result<QuietHours> {
+        topics::quiet_hours(&self.0, tenant, user)
+    }
+
+    fn set_quiet_hours(&self, tenant: &Tenant, user: UserId, quiet: &QuietHours) -> Result<()> {
+        topics::set_quiet_hours(&self.0, tenant, user, quiet)
+    }
+
+    fn notification_reminder(&self, tenant: &Tenant, device: DeviceId) -> Result<Option<u32>> {
+        alarms::notification_reminder(&self.0, tenant, device)
+    }
+
+    fn set_notification_reminder(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+        secs: Option<u32>,
+    ) -> Result<()> {
+        alarms::set_notification_reminder(&self.0, tenant, device, secs)
+    }
+
+    fn hold_mail(
+        &self,
+        org_key: i64,
+        user_key: i64,
+        release_at: Timestamp,
+        mail: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        topics::hold_mail(&self.0, org_key, user_key, release_at, mail, now)
+    }
+
+    fn members_with_released_mail(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Tenant, i64)>> {
+        topics::members_with_released_mail(&self.0, now, limit)
+    }
+
+    fn take_released_mail(
+        &self,
+        org_key: i64,
+        user_key: i64,
+        now: Timestamp,
+    ) -> Result<Vec<(i64, String)>> {
+        topics::take_released_mail(&self.0, org_key, user_key, now)
     }
 }
 
