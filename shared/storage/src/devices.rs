@@ -248,7 +248,7 @@ pub fn set_notification_verified(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> 
     Ok(())
 }
 
-fn device_key(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<i64> {
+pub(crate) fn device_key(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<i64> {
     db.execute(
         "SELECT key FROM devices WHERE org_key = ? AND id = ?",
         &[tenant.key.into(), id.into()],

@@ -120,28 +120,14 @@ pub fn add_topic_subscription(
         let user_key = member_key(db, tenant, user)?;
         let (scope, target) = match &topic.target {
             TopicTarget::Organization => ("org", Value::Null),
-            TopicTarget::Device(id) => {
-                let k = db
-                    .execute(
-                        "SELECT key FROM devices WHERE org_key = ? AND id = ?",
-                        &[tenant.key.into(), id.into()],
-                    )?
-                    .first()
-                    .ok_or(Error::NotFound(Entity::Device))?
-                    .i64(0)?;
-                ("device", Value::Integer(k))
-            }
-            TopicTarget::Channel(id) => {
-                let k = db
-                    .execute(
-                        "SELECT key FROM channels WHERE org_key = ? AND id = ?",
-                        &[tenant.key.into(), id.into()],
-                    )?
-                    .first()
-                    .ok_or(Error::NotFound(Entity::Channel))?
-                    .i64(0)?;
-                ("channel", Value::Integer(k))
-            }
+            TopicTarget::Device(id) => (
+                "device",
+                Value::Integer(crate::devices::device_key(db, tenant, *id)?),
+            ),
+            TopicTarget::Channel(id) => (
+                "channel",
+                Value::Integer(crate::devices::channel_ref(db, tenant, *id)?.key),
+            ),
         };
         let count = db
             .execute(
