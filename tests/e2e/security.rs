@@ -520,7 +520,24 @@ fn security_no_organization_reads_or_writes_anothers_data_through_any_api() {
     assert_eq!(s, 200, "{text}");
     assert_eq!(json(&text)["name"], "Device of a");
 
-    secrets.extend([OPERATOR_TOKEN.to_owned(), JWT_SECRET.to_owned()]);
+    // The operator's credential, used and mistyped, stays out of the logs too.
+    let (s, text) = call(
+        c.get(h.url("/api/v1/operator/organizations"))
+            .bearer_auth(OPERATOR_TOKEN),
+    );
+    assert_eq!(s, 200, "{text}");
+    let mistyped = format!("{OPERATOR_TOKEN}x");
+    let (s, text) = call(
+        c.get(h.url("/api/v1/operator/organizations"))
+            .bearer_auth(&mistyped),
+    );
+    assert!(s == 401 || s == 403, "{text}");
+    secrets.extend([
+        OPERATOR_TOKEN.to_owned(),
+        mistyped,
+        JWT_SECRET.to_owned(),
+        fieldline_tests::SENSORBIS_SECRET.to_owned(),
+    ]);
     assert_no_secret_logged(&h, &secrets);
 }
 
