@@ -108,3 +108,28 @@ build_host() {
     cargo build -p fieldline-host --bin fieldline
   fi
 }
+
+# cargo-fuzz (crates.io, pinned), for scripts/fuzz: installed into target/tools/cargo-fuzz. The
+# fuzz targets build on the stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz passes
+# -Zsanitizer=address and libFuzzer's coverage flags, which are nightly features).
+CARGO_FUZZ_VERSION=0.13.2
+CARGO_FUZZ_DIR="$ROOT/target/tools/cargo-fuzz"
+ensure_cargo_fuzz() {
+  if ! "$CARGO_FUZZ_DIR/bin/cargo-fuzz" --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION into $CARGO_FUZZ_DIR"
+    cargo install --quiet --locked --version "$CARGO_FUZZ_VERSION" --root "$CARGO_FUZZ_DIR" cargo-fuzz
+  fi
+  export PATH="$CARGO_FUZZ_DIR/bin:$PATH"
+}
+
+# Schemathesis (PyPI, pinned), for scripts/security: in its own virtual environment under
+# target/tools/schemathesis (its many dependencies stay out of the system's Python).
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_DIR="$ROOT/target/tools/schemathesis"
+ensure_schemathesis() {
+  if ! "$SCHEMATHESIS_DIR/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $SCHEMATHESIS_DIR"
+    python3 -m venv "$SCHEMATHESIS_DIR"
+    "$SCHEMATHESIS_DIR/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}

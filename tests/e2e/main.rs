@@ -6,5 +6,6 @@ mod epts;
 mod host;
 mod maintenance;
 mod notifier;
+mod security;
 mod sensorbis;
 mod subscriptions;

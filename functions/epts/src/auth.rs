@@ -105,8 +105,14 @@ pub fn key() -> Result<fieldline_domain::JwtKey, Refusal> {
     jwt_key().map_err(Refusal::Internal)
 }
 
-/// Authenticates the credentials.
-pub fn authenticate(store: &Store, creds: Credentials, now: Timestamp) -> Result<Caller, Refusal> {
+/// Authenticates the credentials; `client` is the client's address, which failed password
+/// logins are also counted against.
+pub fn authenticate(
+    store: &Store,
+    creds: Credentials,
+    client: &str,
+    now: Timestamp,
+) -> Result<Caller, Refusal> {
     match creds {
         Credentials::None => Err(Refusal::Missing(
             "this endpoint needs credentials: `Authorization: Bearer <access token>` (POST \
@@ -114,9 +120,9 @@ pub fn authenticate(store: &Store, creds: Credentials, now: Timestamp) -> Result
                 .into(),
         )),
         Credentials::Bearer(token) => Ok(auth::access_token(store, &key()?, &token, now)?.0),
-        Credentials::Password { user, password } => {
-            Ok(auth::user_and_password(store, &user, &password, now)?)
-        }
+        Credentials::Password { user, password } => Ok(auth::user_and_password(
+            store, &user, &password, client, now,
+        )?),
     }
 }
 

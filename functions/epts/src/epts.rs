@@ -205,7 +205,7 @@ fn issue(req: &Request) -> Result<Answer, Refusal> {
                 "send {\"username\", \"password\"} or {\"refresh_token\"}".into(),
             ));
         };
-        let (tenant, user) = sessions::password_login(&store, user, password, None, now)?;
+        let (tenant, user) = sessions::password_login(&store, user, password, None, &ip, now)?;
         sessions::start_session(&store, &key, tenant, user, now)?
     };
     Ok(Answer::json(
@@ -240,7 +240,7 @@ fn reader(req: &Request, store: &Store, now: Timestamp) -> Result<Caller, Refusa
             ))
         }
     };
-    let caller = auth::authenticate(store, creds, now)?;
+    let caller = auth::authenticate(store, creds, &fieldline_component::client_ip(req), now)?;
     caller.may(fieldline_domain::Action::ReadOrg)?;
     Ok(caller)
 }

@@ -125,7 +125,7 @@ fn caller(
     now: Timestamp,
 ) -> Result<Caller, Refusal> {
     let creds = auth::credentials(req, user, password)?;
-    let caller = auth::authenticate(store, creds, now)?;
+    let caller = auth::authenticate(store, creds, &fieldline_component::client_ip(req), now)?;
     caller.may(fieldline_domain::Action::ReadOrg)?;
     Ok(caller)
 }

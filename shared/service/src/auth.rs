@@ -87,6 +87,7 @@ pub fn user_and_password(
     store: &(impl Users + Tokens + Counters + Orgs + ?Sized),
     user: &str,
     password: &str,
+    client: &str,
     now: Timestamp,
 ) -> Result<Caller> {
     if let Ok(secret) = TokenSecret::parse(password) {
@@ -105,7 +106,7 @@ pub fn user_and_password(
             };
         }
     }
-    let (tenant, user) = password_login(store, user, password, None, now)?;
+    let (tenant, user) = password_login(store, user, password, None, client, now)?;
     let (tenant, membership) = store.member(tenant.id(), user)?;
     Ok(Caller {
         tenant,
@@ -191,7 +192,8 @@ pub fn refresh_secret(token: &str) -> Result<TokenSecret> {
 
 /// Checks an e-mail address and password and picks the organization: the one named, else the
 /// first membership. After [`limits::LOGIN`] failures for an address in a window, the
-/// address is refused until the window ends (successes are not counted, so that a client
+/// address is refused until the window ends, and after [`limits::LOGIN_CLIENT`] failures from
+/// one client address (`client`, whatever the e-mail addresses), that client is (successes are not counted, so that a client
 /// sending its credentials with every request, as InfluxDB clients do, is not throttled).
 /// Every wrong answer is the same [`AuthFailure::BadCredentials`], and a missing account costs
 /// a hash like a present one, so that answers tell nothing about which addresses exist.
@@ -200,14 +202,22 @@ pub fn password_login(
     email: &str,
     password: &str,
     organization: Option<&str>,
+    client: &str,
     now: Timestamp,
 ) -> Result<(Tenant, UserId)> {
     let bad = || Error::from(AuthFailure::BadCredentials);
-    let email = Email::parse(email).map_err(|_| bad())?;
+    let from = Subject::Client(client);
+    limits::check_failures(store, &limits::LOGIN_CLIENT, from, now)?;
+    let Ok(email) = Email::parse(email) else {
+        limits::count_failure(store, &limits::LOGIN_CLIENT, from, now)?;
+        return Err(bad());
+    };
     let subject = Subject::Email(&email);
     limits::check_failures(store, &limits::LOGIN, subject, now)?;
     let failed = || -> Error {
-        match limits::count_failure(store, &limits::LOGIN, subject, now) {
+        match limits::count_failure(store, &limits::LOGIN, subject, now)
+            .and_then(|()| limits::count_failure(store, &limits::LOGIN_CLIENT, from, now))
+        {
             Ok(()) => bad(),
             Err(e) => e,
         }

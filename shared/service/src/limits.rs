@@ -39,6 +39,14 @@ pub const LOGIN: RateLimitPolicy = RateLimitPolicy {
     window_secs: 60,
 };
 
+/// Failed password logins, per client address, whatever the e-mail addresses: slows down
+/// guessing across many accounts from one client (each account also has [`LOGIN`]).
+pub const LOGIN_CLIENT: RateLimitPolicy = RateLimitPolicy {
+    name: "login-client",
+    limit: 30,
+    window_secs: 60,
+};
+
 /// The admin API's per-user limit, with the installation's overrides where given (and
 /// positive).
 pub fn admin_api(limit: Option<u64>, window_secs: Option<u32>) -> RateLimitPolicy {

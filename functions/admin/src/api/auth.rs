@@ -127,11 +127,13 @@ pub fn login(req: &Request, _: &Params) -> ApiResult {
     // The login every API shares: failures limited per address, the same answer for a wrong
     // password and an unknown account.
     let organization = b.organization.as_deref();
-    let (tenant, user) = sessions::password_login(&store, &b.email, &b.password, organization, now)
-        .map_err(|e| match e {
-            Error::NoMembership(_) => ApiError::new(403, "no_membership", e.to_string()),
-            other => other.into(),
-        })?;
+    let client = fieldline_component::client_ip(req);
+    let (tenant, user) =
+        sessions::password_login(&store, &b.email, &b.password, organization, &client, now)
+            .map_err(|e| match e {
+                Error::NoMembership(_) => ApiError::new(403, "no_membership", e.to_string()),
+                other => other.into(),
+            })?;
     json_response(200, &session(&store, user, &tenant, now)?)
 }
 
