@@ -5,9 +5,31 @@
 
 use fieldline_domain::Timestamp;
 use fieldline_storage as storage;
-use fieldline_tests::{run_host, workspace, Start};
+use fieldline_tests::{run_host, workspace, Start, TestHost};
 
 const SECRET: &str = "e2e-maintenance-jwt-secret-0123456789abcdef";
+
+/// One tick of the maintenance cron, run by hand (`fieldline trigger cron maintenance`) on the
+/// host's state directory; what it printed.
+fn maintenance_tick(h: &TestHost) -> String {
+    let state = h.state.path().to_string_lossy().to_string();
+    let manifest = workspace().join("spin.toml");
+    let (ok, out) = run_host(
+        &[
+            "trigger",
+            "cron",
+            "maintenance",
+            "--from",
+            &manifest.to_string_lossy(),
+            "--state-dir",
+            &state,
+        ],
+        &[("SPIN_VARIABLE_JWT_SECRET", SECRET)],
+    )
+    .expect("runs");
+    assert!(ok, "{out}");
+    out
+}
 
 #[test]
 fn maintenance_purges_expired_counters_on_its_cron_trigger() {
@@ -30,22 +52,7 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
     let live = "conduit-write|token:live|2";
     storage::increment_counter(&db, live, 7, now.add_secs(3600)).expect("counter");
 
-    let state = h.state.path().to_string_lossy().to_string();
-    let manifest = workspace().join("spin.toml");
-    let (ok, out) = run_host(
-        &[
-            "trigger",
-            "cron",
-            "maintenance",
-            "--from",
-            &manifest.to_string_lossy(),
-            "--state-dir",
-            &state,
-        ],
-        &[("SPIN_VARIABLE_JWT_SECRET", SECRET)],
-    )
-    .expect("runs");
-    assert!(ok, "{out}");
+    let out = maintenance_tick(&h);
     assert!(
         out.contains("maintenance: rolled up 0 channel-hours, purged 250 expired counters"),
         "{out}"
@@ -94,20 +101,7 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
     };
     let store = storage::SqlStore(&db);
     fieldline_service::influx::write(&store, &caller, &lines, now).expect("write");
-    let (ok, out) = run_host(
-        &[
-            "trigger",
-            "cron",
-            "maintenance",
-            "--from",
-            &manifest.to_string_lossy(),
-            "--state-dir",
-            &state,
-        ],
-        &[("SPIN_VARIABLE_JWT_SECRET", SECRET)],
-    )
-    .expect("runs");
-    assert!(ok, "{out}");
+    let out = maintenance_tick(&h);
     assert!(
         out.contains("maintenance: rolled up 2 channel-hours"),
         "{out}"
@@ -123,7 +117,8 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
 
     // Scheduled every minute, not only run on demand.
     let manifest: toml::Value =
-        toml::from_str(&std::fs::read_to_string(&manifest).expect("spin.toml")).expect("toml");
+        toml::from_str(&std::fs::read_to_string(workspace().join("spin.toml")).expect("spin.toml"))
+            .expect("toml");
     let crons = manifest["trigger"]["cron"]
         .as_array()
         .expect("[[trigger.cron]]");
@@ -207,22 +202,7 @@ fn maintenance_applies_each_organizations_retention_and_rollups_answer_beyond_it
         storage::write_points(&db, t, &points).expect("write");
     }
 
-    let state = h.state.path().to_string_lossy().to_string();
-    let manifest = workspace().join("spin.toml");
-    let (ok, out) = run_host(
-        &[
-            "trigger",
-            "cron",
-            "maintenance",
-            "--from",
-            &manifest.to_string_lossy(),
-            "--state-dir",
-            &state,
-        ],
-        &[("SPIN_VARIABLE_JWT_SECRET", SECRET)],
-    )
-    .expect("runs");
-    assert!(ok, "{out}");
+    let out = maintenance_tick(&h);
     // Rolled up first, then deleted: 6,003 points and 1 rollup of the short organization (the
     // host's own cron, every minute, may have done it first: the state below is what counts).
     assert!(out.contains("retention deleted"), "{out}");
