@@ -4,6 +4,7 @@
 //! Lengths and characters are the domain types' (`Name` 1-30, `Description` 0-1000, `ShortText`
 //! 0-100, `Unit` 0-1000, `Purpose` 0-10, ...), the same rules the admin API applies.
 
+use fieldline_domain::sensorbis::kind;
 use fieldline_domain::{
     ChannelFields, CommunicationId, Description, DeviceFields, Email, Grouping, Location, Name,
     NotificationInterval, ParseError, Purpose, SensorFields, ShortText, Thresholds, Unit,
@@ -25,17 +26,6 @@ pub struct Obj<'a> {
 
 fn bad(path: &str, message: impl std::fmt::Display) -> SbError {
     SbError::bad_request(format!("{path}: {message}"))
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 impl<'a> Obj<'a> {

@@ -135,7 +135,8 @@ impl PushPacket {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+/// What a JSON value is, as the error messages of the Sensorbis API name it ("a string").
+pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
