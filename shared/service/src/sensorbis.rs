@@ -113,10 +113,24 @@ pub fn issue_push_credential(
     device: DeviceId,
     now: Timestamp,
 ) -> Result<TokenSecret> {
+    Ok(new_push_credential(store, key, tenant, device, true, now)?.0)
+}
+
+/// Generates a push credential for `device`, seals it and stores it (`replace`: over the
+/// existing one); returns it and whether it was stored.
+fn new_push_credential(
+    store: &(impl Store + ?Sized),
+    key: &SealKey,
+    tenant: &Tenant,
+    device: DeviceId,
+    replace: bool,
+    now: Timestamp,
+) -> Result<(TokenSecret, bool)> {
     let secret = TokenSecret::generate_push()?;
     let sealed = key.seal(secret.expose(), &push_context(device))?;
-    store.set_push_credential(tenant, device, &secret.hash(), &sealed, true, now)?;
-    Ok(secret)
+    let stored =
+        store.set_push_credential(tenant, device, &secret.hash(), &sealed, replace, now)?;
+    Ok((secret, stored))
 }
 
 /// The push credential of `device`, issued now if it has none (a device made by another API):
@@ -128,17 +142,15 @@ pub fn ensure_push_credential(
     device: DeviceId,
     now: Timestamp,
 ) -> Result<String> {
-    let secret = TokenSecret::generate_push()?;
-    let context = push_context(device);
-    let sealed = key.seal(secret.expose(), &context)?;
-    if store.set_push_credential(tenant, device, &secret.hash(), &sealed, false, now)? {
+    let (secret, stored) = new_push_credential(store, key, tenant, device, false, now)?;
+    if stored {
         return Ok(secret.expose().to_owned());
     }
     let kept = store
         .sealed_push_credentials(tenant, Some(device))?
         .remove(&device)
         .ok_or(Error::NotFound(crate::Entity::Device))?;
-    Ok(key.open(&kept, &context)?)
+    Ok(key.open(&kept, &push_context(device))?)
 }
 
 /// A new device token for `device`, replacing its previous one at once; kept sealed so that
