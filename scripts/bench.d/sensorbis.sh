@@ -82,7 +82,9 @@ login = call("/api/v1/login", {"email": "bench@example.com", "password": "correc
 auth = {"authorization": "Bearer " + login["access_token"]}
 fed = call("/api/v1/tokens", {"kind": "federation"}, auth)["secret"]
 con = sqlite3.connect(db)
-con.execute("UPDATE orgs SET points_per_hour = 1000000000000")
+# No quota, and retention long enough for the workload's timestamps (from 2020 on).
+con.execute("UPDATE orgs SET points_per_hour = 1000000000000, detailed_retention_days = 36500, "
+            "aggregated_retention_days = 36500")
 con.commit()
 sensors = [{"name": f"s{s}", "channels": [
     {"communicationId": f"c{s * 10 + c}", "name": f"c{s * 10 + c}", "enumerated": False,

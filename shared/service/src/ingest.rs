@@ -18,7 +18,7 @@ use fieldline_domain::{
 use crate::auth::ConduitCaller;
 use crate::error::{corrupt, Conflict, Entity, Error, Result};
 use crate::limits::{self, Subject};
-use crate::ports::{ChannelRef, Store, Tenant};
+use crate::ports::{ChannelRef, Reserved, Store, Tenant};
 
 /// Which API the points came through: it decides the rate limit, what an unknown device or
 /// channel means, and the names automatic registration gives.
@@ -242,36 +242,72 @@ pub fn ingest(
         return Ok(report);
     }
 
-    // The limits, counted before anything is written.
-    if let Api::Conduit(tier) = api {
-        limits::check_optional(
-            store,
-            limits::conduit_write(tier),
-            Subject::Principal(principal),
-            now,
-        )?;
+    let rate = match api {
+        Api::Conduit(tier) => limits::conduit_write(tier),
+        Api::InfluxWrite | Api::SensorbisPush => None,
+    };
+    let quota = limits::points_per_hour(&subscription);
+
+    // The common upload names known devices and channels only: its limits are counted in the
+    // points' own write, one commit for the whole request.
+    let everything_known = targets.iter().enumerate().all(|(i, (target, group))| {
+        group.is_empty()
+            || matches!(target, Target::Known(_))
+                && refs
+                    .get(&i)
+                    .is_some_and(|r| group.iter().all(|p| r.contains_key(p.channel.as_str())))
+    });
+    if everything_known {
+        let mut resolved: Vec<(ChannelRef, Point)> = Vec::with_capacity(to_write);
+        for (i, (_, group)) in targets.iter().enumerate() {
+            if let Some(r) = refs.get(&i) {
+                for p in group {
+                    let c = r
+                        .get(p.channel.as_str())
+                        .ok_or(Error::NotFound(Entity::Channel))?;
+                    resolved.push((*c, p.point));
+                }
+            }
+        }
+        let mut limited: Vec<(&fieldline_domain::RateLimitPolicy, Subject<'_>, u64)> = Vec::new();
+        if let Some(policy) = &rate {
+            limited.push((policy, Subject::Principal(principal), 1));
+        }
+        limited.push((&quota, Subject::Org(tenant.id()), to_write as u64));
+        let reservations: Vec<_> = limited
+            .iter()
+            .map(|(policy, subject, units)| limits::reservation(policy, *subject, *units, now))
+            .collect();
+        return match store.write_points_within(tenant, &resolved, &reservations)? {
+            Reserved::Written(n) => {
+                report.written = n;
+                Ok(report)
+            }
+            Reserved::OverLimit(i) => {
+                let (policy, subject, units) = limited[i];
+                // The quota is the last reservation.
+                if i + 1 == limited.len() {
+                    count_discarded(store, tenant, &targets, now)?;
+                }
+                Err(limits::over_limit(policy, subject, units, now))
+            }
+        };
+    }
+
+    // Devices or channels to register: the limits are counted first, so that a refused
+    // request registers nothing.
+    if let Some(policy) = rate {
+        limits::check(store, &policy, Subject::Principal(principal), 1, now)?;
     }
     if let Err(e) = limits::reserve(
         store,
-        &limits::points_per_hour(&subscription),
+        &quota,
         Subject::Org(tenant.id()),
         to_write as u64,
         now,
     ) {
         if e.as_rate_limited().is_some() {
-            // Discarded, as Sensorbis discards over the limit; counted per device for the
-            // organization's administrators, whichever API the points came through.
-            let hour = now.hour_start();
-            for (target, group) in &targets {
-                if group.is_empty() {
-                    continue;
-                }
-                let device = match target {
-                    Target::Known(d) => Some(d.id),
-                    Target::New(_) => None,
-                };
-                store.count_discarded(tenant, device, hour, group.len() as u64)?;
-            }
+            count_discarded(store, tenant, &targets, now)?;
         }
         return Err(e);
     }
@@ -338,6 +374,28 @@ pub fn ingest(
     }
     report.written = store.write_points(tenant, &resolved)?;
     Ok(report)
+}
+
+/// Points discarded over the points-per-hour limit, counted per device for the organization's
+/// administrators (as Sensorbis discards over the limit), whichever API they came through.
+fn count_discarded(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    targets: &[(Target<'_>, Vec<&Incoming>)],
+    now: Timestamp,
+) -> Result<()> {
+    let hour = now.hour_start();
+    for (target, group) in targets {
+        if group.is_empty() {
+            continue;
+        }
+        let device = match target {
+            Target::Known(d) => Some(d.id),
+            Target::New(_) => None,
+        };
+        store.count_discarded(tenant, device, hour, group.len() as u64)?;
+    }
+    Ok(())
 }
 
 /// A Sensorbis packet is stored whole or not at all: every communicationId must be one of the

@@ -7,7 +7,7 @@ use fieldline_domain::{
 };
 
 use crate::error::Result;
-use crate::ports::Counters;
+use crate::ports::{Counters, Reservation};
 
 /// Hexastate's public API: 100 requests per minute per user (the admin API's default; the
 /// variables `admin_rate_limit` and `admin_rate_limit_window_secs` override it).
@@ -168,10 +168,48 @@ pub fn reserve(
         .increment_within(&window.key, units, policy.limit, window.end)?
         .is_none()
     {
-        // Over the limit by construction: the verdict builds the refusal.
-        policy.check(&window, policy.limit.saturating_add(units.max(1)), now)?;
+        return Err(over_limit(policy, subject, units, now));
     }
     Ok(())
+}
+
+/// What [`reserve`] counts, for a backend to count in the same write as what it limits
+/// ([`crate::ports::Points::write_points_within`]).
+pub fn reservation(
+    policy: &RateLimitPolicy,
+    subject: Subject<'_>,
+    units: u64,
+    now: Timestamp,
+) -> Reservation {
+    let window = policy.window(&subject.key(), now);
+    Reservation {
+        key: window.key,
+        units,
+        limit: policy.limit,
+        expires_at: window.end,
+    }
+}
+
+/// The refusal of `units` that did not fit in `policy`'s window for `subject`
+/// ([`fieldline_domain::RateLimited`], `Retry-After`: the window's end).
+pub fn over_limit(
+    policy: &RateLimitPolicy,
+    subject: Subject<'_>,
+    units: u64,
+    now: Timestamp,
+) -> crate::Error {
+    let window = policy.window(&subject.key(), now);
+    // Over the limit by construction: the verdict builds the refusal.
+    match policy.check(&window, policy.limit.saturating_add(units.max(1)), now) {
+        Err(refused) => fieldline_domain::Error::from(refused).into(),
+        Ok(()) => crate::Error::backend(
+            crate::BackendFailure::Other,
+            format!(
+                "the backend refused {units} units of {:?} within its limit",
+                policy.name
+            ),
+        ),
+    }
 }
 
 /// Counts one call against an optional policy (`None`: unlimited).

@@ -413,11 +413,39 @@ pub struct Discarded {
     pub points: u64,
 }
 
+/// A counter that a write of points adds to in the points' own statement (a rate limit, the
+/// points-per-hour quota): `units` are added to `key` (created expiring at `expires_at`) only
+/// if its value stays at most `limit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub key: String,
+    pub units: u64,
+    pub limit: u64,
+    pub expires_at: Timestamp,
+}
+
+/// What [`Points::write_points_within`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reserved {
+    /// Every point was written and every reservation counted: how many points.
+    Written(usize),
+    /// The reservation at this index would pass its limit: nothing was written or counted.
+    OverLimit(usize),
+}
+
 /// Points.
 pub trait Points {
     /// Writes the points durably (all or none); a point at a time its channel already has
     /// replaces the value. Returns how many were written.
     fn write_points(&self, tenant: &Tenant, points: &[(ChannelRef, Point)]) -> Result<usize>;
+    /// Writes the points and counts the reservations (at most two) as one atomic, durable write
+    /// (one commit): all of it, or, when a reservation would pass its limit, nothing.
+    fn write_points_within(
+        &self,
+        tenant: &Tenant,
+        points: &[(ChannelRef, Point)],
+        reservations: &[Reservation],
+    ) -> Result<Reserved>;
     /// A page of points (channel key, point) across channels.
     fn point_page(&self, tenant: &Tenant, page: &PointPage<'_>) -> Result<Vec<(i64, Point)>>;
     /// Each channel's newest point (channels without points are absent).

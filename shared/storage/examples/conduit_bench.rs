@@ -31,8 +31,11 @@ fn setup(path: &Path) -> anyhow::Result<String> {
     fieldline_storage::migrate(&db)?;
     let now = Timestamp::now();
     let hash = PasswordHasher::insecure_fast_for_tests().hash(&Password::parse("benchmark pw")?)?;
+    // No quota, and retention long enough for the workload's timestamps (from 2020 on).
     let subscription = Subscription {
         points_per_hour: i64::MAX as u64,
+        detailed_retention_days: 36_500,
+        aggregated_retention_days: 36_500,
         ..Subscription::default()
     };
     let (tenant, _, user) = fieldline_storage::sign_up(

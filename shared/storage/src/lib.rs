@@ -66,7 +66,8 @@ pub use orgs::{
 };
 pub use points::{
     delete_expired, latest_points, points_in_range, purge_points_before, purge_rollups_before,
-    roll_up_pending, rollup_hours, rollups_in_range, write_points, Order, WRITE_CHUNK_ROWS,
+    roll_up_pending, rollup_hours, rollups_in_range, write_points, write_points_within, Order,
+    WRITE_CHUNK_ROWS,
 };
 pub use schema::{migrate, SCHEMA_VERSION};
 pub use sensorbis::{

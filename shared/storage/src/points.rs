@@ -5,8 +5,9 @@ use fieldline_domain::{HourlyRollup, Point, Timestamp};
 
 use crate::db::{placeholders, transaction, Db, Value};
 use crate::devices::ChannelRef;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::orgs::Tenant;
+use fieldline_service::ports::{Reservation, Reserved};
 
 /// Rows per INSERT: 3 parameters each stays under SQLite's default limit of 32766 parameters.
 pub const WRITE_CHUNK_ROWS: usize = 10_000;
@@ -55,6 +56,94 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
         })?,
     }
     Ok(points.len())
+}
+
+/// The statement of [`write_points_within`] for `rows` points: the points as `VALUES` rows of
+/// (channel, time, value, first), the reservations' eight parameters joined to every row.
+fn insert_within_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(200 + rows * 10);
+    sql.push_str(
+        "INSERT INTO ingest_rows (channel_key, ts, value, first, k1, u1, l1, e1, k2, u2, l2, e2) \
+         SELECT v.column1, v.column2, v.column3, v.column4, r.* FROM (VALUES ",
+    );
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(?,?,?,1)" } else { ",(?,?,?,0)" });
+    }
+    sql.push_str(") v, (SELECT ?,?,?,?,?,?,?,?) r");
+    sql
+}
+
+/// The index of the reservation a refused [`write_points_within`] names, from the trigger's
+/// `RAISE(ABORT, 'fieldline-over-limit:<index>')` (Spin's interface gives errors as text).
+fn over_limit(e: &Error) -> Option<usize> {
+    let Error::Backend { message, .. } = e else {
+        return None;
+    };
+    let rest = &message[message.find("fieldline-over-limit:")? + "fieldline-over-limit:".len()..];
+    rest.get(..1)?.parse().ok()
+}
+
+/// Writes the points and counts the reservations (at most two) in one statement per
+/// [`WRITE_CHUNK_ROWS`] points, so that an upload that fits in one chunk costs one commit,
+/// shared with concurrent requests under the host's group commit. A reservation that would pass
+/// its limit aborts the statement: nothing written, nothing counted.
+pub fn write_points_within(
+    db: &dyn Db,
+    tenant: &Tenant,
+    points: &[(ChannelRef, Point)],
+    reservations: &[Reservation],
+) -> Result<Reserved> {
+    if reservations.len() > 2 {
+        return Err(Error::Corrupt(format!(
+            "{} reservations in one write; at most 2",
+            reservations.len()
+        )));
+    }
+    if points.is_empty() {
+        return Ok(Reserved::Written(0));
+    }
+    for (channel, _) in points {
+        channel.check(tenant)?;
+    }
+    let clamp = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)], first: bool| -> Result<()> {
+        let mut params = Vec::with_capacity(chunk.len() * 3 + 8);
+        for (channel, p) in chunk {
+            params.push(Value::Integer(channel.key));
+            params.push(Value::Integer(p.ts().as_millis()));
+            params.push(Value::Real(p.value()));
+        }
+        for i in 0..2 {
+            match reservations.get(i).filter(|_| first) {
+                Some(r) => params.extend([
+                    Value::Text(r.key.clone()),
+                    clamp(r.units),
+                    clamp(r.limit),
+                    r.expires_at.into(),
+                ]),
+                None => params.extend([Value::Null, Value::Null, Value::Null, Value::Null]),
+            }
+        }
+        db.execute(&insert_within_sql(chunk.len()), &params)?;
+        Ok(())
+    };
+    let written = if points.len() <= WRITE_CHUNK_ROWS {
+        write_chunk(db, points, true)
+    } else {
+        transaction(db, |db| {
+            points
+                .chunks(WRITE_CHUNK_ROWS)
+                .enumerate()
+                .try_for_each(|(i, chunk)| write_chunk(db, chunk, i == 0))
+        })
+    };
+    match written {
+        Ok(()) => Ok(Reserved::Written(points.len())),
+        Err(e) => match over_limit(&e) {
+            Some(i) => Ok(Reserved::OverLimit(i)),
+            None => Err(e),
+        },
+    }
 }
 
 /// [`latest_points`]' statement for `n` channels. The channels are found by key; the

@@ -387,6 +387,30 @@ const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX held_mails_release ON held_mails (release_at)",
         "CREATE INDEX held_mails_member ON held_mails (org_key, user_key)",
     ],
+    // `ingest_rows`: points written together with the counters they count against (a rate
+    // limit, the points-per-hour quota) in ONE statement, so that an upload costs one commit
+    // instead of one per counter and one for the points (`points::write_points_within`). A view
+    // whose INSTEAD OF triggers do the work: the row marked `first` checks and adds the
+    // counters (`RAISE(ABORT)` past a limit undoes the whole statement, counters and points),
+    // every row upserts its point.
+    &[
+        "CREATE VIEW ingest_rows (channel_key, ts, value, first, k1, u1, l1, e1, k2, u2, l2, e2) \
+         AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0",
+        "CREATE TRIGGER ingest_rows_counters INSTEAD OF INSERT ON ingest_rows WHEN NEW.first BEGIN
+        SELECT RAISE(ABORT, 'fieldline-over-limit:0') WHERE NEW.k1 IS NOT NULL
+            AND NEW.u1 + coalesce((SELECT n FROM counters WHERE key = NEW.k1), 0) > NEW.l1;
+        INSERT INTO counters (key, n, expires_at) SELECT NEW.k1, NEW.u1, NEW.e1
+            WHERE NEW.k1 IS NOT NULL ON CONFLICT (key) DO UPDATE SET n = n + excluded.n;
+        SELECT RAISE(ABORT, 'fieldline-over-limit:1') WHERE NEW.k2 IS NOT NULL
+            AND NEW.u2 + coalesce((SELECT n FROM counters WHERE key = NEW.k2), 0) > NEW.l2;
+        INSERT INTO counters (key, n, expires_at) SELECT NEW.k2, NEW.u2, NEW.e2
+            WHERE NEW.k2 IS NOT NULL ON CONFLICT (key) DO UPDATE SET n = n + excluded.n;
+    END",
+        "CREATE TRIGGER ingest_rows_points INSTEAD OF INSERT ON ingest_rows BEGIN
+        INSERT INTO points (channel_key, ts, value) VALUES (NEW.channel_key, NEW.ts, NEW.value)
+            ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value;
+    END",
+    ],
 ];
 
 /// The version a current database has.

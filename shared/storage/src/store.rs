@@ -18,7 +18,9 @@ use fieldline_service::ports::{
     Points, PushDevice, QueuedPoint, Rotated, Sensorbis, Series, SeriesFilter, SeriesInfo, Store,
     Tenant, Tokens, Users,
 };
-use fieldline_service::ports::{NewTopicSubscription, Subscriber, TopicSubscriptionView};
+use fieldline_service::ports::{
+    NewTopicSubscription, Reservation, Reserved, Subscriber, TopicSubscriptionView,
+};
 
 use crate::db::{transaction, Db};
 use crate::error::Result;
@@ -357,6 +359,15 @@ impl<D: Db> Counters for SqlStore<D> {
 impl<D: Db> Points for SqlStore<D> {
     fn write_points(&self, tenant: &Tenant, points: &[(ChannelRef, Point)]) -> Result<usize> {
         points::write_points(&self.0, tenant, points)
+    }
+
+    fn write_points_within(
+        &self,
+        tenant: &Tenant,
+        points: &[(ChannelRef, Point)],
+        reservations: &[Reservation],
+    ) -> Result<Reserved> {
+        points::write_points_within(&self.0, tenant, points, reservations)
     }
 
     fn point_page(&self, tenant: &Tenant, page: &PointPage<'_>) -> Result<Vec<(i64, Point)>> {

@@ -1822,3 +1822,118 @@ fn sensorbis_push_credentials_and_sealed_device_tokens() {
     );
     assert!(sealed_push_credentials(&db, &a, None).unwrap().is_empty());
 }
+
+#[test]
+fn points_and_their_counters_are_written_together_or_not_at_all() {
+    use fieldline_service::ports::{Reservation, Reserved};
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, _, _) = device_with_channels(&db, &tenant, &["1", "2"]);
+    let refs = channel_refs(&db, &tenant, device.id).unwrap();
+    let (a, b) = (refs["1"], refs["2"]);
+    let expires = now().add_secs(3600);
+    let reservation = |key: &str, units, limit| Reservation {
+        key: key.to_owned(),
+        units,
+        limit,
+        expires_at: expires,
+    };
+    let count = |key: &str| counter(&db, key, now()).unwrap();
+    let stored = |c| {
+        points_in_range(
+            &db,
+            &tenant,
+            c,
+            Timestamp::MIN,
+            Timestamp::MAX,
+            Order::OldestFirst,
+            100,
+        )
+        .unwrap()
+    };
+
+    // Within both limits: the points and both counters, exact values.
+    let batch = [
+        (a, pt(1000, 0.1 + 0.2)),
+        (b, pt(1000, -1e-300)),
+        (a, pt(2000, f64::MAX)),
+    ];
+    let got = write_points_within(
+        &db,
+        &tenant,
+        &batch,
+        &[reservation("rate", 1, 2), reservation("quota", 3, 5)],
+    )
+    .unwrap();
+    assert_eq!(got, Reserved::Written(3));
+    assert_eq!(stored(a), vec![pt(1000, 0.1 + 0.2), pt(2000, f64::MAX)]);
+    assert_eq!(stored(b), vec![pt(1000, -1e-300)]);
+    assert_eq!((count("rate"), count("quota")), (1, 3));
+
+    // The second reservation would pass its limit (3 + 3 > 5): nothing written, nothing
+    // counted, not even the first reservation.
+    let more = [(a, pt(3000, 3.0)), (a, pt(4000, 4.0)), (b, pt(3000, 3.0))];
+    let got = write_points_within(
+        &db,
+        &tenant,
+        &more,
+        &[reservation("rate", 1, 2), reservation("quota", 3, 5)],
+    )
+    .unwrap();
+    assert_eq!(got, Reserved::OverLimit(1));
+    assert_eq!(stored(a).len(), 2);
+    assert_eq!((count("rate"), count("quota")), (1, 3));
+
+    // The first: index 0, likewise nothing.
+    let got = write_points_within(&db, &tenant, &more[..1], &[reservation("rate", 2, 2)]).unwrap();
+    assert_eq!(got, Reserved::OverLimit(0));
+    assert_eq!(count("rate"), 1);
+
+    // Exactly up to the limit is within it; the same time again replaces the value.
+    let got = write_points_within(
+        &db,
+        &tenant,
+        &[(a, pt(1000, 9.0)), (b, pt(5000, 5.0))],
+        &[reservation("rate", 1, 2), reservation("quota", 2, 5)],
+    )
+    .unwrap();
+    assert_eq!(got, Reserved::Written(2));
+    assert_eq!(stored(a)[0], pt(1000, 9.0));
+    assert_eq!((count("rate"), count("quota")), (2, 5));
+
+    // More points than one statement takes: every chunk in one transaction, counted once.
+    let many: Vec<_> = (0..(WRITE_CHUNK_ROWS as i64 + 7))
+        .map(|i| (b, pt(1_000_000 + i, i as f64)))
+        .collect();
+    let n = many.len() as u64;
+    let got = write_points_within(&db, &tenant, &many, &[reservation("big", n, n)]).unwrap();
+    assert_eq!(got, Reserved::Written(many.len()));
+    assert_eq!(count("big"), n);
+    assert_eq!(
+        points_in_range(
+            &db,
+            &tenant,
+            b,
+            Timestamp::MIN,
+            Timestamp::MAX,
+            Order::OldestFirst,
+            100_000
+        )
+        .unwrap()
+        .len(),
+        many.len() + 2
+    );
+    let got = write_points_within(&db, &tenant, &many, &[reservation("big", n, n)]).unwrap();
+    assert_eq!(
+        got,
+        Reserved::OverLimit(0),
+        "the chunks after the first are undone too"
+    );
+    assert_eq!(count("big"), n);
+
+    // Another organization's channel is refused before anything is written.
+    let (other, _) = org(&db, "Other", "bob@example.com");
+    let got = write_points_within(&db, &other, &batch, &[reservation("x", 1, 1)]);
+    assert!(got.is_err());
+    assert_eq!(count("x"), 0);
+}
