@@ -93,8 +93,28 @@ ensure_maildev() {
   wait_port 1025 && wait_port 1080 || { echo "maildev did not start (target/tools/maildev.log)" >&2; exit 1; }
 }
 
+# The web console's front end (web/, npm, pinned by web/package-lock.json): `npm ci` when the
+# lock file changed since the last install, then `npm run build` into web/dist, which the
+# console component embeds; so it runs before every build of the components.
+ensure_console() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  if ! cmp -s "$ROOT/web/package-lock.json" "$ROOT/web/node_modules/.fieldline-lock"; then
+    log "installing the console's npm packages (npm ci in web/)"
+    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$ROOT/web/package-lock.json" "$ROOT/web/node_modules/.fieldline-lock"
+  fi
+  log "building the console (web/dist)"
+  (cd "$ROOT/web" && npm run --silent build -- --logLevel warn)
+}
+
+# Debian's Chromium, the browser the console's tests drive with Playwright (no browser download).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] || apt_install chromium
+}
+
 # Every component (wasm32-wasip2, release): the workspace members that are not native crates.
 build_components() {
+  ensure_console
   log "building the components (wasm32-wasip2)"
   cargo build --target wasm32-wasip2 --release --workspace \
     --exclude fieldline-host --exclude fieldline-tests
