@@ -14,7 +14,7 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'
 /// uPlot instance draws (seconds on x, as uPlot takes it).
 declare global {
   interface Window {
-    fieldline: { charts: Record<string, { title: string; labels: string[]; x: number[]; ys: (number | null)[][] }>; drawnMs?: number };
+    fieldline: { charts: Record<string, { title: string; labels: string[]; x: number[]; ys: (number | null)[][]; from?: number; to?: number; interval?: number }>; drawnMs?: number };
   }
 }
 window.fieldline = window.fieldline || { charts: {} };
@@ -63,7 +63,8 @@ export function Plot(p: { id: string; chart: ChartData; tz: string; onZoom?: (fr
   }, [p.chart.labels.join('|'), p.tz]);
   useEffect(() => {
     plot.current?.setData(data());
-    window.fieldline.charts[p.id] = { title: p.chart.title, labels: p.chart.labels, x: p.chart.x, ys: p.chart.ys };
+    const { title, labels, x, ys, from, to, interval } = p.chart;
+    window.fieldline.charts[p.id] = { title, labels, x, ys, from, to, interval };
   }, [p.chart]);
   return (
     <figure class="chart" data-chart={p.id}>
@@ -123,7 +124,7 @@ export function StaticChart({ ctx }: { ctx: Ctx }) {
     let live = true;
     setLoading(true);
     readSeries(view.channels, period.from, period.to, interval, grouping, tz).then(
-      (s) => { if (live) { setCharts(groupCharts(s, view.groupBy, combine)); setError(null); setLoading(false); } },
+      (s) => { if (live) { setCharts(groupCharts(s, view.groupBy, combine).map((c) => ({ ...c, from: period.from, to: period.to, interval }))); setError(null); setLoading(false); } },
       (e) => { if (live) { setError(e); setLoading(false); } },
     );
     return () => { live = false; };

@@ -183,7 +183,9 @@ function App() {
   return <Shell session={session} path={path} />;
 }
 
-render(<App />, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+root.textContent = '';
+render(<App />, root);
 document.documentElement.dataset.ready = 'true';
 
 if ('serviceWorker' in navigator && location.protocol !== 'file:') {

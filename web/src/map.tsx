@@ -114,12 +114,12 @@ function BaseMap(p: { placed: Placed[]; tileUrl: string; onPick: (x: Placed) => 
   return (
     <div class="map">
       {tiles.map((t) => <img class="tile" src={t.src} alt="" width={TILE} height={TILE} data-left={t.left} data-top={t.top} ref={(el) => { if (el) { el.style.left = `${t.left}px`; el.style.top = `${t.top}px`; } }} />)}
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={`Map of ${p.placed.length} devices`}>
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="group" aria-label={`Map of ${p.placed.length} devices`}>
         {!p.tileUrl && <g class="graticule">{lines}</g>}
         {p.placed.map((x) => {
           const [px, py] = project(x.lat, x.lon, z);
           return (
-            <g class="marker" tabIndex={0} role="button" aria-label={`Device ${x.device.name}`} onClick={() => p.onPick(x)} onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && p.onPick(x)}>
+            <g class="marker" {...{ tabindex: 0 }} role="button" aria-label={`Device ${x.device.name}`} onClick={() => p.onPick(x)} onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && p.onPick(x)}>
               <circle cx={px - x0} cy={py - y0} r={7} />
               <text x={px - x0 + 10} y={py - y0 + 4}>{x.device.name}</text>
             </g>

@@ -6,7 +6,7 @@ import type { ChosenChannel } from './view';
 
 export type Grouping = 'own' | 'sum' | 'mean';
 export type Series = { channel: ChosenChannel; times: number[]; values: number[] };
-export type ChartData = { key: string; title: string; channels: ChosenChannel[]; x: number[]; ys: (number | null)[][]; labels: string[] };
+export type ChartData = { key: string; title: string; channels: ChosenChannel[]; x: number[]; ys: (number | null)[][]; labels: string[]; from?: number; to?: number; interval?: number };
 
 const ident = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 const str = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
