@@ -112,6 +112,31 @@ ensure_chromium() {
   [ -x /usr/bin/chromium ] || apt_install chromium
 }
 
+# Starts `fieldline up` on spin.toml on a free loopback port over the state directory $1, with
+# fresh secrets and sign-up open to anyone (the console's tests and benchmark): sets HOST_PID
+# and HOST_BASE; the output goes to $1/host.log. FIELDLINE_HOST_BIN picks the binary.
+start_scratch_host() {
+  local state="$1" bin="${FIELDLINE_HOST_BIN:-$ROOT/target/debug/fieldline}" port
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  SPIN_VARIABLE_JWT_SECRET="$(head -c 32 /dev/urandom | base64)" \
+  SPIN_VARIABLE_SENSORBIS_SECRET="$(head -c 32 /dev/urandom | base64)" \
+  SPIN_VARIABLE_OPERATOR_TOKEN="${SCRATCH_OPERATOR_TOKEN:-scratch-host-operator-token}" \
+  SPIN_VARIABLE_ALLOW_SIGNUP=true \
+  SPIN_VARIABLE_MAIL_TRANSPORT=none \
+    "$bin" up --from "$ROOT/spin.toml" --listen "127.0.0.1:$port" --state-dir "$state" \
+    >"$state/host.log" 2>&1 </dev/null &
+  HOST_PID=$!
+  HOST_BASE="http://127.0.0.1:$port"
+  for _ in $(seq 1 3000); do
+    curl -sf "$HOST_BASE/health" >/dev/null 2>&1 && return 0
+    kill -0 "$HOST_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$state/host.log" >&2
+  echo "the host did not start ($bin)" >&2
+  return 1
+}
+
 # Every component (wasm32-wasip2, release): the workspace members that are not native crates.
 build_components() {
   ensure_console
