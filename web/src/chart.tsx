@@ -14,10 +14,10 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'
 /// uPlot instance draws (seconds on x, as uPlot takes it).
 declare global {
   interface Window {
-    fieldline: { charts: Record<string, { title: string; labels: string[]; x: number[]; ys: (number | null)[][]; from?: number; to?: number; interval?: number }>; drawnMs?: number };
+    fieldline: { charts: Record<string, { title: string; labels: string[]; x: number[]; ys: (number | null)[][]; from?: number; to?: number; interval?: number }>; plots: Record<string, uPlot> };
   }
 }
-window.fieldline = window.fieldline || { charts: {} };
+window.fieldline = window.fieldline || { charts: {}, plots: {} };
 
 export function Plot(p: { id: string; chart: ChartData; tz: string; onZoom?: (from: number, to: number) => void; plots?: Map<string, uPlot> }) {
   const el = useRef<HTMLDivElement>(null);
@@ -47,10 +47,10 @@ export function Plot(p: { id: string; chart: ChartData; tz: string; onZoom?: (fr
       },
     };
     if (p.onZoom) opts.cursor!.drag!.setScale = false;
-    const t0 = performance.now();
     const u = new uPlot(opts, data(), el.current!);
-    window.fieldline.drawnMs = performance.now() - t0;
     plot.current = u;
+    // The instance, for scripts/bench console (it times a redraw of what is shown).
+    window.fieldline.plots[p.id] = u;
     p.plots?.set(p.id, u);
     const resize = new ResizeObserver(() => u.setSize({ width: Math.max(300, el.current?.clientWidth || width), height: 280 }));
     resize.observe(el.current!);
@@ -59,6 +59,7 @@ export function Plot(p: { id: string; chart: ChartData; tz: string; onZoom?: (fr
       p.plots?.delete(p.id);
       u.destroy();
       delete window.fieldline.charts[p.id];
+      delete window.fieldline.plots[p.id];
     };
   }, [p.chart.labels.join('|'), p.tz]);
   useEffect(() => {
