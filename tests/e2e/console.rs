@@ -83,7 +83,7 @@ fn console_index_is_html_revalidated_with_a_strict_policy() {
             "{html}"
         );
     }
-    // The application's routes are the same page; other missing files are 404.
+    // The application's routes are the same page; other paths that name no file are 404.
     for route in ["/structure", "/chart", "/invitation/abc"] {
         let r = get(&h, route, &[]);
         assert_eq!(r.status().as_u16(), 200, "{route}");

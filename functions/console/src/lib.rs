@@ -3,9 +3,8 @@
 //!
 //! Hashed names under `/assets/` are cached for a year (`immutable`); everything else
 //! (`index.html`, the service worker, the manifest) is revalidated on each use (`no-cache`)
-//! with its ETag. A gzip copy made at build time is sent to clients that accept gzip. Paths
-//! without a file extension that name no file are the single-page application's own routes
-//! (`/structure`, `/invitation/...`): they get `index.html`.
+//! with its ETag. A gzip copy made at build time is sent to clients that accept gzip. The
+//! single-page application's own routes (`/structure`, `/invitation/<token>`) get `index.html`.
 
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -31,20 +30,37 @@ fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.path == path)
 }
 
-/// The asset a path names: the file itself, `index.html` for `/`, and `index.html` for the
-/// application's routes (no extension in the last segment).
+/// The single-page application's own routes (`SCREENS` and the invitation link in
+/// `web/src/main.tsx`): each is `index.html`, which routes in the browser. Anything else that
+/// names no file is a 404, as under Spin without the console (`/health/extra` stays one).
+const APP_ROUTES: &[&str] = &[
+    "/structure",
+    "/chart",
+    "/realtime",
+    "/map",
+    "/people",
+    "/notifications",
+    "/invitation/",
+];
+
+fn app_route(path: &str) -> bool {
+    APP_ROUTES.iter().any(|r| match r.strip_suffix('/') {
+        // `/invitation/<token>`: one segment after the prefix.
+        Some(prefix) => {
+            path.strip_prefix(r)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+                && path.starts_with(prefix)
+        }
+        None => path == *r || path.strip_prefix(r) == Some("/"),
+    })
+}
+
+/// The asset a path names: the file itself, `index.html` for `/` and the application's routes.
 fn resolve(path: &str) -> Option<&'static Asset> {
-    if path == "/" {
+    if path == "/" || app_route(path) {
         return find("/index.html");
     }
-    find(path).or_else(|| {
-        let last = path.rsplit('/').next().unwrap_or_default();
-        if last.contains('.') {
-            None
-        } else {
-            find("/index.html")
-        }
-    })
+    find(path)
 }
 
 fn cache_control(asset: &Asset) -> &'static str {
@@ -134,6 +150,22 @@ fn handle(req: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_applications_routes_are_index_html() {
+        for yes in ["/structure", "/chart", "/people/", "/invitation/abc_D-1"] {
+            assert!(app_route(yes), "{yes}");
+        }
+        for no in [
+            "/health/extra",
+            "/nowhere",
+            "/structures",
+            "/invitation/",
+            "/invitation/a/b",
+        ] {
+            assert!(!app_route(no), "{no}");
+        }
+    }
 
     #[test]
     fn if_none_match_forms() {
