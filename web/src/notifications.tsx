@@ -1,8 +1,8 @@
 import { useState } from 'preact/hooks';
-import { api, ApiError, get } from './api';
+import { ApiError, get } from './api';
 import type { Ctx } from './main';
 import { formatTime } from './time';
-import { State, useLoad } from './ui';
+import { action, State, useLoad } from './ui';
 
 /// The notifier's notifications (threshold crossings and reminders): read or not, and the
 /// buttons that confirm (mark read) or dismiss them.
@@ -10,15 +10,7 @@ export function Notifications({ ctx }: { ctx: Ctx }) {
   const list = useLoad<any>(() => get('/api/v1/notifications'), []);
   const [error, setError] = useState<ApiError | null>(null);
   const items: any[] = Array.isArray(list.data) ? list.data : list.data?.notifications || [];
-  async function act(method: string, path: string) {
-    try {
-      await api(method, path);
-      setError(null);
-      list.reload();
-    } catch (e) {
-      setError(e as ApiError);
-    }
-  }
+  const act = action(setError, list.reload);
   return (
     <section aria-label="Notifications">
       <h2>Notifications</h2>

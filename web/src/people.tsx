@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, get } from './api';
 import type { Ctx } from './main';
 import { formatTime } from './time';
-import { Field, FormError, State, useLoad } from './ui';
+import { action, Field, FormError, State, useLoad } from './ui';
 
 type Perms = { administrator: boolean; modify: boolean; download: boolean };
 const PERMS: [keyof Perms, string][] = [['administrator', 'Administrator'], ['modify', 'Modify'], ['download', 'Download']];
@@ -23,16 +23,9 @@ function Members({ ctx }: { ctx: Ctx }) {
   const admin = ctx.me.permissions.administrator;
   const members = useLoad<any[]>(() => get('/api/v1/members'), []);
   const [error, setError] = useState<ApiError | null>(null);
-  async function change(user: string, permissions: Perms | null) {
-    try {
-      if (permissions) await api('PATCH', `/api/v1/members/${user}`, { permissions });
-      else await api('DELETE', `/api/v1/members/${user}`);
-      setError(null);
-    } catch (e) {
-      setError(e as ApiError);
-    }
-    members.reload();
-  }
+  const act = action(setError, members.reload);
+  const change = (user: string, permissions: Perms | null) =>
+    permissions ? act('PATCH', `/api/v1/members/${user}`, { permissions }) : act('DELETE', `/api/v1/members/${user}`);
   return (
     <section aria-label="Members">
       <h2>Members</h2>
@@ -74,14 +67,7 @@ function Invitations({ ctx }: { ctx: Ctx }) {
       setError(err as ApiError);
     }
   }
-  async function revoke(id: string) {
-    try {
-      await api('DELETE', `/api/v1/invitations/${id}`);
-      list.reload();
-    } catch (err) {
-      setError(err as ApiError);
-    }
-  }
+  const revoke = (id: string) => action(setError, list.reload)('DELETE', `/api/v1/invitations/${id}`);
   const open = list.data?.filter((i) => !i.acceptedAt) || [];
   return (
     <section aria-label="Invitations">
@@ -173,14 +159,7 @@ function Tokens({ ctx }: { ctx: Ctx }) {
       setError(err as ApiError);
     }
   }
-  async function revoke(id: string) {
-    try {
-      await api('DELETE', `/api/v1/tokens/${id}`);
-      list.reload();
-    } catch (err) {
-      setError(err as ApiError);
-    }
-  }
+  const revoke = (id: string) => action(setError, list.reload)('DELETE', `/api/v1/tokens/${id}`);
   const live = list.data?.filter((t) => !t.revokedAt) || [];
   return (
     <section aria-label="Tokens">

@@ -1,6 +1,6 @@
 import { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import { api, ApiError } from './api';
 
 /// A labelled input with the server's error beside it.
 export function Field(p: { label: string; name: string; value: string; onInput: (v: string) => void; error?: ApiError | null; type?: 'text' | 'email' | 'password' | 'number'; required?: boolean; autocomplete?: string }) {
@@ -57,4 +57,17 @@ export function download(name: string, blob: Blob) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+/// A button's API call: then `reload()`, and the refusal, if any, to `setError` (in words).
+export function action(setError: (e: ApiError | null) => void, reload: () => void) {
+  return async (method: string, path: string, body?: unknown) => {
+    try {
+      await api(method, path, body);
+      setError(null);
+    } catch (e) {
+      setError(e as ApiError);
+    }
+    reload();
+  };
 }
