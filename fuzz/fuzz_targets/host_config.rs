@@ -3,8 +3,8 @@
 #![no_main]
 use std::path::Path;
 
-use fieldline_host::runtime_config::RuntimeConfig;
-use fieldline_host::Manifest;
+use fieldline_host_config::runtime_config::RuntimeConfig;
+use fieldline_host_config::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

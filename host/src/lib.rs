@@ -1,21 +1,17 @@
 //! Fieldline's Spin-compatible host: runs a `spin.toml` application on wasmtime the way `spin up`
 //! does — HTTP, cron and MQTT triggers, key-value, SQLite, variables, outbound HTTP and MQTT.
 
-pub mod allowed_hosts;
+pub use fieldline_host_config::{allowed_hosts, cron, manifest, routes, runtime_config};
 pub mod app;
 pub mod bindings;
-pub mod cron;
 pub mod cron_trigger;
 pub mod db;
 pub mod files;
 pub mod http_trigger;
 pub mod kv;
-pub mod manifest;
 pub mod mqtt;
 pub mod mqtt_trigger;
 pub mod outbound_http;
-pub mod routes;
-pub mod runtime_config;
 pub mod sqlite;
 pub mod state;
 pub mod stdio;

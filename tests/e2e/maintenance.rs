@@ -285,3 +285,66 @@ fn maintenance_applies_each_organizations_retention_and_rollups_answer_beyond_it
         "the recent point was written"
     );
 }
+
+/// Platforms without a cron trigger (Akamai Functions, SpinKube) run the same tick through
+/// `POST /maintenance/run` with the operator credential, from their own scheduler.
+#[test]
+fn maintenance_runs_over_http_with_the_operator_credential_only() {
+    const OPERATOR: &str = "e2e-maintenance-operator-credential";
+    let h = Start::new(workspace().join("spin.toml"))
+        .env("SPIN_VARIABLE_JWT_SECRET", SECRET)
+        .env("SPIN_VARIABLE_OPERATOR_TOKEN", OPERATOR)
+        .start()
+        .expect("host starts");
+    let db = storage::native::open(&h.state.path().join("sqlite_db.db")).expect("db");
+    storage::migrate(&db).expect("migrate");
+    let now = Timestamp::now();
+    for i in 0..3 {
+        let key = format!("conduit-write|token:http{i}|1");
+        storage::increment_counter(&db, &key, 1, now.add_secs(-5)).expect("counter");
+    }
+    let client = fieldline_tests::client();
+    let url = h.url("/maintenance/run");
+    // No credential, a wrong one, another method: refused, and nothing runs.
+    let r = client.post(&url).send().expect("run");
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = client
+        .post(&url)
+        .bearer_auth("not-the-operator-credential")
+        .send()
+        .expect("run");
+    assert_eq!(r.status().as_u16(), 401);
+    let body: serde_json::Value = r.json().expect("json");
+    assert_eq!(body["code"], "unauthorized", "{body}");
+    let r = client.get(&url).bearer_auth(OPERATOR).send().expect("run");
+    assert_eq!(r.status().as_u16(), 405);
+    let expired: i64 = db
+        .query_row("SELECT count(*) FROM counters", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(expired, 3, "refused requests ran nothing");
+
+    let r = client.post(&url).bearer_auth(OPERATOR).send().expect("run");
+    assert_eq!(r.status().as_u16(), 200);
+    let body: serde_json::Value = r.json().expect("json");
+    assert_eq!(body["purgedCounters"], 3, "{body}");
+    assert_eq!(body["rolledUpChannelHours"], 0, "{body}");
+    let left: i64 = db
+        .query_row("SELECT count(*) FROM counters", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(left, 0);
+
+    // Without an operator credential configured, the route is off.
+    let off = Start::new(workspace().join("spin.toml"))
+        .env("SPIN_VARIABLE_JWT_SECRET", SECRET)
+        .start()
+        .expect("host starts");
+    let r = client
+        .post(off.url("/maintenance/run"))
+        .bearer_auth(OPERATOR)
+        .send()
+        .expect("run");
+    assert_eq!(r.status().as_u16(), 404);
+    let body: serde_json::Value = r.json().expect("json");
+    assert_eq!(body["code"], "not_enabled", "{body}");
+}

@@ -10,11 +10,17 @@
 //!   the roll-up, so an hour's points go only once its aggregate holds them.
 //!
 //! A failure is reported to the trigger, which logs it; the next tick tries again.
+//!
+//! `POST /maintenance/run` with the operator's credential (the secret variable `operator_token`)
+//! runs one tick on demand and answers what it did, for platforms without a cron trigger
+//! (Akamai Functions' `spin aka cron`, a Kubernetes CronJob in front of SpinKube).
 
 use std::time::{Duration, Instant};
 
 use fieldline_domain::Timestamp;
 use fieldline_service::prelude::*;
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
 
 /// (channel, hour) pairs rolled up per transaction: at 1 Hz, 100 hours are 360,000 points, a
 /// fraction of a second of the writer, which ingestion waits for meanwhile.
@@ -31,56 +37,110 @@ wit_bindgen::generate!({
     path: "../../wit/deps/spin-cron",
 });
 
+/// What one tick did.
+#[derive(Debug, Default)]
+struct Report {
+    rolled: usize,
+    purged: usize,
+    points: usize,
+    rollups: usize,
+}
+
+/// One tick: roll up, purge counters, apply retention. The error names the step that failed.
+fn work() -> Result<Report, String> {
+    // The clock, not the tick's time: a late tick must not purge less, and a tick time from
+    // elsewhere must not purge counters that are still counting.
+    let now = Timestamp::now();
+    let store =
+        fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))?;
+    let mut report = Report::default();
+    let started = Instant::now();
+    loop {
+        let n = store
+            .roll_up_pending(ROLLUP_BATCH)
+            .map_err(|e| format!("rolling up hours: {e}"))?;
+        report.rolled += n;
+        if n < ROLLUP_BATCH || started.elapsed() > ROLLUP_BUDGET {
+            break;
+        }
+    }
+    report.purged = store
+        .purge_expired_counters(now)
+        .map_err(|e| format!("purging expired counters: {e}"))?;
+    let started = Instant::now();
+    let tenants = store
+        .all_tenants()
+        .map_err(|e| format!("listing organizations: {e}"))?;
+    'orgs: for (tenant, subscription) in tenants {
+        let points_before = subscription.detailed_cutoff_hour(now);
+        let rollups_before = subscription.aggregated_cutoff(now).hour_start();
+        loop {
+            let (p, r) = store
+                .delete_expired(&tenant, points_before, rollups_before, RETENTION_BATCH)
+                .map_err(|e| format!("retention of {}: {e}", tenant.id()))?;
+            report.points += p;
+            report.rollups += r;
+            if started.elapsed() > RETENTION_BUDGET {
+                break 'orgs;
+            }
+            if p < RETENTION_BATCH && r < RETENTION_BATCH {
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
+
 struct Maintenance;
 
 impl Guest for Maintenance {
     fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
-        // The clock, not the tick's time: a late tick must not purge less, and a tick time from
-        // elsewhere must not purge counters that are still counting.
-        let now = Timestamp::now();
-        let store = fieldline_component::open_store()
-            .map_err(|e| Error::Other(format!("opening the database: {e}")))?;
-        let started = Instant::now();
-        let mut rolled = 0;
-        loop {
-            let n = store
-                .roll_up_pending(ROLLUP_BATCH)
-                .map_err(|e| Error::Other(format!("rolling up hours: {e}")))?;
-            rolled += n;
-            if n < ROLLUP_BATCH || started.elapsed() > ROLLUP_BUDGET {
-                break;
-            }
-        }
-        let purged = store
-            .purge_expired_counters(now)
-            .map_err(|e| Error::Other(format!("purging expired counters: {e}")))?;
-        let started = Instant::now();
-        let (mut points, mut rollups) = (0, 0);
-        let tenants = store
-            .all_tenants()
-            .map_err(|e| Error::Other(format!("listing organizations: {e}")))?;
-        'orgs: for (tenant, subscription) in tenants {
-            let points_before = subscription.detailed_cutoff_hour(now);
-            let rollups_before = subscription.aggregated_cutoff(now).hour_start();
-            loop {
-                let (p, r) = store
-                    .delete_expired(&tenant, points_before, rollups_before, RETENTION_BATCH)
-                    .map_err(|e| Error::Other(format!("retention of {}: {e}", tenant.id())))?;
-                points += p;
-                rollups += r;
-                if started.elapsed() > RETENTION_BUDGET {
-                    break 'orgs;
-                }
-                if p < RETENTION_BATCH && r < RETENTION_BATCH {
-                    break;
-                }
-            }
-        }
+        let r = work().map_err(Error::Other)?;
         println!(
-            "maintenance: rolled up {rolled} channel-hours, purged {purged} expired counters, \
-             retention deleted {points} points and {rollups} rollups"
+            "maintenance: rolled up {} channel-hours, purged {} expired counters, \
+             retention deleted {} points and {} rollups",
+            r.rolled, r.purged, r.points, r.rollups
         );
         Ok(())
+    }
+}
+
+fn json_answer(status: u16, body: serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .build()
+}
+
+/// `POST /maintenance/run`: one tick on demand, for the operator's own scheduler.
+#[spin_sdk::http_component]
+fn handle(req: Request) -> Response {
+    if req.path() != "/maintenance/run" {
+        return json_answer(
+            404,
+            json!({"code": "not_found", "message": "the maintenance component has POST /maintenance/run"}),
+        );
+    }
+    if let Err(refused) =
+        fieldline_component::operator_gate(&req, "/maintenance/run", "fieldline-maintenance")
+    {
+        return refused;
+    }
+    match work() {
+        Ok(r) => json_answer(
+            200,
+            json!({
+                "rolledUpChannelHours": r.rolled,
+                "purgedCounters": r.purged,
+                "retentionDeletedPoints": r.points,
+                "retentionDeletedRollups": r.rollups,
+            }),
+        ),
+        Err(e) => {
+            eprintln!("maintenance: {e}");
+            json_answer(500, json!({"code": "internal", "message": e}))
+        }
     }
 }
 

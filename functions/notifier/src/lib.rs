@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use fieldline_domain::Timestamp;
 use fieldline_service::notifier::{self, Delivery, Mailer, Report, Settings};
 use serde_json::json;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Request, Response};
 
 mod postmark;
 mod smtp;
@@ -157,38 +157,11 @@ fn html_answer(status: u16, title: &str, text: &str) -> Response {
         .build()
 }
 
-/// Whether the request carries the operator's credential: `Authorization: Bearer <token>`
-/// equal to the variable `operator_token` (compared in constant time by the domain).
-fn is_operator(req: &Request, token: &fieldline_domain::OperatorToken) -> bool {
-    matches!(fieldline_component::authorization(req),
-        Some(fieldline_component::Authorization::Bearer(given)) if token.matches(&given))
-}
-
 fn run_route(req: &Request) -> Response {
-    if *req.method() != Method::Post {
-        return json_answer(
-            405,
-            json!({"code": "method_not_allowed", "message": "POST /notifier/run runs the notifier once"}),
-        );
-    }
-    let Some(token) =
-        variable("operator_token").and_then(|t| fieldline_domain::OperatorToken::parse(&t).ok())
-    else {
-        return json_answer(
-            404,
-            json!({"code": "not_enabled", "message": "the variable operator_token is not set (or shorter than 16 characters): the private run route is off"}),
-        );
-    };
-    if !is_operator(req, &token) {
-        return Response::builder()
-            .status(401)
-            .header("content-type", "application/json")
-            .header("www-authenticate", "Bearer realm=\"fieldline-notifier\"")
-            .body(
-                json!({"code": "unauthorized", "message": "send the operator credential (the variable operator_token) as Authorization: Bearer"})
-                    .to_string(),
-            )
-            .build();
+    if let Err(refused) =
+        fieldline_component::operator_gate(req, "/notifier/run", "fieldline-notifier")
+    {
+        return refused;
     }
     match work() {
         Ok((r, d)) => json_answer(

@@ -115,3 +115,55 @@ impl Answer {
         builder.body(body).build()
     }
 }
+
+/// The gate of a scheduled component's private run route (`POST /<component>/run`), which
+/// platforms without a cron trigger call from their own scheduler: `Ok` when the request is a
+/// POST carrying the operator's credential (`Authorization: Bearer` equal to the secret variable
+/// `operator_token`, compared in constant time); otherwise the answer to give, in JSON: 405 for
+/// another method, 404 while no operator credential is configured (the route is off), 401
+/// without the right one.
+pub fn operator_gate(req: &Request, route: &str, realm: &str) -> Result<(), Response> {
+    use fieldline_domain::OperatorToken;
+    if *req.method() != spin_sdk::http::Method::Post {
+        return Err(Answer::json(
+            405,
+            error_json(
+                "method_not_allowed",
+                &format!("POST {route} runs the job once"),
+            ),
+        )
+        .header("allow", "POST")
+        .into_response(None, true));
+    }
+    let Some(token) = variable("operator_token").and_then(|t| OperatorToken::parse(&t).ok()) else {
+        return Err(Answer::json(
+            404,
+            error_json(
+                "not_enabled",
+                "the variable operator_token is not set (or shorter than 16 characters): the \
+                 private run route is off",
+            ),
+        )
+        .into_response(None, true));
+    };
+    match authorization(req) {
+        Some(Authorization::Bearer(given)) if token.matches(&given) => Ok(()),
+        _ => Err(Answer::json(
+            401,
+            error_json(
+                "unauthorized",
+                "send the operator credential (the variable operator_token) as Authorization: \
+                 Bearer",
+            ),
+        )
+        .header("www-authenticate", format!("Bearer realm=\"{realm}\""))
+        .into_response(None, true)),
+    }
+}
+
+/// `{"code": .., "message": ..}`, the error body of the run routes.
+fn error_json(code: &str, message: &str) -> Vec<u8> {
+    serde_json::json!({"code": code, "message": message})
+        .to_string()
+        .into_bytes()
+}

@@ -250,7 +250,7 @@ impl Manifest {
             ));
         }
         for (place, template) in templates {
-            for reference in crate::variables::template_references(template)
+            for reference in crate::templates::template_references(template)
                 .map_err(|e| anyhow!("{file}: {place}: {e}"))?
             {
                 if !self.variables.contains_key(&reference) {
@@ -260,7 +260,7 @@ impl Manifest {
         }
         for (id, c) in &self.components {
             for (name, template) in &c.variables {
-                for reference in crate::variables::template_references(template)
+                for reference in crate::templates::template_references(template)
                     .map_err(|e| anyhow!("{file}: component `{id}`: variable `{name}`: {e}"))?
                 {
                     if !self.variables.contains_key(&reference) {
@@ -424,7 +424,7 @@ fn parse_application(table: Option<Table>, file: &Path) -> Result<Application> {
 fn parse_variables(table: Table, file: &Path) -> Result<BTreeMap<String, VariableDecl>> {
     let mut out = BTreeMap::new();
     for (name, value) in table {
-        crate::variables::validate_name(&name)
+        crate::templates::validate_name(&name)
             .map_err(|e| anyhow!("{}: [variables]: `{name}`: {e}", file.display()))?;
         let Value::Table(t) = value else {
             bail!(
@@ -513,7 +513,7 @@ fn parse_component(id: &str, table: Table, file: &Path, dir: &Path) -> Result<Co
     }
     let variables = f.take_string_map("variables")?;
     for name in variables.keys() {
-        crate::variables::validate_name(name)
+        crate::templates::validate_name(name)
             .map_err(|e| anyhow!("{ctx}: key `variables`: `{name}`: {e}"))?;
     }
     let environment = f.take_string_map("environment")?;
