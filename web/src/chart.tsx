@@ -132,6 +132,8 @@ export function StaticChart({ ctx }: { ctx: Ctx }) {
   }, [period.from, period.to, interval, grouping, combine]);
   if (!view.channels.length) return <NoChannels />;
   const span = period.to - period.from;
+  // Whole milliseconds: InfluxQL takes integer times.
+  const move = (from: number, to: number) => setPeriod({ from: Math.round(from), to: Math.round(to) });
   const last = (ms: number) => {
     const to = Math.ceil(Date.now() / 60_000) * 60_000;
     setPeriod({ from: to - ms, to });
@@ -151,8 +153,8 @@ export function StaticChart({ ctx }: { ctx: Ctx }) {
   return (
     <section aria-label="Static chart">
       <form class="toolbar" onSubmit={(e) => e.preventDefault()}>
-        <label>From <input type="datetime-local" value={toLocalInput(period.from, tz)} onChange={(e) => setPeriod({ ...period, from: fromLocalInput((e.target as HTMLInputElement).value, tz) })} /></label>
-        <label>To <input type="datetime-local" value={toLocalInput(period.to, tz)} onChange={(e) => setPeriod({ ...period, to: fromLocalInput((e.target as HTMLInputElement).value, tz) })} /></label>
+        <label>From <input type="datetime-local" value={toLocalInput(period.from, tz)} onChange={(e) => { const v = (e.target as HTMLInputElement).value; if (v) setPeriod({ ...period, from: fromLocalInput(v, tz) }); }} /></label>
+        <label>To <input type="datetime-local" value={toLocalInput(period.to, tz)} onChange={(e) => { const v = (e.target as HTMLInputElement).value; if (v) setPeriod({ ...period, to: fromLocalInput(v, tz) }); }} /></label>
         <span class="presets">
           <button type="button" onClick={() => last(3600_000)}>Last hour</button>
           <button type="button" onClick={() => last(86400_000)}>24 hours</button>
@@ -160,9 +162,10 @@ export function StaticChart({ ctx }: { ctx: Ctx }) {
           <button type="button" onClick={() => last(30 * 86400_000)}>30 days</button>
         </span>
         <span class="pan">
-          <button type="button" aria-label="Earlier" onClick={() => setPeriod({ from: period.from - span / 2, to: period.to - span / 2 })}>◀</button>
-          <button type="button" aria-label="Zoom out" onClick={() => setPeriod({ from: period.from - span / 2, to: period.to + span / 2 })}>−</button>
-          <button type="button" aria-label="Later" onClick={() => setPeriod({ from: period.from + span / 2, to: period.to + span / 2 })}>▶</button>
+          <button type="button" aria-label="Earlier" onClick={() => move(period.from - span / 2, period.to - span / 2)}>◀</button>
+          <button type="button" aria-label="Zoom in" onClick={() => move(period.from + span / 4, period.to - span / 4)}>+</button>
+          <button type="button" aria-label="Zoom out" onClick={() => move(period.from - span / 2, period.to + span / 2)}>−</button>
+          <button type="button" aria-label="Later" onClick={() => move(period.from + span / 2, period.to + span / 2)}>▶</button>
         </span>
         <label>Interval{' '}
           <select aria-label="Interval" value={String(intervalChoice)} onChange={(e) => { const v = (e.target as HTMLSelectElement).value; setIntervalChoice(v === 'auto' ? 'auto' : Number(v)); }}>
@@ -187,7 +190,7 @@ export function StaticChart({ ctx }: { ctx: Ctx }) {
       </form>
       <p class="muted" aria-live="polite">
         {interval ? `Points grouped per ${INTERVALS.find(([s]) => s === interval)?.[1]}` : 'Raw points'}
-        {interval >= 3600 && interval % 3600 === 0 ? ', read from the hourly aggregates' : ''}. Drag across a chart to zoom in.
+        {interval >= 3600 && interval % 3600 === 0 ? ', read from the hourly aggregates' : ''}. Drag across a chart (or press +) to zoom in.
       </p>
       <div class="toolbar">
         <button type="button" disabled={!canDownload} onClick={() => void exportFile('csv')}>Export CSV</button>

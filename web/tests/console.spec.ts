@@ -252,6 +252,12 @@ test('the static chart shows the points, raw and grouped, and exports the API CS
   await admin.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
   await admin.mouse.up();
   await expect.poll(async () => (await chartData(admin))[0]?.x.length).toBeLessThan(40);
+  // By keyboard: Zoom in halves the period around its middle.
+  const before = (await chartData(admin))[0];
+  await admin.getByRole('button', { name: 'Zoom in' }).focus();
+  await admin.keyboard.press('Enter');
+  const halved = (before.to! - before.from!) / 2;
+  await expect.poll(async () => { const c = (await chartData(admin))[0]; return Math.abs(c.to! - c.from! - halved) <= 1; }).toBe(true);
 });
 
 test('a session continues after its access token is refused', async () => {
