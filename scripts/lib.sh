@@ -93,8 +93,53 @@ ensure_maildev() {
   wait_port 1025 && wait_port 1080 || { echo "maildev did not start (target/tools/maildev.log)" >&2; exit 1; }
 }
 
+# The web console's front end (web/, npm, pinned by web/package-lock.json): `npm ci` when the
+# lock file changed since the last install, then `npm run build` into web/dist, which the
+# console component embeds; so it runs before every build of the components.
+ensure_console() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  if ! cmp -s "$ROOT/web/package-lock.json" "$ROOT/web/node_modules/.fieldline-lock"; then
+    log "installing the console's npm packages (npm ci in web/)"
+    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$ROOT/web/package-lock.json" "$ROOT/web/node_modules/.fieldline-lock"
+  fi
+  log "building the console (web/dist)"
+  (cd "$ROOT/web" && npm run --silent build -- --logLevel warn)
+}
+
+# Debian's Chromium, the browser the console's tests drive with Playwright (no browser download).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] || apt_install chromium
+}
+
+# Starts `fieldline up` on spin.toml on a free loopback port over the state directory $1, with
+# fresh secrets and sign-up open to anyone (the console's tests and benchmark): sets HOST_PID
+# and HOST_BASE; the output goes to $1/host.log. FIELDLINE_HOST_BIN picks the binary.
+start_scratch_host() {
+  local state="$1" bin="${FIELDLINE_HOST_BIN:-$ROOT/target/debug/fieldline}" port
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  SPIN_VARIABLE_JWT_SECRET="$(head -c 32 /dev/urandom | base64)" \
+  SPIN_VARIABLE_SENSORBIS_SECRET="$(head -c 32 /dev/urandom | base64)" \
+  SPIN_VARIABLE_OPERATOR_TOKEN="${SCRATCH_OPERATOR_TOKEN:-scratch-host-operator-token}" \
+  SPIN_VARIABLE_ALLOW_SIGNUP=true \
+  SPIN_VARIABLE_MAIL_TRANSPORT=none \
+    "$bin" up --from "$ROOT/spin.toml" --listen "127.0.0.1:$port" --state-dir "$state" \
+    >"$state/host.log" 2>&1 </dev/null &
+  HOST_PID=$!
+  HOST_BASE="http://127.0.0.1:$port"
+  for _ in $(seq 1 3000); do
+    curl -sf "$HOST_BASE/health" >/dev/null 2>&1 && return 0
+    kill -0 "$HOST_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$state/host.log" >&2
+  echo "the host did not start ($bin)" >&2
+  return 1
+}
+
 # Every component (wasm32-wasip2, release): the workspace members that are not native crates.
 build_components() {
+  ensure_console
   log "building the components (wasm32-wasip2)"
   cargo build --target wasm32-wasip2 --release --workspace \
     --exclude fieldline-host --exclude fieldline-tests

@@ -2,6 +2,7 @@
 
 mod admin;
 mod conduit;
+mod console;
 mod epts;
 mod host;
 mod maintenance;

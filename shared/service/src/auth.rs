@@ -230,7 +230,22 @@ pub fn password_login(
     let Some((user, _)) = found.filter(|_| ok) else {
         return Err(failed());
     };
-    let memberships = store.memberships_of_user(user.id)?;
+    Ok((
+        choose_organization(store, user.id, organization, now)?,
+        user.id,
+    ))
+}
+
+/// The organization a user's session is for: the one named (the user must be a member, and
+/// its subscription in force), else the first membership. Login and switching organizations
+/// (`POST /api/v1/switch`, the console's organization picker) choose the same way.
+pub fn choose_organization(
+    store: &(impl Users + Orgs + ?Sized),
+    user: UserId,
+    organization: Option<&str>,
+    now: Timestamp,
+) -> Result<Tenant> {
+    let memberships = store.memberships_of_user(user)?;
     let chosen = match organization {
         Some(org) => memberships.iter().find(|(t, _)| t.id().as_str() == org),
         None => memberships.first(),
@@ -238,7 +253,7 @@ pub fn password_login(
     match chosen {
         Some((tenant, _)) => {
             require_subscription(store, tenant, now)?;
-            Ok((*tenant, user.id))
+            Ok(*tenant)
         }
         None => Err(Error::NoMembership(organization.map(str::to_owned))),
     }

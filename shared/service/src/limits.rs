@@ -7,7 +7,7 @@ use fieldline_domain::{
 };
 
 use crate::error::Result;
-use crate::ports::{Counters, Reservation};
+use crate::ports::{Counters, Reservation, Tenant};
 
 /// Hexastate's public API: 100 requests per minute per user (the admin API's default; the
 /// variables `admin_rate_limit` and `admin_rate_limit_window_secs` override it).
@@ -106,6 +106,27 @@ pub fn notification_emails(subscription: &Subscription) -> RateLimitPolicy {
         limit: u64::from(subscription.notification_emails_per_day),
         window_secs: 86_400,
     }
+}
+
+/// What an organization has used of its subscription now: the points accepted this UTC hour
+/// and the notification e-mails counted today (UTC), read from the counters the limits keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub points_this_hour: u64,
+    pub emails_today: u64,
+}
+
+pub fn usage(
+    counters: &(impl Counters + ?Sized),
+    tenant: &Tenant,
+    subscription: &Subscription,
+    now: Timestamp,
+) -> Result<Usage> {
+    let hour = points_per_hour(subscription).window(&Subject::Org(tenant.id()).key(), now);
+    Ok(Usage {
+        points_this_hour: counters.current(&hour.key, now)?,
+        emails_today: counters.current(&crate::notifier::mails_today_key(tenant.key, now), now)?,
+    })
 }
 
 /// Who a limit counts for: the one place counter keys are spelled.

@@ -153,6 +153,26 @@ pub fn refresh(req: &Request, _: &Params) -> ApiResult {
     json_response(200, &session_json(&s))
 }
 
+#[derive(Deserialize)]
+struct SwitchBody {
+    organization: String,
+}
+
+/// `POST /api/v1/switch`: a new session in another organization of the signed-in user (the
+/// console's organization picker), without asking for the password again. The current
+/// session stays valid; the client logs it out when it no longer needs it.
+pub fn switch(req: &Request, _: &Params) -> ApiResult {
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
+    let b: SwitchBody = body(req)?;
+    let tenant = sessions::choose_organization(&store, caller.user(), Some(&b.organization), now)
+        .map_err(|e| match e {
+        Error::NoMembership(_) => ApiError::new(403, "no_membership", e.to_string()),
+        other => other.into(),
+    })?;
+    json_response(200, &session(&store, caller.user(), &tenant, now)?)
+}
+
 /// `POST /api/v1/logout`: revokes the session of the refresh token.
 pub fn logout(req: &Request, _: &Params) -> ApiResult {
     let (store, now) = open()?;
@@ -163,8 +183,14 @@ pub fn logout(req: &Request, _: &Params) -> ApiResult {
     no_content()
 }
 
-fn membership_json(tenant: &Tenant, m: &Membership) -> Value {
-    json!({ "organization": tenant.id(), "permissions": m.permissions, "since": m.created_at })
+fn membership_json(store: &Store, tenant: &Tenant, m: &Membership) -> ApiResult<Value> {
+    let name = store.organization(tenant)?.fields.name;
+    Ok(json!({
+        "organization": tenant.id(),
+        "name": name,
+        "permissions": m.permissions,
+        "since": m.created_at,
+    }))
 }
 
 /// `GET /api/v1/me`: the user, the organization of this token, and all their memberships.
@@ -183,7 +209,10 @@ pub fn me(req: &Request, _: &Params) -> ApiResult {
             "user": user,
             "organization": caller.org(),
             "permissions": current,
-            "memberships": memberships.iter().map(|(t, m)| membership_json(t, m)).collect::<Vec<_>>(),
+            "memberships": memberships
+                .iter()
+                .map(|(t, m)| membership_json(&store, t, m))
+                .collect::<ApiResult<Vec<_>>>()?,
             "access_token_expires_at": caller.claims.expires_at,
         }),
     )

@@ -173,6 +173,26 @@ pub fn discarded_points(req: &Request, _: &Params) -> ApiResult {
     )
 }
 
+/// `GET /api/v1/organization/usage`: any member: the subscription's limits beside what was
+/// used of them (points this UTC hour, notification e-mails today), for the console.
+pub fn usage(req: &Request, _: &Params) -> ApiResult {
+    let (store, now) = open()?;
+    let caller = authenticate(&store, req, now)?;
+    caller.may(Action::ReadOrg)?;
+    let subscription = store.organization(&caller.tenant)?.subscription;
+    let used = fieldline_service::limits::usage(&store, &caller.tenant, &subscription, now)?;
+    json_response(
+        200,
+        &json!({
+            "hourStart": now.hour_start(),
+            "pointsThisHour": used.points_this_hour,
+            "pointsPerHour": subscription.points_per_hour,
+            "emailsToday": used.emails_today,
+            "notificationEmailsPerDay": subscription.notification_emails_per_day,
+        }),
+    )
+}
+
 #[derive(Deserialize)]
 struct InviteBody {
     email: String,

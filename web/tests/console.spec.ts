@@ -1,0 +1,393 @@
+// The console end to end in Chromium, over the host's real APIs: an administrator signs up,
+// builds devices, sensors and channels in Structure, devices push through AlphaX Conduit, the
+// static chart shows exactly those points (raw and grouped), its CSV export is the export
+// API's, a view-only member invited by link sees the data but cannot change or download it, a
+// second organization sees nothing of the first, and a member of both switches between them.
+import { expect, Page, test, BrowserContext } from '@playwright/test';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const SHOTS = process.env.SCREENSHOTS || path.resolve('test-results/screenshots');
+fs.mkdirSync(SHOTS, { recursive: true });
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+
+const PASSWORD = 'correct horse battery';
+const NETWORK_ID = '70B3D32111BD648F7';
+const MINUTE = 60_000;
+
+test.describe.configure({ mode: 'serial' });
+
+type Ids = { device: string; channels: Record<string, string>; conduit: string; times: number[]; temps: number[]; watts: number[] };
+const ids: Partial<Ids> = {};
+let adminContext: BrowserContext;
+let admin: Page;
+
+async function session(page: Page): Promise<{ access_token: string; organization: string }> {
+  return page.evaluate(() => JSON.parse(localStorage.getItem('fieldline.session') || 'null'));
+}
+
+async function apiGet(page: Page, url: string) {
+  const s = await session(page);
+  const r = await page.request.get(url, { headers: { authorization: `Bearer ${s.access_token}` } });
+  expect(r.status(), await r.text()).toBe(200);
+  return r;
+}
+
+async function signUp(page: Page, org: string, email: string) {
+  await page.goto('/');
+  await page.getByRole('button', { name: 'Create an organization instead' }).click();
+  await page.getByLabel('Organization name').fill(org);
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await expect(page.getByRole('region', { name: 'Devices' })).toBeVisible();
+}
+
+/// Sends an invitation from the People screen; the link the screen shows for it.
+async function invite(page: Page, email: string, download = false): Promise<string> {
+  const form = page.getByRole('form', { name: 'Invite someone' });
+  await form.getByLabel('E-mail of the person to invite').fill(email);
+  if (download) await form.getByLabel('Download for the invited person').check();
+  const answered = page.waitForResponse((r) => r.url().endsWith('/api/v1/invitations') && r.request().method() === 'POST');
+  await form.getByRole('button', { name: 'Send the invitation' }).click();
+  const inv = await (await answered).json();
+  const shown = page.getByTestId('invitation-link');
+  await expect(shown).toHaveText(new RegExp(`/invitation/${encodeURIComponent(inv.token)}$`));
+  return (await shown.textContent())!;
+}
+
+async function chartData(page: Page) {
+  return page.evaluate(() => Object.values(window.fieldline.charts));
+}
+
+/// Waits until the charts show the data of `interval` (seconds; 0: raw) over a period of
+/// `span` milliseconds, then returns them.
+async function settled(page: Page, interval: number, span?: number) {
+  await expect
+    .poll(async () => {
+      const c = (await chartData(page))[0];
+      return c && c.interval === interval && (span === undefined || c.to! - c.from! === span);
+    })
+    .toBe(true);
+  return chartData(page);
+}
+
+test('sign up and build the structure, with server errors beside the field', async ({ browser }) => {
+  adminContext = await browser.newContext();
+  admin = await adminContext.newPage();
+  await admin.goto('/');
+  await expect(admin.getByRole('form', { name: 'Log in' })).toBeVisible();
+  await shot(admin, '01-login');
+  await signUp(admin, 'Acme Dairy', 'alice@example.com');
+  await expect(admin.getByText('Times in UTC')).toBeVisible();
+  await expect(admin.getByText('No devices yet.')).toBeVisible();
+
+  // A name over 30 characters: the server's message appears beside the name field.
+  await admin.getByRole('button', { name: 'New device' }).click();
+  const form = admin.getByRole('form', { name: 'New device' });
+  await form.getByLabel('Name (1–30 characters)').fill('x'.repeat(31));
+  await form.getByRole('button', { name: 'Save' }).click();
+  const nameError = form.locator('#f-name-err');
+  await expect(nameError).toBeVisible();
+  await expect(nameError).toContainText('30');
+  await shot(admin, '02-structure-field-error');
+  await form.getByLabel('Name (1–30 characters)').fill('Tank 1');
+  await form.getByLabel('Network id').fill(NETWORK_ID);
+  await form.getByLabel('Latitude').fill('45.4642');
+  await form.getByLabel('Longitude').fill('9.19');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await admin.getByRole('button', { name: 'Tank 1', exact: true }).click();
+
+  await admin.getByRole('button', { name: 'New sensor' }).click();
+  await admin.getByRole('form', { name: 'New sensor' }).getByLabel('Name (1–30 characters)').fill('Probe');
+  await admin.getByRole('form', { name: 'New sensor' }).getByRole('button', { name: 'Save' }).click();
+  await admin.getByRole('button', { name: 'Probe', exact: true }).click();
+
+  for (const [name, cid, unit, grouping] of [['Temperature', '1', '°C', 'M'], ['Power', '2', 'W', 'S']]) {
+    await admin.getByRole('button', { name: 'New channel' }).click();
+    const f = admin.getByRole('form', { name: 'New channel' });
+    await f.getByLabel('Name (1–30 characters)').fill(name);
+    await f.getByLabel('Communication id (letters, digits, - . _ ~)').fill(cid);
+    await f.getByLabel('Unit').fill(unit);
+    await f.getByLabel('Grouping: S (sum) or M (mean)').fill(grouping);
+    await f.getByRole('button', { name: 'Save' }).click();
+    await expect(admin.getByRole('region', { name: 'Channels' }).getByText(name)).toBeVisible();
+  }
+  // A duplicate communication id is refused by the server, and said beside that field.
+  await admin.getByRole('button', { name: 'New channel' }).click();
+  const dup = admin.getByRole('form', { name: 'New channel' });
+  await dup.getByLabel('Name (1–30 characters)').fill('Again');
+  await dup.getByLabel('Communication id (letters, digits, - . _ ~)').fill('1');
+  await dup.getByRole('button', { name: 'Save' }).click();
+  await expect(dup.getByRole('alert')).toBeVisible();
+  await dup.getByRole('button', { name: 'Cancel' }).click();
+
+  await admin.getByLabel('Show Temperature on the view').check();
+  await admin.getByLabel('Show Power on the view').check();
+  await admin.getByRole('button', { name: 'Update' }).click();
+  await expect(admin.getByText('The view was updated.')).toBeVisible();
+  await shot(admin, '03-structure');
+
+  const devices = await (await apiGet(admin, '/api/v1/devices')).json();
+  ids.device = devices[0].id;
+  const sensors = await (await apiGet(admin, `/api/v1/devices/${ids.device}/sensors`)).json();
+  const channels = await (await apiGet(admin, `/api/v1/sensors/${sensors[0].id}/channels`)).json();
+  ids.channels = Object.fromEntries(channels.map((c: any) => [c.name, c.id]));
+});
+
+test('a token shown once, points pushed through Conduit, usage counted', async () => {
+  await admin.getByRole('link', { name: 'People' }).click();
+  const tokens = admin.getByRole('form', { name: 'Create a token' });
+  await tokens.getByLabel('Name of the new Conduit token').fill('dashboard');
+  await tokens.getByRole('button', { name: 'Create' }).click();
+  const secret = (await admin.getByTestId('token-secret').textContent())!;
+  expect(secret).toMatch(/^flc_/);
+  ids.conduit = secret;
+  await admin.getByRole('button', { name: 'I copied it' }).click();
+  await expect(admin.getByTestId('token-secret')).toHaveCount(0);
+
+  // One reading a minute for the last 40 minutes, two channels each.
+  const now = Date.now();
+  const pushedFrom = now;
+  const base = Math.floor(now / MINUTE) * MINUTE - 40 * MINUTE;
+  ids.times = [];
+  ids.temps = [];
+  ids.watts = [];
+  for (let i = 0; i < 40; i++) {
+    // Whole seconds: AlphaX Conduit keeps timestamps to the second.
+    const t = base + i * MINUTE + 1000;
+    const temp = Math.round((4 + Math.sin(i / 5) * 3) * 1000) / 1000;
+    const watt = 100 + i;
+    const r = await admin.request.post('/post/v2', { data: { token: secret, networkId: NETWORK_ID, timestamp: t, data: [{ channelId: 1, value: temp }, { channelId: 2, value: watt }] } });
+    expect(r.status(), await r.text()).toBe(200);
+    ids.times.push(t);
+    ids.temps.push(temp);
+    ids.watts.push(watt);
+  }
+  await admin.reload();
+  await expect(admin.getByTestId('points-this-hour')).not.toHaveText('…');
+  const shown = Number(await admin.getByTestId('points-this-hour').textContent());
+  // Counted by the UTC hour they arrived in: all 80, unless the hour turned meanwhile.
+  if (Math.floor(Date.now() / 3600_000) === Math.floor(pushedFrom / 3600_000)) expect(shown).toBe(80);
+  else expect(shown).toBeLessThan(80);
+  await admin.getByRole('form', { name: 'Calculator' }).getByRole('button', { name: 'Calculate' }).click();
+  await expect(admin.getByText(/2400 points per hour/)).toBeVisible();
+  await shot(admin, '04-people');
+});
+
+test('the static chart shows the points, raw and grouped, and exports the API CSV', async () => {
+  await admin.getByRole('link', { name: 'Static chart' }).click();
+  await admin.getByRole('button', { name: 'Last hour' }).click();
+  await expect(admin.getByText(/^Raw points/)).toBeVisible();
+  let charts = await settled(admin, 0, 3600_000);
+  expect(charts).toHaveLength(1); // grouped per device: one chart
+  expect(charts[0].title).toBe('Tank 1');
+  expect(charts[0].labels).toEqual(['Tank 1 / Probe / Temperature (°C)', 'Tank 1 / Probe / Power (W)']);
+  expect(charts[0].x).toEqual(ids.times);
+  expect(charts[0].ys).toEqual([ids.temps, ids.watts]);
+  await shot(admin, '05-static-chart-raw');
+
+  // 15-minute groups: each channel's own grouping (Temperature mean, Power sum).
+  await admin.getByLabel('Interval').selectOption({ label: '15 minutes' });
+  await expect(admin.getByText('Points grouped per 15 minutes')).toBeVisible();
+  const buckets = new Map<number, { temps: number[]; watts: number[] }>();
+  ids.times!.forEach((t, i) => {
+    const b = t - (t % (15 * MINUTE));
+    if (!buckets.has(b)) buckets.set(b, { temps: [], watts: [] });
+    buckets.get(b)!.temps.push(ids.temps![i]);
+    buckets.get(b)!.watts.push(ids.watts![i]);
+  });
+  charts = await settled(admin, 900, 3600_000);
+  expect(charts[0].x.length).toBeLessThanOrEqual(5);
+  const [times, temps, watts] = [charts[0].x, charts[0].ys[0], charts[0].ys[1]];
+  for (const [i, t] of times.entries()) {
+    const b = buckets.get(t)!;
+    expect(b, `bucket ${t}`).toBeTruthy();
+    expect(temps[i]).toBeCloseTo(b.temps.reduce((a, v) => a + v, 0) / b.temps.length, 9);
+    expect(watts[i]).toBe(b.watts.reduce((a, v) => a + v, 0));
+  }
+  await admin.getByLabel('Grouping').selectOption({ label: 'average' });
+  await expect.poll(async () => JSON.stringify((await chartData(admin))[0]?.ys[1])).not.toBe(JSON.stringify(watts));
+  const averaged = (await chartData(admin))[0];
+  for (const [i, t] of averaged.x.entries()) {
+    const b = buckets.get(t)!;
+    expect(averaged.ys[1][i]).toBeCloseTo(b.watts.reduce((a, v) => a + v, 0) / b.watts.length, 9);
+  }
+  await shot(admin, '06-static-chart-grouped');
+  await admin.getByLabel('Grouping').selectOption({ label: "each channel's (sum or average)" });
+
+  // CSV: the file the console saves is the export API's answer for the chart's channels,
+  // period and interval.
+  const asked = admin.waitForRequest(/\/api\/v1\/export\?/);
+  const downloading = admin.waitForEvent('download');
+  await admin.getByRole('button', { name: 'Export CSV' }).click();
+  const [request, download] = await Promise.all([asked, downloading]);
+  const saved = fs.readFileSync((await download.path())!, 'utf8');
+  const q = new URL(request.url()).searchParams;
+  expect(q.get('channels')!.split(',').sort()).toEqual([ids.channels!.Temperature, ids.channels!.Power].sort());
+  expect(q.get('interval')).toBe('900');
+  expect(Number(q.get('to')) - Number(q.get('from'))).toBe(3600_000);
+  const fromApi = await (await apiGet(admin, `/api/v1/export?channels=${ids.channels!.Temperature},${ids.channels!.Power}&from=${q.get('from')}&to=${q.get('to')}&interval=900&format=csv`)).text();
+  expect(saved).toBe(fromApi);
+  const rows = saved.trim().split('\r\n');
+  expect(rows[0]).toBe('time,device,sensor,channel,communicationId,unit,grouping,value,count');
+  expect(rows.length - 1).toBe(times.length * 2);
+  const csvPower = rows.slice(1).map((r) => r.split(',')).filter((c) => c[3] === 'Power').map((c) => Number(c[7]));
+  expect(csvPower).toEqual(watts);
+
+  const html = admin.waitForEvent('download');
+  await admin.getByRole('button', { name: 'Export HTML data file' }).click();
+  expect(fs.readFileSync((await (await html).path())!, 'utf8')).toContain('<table>');
+  const png = admin.waitForEvent('download');
+  await admin.getByRole('button', { name: 'Export PNG image' }).click();
+  expect(fs.readFileSync((await (await png).path())!).subarray(1, 4).toString()).toBe('PNG');
+
+  // Drag across the chart: the period narrows to the selection.
+  await admin.getByLabel('Interval').selectOption({ label: 'raw points' });
+  expect((await settled(admin, 0, 3600_000))[0].x.length).toBe(40);
+  const over = admin.locator('.u-over').first();
+  const box = (await over.boundingBox())!;
+  await admin.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
+  await admin.mouse.down();
+  await admin.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+  await admin.mouse.up();
+  await expect.poll(async () => (await chartData(admin))[0]?.x.length).toBeLessThan(40);
+  // By keyboard: Zoom in halves the period around its middle.
+  const before = (await chartData(admin))[0];
+  await admin.getByRole('button', { name: 'Zoom in' }).focus();
+  await admin.keyboard.press('Enter');
+  const halved = (before.to! - before.from!) / 2;
+  await expect.poll(async () => { const c = (await chartData(admin))[0]; return Math.abs(c.to! - c.from! - halved) <= 1; }).toBe(true);
+});
+
+test('a session continues after its access token is refused', async () => {
+  await admin.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem('fieldline.session')!);
+    s.access_token = 'expired.or.garbage';
+    localStorage.setItem('fieldline.session', JSON.stringify(s));
+  });
+  await admin.goto('/structure');
+  await expect(admin.getByRole('button', { name: 'Tank 1', exact: true })).toBeVisible();
+  expect((await session(admin)).access_token).not.toBe('expired.or.garbage');
+});
+
+test('real-time chart, map with an info box, notifications, a phone-sized screen', async () => {
+  await admin.getByRole('link', { name: 'Real-time chart' }).click();
+  await expect(admin.getByText(/Updated /)).toBeVisible();
+  await expect.poll(async () => (await chartData(admin)).length).toBe(1);
+  await admin.getByLabel(/Refresh every/).fill('1');
+  await admin.getByLabel(/Refresh every/).blur();
+  await expect(admin.getByLabel(/Refresh every/)).toHaveValue('2');
+  await shot(admin, '07-realtime-chart');
+
+  await admin.getByRole('link', { name: 'Map and plans' }).click();
+  const marker = admin.getByRole('button', { name: 'Device Tank 1' });
+  await expect(marker).toBeVisible();
+  await marker.focus();
+  await admin.keyboard.press('Enter');
+  const info = admin.getByRole('region', { name: 'Device Tank 1' });
+  await expect(info).toContainText('45.46420, 9.19000');
+  await expect(info).toContainText(`Power (W): ${ids.watts!.at(-1)}`);
+  await shot(admin, '08-map');
+
+  await admin.getByRole('link', { name: 'Notifications' }).click();
+  await expect(admin.getByText('No notifications.')).toBeVisible();
+  await shot(admin, '09-notifications');
+
+  await admin.setViewportSize({ width: 390, height: 844 });
+  await admin.getByRole('link', { name: 'Structure' }).click();
+  await expect(admin.getByRole('region', { name: 'Devices' })).toBeVisible();
+  const overflow = await admin.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await shot(admin, '10-phone-structure');
+  await admin.setViewportSize({ width: 1280, height: 860 });
+
+  const manifest = await admin.request.get('/manifest.webmanifest');
+  expect((await manifest.json()).start_url).toBe('/');
+  await expect.poll(() => admin.evaluate(async () => !!(await navigator.serviceWorker.getRegistration('/')))).toBe(true);
+});
+
+test('an invited view-only member sees the data but cannot change or download it', async ({ browser }) => {
+  await admin.getByRole('link', { name: 'People' }).click();
+  const link = await invite(admin, 'bob@example.com');
+  // A second invitation, revoked: its link no longer works.
+  const revokedLink = await invite(admin, 'eve@example.com');
+  await admin.getByRole('button', { name: 'Revoke the invitation of eve@example.com' }).click();
+  await expect(admin.getByText(/eve@example.com/)).toHaveCount(0);
+
+  const bobContext = await browser.newContext();
+  const bob = await bobContext.newPage();
+  await bob.goto(new URL(revokedLink).pathname);
+  await bob.getByLabel(/Choose a password/).fill(PASSWORD);
+  await bob.getByRole('button', { name: 'Accept the invitation' }).click();
+  await expect(bob.getByRole('alert')).toBeVisible();
+
+  await bob.goto(new URL(link).pathname);
+  await shot(bob, '11-invitation');
+  await bob.getByLabel(/Choose a password/).fill(PASSWORD);
+  await bob.getByRole('button', { name: 'Accept the invitation' }).click();
+  await expect(bob.getByRole('button', { name: 'Tank 1', exact: true })).toBeVisible();
+  await expect(bob.getByRole('button', { name: 'New device' })).toHaveCount(0);
+  await bob.getByRole('button', { name: 'Edit device Tank 1' }).click();
+  await expect(bob.getByRole('form', { name: 'Edit device' }).getByRole('button', { name: 'Save' })).toBeDisabled();
+  await expect(bob.getByText('Changing the structure needs the Modify permission.')).toBeVisible();
+  await bob.getByRole('button', { name: 'Tank 1', exact: true }).click();
+  await bob.getByRole('button', { name: 'Probe', exact: true }).click();
+  await bob.getByLabel('Show Power on the view').check();
+  await bob.getByRole('button', { name: 'Update' }).click();
+  await bob.getByRole('link', { name: 'Static chart' }).click();
+  await bob.getByRole('button', { name: 'Last hour' }).click();
+  expect((await settled(bob, 0, 3600_000))[0].ys).toEqual([ids.watts]);
+  await expect(bob.getByRole('button', { name: 'Export CSV' })).toBeDisabled();
+  await expect(bob.getByText('Exporting data needs the Download permission.')).toBeVisible();
+  const s = await session(bob);
+  const refused = await bob.request.get(`/api/v1/export?channels=${ids.channels!.Power}&from=0&to=${Date.now()}`, { headers: { authorization: `Bearer ${s.access_token}` } });
+  expect(refused.status()).toBe(403);
+  await shot(bob, '12-view-only-member-chart');
+  await bob.getByRole('link', { name: 'People' }).click();
+  await expect(bob.getByText("Members and invitations are managed by the organization's administrators.")).toBeVisible();
+  await bob.getByRole('button', { name: 'Log out' }).click();
+  await expect(bob.getByRole('form', { name: 'Log in' })).toBeVisible();
+  await bobContext.close();
+
+  // The administrator sees Bob as a member, view only.
+  await admin.reload();
+  const row = admin.getByRole('row', { name: /bob@example.com/ });
+  await expect(row).toBeVisible();
+  await expect(row.getByLabel('Download for bob@example.com')).not.toBeChecked();
+});
+
+test('a second organization sees nothing of the first; a member of both switches', async ({ browser }) => {
+  const context = await browser.newContext();
+  const carol = await context.newPage();
+  await signUp(carol, 'Other Org', 'carol@example.com');
+  await expect(carol.getByText('No devices yet.')).toBeVisible();
+  await carol.getByRole('link', { name: 'Static chart' }).click();
+  await expect(carol.getByText(/No channels are chosen/)).toBeVisible();
+  await carol.getByRole('link', { name: 'Map and plans' }).click();
+  await expect(carol.getByText(/No device has a location/)).toBeVisible();
+  const s = await session(carol);
+  const other = await carol.request.get(`/api/v1/devices/${ids.device}`, { headers: { authorization: `Bearer ${s.access_token}` } });
+  expect(other.status()).toBe(404);
+  const q = await carol.request.get(`/query?epoch=ms&q=${encodeURIComponent('SELECT "value" FROM "2"')}`, { headers: { authorization: `Bearer ${s.access_token}` } });
+  expect((await q.json()).results[0].series).toBeUndefined();
+  await expect(carol.getByLabel('Organization')).toHaveText('Other Org');
+  await shot(carol, '13-second-organization');
+
+  // Alice invites Carol, who accepts while signed in: both organizations in her picker.
+  await admin.getByRole('link', { name: 'People' }).click();
+  const link = await invite(admin, 'carol@example.com', true);
+  await carol.goto(new URL(link).pathname);
+  await expect(carol.getByText('You are signed in')).toBeVisible();
+  await carol.getByRole('button', { name: 'Accept the invitation' }).click();
+  await expect(carol.getByRole('button', { name: 'Tank 1', exact: true })).toBeVisible();
+  const picker = carol.getByLabel('Organization');
+  await expect(picker.locator('option')).toHaveText(['Other Org', 'Acme Dairy']);
+  await picker.selectOption({ label: 'Other Org' });
+  await expect(carol.getByText('No devices yet.')).toBeVisible();
+  await picker.selectOption({ label: 'Acme Dairy' });
+  await expect(carol.getByRole('button', { name: 'Tank 1', exact: true })).toBeVisible();
+  await shot(carol, '14-organization-switched');
+  await context.close();
+  await adminContext.close();
+});
