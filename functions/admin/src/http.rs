@@ -86,6 +86,7 @@ fn conflict_code(c: &Conflict) -> &'static str {
         Conflict::InvitationClosed => "invitation_closed",
         Conflict::InvitationForAnotherEmail { .. } => "invitation_for_another_email",
         Conflict::SignupClosed(_) => "signup_disabled",
+        Conflict::AlreadyConfirmed => "incident_already_confirmed",
     }
 }
 

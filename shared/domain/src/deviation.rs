@@ -231,6 +231,15 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::Internal(format!("outbox payload: {e}")))
+    }
+
+    pub fn from_json(s: &str) -> Result<Outgoing, ParseError> {
+        serde_json::from_str(s)
+            .map_err(|e| ParseError::new("deviation outbox payload", e.to_string()))
+    }
+
     pub fn new(message: &Message, incident: i64) -> Result<Outgoing> {
         Ok(Outgoing {
             topic: message.topic.clone(),

@@ -15,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod deviations;
 mod error;
 pub mod export;
 pub mod influx;

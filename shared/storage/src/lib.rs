@@ -21,6 +21,7 @@ mod alarms;
 mod conduit;
 mod counters;
 mod db;
+mod deviations;
 mod devices;
 mod error;
 mod incidents;

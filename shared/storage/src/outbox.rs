@@ -32,7 +32,7 @@ pub fn enqueue(
     Ok(!rows.is_empty())
 }
 
-fn message_from(r: &Row<'_>) -> Result<OutboxMessage> {
+pub(crate) fn message_from(r: &Row<'_>) -> Result<OutboxMessage> {
     Ok(OutboxMessage {
         id: r.i64(0)?,
         org: r.parse(1, OrgId::parse)?,
