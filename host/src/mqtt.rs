@@ -31,16 +31,29 @@ pub struct MqttState {
     pub allowed: Arc<AllowList>,
 }
 
-/// Splits `mqtt://host:port` (port defaults to 1883).
+/// Splits `mqtt://host:port` (port defaults to 1883); a query (`?client_id=...`, which Spin
+/// requires) is not part of the address.
 pub fn host_port(address: &str) -> Option<(String, u16)> {
     let rest = address
         .strip_prefix("mqtt://")
         .or_else(|| address.strip_prefix("tcp://"))?;
+    let rest = rest.split('?').next().unwrap_or(rest);
     let rest = rest.trim_end_matches('/');
     match rest.rsplit_once(':') {
         Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
         None => Some((rest.to_string(), 1883)),
     }
+}
+
+/// The `client_id` of the address's query, as Spin's outbound MQTT takes it.
+pub fn client_id(address: &str) -> Option<String> {
+    let (_, query) = address.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "client_id")
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// Connects and waits for the broker's CONNACK.
@@ -52,11 +65,13 @@ pub async fn connect(
 ) -> Result<(AsyncClient, EventLoop), String> {
     let (host, port) = host_port(address)
         .ok_or_else(|| format!("`{address}` is not an mqtt://host:port address"))?;
-    let id = format!(
-        "fieldline-{}-{}",
-        std::process::id(),
-        NEXT_CLIENT.fetch_add(1, Ordering::Relaxed)
-    );
+    let id = client_id(address).unwrap_or_else(|| {
+        format!(
+            "fieldline-{}-{}",
+            std::process::id(),
+            NEXT_CLIENT.fetch_add(1, Ordering::Relaxed)
+        )
+    });
     let mut opts = MqttOptions::new(id, host, port);
     opts.set_keep_alive(Duration::from_secs(keep_alive.max(5)));
     if !username.is_empty() {
@@ -213,6 +228,15 @@ mod tests {
         assert_eq!(host_port("mqtt://broker"), Some(("broker".into(), 1883)));
         assert_eq!(host_port("http://broker"), None);
         assert_eq!(host_port("mqtt://b:x"), None);
+        assert_eq!(
+            host_port("mqtt://127.0.0.1:1884?client_id=abc"),
+            Some(("127.0.0.1".into(), 1884))
+        );
+        assert_eq!(
+            client_id("mqtt://h:1?x=1&client_id=abc").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(client_id("mqtt://h:1"), None);
     }
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

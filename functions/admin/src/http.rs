@@ -102,7 +102,8 @@ fn not_found_code(what: Entity) -> &'static str {
         Entity::Token => "token_not_found",
         Entity::Notification => "notification_not_found",
         Entity::TopicSubscription => "subscription_not_found",
-        Entity::Incident | Entity::OutboxMessage => "not_found",
+        Entity::Incident => "incident_not_found",
+        Entity::OutboxMessage => "not_found",
     }
 }
 

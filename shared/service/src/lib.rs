@@ -29,8 +29,8 @@ pub mod sensorbis;
 /// The port traits, for calling their methods on a store.
 pub mod prelude {
     pub use crate::ports::{
-        Alarms, Atomic, Counters, Devices, Orgs, Outbox, Points, Sensorbis, Series, Store, Tokens,
-        Users,
+        Alarms, Atomic, Counters, Deviations, Devices, Orgs, Outbox, Points, Sensorbis, Series,
+        Store, Tokens, Users,
     };
 }
 
