@@ -2,6 +2,7 @@
 
 mod admin;
 mod conduit;
+mod deviations;
 mod epts;
 mod host;
 mod maintenance;
