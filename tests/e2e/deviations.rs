@@ -428,7 +428,7 @@ fn kind_of(message: &Value) -> String {
 fn every_deviation_type_reaches_an_amqp_and_an_mqtt_consumer_and_validates() {
     let h = start();
     let (vhost, user, password) = (unique("elpro-e2e"), unique("elpro"), "pw-a-0123456789");
-    rabbitmq_space(&vhost, &user, &password);
+    rabbitmq_space(&vhost, &user, password);
     let a = org(&h, "Dairy A", "70B3D32111BD64901");
     let access = a.login(&h);
     set_broker(&h, &access, &vhost, &user, password);

@@ -47,7 +47,7 @@ impl Publisher for Mqtt {
         let result = self
             .connections
             .get(&key)
-            .map(|c| c.publish(topic, &payload.to_vec(), Qos::AtLeastOnce))
+            .map(|c| c.publish(topic, payload, Qos::AtLeastOnce))
             .unwrap_or(Ok(()));
         if let Err(e) = result {
             self.connections.remove(&key);

@@ -42,6 +42,8 @@ pub mod native;
 pub mod spin;
 
 #[cfg(test)]
+mod deviation_tests;
+#[cfg(test)]
 mod notifier_tests;
 #[cfg(test)]
 mod tests;
