@@ -19,7 +19,8 @@ use fieldline_tests::{client, workspace, Start, TestHost, PASSWORD};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
-const OPERATOR: &str = "e2e-operator-token-deviations-0123";
+use crate::notifier::{run, OPERATOR};
+
 const MQTT_PORT: u16 = 1884;
 
 /// A vhost of its own per test run and organization: queues of an earlier run do not mix in.
@@ -252,19 +253,6 @@ fn start() -> TestHost {
         .env("SPIN_VARIABLE_MAIL_TRANSPORT", "none")
         .start()
         .expect("host starts")
-}
-
-/// `POST /notifier/run`: the run's report.
-fn run(h: &TestHost) -> Value {
-    let r = client()
-        .post(h.url("/notifier/run"))
-        .bearer_auth(OPERATOR)
-        .send()
-        .expect("run");
-    let status = r.status().as_u16();
-    let body: Value = r.json().expect("json");
-    assert_eq!(status, 200, "{body}\n{}", h.output());
-    body
 }
 
 /// An organization with a device "Cold room" (network id given) and its channels: "1" a

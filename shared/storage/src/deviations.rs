@@ -296,22 +296,18 @@ pub fn claim_in_order(
     lease_until: Timestamp,
     limit: usize,
 ) -> Result<Vec<OutboxMessage>> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = db.execute(
-        "UPDATE outbox SET next_attempt_at = ?1, attempts = attempts + 1 WHERE key IN \
-         (SELECT o.key FROM outbox o WHERE o.topic = ?2 AND o.sent_at IS NULL \
-          AND o.next_attempt_at <= ?3 AND NOT EXISTS (SELECT 1 FROM outbox p \
-            WHERE p.topic = o.topic AND p.org_key = o.org_key AND p.sent_at IS NULL \
-            AND p.key < o.key AND p.next_attempt_at > ?3) \
-          ORDER BY o.key LIMIT ?4) \
-         RETURNING key, (SELECT id FROM orgs WHERE orgs.key = outbox.org_key), topic, \
-             idempotency_key, payload, attempts, created_at",
-        &[lease_until.into(), topic.into(), now.into(), limit.into()],
+    let mut out = crate::outbox::lease(
+        db,
+        "SELECT o.key FROM outbox o WHERE o.topic = ?2 AND o.sent_at IS NULL \
+         AND o.next_attempt_at <= ?3 AND NOT EXISTS (SELECT 1 FROM outbox p \
+           WHERE p.topic = o.topic AND p.org_key = o.org_key AND p.sent_at IS NULL \
+           AND p.key < o.key AND p.next_attempt_at > ?3) \
+         ORDER BY o.key LIMIT ?4",
+        topic,
+        now,
+        lease_until,
+        limit,
     )?;
-    let mut out = rows
-        .iter()
-        .map(|r| crate::outbox::message_from(&r))
-        .collect::<Result<Vec<_>>>()?;
     // Written order: the key.
     out.sort_by_key(|m| m.id);
     Ok(out)
