@@ -669,6 +669,8 @@ fn every_deviation_type_reaches_an_amqp_and_an_mqtt_consumer_and_validates() {
         )
         .expect("capture");
     }
+    // The broker's password never reaches the log.
+    assert!(!h.output().contains(password), "the password was logged");
     drop(consumer);
     delete_space(&vhost, &user);
 }

@@ -8,7 +8,7 @@
 //!    wasi:sockets) or Postmark's HTTP API (`"postmark"`), or none (`"none"`: they wait);
 //! 3. publishes the elproMONITOR deviation messages of the outbox to each organization's
 //!    RabbitMQ over MQTT (`fieldline_service::deviations::publish`, docs/deviations.md);
-//! 4. deletes the e-mails delivered more than a week ago.
+//! 4. deletes the e-mails and deviation messages delivered more than a week ago.
 //!
 //! `GET /notifier/verify?token=...` is the one-time link of the verification e-mail that
 //! confirms a device's notification address.

@@ -757,11 +757,14 @@ pub fn purge_sent(
 ) -> Result<usize> {
     let before = now.add_millis(-KEEP_SENT_MS);
     let mut purged = 0;
-    while more_time() {
-        let n = store.purge_sent(EMAIL_TOPIC, before, PURGE_BATCH)?;
-        purged += n;
-        if n < PURGE_BATCH {
-            break;
+    // The e-mails, and the deviation messages (docs/deviations.md) the same run publishes.
+    for topic in [EMAIL_TOPIC, crate::deviations::TOPIC] {
+        while more_time() {
+            let n = store.purge_sent(topic, before, PURGE_BATCH)?;
+            purged += n;
+            if n < PURGE_BATCH {
+                break;
+            }
         }
     }
     Ok(purged)

@@ -163,3 +163,90 @@ fn retry_delays_double_up_to_five_minutes() {
     let d: Vec<i64> = (1..=9).map(deviations::retry_delay_secs).collect();
     assert_eq!(d, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
 }
+
+#[test]
+fn a_device_never_heard_from_opens_no_connection_on_its_inputs_once() {
+    use fieldline_domain::{ChannelFields, CommunicationId, DeviceFields, Name, SensorFields};
+    let db = db();
+    let a = org(&db, "A", "a@example.com");
+    let store = SqlStore(&db);
+    let key = SealKey::from_secret(&[9u8; 32]).unwrap();
+    let device = create_device(
+        &db,
+        &a,
+        &DeviceFields::named(Name::parse("Cold room").unwrap()),
+        None,
+        t0(),
+    )
+    .unwrap();
+    let sensor = create_sensor(
+        &db,
+        &a,
+        device.id,
+        &SensorFields::named(Name::parse("Probe").unwrap()),
+        t0(),
+    )
+    .unwrap();
+    for comm in ["1", "2", "255"] {
+        create_channel(
+            &db,
+            &a,
+            sensor.id,
+            Some(CommunicationId::parse(comm).unwrap()),
+            &ChannelFields::named(Name::parse(&format!("c{comm}")).unwrap()),
+            t0(),
+        )
+        .unwrap();
+    }
+    // Deviations off: nothing, however long the silence.
+    let r = deviations::tick(&store, t0().add_secs(10 * 3600)).unwrap();
+    assert_eq!(r, deviations::Report::default());
+    // On from t0 + 1 h: silence counts from there; the default period is an hour.
+    let broker = StoredBroker {
+        address: "mqtt://127.0.0.1:1884".into(),
+        vhost: "org-a".into(),
+        username: "fieldline".into(),
+        password_sealed: key.seal("pw", &seal_context(a.id())).unwrap(),
+        enabled_at: t0().add_secs(3600),
+        updated_at: t0(),
+    };
+    store.set_deviation_broker(&a, Some(&broker)).unwrap();
+    let r = deviations::tick(&store, t0().add_secs(2 * 3600)).unwrap();
+    assert_eq!(r.opened, 0, "exactly the period is not more than it");
+    let r = deviations::tick(&store, t0().add_secs(2 * 3600 + 1)).unwrap();
+    // Its two inputs; the reserved voltage channel is not one.
+    assert_eq!((r.opened, r.messages), (2, 2));
+    let again = deviations::tick(&store, t0().add_secs(3 * 3600)).unwrap();
+    assert_eq!(
+        again.opened, 0,
+        "one incident per input while it stays silent"
+    );
+    let list = store
+        .incidents(
+            &a,
+            &fieldline_service::ports::IncidentFilter {
+                active: Some(true),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(
+        |i| i.opened.kind == fieldline_domain::IncidentKind::NoConnection
+            && i.opened.start == t0().add_secs(2 * 3600)
+    ));
+    // Turned off for the device: no new incident after the next silence.
+    store
+        .set_device_deviation_settings(
+            &a,
+            device.id,
+            &fieldline_domain::deviation::DeviceSettings {
+                no_connection_secs: None,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let r = deviations::tick(&store, t0().add_secs(30 * 3600)).unwrap();
+    assert_eq!(r, deviations::Report::default());
+}
