@@ -184,7 +184,7 @@ struct BrokerBody {
 }
 
 fn check_text(what: &str, v: &str, max: usize) -> ApiResult<()> {
-    if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
+    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!(
             "{what} must have 1 to {max} characters, no control characters"
         )));
