@@ -238,7 +238,10 @@ fn apply(
 ) -> Result<()> {
     for t in transitions {
         match *t {
-            Transition::Opened(alarm) => {
+            // An alarm that goes on without an incident (it opened before deviations were
+            // turned on, or the input was added while it was open) gets one now, with the
+            // alarm's own start.
+            Transition::Opened(alarm) | Transition::Updated(alarm) => {
                 if s.active_incident(&subject.tenant, subject.channel, condition.key())?
                     .is_some()
                 {
@@ -265,7 +268,6 @@ fn apply(
                 report.opened += 1;
                 enqueue(s, subject, &incident, "start", now, report)?;
             }
-            Transition::Updated(_) => {}
             Transition::Closed { at, .. } => {
                 let Some(open) =
                     s.active_incident(&subject.tenant, subject.channel, condition.key())?

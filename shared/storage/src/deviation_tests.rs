@@ -221,6 +221,19 @@ fn a_device_never_heard_from_opens_no_connection_on_its_inputs_once() {
         again.opened, 0,
         "one incident per input while it stays silent"
     );
+    // An input added while the device is silent gets its incident at the next tick, with the
+    // silence's own start.
+    create_channel(
+        &db,
+        &a,
+        sensor.id,
+        Some(CommunicationId::parse("3").unwrap()),
+        &ChannelFields::named(Name::parse("c3").unwrap()),
+        t0(),
+    )
+    .unwrap();
+    let late = deviations::tick(&store, t0().add_secs(4 * 3600)).unwrap();
+    assert_eq!((late.opened, late.messages), (1, 1));
     let list = store
         .incidents(
             &a,
@@ -231,7 +244,7 @@ fn a_device_never_heard_from_opens_no_connection_on_its_inputs_once() {
             },
         )
         .unwrap();
-    assert_eq!(list.len(), 2);
+    assert_eq!(list.len(), 3);
     assert!(list.iter().all(
         |i| i.opened.kind == fieldline_domain::IncidentKind::NoConnection
             && i.opened.start == t0().add_secs(2 * 3600)
