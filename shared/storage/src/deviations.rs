@@ -3,7 +3,7 @@
 //! them, and the ordered claim of the publisher's outbox messages.
 
 use fieldline_domain::deviation::{ChannelSettings, DeviceSettings, Input};
-use fieldline_domain::{ChannelId, DeviceId, OrgId, Thresholds, Timestamp};
+use fieldline_domain::{ChannelId, DeviceId, OrgId, Timestamp};
 use fieldline_service::ports::{
     ChannelRef, DeviationDevice, DeviationState, DeviationSubject, StoredBroker,
 };
@@ -53,13 +53,7 @@ fn subject_from(r: &Row<'_>) -> Result<DeviationSubject> {
         communication_id: r.text(4)?.to_owned(),
         unit: r.text(5)?.to_owned(),
         enumerated: r.bool(6)?,
-        thresholds: Thresholds::from_parts(
-            r.opt_text(7)?,
-            r.opt_f64(8)?,
-            r.opt_text(9)?,
-            r.opt_f64(10)?,
-        )
-        .map_err(|e| Error::Corrupt(e.to_string()))?,
+        thresholds: crate::alarms::thresholds_at(r, 7)?,
         device_key,
         input: Input {
             io_module_key: device_key,
