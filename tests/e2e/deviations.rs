@@ -32,8 +32,10 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
-/// `scripts/rabbitmq-setup VHOST USER PASSWORD`: the operator's own helper.
-fn rabbitmq_space(vhost: &str, user: &str, password: &str) {
+/// `scripts/rabbitmq-setup VHOST USER PASSWORD`: the operator's own helper. The vhost and the
+/// user are deleted when the guard goes, also when the test fails.
+#[must_use]
+fn rabbitmq_space(vhost: &str, user: &str, password: &str) -> Space {
     let out = Command::new(workspace().join("scripts/rabbitmq-setup"))
         .args([vhost, user, password])
         .output()
@@ -43,6 +45,26 @@ fn rabbitmq_space(vhost: &str, user: &str, password: &str) {
         "rabbitmq-setup: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    Space {
+        vhost: vhost.to_owned(),
+        user: user.to_owned(),
+    }
+}
+
+struct Space {
+    vhost: String,
+    user: String,
+}
+
+impl Drop for Space {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "delete_vhost", &self.vhost])
+            .output();
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "delete_user", &self.user])
+            .output();
+    }
 }
 
 fn rabbitmqctl(args: &[&str]) {
@@ -55,15 +77,6 @@ fn rabbitmqctl(args: &[&str]) {
         "rabbitmqctl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn delete_space(vhost: &str, user: &str) {
-    let _ = Command::new("rabbitmqctl")
-        .args(["-q", "delete_vhost", vhost])
-        .output();
-    let _ = Command::new("rabbitmqctl")
-        .args(["-q", "delete_user", user])
-        .output();
 }
 
 /// The AMQP consumer: pika, a durable queue bound to `v1.inputdeviations.#` on ex.elproMONITOR;
@@ -416,7 +429,7 @@ fn kind_of(message: &Value) -> String {
 fn every_deviation_type_reaches_an_amqp_and_an_mqtt_consumer_and_validates() {
     let h = start();
     let (vhost, user, password) = (unique("elpro-e2e"), unique("elpro"), "pw-a-0123456789");
-    rabbitmq_space(&vhost, &user, password);
+    let _space = rabbitmq_space(&vhost, &user, password);
     let a = org(&h, "Dairy A", "70B3D32111BD64901");
     let access = a.login(&h);
     set_broker(&h, &access, &vhost, &user, password);
@@ -672,7 +685,6 @@ fn every_deviation_type_reaches_an_amqp_and_an_mqtt_consumer_and_validates() {
     // The broker's password never reaches the log.
     assert!(!h.output().contains(password), "the password was logged");
     drop(consumer);
-    delete_space(&vhost, &user);
 }
 
 #[test]
@@ -689,8 +701,9 @@ fn two_organizations_never_see_each_others_messages() {
         .collect();
     let mut consumers = Vec::new();
     let mut orgs = Vec::new();
+    let mut guards = Vec::new();
     for (i, (vhost, user, pw)) in spaces.iter().enumerate() {
-        rabbitmq_space(vhost, user, pw);
+        guards.push(rabbitmq_space(vhost, user, pw));
         let o = org(&h, &format!("Dairy {i}"), &format!("70B3D32111BD6491{i}"));
         set_broker(&h, &o.login(&h), vhost, user, pw);
         consumers.push(Consumer::start(vhost, user, pw));
@@ -737,21 +750,19 @@ fn two_organizations_never_see_each_others_messages() {
         "user of A published into B's vhost"
     );
     drop(consumers);
-    for (vhost, user, _) in &spaces {
-        delete_space(vhost, user);
-    }
+    drop(guards);
 }
 
 #[test]
 fn after_a_broker_outage_every_message_arrives_once_in_order_per_incident() {
     let h = start();
     let (vhost, user, password) = (unique("elpro-out"), unique("out"), "pw-out-0123456789");
-    rabbitmq_space(&vhost, &user, password);
+    let _space = rabbitmq_space(&vhost, &user, password);
     let a = org(&h, "Dairy Outage", "70B3D32111BD64920");
     set_broker(&h, &a.login(&h), &vhost, &user, password);
     // The consumer has a user of its own in the vhost, so that the outage is Fieldline's alone.
     let reader = unique("reader");
-    rabbitmq_space(&vhost, &reader, password);
+    let _reader_space = rabbitmq_space(&vhost, &reader, password);
     let consumer = Consumer::start(&vhost, &reader, password);
     // The broker refuses Fieldline: its user has no permissions on the vhost any more (the
     // consumer's durable queue keeps receiving what is routed to it later). The whole
@@ -870,6 +881,4 @@ fn after_a_broker_outage_every_message_arrives_once_in_order_per_incident() {
         .expect("capture");
     }
     drop(consumer);
-    delete_space(&vhost, &user);
-    delete_space(&vhost, &reader);
 }
