@@ -1308,6 +1308,30 @@ fn notification_of(api: &Api, s: &Session, channel: &str) -> String {
     key.to_string()
 }
 
+/// An incident of the organization of `s` on `channel` (elproMONITOR deviations); its id.
+fn incident_of(api: &Api, s: &Session, channel: &str) -> String {
+    use fieldline_storage as storage;
+    let db = api.host.storage().expect("the host's database");
+    let tenant = storage::tenant(&db, OrgId::parse(&s.org).expect("org id")).expect("tenant");
+    let channel = fieldline_domain::ChannelId::parse(channel).expect("channel id");
+    let cref = storage::channel_ref(&db, &tenant, channel).expect("channel");
+    let incident = storage::open_incident(
+        &db,
+        &tenant,
+        cref,
+        &fieldline_domain::NewIncident {
+            kind: fieldline_domain::IncidentKind::Failure,
+            deviation: None,
+            limit: None,
+            measurement: Some(3.0),
+            unit: fieldline_domain::Unit::parse("").expect("unit"),
+            start: Timestamp::now(),
+        },
+    )
+    .expect("incident");
+    incident.id.to_string()
+}
+
 #[test]
 fn admin_lists_reads_and_dismisses_the_notifiers_in_app_notifications() {
     let api = start_with(&[
@@ -1418,6 +1442,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         .body);
     let member = api.add_member(&a, "m@example.com", json!({"modify": true}));
     let notification = notification_of(&api, &a, &channel);
+    let incident = incident_of(&api, &a, &channel);
     let subscription = api.post(
         "/api/v1/notification-subscriptions",
         &a,
@@ -1453,6 +1478,8 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
             &notification
         } else if path.starts_with("/api/v1/notification-subscriptions/") {
             &subscription
+        } else if path.starts_with("/api/v1/incidents/") {
+            &incident
         } else {
             panic!("no id of org A for {path}: add it to this test");
         };
@@ -1492,6 +1519,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         "/api/v1/members",
         "/api/v1/notifications",
         "/api/v1/notification-subscriptions",
+        "/api/v1/incidents",
     ] {
         let list = api.get(path, &b);
         assert_eq!(list.status, 200, "{path}");

@@ -20,7 +20,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 type Handler = fn(&Request, &Params) -> ApiResult;
 
 fn handler(op: Op) -> Handler {
-    use api::{auth, devices, notifications, operator, org, tokens};
+    use api::{auth, deviations, devices, notifications, operator, org, tokens};
     match op {
         Op::OpenApi => |_, _| {
             Ok(Response::builder()
@@ -83,6 +83,16 @@ fn handler(op: Op) -> Handler {
         Op::PutDoNotDisturb => notifications::put_quiet_hours,
         Op::GetNotificationReminder => notifications::get_reminder,
         Op::PutNotificationReminder => notifications::put_reminder,
+        Op::ListIncidents => deviations::list,
+        Op::GetIncident => deviations::get,
+        Op::ConfirmIncident => deviations::confirm_incident,
+        Op::GetDeviationBroker => deviations::get_broker,
+        Op::PutDeviationBroker => deviations::put_broker,
+        Op::DeleteDeviationBroker => deviations::delete_broker,
+        Op::GetDeviceDeviationSettings => deviations::get_device_settings,
+        Op::PutDeviceDeviationSettings => deviations::put_device_settings,
+        Op::GetChannelDeviationSettings => deviations::get_channel_settings,
+        Op::PutChannelDeviationSettings => deviations::put_channel_settings,
     }
 }
 

@@ -15,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod deviations;
 mod error;
 pub mod export;
 pub mod influx;
@@ -28,8 +29,8 @@ pub mod sensorbis;
 /// The port traits, for calling their methods on a store.
 pub mod prelude {
     pub use crate::ports::{
-        Alarms, Atomic, Counters, Devices, Orgs, Outbox, Points, Sensorbis, Series, Store, Tokens,
-        Users,
+        Alarms, Atomic, Counters, Deviations, Devices, Orgs, Outbox, Points, Sensorbis, Series,
+        Store, Tokens, Users,
     };
 }
 
