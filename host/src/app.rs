@@ -346,6 +346,11 @@ impl App {
         c.proxy.as_ref()
     }
 
+    /// Every database file the application's stores use (SQLite databases and key-value stores).
+    pub fn databases(&self) -> &[Database] {
+        &self.databases
+    }
+
     /// Lets every database writer finish what it has queued.
     pub fn shutdown(&self) {
         for db in &self.databases {

@@ -3,6 +3,7 @@
 
 pub mod allowed_hosts;
 pub mod app;
+pub mod backup;
 pub mod bindings;
 pub mod cron;
 pub mod cron_trigger;
@@ -11,6 +12,7 @@ pub mod files;
 pub mod http_trigger;
 pub mod kv;
 pub mod manifest;
+pub mod metrics;
 pub mod mqtt;
 pub mod mqtt_trigger;
 pub mod outbound_http;

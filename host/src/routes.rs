@@ -18,12 +18,16 @@ pub struct Route {
     /// The route with one trailing `/` removed (`spin-matched-route`).
     based: String,
     pub component: String,
+    /// The component and route as metric labels, made once.
+    pub labels: crate::metrics::RouteLabels,
 }
 
 /// What a matched request learns about its route, as Spin's request headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteMatch<'a> {
     pub component: &'a str,
+    /// The component and the route as written, as metric labels.
+    pub labels: &'a crate::metrics::RouteLabels,
     /// `spin-raw-component-route`: the route as written.
     pub raw_route: &'a str,
     /// `spin-matched-route`: the route as written, normalised.
@@ -85,6 +89,10 @@ impl Route {
             raw: raw.to_string(),
             based,
             component: component.to_string(),
+            labels: crate::metrics::RouteLabels {
+                component: component.into(),
+                route: raw.into(),
+            },
         })
     }
 
@@ -178,6 +186,7 @@ impl Router {
         self.routes.iter().find_map(|r| {
             r.matches(path).map(|(params, path_info)| RouteMatch {
                 component: &r.component,
+                labels: &r.labels,
                 raw_route: &r.raw,
                 matched_route: &r.based,
                 component_route: r.component_route(),

@@ -6,6 +6,7 @@ mod epts;
 mod host;
 mod maintenance;
 mod notifier;
+mod operations;
 mod security;
 mod sensorbis;
 mod subscriptions;
