@@ -265,3 +265,135 @@ fn prometheus_scrapes_the_ingestion_rate_and_the_error_ratio() {
         Some(0.0)
     );
 }
+
+/// The timestamps (ms) of the series' points, through InfluxQL on `h`.
+fn stored(h: &TestHost, user: &str, secret: &str) -> std::collections::HashSet<i64> {
+    let r: Value = client()
+        .get(h.url("/query"))
+        .basic_auth(user, Some(secret))
+        .query(&[
+            ("db", "fieldline"),
+            ("epoch", "ms"),
+            ("q", "SELECT value FROM \"auto~watt\""),
+        ])
+        .send()
+        .expect("query")
+        .json()
+        .expect("json");
+    r["results"][0]["series"][0]["values"]
+        .as_array()
+        .map(|rows| rows.iter().filter_map(|row| row[0].as_i64()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_backup_taken_while_writing_restores_into_a_second_host_with_everything_acknowledged() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let h = Start::app().start().expect("host starts");
+    let (user, secret) = token(&h);
+    // A writer that never stops until told: 20 points per request, each request's points at
+    // times of their own; the rounds the host acknowledged (204) are noted.
+    let acked = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acked, stop, url) = (
+            acked.clone(),
+            stop.clone(),
+            h.url("/write?db=fieldline&precision=ms"),
+        );
+        let (user, secret) = (user.clone(), secret.clone());
+        std::thread::spawn(move || {
+            let mut round = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let r = client()
+                    .post(&url)
+                    .basic_auth(&user, Some(&secret))
+                    .body(lines(round, 20, 0))
+                    .send()
+                    .expect("write");
+                if r.status().as_u16() == 204 {
+                    acked.lock().unwrap().push(round);
+                }
+                round += 1;
+            }
+        })
+    };
+    let acked_count = || acked.lock().unwrap().len();
+    while acked_count() < 20 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before: Vec<usize> = acked.lock().unwrap().clone();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("fieldline.tar");
+    let state = h.state.path().to_string_lossy().into_owned();
+    let (ok, out) = fieldline_tests::run_host(
+        &[
+            "backup",
+            "--state-dir",
+            &state,
+            "--to",
+            &file.to_string_lossy(),
+        ],
+        &[],
+    )
+    .expect("fieldline backup");
+    assert!(ok, "{out}");
+    assert!(out.contains("backed up 2 stores"), "{out}");
+    // Ingestion went on during the backup and after it.
+    let after_backup = acked_count();
+    while acked_count() < after_backup + 5 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.join().expect("writer");
+
+    // Restoring refuses a directory in use, then fills an empty one.
+    let (ok, out) = fieldline_tests::run_host(
+        &[
+            "restore",
+            "--from",
+            &file.to_string_lossy(),
+            "--state-dir",
+            &state,
+        ],
+        &[],
+    )
+    .expect("fieldline restore");
+    assert!(!ok && out.contains("is not empty"), "{out}");
+    let restored = dir.path().join("restored");
+    let (ok, out) = fieldline_tests::run_host(
+        &[
+            "restore",
+            "--from",
+            &file.to_string_lossy(),
+            "--state-dir",
+            &restored.to_string_lossy(),
+        ],
+        &[],
+    )
+    .expect("fieldline restore");
+    assert!(ok && out.contains("restored 2 stores"), "{out}");
+
+    let second = Start::app()
+        .no_state_dir_flag()
+        .arg("--state-dir")
+        .arg(&restored.to_string_lossy())
+        .start()
+        .expect("a second host starts on the restored state");
+    let points = stored(&second, &user, &secret);
+    let base = |round: usize| 1_700_000_000_000i64 + (round * 1000) as i64;
+    let missing: Vec<usize> = before
+        .iter()
+        .copied()
+        .filter(|&round| (0..20).any(|i| !points.contains(&(base(round) + i))))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged before the backup but not restored: rounds {missing:?}"
+    );
+    // And nothing more than the first host had: the restored points are a subset of its own.
+    let first = stored(&h, &user, &secret);
+    assert!(points.is_subset(&first));
+    assert!(points.len() >= before.len() * 20);
+}
