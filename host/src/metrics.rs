@@ -244,7 +244,7 @@ impl Metrics {
         );
         r.register(
             "fieldline_outbox_messages",
-            "Outbox messages not sent yet, by topic (mail, broker)",
+            "Outbox messages not sent yet, by topic (email)",
             m.outbox_messages.clone(),
         );
         r.register_with_unit(
@@ -314,8 +314,11 @@ impl Metrics {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        // Topics seen before stay, at zero, once they are empty.
-        for topic in ["mail", "broker"] {
+        // The e-mail topic (the notifier's) is always shown, at zero when empty, so that an
+        // alert on it has a series; other topics appear while they hold a message.
+        self.outbox_messages.clear();
+        self.outbox_oldest.clear();
+        for topic in ["email"] {
             let labels = TopicLabels {
                 topic: topic.to_string(),
             };

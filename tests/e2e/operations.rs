@@ -261,7 +261,7 @@ fn prometheus_scrapes_the_ingestion_rate_and_the_error_ratio() {
         "resident memory"
     );
     assert_eq!(
-        prometheus.query("fieldline_outbox_messages{topic=\"mail\"}"),
+        prometheus.query("fieldline_outbox_messages{topic=\"email\"}"),
         Some(0.0)
     );
 }
@@ -396,4 +396,72 @@ fn a_backup_taken_while_writing_restores_into_a_second_host_with_everything_ackn
     let first = stored(&h, &user, &secret);
     assert!(points.is_subset(&first));
     assert!(points.len() >= before.len() * 20);
+}
+
+#[test]
+fn logs_are_json_lines_when_asked_and_hold_no_secret() {
+    let h = Start::app()
+        .env("FIELDLINE_LOG_FORMAT", "json")
+        .start()
+        .expect("host starts");
+    let (user, secret) = token(&h);
+    // InfluxDB clients put the password in the query string.
+    let r = client()
+        .get(h.url("/query"))
+        .query(&[
+            ("u", user.as_str()),
+            ("p", secret.as_str()),
+            ("q", "SHOW DATABASES"),
+        ])
+        .send()
+        .expect("query");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = client()
+        .post(h.url("/write?db=fieldline&precision=ms"))
+        .basic_auth(&user, Some(&secret))
+        .body(lines(0, 3, 0))
+        .send()
+        .expect("write");
+    assert_eq!(r.status().as_u16(), 204);
+    let out = h.output_containing("POST /write 204");
+    let requests: Vec<Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &Value| v["target"] == "fieldline::request")
+        .collect();
+    assert!(
+        requests.iter().any(|v| v["level"] == "INFO"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("GET /query 200 "))),
+        "{out}"
+    );
+    assert!(!out.contains(&secret), "a secret in the logs:\n{out}");
+}
+
+#[test]
+fn a_host_refuses_a_database_a_newer_release_upgraded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let newer = fieldline_storage::SCHEMA_VERSION + 1;
+    let db = rusqlite::Connection::open(dir.path().join("sqlite_db.db")).expect("db");
+    db.execute_batch(&format!("PRAGMA user_version = {newer}"))
+        .expect("version");
+    drop(db);
+    let Err(e) = Start::app()
+        .no_state_dir_flag()
+        .arg("--state-dir")
+        .arg(&dir.path().to_string_lossy())
+        .start()
+    else {
+        panic!("the host started on a database of schema version {newer}");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains(&format!(
+            "its schema version is {newer}, newer than this release of Fieldline knows ({})",
+            fieldline_storage::SCHEMA_VERSION
+        )),
+        "{e}"
+    );
 }
