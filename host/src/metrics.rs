@@ -318,13 +318,11 @@ impl Metrics {
         // alert on it has a series; other topics appear while they hold a message.
         self.outbox_messages.clear();
         self.outbox_oldest.clear();
-        for topic in ["email"] {
-            let labels = TopicLabels {
-                topic: topic.to_string(),
-            };
-            self.outbox_messages.get_or_create(&labels).set(0);
-            self.outbox_oldest.get_or_create(&labels).set(0.0);
-        }
+        let email = TopicLabels {
+            topic: "email".to_string(),
+        };
+        self.outbox_messages.get_or_create(&email).set(0);
+        self.outbox_oldest.get_or_create(&email).set(0.0);
         let Ok(mut stmt) = conn.prepare(
             "SELECT topic, count(*), min(created_at) FROM outbox WHERE sent_at IS NULL GROUP BY topic",
         ) else {
