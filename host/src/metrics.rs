@@ -533,4 +533,38 @@ mod tests {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
     }
+
+    /// What the HTTP trigger adds to each request, timed alone (`cargo test --release -p
+    /// fieldline-host --lib per_request -- --ignored --nocapture`): docs/operations.md gives the
+    /// figure beside a request's CPU time.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn per_request_cost() {
+        let m = Metrics::new();
+        let labels = RouteLabels {
+            component: "probe".into(),
+            route: "/probe/...".into(),
+        };
+        let n = 1_000_000u32;
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            let mut headers = http::HeaderMap::new();
+            let _running = InFlight::start("http");
+            m.take_points(&labels.component, &labels.route, &mut headers);
+            m.requests
+                .get_or_create(&RequestLabels {
+                    component: labels.component.clone(),
+                    route: labels.route.clone(),
+                    status: 200,
+                })
+                .observe(f64::from(i % 100) / 1e4);
+            m.instantiation
+                .get_or_create(&ComponentLabels {
+                    component: "probe".to_string(),
+                })
+                .observe(0.0001);
+        }
+        let ns = started.elapsed().as_nanos() / u128::from(n);
+        println!("metrics per request: {ns} ns");
+    }
 }
