@@ -56,6 +56,12 @@ ensure_mosquitto() {
   wait_port 1883 || { echo "mosquitto did not start" >&2; exit 1; }
 }
 
+# The metrics test (tests/e2e/operations.rs) starts a Prometheus of its own on loopback, with a
+# temporary configuration and data directory; Debian's package starts none where systemd is absent.
+ensure_prometheus() {
+  command -v prometheus >/dev/null || apt_install prometheus
+}
+
 ensure_redis() {
   port_open 6379 && return 0
   command -v redis-server >/dev/null || apt_install redis-server

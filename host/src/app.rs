@@ -94,6 +94,26 @@ pub struct App {
     cache: Option<wasmtime::Cache>,
 }
 
+/// Fieldline's own database: a schema newer than this release's components know was written by a
+/// newer release, and every request would fail on it (`SchemaTooNew`); refusing to start says so
+/// once, plainly. Other applications' databases are theirs to version.
+fn refuse_newer_schema(path: &Path) -> Result<()> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .with_context(|| format!("cannot read the schema version of {}", path.display()))?;
+    let known = fieldline_storage::SCHEMA_VERSION;
+    if found > known {
+        bail!(
+            "{}: its schema version is {found}, newer than this release of Fieldline knows ({known}): a newer release has upgraded it. Run that release, or restore the backup taken before the upgrade into a new state directory (docs/operations.md, Upgrade)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// wasmtime serve's test: can this machine reserve the address space pooling needs?
 fn pooling_fits() -> bool {
     let mut config = wasmtime::Config::new();
@@ -180,6 +200,11 @@ impl App {
 
         let kv_stores = KvStores::open(&manifest, &runtime).await?;
         let sqlite_dbs = SqliteDatabases::open(&manifest, &runtime)?;
+        if manifest.application.name == "fieldline" {
+            if let Some(path) = sqlite_dbs.path("default") {
+                refuse_newer_schema(path)?;
+            }
+        }
         let resolver = Resolver::from_process_env(&manifest);
 
         let (engine, cache) = engine(&options)?;
@@ -344,6 +369,11 @@ impl App {
 
     pub fn proxy<'a>(&self, c: &'a Prepared) -> Option<&'a ProxyPre<Ctx>> {
         c.proxy.as_ref()
+    }
+
+    /// Every database file the application's stores use (SQLite databases and key-value stores).
+    pub fn databases(&self) -> &[Database] {
+        &self.databases
     }
 
     /// Lets every database writer finish what it has queued.

@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::bindings::cron::fermyon::spin_cron::cron_types::{Error, Metadata};
 use crate::bindings::cron::SpinCronPre;
 use crate::cron::parse_schedule;
+use crate::metrics::{metrics, ComponentLabels, InFlight, OutcomeLabels};
 use anyhow::{anyhow, bail, Result};
 use std::sync::Arc;
 
@@ -18,8 +19,16 @@ pub async fn handle_event(app: &App, component: &str, timestamp: u64) -> Result<
         )
     })?;
     let mut store = app.store(c);
+    let _running = InFlight::start("cron");
     let run = async {
+        let started = std::time::Instant::now();
         let instance = pre.instantiate_async(&mut store).await?;
+        metrics()
+            .instantiation
+            .get_or_create(&ComponentLabels {
+                component: component.to_string(),
+            })
+            .observe(started.elapsed().as_secs_f64());
         instance
             .call_handle_cron_event(&mut store, Metadata { timestamp })
             .await
@@ -48,15 +57,39 @@ pub fn spawn_all(app: Arc<App>) -> Result<Vec<tokio::task::JoinHandle<()>>> {
         let schedule = parse_schedule(&trigger.cron_expression).map_err(|e| anyhow!(e))?;
         let component = trigger.component.clone();
         let app = app.clone();
+        let m = metrics();
+        let runs = |outcome| {
+            m.cron_runs
+                .get_or_create(&OutcomeLabels {
+                    component: component.clone(),
+                    outcome,
+                })
+                .clone()
+        };
+        let (ok, failed) = (runs("ok"), runs("failed"));
+        let duration = m
+            .cron_duration
+            .get_or_create(&ComponentLabels {
+                component: component.clone(),
+            })
+            .clone();
         tasks.push(tokio::spawn(async move {
             for next in schedule.upcoming(chrono::Utc) {
                 let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
                 tokio::time::sleep(wait).await;
                 let timestamp = u64::try_from(next.timestamp()).unwrap_or(0);
                 let started = std::time::Instant::now();
-                match handle_event(&app, &component, timestamp).await {
-                    Ok(()) => tracing::info!("cron {component} ok in {:?}", started.elapsed()),
-                    Err(e) => tracing::error!("Component {component} failed: {e:#}"),
+                let result = handle_event(&app, &component, timestamp).await;
+                duration.observe(started.elapsed().as_secs_f64());
+                match result {
+                    Ok(()) => {
+                        ok.inc();
+                        tracing::info!("cron {component} ok in {:?}", started.elapsed());
+                    }
+                    Err(e) => {
+                        failed.inc();
+                        tracing::error!("Component {component} failed: {e:#}");
+                    }
                 }
             }
         }));

@@ -11,13 +11,15 @@
 //! The writer checkpoints the WAL every 10,000 frames (SQLite's auto-checkpoint: 1,000), after
 //! it has answered the commit that crossed the line rather than inside that commit.
 
+use crate::metrics::{db_label, metrics, DatabaseLabels};
+use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::{types::ValueRef, Connection, OpenFlags};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// The most autocommit statements committed together.
@@ -258,7 +260,10 @@ impl Database {
         let counted = commits.clone();
         let handle = std::thread::Builder::new()
             .name(format!("sqlite-writer:{}", path.display()))
-            .spawn(move || Writer::new(writer, rx, counted).run())?;
+            .spawn({
+                let path = path.to_path_buf();
+                move || Writer::new(writer, rx, counted, &path).run()
+            })?;
         Ok(Database {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -424,20 +429,39 @@ struct Writer {
     /// Jobs received while a session held the writer, in arrival order.
     pending: VecDeque<Job>,
     commits: Arc<AtomicU64>,
+    /// This database's series of the host's metrics.
+    commit_seconds: Histogram,
+    group_statements: Histogram,
+    checkpoint_seconds: Histogram,
 }
 
 impl Writer {
-    fn new(conn: Connection, rx: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) -> Self {
+    fn new(
+        conn: Connection,
+        rx: mpsc::Receiver<Job>,
+        commits: Arc<AtomicU64>,
+        path: &Path,
+    ) -> Self {
+        let labels = DatabaseLabels {
+            database: db_label(path),
+        };
+        let m = metrics();
         Writer {
             conn,
             rx,
             pending: VecDeque::new(),
             commits,
+            commit_seconds: m.commit_duration.get_or_create(&labels).clone(),
+            group_statements: m.group_size.get_or_create(&labels).clone(),
+            checkpoint_seconds: m.checkpoint_duration.get_or_create(&labels).clone(),
         }
     }
 
-    fn committed(&self) {
+    /// Counts a group commit of `statements` that began at `started`.
+    fn committed(&self, started: Instant, statements: usize) {
         self.commits.fetch_add(1, Ordering::Release);
+        self.commit_seconds.observe(started.elapsed().as_secs_f64());
+        self.group_statements.observe(statements as f64);
     }
 
     fn next(&mut self) -> Option<Job> {
@@ -503,6 +527,8 @@ impl Writer {
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                 Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
             });
+        self.checkpoint_seconds
+            .observe(started.elapsed().as_secs_f64());
         match done {
             Ok((log, copied)) => tracing::debug!(
                 "checkpoint: {copied} of {log} WAL frames copied in {:.2} ms",
@@ -544,11 +570,13 @@ impl Writer {
                 }
             }
         }
+        let started = Instant::now();
+        let statements = batch.len();
         if batch.len() == 1 {
             let (_, sql, params, reply) = batch.remove(0);
             let r = bind_and_run(&self.conn, &sql, &params);
             if r.is_ok() {
-                self.committed();
+                self.committed(started, 1);
             }
             let _ = reply.send((r, false));
             return;
@@ -580,7 +608,7 @@ impl Writer {
         }
         match self.control("COMMIT") {
             Ok(()) => {
-                self.committed();
+                self.committed(started, statements);
                 for (r, reply) in results {
                     let _ = reply.send((r, false));
                 }

@@ -10,6 +10,7 @@
 //! [`Limits::max_connections`] (more wait in the listen backlog).
 
 use crate::app::App;
+use crate::metrics::{metrics, ComponentLabels, InFlight, RequestLabels, RouteLabels};
 use anyhow::Result;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -56,6 +57,13 @@ impl Default for Limits {
         }
     }
 }
+
+/// The labels of requests that matched no route (404s, `/.well-known/spin/...`): empty, which
+/// Prometheus reads as absent.
+static UNROUTED: std::sync::LazyLock<RouteLabels> = std::sync::LazyLock::new(|| RouteLabels {
+    component: "".into(),
+    route: "".into(),
+});
 
 /// The unit in which [`Limits::max_buffered_bytes`] is handed out.
 const BUFFER_UNIT: usize = 1024;
@@ -137,7 +145,18 @@ impl Server {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let response = self.route(req, client).await;
+        let mut routed = None;
+        let mut response = self.route(req, client, &mut routed).await;
+        let m = metrics();
+        let labels = routed.unwrap_or_else(|| UNROUTED.clone());
+        m.take_points(&labels.component, &labels.route, response.headers_mut());
+        m.requests
+            .get_or_create(&RequestLabels {
+                component: labels.component,
+                route: labels.route,
+                status: response.status().as_u16(),
+            })
+            .observe(started.elapsed().as_secs_f64());
         tracing::info!(
             target: "fieldline::request",
             "{method} {path} {} {:.2}ms",
@@ -147,10 +166,12 @@ impl Server {
         response
     }
 
+    /// Answers a request; sets `routed` to its component and route once it has matched one.
     async fn route(
         &self,
         req: Request<Incoming>,
         client: SocketAddr,
+        routed: &mut Option<RouteLabels>,
     ) -> Response<HyperOutgoingBody> {
         let path = req.uri().path().to_string();
         if let Some(which) = path.strip_prefix("/.well-known/spin/") {
@@ -174,6 +195,7 @@ impl Server {
         let Some(m) = self.app.router.route(&path) else {
             return status(StatusCode::NOT_FOUND, "");
         };
+        *routed = Some(RouteLabels::from(m.labels));
         let declared = req
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -279,9 +301,18 @@ impl Server {
         };
         let id = m.component.to_string();
         let timeout = self.app.options.request_timeout;
+        let instantiated = metrics()
+            .instantiation
+            .get_or_create(&ComponentLabels {
+                component: id.clone(),
+            })
+            .clone();
         let task = tokio::spawn(async move {
+            let _running = InFlight::start("http");
             let run = async {
+                let started = Instant::now();
                 let proxy = proxy.instantiate_async(&mut store).await?;
+                instantiated.observe(started.elapsed().as_secs_f64());
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, wasi_req, out)
@@ -371,8 +402,12 @@ pub async fn serve(
                         }),
                     );
                 let conn = graceful.watch(conn);
+                let open = metrics().connections.clone();
+                open.inc();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let result = conn.await;
+                    open.dec();
+                    if let Err(e) = result {
                         tracing::debug!("connection from {client}: {e}");
                     }
                     drop(permit);

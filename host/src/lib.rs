@@ -3,12 +3,14 @@
 
 pub use fieldline_host_config::{allowed_hosts, cron, manifest, routes, runtime_config};
 pub mod app;
+pub mod backup;
 pub mod bindings;
 pub mod cron_trigger;
 pub mod db;
 pub mod files;
 pub mod http_trigger;
 pub mod kv;
+pub mod metrics;
 pub mod mqtt;
 pub mod mqtt_trigger;
 pub mod outbound_http;

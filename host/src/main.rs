@@ -1,9 +1,10 @@
-//! `fieldline`: run a Spin application (`fieldline up`) or one cron tick of it (`fieldline trigger cron`).
+//! `fieldline`: run a Spin application (`fieldline up`) or one cron tick of it (`fieldline trigger
+//! cron`); back its state up and restore it (`fieldline backup`, `fieldline restore`).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use fieldline_host::runtime_config::RuntimeConfig;
-use fieldline_host::{cron_trigger, http_trigger, mqtt_trigger, App, Options};
+use fieldline_host::{backup, cron_trigger, http_trigger, mqtt_trigger, App, Options};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,8 +23,33 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Runs a Spin application (spin.toml) on wasmtime"
 )]
 struct Cli {
+    /// Log lines as text, or as one JSON object a line (for a log collector). Levels per module
+    /// come from FIELDLINE_LOG, in RUST_LOG's syntax (e.g. `info,fieldline::request=warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FIELDLINE_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr, filtered by FIELDLINE_LOG. What the host logs never holds a secret: request
+/// lines carry the path without its query (where InfluxDB clients put `p=`), MQTT lines the
+/// subscription rather than the topic, variables are never logged.
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIELDLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime_wasi_http=warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -74,6 +100,28 @@ enum Command {
         /// How long a request's body may take to arrive once its headers have (then 408).
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
         body_timeout: Duration,
+        /// Serve Prometheus metrics at http://ADDR/metrics, on this address only (not on
+        /// --listen): keep it on loopback or an operators' network. Off when not given.
+        #[arg(long, env = "FIELDLINE_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+    },
+    /// Copy every store of a state directory into one file, while the host runs.
+    Backup {
+        /// The state directory `fieldline up` uses.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// The backup file to write (a tar archive).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Bring a backup back into an empty state directory.
+    Restore {
+        /// The backup file `fieldline backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+        /// The state directory to fill: empty or not there yet.
+        #[arg(long)]
+        state_dir: PathBuf,
     },
     /// Run triggers by hand.
     Trigger {
@@ -148,15 +196,9 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FIELDLINE_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,wasmtime_wasi_http=warn")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    match cli.command {
         Command::Up {
             app,
             listen,
@@ -166,6 +208,7 @@ async fn main() -> Result<()> {
             max_connections,
             header_timeout,
             body_timeout,
+            metrics_listen,
         } => {
             let started = std::time::Instant::now();
             let app = Arc::new(App::load(&app.from, options(&app)?).await?);
@@ -181,6 +224,11 @@ async fn main() -> Result<()> {
             app.start_epoch_ticker();
             let listener = http_trigger::bind(listen).await?;
             let local = listener.local_addr()?;
+            if let Some(addr) = metrics_listen {
+                let listener = http_trigger::bind(addr).await?;
+                println!("Metrics at http://{}/metrics", listener.local_addr()?);
+                tokio::spawn(fieldline_host::metrics::serve(listener, app.clone()));
+            }
             let crons = cron_trigger::spawn_all(app.clone())?;
             let mqtt = mqtt_trigger::spawn_all(app.clone(), max_concurrent).await?;
             println!("Serving http://{local}");
@@ -202,6 +250,30 @@ async fn main() -> Result<()> {
             }
             mqtt.shutdown(Duration::from_secs(10)).await;
             app.shutdown();
+            Ok(())
+        }
+        Command::Backup { state_dir, to } => {
+            let s = backup::backup(&state_dir, &to)?;
+            println!(
+                "backed up {} stores ({} bytes) of {} to {} in {:.1}s",
+                s.stores,
+                s.bytes,
+                state_dir.display(),
+                to.display(),
+                s.seconds
+            );
+            Ok(())
+        }
+        Command::Restore { from, state_dir } => {
+            let s = backup::restore(&from, &state_dir)?;
+            println!(
+                "restored {} stores ({} bytes) from {} into {} in {:.1}s",
+                s.stores,
+                s.bytes,
+                from.display(),
+                state_dir.display(),
+                s.seconds
+            );
             Ok(())
         }
         Command::Trigger {

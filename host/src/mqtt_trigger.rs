@@ -20,14 +20,16 @@
 
 use crate::app::App;
 use crate::bindings::mqtt_trigger::{spin::mqtt_trigger::spin_mqtt_types, SpinMqttPre};
+use crate::metrics::{metrics, ComponentLabels, InFlight, MqttLabels, MqttOutcomeLabels};
 use crate::state::Ctx;
 use anyhow::{anyhow, bail, Context, Result};
+use prometheus_client::metrics::counter::Counter;
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeReasonCode,
 };
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
@@ -51,19 +53,48 @@ pub const CLIENT_ID_FILE: &str = "mqtt-client-id";
 /// How long shutdown waits for the acknowledgements of handled messages to reach the broker.
 const ACK_GRACE: Duration = Duration::from_secs(2);
 
-/// Messages handled and refused by one trigger, for logs and tests.
-#[derive(Debug, Default)]
+/// Messages received, handled and refused by one trigger: its series of the host's metrics
+/// (`fieldline_mqtt_messages_*`), also logged at shutdown.
+#[derive(Debug)]
 pub struct Counters {
+    /// Received from the broker and taken in hand.
+    pub received: Counter,
     /// Stored (the component returned success).
-    pub handled: AtomicU64,
+    pub handled: Counter,
     /// Refused by the component (it returned an error): acknowledged, not retried.
-    pub failed: AtomicU64,
+    pub failed: Counter,
     /// Trapped or timed out [`ATTEMPTS`] times: acknowledged and dropped.
-    pub gave_up: AtomicU64,
+    pub gave_up: Counter,
     /// Marked by the broker as sent before (the DUP flag): after a crash or a lost connection.
     /// Mosquitto also marks messages it queued for the session while the host was away, so this
     /// counts more than the messages actually handled twice.
-    pub redelivered: AtomicU64,
+    pub redelivered: Counter,
+}
+
+impl Counters {
+    pub fn new(component: &str, subscription: &str) -> Self {
+        let m = metrics();
+        let labels = MqttLabels {
+            component: component.to_string(),
+            subscription: subscription.to_string(),
+        };
+        let handled = |outcome| {
+            m.mqtt_handled
+                .get_or_create(&MqttOutcomeLabels {
+                    component: component.to_string(),
+                    subscription: subscription.to_string(),
+                    outcome,
+                })
+                .clone()
+        };
+        Counters {
+            received: m.mqtt_received.get_or_create(&labels).clone(),
+            handled: handled("stored"),
+            failed: handled("refused"),
+            gave_up: handled("dropped"),
+            redelivered: m.mqtt_redelivered.get_or_create(&labels).clone(),
+        }
+    }
 }
 
 /// The running MQTT triggers.
@@ -102,10 +133,10 @@ impl MqttTriggers {
         for (component, c) in &self.counters {
             tracing::info!(
                 "mqtt: {component}: {} messages handled, {} refused, {} dropped after {ATTEMPTS} failed attempts, {} marked DUP (sent before)",
-                c.handled.load(Ordering::Relaxed),
-                c.failed.load(Ordering::Relaxed),
-                c.gave_up.load(Ordering::Relaxed),
-                c.redelivered.load(Ordering::Relaxed),
+                c.handled.get(),
+                c.failed.get(),
+                c.gave_up.get(),
+                c.redelivered.get(),
             );
         }
     }
@@ -299,7 +330,7 @@ pub async fn spawn_all(app: Arc<App>, max_concurrent: usize) -> Result<MqttTrigg
         // The requests are acknowledgements, one per message in hand at most.
         let (client, events) = AsyncClient::new(opts, 64);
         let (acks, acks_rx) = mpsc::unbounded_channel();
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::new(&component, &trigger.topic));
         let listener = Listener {
             app: app.clone(),
             pre,
@@ -510,8 +541,9 @@ impl Listener {
                         // Unacknowledged: the broker keeps it for the next start.
                         continue;
                     }
+                    self.counters.received.inc();
                     if msg.dup {
-                        self.counters.redelivered.fetch_add(1, Ordering::Relaxed);
+                        self.counters.redelivered.inc();
                     }
                     seq += 1;
                     let acked = msg.qos != QoS::AtMostOnce;
@@ -630,11 +662,11 @@ impl Task {
             .await;
             match result {
                 Ok(()) => {
-                    self.counters.handled.fetch_add(1, Ordering::Relaxed);
+                    self.counters.handled.inc();
                     return Outcome::Stored;
                 }
                 Err(Failure::Refused(e)) => {
-                    let n = self.counters.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                    let n = self.counters.failed.inc() + 1;
                     tracing::warn!(
                         "mqtt: {component} refused a message on '{filter}' ({n} refused so far): {e:#}"
                     );
@@ -651,7 +683,7 @@ impl Task {
                     attempt += 1;
                 }
                 Err(Failure::Broke(e)) => {
-                    let n = self.counters.gave_up.fetch_add(1, Ordering::Relaxed) + 1;
+                    let n = self.counters.gave_up.inc() + 1;
                     tracing::error!("mqtt: {component}: DROPPED a message on '{filter}' after {ATTEMPTS} failed attempts ({n} dropped so far): {e:#}");
                     return Outcome::GaveUp;
                 }
@@ -670,8 +702,16 @@ async fn handle(
     let c = app.component(component).map_err(Failure::Broke)?;
     let mut store = app.store(c);
     let timeout = app.options.request_timeout;
+    let _running = InFlight::start("mqtt");
     let run = async {
+        let started = std::time::Instant::now();
         let instance = pre.instantiate_async(&mut store).await?;
+        metrics()
+            .instantiation
+            .get_or_create(&ComponentLabels {
+                component: component.to_string(),
+            })
+            .observe(started.elapsed().as_secs_f64());
         instance
             .call_handle_message(&mut store, &payload, &metadata)
             .await

@@ -52,6 +52,11 @@ impl SqliteDatabases {
         Ok(SqliteDatabases(dbs))
     }
 
+    /// The file of the database labelled `label`, if some component uses it.
+    pub fn path(&self, label: &str) -> Option<&std::path::Path> {
+        self.0.get(label).map(Database::path)
+    }
+
     /// The state of a component that lists `labels` in `sqlite_databases`.
     pub fn state_for(&self, labels: &[String]) -> SqliteState {
         SqliteState {

@@ -8,6 +8,7 @@ mod epts;
 mod host;
 mod maintenance;
 mod notifier;
+mod operations;
 mod readme;
 mod security;
 mod sensorbis;

@@ -42,14 +42,19 @@ fn upload(req: &Request, upload: Upload) -> Result<Answer, ConduitError> {
     let (network_id, readings) = (&upload.network_id, &upload.readings);
     let written = conduit_upload(&store, &caller, network_id, upload.timestamp, readings, now)
         .map_err(conduit_error)?;
-    Ok(Answer::json(
+    let mut answer = Answer::json(
         serde_json::json!({
             "code": "200",
             "error": Status::Ok.title(),
             "points": written,
         })
         .to_string(),
-    ))
+    );
+    // For the host's metrics (fieldline_component::Answer::points); it strips the header.
+    answer
+        .headers
+        .push(("fieldline-points-accepted", written.to_string()));
+    Ok(answer)
 }
 
 pub fn read_v4(req: &Request) -> Result<Answer, ConduitError> {

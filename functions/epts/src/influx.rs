@@ -255,17 +255,22 @@ fn write_answer<'a>(
         ));
     };
     let report = use_case::write(&store, &caller, &lines, now)?;
-    Ok(
-        match outcome(&parse_errors, lines.len(), &report.rejected) {
-            None => Answer {
-                status: 204,
-                content_type: "application/json",
-                body: Vec::new(),
-                headers: Vec::new(),
-            },
-            Some(message) => error(400, &message),
+    let answer = match outcome(&parse_errors, lines.len(), &report.rejected) {
+        None => Answer {
+            status: 204,
+            content_type: "application/json",
+            body: Vec::new(),
+            headers: Vec::new(),
         },
-    )
+        Some(message) => error(400, &message),
+    };
+    Ok(answer.points(
+        report.written,
+        &[
+            ("parse", parse_errors.len()),
+            ("rejected", report.rejected.len()),
+        ],
+    ))
 }
 
 /// `GET|HEAD /ping`: 204 with the version headers, no credentials needed (as InfluxDB).

@@ -8,6 +8,14 @@ enum Segment {
     Param(String),
 }
 
+/// A route's component and the route as written, shared (cheap to clone): what the host labels
+/// a request's metrics with.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+pub struct RouteName {
+    pub component: std::sync::Arc<str>,
+    pub route: std::sync::Arc<str>,
+}
+
 /// One route of the application, bound to a component.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -18,12 +26,16 @@ pub struct Route {
     /// The route with one trailing `/` removed (`spin-matched-route`).
     based: String,
     pub component: String,
+    /// The component and route as metric labels, made once.
+    pub labels: RouteName,
 }
 
 /// What a matched request learns about its route, as Spin's request headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteMatch<'a> {
     pub component: &'a str,
+    /// The component and the route as written, as metric labels.
+    pub labels: &'a RouteName,
     /// `spin-raw-component-route`: the route as written.
     pub raw_route: &'a str,
     /// `spin-matched-route`: the route as written, normalised.
@@ -85,6 +97,10 @@ impl Route {
             raw: raw.to_string(),
             based,
             component: component.to_string(),
+            labels: RouteName {
+                component: component.into(),
+                route: raw.into(),
+            },
         })
     }
 
@@ -178,6 +194,7 @@ impl Router {
         self.routes.iter().find_map(|r| {
             r.matches(path).map(|(params, path_info)| RouteMatch {
                 component: &r.component,
+                labels: &r.labels,
                 raw_route: &r.raw,
                 matched_route: &r.based,
                 component_route: r.component_route(),

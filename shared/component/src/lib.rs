@@ -94,6 +94,24 @@ impl Answer {
         self
     }
 
+    /// Tells the host how many points this request stored and how many it did not, by reason
+    /// (short lower-case words: `parse`, `rejected`), for its metrics
+    /// (`fieldline_points_accepted_total`, `fieldline_points_refused_total`). The host removes
+    /// both headers before the response leaves; under Spin, which does not, a client sees them.
+    pub fn points(self, accepted: usize, refused: &[(&'static str, usize)]) -> Answer {
+        let refused: Vec<String> = refused
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(reason, n)| format!("{reason}={n}"))
+            .collect();
+        let a = self.header("fieldline-points-accepted", accepted.to_string());
+        if refused.is_empty() {
+            a
+        } else {
+            a.header("fieldline-points-refused", refused.join(", "))
+        }
+    }
+
     /// The response: the body gzip-encoded when `gzip_over` is `Some(n)` and it is longer than
     /// `n` bytes; `Content-Type` set when `typed_when_empty` or the body is not empty.
     pub fn into_response(self, gzip_over: Option<usize>, typed_when_empty: bool) -> Response {

@@ -47,6 +47,8 @@ mod deviation_tests;
 mod notifier_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrades;
 
 pub use alarms::{add_notification, queue_length, set_notification_reminder};
 pub use conduit::{channels_by_key, point_page};

@@ -468,6 +468,16 @@ const MIGRATIONS: &[&[&str]] = &[
 /// The version a current database has.
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
 
+/// The statements that make an empty database into schema version `version` (2 and on; version
+/// 1 is the switch to WAL alone): how each earlier release left its databases, for the upgrade
+/// fixtures (`tests/fixtures/schema/`, see `upgrades.rs`).
+pub fn statements_up_to(version: i64) -> impl Iterator<Item = &'static str> {
+    let n = usize::try_from(version - 1)
+        .unwrap_or(0)
+        .min(MIGRATIONS.len());
+    MIGRATIONS[..n].iter().flat_map(|m| m.iter().copied())
+}
+
 /// The database's schema version. A `SELECT` (not `PRAGMA`), so that hosts that send reads to
 /// reader connections can answer it without the writer.
 pub fn version(db: &dyn Db) -> Result<i64> {
