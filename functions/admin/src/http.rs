@@ -101,6 +101,7 @@ fn not_found_code(what: Entity) -> &'static str {
         Entity::Token => "token_not_found",
         Entity::Notification => "notification_not_found",
         Entity::TopicSubscription => "subscription_not_found",
+        Entity::View => "view_not_found",
         Entity::Incident | Entity::OutboxMessage => "not_found",
     }
 }

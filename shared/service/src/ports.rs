@@ -7,12 +7,13 @@ use std::collections::HashMap;
 
 use fieldline_domain::notify::ChannelAlarms;
 use fieldline_domain::topics::{Kinds, QuietHours, TopicSubscription};
+use fieldline_domain::view::PlanImageInfo;
 use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, ConduitServices, ConduitTier,
     Device, DeviceFields, DeviceId, Email, Invitation, InvitationId, Membership, NetworkId,
     OrgFields, OrgId, Organization, PasswordHash, Permissions, Point, Principal, Sensor,
     SensorFields, SensorId, ShortText, SignupPolicy, Subscription, Thresholds, Timestamp, Token,
-    TokenHash, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
+    TokenHash, TokenId, TokenKind, TokenSecret, User, UserId, Uuid, View, ViewFields, ViewId,
 };
 
 use crate::error::{Error, Result};
@@ -835,15 +836,53 @@ pub trait Sensorbis {
     ) -> Result<f64>;
 }
 
+/// An organization's saved views and plan images.
+pub trait Views {
+    /// The organization's views, oldest first.
+    fn list_views(&self, tenant: &Tenant) -> Result<Vec<View>>;
+    fn view(&self, tenant: &Tenant, id: ViewId) -> Result<View>;
+    fn create_view(&self, tenant: &Tenant, fields: &ViewFields, now: Timestamp) -> Result<View>;
+    /// Replaces a view's fields (its image stays).
+    fn update_view(
+        &self,
+        tenant: &Tenant,
+        id: ViewId,
+        fields: &ViewFields,
+        now: Timestamp,
+    ) -> Result<View>;
+    /// Deletes a view with its image.
+    fn delete_view(&self, tenant: &Tenant, id: ViewId) -> Result<()>;
+    /// Sets (replaces) a view's image: `info` describes `bytes` (checked by the caller).
+    fn set_view_image(
+        &self,
+        tenant: &Tenant,
+        id: ViewId,
+        info: &PlanImageInfo,
+        bytes: &[u8],
+    ) -> Result<View>;
+    /// A view's image and its bytes ([`Error::NotFound`] of the view when it has none).
+    fn view_image(&self, tenant: &Tenant, id: ViewId) -> Result<(PlanImageInfo, Vec<u8>)>;
+}
+
 /// Everything the use cases take: one backend implements all ports (the repository
 /// collection).
 pub trait Store:
-    Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis + Alarms
+    Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis + Alarms + Views
 {
 }
 
 impl<
-        T: Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis + Alarms,
+        T: Orgs
+            + Users
+            + Devices
+            + Tokens
+            + Counters
+            + Points
+            + Series
+            + Outbox
+            + Sensorbis
+            + Alarms
+            + Views,
     > Store for T
 {
 }

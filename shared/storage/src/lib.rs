@@ -34,6 +34,7 @@ mod store;
 mod tokens;
 mod topics;
 mod users;
+mod views;
 
 #[cfg(any(feature = "native", test))]
 pub mod native;
