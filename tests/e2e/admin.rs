@@ -17,6 +17,9 @@ use serde_json::{json, Value};
 #[path = "../../functions/admin/src/routes.rs"]
 mod routes;
 
+// Saved views and plan images (a child module: it uses this module's API client).
+mod views;
+
 const SECRET: &str = fieldline_tests::JWT_SECRET;
 
 struct Api {
@@ -1425,6 +1428,13 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
     );
     assert_eq!(subscription.status, 201, "{subscription:?}");
     let subscription = id(&subscription.body);
+    let view = api.post(
+        "/api/v1/views",
+        &a,
+        json!({"name": "Floor", "kind": "plan", "placements": [{"device": device, "x": 0.5, "y": 0.5}]}),
+    );
+    assert_eq!(view.status, 201, "{view:?}");
+    let view = id(&view.body);
 
     // Every route with a path parameter, tried by B's administrator with A's ids.
     let mut tried = BTreeSet::new();
@@ -1453,6 +1463,8 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
             &notification
         } else if path.starts_with("/api/v1/notification-subscriptions/") {
             &subscription
+        } else if path.starts_with("/api/v1/views/") {
+            &view
         } else {
             panic!("no id of org A for {path}: add it to this test");
         };
@@ -1492,6 +1504,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         "/api/v1/members",
         "/api/v1/notifications",
         "/api/v1/notification-subscriptions",
+        "/api/v1/views",
     ] {
         let list = api.get(path, &b);
         assert_eq!(list.status, 200, "{path}");
@@ -1504,6 +1517,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
             &invitation,
             &member.user,
             &a.user,
+            &view,
         ] {
             assert!(
                 !text.contains(secret_id.as_str()),

@@ -59,6 +59,13 @@ pub enum Op {
     PutDoNotDisturb,
     GetNotificationReminder,
     PutNotificationReminder,
+    ListViews,
+    CreateView,
+    GetView,
+    UpdateView,
+    DeleteView,
+    PutViewImage,
+    GetViewImage,
 }
 
 /// `(method, path, op)`; `:name` is a path parameter, as in `spin_sdk::http::Router`.
@@ -186,6 +193,13 @@ pub const ROUTES: &[(&str, &str, Op)] = &[
         "/api/v1/devices/:id/notification-reminder",
         Op::PutNotificationReminder,
     ),
+    ("GET", "/api/v1/views", Op::ListViews),
+    ("POST", "/api/v1/views", Op::CreateView),
+    ("GET", "/api/v1/views/:id", Op::GetView),
+    ("PATCH", "/api/v1/views/:id", Op::UpdateView),
+    ("DELETE", "/api/v1/views/:id", Op::DeleteView),
+    ("PUT", "/api/v1/views/:id/image", Op::PutViewImage),
+    ("GET", "/api/v1/views/:id/image", Op::GetViewImage),
 ];
 
 /// Whether `path` matches the route pattern `pattern` (`:name` matches one segment).

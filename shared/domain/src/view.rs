@@ -24,7 +24,7 @@ pub const MAX_PLAN_IMAGE_SIDE: usize = 16_384;
 
 /// The four kinds of view of the Sensorbis help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum ViewKind {
     StaticChart,
     RealtimeChart,
@@ -53,6 +53,13 @@ impl ViewKind {
                 format!("{other:?} is not one of static_chart, realtime_chart, map, plan"),
             )),
         }
+    }
+}
+
+impl TryFrom<String> for ViewKind {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, ParseError> {
+        ViewKind::parse(&s)
     }
 }
 
