@@ -1,6 +1,6 @@
 //! The admin API (`/api/v1/...`): sign-up, login and sessions, the organization and its
-//! subscription, invitations and members, devices, sensors and channels, tokens, and the
-//! in-app notifications of threshold alerts. JSON in and
+//! subscription, invitations and members, devices, sensors and channels, tokens, the in-app
+//! notifications of threshold alerts, and saved views with their plan images. JSON in and
 //! out, `Authorization: Bearer <access token>`, errors as `{"code": .., "message": ..}`. A thin
 //! adapter: validation, permissions, credentials and rate limits are the shared crates'.
 
