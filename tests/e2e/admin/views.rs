@@ -86,7 +86,7 @@ fn views_are_shared_by_the_organization_and_written_with_modify() {
     // Every member of the organization sees it, in any session.
     for s in [&admin, &viewer, &editor] {
         let list = api.get("/api/v1/views", s);
-        assert_eq!(ids(&list.body), [view.clone()], "{list:?}");
+        assert_eq!(ids(&list.body), std::slice::from_ref(&view), "{list:?}");
         let one = api.get(&format!("/api/v1/views/{view}"), s);
         assert_eq!(one.body["name"], "Boiler temperature");
     }
