@@ -61,11 +61,11 @@ function Plan(p: { plan: SavedView; ctx: Ctx; devices: Device[]; canModify: bool
     const r = box.current.getBoundingClientRect();
     place(placing, (e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height);
   }
-  async function save() {
+  /// A change sent to the server: busy meanwhile, then the plan reloaded, or the refusal shown.
+  async function send(call: () => Promise<unknown>) {
     setBusy(true);
     try {
-      await api('PATCH', `/api/v1/views/${plan.id}`, { placements });
-      setDirty(false);
+      await call();
       setError(null);
       p.reload();
     } catch (e) {
@@ -74,22 +74,17 @@ function Plan(p: { plan: SavedView; ctx: Ctx; devices: Device[]; canModify: bool
       setBusy(false);
     }
   }
-  async function upload(file: File | undefined) {
+  const save = () => send(async () => {
+    await api('PATCH', `/api/v1/views/${plan.id}`, { placements });
+    setDirty(false);
+  });
+  function upload(file: File | undefined) {
     if (!file) return;
     if (file.size > MAX_IMAGE) {
       setError(new ApiError(413, 'payload_too_large', `The image has ${file.size} bytes; a plan image has at most ${MAX_IMAGE} (2 MiB).`));
       return;
     }
-    setBusy(true);
-    try {
-      await request('PUT', `/api/v1/views/${plan.id}/image`, file);
-      setError(null);
-      p.reload();
-    } catch (e) {
-      setError(e as ApiError);
-    } finally {
-      setBusy(false);
-    }
+    void send(() => request('PUT', `/api/v1/views/${plan.id}/image`, file));
   }
   const pickedDevice = picked ? byId.get(picked) : undefined;
   const pickedAt = placements.find((q) => q.device === picked);

@@ -432,6 +432,19 @@ test('an invited view-only member sees the data but cannot change or download it
   const refused = await bob.request.get(`/api/v1/export?channels=${ids.channels!.Power}&from=0&to=${Date.now()}`, { headers: { authorization: `Bearer ${s.access_token}` } });
   expect(refused.status()).toBe(403);
   await shot(bob, '12-view-only-member-chart');
+  // The organization's saved view is his to open, not to change; the plan is his to look at.
+  const bobViews = bob.getByRole('region', { name: 'Saved views' });
+  await expect(bobViews.getByLabel('Saved static chart views').locator('option')).toHaveText(['Choose a view', 'Tank 1 overview (2 channels)']);
+  await expect(bobViews.getByText('Saving views needs the Modify permission.')).toBeVisible();
+  await expect(bobViews.getByRole('button', { name: 'Delete' })).toHaveCount(0);
+  const ownView = await bob.request.post('/api/v1/views', { headers: { authorization: `Bearer ${s.access_token}` }, data: { name: 'Mine', kind: 'map' } });
+  expect(ownView.status()).toBe(403);
+  await bob.getByRole('link', { name: 'Map and plans' }).click();
+  const bobPlans = bob.getByRole('region', { name: 'Plans' });
+  await expect(bobPlans.getByRole('img', { name: 'Plan Ground floor' })).toBeVisible();
+  await expect(bobPlans.getByRole('button', { name: 'Device Tank 1' })).toBeVisible();
+  await expect(bobPlans.getByLabel(/Plan image/)).toHaveCount(0);
+  await expect(bobPlans.getByRole('form', { name: 'Place a device' })).toHaveCount(0);
   await bob.getByRole('link', { name: 'People' }).click();
   await expect(bob.getByText("Members and invitations are managed by the organization's administrators.")).toBeVisible();
   await bob.getByRole('button', { name: 'Log out' }).click();
