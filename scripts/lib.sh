@@ -120,6 +120,7 @@ start_scratch_host() {
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   SPIN_VARIABLE_JWT_SECRET="$(head -c 32 /dev/urandom | base64)" \
   SPIN_VARIABLE_SENSORBIS_SECRET="$(head -c 32 /dev/urandom | base64)" \
+  SPIN_VARIABLE_BROKER_SECRET="$(head -c 32 /dev/urandom | base64)" \
   SPIN_VARIABLE_OPERATOR_TOKEN="${SCRATCH_OPERATOR_TOKEN:-scratch-host-operator-token}" \
   SPIN_VARIABLE_ALLOW_SIGNUP=true \
   SPIN_VARIABLE_MAIL_TRANSPORT=none \
@@ -135,6 +136,65 @@ start_scratch_host() {
   cat "$state/host.log" >&2
   echo "the host did not start ($bin)" >&2
   return 1
+}
+
+# RabbitMQ with its MQTT plugin, the broker of elproMONITOR deviation messages (docs/deviations.md):
+# AMQP on 127.0.0.1:5672 as it runs, MQTT on 127.0.0.1:1884 (1883 is Mosquitto's), routing to the
+# topic exchange `ex.elproMONITOR` of the vhost the MQTT username `vhost:user` names. Idempotent;
+# never restarts a running broker: the settings go into the running node (rabbitmqctl eval) and
+# into rabbitmq.conf (for its next start), then the plugin is enabled online.
+RABBITMQ_MQTT_PORT=1884
+ensure_rabbitmq_mqtt() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  command -v rabbitmqctl >/dev/null || [ -x /usr/sbin/rabbitmqctl ] || apt_install rabbitmq-server
+  export PATH="$PATH:/usr/sbin"
+  if ! port_open 5672; then
+    log "starting rabbitmq-server"
+    $sudo service rabbitmq-server start >/dev/null 2>&1 || $sudo rabbitmq-server -detached
+    for _ in $(seq 1 60); do port_open 5672 && break; sleep 1; done
+    port_open 5672 || { echo "rabbitmq-server did not start" >&2; exit 1; }
+  fi
+  local conf=/etc/rabbitmq/rabbitmq.conf
+  if ! grep -q '^mqtt.listeners.tcp.default' "$conf" 2>/dev/null; then
+    log "rabbitmq.conf: MQTT on 127.0.0.1:$RABBITMQ_MQTT_PORT, exchange ex.elproMONITOR"
+    printf 'mqtt.listeners.tcp.default = 127.0.0.1:%s\nmqtt.exchange = ex.elproMONITOR\nmqtt.allow_anonymous = false\n' \
+      "$RABBITMQ_MQTT_PORT" | $sudo tee -a "$conf" >/dev/null
+  fi
+  # The end-to-end tests consume with pika, RabbitMQ's own Python AMQP client (from PyPI, as
+  # `requests` is: the pyenv Python does not see Debian's python3-pika).
+  if ! python3 -c 'import pika' 2>/dev/null; then
+    log "installing the Python pika package"
+    python3 -m pip install --quiet --disable-pip-version-check 'pika>=1.3,<2' \
+      || python3 -m pip install --quiet --disable-pip-version-check --user 'pika>=1.3,<2'
+  fi
+  port_open "$RABBITMQ_MQTT_PORT" && return 0
+  log "enabling rabbitmq_mqtt on 127.0.0.1:$RABBITMQ_MQTT_PORT"
+  # The plugin reads these when it starts; set in the running node, they take effect without a
+  # restart (the 5672 listener and its connections are untouched).
+  $sudo rabbitmqctl -q eval "ok = case application:load(rabbitmq_mqtt) of ok -> ok; {error, {already_loaded, _}} -> ok end, \
+    application:set_env(rabbitmq_mqtt, tcp_listeners, [{\"127.0.0.1\", $RABBITMQ_MQTT_PORT}]), \
+    application:set_env(rabbitmq_mqtt, exchange, <<\"ex.elproMONITOR\">>), \
+    application:set_env(rabbitmq_mqtt, allow_anonymous, false)." >/dev/null
+  $sudo rabbitmq-plugins -q enable rabbitmq_mqtt >/dev/null
+  wait_port "$RABBITMQ_MQTT_PORT" || { echo "rabbitmq_mqtt did not listen on $RABBITMQ_MQTT_PORT" >&2; exit 1; }
+}
+
+# One organization's space (elproMONITOR "Pre-existing topology"): vhost, a user with configure,
+# read and write permissions on it alone, and the topic exchange ex.elproMONITOR in it.
+# Idempotent; an existing user's password is set to PASSWORD.
+rabbitmq_org_space() {
+  local vhost="$1" user="$2" password="$3" sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo rabbitmqctl -q add_vhost "$vhost" 2>/dev/null || true
+  if ! $sudo rabbitmqctl -q list_users | awk '{print $1}' | grep -qxF "$user"; then
+    $sudo rabbitmqctl -q add_user "$user" "$password" >/dev/null
+  else
+    $sudo rabbitmqctl -q change_password "$user" "$password" >/dev/null
+  fi
+  $sudo rabbitmqctl -q set_permissions -p "$vhost" "$user" '.*' '.*' '.*' >/dev/null
+  # The exchange, declared as the user over the management-free path: rabbitmqctl eval.
+  $sudo rabbitmqctl -q eval "rabbit_exchange:declare(rabbit_misc:r(<<\"$vhost\">>, exchange, <<\"ex.elproMONITOR\">>), topic, true, false, false, [], <<\"$user\">>)." >/dev/null
 }
 
 # Every component (wasm32-wasip2, release): the workspace members that are not native crates.

@@ -1311,6 +1311,30 @@ fn notification_of(api: &Api, s: &Session, channel: &str) -> String {
     key.to_string()
 }
 
+/// An incident of the organization of `s` on `channel` (elproMONITOR deviations); its id.
+fn incident_of(api: &Api, s: &Session, channel: &str) -> String {
+    use fieldline_storage as storage;
+    let db = api.host.storage().expect("the host's database");
+    let tenant = storage::tenant(&db, OrgId::parse(&s.org).expect("org id")).expect("tenant");
+    let channel = fieldline_domain::ChannelId::parse(channel).expect("channel id");
+    let cref = storage::channel_ref(&db, &tenant, channel).expect("channel");
+    let incident = storage::open_incident(
+        &db,
+        &tenant,
+        cref,
+        &fieldline_domain::NewIncident {
+            kind: fieldline_domain::IncidentKind::Failure,
+            deviation: None,
+            limit: None,
+            measurement: Some(3.0),
+            unit: fieldline_domain::Unit::parse("").expect("unit"),
+            start: Timestamp::now(),
+        },
+    )
+    .expect("incident");
+    incident.id.to_string()
+}
+
 #[test]
 fn admin_lists_reads_and_dismisses_the_notifiers_in_app_notifications() {
     let api = start_with(&[
@@ -1421,6 +1445,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         .body);
     let member = api.add_member(&a, "m@example.com", json!({"modify": true}));
     let notification = notification_of(&api, &a, &channel);
+    let incident = incident_of(&api, &a, &channel);
     let subscription = api.post(
         "/api/v1/notification-subscriptions",
         &a,
@@ -1465,6 +1490,8 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
             &subscription
         } else if path.starts_with("/api/v1/views/") {
             &view
+        } else if path.starts_with("/api/v1/incidents/") {
+            &incident
         } else {
             panic!("no id of org A for {path}: add it to this test");
         };
@@ -1505,6 +1532,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         "/api/v1/notifications",
         "/api/v1/notification-subscriptions",
         "/api/v1/views",
+        "/api/v1/incidents",
     ] {
         let list = api.get(path, &b);
         assert_eq!(list.status, 200, "{path}");

@@ -3,6 +3,7 @@
 mod admin;
 mod conduit;
 mod console;
+mod deviations;
 mod epts;
 mod host;
 mod maintenance;

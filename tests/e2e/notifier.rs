@@ -16,7 +16,7 @@ use fieldline_tests::{client, workspace, Start, TestHost};
 use rusqlite::Connection;
 use serde_json::Value;
 
-const OPERATOR: &str = "e2e-notifier-operator-credential";
+pub(crate) const OPERATOR: &str = "e2e-notifier-operator-credential";
 
 fn maildev_api() -> String {
     std::env::var("FIELDLINE_MAILDEV_API").unwrap_or_else(|_| "http://127.0.0.1:1080".into())
@@ -75,7 +75,7 @@ fn start(smtp: &str) -> TestHost {
 }
 
 /// `POST /notifier/run` with the operator credential; the run's report.
-fn run(h: &TestHost) -> Value {
+pub(crate) fn run(h: &TestHost) -> Value {
     let r = client()
         .post(h.url("/notifier/run"))
         .bearer_auth(OPERATOR)

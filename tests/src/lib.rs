@@ -71,6 +71,8 @@ pub const OPERATOR_TOKEN: &str = "e2e-operator-token-0123456789abcdef";
 
 /// The key the application seals Sensorbis device secrets with in the tests ([`Start::app`]).
 pub const SENSORBIS_SECRET: &str = "e2e-sensorbis-sealing-secret-0123456789abcdef";
+/// The `broker_secret` of the tests' application (seals organizations' broker passwords).
+pub const BROKER_SECRET: &str = "e2e-broker-sealing-secret-0123456789abcdef";
 
 /// The password of the accounts [`sign_up`] makes.
 pub const PASSWORD: &str = "correct horse battery";
@@ -157,6 +159,7 @@ impl Start {
             .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
             .env("SPIN_VARIABLE_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .env("SPIN_VARIABLE_SENSORBIS_SECRET", SENSORBIS_SECRET)
+            .env("SPIN_VARIABLE_BROKER_SECRET", BROKER_SECRET)
     }
 
     /// The fixture application in `tests/fixtures/spin.toml`.

@@ -96,6 +96,7 @@ fn conflict_code(c: &Conflict) -> &'static str {
         Conflict::InvitationClosed => "invitation_closed",
         Conflict::InvitationForAnotherEmail { .. } => "invitation_for_another_email",
         Conflict::SignupClosed(_) => "signup_disabled",
+        Conflict::AlreadyConfirmed => "incident_already_confirmed",
     }
 }
 
@@ -112,7 +113,8 @@ fn not_found_code(what: Entity) -> &'static str {
         Entity::Notification => "notification_not_found",
         Entity::TopicSubscription => "subscription_not_found",
         Entity::View => "view_not_found",
-        Entity::Incident | Entity::OutboxMessage => "not_found",
+        Entity::Incident => "incident_not_found",
+        Entity::OutboxMessage => "not_found",
     }
 }
 

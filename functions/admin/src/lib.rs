@@ -20,7 +20,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 type Handler = fn(&Request, &Params) -> ApiResult;
 
 fn handler(op: Op) -> Handler {
-    use api::{auth, devices, notifications, operator, org, tokens, views};
+    use api::{auth, deviations, devices, notifications, operator, org, tokens, views};
     match op {
         Op::OpenApi => |_, _| {
             Ok(Response::builder()
@@ -90,6 +90,16 @@ fn handler(op: Op) -> Handler {
         Op::DeleteView => views::delete,
         Op::PutViewImage => views::put_image,
         Op::GetViewImage => views::get_image,
+        Op::ListIncidents => deviations::list,
+        Op::GetIncident => deviations::get,
+        Op::ConfirmIncident => deviations::confirm_incident,
+        Op::GetDeviationBroker => deviations::get_broker,
+        Op::PutDeviationBroker => deviations::put_broker,
+        Op::DeleteDeviationBroker => deviations::delete_broker,
+        Op::GetDeviceDeviationSettings => deviations::get_device_settings,
+        Op::PutDeviceDeviationSettings => deviations::put_device_settings,
+        Op::GetChannelDeviationSettings => deviations::get_channel_settings,
+        Op::PutChannelDeviationSettings => deviations::put_channel_settings,
     }
 }
 

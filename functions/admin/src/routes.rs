@@ -66,6 +66,16 @@ pub enum Op {
     DeleteView,
     PutViewImage,
     GetViewImage,
+    ListIncidents,
+    GetIncident,
+    ConfirmIncident,
+    GetDeviationBroker,
+    PutDeviationBroker,
+    DeleteDeviationBroker,
+    GetDeviceDeviationSettings,
+    PutDeviceDeviationSettings,
+    GetChannelDeviationSettings,
+    PutChannelDeviationSettings,
 }
 
 /// `(method, path, op)`; `:name` is a path parameter, as in `spin_sdk::http::Router`.
@@ -200,6 +210,44 @@ pub const ROUTES: &[(&str, &str, Op)] = &[
     ("DELETE", "/api/v1/views/:id", Op::DeleteView),
     ("PUT", "/api/v1/views/:id/image", Op::PutViewImage),
     ("GET", "/api/v1/views/:id/image", Op::GetViewImage),
+    ("GET", "/api/v1/incidents", Op::ListIncidents),
+    ("GET", "/api/v1/incidents/:id", Op::GetIncident),
+    ("POST", "/api/v1/incidents/:id/confirm", Op::ConfirmIncident),
+    (
+        "GET",
+        "/api/v1/organization/deviation-broker",
+        Op::GetDeviationBroker,
+    ),
+    (
+        "PUT",
+        "/api/v1/organization/deviation-broker",
+        Op::PutDeviationBroker,
+    ),
+    (
+        "DELETE",
+        "/api/v1/organization/deviation-broker",
+        Op::DeleteDeviationBroker,
+    ),
+    (
+        "GET",
+        "/api/v1/devices/:id/deviation-settings",
+        Op::GetDeviceDeviationSettings,
+    ),
+    (
+        "PUT",
+        "/api/v1/devices/:id/deviation-settings",
+        Op::PutDeviceDeviationSettings,
+    ),
+    (
+        "GET",
+        "/api/v1/channels/:id/deviation-settings",
+        Op::GetChannelDeviationSettings,
+    ),
+    (
+        "PUT",
+        "/api/v1/channels/:id/deviation-settings",
+        Op::PutChannelDeviationSettings,
+    ),
 ];
 
 /// Whether `path` matches the route pattern `pattern` (`:name` matches one segment).

@@ -6,7 +6,9 @@
 //! 2. drains the outbox's e-mails through the transport the variables choose
 //!    (`fieldline_service::notifier::deliver`): SMTP to a relay (`mail_transport = "smtp"`, over
 //!    wasi:sockets) or Postmark's HTTP API (`"postmark"`), or none (`"none"`: they wait);
-//! 3. deletes the e-mails delivered more than a week ago.
+//! 3. publishes the elproMONITOR deviation messages of the outbox to each organization's
+//!    RabbitMQ over MQTT (`fieldline_service::deviations::publish`, docs/deviations.md);
+//! 4. deletes the e-mails and deviation messages delivered more than a week ago.
 //!
 //! `GET /notifier/verify?token=...` is the one-time link of the verification e-mail that
 //! confirms a device's notification address.
@@ -14,10 +16,12 @@
 use std::time::{Duration, Instant};
 
 use fieldline_domain::Timestamp;
+use fieldline_service::deviations::Published;
 use fieldline_service::notifier::{self, Delivery, Mailer, Report, Settings};
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
 
+mod broker;
 mod postmark;
 mod smtp;
 
@@ -76,8 +80,21 @@ fn budget() -> Duration {
     Duration::from_secs(secs)
 }
 
+/// The key the organizations' broker passwords are sealed with (the secret variable
+/// `broker_secret`); `None` while it is not set (deviation messages then wait).
+fn broker_key() -> Option<fieldline_domain::SealKey> {
+    let secret = variable("broker_secret")?;
+    match fieldline_domain::SealKey::from_secret(secret.as_bytes()) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            eprintln!("notifier: the variable broker_secret: {e}");
+            None
+        }
+    }
+}
+
 /// One run: evaluate, then deliver.
-fn work() -> Result<(Report, Delivery), String> {
+fn work() -> Result<(Report, Delivery, Published), String> {
     let started = Instant::now();
     let budget = budget();
     let store =
@@ -95,15 +112,24 @@ fn work() -> Result<(Report, Delivery), String> {
         }
         None => Delivery::default(),
     };
+    let published = fieldline_service::deviations::publish(
+        &store,
+        broker_key().as_ref(),
+        &mut broker::Mqtt::default(),
+        &Timestamp::now,
+        &mut || started.elapsed() < budget,
+    )
+    .map_err(|e| format!("publishing deviation messages: {e}"))?;
     notifier::purge_sent(&store, Timestamp::now(), &mut || started.elapsed() < budget)
         .map_err(|e| format!("purging delivered e-mails: {e}"))?;
-    Ok((report, delivery))
+    Ok((report, delivery, published))
 }
 
-fn summary(r: &Report, d: &Delivery) -> String {
+fn summary(r: &Report, d: &Delivery, p: &Published) -> String {
     format!(
         "evaluated {} points of {} channels in {} batches{}: {} alarm changes, {} e-mails queued \
          ({} verification), withheld {} (unconfirmed address) and {} (daily limit); sent {}, \
+         failed {}{}; incidents opened {}, ended {}; deviation messages queued {}, published {}, \
          failed {}{}",
         r.points,
         r.channels,
@@ -119,6 +145,15 @@ fn summary(r: &Report, d: &Delivery) -> String {
         d.last_error
             .as_ref()
             .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default(),
+        r.incidents_opened,
+        r.incidents_ended,
+        r.deviation_messages,
+        p.sent,
+        p.failed,
+        p.last_error
+            .as_ref()
+            .map(|e| format!(" (last error: {e})"))
             .unwrap_or_default()
     )
 }
@@ -127,8 +162,8 @@ struct Notifier;
 
 impl Guest for Notifier {
     fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
-        let (report, delivery) = work().map_err(Error::Other)?;
-        println!("notifier: {}", summary(&report, &delivery));
+        let (report, delivery, published) = work().map_err(Error::Other)?;
+        println!("notifier: {}", summary(&report, &delivery, &published));
         Ok(())
     }
 }
@@ -164,7 +199,7 @@ fn run_route(req: &Request) -> Response {
         return refused;
     }
     match work() {
-        Ok((r, d)) => json_answer(
+        Ok((r, d, p)) => json_answer(
             200,
             json!({
                 "points": r.points,
@@ -185,6 +220,12 @@ fn run_route(req: &Request) -> Response {
                 "sent": d.sent,
                 "failed": d.failed,
                 "lastError": d.last_error,
+                "incidentsOpened": r.incidents_opened,
+                "incidentsEnded": r.incidents_ended,
+                "deviationMessagesQueued": r.deviation_messages,
+                "deviationMessagesPublished": p.sent,
+                "deviationPublishFailures": p.failed,
+                "deviationLastError": p.last_error,
             }),
         ),
         Err(e) => {

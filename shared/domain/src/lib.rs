@@ -19,6 +19,7 @@ pub mod alarm;
 mod authz;
 mod channel;
 pub mod conduit;
+pub mod deviation;
 mod device;
 pub mod epts;
 mod error;

@@ -75,6 +75,8 @@ pub enum Conflict {
     InvitationForAnotherEmail { invited: String },
     #[error("sign-up is closed ({0:?}): this server already has an organization")]
     SignupClosed(&'static str),
+    #[error("the incident has both its confirmations already")]
+    AlreadyConfirmed,
 }
 
 /// What kind of failure a storage backend reported, so that an API can answer it truthfully

@@ -16,6 +16,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod deviations;
 mod error;
 pub mod export;
 pub mod influx;
@@ -30,8 +31,8 @@ pub mod views;
 /// The port traits, for calling their methods on a store.
 pub mod prelude {
     pub use crate::ports::{
-        Alarms, Atomic, Counters, Devices, Orgs, Outbox, Points, Sensorbis, Series, Store, Tokens,
-        Users, Views,
+        Alarms, Atomic, Counters, Deviations, Devices, Orgs, Outbox, Points, Sensorbis, Series,
+        Store, Tokens, Users, Views,
     };
 }
 

@@ -76,6 +76,10 @@ pub struct Report {
     pub held_quiet: u64,
     /// Digest e-mails written (each replacing a member's held e-mails).
     pub digests: u64,
+    /// elproMONITOR incidents opened and ended, and their messages written to the outbox.
+    pub incidents_opened: u64,
+    pub incidents_ended: u64,
+    pub deviation_messages: u64,
 }
 
 /// The counter of an organization's notification e-mails on the UTC day of `now`.
@@ -113,7 +117,22 @@ pub fn run<S: Store + Atomic>(
                 return Ok(());
             };
             let mut batch = Report::default();
-            evaluate(s, settings, now, &points, &[], &mut batch)?;
+            let mut thresholds = Vec::new();
+            evaluate_with(
+                s,
+                settings,
+                now,
+                &points,
+                &[],
+                &mut batch,
+                Some(&mut thresholds),
+            )?;
+            // The same batch's deviations, from the same engine states (docs/deviations.md).
+            let mut dev = crate::deviations::Report::default();
+            crate::deviations::evaluate(s, now, &points, &thresholds, &mut dev)?;
+            batch.incidents_opened = dev.opened;
+            batch.incidents_ended = dev.ended;
+            batch.deviation_messages = dev.messages;
             s.dequeue_points(last)?;
             batch.batches = 1;
             merge(&mut report, &batch);
@@ -150,6 +169,11 @@ pub fn run<S: Store + Atomic>(
             break;
         }
     }
+    // No connection: the run's clock against each device's last contact.
+    let dev = crate::deviations::tick(store, now)?;
+    report.incidents_opened += dev.opened;
+    report.incidents_ended += dev.ended;
+    report.deviation_messages += dev.messages;
     report.drained = true;
     Ok(report)
 }
@@ -245,6 +269,9 @@ fn merge(into: &mut Report, b: &Report) {
     into.member_mails += b.member_mails;
     into.held_quiet += b.held_quiet;
     into.digests += b.digests;
+    into.incidents_opened += b.incidents_opened;
+    into.incidents_ended += b.incidents_ended;
+    into.deviation_messages += b.deviation_messages;
 }
 
 /// A one-time link for each new unconfirmed address, each in the transaction that records it.
@@ -337,6 +364,20 @@ pub fn evaluate(
     due: &[i64],
     report: &mut Report,
 ) -> Result<()> {
+    evaluate_with(s, settings, now, points, due, report, None)
+}
+
+/// [`evaluate`], also handing each channel's threshold transitions to `transitions` (the
+/// deviation messages' input: one engine, several outputs).
+pub fn evaluate_with(
+    s: &dyn Store,
+    settings: &Settings,
+    now: Timestamp,
+    points: &[QueuedPoint],
+    due: &[i64],
+    report: &mut Report,
+    mut transitions: Option<&mut crate::deviations::ThresholdTransitions>,
+) -> Result<()> {
     let mut by_channel: HashMap<i64, Vec<Observation>> = HashMap::new();
     let mut order: Vec<i64> = Vec::new();
     for p in points {
@@ -395,6 +436,11 @@ pub fn evaluate(
             report.outside_window += run.outside_window;
             report.stale += run.stale;
             row.record(&run.transitions);
+            if let Some(out) = transitions.as_deref_mut() {
+                if !run.transitions.is_empty() {
+                    out.push((key, condition, run.transitions));
+                }
+            }
         }
         let mail_settings = MailSettings {
             min_interval_secs: subject.min_interval_secs,
@@ -711,11 +757,14 @@ pub fn purge_sent(
 ) -> Result<usize> {
     let before = now.add_millis(-KEEP_SENT_MS);
     let mut purged = 0;
-    while more_time() {
-        let n = store.purge_sent(EMAIL_TOPIC, before, PURGE_BATCH)?;
-        purged += n;
-        if n < PURGE_BATCH {
-            break;
+    // The e-mails, and the deviation messages (docs/deviations.md) the same run publishes.
+    for topic in [EMAIL_TOPIC, crate::deviations::TOPIC] {
+        while more_time() {
+            let n = store.purge_sent(topic, before, PURGE_BATCH)?;
+            purged += n;
+            if n < PURGE_BATCH {
+                break;
+            }
         }
     }
     Ok(purged)

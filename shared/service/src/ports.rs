@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use fieldline_domain::alarm::{AlarmState, ConditionKey};
+use fieldline_domain::deviation::{ChannelSettings, DeviceSettings, Input};
 use fieldline_domain::notify::ChannelAlarms;
 use fieldline_domain::topics::{Kinds, QuietHours, TopicSubscription};
 use fieldline_domain::view::PlanImageInfo;
@@ -15,6 +17,7 @@ use fieldline_domain::{
     SensorFields, SensorId, ShortText, SignupPolicy, Subscription, Thresholds, Timestamp, Token,
     TokenHash, TokenId, TokenKind, TokenSecret, User, UserId, Uuid, View, ViewFields, ViewId,
 };
+use fieldline_domain::{Incident, IncidentKind, NewIncident};
 
 use crate::error::{Error, Result};
 
@@ -866,8 +869,170 @@ pub trait Views {
 
 /// Everything the use cases take: one backend implements all ports (the repository
 /// collection).
+/// An organization's deviation broker as stored: the password sealed (XChaCha20-Poly1305 under
+/// the `broker_secret` variable, bound to the organization), never in plain text.
+#[derive(Clone, PartialEq)]
+pub struct StoredBroker {
+    /// `mqtt://host:port`; also an `allowed_outbound_hosts` entry of the notifier.
+    pub address: String,
+    pub vhost: String,
+    pub username: String,
+    pub password_sealed: Vec<u8>,
+    /// Deviations are on from here: a device silent since before counts from here.
+    pub enabled_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl std::fmt::Debug for StoredBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredBroker")
+            .field("address", &self.address)
+            .field("vhost", &self.vhost)
+            .field("username", &self.username)
+            .field("password_sealed", &"<sealed>")
+            .finish()
+    }
+}
+
+/// A channel of an organization whose deviations are on, as its conditions see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviationSubject {
+    pub tenant: Tenant,
+    /// The organization's GUID (`OrganizationId`).
+    pub org_uuid: String,
+    pub channel: ChannelRef,
+    pub communication_id: String,
+    pub unit: String,
+    pub enumerated: bool,
+    pub thresholds: Thresholds,
+    pub device_key: i64,
+    pub input: Input,
+    pub channel_settings: ChannelSettings,
+    pub device_settings: DeviceSettings,
+}
+
+/// A device of an organization whose deviations are on, for the no-connection check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviationDevice {
+    pub tenant: Tenant,
+    pub device_key: i64,
+    /// The later of the device's creation and the moment deviations were turned on: silence
+    /// is measured from here until the first contact.
+    pub since: Timestamp,
+    pub settings: DeviceSettings,
+}
+
+/// Which incidents a listing returns (all conditions together), newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IncidentFilter {
+    /// `Some(true)`: only open ones; `Some(false)`: only ended ones.
+    pub active: Option<bool>,
+    pub kind: Option<IncidentKind>,
+    pub device: Option<DeviceId>,
+    pub channel: Option<ChannelId>,
+    pub limit: usize,
+}
+
+/// Incidents, their engine states, settings and broker (docs/deviations.md).
+pub trait Deviations {
+    /// The channels with these keys whose organization has deviations on.
+    fn deviation_subjects(&self, channel_keys: &[i64]) -> Result<Vec<DeviationSubject>>;
+    /// Every device of the organizations with deviations on.
+    fn deviation_devices(&self) -> Result<Vec<DeviationDevice>>;
+    /// The channels of a device that take its device-wide incidents (no connection): all but
+    /// the reserved AlphaX channels 252..255.
+    fn deviation_inputs(&self, device_key: i64) -> Result<Vec<DeviationSubject>>;
+    /// The stored states of these subjects (`c:<channel key>`, `d:<device key>`).
+    fn deviation_states(&self, subjects: &[String]) -> Result<Vec<(String, DeviationState)>>;
+    fn save_deviation_state(
+        &self,
+        org_key: i64,
+        subject: &str,
+        state: &DeviationState,
+    ) -> Result<()>;
+    fn open_incident(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        condition: ConditionKey,
+        new: &NewIncident,
+    ) -> Result<Incident>;
+    /// The open incident of `condition` on a channel, if any.
+    fn active_incident(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        condition: ConditionKey,
+    ) -> Result<Option<Incident>>;
+    fn end_incident(&self, tenant: &Tenant, id: i64, end: Timestamp) -> Result<Incident>;
+    /// The first confirmation fills `confirm1`, the second `confirm2`; a third changes nothing
+    /// and is [`Error::Conflict`].
+    fn confirm_incident(&self, tenant: &Tenant, id: i64, at: Timestamp) -> Result<Incident>;
+    fn incident(&self, tenant: &Tenant, id: i64) -> Result<Incident>;
+    fn incidents(&self, tenant: &Tenant, filter: &IncidentFilter) -> Result<Vec<Incident>>;
+    /// The channel of an incident as its messages name it.
+    fn incident_subject(&self, tenant: &Tenant, id: i64) -> Result<DeviationSubject>;
+    fn deviation_broker(&self, org: OrgId) -> Result<Option<StoredBroker>>;
+    /// Sets (or with `None` removes: deviations off) the organization's broker.
+    fn set_deviation_broker(&self, tenant: &Tenant, broker: Option<&StoredBroker>) -> Result<()>;
+    fn device_deviation_settings(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+    ) -> Result<DeviceSettings>;
+    fn set_device_deviation_settings(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+        settings: &DeviceSettings,
+    ) -> Result<()>;
+    fn channel_deviation_settings(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelId,
+    ) -> Result<ChannelSettings>;
+    fn set_channel_deviation_settings(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelId,
+        settings: &ChannelSettings,
+    ) -> Result<()>;
+    /// Like [`Outbox::claim`], in order per organization: a message is taken only when no
+    /// older unsent message of its organization waits for a later attempt or is leased, so a
+    /// broker outage delays an organization's messages without reordering them.
+    fn claim_in_order(
+        &self,
+        topic: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>>;
+    /// Schedules every unsent message of `topic` and `org` for `retry_at` (a broker outage).
+    fn retry_org_later(
+        &self,
+        topic: &str,
+        org: OrgId,
+        retry_at: Timestamp,
+        error: &str,
+    ) -> Result<usize>;
+}
+
+/// The engine states of one subject's deviation conditions.
+pub type DeviationState = std::collections::BTreeMap<ConditionKey, AlarmState>;
+
 pub trait Store:
-    Orgs + Users + Devices + Tokens + Counters + Points + Series + Outbox + Sensorbis + Alarms + Views
+    Orgs
+    + Users
+    + Devices
+    + Tokens
+    + Counters
+    + Points
+    + Series
+    + Outbox
+    + Sensorbis
+    + Alarms
+    + Deviations
+    + Views
 {
 }
 
@@ -882,6 +1047,7 @@ impl<
             + Outbox
             + Sensorbis
             + Alarms
+            + Deviations
             + Views,
     > Store for T
 {

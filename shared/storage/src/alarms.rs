@@ -83,13 +83,7 @@ pub fn alarm_subjects(db: &dyn Db, keys: &[i64]) -> Result<Vec<AlarmSubject>> {
                 communication_id: r.text(4)?.to_owned(),
                 unit: r.text(5)?.to_owned(),
                 enumerated: r.bool(6)?,
-                thresholds: Thresholds::from_parts(
-                    r.opt_text(7)?,
-                    r.opt_f64(8)?,
-                    r.opt_text(9)?,
-                    r.opt_f64(10)?,
-                )
-                .map_err(corrupt)?,
+                thresholds: thresholds_at(&r, 7)?,
                 sensor_name: r.text(11)?.to_owned(),
                 device_key: r.i64(12)?,
                 device_id: r.parse(13, DeviceId::parse)?,
@@ -388,4 +382,15 @@ pub fn notification_reminder(
         .opt_i64(0)?
         .map(|s| u32::try_from(s).map_err(|e| Error::Corrupt(e.to_string())))
         .transpose()
+}
+
+/// A channel's thresholds from four columns starting at `i` (op1, value1, op2, value2).
+pub(crate) fn thresholds_at(r: &crate::db::Row<'_>, i: usize) -> Result<Thresholds> {
+    Thresholds::from_parts(
+        r.opt_text(i)?,
+        r.opt_f64(i + 1)?,
+        r.opt_text(i + 2)?,
+        r.opt_f64(i + 3)?,
+    )
+    .map_err(corrupt)
 }

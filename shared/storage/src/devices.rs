@@ -269,6 +269,7 @@ fn delete_channels_where(db: &dyn Db, channel_filter: &str, param: i64) -> Resul
         "alarm_queue",
         "alarm_channels",
         "notifications",
+        "deviation_channel_settings",
     ] {
         db.execute(
             &format!(
@@ -277,6 +278,13 @@ fn delete_channels_where(db: &dyn Db, channel_filter: &str, param: i64) -> Resul
             &[param.into()],
         )?;
     }
+    db.execute(
+        &format!(
+            "DELETE FROM deviation_states WHERE subject IN \
+             (SELECT 'c:' || key FROM channels WHERE {channel_filter})"
+        ),
+        &[param.into()],
+    )?;
     // Topic subscriptions to these channels go with them (a key may be used again).
     db.execute(
         &format!(
@@ -303,6 +311,8 @@ pub fn delete_device(db: &dyn Db, tenant: &Tenant, id: DeviceId) -> Result<()> {
             "DELETE FROM sensorbis_push WHERE device_key = ?",
             "DELETE FROM notification_verifications WHERE device_key = ?",
             "DELETE FROM notification_subscriptions WHERE scope = 'device' AND target_key = ?",
+            "DELETE FROM deviation_device_settings WHERE device_key = ?",
+            "DELETE FROM deviation_states WHERE subject = 'd:' || ?",
             "DELETE FROM devices WHERE key = ?",
         ] {
             db.execute(sql, &[key.into()])?;

@@ -1,12 +1,14 @@
 //! Incidents: deviations of a channel, open until they end.
 
+use fieldline_domain::alarm::ConditionKey;
 use fieldline_domain::{
     ChannelId, DeviationType, Incident, IncidentKind, NewIncident, Timestamp, Unit,
 };
+use fieldline_service::ports::IncidentFilter;
 
 use crate::db::{Db, Row};
 use crate::devices::ChannelRef;
-use crate::error::{Entity, Error, Result};
+use crate::error::{Conflict, Entity, Error, Result};
 use crate::orgs::Tenant;
 
 const INCIDENT_SELECT: &str = "SELECT i.key, c.id, i.kind, i.deviation, i.limit_value, \
@@ -39,17 +41,33 @@ fn incident_from(r: &Row<'_>) -> Result<Incident> {
     })
 }
 
+/// The stored name of a condition (`incidents.condition`).
+pub fn condition_name(c: ConditionKey) -> String {
+    format!("{c:?}")
+}
+
 pub fn open_incident(
     db: &dyn Db,
     tenant: &Tenant,
     channel: ChannelRef,
     new: &NewIncident,
 ) -> Result<Incident> {
+    open_condition_incident(db, tenant, channel, None, new)
+}
+
+/// Opens an incident of `condition` (the engine's) on a channel.
+pub fn open_condition_incident(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channel: ChannelRef,
+    condition: Option<ConditionKey>,
+    new: &NewIncident,
+) -> Result<Incident> {
     channel.check(tenant)?;
     let key = db
         .execute(
             "INSERT INTO incidents (org_key, channel_key, kind, deviation, limit_value, \
-             measurement, unit, start_at) VALUES (?,?,?,?,?,?,?,?) RETURNING key",
+             measurement, unit, start_at, condition) VALUES (?,?,?,?,?,?,?,?,?) RETURNING key",
             &[
                 tenant.key.into(),
                 channel.key.into(),
@@ -59,6 +77,7 @@ pub fn open_incident(
                 new.measurement.into(),
                 (&new.unit).into(),
                 new.start.into(),
+                condition.map(condition_name).into(),
             ],
         )?
         .first()
@@ -91,6 +110,55 @@ pub fn active_incident(
         &[tenant.key.into(), channel.key.into(), kind.as_str().into()],
     )?;
     rows.first().map(|r| incident_from(&r)).transpose()
+}
+
+/// The open incident of `condition` on a channel, if any.
+pub fn active_condition_incident(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channel: ChannelRef,
+    condition: ConditionKey,
+) -> Result<Option<Incident>> {
+    channel.check(tenant)?;
+    let rows = db.execute(
+        &format!(
+            "{INCIDENT_SELECT} WHERE i.org_key = ? AND i.channel_key = ? AND i.condition = ? \
+             AND i.end_at IS NULL ORDER BY i.key DESC LIMIT 1"
+        ),
+        &[
+            tenant.key.into(),
+            channel.key.into(),
+            condition_name(condition).into(),
+        ],
+    )?;
+    rows.first().map(|r| incident_from(&r)).transpose()
+}
+
+/// The organization's incidents that `filter` selects, newest first.
+pub fn filter_incidents(
+    db: &dyn Db,
+    tenant: &Tenant,
+    filter: &IncidentFilter,
+) -> Result<Vec<Incident>> {
+    let rows = db.execute(
+        &format!(
+            "{INCIDENT_SELECT} JOIN devices d ON d.key = c.device_key \
+             WHERE i.org_key = ?1 \
+             AND (?2 IS NULL OR (?2 = 1) = (i.end_at IS NULL)) \
+             AND (?3 IS NULL OR i.kind = ?3) AND (?4 IS NULL OR d.id = ?4) \
+             AND (?5 IS NULL OR c.id = ?5) \
+             ORDER BY i.start_at DESC, i.key DESC LIMIT ?6"
+        ),
+        &[
+            tenant.key.into(),
+            filter.active.into(),
+            filter.kind.map(IncidentKind::as_str).into(),
+            filter.device.map(|d| d.as_str().to_owned()).into(),
+            filter.channel.map(|c| c.as_str().to_owned()).into(),
+            i64::try_from(filter.limit).unwrap_or(i64::MAX).into(),
+        ],
+    )?;
+    rows.iter().map(|r| incident_from(&r)).collect()
 }
 
 /// The organization's incidents, newest first.
@@ -126,17 +194,19 @@ pub fn close_incident(db: &dyn Db, tenant: &Tenant, id: i64, end: Timestamp) -> 
     incident(db, tenant, id)
 }
 
-/// Records a person's confirmation: the first fills `confirm1`, the second `confirm2`.
+/// Records a person's confirmation: the first fills `confirm1`, the second `confirm2`; a third
+/// changes nothing and is a conflict.
 pub fn confirm_incident(db: &dyn Db, tenant: &Tenant, id: i64, at: Timestamp) -> Result<Incident> {
-    let rows = db.execute(
+    let before = incident(db, tenant, id)?;
+    if before.confirm2.is_some() {
+        return Err(Error::Conflict(Conflict::AlreadyConfirmed));
+    }
+    db.execute(
         "UPDATE incidents SET \
              confirm2_at = CASE WHEN confirm1_at IS NOT NULL THEN coalesce(confirm2_at, ?1) END, \
              confirm1_at = coalesce(confirm1_at, ?1) \
          WHERE org_key = ?2 AND key = ?3 RETURNING key",
         &[at.into(), tenant.key.into(), id.into()],
     )?;
-    if rows.is_empty() {
-        return Err(Error::NotFound(Entity::Incident));
-    }
     incident(db, tenant, id)
 }

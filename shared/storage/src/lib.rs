@@ -21,6 +21,7 @@ mod alarms;
 mod conduit;
 mod counters;
 mod db;
+mod deviations;
 mod devices;
 mod error;
 mod incidents;
@@ -41,6 +42,8 @@ pub mod native;
 #[cfg(feature = "spin")]
 pub mod spin;
 
+#[cfg(test)]
+mod deviation_tests;
 #[cfg(test)]
 mod notifier_tests;
 #[cfg(test)]

@@ -53,22 +53,40 @@ pub fn claim(
     lease_until: Timestamp,
     limit: usize,
 ) -> Result<Vec<OutboxMessage>> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = db.execute(
-        "UPDATE outbox SET next_attempt_at = ?1, attempts = attempts + 1 WHERE key IN \
-         (SELECT key FROM outbox WHERE topic = ?2 AND sent_at IS NULL AND next_attempt_at <= ?3 \
-          ORDER BY next_attempt_at, key LIMIT ?4) \
-         RETURNING key, (SELECT id FROM orgs WHERE orgs.key = outbox.org_key), topic, \
-             idempotency_key, payload, attempts, created_at",
-        &[lease_until.into(), topic.into(), now.into(), limit.into()],
+    let mut out = lease(
+        db,
+        "SELECT key FROM outbox WHERE topic = ?2 AND sent_at IS NULL AND next_attempt_at <= ?3 \
+         ORDER BY next_attempt_at, key LIMIT ?4",
+        topic,
+        now,
+        lease_until,
+        limit,
     )?;
-    let mut out = rows
-        .iter()
-        .map(|r| message_from(&r))
-        .collect::<Result<Vec<_>>>()?;
     // RETURNING gives no order: oldest first, as the lease took them.
     out.sort_by_key(|m| (m.created_at, m.id));
     Ok(out)
+}
+
+/// Leases the messages `selection` picks (a `SELECT key` over `outbox` with the parameters ?2
+/// topic, ?3 now and ?4 limit) until `lease_until` (?1), in one statement; in no order.
+pub(crate) fn lease(
+    db: &dyn Db,
+    selection: &str,
+    topic: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: usize,
+) -> Result<Vec<OutboxMessage>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = db.execute(
+        &format!(
+            "UPDATE outbox SET next_attempt_at = ?1, attempts = attempts + 1 WHERE key IN \
+             ({selection}) RETURNING key, (SELECT id FROM orgs WHERE orgs.key = outbox.org_key), \
+             topic, idempotency_key, payload, attempts, created_at"
+        ),
+        &[lease_until.into(), topic.into(), now.into(), limit.into()],
+    )?;
+    rows.iter().map(|r| message_from(&r)).collect()
 }
 
 fn one(db: &dyn Db, sql: &str, params: &[crate::db::Value]) -> Result<()> {

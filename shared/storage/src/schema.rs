@@ -410,7 +410,60 @@ const MIGRATIONS: &[&[&str]] = &[
         INSERT INTO points (channel_key, ts, value) VALUES (NEW.channel_key, NEW.ts, NEW.value)
             ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value;
     END",
-    ],    // Saved views and plans (issue 20): an organization's views (`kind` static_chart,
+    ],
+    // elproMONITOR deviations (issue 16, docs/deviations.md). `deviation_brokers`: an
+    // organization's RabbitMQ (MQTT address, vhost, user, password sealed with XChaCha20-Poly1305);
+    // a row turns its deviations on from `enabled_at`. Points of such an organization's channels
+    // join the notifier's queue (the triggers, re-created), so that the cron run sees every value
+    // (failure, battery, radio, warnings) and every contact (no connection). `deviation_states`:
+    // the engine's states of the deviation-only conditions, per channel (`c:<key>`) or device
+    // (`d:<key>`). `deviation_device_settings` / `deviation_channel_settings`: JSON, absent =
+    // defaults. `incidents.condition`: which condition opened it (two limits of one kind may be
+    // open at once).
+    &[
+        "CREATE TABLE deviation_brokers (
+        org_key INTEGER PRIMARY KEY,
+        address TEXT NOT NULL,
+        vhost TEXT NOT NULL,
+        username TEXT NOT NULL,
+        password_sealed BLOB NOT NULL,
+        enabled_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    )",
+        "CREATE TABLE deviation_states (
+        subject TEXT PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        state TEXT NOT NULL
+    ) WITHOUT ROWID",
+        "CREATE TABLE deviation_device_settings (
+        device_key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        settings TEXT NOT NULL
+    )",
+        "CREATE TABLE deviation_channel_settings (
+        channel_key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        settings TEXT NOT NULL
+    )",
+        "ALTER TABLE incidents ADD COLUMN condition TEXT",
+        "DROP TRIGGER points_insert_alarm",
+        "DROP TRIGGER points_update_alarm",
+        "CREATE TRIGGER points_insert_alarm AFTER INSERT ON points
+        WHEN EXISTS (SELECT 1 FROM channels c WHERE c.key = NEW.channel_key
+            AND (c.threshold_op1 IS NOT NULL OR c.threshold_op2 IS NOT NULL
+                 OR EXISTS (SELECT 1 FROM deviation_brokers b WHERE b.org_key = c.org_key))) BEGIN
+        INSERT INTO alarm_queue (channel_key, ts, value, stored_at) VALUES (NEW.channel_key,
+            NEW.ts, NEW.value, CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));
+    END",
+        "CREATE TRIGGER points_update_alarm AFTER UPDATE ON points
+        WHEN EXISTS (SELECT 1 FROM channels c WHERE c.key = NEW.channel_key
+            AND (c.threshold_op1 IS NOT NULL OR c.threshold_op2 IS NOT NULL
+                 OR EXISTS (SELECT 1 FROM deviation_brokers b WHERE b.org_key = c.org_key))) BEGIN
+        INSERT INTO alarm_queue (channel_key, ts, value, stored_at) VALUES (NEW.channel_key,
+            NEW.ts, NEW.value, CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));
+    END",
+    ],
+    // Saved views and plans (issue 20): an organization's views (`kind` static_chart,
     // realtime_chart, map or plan; `body` the JSON of the channels, settings and a plan's
     // placements, checked by the domain's `ViewFields`), and a plan's uploaded image (PNG or
     // JPEG, type and size read from its bytes, `sha256` its ETag), deleted with its view (in

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use fieldline_domain::alarm::ConditionKey;
+use fieldline_domain::deviation::{ChannelSettings, DeviceSettings};
 use fieldline_domain::notify::ChannelAlarms;
 use fieldline_domain::topics::QuietHours;
 use fieldline_domain::{
@@ -12,6 +14,7 @@ use fieldline_domain::{
     Organization, PasswordHash, Permissions, Point, Sensor, SensorFields, SensorId, SignupPolicy,
     Subscription, Timestamp, Token, TokenHash, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
 };
+use fieldline_domain::{Incident, NewIncident};
 use fieldline_service::ports::{
     Accept, AddressToVerify, AlarmSubject, Alarms, Atomic, Authenticated, ChannelRef, Counters,
     Devices, Discarded, NewToken, Notification, Order, Orgs, Outbox, OutboxMessage, PointPage,
@@ -19,14 +22,15 @@ use fieldline_service::ports::{
     Tenant, Tokens, Users,
 };
 use fieldline_service::ports::{
-    NewTopicSubscription, Reservation, Reserved, Subscriber, TopicSubscriptionView,
+    DeviationDevice, DeviationState, DeviationSubject, Deviations, IncidentFilter,
+    NewTopicSubscription, Reservation, Reserved, StoredBroker, Subscriber, TopicSubscriptionView,
 };
 
 use crate::db::{transaction, Db};
 use crate::error::Result;
 use crate::{
-    alarms, conduit, counters, devices, orgs, outbox, points, sensorbis, series, tokens, topics,
-    users,
+    alarms, conduit, counters, deviations, devices, incidents, orgs, outbox, points, sensorbis,
+    series, tokens, topics, users,
 };
 
 /// A SQLite database (any [`Db`]: a Spin connection, a rusqlite one) as the ports see it.
@@ -716,6 +720,134 @@ impl<D: Db> Sensorbis for SqlStore<D> {
     ) -> Result<f64> {
         channel.check(tenant)?;
         sensorbis::hourly_magnitude(&self.0, channel.key, hour, except)
+    }
+}
+
+impl<D: Db> Deviations for SqlStore<D> {
+    fn deviation_subjects(&self, channel_keys: &[i64]) -> Result<Vec<DeviationSubject>> {
+        deviations::deviation_subjects(&self.0, channel_keys)
+    }
+
+    fn deviation_devices(&self) -> Result<Vec<DeviationDevice>> {
+        deviations::deviation_devices(&self.0)
+    }
+
+    fn deviation_inputs(&self, device_key: i64) -> Result<Vec<DeviationSubject>> {
+        deviations::deviation_inputs(&self.0, device_key)
+    }
+
+    fn deviation_states(&self, subjects: &[String]) -> Result<Vec<(String, DeviationState)>> {
+        deviations::deviation_states(&self.0, subjects)
+    }
+
+    fn save_deviation_state(
+        &self,
+        org_key: i64,
+        subject: &str,
+        state: &DeviationState,
+    ) -> Result<()> {
+        deviations::save_deviation_state(&self.0, org_key, subject, state)
+    }
+
+    fn open_incident(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        condition: ConditionKey,
+        new: &NewIncident,
+    ) -> Result<Incident> {
+        incidents::open_condition_incident(&self.0, tenant, channel, Some(condition), new)
+    }
+
+    fn active_incident(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelRef,
+        condition: ConditionKey,
+    ) -> Result<Option<Incident>> {
+        incidents::active_condition_incident(&self.0, tenant, channel, condition)
+    }
+
+    fn end_incident(&self, tenant: &Tenant, id: i64, end: Timestamp) -> Result<Incident> {
+        incidents::close_incident(&self.0, tenant, id, end)
+    }
+
+    fn confirm_incident(&self, tenant: &Tenant, id: i64, at: Timestamp) -> Result<Incident> {
+        incidents::confirm_incident(&self.0, tenant, id, at)
+    }
+
+    fn incident(&self, tenant: &Tenant, id: i64) -> Result<Incident> {
+        incidents::incident(&self.0, tenant, id)
+    }
+
+    fn incidents(&self, tenant: &Tenant, filter: &IncidentFilter) -> Result<Vec<Incident>> {
+        incidents::filter_incidents(&self.0, tenant, filter)
+    }
+
+    fn incident_subject(&self, tenant: &Tenant, id: i64) -> Result<DeviationSubject> {
+        deviations::incident_subject(&self.0, tenant, id)
+    }
+
+    fn deviation_broker(&self, org: OrgId) -> Result<Option<StoredBroker>> {
+        deviations::deviation_broker(&self.0, org)
+    }
+
+    fn set_deviation_broker(&self, tenant: &Tenant, broker: Option<&StoredBroker>) -> Result<()> {
+        deviations::set_deviation_broker(&self.0, tenant, broker)
+    }
+
+    fn device_deviation_settings(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+    ) -> Result<DeviceSettings> {
+        deviations::device_deviation_settings(&self.0, tenant, device)
+    }
+
+    fn set_device_deviation_settings(
+        &self,
+        tenant: &Tenant,
+        device: DeviceId,
+        settings: &DeviceSettings,
+    ) -> Result<()> {
+        deviations::set_device_deviation_settings(&self.0, tenant, device, settings)
+    }
+
+    fn channel_deviation_settings(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelId,
+    ) -> Result<ChannelSettings> {
+        deviations::channel_deviation_settings(&self.0, tenant, channel)
+    }
+
+    fn set_channel_deviation_settings(
+        &self,
+        tenant: &Tenant,
+        channel: ChannelId,
+        settings: &ChannelSettings,
+    ) -> Result<()> {
+        deviations::set_channel_deviation_settings(&self.0, tenant, channel, settings)
+    }
+
+    fn claim_in_order(
+        &self,
+        topic: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>> {
+        deviations::claim_in_order(&self.0, topic, now, lease_until, limit)
+    }
+
+    fn retry_org_later(
+        &self,
+        topic: &str,
+        org: OrgId,
+        retry_at: Timestamp,
+        error: &str,
+    ) -> Result<usize> {
+        deviations::retry_org_later(&self.0, topic, org, retry_at, error)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The handlers, one module per resource family.
 
 pub mod auth;
+pub mod deviations;
 pub mod devices;
 pub mod notifications;
 pub mod operator;
