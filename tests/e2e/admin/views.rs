@@ -280,6 +280,15 @@ fn plan_images_are_checked_by_their_bytes_and_served_safely() {
     );
     assert_eq!(moved.status, 200, "{moved:?}");
     assert_eq!(moved.body["image"]["contentType"], "image/jpeg");
+    // `null` in a merge patch removes: no device placed, the image kept.
+    let cleared = api.patch(
+        &format!("/api/v1/views/{plan}"),
+        &admin,
+        json!({"placements": null}),
+    );
+    assert_eq!(cleared.status, 200, "{cleared:?}");
+    assert_eq!(cleared.body["placements"], json!([]));
+    assert_eq!(cleared.body["image"]["contentType"], "image/jpeg");
     let other = api.signup("Elsewhere", "other@example.com");
     let r = api.image(&plan, &other, None);
     assert_eq!(r.status().as_u16(), 404);
