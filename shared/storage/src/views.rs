@@ -253,46 +253,24 @@ impl<D: Db> Views for SqlStore<D> {
 #[cfg(test)]
 mod tests {
     use fieldline_domain::view::Placement;
-    use fieldline_domain::{
-        ChannelFields, CommunicationId, DeviceFields, Email, Name, OrgFields, OrgName, Password,
-        PasswordHasher, SensorFields, Subscription,
-    };
+    use fieldline_domain::{ChannelFields, CommunicationId, DeviceFields, Name, SensorFields};
     use fieldline_service::views;
     use serde_json::json;
 
     use super::*;
-    use crate::{create_channel, create_device, create_sensor, migrate, native, sign_up};
-
-    fn now() -> Timestamp {
-        Timestamp::from_secs(1_700_000_000).unwrap()
-    }
-
-    fn org(db: &dyn Db, name: &str) -> Tenant {
-        let hash = PasswordHasher::insecure_fast_for_tests()
-            .hash(&Password::parse("correct horse battery").unwrap())
-            .unwrap();
-        sign_up(
-            db,
-            &OrgFields::named(OrgName::parse(name).unwrap()),
-            &Subscription::default(),
-            &Email::parse(&format!("admin@{name}.example")).unwrap(),
-            &hash,
-            now(),
-        )
-        .unwrap()
-        .0
-    }
+    use crate::tests::{db, now, org};
+    use crate::{create_channel, create_device, create_sensor};
 
     /// An organization with one device and one channel.
     fn structure(
-        db: &dyn Db,
+        db: &rusqlite::Connection,
         name: &str,
     ) -> (
         Tenant,
         fieldline_domain::DeviceId,
         fieldline_domain::ChannelId,
     ) {
-        let t = org(db, name);
+        let t = org(db, name, &format!("admin@{name}.example")).0;
         let d = create_device(
             db,
             &t,
@@ -342,9 +320,7 @@ mod tests {
 
     #[test]
     fn views_are_saved_read_back_changed_and_deleted_per_organization() {
-        let db = native::open_in_memory().unwrap();
-        migrate(&db).unwrap();
-        let store = SqlStore(db);
+        let store = SqlStore(db());
         let (a, device, channel) = structure(&store.0, "alpha");
         let (b, _, other_channel) = structure(&store.0, "beta");
 
@@ -397,9 +373,7 @@ mod tests {
 
     #[test]
     fn a_plan_keeps_its_image_until_it_is_deleted() {
-        let db = native::open_in_memory().unwrap();
-        migrate(&db).unwrap();
-        let store = SqlStore(db);
+        let store = SqlStore(db());
         let (a, device, _) = structure(&store.0, "alpha");
         let (b, _, _) = structure(&store.0, "beta");
         let floor = views::create(&store, &a, &plan(device), now()).unwrap();
