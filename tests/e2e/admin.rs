@@ -17,6 +17,9 @@ use serde_json::{json, Value};
 #[path = "../../functions/admin/src/routes.rs"]
 mod routes;
 
+// Saved views and plan images (a child module: it uses this module's API client).
+mod views;
+
 const SECRET: &str = fieldline_tests::JWT_SECRET;
 
 struct Api {
@@ -1450,6 +1453,13 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
     );
     assert_eq!(subscription.status, 201, "{subscription:?}");
     let subscription = id(&subscription.body);
+    let view = api.post(
+        "/api/v1/views",
+        &a,
+        json!({"name": "Floor", "kind": "plan", "placements": [{"device": device, "x": 0.5, "y": 0.5}]}),
+    );
+    assert_eq!(view.status, 201, "{view:?}");
+    let view = id(&view.body);
 
     // Every route with a path parameter, tried by B's administrator with A's ids.
     let mut tried = BTreeSet::new();
@@ -1478,6 +1488,8 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
             &notification
         } else if path.starts_with("/api/v1/notification-subscriptions/") {
             &subscription
+        } else if path.starts_with("/api/v1/views/") {
+            &view
         } else if path.starts_with("/api/v1/incidents/") {
             &incident
         } else {
@@ -1519,6 +1531,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
         "/api/v1/members",
         "/api/v1/notifications",
         "/api/v1/notification-subscriptions",
+        "/api/v1/views",
         "/api/v1/incidents",
     ] {
         let list = api.get(path, &b);
@@ -1532,6 +1545,7 @@ fn admin_tenants_are_isolated_on_every_endpoint() {
             &invitation,
             &member.user,
             &a.user,
+            &view,
         ] {
             assert!(
                 !text.contains(secret_id.as_str()),

@@ -109,10 +109,13 @@ async function errorOf(r: Response): Promise<ApiError> {
 export async function request(method: string, path: string, body?: unknown, retry = true): Promise<Response> {
   const headers: Record<string, string> = {};
   if (session) headers.authorization = `Bearer ${session.access_token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  // A Blob (a file to upload) goes as its bytes with its own type; anything else as JSON.
+  const raw = body instanceof Blob;
+  if (raw) headers['content-type'] = (body as Blob).type || 'application/octet-stream';
+  else if (body !== undefined) headers['content-type'] = 'application/json';
   let r: Response;
   try {
-    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    r = await fetch(path, { method, headers, body: body === undefined ? undefined : raw ? (body as Blob) : JSON.stringify(body) });
   } catch (e) {
     throw new ApiError(0, 'network', `Fieldline cannot be reached (${(e as Error).message}).`);
   }

@@ -7,6 +7,8 @@ import { StaticChart, RealtimeChart } from './chart';
 import { People } from './people';
 import { MapView } from './map';
 import { Notifications } from './notifications';
+import { SavedViews } from './views';
+import type { ViewKind } from './view';
 import './style.css';
 
 export type Me = {
@@ -111,10 +113,20 @@ function AcceptInvitation(p: { token: string; session: Session | null }) {
   );
 }
 
+/// The kind of saved view a screen shows.
+function savedKind(path: string): ViewKind | null {
+  if (path.startsWith('/chart')) return 'static_chart';
+  if (path.startsWith('/realtime')) return 'realtime_chart';
+  if (path.startsWith('/map')) return 'map';
+  return null;
+}
+
 function Shell(p: { session: Session; path: string }) {
   const me = useLoad<Me>(() => get('/api/v1/me'), [p.session.organization]);
   const org = useLoad<Org>(() => get('/api/v1/organization'), [p.session.organization]);
   const [switchError, setSwitchError] = useState<ApiError | null>(null);
+  // Bumped when a saved view is opened: the screen starts again from the new current view.
+  const [opened, setOpened] = useState(0);
   const path = SCREENS.some(([s]) => p.path.startsWith(s)) ? p.path : '/structure';
   useEffect(() => {
     if (path !== p.path) history.replaceState(null, '', path);
@@ -159,10 +171,11 @@ function Shell(p: { session: Session; path: string }) {
           {ctx && (
             <>
               {ctx.org && <p class="zone">Times in {ctx.org.timeZone}</p>}
+              {savedKind(path) && <SavedViews ctx={ctx} kind={savedKind(path)!} onOpen={() => setOpened((n) => n + 1)} key={`${ctx.org.id}-${savedKind(path)}`} />}
               {path.startsWith('/structure') && <Structure ctx={ctx} key={ctx.org.id} />}
-              {path.startsWith('/chart') && <StaticChart ctx={ctx} key={ctx.org.id} />}
-              {path.startsWith('/realtime') && <RealtimeChart ctx={ctx} key={ctx.org.id} />}
-              {path.startsWith('/map') && <MapView ctx={ctx} key={ctx.org.id} />}
+              {path.startsWith('/chart') && <StaticChart ctx={ctx} key={`${ctx.org.id}-${opened}`} />}
+              {path.startsWith('/realtime') && <RealtimeChart ctx={ctx} key={`${ctx.org.id}-${opened}`} />}
+              {path.startsWith('/map') && <MapView ctx={ctx} key={`${ctx.org.id}-${opened}`} />}
               {path.startsWith('/people') && <People ctx={ctx} key={ctx.org.id} />}
               {path.startsWith('/notifications') && <Notifications ctx={ctx} key={ctx.org.id} />}
             </>

@@ -5,9 +5,10 @@ import { navigate } from './main';
 import { label } from './series';
 import { formatTime } from './time';
 import { State, useLoad } from './ui';
-import { loadView, saveView } from './view';
+import { ChosenChannel, loadView, saveView } from './view';
+import { Plans } from './plans';
 
-type Device = { id: string; uuid: string; name: string; location: { lat: number; lon: number } | null };
+export type Device = { id: string; uuid: string; name: string; location: { lat: number; lon: number } | null };
 type Placed = { device: Device; lat: number; lon: number; moving: boolean };
 
 const TILE = 256;
@@ -53,8 +54,10 @@ async function placeDevices(devices: Device[]): Promise<Placed[]> {
   return out.sort((a, b) => a.device.name.localeCompare(b.device.name));
 }
 
-function InfoBox(p: { placed: Placed; ctx: Ctx; onClose: () => void }) {
-  const channels = loadView(p.ctx.org.id).channels.filter((c) => c.device === p.placed.device.id);
+/// A device's info box: where it is, the last value of each of the view's channels of the
+/// device, and a link to the chart (the map's and the plans').
+export function InfoBox(p: { device: Device; where: string; channels: ChosenChannel[]; ctx: Ctx; onClose: () => void }) {
+  const channels = p.channels.filter((c) => c.device === p.device.id);
   const [values, setValues] = useState<(string | null)[] | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   useEffect(() => {
@@ -63,11 +66,11 @@ function InfoBox(p: { placed: Placed; ctx: Ctx; onClose: () => void }) {
       (r) => setValues(r.map((x) => { const v = x.series?.[0]?.values?.[0]; return v ? `${v[1]} at ${formatTime(v[0], p.ctx.org.timeZone)}` : null; })),
       setError,
     );
-  }, [p.placed.device.id]);
+  }, [p.device.id]);
   return (
-    <section class="infobox" role="region" aria-label={`Device ${p.placed.device.name}`}>
-      <h3>{p.placed.device.name}</h3>
-      <p class="muted">{p.placed.lat.toFixed(5)}, {p.placed.lon.toFixed(5)} · {p.placed.moving ? 'positioning sensor' : 'fixed location'}</p>
+    <section class="infobox" role="region" aria-label={`Device ${p.device.name}`}>
+      <h3>{p.device.name}</h3>
+      <p class="muted">{p.where}</p>
       {error && <p class="error">{error.message}</p>}
       {channels.length ? (
         <ul>{channels.map((c, i) => <li>{label(c)}: {values ? values[i] ?? 'no data' : '…'}</li>)}</ul>
@@ -148,7 +151,7 @@ export function MapView({ ctx }: { ctx: Ctx }) {
       <State loading={devices.loading || placed.loading} error={devices.error || placed.error} empty={!placed.data?.length} emptyText="No device has a location: set a device's latitude and longitude in Structure, or give it channels whose purpose is lat and lon.">
         {placed.data && placed.data.length > 0 && <BaseMap placed={placed.data} tileUrl={view.tileUrl} onPick={setPicked} />}
       </State>
-      {picked && <InfoBox placed={picked} ctx={ctx} onClose={() => setPicked(null)} key={picked.device.id} />}
+      {picked && <InfoBox device={picked.device} where={`${picked.lat.toFixed(5)}, ${picked.lon.toFixed(5)} · ${picked.moving ? 'positioning sensor' : 'fixed location'}`} channels={view.channels} ctx={ctx} onClose={() => setPicked(null)} key={picked.device.id} />}
       <form class="inline" onSubmit={saveTiles} aria-label="Tile server">
         <div class="field">
           <label for="tile-url">Tile server URL (empty: the offline base map), e.g. https://tile.example.org/{'{z}/{x}/{y}'}.png</label>
@@ -156,6 +159,7 @@ export function MapView({ ctx }: { ctx: Ctx }) {
         </div>
         <button type="submit">Use</button>
       </form>
+      <Plans ctx={ctx} devices={devices.data} />
     </section>
   );
 }

@@ -307,6 +307,94 @@ test('real-time chart, map with an info box, notifications, a phone-sized screen
   await expect.poll(() => admin.evaluate(async () => !!(await navigator.serviceWorker.getRegistration('/')))).toBe(true);
 });
 
+test('a view saved for the organization, seen after a reload and in another browser', async ({ browser }) => {
+  await admin.getByRole('link', { name: 'Static chart' }).click();
+  await expect.poll(async () => (await chartData(admin)).length).toBeGreaterThan(0);
+  const mine = (await chartData(admin)).map((c) => ({ labels: c.labels, points: c.x.length }));
+  const saved = admin.getByRole('region', { name: 'Saved views' });
+  await saved.getByLabel('Save the current channels as').fill('Tank 1 overview');
+  await saved.getByRole('button', { name: 'Save view' }).click();
+  await expect(saved.getByRole('status')).toContainText('Saved “Tank 1 overview”');
+  // Stored by the server, not this browser: there after a reload.
+  await admin.reload();
+  const list = admin.getByRole('region', { name: 'Saved views' }).getByLabel('Saved static chart views');
+  await expect(list.locator('option')).toHaveText(['Choose a view', 'Tank 1 overview (2 channels)']);
+  await shot(admin, '15-saved-views');
+
+  // Another browser (nothing in its storage), same organization: the view is there, and
+  // opening it shows the same charts.
+  const context = await browser.newContext();
+  const other = await context.newPage();
+  await other.goto('/');
+  await other.getByLabel('E-mail').fill('alice@example.com');
+  await other.getByLabel('Password').fill(PASSWORD);
+  await other.getByRole('button', { name: 'Log in' }).click();
+  await other.getByRole('link', { name: 'Static chart' }).click();
+  await expect(other.getByText(/No channels are chosen/)).toBeVisible();
+  await other.getByLabel('Saved static chart views').selectOption({ label: 'Tank 1 overview (2 channels)' });
+  await other.getByRole('button', { name: 'Open', exact: true }).click();
+  await expect(other.getByRole('status')).toContainText('Opened “Tank 1 overview”');
+  await expect.poll(async () => (await chartData(other)).map((c) => ({ labels: c.labels, points: c.x.length }))).toEqual(mine);
+  await shot(other, '16-saved-view-in-another-browser');
+  await context.close();
+});
+
+test('a plan uploaded, a device placed on it, seen after a reload with its info box', async () => {
+  await admin.getByRole('link', { name: 'Map and plans' }).click();
+  const plans = admin.getByRole('region', { name: 'Plans' });
+  await plans.getByLabel('New plan named').fill('Ground floor');
+  await plans.getByRole('button', { name: 'Create the plan' }).click();
+  await expect(plans.getByText(/This plan has no image yet/)).toBeVisible();
+  const file = plans.getByLabel('Plan image (PNG or JPEG, at most 2 MiB)');
+  // SVG can carry scripts: refused, in words.
+  await file.setInputFiles({ name: 'plan.svg', mimeType: 'image/svg+xml', buffer: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>') });
+  await expect(plans.getByRole('alert')).toContainText('SVG is not accepted');
+  // A real PNG (a screenshot makes one).
+  const png = await admin.screenshot({ clip: { x: 0, y: 0, width: 600, height: 400 } });
+  await file.setInputFiles({ name: 'ground-floor.png', mimeType: 'image/png', buffer: png });
+  const img = plans.getByRole('img', { name: 'Plan Ground floor' });
+  await expect(img).toBeVisible();
+  await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.naturalWidth)).toBe(600);
+
+  // Tank 1 placed by a click at 25% across and 60% down, then saved.
+  await plans.getByLabel(/Device to place/).selectOption({ label: 'Tank 1' });
+  const area = (await img.boundingBox())!;
+  await img.click({ position: { x: area.width * 0.25, y: area.height * 0.6 } });
+  await expect(plans.getByText('Placements not saved yet.')).toBeVisible();
+  await plans.getByRole('button', { name: 'Save placements' }).click();
+  await expect(plans.getByText('Placements not saved yet.')).toBeHidden();
+  const views = await (await apiGet(admin, '/api/v1/views')).json();
+  const plan = views.find((v: any) => v.name === 'Ground floor');
+  expect(plan.channels).toEqual([ids.channels!.Temperature, ids.channels!.Power]);
+  expect(plan.placements).toHaveLength(1);
+  expect(plan.placements[0].device).toBe(ids.device);
+  expect(plan.placements[0].x).toBeCloseTo(0.25, 2);
+  expect(plan.placements[0].y).toBeCloseTo(0.6, 2);
+  expect(plan.image).toMatchObject({ contentType: 'image/png', width: 600, height: 400 });
+
+  // After a reload: the marker where it was put, and its info box.
+  await admin.reload();
+  const pin = admin.getByRole('region', { name: 'Plans' }).getByRole('button', { name: 'Device Tank 1' });
+  await expect(pin).toBeVisible();
+  const shown = admin.getByRole('img', { name: 'Plan Ground floor' });
+  await expect.poll(() => shown.evaluate((i: HTMLImageElement) => i.naturalWidth)).toBe(600);
+  await expect(admin.getByRole('group', { name: /Map of/ })).toBeVisible();
+  // Where the marker's centre is on the image, both measured at once.
+  const where = await pin.evaluate((el) => {
+    const p = el.getBoundingClientRect();
+    const i = el.parentElement!.querySelector('img')!.getBoundingClientRect();
+    return [(p.x + p.width / 2 - i.x) / i.width, (p.y + p.height / 2 - i.y) / i.height];
+  });
+  expect(where[0]).toBeCloseTo(0.25, 1);
+  expect(where[1]).toBeCloseTo(0.6, 1);
+  await pin.click();
+  const info = admin.getByRole('region', { name: 'Device Tank 1' });
+  const pc = (f: number) => `${(f * 100).toFixed(1)}%`;
+  await expect(info).toContainText(`On Ground floor at ${pc(plan.placements[0].x)} from the left, ${pc(plan.placements[0].y)} from the top`);
+  await expect(info).toContainText(`Power (W): ${ids.watts!.at(-1)}`);
+  await shot(admin, '17-plan');
+});
+
 test('an invited view-only member sees the data but cannot change or download it', async ({ browser }) => {
   await admin.getByRole('link', { name: 'People' }).click();
   const link = await invite(admin, 'bob@example.com');
@@ -344,6 +432,19 @@ test('an invited view-only member sees the data but cannot change or download it
   const refused = await bob.request.get(`/api/v1/export?channels=${ids.channels!.Power}&from=0&to=${Date.now()}`, { headers: { authorization: `Bearer ${s.access_token}` } });
   expect(refused.status()).toBe(403);
   await shot(bob, '12-view-only-member-chart');
+  // The organization's saved view is his to open, not to change; the plan is his to look at.
+  const bobViews = bob.getByRole('region', { name: 'Saved views' });
+  await expect(bobViews.getByLabel('Saved static chart views').locator('option')).toHaveText(['Choose a view', 'Tank 1 overview (2 channels)']);
+  await expect(bobViews.getByText('Saving views needs the Modify permission.')).toBeVisible();
+  await expect(bobViews.getByRole('button', { name: 'Delete' })).toHaveCount(0);
+  const ownView = await bob.request.post('/api/v1/views', { headers: { authorization: `Bearer ${s.access_token}` }, data: { name: 'Mine', kind: 'map' } });
+  expect(ownView.status()).toBe(403);
+  await bob.getByRole('link', { name: 'Map and plans' }).click();
+  const bobPlans = bob.getByRole('region', { name: 'Plans' });
+  await expect(bobPlans.getByRole('img', { name: 'Plan Ground floor' })).toBeVisible();
+  await expect(bobPlans.getByRole('button', { name: 'Device Tank 1' })).toBeVisible();
+  await expect(bobPlans.getByLabel(/Plan image/)).toHaveCount(0);
+  await expect(bobPlans.getByRole('form', { name: 'Place a device' })).toHaveCount(0);
   await bob.getByRole('link', { name: 'People' }).click();
   await expect(bob.getByText("Members and invitations are managed by the organization's administrators.")).toBeVisible();
   await bob.getByRole('button', { name: 'Log out' }).click();

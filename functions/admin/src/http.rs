@@ -14,9 +14,19 @@ use spin_sdk::http::{Request, Response};
 
 pub use fieldline_component::variable;
 
-/// Request bodies above this are refused with 413 before they are parsed: the largest admin
-/// request (a device with its metadata) is a few kilobytes.
+/// JSON request bodies above this are refused with 413 before they are parsed: the largest
+/// admin request (a device with its metadata) is a few kilobytes. (A plan image's upload, not
+/// JSON, has its own limit: [`max_body_bytes`].)
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The largest request body a route takes: a plan image's upload takes the image (the
+/// domain's 2 MiB); every other route a JSON body of at most [`MAX_BODY_BYTES`].
+pub fn max_body_bytes(op: crate::routes::Op) -> usize {
+    match op {
+        crate::routes::Op::PutViewImage => fieldline_domain::view::MAX_PLAN_IMAGE_BYTES,
+        _ => MAX_BODY_BYTES,
+    }
+}
 
 /// An error answer: HTTP status, a stable machine code, a message for a person.
 #[derive(Debug)]
@@ -102,6 +112,7 @@ fn not_found_code(what: Entity) -> &'static str {
         Entity::Token => "token_not_found",
         Entity::Notification => "notification_not_found",
         Entity::TopicSubscription => "subscription_not_found",
+        Entity::View => "view_not_found",
         Entity::Incident => "incident_not_found",
         Entity::OutboxMessage => "not_found",
     }
@@ -216,7 +227,7 @@ pub fn no_content() -> ApiResult {
 /// The body as JSON of type `T`; an empty body is refused like any other malformed one.
 pub fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     if req.body().len() > MAX_BODY_BYTES {
-        return Err(too_large());
+        return Err(too_large(MAX_BODY_BYTES));
     }
     if req.body().is_empty() {
         return Err(ApiError::bad_request("a JSON body is required"));
@@ -224,11 +235,11 @@ pub fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     Ok(serde_json::from_slice(req.body())?)
 }
 
-pub fn too_large() -> ApiError {
+pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         413,
         "payload_too_large",
-        format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+        format!("the request body exceeds {limit} bytes"),
     )
 }
 

@@ -1,6 +1,6 @@
 //! The admin API (`/api/v1/...`): sign-up, login and sessions, the organization and its
-//! subscription, invitations and members, devices, sensors and channels, tokens, and the
-//! in-app notifications of threshold alerts. JSON in and
+//! subscription, invitations and members, devices, sensors and channels, tokens, the in-app
+//! notifications of threshold alerts, and saved views with their plan images. JSON in and
 //! out, `Authorization: Bearer <access token>`, errors as `{"code": .., "message": ..}`. A thin
 //! adapter: validation, permissions, credentials and rate limits are the shared crates'.
 
@@ -20,7 +20,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 type Handler = fn(&Request, &Params) -> ApiResult;
 
 fn handler(op: Op) -> Handler {
-    use api::{auth, deviations, devices, notifications, operator, org, tokens};
+    use api::{auth, deviations, devices, notifications, operator, org, tokens, views};
     match op {
         Op::OpenApi => |_, _| {
             Ok(Response::builder()
@@ -83,6 +83,13 @@ fn handler(op: Op) -> Handler {
         Op::PutDoNotDisturb => notifications::put_quiet_hours,
         Op::GetNotificationReminder => notifications::get_reminder,
         Op::PutNotificationReminder => notifications::put_reminder,
+        Op::ListViews => views::list,
+        Op::CreateView => views::create,
+        Op::GetView => views::get,
+        Op::UpdateView => views::update,
+        Op::DeleteView => views::delete,
+        Op::PutViewImage => views::put_image,
+        Op::GetViewImage => views::get_image,
         Op::ListIncidents => deviations::list,
         Op::GetIncident => deviations::get,
         Op::ConfirmIncident => deviations::confirm_incident,
@@ -112,9 +119,10 @@ fn handle(req: Request) -> Response {
     let mut router = Router::new();
     for &(m, path, op) in ROUTES {
         let h = handler(op);
+        let limit = http::max_body_bytes(op);
         router.add(path, method(m), move |req: Request, params: Params| {
-            if req.body().len() > http::MAX_BODY_BYTES {
-                return http::too_large().into_response();
+            if req.body().len() > limit {
+                return http::too_large(limit).into_response();
             }
             h(&req, &params).unwrap_or_else(ApiError::into_response)
         });

@@ -79,6 +79,9 @@ pub enum Action {
     ManageOrganization,
     /// List and revoke any token of the organization.
     ManageTokens,
+    /// Create, change and delete the organization's saved views and plans (Sensorbis: views
+    /// belong to the federation, so changing them is modifying it; any member reads them).
+    ManageViews,
 }
 
 impl Action {
@@ -97,6 +100,7 @@ impl Action {
             Action::ManageMembers => "managing members".into(),
             Action::ManageOrganization => "changing the organization".into(),
             Action::ManageTokens => "managing tokens".into(),
+            Action::ManageViews => "changing the organization's views".into(),
         }
     }
 
@@ -109,7 +113,8 @@ impl Action {
             | Action::CreateDevices
             | Action::RegisterFromData
             | Action::ModifyDevice(_)
-            | Action::IssueDeviceToken(_) => Some(Permission::Modify),
+            | Action::IssueDeviceToken(_)
+            | Action::ManageViews => Some(Permission::Modify),
             Action::IssueFederationToken
             | Action::ConduitTokensOf(_)
             | Action::ManageMembers

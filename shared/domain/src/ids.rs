@@ -109,6 +109,11 @@ short_id!(
     "token id"
 );
 short_id!(
+    /// A saved view of an organization.
+    ViewId,
+    "view id"
+);
+short_id!(
     /// An invitation to join an organization.
     InvitationId,
     "invitation id"

@@ -45,6 +45,7 @@ mod time;
 mod token;
 pub mod topics;
 mod user;
+pub mod view;
 
 pub use authz::{authorize, Action, Principal};
 pub use channel::{
@@ -56,7 +57,7 @@ pub use device::{
     SensorFields, UtcOffset,
 };
 pub use error::{AuthFailure, Denied, Error, ParseError, Result};
-pub use ids::{ChannelId, DeviceId, InvitationId, OrgId, SensorId, TokenId, UserId, Uuid};
+pub use ids::{ChannelId, DeviceId, InvitationId, OrgId, SensorId, TokenId, UserId, Uuid, ViewId};
 pub use incident::{routing_key, DeviationType, Incident, IncidentKind, NewIncident};
 pub use jwt::{AccessClaims, JwtKey, ACCESS_TOKEN_TTL_SECS, JWT_ISSUER};
 pub use operator::OperatorToken;
@@ -66,9 +67,12 @@ pub use point::{rollup_points, HourlyRollup, Point, MAX_POINTS_PER_BATCH};
 pub use ratelimit::{RateLimitPolicy, RateLimited, Window};
 pub use sealed::SealKey;
 pub use subscription::{points_per_hour_for, ConduitTier, Subscription};
-pub use text::{Description, Email, Name, OrgName, Purpose, ShortText, TimeZoneName, Unit};
+pub use text::{
+    Description, Email, Name, OrgName, Purpose, ShortText, TimeZoneName, Unit, ViewName,
+};
 pub use time::Timestamp;
 pub use token::{
     ConduitServices, Token, TokenHash, TokenKind, TokenSecret, REFRESH_TOKEN_TTL_SECS,
 };
 pub use user::{Invitation, Membership, Permission, Permissions, User, INVITATION_TTL_SECS};
+pub use view::{View, ViewFields, ViewKind};

@@ -79,6 +79,10 @@ bounded_text!(
     OrgName, "organization name", 1, 50, false
 );
 bounded_text!(
+    /// A saved view's name: 1–50 characters.
+    ViewName, "view name", 1, 50, false
+);
+bounded_text!(
     /// A description (`descr`): up to 1000 characters, line breaks allowed.
     Description, "description", 0, 1000, true
 );

@@ -23,6 +23,7 @@ pub enum Entity {
     OutboxMessage,
     Notification,
     TopicSubscription,
+    View,
 }
 
 impl Entity {
@@ -40,6 +41,7 @@ impl Entity {
             Entity::OutboxMessage => "outbox message",
             Entity::Notification => "notification",
             Entity::TopicSubscription => "topic subscription",
+            Entity::View => "view",
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`export`]: chosen channels over a period as CSV or HTML, in pages;
 //! - [`notifier`]: threshold e-mails: the alarm engine over the points stored since the last
 //!   run, the e-mail rules, and the sender that drains the outbox;
+//! - [`views`]: saved views and plan images, checked against the organization's structure;
 //! - [`ports`]: the traits a backend implements, and the handles that cross them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -25,12 +26,13 @@ pub mod notifier;
 pub mod ports;
 pub mod reads;
 pub mod sensorbis;
+pub mod views;
 
 /// The port traits, for calling their methods on a store.
 pub mod prelude {
     pub use crate::ports::{
         Alarms, Atomic, Counters, Deviations, Devices, Orgs, Outbox, Points, Sensorbis, Series,
-        Store, Tokens, Users,
+        Store, Tokens, Users, Views,
     };
 }
 

@@ -9,12 +9,13 @@ use fieldline_domain::alarm::{AlarmState, ConditionKey};
 use fieldline_domain::deviation::{ChannelSettings, DeviceSettings, Input};
 use fieldline_domain::notify::ChannelAlarms;
 use fieldline_domain::topics::{Kinds, QuietHours, TopicSubscription};
+use fieldline_domain::view::PlanImageInfo;
 use fieldline_domain::{
     query, Channel, ChannelFields, ChannelId, CommunicationId, ConduitServices, ConduitTier,
     Device, DeviceFields, DeviceId, Email, Invitation, InvitationId, Membership, NetworkId,
     OrgFields, OrgId, Organization, PasswordHash, Permissions, Point, Principal, Sensor,
     SensorFields, SensorId, ShortText, SignupPolicy, Subscription, Thresholds, Timestamp, Token,
-    TokenHash, TokenId, TokenKind, TokenSecret, User, UserId, Uuid,
+    TokenHash, TokenId, TokenKind, TokenSecret, User, UserId, Uuid, View, ViewFields, ViewId,
 };
 use fieldline_domain::{Incident, IncidentKind, NewIncident};
 
@@ -838,6 +839,34 @@ pub trait Sensorbis {
     ) -> Result<f64>;
 }
 
+/// An organization's saved views and plan images.
+pub trait Views {
+    /// The organization's views, oldest first.
+    fn list_views(&self, tenant: &Tenant) -> Result<Vec<View>>;
+    fn view(&self, tenant: &Tenant, id: ViewId) -> Result<View>;
+    fn create_view(&self, tenant: &Tenant, fields: &ViewFields, now: Timestamp) -> Result<View>;
+    /// Replaces a view's fields (its image stays).
+    fn update_view(
+        &self,
+        tenant: &Tenant,
+        id: ViewId,
+        fields: &ViewFields,
+        now: Timestamp,
+    ) -> Result<View>;
+    /// Deletes a view with its image.
+    fn delete_view(&self, tenant: &Tenant, id: ViewId) -> Result<()>;
+    /// Sets (replaces) a view's image: `info` describes `bytes` (checked by the caller).
+    fn set_view_image(
+        &self,
+        tenant: &Tenant,
+        id: ViewId,
+        info: &PlanImageInfo,
+        bytes: &[u8],
+    ) -> Result<View>;
+    /// A view's image and its bytes ([`Error::NotFound`] of the view when it has none).
+    fn view_image(&self, tenant: &Tenant, id: ViewId) -> Result<(PlanImageInfo, Vec<u8>)>;
+}
+
 /// Everything the use cases take: one backend implements all ports (the repository
 /// collection).
 /// An organization's deviation broker as stored: the password sealed (XChaCha20-Poly1305 under
@@ -1003,6 +1032,7 @@ pub trait Store:
     + Sensorbis
     + Alarms
     + Deviations
+    + Views
 {
 }
 
@@ -1017,7 +1047,8 @@ impl<
             + Outbox
             + Sensorbis
             + Alarms
-            + Deviations,
+            + Deviations
+            + Views,
     > Store for T
 {
 }

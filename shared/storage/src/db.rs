@@ -93,6 +93,7 @@ text_value!(
     fieldline_domain::ChannelId,
     fieldline_domain::TokenId,
     fieldline_domain::InvitationId,
+    fieldline_domain::ViewId,
     fieldline_domain::Email,
     fieldline_domain::Name,
     fieldline_domain::OrgName,

@@ -35,6 +35,7 @@ mod store;
 mod tokens;
 mod topics;
 mod users;
+mod views;
 
 #[cfg(any(feature = "native", test))]
 pub mod native;

@@ -463,6 +463,34 @@ const MIGRATIONS: &[&[&str]] = &[
             NEW.ts, NEW.value, CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));
     END",
     ],
+    // Saved views and plans (issue 20): an organization's views (`kind` static_chart,
+    // realtime_chart, map or plan; `body` the JSON of the channels, settings and a plan's
+    // placements, checked by the domain's `ViewFields`), and a plan's uploaded image (PNG or
+    // JPEG, type and size read from its bytes, `sha256` its ETag), deleted with its view (in
+    // code, as everywhere).
+    &[
+        "CREATE TABLE views (
+        key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    )",
+        "CREATE INDEX views_org ON views (org_key, key)",
+        "CREATE TABLE view_images (
+        view_key INTEGER PRIMARY KEY,
+        org_key INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+    )",
+    ],
 ];
 
 /// The version a current database has.

@@ -15,13 +15,13 @@ use fieldline_service::limits::{self, Subject};
 
 use crate::*;
 
-fn db() -> Connection {
+pub(crate) fn db() -> Connection {
     let db = native::open_in_memory().unwrap();
     migrate(&db).unwrap();
     db
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp::from_secs(1_700_000_000).unwrap()
 }
 
@@ -42,7 +42,7 @@ fn name(s: &str) -> Name {
     Name::parse(s).unwrap()
 }
 
-fn org(db: &Connection, org_name: &str, admin: &str) -> (Tenant, User) {
+pub(crate) fn org(db: &Connection, org_name: &str, admin: &str) -> (Tenant, User) {
     let (tenant, _, user) = sign_up(
         db,
         &OrgFields::named(OrgName::parse(org_name).unwrap()),

@@ -7,6 +7,7 @@ pub mod notifications;
 pub mod operator;
 pub mod org;
 pub mod tokens;
+pub mod views;
 
 use fieldline_component::Store;
 use fieldline_domain::Timestamp;
