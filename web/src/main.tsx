@@ -7,6 +7,7 @@ import { StaticChart, RealtimeChart } from './chart';
 import { People } from './people';
 import { MapView } from './map';
 import { Notifications } from './notifications';
+import { Incidents } from './incidents';
 import { SavedViews } from './views';
 import type { ViewKind } from './view';
 import './style.css';
@@ -26,7 +27,9 @@ const SCREENS: [string, string][] = [
   ['/realtime', 'Real-time chart'],
   ['/map', 'Map and plans'],
   ['/people', 'People'],
-  ['/notifications', 'Notifications'],
+  // Incidents share the notifications' route: the console component serves index.html only for
+  // its known routes (functions/console APP_ROUTES), so a reload keeps working.
+  ['/notifications', 'Incidents and notifications'],
 ];
 
 export function navigate(path: string) {
@@ -177,6 +180,7 @@ function Shell(p: { session: Session; path: string }) {
               {path.startsWith('/realtime') && <RealtimeChart ctx={ctx} key={`${ctx.org.id}-${opened}`} />}
               {path.startsWith('/map') && <MapView ctx={ctx} key={`${ctx.org.id}-${opened}`} />}
               {path.startsWith('/people') && <People ctx={ctx} key={ctx.org.id} />}
+              {path.startsWith('/notifications') && <Incidents ctx={ctx} key={ctx.org.id} />}
               {path.startsWith('/notifications') && <Notifications ctx={ctx} key={ctx.org.id} />}
             </>
           )}

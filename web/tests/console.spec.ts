@@ -2,7 +2,8 @@
 // builds devices, sensors and channels in Structure, devices push through AlphaX Conduit, the
 // static chart shows exactly those points (raw and grouped), its CSV export is the export
 // API's, a view-only member invited by link sees the data but cannot change or download it, a
-// second organization sees nothing of the first, and a member of both switches between them.
+// second organization sees nothing of the first, and a member of both switches between them;
+// incidents raised through the notifier are listed and confirmed twice.
 import { expect, Page, test, BrowserContext } from '@playwright/test';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,7 +18,7 @@ const MINUTE = 60_000;
 
 test.describe.configure({ mode: 'serial' });
 
-type Ids = { device: string; channels: Record<string, string>; conduit: string; times: number[]; temps: number[]; watts: number[] };
+type Ids = { incident: number; device: string; channels: Record<string, string>; conduit: string; times: number[]; temps: number[]; watts: number[] };
 const ids: Partial<Ids> = {};
 let adminContext: BrowserContext;
 let admin: Page;
@@ -395,6 +396,99 @@ test('a plan uploaded, a device placed on it, seen after a reload with its info 
   await shot(admin, '17-plan');
 });
 
+const OPERATOR_TOKEN = process.env.SCRATCH_OPERATOR_TOKEN || 'scratch-host-operator-token';
+/// An instant as the console shows it in the organization's zone (UTC here).
+const shownUtc = (iso: string) => new Date(Date.parse(iso)).toISOString().slice(0, 19).replace('T', ' ');
+
+test('incidents raised by a point beyond two limits, listed as active and confirmed twice', async () => {
+  const s = await session(admin);
+  const auth = { authorization: `Bearer ${s.access_token}` };
+  // Deviations on: a broker set (RabbitMQ's MQTT listener; incidents are recorded whether or
+  // not it takes the messages); Temperature warns above 6 °C and alarms above 8 °C (its
+  // threshold).
+  const broker = await admin.request.put('/api/v1/organization/deviation-broker', { headers: auth, data: { address: 'mqtt://127.0.0.1:1884', vhost: 'fieldline-console-test', username: 'console', password: 'console-test-password' } });
+  expect(broker.status(), await broker.text()).toBe(200);
+  const limits = await admin.request.put(`/api/v1/channels/${ids.channels!.Temperature}/deviation-settings`, { headers: auth, data: { warningUpper: 6 } });
+  expect(limits.status(), await limits.text()).toBe(200);
+  const threshold = await admin.request.patch(`/api/v1/channels/${ids.channels!.Temperature}`, { headers: auth, data: { thresholds: { first: { op: '>', value: 8 }, second: null } } });
+  expect(threshold.status(), await threshold.text()).toBe(200);
+
+  await admin.getByRole('link', { name: 'Incidents and notifications' }).click();
+  const screen = admin.getByRole('region', { name: 'Incidents' });
+  await expect(screen.getByText(/^No incidents\./)).toBeVisible();
+
+  // 9.5 °C now, then the notifier's run (what its cron does every minute).
+  const t = Math.floor(Date.now() / 1000) * 1000;
+  const pushed = await admin.request.post('/post/v2', { data: { token: ids.conduit, networkId: NETWORK_ID, timestamp: t, data: [{ channelId: 1, value: 9.5 }] } });
+  expect(pushed.status(), await pushed.text()).toBe(200);
+  const run = await admin.request.post('/notifier/run', { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+  expect(run.status(), await run.text()).toBe(200);
+  const listed: any[] = (await (await apiGet(admin, '/api/v1/incidents?active=true')).json()).incidents;
+  expect(listed.map((i) => i.deviationType).sort()).toEqual(['AlarmUpper', 'WarningUpper']);
+  const warning = listed.find((i) => i.deviationType === 'WarningUpper');
+  const alarm = listed.find((i) => i.deviationType === 'AlarmUpper');
+  expect(warning).toMatchObject({ kind: 'Limit', limit: 6, measurement: 9.5, isActive: true, channel: ids.channels!.Temperature });
+  expect(alarm).toMatchObject({ kind: 'Limit', limit: 8, measurement: 9.5, isActive: true });
+
+  // Active only, by keyboard: both, with their limits and measurement.
+  const show = screen.getByLabel('Show incidents');
+  await show.focus();
+  await show.selectOption({ label: 'active only' });
+  const row = screen.getByTestId(`incident-${warning.id}`);
+  const alarmRow = screen.getByTestId(`incident-${alarm.id}`);
+  await expect(row).toBeVisible();
+  await expect(alarmRow).toBeVisible();
+  await expect(row).toContainText('Tank 1 / Temperature');
+  await expect(row).toContainText('warning, above');
+  await expect(alarmRow).toContainText('alarm, above');
+  await expect(row.getByTestId('state')).toHaveText('active');
+  await expect(row.getByTestId('limit')).toHaveText('6 °C');
+  await expect(alarmRow.getByTestId('limit')).toHaveText('8 °C');
+  await expect(row.getByTestId('measurement')).toHaveText('9.5 °C');
+  await expect(row.getByTestId('start')).toHaveText(shownUtc(warning.startTimeUtc));
+  await expect(row.getByTestId('end')).toHaveText('—');
+  await expect(row.getByTestId('confirm1')).toHaveText('not yet');
+  await screen.getByLabel('Kind of incident').selectOption({ label: 'No connection' });
+  await expect(screen.getByText('No incidents match the filter.')).toBeVisible();
+  await screen.getByLabel('Kind of incident').selectOption({ label: 'Limit' });
+  await expect(row).toBeVisible();
+
+  // The alarm is confirmed twice elsewhere meanwhile: Confirm on this (stale) screen is
+  // refused, and the server's words are shown; the list then shows both confirmations.
+  for (let i = 0; i < 2; i++) {
+    const r = await admin.request.post(`/api/v1/incidents/${alarm.id}/confirm`, { headers: auth });
+    expect(r.status(), await r.text()).toBe(200);
+  }
+  await expect(alarmRow.getByTestId('confirm1')).toHaveText('not yet');
+  await alarmRow.getByRole('button', { name: /^Confirm / }).click();
+  const refusal = screen.getByRole('alert');
+  await expect(refusal).toBeVisible();
+  const third = await admin.request.post(`/api/v1/incidents/${alarm.id}/confirm`, { headers: auth });
+  expect(third.status()).toBe(409);
+  await expect(refusal).toHaveText((await third.json()).message);
+  await expect(alarmRow.getByTestId('confirm2')).not.toHaveText('not yet');
+  await expect(alarmRow.getByRole('button', { name: /^Confirm / })).toBeDisabled();
+
+  // The warning confirmed twice here (Enter on the focused button): both times shown, the
+  // button disabled.
+  const confirm = row.getByRole('button', { name: /^Confirm / });
+  await confirm.focus();
+  await admin.keyboard.press('Enter');
+  await expect(row.getByTestId('confirm1')).not.toHaveText('not yet');
+  await expect(screen.getByRole('alert')).toHaveCount(0);
+  await expect(row.getByTestId('confirm2')).toHaveText('not yet');
+  await expect(confirm).toBeEnabled();
+  await confirm.click();
+  await expect(row.getByTestId('confirm2')).not.toHaveText('not yet');
+  await expect(confirm).toBeDisabled();
+  const confirmed = await (await apiGet(admin, `/api/v1/incidents/${warning.id}`)).json();
+  await expect(row.getByTestId('confirm1')).toHaveText(shownUtc(confirmed.confirmTime1Utc));
+  await expect(row.getByTestId('confirm2')).toHaveText(shownUtc(confirmed.confirmTime2Utc));
+  await expect(row.getByTestId('state')).toHaveText('active');
+  await shot(admin, '18-incidents');
+  ids.incident = warning.id;
+});
+
 test('an invited view-only member sees the data but cannot change or download it', async ({ browser }) => {
   await admin.getByRole('link', { name: 'People' }).click();
   const link = await invite(admin, 'bob@example.com');
@@ -445,6 +539,16 @@ test('an invited view-only member sees the data but cannot change or download it
   await expect(bobPlans.getByRole('button', { name: 'Device Tank 1' })).toBeVisible();
   await expect(bobPlans.getByLabel(/Plan image/)).toHaveCount(0);
   await expect(bobPlans.getByRole('form', { name: 'Place a device' })).toHaveCount(0);
+  // The incident is his to see, with both confirmations, but not to confirm.
+  await bob.getByRole('link', { name: 'Incidents and notifications' }).click();
+  const bobIncident = bob.getByRole('region', { name: 'Incidents' }).getByTestId(`incident-${ids.incident}`);
+  await expect(bobIncident).toContainText('Tank 1 / Temperature');
+  await expect(bobIncident.getByTestId('measurement')).toHaveText('9.5 °C');
+  await expect(bobIncident.getByTestId('confirm2')).not.toHaveText('not yet');
+  await expect(bob.getByRole('button', { name: /^Confirm/ })).toHaveCount(0);
+  await expect(bob.getByText('Confirming incidents needs the Modify permission.')).toBeVisible();
+  const bobConfirm = await bob.request.post(`/api/v1/incidents/${ids.incident}/confirm`, { headers: { authorization: `Bearer ${s.access_token}` } });
+  expect(bobConfirm.status()).toBe(403);
   await bob.getByRole('link', { name: 'People' }).click();
   await expect(bob.getByText("Members and invitations are managed by the organization's administrators.")).toBeVisible();
   await bob.getByRole('button', { name: 'Log out' }).click();
