@@ -249,26 +249,20 @@ pub fn ingest(
     let quota = limits::points_per_hour(&subscription);
 
     // The common upload names known devices and channels only: its limits are counted in the
-    // points' own write, one commit for the whole request.
-    let everything_known = targets.iter().enumerate().all(|(i, (target, group))| {
-        group.is_empty()
-            || matches!(target, Target::Known(_))
-                && refs
-                    .get(&i)
-                    .is_some_and(|r| group.iter().all(|p| r.contains_key(p.channel.as_str())))
-    });
-    if everything_known {
-        let mut resolved: Vec<(ChannelRef, Point)> = Vec::with_capacity(to_write);
-        for (i, (_, group)) in targets.iter().enumerate() {
-            if let Some(r) = refs.get(&i) {
-                for p in group {
-                    let c = r
-                        .get(p.channel.as_str())
-                        .ok_or(Error::NotFound(Entity::Channel))?;
-                    resolved.push((*c, p.point));
-                }
-            }
-        }
+    // points' own write, one commit for the whole request. (`refs` holds the channels of the
+    // known devices only, so a device or channel still to register leaves this `None`.)
+    let all_known: Option<Vec<(ChannelRef, Point)>> = targets
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, group))| !group.is_empty())
+        .flat_map(|(i, (_, group))| {
+            let r = refs.get(&i);
+            group
+                .iter()
+                .map(move |p| Some((*r?.get(p.channel.as_str())?, p.point)))
+        })
+        .collect();
+    if let Some(resolved) = all_known {
         let mut limited: Vec<(&fieldline_domain::RateLimitPolicy, Subject<'_>, u64)> = Vec::new();
         if let Some(policy) = &rate {
             limited.push((policy, Subject::Principal(principal), 1));
