@@ -17,6 +17,7 @@
 
 use std::time::{Duration, Instant};
 
+use fieldline_component::json_answer;
 use fieldline_domain::Timestamp;
 use fieldline_service::prelude::*;
 use serde_json::json;
@@ -105,21 +106,13 @@ impl Guest for Maintenance {
     }
 }
 
-fn json_answer(status: u16, body: serde_json::Value) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .build()
-}
-
 /// `POST /maintenance/run`: one tick on demand, for the operator's own scheduler.
 #[spin_sdk::http_component]
 fn handle(req: Request) -> Response {
     if req.path() != "/maintenance/run" {
         return json_answer(
             404,
-            json!({"code": "not_found", "message": "the maintenance component has POST /maintenance/run"}),
+            &json!({"code": "not_found", "message": "the maintenance component has POST /maintenance/run"}),
         );
     }
     if let Err(refused) =
@@ -130,7 +123,7 @@ fn handle(req: Request) -> Response {
     match work() {
         Ok(r) => json_answer(
             200,
-            json!({
+            &json!({
                 "rolledUpChannelHours": r.rolled,
                 "purgedCounters": r.purged,
                 "retentionDeletedPoints": r.points,
@@ -139,7 +132,7 @@ fn handle(req: Request) -> Response {
         ),
         Err(e) => {
             eprintln!("maintenance: {e}");
-            json_answer(500, json!({"code": "internal", "message": e}))
+            json_answer(500, &json!({"code": "internal", "message": e}))
         }
     }
 }

@@ -15,6 +15,7 @@
 
 use std::time::{Duration, Instant};
 
+use fieldline_component::json_answer;
 use fieldline_domain::Timestamp;
 use fieldline_service::deviations::Published;
 use fieldline_service::notifier::{self, Delivery, Mailer, Report, Settings};
@@ -170,14 +171,6 @@ impl Guest for Notifier {
 
 export!(Notifier);
 
-fn json_answer(status: u16, body: serde_json::Value) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .build()
-}
-
 fn html_answer(status: u16, title: &str, text: &str) -> Response {
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
@@ -201,7 +194,7 @@ fn run_route(req: &Request) -> Response {
     match work() {
         Ok((r, d, p)) => json_answer(
             200,
-            json!({
+            &json!({
                 "points": r.points,
                 "channels": r.channels,
                 "batches": r.batches,
@@ -230,7 +223,7 @@ fn run_route(req: &Request) -> Response {
         ),
         Err(e) => {
             eprintln!("notifier: {e}");
-            json_answer(500, json!({"code": "internal", "message": e}))
+            json_answer(500, &json!({"code": "internal", "message": e}))
         }
     }
 }
@@ -296,7 +289,7 @@ fn handle(req: Request) -> Response {
         "/notifier/verify" => verify_route(&req),
         _ => json_answer(
             404,
-            json!({"code": "not_found", "message": "the notifier has POST /notifier/run and GET /notifier/verify"}),
+            &json!({"code": "not_found", "message": "the notifier has POST /notifier/run and GET /notifier/verify"}),
         ),
     }
 }

@@ -134,6 +134,11 @@ impl Answer {
     }
 }
 
+/// A JSON answer with `Content-Type: application/json`.
+pub fn json_answer(status: u16, body: &serde_json::Value) -> Response {
+    Answer::json(status, body.to_string()).into_response(None, true)
+}
+
 /// The gate of a scheduled component's private run route (`POST /<component>/run`), which
 /// platforms without a cron trigger call from their own scheduler: `Ok` when the request is a
 /// POST carrying the operator's credential (`Authorization: Bearer` equal to the secret variable
