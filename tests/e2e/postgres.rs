@@ -170,7 +170,10 @@ fn every_type_goes_in_as_a_parameter_and_comes_back_as_its_value() {
             exec(CREATE_TYPES, json!([])),
             exec(insert, every),
             exec(insert, Value::Array(nulls)),
-            query(&format!("SELECT {COLUMNS} FROM types ORDER BY id"), json!([])),
+            query(
+                &format!("SELECT {COLUMNS} FROM types ORDER BY id"),
+                json!([]),
+            ),
         ],
     );
     assert_eq!(ok(&r[0]), &json!(0));
@@ -180,16 +183,42 @@ fn every_type_goes_in_as_a_parameter_and_comes_back_as_its_value() {
         .as_array()
         .expect("columns")
         .iter()
-        .map(|c| format!("{}:{}", c[0].as_str().unwrap_or(""), c[1].as_str().unwrap_or("")))
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c[0].as_str().unwrap_or(""),
+                c[1].as_str().unwrap_or("")
+            )
+        })
         .collect();
     assert_eq!(
         columns,
         [
-            "id:int32", "b:boolean", "i16:int16", "i32:int32", "i64:int64", "f32:floating32",
-            "f64:floating64", "s:str", "v:str", "bin:binary", "d:date", "t:time",
-            "dt:datetime", "ts:datetime", "u:uuid", "j:jsonb", "n:decimal", "r4:range-int32",
-            "r8:range-int64", "rn:range-decimal", "a4:array-int32", "a8:array-int64",
-            "an:array-decimal", "ats:array-str", "iv:interval"
+            "id:int32",
+            "b:boolean",
+            "i16:int16",
+            "i32:int32",
+            "i64:int64",
+            "f32:floating32",
+            "f64:floating64",
+            "s:str",
+            "v:str",
+            "bin:binary",
+            "d:date",
+            "t:time",
+            "dt:datetime",
+            "ts:datetime",
+            "u:uuid",
+            "j:jsonb",
+            "n:decimal",
+            "r4:range-int32",
+            "r8:range-int64",
+            "rn:range-decimal",
+            "a4:array-int32",
+            "a8:array-int64",
+            "an:array-decimal",
+            "ats:array-str",
+            "iv:interval"
         ]
     );
     let rows = rows(&r[3]);
@@ -239,7 +268,10 @@ fn every_type_goes_in_as_a_parameter_and_comes_back_as_its_value() {
     assert_eq!(row.get::<_, i64>(0), 9_007_199_254_740_993);
     assert_eq!(row.get::<_, String>(1), "12345678901234567890.0123");
     assert_eq!(row.get::<_, String>(2), r#"{"a": [1, 2], "b": null}"#);
-    assert_eq!(row.get::<_, String>(3), "1 year 2 mons 2 days 01:00:00.000001");
+    assert_eq!(
+        row.get::<_, String>(3),
+        "1 year 2 mons 2 days 01:00:00.000001"
+    );
     assert!(row.get::<_, bool>(4));
 }
 
@@ -271,14 +303,23 @@ fn values_and_types_the_interface_cannot_carry_are_refused_as_spin_refuses_them(
         &json!({"columns": [["a", "other(inet)"], ["b", "int32"]],
                 "rows": [[{"unsupported": [2, 32, 0, 4, 10, 0, 0, 1]}, {"int32": 7}]]})
     );
-    for (i, needle) in [(1, "invalid UUID"), (2, "invalid date"), (3, "invalid JSON"), (4, "invalid decimal")] {
+    for (i, needle) in [
+        (1, "invalid UUID"),
+        (2, "invalid date"),
+        (3, "invalid JSON"),
+        (4, "invalid decimal"),
+    ] {
         let m = r[i]["error"]["bad-parameter"]
             .as_str()
             .unwrap_or_else(|| panic!("{}: not bad-parameter", r[i]));
         assert!(m.contains(needle), "{m}");
     }
     for i in [5, 6] {
-        assert!(r[i]["error"]["query-failed"]["text"].is_string(), "{}", r[i]);
+        assert!(
+            r[i]["error"]["query-failed"]["text"].is_string(),
+            "{}",
+            r[i]
+        );
     }
     assert_eq!(rows(&r[7]), vec![json!([{"int32": 1}])]);
 }
@@ -295,7 +336,10 @@ fn a_connection_is_one_session_so_begin_commit_and_rollback_hold() {
             exec("CREATE TABLE t(id int4 PRIMARY KEY)", json!([])),
             exec("BEGIN", json!([])),
             exec("INSERT INTO t VALUES ($1)", json!([{"int32": 1}])),
-            exec("INSERT INTO t VALUES ($1), ($2)", json!([{"int32": 2}, {"int32": 3}])),
+            exec(
+                "INSERT INTO t VALUES ($1), ($2)",
+                json!([{"int32": 2}, {"int32": 3}]),
+            ),
             count(),
             // Another session does not see the rows before COMMIT ...
             on_second(count()),
@@ -336,7 +380,10 @@ fn server_errors_carry_sqlstate_and_fields() {
         &h,
         &db.address(),
         vec![
-            exec("CREATE TABLE devices(id int8 CONSTRAINT devices_pk PRIMARY KEY)", json!([])),
+            exec(
+                "CREATE TABLE devices(id int8 CONSTRAINT devices_pk PRIMARY KEY)",
+                json!([]),
+            ),
             exec("INSERT INTO devices VALUES ($1)", json!([{"int64": 42}])),
             exec("INSERT INTO devices VALUES ($1)", json!([{"int64": 42}])),
             query("SELECT nope FROM devices", json!([])),
@@ -354,7 +401,10 @@ fn server_errors_carry_sqlstate_and_fields() {
     assert_eq!(e["extras"]["constraint"], "devices_pk");
     assert_eq!(e["extras"]["table"], "devices");
     assert_eq!(e["extras"]["schema"], "public");
-    assert!(e["as-text"].as_str().is_some_and(|t| t.contains("23505")), "{e}");
+    assert!(
+        e["as-text"].as_str().is_some_and(|t| t.contains("23505")),
+        "{e}"
+    );
     assert_eq!(db_error(&r[3])["code"], "42703");
     assert_eq!(db_error(&r[4])["code"], "42601");
     assert!(db_error(&r[4])["detail"].is_null());
@@ -367,8 +417,12 @@ fn addresses_outside_allowed_outbound_hosts_and_bad_addresses_are_refused() {
     let select = || vec![query("SELECT 1", json!([]))];
     let refused = |route: &str, address: &str| open_error(&run_on(&h, route, address, select()));
     assert_eq!(
-        refused("/pg", &format!("host=localhost user=postgres dbname={}", db.name)),
-        "address postgres://localhost:5432 is not permitted"
+        refused(
+            "/pg",
+            &format!("host=localhost user=postgres dbname={}", db.name)
+        ),
+        "address postgres://localhost is not permitted",
+        "named as Spin names it: the host and the port the address gives"
     );
     assert_eq!(
         refused("/pg", "postgres://postgres@127.0.0.1:5433/x"),
@@ -382,10 +436,16 @@ fn addresses_outside_allowed_outbound_hosts_and_bad_addresses_are_refused() {
     assert!(refused("/pg", "host=/var/run/postgresql user=postgres").contains("Unix sockets"));
     assert!(refused("/pg", &format!("{}?sslmode=require", db.url())).contains("TLS"));
     // Allowed, but no such database: the server's refusal, as connection-failed.
-    let missing = refused("/pg", "host=127.0.0.1 user=postgres dbname=fl_test_does_not_exist");
+    let missing = refused(
+        "/pg",
+        "host=127.0.0.1 user=postgres dbname=fl_test_does_not_exist",
+    );
     assert!(missing.contains("does not exist"), "{missing}");
     // The allowed address still works after all that.
-    assert_eq!(rows(&run(&h, &db.address(), select())[0]), vec![json!([{"int32": 1}])]);
+    assert_eq!(
+        rows(&run(&h, &db.address(), select())[0]),
+        vec![json!([{"int32": 1}])]
+    );
 }
 
 #[test]
@@ -393,7 +453,11 @@ fn a_transaction_a_guest_leaves_open_ends_when_its_instance_does() {
     let db = Db::new();
     // One pooled connection: the next request gets the one the last left.
     let h = host(&["--postgres-pool-size", "1"]);
-    run(&h, &db.address(), vec![exec("CREATE TABLE t(id int4 PRIMARY KEY)", json!([]))]);
+    run(
+        &h,
+        &db.address(),
+        vec![exec("CREATE TABLE t(id int4 PRIMARY KEY)", json!([]))],
+    );
     let r = run(
         &h,
         &db.address(),
@@ -434,6 +498,9 @@ fn a_transaction_a_guest_leaves_open_ends_when_its_instance_does() {
     assert_eq!(rows(&r[0]), vec![json!([{"int32": 0}])]);
     // Autocommit: the row is there whatever the ROLLBACK (outside a transaction) says.
     assert_eq!(ok(&r[1]), &json!(1));
-    let n: i64 = c.query_one("SELECT count(*) FROM t", &[]).expect("count").get(0);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM t", &[])
+        .expect("count")
+        .get(0);
     assert_eq!(n, 1);
 }

@@ -77,9 +77,9 @@ pub fn value(row: &Row, i: usize) -> Result<DbValue, BoxError> {
         Type::TEXT | Type::VARCHAR | Type::BPCHAR => get(row, i, |v| Ok(DbValue::Str(v))),
         // As Spin: read as a timestamp without time zone, which tokio-postgres refuses for a
         // timestamptz column (the query fails; select `col AT TIME ZONE 'UTC'` instead).
-        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
-            get(row, i, |v: NaiveDateTime| Ok(DbValue::Datetime(datetime_out(v))))
-        }
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => get(row, i, |v: NaiveDateTime| {
+            Ok(DbValue::Datetime(datetime_out(v)))
+        }),
         Type::DATE => get(row, i, |v: NaiveDate| Ok(DbValue::Date(date_out(v)))),
         Type::TIME => get(row, i, |v: NaiveTime| Ok(DbValue::Time(time_out(v)))),
         Type::UUID => get(row, i, |v: uuid::Uuid| Ok(DbValue::Uuid(v.to_string()))),
@@ -186,7 +186,9 @@ fn time_in((h, m, s, ns): (u8, u8, u8, u32)) -> Result<NaiveTime, String> {
         .ok_or_else(|| format!("invalid time {h}:{m}:{s}.{ns:09}"))
 }
 
-fn datetime_in((y, mo, d, h, mi, s, ns): (i32, u8, u8, u8, u8, u8, u32)) -> Result<NaiveDateTime, String> {
+fn datetime_in(
+    (y, mo, d, h, mi, s, ns): (i32, u8, u8, u8, u8, u8, u32),
+) -> Result<NaiveDateTime, String> {
     Ok(NaiveDateTime::new(
         date_in((y, mo, d))?,
         time_in((h, mi, s, ns))?,
@@ -237,7 +239,7 @@ fn range_in<W, T: Normalizable + PartialOrd>(
     (lower, upper): &(WitBound<W>, WitBound<W>),
     f: impl Fn(&W) -> Result<T, String>,
 ) -> Result<Range<T>, String> {
-    fn bound<S: BoundSided, W, T>(
+    fn bound<S: BoundSided, W, T: PartialOrd>(
         b: &WitBound<W>,
         f: &impl Fn(&W) -> Result<T, String>,
     ) -> Result<Option<RangeBound<S, T>>, String> {
@@ -365,7 +367,9 @@ mod tests {
             ParameterValue::RangeDecimal((Some(("y".into(), RangeBoundKind::Inclusive)), None)),
         ];
         for p in bad {
-            let e = param(&p).err().unwrap_or_else(|| panic!("{p:?} was accepted"));
+            let e = param(&p)
+                .err()
+                .unwrap_or_else(|| panic!("{p:?} was accepted"));
             assert!(e.starts_with("invalid "), "{p:?}: {e}");
         }
     }
@@ -383,7 +387,10 @@ mod tests {
             (ParameterValue::Binary(vec![1]), Type::BYTEA),
             (ParameterValue::Date((2026, 12, 4)), Type::DATE),
             (ParameterValue::Time((1, 2, 3, 4)), Type::TIME),
-            (ParameterValue::Datetime((2026, 12, 4, 1, 2, 3, 4)), Type::TIMESTAMP),
+            (
+                ParameterValue::Datetime((2026, 12, 4, 1, 2, 3, 4)),
+                Type::TIMESTAMP,
+            ),
             (ParameterValue::Timestamp(1), Type::TIMESTAMPTZ),
             (
                 ParameterValue::Uuid("67e55044-10b1-426f-9247-bb680e5fe0c8".into()),
@@ -391,7 +398,10 @@ mod tests {
             ),
             (ParameterValue::Jsonb(b"{\"a\":1}".to_vec()), Type::JSONB),
             (ParameterValue::Decimal("1.50".into()), Type::NUMERIC),
-            (ParameterValue::ArrayInt64(vec![Some(1), None]), Type::INT8_ARRAY),
+            (
+                ParameterValue::ArrayInt64(vec![Some(1), None]),
+                Type::INT8_ARRAY,
+            ),
             (ParameterValue::ArrayStr(vec![None]), Type::TEXT_ARRAY),
             (
                 ParameterValue::Interval(Interval {
@@ -430,7 +440,9 @@ mod tests {
             months: -2,
         };
         let mut out = BytesMut::new();
-        PgInterval(i).to_sql(&Type::INTERVAL, &mut out).expect("encode");
+        PgInterval(i)
+            .to_sql(&Type::INTERVAL, &mut out)
+            .expect("encode");
         let back = PgInterval::from_sql(&Type::INTERVAL, &out).expect("decode");
         assert_eq!(
             (back.0.micros, back.0.days, back.0.months),
@@ -442,6 +454,9 @@ mod tests {
     #[test]
     fn unknown_types_are_named_in_the_column_type() {
         assert!(matches!(data_type(&Type::INET), DbDataType::Other(n) if n == "inet"));
-        assert!(matches!(data_type(&Type::TIMESTAMPTZ), DbDataType::Datetime));
+        assert!(matches!(
+            data_type(&Type::TIMESTAMPTZ),
+            DbDataType::Datetime
+        ));
     }
 }

@@ -14,8 +14,7 @@ use serde_json::{json, Map, Value};
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
 use spin_sdk::pg4::{
-    Connection, DbDataType, DbValue, Interval, ParameterValue, PgError, QueryError,
-    RangeBoundKind,
+    Connection, DbDataType, DbValue, Interval, ParameterValue, PgError, QueryError, RangeBoundKind,
 };
 
 #[http_component]
@@ -180,13 +179,22 @@ fn list<T>(v: &Value, f: impl Fn(&Value) -> Result<T, String>) -> Result<Vec<Opt
     v.as_array()
         .ok_or_else(|| format!("{v} is not an array"))?
         .iter()
-        .map(|x| if x.is_null() { Ok(None) } else { f(x).map(Some) })
+        .map(|x| {
+            if x.is_null() {
+                Ok(None)
+            } else {
+                f(x).map(Some)
+            }
+        })
         .collect()
 }
 
 type Bound<T> = Option<(T, RangeBoundKind)>;
 
-fn range<T>(v: &Value, f: impl Fn(&Value) -> Result<T, String>) -> Result<(Bound<T>, Bound<T>), String> {
+fn range<T>(
+    v: &Value,
+    f: impl Fn(&Value) -> Result<T, String>,
+) -> Result<(Bound<T>, Bound<T>), String> {
     let b = |x: &Value| -> Result<Bound<T>, String> {
         if x.is_null() {
             return Ok(None);
