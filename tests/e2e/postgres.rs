@@ -22,8 +22,9 @@ impl Db {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let name = format!("fl_test_{}_{nanos}", std::process::id());
-        let mut admin = postgres::Client::connect(SERVER, postgres::NoTls)
-            .expect("the local PostgreSQL on 127.0.0.1:5432 (scripts/lib.sh starts it)");
+        let mut admin = postgres::Client::connect(SERVER, postgres::NoTls).expect(
+            "the machine's PostgreSQL on 127.0.0.1:5432 (trust authentication, user postgres)",
+        );
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("create the test database");
@@ -375,7 +376,7 @@ fn a_connection_is_one_session_so_begin_commit_and_rollback_hold() {
 #[test]
 fn server_errors_carry_sqlstate_and_fields() {
     let db = Db::new();
-    let h = host(&[]);
+    let h = host(&["--metrics-listen", "127.0.0.1:0"]);
     let r = run(
         &h,
         &db.address(),
@@ -408,6 +409,42 @@ fn server_errors_carry_sqlstate_and_fields() {
     assert_eq!(db_error(&r[3])["code"], "42703");
     assert_eq!(db_error(&r[4])["code"], "42601");
     assert!(db_error(&r[4])["detail"].is_null());
+
+    // The host times each statement by component, kind and outcome.
+    let out = h.output_containing("Metrics at http://");
+    let target = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Metrics at http://"))
+        .expect("metrics address")
+        .to_string();
+    let metrics = client()
+        .get(format!("http://{target}"))
+        .send()
+        .expect("scrape");
+    let metrics = metrics.text().expect("metrics");
+    let count = |labels: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "fieldline_postgres_statement_duration_seconds_count{{{labels}}} "
+                ))
+            })
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no count for {labels}:\n{metrics}"))
+    };
+    assert_eq!(
+        count(r#"component="pg-probe",kind="execute",outcome="ok""#),
+        2
+    );
+    assert_eq!(
+        count(r#"component="pg-probe",kind="execute",outcome="error""#),
+        2
+    );
+    assert_eq!(
+        count(r#"component="pg-probe",kind="query",outcome="error""#),
+        1
+    );
 }
 
 #[test]

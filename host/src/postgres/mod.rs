@@ -33,6 +33,8 @@ use wasmtime::component::Resource;
 
 /// Connections per address when the host is not told otherwise (`--postgres-pool-size`).
 pub const DEFAULT_POOL_SIZE: usize = 16;
+/// Distinct addresses (pools) the host keeps at once.
+const MAX_POOLS: usize = 64;
 /// The most one query's rows may hold in the host, as Spin's limit (128 MiB).
 const MAX_RESULT_BYTES: usize = 128 << 20;
 /// A guest waits this long for a pooled connection, then gets `connection-failed`.
@@ -106,6 +108,16 @@ impl Pools {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = pools.get(address) {
             return Ok(p.clone());
+        }
+        // Addresses come from guests: pools that hold no connection (an address that never
+        // connected, or one whose connections all closed) make room for new ones.
+        if pools.len() >= MAX_POOLS {
+            pools.retain(|_, p| p.status().size > 0);
+            if pools.len() >= MAX_POOLS {
+                return Err(format!(
+                    "more than {MAX_POOLS} PostgreSQL addresses are in use by this host"
+                ));
+            }
         }
         let manager = Manager::from_config(
             config,
