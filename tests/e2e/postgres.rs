@@ -297,6 +297,8 @@ fn values_and_types_the_interface_cannot_carry_are_refused_as_spin_refuses_them(
             // too): the query fails, the instance goes on.
             query("SELECT now() AS t", json!([])),
             query("SELECT 1 AS still_here", json!([])),
+            // As Spin: the columns are the first row's; no row, no columns.
+            query("SELECT 1 AS a WHERE false", json!([])),
         ],
     );
     assert_eq!(
@@ -323,6 +325,7 @@ fn values_and_types_the_interface_cannot_carry_are_refused_as_spin_refuses_them(
         );
     }
     assert_eq!(rows(&r[7]), vec![json!([{"int32": 1}])]);
+    assert_eq!(ok(&r[8]), &json!({"columns": [], "rows": []}));
 }
 
 #[test]

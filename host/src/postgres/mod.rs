@@ -261,20 +261,20 @@ impl ConnectionHandle {
         let ps = params(ps)?;
         self.used = true;
         let client = self.client()?;
-        // Prepared first, so that the columns are known even when no row comes back.
-        let statement = client.prepare(sql).await.map_err(|e| query_failed(&e))?;
-        let columns = statement
-            .columns()
-            .iter()
-            .map(|c| Column {
-                name: c.name().to_owned(),
-                data_type: convert::data_type(c.type_()),
-            })
-            .collect();
         let rows = client
-            .query(&statement, &refs(&ps))
+            .query(sql, &refs(&ps))
             .await
             .map_err(|e| query_failed(&e))?;
+        // As Spin: the columns are the first row's, so a query that returns no row has none.
+        let columns = rows.first().map_or_else(Vec::new, |row| {
+            row.columns()
+                .iter()
+                .map(|c| Column {
+                    name: c.name().to_owned(),
+                    data_type: convert::data_type(c.type_()),
+                })
+                .collect()
+        });
         let mut bytes = 0usize;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
