@@ -190,6 +190,26 @@ fn linker(engine: &Engine) -> Result<Linker<Ctx>> {
     Ok(linker)
 }
 
+/// A component's `allowed_outbound_hosts` with their `{{ variable }}` templates expanded, as Spin
+/// (2.4 and later) does when the application starts: `postgres://{{ postgres_host }}` admits the
+/// server the deployment names. A template whose variable has no value stops the start.
+fn expand_allowed_hosts(resolver: &Resolver, entries: &[String], ctx: &str) -> Result<Vec<String>> {
+    entries
+        .iter()
+        .map(|entry| {
+            if !entry.contains("{{") {
+                return Ok(entry.clone());
+            }
+            resolver.expand_template(entry).map_err(|e| {
+                anyhow!(
+                    "{ctx}: allowed_outbound_hosts entry `{entry}`: {}",
+                    e.message()
+                )
+            })
+        })
+        .collect()
+}
+
 impl App {
     /// Loads the manifest at `path`, compiles its components and opens their stores.
     pub async fn load(path: &Path, options: Options) -> Result<Self> {
@@ -232,8 +252,12 @@ impl App {
             })?;
             let proxy = ProxyPre::new(pre.clone()).ok();
             let allowed = Arc::new(
-                AllowList::parse(&decl.allowed_outbound_hosts)
-                    .map_err(|e| anyhow!("{ctx}: allowed_outbound_hosts: {e}"))?,
+                AllowList::parse(&expand_allowed_hosts(
+                    &resolver,
+                    &decl.allowed_outbound_hosts,
+                    &ctx,
+                )?)
+                .map_err(|e| anyhow!("{ctx}: allowed_outbound_hosts: {e}"))?,
             );
             let files = stage_files(
                 &manifest.dir,
@@ -410,5 +434,54 @@ impl App {
                 }
             })
             .ok();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn manifest() -> Manifest {
+        Manifest::parse(
+            r#"
+spin_manifest_version = 2
+[application]
+name = "t"
+[variables]
+postgres_host = { required = true }
+[component.c]
+source = "c.wasm"
+allowed_outbound_hosts = ["postgres://{{ postgres_host }}", "https://example.com"]
+"#,
+            Path::new("spin.toml"),
+        )
+        .expect("valid manifest")
+    }
+
+    #[test]
+    fn allowed_host_templates_expand_from_the_variables() {
+        let m = manifest();
+        let entries = &m.components["c"].allowed_outbound_hosts;
+        let set = Resolver::new(&m, |k| {
+            (k == "SPIN_VARIABLE_POSTGRES_HOST").then(|| "db.internal:6432".to_string())
+        });
+        let expanded = expand_allowed_hosts(&set, entries, "spin.toml: component `c`").unwrap();
+        assert_eq!(
+            expanded,
+            ["postgres://db.internal:6432", "https://example.com"]
+        );
+        let list = AllowList::parse(&expanded).unwrap();
+        assert!(list.allows("postgres", "db.internal", 6432));
+        assert!(!list.allows("postgres", "db.internal", 5432));
+
+        let unset = Resolver::new(&m, |_| None);
+        let e = expand_allowed_hosts(&unset, entries, "spin.toml: component `c`")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("component `c`") && e.contains("postgres_host"),
+            "{e}"
+        );
     }
 }

@@ -110,6 +110,18 @@ pub enum GetError {
     Other(String),
 }
 
+impl GetError {
+    /// The message, whichever the kind.
+    pub fn message(&self) -> &str {
+        match self {
+            GetError::InvalidName(m)
+            | GetError::Undefined(m)
+            | GetError::Provider(m)
+            | GetError::Other(m) => m,
+        }
+    }
+}
+
 impl ComponentVariables {
     pub fn get(&self, name: &str) -> Result<String, GetError> {
         validate_name(name).map_err(|e| GetError::InvalidName(format!("{name:?}: {e}")))?;

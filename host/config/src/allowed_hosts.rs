@@ -49,7 +49,7 @@ impl AllowedHost {
         }
         if text.contains("{{") {
             return Err(
-                "templates in allowed_outbound_hosts are not supported by this host yet".into(),
+                "a `{{ variable }}` template must be expanded before the entry is parsed".into(),
             );
         }
         let (scheme, rest) = text.split_once("://").ok_or_else(|| {

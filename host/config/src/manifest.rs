@@ -259,6 +259,15 @@ impl Manifest {
             }
         }
         for (id, c) in &self.components {
+            for host in c.allowed_outbound_hosts.iter().filter(|h| h.contains("{{")) {
+                for reference in crate::templates::template_references(host)
+                    .map_err(|e| anyhow!("{file}: component `{id}`: allowed_outbound_hosts: {e}"))?
+                {
+                    if !self.variables.contains_key(&reference) {
+                        bail!("{file}: component `{id}`: allowed_outbound_hosts entry `{host}` refers to `{{{{ {reference} }}}}`, which is not declared in [variables]");
+                    }
+                }
+            }
             for (name, template) in &c.variables {
                 for reference in crate::templates::template_references(template)
                     .map_err(|e| anyhow!("{file}: component `{id}`: variable `{name}`: {e}"))?
@@ -498,8 +507,15 @@ fn parse_component(id: &str, table: Table, file: &Path, dir: &Path) -> Result<Co
     let description = f.take_string("description")?;
     let allowed_outbound_hosts = f.take_strings("allowed_outbound_hosts")?;
     for host in &allowed_outbound_hosts {
-        crate::allowed_hosts::AllowedHost::parse(host)
-            .map_err(|e| anyhow!("{ctx}: key `allowed_outbound_hosts`: `{host}`: {e}"))?;
+        // An entry with a `{{ variable }}` (Spin 2.4 and later) is checked once the variables
+        // have values, when the application loads; here only its template syntax.
+        if host.contains("{{") {
+            crate::templates::template_references(host)
+                .map_err(|e| anyhow!("{ctx}: key `allowed_outbound_hosts`: `{host}`: {e}"))?;
+        } else {
+            crate::allowed_hosts::AllowedHost::parse(host)
+                .map_err(|e| anyhow!("{ctx}: key `allowed_outbound_hosts`: `{host}`: {e}"))?;
+        }
     }
     if f.take("allowed_http_hosts").is_some() {
         bail!("{ctx}: key `allowed_http_hosts` is from manifest version 1; use `allowed_outbound_hosts = [\"https://example.com\"]`");
@@ -776,6 +792,38 @@ watch = ["src/**/*.rs"]
         assert_eq!(api.files.len(), 2);
         assert!(api.source.ends_with("target/api.wasm"));
         assert!(m.variables["api_key"].secret);
+    }
+
+    #[test]
+    fn allowed_hosts_may_be_templates_of_declared_variables() {
+        let text = BASE.replace(
+            r#""mqtt://127.0.0.1:1883"]"#,
+            r#""mqtt://127.0.0.1:1883", "postgres://{{ region }}:5432"]"#,
+        );
+        let m = parse(&text).expect("a template of a declared variable");
+        assert_eq!(
+            m.components["api"].allowed_outbound_hosts[2],
+            "postgres://{{ region }}:5432"
+        );
+        let undeclared = BASE.replace(
+            r#""mqtt://127.0.0.1:1883"]"#,
+            r#""mqtt://127.0.0.1:1883", "postgres://{{ db_host }}"]"#,
+        );
+        let e = parse(&undeclared)
+            .expect_err("undeclared variable")
+            .to_string();
+        assert!(
+            e.contains("component `api`")
+                && e.contains("{{ db_host }}")
+                && e.contains("not declared"),
+            "{e}"
+        );
+        let broken = BASE.replace(
+            r#""mqtt://127.0.0.1:1883"]"#,
+            r#""mqtt://127.0.0.1:1883", "postgres://{{ region"]"#,
+        );
+        let e = parse(&broken).expect_err("unclosed template").to_string();
+        assert!(e.contains("allowed_outbound_hosts"), "{e}");
     }
 
     #[test]
