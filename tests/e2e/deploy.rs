@@ -126,7 +126,8 @@ fn a_spinapp_with_a_wrong_field_fails_the_crd_schema() {
     };
     // A misspelt field, a field in the wrong place, a wrong type, a missing required field, a
     // misspelt key of a secret reference, a bad quantity, another API version.
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Change)> = vec![
         (
             "spec.replica",
             Box::new(|a| a["spec"]["replica"] = json!(2)),
@@ -186,11 +187,15 @@ fn spin_toml_for_spinkube(mut root: toml::Table) -> toml::Table {
         triggers.remove("cron");
     }
     if let Some(components) = root.get_mut("component").and_then(|c| c.as_table_mut()) {
-        for c in components.values_mut() {
+        for (_, c) in components.iter_mut() {
             let c = c.as_table_mut().expect("a component table");
             c.remove("build");
-            if let Some(toml::Value::String(s)) = c.get_mut("source") {
-                *s = format!("../../{s}");
+            let source = c.get("source").and_then(|s| s.as_str()).map(str::to_owned);
+            if let Some(source) = source {
+                c.insert(
+                    "source".into(),
+                    toml::Value::String(format!("../../{source}")),
+                );
             }
         }
     }

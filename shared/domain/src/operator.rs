@@ -65,7 +65,7 @@ pub enum RunRefusal {
 /// sends a bare GET to a path and query). The operator token is never taken from a URL: URLs
 /// end up in logs, and the operator token also sets subscriptions; the scheduler's token can
 /// only make a job run now, which every job tolerates.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct RunGate {
     pub operator: Option<OperatorToken>,
     pub cron: Option<OperatorToken>,
