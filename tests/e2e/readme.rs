@@ -99,11 +99,12 @@ fn readme_and_docs_commands_run_as_printed() {
         .filter(|(_, blocks)| !blocks.is_empty())
         .collect();
     let names: Vec<&str> = docs.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        ["docs/deploy.md", "docs/sensorbis.md"],
-        "docs with runnable blocks"
-    );
+    for expected in ["docs/deploy.md", "docs/sensorbis.md"] {
+        assert!(
+            names.contains(&expected),
+            "{expected} has runnable blocks: {names:?}"
+        );
+    }
     let h = Start::app().start().expect("host starts");
     let address = h.base.trim_start_matches("http://").to_owned();
     let port = address.rsplit(':').next().expect("a port").to_owned();
