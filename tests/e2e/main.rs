@@ -3,6 +3,7 @@
 mod admin;
 mod conduit;
 mod console;
+mod deploy;
 mod deviations;
 mod epts;
 mod host;

@@ -68,6 +68,8 @@ pub fn build() -> Result<PathBuf> {
 pub const JWT_SECRET: &str = "e2e-admin-jwt-secret-0123456789abcdef-0123456789";
 /// The installation operator's token of the hosts [`Start::app`] starts (`operator_token`).
 pub const OPERATOR_TOKEN: &str = "e2e-operator-token-0123456789abcdef";
+/// The scheduler's token of the hosts [`Start::app`] starts (`cron_token`).
+pub const CRON_TOKEN: &str = "e2e-scheduler-token-0123456789abcdef";
 
 /// The key the application seals Sensorbis device secrets with in the tests ([`Start::app`]).
 pub const SENSORBIS_SECRET: &str = "e2e-sensorbis-sealing-secret-0123456789abcdef";
@@ -158,6 +160,7 @@ impl Start {
         Self::new(workspace().join("spin.toml"))
             .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
             .env("SPIN_VARIABLE_OPERATOR_TOKEN", OPERATOR_TOKEN)
+            .env("SPIN_VARIABLE_CRON_TOKEN", CRON_TOKEN)
             .env("SPIN_VARIABLE_SENSORBIS_SECRET", SENSORBIS_SECRET)
             .env("SPIN_VARIABLE_BROKER_SECRET", BROKER_SECRET)
     }

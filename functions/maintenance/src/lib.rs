@@ -12,8 +12,9 @@
 //! A failure is reported to the trigger, which logs it; the next tick tries again.
 //!
 //! `POST /maintenance/run` with the operator's credential (the secret variable `operator_token`)
-//! runs one tick on demand and answers what it did, for platforms without a cron trigger
-//! (Akamai Functions' `spin aka cron`, a Kubernetes CronJob in front of SpinKube).
+//! or the scheduler's (`cron_token`), or `GET /maintenance/run?token=<cron_token>`, runs one
+//! tick on demand and answers what it did, for platforms without a cron trigger (Akamai
+//! Functions' `spin aka cron`, a Kubernetes CronJob in front of SpinKube; docs/deploy.md).
 
 use std::time::{Duration, Instant};
 

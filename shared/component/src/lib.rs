@@ -139,49 +139,67 @@ pub fn json_answer(status: u16, body: &serde_json::Value) -> Response {
     Answer::json(status, body.to_string()).into_response(None, true)
 }
 
-/// The gate of a scheduled component's private run route (`POST /<component>/run`), which
-/// platforms without a cron trigger call from their own scheduler: `Ok` when the request is a
-/// POST carrying the operator's credential (`Authorization: Bearer` equal to the secret variable
-/// `operator_token`, compared in constant time); otherwise the answer to give, in JSON: 405 for
-/// another method, 404 while no operator credential is configured (the route is off), 401
-/// without the right one.
+/// The gate of a scheduled component's private run route (`/<component>/run`), which
+/// platforms without a cron trigger call from their own scheduler: `Ok` when
+/// [`fieldline_domain::RunGate`] admits the request (`POST` with `Authorization: Bearer` and the
+/// secret variable `operator_token` or `cron_token`, or `GET`/`POST` with `?token=` and
+/// `cron_token`, tokens compared in constant time); otherwise the answer to give, in JSON: 405
+/// for another method (or GET without `?token=`), 404 while neither token is configured (the
+/// route is off), 401 without a right credential.
 pub fn operator_gate(req: &Request, route: &str, realm: &str) -> Result<(), Response> {
-    use fieldline_domain::OperatorToken;
-    if *req.method() != spin_sdk::http::Method::Post {
-        return Err(Answer::json(
+    use fieldline_domain::{RunGate, RunMethod, RunRefusal};
+    use spin_sdk::http::Method;
+    let method = match req.method() {
+        Method::Post => RunMethod::Post,
+        Method::Get => RunMethod::Get,
+        _ => RunMethod::Other,
+    };
+    let gate = RunGate::new(
+        variable("operator_token").as_deref(),
+        variable("cron_token").as_deref(),
+    );
+    let query_token = form_urlencoded::parse(req.query().as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned());
+    let bearer = match authorization(req) {
+        Some(Authorization::Bearer(given)) => Some(given),
+        _ => None,
+    };
+    let refusal = match gate.admits(method, bearer.as_deref(), query_token.as_deref()) {
+        Ok(()) => return Ok(()),
+        Err(r) => r,
+    };
+    let answer = match refusal {
+        RunRefusal::MethodNotAllowed => Answer::json(
             405,
             error_json(
                 "method_not_allowed",
-                &format!("POST {route} runs the job once"),
+                &format!(
+                    "POST {route} runs the job once (GET only with ?token= and the variable \
+                     cron_token, for schedulers that cannot send headers)"
+                ),
             ),
         )
-        .header("allow", "POST")
-        .into_response(None, true));
-    }
-    let Some(token) = variable("operator_token").and_then(|t| OperatorToken::parse(&t).ok()) else {
-        return Err(Answer::json(
+        .header("allow", "POST, GET"),
+        RunRefusal::NotEnabled => Answer::json(
             404,
             error_json(
                 "not_enabled",
-                "the variable operator_token is not set (or shorter than 16 characters): the \
+                "neither operator_token nor cron_token is set (to at least 16 characters): the \
                  private run route is off",
             ),
-        )
-        .into_response(None, true));
-    };
-    match authorization(req) {
-        Some(Authorization::Bearer(given)) if token.matches(&given) => Ok(()),
-        _ => Err(Answer::json(
+        ),
+        RunRefusal::Unauthorized => Answer::json(
             401,
             error_json(
                 "unauthorized",
-                "send the operator credential (the variable operator_token) as Authorization: \
-                 Bearer",
+                "send the operator credential (the variable operator_token) or the scheduler's \
+                 (cron_token) as Authorization: Bearer, or cron_token as ?token=",
             ),
         )
-        .header("www-authenticate", format!("Bearer realm=\"{realm}\""))
-        .into_response(None, true)),
-    }
+        .header("www-authenticate", format!("Bearer realm=\"{realm}\"")),
+    };
+    Err(answer.into_response(None, true))
 }
 
 /// `{"code": .., "message": ..}`, the error body of the run routes.

@@ -60,7 +60,7 @@ pub use error::{AuthFailure, Denied, Error, ParseError, Result};
 pub use ids::{ChannelId, DeviceId, InvitationId, OrgId, SensorId, TokenId, UserId, Uuid, ViewId};
 pub use incident::{routing_key, DeviationType, Incident, IncidentKind, NewIncident};
 pub use jwt::{AccessClaims, JwtKey, ACCESS_TOKEN_TTL_SECS, JWT_ISSUER};
-pub use operator::OperatorToken;
+pub use operator::{OperatorToken, RunGate, RunMethod, RunRefusal};
 pub use org::{OrgFields, Organization, SignupPolicy};
 pub use password::{Password, PasswordHash, PasswordHasher};
 pub use point::{rollup_points, HourlyRollup, Point, MAX_POINTS_PER_BATCH};
