@@ -44,7 +44,11 @@ impl Plan {
         // A lone selector's value suffices under GROUP BY time (the row's time is the bucket's);
         // without it, or with fields beside it, its point is needed.
         let needs_point = self.lone_selector && (self.interval.is_none() || self.raw_vars);
+        // Under a transformation the buckets are summed as InfluxDB sums them, point by point:
+        // a moving average or a derivative of nearly equal means keeps only the last bits of
+        // each, where SQLite's compensated SUM differs.
         if self.filter_points
+            || self.transform.is_some()
             || needs_point
             || self.tz.is_some()
             || !self.calls.iter().all(|c| c.func.summarizable())
