@@ -105,3 +105,39 @@ impl Plan {
         Ok(Ok((!series.values.is_empty()).then_some(series)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::select::tests::{run, Counting};
+
+    #[test]
+    fn a_raw_derivative_of_one_series() {
+        // d1's values are 10 + s at s seconds: a slope of 1 per second, 4 per 4 s.
+        let a = run(
+            "SELECT derivative(value), elapsed(value, 1s) FROM m WHERE device = 'd1'",
+            &mut Counting::default(),
+        );
+        assert!(a.contains("together with other functions is not supported by Fieldline"));
+        let a = run(
+            "SELECT derivative(value, 4s) FROM m WHERE device = 'd1'",
+            &mut Counting::default(),
+        );
+        assert_eq!(a.matches("Float(4.0)").count(), 4, "{a}");
+    }
+
+    #[test]
+    fn what_is_not_run_is_refused_by_name() {
+        for (q, name) in [
+            ("SELECT sample(value, 2) FROM m", "sample()"),
+            ("SELECT holt_winters(mean(value), 2, 0) FROM m", "holt_winters()"),
+            (
+                "SELECT mean(value), derivative(mean(value)) FROM m WHERE time >= 1s AND time <= 5s GROUP BY time(1s)",
+                "derivative()",
+            ),
+            ("SELECT * FROM (SELECT mean(value) FROM m)", "wildcard"),
+        ] {
+            let a = run(q, &mut Counting::default());
+            assert!(a.contains(name) && a.contains("not supported"), "{q}: {a}");
+        }
+    }
+}
