@@ -331,6 +331,12 @@ impl Plan {
                                 .into(),
                         );
                     }
+                    Multi::Sample(_) if others => {
+                        return Err(
+                            "sample() together with other functions is not supported by Fieldline"
+                                .into(),
+                        );
+                    }
                     Multi::TopBottom { .. } if others => {
                         return Err(format!(
                             "selector function {}() cannot be combined with other functions",
@@ -351,6 +357,10 @@ impl Plan {
                         "selector function {}() cannot be combined with other functions",
                         call_name(&m.expr)
                     ),
+                    Multi::Sample(_) => {
+                        "sample() together with other functions is not supported by Fieldline"
+                            .to_owned()
+                    }
                 }
                 .into())
             }

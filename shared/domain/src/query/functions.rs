@@ -28,7 +28,6 @@ pub(crate) enum Func {
 const UNSUPPORTED: &[&str] = &[
     "holt_winters",
     "holt_winters_with_fit",
-    "sample",
     "exponential_moving_average",
     "double_exponential_moving_average",
     "triple_exponential_moving_average",

@@ -8,7 +8,7 @@ use super::check::Plan;
 use super::eval::{eval_calls, eval_raw};
 use super::result::{Cell, Series};
 use super::select::Group;
-use super::selectors::{distinct, top_bottom, Multi, Pick};
+use super::selectors::{distinct, sample, top_bottom, Multi, Pick};
 use super::{Source, SourceError, TimeRange};
 
 impl Plan {
@@ -46,6 +46,9 @@ impl Plan {
             match &m.multi {
                 Multi::Distinct => {
                     rows.extend(distinct(bucket).into_iter().map(|p| (start, p)));
+                }
+                Multi::Sample(n) => {
+                    rows.extend(sample(bucket, *n).into_iter().map(|p| (p.0, p)));
                 }
                 Multi::TopBottom { largest, n, tags } if tags.is_empty() => {
                     rows.extend(

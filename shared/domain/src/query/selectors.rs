@@ -16,16 +16,40 @@ pub(crate) enum Multi {
     },
     /// `distinct(field)`: each value once.
     Distinct,
+    /// `sample(field, N)`: N points chosen at random (all of them when there are no more).
+    Sample(usize),
 }
 
 /// Whether `name` is a selector of several points this module runs.
 pub(crate) fn is_multi(name: &str) -> bool {
-    matches!(name, "top" | "bottom" | "distinct")
+    matches!(name, "top" | "bottom" | "distinct" | "sample")
 }
 
 /// Checks a `top`, `bottom` or `distinct` call as InfluxDB's compiler does; `limit` is the
 /// statement's LIMIT (0: none). Returns the selector and the field expression it reads.
 pub(crate) fn check(name: &str, args: &[Expr], limit: u64) -> Result<(Multi, Expr), String> {
+    if name == "sample" {
+        if args.len() != 2 {
+            return Err(format!(
+                "invalid number of arguments for sample, expected 2, got {}",
+                args.len()
+            ));
+        }
+        let n = match &args[1] {
+            Expr::Integer(n) if *n > 0 => *n,
+            Expr::Integer(n) => {
+                return Err(format!("sample window must be greater than 1, got {n}"))
+            }
+            _ => return Err("expected integer argument in sample()".into()),
+        };
+        let n = usize::try_from(n).map_err(|_| format!("sample window {n} is too large"))?;
+        return match &args[0] {
+            f @ (Expr::VarRef(_) | Expr::Wildcard(_) | Expr::Regex(_)) => {
+                Ok((Multi::Sample(n), f.clone()))
+            }
+            _ => Err("expected field argument in sample()".into()),
+        };
+    }
     if name == "distinct" {
         return match args {
             [] => Err("distinct function requires at least one argument".into()),
@@ -129,6 +153,39 @@ pub(crate) fn distinct(points: &[Pick]) -> Vec<Pick> {
     out
 }
 
+/// `sample` of one bucket's points: `n` of them chosen at random with equal chances
+/// (reservoir sampling, as InfluxDB does), answered in time order (equal times by value). All
+/// of them when there are no more than `n`.
+pub(crate) fn sample(points: &[Pick], n: usize) -> Vec<Pick> {
+    let mut chosen: Vec<Pick> = Vec::with_capacity(n.min(points.len()));
+    if points.len() <= n {
+        chosen.extend_from_slice(points);
+    } else {
+        // xorshift64* seeded by the system's random source: the choice need not be secret.
+        let mut state = u64::from_le_bytes(crate::random::bytes::<8>().unwrap_or([7; 8])) | 1;
+        let mut next = move |bound: usize| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let r = state.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            // `bound` is at most the number of points: the modulo's bias is negligible.
+            usize::try_from(r % u64::try_from(bound).unwrap_or(u64::MAX)).unwrap_or(0)
+        };
+        for (i, p) in points.iter().enumerate() {
+            if i < n {
+                chosen.push(*p);
+            } else {
+                let j = next(i + 1);
+                if j < n {
+                    chosen[j] = *p;
+                }
+            }
+        }
+    }
+    chosen.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    chosen
+}
+
 /// How many distinct values a bucket holds (`count(distinct(field))`).
 pub(crate) fn count_distinct(values: &[f64]) -> usize {
     let mut v: Vec<f64> = values.to_vec();
@@ -173,6 +230,31 @@ mod tests {
         assert_eq!(distinct(&p), vec![(1, 2.0, 0), (2, 1.0, 0), (4, -0.0, 0)]);
         assert_eq!(count_distinct(&[2.0, 1.0, 2.0, -0.0, 0.0]), 3);
         assert_eq!(count_distinct(&[]), 0);
+    }
+
+    #[test]
+    fn sample_answers_n_distinct_members_in_time_order() {
+        let p: Vec<Pick> = (0..100).map(|i| (i, f64::from(i as i32), 0)).collect();
+        for _ in 0..20 {
+            let s = sample(&p, 7);
+            assert_eq!(s.len(), 7);
+            assert!(
+                s.windows(2).all(|w| w[0].0 < w[1].0),
+                "distinct, in time order"
+            );
+            assert!(s.iter().all(|x| p.contains(x)), "members");
+        }
+        // No more points than asked for: all of them.
+        assert_eq!(sample(&p[..5], 5), p[..5].to_vec());
+        assert_eq!(sample(&p[..3], 9), p[..3].to_vec());
+        // Every point can be chosen.
+        let mut seen = [false; 100];
+        for _ in 0..400 {
+            for x in sample(&p, 10) {
+                seen[usize::try_from(x.0).unwrap()] = true;
+            }
+        }
+        assert!(seen.iter().filter(|s| **s).count() > 90);
     }
 
     #[test]

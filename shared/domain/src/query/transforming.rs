@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn what_is_not_run_is_refused_by_name() {
         for (q, name) in [
-            ("SELECT sample(value, 2) FROM m", "sample()"),
+            ("SELECT sample(value, 2), max(value) FROM m", "sample()"),
             ("SELECT holt_winters(mean(value), 2, 0) FROM m", "holt_winters()"),
             (
                 "SELECT mean(value), derivative(mean(value)) FROM m WHERE time >= 1s AND time <= 5s GROUP BY time(1s)",
