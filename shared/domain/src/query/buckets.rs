@@ -15,9 +15,11 @@ use super::{IntervalStats, Source, SourceError, TimeRange};
 
 /// A bucket's reduced values (one per call) and the point a selector chose (time, value,
 /// series index).
-type Bucket = (Vec<Cell>, Option<Selected>);
+pub(super) type Bucket = (Vec<Cell>, Option<Selected>);
 /// The point a selector chose.
 type Selected = GroupPoint;
+/// A bucket's row: its time, its reduced values, the point a selector chose.
+pub(super) type BucketRow = (i64, Vec<Cell>, Option<Selected>);
 
 impl Plan {
     /// The bucket holding `t`: its start.
@@ -42,7 +44,11 @@ impl Plan {
         // A lone selector's value suffices under GROUP BY time (the row's time is the bucket's);
         // without it, or with fields beside it, its point is needed.
         let needs_point = self.lone_selector && (self.interval.is_none() || self.raw_vars);
+        // Under a transformation the buckets are summed as InfluxDB sums them, point by point:
+        // a moving average or a derivative of nearly equal means keeps only the last bits of
+        // each, where SQLite's compensated SUM differs.
         if self.filter_points
+            || self.transform.is_some()
             || needs_point
             || self.tz.is_some()
             || !self.calls.iter().all(|c| c.func.summarizable())
@@ -210,7 +216,7 @@ impl Plan {
                     self.calls
                         .iter()
                         .map(|c| {
-                            if c.func == Func::Count {
+                            if matches!(c.func, Func::Count | Func::CountDistinct) {
                                 #[allow(clippy::cast_possible_truncation)]
                                 Cell::Integer(f.trunc() as i64)
                             } else if let Fill::Integer(i) = self.fill {
@@ -250,10 +256,36 @@ impl Plan {
         data: &BTreeMap<i64, Bucket>,
         mut series: Series,
     ) -> Option<Series> {
-        if data.is_empty() {
-            return None;
+        let rows = self.bucket_rows(range, first, data);
+        let take = if self.limit > 0 {
+            self.limit
+        } else {
+            usize::MAX
+        };
+        for (time, values, selected) in rows.into_iter().skip(self.offset).take(take) {
+            let mut row = Vec::with_capacity(self.columns.len() + 1);
+            row.push(Cell::Time(time));
+            for c in &self.columns {
+                row.push(self.eval_aggregate(&c.expr, &values, selected, g));
+            }
+            series.values.push(row);
         }
-        let mut rows: Vec<(i64, Vec<Cell>, Option<Selected>)> = Vec::new();
+        (!series.values.is_empty()).then_some(series)
+    }
+
+    /// The buckets' rows in the statement's order (time, reduced values, the selected point):
+    /// those with points and, as `fill` says, the empty ones between the first and the last
+    /// bucket of the range.
+    pub(super) fn bucket_rows(
+        &self,
+        range: TimeRange,
+        first: i64,
+        data: &BTreeMap<i64, Bucket>,
+    ) -> Vec<BucketRow> {
+        let mut rows: Vec<BucketRow> = Vec::new();
+        if data.is_empty() {
+            return rows;
+        }
         match self.interval {
             Some((interval, offset)) if self.fill != Fill::None => {
                 let mut start = first;
@@ -288,20 +320,7 @@ impl Plan {
         if self.desc {
             rows.reverse();
         }
-        let take = if self.limit > 0 {
-            self.limit
-        } else {
-            usize::MAX
-        };
-        for (time, values, selected) in rows.into_iter().skip(self.offset).take(take) {
-            let mut row = Vec::with_capacity(self.columns.len() + 1);
-            row.push(Cell::Time(time));
-            for c in &self.columns {
-                row.push(self.eval_aggregate(&c.expr, &values, selected, g));
-            }
-            series.values.push(row);
-        }
-        (!series.values.is_empty()).then_some(series)
+        rows
     }
 
     /// The start of the `GROUP BY time` bucket holding `t` (InfluxDB's `Window`, with the

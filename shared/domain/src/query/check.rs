@@ -13,6 +13,8 @@ use crate::influxql::{
 use super::cond::{self, Bounds};
 use super::eval::number;
 use super::functions::{self, Func, Kind};
+use super::selectors::{self, Multi};
+use super::transform::{self, Input, Transform};
 use super::{Context, StatementError, FIELD};
 
 /// A reducer call of the field list, once per distinct call.
@@ -22,6 +24,20 @@ pub(super) struct Call {
     /// The call as written, to find it again in the field expressions.
     pub(super) expr: Expr,
     /// The argument is the field (a tag or an unknown name reads as no points at all).
+    pub(super) on_field: bool,
+}
+
+/// The statement's transformation (`derivative(mean(value), 1m)`, `integral(value)`): the
+/// only call of its field list besides the aggregate it reads.
+#[derive(Clone, Debug)]
+pub(super) struct TransformCall {
+    pub(super) transform: Transform,
+    /// The call as written, to find it again in the field expression.
+    pub(super) expr: Expr,
+    /// It reads the buckets of the statement's one reducer call (the nested form); otherwise
+    /// the raw points.
+    pub(super) nested: bool,
+    /// The raw form reads the field (a tag or an unknown name reads as no points at all).
     pub(super) on_field: bool,
 }
 
@@ -60,6 +76,19 @@ pub(super) struct Plan {
     pub(super) lone_selector: bool,
     /// Fields or tags stand beside the (lone) selector: its point is needed, not only its value.
     pub(super) raw_vars: bool,
+    pub(super) transform: Option<TransformCall>,
+    pub(super) multi: Option<MultiCall>,
+}
+
+/// The statement's selector of several points per bucket (`top`, `bottom`, `distinct`): the
+/// only call of its field list.
+#[derive(Clone, Debug)]
+pub(super) struct MultiCall {
+    pub(super) multi: Multi,
+    /// The call as written, to find it again in the field expression.
+    pub(super) expr: Expr,
+    /// It reads the field (a tag or an unknown name reads as no points at all).
+    pub(super) on_field: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -223,7 +252,7 @@ impl Plan {
             }
             match &f.expr {
                 Expr::Call { name, args }
-                    if args.len() == 1
+                    if !args.is_empty()
                         && matches!(args[0].unparen(), Expr::Wildcard(_) | Expr::Regex(_)) =>
                 {
                     let matches_field = match args[0].unparen() {
@@ -231,18 +260,31 @@ impl Plan {
                         _ => true,
                     };
                     if matches_field {
+                        let mut args = args.clone();
+                        args[0] = Expr::VarRef(VarRef {
+                            name: FIELD.into(),
+                            data_type: None,
+                        });
                         fields.push((
                             Expr::Call {
                                 name: name.clone(),
-                                args: vec![Expr::VarRef(VarRef {
-                                    name: FIELD.into(),
-                                    data_type: None,
-                                })],
+                                args,
                             },
                             Some(f.alias.clone().unwrap_or_else(|| format!("{name}_{FIELD}"))),
                         ));
                     }
                 }
+                // `DISTINCT value` is `distinct(value)`.
+                Expr::Distinct(name) => fields.push((
+                    Expr::Call {
+                        name: "distinct".into(),
+                        args: vec![Expr::VarRef(VarRef {
+                            name: name.clone(),
+                            data_type: None,
+                        })],
+                    },
+                    f.alias.clone(),
+                )),
                 e => fields.push((e.clone(), f.alias.clone())),
             }
         }
@@ -254,55 +296,130 @@ impl Plan {
         }
 
         // Calls: check names and arguments as InfluxDB's compiler does.
-        let mut calls: Vec<Call> = Vec::new();
-        let mut reducers = 0;
-        let mut selectors = 0;
+        let mut found = Found {
+            limit: s.limit.unwrap_or(0),
+            ..Found::default()
+        };
+        let time_interval = interval.map(|(i, _)| i);
         for (e, _) in &fields {
-            let mut err = None;
-            e.walk(&mut |x| {
-                if err.is_some() {
-                    return;
-                }
-                if let Expr::Call { name, args } = x {
-                    if name == "now" {
-                        return;
-                    }
-                    match check_call(name, args) {
-                        Ok(Some(call)) => {
-                            reducers += 1;
-                            if call.func.is_selector() {
-                                selectors += 1;
-                            }
-                            if !calls.iter().any(|c| c.expr == call.expr) {
-                                calls.push(call);
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => err = Some(e),
-                    }
-                }
-            });
-            if let Some(e) = err {
-                return Err(e.into());
-            }
+            found.visit(e, time_interval)?;
             let has_var =
                 e.any(|x| matches!(x, Expr::VarRef(_) | Expr::Wildcard(_) | Expr::Regex(_)));
             if !has_var {
                 return Err("field must contain at least one variable".into());
             }
         }
-        let aggregate = reducers > 0;
+        let Found {
+            calls,
+            reducers,
+            selectors,
+            transforms,
+            multis,
+            ..
+        } = found;
+        let multi = match multis.as_slice() {
+            [] => None,
+            [m] => {
+                let others = !calls.is_empty() || !transforms.is_empty();
+                match &m.multi {
+                    Multi::Distinct
+                        if others || fields.len() > 1 || fields.iter().any(|(e, _)| raw_var(e)) =>
+                    {
+                        return Err(
+                            "aggregate function distinct() cannot be combined with other \
+                                    functions or fields"
+                                .into(),
+                        );
+                    }
+                    Multi::Sample(_) if others => {
+                        return Err(
+                            "sample() together with other functions is not supported by Fieldline"
+                                .into(),
+                        );
+                    }
+                    Multi::TopBottom { .. } if others => {
+                        return Err(format!(
+                            "selector function {}() cannot be combined with other functions",
+                            call_name(&m.expr)
+                        )
+                        .into());
+                    }
+                    _ => {}
+                }
+                Some(m.clone())
+            }
+            [m, ..] => {
+                return Err(match m.multi {
+                    Multi::Distinct => "aggregate function distinct() cannot be combined with \
+                                        other functions or fields"
+                        .to_owned(),
+                    Multi::TopBottom { .. } => format!(
+                        "selector function {}() cannot be combined with other functions",
+                        call_name(&m.expr)
+                    ),
+                    Multi::Sample(_) => {
+                        "sample() together with other functions is not supported by Fieldline"
+                            .to_owned()
+                    }
+                }
+                .into())
+            }
+        };
+        // `top(value, tag, N)` answers the tag beside the value.
+        if let Some(MultiCall {
+            multi: Multi::TopBottom { tags, .. },
+            ..
+        }) = &multi
+        {
+            for t in tags {
+                fields.push((
+                    Expr::VarRef(VarRef {
+                        name: t.clone(),
+                        data_type: None,
+                    }),
+                    None,
+                ));
+            }
+        }
+        let transform = match transforms.as_slice() {
+            [] => None,
+            [t] => {
+                let fields_with_calls = fields
+                    .iter()
+                    .filter(|(e, _)| {
+                        e.any(|x| matches!(x, Expr::Call { name, .. } if name != "now"))
+                    })
+                    .count();
+                let extra = if t.nested { 1 } else { 0 };
+                if fields_with_calls > 1 || calls.len() > extra || reducers > extra {
+                    return Err(format!(
+                        "{}() together with other functions is not supported by Fieldline",
+                        call_name(&t.expr)
+                    )
+                    .into());
+                }
+                Some(t.clone())
+            }
+            [t, ..] => {
+                return Err(format!(
+                    "{}() together with other functions is not supported by Fieldline",
+                    call_name(&t.expr)
+                )
+                .into())
+            }
+        };
+        let aggregate = reducers > 0 || transform.is_some() || multi.is_some();
         // Variables outside calls (raw fields and tags).
         let raw_vars = fields.iter().any(|(e, _)| raw_var(e));
-        let lone_selector = reducers == 1 && selectors == 1;
-        if aggregate && raw_vars {
+        let lone_selector = reducers == 1 && selectors == 1 && transform.is_none();
+        if aggregate && raw_vars && multi.is_none() {
             if selectors > 1 {
                 return Err(
                     "mixing multiple selector functions with tags or fields is not supported"
                         .into(),
                 );
             }
-            if !lone_selector {
+            if !lone_selector || transform.is_some() {
                 return Err("mixing aggregate and non-aggregate queries is not supported".into());
             }
         }
@@ -338,6 +455,8 @@ impl Plan {
             max_rows: ctx.max_rows,
             lone_selector,
             raw_vars,
+            transform,
+            multi,
         })
     }
 }
@@ -345,7 +464,9 @@ impl Plan {
 fn raw_var(e: &Expr) -> bool {
     match e {
         Expr::Call { name, .. }
-            if functions::kind(name).is_ok_and(|k| matches!(k, Kind::Reducer)) =>
+            if selectors::is_multi(name)
+                || functions::kind(name)
+                    .is_ok_and(|k| matches!(k, Kind::Reducer | Kind::Transform)) =>
         {
             false
         }
@@ -358,9 +479,118 @@ fn raw_var(e: &Expr) -> bool {
     }
 }
 
+fn call_name(e: &Expr) -> &str {
+    match e {
+        Expr::Call { name, .. } => name,
+        _ => "",
+    }
+}
+
+/// The calls of a field list, checked.
+#[derive(Default)]
+struct Found {
+    /// Distinct reducer calls.
+    calls: Vec<Call>,
+    reducers: usize,
+    selectors: usize,
+    transforms: Vec<TransformCall>,
+    multis: Vec<MultiCall>,
+    /// The statement's LIMIT (0: none), which bounds `top`'s and `bottom`'s N.
+    limit: u64,
+}
+
+impl Found {
+    fn add(&mut self, call: Call) {
+        self.reducers += 1;
+        if call.func.is_selector() {
+            self.selectors += 1;
+        }
+        if !self.calls.iter().any(|c| c.expr == call.expr) {
+            self.calls.push(call);
+        }
+    }
+
+    /// Checks the calls of `e`, outer ones first, as InfluxDB's compiler does.
+    fn visit(&mut self, e: &Expr, interval: Option<i64>) -> Result<(), String> {
+        match e {
+            Expr::Call { name, .. } if name == "now" => Ok(()),
+            Expr::Call { name, args } if transform::is_transform(name) => {
+                let (t, input) = transform::check(name, args, interval)?;
+                let (nested, on_field) = match input {
+                    Input::Call(inner) => {
+                        let Expr::Call {
+                            name: inner_name,
+                            args: inner_args,
+                        } = &inner
+                        else {
+                            return Err(format!("expected field argument in {name}()"));
+                        };
+                        if transform::is_transform(inner_name) {
+                            return Err(format!(
+                                "{inner_name}() inside {name}() is not supported by Fieldline"
+                            ));
+                        }
+                        match check_call(inner_name, inner_args)? {
+                            Some(call) => self.add(call),
+                            None => {
+                                return Err(format!(
+                                    "{inner_name}() inside {name}() is not supported by Fieldline"
+                                ))
+                            }
+                        }
+                        (true, false)
+                    }
+                    Input::Var(v) => (
+                        false,
+                        matches!(v.unparen(), Expr::VarRef(r)
+                            if r.name == FIELD && r.data_type != Some(DataType::Tag)),
+                    ),
+                };
+                self.transforms.push(TransformCall {
+                    transform: t,
+                    expr: e.clone(),
+                    nested,
+                    on_field,
+                });
+                Ok(())
+            }
+            Expr::Call { name, args } if selectors::is_multi(name) => {
+                let (multi, field) = selectors::check(name, args, self.limit)?;
+                let on_field = matches!(&field, Expr::VarRef(r)
+                    if r.name == FIELD && r.data_type != Some(DataType::Tag));
+                self.multis.push(MultiCall {
+                    multi,
+                    expr: e.clone(),
+                    on_field,
+                });
+                Ok(())
+            }
+            Expr::Call { name, args } => match check_call(name, args)? {
+                // A reducer's argument is a field (or `distinct()` under `count()`).
+                Some(call) => {
+                    self.add(call);
+                    Ok(())
+                }
+                // A math function's arguments may hold calls.
+                None => args.iter().try_for_each(|a| self.visit(a, interval)),
+            },
+            Expr::Binary { lhs, rhs, .. } => {
+                self.visit(lhs, interval)?;
+                self.visit(rhs, interval)
+            }
+            Expr::Paren(inner) => self.visit(inner, interval),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Checks a call's name and arguments; a reducer gives a [`Call`].
 fn check_call(name: &str, args: &[Expr]) -> Result<Option<Call>, String> {
     match functions::kind(name)? {
+        // Checked by the caller (a transformation in an expression's argument).
+        Kind::Transform => Err(format!(
+            "{name}() inside another function is not supported by Fieldline"
+        )),
         Kind::Math => {
             let want = if matches!(name, "pow" | "log" | "atan2") {
                 2
@@ -391,6 +621,26 @@ fn check_call(name: &str, args: &[Expr]) -> Result<Option<Call>, String> {
             } else {
                 None
             };
+            let distinct_arg = match args[0].unparen() {
+                Expr::Call { name: inner, args } if name == "count" && inner == "distinct" => {
+                    Some(selectors::check("distinct", args, 0)?.1)
+                }
+                Expr::Distinct(field) if name == "count" => Some(Expr::VarRef(VarRef {
+                    name: field.clone(),
+                    data_type: None,
+                })),
+                _ => None,
+            };
+            if let Some(Expr::VarRef(v)) = distinct_arg {
+                return Ok(Some(Call {
+                    func: Func::CountDistinct,
+                    expr: Expr::Call {
+                        name: name.to_owned(),
+                        args: args.to_vec(),
+                    },
+                    on_field: v.name == FIELD && v.data_type != Some(DataType::Tag),
+                }));
+            }
             let on_field = match args[0].unparen() {
                 Expr::VarRef(v) => v.name == FIELD && v.data_type != Some(DataType::Tag),
                 Expr::Call { name: inner, .. } => {

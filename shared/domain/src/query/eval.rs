@@ -71,6 +71,32 @@ impl Plan {
     }
 }
 
+/// A field expression whose calls have values (`value_of`), as InfluxDB evaluates it on an
+/// output row: math functions and arithmetic around them; null where a call has no value.
+pub(super) fn eval_calls(e: &Expr, value_of: &dyn Fn(&Expr) -> Option<Cell>) -> Cell {
+    if let Some(v) = value_of(e) {
+        return v;
+    }
+    match e {
+        Expr::Paren(inner) => eval_calls(inner, value_of),
+        Expr::Binary { op, lhs, rhs } => {
+            let l = eval_calls(lhs, value_of);
+            let r = eval_calls(rhs, value_of);
+            combine(*op, &l, &r)
+        }
+        Expr::Call { name, args } => {
+            let inner = args.first().map_or(Cell::Null, |a| eval_calls(a, value_of));
+            let arg = args.get(1).and_then(number);
+            match inner.as_f64() {
+                Some(v) => functions::math(name, v, arg).map_or(Cell::Null, Cell::Float),
+                None => Cell::Null,
+            }
+        }
+        Expr::VarRef(_) => Cell::Null,
+        other => literal(other),
+    }
+}
+
 pub(super) fn number(e: &Expr) -> Option<f64> {
     match e.unparen() {
         #[allow(clippy::cast_precision_loss)]

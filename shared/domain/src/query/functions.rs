@@ -19,25 +19,15 @@ pub(crate) enum Func {
     Last,
     /// `percentile(value, N)`, N in 0..=100 (or above: the maximum).
     Percentile(f64),
+    /// `count(distinct(value))`.
+    CountDistinct,
 }
 
 /// Functions InfluxDB 1.x has and Fieldline does not run: refused by name, so that a query using
 /// one never gets a wrong answer.
 const UNSUPPORTED: &[&str] = &[
-    "bottom",
-    "top",
-    "distinct",
-    "integral",
-    "derivative",
-    "non_negative_derivative",
-    "difference",
-    "non_negative_difference",
-    "moving_average",
-    "cumulative_sum",
-    "elapsed",
     "holt_winters",
     "holt_winters_with_fit",
-    "sample",
     "exponential_moving_average",
     "double_exponential_moving_average",
     "triple_exponential_moving_average",
@@ -58,6 +48,8 @@ pub(crate) const MATH: &[&str] = &[
 pub(crate) enum Kind {
     Reducer,
     Math,
+    /// A transformation ([`super::transform`]).
+    Transform,
 }
 
 /// Classifies a call by name: a reducer, a math function, or an error worded as InfluxDB's.
@@ -66,6 +58,7 @@ pub(crate) fn kind(name: &str) -> Result<Kind, String> {
         "count" | "sum" | "mean" | "median" | "mode" | "spread" | "stddev" | "min" | "max"
         | "first" | "last" | "percentile" => Ok(Kind::Reducer),
         n if MATH.contains(&n) => Ok(Kind::Math),
+        n if super::transform::is_transform(n) => Ok(Kind::Transform),
         n if UNSUPPORTED.contains(&n) => Err(format!("{n}() is not supported by Fieldline")),
         n => Err(format!("undefined function {n}()")),
     }
@@ -109,7 +102,7 @@ impl Func {
 
     /// The value for a bucket without points: `count` is 0, the rest null.
     pub fn empty(self) -> Cell {
-        if self == Func::Count {
+        if matches!(self, Func::Count | Func::CountDistinct) {
             Cell::Integer(0)
         } else {
             Cell::Null
@@ -124,6 +117,14 @@ impl Func {
         let nf = n as f64;
         match self {
             Func::Count => (Cell::Integer(i64::try_from(n).unwrap_or(i64::MAX)), None),
+            Func::CountDistinct => {
+                let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+                let distinct = super::selectors::count_distinct(&values);
+                (
+                    Cell::Integer(i64::try_from(distinct).unwrap_or(i64::MAX)),
+                    None,
+                )
+            }
             Func::Sum => (Cell::Float(points.iter().map(|p| p.1).sum()), None),
             Func::Mean => {
                 let sum: f64 = points.iter().map(|p| p.1).sum();

@@ -16,9 +16,15 @@ mod eval;
 pub mod format;
 mod functions;
 pub mod http;
+mod merge;
 pub mod result;
 mod select;
+mod selecting;
+mod selectors;
 mod show;
+mod subquery;
+mod transform;
+mod transforming;
 pub mod write;
 
 use crate::influxql::{MeasurementName, Statement};

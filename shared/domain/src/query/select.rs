@@ -9,24 +9,40 @@ use crate::influxql::{
     DataType, Expr, Fill, MeasurementName, SelectStatement, VarRef, WildcardKind,
 };
 
+use super::buckets::Bucket;
 use super::check::{column_names, Column, Dims, Plan};
-use super::cond::{self, Truth};
+use super::cond::{self, Bounds, Truth};
 use super::edge_cache::EdgePoints;
 use super::eval::eval_raw;
 use super::result::{Cell, Series};
+use super::subquery;
 use super::{Context, SeriesMeta, Source, SourceError, StatementOutcome, TimeRange, FIELD};
 
 /// Runs one `SELECT`.
 pub(crate) fn run(s: &SelectStatement, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
-    let plan = match Plan::new(s, ctx) {
+    run_bounded(s, ctx, source, Bounds::default())
+}
+
+/// Runs one `SELECT` within the time bounds of the statements around it (a subquery's).
+pub(super) fn run_bounded(
+    s: &SelectStatement,
+    ctx: &Context,
+    source: &mut dyn Source,
+    outer: Bounds,
+) -> StatementOutcome {
+    if subquery::reads_subquery(s) {
+        return subquery::run(s, ctx, source, outer);
+    }
+    let mut plan = match Plan::new(s, ctx) {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
     };
+    plan.bounds = subquery::intersect(plan.bounds, outer);
     plan.execute(ctx, source)
 }
 
 impl Plan {
-    fn execute(&self, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
+    pub(super) fn execute(&self, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
         let from: Vec<&MeasurementName> = self.sources.iter().collect();
         let all = super::series_of(source, &from)?;
         // `*` (in the field list and in GROUP BY) stands for the tag keys of every measurement
@@ -118,7 +134,14 @@ impl Plan {
             None => source,
         };
         for g in &groups {
-            let series = if self.aggregate {
+            let series = if self.multi.is_some() {
+                self.multi_group(g, range, source)?
+            } else if self.transform.is_some() {
+                match self.transform_group(g, range, source)? {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(e.into())),
+                }
+            } else if self.aggregate {
                 match self.aggregate_group(g, range, source)? {
                     Ok(s) => s,
                     Err(e) => return Ok(Err(e.into())),
@@ -167,7 +190,7 @@ impl Plan {
         }
     }
 
-    fn series_shell(&self, g: &Group<'_>, columns: Vec<String>) -> Series {
+    pub(super) fn series_shell(&self, g: &Group<'_>, columns: Vec<String>) -> Series {
         Series {
             name: Some(g.measurement.clone()),
             tags: g.grouped.then(|| g.tags.clone()),
@@ -207,6 +230,28 @@ impl Plan {
             merged.reverse();
         }
         Ok(merged)
+    }
+
+    /// The group's points in `range` as InfluxDB's sorted merge iterator streams them to its
+    /// functions ([`super::merge`]): what transformations and selectors of several points read.
+    pub(super) fn streamed_points(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        desc: bool,
+        source: &mut dyn Source,
+    ) -> Result<Vec<GroupPoint>, SourceError> {
+        let mut all = Vec::with_capacity(g.series.len());
+        for (s, filter) in &g.series {
+            let mut points = source.points(s.key, range, desc, None)?;
+            if *filter {
+                if let Some(c) = &self.rest {
+                    points.retain(|p| cond::eval(c, s, Some(p.1)) == Truth::True);
+                }
+            }
+            all.push(points);
+        }
+        Ok(super::merge::go_heap_merge(&all, desc))
     }
 
     fn expanded_columns(&self, g: &Group<'_>) -> Vec<Column> {
@@ -311,6 +356,21 @@ impl Plan {
         if !self.calls.iter().any(|c| c.on_field) {
             return Ok(Ok(None));
         }
+        let (first, data) = match self.buckets(g, range, source)? {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(self.finish_aggregate(g, range, first, &data, series)))
+    }
+
+    /// The start of the first bucket of `range` and the reduced values of the buckets with
+    /// points.
+    pub(super) fn buckets(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        source: &mut dyn Source,
+    ) -> Result<Result<Buckets, String>, SourceError> {
         // Buckets are never all materialized: only those with points are computed, and empty
         // ones are produced while the answer is written (and only when `fill` emits them).
         let first = match self.interval {
@@ -337,9 +397,12 @@ impl Plan {
             Some(data) => data,
             None => self.point_buckets(g, range, first, source)?,
         };
-        Ok(Ok(self.finish_aggregate(g, range, first, &data, series)))
+        Ok(Ok((first, data)))
     }
 }
+
+/// The start of the first bucket of a range and the reduced values of its buckets with points.
+pub(super) type Buckets = (i64, BTreeMap<i64, Bucket>);
 
 /// A point of a group: time, value, index of its series in the group.
 pub(super) type GroupPoint = (i64, f64, usize);

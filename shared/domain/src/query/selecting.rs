@@ -1,0 +1,123 @@
+//! `SELECT` with a selector of several points per bucket (`top`, `bottom`, `distinct`): per
+//! group and bucket, the points it chooses ([`super::selectors`]), one row each, then OFFSET and
+//! LIMIT, and the field expressions (fields and tags beside `top` are those of its points).
+
+use crate::influxql::Expr;
+
+use super::check::Plan;
+use super::eval::{eval_calls, eval_raw};
+use super::result::{Cell, Series};
+use super::select::Group;
+use super::selectors::{distinct, sample, top_bottom, Multi, Pick};
+use super::{Source, SourceError, TimeRange};
+
+impl Plan {
+    pub(super) fn multi_group(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        source: &mut dyn Source,
+    ) -> Result<Option<Series>, SourceError> {
+        let Some(m) = &self.multi else {
+            return Ok(None);
+        };
+        if !m.on_field {
+            return Ok(None);
+        }
+        let mut points = self.streamed_points(g, range, false, source)?;
+        // InfluxDB 1.6 hands top() and bottom() of a field the reader of the statement's
+        // LIMIT and OFFSET, which (in its storage engine) stops after LIMIT + OFFSET + 1
+        // points and leaves the offset to the answer: they choose among those points only.
+        if matches!(&m.multi, Multi::TopBottom { tags, .. } if tags.is_empty())
+            && (self.limit > 0 || self.offset > 0)
+        {
+            points.truncate(self.limit.saturating_add(self.offset).saturating_add(1));
+        }
+        // Without GROUP BY time, one bucket, at the start of the range (0 without one).
+        let bucket_of = |t: i64| match self.interval {
+            Some((interval, offset)) => self.window_start(t, interval, offset),
+            None => self.bounds.min.unwrap_or(0),
+        };
+        // Per bucket, its rows.
+        let mut buckets: Vec<Vec<(i64, Pick)>> = Vec::new();
+        for bucket in points.chunk_by(|a, b| bucket_of(a.0) == bucket_of(b.0)) {
+            let start = bucket_of(bucket[0].0);
+            let mut rows: Vec<(i64, Pick)> = Vec::new();
+            match &m.multi {
+                Multi::Distinct => {
+                    rows.extend(distinct(bucket).into_iter().map(|p| (start, p)));
+                }
+                Multi::Sample(n) => {
+                    rows.extend(sample(bucket, *n).into_iter().map(|p| (p.0, p)));
+                }
+                Multi::TopBottom { largest, n, tags } if tags.is_empty() => {
+                    rows.extend(
+                        top_bottom(bucket, *n, *largest)
+                            .into_iter()
+                            .map(|p| (p.0, p)),
+                    );
+                }
+                Multi::TopBottom { largest, n, tags } => {
+                    // The largest (smallest) point per combination of the tags' values (the
+                    // earliest of equal ones), then the best `n` of those.
+                    let mut best: Vec<(Vec<&str>, Pick)> = Vec::new();
+                    for p in bucket {
+                        let s = g.series[p.2].0;
+                        let key: Vec<&str> =
+                            tags.iter().map(|t| s.tag(t).unwrap_or_default()).collect();
+                        match best.iter_mut().find(|(k, _)| *k == key) {
+                            Some((_, b)) => {
+                                let better = if *largest { p.1 > b.1 } else { p.1 < b.1 };
+                                if better || (p.1 == b.1 && p.0 < b.0) {
+                                    *b = *p;
+                                }
+                            }
+                            None => best.push((key, *p)),
+                        }
+                    }
+                    let candidates: Vec<Pick> = best.into_iter().map(|(_, p)| p).collect();
+                    rows.extend(
+                        top_bottom(&candidates, *n, *largest)
+                            .into_iter()
+                            .map(|p| (p.0, p)),
+                    );
+                }
+            }
+            buckets.push(rows);
+        }
+        // ORDER BY time DESC orders the buckets, not the rows of a bucket (as InfluxDB does).
+        if self.desc {
+            buckets.reverse();
+        }
+        let rows = buckets.into_iter().flatten();
+
+        let columns: Vec<String> = std::iter::once("time".to_owned())
+            .chain(self.columns.iter().map(|c| c.name.clone()))
+            .collect();
+        let mut series = self.series_shell(g, columns);
+        let take = if self.limit > 0 {
+            self.limit
+        } else {
+            usize::MAX
+        };
+        for (time, (t, v, i)) in rows.skip(self.offset).take(take) {
+            let s = g.series[i].0;
+            let lookup = |e: &Expr| {
+                if *e == m.expr {
+                    Some(Cell::Float(v))
+                } else if matches!(e, Expr::VarRef(_)) {
+                    Some(eval_raw(e, t, v, s))
+                } else {
+                    None
+                }
+            };
+            let mut row = Vec::with_capacity(self.columns.len() + 1);
+            row.push(Cell::Time(time));
+            for c in &self.columns {
+                row.push(eval_calls(&c.expr, &lookup));
+            }
+            series.values.push(row);
+        }
+        Ok((!series.values.is_empty()).then_some(series))
+    }
+}

@@ -1,0 +1,313 @@
+//! `SELECT ... FROM (SELECT ...)`: the inner statement runs first (within the outer statement's
+//! time range, inheriting its GROUP BY interval when it has none, `fill(null)` read as
+//! `fill(none)`, as InfluxDB 1.x's compiler does), and its answer becomes the series and points
+//! the outer statement reads: each inner series a series (its measurement and grouped tags),
+//! the one column the outer statement names its field.
+
+use std::collections::BTreeSet;
+
+use crate::influxql::{
+    DataType, Dimension, Expr, Fill, SelectStatement, Source as FromSource, TimeOffset,
+};
+
+use super::check::{column_names, Plan};
+use super::cond::{self, Bounds};
+use super::result::{Cell, Series};
+use super::{
+    Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, TimeRange, FIELD,
+};
+
+/// Whether a statement reads a subquery.
+pub(super) fn reads_subquery(s: &SelectStatement) -> bool {
+    s.from.iter().any(|f| matches!(f, FromSource::Subquery(_)))
+}
+
+/// The intersection of two sets of time bounds.
+pub(super) fn intersect(a: Bounds, b: Bounds) -> Bounds {
+    let pick = |x: Option<i64>, y: Option<i64>, f: fn(i64, i64) -> i64| match (x, y) {
+        (Some(x), Some(y)) => Some(f(x, y)),
+        (x, y) => x.or(y),
+    };
+    Bounds {
+        min: pick(a.min, b.min, i64::max),
+        max: pick(a.max, b.max, i64::min),
+    }
+}
+
+fn refuse(what: &str) -> StatementOutcome {
+    Ok(Err(StatementError::Failed(format!(
+        "{what} is not supported by Fieldline"
+    ))))
+}
+
+/// Runs a statement whose source is a subquery; `outer` bounds the times (those of the
+/// statements around it).
+pub(super) fn run(
+    s: &SelectStatement,
+    ctx: &Context,
+    source: &mut dyn Source,
+    outer: Bounds,
+) -> StatementOutcome {
+    let [FromSource::Subquery(inner)] = s.from.as_slice() else {
+        return refuse("a subquery beside other sources");
+    };
+    if s.into.is_some() {
+        return Ok(Err("SELECT INTO is not supported by Fieldline".into()));
+    }
+    let (_, own) = match cond::split(s.condition.as_ref(), ctx.now) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let bounds = intersect(own, outer);
+
+    // The inner statement as InfluxDB compiles it under this one.
+    let mut inner = (**inner).clone();
+    let outer_interval = s.group_by.iter().find_map(|d| match d {
+        Dimension::Time { interval, offset } if *interval > 0 => Some((*interval, *offset)),
+        _ => None,
+    });
+    let inner_interval = inner
+        .group_by
+        .iter()
+        .any(|d| matches!(d, Dimension::Time { interval, .. } if *interval > 0));
+    if inner_interval && inner.fill == Fill::Null {
+        inner.fill = Fill::None;
+    }
+    if let (Some((interval, offset)), false) = (outer_interval, inner_interval) {
+        let calls = inner.fields.iter().any(|f| {
+            f.expr
+                .any(|x| matches!(x, Expr::Call { name, .. } if name != "now"))
+        });
+        if calls {
+            let probe = match Plan::new(&inner, ctx) {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(e)),
+            };
+            if probe.transform.as_ref().is_some_and(|t| !t.nested) {
+                // InfluxDB would read the raw points one interval early and take the interval
+                // as the transformation's unit.
+                return refuse("a transformation of raw points in a subquery under GROUP BY time");
+            }
+            let offset = match offset {
+                Some(TimeOffset::Now) => Some(TimeOffset::Duration(ctx.now.rem_euclid(interval))),
+                o => o,
+            };
+            inner.group_by.push(Dimension::Time { interval, offset });
+            if inner.fill == Fill::Null {
+                inner.fill = Fill::None;
+            }
+        }
+    }
+    let series = match super::select::run_bounded(&inner, ctx, source, bounds)? {
+        Ok(series) => series,
+        Err(e) => return Ok(Err(e)),
+    };
+
+    // The column the outer statement reads as its field.
+    let tag_keys: BTreeSet<&str> = series
+        .iter()
+        .flat_map(|s| s.tags.iter().flatten().map(|(k, _)| k.as_str()))
+        .collect();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut wildcard = false;
+    let mut note = |e: &Expr| match e {
+        Expr::VarRef(v)
+            if v.name != "time"
+                && v.data_type != Some(DataType::Tag)
+                && !tag_keys.contains(v.name.as_str()) =>
+        {
+            names.insert(v.name.clone());
+        }
+        Expr::Wildcard(_) | Expr::Regex(_) | Expr::Distinct(_) => wildcard = true,
+        _ => {}
+    };
+    for f in &s.fields {
+        f.expr.walk(&mut note);
+    }
+    if let Some(c) = &s.condition {
+        c.walk(&mut note);
+    }
+    if wildcard {
+        return refuse("a wildcard or regex over a subquery");
+    }
+    if names.len() > 1 {
+        return refuse("reading several columns of a subquery");
+    }
+    let column = names.into_iter().next();
+
+    // The outer statement over the inner answer: its field renamed to the engine's, its
+    // columns keeping the names they had.
+    let mut outer_stmt = s.clone();
+    outer_stmt.from = Vec::new();
+    let fields: Vec<(Expr, Option<String>)> = s
+        .fields
+        .iter()
+        .filter(|f| !is_time(&f.expr) || f.alias.is_some())
+        .map(|f| (f.expr.clone(), f.alias.clone()))
+        .collect();
+    let mut named = column_names(&fields).into_iter();
+    for f in &mut outer_stmt.fields {
+        if is_time(&f.expr) && f.alias.is_none() {
+            continue;
+        }
+        f.alias = named.next();
+        if let Some(col) = &column {
+            rename(&mut f.expr, col);
+        }
+    }
+    if let (Some(col), Some(c)) = (&column, &mut outer_stmt.condition) {
+        rename(c, col);
+    }
+    let mut plan = match Plan::new(&outer_stmt, ctx) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    plan.bounds = intersect(plan.bounds, outer);
+    let mut answer = Answer::new(series, column.as_deref());
+    plan.execute(ctx, &mut answer)
+}
+
+fn is_time(e: &Expr) -> bool {
+    matches!(e.unparen(), Expr::VarRef(v) if v.name == "time")
+}
+
+/// Renames the variable `from` (not a tag) to the engine's field.
+fn rename(e: &mut Expr, from: &str) {
+    match e {
+        Expr::VarRef(v) if v.name == from && v.data_type != Some(DataType::Tag) => {
+            v.name = FIELD.to_owned();
+        }
+        Expr::Call { args, .. } => args.iter_mut().for_each(|a| rename(a, from)),
+        Expr::Binary { lhs, rhs, .. } => {
+            rename(lhs, from);
+            rename(rhs, from);
+        }
+        Expr::Paren(inner) => rename(inner, from),
+        _ => {}
+    }
+}
+
+/// The inner statement's answer as a [`Source`]: one series per answered series, its points the
+/// rows' times and their numbers in the column read (rows without one are no points).
+struct Answer {
+    series: Vec<SeriesMeta>,
+    points: Vec<Vec<(i64, f64)>>,
+}
+
+impl Answer {
+    fn new(answer: Vec<Series>, column: Option<&str>) -> Answer {
+        let mut series = Vec::with_capacity(answer.len());
+        let mut points = Vec::with_capacity(answer.len());
+        for (key, s) in answer.into_iter().enumerate() {
+            let col = column.and_then(|c| s.columns.iter().position(|x| x == c));
+            let mut p: Vec<(i64, f64)> = match col {
+                Some(col) => s
+                    .values
+                    .iter()
+                    .filter_map(|row| match (row.first(), row.get(col)) {
+                        (Some(Cell::Time(t)), Some(v)) => v.as_f64().map(|v| (*t, v)),
+                        _ => None,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            // Rows may come newest first (ORDER BY time DESC inside): points are oldest first.
+            p.sort_by_key(|x| x.0);
+            let mut tags = s.tags.unwrap_or_default();
+            tags.sort();
+            series.push(SeriesMeta {
+                key: i64::try_from(key).unwrap_or(i64::MAX),
+                measurement: s.name.unwrap_or_default(),
+                tags,
+            });
+            points.push(p);
+        }
+        Answer { series, points }
+    }
+}
+
+impl Source for Answer {
+    fn series(&mut self, _: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
+        Ok(self.series.clone())
+    }
+
+    fn points(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, f64)>, SourceError> {
+        let all = usize::try_from(key)
+            .ok()
+            .and_then(|k| self.points.get(k))
+            .map_or(&[][..], Vec::as_slice);
+        let mut p: Vec<(i64, f64)> = all
+            .iter()
+            .filter(|x| range.min <= x.0 && x.0 <= range.max)
+            .copied()
+            .collect();
+        if desc {
+            p.reverse();
+        }
+        p.truncate(limit.unwrap_or(usize::MAX));
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_intersect() {
+        let a = Bounds {
+            min: Some(1),
+            max: None,
+        };
+        let b = Bounds {
+            min: Some(3),
+            max: Some(9),
+        };
+        assert_eq!(
+            intersect(a, b),
+            Bounds {
+                min: Some(3),
+                max: Some(9)
+            }
+        );
+        assert_eq!(
+            intersect(Bounds::default(), Bounds::default()),
+            Bounds::default()
+        );
+    }
+
+    #[test]
+    fn an_answer_reads_one_column_and_skips_rows_without_a_number() {
+        let s = Series {
+            name: Some("m".into()),
+            tags: Some(vec![("uuid".into(), "a".into())]),
+            columns: vec!["time".into(), "max".into(), "n".into()],
+            values: vec![
+                vec![Cell::Time(2), Cell::Float(1.5), Cell::Integer(3)],
+                vec![Cell::Time(1), Cell::Null, Cell::Integer(4)],
+            ],
+            ..Series::default()
+        };
+        let mut a = Answer::new(vec![s.clone()], Some("n"));
+        let all = TimeRange {
+            min: i64::MIN,
+            max: i64::MAX,
+        };
+        assert_eq!(
+            a.points(0, all, false, None).unwrap(),
+            vec![(1, 4.0), (2, 3.0)]
+        );
+        let mut a = Answer::new(vec![s], Some("max"));
+        assert_eq!(a.points(0, all, true, None).unwrap(), vec![(2, 1.5)]);
+        assert_eq!(
+            a.series(None).unwrap()[0].tags,
+            vec![("uuid".into(), "a".into())]
+        );
+    }
+}

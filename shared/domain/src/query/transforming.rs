@@ -1,0 +1,143 @@
+//! `SELECT` with a transformation (`derivative(value, 1s)`, `derivative(mean(value), 1m)`,
+//! `integral(value)`): per group, the stream it reads (raw points, or GROUP BY time buckets over
+//! one more interval before the range, as InfluxDB reads them), the transformation
+//! ([`super::transform`]), then OFFSET and LIMIT on its rows and the field expression around it.
+
+use crate::influxql::Expr;
+
+use super::check::Plan;
+use super::eval::eval_calls;
+use super::result::{Cell, Series};
+use super::select::Group;
+use super::transform::{integral, Transform};
+use super::{Source, SourceError, TimeRange};
+
+impl Plan {
+    pub(super) fn transform_group(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        source: &mut dyn Source,
+    ) -> Result<Result<Option<Series>, String>, SourceError> {
+        let Some(t) = &self.transform else {
+            return Ok(Ok(None));
+        };
+        let ascending = !self.desc;
+        let rows: Vec<(i64, Cell)> = if t.nested {
+            if !self.calls.iter().any(|c| c.on_field) {
+                return Ok(Ok(None));
+            }
+            // InfluxDB reads one more bucket, before the range (after it under DESC), so that
+            // the first bucket of the range has a predecessor (not for cumulative_sum).
+            let mut wide = range;
+            let extend = !matches!(t.transform, Transform::CumulativeSum);
+            if let Some((interval, _)) = self.interval.filter(|_| extend) {
+                if self.desc {
+                    wide.max = wide.max.saturating_add(interval);
+                } else if self.bounds.min.is_some() {
+                    wide.min = wide.min.saturating_sub(interval);
+                } else {
+                    // InfluxDB 1.6 moves its minimum time (math.MinInt64 + 2) back by the
+                    // interval, which wraps around past the maximum: it answers no series.
+                    return Ok(Ok(None));
+                }
+            }
+            let (first, data) = match self.buckets(g, wide, source)? {
+                Ok(b) => b,
+                Err(e) => return Ok(Err(e)),
+            };
+            let stream: Vec<(i64, Cell)> = self
+                .bucket_rows(wide, first, &data)
+                .into_iter()
+                .map(|(time, mut values, _)| (time, values.swap_remove(0)))
+                .collect();
+            t.transform.apply(&stream, ascending)
+        } else {
+            if !t.on_field {
+                return Ok(Ok(None));
+            }
+            let points = self.streamed_points(g, range, self.desc, source)?;
+            match t.transform {
+                Transform::Integral { unit } => {
+                    let values: Vec<(i64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
+                    let window = self.interval.map(|(interval, offset)| {
+                        move |t: i64| {
+                            let start = self.window_start(t, interval, offset);
+                            (start, start.saturating_add(interval))
+                        }
+                    });
+                    integral(
+                        &values,
+                        unit,
+                        ascending,
+                        window.as_ref().map(|w| w as &dyn Fn(i64) -> (i64, i64)),
+                    )
+                    .into_iter()
+                    .map(|(time, v)| (time, Cell::Float(v)))
+                    .collect()
+                }
+                other => {
+                    let stream: Vec<(i64, Cell)> =
+                        points.iter().map(|p| (p.0, Cell::Float(p.1))).collect();
+                    other.apply(&stream, ascending)
+                }
+            }
+        };
+
+        let columns: Vec<String> = std::iter::once("time".to_owned())
+            .chain(self.columns.iter().map(|c| c.name.clone()))
+            .collect();
+        let mut series = self.series_shell(g, columns);
+        let take = if self.limit > 0 {
+            self.limit
+        } else {
+            usize::MAX
+        };
+        for (time, value) in rows.into_iter().skip(self.offset).take(take) {
+            let lookup = |e: &Expr| (*e == t.expr).then(|| value.clone());
+            let mut row = Vec::with_capacity(self.columns.len() + 1);
+            row.push(Cell::Time(time));
+            for c in &self.columns {
+                row.push(eval_calls(&c.expr, &lookup));
+            }
+            series.values.push(row);
+        }
+        Ok(Ok((!series.values.is_empty()).then_some(series)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::select::tests::{run, Counting};
+
+    #[test]
+    fn a_raw_derivative_of_one_series() {
+        // d1's values are 10 + s at s seconds: a slope of 1 per second, 4 per 4 s.
+        let a = run(
+            "SELECT derivative(value), elapsed(value, 1s) FROM m WHERE device = 'd1'",
+            &mut Counting::default(),
+        );
+        assert!(a.contains("together with other functions is not supported by Fieldline"));
+        let a = run(
+            "SELECT derivative(value, 4s) FROM m WHERE device = 'd1'",
+            &mut Counting::default(),
+        );
+        assert_eq!(a.matches("Float(4.0)").count(), 4, "{a}");
+    }
+
+    #[test]
+    fn what_is_not_run_is_refused_by_name() {
+        for (q, name) in [
+            ("SELECT sample(value, 2), max(value) FROM m", "sample()"),
+            ("SELECT holt_winters(mean(value), 2, 0) FROM m", "holt_winters()"),
+            (
+                "SELECT mean(value), derivative(mean(value)) FROM m WHERE time >= 1s AND time <= 5s GROUP BY time(1s)",
+                "derivative()",
+            ),
+            ("SELECT * FROM (SELECT mean(value) FROM m)", "wildcard"),
+        ] {
+            let a = run(q, &mut Counting::default());
+            assert!(a.contains(name) && a.contains("not supported"), "{q}: {a}");
+        }
+    }
+}
