@@ -305,10 +305,18 @@ impl App {
 
     /// A fresh store for one instance of `c`, with its deadline set.
     pub fn store(&self, c: &Prepared) -> Store<Ctx> {
+        self.store_with_stderr(c, Stdio::Stderr)
+    }
+
+    /// [`App::store`] with the guest's stderr going to `stderr` (the MQTT trigger reads the
+    /// points a component reports there: [`crate::stdio::Reported`]).
+    pub fn store_with_stderr(
+        &self,
+        c: &Prepared,
+        stderr: impl wasmtime_wasi::cli::StdoutStream + 'static,
+    ) -> Store<Ctx> {
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(Stdio::Stdout)
-            .stderr(Stdio::Stderr)
-            .envs(&c.env);
+        wasi.stdout(Stdio::Stdout).stderr(stderr).envs(&c.env);
         if let Some(dir) = &c.files {
             if let Err(e) = wasi.preopened_dir(dir, "/", FsPerms::ReadOnly) {
                 tracing::error!("component {}: cannot mount its files: {e:#}", c.id);
@@ -340,13 +348,21 @@ impl App {
                     Box::pin(async move { ok })
                 });
         }
+        // The instance's time in database calls, for its trace span (nothing when traces are off).
+        let clock = crate::telemetry::DbClock::new();
         let ctx = Ctx {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             outbound: c.outbound.clone(),
-            kv: c.kv.clone(),
-            sqlite: c.sqlite.clone(),
+            kv: KvState {
+                clock: clock.clone(),
+                ..c.kv.clone()
+            },
+            sqlite: SqliteState {
+                clock,
+                ..c.sqlite.clone()
+            },
             mqtt: c.mqtt.clone(),
             variables: c.variables.clone(),
             limits: StoreLimitsBuilder::new()

@@ -17,6 +17,7 @@ pub mod outbound_http;
 pub mod sqlite;
 pub mod state;
 pub mod stdio;
+pub mod telemetry;
 pub mod variables;
 
 pub use app::{App, Options};

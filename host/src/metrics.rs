@@ -95,6 +95,11 @@ pub struct DatabaseLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SpanLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
     pub topic: String,
 }
@@ -139,6 +144,7 @@ pub struct Metrics {
     pub group_size: HFamily<DatabaseLabels>,
     pub checkpoint_duration: HFamily<DatabaseLabels>,
     wal_bytes: Family<DatabaseLabels, Gauge>,
+    pub spans: Family<SpanLabels, Counter>,
     outbox_messages: Family<TopicLabels, Gauge>,
     outbox_oldest: Family<TopicLabels, FGauge>,
     resident: Gauge,
@@ -164,6 +170,7 @@ impl Metrics {
             group_size: hist(&GROUP),
             checkpoint_duration: hist(&LATENCY),
             wal_bytes: Family::default(),
+            spans: Family::default(),
             outbox_messages: Family::default(),
             outbox_oldest: Family::default(),
             resident: Gauge::default(),
@@ -250,6 +257,11 @@ impl Metrics {
             "Size of the database's write-ahead log file",
             Unit::Bytes,
             m.wal_bytes.clone(),
+        );
+        r.register(
+            "fieldline_trace_spans",
+            "Trace spans by outcome, when OTLP traces are on: exported, failed (the collector did not take them), dropped (the export queue was full)",
+            m.spans.clone(),
         );
         r.register(
             "fieldline_outbox_messages",

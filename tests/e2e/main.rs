@@ -13,3 +13,4 @@ mod readme;
 mod security;
 mod sensorbis;
 mod subscriptions;
+mod traces;
