@@ -242,6 +242,21 @@ fn get(h: &TestHost, path: &str, traceparent: Option<&str>) -> (u16, String) {
     (r.status().as_u16(), r.text().unwrap_or_default())
 }
 
+/// Publishes one QoS 1 message to the shared broker (127.0.0.1:1883) and waits for its PUBACK.
+fn publish(topic: &str, payload: &str) {
+    use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+    let id = format!("fieldline-traces-{}", std::process::id());
+    let (publisher, mut conn) = Client::new(MqttOptions::new(id, "127.0.0.1", 1883), 10);
+    publisher
+        .publish(topic, QoS::AtLeastOnce, false, payload.as_bytes())
+        .expect("publish");
+    for e in conn.iter() {
+        if let Event::Incoming(Packet::PubAck(_)) = e.expect("broker reachable on 127.0.0.1:1883") {
+            break;
+        }
+    }
+}
+
 #[test]
 fn spans_reach_an_otlp_receiver_in_the_callers_trace_and_continue_downstream() {
     let rx = Receiver::start(false);
@@ -352,6 +367,32 @@ fn spans_reach_an_otlp_receiver_in_the_callers_trace_and_continue_downstream() {
     rx.span("a later cron tick", |s| {
         s.name == "cron cron-probe" && i_attr(s, "fieldline.cron.timestamp") > first
     });
+
+    // An MQTT message (the fixtures' mqtt-probe, on the shared broker): a consumer span naming
+    // the subscription as declared, never the topic (Conduit's topics carry a token).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !h.output().contains("mqtt-probe subscribed to") {
+        assert!(
+            Instant::now() < deadline,
+            "no subscription:\n{}",
+            h.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let topic = format!("fieldline/fixtures/otel-{}", std::process::id());
+    publish(&topic, "traced");
+    let m = rx.span("an MQTT message", |s| s.name == "mqtt mqtt-probe");
+    assert_eq!(kind(&m), SpanKind::Consumer);
+    assert_eq!(s_attr(&m, "fieldline.component"), "mqtt-probe");
+    assert_eq!(
+        s_attr(&m, "messaging.destination.subscription.name"),
+        "fieldline/fixtures/#"
+    );
+    assert!(
+        !format!("{:?}", m.attributes).contains(&topic),
+        "the topic stays out: {:?}",
+        m.attributes
+    );
 
     // One span per request: the first request's trace holds exactly its own span. Every span
     // names its service, and the host counted them as exported.
