@@ -286,6 +286,7 @@ impl App {
                     component: Arc::from(id.as_str()),
                     allowed: allowed.clone(),
                     pools: pg_pools.clone(),
+                    clock: crate::telemetry::DbClock::default(),
                 },
                 outbound: OutboundHttp::new(id, allowed),
                 variables: Arc::new(resolver.component_values(id, &decl.variables)),
@@ -342,10 +343,18 @@ impl App {
 
     /// A fresh store for one instance of `c`, with its deadline set.
     pub fn store(&self, c: &Prepared) -> Store<Ctx> {
+        self.store_with_stderr(c, Stdio::Stderr)
+    }
+
+    /// [`App::store`] with the guest's stderr going to `stderr` (the MQTT trigger reads the
+    /// points a component reports there: [`crate::stdio::Reported`]).
+    pub fn store_with_stderr(
+        &self,
+        c: &Prepared,
+        stderr: impl wasmtime_wasi::cli::StdoutStream + 'static,
+    ) -> Store<Ctx> {
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(Stdio::Stdout)
-            .stderr(Stdio::Stderr)
-            .envs(&c.env);
+        wasi.stdout(Stdio::Stdout).stderr(stderr).envs(&c.env);
         if let Some(dir) = &c.files {
             if let Err(e) = wasi.preopened_dir(dir, "/", FsPerms::ReadOnly) {
                 tracing::error!("component {}: cannot mount its files: {e:#}", c.id);
@@ -377,15 +386,26 @@ impl App {
                     Box::pin(async move { ok })
                 });
         }
+        // The instance's time in database calls, for its trace span (nothing when traces are off).
+        let clock = crate::telemetry::DbClock::new();
         let ctx = Ctx {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             outbound: c.outbound.clone(),
-            kv: c.kv.clone(),
-            sqlite: c.sqlite.clone(),
+            kv: KvState {
+                clock: clock.clone(),
+                ..c.kv.clone()
+            },
+            sqlite: SqliteState {
+                clock: clock.clone(),
+                ..c.sqlite.clone()
+            },
             mqtt: c.mqtt.clone(),
-            postgres: c.postgres.clone(),
+            postgres: PgState {
+                clock,
+                ..c.postgres.clone()
+            },
             variables: c.variables.clone(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.options.max_instance_memory)

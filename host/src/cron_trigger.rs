@@ -7,7 +7,10 @@ use crate::bindings::cron::fermyon::spin_cron::cron_types::{Error, Metadata};
 use crate::bindings::cron::SpinCronPre;
 use crate::cron::parse_schedule;
 use crate::metrics::{metrics, ComponentLabels, InFlight, OutcomeLabels};
+use crate::state::Ctx;
+use crate::telemetry::Span;
 use anyhow::{anyhow, bail, Result};
+use opentelemetry::KeyValue;
 use std::sync::Arc;
 
 /// Runs one cron event in a fresh instance of `component`.
@@ -19,10 +22,32 @@ pub async fn handle_event(app: &App, component: &str, timestamp: u64) -> Result<
         )
     })?;
     let mut store = app.store(c);
+    let mut span = Span::trigger("cron", component);
+    if let Some(span) = &mut span {
+        span.watch(store.data_mut());
+        span.attribute(KeyValue::new(
+            "fieldline.cron.timestamp",
+            i64::try_from(timestamp).unwrap_or(i64::MAX),
+        ));
+    }
+    let result = run_instance(app, component, &pre, &mut store, timestamp).await;
+    if let Some(span) = span {
+        span.end_result(result.as_ref().err().map(|e| format!("{e:#}")).as_deref());
+    }
+    result
+}
+
+async fn run_instance(
+    app: &App,
+    component: &str,
+    pre: &SpinCronPre<Ctx>,
+    store: &mut wasmtime::Store<Ctx>,
+    timestamp: u64,
+) -> Result<()> {
     let _running = InFlight::start("cron");
     let run = async {
         let started = std::time::Instant::now();
-        let instance = pre.instantiate_async(&mut store).await?;
+        let instance = pre.instantiate_async(&mut *store).await?;
         metrics()
             .instantiation
             .get_or_create(&ComponentLabels {
@@ -30,7 +55,7 @@ pub async fn handle_event(app: &App, component: &str, timestamp: u64) -> Result<
             })
             .observe(started.elapsed().as_secs_f64());
         instance
-            .call_handle_cron_event(&mut store, Metadata { timestamp })
+            .call_handle_cron_event(&mut *store, Metadata { timestamp })
             .await
     };
     match tokio::time::timeout(app.options.request_timeout, run).await {

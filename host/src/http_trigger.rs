@@ -11,6 +11,7 @@
 
 use crate::app::App;
 use crate::metrics::{metrics, ComponentLabels, InFlight, RequestLabels, RouteLabels};
+use crate::telemetry::Span;
 use anyhow::Result;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -145,8 +146,15 @@ impl Server {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
+        let mut span = Span::http_request(&method, &path, req.headers());
         let mut routed = None;
-        let mut response = self.route(req, client, &mut routed).await;
+        let mut response = self.route(req, client, &mut routed, &mut span).await;
+        if let Some(mut span) = span {
+            if let Some(r) = &routed {
+                span.routed(&r.component, &r.route);
+            }
+            span.end_http(response.status().as_u16());
+        }
         let m = metrics();
         let labels = routed.unwrap_or_else(|| UNROUTED.clone());
         m.take_points(&labels.component, &labels.route, response.headers_mut());
@@ -166,12 +174,14 @@ impl Server {
         response
     }
 
-    /// Answers a request; sets `routed` to its component and route once it has matched one.
+    /// Answers a request; sets `routed` to its component and route once it has matched one, and
+    /// lets `span` follow the instance that serves it.
     async fn route(
         &self,
         req: Request<Incoming>,
         client: SocketAddr,
         routed: &mut Option<RouteLabels>,
+        span: &mut Option<Span>,
     ) -> Response<HyperOutgoingBody> {
         let path = req.uri().path().to_string();
         if let Some(which) = path.strip_prefix("/.well-known/spin/") {
@@ -283,6 +293,9 @@ impl Server {
         let req = Request::from_parts(parts, body);
 
         let mut store = self.app.store(component);
+        if let Some(span) = span {
+            span.watch(store.data_mut());
+        }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = (|| -> wasmtime::Result<_> {
             let req = store

@@ -92,6 +92,7 @@ impl KvStores {
                     .filter_map(|l| self.backends.get(l).map(|b| (l.clone(), b.clone())))
                     .collect(),
             ),
+            clock: Default::default(),
         }
     }
 
@@ -116,6 +117,8 @@ enum StoreBackend {
 #[derive(Clone, Default)]
 pub struct KvState {
     pub allowed: Arc<HashMap<String, Backend>>,
+    /// The instance's database time, for its trace span.
+    pub clock: crate::telemetry::DbClock,
 }
 
 fn other(e: impl std::fmt::Display) -> Error {
@@ -234,23 +237,30 @@ impl key_value::HostStore for View<'_, KvState> {
     }
 
     async fn get(&mut self, store: Resource<StoreHandle>, key: String) -> Res<Option<Vec<u8>>> {
-        Ok(self.table.get_mut(&store)?.get(key).await)
+        let clock = &self.state.clock;
+        Ok(clock.time(self.table.get_mut(&store)?.get(key)).await)
     }
 
     async fn set(&mut self, store: Resource<StoreHandle>, key: String, value: Vec<u8>) -> Res<()> {
-        Ok(self.table.get_mut(&store)?.set(key, value).await)
+        let clock = &self.state.clock;
+        Ok(clock
+            .time(self.table.get_mut(&store)?.set(key, value))
+            .await)
     }
 
     async fn delete(&mut self, store: Resource<StoreHandle>, key: String) -> Res<()> {
-        Ok(self.table.get_mut(&store)?.delete(key).await)
+        let clock = &self.state.clock;
+        Ok(clock.time(self.table.get_mut(&store)?.delete(key)).await)
     }
 
     async fn exists(&mut self, store: Resource<StoreHandle>, key: String) -> Res<bool> {
-        Ok(self.table.get_mut(&store)?.exists(key).await)
+        let clock = &self.state.clock;
+        Ok(clock.time(self.table.get_mut(&store)?.exists(key)).await)
     }
 
     async fn get_keys(&mut self, store: Resource<StoreHandle>) -> Res<Vec<String>> {
-        Ok(self.table.get_mut(&store)?.get_keys().await)
+        let clock = &self.state.clock;
+        Ok(clock.time(self.table.get_mut(&store)?.get_keys()).await)
     }
 
     async fn drop(&mut self, store: Resource<StoreHandle>) -> wasmtime::Result<()> {
@@ -275,6 +285,7 @@ mod tests {
                 ("default".to_string(), backend.clone()),
                 ("other".to_string(), backend),
             ])),
+            clock: Default::default(),
         };
         let mut table = ResourceTable::new();
         let mut c = View {

@@ -18,6 +18,7 @@ pub mod postgres;
 pub mod sqlite;
 pub mod state;
 pub mod stdio;
+pub mod telemetry;
 pub mod variables;
 
 pub use app::{App, Options};

@@ -216,6 +216,7 @@ async fn main() -> Result<()> {
             metrics_listen,
         } => {
             let started = std::time::Instant::now();
+            fieldline_host::telemetry::init()?;
             let app = Arc::new(App::load(&app.from, options(&app)?).await?);
             for (id, t) in &app.load_times {
                 tracing::info!("component {id} ready in {t:.2?}");
@@ -255,6 +256,7 @@ async fn main() -> Result<()> {
             }
             mqtt.shutdown(Duration::from_secs(10)).await;
             app.shutdown();
+            fieldline_host::telemetry::flush(Duration::from_secs(5)).await;
             Ok(())
         }
         Command::Backup { state_dir, to } => {
@@ -284,10 +286,12 @@ async fn main() -> Result<()> {
         Command::Trigger {
             trigger: TriggerCommand::Cron { component, app },
         } => {
+            fieldline_host::telemetry::init()?;
             let app = App::load(&app.from, options(&app)?).await?;
             app.start_epoch_ticker();
             let result = cron_trigger::run_once(&app, &component).await;
             app.shutdown();
+            fieldline_host::telemetry::flush(Duration::from_secs(5)).await;
             result.with_context(|| format!("cron component `{component}` failed"))?;
             println!("cron component `{component}` ran once");
             Ok(())

@@ -104,6 +104,11 @@ pub struct PostgresLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SpanLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
     pub topic: String,
 }
@@ -149,6 +154,7 @@ pub struct Metrics {
     pub checkpoint_duration: HFamily<DatabaseLabels>,
     pub postgres_statements: HFamily<PostgresLabels>,
     wal_bytes: Family<DatabaseLabels, Gauge>,
+    pub spans: Family<SpanLabels, Counter>,
     outbox_messages: Family<TopicLabels, Gauge>,
     outbox_oldest: Family<TopicLabels, FGauge>,
     resident: Gauge,
@@ -175,6 +181,7 @@ impl Metrics {
             checkpoint_duration: hist(&LATENCY),
             postgres_statements: hist(&LATENCY),
             wal_bytes: Family::default(),
+            spans: Family::default(),
             outbox_messages: Family::default(),
             outbox_oldest: Family::default(),
             resident: Gauge::default(),
@@ -267,6 +274,11 @@ impl Metrics {
             "Size of the database's write-ahead log file",
             Unit::Bytes,
             m.wal_bytes.clone(),
+        );
+        r.register(
+            "fieldline_trace_spans",
+            "Trace spans by outcome, when OTLP traces are on: exported, failed (the collector did not take them), dropped (the export queue was full)",
+            m.spans.clone(),
         );
         r.register(
             "fieldline_outbox_messages",

@@ -20,9 +20,14 @@
 
 use crate::app::App;
 use crate::bindings::mqtt_trigger::{spin::mqtt_trigger::spin_mqtt_types, SpinMqttPre};
-use crate::metrics::{metrics, ComponentLabels, InFlight, MqttLabels, MqttOutcomeLabels};
+use crate::metrics::{
+    metrics, ComponentLabels, InFlight, MqttLabels, MqttOutcomeLabels, RefusedLabels, RouteLabels,
+};
 use crate::state::Ctx;
+use crate::stdio::{Points, Reported};
+use crate::telemetry::Span;
 use anyhow::{anyhow, bail, Context, Result};
+use opentelemetry::KeyValue;
 use prometheus_client::metrics::counter::Counter;
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeReasonCode,
@@ -656,6 +661,7 @@ impl Task {
                 &self.app,
                 &self.pre,
                 component,
+                filter,
                 msg.payload.to_vec(),
                 metadata.clone(),
             )
@@ -692,20 +698,88 @@ impl Task {
     }
 }
 
+/// One attempt at a message: its trace span, and the points the component reported on stderr
+/// counted under the subscription (as the HTTP trigger counts a route's).
 async fn handle(
     app: &App,
     pre: &SpinMqttPre<Ctx>,
     component: &str,
+    filter: &str,
     payload: Vec<u8>,
     metadata: spin_mqtt_types::Metadata,
 ) -> Result<(), Failure> {
     let c = app.component(component).map_err(Failure::Broke)?;
-    let mut store = app.store(c);
-    let timeout = app.options.request_timeout;
+    let reported = Reported::default();
+    let mut store = app.store_with_stderr(c, reported.clone());
+    let mut span = Span::trigger("mqtt", component);
+    if let Some(span) = &mut span {
+        span.watch(store.data_mut());
+        // The subscription as declared, never the topic: a topic can carry a credential.
+        span.attribute(KeyValue::new(
+            "messaging.destination.subscription.name",
+            filter.to_string(),
+        ));
+        span.attribute(KeyValue::new("messaging.system", "mqtt"));
+    }
+    let result = run_instance(
+        pre,
+        component,
+        &mut store,
+        app.options.request_timeout,
+        &payload,
+        &metadata,
+    )
+    .await;
+    // The guest's stderr is written out when the store goes.
+    drop(store);
+    count_points(component, filter, reported.take());
+    if let Some(span) = span {
+        let error = match &result {
+            Ok(()) => None,
+            Err(Failure::Refused(e) | Failure::Broke(e)) => Some(format!("{e:#}")),
+        };
+        span.end_result(error.as_deref());
+    }
+    result
+}
+
+fn count_points(component: &str, filter: &str, points: Points) {
+    if points == Points::default() {
+        return;
+    }
+    let m = metrics();
+    let (component, route): (Arc<str>, Arc<str>) = (component.into(), filter.into());
+    if points.accepted > 0 {
+        m.points_accepted
+            .get_or_create(&RouteLabels {
+                component: component.clone(),
+                route: route.clone(),
+            })
+            .inc_by(points.accepted);
+    }
+    for (reason, n) in points.refused {
+        m.points_refused
+            .get_or_create(&RefusedLabels {
+                component: component.clone(),
+                route: route.clone(),
+                reason,
+            })
+            .inc_by(n);
+    }
+}
+
+async fn run_instance(
+    pre: &SpinMqttPre<Ctx>,
+    component: &str,
+    store: &mut wasmtime::Store<Ctx>,
+    timeout: Duration,
+    payload: &Vec<u8>,
+    metadata: &spin_mqtt_types::Metadata,
+) -> Result<(), Failure> {
     let _running = InFlight::start("mqtt");
     let run = async {
         let started = std::time::Instant::now();
-        let instance = pre.instantiate_async(&mut store).await?;
+        let instance = pre.instantiate_async(&mut *store).await?;
         metrics()
             .instantiation
             .get_or_create(&ComponentLabels {
@@ -713,7 +787,7 @@ async fn handle(
             })
             .observe(started.elapsed().as_secs_f64());
         instance
-            .call_handle_message(&mut store, &payload, &metadata)
+            .call_handle_message(&mut *store, payload, metadata)
             .await
     };
     match tokio::time::timeout(timeout, run).await {

@@ -2,6 +2,7 @@
 //! `allowed_outbound_hosts`; others fail with `HttpRequestDenied`, as under Spin.
 
 use crate::allowed_hosts::{default_port, AllowList};
+use crate::telemetry::{Parent, Span};
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -9,6 +10,9 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 pub struct OutboundHttp {
     pub allowed: Arc<AllowList>,
     pub component: Arc<str>,
+    /// The span of the request or event this instance serves, when traces are on: each outbound
+    /// request gets a client span under it and carries that span's `traceparent`.
+    pub trace: Option<Parent>,
 }
 
 type SendFuture = Box<
@@ -28,6 +32,7 @@ impl OutboundHttp {
         OutboundHttp {
             allowed,
             component: Arc::from(component),
+            trace: None,
         }
     }
 
@@ -44,7 +49,7 @@ impl OutboundHttp {
 impl WasiHttpHooks for OutboundHttp {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
@@ -57,9 +62,20 @@ impl WasiHttpHooks for OutboundHttp {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let span = self.trace.as_ref().and_then(|parent| {
+            let (method, uri) = (request.method().clone(), request.uri().clone());
+            Span::outbound(parent, &method, &uri, request.headers_mut())
+        });
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+            if let Some(span) = span {
+                match &sent {
+                    Ok((res, _)) => span.end_http(res.status().as_u16()),
+                    Err(e) => span.end_result(Some(&format!("{e:?}"))),
+                }
+            }
+            let (res, io) = sent?;
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
@@ -78,6 +94,7 @@ mod tests {
         OutboundHttp {
             allowed: Arc::new(AllowList::parse(&entries).expect("valid list")),
             component: Arc::from("probe"),
+            trace: None,
         }
     }
 

@@ -6,6 +6,7 @@ use crate::bindings::View;
 use crate::db::{Database, Session, SqlError, SqlValue};
 use crate::manifest::Manifest;
 use crate::runtime_config::RuntimeConfig;
+use crate::telemetry::DbClock;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub struct ConnectionHandle(Session);
 #[derive(Clone, Default)]
 pub struct SqliteState {
     pub allowed: Arc<HashMap<String, Database>>,
+    /// The instance's database time, for its trace span.
+    pub clock: DbClock,
 }
 
 /// Every database some component uses, opened once at start-up and shared by all instances.
@@ -66,6 +69,7 @@ impl SqliteDatabases {
                     .filter_map(|l| self.0.get(l).map(|d| (l.clone(), d.clone())))
                     .collect(),
             ),
+            clock: DbClock::default(),
         }
     }
 
@@ -115,9 +119,10 @@ impl sqlite::HostConnection for View<'_, SqliteState> {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let clock = &self.state.clock;
         let session = &mut self.table.get_mut(&conn)?.0;
         let params = parameters.into_iter().map(to_sql).collect();
-        Ok(match session.execute(statement, params).await {
+        Ok(match clock.time(session.execute(statement, params)).await {
             Ok(r) => Ok(QueryResult {
                 columns: r.columns,
                 rows: r

@@ -11,6 +11,7 @@
 use bytes::Bytes;
 use std::io::{self, Write};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -65,6 +66,105 @@ impl Write for Stdio {
             Stdio::Stdout => io::stdout().flush(),
             Stdio::Stderr => io::stderr().flush(),
         }
+    }
+}
+
+/// The points a trigger event's component reported (see [`Reported`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Points {
+    pub accepted: u64,
+    pub refused: Vec<(String, u64)>,
+}
+
+/// A guest's stderr for a trigger event (an MQTT message), where no response carries the
+/// points headers: a line `fieldline-points-accepted: N` or `fieldline-points-refused:
+/// reason=N, ...` (the headers' names and syntax; `fieldline_component::report_points` writes
+/// them) is counted here and not passed on; every other line goes to the host's stderr.
+#[derive(Clone, Default)]
+pub struct Reported(Arc<Mutex<Points>>);
+
+impl Reported {
+    /// What the guest reported so far, leaving nothing behind.
+    pub fn take(&self) -> Points {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn read(&self, line: &[u8]) -> bool {
+        let Ok(line) = std::str::from_utf8(line) else {
+            return false;
+        };
+        let line = line.trim_end_matches(['\r', '\n']);
+        let Some((name, value)) = line.split_once(':') else {
+            return false;
+        };
+        let mut p = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if name.eq_ignore_ascii_case(crate::metrics::POINTS_ACCEPTED) {
+            if let Ok(n) = value.trim().parse::<u64>() {
+                p.accepted += n;
+            }
+            true
+        } else if name.eq_ignore_ascii_case(crate::metrics::POINTS_REFUSED) {
+            p.refused
+                .extend(crate::metrics::parse_refused(value.trim()));
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl IsTerminal for Reported {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for Reported {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(Lines::new(self.filter(Stdio::Stderr)))
+    }
+
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(Lines::new(self.filter(Stdio::Stderr)))
+    }
+}
+
+impl Reported {
+    fn filter<W: Write>(&self, inner: W) -> Filter<W> {
+        Filter {
+            reported: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// `inner` (the host's stderr) without the points lines, which go to the [`Reported`].
+struct Filter<W: Write> {
+    reported: Reported,
+    inner: W,
+}
+
+impl<W: Write> Write for Filter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf).map(|()| buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut rest = Vec::new();
+        for line in buf.split_inclusive(|&b| b == b'\n') {
+            if !self.reported.read(line) {
+                rest.extend_from_slice(line);
+            }
+        }
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            self.inner.write_all(&rest)
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -260,5 +360,31 @@ mod tests {
         assert_eq!(out.take(), [format!("{long}y")]);
         a.push(b"\n").expect("push");
         assert_eq!(out.take(), ["\n"]);
+    }
+
+    #[test]
+    fn points_lines_are_counted_and_kept_out_of_the_output_and_others_pass() {
+        let out = Writes::default();
+        let reported = Reported::default();
+        let mut a = Lines::new(reported.filter(out.clone()));
+        a.push(b"before\nfieldline-points-accepted: 3\nfieldline-points-ref")
+            .expect("push");
+        a.push(b"used: quota=2, parse=1\nFieldline-Points-Accepted:4\nafter\n")
+            .expect("push");
+        a.push(b"fieldline-points-accepted: lots\nfieldline-points-accepted 5\n")
+            .expect("push");
+        assert_eq!(
+            out.take().concat(),
+            "before\nafter\nfieldline-points-accepted 5\n",
+            "the points lines are the host's; a line that only looks like one is output"
+        );
+        assert_eq!(
+            reported.take(),
+            Points {
+                accepted: 7,
+                refused: vec![("quota".into(), 2), ("parse".into(), 1)],
+            }
+        );
+        assert_eq!(reported.take(), Points::default(), "taken once");
     }
 }

@@ -1398,3 +1398,93 @@ fn conduit_mqtt_messages_past_the_points_per_hour_limit_are_counted_as_discarded
         "the refusals are logged"
     );
 }
+
+#[test]
+fn conduit_points_over_http_and_mqtt_are_counted_in_the_host_metrics() {
+    let broker = durable_broker();
+    let h = Start::app()
+        .env("SPIN_VARIABLE_MQTT_ADDRESS", &broker.address())
+        .arg("--metrics-listen")
+        .arg("127.0.0.1:0")
+        .start()
+        .expect("host starts");
+    let r = client().get(h.url("/conduitv4")).send().expect("request");
+    assert_eq!(r.status().as_u16(), 401);
+    wait_subscribed(&h, 1);
+    let db = open(&h);
+    let o = org(&db);
+    let t = enterprise(&db, &o);
+    device(&db, &o, NETWORK_ID);
+    let http_only = token(
+        &db,
+        &o,
+        ConduitTier::Enterprise,
+        ConduitServices {
+            http: true,
+            mqtt: false,
+            webhook: false,
+        },
+    );
+    let now = Timestamp::now().as_millis();
+
+    // HTTP (the JSON upload, v2): 3 points.
+    let (s, json) = post(
+        &h,
+        "/post/v2",
+        &v2_body(&t, NETWORK_ID, now, &[(1, 1.0), (2, 2.0), (3, 3.0)]),
+    );
+    assert_eq!(s, 200, "{json}");
+
+    // MQTT: a bulk update of 2 channels and a single channel are stored (3 points); a message
+    // whose token lacks the MQTT service is refused with its 2 readings; an unreadable one has
+    // no readings to count.
+    let data = "+/+/+/data";
+    let sent = publish_qos1(
+        broker.port,
+        &format!("{t}/{NETWORK_ID}/0/data"),
+        vec![format!(
+            r#"{{"timestamp":{now},"data":[{{"channelId":4,"value":4}},{{"channelId":5,"value":5}}]}}"#
+        )],
+    ) + publish_qos1(
+        broker.port,
+        &format!("{t}/{NETWORK_ID}/6/data"),
+        vec!["6".into(), "not a number".into()],
+    ) + publish_qos1(
+        broker.port,
+        &format!("{http_only}/{NETWORK_ID}/0/data"),
+        vec![format!(
+            r#"{{"timestamp":{now},"data":[{{"channelId":7,"value":7}},{{"channelId":8,"value":8}}]}}"#
+        )],
+    );
+    assert_eq!(sent, 4);
+    let series = |name: &str, route: &str, reason: Option<&str>| {
+        let reason = reason
+            .map(|r| format!(",reason=\"{r}\""))
+            .unwrap_or_default();
+        format!(
+            "{name}{{component=\"{}\",route=\"{route}\"{reason}}}",
+            if route == data {
+                "conduit-mqtt"
+            } else {
+                "conduit"
+            }
+        )
+    };
+    fieldline_tests::wait_for_metrics(
+        &h,
+        &[
+            (&series("fieldline_points_accepted_total", "/post/...", None), 3.0),
+            (&series("fieldline_points_accepted_total", data, None), 3.0),
+            (
+                &series("fieldline_points_refused_total", data, Some("rejected")),
+                2.0,
+            ),
+            (
+                &format!("fieldline_mqtt_messages_handled_total{{component=\"conduit-mqtt\",subscription=\"{data}\",outcome=\"refused\"}}"),
+                2.0,
+            ),
+        ],
+    );
+    // The points lines are the host's, not the log's.
+    assert!(!h.output().contains("fieldline-points-"), "{}", h.output());
+}

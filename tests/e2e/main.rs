@@ -15,3 +15,4 @@ mod readme;
 mod security;
 mod sensorbis;
 mod subscriptions;
+mod traces;

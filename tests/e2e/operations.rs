@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use fieldline_domain::{ConduitServices, ConduitTier, Timestamp};
 use fieldline_storage::{self as storage, NewToken};
-use fieldline_tests::{client, Start, TestHost};
+use fieldline_tests::{client, metrics_address, Start, TestHost};
 use serde_json::Value;
 
 /// A Prometheus server (Debian's `prometheus`, installed by scripts/lib.sh's
@@ -111,16 +111,6 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The address `fieldline up --metrics-listen` printed.
-fn metrics_address(h: &TestHost) -> String {
-    let out = h.output_containing("Metrics at http://");
-    out.lines()
-        .find_map(|l| l.strip_prefix("Metrics at http://"))
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("the host printed no metrics address:\n{out}"))
-        .to_string()
 }
 
 fn token(h: &TestHost) -> (String, String) {

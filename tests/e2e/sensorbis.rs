@@ -1493,6 +1493,64 @@ fn sensorbis_push_is_stored_whole_or_refused_and_reads_back_everywhere() {
 }
 
 #[test]
+fn sensorbis_push_points_are_counted_in_the_host_metrics() {
+    let host = Start::app()
+        .arg("--metrics-listen")
+        .arg("127.0.0.1:0")
+        .start()
+        .expect("host starts");
+    let db = host.storage().expect("the host's database");
+    storage::migrate(&db).expect("migrate");
+    let sb = Sb { host, db };
+    let f = sb.federation("Counted", "admin@counted.example");
+    let d = add_devices(&sb, &f, vec![device("Counter")]);
+    let (uri, auth) = (s(&d[0]["uri"]), s(&d[0]["authorization"]));
+    let series = |name: &str, reason: Option<&str>| match reason {
+        None => format!("{name}{{component=\"sensorbis\",route=\"/V0100/push/...\"}}"),
+        Some(r) => {
+            format!("{name}{{component=\"sensorbis\",route=\"/V0100/push/...\",reason=\"{r}\"}}")
+        }
+    };
+    let accepted = series("fieldline_points_accepted_total", None);
+    let parse = series("fieldline_points_refused_total", Some("parse"));
+    let quota = series("fieldline_points_refused_total", Some("quota"));
+
+    // Stored: 2 + 1 points.
+    let a = sb.push(
+        &uri,
+        Some(&auth),
+        r#"{"c":[{"i":"1","v":1},{"i":"temp","v":2}]}"#,
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = sb.push(&uri, Some(&auth), r#"{"c":[{"i":"temp","v":3}]}"#);
+    assert_eq!(a.status, 200, "{a:?}");
+    // Refused whole, each item counted by why: a bad item (2 items), an unknown channel (2).
+    let a = sb.push(
+        &uri,
+        Some(&auth),
+        r#"{"c":[{"i":"1","v":1},{"i":"temp","v":"x"}]}"#,
+    );
+    assert_eq!(a.status, 400, "{a:?}");
+    let a = sb.push(
+        &uri,
+        Some(&auth),
+        r#"{"c":[{"i":"1","v":1},{"i":"nope","v":1}]}"#,
+    );
+    assert_eq!(a.status, 400, "{a:?}");
+    // Unreadable: no items to count.
+    assert_eq!(sb.push(&uri, Some(&auth), "{").status, 400);
+    // Over the points per hour: 2 items refused for the quota.
+    sb.set_subscription(&f, |s| s.points_per_hour = 1);
+    let a = sb.push(
+        &uri,
+        Some(&auth),
+        r#"{"c":[{"i":"1","v":1},{"i":"temp","v":2}]}"#,
+    );
+    assert_eq!(a.status, 429, "{a:?}");
+    fieldline_tests::wait_for_metrics(&sb.host, &[(&accepted, 3.0), (&parse, 4.0), (&quota, 2.0)]);
+}
+
+#[test]
 fn sensorbis_uri_from_public_base_url_and_secrets_never_stored_in_plain_text() {
     let host = Start::app()
         .env(

@@ -537,3 +537,63 @@ impl Drop for Broker {
         let _ = self.child.wait();
     }
 }
+
+/// The address `fieldline up --metrics-listen 127.0.0.1:0` printed (`host:port`).
+pub fn metrics_address(h: &TestHost) -> String {
+    let out = h.output_containing("Metrics at http://");
+    out.lines()
+        .find_map(|l| l.strip_prefix("Metrics at http://"))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("the host printed no metrics address:\n{out}"))
+        .to_string()
+}
+
+/// The host's metrics, scraped once (the host must run with `--metrics-listen`).
+pub fn scrape(h: &TestHost) -> String {
+    let url = format!("http://{}/metrics", metrics_address(h));
+    client()
+        .get(url)
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.text())
+        .expect("the metrics")
+}
+
+/// The value of `series` (the metric's name and its labels exactly as the host writes them,
+/// `name{a="x",b="y"}`) in a scrape; 0 when the series is absent.
+pub fn metric(scraped: &str, series: &str) -> f64 {
+    scraped
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| {
+            v.split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{series}: not a number in {v:?}"))
+        })
+        .unwrap_or(0.0)
+}
+
+/// Scrapes until every `(series, value)` holds (a trigger event is counted after its message
+/// was handled, a moment after what it stored is visible), at most 20 s; panics with the last
+/// scrape otherwise.
+pub fn wait_for_metrics(h: &TestHost, want: &[(&str, f64)]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = scrape(h);
+        let wrong: Vec<String> = want
+            .iter()
+            .filter(|(s, v)| metric(&text, s) != *v)
+            .map(|(s, v)| format!("{s} = {} (want {v})", metric(&text, s)))
+            .collect();
+        if wrong.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics not as expected:\n{}\n--- scrape:\n{text}",
+            wrong.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -18,7 +18,23 @@ struct ConduitMqtt;
 
 impl Guest for ConduitMqtt {
     fn handle_message(message: Payload, metadata: Metadata) -> Result<(), Error> {
-        ingest(&metadata.topic, &message).map_err(|e| {
+        let mut readings = 0;
+        let stored = ingest(&metadata.topic, &message, &mut readings);
+        // The points counted by the host's metrics (a refused message's readings by why; an
+        // unreadable one has none to count, the trigger counts it as a refused message).
+        match &stored {
+            Ok(written) => fieldline_component::report_points(*written, &[]),
+            Err(e) if readings > 0 && !server_side(e) => {
+                let reason = if e.as_rate_limited().is_some() {
+                    "quota"
+                } else {
+                    "rejected"
+                };
+                fieldline_component::report_points(0, &[(reason, readings)]);
+            }
+            Err(_) => {}
+        }
+        stored.map(drop).map_err(|e| {
             // The topic starts with the token: name only the device and the kind of message.
             let where_ = redacted(&metadata.topic);
             if server_side(&e) {
@@ -52,11 +68,17 @@ fn redacted(topic: &str) -> String {
     }
 }
 
-/// Stores one message; the error says why it was refused (the trigger logs it).
-fn ingest(topic: &str, payload: &[u8]) -> Result<(), fieldline_service::Error> {
+/// Stores one message and says how many points it wrote; the error says why it was refused
+/// (the trigger logs it). `count` is set to the readings once the payload is decoded.
+fn ingest(
+    topic: &str,
+    payload: &[u8],
+    count: &mut usize,
+) -> Result<usize, fieldline_service::Error> {
     let now = Timestamp::now();
     let topic = Topic::parse(topic)?;
     let (timestamp, readings) = topic.kind.decode(payload, now)?;
+    *count = readings.len();
     let store = fieldline_component::open_store()?;
     let caller = conduit_caller(&store, Some(&topic.token), ConduitService::Mqtt, now)?;
     conduit_upload(
@@ -66,6 +88,5 @@ fn ingest(topic: &str, payload: &[u8]) -> Result<(), fieldline_service::Error> {
         timestamp,
         &readings,
         now,
-    )?;
-    Ok(())
+    )
 }

@@ -53,7 +53,7 @@ fn upload(req: &Request, upload: Upload) -> Result<Answer, ConduitError> {
     // For the host's metrics (fieldline_component::Answer::points); it strips the header.
     answer
         .headers
-        .push(("fieldline-points-accepted", written.to_string()));
+        .push((fieldline_component::POINTS_ACCEPTED, written.to_string()));
     Ok(answer)
 }
 

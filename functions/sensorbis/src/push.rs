@@ -50,9 +50,36 @@ pub fn handle(req: &Request, device: &str) -> Response {
     };
     let now = Timestamp::now();
     match sensorbis::push(&store, device, header(req, "authorization"), &body, now) {
-        Ok(n) => answer(200, json!({ "stored": n })),
-        Err(e) => error(e),
+        Ok(n) => points(answer(200, json!({ "stored": n })), n, None),
+        Err(e) => {
+            // A packet is stored whole or not at all: its items count as refused, by why.
+            let reason = if e.as_rate_limited().is_some() {
+                Some("quota")
+            } else if matches!(&e, Error::Domain(fieldline_domain::Error::Parse(_))) {
+                Some("parse")
+            } else {
+                None
+            };
+            let refused = reason.and_then(|r| items(&body).map(|n| (r, n)));
+            points(error(e), 0, refused)
+        }
     }
+}
+
+/// The items of a packet, if its body reads as one (`{"c": [..]}`).
+fn items(body: &[u8]) -> Option<usize> {
+    let packet: serde_json::Value = serde_json::from_slice(body).ok()?;
+    packet.get("c")?.as_array().map(Vec::len)
+}
+
+/// Tells the host how many points the push stored and refused (`fieldline_component::Answer::points`'
+/// headers, which the host counts and removes).
+fn points(mut r: Response, accepted: usize, refused: Option<(&str, usize)>) -> Response {
+    r.set_header(fieldline_component::POINTS_ACCEPTED, accepted.to_string());
+    if let Some((reason, n)) = refused.filter(|(_, n)| *n > 0) {
+        r.set_header(fieldline_component::POINTS_REFUSED, format!("{reason}={n}"));
+    }
+    r
 }
 
 fn error(e: Error) -> Response {

@@ -22,6 +22,7 @@ mod convert;
 use crate::allowed_hosts::AllowList;
 use crate::bindings::pg::{self, Column, DbError, Error, ParameterValue, QueryError, RowSet};
 use crate::bindings::View;
+use crate::telemetry::DbClock;
 use crate::metrics::{metrics, PostgresLabels};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::collections::HashMap;
@@ -151,6 +152,9 @@ pub struct PgState {
     pub component: Arc<str>,
     pub allowed: Arc<AllowList>,
     pub pools: Arc<Pools>,
+    /// The instance's time in database calls, for its trace span (shared with SQLite and
+    /// key-value; empty and free when traces are off).
+    pub clock: DbClock,
 }
 
 /// Parses `address` and checks every host in it against the allow-list, as Spin does: a TCP
@@ -322,7 +326,7 @@ impl pg::HostConnection for View<'_, PgState> {
             Ok(p) => p,
             Err(e) => return Ok(Err(Error::ConnectionFailed(e))),
         };
-        match pool.get().await {
+        match self.state.clock.time(pool.get()).await {
             Ok(client) => Ok(Ok(self.table.push(ConnectionHandle {
                 client: Some(client),
                 used: false,
@@ -341,7 +345,12 @@ impl pg::HostConnection for View<'_, PgState> {
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<RowSet, Error>> {
         let started = Instant::now();
-        let r = self.table.get_mut(&conn)?.query(&statement, &params).await;
+        let handle = self.table.get_mut(&conn)?;
+        let r = self
+            .state
+            .clock
+            .time(handle.query(&statement, &params))
+            .await;
         self.record("query", started, &r);
         Ok(r)
     }
@@ -353,10 +362,11 @@ impl pg::HostConnection for View<'_, PgState> {
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<u64, Error>> {
         let started = Instant::now();
+        let handle = self.table.get_mut(&conn)?;
         let r = self
-            .table
-            .get_mut(&conn)?
-            .execute(&statement, &params)
+            .state
+            .clock
+            .time(handle.execute(&statement, &params))
             .await;
         self.record("execute", started, &r);
         Ok(r)

@@ -98,17 +98,13 @@ impl Answer {
     /// (short lower-case words: `parse`, `rejected`), for its metrics
     /// (`fieldline_points_accepted_total`, `fieldline_points_refused_total`). The host removes
     /// both headers before the response leaves; under Spin, which does not, a client sees them.
-    pub fn points(self, accepted: usize, refused: &[(&'static str, usize)]) -> Answer {
-        let refused: Vec<String> = refused
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(reason, n)| format!("{reason}={n}"))
-            .collect();
-        let a = self.header("fieldline-points-accepted", accepted.to_string());
+    pub fn points(self, accepted: usize, refused: &[(&str, usize)]) -> Answer {
+        let refused = refused_list(refused);
+        let a = self.header(POINTS_ACCEPTED, accepted.to_string());
         if refused.is_empty() {
             a
         } else {
-            a.header("fieldline-points-refused", refused.join(", "))
+            a.header(POINTS_REFUSED, refused.join(", "))
         }
     }
 
@@ -135,6 +131,40 @@ impl Answer {
 }
 
 /// A JSON answer with `Content-Type: application/json`.
+/// Response header telling the host how many points a request stored ([`Answer::points`]).
+pub const POINTS_ACCEPTED: &str = "fieldline-points-accepted";
+/// Response header telling the host how many points a request did not store, by reason:
+/// `reason=n, ...` ([`Answer::points`]).
+pub const POINTS_REFUSED: &str = "fieldline-points-refused";
+
+fn refused_list(refused: &[(&str, usize)]) -> Vec<String> {
+    refused
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(reason, n)| format!("{reason}={n}"))
+        .collect()
+}
+
+/// The points lines [`report_points`] writes: the two headers of [`Answer::points`], one a line.
+pub fn points_lines(accepted: usize, refused: &[(&str, usize)]) -> String {
+    let mut out = format!("{POINTS_ACCEPTED}: {accepted}\n");
+    let refused = refused_list(refused);
+    if !refused.is_empty() {
+        out.push_str(&format!("{POINTS_REFUSED}: {}\n", refused.join(", ")));
+    }
+    out
+}
+
+/// For a trigger event (an MQTT message), which has no response to carry [`Answer::points`]'
+/// headers: writes the same two headers as lines on stderr, in one write. The host's MQTT
+/// trigger counts them (`fieldline_points_accepted_total`, `fieldline_points_refused_total`,
+/// with the subscription as the route) and keeps them out of its log; under Spin they are
+/// logged as the component's output.
+pub fn report_points(accepted: usize, refused: &[(&str, usize)]) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(points_lines(accepted, refused).as_bytes());
+}
+
 pub fn json_answer(status: u16, body: &serde_json::Value) -> Response {
     Answer::json(status, body.to_string()).into_response(None, true)
 }
