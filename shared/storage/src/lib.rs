@@ -28,7 +28,9 @@ mod incidents;
 mod orgs;
 mod outbox;
 mod points;
+pub mod pg;
 pub mod schema;
+mod schema_pg;
 mod sensorbis;
 mod series;
 mod store;
@@ -41,6 +43,12 @@ mod views;
 pub mod native;
 #[cfg(feature = "spin")]
 pub mod spin;
+#[cfg(feature = "spin")]
+pub mod spin_pg;
+#[cfg(any(feature = "native-postgres", test))]
+pub mod native_pg;
+#[cfg(test)]
+pub(crate) mod testdb;
 
 #[cfg(test)]
 mod deviation_tests;
@@ -54,7 +62,7 @@ mod upgrades;
 pub use alarms::{add_notification, queue_length, set_notification_reminder};
 pub use conduit::{channels_by_key, point_page};
 pub use counters::{counter, increment_counter, purge_expired_counters, PURGE_BATCH};
-pub use db::{transaction, Db, Row, Rows, Value};
+pub use db::{transaction, Db, Dialect, Row, Rows, Value};
 pub use devices::{
     channel, channel_ref, channel_refs, create_channel, create_device, create_sensor,
     delete_channel, delete_device, delete_sensor, device, device_by_network_id, device_by_uuid,
@@ -71,7 +79,8 @@ pub use orgs::{
     update_subscription, Tenant,
 };
 pub use points::{
-    delete_expired, latest_points, points_in_range, purge_points_before, purge_rollups_before,
+    delete_expired, drop_expired_partitions, latest_points, points_in_range, prepare_partitions,
+    purge_points_before, purge_rollups_before,
     roll_up_pending, rollup_hours, rollups_in_range, write_points, write_points_within, Order,
     WRITE_CHUNK_ROWS,
 };
