@@ -143,11 +143,12 @@ fn numeric(raw: &[u8]) -> std::result::Result<Value, Box<dyn StdError + Sync + S
 
 impl Db for PgDb {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows> {
-        let sql = crate::pg::translate(sql, params);
+        let (sql, params) = crate::pg::translate(sql, params);
         let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
             .iter()
             .map(|v| -> (&(dyn ToSql + Sync), Type) {
                 match v {
+                    // translate leaves NULLs out; were one sent, its type would be inferred.
                     Value::Null => (&Null, Type::UNKNOWN),
                     Value::Integer(i) => (i, Type::INT8),
                     Value::Real(f) => (f, Type::FLOAT8),
@@ -157,7 +158,14 @@ impl Db for PgDb {
             })
             .collect();
         let mut client = self.client.borrow_mut();
-        let rows = client.query_typed(&sql, &typed).map_err(backend_error)?;
+        let rows = client.query_typed(&sql, &typed).map_err(|e| match backend_error(e) {
+            // The statement, for whoever reads the error (tests, tools).
+            Error::Backend { kind, message } => Error::Backend {
+                kind,
+                message: format!("{message}, in: {}", sql.chars().take(300).collect::<String>()),
+            },
+            other => other,
+        })?;
         let columns: Vec<String> = match rows.first() {
             Some(r) => r.columns().iter().map(|c| c.name().to_owned()).collect(),
             None => Vec::new(),

@@ -8,27 +8,31 @@ use crate::error::{BackendFailure, Error};
 /// The statement with its `?` and `?N` placeholders as PostgreSQL's `$N`, each cast to the
 /// type of the value bound to it (`$1::int8`, `::float8`, `::text`, `::bytea`), so that
 /// PostgreSQL never has to infer a parameter's type from its context (it cannot in
-/// `SELECT $1` or `$1 <= $2`, and would pick the column's type where SQLite compares values).
-/// A NULL parameter is left uncast: its type comes from where it is used. `?` inside string
-/// literals, quoted identifiers and comments is left alone.
-pub fn translate(sql: &str, params: &[Value]) -> String {
+/// `SELECT $1` or `$1 IS NULL`). A NULL parameter is written as the literal `NULL` (whose type
+/// comes from where it stands, as SQLite's untyped NULL) and left out of the parameters; the
+/// others are renumbered. Returns the statement and the parameters to send, in order. `?`
+/// inside string literals, quoted identifiers and comments is left alone.
+pub fn translate(sql: &str, params: &[Value]) -> (String, Vec<Value>) {
     let mut out = String::with_capacity(sql.len() + params.len() * 8);
-    let mut chars = sql.char_indices().peekable();
+    // The number each parameter is sent as, once it is used.
+    let mut number: Vec<Option<usize>> = vec![None; params.len()];
+    let mut sent: Vec<Value> = Vec::with_capacity(params.len());
+    let mut chars = sql.chars().peekable();
     let mut next = 0usize; // the number of the last anonymous `?`
-    while let Some((_, c)) = chars.next() {
+    while let Some(c) = chars.next() {
         match c {
             '\'' | '"' => {
                 out.push(c);
-                for (_, d) in chars.by_ref() {
+                for d in chars.by_ref() {
                     out.push(d);
                     if d == c {
                         break;
                     }
                 }
             }
-            '-' if chars.peek().map(|&(_, d)| d) == Some('-') => {
+            '-' if chars.peek() == Some(&'-') => {
                 out.push(c);
-                for (_, d) in chars.by_ref() {
+                for d in chars.by_ref() {
                     out.push(d);
                     if d == '\n' {
                         break;
@@ -37,7 +41,7 @@ pub fn translate(sql: &str, params: &[Value]) -> String {
             }
             '?' => {
                 let mut digits = String::new();
-                while let Some(&(_, d)) = chars.peek() {
+                while let Some(&d) = chars.peek() {
                     if d.is_ascii_digit() {
                         digits.push(d);
                         chars.next();
@@ -53,20 +57,34 @@ pub fn translate(sql: &str, params: &[Value]) -> String {
                     next = next.max(n);
                     n
                 };
-                out.push('$');
-                out.push_str(&n.to_string());
-                out.push_str(match params.get(n.wrapping_sub(1)) {
-                    Some(Value::Integer(_)) => "::int8",
-                    Some(Value::Real(_)) => "::float8",
-                    Some(Value::Text(_)) => "::text",
-                    Some(Value::Blob(_)) => "::bytea",
-                    Some(Value::Null) | None => "",
+                let Some(value) = n.checked_sub(1).and_then(|i| params.get(i)) else {
+                    // No such parameter: left for the server to refuse.
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                    continue;
+                };
+                let cast = match value {
+                    Value::Null => {
+                        out.push_str("NULL");
+                        continue;
+                    }
+                    Value::Integer(_) => "::int8",
+                    Value::Real(_) => "::float8",
+                    Value::Text(_) => "::text",
+                    Value::Blob(_) => "::bytea",
+                };
+                let k = *number[n - 1].get_or_insert_with(|| {
+                    sent.push(value.clone());
+                    sent.len()
                 });
+                out.push('$');
+                out.push_str(&k.to_string());
+                out.push_str(cast);
             }
             _ => out.push(c),
         }
     }
-    out
+    (out, sent)
 }
 
 /// A PostgreSQL error by its SQLSTATE: connection failures and a server shutting down are
@@ -100,17 +118,25 @@ mod tests {
             Value::Integer(1),
             Value::Real(2.0),
             Value::Text("?".into()),
-            Value::Blob(vec![1]),
             Value::Null,
+            Value::Blob(vec![1]),
         ];
+        let (sql, sent) = translate("SELECT ?, ?, '?', ?, \"a?\", ? -- ?\n, ?", &p);
         assert_eq!(
-            translate("SELECT ?, ?, '?', ?, \"a?\", ? -- ?\n, ?", &p),
-            "SELECT $1::int8, $2::float8, '?', $3::text, \"a?\", $4::bytea -- ?\n, $5"
+            sql,
+            "SELECT $1::int8, $2::float8, '?', $3::text, \"a?\", NULL -- ?\n, $4::bytea"
         );
         assert_eq!(
-            translate("WHERE a = ?2 AND b = ?1 OR c = ?2", &p[..2]),
-            "WHERE a = $2::float8 AND b = $1::int8 OR c = $2::float8"
+            sent,
+            [p[0].clone(), p[1].clone(), p[2].clone(), p[4].clone()]
         );
+        // numbered ones keep one number each, in the order of first use
+        let (sql, sent) = translate("WHERE a = ?2 AND b = ?4 OR c = ?2 AND d = ?1", &p);
+        assert_eq!(
+            sql,
+            "WHERE a = $1::float8 AND b = NULL OR c = $1::float8 AND d = $2::int8"
+        );
+        assert_eq!(sent, [p[1].clone(), p[0].clone()]);
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
     for (channel, _) in points {
         channel.check(tenant)?;
     }
+    let written = points.len();
     // PostgreSQL refuses to upsert one row twice in a statement: the last of each (channel,
     // time) stands for the others, as SQLite's successive upserts would leave it.
     let deduplicated;
@@ -66,7 +67,7 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
                 .try_for_each(|chunk| write_chunk(db, chunk))
         }),
     })?;
-    Ok(points.len())
+    Ok(written)
 }
 
 fn has_repeats(points: &[(ChannelRef, Point)]) -> bool {

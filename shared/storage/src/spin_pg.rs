@@ -69,7 +69,7 @@ fn value(v: DbValue) -> Result<Value> {
 
 impl Db for Connection {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows> {
-        let sql = crate::pg::translate(sql, params);
+        let (sql, params) = crate::pg::translate(sql, params);
         let params: Vec<ParameterValue> = params.iter().map(parameter).collect();
         let set = self.query(&sql, &params).map_err(backend_error)?;
         Ok(Rows {
