@@ -276,7 +276,8 @@ pub fn points_between(
         Order::OldestFirst => "ASC",
         Order::NewestFirst => "DESC",
     };
-    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    // No limit: the largest one (PostgreSQL refuses the -1 SQLite reads as none).
+    let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let rows = db.execute(
         &format!(
             "SELECT ts, value FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts <= ?3 \
