@@ -1,13 +1,13 @@
 //! elproMONITOR deviation messages over this storage: the ordered claim per organization and
 //! the publisher's retries after a broker outage (`fieldline_service::deviations::publish`).
 
+use crate::testdb::TestDb;
 use fieldline_domain::Timestamp;
 use fieldline_domain::{
     Email, OrgFields, OrgName, Password, PasswordHasher, SealKey, Subscription,
 };
 use fieldline_service::deviations::{self, seal_context, BrokerLogin, Publisher};
 use fieldline_service::ports::{Deviations, Outbox, StoredBroker};
-use crate::testdb::TestDb;
 
 use crate::*;
 

@@ -27,8 +27,8 @@ mod error;
 mod incidents;
 mod orgs;
 mod outbox;
-mod points;
 pub mod pg;
+mod points;
 pub mod schema;
 mod schema_pg;
 mod sensorbis;
@@ -41,12 +41,12 @@ mod views;
 
 #[cfg(any(feature = "native", test))]
 pub mod native;
+#[cfg(any(feature = "native-postgres", test))]
+pub mod native_pg;
 #[cfg(feature = "spin")]
 pub mod spin;
 #[cfg(feature = "spin")]
 pub mod spin_pg;
-#[cfg(any(feature = "native-postgres", test))]
-pub mod native_pg;
 #[cfg(test)]
 pub(crate) mod testdb;
 
@@ -80,9 +80,8 @@ pub use orgs::{
 };
 pub use points::{
     delete_expired, drop_expired_partitions, latest_points, points_in_range, prepare_partitions,
-    purge_points_before, purge_rollups_before,
-    roll_up_pending, rollup_hours, rollups_in_range, write_points, write_points_within, Order,
-    WRITE_CHUNK_ROWS,
+    purge_points_before, purge_rollups_before, roll_up_pending, rollup_hours, rollups_in_range,
+    write_points, write_points_within, Order, WRITE_CHUNK_ROWS,
 };
 pub use schema::{migrate, SCHEMA_VERSION};
 pub use sensorbis::{

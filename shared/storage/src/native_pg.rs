@@ -158,14 +158,19 @@ impl Db for PgDb {
             })
             .collect();
         let mut client = self.client.borrow_mut();
-        let rows = client.query_typed(&sql, &typed).map_err(|e| match backend_error(e) {
-            // The statement, for whoever reads the error (tests, tools).
-            Error::Backend { kind, message } => Error::Backend {
-                kind,
-                message: format!("{message}, in: {}", sql.chars().take(300).collect::<String>()),
-            },
-            other => other,
-        })?;
+        let rows = client
+            .query_typed(&sql, &typed)
+            .map_err(|e| match backend_error(e) {
+                // The statement, for whoever reads the error (tests, tools).
+                Error::Backend { kind, message } => Error::Backend {
+                    kind,
+                    message: format!(
+                        "{message}, in: {}",
+                        sql.chars().take(300).collect::<String>()
+                    ),
+                },
+                other => other,
+            })?;
         let columns: Vec<String> = match rows.first() {
             Some(r) => r.columns().iter().map(|c| c.name().to_owned()).collect(),
             None => Vec::new(),
@@ -223,7 +228,9 @@ impl TempDatabase {
     }
 
     pub fn db(&self) -> &PgDb {
-        self.db.as_ref().unwrap_or_else(|| unreachable!("set by create"))
+        self.db
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("set by create"))
     }
 }
 
@@ -241,7 +248,10 @@ impl Drop for TempDatabase {
     fn drop(&mut self) {
         self.db = None;
         if let Ok(mut admin) = Client::connect(&format!("{}/postgres", self.server), NoTls) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -272,6 +282,9 @@ mod tests {
         let raw = [0, 2, 0, 0, 0x40, 0, 0, 1, 0, 1, 0x13, 0x88];
         assert_eq!(numeric(&raw).unwrap(), Value::Real(-1.5));
         // 0: no digits
-        assert_eq!(numeric(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap(), Value::Integer(0));
+        assert_eq!(
+            numeric(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap(),
+            Value::Integer(0)
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use crate::testdb::TestDb;
 use fieldline_domain::notify::Mail;
 use fieldline_domain::topics::{Kinds, QuietHours};
 use fieldline_domain::{
@@ -12,7 +13,6 @@ use fieldline_domain::{
 };
 use fieldline_service::notifier::{self, Mailer, SendError, Settings};
 use fieldline_service::ports::{Alarms, Counters, NewTopicSubscription, Outbox, TopicTarget};
-use crate::testdb::TestDb;
 
 use crate::db::{Rows, Value};
 use crate::*;
@@ -620,13 +620,7 @@ fn a_run_killed_half_way_changes_nothing_and_the_next_mails_each_alert_once() {
 
 #[test]
 fn overlapping_runs_evaluate_each_point_once() {
-    let fx = fixture_in(
-        TestDb::shared(),
-        40,
-        Some("ops@dairy.example"),
-        true,
-        1000,
-    );
+    let fx = fixture_in(TestDb::shared(), 40, Some("ops@dairy.example"), true, 1000);
     let t = Timestamp::now();
     // 40 channels, each 12 then 5 then 13 (opened, closed, opened): 3 changes, 1 mail each.
     for (k, v) in [12.0, 5.0, 13.0].into_iter().enumerate() {
@@ -702,9 +696,7 @@ fn the_sender_retries_with_backoff_and_delivers_each_mail_once_after_an_outage()
         assert_eq!((d.sent, d.failed), (0, 3));
         // nothing is due before the backoff ends
         assert_eq!(deliver(&down).failed, 0);
-        let next: i64 = fx
-            .db
-            .query_i64("SELECT min(next_attempt_at) FROM outbox");
+        let next: i64 = fx.db.query_i64("SELECT min(next_attempt_at) FROM outbox");
         waited.push((next - clock.get().as_millis()) / 1000);
         clock.set(Timestamp::from_millis(next).unwrap());
     }
@@ -802,9 +794,7 @@ fn a_refused_mail_is_kept_and_retried_rarely() {
     let d = notifier::deliver(&store, &mut m, &|| t, &mut || true).unwrap();
     assert_eq!(d.failed, 1);
     assert!(d.last_error.unwrap().contains("550"));
-    let next: i64 = fx
-        .db
-        .query_i64("SELECT next_attempt_at FROM outbox");
+    let next: i64 = fx.db.query_i64("SELECT next_attempt_at FROM outbox");
     assert_eq!((next - t.as_millis()) / 1000, 6 * 3600);
 }
 
@@ -1077,9 +1067,7 @@ fn an_alert_nobody_subscribed_to_is_mailed_to_the_device_but_not_stored_in_app()
         (1, 0, 0),
         "{r:?}"
     );
-    let stored: i64 = fx
-        .db
-        .query_i64("SELECT count(*) FROM notifications");
+    let stored: i64 = fx.db.query_i64("SELECT count(*) FROM notifications");
     assert_eq!(stored, 0);
     assert!(fx
         .store()

@@ -9,8 +9,8 @@
 //! not set, so deletes cascade explicitly in code instead.
 
 use crate::db::{Db, Dialect};
-use crate::schema_pg;
 use crate::error::{Error, Result};
+use crate::schema_pg;
 
 /// Version 1 switches to WAL: it cannot run inside a transaction, so it runs before the others.
 const WAL: &str = "PRAGMA journal_mode=WAL";
@@ -520,7 +520,14 @@ pub fn version(db: &dyn Db) -> Result<i64> {
     let sql = match db.dialect() {
         Dialect::Sqlite => "SELECT user_version FROM pragma_user_version",
         Dialect::Postgres => match db.execute("SELECT max(version) FROM schema_version", &[]) {
-            Ok(rows) => return Ok(rows.first().map(|r| r.opt_i64(0)).transpose()?.flatten().unwrap_or(0)),
+            Ok(rows) => {
+                return Ok(rows
+                    .first()
+                    .map(|r| r.opt_i64(0))
+                    .transpose()?
+                    .flatten()
+                    .unwrap_or(0))
+            }
             // Only a database without the table may answer with an error.
             Err(e) => {
                 let missing = db.execute("SELECT to_regclass('schema_version') IS NULL", &[])?;
@@ -564,7 +571,8 @@ pub fn migrate(db: &dyn Db) -> Result<i64> {
                     supported: SCHEMA_VERSION,
                 });
             }
-            let mut steps: Vec<(i64, &[&str])> = vec![(schema_pg::FIRST_VERSION, schema_pg::VERSION_13)];
+            let mut steps: Vec<(i64, &[&str])> =
+                vec![(schema_pg::FIRST_VERSION, schema_pg::VERSION_13)];
             steps.extend(
                 schema_pg::MIGRATIONS
                     .iter()

@@ -63,7 +63,11 @@ fn value(v: DbValue) -> Result<Value> {
                     .map_err(|_| Error::Corrupt(format!("numeric {s:?}")))?,
             ),
         },
-        other => return Err(Error::Corrupt(format!("unexpected PostgreSQL value {other:?}"))),
+        other => {
+            return Err(Error::Corrupt(format!(
+                "unexpected PostgreSQL value {other:?}"
+            )))
+        }
     })
 }
 

@@ -2,6 +2,7 @@
 
 use std::sync::OnceLock;
 
+use crate::testdb::TestDb;
 use fieldline_domain::{
     authorize, Action, AuthFailure, ChannelFields, CommunicationId, ConduitServices, ConduitTier,
     Device, DeviceFields, Email, IncidentKind, Name, NetworkId, NewIncident, OrgFields, OrgName,
@@ -9,7 +10,6 @@ use fieldline_domain::{
     SensorFields, SignupPolicy, Subscription, Threshold, ThresholdOp, Thresholds, Timestamp,
     TokenKind, TokenSecret, Unit, User, Uuid,
 };
-use crate::testdb::TestDb;
 
 use fieldline_service::limits::{self, Subject};
 
@@ -1229,7 +1229,10 @@ fn counters_are_atomic_under_concurrency() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(increment_counter(&shared, "k", 0, Timestamp::MAX).unwrap(), 400);
+    assert_eq!(
+        increment_counter(&shared, "k", 0, Timestamp::MAX).unwrap(),
+        400
+    );
 }
 
 // ---- incidents ----
@@ -1650,6 +1653,54 @@ fn quotas_reserve_exactly_and_count_discards_per_device() {
     // another organization sees none of them
     let (other, _) = org(&db, "Other", "bob@example.com");
     assert!(store.discarded(&other, hour, next_hour).unwrap().is_empty());
+}
+
+/// PostgreSQL partitions points by month: the maintenance run makes the current month's and the
+/// next, a write makes those it needs, and retention drops whole months that every
+/// organization's cut-off has passed, once their hours are rolled up. SQLite has no partitions:
+/// nothing is dropped there (its retention deletes rows, `delete_expired`).
+#[test]
+fn whole_months_of_points_are_dropped_once_retention_has_passed_them() {
+    use fieldline_service::prelude::*;
+    let db = db();
+    let store = SqlStore(&db);
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, ..) = device_with_channels(&db, &tenant, &["1"]);
+    let a = channel_refs(&db, &tenant, device.id).unwrap()["1"];
+    let day = 24 * Timestamp::HOUR_MS;
+    let t = |ms| Timestamp::from_millis(ms).unwrap();
+    // 2023-01-10, 2023-02-10 and 2023-03-10 (UTC)
+    let (jan, feb, mar) = (1_673_308_800_000, 1_675_987_200_000, 1_678_406_400_000);
+    let points: Vec<_> = [jan, feb, mar].iter().map(|&ts| (a, pt(ts, 1.0))).collect();
+    write_points(&db, &tenant, &points).unwrap();
+    let count = || db.query_i64("SELECT count(*) FROM points");
+    assert_eq!(count(), 3);
+    // 2023-02-01 is past: January's month ends there, but its hour is not rolled up yet.
+    let cutoff = t(1_675_209_600_000);
+    assert_eq!(store.maintain_partitions(t(mar), cutoff).unwrap(), 0);
+    assert_eq!(count(), 3, "a pending hour keeps its month");
+    while store.roll_up_pending(100).unwrap() > 0 {}
+    let dropped = store.maintain_partitions(t(mar), cutoff).unwrap();
+    match db.dialect() {
+        Dialect::Postgres => {
+            assert_eq!((dropped, count()), (1, 2));
+            let months = db
+                .query_i64("SELECT count(*) FROM pg_inherits WHERE inhparent = 'points'::regclass");
+            // February and March by the writes, April ahead by the maintenance run.
+            assert_eq!(months, 3);
+        }
+        Dialect::Sqlite => assert_eq!((dropped, count()), (0, 3)),
+    }
+    // January's aggregate outlives its points; a late January value makes its month again.
+    let hours = store
+        .hourly_aggregates(&tenant, a, t(jan), t(jan + day))
+        .unwrap();
+    assert_eq!(hours.len(), 1);
+    write_points(&db, &tenant, &[(a, pt(jan + 1, 2.0))]).unwrap();
+    assert_eq!(
+        latest_points(&db, &tenant, &[a]).unwrap()[0].1,
+        pt(mar, 1.0)
+    );
 }
 
 #[test]
