@@ -1,5 +1,7 @@
-//! The database seam: one trait, one statement per call, implemented by Spin's SQLite connection
-//! (in components) and by rusqlite (native tests and benchmarks), so the same SQL runs on both.
+//! The database seam: one trait, one statement per call, implemented by Spin's SQLite and
+//! PostgreSQL connections (in components) and by rusqlite and the `postgres` crate (native tests
+//! and benchmarks), so the same SQL runs on all of them; [`Db::dialect`] names the few places
+//! where SQLite and PostgreSQL need different statements.
 
 use fieldline_domain::{ParseError, Timestamp};
 

@@ -1,7 +1,9 @@
-//! Fieldline's storage: the SQLite backend of the use-case layer's ports ([`SqlStore`], see
+//! Fieldline's storage: the SQL backend of the use-case layer's ports ([`SqlStore`], see
 //! `fieldline_service::ports`), one versioned schema and the queries every component runs, over
-//! Spin's SQLite interface in components (feature `spin`) and rusqlite natively (feature
-//! `native`; the unit tests always use it).
+//! SQLite (Spin's SQLite interface in components, feature `spin`; rusqlite natively, feature
+//! `native`; the unit tests always use it) or PostgreSQL (Spin's `pg4` in components,
+//! [`spin_pg`]; the `postgres` crate natively, feature `native-postgres`). The few statements
+//! that differ choose by [`Db::dialect`] (docs/storage.md).
 //!
 //! Components open the store ([`spin::open_store`]) and hand it to the use cases of
 //! `fieldline_service`, which see only the ports. Every function here that takes a [`Tenant`]

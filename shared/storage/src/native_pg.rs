@@ -206,9 +206,13 @@ impl TempDatabase {
         let name = format!("fl_test_{:016x}", random());
         let mut admin =
             Client::connect(&format!("{server}/postgres"), NoTls).map_err(backend_error)?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .map_err(backend_error)?;
+        // A test's database need not survive a crash: commits without waiting for the disk.
+        for sql in [
+            format!("CREATE DATABASE {name}"),
+            format!("ALTER DATABASE {name} SET synchronous_commit = off"),
+        ] {
+            admin.batch_execute(&sql).map_err(backend_error)?;
+        }
         let mut temp = TempDatabase {
             server: server.to_owned(),
             name,

@@ -388,6 +388,15 @@ pub(crate) const VERSION_13: &[&str] = &[
     END $$",
     "CREATE TRIGGER ingest_rows_insert INSTEAD OF INSERT ON ingest_rows
         FOR EACH ROW EXECUTE FUNCTION fl_ingest_row()",
+    // The notifier's read of its queue (`alarms::queued_points`): waits for the writes that are
+    // appending to the queue to commit, and holds new ones back until the reading transaction
+    // ends, so that the rows it reads are every row up to the last sequence number it deletes
+    // through (sequence numbers are taken at insert, not at commit). SQLite's one writer gives
+    // this for free. A function, so that it also runs outside a transaction block.
+    "CREATE FUNCTION fl_lock_alarm_queue() RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        LOCK TABLE alarm_queue IN EXCLUSIVE MODE;
+    END $$",
     // The partition of the month (UTC) of `at` (milliseconds), created if it is missing. Under
     // an advisory lock, so that replicas that need the same month at once create it once.
     "CREATE FUNCTION fl_points_partition(at bigint) RETURNS void LANGUAGE plpgsql AS $$
