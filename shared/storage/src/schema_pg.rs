@@ -398,7 +398,8 @@ pub(crate) const VERSION_13: &[&str] = &[
         LOCK TABLE alarm_queue IN EXCLUSIVE MODE;
     END $$",
     // The partition of the month (UTC) of `at` (milliseconds), created if it is missing. Under
-    // an advisory lock, so that replicas that need the same month at once create it once.
+    // an advisory lock, so that replicas that need the same month at once create it once (the
+    // later ones find it made).
     "CREATE FUNCTION fl_points_partition(at bigint) RETURNS void LANGUAGE plpgsql AS $$
     DECLARE
         m timestamp := date_trunc('month', to_timestamp(at / 1000.0) AT TIME ZONE 'UTC');
@@ -411,10 +412,14 @@ pub(crate) const VERSION_13: &[&str] = &[
             RETURN;
         END IF;
         PERFORM pg_advisory_xact_lock(7378706331455367795);
-        IF to_regclass(name) IS NULL THEN
+        -- The statement's catalog snapshot may predate the partition another session made
+        -- while this one waited for the lock: that one stands.
+        BEGIN
             EXECUTE format('CREATE TABLE %I PARTITION OF points FOR VALUES FROM (%s) TO (%s)',
                 name, lo, hi);
-        END IF;
+        EXCEPTION WHEN duplicate_table THEN
+            NULL;
+        END;
     END $$",
     // Drops the partitions that end at or before `cutoff` (the earliest of every
     // organization's detailed-retention cut-off) and hold no hour whose rollup is pending;

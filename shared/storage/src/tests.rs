@@ -1989,3 +1989,84 @@ fn points_and_their_counters_are_written_together_or_not_at_all() {
     assert!(got.is_err());
     assert_eq!(count("x"), 0);
 }
+
+/// Hosts in front of one database: concurrent uploads from several connections never pass a
+/// quota together, and exactly what was counted was written.
+#[test]
+fn a_quota_holds_across_concurrent_connections() {
+    use fieldline_service::ports::{Reservation, Reserved};
+    let shared = TestDb::shared();
+    migrate(&shared).unwrap();
+    let (tenant, _) = org(&shared, "Acme", "ada@example.com");
+    let (device, _, _) = device_with_channels(&shared, &tenant, &["1"]);
+    let a = channel_refs(&shared, &tenant, device.id).unwrap()["1"];
+    // 6 connections, 20 uploads of 3 points each, against a quota of 100 points.
+    let threads: Vec<_> = (0..6i64)
+        .map(|c| {
+            let db = shared.connect();
+            std::thread::spawn(move || {
+                let mut written = 0;
+                for u in 0..20i64 {
+                    let ts = 1_000 * (c * 100 + u * 3);
+                    let batch: Vec<_> = (0..3).map(|i| (a, pt(ts + 1_000 * i, 1.0))).collect();
+                    let quota = Reservation {
+                        key: "quota".into(),
+                        units: 3,
+                        limit: 100,
+                        expires_at: now().add_secs(3600),
+                    };
+                    match write_points_within(&db, &tenant, &batch, &[quota]).unwrap() {
+                        Reserved::Written(n) => written += n,
+                        Reserved::OverLimit(0) => {}
+                        other => panic!("{other:?}"),
+                    }
+                }
+                written
+            })
+        })
+        .collect();
+    let written: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(written, 99, "33 uploads of 3 fit in 100");
+    assert_eq!(counter(&shared, "quota", now()).unwrap(), 99);
+    assert_eq!(shared.query_i64("SELECT count(*) FROM points"), 99);
+}
+
+/// Replicas rolling up at once share the pending hours: each is rolled up once, exactly.
+#[test]
+fn concurrent_roll_ups_take_each_pending_hour_once() {
+    let shared = TestDb::shared();
+    migrate(&shared).unwrap();
+    let (tenant, _) = org(&shared, "Acme", "ada@example.com");
+    let (device, _, _) = device_with_channels(&shared, &tenant, &["1"]);
+    let a = channel_refs(&shared, &tenant, device.id).unwrap()["1"];
+    let h = Timestamp::HOUR_MS;
+    // 200 hours, 3 points each: values 1, 2, 3.
+    let points: Vec<_> = (0..200i64)
+        .flat_map(|hour| (1..=3i64).map(move |i| (a, pt(hour * h + i, i as f64))))
+        .collect();
+    write_points(&shared, &tenant, &points).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let db = shared.connect();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                loop {
+                    let k = roll_up_pending(&db, 7).unwrap();
+                    n += k;
+                    if k < 7 {
+                        return n;
+                    }
+                }
+            })
+        })
+        .collect();
+    let rolled: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(rolled, 200);
+    assert_eq!(shared.query_i64("SELECT count(*) FROM rollup_pending"), 0);
+    assert_eq!(
+        shared.query_i64(
+            "SELECT count(*) FROM rollups WHERE count = 3 AND sum = 6 AND min = 1 AND max = 3"
+        ),
+        200
+    );
+}
