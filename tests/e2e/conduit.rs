@@ -14,9 +14,9 @@ use fieldline_domain::{
     Subscription, Timestamp,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost};
 use reqwest::blocking::{RequestBuilder, Response};
-use rusqlite::Connection;
 use serde_json::Value;
 
 const NETWORK_ID: &str = "70B3D32111BD648F7";
@@ -566,7 +566,7 @@ fn conduit_answers_every_row_of_the_status_table() {
     // 429 Too Many Requests: see conduit_rate_limits_follow_the_tiers
 
     // 500 Internal Server Error: the database fails under the component
-    db.execute_batch("DROP TABLE points").expect("drop");
+    db.execute("DROP TABLE points", &[]).expect("drop");
     let (s, j) = post(&h, "/post/v2", &v2_body(&t, NETWORK_ID, ts, &[(1, 1.0)]));
     assert_eq!(s, 500, "{j}");
     assert!(error_of(s, &j).starts_with("Internal Server Error"));

@@ -13,9 +13,9 @@ use fieldline_domain::{
     NetworkId, Point, SensorFields, Timestamp, Uuid,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost, JWT_SECRET, OPERATOR_TOKEN, PASSWORD};
 use reqwest::blocking::RequestBuilder;
-use rusqlite::Connection;
 use serde_json::{json, Value};
 
 /// A's values: a number no answer to B may contain.

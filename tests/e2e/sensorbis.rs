@@ -9,8 +9,8 @@ use std::sync::{Mutex, OnceLock};
 use base64::Engine as _;
 use fieldline_domain::{ConduitServices, ConduitTier, DeviceId, Subscription, Timestamp, Uuid};
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost, PASSWORD};
-use rusqlite::Connection;
 use serde_json::{json, Value};
 
 // The operation table the component dispatches on and writes its help page from.

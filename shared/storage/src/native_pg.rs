@@ -4,8 +4,8 @@
 //! in one round trip (`query_typed`: no separate prepare). One client is one server session, so
 //! `BEGIN` ... `COMMIT` over several calls is one transaction, as over Spin's `pg4` interface.
 
-use std::cell::RefCell;
 use std::error::Error as StdError;
+use std::sync::{Mutex, PoisonError};
 
 use bytes::BytesMut;
 use postgres::types::{FromSql, IsNull, ToSql, Type};
@@ -31,7 +31,7 @@ pub fn backend_error(e: postgres::Error) -> Error {
 
 /// A PostgreSQL connection as a [`Db`].
 pub struct PgDb {
-    client: RefCell<Client>,
+    client: Mutex<Client>,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -45,7 +45,7 @@ impl std::fmt::Debug for PgDb {
 pub fn open(url: &str) -> Result<PgDb> {
     let client = Client::connect(url, NoTls).map_err(backend_error)?;
     Ok(PgDb {
-        client: RefCell::new(client),
+        client: Mutex::new(client),
     })
 }
 
@@ -157,7 +157,7 @@ impl Db for PgDb {
                 }
             })
             .collect();
-        let mut client = self.client.borrow_mut();
+        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
         let rows = client
             .query_typed(&sql, &typed)
             .map_err(|e| match backend_error(e) {
