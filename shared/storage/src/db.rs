@@ -324,7 +324,8 @@ pub fn transaction<T>(db: &dyn Db, f: impl FnOnce(&dyn Db) -> Result<T>) -> Resu
         Dialect::Postgres => {
             db.execute("BEGIN", &[])?;
             if let Err(e) = db.execute(
-                "SELECT pg_advisory_xact_lock(?)",
+                // (a row of one integer: Spin's interface has no value for `void`)
+                "SELECT 1 FROM pg_advisory_xact_lock(?)",
                 &[Value::Integer(WRITER_LOCK)],
             ) {
                 let _ = db.execute("ROLLBACK", &[]);

@@ -393,14 +393,16 @@ pub(crate) const VERSION_13: &[&str] = &[
     // ends, so that the rows it reads are every row up to the last sequence number it deletes
     // through (sequence numbers are taken at insert, not at commit). SQLite's one writer gives
     // this for free. A function, so that it also runs outside a transaction block.
-    "CREATE FUNCTION fl_lock_alarm_queue() RETURNS void LANGUAGE plpgsql AS $$
+    "CREATE FUNCTION fl_lock_alarm_queue() RETURNS integer LANGUAGE plpgsql AS $$
     BEGIN
         LOCK TABLE alarm_queue IN EXCLUSIVE MODE;
+        RETURN 1;
     END $$",
-    // The partition of the month (UTC) of `at` (milliseconds), created if it is missing. Under
+    // The partition of the month (UTC) of `at` (milliseconds), created if it is missing; returns
+    // its name (the functions return a value: Spin's interface has none for `void`). Under
     // an advisory lock, so that replicas that need the same month at once create it once (the
     // later ones find it made).
-    "CREATE FUNCTION fl_points_partition(at bigint) RETURNS void LANGUAGE plpgsql AS $$
+    "CREATE FUNCTION fl_points_partition(at bigint) RETURNS text LANGUAGE plpgsql AS $$
     DECLARE
         m timestamp := date_trunc('month', to_timestamp(at / 1000.0) AT TIME ZONE 'UTC');
         lo bigint := floor(extract(epoch FROM m) * 1000)::bigint;
@@ -409,7 +411,7 @@ pub(crate) const VERSION_13: &[&str] = &[
             || CASE WHEN m < timestamp '0001-01-01' THEN '_bc' ELSE '' END;
     BEGIN
         IF to_regclass(name) IS NOT NULL THEN
-            RETURN;
+            RETURN name;
         END IF;
         PERFORM pg_advisory_xact_lock(7378706331455367795);
         -- The statement's catalog snapshot may predate the partition another session made
@@ -420,6 +422,7 @@ pub(crate) const VERSION_13: &[&str] = &[
         EXCEPTION WHEN duplicate_table THEN
             NULL;
         END;
+        RETURN name;
     END $$",
     // Drops the partitions that end at or before `cutoff` (the earliest of every
     // organization's detailed-retention cut-off) and hold no hour whose rollup is pending;
