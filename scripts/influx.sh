@@ -2,6 +2,7 @@
 # API is tested against. Sourced, not run:
 #   ensure_influxdb                 install influxd and the influx CLI where missing
 #   start_influxd DIR HTTP_PORT     a private server whose state lives in DIR; prints its pid
+#                                   (INFLUXD_DATA_SETTINGS: more lines for its [data] section)
 #   stop_influxd PID
 # Every function is safe under `set -euo pipefail`. Nothing here listens off loopback.
 
@@ -48,6 +49,7 @@ bind-address = "127.0.0.1:$rpc"
   dir = "$dir/data"
   wal-dir = "$dir/wal"
   query-log-enabled = false
+${INFLUXD_DATA_SETTINGS:-}
 [monitor]
   store-enabled = false
 [http]

@@ -9,6 +9,7 @@ use crate::kv::{KvState, KvStores};
 use crate::manifest::{Manifest, RouteSpec};
 use crate::mqtt::MqttState;
 use crate::outbound_http::OutboundHttp;
+use crate::postgres::{PgState, Pools};
 use crate::routes::{Route, Router};
 use crate::runtime_config::RuntimeConfig;
 use crate::sqlite::{SqliteDatabases, SqliteState};
@@ -44,6 +45,9 @@ pub struct Options {
     pub request_timeout: Duration,
     /// Largest linear memory one instance may grow to.
     pub max_instance_memory: usize,
+    /// PostgreSQL connections kept per connection string (`spin:postgres`), shared by every
+    /// instance; a guest connection holds one until it is dropped.
+    pub postgres_pool_size: usize,
 }
 
 impl Options {
@@ -54,6 +58,7 @@ impl Options {
             cache_dir: default_cache_dir(),
             request_timeout: Duration::from_secs(30),
             max_instance_memory: 256 << 20,
+            postgres_pool_size: crate::postgres::DEFAULT_POOL_SIZE,
         }
     }
 }
@@ -76,6 +81,7 @@ pub struct Prepared {
     kv: KvState,
     sqlite: SqliteState,
     mqtt: MqttState,
+    postgres: PgState,
     outbound: OutboundHttp,
     variables: Arc<ComponentVariables>,
 }
@@ -179,6 +185,7 @@ fn linker(engine: &Engine) -> Result<Linker<Ctx>> {
     bindings::key_value::add_to_linker::<Ctx, WithTable<KvState>>(&mut linker, Ctx::kv_view)?;
     bindings::sqlite::add_to_linker::<Ctx, WithTable<SqliteState>>(&mut linker, Ctx::sqlite_view)?;
     bindings::mqtt::add_to_linker::<Ctx, WithTable<MqttState>>(&mut linker, Ctx::mqtt_view)?;
+    bindings::pg::add_to_linker::<Ctx, WithTable<PgState>>(&mut linker, Ctx::postgres_view)?;
     bindings::variables::add_to_linker::<Ctx, Variables>(&mut linker, Ctx::variables_view)?;
     Ok(linker)
 }
@@ -209,6 +216,7 @@ impl App {
 
         let (engine, cache) = engine(&options)?;
         let linker = linker(&engine)?;
+        let pg_pools = Arc::new(Pools::new(options.postgres_pool_size));
         let mut components = HashMap::new();
         let mut load_times = Vec::new();
         for (id, decl) in &manifest.components {
@@ -249,6 +257,11 @@ impl App {
                 sqlite: sqlite_dbs.state_for(&decl.sqlite_databases),
                 mqtt: MqttState {
                     allowed: allowed.clone(),
+                },
+                postgres: PgState {
+                    component: Arc::from(id.as_str()),
+                    allowed: allowed.clone(),
+                    pools: pg_pools.clone(),
                 },
                 outbound: OutboundHttp::new(id, allowed),
                 variables: Arc::new(resolver.component_values(id, &decl.variables)),
@@ -348,6 +361,7 @@ impl App {
             kv: c.kv.clone(),
             sqlite: c.sqlite.clone(),
             mqtt: c.mqtt.clone(),
+            postgres: c.postgres.clone(),
             variables: c.variables.clone(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.options.max_instance_memory)

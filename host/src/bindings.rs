@@ -26,6 +26,7 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value.store": crate::kv::StoreHandle,
         "fermyon:spin/sqlite.connection": crate::sqlite::ConnectionHandle,
         "fermyon:spin/mqtt.connection": crate::mqtt::ConnectionHandle,
+        "spin:postgres/postgres.connection": crate::postgres::ConnectionHandle,
     },
 });
 
@@ -48,6 +49,8 @@ pub mod mqtt_trigger {
 }
 
 pub use fermyon::spin::{key_value, mqtt, sqlite, variables};
+/// `spin:postgres/postgres@4.0.0`.
+pub use spin::postgres::postgres as pg;
 
 /// What the `Host` impl of a capability with resources works on: the capability's state, and the
 /// store's resource table, which holds the handles it gives out beside WASI's, as wasmtime-wasi's

@@ -1,5 +1,5 @@
 //! Fieldline's Spin-compatible host: runs a `spin.toml` application on wasmtime the way `spin up`
-//! does — HTTP, cron and MQTT triggers, key-value, SQLite, variables, outbound HTTP and MQTT.
+//! does — HTTP, cron and MQTT triggers, key-value, SQLite, variables, outbound HTTP, MQTT and PostgreSQL.
 
 pub use fieldline_host_config::{allowed_hosts, cron, manifest, routes, runtime_config};
 pub mod app;
@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod mqtt_trigger;
 pub mod outbound_http;
+pub mod postgres;
 pub mod sqlite;
 pub mod state;
 pub mod stdio;

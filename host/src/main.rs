@@ -70,6 +70,10 @@ struct AppArgs {
     /// Where compiled components are cached between runs [default: ~/.cache/fieldline].
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// PostgreSQL connections kept open per connection string that components use
+    /// (spin:postgres); a component's open connection holds one, more wait up to 30 s.
+    #[arg(long, default_value_t = fieldline_host::postgres::DEFAULT_POOL_SIZE, env = "FIELDLINE_POSTGRES_POOL_SIZE", value_parser = clap::value_parser!(usize))]
+    postgres_pool_size: usize,
 }
 
 #[derive(Subcommand)]
@@ -170,6 +174,7 @@ fn options(args: &AppArgs) -> Result<Options> {
     let mut options = Options::new(std::fs::canonicalize(&state_dir)?);
     options.runtime_config = args.runtime_config_file.clone();
     options.request_timeout = args.request_timeout;
+    options.postgres_pool_size = args.postgres_pool_size;
     if let Some(c) = &args.cache_dir {
         options.cache_dir = Some(c.clone());
     }

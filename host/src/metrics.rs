@@ -95,6 +95,15 @@ pub struct DatabaseLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PostgresLabels {
+    pub component: Arc<str>,
+    /// `query` or `execute`.
+    pub kind: &'static str,
+    /// `ok` or `error` (any error the guest got back: refused parameter, failed statement).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
     pub topic: String,
 }
@@ -138,6 +147,7 @@ pub struct Metrics {
     pub commit_duration: HFamily<DatabaseLabels>,
     pub group_size: HFamily<DatabaseLabels>,
     pub checkpoint_duration: HFamily<DatabaseLabels>,
+    pub postgres_statements: HFamily<PostgresLabels>,
     wal_bytes: Family<DatabaseLabels, Gauge>,
     outbox_messages: Family<TopicLabels, Gauge>,
     outbox_oldest: Family<TopicLabels, FGauge>,
@@ -163,6 +173,7 @@ impl Metrics {
             commit_duration: hist(&LATENCY),
             group_size: hist(&GROUP),
             checkpoint_duration: hist(&LATENCY),
+            postgres_statements: hist(&LATENCY),
             wal_bytes: Family::default(),
             outbox_messages: Family::default(),
             outbox_oldest: Family::default(),
@@ -244,6 +255,12 @@ impl Metrics {
             "WAL checkpoints (PASSIVE) run by the writer",
             Unit::Seconds,
             m.checkpoint_duration.clone(),
+        );
+        r.register_with_unit(
+            "fieldline_postgres_statement_duration",
+            "PostgreSQL statements components ran (spin:postgres), by component, kind (query, execute) and outcome (ok, error)",
+            Unit::Seconds,
+            m.postgres_statements.clone(),
         );
         r.register_with_unit(
             "fieldline_sqlite_wal",

@@ -5,6 +5,7 @@ use crate::bindings::View;
 use crate::kv::KvState;
 use crate::mqtt::MqttState;
 use crate::outbound_http::OutboundHttp;
+use crate::postgres::PgState;
 use crate::sqlite::SqliteState;
 use crate::variables::ComponentVariables;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub struct Ctx {
     pub kv: KvState,
     pub sqlite: SqliteState,
     pub mqtt: MqttState,
+    pub postgres: PgState,
     pub variables: Arc<ComponentVariables>,
     pub limits: StoreLimits,
 }
@@ -62,6 +64,13 @@ impl Ctx {
     pub fn mqtt_view(&mut self) -> View<'_, MqttState> {
         View {
             state: &self.mqtt,
+            table: &mut self.table,
+        }
+    }
+
+    pub fn postgres_view(&mut self) -> View<'_, PgState> {
+        View {
+            state: &self.postgres,
             table: &mut self.table,
         }
     }

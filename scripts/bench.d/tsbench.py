@@ -175,6 +175,78 @@ def roll_up(tmp):
             fail(f"the maintenance job failed: {run.stdout}{run.stderr}")
 
 
+def rss_reset(pid):
+    """Resets the peak resident set size the kernel keeps for `pid` (VmHWM), so that the next
+    reading is the peak of what follows (Linux 4.0 and later); False where it cannot."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_peak_mib(pid):
+    """The peak resident set size of `pid` since its start or the last rss_reset, in MiB."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def dir_bytes(*paths):
+    """Bytes on disk (allocated blocks, as du counts them) of the files under `paths`."""
+    total = 0
+    for top in paths:
+        for dirpath, _, files in os.walk(top):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+                except OSError:
+                    pass
+    return total
+
+
+def fieldline_footprint(db):
+    """Fieldline's database after a checkpoint (the WAL copied into the main file and truncated):
+    its bytes on disk and the points it holds (rollups and every other table count as bytes)."""
+    with sqlite3.connect(db, timeout=60) as conn:
+        for _ in range(60):
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if not busy:
+                break
+            time.sleep(1)
+        points = conn.execute("SELECT count(*) FROM points").fetchone()[0]
+    size = sum(os.stat(db + ext).st_blocks * 512 for ext in ("", "-wal")
+               if os.path.exists(db + ext))
+    return {"bytes": size, "points": points}
+
+
+def influx_footprint(base, influx_dir, limit_s=300):
+    """InfluxDB's data and WAL directories once it has settled: its cache snapshotted into TSM
+    files and those fully compacted (the bench's influxd snapshots after 30 s without writes and
+    compacts fully after 1 min: scripts/bench.d/tsbench.sh), seen as 3 equal sizes in a row with
+    an empty WAL; and the points it holds, counted by InfluxQL."""
+    dirs = [os.path.join(influx_dir, d) for d in ("data", "wal")]
+    sizes, settled, started = [], False, time.time()
+    while time.time() - started < limit_s:
+        wal = dir_bytes(dirs[1])
+        sizes.append(dir_bytes(*dirs))
+        if wal == 0 and len(sizes) >= 3 and len(set(sizes[-3:])) == 1:
+            settled = True
+            break
+        time.sleep(5)
+    ans = http_json("GET", base + "/query?" + urllib.parse.urlencode(
+        {"db": DB, "q": "SELECT count(value) FROM /.*/"}))
+    points = sum(v[1] for s in series_of(ans, "InfluxDB count") for v in s.get("values", []))
+    return {"bytes": sizes[-1], "points": points, "settled": settled,
+            "waited_s": time.time() - started}
+
+
 def median(xs):
     xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
     return statistics.median(xs) if xs else float("nan")
@@ -372,7 +444,9 @@ def compare(args):
     log(f"loading the data set into InfluxDB: {info['points']:,} points "
         f"({args.devices} devices x 8 channels x {args.days:g} days at 1 Hz), "
         f"{args.influx_lines} lines per /write")
+    rss_reset(args.influx_pid)
     ix_load = client.load(args.influx, ds, args.influx_lines, args.load_conns)
+    ix_load["peak_rss_mib"] = rss_peak_mib(args.influx_pid)
     report["load"]["influxdb"] = {"how": f"/write, {args.influx_lines} lines per request, "
                                   f"{args.load_conns} connections", **ix_load}
     log(f"InfluxDB loaded at {ix_load['pts_per_s']:,.0f} points/s")
@@ -382,8 +456,10 @@ def compare(args):
     head.pop("days")
     log(f"loading into Fieldline through /write: the first {write_secs:,} s "
         f"({write_secs * args.devices * 8:,} points), {args.fieldline_lines} lines per request")
+    rss_reset(args.host_pid)
     fl_load = client.load(args.fieldline, head, args.fieldline_lines, args.load_conns,
                           header=f"Authorization: {fl.basic}")
+    fl_load["peak_rss_mib"] = rss_peak_mib(args.host_pid)
     report["load"]["fieldline_write"] = {
         "how": f"/write, {args.fieldline_lines} lines per request, {args.load_conns} "
                f"connections (registers the {args.devices * 8} series on first sight)",
@@ -476,6 +552,11 @@ def compare(args):
             "p99_fieldline_over_influxdb": ratio(m["fieldline"]["p99_ms"],
                                                  m["influxdb"]["p99_ms"]),
         }
+    # ---- 4. what each system keeps on disk for what it holds, once settled ----
+    log("measuring bytes on disk per point: Fieldline after a checkpoint, InfluxDB after its "
+        "snapshot and full compaction")
+    report["footprint"] = {"fieldline": fieldline_footprint(args.fieldline_db),
+                           "influxdb": influx_footprint(ix_base, args.influx_dir)}
     report["elapsed_s"] = time.time() - started
     print_compare(report, args)
     os.makedirs(args.out, exist_ok=True)
@@ -521,6 +602,10 @@ def print_compare(rep, args):
         if k in ld:
             print(f"  {k:<17} {ld[k]['points']:>13,} points in {ld[k]['secs']:7.1f} s = "
                   f"{ld[k]['pts_per_s']:>10,.0f} points/s  ({ld[k]['how']})")
+    peaks = [f"{k} {ld[k]['peak_rss_mib']:,.0f} MiB" for k in ("influxdb", "fieldline_write")
+             if not math.isnan(ld[k].get("peak_rss_mib", float("nan")))]
+    if peaks:
+        print(f"  peak resident memory of each server while it loaded: {', '.join(peaks)}")
     if rollup_s is not None:
         print(f"  fieldline hours rolled up by the maintenance job in {rollup_s:.1f} s after the "
               "load (its cron trigger also ran during it)")
@@ -544,6 +629,23 @@ def print_compare(rep, args):
     for name, r in rep["queries"].items():
         print(f"  {name}: {r['what']}" + (f"; FAILED: {r['failed']}" if "failed" in r else ""))
     print("  every answer was checked equal (values within a relative 1e-9) before timing")
+    fp = rep.get("footprint")
+    if fp:
+        print()
+        print("## On disk, at the end of the run (every point each system holds, rollups and "
+              "indexes included)")
+        rows = []
+        for who, what in (("influxdb", "data + wal, after snapshot and full compaction"
+                           + ("" if fp["influxdb"]["settled"] else " (NOT settled in time)")),
+                          ("fieldline", "sqlite_db.db after a WAL checkpoint")):
+            f = fp[who]
+            rows.append([who, f"{f['points']:,}", f"{f['bytes'] / 2**20:,.1f}",
+                         f"{f['bytes'] / f['points']:.1f}" if f["points"] else "-", what])
+        print(table(["system", "points", "MiB", "bytes/point", "measured"], rows))
+        fi, ff = fp["influxdb"], fp["fieldline"]
+        if fi["points"] and ff["points"]:
+            print(f"  Fieldline / InfluxDB bytes per point: "
+                  f"{(ff['bytes'] / ff['points']) / (fi['bytes'] / fi['points']):.2f}")
 
 
 def plot_compare(rep, path):
@@ -762,6 +864,9 @@ def main():
     c.add_argument("--influx", required=True, help=hidden)
     c.add_argument("--influx-version", default="1.x", help=hidden)
     c.add_argument("--fieldline-db", required=True, help=hidden)
+    c.add_argument("--influx-dir", required=True, help=hidden)
+    c.add_argument("--influx-pid", type=int, required=True, help=hidden)
+    c.add_argument("--host-pid", type=int, required=True, help=hidden)
     c.add_argument("--days", type=float, default=1.0,
                    help="span of the data set in days (default %(default)s)")
     c.add_argument("--devices", type=int, default=100,

@@ -9,6 +9,7 @@ mod host;
 mod maintenance;
 mod notifier;
 mod operations;
+mod postgres;
 mod readme;
 mod security;
 mod sensorbis;
