@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use fieldline_domain::{JwtKey, OrgId, Timestamp, UserId};
+use fieldline_tests::Query as _;
 use fieldline_tests::{workspace, Start, TestHost};
 use reqwest::blocking::Client;
 use reqwest::Method;
@@ -1290,11 +1291,10 @@ fn notification_of(api: &Api, s: &Session, channel: &str) -> String {
     let tenant = storage::tenant(&db, OrgId::parse(&s.org).expect("org id")).expect("tenant");
     let channel = fieldline_domain::ChannelId::parse(channel).expect("channel id");
     let cref = storage::channel_ref(&db, &tenant, channel).expect("channel");
-    let user: i64 = db
-        .query_row("SELECT key FROM users WHERE id = ?", [&s.user], |r| {
-            r.get(0)
-        })
-        .expect("user key");
+    let user: i64 = db.query_i64(
+        "SELECT key FROM users WHERE id = ?",
+        &[s.user.as_str().into()],
+    );
     storage::add_notification(
         &db,
         cref,
@@ -1305,9 +1305,7 @@ fn notification_of(api: &Api, s: &Session, channel: &str) -> String {
         &[user],
     )
     .expect("notification");
-    let key: i64 = db
-        .query_row("SELECT max(key) FROM notifications", [], |r| r.get(0))
-        .expect("key");
+    let key: i64 = db.query_i64("SELECT max(key) FROM notifications", &[]);
     key.to_string()
 }
 

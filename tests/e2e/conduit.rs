@@ -14,9 +14,10 @@ use fieldline_domain::{
     Subscription, Timestamp,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Query as _;
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost};
 use reqwest::blocking::{RequestBuilder, Response};
-use rusqlite::Connection;
 use serde_json::Value;
 
 const NETWORK_ID: &str = "70B3D32111BD648F7";
@@ -566,7 +567,7 @@ fn conduit_answers_every_row_of_the_status_table() {
     // 429 Too Many Requests: see conduit_rate_limits_follow_the_tiers
 
     // 500 Internal Server Error: the database fails under the component
-    db.execute_batch("DROP TABLE points").expect("drop");
+    db.execute("DROP TABLE points", &[]).expect("drop");
     let (s, j) = post(&h, "/post/v2", &v2_body(&t, NETWORK_ID, ts, &[(1, 1.0)]));
     assert_eq!(s, 500, "{j}");
     assert!(error_of(s, &j).starts_with("Internal Server Error"));
@@ -1221,16 +1222,18 @@ fn timed_updates(first_ms: i64, from: usize, n: usize) -> Vec<String> {
 
 /// (points, sum of values) the device `network_id` has on all channels.
 fn stored(h: &TestHost, network_id: &str) -> (i64, f64) {
-    h.sqlite()
+    let rows = h
+        .storage()
         .expect("database")
-        .query_row(
+        .execute(
             "SELECT count(*), coalesce(sum(p.value), 0) FROM points p \
              JOIN channels c ON c.key = p.channel_key JOIN devices d ON d.key = c.device_key \
              WHERE d.network_id = ?1",
-            [network_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            &[network_id.into()],
         )
-        .expect("count points")
+        .expect("count points");
+    let r = rows.first().expect("a row");
+    (r.i64(0).expect("count"), r.f64(1).expect("sum"))
 }
 
 /// Waits up to `secs` until `want` points are stored, then a moment more for any that would be
@@ -1362,14 +1365,9 @@ fn conduit_mqtt_messages_past_the_points_per_hour_limit_are_counted_as_discarded
     );
     assert_eq!(acked, 15);
     let discarded = || -> i64 {
-        h.sqlite()
+        h.storage()
             .expect("database")
-            .query_row(
-                "SELECT coalesce(sum(n), 0) FROM discarded_points",
-                [],
-                |r| r.get(0),
-            )
-            .expect("discarded")
+            .query_i64("SELECT coalesce(sum(n), 0) FROM discarded_points", &[])
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while (stored(&h, NETWORK_ID).0 < 10 || discarded() < 5) && std::time::Instant::now() < deadline

@@ -15,8 +15,9 @@ use fieldline_domain::{
     SensorFields, Threshold, ThresholdOp, Thresholds, Timestamp, Unit,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Query as _;
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, workspace, Start, TestHost, PASSWORD};
-use rusqlite::Connection;
 use serde_json::{json, Value};
 
 use crate::notifier::{run, OPERATOR};
@@ -435,10 +436,7 @@ fn every_deviation_type_reaches_an_amqp_and_an_mqtt_consumer_and_validates() {
     set_broker(&h, &access, &vhost, &user, password);
     // The broker's password is sealed in the database, never in plain text.
     let sealed: Vec<u8> =
-        a.db.query_row("SELECT password_sealed FROM deviation_brokers", [], |r| {
-            r.get(0)
-        })
-        .expect("row");
+        a.db.query_blob("SELECT password_sealed FROM deviation_brokers", &[]);
     assert!(!sealed
         .windows(password.len())
         .any(|w| w == password.as_bytes()));
@@ -485,13 +483,10 @@ fn every_deviation_type_reaches_an_amqp_and_an_mqtt_consumer_and_validates() {
             "InputRadioStrengthDeviation",
         ]
     );
-    let dev_key: i64 =
-        a.db.query_row(
-            "SELECT key FROM devices WHERE id = ?",
-            [a.device.id.as_str()],
-            |r| r.get(0),
-        )
-        .expect("device key");
+    let dev_key: i64 = a.db.query_i64(
+        "SELECT key FROM devices WHERE id = ?",
+        &[a.device.id.as_str().into()],
+    );
     for (key, m) in &started {
         validate(m, &validators);
         let c = &m["Content"];
@@ -601,10 +596,19 @@ fn every_deviation_type_reaches_an_amqp_and_an_mqtt_consumer_and_validates() {
     );
     assert_eq!(status, 200, "{body}");
     let two_hours_ago = Timestamp::now().add_secs(-7200).as_millis();
+    let backdate = match a.db.dialect() {
+        storage::Dialect::Sqlite => {
+            "UPDATE deviation_states SET state = json_set(state, '$.NoConnection.evaluatedTo', ?) \
+             WHERE subject = ?"
+        }
+        storage::Dialect::Postgres => {
+            "UPDATE deviation_states SET state = jsonb_set(state::jsonb, \
+             '{NoConnection,evaluatedTo}', to_jsonb(?))::text WHERE subject = ?"
+        }
+    };
     a.db.execute(
-        "UPDATE deviation_states SET state = json_set(state, '$.NoConnection.evaluatedTo', ?) \
-         WHERE subject = ?",
-        rusqlite::params![two_hours_ago, format!("d:{dev_key}")],
+        backdate,
+        &[two_hours_ago.into(), format!("d:{dev_key}").into()],
     )
     .expect("backdate the last contact");
     let silent = consumer.take(2, &h, Duration::from_secs(60));
@@ -717,10 +721,10 @@ fn two_organizations_never_see_each_others_messages() {
     assert_eq!(kind_of(&a[0].1), "InputLimitDeviation");
     assert_eq!(kind_of(&b[0].1), "InputFailureDeviation");
     let uuid = |o: &Org| -> String {
-        o.db.query_row("SELECT uuid FROM orgs WHERE key = ?", [o.tenant.key], |r| {
-            r.get(0)
-        })
-        .expect("uuid")
+        o.db.query_text(
+            "SELECT uuid FROM orgs WHERE key = ?",
+            &[o.tenant.key.into()],
+        )
     };
     assert_eq!(a[0].1["OrganizationId"], uuid(&orgs[0]));
     assert_eq!(b[0].1["OrganizationId"], uuid(&orgs[1]));
@@ -785,13 +789,10 @@ fn after_a_broker_outage_every_message_arrives_once_in_order_per_incident() {
         failures += r["deviationPublishFailures"].as_u64().expect("failures");
     }
     assert!(failures >= 1, "the broker refused at least once");
-    let waiting: i64 =
-        a.db.query_row(
-            "SELECT count(*) FROM outbox WHERE topic = 'elpro' AND sent_at IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+    let waiting: i64 = a.db.query_i64(
+        "SELECT count(*) FROM outbox WHERE topic = 'elpro' AND sent_at IS NULL",
+        &[],
+    );
     // limit: open, end, open, end, open; failure: open, end; battery: open, end.
     assert_eq!(waiting, 9);
     // The broker is back.
@@ -849,12 +850,10 @@ fn after_a_broker_outage_every_message_arrives_once_in_order_per_incident() {
     assert_eq!(ids.len(), 9, "nine distinct messages");
     // Their original MessageIds: those written to the outbox while the broker was down.
     let stored: Vec<String> =
-        a.db.prepare("SELECT payload FROM outbox WHERE topic = 'elpro'")
-            .expect("prepare")
-            .query_map([], |r| r.get::<_, String>(0))
-            .expect("query")
+        a.db.query_texts("SELECT payload FROM outbox WHERE topic = 'elpro'", &[])
+            .into_iter()
             .map(|p| {
-                let o: Value = serde_json::from_str(&p.expect("row")).expect("payload");
+                let o: Value = serde_json::from_str(&p).expect("payload");
                 let body: Value =
                     serde_json::from_str(o["body"].as_str().expect("body")).expect("body");
                 body["MessageId"].as_str().expect("id").to_owned()

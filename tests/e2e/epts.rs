@@ -14,9 +14,10 @@ use fieldline_domain::{
     Password, PasswordHasher, Permissions, Point, SensorFields, Timestamp, Uuid,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Query as _;
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, workspace, Start, TestHost};
 use reqwest::blocking::RequestBuilder;
-use rusqlite::Connection;
 use serde_json::Value;
 
 /// The document's demo device.
@@ -555,10 +556,7 @@ fn influx_write_refuses_too_many_lines_before_reading_them_all() {
         )
     };
     let u = "uuid=11111111-2222-4333-8444-555555555555";
-    let points = |db: &Connection| -> i64 {
-        db.query_row("SELECT count(*) FROM points", [], |r| r.get(0))
-            .expect("count")
-    };
+    let points = |db: &Connection| -> i64 { db.query_i64("SELECT count(*) FROM points", &[]) };
     let refused = "more than 100000 points in one request; send at most 100000";
     // 200,000 lines that would all be written.
     let body: String = (0..200_000i64)

@@ -12,8 +12,9 @@ use fieldline_domain::{
     NetworkId, SensorFields, Threshold, ThresholdOp, Thresholds, Timestamp, Unit, Uuid,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Query as _;
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, workspace, Start, TestHost};
-use rusqlite::Connection;
 use serde_json::Value;
 
 pub(crate) const OPERATOR: &str = "e2e-notifier-operator-credential";
@@ -276,15 +277,11 @@ fn notifier_route_needs_the_operator_credential_and_mails_a_write_value_once() {
         Timestamp::now(),
     )
     .expect("token");
-    let login: String = fx
-        .db
-        .query_row(
-            "SELECT email FROM users u JOIN memberships m ON m.user_key = u.key \
-             WHERE m.org_key = ?",
-            [fx.tenant.key],
-            |r| r.get(0),
-        )
-        .expect("admin");
+    let login: String = fx.db.query_text(
+        "SELECT email FROM users u JOIN memberships m ON m.user_key = u.key \
+         WHERE m.org_key = ?",
+        &[fx.tenant.key.into()],
+    );
     let ms = Timestamp::now().as_millis();
     let r = client()
         .post(h.url("/write?db=fieldline&precision=ms"))

@@ -13,9 +13,9 @@ use fieldline_domain::{
     NetworkId, Point, SensorFields, Timestamp, Uuid,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost, JWT_SECRET, OPERATOR_TOKEN, PASSWORD};
 use reqwest::blocking::RequestBuilder;
-use rusqlite::Connection;
 use serde_json::{json, Value};
 
 /// A's values: a number no answer to B may contain.
@@ -123,16 +123,19 @@ fn json(text: &str) -> Value {
 
 /// Points stored under `o`'s organization, and how many of them hold `value`.
 fn stored(h: &TestHost, o: &Org, value: f64) -> (i64, i64) {
-    h.sqlite()
+    let rows = h
+        .storage()
         .expect("database")
-        .query_row(
-            "SELECT count(*), coalesce(sum(p.value = ?2), 0) FROM points p \
+        .execute(
+            "SELECT count(*), coalesce(sum(CASE WHEN p.value = ?2 THEN 1 ELSE 0 END), 0) \
+             FROM points p \
              JOIN channels c ON c.key = p.channel_key JOIN devices d ON d.key = c.device_key \
              JOIN orgs o ON o.key = d.org_key WHERE o.id = ?1",
-            rusqlite::params![o.tenant.id().to_string(), value],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            &[o.tenant.id().to_string().into(), value.into()],
         )
-        .expect("count points")
+        .expect("count points");
+    let r = rows.first().expect("a row");
+    (r.i64(0).expect("count"), r.i64(1).expect("matching"))
 }
 
 fn login(h: &TestHost, email: &str, password: &str) -> (u16, Value) {

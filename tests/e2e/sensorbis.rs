@@ -9,8 +9,9 @@ use std::sync::{Mutex, OnceLock};
 use base64::Engine as _;
 use fieldline_domain::{ConduitServices, ConduitTier, DeviceId, Subscription, Timestamp, Uuid};
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Query as _;
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost, PASSWORD};
-use rusqlite::Connection;
 use serde_json::{json, Value};
 
 // The operation table the component dispatches on and writes its help page from.
@@ -1580,12 +1581,24 @@ fn sensorbis_uri_from_public_base_url_and_secrets_never_stored_in_plain_text() {
     assert_eq!(got["token"], token);
     // Neither secret is anywhere in the database files (the database and its WAL): only their
     // hashes and sealed copies are.
+    // On PostgreSQL: every table of the database, dumped as text.
     let dir = sb.host.state.path();
     let mut bytes = Vec::new();
     for name in ["sqlite_db.db", "sqlite_db.db-wal"] {
         if let Ok(b) = std::fs::read(dir.join(name)) {
             bytes.extend(b);
         }
+    }
+    if sb.db.dialect() == storage::Dialect::Postgres {
+        bytes.extend(
+            sb.db
+                .query_text(
+                    "SELECT string_agg(query_to_xml(format('SELECT * FROM %I', tablename), \
+                     true, false, '')::text, '') FROM pg_tables WHERE schemaname = 'public'",
+                    &[],
+                )
+                .into_bytes(),
+        );
     }
     assert!(bytes.len() > 4096, "the database was read");
     for secret in [s(&d[0]["authorization"]), token] {

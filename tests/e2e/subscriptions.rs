@@ -11,9 +11,10 @@ use fieldline_domain::{
     ConduitServices, ConduitTier, DeviceFields, Name, NetworkId, Subscription, Timestamp, Uuid,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::Query as _;
+use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, fixture_subscription, Start, TestHost, OPERATOR_TOKEN, PASSWORD};
 use reqwest::blocking::RequestBuilder;
-use rusqlite::Connection;
 use serde_json::{json, Value};
 
 const EMAIL: &str = "ops@example.com";
@@ -225,9 +226,7 @@ fn points_per_hour_limit_holds_across_conduit_and_influx_write_at_once() {
         "exactly the limit is accepted, across both APIs"
     );
     assert!(refused[0] > 0 && refused[1] > 0, "{refused:?}");
-    let stored: i64 = db
-        .query_row("SELECT count(*) FROM points", [], |r| r.get(0))
-        .expect("count");
+    let stored: i64 = db.query_i64("SELECT count(*) FROM points", &[]);
     assert_eq!(stored, limit as i64);
 
     // The administrators see what was discarded, per device.
@@ -466,9 +465,7 @@ fn hourly_aggregates_through_the_admin_api_take_late_values() {
     );
     let (s, _, b) = call(write(&h, &lines));
     assert_eq!(s, 204, "{b}");
-    let channel: String = db
-        .query_row("SELECT id FROM channels", [], |r| r.get(0))
-        .expect("channel");
+    let channel: String = db.query_text("SELECT id FROM channels", &[]);
     let a = access(&h);
     let get = || {
         let (s, _, b) = call(

@@ -94,7 +94,7 @@ pub fn fixture_subscription() -> fieldline_domain::Subscription {
 }
 
 pub fn sign_up(
-    db: &rusqlite::Connection,
+    db: &dyn fieldline_storage::Db,
     organization: &str,
     email: &str,
 ) -> (fieldline_storage::Tenant, fieldline_domain::UserId) {
@@ -142,6 +142,52 @@ pub struct Start {
     pub env: Vec<(String, String)>,
     /// Whether to pass `--state-dir` (the temporary directory); see [`Start::no_state_dir_flag`].
     pub state_dir_flag: bool,
+    /// The application's PostgreSQL database, when the run is on PostgreSQL ([`postgres`]).
+    pub postgres: Option<Arc<fieldline_storage::native_pg::TempDatabase>>,
+}
+
+/// The store the end-to-end tests set up data in: the host's own database, either backend.
+pub type Storage = Box<dyn fieldline_storage::Db>;
+
+/// One-value reads of the tests' checks, on either backend.
+pub trait Query {
+    fn query_i64(&self, sql: &str, params: &[fieldline_storage::Value]) -> i64;
+    fn query_text(&self, sql: &str, params: &[fieldline_storage::Value]) -> String;
+    fn query_blob(&self, sql: &str, params: &[fieldline_storage::Value]) -> Vec<u8>;
+    /// The first column of every row, as text.
+    fn query_texts(&self, sql: &str, params: &[fieldline_storage::Value]) -> Vec<String>;
+}
+
+impl<T: fieldline_storage::Db + ?Sized> Query for T {
+    fn query_i64(&self, sql: &str, params: &[fieldline_storage::Value]) -> i64 {
+        let rows = self.execute(sql, params).expect(sql);
+        rows.first().expect(sql).i64(0).expect(sql)
+    }
+
+    fn query_text(&self, sql: &str, params: &[fieldline_storage::Value]) -> String {
+        let rows = self.execute(sql, params).expect(sql);
+        rows.first().expect(sql).text(0).expect(sql).to_owned()
+    }
+
+    fn query_blob(&self, sql: &str, params: &[fieldline_storage::Value]) -> Vec<u8> {
+        let rows = self.execute(sql, params).expect(sql);
+        rows.first().expect(sql).blob(0).expect(sql).to_vec()
+    }
+
+    fn query_texts(&self, sql: &str, params: &[fieldline_storage::Value]) -> Vec<String> {
+        let rows = self.execute(sql, params).expect(sql);
+        rows.iter()
+            .map(|r| r.text(0).expect(sql).to_owned())
+            .collect()
+    }
+}
+
+/// Whether this run stores the application's data in PostgreSQL: `FIELDLINE_E2E_STORAGE=postgres`
+/// gives each application host a fresh database (`fl_test_<random>`, dropped with the host) on
+/// the server at `FIELDLINE_TEST_PG` (default `postgres://postgres@127.0.0.1:5432`), through
+/// the variables `storage` and `postgres_url`.
+pub fn postgres() -> bool {
+    std::env::var("FIELDLINE_E2E_STORAGE").is_ok_and(|v| v == "postgres")
 }
 
 impl Start {
@@ -151,18 +197,36 @@ impl Start {
             args: Vec::new(),
             env: Vec::new(),
             state_dir_flag: true,
+            postgres: None,
         }
     }
 
     /// The application (the repository's `spin.toml`), with [`JWT_SECRET`] as its signing key
     /// and [`SENSORBIS_SECRET`] as its Sensorbis sealing key.
     pub fn app() -> Self {
-        Self::new(workspace().join("spin.toml"))
+        let start = Self::new(workspace().join("spin.toml"))
             .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
             .env("SPIN_VARIABLE_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .env("SPIN_VARIABLE_CRON_TOKEN", CRON_TOKEN)
             .env("SPIN_VARIABLE_SENSORBIS_SECRET", SENSORBIS_SECRET)
-            .env("SPIN_VARIABLE_BROKER_SECRET", BROKER_SECRET)
+            .env("SPIN_VARIABLE_BROKER_SECRET", BROKER_SECRET);
+        if postgres() {
+            start.on_postgres()
+        } else {
+            start
+        }
+    }
+
+    /// The application's data in a fresh PostgreSQL database of its own.
+    pub fn on_postgres(mut self) -> Self {
+        let server = std::env::var("FIELDLINE_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let db = fieldline_storage::native_pg::TempDatabase::create(&server)
+            .expect("a PostgreSQL server at FIELDLINE_TEST_PG");
+        let url = db.url();
+        self.postgres = Some(Arc::new(db));
+        self.env("SPIN_VARIABLE_STORAGE", "postgres")
+            .env("SPIN_VARIABLE_POSTGRES_URL", &url)
     }
 
     /// The fixture application in `tests/fixtures/spin.toml`.
@@ -354,10 +418,16 @@ impl TestHost {
         }
     }
 
-    /// The default SQLite database through fieldline-storage (migrated): how the tests set up
-    /// organizations, devices and tokens with the same storage layer the components use.
-    pub fn storage(&self) -> Result<rusqlite::Connection> {
-        let db = fieldline_storage::native::open(&self.state.path().join("sqlite_db.db"))?;
+    /// The application's database through fieldline-storage (migrated): how the tests set up
+    /// organizations, devices and tokens with the same storage layer the components use. The
+    /// default SQLite database, or the host's PostgreSQL database in a PostgreSQL run.
+    pub fn storage(&self) -> Result<Storage> {
+        let db: Storage = match &self.start.postgres {
+            Some(pg) => Box::new(pg.connect()?),
+            None => Box::new(fieldline_storage::native::open(
+                &self.state.path().join("sqlite_db.db"),
+            )?),
+        };
         fieldline_storage::migrate(&db)?;
         Ok(db)
     }

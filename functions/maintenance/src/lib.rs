@@ -73,6 +73,16 @@ fn work() -> Result<Report, String> {
     let tenants = store
         .all_tenants()
         .map_err(|e| format!("listing organizations: {e}"))?;
+    // Whole partitions first (PostgreSQL): what every organization's retention has passed.
+    let earliest_cutoff = tenants
+        .iter()
+        .map(|(_, subscription)| subscription.detailed_cutoff_hour(now))
+        .min();
+    if let Some(cutoff) = earliest_cutoff {
+        report.points += store
+            .maintain_partitions(now, cutoff)
+            .map_err(|e| format!("points partitions: {e}"))?;
+    }
     'orgs: for (tenant, subscription) in tenants {
         let points_before = subscription.detailed_cutoff_hour(now);
         let rollups_before = subscription.aggregated_cutoff(now).hour_start();

@@ -7,19 +7,38 @@
 use std::borrow::Cow;
 
 use fieldline_domain::JwtKey;
+use fieldline_storage::{BackendFailure, Db, SqlStore};
 use spin_sdk::http::{Request, Response};
-use spin_sdk::sqlite::Connection;
 
 pub use fieldline_http::{Authorization, BodyError};
 
-/// The store components run the use cases on. Choosing another backend changes this module,
+/// The store components run the use cases on, whichever backend the `storage` variable picks:
+/// every component is compiled once for both. Choosing another backend changes this module,
 /// not a component.
-pub type Store = fieldline_storage::SqlStore<Connection>;
+pub type Store = SqlStore<Box<dyn Db>>;
 
-/// Opens the component's `default` store, migrating its schema when it is behind (one cheap
-/// version read when it is not). Call once per request.
+/// Opens the store, migrating its schema when it is behind (one cheap version read when it is
+/// not). Call once per request. The Spin variable `storage` picks the backend: `sqlite` (the
+/// default: the component's `default` SQLite database) or `postgres` (the server at the secret
+/// variable `postgres_url`, which `allowed_outbound_hosts` must allow).
 pub fn open_store() -> fieldline_service::Result<Store> {
-    fieldline_storage::spin::open_store()
+    match variable("storage").as_deref() {
+        None | Some("sqlite") => Ok(SqlStore(Box::new(fieldline_storage::spin::open_default()?))),
+        Some("postgres") => {
+            let url = variable("postgres_url").ok_or_else(|| {
+                fieldline_service::Error::backend(
+                    BackendFailure::Unavailable,
+                    "storage = \"postgres\" needs the variable postgres_url \
+                     (postgres://user:password@host:port/database)",
+                )
+            })?;
+            Ok(SqlStore(Box::new(fieldline_storage::spin_pg::open(&url)?)))
+        }
+        Some(other) => Err(fieldline_service::Error::backend(
+            BackendFailure::Unavailable,
+            format!("storage = {other:?}: the backends are \"sqlite\" and \"postgres\""),
+        )),
+    }
 }
 
 /// A Spin variable; `None` when it is undefined or empty.

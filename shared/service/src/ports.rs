@@ -491,6 +491,11 @@ pub trait Points {
         rollups_before: Timestamp,
         batch: usize,
     ) -> Result<(usize, usize)>;
+    /// Retention of whole time partitions, where the backend partitions points (PostgreSQL;
+    /// nothing elsewhere): makes the partitions of `now` and the month after it, and drops those
+    /// that end before `points_before`, the earliest raw-data cut-off of every organization,
+    /// and hold no hour whose rollup is pending. Returns how many points they held.
+    fn maintain_partitions(&self, now: Timestamp, points_before: Timestamp) -> Result<usize>;
 }
 
 /// Channels as the time-series APIs see them: series named by communicationId, tagged by

@@ -22,6 +22,9 @@ fn limit(n: usize) -> Value {
 }
 
 pub fn queued_points(db: &dyn Db, n: usize) -> Result<Vec<QueuedPoint>> {
+    if db.dialect() == crate::db::Dialect::Postgres {
+        db.execute("SELECT fl_lock_alarm_queue()", &[])?;
+    }
     let rows = db.execute(
         "SELECT seq, channel_key, ts, value, stored_at FROM alarm_queue ORDER BY seq LIMIT ?",
         &[limit(n)],

@@ -83,7 +83,6 @@ mod tests {
     };
 
     use super::*;
-    use crate::native;
     use crate::store::SqlStore;
     use fieldline_domain::conduit::{ConduitChannel, ReadQuery, Reading};
     use fieldline_domain::{ConduitTier, Device, DeviceFields, Name, NetworkId, Timestamp};
@@ -92,7 +91,7 @@ mod tests {
     use fieldline_service::{Error, Refusal};
 
     fn conduit_caller(
-        db: &rusqlite::Connection,
+        db: &crate::testdb::TestDb,
         token: Option<&str>,
         service: ConduitService,
         now: Timestamp,
@@ -101,7 +100,7 @@ mod tests {
     }
 
     fn conduit_ingest(
-        db: &rusqlite::Connection,
+        db: &crate::testdb::TestDb,
         caller: &ConduitCaller,
         network_id: &NetworkId,
         timestamp: Timestamp,
@@ -113,7 +112,7 @@ mod tests {
     }
 
     fn conduit_points(
-        db: &rusqlite::Connection,
+        db: &crate::testdb::TestDb,
         tenant: &Tenant,
         device: Option<&Device>,
         query: &ReadQuery,
@@ -153,9 +152,8 @@ mod tests {
         Timestamp::from_secs(1_700_000_000).unwrap()
     }
 
-    fn setup(services: ConduitServices) -> (rusqlite::Connection, Tenant, String) {
-        let db = native::open_in_memory().unwrap();
-        crate::schema::migrate(&db).unwrap();
+    fn setup(services: ConduitServices) -> (crate::testdb::TestDb, Tenant, String) {
+        let db = crate::testdb::db();
         let hash = PasswordHasher::insecure_fast_for_tests()
             .hash(&Password::parse("correct horse battery").unwrap())
             .unwrap();
@@ -175,7 +173,7 @@ mod tests {
 
     /// A member with `permissions` and their Conduit token of `tier`.
     fn member_token(
-        db: &rusqlite::Connection,
+        db: &crate::testdb::TestDb,
         tenant: &Tenant,
         email: &str,
         permissions: Permissions,

@@ -15,7 +15,7 @@ pub fn increment_counter(db: &dyn Db, key: &str, by: u64, expires_at: Timestamp)
     let by = i64::try_from(by).unwrap_or(i64::MAX);
     let rows = db.execute(
         "INSERT INTO counters (key, n, expires_at) VALUES (?, ?, ?) \
-         ON CONFLICT (key) DO UPDATE SET n = n + excluded.n RETURNING n",
+         ON CONFLICT (key) DO UPDATE SET n = counters.n + excluded.n RETURNING n",
         &[key.into(), by.into(), expires_at.into()],
     )?;
     rows.first()
@@ -37,7 +37,7 @@ pub fn increment_within(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = db.execute(
         "INSERT INTO counters (key, n, expires_at) SELECT ?1, ?2, ?3 WHERE ?2 <= ?4 \
-         ON CONFLICT (key) DO UPDATE SET n = n + excluded.n WHERE n + excluded.n <= ?4 \
+         ON CONFLICT (key) DO UPDATE SET n = counters.n + excluded.n WHERE counters.n + excluded.n <= ?4 \
          RETURNING n",
         &[key.into(), by.into(), expires_at.into(), limit.into()],
     )?;
@@ -97,7 +97,7 @@ pub fn count_discarded(
         "INSERT INTO discarded_points (org_key, device_key, hour, n) \
          SELECT ?1, coalesce((SELECT key FROM devices WHERE org_key = ?1 AND id = ?2), 0), ?3, ?4 \
          WHERE true \
-         ON CONFLICT (org_key, hour, device_key) DO UPDATE SET n = n + excluded.n",
+         ON CONFLICT (org_key, hour, device_key) DO UPDATE SET n = discarded_points.n + excluded.n",
         &[tenant.key.into(), device, hour.into(), points.into()],
     )?;
     Ok(())

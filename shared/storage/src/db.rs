@@ -1,5 +1,7 @@
-//! The database seam: one trait, one statement per call, implemented by Spin's SQLite connection
-//! (in components) and by rusqlite (native tests and benchmarks), so the same SQL runs on both.
+//! The database seam: one trait, one statement per call, implemented by Spin's SQLite and
+//! PostgreSQL connections (in components) and by rusqlite and the `postgres` crate (native tests
+//! and benchmarks), so the same SQL runs on all of them; [`Db::dialect`] names the few places
+//! where SQLite and PostgreSQL need different statements.
 
 use fieldline_domain::{ParseError, Timestamp};
 
@@ -262,22 +264,75 @@ impl<'a> Row<'a> {
 /// `COMMIT`): the Spin host gives that connection the writer until it ends. Outside a
 /// transaction each write autocommits (the host commits concurrent ones as a group).
 pub trait Db {
-    /// Runs exactly one SQL statement with positional (`?`) parameters.
+    /// Runs exactly one SQL statement with positional (`?`, `?N`) parameters.
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows>;
+
+    /// The SQL dialect the statements must be written in. The statements are SQLite's and,
+    /// nearly all, PostgreSQL's as well; the few that differ choose by this, in the repository
+    /// function that owns them.
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+}
+
+/// Which database a [`Db`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    /// PostgreSQL 15 or later; its `Db` translates `?` placeholders ([`crate::pg::translate`]).
+    Postgres,
 }
 
 impl<T: Db + ?Sized> Db for &T {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows> {
         (**self).execute(sql, params)
     }
+
+    fn dialect(&self) -> Dialect {
+        (**self).dialect()
+    }
 }
+
+impl<T: Db + ?Sized> Db for Box<T> {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows> {
+        (**self).execute(sql, params)
+    }
+
+    fn dialect(&self) -> Dialect {
+        (**self).dialect()
+    }
+}
+
+/// The advisory lock every PostgreSQL [`transaction`] takes: the database's one writer of
+/// explicit transactions, as SQLite's `BEGIN IMMEDIATE` is (key: "fieldlin" in ASCII).
+pub(crate) const WRITER_LOCK: i64 = 0x6669_656c_646c_696e;
 
 /// Runs `f` inside `BEGIN IMMEDIATE` ... `COMMIT`, rolling back if it fails. Not nestable: the
 /// repository functions that use it must not be called inside another transaction.
+///
+/// On PostgreSQL: `BEGIN` (READ COMMITTED) and at once the transaction-scoped advisory lock
+/// [`WRITER_LOCK`], so that explicit transactions take turns across every connection and
+/// replica exactly as SQLite's writers do; statements outside a transaction run concurrently
+/// and are each atomic (their conflicts are decided by the row locks their upserts take).
 pub fn transaction<T>(db: &dyn Db, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
-    // IMMEDIATE takes the write lock at once, so a read-then-write inside cannot fail with
-    // SQLITE_BUSY halfway through when another writer got there first.
-    db.execute("BEGIN IMMEDIATE", &[])?;
+    match db.dialect() {
+        // IMMEDIATE takes the write lock at once, so a read-then-write inside cannot fail with
+        // SQLITE_BUSY halfway through when another writer got there first.
+        Dialect::Sqlite => {
+            db.execute("BEGIN IMMEDIATE", &[])?;
+        }
+        Dialect::Postgres => {
+            db.execute("BEGIN", &[])?;
+            if let Err(e) = db.execute(
+                // (a row of one integer: Spin's interface has no value for `void`)
+                "SELECT 1 FROM pg_advisory_xact_lock(?)",
+                &[Value::Integer(WRITER_LOCK)],
+            ) {
+                let _ = db.execute("ROLLBACK", &[]);
+                return Err(e);
+            }
+        }
+    }
     match f(db) {
         Ok(v) => match db.execute("COMMIT", &[]) {
             Ok(_) => Ok(v),

@@ -1,13 +1,13 @@
 //! elproMONITOR deviation messages over this storage: the ordered claim per organization and
 //! the publisher's retries after a broker outage (`fieldline_service::deviations::publish`).
 
+use crate::testdb::TestDb;
 use fieldline_domain::Timestamp;
 use fieldline_domain::{
     Email, OrgFields, OrgName, Password, PasswordHasher, SealKey, Subscription,
 };
 use fieldline_service::deviations::{self, seal_context, BrokerLogin, Publisher};
 use fieldline_service::ports::{Deviations, Outbox, StoredBroker};
-use rusqlite::Connection;
 
 use crate::*;
 
@@ -15,7 +15,7 @@ fn t0() -> Timestamp {
     Timestamp::from_secs(1_700_000_000).unwrap()
 }
 
-fn org(db: &Connection, name: &str, admin: &str) -> Tenant {
+fn org(db: &dyn Db, name: &str, admin: &str) -> Tenant {
     let hash = PasswordHasher::insecure_fast_for_tests()
         .hash(&Password::parse("correct horse battery").unwrap())
         .unwrap();
@@ -31,10 +31,8 @@ fn org(db: &Connection, name: &str, admin: &str) -> Tenant {
     .0
 }
 
-fn db() -> Connection {
-    let db = native::open_in_memory().unwrap();
-    migrate(&db).unwrap();
-    db
+fn db() -> TestDb {
+    crate::testdb::db()
 }
 
 #[test]

@@ -109,7 +109,8 @@ pub fn incident_subject(db: &dyn Db, tenant: &Tenant, id: i64) -> Result<Deviati
 
 pub fn deviation_devices(db: &dyn Db) -> Result<Vec<DeviationDevice>> {
     db.execute(
-        "SELECT d.key, d.org_key, o.id, max(d.created_at, b.enabled_at), ds.settings \
+        "SELECT d.key, d.org_key, o.id, \
+         CASE WHEN d.created_at > b.enabled_at THEN d.created_at ELSE b.enabled_at END, ds.settings \
          FROM devices d JOIN orgs o ON o.key = d.org_key \
          JOIN deviation_brokers b ON b.org_key = d.org_key \
          LEFT JOIN deviation_device_settings ds ON ds.device_key = d.key ORDER BY d.key",

@@ -215,7 +215,7 @@ pub fn update_device(
             "UPDATE devices SET network_id = ?, name = ?, descr = ?, vendor_id = ?, \
                  customer_id = ?, time_zone = ?, uses_dst = ?, lon = ?, lat = ?, \
                  notification_email = ?, notifications_min_interval = ?, meta = ?, \
-                 notification_verified = CASE WHEN notification_email IS ? \
+                 notification_verified = CASE WHEN notification_email IS NOT DISTINCT FROM ? \
                      THEN notification_verified ELSE 0 END, \
                  updated_at = ? WHERE org_key = ? AND id = ? \
                  AND NOT EXISTS (SELECT 1 FROM devices o WHERE o.org_key = devices.org_key \

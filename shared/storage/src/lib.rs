@@ -1,7 +1,9 @@
-//! Fieldline's storage: the SQLite backend of the use-case layer's ports ([`SqlStore`], see
+//! Fieldline's storage: the SQL backend of the use-case layer's ports ([`SqlStore`], see
 //! `fieldline_service::ports`), one versioned schema and the queries every component runs, over
-//! Spin's SQLite interface in components (feature `spin`) and rusqlite natively (feature
-//! `native`; the unit tests always use it).
+//! SQLite (Spin's SQLite interface in components, feature `spin`; rusqlite natively, feature
+//! `native`; the unit tests always use it) or PostgreSQL (Spin's `pg4` in components,
+//! [`spin_pg`]; the `postgres` crate natively, feature `native-postgres`). The few statements
+//! that differ choose by [`Db::dialect`] (docs/storage.md).
 //!
 //! Components open the store ([`spin::open_store`]) and hand it to the use cases of
 //! `fieldline_service`, which see only the ports. Every function here that takes a [`Tenant`]
@@ -27,8 +29,10 @@ mod error;
 mod incidents;
 mod orgs;
 mod outbox;
+pub mod pg;
 mod points;
 pub mod schema;
+mod schema_pg;
 mod sensorbis;
 mod series;
 mod store;
@@ -39,8 +43,14 @@ mod views;
 
 #[cfg(any(feature = "native", test))]
 pub mod native;
+#[cfg(any(feature = "native-postgres", test))]
+pub mod native_pg;
 #[cfg(feature = "spin")]
 pub mod spin;
+#[cfg(feature = "spin")]
+pub mod spin_pg;
+#[cfg(test)]
+pub(crate) mod testdb;
 
 #[cfg(test)]
 mod deviation_tests;
@@ -54,7 +64,7 @@ mod upgrades;
 pub use alarms::{add_notification, queue_length, set_notification_reminder};
 pub use conduit::{channels_by_key, point_page};
 pub use counters::{counter, increment_counter, purge_expired_counters, PURGE_BATCH};
-pub use db::{transaction, Db, Row, Rows, Value};
+pub use db::{transaction, Db, Dialect, Row, Rows, Value};
 pub use devices::{
     channel, channel_ref, channel_refs, create_channel, create_device, create_sensor,
     delete_channel, delete_device, delete_sensor, device, device_by_network_id, device_by_uuid,
@@ -71,9 +81,9 @@ pub use orgs::{
     update_subscription, Tenant,
 };
 pub use points::{
-    delete_expired, latest_points, points_in_range, purge_points_before, purge_rollups_before,
-    roll_up_pending, rollup_hours, rollups_in_range, write_points, write_points_within, Order,
-    WRITE_CHUNK_ROWS,
+    delete_expired, drop_expired_partitions, latest_points, points_in_range, prepare_partitions,
+    purge_points_before, purge_rollups_before, roll_up_pending, rollup_hours, rollups_in_range,
+    write_points, write_points_within, Order, WRITE_CHUNK_ROWS,
 };
 pub use schema::{migrate, SCHEMA_VERSION};
 pub use sensorbis::{

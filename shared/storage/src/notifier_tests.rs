@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use crate::testdb::TestDb;
 use fieldline_domain::notify::Mail;
 use fieldline_domain::topics::{Kinds, QuietHours};
 use fieldline_domain::{
@@ -12,7 +13,6 @@ use fieldline_domain::{
 };
 use fieldline_service::notifier::{self, Mailer, SendError, Settings};
 use fieldline_service::ports::{Alarms, Counters, NewTopicSubscription, Outbox, TopicTarget};
-use rusqlite::Connection;
 
 use crate::db::{Rows, Value};
 use crate::*;
@@ -25,7 +25,7 @@ fn settings() -> Settings {
 }
 
 struct Fx {
-    db: Connection,
+    db: TestDb,
     tenant: Tenant,
     /// The administrator who signed up.
     admin: fieldline_domain::UserId,
@@ -42,7 +42,7 @@ fn password() -> fieldline_domain::PasswordHash {
 /// An organization (time zone Europe/Rome, `cap` e-mails a day) with a device "Cold room"
 /// whose address is `address` (confirmed when `verified`), a sensor "Probe" and `n` channels
 /// "T1".. in °C with the threshold `> 8`.
-fn fixture_in(db: Connection, n: usize, address: Option<&str>, verified: bool, cap: u32) -> Fx {
+fn fixture_in(db: TestDb, n: usize, address: Option<&str>, verified: bool, cap: u32) -> Fx {
     migrate(&db).unwrap();
     let now = Timestamp::now();
     let (tenant, _, admin) = sign_up(
@@ -101,7 +101,7 @@ fn fixture_in(db: Connection, n: usize, address: Option<&str>, verified: bool, c
 }
 
 fn fixture(n: usize, address: Option<&str>, verified: bool, cap: u32) -> Fx {
-    fixture_in(native::open_in_memory().unwrap(), n, address, verified, cap)
+    fixture_in(TestDb::empty(), n, address, verified, cap)
 }
 
 const MIN: i64 = 60;
@@ -124,7 +124,7 @@ impl Fx {
         .unwrap();
     }
 
-    fn store(&self) -> SqlStore<&Connection> {
+    fn store(&self) -> SqlStore<&TestDb> {
         SqlStore(&self.db)
     }
 
@@ -179,13 +179,10 @@ impl Fx {
 
     /// The e-mails in the outbox, oldest first.
     fn outbox(&self) -> Vec<Mail> {
-        let mut s = self
-            .db
-            .prepare("SELECT payload FROM outbox ORDER BY key")
-            .unwrap();
-        s.query_map([], |r| r.get::<_, String>(0))
+        Db::execute(&self.db, "SELECT payload FROM outbox ORDER BY key", &[])
             .unwrap()
-            .map(|p| Mail::from_json(&p.unwrap()).unwrap())
+            .iter()
+            .map(|r| Mail::from_json(r.text(0).unwrap()).unwrap())
             .collect()
     }
 
@@ -572,7 +569,7 @@ fn the_daily_cap_holds_per_utc_day_with_one_last_mail_saying_so() {
 
 /// A connection that fails the `n`-th insert into the outbox, as a run killed half way.
 struct Dies<'a> {
-    db: &'a Connection,
+    db: &'a TestDb,
     left: Cell<u32>,
 }
 
@@ -586,6 +583,10 @@ impl Db for Dies<'_> {
             }
         }
         Db::execute(self.db, sql, params)
+    }
+
+    fn dialect(&self) -> crate::Dialect {
+        self.db.dialect()
     }
 }
 
@@ -619,15 +620,7 @@ fn a_run_killed_half_way_changes_nothing_and_the_next_mails_each_alert_once() {
 
 #[test]
 fn overlapping_runs_evaluate_each_point_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite");
-    let fx = fixture_in(
-        native::open(&path).unwrap(),
-        40,
-        Some("ops@dairy.example"),
-        true,
-        1000,
-    );
+    let fx = fixture_in(TestDb::shared(), 40, Some("ops@dairy.example"), true, 1000);
     let t = Timestamp::now();
     // 40 channels, each 12 then 5 then 13 (opened, closed, opened): 3 changes, 1 mail each.
     for (k, v) in [12.0, 5.0, 13.0].into_iter().enumerate() {
@@ -638,9 +631,8 @@ fn overlapping_runs_evaluate_each_point_once() {
     }
     let runs: Vec<_> = (0..4)
         .map(|_| {
-            let path = path.clone();
+            let db = fx.db.connect();
             std::thread::spawn(move || {
-                let db = native::open(&path).unwrap();
                 notifier::run(&SqlStore(&db), &settings(), t, &mut || true).unwrap()
             })
         })
@@ -704,10 +696,7 @@ fn the_sender_retries_with_backoff_and_delivers_each_mail_once_after_an_outage()
         assert_eq!((d.sent, d.failed), (0, 3));
         // nothing is due before the backoff ends
         assert_eq!(deliver(&down).failed, 0);
-        let next: i64 = fx
-            .db
-            .query_row("SELECT min(next_attempt_at) FROM outbox", [], |r| r.get(0))
-            .unwrap();
+        let next: i64 = fx.db.query_i64("SELECT min(next_attempt_at) FROM outbox");
         waited.push((next - clock.get().as_millis()) / 1000);
         clock.set(Timestamp::from_millis(next).unwrap());
     }
@@ -805,10 +794,7 @@ fn a_refused_mail_is_kept_and_retried_rarely() {
     let d = notifier::deliver(&store, &mut m, &|| t, &mut || true).unwrap();
     assert_eq!(d.failed, 1);
     assert!(d.last_error.unwrap().contains("550"));
-    let next: i64 = fx
-        .db
-        .query_row("SELECT next_attempt_at FROM outbox", [], |r| r.get(0))
-        .unwrap();
+    let next: i64 = fx.db.query_i64("SELECT next_attempt_at FROM outbox");
     assert_eq!((next - t.as_millis()) / 1000, 6 * 3600);
 }
 
@@ -1081,10 +1067,7 @@ fn an_alert_nobody_subscribed_to_is_mailed_to_the_device_but_not_stored_in_app()
         (1, 0, 0),
         "{r:?}"
     );
-    let stored: i64 = fx
-        .db
-        .query_row("SELECT count(*) FROM notifications", [], |r| r.get(0))
-        .unwrap();
+    let stored: i64 = fx.db.query_i64("SELECT count(*) FROM notifications");
     assert_eq!(stored, 0);
     assert!(fx
         .store()

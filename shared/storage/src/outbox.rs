@@ -78,6 +78,12 @@ pub(crate) fn lease(
     limit: usize,
 ) -> Result<Vec<OutboxMessage>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // PostgreSQL: lock what is taken and skip what another replica is taking, so that two
+    // concurrent senders never lease one message (READ COMMITTED would let both select it).
+    let selection = match db.dialect() {
+        crate::db::Dialect::Sqlite => selection.to_owned(),
+        crate::db::Dialect::Postgres => format!("{selection} FOR UPDATE SKIP LOCKED"),
+    };
     let rows = db.execute(
         &format!(
             "UPDATE outbox SET next_attempt_at = ?1, attempts = attempts + 1 WHERE key IN \

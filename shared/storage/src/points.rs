@@ -3,7 +3,7 @@
 
 use fieldline_domain::{HourlyRollup, Point, Timestamp};
 
-use crate::db::{placeholders, transaction, Db, Value};
+use crate::db::{placeholders, transaction, Db, Dialect, Value};
 use crate::devices::ChannelRef;
 use crate::error::{Error, Result};
 use crate::orgs::Tenant;
@@ -13,6 +13,8 @@ use fieldline_service::ports::{Reservation, Reserved};
 pub const WRITE_CHUNK_ROWS: usize = 10_000;
 /// Channels per `IN (...)` list.
 pub(crate) const IN_CHUNK: usize = 500;
+/// A day in milliseconds: the points of a write that found no partition are grouped by day.
+const DAY_MS: i64 = 24 * Timestamp::HOUR_MS;
 
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::with_capacity(80 + rows * 8);
@@ -36,6 +38,16 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
     for (channel, _) in points {
         channel.check(tenant)?;
     }
+    let written = points.len();
+    // PostgreSQL refuses to upsert one row twice in a statement: the last of each (channel,
+    // time) stands for the others, as SQLite's successive upserts would leave it.
+    let deduplicated;
+    let points = if db.dialect() == Dialect::Postgres && has_repeats(points) {
+        deduplicated = last_of_each(points);
+        &deduplicated[..]
+    } else {
+        points
+    };
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)]| -> Result<()> {
         let mut params = Vec::with_capacity(chunk.len() * 3);
         for (channel, p) in chunk {
@@ -46,16 +58,98 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
         db.execute(&insert_sql(chunk.len()), &params)?;
         Ok(())
     };
-    match points.len() {
-        0 => {}
-        n if n <= WRITE_CHUNK_ROWS => write_chunk(db, points)?,
+    with_partitions(db, points, |db| match points.len() {
+        0 => Ok(()),
+        n if n <= WRITE_CHUNK_ROWS => write_chunk(db, points),
         _ => transaction(db, |db| {
             points
                 .chunks(WRITE_CHUNK_ROWS)
                 .try_for_each(|chunk| write_chunk(db, chunk))
-        })?,
+        }),
+    })?;
+    Ok(written)
+}
+
+fn has_repeats(points: &[(ChannelRef, Point)]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(points.len());
+    !points
+        .iter()
+        .all(|(c, p)| seen.insert((c.key, p.ts().as_millis())))
+}
+
+/// The points with only the last of each (channel, time), in their order.
+fn last_of_each(points: &[(ChannelRef, Point)]) -> Vec<(ChannelRef, Point)> {
+    let mut seen = std::collections::HashSet::with_capacity(points.len());
+    let mut out: Vec<_> = points
+        .iter()
+        .rev()
+        .filter(|(c, p)| seen.insert((c.key, p.ts().as_millis())))
+        .copied()
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Runs `write`; on PostgreSQL, when a point's month has no partition yet, creates the
+/// partitions of the points' months ([`prepare_partitions`]) and runs it again (a failed
+/// write left nothing: it was one statement, or one transaction rolled back).
+fn with_partitions(
+    db: &dyn Db,
+    points: &[(ChannelRef, Point)],
+    write: impl Fn(&dyn Db) -> Result<()>,
+) -> Result<()> {
+    match write(db) {
+        Err(e) if db.dialect() == Dialect::Postgres && no_partition(&e) => {
+            let mut days: Vec<i64> = points
+                .iter()
+                .map(|(_, p)| p.ts().as_millis().div_euclid(DAY_MS) * DAY_MS)
+                .collect();
+            days.sort_unstable();
+            days.dedup();
+            prepare_partitions(db, &days)?;
+            write(db)
+        }
+        other => other,
     }
-    Ok(points.len())
+}
+
+/// PostgreSQL's "no partition of relation "points" found for row" (SQLSTATE 23514, shared
+/// with CHECK constraints, hence the text as well).
+fn no_partition(e: &Error) -> bool {
+    matches!(e, Error::Backend { message, .. }
+        if message.contains("SQLSTATE 23514") && message.contains("no partition"))
+}
+
+/// PostgreSQL: creates the monthly partitions of `points` that hold the times `at` (ms), where
+/// missing. The maintenance run calls it with now and a month ahead, a write that finds no
+/// partition with its points' days. Nothing on SQLite.
+pub fn prepare_partitions(db: &dyn Db, at: &[i64]) -> Result<()> {
+    if db.dialect() != Dialect::Postgres || at.is_empty() {
+        return Ok(());
+    }
+    for chunk in at.chunks(IN_CHUNK) {
+        let values: Vec<String> = chunk.iter().map(|_| "(?)".to_owned()).collect();
+        db.execute(
+            &format!(
+                "SELECT fl_points_partition(v.column1) FROM (VALUES {}) v",
+                values.join(",")
+            ),
+            &chunk.iter().map(|&t| Value::Integer(t)).collect::<Vec<_>>(),
+        )?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: drops the partitions of `points` that end before `cutoff` (the earliest
+/// detailed-retention cut-off of every organization) and hold no pending hour; returns how many
+/// points they held. Nothing on SQLite (retention deletes rows, [`delete_expired`]).
+pub fn drop_expired_partitions(db: &dyn Db, cutoff: Timestamp) -> Result<usize> {
+    if db.dialect() != Dialect::Postgres {
+        return Ok(0);
+    }
+    let rows = db.execute("SELECT fl_drop_points_partitions(?)", &[cutoff.into()])?;
+    let n = rows.first().map(|r| r.u64(0)).transpose()?.unwrap_or(0);
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// The statement of [`write_points_within`] for `rows` points: the points as `VALUES` rows of
@@ -69,7 +163,11 @@ fn insert_within_sql(rows: usize) -> String {
     for i in 0..rows {
         sql.push_str(if i == 0 { "(?,?,?,1)" } else { ",(?,?,?,0)" });
     }
-    sql.push_str(") v, (SELECT ?,?,?,?,?,?,?,?) r");
+    // Typed, so that PostgreSQL knows the types of the NULLs of an absent reservation.
+    sql.push_str(
+        ") v, (SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), \
+         CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT)) r",
+    );
     sql
 }
 
@@ -127,16 +225,18 @@ pub fn write_points_within(
         db.execute(&insert_within_sql(chunk.len()), &params)?;
         Ok(())
     };
-    let written = if points.len() <= WRITE_CHUNK_ROWS {
-        write_chunk(db, points, true)
-    } else {
-        transaction(db, |db| {
-            points
-                .chunks(WRITE_CHUNK_ROWS)
-                .enumerate()
-                .try_for_each(|(i, chunk)| write_chunk(db, chunk, i == 0))
-        })
-    };
+    let written = with_partitions(db, points, |db| {
+        if points.len() <= WRITE_CHUNK_ROWS {
+            write_chunk(db, points, true)
+        } else {
+            transaction(db, |db| {
+                points
+                    .chunks(WRITE_CHUNK_ROWS)
+                    .enumerate()
+                    .try_for_each(|(i, chunk)| write_chunk(db, chunk, i == 0))
+            })
+        }
+    });
     match written {
         Ok(()) => Ok(Reserved::Written(points.len())),
         Err(e) => match over_limit(&e) {
@@ -246,6 +346,29 @@ pub fn rollup_hours(db: &dyn Db, tenant: &Tenant, from: Timestamp, to: Timestamp
 /// small enough (a few hundred hours of 1 Hz data) that ingestion does not wait long.
 pub fn roll_up_pending(db: &dyn Db, max_hours: usize) -> Result<usize> {
     let limit = i64::try_from(max_hours).unwrap_or(i64::MAX);
+    if db.dialect() == Dialect::Postgres {
+        // One statement: take the batch (rows another replica is taking are skipped, so
+        // concurrent runs share the work and never do an hour twice), delete it and write its
+        // rollups. A point written meanwhile into a taken hour waits on the deleted row's lock
+        // and marks the hour pending again once this commits, so no write is missed.
+        let rows = db.execute(
+            "WITH b AS (DELETE FROM rollup_pending WHERE (channel_key, hour) IN ( \
+                 SELECT channel_key, hour FROM rollup_pending ORDER BY hour, channel_key \
+                 LIMIT ?1 FOR UPDATE SKIP LOCKED) RETURNING channel_key, hour), \
+             r AS (INSERT INTO rollups (channel_key, hour, count, sum, min, max) \
+                 SELECT b.channel_key, b.hour, count(*), sum(p.value), min(p.value), \
+                     max(p.value) \
+                 FROM b JOIN points p ON p.channel_key = b.channel_key \
+                     AND p.ts >= b.hour AND p.ts < b.hour + 3600000 \
+                 GROUP BY b.channel_key, b.hour \
+                 ON CONFLICT (channel_key, hour) DO UPDATE SET count = excluded.count, \
+                     sum = excluded.sum, min = excluded.min, max = excluded.max) \
+             SELECT count(*) FROM b",
+            &[limit.into()],
+        )?;
+        let n = rows.first().map(|r| r.u64(0)).transpose()?.unwrap_or(0);
+        return Ok(usize::try_from(n).unwrap_or(usize::MAX));
+    }
     transaction(db, |db| {
         const BATCH: &str = "SELECT channel_key, hour FROM rollup_pending \
              ORDER BY hour, channel_key LIMIT ?1";

@@ -8,8 +8,9 @@
 //! There are no `REFERENCES` clauses: `foreign_keys` is a per-connection pragma that Spin does
 //! not set, so deletes cascade explicitly in code instead.
 
-use crate::db::Db;
+use crate::db::{Db, Dialect};
 use crate::error::{Error, Result};
+use crate::schema_pg;
 
 /// Version 1 switches to WAL: it cannot run inside a transaction, so it runs before the others.
 const WAL: &str = "PRAGMA journal_mode=WAL";
@@ -496,6 +497,12 @@ const MIGRATIONS: &[&[&str]] = &[
 /// The version a current database has.
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
 
+// PostgreSQL's schema reaches the same version.
+const _: () = assert!(
+    schema_pg::FIRST_VERSION + schema_pg::MIGRATIONS.len() as i64 == SCHEMA_VERSION,
+    "a migration must be written for both dialects"
+);
+
 /// The statements that make an empty database into schema version `version` (2 and on; version
 /// 1 is the switch to WAL alone): how each earlier release left its databases, for the upgrade
 /// fixtures (`tests/fixtures/schema/`, see `upgrades.rs`).
@@ -507,16 +514,39 @@ pub fn statements_up_to(version: i64) -> impl Iterator<Item = &'static str> {
 }
 
 /// The database's schema version. A `SELECT` (not `PRAGMA`), so that hosts that send reads to
-/// reader connections can answer it without the writer.
+/// reader connections can answer it without the writer. PostgreSQL keeps it in the table
+/// `schema_version` (0 before it exists).
 pub fn version(db: &dyn Db) -> Result<i64> {
-    let rows = db.execute("SELECT user_version FROM pragma_user_version", &[])?;
+    let sql = match db.dialect() {
+        Dialect::Sqlite => "SELECT user_version FROM pragma_user_version",
+        Dialect::Postgres => match db.execute("SELECT max(version) FROM schema_version", &[]) {
+            Ok(rows) => {
+                return Ok(rows
+                    .first()
+                    .map(|r| r.opt_i64(0))
+                    .transpose()?
+                    .flatten()
+                    .unwrap_or(0))
+            }
+            // Only a database without the table may answer with an error.
+            Err(e) => {
+                let missing = db.execute("SELECT to_regclass('schema_version') IS NULL", &[])?;
+                if missing.first().map(|r| r.bool(0)).transpose()? == Some(true) {
+                    return Ok(0);
+                }
+                return Err(e);
+            }
+        },
+    };
+    let rows = db.execute(sql, &[])?;
     rows.first()
         .ok_or_else(|| Error::Corrupt("pragma_user_version returned no row".into()))?
         .i64(0)
 }
 
 /// Brings the schema up to date; returns the version found before. Safe to run concurrently:
-/// whoever takes the write lock second finds the work done.
+/// whoever takes the write lock second finds the work done (on PostgreSQL the lock is the
+/// transaction's advisory lock, [`crate::db::transaction`], shared by every replica).
 pub fn migrate(db: &dyn Db) -> Result<i64> {
     let found = version(db)?;
     if found == SCHEMA_VERSION {
@@ -527,6 +557,42 @@ pub fn migrate(db: &dyn Db) -> Result<i64> {
             found,
             supported: SCHEMA_VERSION,
         });
+    }
+    if db.dialect() == Dialect::Postgres {
+        crate::db::transaction(db, |db| {
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+                &[],
+            )?;
+            let current = version(db)?;
+            if current > SCHEMA_VERSION {
+                return Err(Error::SchemaTooNew {
+                    found: current,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            let mut steps: Vec<(i64, &[&str])> =
+                vec![(schema_pg::FIRST_VERSION, schema_pg::VERSION_13)];
+            steps.extend(
+                schema_pg::MIGRATIONS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| (schema_pg::FIRST_VERSION + 1 + i as i64, *m)),
+            );
+            for (v, statements) in steps {
+                if v <= current {
+                    continue;
+                }
+                apply(db, v, statements)?;
+            }
+            db.execute("DELETE FROM schema_version", &[])?;
+            db.execute(
+                "INSERT INTO schema_version (version) VALUES (?)",
+                &[SCHEMA_VERSION.into()],
+            )?;
+            Ok(())
+        })?;
+        return Ok(found);
     }
     if found < 1 {
         // Persistent: once set, every later connection opens the database in WAL mode.
@@ -546,21 +612,27 @@ pub fn migrate(db: &dyn Db) -> Result<i64> {
             if v <= current {
                 continue;
             }
-            for sql in *statements {
-                db.execute(sql, &[]).map_err(|e| match e {
-                    Error::Backend { kind, message } => Error::Backend {
-                        kind,
-                        message: format!("migration to version {v}: {message}"),
-                    },
-                    other => other,
-                })?;
-            }
+            apply(db, v, statements)?;
         }
         // PRAGMA takes no parameters; the value is a constant of this build.
         db.execute(&format!("PRAGMA user_version = {SCHEMA_VERSION}"), &[])?;
         Ok(())
     })?;
     Ok(found)
+}
+
+/// Runs one version's statements, naming the version in an error.
+fn apply(db: &dyn Db, v: i64, statements: &[&str]) -> Result<()> {
+    for sql in statements {
+        db.execute(sql, &[]).map_err(|e| match e {
+            Error::Backend { kind, message } => Error::Backend {
+                kind,
+                message: format!("migration to version {v}: {message}"),
+            },
+            other => other,
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -570,7 +642,7 @@ mod tests {
 
     #[test]
     fn migrates_once_and_is_then_a_cheap_check() {
-        let db = native::open_in_memory().unwrap();
+        let db = crate::testdb::TestDb::empty();
         assert_eq!(version(&db).unwrap(), 0);
         assert_eq!(migrate(&db).unwrap(), 0);
         assert_eq!(version(&db).unwrap(), SCHEMA_VERSION);
@@ -593,13 +665,11 @@ mod tests {
 
     #[test]
     fn two_connections_migrating_concurrently_both_succeed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
+        let shared = crate::testdb::TestDb::shared();
         let handles: Vec<_> = (0..4)
             .map(|_| {
-                let path = path.clone();
+                let db = shared.connect();
                 std::thread::spawn(move || {
-                    let db = native::open(&path).unwrap();
                     migrate(&db).unwrap();
                     version(&db).unwrap()
                 })
@@ -612,8 +682,12 @@ mod tests {
 
     #[test]
     fn a_newer_schema_is_refused() {
-        let db = native::open_in_memory().unwrap();
-        Db::execute(&db, "PRAGMA user_version = 999", &[]).unwrap();
+        let db = crate::testdb::db();
+        match db.dialect() {
+            Dialect::Sqlite => Db::execute(&db, "PRAGMA user_version = 999", &[]),
+            Dialect::Postgres => Db::execute(&db, "UPDATE schema_version SET version = 999", &[]),
+        }
+        .unwrap();
         match migrate(&db) {
             Err(Error::SchemaTooNew { found: 999, .. }) => {}
             other => panic!("{other:?}"),
@@ -687,7 +761,7 @@ mod tests {
 
     #[test]
     fn one_statement_per_call() {
-        let db = native::open_in_memory().unwrap();
+        let db = crate::testdb::db();
         assert!(Db::execute(&db, "SELECT 1; SELECT 2", &[]).is_err());
     }
 }

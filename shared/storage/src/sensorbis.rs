@@ -33,7 +33,7 @@ pub fn set_push_credential(
         "INSERT INTO sensorbis_push (device_key, org_key, id, hash, sealed, created_at) \
          SELECT d.key, d.org_key, ?, ?, ?, ? FROM devices d WHERE d.org_key = ? AND d.id = ? \
          ON CONFLICT (device_key) DO UPDATE SET id = excluded.id, hash = excluded.hash, \
-         sealed = excluded.sealed, created_at = excluded.created_at WHERE ? \
+         sealed = excluded.sealed, created_at = excluded.created_at WHERE ? <> 0 \
          RETURNING device_key",
         &[
             id.into(),
@@ -133,7 +133,7 @@ pub fn hourly_magnitude(
     except: Timestamp,
 ) -> Result<f64> {
     let rows = db.execute(
-        "SELECT total(abs(value)) FROM points WHERE channel_key = ? AND ts >= ? AND ts < ? \
+        "SELECT coalesce(sum(abs(value)), 0.0) FROM points WHERE channel_key = ? AND ts >= ? AND ts < ? \
          AND ts <> ?",
         &[
             channel_key.into(),

@@ -167,7 +167,7 @@ SELECT k, n, s, lo, hi FROM ( \
     UNION ALL \
     SELECT (ts - ?6) / ?7, count(*), sum(value), min(value), max(value) \
     FROM points WHERE channel_key = ?1 AND ts >= ?5 AND ts <= ?3 GROUP BY 1 \
-) WHERE EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?8)";
+) u WHERE EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?8)";
 
 /// [`interval_stats`], with the hourly rollups standing in for the raw points of every whole
 /// hour of the range that is rolled up and not pending (see schema version 4), when the
@@ -276,7 +276,8 @@ pub fn points_between(
         Order::OldestFirst => "ASC",
         Order::NewestFirst => "DESC",
     };
-    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    // No limit: the largest one (PostgreSQL refuses the -1 SQLite reads as none).
+    let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let rows = db.execute(
         &format!(
             "SELECT ts, value FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts <= ?3 \

@@ -451,6 +451,12 @@ impl<D: Db> Points for SqlStore<D> {
     ) -> Result<(usize, usize)> {
         points::delete_expired(&self.0, tenant, points_before, rollups_before, batch)
     }
+
+    fn maintain_partitions(&self, now: Timestamp, points_before: Timestamp) -> Result<usize> {
+        let month_ahead = now.add_millis(31 * 24 * Timestamp::HOUR_MS);
+        points::prepare_partitions(&self.0, &[now.as_millis(), month_ahead.as_millis()])?;
+        points::drop_expired_partitions(&self.0, points_before)
+    }
 }
 
 impl<D: Db> Series for SqlStore<D> {

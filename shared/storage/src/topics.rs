@@ -239,7 +239,7 @@ pub fn members_with_released_mail(
 ) -> Result<Vec<(Tenant, i64)>> {
     db.execute(
         "SELECT h.org_key, o.id, h.user_key FROM held_mails h JOIN orgs o ON o.key = h.org_key \
-         WHERE h.release_at <= ? GROUP BY h.org_key, h.user_key ORDER BY min(h.release_at) \
+         WHERE h.release_at <= ? GROUP BY h.org_key, o.id, h.user_key ORDER BY min(h.release_at) \
          LIMIT ?",
         &[
             now.into(),

@@ -263,7 +263,7 @@ mod tests {
 
     /// An organization with one device and one channel.
     fn structure(
-        db: &rusqlite::Connection,
+        db: &crate::testdb::TestDb,
         name: &str,
     ) -> (
         Tenant,

@@ -18,9 +18,21 @@ use fieldline_domain::{
 };
 use fieldline_storage::{self as storage, Db};
 
+/// SQLite in memory, or with `FIELDLINE_TEST_DB=postgres` (and the feature `native-postgres`)
+/// a fresh PostgreSQL database at `FIELDLINE_TEST_PG`, as the unit tests do.
+fn database() -> Box<dyn Db> {
+    #[cfg(feature = "native-postgres")]
+    if std::env::var("FIELDLINE_TEST_DB").is_ok_and(|v| v == "postgres") {
+        let server = std::env::var("FIELDLINE_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        return Box::new(storage::native_pg::TempDatabase::create(&server).unwrap());
+    }
+    Box::new(storage::native::open_in_memory().unwrap())
+}
+
 #[test]
 fn storage_gives_influxdbs_answers() {
-    let db = storage::native::open_in_memory().unwrap();
+    let db = database();
     storage::migrate(&db).unwrap();
     let now = Timestamp::now();
     let hash = PasswordHasher::insecure_fast_for_tests()
