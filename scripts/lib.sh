@@ -62,6 +62,31 @@ ensure_prometheus() {
   command -v prometheus >/dev/null || apt_install prometheus
 }
 
+# The PostgreSQL backend's tests (docs/storage.md) create and drop databases of their own on the
+# local server as the `postgres` user over TCP without a password (FIELDLINE_TEST_PG overrides the
+# address). Where none listens, Debian's package is installed, its cluster started, and loopback
+# connections trusted; a server already running is left as it is. pg_dump and pg_restore come
+# with it (the backup test on PostgreSQL).
+ensure_postgres() {
+  if port_open 5432; then
+    command -v pg_dump >/dev/null || apt_install postgresql-client
+    return 0
+  fi
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  local version hba
+  version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    log "PostgreSQL $version: trusting connections from 127.0.0.1 (tests only)"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  fi
+  log "starting PostgreSQL $version on 127.0.0.1:5432"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo pg_ctlcluster "$version" main start || $sudo pg_ctlcluster "$version" main reload
+  wait_port 5432 || { echo "PostgreSQL did not start" >&2; exit 1; }
+}
+
 ensure_redis() {
   port_open 6379 && return 0
   command -v redis-server >/dev/null || apt_install redis-server

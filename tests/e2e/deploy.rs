@@ -235,7 +235,7 @@ fn trigger_components(manifest: &toml::Table, kind: &str) -> Vec<String> {
 /// Variables the SpinApps set before spin.toml declares them: the PostgreSQL backend's, which
 /// arrive with the storage branch. The test fails once spin.toml declares one, so that it is
 /// taken off this list.
-const PENDING_VARIABLES: &[&str] = &["storage", "postgres_url"];
+const PENDING_VARIABLES: &[&str] = &[];
 
 #[test]
 fn spinapps_run_every_component_once_and_mqtt_on_one_replica() {

@@ -315,21 +315,39 @@ fn a_backup_taken_while_writing_restores_into_a_second_host_with_everything_ackn
     }
     let before: Vec<usize> = acked.lock().unwrap().clone();
     let dir = tempfile::tempdir().expect("temp dir");
+    // On PostgreSQL the backup is the server's own, as docs/operations.md gives it: pg_dump's
+    // custom format, online (one snapshot) while the writer goes on, then pg_restore into an
+    // empty database that a second host serves.
+    let pg_url = h.postgres_url();
+    let dump = dir.path().join("fieldline.dump");
     let file = dir.path().join("fieldline.tar");
     let state = h.state.path().to_string_lossy().into_owned();
-    let (ok, out) = fieldline_tests::run_host(
-        &[
-            "backup",
-            "--state-dir",
-            &state,
-            "--to",
-            &file.to_string_lossy(),
-        ],
-        &[],
-    )
-    .expect("fieldline backup");
-    assert!(ok, "{out}");
-    assert!(out.contains("backed up 2 stores"), "{out}");
+    if let Some(url) = &pg_url {
+        let out = Command::new("pg_dump")
+            .args(["--format=custom", "--no-owner", "--dbname", url, "--file"])
+            .arg(&dump)
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        let (ok, out) = fieldline_tests::run_host(
+            &[
+                "backup",
+                "--state-dir",
+                &state,
+                "--to",
+                &file.to_string_lossy(),
+            ],
+            &[],
+        )
+        .expect("fieldline backup");
+        assert!(ok, "{out}");
+        assert!(out.contains("backed up 2 stores"), "{out}");
+    }
     // Ingestion went on during the backup and after it.
     let after_backup = acked_count();
     while acked_count() < after_backup + 5 {
@@ -338,39 +356,65 @@ fn a_backup_taken_while_writing_restores_into_a_second_host_with_everything_ackn
     stop.store(true, Ordering::SeqCst);
     writer.join().expect("writer");
 
-    // Restoring refuses a directory in use, then fills an empty one.
-    let (ok, out) = fieldline_tests::run_host(
-        &[
-            "restore",
-            "--from",
-            &file.to_string_lossy(),
-            "--state-dir",
-            &state,
-        ],
-        &[],
-    )
-    .expect("fieldline restore");
-    assert!(!ok && out.contains("is not empty"), "{out}");
-    let restored = dir.path().join("restored");
-    let (ok, out) = fieldline_tests::run_host(
-        &[
-            "restore",
-            "--from",
-            &file.to_string_lossy(),
-            "--state-dir",
-            &restored.to_string_lossy(),
-        ],
-        &[],
-    )
-    .expect("fieldline restore");
-    assert!(ok && out.contains("restored 2 stores"), "{out}");
+    let restored_db;
+    let second = if pg_url.is_some() {
+        let server = std::env::var("FIELDLINE_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        restored_db = storage::native_pg::TempDatabase::create(&server).expect("a database");
+        let out = Command::new("pg_restore")
+            .args([
+                "--no-owner",
+                "--exit-on-error",
+                "--dbname",
+                &restored_db.url(),
+            ])
+            .arg(&dump)
+            .output()
+            .expect("pg_restore runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Start::app()
+            .env("SPIN_VARIABLE_POSTGRES_URL", &restored_db.url())
+            .start()
+            .expect("a second host starts on the restored database")
+    } else {
+        // Restoring refuses a directory in use, then fills an empty one.
+        let (ok, out) = fieldline_tests::run_host(
+            &[
+                "restore",
+                "--from",
+                &file.to_string_lossy(),
+                "--state-dir",
+                &state,
+            ],
+            &[],
+        )
+        .expect("fieldline restore");
+        assert!(!ok && out.contains("is not empty"), "{out}");
+        let restored = dir.path().join("restored");
+        let (ok, out) = fieldline_tests::run_host(
+            &[
+                "restore",
+                "--from",
+                &file.to_string_lossy(),
+                "--state-dir",
+                &restored.to_string_lossy(),
+            ],
+            &[],
+        )
+        .expect("fieldline restore");
+        assert!(ok && out.contains("restored 2 stores"), "{out}");
 
-    let second = Start::app()
-        .no_state_dir_flag()
-        .arg("--state-dir")
-        .arg(&restored.to_string_lossy())
-        .start()
-        .expect("a second host starts on the restored state");
+        Start::app()
+            .no_state_dir_flag()
+            .arg("--state-dir")
+            .arg(&restored.to_string_lossy())
+            .start()
+            .expect("a second host starts on the restored state")
+    };
     let points = stored(&second, &user, &secret);
     let base = |round: usize| 1_700_000_000_000i64 + (round * 1000) as i64;
     let missing: Vec<usize> = before

@@ -279,6 +279,11 @@ fn pump(
 static STARTING: Mutex<()> = Mutex::new(());
 
 impl TestHost {
+    /// The URL of the application's PostgreSQL database, when it runs on one.
+    pub fn postgres_url(&self) -> Option<String> {
+        self.start.postgres.as_ref().map(|db| db.url())
+    }
+
     pub fn start(s: Start) -> Result<Self> {
         let state = tempfile::tempdir()?;
         let mut host = TestHost {
