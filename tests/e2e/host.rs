@@ -53,6 +53,7 @@ fn health_reports_name_version_and_stores() {
         application("version"),
         "health's version differs from [application] version in spin.toml"
     );
+    assert_eq!(body["storage"], "sqlite");
     assert_eq!(body["sqlite"], "ok");
     assert_eq!(body["key_value"], "ok");
     assert_eq!(get(&h, "/health/extra").0, 404);
@@ -65,6 +66,52 @@ fn health_reports_name_version_and_stores() {
             .as_u16(),
         405
     );
+}
+
+#[test]
+fn health_checks_postgresql_when_the_application_runs_on_it() {
+    // On PostgreSQL (a platform without SQLite), health reports that server, not SQLite.
+    let h = TestHost::start(Start::new(workspace().join("spin.toml")).on_postgres())
+        .expect("host starts");
+    let r = client().get(h.url("/health")).send().expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().expect("json");
+    assert_eq!(body["storage"], "postgres");
+    assert_eq!(body["postgres"], "ok");
+    assert!(body.get("sqlite").is_none(), "{body}");
+
+    // A server that does not answer is a 503 that says so, without the URL's password.
+    let down = free_port();
+    let h = TestHost::start(
+        Start::new(workspace().join("spin.toml"))
+            .env("SPIN_VARIABLE_STORAGE", "postgres")
+            .env("SPIN_VARIABLE_POSTGRES_HOST", &format!("127.0.0.1:{down}"))
+            .env(
+                "SPIN_VARIABLE_POSTGRES_URL",
+                &format!("postgres://postgres:s3cret-pw@127.0.0.1:{down}/fieldline"),
+            ),
+    )
+    .expect("host starts");
+    let r = client().get(h.url("/health")).send().expect("request");
+    assert_eq!(r.status().as_u16(), 503);
+    let text = r.text().expect("body");
+    let body: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(body["storage"], "postgres");
+    assert!(
+        body["postgres"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("error: connection failed")),
+        "{body}"
+    );
+    assert!(!text.contains("s3cret-pw"), "{text}");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port()
 }
 
 #[test]

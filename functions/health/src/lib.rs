@@ -1,9 +1,11 @@
-//! `GET /health`: the version, and whether the default SQLite database and key-value store answer.
+//! `GET /health`: the version, and whether the application's store (the default SQLite database,
+//! or the PostgreSQL server when the variable `storage` says `postgres`: docs/storage.md) and the
+//! key-value store answer.
 
 use serde_json::json;
 use spin_sdk::http::{Params, Request, Response, Router};
 use spin_sdk::http_component;
-use spin_sdk::{key_value, sqlite};
+use spin_sdk::{key_value, pg4, sqlite, variables};
 
 #[http_component]
 fn handle(req: Request) -> Response {
@@ -15,20 +17,44 @@ fn handle(req: Request) -> Response {
 }
 
 fn health(_req: Request, _params: Params) -> Response {
-    let sqlite = check_sqlite().err();
+    // The store the other components use: a platform without SQLite (Akamai Functions) runs on
+    // PostgreSQL, where checking SQLite would report a failure that does not matter.
+    let backend = variables::get("storage").unwrap_or_else(|_| "sqlite".into());
+    let (store, store_error) = if backend == "postgres" {
+        ("postgres", check_postgres().err())
+    } else {
+        ("sqlite", check_sqlite().err())
+    };
     let key_value = check_key_value().err();
-    let status = if sqlite.is_none() && key_value.is_none() {
+    let status = if store_error.is_none() && key_value.is_none() {
         200
     } else {
         503
     };
-    let body = json!({
+    let mut body = json!({
         "name": "fieldline",
         "version": env!("CARGO_PKG_VERSION"),
-        "sqlite": sqlite.as_deref().unwrap_or("ok"),
+        "storage": store,
         "key_value": key_value.as_deref().unwrap_or("ok"),
     });
+    body[store] = json!(store_error.as_deref().unwrap_or("ok"));
     json_response(status, &body)
+}
+
+/// One round trip to the server at `postgres_url`. The answer never repeats the URL (it holds
+/// the password), only what the server or the connection said.
+fn check_postgres() -> Result<(), String> {
+    let url = variables::get("postgres_url").map_err(|e| format!("error: {e}"))?;
+    if url.is_empty() {
+        return Err("error: storage is \"postgres\" but postgres_url is empty".into());
+    }
+    pg4::Connection::open(&url)
+        .and_then(|db| db.query("SELECT 1", &[]))
+        .map(drop)
+        .map_err(|e| match e {
+            pg4::PgError::ConnectionFailed(msg) => format!("error: connection failed ({msg})"),
+            other => format!("error: {other:?}"),
+        })
 }
 
 fn check_sqlite() -> Result<(), String> {
