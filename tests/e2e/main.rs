@@ -8,6 +8,7 @@ mod deviations;
 mod epts;
 mod host;
 mod maintenance;
+mod multihost;
 mod notifier;
 mod operations;
 mod postgres;

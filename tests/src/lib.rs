@@ -217,8 +217,15 @@ impl Start {
         }
     }
 
-    /// The application's data in a fresh PostgreSQL database of its own.
+    /// The application's data in a fresh PostgreSQL database of its own (dropped when the last
+    /// host started from this `Start` or a clone of it ends). Clones share that database: hosts
+    /// started from clones are replicas in front of one PostgreSQL, as several `fieldline up`
+    /// processes are in production. Where the run is already on PostgreSQL ([`postgres`]), the
+    /// database [`Start::app`] made is kept.
     pub fn on_postgres(mut self) -> Self {
+        if self.postgres.is_some() {
+            return self;
+        }
         let server = std::env::var("FIELDLINE_TEST_PG")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
         let db = fieldline_storage::native_pg::TempDatabase::create(&server)
