@@ -8,7 +8,9 @@ SQLite ceiling. Standard library only, except matplotlib for the plot.
 
 compare   Fieldline against InfluxDB 1.x, same data, same client, alternating in rounds:
           ingestion (32 and 1000 points per request) beside the rusqlite ceiling, then a data
-          set loaded into both, then InfluxQL queries whose answers must agree.
+          set loaded into both, then InfluxQL queries whose answers must agree. With
+          `--backend postgres`, Fieldline on PostgreSQL too, in every one of those, and
+          ingestion through 1, 2 and 3 hosts in front of one PostgreSQL database.
 query     p50/p99 of the time-series reads through the host alone (/epts/last, /epts/data,
           InfluxQL GROUP BY time over one and 30 days).
 """
@@ -173,6 +175,57 @@ def roll_up(tmp):
                               "--state-dir", state], capture_output=True, text=True)
         if run.returncode != 0:
             fail(f"the maintenance job failed: {run.stdout}{run.stderr}")
+
+
+def psql(args, sql):
+    """One value from the benchmark's PostgreSQL database (psql on 127.0.0.1:5432)."""
+    p = subprocess.run(["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d",
+                        args.pg_db, "-X", "-At", "-c", sql], capture_output=True, text=True)
+    if p.returncode != 0:
+        fail(f"psql {sql!r}: {p.stderr.strip()}")
+    return p.stdout.strip()
+
+
+def roll_up_pg(args):
+    """roll_up for the PostgreSQL hosts: the maintenance job run by `fieldline trigger cron`
+    with the first PostgreSQL host's variables, until no hour is pending. Returns seconds."""
+    env = dict(os.environ, SPIN_VARIABLE_STORAGE="postgres",
+               SPIN_VARIABLE_POSTGRES_URL=args.pg_url,
+               SPIN_VARIABLE_POSTGRES_HOST="127.0.0.1:5432")
+    started = time.time()
+    while True:
+        pending = int(psql(args, "SELECT count(*) FROM rollup_pending"))
+        if pending == 0:
+            return time.time() - started
+        log(f"  rolling up (PostgreSQL): {pending:,} channel-hours pending")
+        run = subprocess.run([os.path.join(ROOT, "target", "release", "fieldline"), "trigger",
+                              "cron", "maintenance", "--from", os.path.join(ROOT, "spin.toml"),
+                              "--state-dir", os.path.join(args.tmp, "pg1")],
+                             capture_output=True, text=True, env=env)
+        if run.returncode != 0:
+            fail(f"the maintenance job failed: {run.stdout}{run.stderr}")
+
+
+def pg_footprint(args):
+    """The benchmark database's size (pg_database_size: tables, indexes, TOAST and the catalog
+    of an empty database; not the cluster's WAL) after a VACUUM, and the points it holds."""
+    psql(args, "VACUUM")
+    return {"bytes": int(psql(args, "SELECT pg_database_size(current_database())")),
+            "points": int(psql(args, "SELECT count(*) FROM points")),
+            "empty_bytes": int(psql(args, "SELECT pg_database_size('template1')"))}
+
+
+def pg_backends_mib(args):
+    """The peak resident memory (VmHWM) of each PostgreSQL backend process connected to the
+    benchmark database (the hosts' pooled connections live as long as the hosts, so their peaks
+    cover the load): their count, sum and largest, in MiB. Each counts the shared buffers it
+    touched, which all of them share: the sum overstates, the largest understates."""
+    pids = [int(x) for x in psql(args, "SELECT pid FROM pg_stat_activity WHERE datname = "
+                                 "current_database() AND pid <> pg_backend_pid()").split()]
+    peaks = [rss_peak_mib(pid) for pid in pids]
+    peaks = [x for x in peaks if not math.isnan(x)]
+    return {"backends": len(peaks), "sum_mib": sum(peaks),
+            "max_mib": max(peaks) if peaks else float("nan")}
 
 
 def rss_reset(pid):
@@ -383,6 +436,66 @@ INGEST = [
 ]
 
 
+SCALE = [
+    # name, tsbench workload
+    ("scale-32-lp", "lp32"),
+    ("scale-1000-lp", "lp1000"),
+]
+
+
+def ingest_parallel(client, fl, addrs, workload, conns, args, ts_base, device_base):
+    """One `tsbench ingest` per address, all at once, the connections split between them (each
+    client its own devices): their points/s and requests/s summed, the worst p50 and p99."""
+    procs = []
+    offset = device_base
+    for i, addr in enumerate(addrs):
+        n = conns // len(addrs) + (1 if i < conns % len(addrs) else 0)
+        cmd = [client.binary, "ingest", "--addr", addr, "--workload", workload, "--conns", n,
+               "--warmup", args.warmup, "--duration", args.ingest_secs, "--ts-base", ts_base,
+               "--seed", client.seed, "--token", fl.conduit_token, "--device-offset", offset,
+               "--header", f"Authorization: {fl.basic}"]
+        offset += n
+        procs.append(subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outs = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode != 0:
+            fail(f"tsbench ingest ({workload}, {len(addrs)} hosts): {err.strip() or out.strip()}")
+        outs.append(json.loads(out))
+    for o in outs:
+        if o.get("errors"):
+            fail(f"{workload} through {len(addrs)} hosts: {o['errors']} errors, first: "
+                 f"{o.get('first_error')}")
+    return {"hosts": len(addrs), "pts_per_s": sum(o["pts_per_s"] for o in outs),
+            "rps": sum(o["rps"] for o in outs), "p50_ms": max(o["p50_ms"] for o in outs),
+            "p99_ms": max(o["p99_ms"] for o in outs), "clients": outs}
+
+
+def scaling(args, client, fl, hosts):
+    """Ingestion through 1, 2 and 3 hosts in front of one PostgreSQL database, the same total
+    connections spread over them, alternating the host counts in rounds; medians."""
+    out = {}
+    for wi, (name, workload) in enumerate(SCALE):
+        raw = {n: [] for n in range(1, len(hosts) + 1)}
+        for r in range(args.rounds):
+            counts = list(raw)
+            if (r + wi) % 2:
+                counts.reverse()
+            for n in counts:
+                log(f"round {r + 1}/{args.rounds}: {name} through {n} PostgreSQL host(s)")
+                # Each round and host count its own 10 days, after the ingestion rounds'.
+                ts_base = 1_700_000_000_000 + (args.rounds + r * len(hosts) + n) * 864_000_000
+                raw[n].append(ingest_parallel(client, fl, hosts[:n], workload,
+                                              args.ingest_conns, args, ts_base,
+                                              10_000 + 1000 * wi))
+        out[name] = {"workload": workload, "rounds": {str(n): v for n, v in raw.items()},
+                     "median": {str(n): {k: median([x[k] for x in v]) for k in
+                                         ("pts_per_s", "rps", "p50_ms", "p99_ms")}
+                                for n, v in raw.items()}}
+    return out
+
+
 def compare(args):
     client = Client(args.bin, args.seed)
     fl = Fieldline(args.fieldline)
@@ -390,13 +503,21 @@ def compare(args):
     started = time.time()
     log("setting up: Fieldline organization and token, InfluxDB database")
     fl.set_up()
+    pg = args.backend == "postgres"
+    fl_pg = None
+    if pg:
+        pg_hosts = args.pg_hosts.split(",")
+        fl_pg = Fieldline(pg_hosts[0])
+        log(f"setting up: the organization on PostgreSQL (through {pg_hosts[0]})")
+        fl_pg.set_up()
     http_json("POST", ix_base + "/query?" + urllib.parse.urlencode({"q": f"CREATE DATABASE {DB}"}))
     report = {"command": args.command_line, "config": vars(args).copy(), "ingest": {},
               "load": {}, "queries": {}}
     report["config"].pop("func", None)
 
     # ---- 1. ingestion, on empty databases, alternating in rounds ----
-    raw = {name: {"fieldline": [], "influxdb": [], "ceiling": []} for name, *_ in INGEST}
+    systems = ["fieldline", "influxdb", "ceiling"] + (["postgres"] if pg else [])
+    raw = {name: {who: [] for who in systems} for name, *_ in INGEST}
     for r in range(args.rounds):
         ts_base = 1_700_000_000_000 + r * 864_000_000  # each round its own 10 days
         for wi, (name, _, fw, iw, shape) in enumerate(INGEST):
@@ -418,7 +539,14 @@ def compare(args):
                     "--workload", shape, "--conns", args.ingest_conns,
                     "--duration", args.ingest_secs, "--ts-base", ts_base),
             }
-            order = ["influxdb", "fieldline", "ceiling"]
+            if pg:
+                runs["postgres"] = lambda: client.run(
+                    "ingest", "--addr", fl_pg.addr, "--workload", fw, "--conns",
+                    args.ingest_conns, "--warmup", args.warmup, "--duration", args.ingest_secs,
+                    "--ts-base", ts_base, "--seed", args.seed, "--token", fl_pg.conduit_token,
+                    "--device-offset", 1000 * wi,
+                    "--header", f"Authorization: {fl_pg.basic}")
+            order = ["influxdb", "fieldline", "ceiling"] + (["postgres"] if pg else [])
             if (r + wi) % 2:
                 order.reverse()
             for who in order:
@@ -437,6 +565,13 @@ def compare(args):
             "fieldline_over_ceiling": ratio(m["fieldline"]["pts_per_s"],
                                             m["ceiling"]["pts_per_s"]),
         }
+        if pg:
+            report["ingest"][name]["postgres_over_influxdb"] = ratio(
+                m["postgres"]["pts_per_s"], m["influxdb"]["pts_per_s"])
+            report["ingest"][name]["postgres_over_fieldline"] = ratio(
+                m["postgres"]["pts_per_s"], m["fieldline"]["pts_per_s"])
+    if pg:
+        report["scaling"] = scaling(args, client, fl_pg, pg_hosts)
 
     # ---- 2. the data set, into both ----
     ds = {"devices": args.devices, "channels": 8, "days": args.days, "start": args.start}
@@ -479,6 +614,21 @@ def compare(args):
     log("rolling up Fieldline's hours (the maintenance job, as its cron trigger runs it)")
     report["load"]["fieldline_rollup_s"] = roll_up(args.tmp)
     log(f"rolled up in {report['load']['fieldline_rollup_s']:.1f} s")
+    if pg:
+        # All of it through /write (--fieldline-load native writes SQLite files only).
+        log(f"loading into Fieldline on PostgreSQL through /write: {info['points']:,} points, "
+            f"{args.fieldline_lines} lines per request")
+        rss_reset(args.pg_host_pid)
+        pg_load = client.load(fl_pg.addr, ds, args.fieldline_lines, args.load_conns,
+                              header=f"Authorization: {fl_pg.basic}")
+        pg_load["peak_rss_mib"] = rss_peak_mib(args.pg_host_pid)
+        pg_load["backends"] = pg_backends_mib(args)
+        report["load"]["postgres_write"] = {
+            "how": f"/write, {args.fieldline_lines} lines per request, {args.load_conns} "
+                   f"connections, one host", **pg_load}
+        log(f"Fieldline on PostgreSQL loaded at {pg_load['pts_per_s']:,.0f} points/s")
+        report["load"]["postgres_rollup_s"] = roll_up_pg(args)
+        log(f"rolled up in {report['load']['postgres_rollup_s']:.1f} s")
 
     # ---- 3. queries ----
     uuids = info["uuids"]
@@ -521,20 +671,31 @@ def compare(args):
             log(f"  {name}: FAILED: {failed[name]}")
             continue
         rows[name] = compare_answers(name, json.loads(body_f), json.loads(body_i))
+        if pg:
+            st_p, body_p = http("GET", fl_pg.base + path, headers={"authorization": fl_pg.basic})
+            if st_p != 200:
+                failed[name] = (f"Fieldline on PostgreSQL {st_p} "
+                                f"{body_p[:200].decode(errors='replace')!r}")
+                log(f"  {name}: FAILED: {failed[name]}")
+                continue
+            compare_answers(name + " (PostgreSQL)", json.loads(body_p), json.loads(body_i))
         log(f"  {name}: {rows[name]:,} rows, same numbers")
-    qraw = {name: {"fieldline": [], "influxdb": []} for name, *_ in queries}
+    qraw = {name: {who: [] for who in ["fieldline", "influxdb"] + (["postgres"] if pg else [])}
+            for name, *_ in queries}
     for r in range(args.rounds):
         log(f"round {r + 1}/{args.rounds}: {len(queries) - len(failed)} queries x 2 systems, "
             f"{args.query_conns} connections, {args.query_secs:g} s each")
         for qi, (name, _, q) in enumerate(queries):
             if name in failed:
                 continue
-            order = [("influxdb", args.influx), ("fieldline", args.fieldline)]
+            order = [("influxdb", args.influx, auth), ("fieldline", args.fieldline, auth)]
+            if pg:
+                order.append(("postgres", fl_pg.addr, f"Authorization: {fl_pg.basic}"))
             if (r + qi) % 2:
                 order.reverse()
-            for who, addr in order:
+            for who, addr, hdr in order:
                 res = client.get(addr, [influxql_path(q)], args.query_conns, args.query_warmup,
-                                 args.query_secs, header=auth)
+                                 args.query_secs, header=hdr)
                 if res.get("errors") or not res.get("requests"):
                     fail(f"{name} {who}: {res}")
                 qraw[name][who].append(res)
@@ -552,11 +713,16 @@ def compare(args):
             "p99_fieldline_over_influxdb": ratio(m["fieldline"]["p99_ms"],
                                                  m["influxdb"]["p99_ms"]),
         }
+        if pg:
+            report["queries"][name]["p50_postgres_over_influxdb"] = ratio(
+                m["postgres"]["p50_ms"], m["influxdb"]["p50_ms"])
     # ---- 4. what each system keeps on disk for what it holds, once settled ----
     log("measuring bytes on disk per point: Fieldline after a checkpoint, InfluxDB after its "
         "snapshot and full compaction")
     report["footprint"] = {"fieldline": fieldline_footprint(args.fieldline_db),
                            "influxdb": influx_footprint(ix_base, args.influx_dir)}
+    if pg:
+        report["footprint"]["postgres"] = pg_footprint(args)
     report["elapsed_s"] = time.time() - started
     print_compare(report, args)
     os.makedirs(args.out, exist_ok=True)
@@ -593,22 +759,59 @@ def print_compare(rep, args):
         print(f"  {name}: {r['what']}")
     print("  ceiling: the same rows with rusqlite alone, one transaction per request's batch, "
           "one thread, WAL, synchronous=FULL")
+    pg = "scaling" in rep
+    if pg:
+        print()
+        print("## Ingestion on PostgreSQL (one host, its own database; same workloads, same "
+              "rounds as above)")
+        rows = []
+        for name, r in rep["ingest"].items():
+            m = r["median"]
+            rows.append([name, fmt(m["fieldline"]["pts_per_s"]), fmt(m["postgres"]["pts_per_s"]),
+                         f"{r['postgres_over_fieldline']:.2f}",
+                         f"{r['postgres_over_influxdb']:.2f}",
+                         f"{fmt(m['postgres']['p50_ms'], 2)}/{fmt(m['postgres']['p99_ms'], 2)}"])
+        print(table(["workload", "SQLite pts/s", "PostgreSQL pts/s", "PG/SQLite", "PG/Influx",
+                     "PG p50/p99"], rows))
+        print()
+        print(f"## Ingestion through 1, 2 and 3 hosts in front of one PostgreSQL database: "
+              f"{c['ingest_conns']} connections in all, spread over the hosts; points/s summed")
+        rows = []
+        for name, r in rep["scaling"].items():
+            m = r["median"]
+            one = m["1"]["pts_per_s"]
+            for n, x in m.items():
+                rows.append([name if n == "1" else "", n, fmt(x["pts_per_s"]),
+                             f"{ratio(x['pts_per_s'], one):.2f}", fmt(x["rps"]),
+                             f"{fmt(x['p50_ms'], 2)}/{fmt(x['p99_ms'], 2)}"])
+        print(table(["workload", "hosts", "pts/s", "x 1 host", "req/s", "worst p50/p99"], rows))
+        print("  the same machine runs every host, PostgreSQL and the clients "
+              f"({os.cpu_count()} CPUs): see docs/benchmarks.md")
     print()
     ld = rep["load"]
     rollup_s = ld.get("fieldline_rollup_s")
     print(f"## Loading the data set: {ld['dataset']['points']:,} points "
           f"({c['devices']} devices x 8 channels x {c['days']:g} days at 1 Hz)")
-    for k in ("influxdb", "fieldline_write", "fieldline_native"):
+    for k in ("influxdb", "fieldline_write", "fieldline_native", "postgres_write"):
         if k in ld:
             print(f"  {k:<17} {ld[k]['points']:>13,} points in {ld[k]['secs']:7.1f} s = "
                   f"{ld[k]['pts_per_s']:>10,.0f} points/s  ({ld[k]['how']})")
-    peaks = [f"{k} {ld[k]['peak_rss_mib']:,.0f} MiB" for k in ("influxdb", "fieldline_write")
-             if not math.isnan(ld[k].get("peak_rss_mib", float("nan")))]
+    peaks = [f"{k} {ld[k]['peak_rss_mib']:,.0f} MiB"
+             for k in ("influxdb", "fieldline_write", "postgres_write")
+             if k in ld and not math.isnan(ld[k].get("peak_rss_mib", float("nan")))]
     if peaks:
         print(f"  peak resident memory of each server while it loaded: {', '.join(peaks)}")
     if rollup_s is not None:
         print(f"  fieldline hours rolled up by the maintenance job in {rollup_s:.1f} s after the "
               "load (its cron trigger also ran during it)")
+    if "postgres_write" in ld:
+        b = ld["postgres_write"]["backends"]
+        print(f"  postgres_write: the host's peak is the Fieldline host's alone; its "
+              f"{b['backends']} PostgreSQL backend processes peaked at {fmt(b['max_mib'])} MiB "
+              f"the largest, {fmt(b['sum_mib'])} MiB summed (each counts the shared buffers it "
+              "touched)")
+        print(f"  postgres hours rolled up by the maintenance job in "
+              f"{ld['postgres_rollup_s']:.1f} s after the load")
     print()
     print(f"## Queries (InfluxQL /query, epoch=ms): {c['query_conns']} connections, "
           f"{c['query_secs']:g} s per run; latency ms, FL/Influx > 1 means Fieldline is slower")
@@ -629,6 +832,22 @@ def print_compare(rep, args):
     for name, r in rep["queries"].items():
         print(f"  {name}: {r['what']}" + (f"; FAILED: {r['failed']}" if "failed" in r else ""))
     print("  every answer was checked equal (values within a relative 1e-9) before timing")
+    if pg:
+        print()
+        print("## The same queries on PostgreSQL (latency ms)")
+        rows = []
+        for name, r in rep["queries"].items():
+            if "failed" in r:
+                rows.append([name, "FAILED", "-", "-", "-", "-"])
+                continue
+            m = r["median"]
+            rows.append([name, fmt(m["fieldline"]["p50_ms"], 2), fmt(m["postgres"]["p50_ms"], 2),
+                         fmt(m["postgres"]["p99_ms"], 2),
+                         f"{ratio(m['postgres']['p50_ms'], m['fieldline']['p50_ms']):.2f}",
+                         f"{r['p50_postgres_over_influxdb']:.2f}"])
+        print(table(["query", "SQLite p50", "PG p50", "PG p99", "PG/SQLite p50",
+                     "PG/Influx p50"], rows))
+        print("  PostgreSQL's answers were checked equal to InfluxDB's too")
     fp = rep.get("footprint")
     if fp:
         print()
@@ -637,7 +856,11 @@ def print_compare(rep, args):
         rows = []
         for who, what in (("influxdb", "data + wal, after snapshot and full compaction"
                            + ("" if fp["influxdb"]["settled"] else " (NOT settled in time)")),
-                          ("fieldline", "sqlite_db.db after a WAL checkpoint")):
+                          ("fieldline", "sqlite_db.db after a WAL checkpoint"),
+                          ("postgres", "pg_database_size after VACUUM (an empty database: "
+                           f"{fp.get('postgres', {}).get('empty_bytes', 0) / 2**20:.1f} MiB)")):
+            if who not in fp:
+                continue
             f = fp[who]
             rows.append([who, f"{f['points']:,}", f"{f['bytes'] / 2**20:,.1f}",
                          f"{f['bytes'] / f['points']:.1f}" if f["points"] else "-", what])
@@ -841,6 +1064,10 @@ def main():
     common.add_argument("--out", required=True, help=hidden)
     common.add_argument("--tmp", required=True, help=hidden)
     common.add_argument("--command-line", default="", help=hidden)
+    common.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite",
+                        help="compare: postgres also measures Fieldline on PostgreSQL (three "
+                             "hosts on a fresh database on 127.0.0.1:5432) beside SQLite and "
+                             "InfluxDB (default %(default)s; query: sqlite only)")
     common.add_argument("--seed", type=int, default=1,
                         help="the data set's seed (default %(default)s)")
     common.add_argument("--start", type=int, default=1_735_689_600,
@@ -867,6 +1094,10 @@ def main():
     c.add_argument("--influx-dir", required=True, help=hidden)
     c.add_argument("--influx-pid", type=int, required=True, help=hidden)
     c.add_argument("--host-pid", type=int, required=True, help=hidden)
+    c.add_argument("--pg-hosts", default="", help=hidden)
+    c.add_argument("--pg-db", default="", help=hidden)
+    c.add_argument("--pg-url", default="", help=hidden)
+    c.add_argument("--pg-host-pid", type=int, default=0, help=hidden)
     c.add_argument("--days", type=float, default=1.0,
                    help="span of the data set in days (default %(default)s)")
     c.add_argument("--devices", type=int, default=100,
