@@ -145,8 +145,14 @@ fn readme_and_docs_commands_run_as_printed() {
         h.output()
     );
     // What each part of the walk-through is for, as its reader would check it.
+    // /health names the store the run uses (SQLite, or PostgreSQL in the suite's second run).
+    let health = if fieldline_tests::postgres() {
+        "\"postgres\":\"ok\""
+    } else {
+        "\"sqlite\":\"ok\""
+    };
     for expected in [
-        "\"sqlite\":\"ok\"",                 // /health
+        health,                              // /health
         "\"communicationId\":\"auto~watt\"", // the channels
         "flc_",                              // a Conduit token's secret
         "\"pointsPerHour\":720000",          // the operator's renewal
