@@ -32,19 +32,7 @@ impl Source for Mem {
         desc: bool,
         limit: Option<usize>,
     ) -> Result<Vec<(i64, f64)>, SourceError> {
-        let all = &self.points[usize::try_from(key).unwrap()];
-        let mut out: Vec<(i64, f64)> = all
-            .iter()
-            .copied()
-            .filter(|(t, _)| *t >= range.min && *t <= range.max)
-            .collect();
-        if desc {
-            out.reverse();
-        }
-        if let Some(l) = limit {
-            out.truncate(l);
-        }
-        Ok(out)
+        Ok(range.read(&self.points[usize::try_from(key).unwrap()], desc, limit))
     }
 }
 

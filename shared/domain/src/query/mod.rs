@@ -73,6 +73,23 @@ pub struct TimeRange {
     pub max: i64,
 }
 
+impl TimeRange {
+    /// What [`Source::points`] answers for a series held in memory in time order: its points in
+    /// this range, newest first when `desc`, at most `limit` of them.
+    pub fn read(self, points: &[(i64, f64)], desc: bool, limit: Option<usize>) -> Vec<(i64, f64)> {
+        let mut out: Vec<(i64, f64)> = points
+            .iter()
+            .copied()
+            .filter(|(t, _)| self.min <= *t && *t <= self.max)
+            .collect();
+        if desc {
+            out.reverse();
+        }
+        out.truncate(limit.unwrap_or(usize::MAX));
+        out
+    }
+}
+
 /// A failure of the store behind the engine: answered as a server error, not as a statement's
 /// error.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -242,16 +242,7 @@ impl Source for Answer {
             .ok()
             .and_then(|k| self.points.get(k))
             .map_or(&[][..], Vec::as_slice);
-        let mut p: Vec<(i64, f64)> = all
-            .iter()
-            .filter(|x| range.min <= x.0 && x.0 <= range.max)
-            .copied()
-            .collect();
-        if desc {
-            p.reverse();
-        }
-        p.truncate(limit.unwrap_or(usize::MAX));
-        Ok(p)
+        Ok(range.read(all, desc, limit))
     }
 }
 
