@@ -257,12 +257,7 @@ impl Plan {
         mut series: Series,
     ) -> Option<Series> {
         let rows = self.bucket_rows(range, first, data);
-        let take = if self.limit > 0 {
-            self.limit
-        } else {
-            usize::MAX
-        };
-        for (time, values, selected) in rows.into_iter().skip(self.offset).take(take) {
+        for (time, values, selected) in rows.into_iter().skip(self.offset).take(self.row_limit()) {
             let mut row = Vec::with_capacity(self.columns.len() + 1);
             row.push(Cell::Time(time));
             for c in &self.columns {

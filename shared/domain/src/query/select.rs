@@ -190,6 +190,22 @@ impl Plan {
         }
     }
 
+    /// How many rows of a series LIMIT lets through (all of them without one).
+    pub(super) fn row_limit(&self) -> usize {
+        if self.limit > 0 {
+            self.limit
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// `time` and the field list's column names: the columns of a series of rows.
+    pub(super) fn time_and_columns(&self) -> Vec<String> {
+        std::iter::once("time".to_owned())
+            .chain(self.columns.iter().map(|c| c.name.clone()))
+            .collect()
+    }
+
     pub(super) fn series_shell(&self, g: &Group<'_>, columns: Vec<String>) -> Series {
         Series {
             name: Some(g.measurement.clone()),
@@ -326,12 +342,7 @@ impl Plan {
                 .chain(columns.iter().map(|c| c.name.clone()))
                 .collect(),
         );
-        let take = if self.limit > 0 {
-            self.limit
-        } else {
-            usize::MAX
-        };
-        for (t, v, i) in points.into_iter().skip(self.offset).take(take) {
+        for (t, v, i) in points.into_iter().skip(self.offset).take(self.row_limit()) {
             let s = g.series[i].0;
             let mut row = Vec::with_capacity(columns.len() + 1);
             row.push(Cell::Time(t));

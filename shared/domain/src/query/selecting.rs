@@ -91,16 +91,8 @@ impl Plan {
         }
         let rows = buckets.into_iter().flatten();
 
-        let columns: Vec<String> = std::iter::once("time".to_owned())
-            .chain(self.columns.iter().map(|c| c.name.clone()))
-            .collect();
-        let mut series = self.series_shell(g, columns);
-        let take = if self.limit > 0 {
-            self.limit
-        } else {
-            usize::MAX
-        };
-        for (time, (t, v, i)) in rows.skip(self.offset).take(take) {
+        let mut series = self.series_shell(g, self.time_and_columns());
+        for (time, (t, v, i)) in rows.skip(self.offset).take(self.row_limit()) {
             let s = g.series[i].0;
             let lookup = |e: &Expr| {
                 if *e == m.expr {

@@ -84,16 +84,8 @@ impl Plan {
             }
         };
 
-        let columns: Vec<String> = std::iter::once("time".to_owned())
-            .chain(self.columns.iter().map(|c| c.name.clone()))
-            .collect();
-        let mut series = self.series_shell(g, columns);
-        let take = if self.limit > 0 {
-            self.limit
-        } else {
-            usize::MAX
-        };
-        for (time, value) in rows.into_iter().skip(self.offset).take(take) {
+        let mut series = self.series_shell(g, self.time_and_columns());
+        for (time, value) in rows.into_iter().skip(self.offset).take(self.row_limit()) {
             let lookup = |e: &Expr| (*e == t.expr).then(|| value.clone());
             let mut row = Vec::with_capacity(self.columns.len() + 1);
             row.push(Cell::Time(time));
