@@ -14,6 +14,7 @@ use fieldline_domain::{
     Subscription, Timestamp,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::status_and_json;
 use fieldline_tests::Query as _;
 use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost};
@@ -112,17 +113,6 @@ fn device(db: &Connection, o: &Org, network_id: &str) -> fieldline_domain::Devic
 
 fn send(r: RequestBuilder) -> Response {
     r.send().expect("request")
-}
-
-fn status_and_json(r: Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let text = r.text().expect("body");
-    let json = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-    };
-    (status, json)
 }
 
 fn post(h: &TestHost, path: &str, body: &str) -> (u16, Value) {

@@ -10,6 +10,7 @@ use fieldline_domain::{
     ConduitServices, ConduitTier, DeviceFields, Name, NetworkId, Subscription, Timestamp,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::status_and_json;
 use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost, PASSWORD};
 use reqwest::blocking::{RequestBuilder, Response};
@@ -29,17 +30,6 @@ fn two_hosts() -> (TestHost, TestHost) {
 
 fn send(r: RequestBuilder) -> Response {
     r.send().expect("request")
-}
-
-fn status_and_json(r: Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let text = r.text().expect("body");
-    let json = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-    };
-    (status, json)
 }
 
 struct Org {

@@ -124,6 +124,19 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("an HTTP client")
 }
 
+/// A response's status and its body as JSON (`null` when empty); a body that is not JSON fails
+/// the test, showing the body.
+pub fn status_and_json(r: reqwest::blocking::Response) -> (u16, serde_json::Value) {
+    let status = r.status().as_u16();
+    let text = r.text().expect("body");
+    let json = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+    (status, json)
+}
+
 /// A running host.
 pub struct TestHost {
     child: Option<Child>,
