@@ -239,6 +239,15 @@ def rss_reset(pid):
         return False
 
 
+def load_watched(client, pid, addr, ds, lines, conns, header=None):
+    """`client.load` into the server at `addr`, with that server's (`pid`) peak resident memory
+    during the load as `peak_rss_mib`."""
+    rss_reset(pid)
+    res = client.load(addr, ds, lines, conns, header=header)
+    res["peak_rss_mib"] = rss_peak_mib(pid)
+    return res
+
+
 def rss_peak_mib(pid):
     """The peak resident set size of `pid` since its start or the last rss_reset, in MiB."""
     try:
@@ -579,9 +588,8 @@ def compare(args):
     log(f"loading the data set into InfluxDB: {info['points']:,} points "
         f"({args.devices} devices x 8 channels x {args.days:g} days at 1 Hz), "
         f"{args.influx_lines} lines per /write")
-    rss_reset(args.influx_pid)
-    ix_load = client.load(args.influx, ds, args.influx_lines, args.load_conns)
-    ix_load["peak_rss_mib"] = rss_peak_mib(args.influx_pid)
+    ix_load = load_watched(client, args.influx_pid, args.influx, ds, args.influx_lines,
+                           args.load_conns)
     report["load"]["influxdb"] = {"how": f"/write, {args.influx_lines} lines per request, "
                                   f"{args.load_conns} connections", **ix_load}
     log(f"InfluxDB loaded at {ix_load['pts_per_s']:,.0f} points/s")
@@ -591,10 +599,8 @@ def compare(args):
     head.pop("days")
     log(f"loading into Fieldline through /write: the first {write_secs:,} s "
         f"({write_secs * args.devices * 8:,} points), {args.fieldline_lines} lines per request")
-    rss_reset(args.host_pid)
-    fl_load = client.load(args.fieldline, head, args.fieldline_lines, args.load_conns,
-                          header=f"Authorization: {fl.basic}")
-    fl_load["peak_rss_mib"] = rss_peak_mib(args.host_pid)
+    fl_load = load_watched(client, args.host_pid, args.fieldline, head, args.fieldline_lines,
+                           args.load_conns, header=f"Authorization: {fl.basic}")
     report["load"]["fieldline_write"] = {
         "how": f"/write, {args.fieldline_lines} lines per request, {args.load_conns} "
                f"connections (registers the {args.devices * 8} series on first sight)",
@@ -618,10 +624,8 @@ def compare(args):
         # All of it through /write (--fieldline-load native writes SQLite files only).
         log(f"loading into Fieldline on PostgreSQL through /write: {info['points']:,} points, "
             f"{args.fieldline_lines} lines per request")
-        rss_reset(args.pg_host_pid)
-        pg_load = client.load(fl_pg.addr, ds, args.fieldline_lines, args.load_conns,
-                              header=f"Authorization: {fl_pg.basic}")
-        pg_load["peak_rss_mib"] = rss_peak_mib(args.pg_host_pid)
+        pg_load = load_watched(client, args.pg_host_pid, fl_pg.addr, ds, args.fieldline_lines,
+                               args.load_conns, header=f"Authorization: {fl_pg.basic}")
         pg_load["backends"] = pg_backends_mib(args)
         report["load"]["postgres_write"] = {
             "how": f"/write, {args.fieldline_lines} lines per request, {args.load_conns} "
