@@ -66,12 +66,9 @@ async fn run_instance(
     }
 }
 
-/// Runs one tick of `component` now.
-pub async fn run_once(app: &App, component: &str) -> Result<()> {
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+/// Runs one tick of `component` now, with `timestamp` as the tick's scheduled time (0: a run
+/// on demand, which the components never skip; a schedule's ticks are never 0).
+pub async fn run_once(app: &App, component: &str, timestamp: u64) -> Result<()> {
     handle_event(app, component, timestamp).await
 }
 

@@ -105,7 +105,8 @@ enum Command {
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
         body_timeout: Duration,
         /// Serve Prometheus metrics at http://ADDR/metrics, on this address only (not on
-        /// --listen): keep it on loopback or an operators' network. Off when not given.
+        /// --listen): keep it on loopback or an operators' network. Off when not given, and
+        /// then requests, statements and instantiations are not measured at all.
         #[arg(long, env = "FIELDLINE_METRICS_LISTEN")]
         metrics_listen: Option<SocketAddr>,
     },
@@ -140,6 +141,11 @@ enum TriggerCommand {
     Cron {
         /// The component to run.
         component: String,
+        /// The tick's scheduled time, in seconds since 1970, as a cron trigger passes it: of
+        /// several replicas given the same tick, one does its work. Without it the component
+        /// gets 0, a run on demand, which always runs.
+        #[arg(long)]
+        timestamp: Option<u64>,
         #[command(flatten)]
         app: AppArgs,
     },
@@ -217,6 +223,9 @@ async fn main() -> Result<()> {
         } => {
             let started = std::time::Instant::now();
             fieldline_host::telemetry::init()?;
+            if metrics_listen.is_some() {
+                fieldline_host::metrics::record();
+            }
             let app = Arc::new(App::load(&app.from, options(&app)?).await?);
             for (id, t) in &app.load_times {
                 tracing::info!("component {id} ready in {t:.2?}");
@@ -284,12 +293,17 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Trigger {
-            trigger: TriggerCommand::Cron { component, app },
+            trigger:
+                TriggerCommand::Cron {
+                    component,
+                    timestamp,
+                    app,
+                },
         } => {
             fieldline_host::telemetry::init()?;
             let app = App::load(&app.from, options(&app)?).await?;
             app.start_epoch_ticker();
-            let result = cron_trigger::run_once(&app, &component).await;
+            let result = cron_trigger::run_once(&app, &component, timestamp.unwrap_or(0)).await;
             app.shutdown();
             fieldline_host::telemetry::flush(Duration::from_secs(5)).await;
             result.with_context(|| format!("cron component `{component}` failed"))?;

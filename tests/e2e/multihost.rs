@@ -236,3 +236,99 @@ fn conduit_through_either_host_one_rate_limit_one_quota() {
     let (s, j) = post_v2(&b, &v2_body(&enterprise, qnet, now + 2, &[(1, 1.0)]));
     assert_eq!(s, 200, "the third point of 3 an hour: {j}");
 }
+
+/// Runs one cron event of `job` as a replica would (`fieldline trigger cron JOB`, with
+/// `--timestamp T` when given), on the database of `start`; what it printed.
+fn cron_run(
+    start: &Start,
+    job: &str,
+    state_dir: &std::path::Path,
+    timestamp: Option<u64>,
+) -> String {
+    let manifest = start.manifest.to_string_lossy().to_string();
+    let state_dir = state_dir.to_string_lossy().to_string();
+    let mut args = vec![
+        "trigger",
+        "cron",
+        job,
+        "--from",
+        &manifest,
+        "--state-dir",
+        &state_dir,
+    ];
+    let timestamp = timestamp.map(|t| t.to_string());
+    if let Some(t) = &timestamp {
+        args.extend(["--timestamp", t]);
+    }
+    let env: Vec<(&str, &str)> = start
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (ok, out) = fieldline_tests::run_host(&args, &env).expect("runs");
+    assert!(ok, "{out}");
+    out
+}
+
+/// Three replicas, each with its own state directory, fire the same tick a second apart, as
+/// Spin's cron trigger does (it passes the time it fired): what the ones that did `job`'s work
+/// printed (`did` in their output), and how many skipped the tick.
+fn three_replicas(start: &Start, job: &str, tick: u64, did: &str) -> (Vec<String>, usize) {
+    let outs: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..3)
+            .map(|i| {
+                s.spawn(move || {
+                    let state = tempfile::tempdir().expect("state dir");
+                    cron_run(start, job, state.path(), Some(tick + i))
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("replica"))
+            .collect()
+    });
+    let skipped = format!("{job}: tick");
+    let worked: Vec<String> = outs.iter().filter(|o| o.contains(did)).cloned().collect();
+    let skips = outs
+        .iter()
+        .filter(|o| o.contains(&skipped) && o.contains("already run by another replica"))
+        .count();
+    (worked, skips)
+}
+
+#[test]
+fn three_replicas_run_each_scheduled_tick_exactly_once() {
+    let start = Start::app().on_postgres();
+    let a = start.clone().start().expect("host starts");
+    let db = a.storage().expect("db");
+    let o = org(&db, "ticks@example.com");
+    device(&db, &o, "ticks-1");
+    let t = token(&db, &o, ConduitTier::Basic);
+    let now = Timestamp::now().as_millis();
+    let (s, ans) = post_v2(&a, &v2_body(&t, "ticks-1", now, &[(1, 1.5), (2, 2.5)]));
+    assert_eq!(s, 200, "{ans}");
+
+    // The next whole minute, as the schedule "0 * * * * *" fires it, up to 2 s late.
+    let minute = u64::try_from(Timestamp::now().as_secs() / 60 * 60 + 60).expect("time");
+    let (worked, skips) = three_replicas(&start, "maintenance", minute, "maintenance: rolled up");
+    assert_eq!((worked.len(), skips), (1, 2), "{worked:?}");
+    assert!(
+        worked[0].contains("maintenance: rolled up 2 channel-hours"),
+        "the one replica that ran rolled up both channels' hour: {worked:?}"
+    );
+    let (worked, skips) = three_replicas(&start, "notifier", minute, "notifier: evaluated");
+    assert_eq!((worked.len(), skips), (1, 2), "{worked:?}");
+
+    // The next tick is run again, by one of them.
+    let (worked, skips) =
+        three_replicas(&start, "maintenance", minute + 60, "maintenance: rolled up");
+    assert_eq!((worked.len(), skips), (1, 2), "{worked:?}");
+    // A run on demand (no --timestamp, as `fieldline trigger cron` by hand) is never skipped.
+    for _ in 0..2 {
+        let out = cron_run(&start, "maintenance", a.state.path(), None);
+        assert!(
+            out.contains("maintenance: rolled up 0 channel-hours"),
+            "{out}"
+        );
+    }
+}

@@ -48,13 +48,15 @@ struct Report {
     rollups: usize,
 }
 
+fn open_store() -> Result<fieldline_component::Store, String> {
+    fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))
+}
+
 /// One tick: roll up, purge counters, apply retention. The error names the step that failed.
-fn work() -> Result<Report, String> {
+fn work(store: &fieldline_component::Store) -> Result<Report, String> {
     // The clock, not the tick's time: a late tick must not purge less, and a tick time from
     // elsewhere must not purge counters that are still counting.
     let now = Timestamp::now();
-    let store =
-        fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))?;
     let mut report = Report::default();
     let started = Instant::now();
     loop {
@@ -106,8 +108,19 @@ fn work() -> Result<Report, String> {
 struct Maintenance;
 
 impl Guest for Maintenance {
-    fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
-        let r = work().map_err(Error::Other)?;
+    fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
+        let store = open_store().map_err(Error::Other)?;
+        // Of several replicas on one database, one does each tick (docs/deploy.md).
+        let mine = fieldline_component::claim_tick(&store, "maintenance", metadata.timestamp)
+            .map_err(|e| Error::Other(format!("claiming the tick: {e}")))?;
+        if !mine {
+            println!(
+                "maintenance: tick {} already run by another replica",
+                metadata.timestamp
+            );
+            return Ok(());
+        }
+        let r = work(&store).map_err(Error::Other)?;
         println!(
             "maintenance: rolled up {} channel-hours, purged {} expired counters, \
              retention deleted {} points and {} rollups",
@@ -131,7 +144,7 @@ fn handle(req: Request) -> Response {
     {
         return refused;
     }
-    match work() {
+    match open_store().and_then(|store| work(&store)) {
         Ok(r) => json_answer(
             200,
             &json!({

@@ -94,34 +94,34 @@ fn broker_key() -> Option<fieldline_domain::SealKey> {
     }
 }
 
+fn open_store() -> Result<fieldline_component::Store, String> {
+    fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))
+}
+
 /// One run: evaluate, then deliver.
-fn work() -> Result<(Report, Delivery, Published), String> {
+fn work(store: &fieldline_component::Store) -> Result<(Report, Delivery, Published), String> {
     let started = Instant::now();
     let budget = budget();
-    let store =
-        fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))?;
-    let report = notifier::run(&store, &settings(), Timestamp::now(), &mut || {
+    let report = notifier::run(store, &settings(), Timestamp::now(), &mut || {
         started.elapsed() < budget / 2
     })
     .map_err(|e| format!("evaluating: {e}"))?;
     let delivery = match mailer()? {
-        Some(mut mailer) => {
-            notifier::deliver(&store, mailer.as_mut(), &Timestamp::now, &mut || {
-                started.elapsed() < budget
-            })
-            .map_err(|e| format!("delivering: {e}"))?
-        }
+        Some(mut mailer) => notifier::deliver(store, mailer.as_mut(), &Timestamp::now, &mut || {
+            started.elapsed() < budget
+        })
+        .map_err(|e| format!("delivering: {e}"))?,
         None => Delivery::default(),
     };
     let published = fieldline_service::deviations::publish(
-        &store,
+        store,
         broker_key().as_ref(),
         &mut broker::Mqtt::default(),
         &Timestamp::now,
         &mut || started.elapsed() < budget,
     )
     .map_err(|e| format!("publishing deviation messages: {e}"))?;
-    notifier::purge_sent(&store, Timestamp::now(), &mut || started.elapsed() < budget)
+    notifier::purge_sent(store, Timestamp::now(), &mut || started.elapsed() < budget)
         .map_err(|e| format!("purging delivered e-mails: {e}"))?;
     Ok((report, delivery, published))
 }
@@ -162,8 +162,19 @@ fn summary(r: &Report, d: &Delivery, p: &Published) -> String {
 struct Notifier;
 
 impl Guest for Notifier {
-    fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
-        let (report, delivery, published) = work().map_err(Error::Other)?;
+    fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
+        let store = open_store().map_err(Error::Other)?;
+        // Of several replicas on one database, one does each tick (docs/deploy.md).
+        let mine = fieldline_component::claim_tick(&store, "notifier", metadata.timestamp)
+            .map_err(|e| Error::Other(format!("claiming the tick: {e}")))?;
+        if !mine {
+            println!(
+                "notifier: tick {} already run by another replica",
+                metadata.timestamp
+            );
+            return Ok(());
+        }
+        let (report, delivery, published) = work(&store).map_err(Error::Other)?;
         println!("notifier: {}", summary(&report, &delivery, &published));
         Ok(())
     }
@@ -191,7 +202,7 @@ fn run_route(req: &Request) -> Response {
     {
         return refused;
     }
-    match work() {
+    match open_store().and_then(|store| work(&store)) {
         Ok((r, d, p)) => json_answer(
             200,
             &json!({

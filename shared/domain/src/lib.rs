@@ -37,6 +37,7 @@ mod point;
 pub mod query;
 mod random;
 mod ratelimit;
+pub mod schedule;
 mod sealed;
 pub mod sensorbis;
 mod subscription;

@@ -383,8 +383,13 @@ pub trait Counters {
     fn increment(&self, key: &str, by: u64, expires_at: Timestamp) -> Result<u64>;
     /// The counter's value, 0 when absent or expired, without changing it.
     fn current(&self, key: &str, now: Timestamp) -> Result<u64>;
-    /// Deletes counters whose window has ended, in bounded batches; returns how many.
+    /// Deletes counters whose window has ended, in bounded batches; returns how many. Also
+    /// forgets the scheduled ticks claimed more than a day before `now`.
     fn purge_expired_counters(&self, now: Timestamp) -> Result<usize>;
+    /// Claims the scheduled tick `tick` (a cron trigger's time, in seconds) of `job` for the
+    /// caller: `true` for exactly one of any number of replicas that claim the same tick, at
+    /// once or later; `false` for the others, which skip the tick's work.
+    fn claim_tick(&self, job: &str, tick: u64, now: Timestamp) -> Result<bool>;
     /// Adds `by` to the counter `key` only if its value stays at most `limit`, atomically under
     /// concurrent callers: the new value, or `None` (nothing added) when it would pass it.
     fn increment_within(

@@ -75,9 +75,30 @@ pub fn purge_expired_counters(db: &dyn Db, now: Timestamp) -> Result<usize> {
             .len();
         purged += n;
         if n < PURGE_BATCH {
-            return Ok(purged);
+            break;
         }
     }
+    db.execute(
+        "DELETE FROM cron_ticks WHERE claimed_at < ?",
+        &[now.add_millis(-TICKS_KEPT_MS).into()],
+    )?;
+    Ok(purged)
+}
+
+/// How long a claimed tick is remembered: far longer than any replica's clock or schedule can
+/// lag behind another's, so a late replica still finds the tick taken.
+const TICKS_KEPT_MS: i64 = 24 * Timestamp::HOUR_MS;
+
+/// Claims the tick `tick` of `job`: one insert that only the first claimant's succeeds, so of
+/// any number of replicas that run the same schedule exactly one does each tick's work.
+pub fn claim_tick(db: &dyn Db, job: &str, tick: u64, now: Timestamp) -> Result<bool> {
+    let tick = i64::try_from(tick).unwrap_or(i64::MAX);
+    let rows = db.execute(
+        "INSERT INTO cron_ticks (job, tick, claimed_at) VALUES (?, ?, ?) \
+         ON CONFLICT (job, tick) DO NOTHING RETURNING 1",
+        &[job.into(), tick.into(), now.into()],
+    )?;
+    Ok(!rows.is_empty())
 }
 
 /// Counts `points` discarded for `device` (`None`: not registered yet) in the UTC hour `hour`.

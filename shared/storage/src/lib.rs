@@ -63,7 +63,7 @@ mod upgrades;
 
 pub use alarms::{add_notification, queue_length, set_notification_reminder};
 pub use conduit::{channels_by_key, point_page};
-pub use counters::{counter, increment_counter, purge_expired_counters, PURGE_BATCH};
+pub use counters::{claim_tick, counter, increment_counter, purge_expired_counters, PURGE_BATCH};
 pub use db::{transaction, Db, Dialect, Row, Rows, Value};
 pub use devices::{
     channel, channel_ref, channel_refs, create_channel, create_device, create_sensor,

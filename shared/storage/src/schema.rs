@@ -492,6 +492,14 @@ const MIGRATIONS: &[&[&str]] = &[
         updated_at INTEGER NOT NULL
     )",
     ],
+    // Scheduled ticks claimed (issue 19): the replica whose insert of (job, tick) succeeds does
+    // that tick's work; the others skip it. Rows older than a day are purged by maintenance.
+    &["CREATE TABLE cron_ticks (
+        job TEXT NOT NULL,
+        tick INTEGER NOT NULL,
+        claimed_at INTEGER NOT NULL,
+        PRIMARY KEY (job, tick)
+    )"],
 ];
 
 /// The version a current database has.

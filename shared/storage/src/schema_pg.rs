@@ -452,7 +452,15 @@ pub(crate) const VERSION_13: &[&str] = &[
 ];
 
 /// Versions 14 and on, each a list of single statements (the same numbers as SQLite's).
-pub(crate) const MIGRATIONS: &[&[&str]] = &[];
+pub(crate) const MIGRATIONS: &[&[&str]] = &[
+    // 14: scheduled ticks claimed, once per (job, tick) across replicas.
+    &["CREATE TABLE cron_ticks (
+        job TEXT NOT NULL,
+        tick BIGINT NOT NULL,
+        claimed_at BIGINT NOT NULL,
+        PRIMARY KEY (job, tick)
+    )"],
+];
 
 /// The version [`VERSION_13`] creates.
 pub(crate) const FIRST_VERSION: i64 = 13;

@@ -335,6 +335,10 @@ impl<D: Db> Counters for SqlStore<D> {
         counters::purge_expired_counters(&self.0, now)
     }
 
+    fn claim_tick(&self, job: &str, tick: u64, now: Timestamp) -> Result<bool> {
+        counters::claim_tick(&self.0, job, tick, now)
+    }
+
     fn increment_within(
         &self,
         key: &str,

@@ -1235,6 +1235,45 @@ fn counters_are_atomic_under_concurrency() {
     );
 }
 
+#[test]
+fn of_replicas_claiming_one_tick_at_once_exactly_one_gets_it() {
+    let shared = TestDb::shared();
+    migrate(&shared).unwrap();
+    let t0 = now();
+    let tick = 1_796_428_800;
+    let claims: Vec<_> = (0..6)
+        .map(|i| {
+            let db = shared.connect();
+            std::thread::spawn(move || {
+                // Two jobs, three replicas each, all on the same tick.
+                let job = if i % 2 == 0 {
+                    "maintenance"
+                } else {
+                    "notifier"
+                };
+                (job, claim_tick(&db, job, tick, t0).unwrap())
+            })
+        })
+        .collect();
+    let won: Vec<&str> = claims
+        .into_iter()
+        .filter_map(|t| {
+            let (job, mine) = t.join().unwrap();
+            mine.then_some(job)
+        })
+        .collect();
+    assert_eq!(won.len(), 2, "{won:?}");
+    assert!(won.contains(&"maintenance") && won.contains(&"notifier"));
+    // A replica that comes late to that tick finds it taken; the next tick is free.
+    assert!(!claim_tick(&shared, "maintenance", tick, t0).unwrap());
+    assert!(claim_tick(&shared, "maintenance", tick + 60, t0).unwrap());
+    // Claims are remembered for a day, then purged with the counters.
+    purge_expired_counters(&shared, t0.add_secs(23 * 3600)).unwrap();
+    assert!(!claim_tick(&shared, "maintenance", tick, t0).unwrap());
+    purge_expired_counters(&shared, t0.add_secs(25 * 3600)).unwrap();
+    assert!(claim_tick(&shared, "maintenance", tick, t0.add_secs(25 * 3600)).unwrap());
+}
+
 // ---- incidents ----
 
 #[test]
