@@ -460,8 +460,10 @@ impl Writer {
     /// Counts a group commit of `statements` that began at `started`.
     fn committed(&self, started: Instant, statements: usize) {
         self.commits.fetch_add(1, Ordering::Release);
-        self.commit_seconds.observe(started.elapsed().as_secs_f64());
-        self.group_statements.observe(statements as f64);
+        if crate::metrics::recording().is_some() {
+            self.commit_seconds.observe(started.elapsed().as_secs_f64());
+            self.group_statements.observe(statements as f64);
+        }
     }
 
     fn next(&mut self) -> Option<Job> {

@@ -10,7 +10,9 @@
 //! [`Limits::max_connections`] (more wait in the listen backlog).
 
 use crate::app::App;
-use crate::metrics::{metrics, ComponentLabels, InFlight, RequestLabels, RouteLabels};
+use crate::metrics::{
+    recording, strip_points, ComponentLabels, InFlight, RequestLabels, RouteLabels,
+};
 use crate::telemetry::Span;
 use anyhow::Result;
 use bytes::Bytes;
@@ -155,16 +157,19 @@ impl Server {
             }
             span.end_http(response.status().as_u16());
         }
-        let m = metrics();
         let labels = routed.unwrap_or_else(|| UNROUTED.clone());
-        m.take_points(&labels.component, &labels.route, response.headers_mut());
-        m.requests
-            .get_or_create(&RequestLabels {
-                component: labels.component,
-                route: labels.route,
-                status: response.status().as_u16(),
-            })
-            .observe(started.elapsed().as_secs_f64());
+        if let Some(m) = recording() {
+            m.take_points(&labels.component, &labels.route, response.headers_mut());
+            m.requests
+                .get_or_create(&RequestLabels {
+                    component: labels.component,
+                    route: labels.route,
+                    status: response.status().as_u16(),
+                })
+                .observe(started.elapsed().as_secs_f64());
+        } else {
+            strip_points(response.headers_mut());
+        }
         tracing::info!(
             target: "fieldline::request",
             "{method} {path} {} {:.2}ms",
@@ -314,18 +319,21 @@ impl Server {
         };
         let id = m.component.to_string();
         let timeout = self.app.options.request_timeout;
-        let instantiated = metrics()
-            .instantiation
-            .get_or_create(&ComponentLabels {
-                component: id.clone(),
-            })
-            .clone();
+        let instantiated = recording().map(|m| {
+            m.instantiation
+                .get_or_create(&ComponentLabels {
+                    component: id.clone(),
+                })
+                .clone()
+        });
         let task = tokio::spawn(async move {
             let _running = InFlight::start("http");
             let run = async {
                 let started = Instant::now();
                 let proxy = proxy.instantiate_async(&mut store).await?;
-                instantiated.observe(started.elapsed().as_secs_f64());
+                if let Some(h) = &instantiated {
+                    h.observe(started.elapsed().as_secs_f64());
+                }
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, wasi_req, out)
@@ -415,11 +423,15 @@ pub async fn serve(
                         }),
                     );
                 let conn = graceful.watch(conn);
-                let open = metrics().connections.clone();
-                open.inc();
+                let open = recording().map(|m| m.connections.clone());
+                if let Some(open) = &open {
+                    open.inc();
+                }
                 tokio::spawn(async move {
                     let result = conn.await;
-                    open.dec();
+                    if let Some(open) = &open {
+                        open.dec();
+                    }
                     if let Err(e) = result {
                         tracing::debug!("connection from {client}: {e}");
                     }

@@ -19,7 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 /// Response header a component sets to the number of points it stored for the request.
@@ -460,6 +460,30 @@ pub fn metrics() -> &'static Metrics {
     &M
 }
 
+/// Whether the measurements made on every request, statement, commit and instantiation are
+/// taken: only once [`record`] has been called (`fieldline up --metrics-listen`). Unserved,
+/// nothing would read them, and their label look-ups and histograms are work on every request
+/// (issue 23: `scripts/bench host` with and without `--metrics-listen` gives their cost).
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+/// Removes the points headers a component answered with, uncounted (see
+/// [`Metrics::take_points`]), when nothing is measured.
+pub fn strip_points(headers: &mut http::HeaderMap) {
+    headers.remove(POINTS_ACCEPTED);
+    headers.remove(POINTS_REFUSED);
+}
+
+/// Turns the per-request measurements on, before the application loads.
+pub fn record() {
+    RECORDING.store(true, Ordering::Relaxed);
+}
+
+/// The process's metrics while they are served ([`record`]); `None` otherwise, and the caller
+/// measures nothing.
+pub fn recording() -> Option<&'static Metrics> {
+    RECORDING.load(Ordering::Relaxed).then(metrics)
+}
+
 /// The content type of [`Metrics::render`]'s text (prometheus-client writes OpenMetrics).
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -511,22 +535,26 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<crate::App>) {
 }
 
 /// Counts one instance running while it lives.
-pub struct InFlight(Gauge);
+pub struct InFlight(Option<Gauge>);
 
 impl InFlight {
     pub fn start(trigger: &'static str) -> Self {
-        let g = metrics()
-            .in_flight
-            .get_or_create(&TriggerLabels { trigger })
-            .clone();
-        g.inc();
-        InFlight(g)
+        InFlight(recording().map(|m| {
+            let g = m
+                .in_flight
+                .get_or_create(&TriggerLabels { trigger })
+                .clone();
+            g.inc();
+            g
+        }))
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.dec();
+        if let Some(g) = &self.0 {
+            g.dec();
+        }
     }
 }
 
@@ -578,6 +606,7 @@ mod tests {
     #[test]
     #[ignore = "a measurement, not a check"]
     fn per_request_cost() {
+        record();
         let m = Metrics::new();
         let labels = RouteLabels {
             component: "probe".into(),

@@ -21,7 +21,8 @@
 use crate::app::App;
 use crate::bindings::mqtt_trigger::{spin::mqtt_trigger::spin_mqtt_types, SpinMqttPre};
 use crate::metrics::{
-    metrics, ComponentLabels, InFlight, MqttLabels, MqttOutcomeLabels, RefusedLabels, RouteLabels,
+    metrics, recording, ComponentLabels, InFlight, MqttLabels, MqttOutcomeLabels, RefusedLabels,
+    RouteLabels,
 };
 use crate::state::Ctx;
 use crate::stdio::{Points, Reported};
@@ -747,7 +748,7 @@ fn count_points(component: &str, filter: &str, points: Points) {
     if points == Points::default() {
         return;
     }
-    let m = metrics();
+    let Some(m) = recording() else { return };
     let (component, route): (Arc<str>, Arc<str>) = (component.into(), filter.into());
     if points.accepted > 0 {
         m.points_accepted
@@ -780,12 +781,13 @@ async fn run_instance(
     let run = async {
         let started = std::time::Instant::now();
         let instance = pre.instantiate_async(&mut *store).await?;
-        metrics()
-            .instantiation
-            .get_or_create(&ComponentLabels {
-                component: component.to_string(),
-            })
-            .observe(started.elapsed().as_secs_f64());
+        if let Some(m) = recording() {
+            m.instantiation
+                .get_or_create(&ComponentLabels {
+                    component: component.to_string(),
+                })
+                .observe(started.elapsed().as_secs_f64());
+        }
         instance
             .call_handle_message(&mut *store, payload, metadata)
             .await

@@ -22,7 +22,7 @@ mod convert;
 use crate::allowed_hosts::AllowList;
 use crate::bindings::pg::{self, Column, DbError, Error, ParameterValue, QueryError, RowSet};
 use crate::bindings::View;
-use crate::metrics::{metrics, PostgresLabels};
+use crate::metrics::{recording, PostgresLabels};
 use crate::telemetry::DbClock;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::collections::HashMap;
@@ -300,8 +300,8 @@ impl ConnectionHandle {
 
 impl View<'_, PgState> {
     fn record<T>(&self, kind: &'static str, started: Instant, r: &Result<T, Error>) {
-        metrics()
-            .postgres_statements
+        let Some(m) = recording() else { return };
+        m.postgres_statements
             .get_or_create(&PostgresLabels {
                 component: self.state.component.clone(),
                 kind,
