@@ -39,7 +39,8 @@ pub(crate) enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Indicator {
     pub(crate) kind: Kind,
-    pub(crate) period: usize,
+    /// N, as Go's int: InfluxDB's arithmetic on it wraps.
+    pub(crate) period: i64,
     /// The hold period as written (`-1`, the default, is the indicator's own warm-up count).
     pub(crate) hold: i64,
     pub(crate) warmup: Warmup,
@@ -47,7 +48,7 @@ pub(crate) struct Indicator {
 
 /// The most values an indicator with a window keeps (`kaufmans_*`, `chande_momentum_oscillator`):
 /// InfluxDB allocates the whole window up front.
-const MAX_WINDOW: usize = 1_000_000;
+const MAX_WINDOW: i64 = 1_000_000;
 
 /// The names this module runs.
 pub(crate) fn kind_of(name: &str) -> Option<Kind> {
@@ -115,7 +116,7 @@ pub(crate) fn check(name: &str, kind: Kind, args: &[Expr]) -> Result<Indicator, 
     };
     Ok(Indicator {
         kind,
-        period: usize::try_from(period).unwrap_or(usize::MAX),
+        period,
         hold,
         warmup,
     })
@@ -144,30 +145,30 @@ impl Indicator {
     }
 }
 
-/// An exponential moving average (gota's EMA).
+/// An exponential moving average (gota's EMA). Counts are Go's int, as InfluxDB's.
 #[derive(Clone, Debug)]
 struct Ema {
-    period: usize,
+    period: i64,
     last: f64,
-    count: usize,
+    count: i64,
     alpha: f64,
     warmup: Warmup,
 }
 
 impl Ema {
     #[allow(clippy::cast_precision_loss)]
-    fn new(period: usize, warmup: Warmup) -> Ema {
+    fn new(period: i64, warmup: Warmup) -> Ema {
         Ema {
             period,
             last: 0.0,
             count: 0,
-            alpha: 2.0 / (period + 1) as f64,
+            alpha: 2.0 / period.wrapping_add(1) as f64,
             warmup,
         }
     }
 
-    fn warm_count(&self) -> usize {
-        self.period - 1
+    fn warm_count(&self) -> i64 {
+        self.period.wrapping_sub(1)
     }
 
     fn warmed(&self) -> bool {
@@ -211,8 +212,8 @@ struct Moves {
 
 impl Moves {
     #[allow(clippy::cast_precision_loss)]
-    fn new(period: usize, warmup: Warmup) -> Moves {
-        let mut ema = Ema::new(period + 1, warmup);
+    fn new(period: i64, warmup: Warmup) -> Moves {
+        let mut ema = Ema::new(period.wrapping_add(1), warmup);
         ema.alpha = 1.0 / period as f64;
         Moves {
             up: ema.clone(),
@@ -245,9 +246,9 @@ struct Ker {
 }
 
 impl Ker {
-    fn new(n: usize) -> Ker {
+    fn new(n: i64) -> Ker {
         Ker {
-            points: vec![(0.0, 0.0); n],
+            points: vec![(0.0, 0.0); usize::try_from(n).unwrap_or(0)],
             noise: 0.0,
             count: 0,
             idx: 0,
@@ -292,9 +293,9 @@ struct Cmo {
 }
 
 impl Cmo {
-    fn new(period: usize) -> Cmo {
+    fn new(period: i64) -> Cmo {
         Cmo {
-            points: vec![(0.0, 0.0); period - 1],
+            points: vec![(0.0, 0.0); usize::try_from(period - 1).unwrap_or(0)],
             sum_up: 0.0,
             sum_down: 0.0,
             count: 0,
@@ -384,21 +385,25 @@ impl State {
         }
     }
 
-    /// How many values the indicator needs to be warm: the default hold period.
-    fn warm_count(&self) -> usize {
+    /// How many values the indicator needs to be warm: the default hold period (Go's int).
+    fn warm_count(&self) -> i64 {
+        let window = |points: &Vec<(f64, f64)>| i64::try_from(points.len()).unwrap_or(i64::MAX);
         match self {
             State::Ema(e) => e.warm_count(),
             State::Dema(e, _) if e.warmup == Warmup::Exponential => e.warm_count(),
-            State::Dema(e, f) => e.warm_count() + f.warm_count(),
+            State::Dema(e, f) => e.warm_count().wrapping_add(f.warm_count()),
             State::Tema(e, _, _) if e.warmup == Warmup::Exponential => e.warm_count(),
-            State::Tema(e, f, g) => e.warm_count() + f.warm_count() + g.warm_count(),
+            State::Tema(e, f, g) => e
+                .warm_count()
+                .wrapping_add(f.warm_count())
+                .wrapping_add(g.warm_count()),
             State::Rsi(m) | State::Cmos(m) => m.up.warm_count(),
             State::Trix { emas, .. } if emas[0].warmup == Warmup::Exponential => {
-                emas[0].warm_count() + 1
+                emas[0].warm_count().wrapping_add(1)
             }
-            State::Trix { emas, .. } => emas[0].warm_count() * 3 + 1,
-            State::Ker(k) | State::Kama { ker: k, .. } => k.points.len(),
-            State::Cmo(c) => c.points.len(),
+            State::Trix { emas, .. } => emas[0].warm_count().wrapping_mul(3).wrapping_add(1),
+            State::Ker(k) | State::Kama { ker: k, .. } => window(&k.points),
+            State::Cmo(c) => window(&c.points),
         }
     }
 
@@ -482,13 +487,14 @@ impl Indicator {
     /// null, as InfluxDB's JSON answers it.
     pub(crate) fn apply(self, stream: &[(i64, Cell)]) -> Vec<(i64, Cell)> {
         let mut state = State::new(self);
-        // The hold period, as InfluxDB's uint32.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        // The hold period, converted to a uint32 as InfluxDB converts it (keeping its low bits).
         let hold = if self.hold == -1 {
-            u64::try_from(state.warm_count()).unwrap_or(u64::MAX)
+            state.warm_count()
         } else {
-            u64::from(self.hold as u32)
+            self.hold
         };
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let hold = u64::from(hold as u32);
         let mut count: u64 = 0;
         let mut out = Vec::new();
         for (t, c) in stream {
@@ -515,7 +521,7 @@ impl Indicator {
 mod tests {
     use super::*;
 
-    fn run(kind: Kind, period: usize, hold: i64, warmup: Warmup, values: &[f64]) -> Vec<Cell> {
+    fn run(kind: Kind, period: i64, hold: i64, warmup: Warmup, values: &[f64]) -> Vec<Cell> {
         let stream: Vec<(i64, Cell)> = values
             .iter()
             .enumerate()
