@@ -44,7 +44,9 @@ pub(crate) fn check(name: &str, args: &[crate::influxql::Expr]) -> Result<HoltWi
         _ => return Err(format!("expected integer argument as third arg in {name}")),
     };
     if h > MAX_FORECAST || m > MAX_FORECAST {
-        return Err(format!("{name}() arguments this large are not supported by Fieldline"));
+        return Err(format!(
+            "{name}() arguments this large are not supported by Fieldline"
+        ));
     }
     Ok(HoltWinters {
         h: usize::try_from(h).unwrap_or(0),
@@ -108,7 +110,7 @@ fn go_pow(x: f64, n: u64) -> f64 {
         return if n % 2 == 1 { x } else { 0.0 };
     }
     if x.is_infinite() {
-        return if x > 0.0 || n % 2 == 0 {
+        return if x > 0.0 || n.is_multiple_of(2) {
             f64::INFINITY
         } else {
             f64::NEG_INFINITY
@@ -139,6 +141,8 @@ fn go_pow(x: f64, n: u64) -> f64 {
 
 /// InfluxDB's Nelder-Mead minimizer (reflection 1, contraction 0.5, expansion 2, at most 1000
 /// iterations). The objective may change the point it is given (InfluxDB's constrains it).
+/// Indexed loops, as the algorithm is written.
+#[allow(clippy::needless_range_loop)]
 fn optimize(
     objective: &mut dyn FnMut(&mut [f64]) -> f64,
     start: &[f64],
@@ -271,12 +275,8 @@ impl Fit<'_> {
     /// Clamps alpha, beta, gamma and phi into [0, 1], in place.
     fn constrain(x: &mut [f64]) {
         for v in x.iter_mut().take(4) {
-            if *v > 1.0 {
-                *v = 1.0;
-            }
-            if *v < 0.0 {
-                *v = 0.0;
-            }
+            // NaN stays NaN, as with InfluxDB's comparisons.
+            *v = v.clamp(0.0, 1.0);
         }
     }
 
@@ -408,7 +408,11 @@ impl HoltWinters {
         parameters[4] = l0;
         parameters[5] = b0;
         if seasonal {
-            parameters.extend(y.iter().take(m).map(|v| if v.is_nan() { 0.0 } else { v / l0 }));
+            parameters.extend(
+                y.iter()
+                    .take(m)
+                    .map(|v| if v.is_nan() { 0.0 } else { v / l0 }),
+            );
         }
 
         let fit = Fit { y: &y, seasonal };
@@ -482,7 +486,10 @@ mod tests {
         let mut f = |x: &mut [f64]| (x[0] - 3.0).powi(2) + (x[1] + 1.0).powi(2);
         let (min, at) = optimize(&mut f, &[0.0, 0.0], 1e-12, 1.0);
         assert!(min < 1e-6, "{min}");
-        assert!((at[0] - 3.0).abs() < 1e-3 && (at[1] + 1.0).abs() < 1e-3, "{at:?}");
+        assert!(
+            (at[0] - 3.0).abs() < 1e-3 && (at[1] + 1.0).abs() < 1e-3,
+            "{at:?}"
+        );
     }
 
     #[test]

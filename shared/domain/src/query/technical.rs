@@ -78,17 +78,23 @@ pub(crate) fn check(name: &str, kind: Kind, args: &[Expr]) -> Result<Indicator, 
     }
     let period = match &args[1] {
         Expr::Integer(n) if *n >= 1 => *n,
-        Expr::Integer(_) => return Err(format!("{name} period must be greater than or equal to 1")),
+        Expr::Integer(_) => {
+            return Err(format!("{name} period must be greater than or equal to 1"))
+        }
         _ => return Err(format!("{name} period must be an integer")),
     };
     let hold = match args.get(2) {
         None => -1,
         Some(Expr::Integer(h)) => {
             if kind == Kind::Trix && *h < 1 && *h != -1 {
-                return Err(format!("{name} hold period must be greater than or equal to 1"));
+                return Err(format!(
+                    "{name} hold period must be greater than or equal to 1"
+                ));
             }
             if *h < 0 && *h != -1 {
-                return Err(format!("{name} hold period must be greater than or equal to 0"));
+                return Err(format!(
+                    "{name} hold period must be greater than or equal to 0"
+                ));
             }
             *h
         }
