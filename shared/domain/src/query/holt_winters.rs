@@ -346,23 +346,38 @@ impl HoltWinters {
     /// Forecasts one stream of bucket values (times and values, nulls already skipped, in the
     /// statement's order) whose buckets are `interval` apart: the rows InfluxDB answers.
     #[allow(clippy::cast_precision_loss)]
-    pub(crate) fn apply(self, points: &[(i64, f64)], interval: i64) -> Vec<(i64, f64)> {
+    pub(crate) fn apply(
+        self,
+        points: &[(i64, f64)],
+        interval: i64,
+        max_intervals: usize,
+    ) -> Result<Vec<(i64, f64)>, String> {
         let seasonal = self.m >= 2;
         let m = self.m;
         if points.len() < 2 || (seasonal && points.len() < m) || self.h == 0 || interval <= 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let half = interval / 2;
         let round = |t: i64| {
             if t % interval > half {
-                (t / interval + 1) * interval
+                (t / interval).wrapping_add(1).wrapping_mul(interval)
             } else {
-                (t / interval) * interval
+                (t / interval).wrapping_mul(interval)
             }
         };
         let (start, stop) = (round(points[0].0), round(points[points.len() - 1].0));
-        if (stop - start) / interval <= 0 {
-            return Vec::new();
+        let count = stop.wrapping_sub(start) / interval;
+        if count <= 0 {
+            return Ok(Vec::new());
+        }
+        // Every interval between the first and last bucket is a value of the fit (NaN where a
+        // bucket is missing), and each step of the optimizer runs through all of them.
+        if usize::try_from(count).map_or(true, |c| c >= max_intervals) {
+            return Err(format!(
+                "holt_winters() over {} intervals is more than the {max_intervals} Fieldline \
+                 fits; use a larger interval or a shorter time range",
+                count.saturating_add(1)
+            ));
         }
         let mut y = vec![points[0].1];
         let mut t = start;
@@ -379,7 +394,7 @@ impl HoltWinters {
             y.push(value);
         }
         if seasonal && y.len() < m {
-            return Vec::new();
+            return Ok(Vec::new());
         }
 
         // Starting guesses.
@@ -442,11 +457,11 @@ impl HoltWinters {
             alpha += 0.4;
         }
         let Some(mut best) = best else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let forecast = fit.forecast(self.h, &mut best);
         let step = |i: usize| interval.saturating_mul(i64::try_from(i).unwrap_or(i64::MAX));
-        if self.with_fit {
+        Ok(if self.with_fit {
             let start = points[0].0;
             forecast
                 .iter()
@@ -462,7 +477,7 @@ impl HoltWinters {
                 .filter(|(_, v)| !v.is_nan())
                 .map(|(i, v)| (stop.saturating_add(step(i + 1)), *v))
                 .collect()
-        }
+        })
     }
 }
 
@@ -500,12 +515,14 @@ mod tests {
             with_fit: false,
         };
         let points: Vec<(i64, f64)> = (0..10).map(|i| (i * 10, 5.0 + i as f64)).collect();
-        let out = hw.apply(&points, 10);
+        let out = hw.apply(&points, 10, 1000).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].0, out[1].0), (100, 110));
         assert!(out.iter().all(|(_, v)| v.is_finite()));
         // Backwards (ORDER BY time DESC) the buckets span no time: nothing.
         let back: Vec<(i64, f64)> = points.iter().rev().copied().collect();
-        assert!(hw.apply(&back, 10).is_empty());
+        assert!(hw.apply(&back, 10, 1000).unwrap().is_empty());
+        // Too many intervals to fit: refused.
+        assert!(hw.apply(&points, 10, 5).is_err());
     }
 }

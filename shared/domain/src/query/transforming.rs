@@ -61,10 +61,13 @@ impl Plan {
                         .iter()
                         .filter_map(|(time, c)| Some((*time, c.as_f64()?)))
                         .collect();
-                    hw.apply(&points, interval)
-                        .into_iter()
-                        .map(|(time, v)| (time, Cell::Float(v)))
-                        .collect()
+                    match hw.apply(&points, interval, self.max_rows) {
+                        Ok(rows) => rows
+                            .into_iter()
+                            .map(|(time, v)| (time, Cell::Float(v)))
+                            .collect(),
+                        Err(e) => return Ok(Err(e)),
+                    }
                 }
                 (other, _) => other.apply(&stream, ascending),
             }
