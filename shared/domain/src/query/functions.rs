@@ -23,21 +23,6 @@ pub(crate) enum Func {
     CountDistinct,
 }
 
-/// Functions InfluxDB 1.x has and Fieldline does not run: refused by name, so that a query using
-/// one never gets a wrong answer.
-const UNSUPPORTED: &[&str] = &[
-    "holt_winters",
-    "holt_winters_with_fit",
-    "exponential_moving_average",
-    "double_exponential_moving_average",
-    "triple_exponential_moving_average",
-    "relative_strength_index",
-    "triple_exponential_derivative",
-    "kaufmans_efficiency_ratio",
-    "kaufmans_adaptive_moving_average",
-    "chande_momentum_oscillator",
-];
-
 /// Math functions applied to each row (raw queries) or each aggregate.
 pub(crate) const MATH: &[&str] = &[
     "abs", "ceil", "floor", "round", "sqrt", "ln", "log2", "log10", "exp", "sin", "cos", "tan",
@@ -59,7 +44,6 @@ pub(crate) fn kind(name: &str) -> Result<Kind, String> {
         | "first" | "last" | "percentile" => Ok(Kind::Reducer),
         n if MATH.contains(&n) => Ok(Kind::Math),
         n if super::transform::is_transform(n) => Ok(Kind::Transform),
-        n if UNSUPPORTED.contains(&n) => Err(format!("{n}() is not supported by Fieldline")),
         n => Err(format!("undefined function {n}()")),
     }
 }

@@ -1,5 +1,6 @@
 //! The transformations of InfluxQL — `derivative`, `non_negative_derivative`, `difference`,
-//! `non_negative_difference`, `moving_average`, `cumulative_sum`, `elapsed` and `integral` —
+//! `non_negative_difference`, `moving_average`, `cumulative_sum`, `elapsed` and `integral`, and
+//! those of [`super::technical`] and [`super::holt_winters`] —
 //! checked with InfluxDB 1.x's compiler's errors and computed as its stream reducers do
 //! (`query/functions.go`): the same skipping of repeated timestamps, the same running sums, the
 //! same order of float operations, so that answers match it to the last bit.
@@ -10,7 +11,9 @@
 
 use crate::influxql::{format_duration, Expr};
 
+use super::holt_winters::{self, HoltWinters};
 use super::result::Cell;
+use super::technical::{self, Indicator};
 
 /// One second, in nanoseconds: the default unit of `derivative` (without GROUP BY time) and
 /// `integral`.
@@ -39,6 +42,10 @@ pub(crate) enum Transform {
     Integral {
         unit: i64,
     },
+    /// `exponential_moving_average` and the other indicators of [`super::technical`].
+    Technical(Indicator),
+    /// `holt_winters(aggregate, N, S)`, `holt_winters_with_fit` ([`super::holt_winters`]).
+    HoltWinters(HoltWinters),
 }
 
 /// Whether `name` is a transformation this module runs.
@@ -53,7 +60,9 @@ pub(crate) fn is_transform(name: &str) -> bool {
             | "cumulative_sum"
             | "elapsed"
             | "integral"
-    )
+            | "holt_winters"
+            | "holt_winters_with_fit"
+    ) || technical::kind_of(name).is_some()
 }
 
 /// The Go type InfluxDB names in its errors about an argument (`got *influxql.IntegerLiteral`).
@@ -173,7 +182,17 @@ pub(crate) fn check(
                 }
             }
         }
-        _ => return Err(format!("undefined function {name}()")),
+        "holt_winters" | "holt_winters_with_fit" => {
+            let hw = holt_winters::check(name, args)?;
+            if !matches!(&args[0], Expr::Call { .. }) {
+                return Err(format!("must use aggregate function with {name}"));
+            }
+            Transform::HoltWinters(hw)
+        }
+        n => match technical::kind_of(n) {
+            Some(kind) => Transform::Technical(technical::check(name, kind, args)?),
+            None => return Err(format!("undefined function {name}()")),
+        },
     };
     let input = match (&args[0], transform) {
         // integral() reads a field, with or without GROUP BY time.
@@ -199,6 +218,9 @@ pub(crate) fn check(
             }
         }
     };
+    if let Transform::Technical(indicator) = transform {
+        indicator.runnable(name)?;
+    }
     Ok((transform, input))
 }
 
@@ -287,7 +309,8 @@ impl Transform {
                     out.push((w[1].0, Cell::Integer((w[1].0 - w[0].0) / unit)));
                 }
             }
-            Transform::Integral { .. } => {}
+            Transform::Technical(indicator) => return indicator.apply(stream),
+            Transform::Integral { .. } | Transform::HoltWinters(_) => {}
         }
         out
     }

@@ -30,7 +30,10 @@ impl Plan {
             // InfluxDB reads one more bucket, before the range (after it under DESC), so that
             // the first bucket of the range has a predecessor (not for cumulative_sum).
             let mut wide = range;
-            let extend = !matches!(t.transform, Transform::CumulativeSum);
+            let extend = !matches!(
+                t.transform,
+                Transform::CumulativeSum | Transform::HoltWinters(_)
+            );
             if let Some((interval, _)) = self.interval.filter(|_| extend) {
                 if self.desc {
                     wide.max = wide.max.saturating_add(interval);
@@ -51,7 +54,23 @@ impl Plan {
                 .into_iter()
                 .map(|(time, mut values, _)| (time, values.swap_remove(0)))
                 .collect();
-            t.transform.apply(&stream, ascending)
+            match (t.transform, self.interval) {
+                // The forecast reads the buckets of the range, nulls skipped.
+                (Transform::HoltWinters(hw), Some((interval, _))) => {
+                    let points: Vec<(i64, f64)> = stream
+                        .iter()
+                        .filter_map(|(time, c)| Some((*time, c.as_f64()?)))
+                        .collect();
+                    match hw.apply(&points, interval, self.max_rows) {
+                        Ok(rows) => rows
+                            .into_iter()
+                            .map(|(time, v)| (time, Cell::Float(v)))
+                            .collect(),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                (other, _) => other.apply(&stream, ascending),
+            }
         } else {
             if !t.on_field {
                 return Ok(Ok(None));
@@ -121,7 +140,7 @@ mod tests {
     fn what_is_not_run_is_refused_by_name() {
         for (q, name) in [
             ("SELECT sample(value, 2), max(value) FROM m", "sample()"),
-            ("SELECT holt_winters(mean(value), 2, 0) FROM m", "holt_winters()"),
+            ("SELECT chande_momentum_oscillator(value, 1) FROM m", "chande_momentum_oscillator()"),
             (
                 "SELECT mean(value), derivative(mean(value)) FROM m WHERE time >= 1s AND time <= 5s GROUP BY time(1s)",
                 "derivative()",
