@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `scripts/bench metrics-cost [ROUNDS]`: what measuring costs (issue 23). Two release hosts on
 # tests/fixtures/bench.toml, side by side: one without --metrics-listen (nothing measured), one
-# with it and scraped once a second, as Prometheus would. Each round runs `host-constant` and
-# `host-insert32` (wrk, as `scripts/bench host` does) against both, the order alternating between
-# rounds, so both meet the same machine load. Prints each round and the ratio of the sums
+# with it and scraped once a second, as Prometheus would. Each round starts a fresh pair (which
+# of the two processes measures alternates, as does which side runs first) and runs
+# `host-constant` and `host-insert32` (wrk, as `scripts/bench host` does) against both, so both
+# meet the same machine load. Prints each round and the ratio of the sums
 # (measured / unmeasured req/s; 1.00 is free). ROUNDS defaults to 4; DURATION (10s),
 # CONNECTIONS (32), THREADS (2) as for `scripts/bench host`.
 set -euo pipefail
@@ -24,9 +25,10 @@ fi
 bin="${FIELDLINE_HOST_BIN:-target/release/fieldline}"
 
 state="$(mktemp -d)"
-pids=()
+pair=()
+scraper=""
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pair[@]}" ${scraper:-}; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$state"
 }
@@ -34,34 +36,45 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 manifest=tests/fixtures/bench.toml
-off_port="$(free_port)"
-on_port="$(free_port)"
+mkdir -p "$state/a" "$state/b"
 metrics_port="$(free_port)"
-mkdir -p "$state/off" "$state/on"
-FIELDLINE_LOG=warn "$bin" up --from "$manifest" --listen "127.0.0.1:$off_port" \
-  --state-dir "$state/off" >"$state/off.log" 2>&1 &
-pids+=($!)
-FIELDLINE_LOG=warn "$bin" up --from "$manifest" --listen "127.0.0.1:$on_port" \
-  --state-dir "$state/on" --metrics-listen "127.0.0.1:$metrics_port" >"$state/on.log" 2>&1 &
-pids+=($!)
-wait_port "$off_port" || { cat "$state/off.log"; exit 1; }
-wait_port "$on_port" || { cat "$state/on.log"; exit 1; }
-wait_port "$metrics_port" || { cat "$state/on.log"; exit 1; }
-
-# A scrape a second for as long as the rounds can take (bounded: it stops by itself).
+# Starts the pair for round $1: two fresh host processes on their own state directories, host a
+# measuring in odd rounds and host b in even ones, so that neither process's placement on the
+# machine favours one side; the measuring one is scraped once a second for the round (bounded).
+start_pair() {
+  local round="$1" side
+  off_port="$(free_port)"
+  on_port="$(free_port)"
+  for side in a b; do
+    local port="$off_port" extra=()
+    if { [ "$side" = a ] && (( round % 2 )); } || { [ "$side" = b ] && ! (( round % 2 )); }; then
+      port="$on_port" extra=(--metrics-listen "127.0.0.1:$metrics_port")
+    fi
+    FIELDLINE_LOG=warn "$bin" up --from "$manifest" --listen "127.0.0.1:$port" \
+      --state-dir "$state/$side" "${extra[@]}" >"$state/$side.log" 2>&1 &
+    pair+=($!)
+  done
+  wait_port "$off_port" || { cat "$state/a.log" "$state/b.log"; exit 1; }
+  wait_port "$on_port" || { cat "$state/a.log" "$state/b.log"; exit 1; }
+  wait_port "$metrics_port" || { cat "$state/a.log" "$state/b.log"; exit 1; }
+  ( for _ in $(seq 1 $(( 4 * (seconds + 5) + 10 ))); do
+      curl -sf -o /dev/null "http://127.0.0.1:$metrics_port/metrics" || true
+      sleep 1
+    done ) &
+  scraper=$!
+  for port in "$off_port" "$on_port"; do
+    wrk -t2 -c8 -d2s "http://127.0.0.1:$port/probe/const" >/dev/null
+    curl -sf -X POST "http://127.0.0.1:$port/probe/insert32?ts=0" >/dev/null
+  done
+}
+stop_pair() {
+  scraped="$(curl -sf "http://127.0.0.1:$metrics_port/metrics" | grep -c '^fieldline_' || true)"
+  kill "${pair[@]}" "$scraper" 2>/dev/null || true
+  wait "${pair[@]}" "$scraper" 2>/dev/null || true
+  pair=()
+}
 seconds="${DURATION%s}"
 [[ "$seconds" =~ ^[0-9]+$ ]] || seconds=10
-scrapes=$(( rounds * 4 * (seconds + 5) + 30 ))
-( for _ in $(seq 1 "$scrapes"); do
-    curl -sf -o /dev/null "http://127.0.0.1:$metrics_port/metrics" || true
-    sleep 1
-  done ) &
-pids+=($!)
-
-for port in "$off_port" "$on_port"; do
-  wrk -t2 -c8 -d2s "http://127.0.0.1:$port/probe/const" >/dev/null
-  curl -sf -X POST "http://127.0.0.1:$port/probe/insert32?ts=0" >/dev/null
-done
 
 run_wrk() { # side workload url [lua]
   local lua="${4:-$ROOT/scripts/bench.d/report.lua}"
@@ -71,14 +84,15 @@ run_wrk() { # side workload url [lua]
 results="$state/results.tsv"
 log "metrics cost: $rounds rounds, wrk -t$THREADS -c$CONNECTIONS -d$DURATION per workload and side"
 for round in $(seq 1 "$rounds"); do
+  start_pair "$round" >&2
   if (( round % 2 )); then order="off on"; else order="on off"; fi
   for side in $order; do
     if [ "$side" = off ]; then port="$off_port"; else port="$on_port"; fi
     run_wrk "$side" host-constant "http://127.0.0.1:$port/probe/const"
     run_wrk "$side" host-insert32 "http://127.0.0.1:$port/probe/insert32" "$ROOT/scripts/bench.d/insert32.lua"
   done
+  stop_pair >&2
 done >"$results"
-scraped="$(curl -sf "http://127.0.0.1:$metrics_port/metrics" | grep -c '^fieldline_' || true)"
 
 python3 - "$results" "$scraped" <<'PY'
 import json, sys

@@ -111,13 +111,9 @@ impl Guest for Maintenance {
     fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
         let store = open_store().map_err(Error::Other)?;
         // Of several replicas on one database, one does each tick (docs/deploy.md).
-        let mine = fieldline_component::claim_tick(&store, "maintenance", metadata.timestamp)
-            .map_err(|e| Error::Other(format!("claiming the tick: {e}")))?;
-        if !mine {
-            println!(
-                "maintenance: tick {} already run by another replica",
-                metadata.timestamp
-            );
+        if !fieldline_component::claim_tick(&store, "maintenance", metadata.timestamp)
+            .map_err(Error::Other)?
+        {
             return Ok(());
         }
         let r = work(&store).map_err(Error::Other)?;

@@ -165,13 +165,9 @@ impl Guest for Notifier {
     fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
         let store = open_store().map_err(Error::Other)?;
         // Of several replicas on one database, one does each tick (docs/deploy.md).
-        let mine = fieldline_component::claim_tick(&store, "notifier", metadata.timestamp)
-            .map_err(|e| Error::Other(format!("claiming the tick: {e}")))?;
-        if !mine {
-            println!(
-                "notifier: tick {} already run by another replica",
-                metadata.timestamp
-            );
+        if !fieldline_component::claim_tick(&store, "notifier", metadata.timestamp)
+            .map_err(Error::Other)?
+        {
             return Ok(());
         }
         let (report, delivery, published) = work(&store).map_err(Error::Other)?;

@@ -260,12 +260,19 @@ fn error_json(code: &str, message: &str) -> Vec<u8> {
 
 /// Whether a scheduled component does the cron event of `timestamp` (Spin's `Metadata`):
 /// `Ok(true)` for a run on demand and for the one replica whose claim of the event's tick (the
-/// nearest whole minute, [`fieldline_domain::schedule`]) is first in the store; `Ok(false)`
-/// when another replica already has the tick, and this one skips it.
-pub fn claim_tick(store: &Store, job: &str, timestamp: u64) -> fieldline_service::Result<bool> {
+/// nearest whole minute, [`fieldline_domain::schedule`]) is first in the store; `Ok(false)`,
+/// having printed `{job}: tick {timestamp} already run by another replica`, when another
+/// replica already has the tick and this one skips it.
+pub fn claim_tick(store: &Store, job: &str, timestamp: u64) -> Result<bool, String> {
     use fieldline_service::ports::Counters;
-    match fieldline_domain::schedule::scheduled_tick(timestamp) {
-        None => Ok(true),
-        Some(tick) => store.claim_tick(job, tick, fieldline_domain::Timestamp::now()),
+    let Some(tick) = fieldline_domain::schedule::scheduled_tick(timestamp) else {
+        return Ok(true);
+    };
+    let mine = store
+        .claim_tick(job, tick, fieldline_domain::Timestamp::now())
+        .map_err(|e| format!("claiming the tick: {e}"))?;
+    if !mine {
+        println!("{job}: tick {timestamp} already run by another replica");
     }
+    Ok(mine)
 }
