@@ -145,7 +145,7 @@ pub(crate) fn run(
                 Ok(nonempty(series(None, &["key"], rows)))
             }
         },
-        Statement::Select(_) | Statement::Unsupported { .. } => {
+        Statement::Select(_) | Statement::ShowCardinality(_) | Statement::Unsupported { .. } => {
             Err(StatementError::Failed("not a SHOW statement".into()))
         }
     };

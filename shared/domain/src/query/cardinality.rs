@@ -1,0 +1,424 @@
+//! `SHOW SERIES|MEASUREMENT|TAG KEY|TAG VALUES|FIELD KEY [EXACT] CARDINALITY`, answered as
+//! InfluxDB 1.6 answers them.
+//!
+//! `SHOW SERIES CARDINALITY` and `SHOW MEASUREMENT CARDINALITY` with nothing after them (but
+//! `ON db`) are the index's estimates: one row, column `cardinality estimation`, 0 for an
+//! unknown database. Every other form InfluxDB rewrites into
+//! `SELECT count(distinct(x)) AS count FROM <sources, all by default> WHERE … GROUP BY …
+//! LIMIT … OFFSET …` over values its storage engine makes up per series, all at time 0: the
+//! series key (counted, not distinct-counted), the measurement's name, the series' tag keys,
+//! its tag values whose key passes `WITH KEY`, the measurement's field keys. So the answer has
+//! one series per measurement (none for `MEASUREMENT`, whose names are stripped) and tag set of
+//! `GROUP BY`, with one row `count`; a group with nothing to count has no series, `OFFSET` ≥ 1
+//! leaves none, and a comparison with the field is false (the values have no field value).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::influxql::{
+    BinaryOp, Cardinality, Dimension, Expr, MeasurementName, ShowCardinality, VarRef,
+};
+
+use super::cond::{self, Truth};
+use super::result::{Cell, Series};
+use super::{Context, Source, SourceError, StatementError, StatementOutcome, FIELD};
+
+pub(crate) fn run(s: &ShowCardinality, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
+    let estimate = !s.exact
+        && matches!(s.what, Cardinality::Series | Cardinality::Measurement)
+        && s.from.is_empty()
+        && s.condition.is_none()
+        && s.group_by.is_empty()
+        && s.limit.is_none()
+        && s.offset.is_none();
+    if estimate {
+        return estimated(s, ctx, source);
+    }
+    // The rewrite refuses time in WHERE (but for tag values), before the database is looked at.
+    if !matches!(s.what, Cardinality::TagValues(_)) && s.condition.as_ref().is_some_and(has_time) {
+        let what = match s.what {
+            Cardinality::Series => "SHOW SERIES EXACT CARDINALITY",
+            Cardinality::Measurement => "SHOW MEASUREMENT EXACT CARDINALITY",
+            Cardinality::TagKey => "SHOW TAG KEY EXACT CARDINALITY",
+            _ => "SHOW FIELD KEY CARDINALITY",
+        };
+        return Ok(Err(StatementError::Preparation(format!(
+            "{what} doesn't support time in WHERE clause"
+        ))));
+    }
+    match prepare(s, ctx) {
+        Err(e) => Ok(Err(e)),
+        Ok(prepared) => exact(s, &prepared, source).map(Ok),
+    }
+}
+
+/// The index's estimate: exact on Fieldline's series.
+fn estimated(s: &ShowCardinality, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
+    let db = s
+        .database
+        .as_deref()
+        .or(ctx.db.as_deref())
+        .filter(|d| !d.is_empty());
+    let Some(db) = db else {
+        return Ok(Err(StatementError::Preparation(
+            "database name required".into(),
+        )));
+    };
+    let n = if db == ctx.database {
+        let all = super::series_of(source, &[])?;
+        match s.what {
+            Cardinality::Measurement => {
+                let mut names: Vec<&str> = all.iter().map(|m| m.measurement.as_str()).collect();
+                names.dedup();
+                names.len()
+            }
+            _ => all.len(),
+        }
+    } else {
+        0
+    };
+    Ok(Ok(vec![Series {
+        columns: vec!["cardinality estimation".into()],
+        values: vec![vec![Cell::Integer(i64::try_from(n).unwrap_or(i64::MAX))]],
+        ..Series::default()
+    }]))
+}
+
+/// influxql's `HasTimeExpr`: a comparison whose left side is `time`, through `AND`, `OR` and
+/// parentheses.
+fn has_time(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(inner) => has_time(inner),
+        Expr::Binary { op, lhs, rhs } => {
+            if matches!(op, BinaryOp::And | BinaryOp::Or) {
+                has_time(lhs) || has_time(rhs)
+            } else {
+                matches!(&**lhs, Expr::VarRef(VarRef { name, .. }) if name.eq_ignore_ascii_case("time"))
+            }
+        }
+        _ => false,
+    }
+}
+
+/// What the checks of a rewritten statement leave: the `GROUP BY` and the condition.
+struct Prepared {
+    names: Vec<String>,
+    all_tags: bool,
+    regexes: Vec<regex::Regex>,
+    rest: Option<Expr>,
+    bounds: cond::Bounds,
+}
+
+fn prepare(s: &ShowCardinality, ctx: &Context) -> Result<Prepared, StatementError> {
+    if s.from.is_empty() {
+        ctx.check_database(s.database.as_deref(), None)?;
+    }
+    for m in &s.from {
+        let db = m.database.as_deref().or(s.database.as_deref());
+        ctx.check_database(db, m.retention_policy.as_deref())?;
+    }
+    let mut names = Vec::new();
+    let mut all_tags = false;
+    let mut regexes = Vec::new();
+    for d in &s.group_by {
+        match d {
+            Dimension::Tag(v) => names.push(v.name.clone()),
+            Dimension::Wildcard => all_tags = true,
+            Dimension::Regex(re) => regexes.push(re.as_regex().clone()),
+            Dimension::Invalid { reason, .. } => return Err(reason.clone().into()),
+            Dimension::Time { .. } => {
+                return Err(StatementError::Failed(format!(
+                    "GROUP BY time in {} is not supported by Fieldline",
+                    statement_name(s)
+                )))
+            }
+        }
+    }
+    let (rest, bounds) = cond::split(s.condition.as_ref(), ctx.now)?;
+    Ok(Prepared {
+        names,
+        all_tags,
+        regexes,
+        rest,
+        bounds,
+    })
+}
+
+fn exact(
+    s: &ShowCardinality,
+    p: &Prepared,
+    source: &mut dyn Source,
+) -> Result<Vec<Series>, SourceError> {
+    let Prepared {
+        names,
+        all_tags,
+        regexes,
+        rest,
+        bounds,
+    } = p;
+    // The counted values stand at time 0.
+    let range = bounds.range();
+    if range.min > 0 || range.max < 0 {
+        return Ok(Vec::new());
+    }
+    let from: Vec<&MeasurementName> = s.from.iter().map(|m| &m.name).collect();
+    let all = super::series_of(source, &from)?;
+
+    // GROUP BY `*` and regexes stand for the tag keys of every measurement of the statement.
+    let mut dims: Vec<String> = all
+        .iter()
+        .flat_map(|m| m.tags.iter().map(|(k, _)| k))
+        .filter(|k| *all_tags || regexes.iter().any(|r| r.is_match(k)))
+        .cloned()
+        .collect();
+    dims.extend(names.iter().cloned());
+    dims.sort();
+    dims.dedup();
+
+    let strip_name = matches!(s.what, Cardinality::Measurement);
+    let mut groups: BTreeMap<(String, Vec<String>), BTreeSet<String>> = BTreeMap::new();
+    let mut counted: BTreeMap<(String, Vec<String>), usize> = BTreeMap::new();
+    for m in &all {
+        if let Some(c) = rest {
+            if cond::eval(c, m, None) != Truth::True {
+                continue;
+            }
+        }
+        let name = if strip_name {
+            String::new()
+        } else {
+            m.measurement.clone()
+        };
+        let tags: Vec<String> = dims
+            .iter()
+            .map(|d| m.tag(d).unwrap_or_default().to_owned())
+            .collect();
+        let key = (name, tags);
+        let values: Vec<String> = match &s.what {
+            Cardinality::Series => {
+                // count(_seriesKey): every series counts once.
+                *counted.entry(key).or_default() += 1;
+                continue;
+            }
+            Cardinality::Measurement => vec![m.measurement.clone()],
+            Cardinality::TagKey => m.tags.iter().map(|(k, _)| k.clone()).collect(),
+            Cardinality::TagValues(filter) => m
+                .tags
+                .iter()
+                .filter(|(k, _)| filter.matches(k))
+                .map(|(_, v)| v.clone())
+                .collect(),
+            Cardinality::FieldKey => vec![FIELD.to_owned()],
+        };
+        if !values.is_empty() {
+            groups.entry(key).or_default().extend(values);
+        }
+    }
+    for (key, set) in groups {
+        counted.insert(key, set.len());
+    }
+
+    // One row per group: OFFSET drops it, LIMIT keeps it.
+    if s.offset.is_some_and(|o| o > 0) {
+        return Ok(Vec::new());
+    }
+    Ok(counted
+        .into_iter()
+        .map(|((name, tags), n)| Series {
+            name: (!strip_name).then_some(name),
+            tags: (!dims.is_empty()).then(|| dims.iter().cloned().zip(tags).collect()),
+            columns: vec!["count".into()],
+            values: vec![vec![Cell::Integer(i64::try_from(n).unwrap_or(i64::MAX))]],
+            ..Series::default()
+        })
+        .collect())
+}
+
+fn statement_name(s: &ShowCardinality) -> String {
+    let what = match s.what {
+        Cardinality::Series => "SHOW SERIES",
+        Cardinality::Measurement => "SHOW MEASUREMENT",
+        Cardinality::TagKey => "SHOW TAG KEY",
+        Cardinality::TagValues(_) => "SHOW TAG VALUES",
+        Cardinality::FieldKey => "SHOW FIELD KEY",
+    };
+    if s.exact {
+        format!("{what} EXACT CARDINALITY")
+    } else {
+        format!("{what} CARDINALITY")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::influxql::{parse_query, Statement, TagKeyFilter};
+    use crate::query::format::{encode, Epoch, Format};
+    use crate::query::{execute, SeriesMeta, TimeRange};
+
+    fn parse(text: &str) -> ShowCardinality {
+        let statements = parse_query(text).unwrap();
+        let [Statement::ShowCardinality(s)] = statements.as_slice() else {
+            panic!("{text}: {statements:?}");
+        };
+        // Displayed, it parses back to the same tree.
+        let shown = statements[0].to_string();
+        assert_eq!(
+            parse_query(&shown).unwrap(),
+            statements,
+            "{text} shown as {shown}"
+        );
+        s.clone()
+    }
+
+    #[test]
+    fn every_form_parses() {
+        let s = parse("SHOW SERIES CARDINALITY ON db");
+        assert_eq!(
+            (s.what, s.exact, s.database.as_deref()),
+            (Cardinality::Series, false, Some("db"))
+        );
+        let s = parse(
+            "SHOW MEASUREMENT EXACT CARDINALITY FROM /a/ WHERE x = 'y' GROUP BY x LIMIT 2 OFFSET 1",
+        );
+        assert_eq!(
+            (s.what, s.exact, s.limit, s.offset),
+            (Cardinality::Measurement, true, Some(2), Some(1))
+        );
+        assert_eq!(s.group_by.len(), 1);
+        let s = parse(
+            "SHOW TAG VALUES EXACT CARDINALITY ON db FROM m WITH KEY IN (a, b) WHERE x = 'y'",
+        );
+        assert_eq!(
+            s.what,
+            Cardinality::TagValues(TagKeyFilter::In(vec!["a".into(), "b".into()]))
+        );
+        for text in [
+            "SHOW SERIES EXACT CARDINALITY FROM db.rp.m, /x/ WHERE a = 'b' GROUP BY *",
+            "SHOW MEASUREMENT CARDINALITY",
+            "SHOW TAG KEY CARDINALITY GROUP BY /u/, host",
+            "SHOW TAG KEY EXACT CARDINALITY ON db",
+            "SHOW TAG VALUES CARDINALITY WITH KEY =~ /u/ GROUP BY host LIMIT 1",
+            "SHOW TAG VALUES CARDINALITY WITH KEY != host",
+            "SHOW FIELD KEY CARDINALITY FROM m",
+            "SHOW FIELD KEY EXACT CARDINALITY OFFSET 3",
+        ] {
+            parse(text);
+        }
+        for (text, message) in [
+            (
+                "SHOW TAG VALUES CARDINALITY",
+                "found EOF, expected WITH at line 1, char 29",
+            ),
+            (
+                "SHOW SERIES EXACT CARDINALITY SLIMIT 1",
+                "found SLIMIT, expected ; at line 1, char 31",
+            ),
+            (
+                "SHOW TAG KEY EXACT",
+                "found EOF, expected CARDINALITY at line 1, char 20",
+            ),
+        ] {
+            assert_eq!(
+                parse_query(text).unwrap_err().to_string(),
+                message,
+                "{text}"
+            );
+        }
+    }
+
+    struct Mem(Vec<SeriesMeta>);
+
+    impl Source for Mem {
+        fn series(&mut self, m: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|s| m.is_none_or(|m| m.contains(&s.measurement)))
+                .cloned()
+                .collect())
+        }
+
+        fn points(
+            &mut self,
+            _: i64,
+            _: TimeRange,
+            _: bool,
+            _: Option<usize>,
+        ) -> Result<Vec<(i64, f64)>, SourceError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn answer(q: &str) -> String {
+        let series = |m: &str, tags: &[(&str, &str)]| SeriesMeta {
+            key: 0,
+            measurement: m.into(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        };
+        let mut mem = Mem(vec![
+            series("cpu", &[("host", "a"), ("region", "eu")]),
+            series("cpu", &[("host", "b"), ("region", "eu")]),
+            series("mem", &[("host", "a")]),
+        ]);
+        let ctx = Context {
+            database: "db".into(),
+            retention: 0,
+            db: Some("db".into()),
+            rp: None,
+            now: 0,
+            max_rows: 1000,
+        };
+        let results = execute(&parse_query(q).unwrap(), &ctx, &mut mem).unwrap();
+        let format = Format {
+            epoch: Epoch::Rfc3339,
+            pretty: false,
+        };
+        let body = encode(&results, &format);
+        body.trim_end()
+            .strip_prefix(r#"{"results":["#)
+            .and_then(|b| b.strip_suffix("]}"))
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn counts_per_measurement_and_tag_set() {
+        assert_eq!(
+            answer("SHOW SERIES CARDINALITY"),
+            r#"{"statement_id":0,"series":[{"columns":["cardinality estimation"],"values":[[3]]}]}"#
+        );
+        assert_eq!(
+            answer("SHOW MEASUREMENT CARDINALITY ON other"),
+            r#"{"statement_id":0,"series":[{"columns":["cardinality estimation"],"values":[[0]]}]}"#
+        );
+        assert_eq!(
+            answer("SHOW TAG VALUES CARDINALITY WITH KEY IN (host, region)"),
+            r#"{"statement_id":0,"series":[{"name":"cpu","columns":["count"],"values":[[3]]},{"name":"mem","columns":["count"],"values":[[1]]}]}"#
+        );
+        assert_eq!(
+            answer("SHOW MEASUREMENT EXACT CARDINALITY GROUP BY host"),
+            r#"{"statement_id":0,"series":[{"tags":{"host":"a"},"columns":["count"],"values":[[2]]},{"tags":{"host":"b"},"columns":["count"],"values":[[1]]}]}"#
+        );
+        assert_eq!(
+            answer("SHOW TAG VALUES CARDINALITY WITH KEY = region"),
+            r#"{"statement_id":0,"series":[{"name":"cpu","columns":["count"],"values":[[1]]}]}"#
+        );
+        assert_eq!(
+            answer("SHOW SERIES EXACT CARDINALITY OFFSET 1"),
+            r#"{"statement_id":0}"#
+        );
+        assert_eq!(
+            answer("SHOW TAG KEY CARDINALITY WHERE time > 0"),
+            r#"{"statement_id":0,"error":"SHOW TAG KEY EXACT CARDINALITY doesn't support time in WHERE clause"}"#
+        );
+        assert_eq!(
+            answer("SHOW SERIES EXACT CARDINALITY GROUP BY time(1h)"),
+            r#"{"statement_id":0,"error":"GROUP BY time in SHOW SERIES EXACT CARDINALITY is not supported by Fieldline"}"#
+        );
+    }
+}
