@@ -20,7 +20,7 @@ use crate::influxql::{
 
 use super::cond::{self, Truth};
 use super::result::{Cell, Series};
-use super::{Context, Source, SourceError, StatementError, StatementOutcome, FIELD};
+use super::{Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, FIELD};
 
 pub(crate) fn run(s: &ShowCardinality, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
     let estimate = !s.exact
@@ -179,7 +179,13 @@ fn exact(
     let mut counted: BTreeMap<(String, Vec<String>), usize> = BTreeMap::new();
     for m in &all {
         if let Some(c) = rest {
-            if cond::eval(c, m, None) != Truth::True {
+            // Tag values are matched by evaluating the condition on the series' tags, where an
+            // absent tag is no value (a comparison with it is false), not the empty string.
+            let pass = match s.what {
+                Cardinality::TagValues(_) => true_on_present_tags(c, m),
+                _ => cond::eval(c, m, None) == Truth::True,
+            };
+            if !pass {
                 continue;
             }
         }
@@ -195,8 +201,16 @@ fn exact(
         let key = (name, tags);
         let values: Vec<String> = match &s.what {
             Cardinality::Series => {
-                // count(_seriesKey): every series counts once.
-                *counted.entry(key).or_default() += 1;
+                // count(_seriesKey), not distinct: a series counts once per source naming it.
+                let times = if s.from.is_empty() {
+                    1
+                } else {
+                    s.from
+                        .iter()
+                        .filter(|f| names_it(&f.name, &m.measurement))
+                        .count()
+                };
+                *counted.entry(key).or_default() += times;
                 continue;
             }
             Cardinality::Measurement => vec![m.measurement.clone()],
@@ -233,6 +247,35 @@ fn exact(
         .collect())
 }
 
+fn names_it(name: &MeasurementName, measurement: &str) -> bool {
+    match name {
+        MeasurementName::Name(n) => n == measurement,
+        MeasurementName::Regex(re) => re.is_match(measurement),
+    }
+}
+
+/// influxql's `EvalBool` over a series' tags: a comparison involving a tag the series does not
+/// have (or the field, which the counted values lack) is false.
+fn true_on_present_tags(e: &Expr, series: &SeriesMeta) -> bool {
+    match e.unparen() {
+        Expr::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => true_on_present_tags(lhs, series) && true_on_present_tags(rhs, series),
+        Expr::Binary {
+            op: BinaryOp::Or,
+            lhs,
+            rhs,
+        } => true_on_present_tags(lhs, series) || true_on_present_tags(rhs, series),
+        other => {
+            let absent =
+                other.any(|x| matches!(x, Expr::VarRef(v) if series.tag(&v.name).is_none()));
+            !absent && cond::eval(other, series, None) == Truth::True
+        }
+    }
+}
+
 fn statement_name(s: &ShowCardinality) -> String {
     let what = match s.what {
         Cardinality::Series => "SHOW SERIES",
@@ -255,7 +298,7 @@ mod tests {
     use super::*;
     use crate::influxql::{parse_query, Statement, TagKeyFilter};
     use crate::query::format::{encode, Epoch, Format};
-    use crate::query::{execute, SeriesMeta, TimeRange};
+    use crate::query::{execute, TimeRange};
 
     fn parse(text: &str) -> ShowCardinality {
         let statements = parse_query(text).unwrap();
