@@ -183,6 +183,12 @@ fn exact(
             // absent tag is no value (a comparison with it is false), not the empty string.
             let pass = match s.what {
                 Cardinality::TagValues(_) => true_on_present_tags(c, m),
+                _ if names_measurement(c) => {
+                    // The index reads `_name` as the measurement's name.
+                    let mut named = m.clone();
+                    named.tags.push(("_name".into(), m.measurement.clone()));
+                    cond::eval(c, &named, None) == Truth::True
+                }
                 _ => cond::eval(c, m, None) == Truth::True,
             };
             if !pass {
@@ -252,6 +258,10 @@ fn names_it(name: &MeasurementName, measurement: &str) -> bool {
         MeasurementName::Name(n) => n == measurement,
         MeasurementName::Regex(re) => re.is_match(measurement),
     }
+}
+
+fn names_measurement(e: &Expr) -> bool {
+    e.any(|x| matches!(x, Expr::VarRef(v) if v.name == "_name"))
 }
 
 /// influxql's `EvalBool` over a series' tags: a comparison involving a tag the series does not
