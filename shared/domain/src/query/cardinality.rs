@@ -11,6 +11,11 @@
 //! one series per measurement (none for `MEASUREMENT`, whose names are stripped) and tag set of
 //! `GROUP BY`, with one row `count`; a group with nothing to count has no series, `OFFSET` ≥ 1
 //! leaves none, and a comparison with the field is false (the values have no field value).
+//!
+//! Those values are made per shard, from the shard's index: a series counts in the shard groups
+//! (a week each, from Monday 00:00 UTC, as Fieldline's `SHOW RETENTION POLICIES` says) where it
+//! has points, and overlapping the statement's time range. So the exact series count counts a
+//! series once per week it has points in, while the estimate counts it once.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +25,10 @@ use crate::influxql::{
 
 use super::cond::{self, Truth};
 use super::result::{Cell, Series};
-use super::{Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, FIELD};
+use super::show::SHARD_GROUP_DURATION;
+use super::{
+    Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, TimeRange, FIELD,
+};
 
 pub(crate) fn run(s: &ShowCardinality, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
     let estimate = !s.exact
@@ -162,6 +170,12 @@ fn exact(
     }
     let from: Vec<&MeasurementName> = s.from.iter().map(|m| &m.name).collect();
     let all = super::series_of(source, &from)?;
+    // The shards a statement reads: the shard groups overlapping its time range.
+    let shards = TimeRange {
+        min: shard_group_start(range.min),
+        max: shard_group_start(range.max).saturating_add(SHARD_GROUP_DURATION - 1),
+    };
+    let bounded = bounds.min.is_some() || bounds.max.is_some();
 
     // GROUP BY `*` and regexes stand for the tag keys of every measurement of the statement.
     let mut dims: Vec<String> = all
@@ -195,6 +209,12 @@ fn exact(
                 continue;
             }
         }
+        if bounded
+            && !matches!(s.what, Cardinality::Series)
+            && source.points(m.key, shards, false, Some(1))?.is_empty()
+        {
+            continue;
+        }
         let name = if strip_name {
             String::new()
         } else {
@@ -216,7 +236,11 @@ fn exact(
                         .filter(|f| names_it(&f.name, &m.measurement))
                         .count()
                 };
-                *counted.entry(key).or_default() += times;
+                // and once per shard group holding its points.
+                let groups = shard_groups(source, m.key, shards)?;
+                if groups > 0 {
+                    *counted.entry(key).or_default() += times * groups;
+                }
                 continue;
             }
             Cardinality::Measurement => vec![m.measurement.clone()],
@@ -251,6 +275,53 @@ fn exact(
             ..Series::default()
         })
         .collect())
+}
+
+/// Shard groups start on Mondays: Go truncates times to multiples of a week since January 1st
+/// of year 1, a Monday; the Unix epoch is a Thursday.
+const FIRST_MONDAY: i64 = 4 * 24 * 3_600_000_000_000;
+
+fn shard_group_start(t: i64) -> i64 {
+    let since = i128::from(t) - i128::from(FIRST_MONDAY);
+    let week = i128::from(SHARD_GROUP_DURATION);
+    let start = since.div_euclid(week) * week + i128::from(FIRST_MONDAY);
+    i64::try_from(start).unwrap_or(i64::MIN)
+}
+
+/// In how many shard groups within `shards` the series has points.
+fn shard_groups(
+    source: &mut dyn Source,
+    key: i64,
+    shards: TimeRange,
+) -> Result<usize, SourceError> {
+    let Some(&(first, _)) = source.points(key, shards, false, Some(1))?.first() else {
+        return Ok(0);
+    };
+    let from = TimeRange {
+        min: shard_group_start(first),
+        max: shards.max,
+    };
+    if let Some(stats) = source.interval_stats(key, from, from.min, SHARD_GROUP_DURATION)? {
+        return Ok(stats.iter().filter(|s| s.count > 0).count());
+    }
+    // Else one point per group: from each group with points, on to the next one.
+    let mut n = 0;
+    let mut at = from.min;
+    while at <= shards.max {
+        let range = TimeRange {
+            min: at,
+            max: shards.max,
+        };
+        let Some(&(t, _)) = source.points(key, range, false, Some(1))?.first() else {
+            break;
+        };
+        n += 1;
+        at = shard_group_start(t).saturating_add(SHARD_GROUP_DURATION);
+        if at == i64::MAX {
+            break;
+        }
+    }
+    Ok(n)
 }
 
 fn names_it(name: &MeasurementName, measurement: &str) -> bool {
@@ -307,8 +378,8 @@ mod tests {
 
     use super::*;
     use crate::influxql::{parse_query, Statement, TagKeyFilter};
+    use crate::query::execute;
     use crate::query::format::{encode, Epoch, Format};
-    use crate::query::{execute, TimeRange};
 
     fn parse(text: &str) -> ShowCardinality {
         let statements = parse_query(text).unwrap();
@@ -381,13 +452,15 @@ mod tests {
         }
     }
 
-    struct Mem(Vec<SeriesMeta>);
+    /// Series, each with its points.
+    struct Mem(Vec<(SeriesMeta, Vec<(i64, f64)>)>);
 
     impl Source for Mem {
         fn series(&mut self, m: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
             Ok(self
                 .0
                 .iter()
+                .map(|(s, _)| s)
                 .filter(|s| m.is_none_or(|m| m.contains(&s.measurement)))
                 .cloned()
                 .collect())
@@ -395,29 +468,56 @@ mod tests {
 
         fn points(
             &mut self,
-            _: i64,
-            _: TimeRange,
-            _: bool,
-            _: Option<usize>,
+            key: i64,
+            range: TimeRange,
+            desc: bool,
+            limit: Option<usize>,
         ) -> Result<Vec<(i64, f64)>, SourceError> {
-            Ok(Vec::new())
+            let points = &self.0[usize::try_from(key).unwrap()].1;
+            Ok(range.read(points, desc, limit))
         }
     }
 
+    /// 2020-07-21T10:00:00Z, a Tuesday.
+    const JULY: i64 = 1_595_325_600_000_000_000;
+    const DAY: i64 = 86_400_000_000_000;
+
     fn answer(q: &str) -> String {
-        let series = |m: &str, tags: &[(&str, &str)]| SeriesMeta {
-            key: 0,
-            measurement: m.into(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-        };
-        let mut mem = Mem(vec![
-            series("cpu", &[("host", "a"), ("region", "eu")]),
-            series("cpu", &[("host", "b"), ("region", "eu")]),
-            series("mem", &[("host", "a")]),
-        ]);
+        // cpu,host=a: Tuesday and the next Monday (two shard groups); the others: Tuesday.
+        answer_over(
+            q,
+            &[
+                (
+                    "cpu",
+                    &[("host", "a"), ("region", "eu")],
+                    &[JULY, JULY + 6 * DAY],
+                ),
+                (
+                    "cpu",
+                    &[("host", "b"), ("region", "eu")],
+                    &[JULY, JULY + 5 * DAY],
+                ),
+                ("mem", &[("host", "a")], &[JULY]),
+            ],
+        )
+    }
+
+    type Line<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [i64]);
+
+    fn answer_over(q: &str, lines: &[Line<'_>]) -> String {
+        let mut mem = Mem(Vec::new());
+        for (i, (m, tags, times)) in lines.iter().enumerate() {
+            let meta = SeriesMeta {
+                key: i64::try_from(i).unwrap(),
+                measurement: (*m).into(),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+            };
+            mem.0
+                .push((meta, times.iter().map(|t| (*t, 1.0)).collect()));
+        }
         let ctx = Context {
             database: "db".into(),
             retention: 0,
@@ -462,6 +562,10 @@ mod tests {
             r#"{"statement_id":0,"series":[{"name":"cpu","columns":["count"],"values":[[1]]}]}"#
         );
         assert_eq!(
+            answer("SHOW SERIES EXACT CARDINALITY FROM cpu, /c/"),
+            r#"{"statement_id":0,"series":[{"name":"cpu","columns":["count"],"values":[[6]]}]}"#
+        );
+        assert_eq!(
             answer("SHOW SERIES EXACT CARDINALITY OFFSET 1"),
             r#"{"statement_id":0}"#
         );
@@ -473,5 +577,46 @@ mod tests {
             answer("SHOW SERIES EXACT CARDINALITY GROUP BY time(1h)"),
             r#"{"statement_id":0,"error":"GROUP BY time in SHOW SERIES EXACT CARDINALITY is not supported by Fieldline"}"#
         );
+    }
+
+    #[test]
+    fn series_count_once_per_shard_group() {
+        // What influxd 1.6.7 answers: host=a written on 2020-07-21 and 2020-01-01 (two weekly
+        // shard groups), host=b on 2020-01-01.
+        let jan = 1_577_836_800_000_000_000;
+        let lines: &[Line<'_>] = &[
+            ("m", &[("host", "a")], &[jan, JULY]),
+            ("m", &[("host", "b")], &[jan]),
+        ];
+        let count = |n: u32| {
+            format!(
+                r#"{{"statement_id":0,"series":[{{"name":"m","columns":["count"],"values":[[{n}]]}}]}}"#
+            )
+        };
+        assert_eq!(
+            answer_over("SHOW SERIES EXACT CARDINALITY", lines),
+            count(3)
+        );
+        assert_eq!(
+            answer_over("SHOW SERIES CARDINALITY FROM m", lines),
+            count(3)
+        );
+        assert_eq!(
+            answer_over("SHOW SERIES CARDINALITY", lines),
+            r#"{"statement_id":0,"series":[{"columns":["cardinality estimation"],"values":[[2]]}]}"#
+        );
+        assert_eq!(
+            answer_over("SHOW TAG VALUES CARDINALITY WITH KEY = host", lines),
+            count(2)
+        );
+        // Time 0 is in the range, and the range overlaps the shard group of 2020-01-01.
+        let q = "SHOW TAG VALUES CARDINALITY WITH KEY = host WHERE time >= 0 AND time < '2020-01-02T00:00:00Z'";
+        assert_eq!(answer_over(q, lines), count(2));
+        // No shard group overlaps a range ending at 0.
+        let q = "SHOW TAG VALUES CARDINALITY WITH KEY = host WHERE time <= 0";
+        assert_eq!(answer_over(q, lines), r#"{"statement_id":0}"#);
+        // Monday 2019-12-30 starts the group of 2020-01-01; Sunday 2019-12-29 ends the one before.
+        assert_eq!(shard_group_start(jan), jan - 2 * DAY);
+        assert_eq!(shard_group_start(jan - 2 * DAY - 1), jan - 9 * DAY);
     }
 }
