@@ -18,6 +18,7 @@ pub mod format;
 mod functions;
 mod holt_winters;
 pub mod http;
+mod joined;
 mod merge;
 pub mod result;
 mod select;

@@ -33,6 +33,9 @@ pub(super) fn run_bounded(
     if subquery::reads_subquery(s) {
         return subquery::run(s, ctx, source, outer);
     }
+    if super::joined::applies(s) {
+        return super::joined::run(s, ctx, source, outer);
+    }
     let mut plan = match Plan::new(s, ctx) {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
