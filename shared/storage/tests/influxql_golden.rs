@@ -95,4 +95,38 @@ fn storage_gives_influxdbs_answers() {
     let pending = Db::execute(&db, "SELECT count(*) FROM rollup_pending", &[]).unwrap();
     assert_eq!(pending.first().unwrap().i64(0).unwrap(), 0);
     harness::replay(&mut storage::QuerySource::new(&db, &tenant));
+
+    // One more point of Press 1's watts, a week later, in the next weekly shard group: InfluxDB's
+    // exact series count counts a series once per shard group holding its points.
+    let press_1 = (
+        "355f6856-e9a4-469f-8f22-3f8b037d064a".to_owned(),
+        "auto~watt".to_owned(),
+    );
+    let week_later = Timestamp::from_millis(1_595_325_600_000 + 7 * 86_400_000).unwrap();
+    let p = Point::new(week_later, 1.0).unwrap();
+    storage::write_points(&db, &tenant, &[(channels[&press_1], p)]).unwrap();
+    let count = |q: &str| {
+        let ctx = fieldline_domain::query::Context {
+            database: "fieldline".into(),
+            retention: 0,
+            db: Some("fieldline".into()),
+            rp: None,
+            now: now.as_millis() * 1_000_000,
+            max_rows: 1000,
+        };
+        let statements = fieldline_domain::influxql::parse_query(q).unwrap();
+        let mut source = storage::QuerySource::new(&db, &tenant);
+        let results = fieldline_domain::query::execute(&statements, &ctx, &mut source).unwrap();
+        let series = &results.0[0].series;
+        series
+            .iter()
+            .map(|s| format!("{:?}", s.values))
+            .collect::<Vec<_>>()
+    };
+    let q = "SHOW SERIES EXACT CARDINALITY FROM \"auto~watt\"";
+    assert_eq!(count(q), ["[[Integer(3)]]"]);
+    let q = "SHOW SERIES CARDINALITY";
+    assert_eq!(count(q), ["[[Integer(7)]]"]);
+    let q = "SHOW SERIES EXACT CARDINALITY FROM \"auto~watt\" WHERE \"device\" = 'Press 2'";
+    assert_eq!(count(q), ["[[Integer(1)]]"]);
 }

@@ -19,12 +19,6 @@ pub const DIFFERENT: &[(&str, &str)] = &[
     ("show_continuous_queries", "continuous queries are not supported"),
     ("show_users", "users are managed by the admin API"),
     ("show_subscriptions", "subscriptions are not supported"),
-    ("show_series_cardinality", "cardinality statements are not supported"),
-    ("show_series_exact_cardinality", "cardinality statements are not supported"),
-    ("show_measurement_exact_cardinality", "cardinality statements are not supported"),
-    ("show_tag_key_exact_cardinality", "cardinality statements are not supported"),
-    ("show_tag_values_exact_cardinality", "cardinality statements are not supported"),
-    ("show_field_key_exact_cardinality", "cardinality statements are not supported"),
     ("post_select_into", "SELECT INTO is not supported"),
     (
         "agg_percentile_50",

@@ -16,6 +16,7 @@ pub enum Statement {
     ShowFieldKeys(ShowFieldKeys),
     ShowRetentionPolicies(ShowRetentionPolicies),
     ShowSeries(ShowSeries),
+    ShowCardinality(ShowCardinality),
     /// A statement InfluxDB 1.x knows and Fieldline does not run (`CREATE DATABASE`, `DROP
     /// SERIES`, `GRANT`, `SHOW USERS`, `SHOW SERIES CARDINALITY`, …). Only its leading keywords
     /// are checked; the rest, up to the next `;`, is kept as written.
@@ -279,6 +280,36 @@ pub struct ShowSeries {
     pub from: Vec<Measurement>,
     pub condition: Option<Expr>,
     pub order_by: Option<Order>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// What a `SHOW … CARDINALITY` statement counts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cardinality {
+    /// `SHOW SERIES [EXACT] CARDINALITY`.
+    Series,
+    /// `SHOW MEASUREMENT [EXACT] CARDINALITY`.
+    Measurement,
+    /// `SHOW TAG KEY [EXACT] CARDINALITY`.
+    TagKey,
+    /// `SHOW TAG VALUES [EXACT] CARDINALITY … WITH KEY …`.
+    TagValues(TagKeyFilter),
+    /// `SHOW FIELD KEY [EXACT] CARDINALITY`.
+    FieldKey,
+}
+
+/// `SHOW SERIES|MEASUREMENT|TAG KEY|FIELD KEY [EXACT] CARDINALITY [ON db] [FROM …] [WHERE …]
+/// [GROUP BY …] [LIMIT n] [OFFSET n]`, and `SHOW TAG VALUES [EXACT] CARDINALITY [ON db]
+/// [FROM …] WITH KEY … [WHERE …] [GROUP BY …] [LIMIT n] [OFFSET n]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShowCardinality {
+    pub what: Cardinality,
+    pub exact: bool,
+    pub database: Option<String>,
+    pub from: Vec<Measurement>,
+    pub condition: Option<Expr>,
+    pub group_by: Vec<Dimension>,
     pub limit: Option<u64>,
     pub offset: Option<u64>,
 }

@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter, Write};
 
 use super::ast::{
-    BinaryOp, DataType, Dimension, Expr, Field, Fill, Measurement, MeasurementName, NameOrAll,
-    Order, SelectStatement, ShowFieldKeys, ShowMeasurements, ShowRetentionPolicies, ShowSeries,
-    ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter, Target, TimeOffset, VarRef,
-    WildcardKind,
+    BinaryOp, Cardinality, DataType, Dimension, Expr, Field, Fill, Measurement, MeasurementName,
+    NameOrAll, Order, SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements,
+    ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
+    Target, TimeOffset, VarRef, WildcardKind,
 };
 use super::duration::format_duration;
 use super::lexer::{is_ident_char, Keyword};
@@ -146,6 +146,7 @@ impl Display for Statement {
             Statement::ShowFieldKeys(s) => s.fmt(f),
             Statement::ShowRetentionPolicies(s) => s.fmt(f),
             Statement::ShowSeries(s) => s.fmt(f),
+            Statement::ShowCardinality(s) => s.fmt(f),
             Statement::Unsupported { text, .. } => f.write_str(text),
         }
     }
@@ -377,6 +378,34 @@ impl Display for ShowSeries {
         from(f, &self.from)?;
         condition(f, &self.condition)?;
         order_by(f, self.order_by)?;
+        limit(f, "LIMIT", self.limit)?;
+        limit(f, "OFFSET", self.offset)
+    }
+}
+
+impl Display for ShowCardinality {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.what {
+            Cardinality::Series => "SHOW SERIES",
+            Cardinality::Measurement => "SHOW MEASUREMENT",
+            Cardinality::TagKey => "SHOW TAG KEY",
+            Cardinality::TagValues(_) => "SHOW TAG VALUES",
+            Cardinality::FieldKey => "SHOW FIELD KEY",
+        })?;
+        if self.exact {
+            f.write_str(" EXACT")?;
+        }
+        f.write_str(" CARDINALITY")?;
+        on(f, &self.database)?;
+        from(f, &self.from)?;
+        if let Cardinality::TagValues(key) = &self.what {
+            write!(f, " {key}")?;
+        }
+        condition(f, &self.condition)?;
+        if !self.group_by.is_empty() {
+            f.write_str(" GROUP BY ")?;
+            list(f, &self.group_by)?;
+        }
         limit(f, "LIMIT", self.limit)?;
         limit(f, "OFFSET", self.offset)
     }

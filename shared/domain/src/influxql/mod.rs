@@ -33,10 +33,10 @@ mod parser;
 mod tests;
 
 pub use ast::{
-    BinaryOp, DataType, Dimension, Expr, Field, Fill, GroupByTime, Measurement, MeasurementName,
-    NameOrAll, Order, Regex, SelectStatement, ShowFieldKeys, ShowMeasurements,
-    ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
-    Target, TimeOffset, VarRef, WildcardKind,
+    BinaryOp, Cardinality, DataType, Dimension, Expr, Field, Fill, GroupByTime, Measurement,
+    MeasurementName, NameOrAll, Order, Regex, SelectStatement, ShowCardinality, ShowFieldKeys,
+    ShowMeasurements, ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source,
+    Statement, TagKeyFilter, Target, TimeOffset, VarRef, WildcardKind,
 };
 pub use display::{quote_ident, quote_string};
 pub use duration::{format_duration, parse_duration};

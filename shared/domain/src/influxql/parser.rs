@@ -2,10 +2,10 @@
 //! that the same queries parse and the same errors come out.
 
 use super::ast::{
-    BinaryOp, DataType, Dimension, Expr, Field, Fill, Measurement, MeasurementName, NameOrAll,
-    Order, Regex, SelectStatement, ShowFieldKeys, ShowMeasurements, ShowRetentionPolicies,
-    ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter, Target, TimeOffset,
-    VarRef, WildcardKind,
+    BinaryOp, Cardinality, DataType, Dimension, Expr, Field, Fill, Measurement, MeasurementName,
+    NameOrAll, Order, Regex, SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements,
+    ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
+    Target, TimeOffset, VarRef, WildcardKind,
 };
 use super::display::quote_ident_segments;
 use super::duration::parse_duration;
@@ -339,11 +339,8 @@ impl<'a> Parser<'a> {
                 let t = self.next();
                 match t.tok {
                     Tok::Keyword(Keyword::Key) => {
-                        let what = self.cardinality(
-                            "SHOW FIELD KEY CARDINALITY",
-                            "SHOW FIELD KEY EXACT CARDINALITY",
-                        )?;
-                        self.unsupported(what, start)
+                        let exact = self.cardinality()?;
+                        self.show_cardinality(Cardinality::FieldKey, exact)
                     }
                     Tok::Keyword(Keyword::Keys) => self.show_field_keys(),
                     _ => Err(self.expected(&t, &["KEY", "KEYS"])),
@@ -358,10 +355,10 @@ impl<'a> Parser<'a> {
                 match t.tok {
                     Tok::Keyword(Keyword::Exact) => {
                         self.expect_keyword(Keyword::Cardinality)?;
-                        self.unsupported("SHOW MEASUREMENT EXACT CARDINALITY", start)
+                        self.show_cardinality(Cardinality::Measurement, true)
                     }
                     Tok::Keyword(Keyword::Cardinality) => {
-                        self.unsupported("SHOW MEASUREMENT CARDINALITY", start)
+                        self.show_cardinality(Cardinality::Measurement, false)
                     }
                     _ => Err(self.expected(&t, &["EXACT", "CARDINALITY"])),
                 }
@@ -378,12 +375,7 @@ impl<'a> Parser<'a> {
                 // As in influxql, `SHOW SERIES EXACT` without CARDINALITY is `SHOW SERIES`.
                 let exact = self.eat_keyword(Keyword::Exact);
                 if self.eat_keyword(Keyword::Cardinality) {
-                    let what = if exact {
-                        "SHOW SERIES EXACT CARDINALITY"
-                    } else {
-                        "SHOW SERIES CARDINALITY"
-                    };
-                    return self.unsupported(what, start);
+                    return self.show_cardinality(Cardinality::Series, exact);
                 }
                 self.show_series()
             }
@@ -398,19 +390,16 @@ impl<'a> Parser<'a> {
                 let t = self.next();
                 match t.tok {
                     Tok::Keyword(Keyword::Key) => {
-                        let what = self.cardinality(
-                            "SHOW TAG KEY CARDINALITY",
-                            "SHOW TAG KEY EXACT CARDINALITY",
-                        )?;
-                        self.unsupported(what, start)
+                        let exact = self.cardinality()?;
+                        self.show_cardinality(Cardinality::TagKey, exact)
                     }
                     Tok::Keyword(Keyword::Keys) => self.show_tag_keys(),
                     Tok::Keyword(Keyword::Values) => {
                         if self.eat_keyword(Keyword::Exact) {
                             self.expect_keyword(Keyword::Cardinality)?;
-                            self.unsupported("SHOW TAG VALUES EXACT CARDINALITY", start)
+                            self.show_tag_values_cardinality(true)
                         } else if self.eat_keyword(Keyword::Cardinality) {
-                            self.unsupported("SHOW TAG VALUES CARDINALITY", start)
+                            self.show_tag_values_cardinality(false)
                         } else {
                             self.show_tag_values()
                         }
@@ -447,12 +436,8 @@ impl<'a> Parser<'a> {
         )
     }
 
-    /// `[EXACT] CARDINALITY` after `SHOW FIELD KEY` or `SHOW TAG KEY`.
-    fn cardinality(
-        &mut self,
-        plain: &'static str,
-        exact: &'static str,
-    ) -> Result<&'static str, ParseError> {
+    /// `[EXACT] CARDINALITY` after `SHOW FIELD KEY` or `SHOW TAG KEY`: whether EXACT.
+    fn cardinality(&mut self) -> Result<bool, ParseError> {
         let is_exact = self.eat_keyword(Keyword::Exact);
         let t = self.next();
         if t.tok != Tok::Keyword(Keyword::Cardinality) {
@@ -463,7 +448,46 @@ impl<'a> Parser<'a> {
             };
             return Err(self.expected(&t, expected));
         }
-        Ok(if is_exact { exact } else { plain })
+        Ok(is_exact)
+    }
+
+    /// What follows `SHOW … [EXACT] CARDINALITY` (but `SHOW TAG VALUES`'): `[ON db] [FROM …]
+    /// [WHERE …] [GROUP BY …] [LIMIT n] [OFFSET n]`.
+    fn show_cardinality(
+        &mut self,
+        what: Cardinality,
+        exact: bool,
+    ) -> Result<Statement, ParseError> {
+        let database = self.on_database()?;
+        let from = self.opt_from()?;
+        self.cardinality_tail(what, exact, database, from)
+    }
+
+    /// `SHOW TAG VALUES [EXACT] CARDINALITY [ON db] [FROM …] WITH KEY … [WHERE …] …`.
+    fn show_tag_values_cardinality(&mut self, exact: bool) -> Result<Statement, ParseError> {
+        let database = self.on_database()?;
+        let from = self.opt_from()?;
+        let key = self.with_key()?;
+        self.cardinality_tail(Cardinality::TagValues(key), exact, database, from)
+    }
+
+    fn cardinality_tail(
+        &mut self,
+        what: Cardinality,
+        exact: bool,
+        database: Option<String>,
+        from: Vec<Measurement>,
+    ) -> Result<Statement, ParseError> {
+        Ok(Statement::ShowCardinality(ShowCardinality {
+            what,
+            exact,
+            database,
+            from,
+            condition: self.condition()?,
+            group_by: self.dimensions()?,
+            limit: self.limit(Keyword::Limit)?,
+            offset: self.limit(Keyword::Offset)?,
+        }))
     }
 
     fn create(&mut self, start: usize) -> Result<Statement, ParseError> {

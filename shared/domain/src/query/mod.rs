@@ -9,6 +9,7 @@
 //! `sensor`, `unit`, `uuid`; one float field, `value`.
 
 mod buckets;
+mod cardinality;
 mod check;
 mod cond;
 mod edge_cache;
@@ -17,6 +18,7 @@ pub mod format;
 mod functions;
 mod holt_winters;
 pub mod http;
+mod joined;
 mod merge;
 pub mod result;
 mod select;
@@ -283,6 +285,7 @@ pub fn execute(
     for (id, statement) in statements.iter().enumerate() {
         let outcome = match statement {
             Statement::Select(s) => select::run(s, ctx, source)?,
+            Statement::ShowCardinality(s) => cardinality::run(s, ctx, source)?,
             Statement::Unsupported { what, .. } => Err(StatementError::Failed(format!(
                 "{what} is not supported by Fieldline: its InfluxDB API reads data and \
                  accepts writes through /write; manage devices and channels with the admin API"

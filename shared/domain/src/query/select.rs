@@ -33,6 +33,9 @@ pub(super) fn run_bounded(
     if subquery::reads_subquery(s) {
         return subquery::run(s, ctx, source, outer);
     }
+    if super::joined::applies(s) {
+        return super::joined::run(s, ctx, source, outer);
+    }
     let mut plan = match Plan::new(s, ctx) {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
@@ -92,12 +95,7 @@ impl Plan {
                 });
             }
         }
-        let groups: Vec<Group<'_>> = groups.into_iter().skip(self.soffset).collect();
-        let groups = if self.slimit > 0 {
-            groups.into_iter().take(self.slimit).collect()
-        } else {
-            groups
-        };
+        let groups = series_window(groups, self.soffset, self.slimit);
 
         let mut out = Vec::new();
         let mut rows = 0usize;
@@ -435,6 +433,42 @@ pub(super) struct Group<'a> {
     pub(super) grouped: bool,
     /// With whether each needs its points checked against the condition.
     pub(super) series: Vec<(&'a SeriesMeta, bool)>,
+}
+
+/// SOFFSET and SLIMIT: the groups InfluxDB keeps, in their order. Its storage engine applies
+/// them to each measurement's tag sets (per shard: one shard group here), ordered by their key
+/// (`MakeTagsKey`: the keys of the tags a group has, then their values, `|`-separated), so a
+/// group with more tags may come first.
+fn series_window(groups: Vec<Group<'_>>, soffset: usize, slimit: usize) -> Vec<Group<'_>> {
+    if soffset == 0 && slimit == 0 {
+        return groups;
+    }
+    fn tags_key(g: &Group<'_>) -> String {
+        let mut present: Vec<&(String, String)> =
+            g.tags.iter().filter(|(_, v)| !v.is_empty()).collect();
+        present.sort();
+        let keys = present.iter().map(|(k, _)| k.as_str());
+        let values = present.iter().map(|(_, v)| v.as_str());
+        keys.chain(values).collect::<Vec<_>>().join("|")
+    }
+    let mut order: Vec<(String, String, usize)> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.measurement.clone(), tags_key(g), i))
+        .collect();
+    order.sort();
+    let limit = if slimit > 0 { slimit } else { usize::MAX };
+    let mut kept: Vec<usize> = order
+        .chunk_by(|a, b| a.0 == b.0)
+        .flat_map(|m| m.iter().skip(soffset).take(limit).map(|(_, _, i)| *i))
+        .collect();
+    kept.sort_unstable();
+    groups
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| kept.binary_search(i).is_ok())
+        .map(|(_, g)| g)
+        .collect()
 }
 
 fn reads_field(e: &Expr) -> bool {

@@ -9,7 +9,7 @@ use super::result::{Cell, Series};
 use super::{Context, SeriesMeta, Source, StatementError, StatementOutcome, RETENTION_POLICY};
 
 /// Shard groups last a week when the retention is infinite or long (InfluxDB's default).
-const SHARD_GROUP_DURATION: i64 = 7 * 24 * 3_600_000_000_000;
+pub(super) const SHARD_GROUP_DURATION: i64 = 7 * 24 * 3_600_000_000_000;
 
 pub(crate) fn run(
     statement: &Statement,
@@ -145,7 +145,7 @@ pub(crate) fn run(
                 Ok(nonempty(series(None, &["key"], rows)))
             }
         },
-        Statement::Select(_) | Statement::Unsupported { .. } => {
+        Statement::Select(_) | Statement::ShowCardinality(_) | Statement::Unsupported { .. } => {
             Err(StatementError::Failed("not a SHOW statement".into()))
         }
     };

@@ -142,8 +142,8 @@ mod tests {
             ("SELECT sample(value, 2), max(value) FROM m", "sample()"),
             ("SELECT chande_momentum_oscillator(value, 1) FROM m", "chande_momentum_oscillator()"),
             (
-                "SELECT mean(value), derivative(mean(value)) FROM m WHERE time >= 1s AND time <= 5s GROUP BY time(1s)",
-                "derivative()",
+                "SELECT mean(value), integral(value) FROM m WHERE time >= 1s AND time <= 5s GROUP BY time(1s)",
+                "integral()",
             ),
             ("SELECT * FROM (SELECT mean(value) FROM m)", "wildcard"),
         ] {
