@@ -351,8 +351,18 @@ fn notifier_sends_the_verification_link_and_alerts_only_once_it_is_followed() {
         .is_some_and(|s| s.ends_with("/ After"))));
 }
 
-/// A maildev of this test's own (SMTP on `smtp`, API on `web`), to stop and start.
-fn maildev(smtp: u16, web: u16) -> Child {
+/// A maildev of this test's own (SMTP on `smtp`, API on `web`), stopped when dropped, also when
+/// the test fails (a server left running would answer the next run's "server is down" step).
+struct Maildev(Child);
+
+impl Drop for Maildev {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn maildev(smtp: u16, web: u16) -> Maildev {
     let bin = workspace().join("target/tools/maildev/node_modules/.bin/maildev");
     let child = Command::new(&bin)
         .args([
@@ -376,7 +386,7 @@ fn maildev(smtp: u16, web: u16) -> Child {
         assert!(Instant::now() < deadline, "maildev did not start");
         std::thread::sleep(Duration::from_millis(200));
     }
-    child
+    Maildev(child)
 }
 
 #[test]
@@ -415,15 +425,16 @@ fn notifier_delivers_every_alert_exactly_once_after_the_mail_server_was_down() {
     // Runs before the backoff ends try nothing.
     assert_eq!(run(&h)["failed"], 0);
     // The server comes back; after the first backoff (30 s) each alert arrives once.
-    let mut server = maildev(smtp, web);
+    let server = maildev(smtp, web);
     std::thread::sleep(Duration::from_secs(31));
     // Runs from then on (as the cron trigger makes them) send each alert once between them; a
-    // loaded machine may need a second run for the last retry to come due.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // loaded machine may need a second run for the last retry to come due, and an attempt the
+    // loaded server answers too slowly fails and waits for its next backoff (60 s): what must
+    // hold is that each alert arrives, and once.
+    let deadline = Instant::now() + Duration::from_secs(150);
     let mut sent = 0;
     while sent < 3 {
         let report = run(&h);
-        assert_eq!(report["failed"], 0, "{report}");
         sent += report["sent"].as_u64().expect("sent");
         assert!(
             Instant::now() < deadline,
@@ -438,8 +449,7 @@ fn notifier_delivers_every_alert_exactly_once_after_the_mail_server_was_down() {
     assert_eq!(run(&h)["sent"], 0);
     std::thread::sleep(Duration::from_secs(1));
     let mails_again = inbox(&api, &to);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(mails.len(), 3);
     assert_eq!(mails_again.len(), 3);
     let mut subjects: Vec<&str> = mails_again
