@@ -332,3 +332,75 @@ fn three_replicas_run_each_scheduled_tick_exactly_once() {
         );
     }
 }
+
+#[test]
+fn sensorbis_devices_added_through_one_host_push_and_read_through_the_other() {
+    let (a, b) = two_hosts();
+    let db = a.storage().expect("db");
+    let o = org(&db, "federation@example.com");
+    let (_, fed) = storage::create_token(&db, &o.tenant, &NewToken::federation(), Timestamp::now())
+        .expect("federation token");
+    let fed = format!("Basic {}", fed.expose());
+    let rest = |h: &TestHost, method: &str, body: Value| {
+        status_and_json(send(
+            client()
+                .post(h.url(&format!("/V0100/Service.svc/rest/{method}")))
+                .header("authorization", &fed)
+                .json(&body),
+        ))
+    };
+
+    // The federation manager adds a device through A; B lists it.
+    let device = json!({
+        "name": "Replicated probe",
+        "sensors": [{ "name": "Probe", "channels": [
+            { "communicationId": "temp", "name": "Temperature", "enumerated": false, "grouping": "M" }
+        ]}]
+    });
+    let (s, added) = rest(
+        &a,
+        "AddDevices",
+        json!({ "federation": { "id": null }, "devices": [device] }),
+    );
+    assert_eq!(s, 200, "{added}");
+    let d = &added["devices"][0];
+    let (uri, auth) = (
+        d["uri"].as_str().expect("uri"),
+        d["authorization"].as_str().expect("authorization"),
+    );
+    let (s, listed) = rest(&b, "GetFederation", json!({}));
+    assert_eq!(s, 200, "{listed}");
+    assert_eq!(
+        listed["federation"]["devices"][0]["id"], d["id"],
+        "{listed}"
+    );
+
+    // The device pushes through B (its push URI's path, on B's address); A reads it at once.
+    let path = uri
+        .strip_prefix(&a.base)
+        .expect("the push URI is on the host asked");
+    let t = Timestamp::now().as_millis();
+    let (s, stored) = status_and_json(send(
+        client()
+            .post(b.url(path))
+            .header("authorization", auth)
+            .header("content-type", "application/json;charset=utf-8")
+            .body(format!(r#"{{"t":{t},"c":[{{"i":"temp","v":-3.25}}]}}"#)),
+    ));
+    assert_eq!((s, &stored), (200, &json!({ "stored": 1 })));
+    let conduit = token(&db, &o, ConduitTier::Enterprise);
+    let q = format!("SELECT \"value\" FROM \"temp\" WHERE time >= {t}ms");
+    let (s, ans) = status_and_json(send(client().get(a.url("/query")).query(&[
+        ("db", "fieldline"),
+        ("q", q.as_str()),
+        ("epoch", "ms"),
+        ("u", "federation@example.com"),
+        ("p", conduit.as_str()),
+    ])));
+    assert_eq!(s, 200, "{ans}");
+    assert_eq!(
+        ans["results"][0]["series"][0]["values"][0],
+        json!([t, -3.25]),
+        "{ans}"
+    );
+}
