@@ -157,6 +157,10 @@ pub struct Metrics {
     pub spans: Family<SpanLabels, Counter>,
     outbox_messages: Family<TopicLabels, Gauge>,
     outbox_oldest: Family<TopicLabels, FGauge>,
+    /// One read-only connection per database for the outbox gauges, kept between scrapes:
+    /// opening one each scrape made every scrape read the schema afresh beside the writer.
+    outbox_readers:
+        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, rusqlite::Connection>>,
     resident: Gauge,
     open_fds: Gauge,
 }
@@ -184,6 +188,7 @@ impl Metrics {
             spans: Family::default(),
             outbox_messages: Family::default(),
             outbox_oldest: Family::default(),
+            outbox_readers: std::sync::Mutex::default(),
             resident: Gauge::default(),
             open_fds: Gauge::default(),
         };
@@ -333,11 +338,22 @@ impl Metrics {
     /// The outbox (shared/storage's `outbox` table), if this database holds one: unsent messages
     /// and the age of the oldest, per topic.
     fn read_outbox(&self, path: &Path) {
-        let Ok(conn) = rusqlite::Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        ) else {
-            return;
+        let mut readers = self
+            .outbox_readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = match readers.entry(path.to_path_buf()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let Ok(conn) = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                ) else {
+                    return;
+                };
+                e.insert(conn)
+            }
         };
         let has = conn
             .query_row(
