@@ -13,7 +13,9 @@ use anyhow::{anyhow, bail, Result};
 use opentelemetry::KeyValue;
 use std::sync::Arc;
 
-/// Runs one cron event in a fresh instance of `component`.
+/// Runs one cron event in a fresh instance of `component`, with `timestamp` as its time in
+/// seconds: a schedule's tick, or 0 for a run on demand (`fieldline trigger cron`), which the
+/// components never skip.
 pub async fn handle_event(app: &App, component: &str, timestamp: u64) -> Result<()> {
     let c = app.component(component)?;
     let pre = SpinCronPre::new(app.pre(c).clone()).map_err(|e| {
@@ -64,12 +66,6 @@ async fn run_instance(
         Ok(Ok(Err(Error::Other(m)))) => bail!("{m}"),
         Ok(Ok(Ok(()))) => Ok(()),
     }
-}
-
-/// Runs one tick of `component` now, with `timestamp` as the tick's scheduled time (0: a run
-/// on demand, which the components never skip; a schedule's ticks are never 0).
-pub async fn run_once(app: &App, component: &str, timestamp: u64) -> Result<()> {
-    handle_event(app, component, timestamp).await
 }
 
 /// Schedules every `[[trigger.cron]]` until the process stops.

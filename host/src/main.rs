@@ -303,7 +303,7 @@ async fn main() -> Result<()> {
             fieldline_host::telemetry::init()?;
             let app = App::load(&app.from, options(&app)?).await?;
             app.start_epoch_ticker();
-            let result = cron_trigger::run_once(&app, &component, timestamp.unwrap_or(0)).await;
+            let result = cron_trigger::handle_event(&app, &component, timestamp.unwrap_or(0)).await;
             app.shutdown();
             fieldline_host::telemetry::flush(Duration::from_secs(5)).await;
             result.with_context(|| format!("cron component `{component}` failed"))?;

@@ -48,10 +48,6 @@ struct Report {
     rollups: usize,
 }
 
-fn open_store() -> Result<fieldline_component::Store, String> {
-    fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))
-}
-
 /// One tick: roll up, purge counters, apply retention. The error names the step that failed.
 fn work(store: &fieldline_component::Store) -> Result<Report, String> {
     // The clock, not the tick's time: a late tick must not purge less, and a tick time from
@@ -109,13 +105,12 @@ struct Maintenance;
 
 impl Guest for Maintenance {
     fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
-        let store = open_store().map_err(Error::Other)?;
         // Of several replicas on one database, one does each tick (docs/deploy.md).
-        if !fieldline_component::claim_tick(&store, "maintenance", metadata.timestamp)
+        let Some(store) = fieldline_component::store_for_tick("maintenance", metadata.timestamp)
             .map_err(Error::Other)?
-        {
+        else {
             return Ok(());
-        }
+        };
         let r = work(&store).map_err(Error::Other)?;
         println!(
             "maintenance: rolled up {} channel-hours, purged {} expired counters, \
@@ -140,7 +135,7 @@ fn handle(req: Request) -> Response {
     {
         return refused;
     }
-    match open_store().and_then(|store| work(&store)) {
+    match fieldline_component::open_job_store().and_then(|store| work(&store)) {
         Ok(r) => json_answer(
             200,
             &json!({

@@ -94,10 +94,6 @@ fn broker_key() -> Option<fieldline_domain::SealKey> {
     }
 }
 
-fn open_store() -> Result<fieldline_component::Store, String> {
-    fieldline_component::open_store().map_err(|e| format!("opening the database: {e}"))
-}
-
 /// One run: evaluate, then deliver.
 fn work(store: &fieldline_component::Store) -> Result<(Report, Delivery, Published), String> {
     let started = Instant::now();
@@ -163,13 +159,12 @@ struct Notifier;
 
 impl Guest for Notifier {
     fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
-        let store = open_store().map_err(Error::Other)?;
         // Of several replicas on one database, one does each tick (docs/deploy.md).
-        if !fieldline_component::claim_tick(&store, "notifier", metadata.timestamp)
+        let Some(store) = fieldline_component::store_for_tick("notifier", metadata.timestamp)
             .map_err(Error::Other)?
-        {
+        else {
             return Ok(());
-        }
+        };
         let (report, delivery, published) = work(&store).map_err(Error::Other)?;
         println!("notifier: {}", summary(&report, &delivery, &published));
         Ok(())
@@ -198,7 +193,7 @@ fn run_route(req: &Request) -> Response {
     {
         return refused;
     }
-    match open_store().and_then(|store| work(&store)) {
+    match fieldline_component::open_job_store().and_then(|store| work(&store)) {
         Ok((r, d, p)) => json_answer(
             200,
             &json!({

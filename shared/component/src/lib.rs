@@ -258,15 +258,21 @@ fn error_json(code: &str, message: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Whether a scheduled component does the cron event of `timestamp` (Spin's `Metadata`):
-/// `Ok(true)` for a run on demand and for the one replica whose claim of the event's tick (the
-/// nearest whole minute, [`fieldline_domain::schedule`]) is first in the store; `Ok(false)`,
-/// having printed `{job}: tick {timestamp} already run by another replica`, when another
-/// replica already has the tick and this one skips it.
-pub fn claim_tick(store: &Store, job: &str, timestamp: u64) -> Result<bool, String> {
+/// [`open_store`] for a scheduled job, its error worded for the job's report.
+pub fn open_job_store() -> Result<Store, String> {
+    open_store().map_err(|e| format!("opening the database: {e}"))
+}
+
+/// The store for the cron event of `job` at `timestamp` (Spin's `Metadata`) when this replica
+/// does it: for a run on demand, and for the one replica whose claim of the event's tick (the
+/// nearest whole minute, [`fieldline_domain::schedule`]) is first in the store. `None`, having
+/// printed `{job}: tick {timestamp} already run by another replica`, when another replica
+/// already has the tick and this one skips it.
+pub fn store_for_tick(job: &str, timestamp: u64) -> Result<Option<Store>, String> {
     use fieldline_service::ports::Counters;
+    let store = open_job_store()?;
     let Some(tick) = fieldline_domain::schedule::scheduled_tick(timestamp) else {
-        return Ok(true);
+        return Ok(Some(store));
     };
     let mine = store
         .claim_tick(job, tick, fieldline_domain::Timestamp::now())
@@ -274,5 +280,5 @@ pub fn claim_tick(store: &Store, job: &str, timestamp: u64) -> Result<bool, Stri
     if !mine {
         println!("{job}: tick {timestamp} already run by another replica");
     }
-    Ok(mine)
+    Ok(mine.then_some(store))
 }
