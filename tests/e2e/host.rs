@@ -1,7 +1,7 @@
 //! The host itself: routing and Spin's headers, each capability and its refusals, traps and
 //! timeouts, bounded bodies, SQLite under concurrency, cron, MQTT, start-up errors, shutdown.
 
-use fieldline_tests::{run_host, workspace, Start, TestHost};
+use fieldline_tests::{run_host, trigger_cron, workspace, Start, TestHost};
 use reqwest::blocking::Client;
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -402,50 +402,20 @@ fn cron_runs_on_schedule_and_on_demand() {
         .query_row("SELECT count(*) FROM cron_ticks", [], |r| r.get(0))
         .expect("ticks");
     assert!(ticks >= 2, "expected at least 2 ticks in 3.5s, got {ticks}");
-    let state = h.state.path().to_string_lossy().to_string();
     let manifest = workspace().join("tests/fixtures/spin.toml");
-    let (ok, out) = run_host(
-        &[
-            "trigger",
-            "cron",
-            "cron-probe",
-            "--from",
-            &manifest.to_string_lossy(),
-            "--state-dir",
-            &state,
-        ],
-        &[],
-    )
-    .expect("runs");
+    let (ok, out) = trigger_cron(&manifest, "cron-probe", h.state.path(), None, &[]).expect("runs");
     assert!(ok, "{out}");
-    let (ok, out) = run_host(
-        &[
-            "trigger",
-            "cron",
-            "cron-probe",
-            "--from",
-            &manifest.to_string_lossy(),
-            "--state-dir",
-            &state,
-        ],
+    let (ok, out) = trigger_cron(
+        &manifest,
+        "cron-probe",
+        h.state.path(),
+        None,
         &[("CRON_FAIL", "1")],
     )
     .expect("runs");
     // CRON_FAIL is not in the component's environment, so the host's own environment must not leak in.
     assert!(ok, "{out}");
-    let (ok, out) = run_host(
-        &[
-            "trigger",
-            "cron",
-            "probe",
-            "--from",
-            &manifest.to_string_lossy(),
-            "--state-dir",
-            &state,
-        ],
-        &[],
-    )
-    .expect("runs");
+    let (ok, out) = trigger_cron(&manifest, "probe", h.state.path(), None, &[]).expect("runs");
     assert!(!ok && out.contains("handle-cron-event"), "{out}");
 }
 

@@ -5,25 +5,18 @@
 
 use fieldline_domain::Timestamp;
 use fieldline_storage as storage;
-use fieldline_tests::{run_host, workspace, Start, TestHost};
+use fieldline_tests::{trigger_cron, workspace, Start, TestHost};
 
 const SECRET: &str = "e2e-maintenance-jwt-secret-0123456789abcdef";
 
 /// One tick of the maintenance cron, run by hand (`fieldline trigger cron maintenance`) on the
 /// host's state directory; what it printed.
 fn maintenance_tick(h: &TestHost) -> String {
-    let state = h.state.path().to_string_lossy().to_string();
-    let manifest = workspace().join("spin.toml");
-    let (ok, out) = run_host(
-        &[
-            "trigger",
-            "cron",
-            "maintenance",
-            "--from",
-            &manifest.to_string_lossy(),
-            "--state-dir",
-            &state,
-        ],
+    let (ok, out) = trigger_cron(
+        &workspace().join("spin.toml"),
+        "maintenance",
+        h.state.path(),
+        None,
         &[("SPIN_VARIABLE_JWT_SECRET", SECRET)],
     )
     .expect("runs");

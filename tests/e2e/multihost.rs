@@ -245,27 +245,13 @@ fn cron_run(
     state_dir: &std::path::Path,
     timestamp: Option<u64>,
 ) -> String {
-    let manifest = start.manifest.to_string_lossy().to_string();
-    let state_dir = state_dir.to_string_lossy().to_string();
-    let mut args = vec![
-        "trigger",
-        "cron",
-        job,
-        "--from",
-        &manifest,
-        "--state-dir",
-        &state_dir,
-    ];
-    let timestamp = timestamp.map(|t| t.to_string());
-    if let Some(t) = &timestamp {
-        args.extend(["--timestamp", t]);
-    }
     let env: Vec<(&str, &str)> = start
         .env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let (ok, out) = fieldline_tests::run_host(&args, &env).expect("runs");
+    let (ok, out) = fieldline_tests::trigger_cron(&start.manifest, job, state_dir, timestamp, &env)
+        .expect("runs");
     assert!(ok, "{out}");
     out
 }

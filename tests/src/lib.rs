@@ -499,6 +499,34 @@ pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Result<(bool, String)> {
     Ok((out.status.success(), text))
 }
 
+/// `fieldline trigger cron COMPONENT --from MANIFEST --state-dir STATE_DIR`, with
+/// `--timestamp T` when given (a replica's tick; without it a run on demand), run to completion:
+/// (success, stdout + stderr).
+pub fn trigger_cron(
+    manifest: &std::path::Path,
+    component: &str,
+    state_dir: &std::path::Path,
+    timestamp: Option<u64>,
+    env: &[(&str, &str)],
+) -> Result<(bool, String)> {
+    let manifest = manifest.to_string_lossy();
+    let state_dir = state_dir.to_string_lossy();
+    let timestamp = timestamp.map(|t| t.to_string());
+    let mut args = vec![
+        "trigger",
+        "cron",
+        component,
+        "--from",
+        &manifest,
+        "--state-dir",
+        &state_dir,
+    ];
+    if let Some(t) = &timestamp {
+        args.extend(["--timestamp", t.as_str()]);
+    }
+    run_host(&args, env)
+}
+
 /// The (broker address, client id) of each MQTT session the host's log says it connected with:
 /// `mqtt: {component}: connected to {address} as client '{id}' (...)`.
 pub fn mqtt_sessions(output: &str) -> Vec<(String, String)> {
