@@ -39,6 +39,9 @@ wait_port() {
   return 1
 }
 
+# A port on 127.0.0.1 that nothing listens on now (the kernel's pick), for a server to bind.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 # The brokers the end-to-end tests talk to: use the ones running, start them where none is.
 ensure_mosquitto() {
   # The tests publish with mosquitto_pub, as the AlphaX document's users do.

@@ -51,7 +51,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 bench_bin="target/release/examples/conduit_bench"
 mkdir -p "$state/spin"

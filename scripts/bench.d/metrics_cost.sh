@@ -33,7 +33,6 @@ cleanup() {
   rm -rf "$state"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 manifest=tests/fixtures/bench.toml
 mkdir -p "$state/a" "$state/b"

@@ -52,7 +52,6 @@ for _ in range(200):
         continue
     print(p); break'
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # A host on an empty state directory with a federation, a device of 100 channels (c0 .. c99,
 # 10 sensors of 10), and its push uri and authorization in PUSH_PATH and PUSH_AUTH.
