@@ -50,6 +50,32 @@ impl RateLimitPolicy {
         }
     }
 
+    /// The two windows holding `now` for `principal`: the aligned one of [`Self::window`], and
+    /// one shifted by half a window (its key names the policy with `/half`). A limit counted in
+    /// both and refused when either is full stops any `limit + 1` units that come within half a
+    /// window of each other, wherever a window boundary falls between them; the aligned window
+    /// alone lets `2 × limit` through in a moment around each boundary. For limits on failures
+    /// (password guesses), where that burst is the attack.
+    pub fn staggered_windows(&self, principal: &str, now: Timestamp) -> [Window; 2] {
+        let len = self.window_ms();
+        let half = len / 2;
+        let shifted = now.as_millis() - half;
+        let start = shifted - shifted.rem_euclid(len) + half;
+        [
+            self.window(principal, now),
+            Window {
+                key: format!(
+                    "{}/half|{}|{}",
+                    self.name,
+                    principal,
+                    start.div_euclid(1000)
+                ),
+                start: Timestamp::MIN.add_millis(start),
+                end: Timestamp::MIN.add_millis(start + len),
+            },
+        ]
+    }
+
     /// Whether `count`, the counter's value after this request added its units, is within the
     /// limit.
     pub fn check(&self, window: &Window, count: u64, now: Timestamp) -> Result<(), RateLimited> {
@@ -90,6 +116,38 @@ mod tests {
         assert_eq!(p.window("user:abc", w.start).key, w.key);
         assert_ne!(p.window("user:abc", w.end).key, w.key);
         assert_ne!(p.window("user:xyz", now).key, w.key);
+    }
+
+    #[test]
+    fn staggered_windows_overlap_by_half() {
+        let p = ADMIN_API;
+        let at = |ms| Timestamp::from_millis(ms).unwrap();
+        let [aligned, shifted] = p.staggered_windows("u", at(120_000 + 59_500));
+        assert_eq!(aligned, p.window("u", at(179_500)));
+        assert_eq!(
+            (shifted.start.as_millis(), shifted.end.as_millis()),
+            (150_000, 210_000)
+        );
+        assert_eq!(shifted.key, "admin-api/half|u|150");
+        // Just past the aligned boundary the shifted window is the same one: a burst either
+        // side of the boundary is counted together there.
+        let [next, same] = p.staggered_windows("u", at(180_100));
+        assert_ne!(next.key, aligned.key);
+        assert_eq!(same, shifted);
+        // and just past the shifted boundary, the aligned window holds the burst
+        let [a, s] = p.staggered_windows("u", at(209_900));
+        let [b, t] = p.staggered_windows("u", at(210_100));
+        assert_eq!(a, b);
+        assert_ne!(s.key, t.key);
+        // one-second windows keep distinct keys
+        let q = RateLimitPolicy {
+            window_secs: 1,
+            ..p
+        };
+        let keys: std::collections::HashSet<_> = (0..8)
+            .flat_map(|i| q.staggered_windows("u", at(i * 250)).map(|w| w.key))
+            .collect();
+        assert_eq!(keys.len(), 2 + 3);
     }
 
     #[test]

@@ -247,28 +247,44 @@ pub fn check_optional(
 }
 
 /// Refuses when the failures already counted for `subject` reach the limit, without counting
-/// this attempt (successes are never counted).
+/// this attempt (successes are never counted). Failures are counted in two windows half a
+/// window apart ([`RateLimitPolicy::staggered_windows`]), and either one full refuses: a burst
+/// of guesses is stopped at the limit wherever a window boundary falls in it. `Retry-After`
+/// is the end of the later full window.
 pub fn check_failures(
     counters: &(impl Counters + ?Sized),
     policy: &RateLimitPolicy,
     subject: Subject<'_>,
     now: Timestamp,
 ) -> Result<()> {
-    let window = policy.window(&subject.key(), now);
-    let used = counters.current(&window.key, now)?;
-    policy.check(&window, used + 1, now)?;
-    Ok(())
+    let mut refused: Option<fieldline_domain::RateLimited> = None;
+    for window in policy.staggered_windows(&subject.key(), now) {
+        let used = counters.current(&window.key, now)?;
+        if let Err(r) = policy.check(&window, used + 1, now) {
+            if refused
+                .as_ref()
+                .is_none_or(|e| e.retry_after_secs < r.retry_after_secs)
+            {
+                refused = Some(r);
+            }
+        }
+    }
+    match refused {
+        Some(r) => Err(r.into()),
+        None => Ok(()),
+    }
 }
 
-/// Counts one failure for `subject`.
+/// Counts one failure for `subject`, in both windows [`check_failures`] reads.
 pub fn count_failure(
     counters: &(impl Counters + ?Sized),
     policy: &RateLimitPolicy,
     subject: Subject<'_>,
     now: Timestamp,
 ) -> Result<()> {
-    let window = policy.window(&subject.key(), now);
-    counters.increment(&window.key, 1, window.end)?;
+    for window in policy.staggered_windows(&subject.key(), now) {
+        counters.increment(&window.key, 1, window.end)?;
+    }
     Ok(())
 }
 

@@ -1194,6 +1194,46 @@ fn rate_limits_count_per_principal_and_window() {
 }
 
 #[test]
+fn a_burst_of_failures_is_throttled_at_the_limit_wherever_a_window_boundary_falls() {
+    let db = db();
+    let store = SqlStore(&db);
+    let policy = limits::LOGIN;
+    let t0 = Timestamp::from_secs(1_700_000_040).unwrap(); // a multiple of 60
+                                                           // For bursts starting anywhere from well before an aligned boundary to well after it,
+                                                           // `limit` failures within a few seconds, then the next attempt is refused.
+    for (i, start) in [
+        -30_000, -5_000, -1_000, -200, 0, 200, 25_000, 29_900, 31_000,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let who = format!("burst{i}");
+        let subject = Subject::Client(&who);
+        let mut at = t0.add_millis(start);
+        for _ in 0..policy.limit {
+            limits::check_failures(&store, &policy, subject, at).unwrap();
+            limits::count_failure(&store, &policy, subject, at).unwrap();
+            at = at.add_millis(300);
+        }
+        let e = limits::check_failures(&store, &policy, subject, at)
+            .expect_err(&format!("a burst from {start} ms passed the limit"));
+        let r = e.as_rate_limited().expect("rate limited");
+        assert_eq!(r.policy, "login");
+        assert!((1..=60).contains(&r.retry_after_secs), "{r:?}");
+        // Once Retry-After has passed, the subject may try again.
+        let later = at.add_secs(i64::from(r.retry_after_secs));
+        limits::check_failures(&store, &policy, subject, later).unwrap();
+    }
+    // Failures spread out (one every 7 s) are never refused: none of the windows fills.
+    let subject = Subject::Client("slow");
+    for k in 0..30 {
+        let at = t0.add_secs(7 * k);
+        limits::check_failures(&store, &policy, subject, at).unwrap();
+        limits::count_failure(&store, &policy, subject, at).unwrap();
+    }
+}
+
+#[test]
 fn purging_takes_every_expired_counter_in_batches_and_keeps_live_ones() {
     let db = db();
     let t0 = now();
