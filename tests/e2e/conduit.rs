@@ -14,10 +14,10 @@ use fieldline_domain::{
     Subscription, Timestamp,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
-use fieldline_tests::status_and_json;
 use fieldline_tests::Query as _;
 use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost};
+use fieldline_tests::{settle, status_and_json};
 use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::Value;
 
@@ -628,16 +628,6 @@ fn conduit_gzip_in_both_directions() {
     let r = send(client().get(h.url(&q1)).header("accept-encoding", "gzip"));
     assert!(r.headers().get("content-encoding").is_none());
     assert_eq!(status_and_json(r).1.as_array().expect("array").len(), 1);
-}
-
-/// Waits until at least `margin` seconds remain in the current window of `window_secs`, so that
-/// two requests in a row land in the same window.
-fn settle(window_secs: i64, margin: i64) {
-    let now = Timestamp::now().as_millis();
-    let left = window_secs * 1000 - now.rem_euclid(window_secs * 1000);
-    if left < margin * 1000 {
-        std::thread::sleep(Duration::from_millis(u64::try_from(left).unwrap_or(0) + 50));
-    }
 }
 
 #[test]

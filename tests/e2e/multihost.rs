@@ -4,15 +4,13 @@
 //! both. It makes its own database (`Start::on_postgres`), so it runs in the plain `cargo test`
 //! as well as under `FIELDLINE_E2E_STORAGE=postgres`.
 
-use std::time::Duration;
-
 use fieldline_domain::{
     ConduitServices, ConduitTier, DeviceFields, Name, NetworkId, Subscription, Timestamp,
 };
 use fieldline_storage::{self as storage, NewToken, Tenant};
-use fieldline_tests::status_and_json;
 use fieldline_tests::Storage as Connection;
 use fieldline_tests::{client, Start, TestHost, PASSWORD};
+use fieldline_tests::{settle, status_and_json};
 use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{json, Value};
 
@@ -69,16 +67,6 @@ fn v2_body(token: &str, network_id: &str, ts_ms: i64, values: &[(u32, f64)]) -> 
 
 fn post_v2(h: &TestHost, body: &Value) -> (u16, Value) {
     status_and_json(send(client().post(h.url("/post/v2")).json(body)))
-}
-
-/// Waits until at least `margin` seconds remain in the current window of `window_secs`, so that
-/// the requests that follow land in one window.
-fn settle(window_secs: i64, margin: i64) {
-    let now = Timestamp::now().as_millis();
-    let left = window_secs * 1000 - now.rem_euclid(window_secs * 1000);
-    if left < margin * 1000 {
-        std::thread::sleep(Duration::from_millis(u64::try_from(left).unwrap_or(0) + 50));
-    }
 }
 
 #[test]

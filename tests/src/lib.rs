@@ -499,6 +499,17 @@ pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Result<(bool, String)> {
     Ok((out.status.success(), text))
 }
 
+/// Waits until at least `margin` seconds remain in the current window of `window_secs` of the
+/// clock (a rate limit's window, or the minute at which a host's cron triggers fire), so that
+/// the requests that follow land in one window.
+pub fn settle(window_secs: i64, margin: i64) {
+    let now = fieldline_domain::Timestamp::now().as_millis();
+    let left = window_secs * 1000 - now.rem_euclid(window_secs * 1000);
+    if left < margin * 1000 {
+        std::thread::sleep(Duration::from_millis(u64::try_from(left).unwrap_or(0) + 50));
+    }
+}
+
 /// `fieldline trigger cron COMPONENT --from MANIFEST --state-dir STATE_DIR`, with
 /// `--timestamp T` when given (a replica's tick; without it a run on demand), run to completion:
 /// (success, stdout + stderr).
