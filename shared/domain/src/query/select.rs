@@ -44,6 +44,23 @@ pub(super) fn run_bounded(
     plan.execute(ctx, source)
 }
 
+/// A call of a statement with several ([`super::joined`]), run alone: a selector among
+/// other calls answers the time of its bucket (or of the range), not its point's.
+pub(super) fn run_beside_others(
+    call: &SelectStatement,
+    ctx: &Context,
+    source: &mut dyn Source,
+    outer: Bounds,
+) -> StatementOutcome {
+    let mut plan = match Plan::new(call, ctx) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    plan.lone_selector = false;
+    plan.bounds = subquery::intersect(plan.bounds, outer);
+    plan.execute(ctx, source)
+}
+
 impl Plan {
     pub(super) fn execute(&self, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
         let from: Vec<&MeasurementName> = self.sources.iter().collect();
