@@ -18,6 +18,7 @@ pub mod format;
 mod functions;
 mod holt_winters;
 pub mod http;
+mod influxdb_panic;
 mod joined;
 mod merge;
 pub mod result;
@@ -298,6 +299,14 @@ pub fn execute(
                 r.series = series;
                 r.chunk_rows = matches!(statement, Statement::Select(_));
                 results.push(r);
+            }
+            Err(StatementError::Failed(e)) if e == influxdb_panic::CMO_PANIC => {
+                let r = influxdb_panic::answer(statements, id, ctx);
+                let panicked = r.query_panicked;
+                results.push(r);
+                if panicked {
+                    break;
+                }
             }
             Err(StatementError::Failed(e)) => results.push(StatementResult::error(id, e)),
             Err(StatementError::Preparation(e)) => {

@@ -51,6 +51,9 @@ pub struct StatementResult {
     /// A `SELECT`'s series are cut into `chunk_size` rows in a chunked answer; a `SHOW`'s are
     /// not.
     pub chunk_rows: bool,
+    /// InfluxDB's executor recovered from a panic: the result belongs to no statement
+    /// (`statement_id` -1) and ends the query.
+    pub query_panicked: bool,
 }
 
 impl StatementResult {
@@ -65,6 +68,14 @@ impl StatementResult {
         StatementResult {
             statement_id,
             error: Some(message.into()),
+            ..StatementResult::default()
+        }
+    }
+
+    pub fn panic(message: impl Into<String>) -> Self {
+        StatementResult {
+            error: Some(message.into()),
+            query_panicked: true,
             ..StatementResult::default()
         }
     }
