@@ -15,7 +15,8 @@
 //! Those values are made per shard, from the shard's index: a series counts in the shard groups
 //! (a week each, from Monday 00:00 UTC, as Fieldline's `SHOW RETENTION POLICIES` says) where it
 //! has points, and overlapping the statement's time range. So the exact series count counts a
-//! series once per week it has points in, while the estimate counts it once.
+//! series once per week it has points in, while the estimate counts it once. `GROUP BY time`
+//! gives each group a row per window ([`windows`]).
 
 mod windows;
 
