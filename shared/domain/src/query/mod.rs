@@ -297,7 +297,11 @@ pub fn execute(
             Ok(series) => {
                 let mut r = StatementResult::new(id);
                 r.series = series;
-                r.chunk_rows = matches!(statement, Statement::Select(_));
+                // InfluxDB runs `SHOW … CARDINALITY` as the SELECT it rewrites it into.
+                r.chunk_rows = matches!(
+                    statement,
+                    Statement::Select(_) | Statement::ShowCardinality(_)
+                );
                 results.push(r);
             }
             Err(StatementError::Failed(e)) if e == influxdb_panic::CMO_PANIC => {

@@ -48,8 +48,8 @@ pub struct StatementResult {
     pub messages: Vec<String>,
     pub error: Option<String>,
     pub partial: bool,
-    /// A `SELECT`'s series are cut into `chunk_size` rows in a chunked answer; a `SHOW`'s are
-    /// not.
+    /// A `SELECT`'s series (and a `SHOW … CARDINALITY`'s, which InfluxDB runs as a `SELECT`)
+    /// are cut into `chunk_size` rows in a chunked answer; another `SHOW`'s are not.
     pub chunk_rows: bool,
     /// InfluxDB's executor recovered from a panic: the result belongs to no statement
     /// (`statement_id` -1) and ends the query.
