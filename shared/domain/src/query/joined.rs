@@ -9,10 +9,11 @@
 //! statement's fill value: the number of `fill(N)`, the call's last value in the series with
 //! `fill(previous)`, else null. The field expressions are then evaluated over the row's calls.
 //!
-//! Here each call runs as a statement of its own ([`super::select::run_bounded`]), and the
-//! answers are joined. Without `GROUP BY time` the calls beside the transformations must be
-//! aggregates that are no selectors (a lone selector would answer its point's time, which beside
-//! other calls it does not). What else stays refused keeps the errors of [`super::check`].
+//! Here each call runs as a statement of its own, over the measurements or the subquery
+//! ([`super::select::run_beside_others`]: a selector stands at its bucket's or the range's
+//! start, not at its point), and the answers are joined. Fields or tags beside the calls,
+//! `top`, `bottom`, `distinct` and `sample`, and two columns of a subquery keep the errors and
+//! refusals of a single statement ([`super::check`], [`super::subquery`]).
 
 use std::collections::BTreeMap;
 
@@ -65,6 +66,21 @@ fn call_name(e: &Expr) -> &str {
 /// Whether the statement is a transformation beside other functions that this module answers.
 pub(super) fn applies(s: &SelectStatement) -> bool {
     if s.into.is_some() {
+        return false;
+    }
+    // Over a subquery each call reads the column it names: one column only, as a single
+    // statement does.
+    let mut columns: Vec<&str> = Vec::new();
+    for f in &s.fields {
+        f.expr.walk(&mut |x| {
+            if let Expr::VarRef(v) = x {
+                if v.name != "time" && !columns.contains(&v.name.as_str()) {
+                    columns.push(&v.name);
+                }
+            }
+        });
+    }
+    if super::subquery::reads_subquery(s) && columns.len() > 1 {
         return false;
     }
     let mut transforms = 0;
@@ -265,6 +281,8 @@ mod tests {
             "SELECT abs(derivative(value)), derivative(value) + difference(value) FROM m",
             "SELECT derivative(value) + mean(value) FROM m",
             "SELECT derivative(value), count(distinct(value)) FROM m",
+            "SELECT mean(value), derivative(mean(value), 1m) FROM (SELECT value FROM m) \
+             GROUP BY time(1m)",
         ] {
             assert!(applies(&select(q)), "{q}");
         }
@@ -275,6 +293,9 @@ mod tests {
             "SELECT sample(value, 2), derivative(value) FROM m",
             "SELECT mean(value), max(value) FROM m GROUP BY time(1m)",
             "SELECT derivative(mean(value), 1m) * 2 FROM m GROUP BY time(1m)",
+            // Two columns of a subquery: refused by name, as in a single statement.
+            "SELECT mean(a), derivative(mean(b), 1m) FROM (SELECT value AS a, value AS b FROM m) \
+             GROUP BY time(1m)",
         ] {
             assert!(!applies(&select(q)), "{q}");
         }

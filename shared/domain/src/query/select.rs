@@ -30,11 +30,11 @@ pub(super) fn run_bounded(
     source: &mut dyn Source,
     outer: Bounds,
 ) -> StatementOutcome {
-    if subquery::reads_subquery(s) {
-        return subquery::run(s, ctx, source, outer);
-    }
     if super::joined::applies(s) {
         return super::joined::run(s, ctx, source, outer);
+    }
+    if subquery::reads_subquery(s) {
+        return subquery::run(s, ctx, source, outer);
     }
     let mut plan = match Plan::new(s, ctx) {
         Ok(p) => p,
@@ -52,6 +52,9 @@ pub(super) fn run_beside_others(
     source: &mut dyn Source,
     outer: Bounds,
 ) -> StatementOutcome {
+    if subquery::reads_subquery(call) {
+        return subquery::run_beside_others(call, ctx, source, outer);
+    }
     let mut plan = match Plan::new(call, ctx) {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
