@@ -28,10 +28,6 @@ pub const DIFFERENT: &[(&str, &str)] = &[
         "agg_mode_30m",
         "among equally frequent values InfluxDB's unstable sort decides; Fieldline takes the smallest",
     ),
-    (
-        "tf_cmo_period_1_none",
-        "InfluxDB 1.6 panics (index out of range) on chande_momentum_oscillator(x, 1) without warmup; Fieldline refuses it by name",
-    ),
 ];
 
 /// `tests/golden/influxql` of the workspace, from whichever crate includes this file.

@@ -381,6 +381,11 @@ impl Plan {
                 ));
             }
         }
+        // InfluxDB checks the fields beside the calls before anything else of the statement
+        // as a whole; a transformation is no selector.
+        if !transforms.is_empty() && fields.iter().any(|(e, _)| raw_var(e)) {
+            return Err("mixing aggregate and non-aggregate queries is not supported".into());
+        }
         let transform = match transforms.as_slice() {
             [] => None,
             [t] => {
@@ -461,7 +466,8 @@ impl Plan {
     }
 }
 
-fn raw_var(e: &Expr) -> bool {
+/// Whether `e` reads a field or tag outside any function call (InfluxDB's auxiliary fields).
+pub(super) fn raw_var(e: &Expr) -> bool {
     match e {
         Expr::Call { name, .. }
             if selectors::is_multi(name)

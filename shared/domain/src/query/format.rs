@@ -283,7 +283,11 @@ impl Writer<'_> {
     fn statement(&mut self, r: &StatementResult) {
         self.open('{');
         self.key(0, "statement_id");
-        let _ = write!(self.out, "{}", r.statement_id);
+        if r.query_panicked {
+            self.out.push_str("-1");
+        } else {
+            let _ = write!(self.out, "{}", r.statement_id);
+        }
         let mut n = 1;
         if let Some(e) = &r.error {
             self.key(n, "error");

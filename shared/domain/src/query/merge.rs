@@ -7,6 +7,21 @@
 /// Merges `series` (each in time order: oldest first, newest first when `desc`) into one
 /// stream of (time, value, index of its series).
 pub(crate) fn go_heap_merge(series: &[Vec<(i64, f64)>], desc: bool) -> Vec<(i64, f64, usize)> {
+    if !desc {
+        return heap_merge(series, desc);
+    }
+    // Under DESC InfluxDB's iterators come in reverse series order (checked against the
+    // golden corpus: `tf_desc_difference_two_series` keeps Press 2's point of each time).
+    let reversed: Vec<Vec<(i64, f64)>> = series.iter().rev().cloned().collect();
+    let last = series.len().saturating_sub(1);
+    let mut merged = heap_merge(&reversed, desc);
+    for p in &mut merged {
+        p.2 = last - p.2;
+    }
+    merged
+}
+
+fn heap_merge(series: &[Vec<(i64, f64)>], desc: bool) -> Vec<(i64, f64, usize)> {
     let total = series.iter().map(Vec::len).sum();
     let mut out = Vec::with_capacity(total);
     // Heap items: (series index, position of its next point).
@@ -93,5 +108,8 @@ mod tests {
         );
         assert!(d.windows(2).all(|w| w[0].0 >= w[1].0));
         assert_eq!(d.len(), 8);
+        // Newest first, the later series first at a tie.
+        let series: Vec<usize> = d.iter().map(|p| p.2).collect();
+        assert_eq!(series, vec![1, 0, 1, 0, 1, 0, 1, 0]);
     }
 }

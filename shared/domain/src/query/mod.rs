@@ -18,6 +18,7 @@ pub mod format;
 mod functions;
 mod holt_winters;
 pub mod http;
+mod influxdb_panic;
 mod joined;
 mod merge;
 pub mod result;
@@ -296,8 +297,20 @@ pub fn execute(
             Ok(series) => {
                 let mut r = StatementResult::new(id);
                 r.series = series;
-                r.chunk_rows = matches!(statement, Statement::Select(_));
+                // InfluxDB runs `SHOW … CARDINALITY` as the SELECT it rewrites it into.
+                r.chunk_rows = matches!(
+                    statement,
+                    Statement::Select(_) | Statement::ShowCardinality(_)
+                );
                 results.push(r);
+            }
+            Err(StatementError::Failed(e)) if e == influxdb_panic::CMO_PANIC => {
+                let r = influxdb_panic::answer(statements, id, ctx);
+                let panicked = r.query_panicked;
+                results.push(r);
+                if panicked {
+                    break;
+                }
             }
             Err(StatementError::Failed(e)) => results.push(StatementResult::error(id, e)),
             Err(StatementError::Preparation(e)) => {

@@ -48,9 +48,12 @@ pub struct StatementResult {
     pub messages: Vec<String>,
     pub error: Option<String>,
     pub partial: bool,
-    /// A `SELECT`'s series are cut into `chunk_size` rows in a chunked answer; a `SHOW`'s are
-    /// not.
+    /// A `SELECT`'s series (and a `SHOW … CARDINALITY`'s, which InfluxDB runs as a `SELECT`)
+    /// are cut into `chunk_size` rows in a chunked answer; another `SHOW`'s are not.
     pub chunk_rows: bool,
+    /// InfluxDB's executor recovered from a panic: the result belongs to no statement
+    /// (`statement_id` -1) and ends the query.
+    pub query_panicked: bool,
 }
 
 impl StatementResult {
@@ -65,6 +68,14 @@ impl StatementResult {
         StatementResult {
             statement_id,
             error: Some(message.into()),
+            ..StatementResult::default()
+        }
+    }
+
+    pub fn panic(message: impl Into<String>) -> Self {
+        StatementResult {
+            error: Some(message.into()),
+            query_panicked: true,
             ..StatementResult::default()
         }
     }

@@ -30,16 +30,36 @@ pub(super) fn run_bounded(
     source: &mut dyn Source,
     outer: Bounds,
 ) -> StatementOutcome {
-    if subquery::reads_subquery(s) {
-        return subquery::run(s, ctx, source, outer);
-    }
     if super::joined::applies(s) {
         return super::joined::run(s, ctx, source, outer);
+    }
+    if subquery::reads_subquery(s) {
+        return subquery::run(s, ctx, source, outer);
     }
     let mut plan = match Plan::new(s, ctx) {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
     };
+    plan.bounds = subquery::intersect(plan.bounds, outer);
+    plan.execute(ctx, source)
+}
+
+/// A call of a statement with several ([`super::joined`]), run alone: a selector among
+/// other calls answers the time of its bucket (or of the range), not its point's.
+pub(super) fn run_beside_others(
+    call: &SelectStatement,
+    ctx: &Context,
+    source: &mut dyn Source,
+    outer: Bounds,
+) -> StatementOutcome {
+    if subquery::reads_subquery(call) {
+        return subquery::run_beside_others(call, ctx, source, outer);
+    }
+    let mut plan = match Plan::new(call, ctx) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    plan.lone_selector = false;
     plan.bounds = subquery::intersect(plan.bounds, outer);
     plan.execute(ctx, source)
 }

@@ -48,6 +48,27 @@ pub(super) fn run(
     source: &mut dyn Source,
     outer: Bounds,
 ) -> StatementOutcome {
+    run_outer(s, ctx, source, outer, false)
+}
+
+/// [`run`] for a call of a statement with several ([`super::joined`]): a selector among other
+/// calls answers the time of its bucket (or of the range), not its point's.
+pub(super) fn run_beside_others(
+    call: &SelectStatement,
+    ctx: &Context,
+    source: &mut dyn Source,
+    outer: Bounds,
+) -> StatementOutcome {
+    run_outer(call, ctx, source, outer, true)
+}
+
+fn run_outer(
+    s: &SelectStatement,
+    ctx: &Context,
+    source: &mut dyn Source,
+    outer: Bounds,
+    beside_others: bool,
+) -> StatementOutcome {
     let [FromSource::Subquery(inner)] = s.from.as_slice() else {
         return refuse("a subquery beside other sources");
     };
@@ -162,6 +183,9 @@ pub(super) fn run(
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
     };
+    if beside_others {
+        plan.lone_selector = false;
+    }
     plan.bounds = intersect(plan.bounds, outer);
     let mut answer = Answer::new(series, column.as_deref());
     plan.execute(ctx, &mut answer)

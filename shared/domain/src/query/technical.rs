@@ -130,7 +130,7 @@ pub(crate) fn check(name: &str, kind: Kind, args: &[Expr]) -> Result<Indicator, 
 
 impl Indicator {
     /// Refuses, once the call passed InfluxDB's checks, what Fieldline does not run: a window
-    /// too large to allocate, and the form InfluxDB 1.6 itself fails on.
+    /// too large to allocate.
     pub(crate) fn runnable(self, name: &str) -> Result<(), String> {
         let windowed = matches!(self.kind, Kind::Ker | Kind::Kama)
             || (self.kind == Kind::Cmo && self.warmup == Warmup::None);
@@ -140,14 +140,14 @@ impl Indicator {
                 self.period
             ));
         }
-        if self.kind == Kind::Cmo && self.warmup == Warmup::None && self.period == 1 {
-            // InfluxDB 1.6 indexes an empty window here and fails with a panic.
-            return Err(format!(
-                "{name}() with period 1 and warmup type 'none' is not supported by Fieldline \
-                 (InfluxDB 1.6 fails on it)"
-            ));
-        }
         Ok(())
+    }
+
+    /// Whether InfluxDB 1.6 panics once a value reaches the indicator: its
+    /// `chande_momentum_oscillator(x, 1)` without warmup indexes an empty window
+    /// ([`super::influxdb_panic`]).
+    pub(crate) fn panics(self) -> bool {
+        self.kind == Kind::Cmo && self.warmup == Warmup::None && self.period == 1
     }
 }
 

@@ -15,20 +15,25 @@
 //! Those values are made per shard, from the shard's index: a series counts in the shard groups
 //! (a week each, from Monday 00:00 UTC, as Fieldline's `SHOW RETENTION POLICIES` says) where it
 //! has points, and overlapping the statement's time range. So the exact series count counts a
-//! series once per week it has points in, while the estimate counts it once.
+//! series once per week it has points in, while the estimate counts it once. `GROUP BY time`
+//! gives each group a row per window ([`windows`]).
+
+mod windows;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::influxql::{
-    BinaryOp, Cardinality, Dimension, Expr, MeasurementName, ShowCardinality, VarRef,
+    BinaryOp, Cardinality, Dimension, Expr, MeasurementName, ShowCardinality, TimeOffset, VarRef,
 };
 
 use super::cond::{self, Truth};
+use super::format::go_duration;
 use super::result::{Cell, Series};
 use super::show::SHARD_GROUP_DURATION;
 use super::{
     Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, TimeRange, FIELD,
 };
+use windows::{Rows, Windows};
 
 pub(crate) fn run(s: &ShowCardinality, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
     let estimate = !s.exact
@@ -53,10 +58,30 @@ pub(crate) fn run(s: &ShowCardinality, ctx: &Context, source: &mut dyn Source) -
             "{what} doesn't support time in WHERE clause"
         ))));
     }
-    match prepare(s, ctx) {
-        Err(e) => Ok(Err(e)),
-        Ok(prepared) => exact(s, &prepared, source).map(Ok),
-    }
+    let prepared = match prepare(s, ctx) {
+        Err(e) => return Ok(Err(e)),
+        Ok(p) => p,
+    };
+    let rows = match prepared.windows {
+        None => Rows {
+            len: 1,
+            count_at: 0,
+        },
+        Some(w) => {
+            let rows = w.rows(&prepared.bounds, ctx.now);
+            if usize::try_from(rows.len).map_or(true, |n| n > ctx.max_rows) {
+                return Ok(Err(StatementError::Failed(format!(
+                    "GROUP BY time({}) over this range makes {} buckets, more than the {} rows \
+                     an answer may have; use a larger interval or a shorter time range",
+                    go_duration(w.interval),
+                    rows.len,
+                    ctx.max_rows
+                ))));
+            }
+            rows
+        }
+    };
+    exact(s, &prepared, rows, source).map(Ok)
 }
 
 /// The index's estimate: exact on Fieldline's series.
@@ -112,6 +137,7 @@ struct Prepared {
     names: Vec<String>,
     all_tags: bool,
     regexes: Vec<regex::Regex>,
+    windows: Option<Windows>,
     rest: Option<Expr>,
     bounds: cond::Bounds,
 }
@@ -127,25 +153,39 @@ fn prepare(s: &ShowCardinality, ctx: &Context) -> Result<Prepared, StatementErro
     let mut names = Vec::new();
     let mut all_tags = false;
     let mut regexes = Vec::new();
+    let mut windows = None;
+    let mut times = 0;
     for d in &s.group_by {
         match d {
             Dimension::Tag(v) => names.push(v.name.clone()),
             Dimension::Wildcard => all_tags = true,
             Dimension::Regex(re) => regexes.push(re.as_regex().clone()),
             Dimension::Invalid { reason, .. } => return Err(reason.clone().into()),
-            Dimension::Time { .. } => {
-                return Err(StatementError::Failed(format!(
-                    "GROUP BY time in {} is not supported by Fieldline",
-                    statement_name(s)
-                )))
+            Dimension::Time { interval, offset } => {
+                times += 1;
+                if *interval > 0 {
+                    let offset = match offset {
+                        None => 0,
+                        Some(TimeOffset::Duration(o)) => *o,
+                        Some(TimeOffset::Now) => ctx.now,
+                    };
+                    windows = Some(Windows {
+                        interval: *interval,
+                        offset: offset.rem_euclid(*interval),
+                    });
+                }
             }
         }
+    }
+    if times > 1 {
+        return Err("multiple time dimensions not allowed".into());
     }
     let (rest, bounds) = cond::split(s.condition.as_ref(), ctx.now)?;
     Ok(Prepared {
         names,
         all_tags,
         regexes,
+        windows,
         rest,
         bounds,
     })
@@ -154,18 +194,21 @@ fn prepare(s: &ShowCardinality, ctx: &Context) -> Result<Prepared, StatementErro
 fn exact(
     s: &ShowCardinality,
     p: &Prepared,
+    rows: Rows,
     source: &mut dyn Source,
 ) -> Result<Vec<Series>, SourceError> {
     let Prepared {
         names,
         all_tags,
         regexes,
+        windows,
         rest,
         bounds,
     } = p;
-    // The counted values stand at time 0.
+    // The counted values stand at time 0: only GROUP BY time answers them from a range
+    // without it.
     let range = bounds.range();
-    if range.min > 0 || range.max < 0 {
+    if windows.is_none() && (range.min > 0 || range.max < 0) {
         return Ok(Vec::new());
     }
     let from: Vec<&MeasurementName> = s.from.iter().map(|m| &m.name).collect();
@@ -261,8 +304,14 @@ fn exact(
         counted.insert(key, set.len());
     }
 
-    // One row per group: OFFSET drops it, LIMIT keeps it.
-    if s.offset.is_some_and(|o| o > 0) {
+    // The group's rows (one without GROUP BY time), then OFFSET and LIMIT on them.
+    let offset = s.offset.map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX));
+    let limit = s
+        .limit
+        .filter(|l| *l > 0)
+        .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let kept = offset.min(rows.len)..offset.saturating_add(limit).min(rows.len);
+    if kept.is_empty() {
         return Ok(Vec::new());
     }
     Ok(counted
@@ -271,7 +320,17 @@ fn exact(
             name: (!strip_name).then_some(name),
             tags: (!dims.is_empty()).then(|| dims.iter().cloned().zip(tags).collect()),
             columns: vec!["count".into()],
-            values: vec![vec![Cell::Integer(i64::try_from(n).unwrap_or(i64::MAX))]],
+            values: kept
+                .clone()
+                .map(|row| {
+                    let count = if row == rows.count_at {
+                        i64::try_from(n).unwrap_or(i64::MAX)
+                    } else {
+                        0
+                    };
+                    vec![Cell::Integer(count)]
+                })
+                .collect(),
             ..Series::default()
         })
         .collect())
@@ -354,21 +413,6 @@ fn true_on_present_tags(e: &Expr, series: &SeriesMeta) -> bool {
                 other.any(|x| matches!(x, Expr::VarRef(v) if series.tag(&v.name).is_none()));
             !absent && cond::eval(other, series, None) == Truth::True
         }
-    }
-}
-
-fn statement_name(s: &ShowCardinality) -> String {
-    let what = match s.what {
-        Cardinality::Series => "SHOW SERIES",
-        Cardinality::Measurement => "SHOW MEASUREMENT",
-        Cardinality::TagKey => "SHOW TAG KEY",
-        Cardinality::TagValues(_) => "SHOW TAG VALUES",
-        Cardinality::FieldKey => "SHOW FIELD KEY",
-    };
-    if s.exact {
-        format!("{what} EXACT CARDINALITY")
-    } else {
-        format!("{what} CARDINALITY")
     }
 }
 
@@ -573,10 +617,40 @@ mod tests {
             answer("SHOW TAG KEY CARDINALITY WHERE time > 0"),
             r#"{"statement_id":0,"error":"SHOW TAG KEY EXACT CARDINALITY doesn't support time in WHERE clause"}"#
         );
+        // GROUP BY time: the windows from time 0 to now (the test's now is 0).
         assert_eq!(
             answer("SHOW SERIES EXACT CARDINALITY GROUP BY time(1h)"),
-            r#"{"statement_id":0,"error":"GROUP BY time in SHOW SERIES EXACT CARDINALITY is not supported by Fieldline"}"#
+            r#"{"statement_id":0,"series":[{"name":"cpu","columns":["count"],"values":[[3]]},{"name":"mem","columns":["count"],"values":[[1]]}]}"#
         );
+        assert_eq!(
+            answer("SHOW MEASUREMENT CARDINALITY GROUP BY time(1h), time(2h)"),
+            r#"{"statement_id":0,"error":"multiple time dimensions not allowed"}"#
+        );
+    }
+
+    #[test]
+    fn group_by_time_answers_the_count_in_one_window_and_0_in_the_others() {
+        let lines: &[Line<'_>] = &[
+            ("m", &[("host", "a")], &[JULY]),
+            ("m", &[("host", "b")], &[JULY]),
+        ];
+        let q = |tail: &str| {
+            format!(
+                "SHOW TAG VALUES CARDINALITY WITH KEY = host WHERE time >= '2020-07-21T10:00:00Z' \
+                 AND time < '2020-07-21T13:00:00Z' GROUP BY time(1h){tail}"
+            )
+        };
+        let values = |v: &str| {
+            format!(
+                r#"{{"statement_id":0,"series":[{{"name":"m","columns":["count"],"values":{v}}}]}}"#
+            )
+        };
+        assert_eq!(answer_over(&q(""), lines), values("[[2],[0],[0]]"));
+        assert_eq!(
+            answer_over(&q(" LIMIT 2 OFFSET 1"), lines),
+            values("[[0],[0]]")
+        );
+        assert_eq!(answer_over(&q(" OFFSET 3"), lines), r#"{"statement_id":0}"#);
     }
 
     #[test]
