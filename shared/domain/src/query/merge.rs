@@ -7,12 +7,13 @@
 /// Merges `series` (each in time order: oldest first, newest first when `desc`) into one
 /// stream of (time, value, index of its series).
 pub(crate) fn go_heap_merge(series: &[Vec<(i64, f64)>], desc: bool) -> Vec<(i64, f64, usize)> {
+    let slices: Vec<&[(i64, f64)]> = series.iter().map(Vec::as_slice).collect();
     if !desc {
-        return heap_merge(series, desc);
+        return heap_merge(&slices, desc);
     }
     // Under DESC InfluxDB's iterators come in reverse series order (checked against the
     // golden corpus: `tf_desc_difference_two_series` keeps Press 2's point of each time).
-    let reversed: Vec<Vec<(i64, f64)>> = series.iter().rev().cloned().collect();
+    let reversed: Vec<&[(i64, f64)]> = slices.into_iter().rev().collect();
     let last = series.len().saturating_sub(1);
     let mut merged = heap_merge(&reversed, desc);
     for p in &mut merged {
@@ -21,8 +22,8 @@ pub(crate) fn go_heap_merge(series: &[Vec<(i64, f64)>], desc: bool) -> Vec<(i64,
     merged
 }
 
-fn heap_merge(series: &[Vec<(i64, f64)>], desc: bool) -> Vec<(i64, f64, usize)> {
-    let total = series.iter().map(Vec::len).sum();
+fn heap_merge(series: &[&[(i64, f64)]], desc: bool) -> Vec<(i64, f64, usize)> {
+    let total = series.iter().map(|s| s.len()).sum();
     let mut out = Vec::with_capacity(total);
     // Heap items: (series index, position of its next point).
     let mut items: Vec<(usize, usize)> = (0..series.len())
