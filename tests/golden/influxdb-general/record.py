@@ -12,7 +12,6 @@ parameters `db` and `precision` (in that order, before `params`).
 """
 import importlib.util
 import os
-import re
 import sys
 import tomllib
 
@@ -22,7 +21,6 @@ _spec = importlib.util.spec_from_file_location(
 base = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(base)
 
-NAME = re.compile(r"^[a-z0-9_]+$")
 DEFAULT_DB = "general"
 
 
@@ -52,25 +50,8 @@ def load(name, is_write_file):
 
 
 def main():
-    url = sys.argv[1]
-    outdir = os.path.join(HERE, "answers")
     cases = load("writes.toml", True) + load("queries.toml", False)
-    seen = set()
-    for c in cases:
-        if not NAME.match(c["name"]) or c["name"] in seen:
-            sys.exit(f"bad or duplicate case name: {c['name']!r}")
-        seen.add(c["name"])
-    os.makedirs(outdir, exist_ok=True)
-    for f in os.listdir(outdir):  # answers of cases that left the corpus must not linger
-        if f.endswith(".json") and f[:-5] not in seen:
-            os.remove(os.path.join(outdir, f))
-    for c in cases:
-        req, body = base.build_request(c)
-        status, headers, data = base.send(url, req, body)
-        out = base.answer(c, req, status, headers, data)
-        with open(os.path.join(outdir, c["name"] + ".json"), "w", encoding="utf-8", newline="\n") as f:
-            f.write(base.dump(out) + "\n")
-    print(f"recorded {len(cases)} cases into {os.path.relpath(outdir)}", file=sys.stderr)
+    base.record(sys.argv[1], cases, os.path.join(HERE, "answers"))
 
 
 if __name__ == "__main__":

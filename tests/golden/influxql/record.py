@@ -119,12 +119,9 @@ def dump(value, indent=0):
     return enc(value)
 
 
-def main():
-    base = sys.argv[1]
-    corpus = os.path.join(HERE, "queries.toml")
-    outdir = os.path.join(HERE, "answers")
-    with open(corpus, "rb") as f:
-        cases = tomllib.load(f)["case"]
+def record(url, cases, outdir):
+    """Replays `cases` in order against the server at `url` and writes answers/<name>.json for
+    each into `outdir`, removing answers of cases that left the corpus."""
     seen = set()
     for c in cases:
         if not NAME.match(c["name"]) or c["name"] in seen:
@@ -136,11 +133,17 @@ def main():
             os.remove(os.path.join(outdir, f))
     for c in cases:
         req, body = build_request(c)
-        status, headers, data = send(base, req, body)
+        status, headers, data = send(url, req, body)
         out = answer(c, req, status, headers, data)
         with open(os.path.join(outdir, c["name"] + ".json"), "w", encoding="utf-8", newline="\n") as f:
             f.write(dump(out) + "\n")
     print(f"recorded {len(cases)} cases into {os.path.relpath(outdir)}", file=sys.stderr)
+
+
+def main():
+    with open(os.path.join(HERE, "queries.toml"), "rb") as f:
+        cases = tomllib.load(f)["case"]
+    record(sys.argv[1], cases, os.path.join(HERE, "answers"))
 
 
 if __name__ == "__main__":
