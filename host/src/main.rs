@@ -109,6 +109,11 @@ enum Command {
         /// then requests, statements and instantiations are not measured at all.
         #[arg(long, env = "FIELDLINE_METRICS_LISTEN")]
         metrics_listen: Option<SocketAddr>,
+        /// Run no cron trigger: the scheduled jobs then run only when their HTTP routes are
+        /// called (`/maintenance/run`, `/notifier/run`), as on platforms without a cron trigger
+        /// (SpinKube, Akamai Functions) or under an outside scheduler.
+        #[arg(long)]
+        no_cron: bool,
     },
     /// Copy every store of a state directory into one file, while the host runs.
     Backup {
@@ -220,6 +225,7 @@ async fn main() -> Result<()> {
             header_timeout,
             body_timeout,
             metrics_listen,
+            no_cron,
         } => {
             let started = std::time::Instant::now();
             fieldline_host::telemetry::init()?;
@@ -244,7 +250,11 @@ async fn main() -> Result<()> {
                 println!("Metrics at http://{}/metrics", listener.local_addr()?);
                 tokio::spawn(fieldline_host::metrics::serve(listener, app.clone()));
             }
-            let crons = cron_trigger::spawn_all(app.clone())?;
+            let crons = if no_cron {
+                Vec::new()
+            } else {
+                cron_trigger::spawn_all(app.clone())?
+            };
             let mqtt = mqtt_trigger::spawn_all(app.clone(), max_concurrent).await?;
             println!("Serving http://{local}");
             for r in app.router.routes() {

@@ -261,8 +261,11 @@ fn validators() -> HashMap<String, jsonschema::Validator> {
     .collect()
 }
 
+/// A host whose notifier runs only when a test calls `/notifier/run` (`--no-cron`), so that
+/// a run's report counts everything done since the test's write.
 fn start() -> TestHost {
     Start::app()
+        .arg("--no-cron")
         .env("SPIN_VARIABLE_OPERATOR_TOKEN", OPERATOR)
         .env("SPIN_VARIABLE_MAIL_TRANSPORT", "none")
         .start()

@@ -420,6 +420,28 @@ fn cron_runs_on_schedule_and_on_demand() {
 }
 
 #[test]
+fn with_no_cron_the_schedule_does_not_run_and_runs_on_demand_still_do() {
+    let h = Start::fixtures()
+        .arg("--no-cron")
+        .start()
+        .expect("host starts");
+    let ticks = |h: &TestHost| -> i64 {
+        // The probe creates its table on its first tick.
+        h.sqlite()
+            .expect("db")
+            .query_row("SELECT count(*) FROM cron_ticks", [], |r| r.get(0))
+            .unwrap_or(0)
+    };
+    // The fixture's schedule is every second.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(ticks(&h), 0, "{}", h.output());
+    let manifest = workspace().join("tests/fixtures/spin.toml");
+    let (ok, out) = trigger_cron(&manifest, "cron-probe", h.state.path(), None, &[]).expect("runs");
+    assert!(ok, "{out}");
+    assert_eq!(ticks(&h), 1);
+}
+
+#[test]
 fn outbound_mqtt_publishes_to_allowed_brokers_only() {
     use rumqttc::{Client as Mqtt, Event, MqttOptions, Packet, QoS};
     let h = fixtures();
