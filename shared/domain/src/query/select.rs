@@ -33,15 +33,7 @@ pub(super) fn run_bounded(
     if super::joined::applies(s) {
         return super::joined::run(s, ctx, source, outer);
     }
-    if subquery::reads_subquery(s) {
-        return subquery::run(s, ctx, source, outer);
-    }
-    let mut plan = match Plan::new(s, ctx) {
-        Ok(p) => p,
-        Err(e) => return Ok(Err(e)),
-    };
-    plan.bounds = subquery::intersect(plan.bounds, outer);
-    plan.execute(ctx, source)
+    run_alone(s, ctx, source, outer, false)
 }
 
 /// A call of a statement with several ([`super::joined`]), run alone: a selector among
@@ -52,14 +44,27 @@ pub(super) fn run_beside_others(
     source: &mut dyn Source,
     outer: Bounds,
 ) -> StatementOutcome {
-    if subquery::reads_subquery(call) {
-        return subquery::run_beside_others(call, ctx, source, outer);
+    run_alone(call, ctx, source, outer, true)
+}
+
+/// One statement's plan over the measurements or its subquery, within `outer`.
+fn run_alone(
+    s: &SelectStatement,
+    ctx: &Context,
+    source: &mut dyn Source,
+    outer: Bounds,
+    beside_others: bool,
+) -> StatementOutcome {
+    if subquery::reads_subquery(s) {
+        return subquery::run(s, ctx, source, outer, beside_others);
     }
-    let mut plan = match Plan::new(call, ctx) {
+    let mut plan = match Plan::new(s, ctx) {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
     };
-    plan.lone_selector = false;
+    if beside_others {
+        plan.lone_selector = false;
+    }
     plan.bounds = subquery::intersect(plan.bounds, outer);
     plan.execute(ctx, source)
 }

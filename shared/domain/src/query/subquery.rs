@@ -41,28 +41,10 @@ fn refuse(what: &str) -> StatementOutcome {
 }
 
 /// Runs a statement whose source is a subquery; `outer` bounds the times (those of the
-/// statements around it).
+/// statements around it). `beside_others`: the statement is a call of one with several
+/// ([`super::joined`]), where a selector answers the time of its bucket (or of the range), not
+/// its point's.
 pub(super) fn run(
-    s: &SelectStatement,
-    ctx: &Context,
-    source: &mut dyn Source,
-    outer: Bounds,
-) -> StatementOutcome {
-    run_outer(s, ctx, source, outer, false)
-}
-
-/// [`run`] for a call of a statement with several ([`super::joined`]): a selector among other
-/// calls answers the time of its bucket (or of the range), not its point's.
-pub(super) fn run_beside_others(
-    call: &SelectStatement,
-    ctx: &Context,
-    source: &mut dyn Source,
-    outer: Bounds,
-) -> StatementOutcome {
-    run_outer(call, ctx, source, outer, true)
-}
-
-fn run_outer(
     s: &SelectStatement,
     ctx: &Context,
     source: &mut dyn Source,
