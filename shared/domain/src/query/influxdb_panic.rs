@@ -15,8 +15,8 @@ use crate::influxql::{Expr, Fill, Measurement, SelectStatement, Source, Statemen
 use super::result::StatementResult;
 use super::{Context, RETENTION_POLICY};
 
-/// The error a statement reports when InfluxDB would panic on it (see [`answer`]).
-pub(crate) const CMO_PANIC: &str = "[panic:runtime error: index out of range [1] with length 0]";
+/// The panic InfluxDB reports after the query's text (see [`answer`]).
+const CMO_PANIC: &str = "[panic:runtime error: index out of range [1] with length 0]";
 
 /// Answered instead when InfluxDB would write the query otherwise than Fieldline does.
 const REFUSAL: &str = "chande_momentum_oscillator() with period 1 and warmup type 'none' is not \

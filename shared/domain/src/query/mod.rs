@@ -205,6 +205,8 @@ pub const RETENTION_POLICY: &str = "autogen";
 pub(crate) enum StatementError {
     Failed(String),
     Preparation(String),
+    /// InfluxDB 1.6's executor panics on this statement ([`influxdb_panic`]).
+    InfluxdbPanics,
 }
 
 impl From<String> for StatementError {
@@ -304,7 +306,7 @@ pub fn execute(
                 );
                 results.push(r);
             }
-            Err(StatementError::Failed(e)) if e == influxdb_panic::CMO_PANIC => {
+            Err(StatementError::InfluxdbPanics) => {
                 let r = influxdb_panic::answer(statements, id, ctx);
                 let panicked = r.query_panicked;
                 results.push(r);

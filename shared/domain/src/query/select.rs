@@ -162,7 +162,7 @@ impl Plan {
             } else if self.transform.is_some() {
                 match self.transform_group(g, range, source)? {
                     Ok(s) => s,
-                    Err(e) => return Ok(Err(e.into())),
+                    Err(e) => return Ok(Err(e)),
                 }
             } else if self.aggregate {
                 match self.aggregate_group(g, range, source)? {

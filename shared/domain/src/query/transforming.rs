@@ -7,11 +7,10 @@ use crate::influxql::Expr;
 
 use super::check::Plan;
 use super::eval::eval_calls;
-use super::influxdb_panic::CMO_PANIC;
 use super::result::{Cell, Series};
 use super::select::Group;
 use super::transform::{integral, Transform};
-use super::{Source, SourceError, TimeRange};
+use super::{Source, SourceError, StatementError, TimeRange};
 
 impl Plan {
     pub(super) fn transform_group(
@@ -19,7 +18,7 @@ impl Plan {
         g: &Group<'_>,
         range: TimeRange,
         source: &mut dyn Source,
-    ) -> Result<Result<Option<Series>, String>, SourceError> {
+    ) -> Result<Result<Option<Series>, StatementError>, SourceError> {
         let Some(t) = &self.transform else {
             return Ok(Ok(None));
         };
@@ -48,7 +47,7 @@ impl Plan {
             }
             let (first, data) = match self.buckets(g, wide, source)? {
                 Ok(b) => b,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(e.into())),
             };
             let stream: Vec<(i64, Cell)> = self
                 .bucket_rows(wide, first, &data)
@@ -67,12 +66,12 @@ impl Plan {
                             .into_iter()
                             .map(|(time, v)| (time, Cell::Float(v)))
                             .collect(),
-                        Err(e) => return Ok(Err(e)),
+                        Err(e) => return Ok(Err(e.into())),
                     }
                 }
                 (other, _) => {
                     if panics_on(other, &stream) {
-                        return Ok(Err(CMO_PANIC.into()));
+                        return Ok(Err(StatementError::InfluxdbPanics));
                     }
                     other.apply(&stream, ascending)
                 }
@@ -105,7 +104,7 @@ impl Plan {
                     let stream: Vec<(i64, Cell)> =
                         points.iter().map(|p| (p.0, Cell::Float(p.1))).collect();
                     if panics_on(other, &stream) {
-                        return Ok(Err(CMO_PANIC.into()));
+                        return Ok(Err(StatementError::InfluxdbPanics));
                     }
                     other.apply(&stream, ascending)
                 }
