@@ -63,13 +63,21 @@ fn call_name(e: &Expr) -> &str {
     }
 }
 
-/// Whether the statement is a transformation beside other functions that this module answers.
-pub(super) fn applies(s: &SelectStatement) -> bool {
-    if s.into.is_some() {
-        return false;
+/// The distinct scanned calls of `fields`, in the order they first appear: one iterator each.
+fn distinct_calls<'a>(fields: impl IntoIterator<Item = &'a Expr>) -> Vec<&'a Expr> {
+    let mut calls: Vec<&Expr> = Vec::new();
+    for e in fields {
+        for call in scanned_calls(e) {
+            if !calls.contains(&call) {
+                calls.push(call);
+            }
+        }
     }
-    // Over a subquery each call reads the column it names: one column only, as a single
-    // statement does.
+    calls
+}
+
+/// Whether a statement over a subquery reads more than one of its columns.
+fn reads_several_columns(s: &SelectStatement) -> bool {
     let mut columns: Vec<&str> = Vec::new();
     for f in &s.fields {
         f.expr.walk(&mut |x| {
@@ -80,35 +88,35 @@ pub(super) fn applies(s: &SelectStatement) -> bool {
             }
         });
     }
-    if super::subquery::reads_subquery(s) && columns.len() > 1 {
+    columns.len() > 1
+}
+
+/// Whether the statement is a transformation beside other functions that this module answers.
+pub(super) fn applies(s: &SelectStatement) -> bool {
+    if s.into.is_some() {
+        return false;
+    }
+    // Over a subquery each call reads the column it names: one column only, as a single
+    // statement does.
+    if super::subquery::reads_subquery(s) && reads_several_columns(s) {
         return false;
     }
     let mut transforms = 0;
-    let mut distinct: Vec<&Expr> = Vec::new();
     for f in &s.fields {
         let calls = scanned_calls(&f.expr);
-        if calls.is_empty() {
-            return false;
-        }
-        for &c in &calls {
-            if !distinct.contains(&c) {
-                distinct.push(c);
-            }
-        }
         // Fields or tags beside the calls, and calls of several points, keep the errors and
         // refusals of a single statement.
-        if raw_var(&f.expr) || calls.iter().any(|c| MULTI.contains(&call_name(c))) {
+        if calls.is_empty()
+            || raw_var(&f.expr)
+            || calls.iter().any(|c| MULTI.contains(&call_name(c)))
+        {
             return false;
         }
-        for call in calls {
-            let name = call_name(call);
-            if is_transform(name) {
-                transforms += 1;
-            }
-        }
+        transforms += calls.iter().filter(|c| is_transform(call_name(c))).count();
     }
     // One call alone is a statement of its own.
-    transforms > 0 && (s.fields.len() > 1 || distinct.len() > 1)
+    transforms > 0
+        && (s.fields.len() > 1 || distinct_calls(s.fields.iter().map(|f| &f.expr)).len() > 1)
 }
 
 /// Whether InfluxDB types the call's values as integers (a fill value is cast to its type).
@@ -155,14 +163,7 @@ pub(super) fn run(
         .map(|f| (f.expr.clone(), f.alias.clone()))
         .collect();
     let names = column_names(&fields);
-    let mut calls: Vec<&Expr> = Vec::new();
-    for (e, _) in &fields {
-        for call in scanned_calls(e) {
-            if !calls.contains(&call) {
-                calls.push(call);
-            }
-        }
-    }
+    let calls = distinct_calls(fields.iter().map(|(e, _)| e));
     let mut joined: Vec<(Series, Rows)> = Vec::new();
     for (i, call) in calls.iter().enumerate() {
         let mut one = s.clone();
