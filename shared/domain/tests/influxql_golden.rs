@@ -16,7 +16,11 @@ struct Mem {
 }
 
 impl Source for Mem {
-    fn series(&mut self, measurements: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
+    fn series(
+        &mut self,
+        _: &str,
+        measurements: Option<&[String]>,
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
         Ok(self
             .series
             .iter()
@@ -50,11 +54,11 @@ fn the_engine_gives_influxdbs_answers() {
         {
             Some(i) => i,
             None => {
-                mem.series.push(SeriesMeta {
-                    key: i64::try_from(mem.series.len()).unwrap(),
-                    measurement: line.measurement,
-                    tags: line.tags,
-                });
+                mem.series.push(SeriesMeta::channel(
+                    i64::try_from(mem.series.len()).unwrap(),
+                    line.measurement,
+                    line.tags,
+                ));
                 mem.points.push(Vec::new());
                 mem.series.len() - 1
             }

@@ -34,7 +34,7 @@ pub fn query_context(
         .subscription
         .detailed_retention_days;
     Ok(Context {
-        database: database.to_owned(),
+        databases: vec![database.to_owned()],
         retention: i64::from(retention_days) * 86_400 * 1_000_000_000,
         db: None,
         rp: None,

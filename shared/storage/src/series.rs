@@ -372,6 +372,8 @@ fn source_error(e: crate::error::Error) -> query::SourceError {
 impl query::Source for QuerySource<'_> {
     fn series(
         &mut self,
+        // The organization's one database (the engine checks the name against the context's).
+        _database: &str,
         measurements: Option<&[String]>,
     ) -> Result<Vec<query::SeriesMeta>, query::SourceError> {
         let filter = SeriesFilter {
@@ -392,11 +394,7 @@ impl query::Source for QuerySource<'_> {
                     tags.push(("unit".to_owned(), s.unit));
                 }
                 tags.push(("uuid".to_owned(), s.uuid.to_string()));
-                query::SeriesMeta {
-                    key: s.channel.key,
-                    measurement: s.measurement,
-                    tags,
-                }
+                query::SeriesMeta::channel(s.channel.key, s.measurement, tags)
             })
             .collect())
     }

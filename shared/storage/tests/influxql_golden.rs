@@ -107,7 +107,7 @@ fn storage_gives_influxdbs_answers() {
     storage::write_points(&db, &tenant, &[(channels[&press_1], p)]).unwrap();
     let count = |q: &str| {
         let ctx = fieldline_domain::query::Context {
-            database: "fieldline".into(),
+            databases: vec!["fieldline".into()],
             retention: 0,
             db: Some("fieldline".into()),
             rp: None,

@@ -222,7 +222,7 @@ pub fn cases() -> Vec<(String, Value)> {
 /// if any answer differs from InfluxDB's other than as [`DIFFERENT`] says.
 pub fn replay(source: &mut dyn Source) {
     let ctx = Context {
-        database: "fieldline".into(),
+        databases: vec!["fieldline".into()],
         retention: 0,
         db: None,
         rp: None,

@@ -58,9 +58,11 @@ impl Plan {
         let mut acc: BTreeMap<i64, (u64, f64, f64, f64)> = BTreeMap::new();
         for (s, _) in &g.series {
             let stats = match self.interval {
-                Some((interval, _)) => source.interval_stats(s.key, range, first, interval)?,
+                Some((interval, _)) => {
+                    source.interval_stats(super::select::key(s), range, first, interval)?
+                }
                 // Without GROUP BY time: one bucket, the whole range.
-                None => source.range_stats(s.key, range)?.map(|st| {
+                None => source.range_stats(super::select::key(s), range)?.map(|st| {
                     let whole = IntervalStats { start: first, ..st };
                     if st.count == 0 {
                         Vec::new()
@@ -128,11 +130,14 @@ impl Plan {
             for c in self.calls.iter().filter(|c| c.on_field) {
                 let p = match c.func {
                     Func::First => source
-                        .points(s.key, range, false, Some(1))?
+                        .points(super::select::key(s), range, false, Some(1))?
                         .first()
                         .copied(),
-                    Func::Last => source.points(s.key, range, true, Some(1))?.first().copied(),
-                    _ => source.extreme(s.key, range, c.func == Func::Max)?,
+                    Func::Last => source
+                        .points(super::select::key(s), range, true, Some(1))?
+                        .first()
+                        .copied(),
+                    _ => source.extreme(super::select::key(s), range, c.func == Func::Max)?,
                 };
                 if let Some((t, v)) = p {
                     if !out.contains(&(t, v, i)) {

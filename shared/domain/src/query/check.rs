@@ -69,6 +69,8 @@ pub(super) struct Plan {
     /// Whether `rest` reads the field (then points are filtered one by one).
     pub(super) filter_points: bool,
     pub(super) sources: Vec<MeasurementName>,
+    /// The database of `sources`.
+    pub(super) database: String,
     /// The most rows the statement may answer with.
     pub(super) max_rows: usize,
     /// The statement's only reducer is a selector: its point's time (and tags, fields) are
@@ -180,10 +182,18 @@ impl Plan {
             return Err("SELECT INTO is not supported by Fieldline".into());
         }
         let mut sources = Vec::new();
+        let mut database: Option<String> = None;
         for src in &s.from {
             match src {
                 FromSource::Measurement(m) => {
-                    ctx.check_database(m.database.as_deref(), m.retention_policy.as_deref())?;
+                    let db =
+                        ctx.check_database(m.database.as_deref(), m.retention_policy.as_deref())?;
+                    if database.as_ref().is_some_and(|d| *d != db) {
+                        return Err("a statement over measurements of several databases is not \
+                                    supported by Fieldline"
+                            .into());
+                    }
+                    database = Some(db);
                     sources.push(m.name.clone());
                 }
                 FromSource::Subquery(_) => {
@@ -192,8 +202,9 @@ impl Plan {
             }
         }
         if sources.is_empty() {
-            ctx.check_database(None, None)?;
+            database = Some(ctx.check_database(None, None)?);
         }
+        let database = database.unwrap_or_default();
         let tz = match &s.tz {
             Some(name) => Some(
                 name.parse::<Tz>()
@@ -457,6 +468,7 @@ impl Plan {
             rest,
             filter_points,
             sources,
+            database,
             max_rows: ctx.max_rows,
             lone_selector,
             raw_vars,

@@ -36,8 +36,12 @@ impl<'s> EdgePoints<'s> {
 }
 
 impl Source for EdgePoints<'_> {
-    fn series(&mut self, measurements: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
-        self.inner.series(measurements)
+    fn series(
+        &mut self,
+        database: &str,
+        measurements: Option<&[String]>,
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
+        self.inner.series(database, measurements)
     }
 
     fn points(

@@ -87,7 +87,7 @@ mod tests {
 
     fn ctx() -> Context {
         Context {
-            database: "db".into(),
+            databases: vec!["db".into()],
             retention: 0,
             db: Some("db".into()),
             rp: None,

@@ -4,9 +4,11 @@
 //! vectors, so every rule here is checked natively against the golden answers recorded from the
 //! real InfluxDB 1.6.
 //!
-//! Fieldline's data as InfluxDB sees it: one database (named by [`Context::database`]) with one
-//! retention policy, `autogen`; a measurement per communicationId; tags `device`, `network_id`,
-//! `sensor`, `unit`, `uuid`; one float field, `value`.
+//! The data as InfluxDB 1.6 sees it: databases ([`Context::databases`]) with one retention
+//! policy, `autogen`; series of a measurement and tags, each with fields of a type per
+//! measurement ([`SeriesMeta`], [`FieldType`]). Fieldline's own database holds a measurement per
+//! communicationId; tags `device`, `network_id`, `sensor`, `unit`, `uuid`; one float field,
+//! `value`.
 
 mod buckets;
 mod cardinality;
@@ -37,25 +39,102 @@ use crate::influxql::{MeasurementName, Statement};
 pub use format::{encode, encode_chunked, encode_error, Epoch, Format};
 pub use result::{Cell, QueryResults, Series, StatementResult};
 
-/// The one field every series has.
+/// The one field of every series of Fieldline's own model (a channel's readings).
 pub const FIELD: &str = "value";
 
-/// One series: a channel, its measurement and its tags (sorted by key; absent tags are not
-/// listed).
+/// A field's type; InfluxDB 1.6 keeps it per measurement (the first type written wins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FieldType {
+    Float,
+    Integer,
+    String,
+    Boolean,
+}
+
+impl FieldType {
+    /// The name `SHOW FIELD KEYS` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Float => "float",
+            FieldType::Integer => "integer",
+            FieldType::String => "string",
+            FieldType::Boolean => "boolean",
+        }
+    }
+}
+
+/// One value of a field.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Float(f64),
+    Integer(i64),
+    String(String),
+    Boolean(bool),
+}
+
+impl Value {
+    /// The type of field that holds it.
+    pub fn field_type(&self) -> FieldType {
+        match self {
+            Value::Float(_) => FieldType::Float,
+            Value::Integer(_) => FieldType::Integer,
+            Value::String(_) => FieldType::String,
+            Value::Boolean(_) => FieldType::Boolean,
+        }
+    }
+}
+
+/// One field of a series: its name, its type, and the key [`Source::points`] and
+/// [`Source::values`] are asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldMeta {
+    pub name: String,
+    pub ty: FieldType,
+    /// Opaque to the engine.
+    pub key: i64,
+}
+
+/// One series: its measurement, its tags (sorted by key; absent tags are not listed), and its
+/// fields (sorted by name; only the fields this series has points of). A channel of
+/// Fieldline's model is a series with one field, `value`, a float ([`SeriesMeta::channel`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeriesMeta {
-    /// Opaque to the engine: what [`Source::points`] is asked for.
-    pub key: i64,
     pub measurement: String,
     pub tags: Vec<(String, String)>,
+    pub fields: Vec<FieldMeta>,
 }
 
 impl SeriesMeta {
+    /// A channel of Fieldline's model: its one float field, `value`, read by `key`.
+    pub fn channel(key: i64, measurement: String, tags: Vec<(String, String)>) -> SeriesMeta {
+        SeriesMeta {
+            measurement,
+            tags,
+            fields: vec![FieldMeta {
+                name: FIELD.to_owned(),
+                ty: FieldType::Float,
+                key,
+            }],
+        }
+    }
+
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The field of this name, if the series has points of it.
+    pub fn field(&self, name: &str) -> Option<&FieldMeta> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The key of its float field of this name.
+    pub(crate) fn float_key(&self, name: &str) -> Option<i64> {
+        self.field(name)
+            .filter(|f| f.ty == FieldType::Float)
+            .map(|f| f.key)
     }
 }
 
@@ -103,11 +182,16 @@ pub struct SourceError(pub String);
 
 /// Where series and points come from: the organization's channels in storage.
 pub trait Source {
-    /// Every series of the database, or those of these measurements.
-    fn series(&mut self, measurements: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError>;
+    /// Every series of `database`, or those of these measurements (in any order: the engine
+    /// sorts them). An unknown database has none.
+    fn series(
+        &mut self,
+        database: &str,
+        measurements: Option<&[String]>,
+    ) -> Result<Vec<SeriesMeta>, SourceError>;
 
-    /// The points of one series in `range`, oldest first (newest first when `desc`), at most
-    /// `limit`.
+    /// The points of one FLOAT field (a [`FieldMeta::key`]) in `range`, oldest first (newest
+    /// first when `desc`), at most `limit`.
     fn points(
         &mut self,
         key: i64,
@@ -115,6 +199,24 @@ pub trait Source {
         desc: bool,
         limit: Option<usize>,
     ) -> Result<Vec<(i64, f64)>, SourceError>;
+
+    /// The values of any field (a [`FieldMeta::key`]) in `range`, typed as its
+    /// [`FieldMeta::ty`], in the order and number [`Source::points`] answers. The engine reads
+    /// float fields through [`Source::points`] and the methods below; the default serves a
+    /// source of float fields only.
+    fn values(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, Value)>, SourceError> {
+        Ok(self
+            .points(key, range, desc, limit)?
+            .into_iter()
+            .map(|(t, v)| (t, Value::Float(v)))
+            .collect())
+    }
 
     /// The first point in `range` (the last, when `desc`) of each series of `keys`, in the
     /// order of `keys`: what `first()` and `last()` select. Sources that can answer them all in
@@ -182,8 +284,9 @@ pub trait Source {
 /// What a query runs against, besides its statements.
 #[derive(Clone, Debug)]
 pub struct Context {
-    /// The one database's name (`SHOW DATABASES`).
-    pub database: String,
+    /// The organization's databases, in the order `SHOW DATABASES` lists them; the first is
+    /// Fieldline's own (the organization's channels, [`Context::model_database`]).
+    pub databases: Vec<String>,
     /// Its retention, nanoseconds (0: forever), for `SHOW RETENTION POLICIES`.
     pub retention: i64,
     /// The `db` and `rp` query parameters.
@@ -224,17 +327,35 @@ impl From<&str> for StatementError {
 pub(crate) type StatementOutcome = Result<Result<Vec<Series>, StatementError>, SourceError>;
 
 impl Context {
-    /// The database a statement names (its own `db.rp.m`, else the `db` parameter), checked.
+    /// A context over Fieldline's own database alone.
+    pub fn model(database: impl Into<String>, retention: i64, now: i64, max_rows: usize) -> Self {
+        Context {
+            databases: vec![database.into()],
+            retention,
+            db: None,
+            rp: None,
+            now,
+            max_rows,
+        }
+    }
+
+    /// The database of the organization's channels (the first of [`Context::databases`]).
+    pub fn model_database(&self) -> &str {
+        self.databases.first().map_or("", String::as_str)
+    }
+
+    /// The database a statement names (its own `db.rp.m`, else the `db` parameter), checked:
+    /// its name.
     pub(crate) fn check_database(
         &self,
         named: Option<&str>,
         rp: Option<&str>,
-    ) -> Result<(), StatementError> {
+    ) -> Result<String, StatementError> {
         let db = named.or(self.db.as_deref()).filter(|d| !d.is_empty());
         let Some(db) = db else {
             return Err(StatementError::Failed("database name required".into()));
         };
-        if db != self.database {
+        if !self.databases.iter().any(|d| d == db) {
             return Err(StatementError::Preparation(format!(
                 "database not found: {db}"
             )));
@@ -246,7 +367,7 @@ impl Context {
                 )));
             }
         }
-        Ok(())
+        Ok(db.to_owned())
     }
 }
 
@@ -255,6 +376,7 @@ impl Context {
 /// is among them.
 pub(crate) fn series_of(
     source: &mut dyn Source,
+    database: &str,
     from: &[&MeasurementName],
 ) -> Result<Vec<SeriesMeta>, SourceError> {
     let names: Option<Vec<String>> = from
@@ -265,7 +387,7 @@ pub(crate) fn series_of(
         })
         .collect();
     let names = names.filter(|n| !n.is_empty());
-    let mut all = source.series(names.as_deref())?;
+    let mut all = source.series(database, names.as_deref())?;
     all.retain(|s| {
         from.is_empty()
             || from.iter().any(|m| match m {
@@ -275,6 +397,36 @@ pub(crate) fn series_of(
     });
     all.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
     Ok(all)
+}
+
+/// The time of a series' first point in `range` (its last, when `desc`), of any of its
+/// fields: float fields read through [`Source::points`], the others through
+/// [`Source::values`].
+pub(crate) fn edge_time(
+    source: &mut dyn Source,
+    s: &SeriesMeta,
+    range: TimeRange,
+    desc: bool,
+) -> Result<Option<i64>, SourceError> {
+    let mut best: Option<i64> = None;
+    for f in &s.fields {
+        let t = if f.ty == FieldType::Float {
+            source
+                .points(f.key, range, desc, Some(1))?
+                .first()
+                .map(|p| p.0)
+        } else {
+            source
+                .values(f.key, range, desc, Some(1))?
+                .first()
+                .map(|p| p.0)
+        };
+        best = match (best, t) {
+            (Some(b), Some(t)) => Some(if desc { b.max(t) } else { b.min(t) }),
+            (b, t) => b.or(t),
+        };
+    }
+    Ok(best)
 }
 
 /// Runs every statement; a statement's error is part of its result, a store failure ends the

@@ -72,7 +72,7 @@ fn run_alone(
 impl Plan {
     pub(super) fn execute(&self, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
         let from: Vec<&MeasurementName> = self.sources.iter().collect();
-        let all = super::series_of(source, &from)?;
+        let mut all = super::series_of(source, &self.database, &from)?;
         // `*` (in the field list and in GROUP BY) stands for the tag keys of every measurement
         // of the statement together.
         let mut tag_keys: Vec<String> = all
@@ -81,6 +81,8 @@ impl Plan {
             .collect();
         tag_keys.sort();
         tag_keys.dedup();
+        // Only the series with points of the field are read.
+        all.retain(|s| s.float_key(FIELD).is_some());
 
         // Per measurement: its series that pass the tag condition, grouped by the dimensions.
         let range = self.bounds.range();
@@ -252,7 +254,7 @@ impl Plan {
     ) -> Result<Vec<GroupPoint>, SourceError> {
         let mut merged = Vec::new();
         for (i, (s, filter)) in g.series.iter().enumerate() {
-            let points = source.points(s.key, range, desc, if *filter { None } else { limit })?;
+            let points = source.points(key(s), range, desc, if *filter { None } else { limit })?;
             for (t, v) in points {
                 if *filter {
                     if let Some(c) = &self.rest {
@@ -282,7 +284,7 @@ impl Plan {
     ) -> Result<Vec<GroupPoint>, SourceError> {
         let mut all = Vec::with_capacity(g.series.len());
         for (s, filter) in &g.series {
-            let mut points = source.points(s.key, range, desc, None)?;
+            let mut points = source.points(key(s), range, desc, None)?;
             if *filter {
                 if let Some(c) = &self.rest {
                     points.retain(|p| cond::eval(c, s, Some(p.1)) == Truth::True);
@@ -441,11 +443,16 @@ pub(super) type Buckets = (i64, BTreeMap<i64, Bucket>);
 /// A point of a group: time, value, index of its series in the group.
 pub(super) type GroupPoint = (i64, f64, usize);
 
+/// The key of the field a series is read by (the engine keeps only series that have it).
+pub(super) fn key(s: &SeriesMeta) -> i64 {
+    s.float_key(FIELD).unwrap_or_default()
+}
+
 /// The keys of every series of `groups`.
 fn series_keys(groups: &[Group<'_>]) -> Vec<i64> {
     groups
         .iter()
-        .flat_map(|g| g.series.iter().map(|(s, _)| s.key))
+        .flat_map(|g| g.series.iter().map(|(s, _)| key(s)))
         .collect()
 }
 
@@ -522,12 +529,14 @@ pub(super) mod tests {
     }
 
     impl Source for Counting {
-        fn series(&mut self, _: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
+        fn series(
+            &mut self,
+            _: &str,
+            _: Option<&[String]>,
+        ) -> Result<Vec<SeriesMeta>, SourceError> {
             Ok((0..10)
-                .map(|k| SeriesMeta {
-                    key: k,
-                    measurement: "m".into(),
-                    tags: vec![("device".into(), format!("d{k}"))],
+                .map(|k| {
+                    SeriesMeta::channel(k, "m".into(), vec![("device".into(), format!("d{k}"))])
                 })
                 .collect())
         }
@@ -573,7 +582,7 @@ pub(super) mod tests {
 
     pub(in crate::query) fn run(q: &str, source: &mut Counting) -> String {
         let ctx = Context {
-            database: "db".into(),
+            databases: vec!["db".into()],
             retention: 0,
             db: Some("db".into()),
             rp: None,

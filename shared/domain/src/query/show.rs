@@ -20,12 +20,15 @@ pub(crate) fn run(
         Statement::ShowDatabases => Ok(vec![series(
             Some("databases"),
             &["name"],
-            vec![vec![Cell::Str(ctx.database.clone())]],
+            ctx.databases
+                .iter()
+                .map(|d| vec![Cell::Str(d.clone())])
+                .collect(),
         )]),
         Statement::ShowRetentionPolicies(s) => {
             match ctx.check_database(s.database.as_deref(), None) {
                 Err(e) => Err(e),
-                Ok(()) => Ok(vec![series(
+                Ok(_) => Ok(vec![series(
                     None,
                     &[
                         "name",
@@ -53,8 +56,8 @@ pub(crate) fn run(
             match ctx.check_database(db, None) {
                 Err(StatementError::Preparation(_)) => return Ok(Ok(Vec::new())),
                 Err(e) => Err(e),
-                Ok(()) => {
-                    let all = filtered(source, &[], s.condition.as_ref(), ctx)?;
+                Ok(db) => {
+                    let all = filtered(source, &db, &[], s.condition.as_ref(), ctx)?;
                     let mut names: Vec<String> = Vec::new();
                     for m in all.iter().map(|s| &s.measurement) {
                         let keep = match &s.with_measurement {
@@ -75,8 +78,8 @@ pub(crate) fn run(
         }
         Statement::ShowTagKeys(s) => match ctx.check_database(s.database.as_deref(), None) {
             Err(e) => Err(e),
-            Ok(()) => {
-                let all = filtered(source, &s.from, s.condition.as_ref(), ctx)?;
+            Ok(db) => {
+                let all = filtered(source, &db, &s.from, s.condition.as_ref(), ctx)?;
                 Ok(per_measurement(&all, |members| {
                     let mut keys: Vec<String> = Vec::new();
                     for m in members {
@@ -98,8 +101,8 @@ pub(crate) fn run(
         },
         Statement::ShowTagValues(s) => match ctx.check_database(s.database.as_deref(), None) {
             Err(e) => Err(e),
-            Ok(()) => {
-                let all = filtered(source, &s.from, s.condition.as_ref(), ctx)?;
+            Ok(db) => {
+                let all = filtered(source, &db, &s.from, s.condition.as_ref(), ctx)?;
                 Ok(per_measurement(&all, |members| {
                     let mut pairs: Vec<(String, String)> = Vec::new();
                     for m in members {
@@ -122,8 +125,8 @@ pub(crate) fn run(
         },
         Statement::ShowFieldKeys(s) => match ctx.check_database(s.database.as_deref(), None) {
             Err(e) => Err(e),
-            Ok(()) => {
-                let all = filtered(source, &s.from, None, ctx)?;
+            Ok(db) => {
+                let all = filtered(source, &db, &s.from, None, ctx)?;
                 Ok(per_measurement(&all, |_| {
                     let rows = page(vec![()], s.offset, s.limit)
                         .into_iter()
@@ -135,8 +138,8 @@ pub(crate) fn run(
         },
         Statement::ShowSeries(s) => match ctx.check_database(s.database.as_deref(), None) {
             Err(e) => Err(e),
-            Ok(()) => {
-                let all = filtered(source, &s.from, s.condition.as_ref(), ctx)?;
+            Ok(db) => {
+                let all = filtered(source, &db, &s.from, s.condition.as_ref(), ctx)?;
                 let keys: Vec<String> = all.iter().map(series_key).collect();
                 let rows = page(keys, s.offset, s.limit)
                     .into_iter()
@@ -194,12 +197,13 @@ fn key_matches(filter: &TagKeyFilter, key: &str) -> bool {
 /// when it bounds time, have a point in that range; ordered by measurement and tags.
 fn filtered(
     source: &mut dyn Source,
+    database: &str,
     from: &[Measurement],
     condition: Option<&crate::influxql::Expr>,
     ctx: &Context,
 ) -> Result<Vec<SeriesMeta>, super::SourceError> {
     let names: Vec<&MeasurementName> = from.iter().map(|m| &m.name).collect();
-    let mut all = super::series_of(source, &names)?;
+    let mut all = super::series_of(source, database, &names)?;
     // A condition that does not parse as time bounds keeps everything, as InfluxDB's metadata
     // queries only filter by what they understand.
     let (rest, bounds) = cond::split(condition, ctx.now).unwrap_or((None, cond::Bounds::default()));
@@ -210,7 +214,7 @@ fn filtered(
         let range = bounds.range();
         let mut kept = Vec::with_capacity(all.len());
         for s in all {
-            if range.min <= range.max && !source.points(s.key, range, false, Some(1))?.is_empty() {
+            if range.min <= range.max && super::edge_time(source, &s, range, false)?.is_some() {
                 kept.push(s);
             }
         }

@@ -221,11 +221,11 @@ impl Answer {
             p.sort_by_key(|x| x.0);
             let mut tags = s.tags.unwrap_or_default();
             tags.sort();
-            series.push(SeriesMeta {
-                key: i64::try_from(key).unwrap_or(i64::MAX),
-                measurement: s.name.unwrap_or_default(),
+            series.push(SeriesMeta::channel(
+                i64::try_from(key).unwrap_or(i64::MAX),
+                s.name.unwrap_or_default(),
                 tags,
-            });
+            ));
             points.push(p);
         }
         Answer { series, points }
@@ -233,7 +233,7 @@ impl Answer {
 }
 
 impl Source for Answer {
-    fn series(&mut self, _: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
+    fn series(&mut self, _: &str, _: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
         Ok(self.series.clone())
     }
 
@@ -303,7 +303,7 @@ mod tests {
         let mut a = Answer::new(vec![s], Some("max"));
         assert_eq!(a.points(0, all, true, None).unwrap(), vec![(2, 1.5)]);
         assert_eq!(
-            a.series(None).unwrap()[0].tags,
+            a.series("", None).unwrap()[0].tags,
             vec![("uuid".into(), "a".into())]
         );
     }

@@ -96,8 +96,8 @@ fn estimated(s: &ShowCardinality, ctx: &Context, source: &mut dyn Source) -> Sta
             "database name required".into(),
         )));
     };
-    let n = if db == ctx.database {
-        let all = super::series_of(source, &[])?;
+    let n = if ctx.databases.iter().any(|d| d == db) {
+        let all = super::series_of(source, db, &[])?;
         match s.what {
             Cardinality::Measurement => {
                 let mut names: Vec<&str> = all.iter().map(|m| m.measurement.as_str()).collect();
@@ -134,6 +134,8 @@ fn has_time(e: &Expr) -> bool {
 
 /// What the checks of a rewritten statement leave: the `GROUP BY` and the condition.
 struct Prepared {
+    /// The database counted in.
+    database: String,
     names: Vec<String>,
     all_tags: bool,
     regexes: Vec<regex::Regex>,
@@ -143,12 +145,13 @@ struct Prepared {
 }
 
 fn prepare(s: &ShowCardinality, ctx: &Context) -> Result<Prepared, StatementError> {
+    let mut database = String::new();
     if s.from.is_empty() {
-        ctx.check_database(s.database.as_deref(), None)?;
+        database = ctx.check_database(s.database.as_deref(), None)?;
     }
     for m in &s.from {
         let db = m.database.as_deref().or(s.database.as_deref());
-        ctx.check_database(db, m.retention_policy.as_deref())?;
+        database = ctx.check_database(db, m.retention_policy.as_deref())?;
     }
     let mut names = Vec::new();
     let mut all_tags = false;
@@ -182,6 +185,7 @@ fn prepare(s: &ShowCardinality, ctx: &Context) -> Result<Prepared, StatementErro
     }
     let (rest, bounds) = cond::split(s.condition.as_ref(), ctx.now)?;
     Ok(Prepared {
+        database,
         names,
         all_tags,
         regexes,
@@ -198,6 +202,7 @@ fn exact(
     source: &mut dyn Source,
 ) -> Result<Vec<Series>, SourceError> {
     let Prepared {
+        database,
         names,
         all_tags,
         regexes,
@@ -212,7 +217,7 @@ fn exact(
         return Ok(Vec::new());
     }
     let from: Vec<&MeasurementName> = s.from.iter().map(|m| &m.name).collect();
-    let all = super::series_of(source, &from)?;
+    let all = super::series_of(source, database, &from)?;
     // The shards a statement reads: the shard groups overlapping its time range.
     let shards = TimeRange {
         min: shard_group_start(range.min),
@@ -254,7 +259,7 @@ fn exact(
         }
         if bounded
             && !matches!(s.what, Cardinality::Series)
-            && source.points(m.key, shards, false, Some(1))?.is_empty()
+            && super::edge_time(source, m, shards, false)?.is_none()
         {
             continue;
         }
@@ -280,7 +285,7 @@ fn exact(
                         .count()
                 };
                 // and once per shard group holding its points.
-                let groups = shard_groups(source, m.key, shards)?;
+                let groups = shard_groups(source, m, shards)?;
                 if groups > 0 {
                     *counted.entry(key).or_default() += times * groups;
                 }
@@ -350,18 +355,23 @@ fn shard_group_start(t: i64) -> i64 {
 /// In how many shard groups within `shards` the series has points.
 fn shard_groups(
     source: &mut dyn Source,
-    key: i64,
+    m: &SeriesMeta,
     shards: TimeRange,
 ) -> Result<usize, SourceError> {
-    let Some(&(first, _)) = source.points(key, shards, false, Some(1))?.first() else {
+    let Some(first) = super::edge_time(source, m, shards, false)? else {
         return Ok(0);
     };
     let from = TimeRange {
         min: shard_group_start(first),
         max: shards.max,
     };
-    if let Some(stats) = source.interval_stats(key, from, from.min, SHARD_GROUP_DURATION)? {
-        return Ok(stats.iter().filter(|s| s.count > 0).count());
+    if let [f] = m.fields.as_slice() {
+        if f.ty == super::FieldType::Float {
+            let stats = source.interval_stats(f.key, from, from.min, SHARD_GROUP_DURATION)?;
+            if let Some(stats) = stats {
+                return Ok(stats.iter().filter(|s| s.count > 0).count());
+            }
+        }
     }
     // Else one point per group: from each group with points, on to the next one.
     let mut n = 0;
@@ -371,7 +381,7 @@ fn shard_groups(
             min: at,
             max: shards.max,
         };
-        let Some(&(t, _)) = source.points(key, range, false, Some(1))?.first() else {
+        let Some(t) = super::edge_time(source, m, range, false)? else {
             break;
         };
         n += 1;
@@ -500,7 +510,11 @@ mod tests {
     struct Mem(Vec<(SeriesMeta, Vec<(i64, f64)>)>);
 
     impl Source for Mem {
-        fn series(&mut self, m: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
+        fn series(
+            &mut self,
+            _: &str,
+            m: Option<&[String]>,
+        ) -> Result<Vec<SeriesMeta>, SourceError> {
             Ok(self
                 .0
                 .iter()
@@ -551,19 +565,18 @@ mod tests {
     fn answer_over(q: &str, lines: &[Line<'_>]) -> String {
         let mut mem = Mem(Vec::new());
         for (i, (m, tags, times)) in lines.iter().enumerate() {
-            let meta = SeriesMeta {
-                key: i64::try_from(i).unwrap(),
-                measurement: (*m).into(),
-                tags: tags
-                    .iter()
+            let meta = SeriesMeta::channel(
+                i64::try_from(i).unwrap(),
+                (*m).into(),
+                tags.iter()
                     .map(|(k, v)| ((*k).into(), (*v).into()))
                     .collect(),
-            };
+            );
             mem.0
                 .push((meta, times.iter().map(|t| (*t, 1.0)).collect()));
         }
         let ctx = Context {
-            database: "db".into(),
+            databases: vec!["db".into()],
             retention: 0,
             db: Some("db".into()),
             rp: None,
