@@ -1,0 +1,242 @@
+//! Replays the recorded `/query` cases of the general corpus (`tests/golden/influxdb-general`)
+//! that read database `general` without changing it, against Fieldline's InfluxQL engine over
+//! any [`Source`] holding `dataset.lp`, and compares each answer with the one the real InfluxDB
+//! 1.6 gave. Included (`#[path]`) by the engine's test in `shared/domain` (an in-memory source);
+//! a storage test can include it the same way over its own source.
+//!
+//! It reuses the request decoding of the model-shaped corpus' harness (included here as
+//! [`influxql`]), and compares numbers as that one does, but integers exactly (the corpus has
+//! int64 values above 2^53).
+
+// Test support: a missing or malformed recording is a failed test.
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code)]
+#[path = "../influxql/harness.rs"]
+mod influxql;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fieldline_domain::line_protocol::{self, Line, Precision};
+use fieldline_domain::query::http::answer;
+use fieldline_domain::query::{Context, Source};
+use serde_json::Value;
+
+/// The database the data set is written to.
+pub const DATABASE: &str = "general";
+
+/// The case-name prefixes of the cases that read `general` without changing it (`into_` and
+/// `ddl_` change state; `write_` cases are in `writes.toml`).
+pub const PREFIXES: &[&str] = &[
+    "raw", "where", "gb", "agg", "arith", "err", "tf", "sel", "sub", "show", "db",
+];
+
+/// `tests/golden/influxdb-general` of the workspace, from whichever crate includes this file.
+pub fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("tests/golden/influxdb-general"))
+        .find(|dir| dir.join("dataset.lp").is_file())
+        .unwrap()
+}
+
+/// The recorded data set, parsed by Fieldline's own line-protocol parser (every line parses).
+pub fn dataset() -> Vec<Line> {
+    let text = std::fs::read_to_string(golden_dir().join("dataset.lp")).unwrap();
+    let (lines, errors) = line_protocol::parse(&text, Precision::Nanoseconds, 0);
+    assert!(errors.is_empty(), "dataset.lp does not parse: {errors:?}");
+    lines
+}
+
+/// The prefix of a case's name (before its first `_`), if it is one [`replay`] runs.
+pub fn prefix_of(name: &str) -> Option<&'static str> {
+    let p = name.split('_').next()?;
+    PREFIXES.iter().copied().find(|x| *x == p)
+}
+
+/// The recorded cases [`replay`] runs, by name, in name order.
+pub fn cases() -> Vec<(String, Value)> {
+    let dir = golden_dir().join("answers");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|path| {
+            let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            prefix_of(&name)?;
+            let case: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            (case.get("time_dependent").is_none()).then_some((name, case))
+        })
+        .collect()
+}
+
+/// Compares JSON values: integers exactly, other numbers to within 1e-9 relative; returns
+/// where they differ.
+pub fn diff(path: &str, want: &Value, got: &Value) -> Option<String> {
+    match (want, got) {
+        (Value::Number(a), Value::Number(b)) => {
+            if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+                return (x != y).then(|| format!("{path}: want {x}, got {y}"));
+            }
+            influxql::diff(path, want, got)
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Some(format!("{path}: want {} items, got {}", a.len(), b.len()));
+            }
+            a.iter()
+                .zip(b)
+                .enumerate()
+                .find_map(|(i, (x, y))| diff(&format!("{path}[{i}]"), x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            let ka: Vec<&String> = a.keys().collect();
+            let kb: Vec<&String> = b.keys().collect();
+            if ka != kb {
+                return Some(format!("{path}: want keys {ka:?}, got {kb:?}"));
+            }
+            a.iter()
+                .find_map(|(k, v)| diff(&format!("{path}.{k}"), v, &b[k]))
+        }
+        (a, b) => (a != b).then(|| format!("{path}: want {a}, got {b}")),
+    }
+}
+
+/// The answer with the rows of every series that share a time in a canonical order: InfluxDB
+/// lists the rows of several series at one time in its own series order (README.md).
+fn rows_of_equal_time_sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| {
+                    let x = match (k.as_str(), x) {
+                        ("values", Value::Array(rows)) => Value::Array(sort_runs(rows.clone())),
+                        _ => rows_of_equal_time_sorted(x),
+                    };
+                    (k.clone(), x)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(rows_of_equal_time_sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Rows sorted by their text within each run of equal first cells, runs kept in place.
+fn sort_runs(rows: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(rows.len());
+    let mut run: Vec<Value> = Vec::new();
+    for r in rows {
+        if run.first().is_some_and(|f| f[0] != r[0]) {
+            run.sort_by_key(Value::to_string);
+            out.append(&mut run);
+        }
+        run.push(r);
+    }
+    run.sort_by_key(Value::to_string);
+    out.append(&mut run);
+    out
+}
+
+/// Where an answer (status, body) differs from the recorded one, rows of equal time taken as
+/// unordered.
+pub fn compare(case: &Value, status: u16, body: &str) -> Option<String> {
+    if u64::from(status) != case["status"].as_u64().unwrap() {
+        return Some(format!("status {status} != {}: {body}", case["status"]));
+    }
+    if let Some(docs) = case.get("body_documents").and_then(Value::as_array) {
+        let ours: Result<Vec<Value>, _> = serde_json::Deserializer::from_str(body)
+            .into_iter::<Value>()
+            .collect();
+        return match ours {
+            Ok(ours) => {
+                let (want, got) = (Value::Array(docs.clone()), Value::Array(ours));
+                diff("", &want, &got).and_then(|d| {
+                    diff(
+                        "",
+                        &rows_of_equal_time_sorted(&want),
+                        &rows_of_equal_time_sorted(&got),
+                    )
+                    .map(|_| d)
+                })
+            }
+            Err(e) => Some(format!("not JSON documents ({e}): {body}")),
+        };
+    }
+    if let Some(text) = case["body"].as_str() {
+        return (text != body).then(|| format!("want {text:?}, got {body:?}"));
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(got) => diff("", &case["body"], &got).and_then(|d| {
+            diff(
+                "",
+                &rows_of_equal_time_sorted(&case["body"]),
+                &rows_of_equal_time_sorted(&got),
+            )
+            .map(|_| d)
+        }),
+        Err(e) => Some(format!("not JSON ({e}): {body}")),
+    }
+}
+
+/// Replays every case of [`cases`] over `source` (holding [`dataset`] as database
+/// `general`); prints the equal and total count per prefix and the cases that differ, and
+/// panics if fewer than `floor` are equal, if a case of `different` (with the reason it
+/// differs by design) is equal, or if a case differs that `different` does not list and the
+/// count is below `floor`. Answers the number equal.
+pub fn replay(source: &mut dyn Source, floor: usize, different: &[(&str, &str)]) -> usize {
+    let ctx = Context {
+        databases: vec![DATABASE.into()],
+        retention: 0,
+        db: None,
+        rp: None,
+        // No case depends on the clock (README.md): any `now` gives the same answers.
+        now: 1_700_000_000_000_000_000,
+        max_rows: 1_000_000,
+    };
+    let mut per_prefix: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let (mut equal, mut failures) = (0, Vec::new());
+    for (name, case) in cases() {
+        let request = &case["request"];
+        let got = answer(&influxql::params_of(request), &ctx, source).unwrap();
+        let mismatch = compare(&case, got.status, &got.body);
+        let counts = per_prefix.entry(prefix_of(&name).unwrap()).or_default();
+        counts.1 += 1;
+        let reason = different.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
+        match (mismatch, reason) {
+            (None, None) => {
+                equal += 1;
+                counts.0 += 1;
+            }
+            (None, Some(r)) => {
+                panic!("{name} is listed as different ({r}) but now matches InfluxDB: remove it")
+            }
+            (Some(_), Some(_)) => {}
+            (Some(m), None) => failures.push(format!(
+                "{name}: {}\n    q = {}",
+                m.chars().take(400).collect::<String>(),
+                request["params"]["q"].as_str().unwrap_or("")
+            )),
+        }
+    }
+    for (prefix, (eq, total)) in &per_prefix {
+        eprintln!("{prefix:>6}: {eq:>3} of {total:>3} equal");
+    }
+    let total: usize = per_prefix.values().map(|c| c.1).sum();
+    eprintln!(
+        "{equal} of {total} cases equal to InfluxDB 1.6; {} differ by design; {} differ:\n{}",
+        different.len(),
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        equal >= floor,
+        "only {equal} cases equal to InfluxDB 1.6, fewer than the {floor} that were"
+    );
+    equal
+}
