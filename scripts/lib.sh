@@ -99,14 +99,19 @@ ensure_redis() {
 }
 
 # The clients the end-to-end tests drive Fieldline with: the Proficloud document's Python client
-# (Python `requests`, from PyPI) and InfluxDB's `influx` 1.x CLI (Debian's influxdb-client).
+# (Python `requests`, from PyPI), InfluxDB's official Python client for 1.x (`influxdb` 5.3, from
+# PyPI) and its `influx` 1.x CLI (Debian's influxdb-client).
 ensure_test_clients() {
   command -v influx >/dev/null || apt_install influxdb-client
-  if ! python3 -c 'import requests' 2>/dev/null; then
-    log "installing the Python requests package"
-    python3 -m pip install --quiet --disable-pip-version-check 'requests>=2.31,<3' \
-      || python3 -m pip install --quiet --disable-pip-version-check --user 'requests>=2.31,<3'
-  fi
+  local module spec
+  for module in 'requests:requests>=2.31,<3' 'influxdb:influxdb>=5.3,<5.4'; do
+    spec="${module#*:}"
+    module="${module%%:*}"
+    python3 -c "import $module" 2>/dev/null && continue
+    log "installing the Python $module package"
+    python3 -m pip install --quiet --disable-pip-version-check "$spec" \
+      || python3 -m pip install --quiet --disable-pip-version-check --user "$spec"
+  done
 }
 
 # maildev (npm), the SMTP server the notifier's end-to-end tests send alerts to: SMTP on

@@ -7,6 +7,7 @@ mod deploy;
 mod deviations;
 mod epts;
 mod host;
+mod influxdb;
 mod maintenance;
 mod multihost;
 mod notifier;

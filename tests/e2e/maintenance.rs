@@ -96,7 +96,8 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
     };
     let store = storage::SqlStore(&db);
     fieldline_tests::settle(60, 10);
-    fieldline_service::influx::write(&store, &caller, &lines, now).expect("write");
+    fieldline_service::influx::write(&store, &caller, "fieldline", "fieldline", &lines, now)
+        .expect("write");
     let out = maintenance_tick(&h);
     assert!(
         out.contains("maintenance: rolled up 2 channel-hours"),

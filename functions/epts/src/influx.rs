@@ -1,7 +1,8 @@
 //! InfluxDB 1.x's HTTP API: `/query`, `/write`, `/ping`, with its status codes, its
 //! `{"error": ...}` bodies, its `X-Influxdb-*` headers, and CORS for browsers (Grafana's
-//! browser access mode). The organization is one database, named by the variable
-//! `influx_database` (default `fieldline`), with one retention policy, `autogen`.
+//! browser access mode). The organization's channels are one database, named by the variable
+//! `influx_database` (default `fieldline`); the databases it creates hold any other series.
+//! Each has one retention policy, `autogen`.
 
 use fieldline_component::{variable, Store};
 use fieldline_domain::line_protocol::{self, Precision};
@@ -186,7 +187,7 @@ pub fn query(req: &Request) -> Response {
     finish(req, answer)
 }
 
-/// `POST /write?db=..&precision=..`: line protocol into the model.
+/// `POST /write?db=..&precision=..`: line protocol into the model, or into general series.
 pub fn write(req: &Request) -> Response {
     match req.method() {
         Method::Post => {}
@@ -216,7 +217,7 @@ fn write_answer<'a>(
     let now = Timestamp::now();
     let store = open()?;
     let caller = caller(req, &store, param("u"), param("p"), now)?;
-    match use_case::write_target(&database(), db_name, param("rp")) {
+    match use_case::write_target(&store, &caller, &database(), db_name, param("rp"))? {
         WriteTarget::Ok => {}
         WriteTarget::DatabaseNotFound(db) => {
             return Ok(error(404, &format!("database not found: {db:?}")))
@@ -254,7 +255,7 @@ fn write_answer<'a>(
             ),
         ));
     };
-    let report = use_case::write(&store, &caller, &lines, now)?;
+    let report = use_case::write(&store, &caller, &database(), db_name, &lines, now)?;
     let answer = match outcome(&parse_errors, lines.len(), &report.rejected) {
         None => Answer {
             status: 204,

@@ -88,12 +88,17 @@ fn work(store: &fieldline_component::Store) -> Result<Report, String> {
             let (p, r) = store
                 .delete_expired(&tenant, points_before, rollups_before, RETENTION_BATCH)
                 .map_err(|e| format!("retention of {}: {e}", tenant.id()))?;
-            report.points += p;
+            // The values of the organization's general series (InfluxDB's databases) keep
+            // to the same detailed retention as its channels' points.
+            let v = store
+                .delete_expired_values(&tenant, points_before, RETENTION_BATCH)
+                .map_err(|e| format!("retention of {}: {e}", tenant.id()))?;
+            report.points += p + v;
             report.rollups += r;
             if started.elapsed() > RETENTION_BUDGET {
                 break 'orgs;
             }
-            if p < RETENTION_BATCH && r < RETENTION_BATCH {
+            if p < RETENTION_BATCH && r < RETENTION_BATCH && v < RETENTION_BATCH {
                 break;
             }
         }

@@ -1,16 +1,21 @@
-//! The InfluxDB 1.x API's use cases: the request context of an InfluxQL query (the one database
-//! an organization's data is, its retention, `now()`), and `/write` (which database and retention
-//! policy a body may name, then its points through [`crate::ingest`]).
+//! The InfluxDB 1.x API's use cases: the request context of an InfluxQL query (the
+//! organization's databases: the model's own, whose series are its channels, and those it
+//! created; the retention, `now()`), and `/write` (which database and retention policy a body
+//! may name; points of the model's shape through [`crate::ingest`], any other line into the
+//! database's general series, typed, [`crate::ports::Databases`]).
 
-use fieldline_domain::line_protocol::Line;
+use std::collections::HashMap;
+
+use fieldline_domain::line_protocol::{FieldValue, Line};
 use fieldline_domain::query::write::{to_series_point, SeriesPoint};
-use fieldline_domain::query::{self, Context, RETENTION_POLICY};
+use fieldline_domain::query::{self, Context, FieldType, RETENTION_POLICY};
 use fieldline_domain::{Action, Timestamp};
 
 use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
 use crate::ingest::{self, Api, Incoming, IngestReport};
-use crate::ports::Store;
+use crate::limits::{self, Subject};
+use crate::ports::{LinesWritten, Store};
 
 /// The most rows one query may answer with before it is refused.
 pub const MAX_ROWS: usize = 500_000;
@@ -20,8 +25,9 @@ pub fn ns(t: Timestamp) -> i64 {
     t.as_millis().saturating_mul(1_000_000)
 }
 
-/// The context an InfluxQL request runs in, for a caller who may read the organization: its one
-/// database (named `database` by the installation), with the subscription's detailed retention.
+/// The context an InfluxQL request runs in, for a caller who may read the organization: the
+/// model's database (named `database` by the installation) and the organization's own, with the
+/// subscription's detailed retention.
 pub fn query_context(
     store: &(impl Store + ?Sized),
     caller: &Caller,
@@ -33,8 +39,10 @@ pub fn query_context(
         .organization(&caller.tenant)?
         .subscription
         .detailed_retention_days;
+    let mut databases = vec![database.to_owned()];
+    databases.extend(store.databases(&caller.tenant)?);
     Ok(Context {
-        databases: vec![database.to_owned()],
+        databases,
         retention: i64::from(retention_days) * 86_400 * 1_000_000_000,
         db: None,
         rp: None,
@@ -52,12 +60,12 @@ pub fn query(
     now: Timestamp,
 ) -> Result<query::http::QueryAnswer> {
     let ctx = query_context(store, caller, database, now)?;
-    let mut source = store.query_source(&caller.tenant);
+    let mut source = store.query_source(&caller.tenant, database);
     query::http::answer(params, &ctx, source.as_mut())
         .map_err(|e| Error::backend(BackendFailure::Other, e.0))
 }
 
-/// Where a `/write` may go: the organization's one database and its one retention policy.
+/// Where a `/write` may go: one of the organization's databases, with its one retention policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteTarget {
     Ok,
@@ -67,15 +75,24 @@ pub enum WriteTarget {
     RetentionPolicyNotFound(String),
 }
 
-/// Checks the `db` and `rp` a `/write` names against the installation's `database`.
-pub fn write_target(database: &str, db: &str, rp: Option<&str>) -> WriteTarget {
-    if db != database {
-        return WriteTarget::DatabaseNotFound(db.to_owned());
+/// Checks the `db` and `rp` a `/write` names: the installation's model `database`, or one the
+/// caller's organization created.
+pub fn write_target(
+    store: &(impl Store + ?Sized),
+    caller: &Caller,
+    database: &str,
+    db: &str,
+    rp: Option<&str>,
+) -> Result<WriteTarget> {
+    if db != database && !store.databases(&caller.tenant)?.iter().any(|d| d == db) {
+        return Ok(WriteTarget::DatabaseNotFound(db.to_owned()));
     }
-    match rp.filter(|r| !r.is_empty() && *r != RETENTION_POLICY) {
-        Some(rp) => WriteTarget::RetentionPolicyNotFound(rp.to_owned()),
-        None => WriteTarget::Ok,
-    }
+    Ok(
+        match rp.filter(|r| !r.is_empty() && *r != RETENTION_POLICY) {
+            Some(rp) => WriteTarget::RetentionPolicyNotFound(rp.to_owned()),
+            None => WriteTarget::Ok,
+        },
+    )
 }
 
 impl From<&SeriesPoint> for Incoming {
@@ -89,61 +106,147 @@ impl From<&SeriesPoint> for Incoming {
     }
 }
 
-/// Writes the parsed lines of a `/write` body: each line becomes a point of the model or is
-/// rejected with InfluxDB's words, and the points go through [`ingest::ingest`].
+/// Writes the parsed lines of a `/write` body into `db`. In the model's database (`database`)
+/// a line of the model's shape (a device's `uuid` or `network_id`, the model's tags, one
+/// numeric field `value`) is a point of that device's channel, through [`ingest::ingest`]; any
+/// other line, in any database, is a point of a general series with its tags as written and
+/// its fields typed ([`write_general`]).
 pub fn write(
     store: &(impl Store + ?Sized),
     caller: &Caller,
+    database: &str,
+    db: &str,
     lines: &[Line],
     now: Timestamp,
 ) -> Result<IngestReport> {
     caller.may(Action::ReadOrg)?;
-    let mut rejected = Vec::new();
-    let mut points = Vec::with_capacity(lines.len());
+    let mut points = Vec::new();
+    let mut general: Vec<&Line> = Vec::new();
     for line in lines {
-        match to_series_point(line) {
-            Ok(p) => points.push(Incoming::from(&p)),
-            Err(e) => rejected.push(e),
+        match to_series_point(line).ok().filter(|_| db == database) {
+            Some(p) => points.push(Incoming::from(&p)),
+            None => general.push(line),
         }
     }
-    let mut report = ingest::ingest(
-        store,
-        &caller.tenant,
-        &caller.principal,
-        Api::InfluxWrite,
-        &points,
-        now,
-    )?;
-    rejected.append(&mut report.rejected);
-    report.rejected = rejected;
+    let mut report = IngestReport::default();
+    if !points.is_empty() {
+        report = ingest::ingest(
+            store,
+            &caller.tenant,
+            &caller.principal,
+            Api::InfluxWrite,
+            &points,
+            now,
+        )?;
+    }
+    if !general.is_empty() {
+        let r = write_general(store, caller, db, &general, now)?;
+        report.written += r.written;
+        report.rejected.extend(r.rejected);
+    }
     Ok(report)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// How many times a body is checked again when another write stored a field's type first.
+const TYPE_RETRIES: usize = 3;
 
-    #[test]
-    fn write_targets() {
-        assert_eq!(
-            write_target("fieldline", "fieldline", None),
-            WriteTarget::Ok
-        );
-        assert_eq!(
-            write_target("fieldline", "fieldline", Some("autogen")),
-            WriteTarget::Ok
-        );
-        assert_eq!(
-            write_target("fieldline", "fieldline", Some("")),
-            WriteTarget::Ok
-        );
-        assert_eq!(
-            write_target("fieldline", "plant", None),
-            WriteTarget::DatabaseNotFound("plant".into())
-        );
-        assert_eq!(
-            write_target("fieldline", "fieldline", Some("weekly")),
-            WriteTarget::RetentionPolicyNotFound("weekly".into())
-        );
+/// Writes lines into `db`'s general series: each field keeps the type it was first written
+/// with, in the database or earlier in the body; a line carrying another type is rejected with
+/// InfluxDB's `field type conflict`. Counted by the points-per-hour quota, a value a point.
+pub fn write_general(
+    store: &(impl Store + ?Sized),
+    caller: &Caller,
+    db: &str,
+    lines: &[&Line],
+    now: Timestamp,
+) -> Result<IngestReport> {
+    caller.may(Action::RegisterFromData)?;
+    let subscription = crate::auth::require_subscription(store, &caller.tenant, now)?;
+    let quota = limits::points_per_hour(&subscription);
+    let mut measurements: Vec<&str> = lines.iter().map(|l| l.measurement.as_str()).collect();
+    measurements.sort_unstable();
+    measurements.dedup();
+    for _ in 0..TYPE_RETRIES {
+        let stored: HashMap<(String, String), FieldType> = store
+            .field_types(&caller.tenant, db, &measurements)?
+            .into_iter()
+            .map(|t| ((t.measurement, t.field), t.ty))
+            .collect();
+        let (accepted, rejected) = check_types(lines, stored);
+        let units: u64 = accepted.iter().map(|l| l.fields.len() as u64).sum();
+        if units == 0 {
+            return Ok(IngestReport {
+                written: 0,
+                rejected,
+            });
+        }
+        let reservation = limits::reservation(&quota, Subject::Org(caller.tenant.id()), units, now);
+        match store.write_lines(&caller.tenant, db, &accepted, Some(&reservation))? {
+            LinesWritten::Written(_) => {
+                return Ok(IngestReport {
+                    written: accepted.len(),
+                    rejected,
+                })
+            }
+            LinesWritten::OverLimit => {
+                return Err(limits::over_limit(
+                    &quota,
+                    Subject::Org(caller.tenant.id()),
+                    units,
+                    now,
+                ))
+            }
+            LinesWritten::TypesChanged => continue,
+        }
     }
+    Err(Error::backend(
+        BackendFailure::Other,
+        "field types kept changing while the body was written; try again",
+    ))
+}
+
+/// The lines whose fields have the types stored (or first given in the body), and InfluxDB's
+/// reason for each other line.
+fn check_types<'a>(
+    lines: &[&'a Line],
+    mut known: HashMap<(String, String), FieldType>,
+) -> (Vec<&'a Line>, Vec<String>) {
+    let mut accepted = Vec::with_capacity(lines.len());
+    let mut rejected = Vec::new();
+    'lines: for line in lines {
+        let mut new = Vec::new();
+        for (f, v) in &line.fields {
+            let ty = match v {
+                FieldValue::Float(_) => FieldType::Float,
+                FieldValue::Integer(_) => FieldType::Integer,
+                FieldValue::String(_) => FieldType::String,
+                FieldValue::Boolean(_) => FieldType::Boolean,
+                FieldValue::Unsigned(_) => {
+                    rejected.push(format!(
+                        "unable to parse '{}': invalid number",
+                        line.measurement
+                    ));
+                    continue 'lines;
+                }
+            };
+            let key = (line.measurement.clone(), f.clone());
+            match known.get(&key) {
+                Some(t) if *t != ty => {
+                    rejected.push(format!(
+                        "field type conflict: input field {f:?} on measurement {:?} is type {}, \
+                         already exists as type {}",
+                        line.measurement,
+                        ty.name(),
+                        t.name()
+                    ));
+                    continue 'lines;
+                }
+                Some(_) => {}
+                None => new.push((key, ty)),
+            }
+        }
+        known.extend(new);
+        accepted.push(*line);
+    }
+    (accepted, rejected)
 }

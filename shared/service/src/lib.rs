@@ -31,8 +31,8 @@ pub mod views;
 /// The port traits, for calling their methods on a store.
 pub mod prelude {
     pub use crate::ports::{
-        Alarms, Atomic, Counters, Deviations, Devices, Orgs, Outbox, Points, Sensorbis, Series,
-        Store, Tokens, Users, Views,
+        Alarms, Atomic, Counters, Databases, Deviations, Devices, Orgs, Outbox, Points, Sensorbis,
+        Series, Store, Tokens, Users, Views,
     };
 }
 

@@ -507,8 +507,76 @@ pub trait Points {
 /// device and sensor.
 pub trait Series {
     fn list_series(&self, tenant: &Tenant, filter: SeriesFilter<'_>) -> Result<Vec<SeriesInfo>>;
-    /// The organization's series as the InfluxQL engine reads them.
-    fn query_source<'a>(&'a self, tenant: &'a Tenant) -> Box<dyn query::Source + 'a>;
+    /// The organization's series as the InfluxQL engine reads them: its channels are the series
+    /// of `model_database`, beside the series written there through `/write`.
+    fn query_source<'a>(
+        &'a self,
+        tenant: &'a Tenant,
+        model_database: &'a str,
+    ) -> Box<dyn query::Source + 'a>;
+}
+
+/// A series of an organization's InfluxDB data (not a channel): its measurement, the tag set
+/// its writer sent (sorted by key), and its fields as (name, type, key), sorted by name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneralSeries {
+    pub measurement: String,
+    pub tags: Vec<(String, String)>,
+    pub fields: Vec<(String, query::FieldType, i64)>,
+}
+
+/// The type stored for a field of a measurement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFieldType {
+    pub measurement: String,
+    pub field: String,
+    pub ty: query::FieldType,
+}
+
+/// What [`Databases::write_lines`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinesWritten {
+    /// Every value was written: how many.
+    Written(usize),
+    /// The reservation would pass its limit: nothing written or counted.
+    OverLimit,
+    /// A field's stored type is not the one a line carries (another write stored it since the
+    /// body was checked): nothing written or counted; check the body again.
+    TypesChanged,
+}
+
+/// InfluxDB's databases of an organization besides the model's own, and their series: any
+/// measurement, the tags as written, typed fields.
+pub trait Databases {
+    /// The organization's databases, oldest first.
+    fn databases(&self, tenant: &Tenant) -> Result<Vec<String>>;
+    /// Creates one; `false` when it existed.
+    fn create_database(&self, tenant: &Tenant, name: &str, now: Timestamp) -> Result<bool>;
+    /// Deletes one with all its data, at once; `false` when there was none.
+    fn drop_database(&self, tenant: &Tenant, name: &str) -> Result<bool>;
+    /// The stored types of the fields of these measurements of `database`.
+    fn field_types(
+        &self,
+        tenant: &Tenant,
+        database: &str,
+        measurements: &[&str],
+    ) -> Result<Vec<StoredFieldType>>;
+    /// Writes the lines' values (checked against the field types) and counts the reservation,
+    /// in one transaction: all of it or nothing.
+    fn write_lines(
+        &self,
+        tenant: &Tenant,
+        database: &str,
+        lines: &[&fieldline_domain::line_protocol::Line],
+        reservation: Option<&Reservation>,
+    ) -> Result<LinesWritten>;
+    /// Retention, one bounded batch: up to `batch` values older than `before` deleted.
+    fn delete_expired_values(
+        &self,
+        tenant: &Tenant,
+        before: Timestamp,
+        batch: usize,
+    ) -> Result<usize>;
 }
 
 /// A message in the outbox, waiting for its sender (e-mail, a broker). Written in the same
@@ -1043,6 +1111,7 @@ pub trait Store:
     + Alarms
     + Deviations
     + Views
+    + Databases
 {
 }
 
@@ -1058,7 +1127,8 @@ impl<
             + Sensorbis
             + Alarms
             + Deviations
-            + Views,
+            + Views
+            + Databases,
     > Store for T
 {
 }

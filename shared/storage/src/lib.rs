@@ -26,11 +26,13 @@ mod db;
 mod deviations;
 mod devices;
 mod error;
+mod general;
 mod incidents;
 mod orgs;
 mod outbox;
 pub mod pg;
 mod points;
+mod query_source;
 pub mod schema;
 mod schema_pg;
 mod sensorbis;
@@ -55,6 +57,8 @@ pub(crate) mod testdb;
 #[cfg(test)]
 mod deviation_tests;
 #[cfg(test)]
+mod general_tests;
+#[cfg(test)]
 mod notifier_tests;
 #[cfg(test)]
 mod tests;
@@ -72,6 +76,7 @@ pub use devices::{
     set_notification_verified, update_channel, update_device, update_sensor, ChannelRef,
 };
 pub use error::{BackendFailure, Conflict, Entity, Error, Result};
+pub use general::{create_database, databases, drop_database, encode_tags};
 pub use incidents::{
     active_incident, close_incident, confirm_incident, incident, list_incidents, open_incident,
 };
@@ -85,6 +90,7 @@ pub use points::{
     purge_points_before, purge_rollups_before, roll_up_pending, rollup_hours, rollups_in_range,
     write_points, write_points_within, Order, WRITE_CHUNK_ROWS,
 };
+pub use query_source::QuerySource;
 pub use schema::{migrate, SCHEMA_VERSION};
 pub use sensorbis::{
     create_sealed_token, hourly_magnitude, push_device, sealed_device_tokens,
@@ -92,7 +98,7 @@ pub use sensorbis::{
 };
 pub use series::{
     edge_points_between, interval_stats, interval_summaries, list_series, points_between,
-    IntervalStats, QuerySource, SeriesFilter, SeriesInfo,
+    IntervalStats, SeriesFilter, SeriesInfo,
 };
 pub use store::SqlStore;
 pub use tokens::{

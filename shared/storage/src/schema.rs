@@ -500,7 +500,75 @@ const MIGRATIONS: &[&[&str]] = &[
         claimed_at INTEGER NOT NULL,
         PRIMARY KEY (job, tick)
     )"],
+    // 15: InfluxDB's data model for anyone's data (issue 22): an organization's databases
+    // besides the model's own, series with the tag set their writer sent, the type of each
+    // field per measurement (the first written), and typed values per (series, field), with
+    // times in nanoseconds as InfluxDB keeps them. Channels keep `points`.
+    GENERAL_SERIES,
 ];
+
+/// Version 15 in both dialects: `$key` is the type of a generated key (SQLite's rowid alias,
+/// PostgreSQL's identity), `$values` ends `field_values` (SQLite stores it WITHOUT ROWID).
+macro_rules! general_series {
+    ($key:literal, $values:literal) => {
+        &[
+            "CREATE TABLE databases (
+        org_key BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (org_key, name)
+    )",
+            // `tags`: the tag set as a JSON array of [key, value] pairs sorted by key, so that one
+            // series is one row whatever order its writer sent the tags in.
+            concat!(
+                "CREATE TABLE series (
+        key ",
+                $key,
+                ",
+        org_key BIGINT NOT NULL,
+        database TEXT NOT NULL,
+        measurement TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        UNIQUE (org_key, database, measurement, tags)
+    )"
+            ),
+            "CREATE TABLE measurement_fields (
+        org_key BIGINT NOT NULL,
+        database TEXT NOT NULL,
+        measurement TEXT NOT NULL,
+        field TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('float', 'integer', 'string', 'boolean')),
+        PRIMARY KEY (org_key, database, measurement, field)
+    )",
+            concat!(
+                "CREATE TABLE series_fields (
+        key ",
+                $key,
+                ",
+        series_key BIGINT NOT NULL,
+        field TEXT NOT NULL,
+        UNIQUE (series_key, field)
+    )"
+            ),
+            // One column per type; the field's type says which one is set (booleans 0/1 in `b`).
+            concat!(
+                "CREATE TABLE field_values (
+        field_key BIGINT NOT NULL,
+        ts BIGINT NOT NULL,
+        f DOUBLE PRECISION,
+        i BIGINT,
+        s TEXT,
+        b BIGINT,
+        PRIMARY KEY (field_key, ts)
+    )",
+                $values
+            ),
+        ]
+    };
+}
+pub(crate) use general_series;
+
+const GENERAL_SERIES: &[&str] = general_series!("INTEGER PRIMARY KEY", " WITHOUT ROWID");
 
 /// The version a current database has.
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use fieldline_domain::{query, Timestamp, Uuid};
+use fieldline_domain::{Timestamp, Uuid};
 
 use crate::db::{placeholders, Db, Value};
 use crate::devices::ChannelRef;
@@ -124,7 +124,7 @@ pub fn interval_stats(
         .collect()
 }
 
-const NS_PER_MS: i64 = 1_000_000;
+pub(crate) const NS_PER_MS: i64 = 1_000_000;
 const HOUR_MS: i64 = Timestamp::HOUR_MS;
 
 /// Adds one interval's summary to the per-interval accumulation.
@@ -222,43 +222,6 @@ pub fn interval_summaries(
         );
     }
     Ok(acc.into_values().collect())
-}
-
-/// The organization's series as the InfluxQL engine reads them ([`fieldline_domain::query`]):
-/// keys are channel keys, times nanoseconds (stored as milliseconds).
-pub struct QuerySource<'a> {
-    db: &'a dyn Db,
-    tenant: &'a Tenant,
-}
-
-impl<'a> QuerySource<'a> {
-    pub fn new(db: &'a dyn Db, tenant: &'a Tenant) -> Self {
-        QuerySource { db, tenant }
-    }
-
-    fn channel(&self, key: i64) -> ChannelRef {
-        // Every query below also checks that the channel belongs to the tenant.
-        ChannelRef {
-            org_key: self.tenant.key,
-            key,
-        }
-    }
-}
-
-/// The millisecond range `[from, to)` holding the nanosecond range `[min, max]`, or `None`
-/// when no stored time falls inside it.
-fn ms_range(range: query::TimeRange) -> Option<(Timestamp, Timestamp)> {
-    let from = range.min.div_euclid(NS_PER_MS) + i64::from(range.min.rem_euclid(NS_PER_MS) != 0);
-    let to = range.max.div_euclid(NS_PER_MS).saturating_add(1);
-    // Stored times lie in Timestamp::MIN..=MAX; `to` may be one past MAX (exclusive).
-    let from = from.max(Timestamp::MIN.as_millis());
-    let last = (to - 1).min(Timestamp::MAX.as_millis());
-    if from > last {
-        return None;
-    }
-    let from = Timestamp::from_millis(from).ok()?;
-    let last = Timestamp::from_millis(last).ok()?;
-    Some((from, last))
 }
 
 /// Times and values of one channel's points with `from <= ts <= last`, in time order.
@@ -363,178 +326,4 @@ pub fn extreme_point(
         ],
     )?;
     rows.first().map(|r| Ok((r.i64(0)?, r.f64(1)?))).transpose()
-}
-
-fn source_error(e: crate::error::Error) -> query::SourceError {
-    query::SourceError(e.to_string())
-}
-
-impl query::Source for QuerySource<'_> {
-    fn series(
-        &mut self,
-        // The organization's one database (the engine checks the name against the context's).
-        _database: &str,
-        measurements: Option<&[String]>,
-    ) -> Result<Vec<query::SeriesMeta>, query::SourceError> {
-        let filter = SeriesFilter {
-            uuids: None,
-            measurements,
-        };
-        let rows = list_series(self.db, self.tenant, filter).map_err(source_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|s| {
-                // Sorted by key; empty values are absent tags, as in InfluxDB.
-                let mut tags = vec![("device".to_owned(), s.device)];
-                if let Some(n) = s.network_id.filter(|n| !n.is_empty()) {
-                    tags.push(("network_id".to_owned(), n));
-                }
-                tags.push(("sensor".to_owned(), s.sensor));
-                if !s.unit.is_empty() {
-                    tags.push(("unit".to_owned(), s.unit));
-                }
-                tags.push(("uuid".to_owned(), s.uuid.to_string()));
-                query::SeriesMeta::channel(s.channel.key, s.measurement, tags)
-            })
-            .collect())
-    }
-
-    fn points(
-        &mut self,
-        key: i64,
-        range: query::TimeRange,
-        desc: bool,
-        limit: Option<usize>,
-    ) -> Result<Vec<(i64, f64)>, query::SourceError> {
-        let Some((from, last)) = ms_range(range) else {
-            return Ok(Vec::new());
-        };
-        let order = if desc {
-            Order::NewestFirst
-        } else {
-            Order::OldestFirst
-        };
-        let points = points_between(
-            self.db,
-            self.tenant,
-            self.channel(key),
-            from,
-            last,
-            order,
-            limit,
-        )
-        .map_err(source_error)?;
-        Ok(points
-            .into_iter()
-            .map(|(ms, v)| (ms.saturating_mul(NS_PER_MS), v))
-            .collect())
-    }
-
-    fn edge_points(
-        &mut self,
-        keys: &[i64],
-        range: query::TimeRange,
-        desc: bool,
-    ) -> Result<Vec<Option<(i64, f64)>>, query::SourceError> {
-        let Some((from, last)) = ms_range(range) else {
-            return Ok(vec![None; keys.len()]);
-        };
-        let order = if desc {
-            Order::NewestFirst
-        } else {
-            Order::OldestFirst
-        };
-        let found: BTreeMap<i64, (i64, f64)> =
-            edge_points_between(self.db, self.tenant, keys, from, last, order)
-                .map_err(source_error)?
-                .into_iter()
-                .map(|(key, ms, v)| (key, (ms.saturating_mul(NS_PER_MS), v)))
-                .collect();
-        Ok(keys.iter().map(|k| found.get(k).copied()).collect())
-    }
-
-    fn range_stats(
-        &mut self,
-        key: i64,
-        range: query::TimeRange,
-    ) -> Result<Option<query::IntervalStats>, query::SourceError> {
-        let none = query::IntervalStats {
-            start: 0,
-            count: 0,
-            sum: 0.0,
-            min: 0.0,
-            max: 0.0,
-        };
-        let Some((from, last)) = ms_range(range) else {
-            return Ok(Some(none));
-        };
-        let stats = interval_summaries(
-            self.db,
-            self.tenant,
-            self.channel(key),
-            from,
-            last,
-            from.as_millis(),
-            (last.as_millis() - from.as_millis()).saturating_add(1),
-        )
-        .map_err(source_error)?;
-        Ok(Some(stats.first().map_or(none, |s| query::IntervalStats {
-            start: 0,
-            count: s.count,
-            sum: s.sum,
-            min: s.min,
-            max: s.max,
-        })))
-    }
-
-    fn extreme(
-        &mut self,
-        key: i64,
-        range: query::TimeRange,
-        largest: bool,
-    ) -> Result<Option<(i64, f64)>, query::SourceError> {
-        let Some((from, last)) = ms_range(range) else {
-            return Ok(None);
-        };
-        let point = extreme_point(self.db, self.tenant, self.channel(key), from, last, largest)
-            .map_err(source_error)?;
-        Ok(point.map(|(ms, v)| (ms.saturating_mul(NS_PER_MS), v)))
-    }
-
-    fn interval_stats(
-        &mut self,
-        key: i64,
-        range: query::TimeRange,
-        base: i64,
-        interval: i64,
-    ) -> Result<Option<Vec<query::IntervalStats>>, query::SourceError> {
-        if base % NS_PER_MS != 0 || interval % NS_PER_MS != 0 {
-            return Ok(None);
-        }
-        let Some((from, last)) = ms_range(range) else {
-            return Ok(Some(Vec::new()));
-        };
-        let stats = interval_summaries(
-            self.db,
-            self.tenant,
-            self.channel(key),
-            from,
-            last,
-            (base / NS_PER_MS).min(from.as_millis()),
-            interval / NS_PER_MS,
-        )
-        .map_err(source_error)?;
-        Ok(Some(
-            stats
-                .into_iter()
-                .map(|s| query::IntervalStats {
-                    start: s.start_ms.saturating_mul(NS_PER_MS),
-                    count: s.count,
-                    sum: s.sum,
-                    min: s.min,
-                    max: s.max,
-                })
-                .collect(),
-        ))
-    }
 }

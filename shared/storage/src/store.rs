@@ -468,8 +468,12 @@ impl<D: Db> Series for SqlStore<D> {
         series::list_series(&self.0, tenant, filter)
     }
 
-    fn query_source<'a>(&'a self, tenant: &'a Tenant) -> Box<dyn query::Source + 'a> {
-        Box::new(series::QuerySource::new(&self.0, tenant))
+    fn query_source<'a>(
+        &'a self,
+        tenant: &'a Tenant,
+        model_database: &'a str,
+    ) -> Box<dyn query::Source + 'a> {
+        Box::new(crate::QuerySource::new(&self.0, tenant, model_database))
     }
 }
 

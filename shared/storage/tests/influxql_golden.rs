@@ -89,12 +89,12 @@ fn storage_gives_influxdbs_answers() {
     }
     storage::write_points(&db, &tenant, &points).unwrap();
     // Every hour is pending: answered from the points.
-    harness::replay(&mut storage::QuerySource::new(&db, &tenant));
+    harness::replay(&mut storage::QuerySource::new(&db, &tenant, "fieldline"));
     // Rolled up: whole hours come from the rollups, and the answers must not change.
     while storage::roll_up_pending(&db, 7).unwrap() == 7 {}
     let pending = Db::execute(&db, "SELECT count(*) FROM rollup_pending", &[]).unwrap();
     assert_eq!(pending.first().unwrap().i64(0).unwrap(), 0);
-    harness::replay(&mut storage::QuerySource::new(&db, &tenant));
+    harness::replay(&mut storage::QuerySource::new(&db, &tenant, "fieldline"));
 
     // One more point of Press 1's watts, a week later, in the next weekly shard group: InfluxDB's
     // exact series count counts a series once per shard group holding its points.
@@ -115,7 +115,7 @@ fn storage_gives_influxdbs_answers() {
             max_rows: 1000,
         };
         let statements = fieldline_domain::influxql::parse_query(q).unwrap();
-        let mut source = storage::QuerySource::new(&db, &tenant);
+        let mut source = storage::QuerySource::new(&db, &tenant, "fieldline");
         let results = fieldline_domain::query::execute(&statements, &ctx, &mut source).unwrap();
         let series = &results.0[0].series;
         series

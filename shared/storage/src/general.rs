@@ -1,0 +1,593 @@
+//! InfluxDB's data model for anyone's data (schema version 15): an organization's databases
+//! besides the model's own, series with exactly the tag set their writer sent, the type of each
+//! field per measurement (the first written wins), and typed values per (series, field) with
+//! nanosecond times. The model's channels keep `points` ([`crate::points`]); the InfluxQL
+//! engine reads both through [`crate::QuerySource`].
+//!
+//! Every write here runs in one transaction (the database's write lock), so the field types a
+//! body is checked against cannot change under it: a body planned against older types is
+//! answered [`LinesWritten::TypesChanged`] and planned again by the caller.
+
+use std::collections::HashMap;
+
+use fieldline_domain::line_protocol::{FieldValue, Line};
+use fieldline_domain::query::{FieldType, TimeRange, Value as FieldData};
+use fieldline_domain::Timestamp;
+
+use crate::counters;
+use crate::db::{placeholders, transaction, Db, Value};
+use crate::error::{Error, Result};
+use crate::orgs::Tenant;
+use crate::points::IN_CHUNK;
+
+use fieldline_service::ports::{Databases, Reservation};
+pub use fieldline_service::ports::{GeneralSeries, LinesWritten, StoredFieldType};
+
+/// Rows per `INSERT` of values: six parameters each stays under SQLite's 32766.
+const VALUE_CHUNK_ROWS: usize = 5_000;
+
+/// The type's name as the schema stores it (and InfluxDB names it).
+pub fn type_name(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Float => "float",
+        FieldType::Integer => "integer",
+        FieldType::String => "string",
+        FieldType::Boolean => "boolean",
+    }
+}
+
+fn parse_type(s: &str) -> Result<FieldType> {
+    Ok(match s {
+        "float" => FieldType::Float,
+        "integer" => FieldType::Integer,
+        "string" => FieldType::String,
+        "boolean" => FieldType::Boolean,
+        other => return Err(Error::Corrupt(format!("unknown field type {other:?}"))),
+    })
+}
+
+/// The type a line-protocol value is stored as; `None` for an unsigned integer, which InfluxDB
+/// 1.6 does not store.
+pub fn type_of(v: &FieldValue) -> Option<FieldType> {
+    Some(match v {
+        FieldValue::Float(_) => FieldType::Float,
+        FieldValue::Integer(_) => FieldType::Integer,
+        FieldValue::String(_) => FieldType::String,
+        FieldValue::Boolean(_) => FieldType::Boolean,
+        FieldValue::Unsigned(_) => return None,
+    })
+}
+
+/// A tag set as the `series.tags` column holds it: a JSON array of `[key, value]` pairs in the
+/// order given (sorted by key, as [`Line::tags`] are).
+pub fn encode_tags(tags: &[(String, String)]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn decode_tags(s: &str) -> Result<Vec<(String, String)>> {
+    serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("series tags {s:?}: {e}")))
+}
+
+/// The organization's databases besides the model's own, oldest first.
+pub fn databases(db: &dyn Db, tenant: &Tenant) -> Result<Vec<String>> {
+    db.execute(
+        "SELECT name FROM databases WHERE org_key = ? ORDER BY created_at, name",
+        &[tenant.key.into()],
+    )?
+    .iter()
+    .map(|r| Ok(r.text(0)?.to_owned()))
+    .collect()
+}
+
+/// Creates a database; `false` when it existed (which InfluxDB does not treat as an error).
+pub fn create_database(db: &dyn Db, tenant: &Tenant, name: &str, now: Timestamp) -> Result<bool> {
+    let rows = db.execute(
+        "INSERT INTO databases (org_key, name, created_at) VALUES (?, ?, ?) \
+         ON CONFLICT (org_key, name) DO NOTHING RETURNING 1",
+        &[tenant.key.into(), name.into(), now.into()],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+/// Drops a database with every series, field type and value of it, at once; `false` when there
+/// was none.
+pub fn drop_database(db: &dyn Db, tenant: &Tenant, name: &str) -> Result<bool> {
+    transaction(db, |db| {
+        let p = [tenant.key.into(), name.into()];
+        db.execute(
+            "DELETE FROM field_values WHERE field_key IN (SELECT f.key FROM series s \
+             JOIN series_fields f ON f.series_key = s.key WHERE s.org_key = ? AND s.database = ?)",
+            &p,
+        )?;
+        db.execute(
+            "DELETE FROM series_fields WHERE series_key IN \
+             (SELECT key FROM series WHERE org_key = ? AND database = ?)",
+            &p,
+        )?;
+        db.execute("DELETE FROM series WHERE org_key = ? AND database = ?", &p)?;
+        db.execute(
+            "DELETE FROM measurement_fields WHERE org_key = ? AND database = ?",
+            &p,
+        )?;
+        let rows = db.execute(
+            "DELETE FROM databases WHERE org_key = ? AND name = ? RETURNING 1",
+            &p,
+        )?;
+        Ok(!rows.is_empty())
+    })
+}
+
+/// The stored types of the fields of these measurements of `database`.
+pub fn field_types(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    measurements: &[&str],
+) -> Result<Vec<StoredFieldType>> {
+    let mut out = Vec::new();
+    for chunk in measurements.chunks(IN_CHUNK) {
+        let mut params: Vec<Value> = vec![tenant.key.into(), database.into()];
+        params.extend(chunk.iter().map(|m| Value::from(*m)));
+        let rows = db.execute(
+            &format!(
+                "SELECT measurement, field, type FROM measurement_fields \
+                 WHERE org_key = ? AND database = ? AND measurement IN ({})",
+                placeholders(chunk.len())
+            ),
+            &params,
+        )?;
+        for r in rows.iter() {
+            out.push(StoredFieldType {
+                measurement: r.text(0)?.to_owned(),
+                field: r.text(1)?.to_owned(),
+                ty: parse_type(r.text(2)?)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the lines' values into `database` in one transaction, counting `reservation` (the
+/// points-per-hour quota, in values) in it: every value, or nothing when the reservation would
+/// pass its limit or a field's stored type is not the one a line carries (the caller checked
+/// the body against older types). A value at a time its (series, field) already has replaces
+/// it, as in InfluxDB, and the last of a body wins.
+pub fn write_lines(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    lines: &[&Line],
+    reservation: Option<&Reservation>,
+) -> Result<LinesWritten> {
+    if lines.is_empty() {
+        return Ok(LinesWritten::Written(0));
+    }
+    transaction(db, |db| {
+        let Some(new_types) = check_types(db, tenant, database, lines)? else {
+            return Ok(LinesWritten::TypesChanged);
+        };
+        if let Some(r) = reservation {
+            if counters::increment_within(db, &r.key, r.units, r.limit, r.expires_at)?.is_none() {
+                return Ok(LinesWritten::OverLimit);
+            }
+        }
+        record_types(db, tenant, database, &new_types)?;
+        let series = series_keys(db, tenant, database, lines)?;
+        let mut wanted: Vec<(i64, &str)> = Vec::new();
+        for (line, s) in lines.iter().zip(&series) {
+            wanted.extend(line.fields.iter().map(|(f, _)| (*s, f.as_str())));
+        }
+        let fields = field_keys(db, &wanted)?;
+        // (field key, time) -> value; the last of a body wins.
+        let mut rows: HashMap<(i64, i64), &FieldValue> = HashMap::new();
+        let mut order: Vec<(i64, i64)> = Vec::new();
+        for (line, s) in lines.iter().zip(&series) {
+            for (f, v) in &line.fields {
+                let key = fields[&(*s, f.as_str())];
+                if rows.insert((key, line.timestamp_ns), v).is_none() {
+                    order.push((key, line.timestamp_ns));
+                }
+            }
+        }
+        for chunk in order.chunks(VALUE_CHUNK_ROWS) {
+            let mut params = Vec::with_capacity(chunk.len() * 6);
+            for k in chunk {
+                params.push(Value::Integer(k.0));
+                params.push(Value::Integer(k.1));
+                params.extend(columns(rows[k]));
+            }
+            db.execute(&insert_values_sql(chunk.len()), &params)?;
+        }
+        Ok(LinesWritten::Written(order.len()))
+    })
+}
+
+/// The four value columns of a value: one set, the others NULL.
+fn columns(v: &FieldValue) -> [Value; 4] {
+    match v {
+        FieldValue::Float(f) => [Value::Real(*f), Value::Null, Value::Null, Value::Null],
+        FieldValue::Integer(i) => [Value::Null, Value::Integer(*i), Value::Null, Value::Null],
+        // Refused before (InfluxDB 1.6 stores no unsigned integers); kept exact if it fits.
+        FieldValue::Unsigned(u) => [
+            Value::Null,
+            Value::Integer(i64::try_from(*u).unwrap_or(i64::MAX)),
+            Value::Null,
+            Value::Null,
+        ],
+        FieldValue::String(s) => [
+            Value::Null,
+            Value::Null,
+            Value::Text(s.clone()),
+            Value::Null,
+        ],
+        FieldValue::Boolean(b) => [
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Integer(i64::from(*b)),
+        ],
+    }
+}
+
+fn insert_values_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(160 + rows * 14);
+    sql.push_str("INSERT INTO field_values (field_key, ts, f, i, s, b) VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 {
+            "(?,?,?,?,?,?)"
+        } else {
+            ",(?,?,?,?,?,?)"
+        });
+    }
+    sql.push_str(
+        " ON CONFLICT (field_key, ts) DO UPDATE SET f = excluded.f, i = excluded.i, \
+         s = excluded.s, b = excluded.b",
+    );
+    sql
+}
+
+/// The fields new to their measurement, with the type each line gives them first; `None` when
+/// a line carries a type other than the stored one (or one InfluxDB 1.6 does not store).
+fn check_types<'a>(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    lines: &[&'a Line],
+) -> Result<Option<Vec<(&'a str, &'a str, FieldType)>>> {
+    let mut measurements: Vec<&str> = lines.iter().map(|l| l.measurement.as_str()).collect();
+    measurements.sort_unstable();
+    measurements.dedup();
+    let mut known: HashMap<(String, String), FieldType> =
+        field_types(db, tenant, database, &measurements)?
+            .into_iter()
+            .map(|t| ((t.measurement, t.field), t.ty))
+            .collect();
+    let mut new = Vec::new();
+    for line in lines {
+        for (f, v) in &line.fields {
+            let Some(ty) = type_of(v) else {
+                return Ok(None);
+            };
+            match known.get(&(line.measurement.clone(), f.clone())) {
+                Some(t) if *t == ty => {}
+                Some(_) => return Ok(None),
+                None => {
+                    known.insert((line.measurement.clone(), f.clone()), ty);
+                    new.push((line.measurement.as_str(), f.as_str(), ty));
+                }
+            }
+        }
+    }
+    Ok(Some(new))
+}
+
+/// Stores the types of fields new to their measurement.
+fn record_types(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    new: &[(&str, &str, FieldType)],
+) -> Result<()> {
+    for chunk in new.chunks(IN_CHUNK) {
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
+        for (m, f, ty) in chunk {
+            params.extend([
+                tenant.key.into(),
+                database.into(),
+                (*m).into(),
+                (*f).into(),
+                type_name(*ty).into(),
+            ]);
+        }
+        let values = vec!["(?,?,?,?,?)"; chunk.len()].join(",");
+        db.execute(
+            &format!(
+                "INSERT INTO measurement_fields (org_key, database, measurement, field, type) \
+                 VALUES {values}"
+            ),
+            &params,
+        )?;
+    }
+    Ok(())
+}
+
+/// The key of each line's series, registering the series not seen before.
+fn series_keys(db: &dyn Db, tenant: &Tenant, database: &str, lines: &[&Line]) -> Result<Vec<i64>> {
+    let encoded: Vec<String> = lines.iter().map(|l| encode_tags(&l.tags)).collect();
+    let mut wanted: Vec<(&str, &str)> = lines
+        .iter()
+        .zip(&encoded)
+        .map(|(l, t)| (l.measurement.as_str(), t.as_str()))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut keys: HashMap<(String, String), i64> = HashMap::new();
+    for chunk in wanted.chunks(IN_CHUNK / 2) {
+        let mut params: Vec<Value> = vec![tenant.key.into(), database.into()];
+        let mut ms: Vec<&str> = chunk.iter().map(|(m, _)| *m).collect();
+        ms.dedup();
+        params.extend(ms.iter().map(|m| Value::from(*m)));
+        params.extend(chunk.iter().map(|(_, t)| Value::from(*t)));
+        let rows = db.execute(
+            &format!(
+                "SELECT key, measurement, tags FROM series WHERE org_key = ? AND database = ? \
+                 AND measurement IN ({}) AND tags IN ({})",
+                placeholders(ms.len()),
+                placeholders(chunk.len())
+            ),
+            &params,
+        )?;
+        for r in rows.iter() {
+            keys.insert((r.text(1)?.to_owned(), r.text(2)?.to_owned()), r.i64(0)?);
+        }
+    }
+    let missing: Vec<&(&str, &str)> = wanted
+        .iter()
+        .filter(|(m, t)| !keys.contains_key(&((*m).to_owned(), (*t).to_owned())))
+        .collect();
+    for chunk in missing.chunks(IN_CHUNK) {
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for (m, t) in chunk {
+            params.extend([tenant.key.into(), database.into(), (*m).into(), (*t).into()]);
+        }
+        let values = vec!["(?,?,?,?)"; chunk.len()].join(",");
+        let rows = db.execute(
+            &format!(
+                "INSERT INTO series (org_key, database, measurement, tags) VALUES {values} \
+                 RETURNING key, measurement, tags"
+            ),
+            &params,
+        )?;
+        for r in rows.iter() {
+            keys.insert((r.text(1)?.to_owned(), r.text(2)?.to_owned()), r.i64(0)?);
+        }
+    }
+    lines
+        .iter()
+        .zip(encoded)
+        .map(|(l, t)| {
+            keys.get(&(l.measurement.clone(), t))
+                .copied()
+                .ok_or_else(|| Error::Corrupt("a series was not registered".into()))
+        })
+        .collect()
+}
+
+/// The key of each (series, field), registering those not seen before.
+fn field_keys<'a>(db: &dyn Db, wanted: &[(i64, &'a str)]) -> Result<HashMap<(i64, &'a str), i64>> {
+    let mut wanted = wanted.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut series: Vec<i64> = wanted.iter().map(|(s, _)| *s).collect();
+    series.dedup();
+    let mut keys: HashMap<(i64, &'a str), i64> = HashMap::new();
+    for chunk in series.chunks(IN_CHUNK) {
+        let rows = db.execute(
+            &format!(
+                "SELECT key, series_key, field FROM series_fields WHERE series_key IN ({})",
+                placeholders(chunk.len())
+            ),
+            &chunk.iter().map(|&k| Value::Integer(k)).collect::<Vec<_>>(),
+        )?;
+        for r in rows.iter() {
+            let s = r.i64(1)?;
+            let f = r.text(2)?;
+            if let Ok(i) = wanted.binary_search_by(|(ws, wf)| (*ws, *wf).cmp(&(s, f))) {
+                keys.insert(wanted[i], r.i64(0)?);
+            }
+        }
+    }
+    let missing: Vec<(i64, &str)> = wanted
+        .iter()
+        .copied()
+        .filter(|w| !keys.contains_key(w))
+        .collect();
+    for chunk in missing.chunks(IN_CHUNK) {
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 2);
+        for (s, f) in chunk {
+            params.extend([Value::Integer(*s), Value::from(*f)]);
+        }
+        let values = vec!["(?,?)"; chunk.len()].join(",");
+        let rows = db.execute(
+            &format!(
+                "INSERT INTO series_fields (series_key, field) VALUES {values} \
+                 RETURNING key, series_key, field"
+            ),
+            &params,
+        )?;
+        for r in rows.iter() {
+            let s = r.i64(1)?;
+            let f = r.text(2)?;
+            if let Ok(i) = missing.binary_search_by(|(ms, mf)| (*ms, *mf).cmp(&(s, f))) {
+                keys.insert(missing[i], r.i64(0)?);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// The series of `database` (of these measurements), each with its fields and their types,
+/// ordered by measurement, then tags.
+pub fn list_series(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    measurements: Option<&[String]>,
+) -> Result<Vec<GeneralSeries>> {
+    let mut sql = String::from(
+        "SELECT s.key, s.measurement, s.tags, f.key, f.field, t.type FROM series s \
+         JOIN series_fields f ON f.series_key = s.key \
+         JOIN measurement_fields t ON t.org_key = s.org_key AND t.database = s.database \
+             AND t.measurement = s.measurement AND t.field = f.field \
+         WHERE s.org_key = ? AND s.database = ?",
+    );
+    let mut params: Vec<Value> = vec![tenant.key.into(), database.into()];
+    if let Some(names) = measurements {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        sql.push_str(&format!(
+            " AND s.measurement IN ({})",
+            placeholders(names.len())
+        ));
+        params.extend(names.iter().map(|n| Value::from(n.as_str())));
+    }
+    sql.push_str(" ORDER BY s.key, f.field");
+    let rows = db.execute(&sql, &params)?;
+    let mut out: Vec<GeneralSeries> = Vec::new();
+    let mut last = None;
+    for r in rows.iter() {
+        let key = r.i64(0)?;
+        if last != Some(key) {
+            last = Some(key);
+            out.push(GeneralSeries {
+                measurement: r.text(1)?.to_owned(),
+                tags: decode_tags(r.text(2)?)?,
+                fields: Vec::new(),
+            });
+        }
+        if let Some(s) = out.last_mut() {
+            s.fields
+                .push((r.text(4)?.to_owned(), parse_type(r.text(5)?)?, r.i64(3)?));
+        }
+    }
+    out.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+    Ok(out)
+}
+
+/// The condition that a field key belongs to the organization (parameters: key, organization).
+const FIELD_OF_ORG: &str = "EXISTS (SELECT 1 FROM series_fields f JOIN series s \
+    ON s.key = f.series_key WHERE f.key = ? AND s.org_key = ?)";
+
+/// The values of one field in `range`, oldest first (newest first when `desc`), at most
+/// `limit`, typed as `ty`.
+pub fn values(
+    db: &dyn Db,
+    tenant: &Tenant,
+    field: i64,
+    ty: FieldType,
+    range: TimeRange,
+    desc: bool,
+    limit: Option<usize>,
+) -> Result<Vec<(i64, FieldData)>> {
+    let column = match ty {
+        FieldType::Float => "f",
+        FieldType::Integer => "i",
+        FieldType::String => "s",
+        FieldType::Boolean => "b",
+    };
+    // No limit: the largest one (PostgreSQL refuses the -1 SQLite reads as none).
+    let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let rows = db.execute(
+        &format!(
+            "SELECT ts, {column} FROM field_values WHERE field_key = ? AND ts >= ? AND ts <= ? \
+             AND {column} IS NOT NULL AND {FIELD_OF_ORG} ORDER BY ts {} LIMIT ?",
+            if desc { "DESC" } else { "ASC" }
+        ),
+        &[
+            field.into(),
+            range.min.into(),
+            range.max.into(),
+            field.into(),
+            tenant.key.into(),
+            limit.into(),
+        ],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let ts = r.i64(0)?;
+            Ok((
+                ts,
+                match ty {
+                    FieldType::Float => FieldData::Float(r.f64(1)?),
+                    FieldType::Integer => FieldData::Integer(r.i64(1)?),
+                    FieldType::String => FieldData::String(r.text(1)?.to_owned()),
+                    FieldType::Boolean => FieldData::Boolean(r.i64(1)? != 0),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Retention, one bounded batch: deletes up to `batch` of the organization's values older than
+/// `before_ns`; returns how many.
+pub fn delete_expired(db: &dyn Db, tenant: &Tenant, before_ns: i64, batch: usize) -> Result<usize> {
+    let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+    Ok(db
+        .execute(
+            "DELETE FROM field_values WHERE (field_key, ts) IN ( \
+                SELECT v.field_key, v.ts FROM series s \
+                JOIN series_fields f ON f.series_key = s.key \
+                JOIN field_values v ON v.field_key = f.key AND v.ts < ?2 \
+                WHERE s.org_key = ?1 LIMIT ?3) RETURNING 1",
+            &[tenant.key.into(), before_ns.into(), batch.into()],
+        )?
+        .len())
+}
+
+impl<D: Db> Databases for crate::SqlStore<D> {
+    fn databases(&self, tenant: &Tenant) -> Result<Vec<String>> {
+        databases(&self.0, tenant)
+    }
+
+    fn create_database(&self, tenant: &Tenant, name: &str, now: Timestamp) -> Result<bool> {
+        create_database(&self.0, tenant, name, now)
+    }
+
+    fn drop_database(&self, tenant: &Tenant, name: &str) -> Result<bool> {
+        drop_database(&self.0, tenant, name)
+    }
+
+    fn field_types(
+        &self,
+        tenant: &Tenant,
+        database: &str,
+        measurements: &[&str],
+    ) -> Result<Vec<StoredFieldType>> {
+        field_types(&self.0, tenant, database, measurements)
+    }
+
+    fn write_lines(
+        &self,
+        tenant: &Tenant,
+        database: &str,
+        lines: &[&Line],
+        reservation: Option<&Reservation>,
+    ) -> Result<LinesWritten> {
+        write_lines(&self.0, tenant, database, lines, reservation)
+    }
+
+    fn delete_expired_values(
+        &self,
+        tenant: &Tenant,
+        before: Timestamp,
+        batch: usize,
+    ) -> Result<usize> {
+        delete_expired(
+            &self.0,
+            tenant,
+            before.as_millis().saturating_mul(1_000_000),
+            batch,
+        )
+    }
+}

@@ -1,0 +1,203 @@
+//! The general series (InfluxDB's databases, [`crate::general`]) over both backends: typed
+//! values stored exactly, types kept per measurement, databases per organization, retention.
+
+use fieldline_domain::line_protocol::{parse, Line, Precision};
+use fieldline_domain::query::{FieldType, Source, TimeRange, Value as FieldData};
+use fieldline_domain::Timestamp;
+use fieldline_service::ports::{LinesWritten, Reservation};
+
+use crate::general::{self, write_lines};
+use crate::tests::{db, now, org};
+use crate::{Db, QuerySource};
+
+fn lines(body: &str) -> Vec<Line> {
+    let (lines, errors) = parse(body, Precision::Nanoseconds, 0);
+    assert!(errors.is_empty(), "{errors:?}");
+    lines
+}
+
+fn write(db: &dyn Db, tenant: &crate::Tenant, database: &str, body: &str) -> LinesWritten {
+    let parsed = lines(body);
+    let refs: Vec<&Line> = parsed.iter().collect();
+    write_lines(db, tenant, database, &refs, None).unwrap()
+}
+
+const ALL: TimeRange = TimeRange {
+    min: i64::MIN,
+    max: i64::MAX,
+};
+
+#[test]
+fn typed_values_read_back_exactly_with_the_tags_as_written() {
+    let db = db();
+    let (tenant, _) = org(&db, "Plant", "a@example.com");
+    assert!(general::create_database(&db, &tenant, "plant", now()).unwrap());
+    let body = "plant,line=A,machine=press\\ 2 temp=71.5,rpm=9007199254740993i,running=true,state=\"ok \\\"x\\\"\" 1000\n\
+                plant,machine=press\\ 2,line=A temp=72 2000\n\
+                plant,line=B rpm=-9223372036854775808i 1000\n";
+    assert_eq!(write(&db, &tenant, "plant", body), LinesWritten::Written(6));
+    let mut source = QuerySource::new(&db, &tenant, "fieldline");
+    let series = source.series("plant", None).unwrap();
+    assert_eq!(series.len(), 2, "{series:?}");
+    let a = &series[0];
+    assert_eq!(a.measurement, "plant");
+    assert_eq!(
+        a.tags,
+        [
+            ("line".into(), "A".into()),
+            ("machine".into(), "press 2".into())
+        ]
+    );
+    let names: Vec<(&str, FieldType)> = a.fields.iter().map(|f| (f.name.as_str(), f.ty)).collect();
+    assert_eq!(
+        names,
+        [
+            ("rpm", FieldType::Integer),
+            ("running", FieldType::Boolean),
+            ("state", FieldType::String),
+            ("temp", FieldType::Float)
+        ]
+    );
+    let read = |source: &mut QuerySource<'_>, i: usize| {
+        source.values(a.fields[i].key, ALL, false, None).unwrap()
+    };
+    assert_eq!(
+        read(&mut source, 0),
+        [(1000, FieldData::Integer(9_007_199_254_740_993))]
+    );
+    assert_eq!(read(&mut source, 1), [(1000, FieldData::Boolean(true))]);
+    assert_eq!(
+        read(&mut source, 2),
+        [(1000, FieldData::String("ok \"x\"".into()))]
+    );
+    assert_eq!(
+        read(&mut source, 3),
+        [
+            (1000, FieldData::Float(71.5)),
+            (2000, FieldData::Float(72.0))
+        ]
+    );
+    assert_eq!(
+        source.points(a.fields[3].key, ALL, true, Some(1)).unwrap(),
+        [(2000, 72.0)]
+    );
+    let b = &series[1];
+    assert_eq!(
+        source.values(b.fields[0].key, ALL, false, None).unwrap(),
+        [(1000, FieldData::Integer(i64::MIN))]
+    );
+    // The model's database lists its channels and its own general series only.
+    assert!(source.series("fieldline", None).unwrap().is_empty());
+    assert!(source.series("nosuch", None).unwrap().is_empty());
+}
+
+#[test]
+fn a_field_keeps_its_first_type_and_a_rewrite_replaces_the_value() {
+    let db = db();
+    let (tenant, _) = org(&db, "Plant", "a@example.com");
+    general::create_database(&db, &tenant, "plant", now()).unwrap();
+    assert_eq!(
+        write(&db, &tenant, "plant", "m f=1i 1\n"),
+        LinesWritten::Written(1)
+    );
+    // A body checked against older types is refused whole: nothing of it is written.
+    assert_eq!(
+        write(&db, &tenant, "plant", "m g=1 2\nm f=1.5 2\n"),
+        LinesWritten::TypesChanged
+    );
+    let types = general::field_types(&db, &tenant, "plant", &["m"]).unwrap();
+    assert_eq!(types.len(), 1, "{types:?}");
+    assert_eq!(types[0].ty, FieldType::Integer);
+    assert_eq!(
+        write(&db, &tenant, "plant", "m f=7i 1\nm f=8i 1\n"),
+        LinesWritten::Written(1)
+    );
+    let mut source = QuerySource::new(&db, &tenant, "fieldline");
+    let s = source.series("plant", Some(&["m".to_owned()])).unwrap();
+    assert_eq!(
+        source.values(s[0].fields[0].key, ALL, false, None).unwrap(),
+        [(1, FieldData::Integer(8))]
+    );
+}
+
+#[test]
+fn the_quota_counts_in_the_values_transaction() {
+    let db = db();
+    let (tenant, _) = org(&db, "Plant", "a@example.com");
+    general::create_database(&db, &tenant, "plant", now()).unwrap();
+    let parsed = lines("m a=1,b=2,c=3 1\n");
+    let refs: Vec<&Line> = parsed.iter().collect();
+    let reservation = |units| Reservation {
+        key: "quota".into(),
+        units,
+        limit: 4,
+        expires_at: Timestamp::from_secs(2_000_000_000).unwrap(),
+    };
+    assert_eq!(
+        write_lines(&db, &tenant, "plant", &refs, Some(&reservation(3))).unwrap(),
+        LinesWritten::Written(3)
+    );
+    assert_eq!(
+        write_lines(&db, &tenant, "plant", &refs, Some(&reservation(3))).unwrap(),
+        LinesWritten::OverLimit
+    );
+    assert_eq!(crate::counter(&db, "quota", now()).unwrap(), 3);
+}
+
+#[test]
+fn databases_belong_to_one_organization_and_drop_with_their_data() {
+    let db = db();
+    let (a, _) = org(&db, "A", "a@example.com");
+    let (b, _) = org(&db, "B", "b@example.com");
+    assert!(general::create_database(&db, &a, "plant", now()).unwrap());
+    assert!(!general::create_database(&db, &a, "plant", now()).unwrap());
+    assert!(general::create_database(&db, &b, "plant", now()).unwrap());
+    general::create_database(&db, &a, "lab", now()).unwrap();
+    assert_eq!(general::databases(&db, &a).unwrap(), ["lab", "plant"]);
+    write(&db, &a, "plant", "m,k=a f=1 1\n");
+    write(&db, &b, "plant", "m,k=b f=2 1\n");
+    let mut source = QuerySource::new(&db, &b, "fieldline");
+    let theirs = source.series("plant", None).unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].tags, [("k".into(), "b".into())]);
+    // Another organization's field keys answer nothing.
+    let mut mine = QuerySource::new(&db, &a, "fieldline");
+    let key = mine.series("plant", None).unwrap()[0].fields[0].key;
+    assert!(source.values(key, ALL, false, None).unwrap().is_empty());
+
+    assert!(general::drop_database(&db, &a, "plant").unwrap());
+    assert!(!general::drop_database(&db, &a, "plant").unwrap());
+    assert_eq!(general::databases(&db, &a).unwrap(), ["lab"]);
+    assert!(mine.series("plant", None).unwrap().is_empty());
+    assert!(mine.values(key, ALL, false, None).unwrap().is_empty());
+    // Re-created, it starts empty and takes new types.
+    general::create_database(&db, &a, "plant", now()).unwrap();
+    assert_eq!(
+        write(&db, &a, "plant", "m,k=a f=\"s\" 1\n"),
+        LinesWritten::Written(1)
+    );
+    assert_eq!(source.series("plant", None).unwrap().len(), 1);
+}
+
+#[test]
+fn retention_deletes_old_values_in_batches() {
+    let db = db();
+    let (tenant, _) = org(&db, "Plant", "a@example.com");
+    general::create_database(&db, &tenant, "plant", now()).unwrap();
+    write(
+        &db,
+        &tenant,
+        "plant",
+        "m f=1 1000\nm f=2 2000\nm f=3 3000\nm g=1i 1000\n",
+    );
+    assert_eq!(general::delete_expired(&db, &tenant, 2500, 2).unwrap(), 2);
+    assert_eq!(general::delete_expired(&db, &tenant, 2500, 2).unwrap(), 1);
+    assert_eq!(general::delete_expired(&db, &tenant, 2500, 2).unwrap(), 0);
+    let mut source = QuerySource::new(&db, &tenant, "fieldline");
+    let s = source.series("plant", None).unwrap();
+    let f = s[0].field("f").unwrap().key;
+    assert_eq!(
+        source.values(f, ALL, false, None).unwrap(),
+        [(3000, FieldData::Float(3.0))]
+    );
+}

@@ -1,0 +1,236 @@
+//! InfluxDB 1.x for anyone's data (docs/epts.md, "Your own databases"): the official Python
+//! client and the `influx` CLI used as their documentation shows, with their own databases, tags
+//! and typed fields; type conflicts; databases per organization.
+
+use std::process::Command;
+
+use fieldline_domain::{ConduitServices, ConduitTier, Timestamp};
+use fieldline_storage::{self as storage, NewToken, Tenant};
+use fieldline_tests::{client, workspace, Start, TestHost};
+use serde_json::Value;
+
+fn start() -> TestHost {
+    let h = Start::app().start().expect("host starts");
+    let r = client().get(h.url("/ping")).send().expect("ping");
+    assert_eq!(r.status().as_u16(), 204);
+    h
+}
+
+/// An organization with an administrator, and one of their API tokens (the password InfluxDB
+/// clients send beside the e-mail address).
+fn org_with_token(h: &TestHost, email: &str) -> (Tenant, String) {
+    let db = h.storage().expect("the host's database");
+    let (tenant, user) = fieldline_tests::sign_up(&db, "Plant Ops", email);
+    let (_, secret) = storage::create_token(
+        &db,
+        &tenant,
+        &NewToken::conduit(user, ConduitTier::Enterprise, ConduitServices::default()),
+        Timestamp::now(),
+    )
+    .expect("token");
+    (tenant, secret.expose().to_owned())
+}
+
+/// The `== name` sections a client script printed, each a JSON document.
+fn sections(stdout: &str) -> Vec<(String, Value)> {
+    stdout
+        .split("== ")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let (name, json) = s.split_once('\n').expect("a section's name line");
+            let v = serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("{e}: {json}"));
+            (name.to_owned(), v)
+        })
+        .collect()
+}
+
+fn query(h: &TestHost, email: &str, token: &str, db: &str, q: &str) -> (u16, Value) {
+    let r = client()
+        .post(h.url("/query"))
+        .basic_auth(email, Some(token))
+        .form(&[("db", db), ("q", q)])
+        .send()
+        .expect("query");
+    let status = r.status().as_u16();
+    (status, r.json().expect("JSON"))
+}
+
+fn write(h: &TestHost, email: &str, token: &str, db: &str, body: &str) -> (u16, String) {
+    let r = client()
+        .post(h.url(&format!("/write?db={db}")))
+        .basic_auth(email, Some(token))
+        .body(body.to_owned())
+        .send()
+        .expect("write");
+    (r.status().as_u16(), r.text().expect("body"))
+}
+
+/// The program prints what InfluxDB 1.6 printed for it (recorded in
+/// `tests/clients/influxdb_python.influxdb-1.6.out`), but for the database lists, where
+/// Fieldline also lists the model's own database.
+#[test]
+fn influxdb_the_official_python_client_runs_unchanged_on_its_own_database() {
+    let h = start();
+    let email = "python@example.com";
+    let (_, token) = org_with_token(&h, email);
+    let port = h.base.rsplit(':').next().expect("port").to_owned();
+    let out = Command::new("python3")
+        .arg(workspace().join("tests/clients/influxdb_python.py"))
+        .env("INFLUX_HOST", "127.0.0.1")
+        .env("INFLUX_PORT", &port)
+        .env("INFLUX_USER", email)
+        .env("INFLUX_PASSWORD", &token)
+        .output()
+        .expect("python3 runs (scripts/test installs the influxdb package)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = sections(&stdout);
+    let recorded =
+        std::fs::read_to_string(workspace().join("tests/clients/influxdb_python.influxdb-1.6.out"))
+            .expect("the recording");
+    let want = sections(&recorded);
+    assert_eq!(
+        got.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        want.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
+    );
+    for ((name, g), (_, w)) in got.iter().zip(&want) {
+        match name.as_str() {
+            "databases" => assert_eq!(
+                *g,
+                serde_json::json!([{"name": "fieldline"}, {"name": "plant"}])
+            ),
+            "after_drop" => assert_eq!(*g, serde_json::json!([{"name": "fieldline"}])),
+            _ => assert_eq!(g, w, "section {name}"),
+        }
+    }
+}
+
+#[test]
+fn influxdb_databases_belong_to_their_organization() {
+    let h = start();
+    let (a, b) = ("a@example.com", "b@example.com");
+    let (_, ta) = org_with_token(&h, a);
+    let (_, tb) = org_with_token(&h, b);
+    assert_eq!(query(&h, a, &ta, "", "CREATE DATABASE plant").0, 200);
+    assert_eq!(
+        write(&h, a, &ta, "plant", "m,site=a f=1 1614556800000000000\n"),
+        (204, String::new())
+    );
+    // Organization B does not see A's database, cannot write to it, and makes its own.
+    let (_, dbs) = query(&h, b, &tb, "", "SHOW DATABASES");
+    assert_eq!(
+        dbs["results"][0]["series"][0]["values"],
+        serde_json::json!([["fieldline"]])
+    );
+    let (status, body) = write(&h, b, &tb, "plant", "m f=2 1614556800000000000\n");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("database not found: \\\"plant\\\""), "{body}");
+    let (_, r) = query(&h, b, &tb, "plant", "SELECT * FROM m");
+    assert_eq!(r["results"][0]["error"], "database not found: plant");
+    assert_eq!(query(&h, b, &tb, "", "CREATE DATABASE plant").0, 200);
+    let (_, r) = query(&h, b, &tb, "plant", "SELECT * FROM m");
+    assert_eq!(r["results"][0], serde_json::json!({"statement_id": 0}));
+    // B dropping its own leaves A's.
+    assert_eq!(query(&h, b, &tb, "", "DROP DATABASE plant").0, 200);
+    let (_, r) = query(&h, a, &ta, "plant", "SELECT f FROM m");
+    assert_eq!(
+        r["results"][0]["series"][0]["values"],
+        serde_json::json!([["2021-03-01T00:00:00Z", 1]])
+    );
+    // The model's own database cannot be dropped.
+    let (_, r) = query(&h, a, &ta, "", "DROP DATABASE fieldline");
+    assert!(
+        r["results"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("fieldline")),
+        "{r}"
+    );
+}
+
+#[test]
+fn influxdb_a_field_keeps_its_first_type_and_conflicts_are_partial_writes() {
+    let h = start();
+    let email = "types@example.com";
+    let (_, token) = org_with_token(&h, email);
+    assert_eq!(query(&h, email, &token, "", "CREATE DATABASE lab").0, 200);
+    assert_eq!(write(&h, email, &token, "lab", "t i=1i 1\n").0, 204);
+    // The good lines are stored; the conflicting ones are dropped, and the last of them named
+    // (as InfluxDB 1.6 answered this very body).
+    let (status, body) = write(
+        &h,
+        email,
+        &token,
+        "lab",
+        "t i=2i 2\nt i=2.5 3\nt i=4i,s=\"x\" 4\nt s=5i 5\n",
+    );
+    assert_eq!(status, 400, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        v["error"],
+        "partial write: field type conflict: input field \"s\" on measurement \"t\" is type \
+         integer, already exists as type string dropped=2"
+    );
+    let (_, r) = query(&h, email, &token, "lab", "SELECT * FROM t");
+    assert_eq!(
+        r["results"][0]["series"][0]["values"],
+        serde_json::json!([
+            ["1970-01-01T00:00:00.000000001Z", 1, null],
+            ["1970-01-01T00:00:00.000000002Z", 2, null],
+            ["1970-01-01T00:00:00.000000004Z", 4, "x"]
+        ])
+    );
+}
+
+#[test]
+fn influxdb_the_cli_imports_a_line_protocol_file() {
+    let h = start();
+    let email = "cli@example.com";
+    let (_, token) = org_with_token(&h, email);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("plant.txt");
+    std::fs::write(
+        &file,
+        "# DDL\nCREATE DATABASE plant\n\n# DML\n# CONTEXT-DATABASE: plant\n\
+         plant,line=A temp=71.5,rpm=1200i,running=true 1614556800\n\
+         plant,line=B temp=69,rpm=1180i,running=false 1614556800\n\
+         plant,line=A temp=72.5,rpm=1210i,running=true 1614556860\n",
+    )
+    .expect("file");
+    let port = h.base.rsplit(':').next().expect("port").to_owned();
+    let influx = |args: &[&str]| {
+        let out = Command::new("influx")
+            .args(["-host", "127.0.0.1", "-port", &port])
+            .args(["-username", email, "-password", &token])
+            .args(args)
+            .output()
+            .expect("the influx CLI runs (scripts/test installs Debian's influxdb-client)");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let path = file.to_str().expect("path");
+    let (ok, out) = influx(&["-import", "-path", path, "-precision", "s"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Processed 3 inserts"), "{out}");
+    assert!(out.contains("Failed 0 inserts"), "{out}");
+    let (ok, out) = influx(&[
+        "-database",
+        "plant",
+        "-format",
+        "csv",
+        "-execute",
+        "SELECT mean(temp), sum(rpm) FROM plant GROUP BY line",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("plant,line=A,0,72,2410"), "{out}");
+    assert!(out.contains("plant,line=B,0,69,1180"), "{out}");
+}
