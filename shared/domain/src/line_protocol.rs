@@ -13,8 +13,11 @@
 //!
 //! Where Fieldline differs from InfluxDB 1.x:
 //! - A `\r` before the `\n` is dropped (InfluxDB 1.x reports such lines as bad).
-//! - Unsigned integers (`1u`) are accepted (InfluxDB 1.x OSS refuses them as `invalid number`).
-//! - Tags are sorted by their escaped keys, as InfluxDB sorts the series key.
+//!
+//! As in InfluxDB 1.6, unsigned integers (`1u`) are refused as `invalid number`, a leading `+`
+//! is read as a boolean (`invalid boolean`), integers are exact int64s (range-checked with
+//! `strconv.ParseInt`'s words), and tags are sorted by their escaped keys, as InfluxDB sorts the
+//! series key.
 
 use std::borrow::Cow;
 use std::collections::hash_map::{Entry, HashMap};
@@ -67,13 +70,12 @@ impl Precision {
     }
 }
 
-/// A field's value, typed as the line protocol types it: `1.5` (float), `1i`, `1u`, `"text"`,
+/// A field's value, typed as the line protocol types it: `1.5` (float), `1i`, `"text"`,
 /// `t`/`false`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FieldValue {
     Float(f64),
     Integer(i64),
-    Unsigned(u64),
     String(String),
     Boolean(bool),
 }
@@ -138,6 +140,9 @@ pub fn parse_at_most(
         pos = end + 1;
 
         let text = block.trim_start_matches([' ', '\t', '\0']);
+        // A block ends before its `\n`, except the last one of a body whose quotes do not
+        // close: influxdb strips that `\n` from the line it reports.
+        let text = text.strip_suffix('\n').unwrap_or(text);
         let text = text.strip_suffix('\r').unwrap_or(text);
         if text.is_empty() || text.starts_with('#') {
             continue;
@@ -389,11 +394,11 @@ fn scan_number(b: &[u8], start: usize) -> Result<usize, String> {
             return Err(INVALID.into());
         }
     }
-    let (mut is_int, mut is_unsigned, mut decimal, mut scientific) = (false, false, false, false);
+    let (mut is_int, mut decimal, mut scientific) = (false, false, false);
     while i < b.len() && !matches!(b[i], b',' | b' ') {
         let c = b[i];
-        if i > start && !(is_int || is_unsigned) && matches!(c, b'i' | b'u') {
-            (is_int, is_unsigned) = (c == b'i', c == b'u');
+        if i > start && !is_int && c == b'i' {
+            is_int = true;
             i += 1;
             continue;
         }
@@ -412,13 +417,13 @@ fn scan_number(b: &[u8], start: usize) -> Result<usize, String> {
             i += 1;
             continue;
         }
-        // NaN and anything else that is not a digit or a dot.
+        // NaN, an unsigned `u` and anything else that is not a digit or a dot.
         if !(c.is_ascii_digit() || c == b'.') {
             return Err(INVALID.into());
         }
         i += 1;
     }
-    if (is_int || is_unsigned) && (decimal || scientific) {
+    if is_int && (decimal || scientific) {
         return Err(INVALID.into());
     }
     let digits =
@@ -426,19 +431,14 @@ fn scan_number(b: &[u8], start: usize) -> Result<usize, String> {
     if digits == 0 {
         return Err(INVALID.into());
     }
-    if (is_int || is_unsigned) && b[i - 1] != if is_int { b'i' } else { b'u' } {
-        return Err(INVALID.into());
-    }
-    if is_unsigned && b[start] == b'-' {
+    if is_int && b[i - 1] != b'i' {
         return Err(INVALID.into());
     }
     // Range checks, where influxdb makes them (on long numbers only: shorter ones fit).
     let text = std::str::from_utf8(&b[start..i]).unwrap_or_default();
     if is_int && i - 1 - start >= 19 {
         int_value(&text[..text.len() - 1])?;
-    } else if is_unsigned && i - 1 - start >= 20 {
-        unsigned_value(&text[..text.len() - 1])?;
-    } else if !(is_int || is_unsigned) && (scientific || i - start >= 25) {
+    } else if !is_int && (scientific || i - start >= 25) {
         float_value(text)?;
     }
     Ok(i)
@@ -448,14 +448,6 @@ fn int_value(digits: &str) -> Result<i64, String> {
     digits.parse().map_err(|_| {
         format!(
             "unable to parse integer {digits}: strconv.ParseInt: parsing \"{digits}\": value out of range"
-        )
-    })
-}
-
-fn unsigned_value(digits: &str) -> Result<u64, String> {
-    digits.parse().map_err(|_| {
-        format!(
-            "unable to parse unsigned {digits}: strconv.ParseUint: parsing \"{digits}\": value out of range"
         )
     })
 }
@@ -558,9 +550,8 @@ fn field_value(value: &str) -> Result<FieldValue, String> {
             let inner = value.get(1..value.len().saturating_sub(1)).unwrap_or("");
             Ok(FieldValue::String(unescape(inner, b"\"\\")))
         }
-        Some(c) if b"0123456789-.nNiIu".contains(c) => match b.last() {
+        Some(c) if b"0123456789-.nNiI".contains(c) => match b.last() {
             Some(b'i') => int_value(&value[..value.len() - 1]).map(FieldValue::Integer),
-            Some(b'u') => unsigned_value(&value[..value.len() - 1]).map(FieldValue::Unsigned),
             _ => float_value(value).map(FieldValue::Float),
         },
         _ => parse_bool(b)
@@ -569,22 +560,17 @@ fn field_value(value: &str) -> Result<FieldValue, String> {
     }
 }
 
-/// `n` units of `unit_ns` nanoseconds, within InfluxDB's time range (influxdb's
-/// `SafeCalcTime`, with its message).
+/// The earliest time InfluxDB stores (`models.MinNanoTime`).
+pub const MIN_TIME_NS: i64 = i64::MIN + 2;
+/// The latest time InfluxDB stores (`models.MaxNanoTime`).
+pub const MAX_TIME_NS: i64 = i64::MAX - 1;
+
+/// `n` units of `unit_ns` nanoseconds, within InfluxDB's time range (influxdb 1.6's
+/// `SafeCalcTime`, with its `ErrTimeOutOfRange` for an overflow and a time outside alike).
 fn timestamp(n: i64, unit_ns: i64) -> Result<i64, String> {
-    const MIN: i64 = i64::MIN + 2;
-    const MAX: i64 = i64::MAX - 1;
     match n.checked_mul(unit_ns) {
-        Some(t) if (MIN..=MAX).contains(&t) => Ok(t),
-        Some(t) => Err(format!(
-            "time {} is outside the range [{MIN}, {MAX}]",
-            t.div_euclid(1_000_000_000)
-        )),
-        None => Err(format!(
-            "time {n} is outside the range [{}, {}]",
-            MIN / unit_ns,
-            MAX / unit_ns
-        )),
+        Some(t) if (MIN_TIME_NS..=MAX_TIME_NS).contains(&t) => Ok(t),
+        _ => Err(format!("time outside range {MIN_TIME_NS} - {MAX_TIME_NS}")),
     }
 }
 
@@ -657,7 +643,7 @@ mod tests {
 
     #[test]
     fn parses_a_full_line() {
-        let l = one("cpu,host=a,region=eu value=1.5,n=3i,u=4u,s=\"hi\",b=t 1595324700000000000");
+        let l = one("cpu,host=a,region=eu value=1.5,n=3i,s=\"hi\",b=t 1595324700000000000");
         assert_eq!(
             l,
             Line {
@@ -666,7 +652,6 @@ mod tests {
                 fields: vec![
                     ("value".into(), FieldValue::Float(1.5)),
                     ("n".into(), FieldValue::Integer(3)),
-                    ("u".into(), FieldValue::Unsigned(4)),
                     ("s".into(), FieldValue::String("hi".into())),
                     ("b".into(), FieldValue::Boolean(true)),
                 ],
@@ -716,7 +701,6 @@ mod tests {
             ("-42i", FieldValue::Integer(-42)),
             ("9223372036854775807i", FieldValue::Integer(i64::MAX)),
             ("-9223372036854775808i", FieldValue::Integer(i64::MIN)),
-            ("18446744073709551615u", FieldValue::Unsigned(u64::MAX)),
             ("\"\"", FieldValue::String(String::new())),
         ] {
             assert_eq!(one(&format!("m v={text}")).fields[0].1, value, "{text}");
@@ -794,6 +778,16 @@ mod tests {
         assert_eq!(errors, []);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].timestamp_ns, 3);
+    }
+
+    #[test]
+    fn an_unterminated_string_is_reported_to_the_end_of_the_body() {
+        let (lines, errors) = parse("m s=\"open 1\nm v=7 2\n", Precision::Nanoseconds, NOW);
+        assert_eq!(lines, []);
+        assert_eq!(
+            errors[0].to_string(),
+            "unable to parse 'm s=\"open 1\nm v=7 2': unbalanced quotes"
+        );
     }
 
     #[test]
@@ -912,6 +906,10 @@ mod tests {
             ("cpu v=1e3i", "invalid number"),
             ("cpu v=9i10", "invalid number"),
             ("cpu v=-1u", "invalid number"),
+            ("cpu v=1u", "invalid number"),
+            ("cpu v=18446744073709551615u", "invalid number"),
+            ("cpu v=+1", "invalid boolean"),
+            ("cpu v=+1i", "invalid boolean"),
             ("cpu v=.", "invalid number"),
             ("cpu v=1e", "invalid float"),
             ("cpu v=1e400", "invalid float"),
@@ -934,12 +932,16 @@ mod tests {
                 "unable to parse integer 9223372036854775808: strconv.ParseInt: parsing \"9223372036854775808\": value out of range",
             ),
             (
-                "cpu v=18446744073709551616u",
-                "unable to parse unsigned 18446744073709551616: strconv.ParseUint: parsing \"18446744073709551616\": value out of range",
+                "cpu v=-9223372036854775809i",
+                "unable to parse integer -9223372036854775809: strconv.ParseInt: parsing \"-9223372036854775809\": value out of range",
             ),
             (
                 "cpu v=1 9223372036854775807",
-                "time 9223372036 is outside the range [-9223372036854775806, 9223372036854775806]",
+                "time outside range -9223372036854775806 - 9223372036854775806",
+            ),
+            (
+                "cpu v=1 -9223372036854775807",
+                "time outside range -9223372036854775806 - 9223372036854775806",
             ),
         ] {
             assert_eq!(reason(line), why, "{line}");
@@ -947,8 +949,11 @@ mod tests {
         let (_, errors) = parse("cpu v=1 9223372036854775", Precision::Seconds, NOW);
         assert_eq!(
             errors[0].reason,
-            "time 9223372036854775 is outside the range [-9223372036, 9223372036]"
+            "time outside range -9223372036854775806 - 9223372036854775806"
         );
+        // The earliest and the latest times are taken.
+        assert_eq!(one("m v=1 -9223372036854775806").timestamp_ns, MIN_TIME_NS);
+        assert_eq!(one("m v=1 9223372036854775806").timestamp_ns, MAX_TIME_NS);
         let long = format!("{} v=1", "m".repeat(MAX_KEY_LENGTH + 1));
         assert_eq!(reason(&long), "max key length exceeded: 65536 > 65535");
     }

@@ -17,8 +17,18 @@ pub enum Statement {
     ShowRetentionPolicies(ShowRetentionPolicies),
     ShowSeries(ShowSeries),
     ShowCardinality(ShowCardinality),
-    /// A statement InfluxDB 1.x knows and Fieldline does not run (`CREATE DATABASE`, `DROP
-    /// SERIES`, `GRANT`, `SHOW USERS`, `SHOW SERIES CARDINALITY`, …). Only its leading keywords
+    CreateDatabase(CreateDatabase),
+    /// `DROP DATABASE <name>`.
+    DropDatabase(String),
+    CreateRetentionPolicy(CreateRetentionPolicy),
+    AlterRetentionPolicy(AlterRetentionPolicy),
+    /// `DROP RETENTION POLICY <name> ON <database>`.
+    DropRetentionPolicy {
+        name: String,
+        database: String,
+    },
+    /// A statement InfluxDB 1.x knows and Fieldline does not run (`DROP SERIES`, `GRANT`,
+    /// `SHOW USERS`, `CREATE CONTINUOUS QUERY`, …). Only its leading keywords
     /// are checked; the rest, up to the next `;`, is kept as written.
     Unsupported {
         /// The statement's leading keywords in upper case, e.g. `"CREATE DATABASE"`.
@@ -26,6 +36,68 @@ pub enum Statement {
         /// The statement's text as written, without the `;`.
         text: String,
     },
+}
+
+impl Statement {
+    /// The leading keywords of a statement that manages databases or retention policies
+    /// (`"CREATE DATABASE"`, …), `None` for any other.
+    pub fn ddl_keywords(&self) -> Option<&'static str> {
+        match self {
+            Statement::CreateDatabase(_) => Some("CREATE DATABASE"),
+            Statement::DropDatabase(_) => Some("DROP DATABASE"),
+            Statement::CreateRetentionPolicy(_) => Some("CREATE RETENTION POLICY"),
+            Statement::AlterRetentionPolicy(_) => Some("ALTER RETENTION POLICY"),
+            Statement::DropRetentionPolicy { .. } => Some("DROP RETENTION POLICY"),
+            _ => None,
+        }
+    }
+}
+
+/// `CREATE DATABASE <name> [WITH [DURATION d] [REPLICATION n] [SHARD DURATION d] [NAME rp]]`:
+/// the options come in this order, at least one after `WITH`. Durations are nanoseconds, `0`
+/// for `INF`, as in influxql.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateDatabase {
+    pub name: String,
+    /// `WITH …`: the database's default retention policy, created with it.
+    pub with: Option<DatabasePolicy>,
+}
+
+/// The `WITH` clause of `CREATE DATABASE`; what is absent takes InfluxDB's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatabasePolicy {
+    pub duration: Option<i64>,
+    pub replication: Option<u32>,
+    pub shard_duration: Option<i64>,
+    pub name: Option<String>,
+}
+
+/// `CREATE RETENTION POLICY <name> ON <database> DURATION d REPLICATION n [SHARD DURATION d]
+/// [DEFAULT]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateRetentionPolicy {
+    pub name: String,
+    pub database: String,
+    /// Nanoseconds, `0` for `INF`.
+    pub duration: i64,
+    /// 1 to `i32::MAX`.
+    pub replication: u32,
+    /// Nanoseconds; absent (or `0s`), InfluxDB derives it from the duration.
+    pub shard_duration: Option<i64>,
+    pub default: bool,
+}
+
+/// `ALTER RETENTION POLICY <name> ON <database>` and at least one of `DURATION d`,
+/// `REPLICATION n`, `SHARD DURATION d`, `DEFAULT`, in any order, each at most once.
+/// `ALTER RETENTION POLICY DEFAULT ON …` names a policy called `default`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlterRetentionPolicy {
+    pub name: String,
+    pub database: String,
+    pub duration: Option<i64>,
+    pub replication: Option<u32>,
+    pub shard_duration: Option<i64>,
+    pub default: bool,
 }
 
 /// `SELECT <fields> [INTO <target>] FROM <sources> [WHERE <condition>] [GROUP BY <dimensions>]

@@ -5,10 +5,11 @@ use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter, Write};
 
 use super::ast::{
-    BinaryOp, Cardinality, DataType, Dimension, Expr, Field, Fill, Measurement, MeasurementName,
-    NameOrAll, Order, SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements,
-    ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
-    Target, TimeOffset, VarRef, WildcardKind,
+    AlterRetentionPolicy, BinaryOp, Cardinality, CreateDatabase, CreateRetentionPolicy, DataType,
+    Dimension, Expr, Field, Fill, Measurement, MeasurementName, NameOrAll, Order, SelectStatement,
+    ShowCardinality, ShowFieldKeys, ShowMeasurements, ShowRetentionPolicies, ShowSeries,
+    ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter, Target, TimeOffset, VarRef,
+    WildcardKind,
 };
 use super::duration::format_duration;
 use super::lexer::{is_ident_char, Keyword};
@@ -147,8 +148,95 @@ impl Display for Statement {
             Statement::ShowRetentionPolicies(s) => s.fmt(f),
             Statement::ShowSeries(s) => s.fmt(f),
             Statement::ShowCardinality(s) => s.fmt(f),
+            Statement::CreateDatabase(s) => s.fmt(f),
+            Statement::DropDatabase(name) => write!(f, "DROP DATABASE {}", quote_ident(name)),
+            Statement::CreateRetentionPolicy(s) => s.fmt(f),
+            Statement::AlterRetentionPolicy(s) => s.fmt(f),
+            Statement::DropRetentionPolicy { name, database } => write!(
+                f,
+                "DROP RETENTION POLICY {} ON {}",
+                quote_ident(name),
+                quote_ident(database)
+            ),
             Statement::Unsupported { text, .. } => f.write_str(text),
         }
+    }
+}
+
+/// A retention policy's duration: `INF` for 0 (keep everything), else the literal.
+fn policy_duration(f: &mut Formatter<'_>, keyword: &str, ns: Option<i64>) -> fmt::Result {
+    match ns {
+        Some(0) => write!(f, " {keyword} INF"),
+        Some(ns) => write!(f, " {keyword} {}", format_duration(ns)),
+        None => Ok(()),
+    }
+}
+
+fn policy_options(
+    f: &mut Formatter<'_>,
+    duration: Option<i64>,
+    replication: Option<u32>,
+    shard_duration: Option<i64>,
+) -> fmt::Result {
+    policy_duration(f, "DURATION", duration)?;
+    if let Some(n) = replication {
+        write!(f, " REPLICATION {n}")?;
+    }
+    // influxql refuses `SHARD DURATION INF`: 0 is written `0s`.
+    match shard_duration {
+        Some(ns) => write!(f, " SHARD DURATION {}", format_duration(ns)),
+        None => Ok(()),
+    }
+}
+
+impl Display for CreateDatabase {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "CREATE DATABASE {}", quote_ident(&self.name))?;
+        if let Some(with) = &self.with {
+            f.write_str(" WITH")?;
+            policy_options(f, with.duration, with.replication, with.shard_duration)?;
+            if let Some(name) = &with.name {
+                write!(f, " NAME {}", quote_ident(name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Display for CreateRetentionPolicy {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CREATE RETENTION POLICY {} ON {}",
+            quote_ident(&self.name),
+            quote_ident(&self.database)
+        )?;
+        policy_options(
+            f,
+            Some(self.duration),
+            Some(self.replication),
+            self.shard_duration,
+        )?;
+        if self.default {
+            f.write_str(" DEFAULT")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for AlterRetentionPolicy {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ALTER RETENTION POLICY {} ON {}",
+            quote_ident(&self.name),
+            quote_ident(&self.database)
+        )?;
+        policy_options(f, self.duration, self.replication, self.shard_duration)?;
+        if self.default {
+            f.write_str(" DEFAULT")?;
+        }
+        Ok(())
     }
 }
 

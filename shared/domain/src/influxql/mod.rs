@@ -1,8 +1,9 @@
 //! InfluxQL, the query language of InfluxDB 1.x: a parser faithful to influxdata/influxql (its
 //! grammar, operator precedence, quirks and error messages) and canonical text for every node.
 //!
-//! [`parse_query`] turns the text of `/query?q=…` into [`Statement`]s. SELECT and the SHOW
-//! statements Grafana and the InfluxDB tools send are parsed in full; every other statement
+//! [`parse_query`] turns the text of `/query?q=…` into [`Statement`]s. SELECT, the SHOW
+//! statements Grafana and the InfluxDB tools send, and CREATE/DROP DATABASE and
+//! CREATE/ALTER/DROP RETENTION POLICY are parsed in full; every other statement
 //! InfluxDB knows becomes [`Statement::Unsupported`], so that the engine can answer it with a
 //! per-statement error, as InfluxDB answers what it cannot do. Each node's `Display` gives text
 //! that parses back to the same node.
@@ -33,10 +34,11 @@ mod parser;
 mod tests;
 
 pub use ast::{
-    BinaryOp, Cardinality, DataType, Dimension, Expr, Field, Fill, GroupByTime, Measurement,
-    MeasurementName, NameOrAll, Order, Regex, SelectStatement, ShowCardinality, ShowFieldKeys,
-    ShowMeasurements, ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source,
-    Statement, TagKeyFilter, Target, TimeOffset, VarRef, WildcardKind,
+    AlterRetentionPolicy, BinaryOp, Cardinality, CreateDatabase, CreateRetentionPolicy, DataType,
+    DatabasePolicy, Dimension, Expr, Field, Fill, GroupByTime, Measurement, MeasurementName,
+    NameOrAll, Order, Regex, SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements,
+    ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
+    Target, TimeOffset, VarRef, WildcardKind,
 };
 pub use display::{quote_ident, quote_string};
 pub use duration::{format_duration, parse_duration};

@@ -2,8 +2,9 @@
 //! that the same queries parse and the same errors come out.
 
 use super::ast::{
-    BinaryOp, Cardinality, DataType, Dimension, Expr, Field, Fill, Measurement, MeasurementName,
-    NameOrAll, Order, Regex, SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements,
+    AlterRetentionPolicy, BinaryOp, Cardinality, CreateDatabase, CreateRetentionPolicy, DataType,
+    DatabasePolicy, Dimension, Expr, Field, Fill, Measurement, MeasurementName, NameOrAll, Order,
+    Regex, SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements,
     ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
     Target, TimeOffset, VarRef, WildcardKind,
 };
@@ -274,7 +275,7 @@ impl<'a> Parser<'a> {
             Tok::Keyword(Keyword::Alter) => {
                 self.expect_keyword(Keyword::Retention)?;
                 self.expect_keyword(Keyword::Policy)?;
-                self.unsupported("ALTER RETENTION POLICY", start)
+                self.alter_retention_policy()
             }
             Tok::Keyword(Keyword::Set) => {
                 self.expect_keyword(Keyword::Password)?;
@@ -497,11 +498,11 @@ impl<'a> Parser<'a> {
                 self.expect_keyword(Keyword::Query)?;
                 "CREATE CONTINUOUS QUERY"
             }
-            Tok::Keyword(Keyword::Database) => "CREATE DATABASE",
+            Tok::Keyword(Keyword::Database) => return self.create_database(),
             Tok::Keyword(Keyword::User) => "CREATE USER",
             Tok::Keyword(Keyword::Retention) => {
                 self.expect_keyword(Keyword::Policy)?;
-                "CREATE RETENTION POLICY"
+                return self.create_retention_policy();
             }
             Tok::Keyword(Keyword::Subscription) => "CREATE SUBSCRIPTION",
             _ => {
@@ -527,11 +528,14 @@ impl<'a> Parser<'a> {
                 self.expect_keyword(Keyword::Query)?;
                 "DROP CONTINUOUS QUERY"
             }
-            Tok::Keyword(Keyword::Database) => "DROP DATABASE",
+            Tok::Keyword(Keyword::Database) => return Ok(Statement::DropDatabase(self.ident()?)),
             Tok::Keyword(Keyword::Measurement) => "DROP MEASUREMENT",
             Tok::Keyword(Keyword::Retention) => {
                 self.expect_keyword(Keyword::Policy)?;
-                "DROP RETENTION POLICY"
+                let name = self.ident()?;
+                self.expect_keyword(Keyword::On)?;
+                let database = self.ident()?;
+                return Ok(Statement::DropRetentionPolicy { name, database });
             }
             Tok::Keyword(Keyword::Series) => "DROP SERIES",
             Tok::Keyword(Keyword::Shard) => "DROP SHARD",
@@ -554,6 +558,175 @@ impl<'a> Parser<'a> {
             }
         };
         self.unsupported(what, start)
+    }
+
+    /// After `CREATE DATABASE` (influxql's `parseCreateDatabaseStatement`, as of 1.6).
+    fn create_database(&mut self) -> Result<Statement, ParseError> {
+        let name = self.ident()?;
+        if !self.eat_keyword(Keyword::With) {
+            return Ok(Statement::CreateDatabase(CreateDatabase {
+                name,
+                with: None,
+            }));
+        }
+        let t = self.peek().clone();
+        let options = [
+            Keyword::Duration,
+            Keyword::Name,
+            Keyword::Replication,
+            Keyword::Shard,
+        ];
+        if !options.iter().any(|&k| t.tok == Tok::Keyword(k)) {
+            return Err(self.expected(&t, &["DURATION", "NAME", "REPLICATION", "SHARD"]));
+        }
+        let mut with = DatabasePolicy::default();
+        if self.eat_keyword(Keyword::Duration) {
+            with.duration = Some(self.policy_duration()?);
+        }
+        if self.eat_keyword(Keyword::Replication) {
+            with.replication = Some(self.replication()?);
+        }
+        if self.eat_keyword(Keyword::Shard) {
+            self.expect_keyword(Keyword::Duration)?;
+            with.shard_duration = Some(self.policy_duration()?);
+        }
+        if self.eat_keyword(Keyword::Name) {
+            with.name = Some(self.ident()?);
+        }
+        Ok(Statement::CreateDatabase(CreateDatabase {
+            name,
+            with: Some(with),
+        }))
+    }
+
+    /// After `CREATE RETENTION POLICY` (influxql's `parseCreateRetentionPolicyStatement`).
+    fn create_retention_policy(&mut self) -> Result<Statement, ParseError> {
+        let name = self.ident()?;
+        self.expect_keyword(Keyword::On)?;
+        let database = self.ident()?;
+        self.expect_keyword(Keyword::Duration)?;
+        let duration = self.policy_duration()?;
+        self.expect_keyword(Keyword::Replication)?;
+        let replication = self.replication()?;
+        let shard_duration = if self.eat_keyword(Keyword::Shard) {
+            self.expect_keyword(Keyword::Duration)?;
+            Some(self.shard_duration()?)
+        } else {
+            None
+        };
+        Ok(Statement::CreateRetentionPolicy(CreateRetentionPolicy {
+            name,
+            database,
+            duration,
+            replication,
+            shard_duration,
+            default: self.eat_keyword(Keyword::Default),
+        }))
+    }
+
+    /// After `ALTER RETENTION POLICY` (influxql's `parseAlterRetentionPolicyStatement`, as of
+    /// 1.6: no `FUTURE`/`PAST LIMIT`).
+    fn alter_retention_policy(&mut self) -> Result<Statement, ParseError> {
+        let t = self.next();
+        let name = match t.tok {
+            Tok::Keyword(Keyword::Default) => "default".to_owned(),
+            Tok::Ident(name) => name,
+            _ => return Err(self.expected(&t, &["identifier"])),
+        };
+        self.expect_keyword(Keyword::On)?;
+        let mut s = AlterRetentionPolicy {
+            name,
+            database: self.ident()?,
+            duration: None,
+            replication: None,
+            shard_duration: None,
+            default: false,
+        };
+        let mut found: Vec<Keyword> = Vec::new();
+        loop {
+            let t = self.peek().clone();
+            let keyword = match t.tok {
+                Tok::Keyword(
+                    k @ (Keyword::Duration
+                    | Keyword::Replication
+                    | Keyword::Shard
+                    | Keyword::Default),
+                ) => k,
+                _ if found.is_empty() => {
+                    self.next();
+                    return Err(self.expected(&t, &["DURATION", "REPLICATION", "SHARD", "DEFAULT"]));
+                }
+                _ => break,
+            };
+            self.next();
+            if found.contains(&keyword) {
+                return Err(ParseError::at(
+                    format!("found duplicate {} option", keyword.as_str()),
+                    self.position(&t),
+                ));
+            }
+            found.push(keyword);
+            match keyword {
+                Keyword::Duration => s.duration = Some(self.policy_duration()?),
+                Keyword::Replication => s.replication = Some(self.replication()?),
+                Keyword::Shard => {
+                    self.expect_keyword(Keyword::Duration)?;
+                    s.shard_duration = Some(self.shard_duration()?);
+                }
+                _ => s.default = true,
+            }
+        }
+        Ok(Statement::AlterRetentionPolicy(s))
+    }
+
+    /// A retention policy's duration (influxql's `ParseDuration`): a duration literal, or `INF`
+    /// (0).
+    fn policy_duration(&mut self) -> Result<i64, ParseError> {
+        let t = self.next();
+        match &t.tok {
+            Tok::Keyword(Keyword::Inf) => Ok(0),
+            Tok::Duration(text) => {
+                parse_duration(text).map_err(|e| ParseError::at(e, self.position(&t)))
+            }
+            _ => Err(self.expected(&t, &["duration"])),
+        }
+    }
+
+    /// A shard group duration: a duration literal, not `INF`.
+    fn shard_duration(&mut self) -> Result<i64, ParseError> {
+        let t = self.peek().clone();
+        if t.tok == Tok::Keyword(Keyword::Inf) {
+            self.next();
+            return Err(ParseError::at(
+                "invalid duration INF for shard duration",
+                self.position(&t),
+            ));
+        }
+        self.policy_duration()
+    }
+
+    /// `REPLICATION n` (influxql's `ParseInt(1, math.MaxInt32)`).
+    fn replication(&mut self) -> Result<u32, ParseError> {
+        const MAX: i64 = i32::MAX as i64;
+        let t = self.next();
+        let Tok::Integer(text) = &t.tok else {
+            return Err(self.expected(&t, &["integer"]));
+        };
+        let n: i64 = text.parse().map_err(|_| {
+            ParseError::at(
+                format!("strconv.Atoi: parsing {text:?}: value out of range"),
+                self.position(&t),
+            )
+        })?;
+        u32::try_from(n)
+            .ok()
+            .filter(|&n| (1..=MAX).contains(&i64::from(n)))
+            .ok_or_else(|| {
+                ParseError::at(
+                    format!("invalid value {n}: must be 1 <= n <= {MAX}"),
+                    self.position(&t),
+                )
+            })
     }
 
     fn show_measurements(&mut self) -> Result<Statement, ParseError> {

@@ -482,16 +482,11 @@ fn subqueries_into_and_dimensions() {
 #[test]
 fn unsupported_statements_are_recognised() {
     for (text, what) in [
-        ("CREATE DATABASE foo", "CREATE DATABASE"),
-        ("create database \"x\" WITH DURATION 1d REPLICATION 1", "CREATE DATABASE"),
         ("CREATE USER u WITH PASSWORD 'p' WITH ALL PRIVILEGES", "CREATE USER"),
-        ("CREATE RETENTION POLICY rp ON db DURATION 1d REPLICATION 1 DEFAULT", "CREATE RETENTION POLICY"),
         ("CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT mean(v) INTO x FROM m GROUP BY time(1h) END", "CREATE CONTINUOUS QUERY"),
         ("CREATE SUBSCRIPTION s ON db.rp DESTINATIONS ALL 'udp://h:1'", "CREATE SUBSCRIPTION"),
-        ("DROP DATABASE foo", "DROP DATABASE"),
         ("DROP MEASUREMENT m", "DROP MEASUREMENT"),
         ("DROP SERIES FROM m WHERE host = 'a'", "DROP SERIES"),
-        ("DROP RETENTION POLICY rp ON db", "DROP RETENTION POLICY"),
         ("DROP CONTINUOUS QUERY cq ON db", "DROP CONTINUOUS QUERY"),
         ("DROP SHARD 1", "DROP SHARD"),
         ("DROP SUBSCRIPTION s ON db.rp", "DROP SUBSCRIPTION"),
@@ -500,7 +495,6 @@ fn unsupported_statements_are_recognised() {
         ("EXPLAIN ANALYZE SELECT * FROM m", "EXPLAIN"),
         ("GRANT ALL TO u", "GRANT"),
         ("REVOKE READ ON db FROM u", "REVOKE"),
-        ("ALTER RETENTION POLICY rp ON db DEFAULT", "ALTER RETENTION POLICY"),
         ("SET PASSWORD FOR u = 'p'", "SET PASSWORD"),
         ("KILL QUERY 12", "KILL QUERY"),
         ("SHOW USERS", "SHOW USERS"),
@@ -521,9 +515,10 @@ fn unsupported_statements_are_recognised() {
         }
         round_trip(text);
     }
-    let q =
-        parse_query("CREATE DATABASE a; SHOW DATABASES; DROP SERIES FROM /x;y/; SELECT a FROM m")
-            .unwrap();
+    let q = parse_query(
+        "CREATE USER a WITH PASSWORD 'p'; SHOW DATABASES; DROP SERIES FROM /x;y/; SELECT a FROM m",
+    )
+    .unwrap();
     assert_eq!(q.len(), 4);
     assert_eq!(q[1], Statement::ShowDatabases);
     assert!(
@@ -534,6 +529,149 @@ fn unsupported_statements_are_recognised() {
         parse_one("SHOW SERIES EXACT"),
         Statement::ShowSeries(ShowSeries::default())
     );
+}
+
+#[test]
+fn database_and_retention_policy_statements_are_parsed() {
+    assert_eq!(
+        parse_one("create database \"org b,1\""),
+        Statement::CreateDatabase(CreateDatabase {
+            name: "org b,1".into(),
+            with: None
+        })
+    );
+    assert_eq!(
+        parse_one(
+            "CREATE DATABASE org_c WITH DURATION 3d REPLICATION 1 SHARD DURATION 1h NAME \"short\""
+        ),
+        Statement::CreateDatabase(CreateDatabase {
+            name: "org_c".into(),
+            with: Some(DatabasePolicy {
+                duration: Some(3 * 24 * 3_600_000_000_000),
+                replication: Some(1),
+                shard_duration: Some(3_600_000_000_000),
+                name: Some("short".into()),
+            })
+        })
+    );
+    assert_eq!(
+        parse_one("CREATE DATABASE x WITH NAME y"),
+        Statement::CreateDatabase(CreateDatabase {
+            name: "x".into(),
+            with: Some(DatabasePolicy {
+                name: Some("y".into()),
+                ..DatabasePolicy::default()
+            })
+        })
+    );
+    assert_eq!(
+        parse_one("DROP DATABASE \"\""),
+        Statement::DropDatabase(String::new())
+    );
+    assert_eq!(
+        parse_one("CREATE RETENTION POLICY forever ON org_a DURATION INF REPLICATION 1 SHARD DURATION 2w DEFAULT"),
+        Statement::CreateRetentionPolicy(CreateRetentionPolicy {
+            name: "forever".into(),
+            database: "org_a".into(),
+            duration: 0,
+            replication: 1,
+            shard_duration: Some(14 * 24 * 3_600_000_000_000),
+            default: true,
+        })
+    );
+    assert_eq!(
+        parse_one("ALTER RETENTION POLICY DEFAULT ON db DEFAULT REPLICATION 2"),
+        Statement::AlterRetentionPolicy(AlterRetentionPolicy {
+            name: "default".into(),
+            database: "db".into(),
+            duration: None,
+            replication: Some(2),
+            shard_duration: None,
+            default: true,
+        })
+    );
+    assert_eq!(
+        parse_one("drop retention policy \"one week\" on org_a"),
+        Statement::DropRetentionPolicy {
+            name: "one week".into(),
+            database: "org_a".into()
+        }
+    );
+    for (text, shown) in [
+        ("CREATE DATABASE \"org_get\"", "CREATE DATABASE org_get"),
+        ("CREATE DATABASE x WITH DURATION INF", "CREATE DATABASE x WITH DURATION INF"),
+        (
+            "CREATE DATABASE \"a b\" WITH DURATION 72h REPLICATION 3 SHARD DURATION 60m NAME \"default\"",
+            "CREATE DATABASE \"a b\" WITH DURATION 3d REPLICATION 3 SHARD DURATION 1h NAME \"default\"",
+        ),
+        ("CREATE DATABASE x WITH SHARD DURATION 0s", "CREATE DATABASE x WITH SHARD DURATION 0s"),
+        ("DROP DATABASE \"org b,1\"", "DROP DATABASE \"org b,1\""),
+        (
+            "CREATE RETENTION POLICY \"one_week\" ON \"org_a\" DURATION 1w REPLICATION 1",
+            "CREATE RETENTION POLICY one_week ON org_a DURATION 1w REPLICATION 1",
+        ),
+        (
+            "CREATE RETENTION POLICY r ON d DURATION 0s REPLICATION 1 SHARD DURATION 90m DEFAULT",
+            "CREATE RETENTION POLICY r ON d DURATION INF REPLICATION 1 SHARD DURATION 90m DEFAULT",
+        ),
+        (
+            "ALTER RETENTION POLICY \"one_week\" ON \"org_a\" DEFAULT DURATION 2w",
+            "ALTER RETENTION POLICY one_week ON org_a DURATION 2w DEFAULT",
+        ),
+        (
+            "ALTER RETENTION POLICY default ON d SHARD DURATION 1d REPLICATION 2 DURATION INF",
+            "ALTER RETENTION POLICY \"default\" ON d DURATION INF REPLICATION 2 SHARD DURATION 1d",
+        ),
+        ("DROP RETENTION POLICY \"x\" ON \"y\"", "DROP RETENTION POLICY x ON y"),
+    ] {
+        assert_eq!(round_trip(text), shown, "{text}");
+    }
+}
+
+#[test]
+fn database_and_retention_policy_errors_read_as_influxdbs() {
+    for (text, message) in [
+        // Recorded from InfluxDB 1.6 (tests/golden/influxdb-general, ddl_ cases).
+        ("CREATE DATABASE", "found EOF, expected identifier at line 1, char 17"),
+        ("CREATE RETENTION POLICY \"x\" DURATION 1d REPLICATION 1", "found DURATION, expected ON at line 1, char 29"),
+        ("CREATE RETENTION POLICY \"x\" ON \"org_a\" DURATION 1d", "found EOF, expected REPLICATION at line 1, char 51"),
+        // influxql 1.6's parser_test.go.
+        ("CREATE DATABASE \"testdb\" WITH", "found EOF, expected DURATION, NAME, REPLICATION, SHARD at line 1, char 31"),
+        ("CREATE DATABASE \"testdb\" WITH DURATION", "found EOF, expected duration at line 1, char 40"),
+        ("CREATE DATABASE \"testdb\" WITH REPLICATION", "found EOF, expected integer at line 1, char 43"),
+        ("CREATE DATABASE \"testdb\" WITH NAME", "found EOF, expected identifier at line 1, char 36"),
+        ("CREATE DATABASE \"testdb\" WITH SHARD", "found EOF, expected DURATION at line 1, char 37"),
+        ("DROP DATABASE", "found EOF, expected identifier at line 1, char 15"),
+        ("DROP RETENTION", "found EOF, expected POLICY at line 1, char 16"),
+        ("DROP RETENTION POLICY", "found EOF, expected identifier at line 1, char 23"),
+        ("DROP RETENTION POLICY \"1h.cpu\"", "found EOF, expected ON at line 1, char 31"),
+        ("DROP RETENTION POLICY \"1h.cpu\" ON", "found EOF, expected identifier at line 1, char 35"),
+        ("CREATE RETENTION", "found EOF, expected POLICY at line 1, char 18"),
+        ("CREATE RETENTION POLICY", "found EOF, expected identifier at line 1, char 25"),
+        ("CREATE RETENTION POLICY policy1", "found EOF, expected ON at line 1, char 33"),
+        ("CREATE RETENTION POLICY policy1 ON", "found EOF, expected identifier at line 1, char 36"),
+        ("CREATE RETENTION POLICY policy1 ON testdb", "found EOF, expected DURATION at line 1, char 43"),
+        ("CREATE RETENTION POLICY policy1 ON testdb DURATION", "found EOF, expected duration at line 1, char 52"),
+        ("CREATE RETENTION POLICY policy1 ON testdb DURATION bad", "found bad, expected duration at line 1, char 52"),
+        ("CREATE RETENTION POLICY policy1 ON testdb DURATION 1h", "found EOF, expected REPLICATION at line 1, char 54"),
+        ("CREATE RETENTION POLICY policy1 ON testdb DURATION 1h REPLICATION", "found EOF, expected integer at line 1, char 67"),
+        ("CREATE RETENTION POLICY policy1 ON testdb DURATION 1h REPLICATION 3.14", "found 3.14, expected integer at line 1, char 67"),
+        ("CREATE RETENTION POLICY policy1 ON testdb DURATION 1h REPLICATION 0", "invalid value 0: must be 1 <= n <= 2147483647 at line 1, char 67"),
+        ("CREATE RETENTION POLICY policy1 ON testdb DURATION 1h REPLICATION bad", "found bad, expected integer at line 1, char 67"),
+        ("CREATE RETENTION POLICY policy1 ON testdb DURATION 1h REPLICATION 1 SHARD DURATION INF", "invalid duration INF for shard duration at line 1, char 84"),
+        ("CREATE RETENTION POLICY policy1 ON testdb DURATION 1h REPLICATION 1 SHARD DURATION", "found EOF, expected duration at line 1, char 84"),
+        ("ALTER", "found EOF, expected RETENTION at line 1, char 7"),
+        ("ALTER RETENTION", "found EOF, expected POLICY at line 1, char 17"),
+        ("ALTER RETENTION POLICY", "found EOF, expected identifier at line 1, char 24"),
+        ("ALTER RETENTION POLICY policy1", "found EOF, expected ON at line 1, char 32"),
+        ("ALTER RETENTION POLICY policy1 ON", "found EOF, expected identifier at line 1, char 35"),
+        ("ALTER RETENTION POLICY policy1 ON testdb", "found EOF, expected DURATION, REPLICATION, SHARD, DEFAULT at line 1, char 42"),
+        ("ALTER RETENTION POLICY policy1 ON testdb REPLICATION 1 REPLICATION 2", "found duplicate REPLICATION option at line 1, char 56"),
+        ("ALTER RETENTION POLICY policy1 ON testdb DURATION 15251w", "overflowed duration 15251w: choose a smaller duration or INF at line 1, char 51"),
+        ("ALTER RETENTION POLICY policy1 ON testdb DURATION INF SHARD DURATION INF", "invalid duration INF for shard duration at line 1, char 70"),
+    ] {
+        assert_eq!(error(text), message, "{text}");
+    }
 }
 
 #[test]

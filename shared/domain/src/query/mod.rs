@@ -33,6 +33,7 @@ mod technical;
 mod transform;
 mod transforming;
 pub mod write;
+pub mod write_plan;
 
 use crate::influxql::{MeasurementName, Statement};
 

@@ -151,6 +151,15 @@ pub(crate) fn run(
         Statement::Select(_) | Statement::ShowCardinality(_) | Statement::Unsupported { .. } => {
             Err(StatementError::Failed("not a SHOW statement".into()))
         }
+        ddl @ (Statement::CreateDatabase(_)
+        | Statement::DropDatabase(_)
+        | Statement::CreateRetentionPolicy(_)
+        | Statement::AlterRetentionPolicy(_)
+        | Statement::DropRetentionPolicy { .. }) => Err(StatementError::Failed(format!(
+            "{} is not supported by Fieldline: its InfluxDB API reads data and accepts writes \
+             through /write; manage devices and channels with the admin API",
+            ddl.ddl_keywords().unwrap_or_default()
+        ))),
     };
     Ok(result)
 }

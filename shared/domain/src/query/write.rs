@@ -92,7 +92,6 @@ pub fn to_series_point(line: &Line) -> Result<SeriesPoint, String> {
         let number = match v {
             FieldValue::Float(f) => *f,
             FieldValue::Integer(i) => *i as f64,
-            FieldValue::Unsigned(u) => *u as f64,
             FieldValue::String(_) | FieldValue::Boolean(_) => {
                 let kind = if matches!(v, FieldValue::String(_)) {
                     "string"

@@ -1,0 +1,241 @@
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::*;
+use crate::line_protocol::{parse, Precision};
+
+const NOW: i64 = 1_700_000_000_000_000_000;
+
+fn lines(body: &str) -> (Vec<Line>, Vec<LineError>) {
+    parse(body, Precision::Nanoseconds, NOW)
+}
+
+fn found() -> Destination<'static> {
+    Destination::Found { earliest_ns: None }
+}
+
+/// The plan of `body` over the stored types `stored` (`measurement.field` → type).
+fn plan_of(body: &str, destination: Destination<'_>, stored: &[(&str, FieldType)]) -> WritePlan {
+    let (l, e) = lines(body);
+    let stored: HashMap<String, FieldType> =
+        stored.iter().map(|(k, t)| ((*k).to_owned(), *t)).collect();
+    plan(&l, &e, destination, &|m, f| {
+        stored.get(&format!("{m}.{f}")).copied()
+    })
+}
+
+#[test]
+fn a_new_field_takes_the_type_of_its_first_point_even_one_dropped() {
+    // x is new and comes before y, which conflicts: the point is dropped, x is created.
+    let p = plan_of(
+        "m x=1i,y=2i 1\nm x=2.5 2\nm y=1.5 3\n",
+        found(),
+        &[("m.y", FieldType::Float)],
+    );
+    assert_eq!(p.points, [2]);
+    assert_eq!(
+        p.new_fields,
+        [NewField {
+            measurement: "m".into(),
+            field: "x".into(),
+            field_type: FieldType::Integer
+        }]
+    );
+    assert_eq!(p.dropped, 2);
+    assert_eq!(
+        p.answer.error.as_deref(),
+        Some(
+            "partial write: field type conflict: input field \"y\" on measurement \"m\" is \
+             type integer, already exists as type float dropped=2"
+        )
+    );
+    assert_eq!(p.answer.status, 400);
+}
+
+#[test]
+fn the_time_tag_is_reported_before_a_type_conflict_written_earlier() {
+    let p = plan_of(
+        "m v=1i 1\nm,time=x v=1 2\nm v=\"s\" 3\nm v=2 4\n",
+        found(),
+        &[("m.v", FieldType::Float)],
+    );
+    assert_eq!(p.points, [3]);
+    assert_eq!(
+        p.answer.error.as_deref(),
+        Some(
+            "partial write: invalid tag key: input tag \"time\" on measurement \"m\" is invalid \
+             dropped=3"
+        )
+    );
+}
+
+#[test]
+fn a_time_field_beside_others_is_not_stored() {
+    let (l, e) = lines("m time=1,v=2 1\n");
+    let p = plan(&l, &e, found(), &|_, _| None);
+    assert_eq!((p.points.as_slice(), p.answer.status), (&[0][..], 204));
+    let fields: Vec<&str> = stored_fields(&l[0]).map(|(k, _)| k).collect();
+    assert_eq!(fields, ["v"]);
+    assert_eq!(p.new_fields.len(), 1);
+}
+
+#[test]
+fn points_beyond_retention_are_dropped_and_hidden_by_a_shard_refusal() {
+    let earliest = Destination::Found {
+        earliest_ns: Some(10),
+    };
+    let p = plan_of("m v=1 5\nm v=2 10\nbad\n", earliest, &[]);
+    assert_eq!(p.points, [1]);
+    assert_eq!(
+        p.answer.error.as_deref(),
+        Some("partial write: points beyond retention policy dropped=1")
+    );
+    let p = plan_of(
+        "m v=1 5\nm v=2i 10\n",
+        earliest,
+        &[("m.v", FieldType::Float)],
+    );
+    assert_eq!((p.points.len(), p.dropped), (0, 2));
+    assert!(p.answer.error.unwrap().ends_with(" dropped=1"));
+}
+
+#[test]
+fn the_destination_is_checked_first_and_a_missing_policy_after_the_parse() {
+    let p = plan_of("bad\n", Destination::MissingDatabase("a\"b"), &[]);
+    assert_eq!(
+        (p.answer.status, p.answer.body()),
+        (
+            404,
+            "{\"error\":\"database not found: \\\"a\\\\\\\"b\\\"\"}\n".into()
+        )
+    );
+    let p = plan_of("bad\n", Destination::MissingRetentionPolicy("x"), &[]);
+    assert_eq!(p.answer.status, 400);
+    let p = plan_of("", Destination::MissingRetentionPolicy("x"), &[]);
+    assert_eq!(
+        (p.answer.status, p.answer.error.as_deref()),
+        (500, Some("retention policy not found: x"))
+    );
+    let p = plan_of("", found(), &[]);
+    assert_eq!((p.answer.status, p.answer.body()), (204, String::new()));
+}
+
+#[test]
+fn go_quote_escapes_as_go_does() {
+    assert_eq!(go_quote("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\x01é\"");
+}
+
+// ---- The golden write cases
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/influxdb-general")
+}
+
+/// The names of the cases of a corpus file, in order.
+pub(crate) fn case_names(file: &str) -> Vec<String> {
+    std::fs::read_to_string(golden_dir().join(file))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = '")?.strip_suffix('\''))
+        .map(str::to_owned)
+        .collect()
+}
+
+pub(crate) fn answer_of(name: &str) -> Value {
+    let path = golden_dir().join("answers").join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Cases whose recorded answer Fieldline does not give, on purpose, and why.
+const DIFFERENT: &[(&str, &str)] = &[(
+    "write_conflict_other_shard",
+    "field types are per measurement in Fieldline, per shard group in InfluxDB",
+)];
+
+/// Replays every `/write` of writes.toml (database `w`, created by the first case and dropped by
+/// the last) through the parser and the plan, over the field types the cases before stored,
+/// and compares status, body and `X-Influxdb-Error` with InfluxDB's.
+#[test]
+fn the_write_cases_get_influxdbs_answers() {
+    let databases = ["general", "w"];
+    let mut stored: HashMap<(String, String), FieldType> = HashMap::new();
+    let (mut judged, mut failures) = (0, Vec::new());
+    let mut not_judged = Vec::new();
+    let mut differ = HashSet::new();
+    for name in case_names("writes.toml") {
+        let case = answer_of(&name);
+        let request = &case["request"];
+        if request["path"] != "/write" || request["method"] != "POST" {
+            // Reads (`*_check`), the set-up and teardown queries, `GET /write` (405).
+            not_judged.push(name);
+            continue;
+        }
+        let params = &request["params"];
+        let param = |k: &str| params[k].as_str();
+        let db = param("db").filter(|d| !d.is_empty());
+        let destination = match (db, param("rp")) {
+            (None, _) => Destination::NoDatabase,
+            (Some(d), _) if !databases.contains(&d) => Destination::MissingDatabase(d),
+            (Some(_), Some(rp)) if rp != "autogen" => Destination::MissingRetentionPolicy(rp),
+            _ => Destination::Found { earliest_ns: None },
+        };
+        // InfluxDB reads an unknown precision as nanoseconds. A gzip body is recorded as sent
+        // before compression.
+        let precision = Precision::parse(param("precision").unwrap_or("")).unwrap_or_default();
+        let (l, e) = parse(request["body"].as_str().unwrap(), precision, NOW);
+        let p = plan(&l, &e, destination, &|m, f| {
+            stored.get(&(m.to_owned(), f.to_owned())).copied()
+        });
+        let want = (
+            case["status"].as_u64().unwrap(),
+            case["body_raw"].as_str().unwrap_or("").to_owned(),
+            case["headers"]["X-Influxdb-Error"]
+                .as_str()
+                .map(str::to_owned),
+        );
+        let got = (
+            u64::from(p.answer.status),
+            p.answer.body(),
+            p.answer.header(),
+        );
+        judged += 1;
+        if DIFFERENT.iter().any(|(n, _)| *n == name) {
+            assert_ne!(got, want, "{name} is listed as different but matches");
+            differ.insert(name);
+            continue;
+        }
+        if got != want {
+            failures.push(format!("{name}:\n  want {want:?}\n  got  {got:?}"));
+        }
+        for f in p.new_fields {
+            stored.insert((f.measurement, f.field), f.field_type);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(differ.len(), DIFFERENT.len());
+    // Every POST /write was judged (59); not the 30 reads, the set-up and teardown queries
+    // (CREATE/DROP DATABASE) and the GET /write (405, the HTTP layer's).
+    assert_eq!((judged, not_judged.len()), (59, 34), "{not_judged:?}");
+    // The field types left agree with SHOW FIELD KEYS of the `*_field_keys` and `fresh` cases.
+    for (name, statement, measurement) in [
+        ("write_all_types_field_keys", 0, "types"),
+        ("write_conflict_within_body_check", 1, "fresh"),
+    ] {
+        let answer = answer_of(name);
+        let rows = answer["body"]["results"][statement]["series"][0]["values"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let mut ours: Vec<Value> = stored
+            .iter()
+            .filter(|((m, _), _)| m == measurement)
+            .map(|((_, f), t)| serde_json::json!([f, t.name()]))
+            .collect();
+        ours.sort_by_key(ToString::to_string);
+        assert_eq!(ours, rows, "{name}");
+    }
+}
