@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 
-use fieldline_domain::line_protocol::{FieldValue, Line};
-use fieldline_domain::query::write::{to_series_point, SeriesPoint};
+use fieldline_domain::line_protocol::{Line, LineError};
+use fieldline_domain::query::write::{outcome, to_series_point, SeriesPoint};
+use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
 use fieldline_domain::query::{self, Context, FieldType, RETENTION_POLICY};
 use fieldline_domain::{Action, Timestamp};
 
@@ -15,7 +16,7 @@ use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
 use crate::ingest::{self, Api, Incoming, IngestReport};
 use crate::limits::{self, Subject};
-use crate::ports::{LinesWritten, Store};
+use crate::ports::{LinesWritten, Store, StoredFieldType};
 
 /// The most rows one query may answer with before it is refused.
 pub const MAX_ROWS: usize = 500_000;
@@ -106,62 +107,119 @@ impl From<&SeriesPoint> for Incoming {
     }
 }
 
-/// Writes the parsed lines of a `/write` body into `db`. In the model's database (`database`)
-/// a line of the model's shape (a device's `uuid` or `network_id`, the model's tags, one
-/// numeric field `value`) is a point of that device's channel, through [`ingest::ingest`]; any
-/// other line, in any database, is a point of a general series with its tags as written and
-/// its fields typed ([`write_general`]).
+/// What a `/write` did: InfluxDB's answer, and how many points were stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteReport {
+    pub answer: WriteAnswer,
+    pub written: usize,
+    /// Parsed points not stored (refused, conflicting, beyond retention).
+    pub dropped: usize,
+}
+
+/// Writes the parsed lines of a `/write` body into `db`, with `rp` as named. In the model's
+/// database (`database`) a line of the model's shape (a device's `uuid` or `network_id`, the
+/// model's tags, one numeric field `value`) is a point of that device's channel, through
+/// [`ingest::ingest`]; any other line, in any database, is a point of a general series with its
+/// tags as written and its fields typed ([`write_general`]). `db` exists ([`write_target`]).
+#[allow(clippy::too_many_arguments)]
 pub fn write(
     store: &(impl Store + ?Sized),
     caller: &Caller,
     database: &str,
     db: &str,
+    rp: Option<&str>,
     lines: &[Line],
+    parse_errors: &[LineError],
     now: Timestamp,
-) -> Result<IngestReport> {
+) -> Result<WriteReport> {
     caller.may(Action::ReadOrg)?;
     let mut points = Vec::new();
-    let mut general: Vec<&Line> = Vec::new();
+    let mut general: Vec<Line> = Vec::new();
     for line in lines {
         match to_series_point(line).ok().filter(|_| db == database) {
             Some(p) => points.push(Incoming::from(&p)),
-            None => general.push(line),
+            None => general.push(line.clone()),
         }
     }
-    let mut report = IngestReport::default();
-    if !points.is_empty() {
-        report = ingest::ingest(
+    let model = if points.is_empty() {
+        IngestReport::default()
+    } else {
+        ingest::ingest(
             store,
             &caller.tenant,
             &caller.principal,
             Api::InfluxWrite,
             &points,
             now,
-        )?;
+        )?
+    };
+    if general.is_empty() && !points.is_empty() {
+        // The model's answer (`query::write::outcome`).
+        let answer = match outcome(parse_errors, lines.len(), &model.rejected) {
+            None => WriteAnswer {
+                status: 204,
+                error: None,
+            },
+            Some(message) => WriteAnswer {
+                status: 400,
+                error: Some(message),
+            },
+        };
+        return Ok(WriteReport {
+            answer,
+            written: model.written,
+            dropped: model.rejected.len(),
+        });
     }
-    if !general.is_empty() {
-        let r = write_general(store, caller, db, &general, now)?;
-        report.written += r.written;
-        report.rejected.extend(r.rejected);
+    let mut report = write_general(store, caller, db, rp, &general, parse_errors, now)?;
+    report.written += model.written;
+    if !model.rejected.is_empty() {
+        report.dropped += model.rejected.len();
+        let message = match report.answer.error.take() {
+            // Both refused some: the general reason, every point dropped counted.
+            Some(m) => match m.rsplit_once(" dropped=") {
+                Some((reason, _)) => format!("{reason} dropped={}", report.dropped),
+                None => m,
+            },
+            None => format!(
+                "partial write: {} dropped={}",
+                model.rejected[0],
+                model.rejected.len()
+            ),
+        };
+        report.answer = WriteAnswer {
+            status: 400,
+            error: Some(message),
+        };
     }
     Ok(report)
 }
 
-/// How many times a body is checked again when another write stored a field's type first.
+/// How many times a body is planned again when another write stored a field's type first.
 const TYPE_RETRIES: usize = 3;
 
-/// Writes lines into `db`'s general series: each field keeps the type it was first written
-/// with, in the database or earlier in the body; a line carrying another type is rejected with
-/// InfluxDB's `field type conflict`. Counted by the points-per-hour quota, a value a point.
+/// Writes lines into `db`'s general series as InfluxDB 1.6 decides them
+/// ([`write_plan::plan`]): each field keeps the type it was first written with; a point with
+/// a field of another type is dropped (`field type conflict`); points older than the
+/// subscription's detailed retention are dropped. Counted by the points-per-hour quota, one
+/// unit a value.
 pub fn write_general(
     store: &(impl Store + ?Sized),
     caller: &Caller,
     db: &str,
-    lines: &[&Line],
+    rp: Option<&str>,
+    lines: &[Line],
+    parse_errors: &[LineError],
     now: Timestamp,
-) -> Result<IngestReport> {
+) -> Result<WriteReport> {
     caller.may(Action::RegisterFromData)?;
     let subscription = crate::auth::require_subscription(store, &caller.tenant, now)?;
+    let destination = match rp.filter(|r| !r.is_empty() && *r != RETENTION_POLICY) {
+        Some(rp) => Destination::MissingRetentionPolicy(rp),
+        None => Destination::Found {
+            earliest_ns: Some(ns(subscription.detailed_cutoff(now))),
+        },
+    };
     let quota = limits::points_per_hour(&subscription);
     let mut measurements: Vec<&str> = lines.iter().map(|l| l.measurement.as_str()).collect();
     measurements.sort_unstable();
@@ -172,20 +230,43 @@ pub fn write_general(
             .into_iter()
             .map(|t| ((t.measurement, t.field), t.ty))
             .collect();
-        let (accepted, rejected) = check_types(lines, stored);
-        let units: u64 = accepted.iter().map(|l| l.fields.len() as u64).sum();
-        if units == 0 {
-            return Ok(IngestReport {
+        let lookup = |m: &str, f: &str| stored.get(&(m.to_owned(), f.to_owned())).copied();
+        let plan = write_plan::plan(lines, parse_errors, destination, &lookup);
+        let accepted: Vec<&Line> = plan.points.iter().map(|&i| &lines[i]).collect();
+        let new_fields: Vec<StoredFieldType> = plan
+            .new_fields
+            .iter()
+            .map(|f| StoredFieldType {
+                measurement: f.measurement.clone(),
+                field: f.field.clone(),
+                ty: f.field_type,
+            })
+            .collect();
+        let units: u64 = accepted
+            .iter()
+            .map(|l| write_plan::stored_fields(l).count() as u64)
+            .sum();
+        let reservation = (units > 0)
+            .then(|| limits::reservation(&quota, Subject::Org(caller.tenant.id()), units, now));
+        if accepted.is_empty() && new_fields.is_empty() {
+            return Ok(WriteReport {
+                answer: plan.answer,
                 written: 0,
-                rejected,
+                dropped: plan.dropped,
             });
         }
-        let reservation = limits::reservation(&quota, Subject::Org(caller.tenant.id()), units, now);
-        match store.write_lines(&caller.tenant, db, &accepted, Some(&reservation))? {
+        match store.write_lines(
+            &caller.tenant,
+            db,
+            &accepted,
+            &new_fields,
+            reservation.as_ref(),
+        )? {
             LinesWritten::Written(_) => {
-                return Ok(IngestReport {
+                return Ok(WriteReport {
+                    answer: plan.answer,
                     written: accepted.len(),
-                    rejected,
+                    dropped: plan.dropped,
                 })
             }
             LinesWritten::OverLimit => {
@@ -203,50 +284,4 @@ pub fn write_general(
         BackendFailure::Other,
         "field types kept changing while the body was written; try again",
     ))
-}
-
-/// The lines whose fields have the types stored (or first given in the body), and InfluxDB's
-/// reason for each other line.
-fn check_types<'a>(
-    lines: &[&'a Line],
-    mut known: HashMap<(String, String), FieldType>,
-) -> (Vec<&'a Line>, Vec<String>) {
-    let mut accepted = Vec::with_capacity(lines.len());
-    let mut rejected = Vec::new();
-    'lines: for line in lines {
-        let mut new = Vec::new();
-        for (f, v) in &line.fields {
-            let ty = match v {
-                FieldValue::Float(_) => FieldType::Float,
-                FieldValue::Integer(_) => FieldType::Integer,
-                FieldValue::String(_) => FieldType::String,
-                FieldValue::Boolean(_) => FieldType::Boolean,
-                FieldValue::Unsigned(_) => {
-                    rejected.push(format!(
-                        "unable to parse '{}': invalid number",
-                        line.measurement
-                    ));
-                    continue 'lines;
-                }
-            };
-            let key = (line.measurement.clone(), f.clone());
-            match known.get(&key) {
-                Some(t) if *t != ty => {
-                    rejected.push(format!(
-                        "field type conflict: input field {f:?} on measurement {:?} is type {}, \
-                         already exists as type {}",
-                        line.measurement,
-                        ty.name(),
-                        t.name()
-                    ));
-                    continue 'lines;
-                }
-                Some(_) => {}
-                None => new.push((key, ty)),
-            }
-        }
-        known.extend(new);
-        accepted.push(*line);
-    }
-    (accepted, rejected)
 }

@@ -561,13 +561,16 @@ pub trait Databases {
         database: &str,
         measurements: &[&str],
     ) -> Result<Vec<StoredFieldType>>;
-    /// Writes the lines' values (checked against the field types) and counts the reservation,
-    /// in one transaction: all of it or nothing.
+    /// Writes the lines' values, records the fields the body creates (`new_fields`) and counts
+    /// the reservation, in one transaction: all of it, or nothing when a stored type is not the
+    /// one the body was planned with ([`LinesWritten::TypesChanged`]) or the reservation would
+    /// pass its limit.
     fn write_lines(
         &self,
         tenant: &Tenant,
         database: &str,
         lines: &[&fieldline_domain::line_protocol::Line],
+        new_fields: &[StoredFieldType],
         reservation: Option<&Reservation>,
     ) -> Result<LinesWritten>;
     /// Retention, one bounded batch: up to `batch` values older than `before` deleted.

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use fieldline_domain::line_protocol::{FieldValue, Line};
+use fieldline_domain::query::write_plan::stored_fields;
 use fieldline_domain::query::{FieldType, TimeRange, Value as FieldData};
 use fieldline_domain::Timestamp;
 
@@ -43,18 +44,6 @@ fn parse_type(s: &str) -> Result<FieldType> {
         "string" => FieldType::String,
         "boolean" => FieldType::Boolean,
         other => return Err(Error::Corrupt(format!("unknown field type {other:?}"))),
-    })
-}
-
-/// The type a line-protocol value is stored as; `None` for an unsigned integer, which InfluxDB
-/// 1.6 does not store.
-pub fn type_of(v: &FieldValue) -> Option<FieldType> {
-    Some(match v {
-        FieldValue::Float(_) => FieldType::Float,
-        FieldValue::Integer(_) => FieldType::Integer,
-        FieldValue::String(_) => FieldType::String,
-        FieldValue::Boolean(_) => FieldType::Boolean,
-        FieldValue::Unsigned(_) => return None,
     })
 }
 
@@ -147,23 +136,22 @@ pub fn field_types(
     Ok(out)
 }
 
-/// Writes the lines' values into `database` in one transaction, counting `reservation` (the
-/// points-per-hour quota, in values) in it: every value, or nothing when the reservation would
-/// pass its limit or a field's stored type is not the one a line carries (the caller checked
-/// the body against older types). A value at a time its (series, field) already has replaces
-/// it, as in InfluxDB, and the last of a body wins.
+/// Writes the lines' values into `database` in one transaction, recording `new_fields` (the
+/// fields the body creates, with their types) and counting `reservation` (the points-per-hour
+/// quota, in values) in it: every value, or nothing when the reservation would pass its limit
+/// or a field's stored type is not the one the body was planned with (another write stored it
+/// since). A value at a time its (series, field) already has replaces it, as in InfluxDB, and
+/// the last of a body wins. Fields named `time` are not stored, as InfluxDB skips them.
 pub fn write_lines(
     db: &dyn Db,
     tenant: &Tenant,
     database: &str,
     lines: &[&Line],
+    new_fields: &[StoredFieldType],
     reservation: Option<&Reservation>,
 ) -> Result<LinesWritten> {
-    if lines.is_empty() {
-        return Ok(LinesWritten::Written(0));
-    }
     transaction(db, |db| {
-        let Some(new_types) = check_types(db, tenant, database, lines)? else {
+        let Some(to_record) = check_types(db, tenant, database, lines, new_fields)? else {
             return Ok(LinesWritten::TypesChanged);
         };
         if let Some(r) = reservation {
@@ -171,19 +159,22 @@ pub fn write_lines(
                 return Ok(LinesWritten::OverLimit);
             }
         }
-        record_types(db, tenant, database, &new_types)?;
+        record_types(db, tenant, database, &to_record)?;
+        if lines.is_empty() {
+            return Ok(LinesWritten::Written(0));
+        }
         let series = series_keys(db, tenant, database, lines)?;
         let mut wanted: Vec<(i64, &str)> = Vec::new();
         for (line, s) in lines.iter().zip(&series) {
-            wanted.extend(line.fields.iter().map(|(f, _)| (*s, f.as_str())));
+            wanted.extend(stored_fields(line).map(|(f, _)| (*s, f)));
         }
         let fields = field_keys(db, &wanted)?;
         // (field key, time) -> value; the last of a body wins.
         let mut rows: HashMap<(i64, i64), &FieldValue> = HashMap::new();
         let mut order: Vec<(i64, i64)> = Vec::new();
         for (line, s) in lines.iter().zip(&series) {
-            for (f, v) in &line.fields {
-                let key = fields[&(*s, f.as_str())];
+            for (f, v) in stored_fields(line) {
+                let key = fields[&(*s, f)];
                 if rows.insert((key, line.timestamp_ns), v).is_none() {
                     order.push((key, line.timestamp_ns));
                 }
@@ -207,13 +198,6 @@ fn columns(v: &FieldValue) -> [Value; 4] {
     match v {
         FieldValue::Float(f) => [Value::Real(*f), Value::Null, Value::Null, Value::Null],
         FieldValue::Integer(i) => [Value::Null, Value::Integer(*i), Value::Null, Value::Null],
-        // Refused before (InfluxDB 1.6 stores no unsigned integers); kept exact if it fits.
-        FieldValue::Unsigned(u) => [
-            Value::Null,
-            Value::Integer(i64::try_from(*u).unwrap_or(i64::MAX)),
-            Value::Null,
-            Value::Null,
-        ],
         FieldValue::String(s) => [
             Value::Null,
             Value::Null,
@@ -246,15 +230,21 @@ fn insert_values_sql(rows: usize) -> String {
     sql
 }
 
-/// The fields new to their measurement, with the type each line gives them first; `None` when
-/// a line carries a type other than the stored one (or one InfluxDB 1.6 does not store).
+/// The fields of `new_fields` not stored yet; `None` when a stored type is not the one the body
+/// was planned with (a new field stored since with another type, or a line's value of a type
+/// other than its field's).
 fn check_types<'a>(
     db: &dyn Db,
     tenant: &Tenant,
     database: &str,
-    lines: &[&'a Line],
-) -> Result<Option<Vec<(&'a str, &'a str, FieldType)>>> {
-    let mut measurements: Vec<&str> = lines.iter().map(|l| l.measurement.as_str()).collect();
+    lines: &[&Line],
+    new_fields: &'a [StoredFieldType],
+) -> Result<Option<Vec<&'a StoredFieldType>>> {
+    let mut measurements: Vec<&str> = lines
+        .iter()
+        .map(|l| l.measurement.as_str())
+        .chain(new_fields.iter().map(|f| f.measurement.as_str()))
+        .collect();
     measurements.sort_unstable();
     measurements.dedup();
     let mut known: HashMap<(String, String), FieldType> =
@@ -262,23 +252,26 @@ fn check_types<'a>(
             .into_iter()
             .map(|t| ((t.measurement, t.field), t.ty))
             .collect();
-    let mut new = Vec::new();
-    for line in lines {
-        for (f, v) in &line.fields {
-            let Some(ty) = type_of(v) else {
-                return Ok(None);
-            };
-            match known.get(&(line.measurement.clone(), f.clone())) {
-                Some(t) if *t == ty => {}
-                Some(_) => return Ok(None),
-                None => {
-                    known.insert((line.measurement.clone(), f.clone()), ty);
-                    new.push((line.measurement.as_str(), f.as_str(), ty));
-                }
+    let mut to_record = Vec::new();
+    for f in new_fields {
+        match known.get(&(f.measurement.clone(), f.field.clone())) {
+            Some(t) if *t == f.ty => {}
+            Some(_) => return Ok(None),
+            None => {
+                known.insert((f.measurement.clone(), f.field.clone()), f.ty);
+                to_record.push(f);
             }
         }
     }
-    Ok(Some(new))
+    for line in lines {
+        for (f, v) in stored_fields(line) {
+            let key = (line.measurement.clone(), f.to_owned());
+            if known.get(&key) != Some(&FieldType::of(v)) {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(to_record))
 }
 
 /// Stores the types of fields new to their measurement.
@@ -286,17 +279,17 @@ fn record_types(
     db: &dyn Db,
     tenant: &Tenant,
     database: &str,
-    new: &[(&str, &str, FieldType)],
+    new: &[&StoredFieldType],
 ) -> Result<()> {
     for chunk in new.chunks(IN_CHUNK) {
         let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
-        for (m, f, ty) in chunk {
+        for f in chunk {
             params.extend([
                 tenant.key.into(),
                 database.into(),
-                (*m).into(),
-                (*f).into(),
-                type_name(*ty).into(),
+                f.measurement.as_str().into(),
+                f.field.as_str().into(),
+                type_name(f.ty).into(),
             ]);
         }
         let values = vec!["(?,?,?,?,?)"; chunk.len()].join(",");
@@ -572,9 +565,10 @@ impl<D: Db> Databases for crate::SqlStore<D> {
         tenant: &Tenant,
         database: &str,
         lines: &[&Line],
+        new_fields: &[StoredFieldType],
         reservation: Option<&Reservation>,
     ) -> Result<LinesWritten> {
-        write_lines(&self.0, tenant, database, lines, reservation)
+        write_lines(&self.0, tenant, database, lines, new_fields, reservation)
     }
 
     fn delete_expired_values(

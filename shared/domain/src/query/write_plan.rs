@@ -37,26 +37,9 @@ use crate::line_protocol::{FieldValue, Line, LineError};
 
 use super::format::encode_error;
 
-/// The type of a field, fixed by its first write to a measurement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FieldType {
-    Float,
-    Integer,
-    String,
-    Boolean,
-}
+pub use super::FieldType;
 
 impl FieldType {
-    /// InfluxDB's name of the type: `float`, `integer`, `string`, `boolean`.
-    pub fn name(self) -> &'static str {
-        match self {
-            FieldType::Float => "float",
-            FieldType::Integer => "integer",
-            FieldType::String => "string",
-            FieldType::Boolean => "boolean",
-        }
-    }
-
     /// The type of a written value.
     pub fn of(value: &FieldValue) -> FieldType {
         match value {
