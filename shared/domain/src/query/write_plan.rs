@@ -330,4 +330,4 @@ fn go_quote(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
