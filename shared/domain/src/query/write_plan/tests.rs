@@ -239,3 +239,116 @@ fn the_write_cases_get_influxdbs_answers() {
         assert_eq!(ours, rows, "{name}");
     }
 }
+
+/// The series of statement `statement` of a recorded answer.
+fn series(name: &str, statement: usize) -> Value {
+    answer_of(name)["body"]["results"][statement]["series"][0].clone()
+}
+
+fn body_of(name: &str) -> String {
+    answer_of(name)["request"]["body"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn rfc3339(ns: i64) -> Value {
+    let t = chrono::DateTime::from_timestamp_nanos(ns);
+    Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+fn json_of(value: &FieldValue) -> Value {
+    match value {
+        FieldValue::Float(f) => serde_json::json!(f),
+        FieldValue::Integer(i) => serde_json::json!(i),
+        FieldValue::String(s) => serde_json::json!(s),
+        FieldValue::Boolean(b) => serde_json::json!(b),
+    }
+}
+
+/// Equal as InfluxDB's JSON means them: integers exactly, floats as numbers (`-0` is `-0.0`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            x.as_f64() == y.as_f64()
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        _ => a == b,
+    }
+}
+
+/// What the parser reads from the write cases' bodies is what InfluxDB stored: the `*_check`
+/// reads of writes.toml show the values (exact int64s, float forms, string escapes, booleans),
+/// the times (every precision, the far past) and the names (escapes, quotes, backslashes,
+/// case and non-ASCII) as InfluxDB kept them.
+#[test]
+fn the_write_cases_read_back_as_influxdb_stored_them() {
+    // One field per point, read back by time.
+    for (write, check) in [
+        ("write_float_forms", "write_float_forms_check"),
+        ("write_integers_exact", "write_integers_exact_check"),
+        ("write_booleans", "write_booleans_check"),
+        ("write_strings", "write_strings_check"),
+        ("write_far_past", "write_far_past_check"),
+    ] {
+        let (mut l, e) = lines(&body_of(write));
+        assert_eq!(e, [], "{write}");
+        l.sort_by_key(|l| l.timestamp_ns);
+        let ours: Value = l
+            .iter()
+            .map(|l| serde_json::json!([rfc3339(l.timestamp_ns), json_of(&l.fields[0].1)]))
+            .collect();
+        let theirs = &series(check, 0)["values"];
+        assert!(same(&ours, theirs), "{write}: {ours} != {theirs}");
+    }
+
+    // Every precision, by the tag p each case writes.
+    let stored = series("write_precision_check_ns", 0)["values"].clone();
+    for row in stored.as_array().unwrap() {
+        let p = row[2].as_str().unwrap();
+        let case = answer_of(&format!("write_precision_{p}"));
+        let precision = case["request"]["params"]["precision"].as_str().unwrap();
+        let precision = Precision::parse(precision).unwrap_or_default();
+        let (l, _) = parse(case["request"]["body"].as_str().unwrap(), precision, NOW);
+        assert_eq!(
+            serde_json::json!(l[0].timestamp_ns),
+            row[0],
+            "precision {p}"
+        );
+    }
+
+    // Names.
+    let (l, _) = lines(&body_of("write_escapes"));
+    let s = series("write_escapes_check", 0);
+    assert_eq!(s["name"], l[0].measurement.as_str());
+    assert_eq!(s["columns"][1], l[0].fields[0].0.as_str());
+    assert_eq!(s["columns"][2], l[0].tags[0].0.as_str());
+    assert_eq!(s["values"][0][2], l[0].tags[0].1.as_str());
+    for (write, check) in [
+        (
+            "write_unescaped_quotes_and_equals_in_names",
+            "write_unescaped_quotes_check",
+        ),
+        ("write_backslashes", "write_backslashes_check"),
+        (
+            "write_tag_value_case_and_unicode",
+            "write_tag_value_case_check",
+        ),
+    ] {
+        let (l, _) = lines(&body_of(write));
+        let s = series(check, 1);
+        assert_eq!(s["name"], l[0].measurement.as_str(), "{write}");
+        let mut tags: Vec<Value> = l
+            .iter()
+            .flat_map(|l| &l.tags)
+            .map(|(k, v)| serde_json::json!([k, v]))
+            .collect();
+        tags.sort_by_key(ToString::to_string);
+        tags.dedup();
+        let mut theirs = s["values"].as_array().unwrap().clone();
+        theirs.sort_by_key(ToString::to_string);
+        assert_eq!(tags, theirs, "{write}");
+    }
+}
