@@ -131,13 +131,22 @@ fn go_quote_escapes_as_go_does() {
 
 // ---- The golden write cases
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/influxdb-general")
+/// The general corpus, `tests/golden/influxdb-general`.
+const GENERAL: &str = "influxdb-general";
+
+fn golden_dir(corpus: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/golden")
+        .join(corpus)
 }
 
-/// The names of the cases of a corpus file, in order.
+/// The names of the cases of a file of the general corpus, in order.
 pub(crate) fn case_names(file: &str) -> Vec<String> {
-    std::fs::read_to_string(golden_dir().join(file))
+    case_names_of(GENERAL, file)
+}
+
+fn case_names_of(corpus: &str, file: &str) -> Vec<String> {
+    std::fs::read_to_string(golden_dir(corpus).join(file))
         .unwrap()
         .lines()
         .filter_map(|l| l.strip_prefix("name = '")?.strip_suffix('\''))
@@ -145,8 +154,15 @@ pub(crate) fn case_names(file: &str) -> Vec<String> {
         .collect()
 }
 
+/// The recorded answer of a case of the general corpus.
 pub(crate) fn answer_of(name: &str) -> Value {
-    let path = golden_dir().join("answers").join(format!("{name}.json"));
+    answer_in(GENERAL, name)
+}
+
+fn answer_in(corpus: &str, name: &str) -> Value {
+    let path = golden_dir(corpus)
+        .join("answers")
+        .join(format!("{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -351,4 +367,70 @@ fn the_write_cases_read_back_as_influxdb_stored_them() {
         theirs.sort_by_key(ToString::to_string);
         assert_eq!(tags, theirs, "{write}");
     }
+}
+
+/// The `/write` cases of the model-shaped corpus (`tests/golden/influxql`, database `scratch`,
+/// created and dropped there), replayed in order with the databases its CREATE/DROP DATABASE
+/// cases leave (through [`crate::query::ddl`]): parse errors of every kind, partial writes,
+/// precisions, type conflicts, a dropped database.
+#[test]
+fn the_model_corpus_writes_get_influxdbs_answers() {
+    use crate::query::ddl::{apply, write_destination, Catalog};
+    const CORPUS: &str = "influxql";
+    // Fieldline strips the \r of a CRLF line ending (see line_protocol).
+    const DIFFERENT: &[&str] = &["write_crlf"];
+    let mut catalog = Catalog::default();
+    let create = crate::influxql::parse_query("CREATE DATABASE fieldline").unwrap();
+    apply(&create[0], &mut catalog, 0).unwrap();
+    let mut stored: HashMap<(String, String, String), FieldType> = HashMap::new();
+    let (mut judged, mut failures) = (0, Vec::new());
+    for name in case_names_of(CORPUS, "queries.toml") {
+        let case = answer_in(CORPUS, &name);
+        let request = &case["request"];
+        let params = &request["params"];
+        if request["path"] == "/query" {
+            let q = params["q"].as_str().unwrap_or_default();
+            if let Ok(statements) = crate::influxql::parse_query(q) {
+                for s in statements.iter().filter(|s| s.ddl_keywords().is_some()) {
+                    let _ = apply(s, &mut catalog, 0);
+                }
+            }
+            continue;
+        }
+        // Other paths and methods, and gzip, are the HTTP layer's.
+        if request["path"] != "/write"
+            || request["method"] != "POST"
+            || request["headers"]["Content-Encoding"].is_string()
+        {
+            continue;
+        }
+        let (db, rp) = (params["db"].as_str(), params["rp"].as_str());
+        let destination = write_destination(&catalog, db, rp, NOW);
+        let precision = Precision::parse(params["precision"].as_str().unwrap_or(""));
+        let (l, e) = parse(
+            request["body"].as_str().unwrap_or_default(),
+            precision.unwrap_or_default(),
+            NOW,
+        );
+        let db = db.unwrap_or_default();
+        let p = plan(&l, &e, destination, &|m, f| {
+            stored.get(&(db.into(), m.into(), f.into())).copied()
+        });
+        for f in p.new_fields {
+            stored.insert((db.into(), f.measurement, f.field), f.field_type);
+        }
+        let got = (u64::from(p.answer.status), p.answer.body());
+        let want = (
+            case["status"].as_u64().unwrap(),
+            case["body_raw"].as_str().unwrap_or("").to_owned(),
+        );
+        judged += 1;
+        if DIFFERENT.contains(&name.as_str()) {
+            assert_ne!(got, want, "{name} is listed as different but matches");
+        } else if got != want {
+            failures.push(format!("{name}:\n  want {want:?}\n  got  {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(judged, 72);
 }
