@@ -37,7 +37,8 @@ use crate::line_protocol::{FieldValue, Line, LineError};
 
 use super::format::encode_error;
 
-/// The type of a field, fixed by its first write to a measurement.
+/// The type of a field, fixed by its first write to a measurement. The same as the engine's
+/// (`query::FieldType`), which replaces it when both are merged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FieldType {
     Float,
@@ -56,15 +57,15 @@ impl FieldType {
             FieldType::Boolean => "boolean",
         }
     }
+}
 
-    /// The type of a written value.
-    pub fn of(value: &FieldValue) -> FieldType {
-        match value {
-            FieldValue::Float(_) => FieldType::Float,
-            FieldValue::Integer(_) => FieldType::Integer,
-            FieldValue::String(_) => FieldType::String,
-            FieldValue::Boolean(_) => FieldType::Boolean,
-        }
+/// The type of a written value.
+pub fn field_type(value: &FieldValue) -> FieldType {
+    match value {
+        FieldValue::Float(_) => FieldType::Float,
+        FieldValue::Integer(_) => FieldType::Integer,
+        FieldValue::String(_) => FieldType::String,
+        FieldValue::Boolean(_) => FieldType::Boolean,
     }
 }
 
@@ -228,7 +229,7 @@ pub fn plan(
             return false;
         }
         for (field, value) in stored_fields(line) {
-            let written = FieldType::of(value);
+            let written = field_type(value);
             let known = created
                 .get(m)
                 .and_then(|fields| fields.get(field).copied())
