@@ -421,4 +421,4 @@ pub fn write_destination<'a>(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -222,7 +222,7 @@ fn now_ns() -> i64 {
 }
 
 /// One `/query` case over the catalog: the body InfluxDB's would be.
-fn query(case: &Value, catalog: &mut Catalog) -> (u64, String) {
+pub(crate) fn query(case: &Value, catalog: &mut Catalog) -> (u64, String) {
     let request = &case["request"];
     let params = &request["params"];
     let q = params["q"].as_str().unwrap();

@@ -371,8 +371,8 @@ fn the_write_cases_read_back_as_influxdb_stored_them() {
 
 /// The `/write` cases of the model-shaped corpus (`tests/golden/influxql`, database `scratch`,
 /// created and dropped there), replayed in order with the databases its CREATE/DROP DATABASE
-/// cases leave (through [`crate::query::ddl`]): parse errors of every kind, partial writes,
-/// precisions, type conflicts, a dropped database.
+/// cases leave (through [`crate::query::ddl`], whose answers are compared too): parse errors of
+/// every kind, partial writes, precisions, type conflicts, a dropped database.
 #[test]
 fn the_model_corpus_writes_get_influxdbs_answers() {
     use crate::query::ddl::{apply, write_destination, Catalog};
@@ -383,16 +383,23 @@ fn the_model_corpus_writes_get_influxdbs_answers() {
     let create = crate::influxql::parse_query("CREATE DATABASE fieldline").unwrap();
     apply(&create[0], &mut catalog, 0).unwrap();
     let mut stored: HashMap<(String, String, String), FieldType> = HashMap::new();
-    let (mut judged, mut failures) = (0, Vec::new());
+    let (mut judged, mut ddl, mut failures) = (0, 0, Vec::new());
     for name in case_names_of(CORPUS, "queries.toml") {
         let case = answer_in(CORPUS, &name);
         let request = &case["request"];
         let params = &request["params"];
+        let want = (
+            case["status"].as_u64().unwrap(),
+            case["body_raw"].as_str().unwrap_or("").to_owned(),
+        );
         if request["path"] == "/query" {
             let q = params["q"].as_str().unwrap_or_default();
-            if let Ok(statements) = crate::influxql::parse_query(q) {
-                for s in statements.iter().filter(|s| s.ddl_keywords().is_some()) {
-                    let _ = apply(s, &mut catalog, 0);
+            let parsed = crate::influxql::parse_query(q).unwrap_or_default();
+            if !parsed.is_empty() && parsed.iter().all(|s| s.ddl_keywords().is_some()) {
+                let got = crate::query::ddl::tests::query(&case, &mut catalog);
+                ddl += 1;
+                if got != want {
+                    failures.push(format!("{name}:\n  want {want:?}\n  got  {got:?}"));
                 }
             }
             continue;
@@ -420,10 +427,6 @@ fn the_model_corpus_writes_get_influxdbs_answers() {
             stored.insert((db.into(), f.measurement, f.field), f.field_type);
         }
         let got = (u64::from(p.answer.status), p.answer.body());
-        let want = (
-            case["status"].as_u64().unwrap(),
-            case["body_raw"].as_str().unwrap_or("").to_owned(),
-        );
         judged += 1;
         if DIFFERENT.contains(&name.as_str()) {
             assert_ne!(got, want, "{name} is listed as different but matches");
@@ -432,5 +435,5 @@ fn the_model_corpus_writes_get_influxdbs_answers() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(judged, 72);
+    assert_eq!((judged, ddl), (72, 6));
 }
