@@ -96,8 +96,18 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
     };
     let store = storage::SqlStore(&db);
     fieldline_tests::settle(60, 10);
-    fieldline_service::influx::write(&store, &caller, "fieldline", "fieldline", &lines, now)
-        .expect("write");
+    let report = fieldline_service::influx::write(
+        &store,
+        &caller,
+        "fieldline",
+        "fieldline",
+        None,
+        &lines,
+        &[],
+        now,
+    )
+    .expect("write");
+    assert_eq!(report.answer.status, 204, "{:?}", report.answer);
     let out = maintenance_tick(&h);
     assert!(
         out.contains("maintenance: rolled up 2 channel-hours"),

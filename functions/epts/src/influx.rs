@@ -7,10 +7,9 @@
 use fieldline_component::{variable, Store};
 use fieldline_domain::line_protocol::{self, Precision};
 use fieldline_domain::query::http::QueryParams;
-use fieldline_domain::query::write::outcome;
 use fieldline_domain::Timestamp;
 use fieldline_service::auth::Caller;
-use fieldline_service::influx::{self as use_case, ns, WriteTarget};
+use fieldline_service::influx::{self as use_case, ns};
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::auth::{self, open, Refusal};
@@ -217,14 +216,8 @@ fn write_answer<'a>(
     let now = Timestamp::now();
     let store = open()?;
     let caller = caller(req, &store, param("u"), param("p"), now)?;
-    match use_case::write_target(&store, &caller, &database(), db_name, param("rp"))? {
-        WriteTarget::Ok => {}
-        WriteTarget::DatabaseNotFound(db) => {
-            return Ok(error(404, &format!("database not found: {db:?}")))
-        }
-        WriteTarget::RetentionPolicyNotFound(rp) => {
-            return Ok(error(500, &format!("retention policy not found: {rp}")))
-        }
+    if !use_case::database_exists(&store, &caller, &database(), db_name)? {
+        return Ok(error(404, &format!("database not found: {db_name:?}")));
     }
     let body = match wire::body(req) {
         Ok(b) => b,
@@ -255,22 +248,31 @@ fn write_answer<'a>(
             ),
         ));
     };
-    let report = use_case::write(&store, &caller, &database(), db_name, &lines, now)?;
-    let answer = match outcome(&parse_errors, lines.len(), &report.rejected) {
+    let report = use_case::write(
+        &store,
+        &caller,
+        &database(),
+        db_name,
+        param("rp"),
+        &lines,
+        &parse_errors,
+        now,
+    )?;
+    let mut answer = match &report.answer.error {
         None => Answer {
             status: 204,
             content_type: "application/json",
             body: Vec::new(),
             headers: Vec::new(),
         },
-        Some(message) => error(400, &message),
+        Some(_) => Answer::json(report.answer.status, report.answer.body().into_bytes()),
     };
+    if let Some(h) = report.answer.header() {
+        answer = answer.header("x-influxdb-error", h);
+    }
     Ok(answer.points(
         report.written,
-        &[
-            ("parse", parse_errors.len()),
-            ("rejected", report.rejected.len()),
-        ],
+        &[("parse", parse_errors.len()), ("rejected", report.dropped)],
     ))
 }
 

@@ -44,7 +44,8 @@ pub struct InvalidPrecision(pub String);
 
 impl Precision {
     /// Reads the `precision` query parameter: absent (empty), `n` or `ns`, `u`, `ms`, `s`, `m`
-    /// or `h`, as InfluxDB 1.x accepts them.
+    /// or `h`, as InfluxDB 1.x accepts them. InfluxDB 1.6 does not refuse another one: it reads
+    /// the timestamps as nanoseconds, which `Precision::parse(p).unwrap_or_default()` gives.
     pub fn parse(s: &str) -> Result<Precision, InvalidPrecision> {
         match s {
             "" | "n" | "ns" => Ok(Precision::Nanoseconds),

@@ -48,7 +48,7 @@ impl Mem {
                     FieldValue::Integer(i) => Value::Integer(i),
                     FieldValue::String(s) => Value::String(s),
                     FieldValue::Boolean(b) => Value::Boolean(b),
-                    FieldValue::Unsigned(_) => panic!("the data set has no unsigned field"),
+
                 };
                 let ty = *types
                     .entry((line.measurement.clone(), name.clone()))

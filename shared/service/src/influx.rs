@@ -66,34 +66,15 @@ pub fn query(
         .map_err(|e| Error::backend(BackendFailure::Other, e.0))
 }
 
-/// Where a `/write` may go: one of the organization's databases, with its one retention policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WriteTarget {
-    Ok,
-    /// InfluxDB: 404 `database not found: "x"`.
-    DatabaseNotFound(String),
-    /// InfluxDB: 500 `retention policy not found: x`.
-    RetentionPolicyNotFound(String),
-}
-
-/// Checks the `db` and `rp` a `/write` names: the installation's model `database`, or one the
-/// caller's organization created.
-pub fn write_target(
+/// Whether a `/write` may go to `db`: the installation's model `database`, or one the caller's
+/// organization created (InfluxDB: 404 `database not found: "x"` otherwise).
+pub fn database_exists(
     store: &(impl Store + ?Sized),
     caller: &Caller,
     database: &str,
     db: &str,
-    rp: Option<&str>,
-) -> Result<WriteTarget> {
-    if db != database && !store.databases(&caller.tenant)?.iter().any(|d| d == db) {
-        return Ok(WriteTarget::DatabaseNotFound(db.to_owned()));
-    }
-    Ok(
-        match rp.filter(|r| !r.is_empty() && *r != RETENTION_POLICY) {
-            Some(rp) => WriteTarget::RetentionPolicyNotFound(rp.to_owned()),
-            None => WriteTarget::Ok,
-        },
-    )
+) -> Result<bool> {
+    Ok(db == database || store.databases(&caller.tenant)?.iter().any(|d| d == db))
 }
 
 impl From<&SeriesPoint> for Incoming {
@@ -133,6 +114,16 @@ pub fn write(
     now: Timestamp,
 ) -> Result<WriteReport> {
     caller.may(Action::ReadOrg)?;
+    if let Some(rp) = rp.filter(|r| !r.is_empty() && *r != RETENTION_POLICY) {
+        // Nothing is written; InfluxDB still answers a body of which no line parses first.
+        let missing = Destination::MissingRetentionPolicy(rp);
+        let plan = write_plan::plan(lines, parse_errors, missing, &|_, _| None);
+        return Ok(WriteReport {
+            answer: plan.answer,
+            written: 0,
+            dropped: 0,
+        });
+    }
     let mut points = Vec::new();
     let mut general: Vec<Line> = Vec::new();
     for line in lines {
@@ -171,7 +162,7 @@ pub fn write(
             dropped: model.rejected.len(),
         });
     }
-    let mut report = write_general(store, caller, db, rp, &general, parse_errors, now)?;
+    let mut report = write_general(store, caller, db, &general, parse_errors, now)?;
     report.written += model.written;
     if !model.rejected.is_empty() {
         report.dropped += model.rejected.len();
@@ -207,18 +198,14 @@ pub fn write_general(
     store: &(impl Store + ?Sized),
     caller: &Caller,
     db: &str,
-    rp: Option<&str>,
     lines: &[Line],
     parse_errors: &[LineError],
     now: Timestamp,
 ) -> Result<WriteReport> {
     caller.may(Action::RegisterFromData)?;
     let subscription = crate::auth::require_subscription(store, &caller.tenant, now)?;
-    let destination = match rp.filter(|r| !r.is_empty() && *r != RETENTION_POLICY) {
-        Some(rp) => Destination::MissingRetentionPolicy(rp),
-        None => Destination::Found {
-            earliest_ns: Some(ns(subscription.detailed_cutoff(now))),
-        },
+    let destination = Destination::Found {
+        earliest_ns: Some(ns(subscription.detailed_cutoff(now))),
     };
     let quota = limits::points_per_hour(&subscription);
     let mut measurements: Vec<&str> = lines.iter().map(|l| l.measurement.as_str()).collect();

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use fieldline_domain::line_protocol::{FieldValue, Line};
-use fieldline_domain::query::write_plan::stored_fields;
+use fieldline_domain::query::write_plan::{self, stored_fields};
 use fieldline_domain::query::{FieldType, TimeRange, Value as FieldData};
 use fieldline_domain::Timestamp;
 
@@ -266,7 +266,7 @@ fn check_types<'a>(
     for line in lines {
         for (f, v) in stored_fields(line) {
             let key = (line.measurement.clone(), f.to_owned());
-            if known.get(&key) != Some(&FieldType::of(v)) {
+            if known.get(&key) != Some(&write_plan::field_type(v)) {
                 return Ok(None);
             }
         }

@@ -2,9 +2,10 @@
 //! values stored exactly, types kept per measurement, databases per organization, retention.
 
 use fieldline_domain::line_protocol::{parse, Line, Precision};
+use fieldline_domain::query::write_plan::{self, Destination};
 use fieldline_domain::query::{FieldType, Source, TimeRange, Value as FieldData};
 use fieldline_domain::Timestamp;
-use fieldline_service::ports::{LinesWritten, Reservation};
+use fieldline_service::ports::{LinesWritten, Reservation, StoredFieldType};
 
 use crate::general::{self, write_lines};
 use crate::tests::{db, now, org};
@@ -16,10 +17,33 @@ fn lines(body: &str) -> Vec<Line> {
     lines
 }
 
+/// The fields `lines` create when the stored types are `stored`, as the write plan gives them.
+fn new_fields(lines: &[Line], stored: &[StoredFieldType]) -> Vec<StoredFieldType> {
+    let lookup = |m: &str, f: &str| {
+        stored
+            .iter()
+            .find(|t| t.measurement == m && t.field == f)
+            .map(|t| t.ty)
+    };
+    let destination = Destination::Found { earliest_ns: None };
+    write_plan::plan(lines, &[], destination, &lookup)
+        .new_fields
+        .into_iter()
+        .map(|f| StoredFieldType {
+            measurement: f.measurement,
+            field: f.field,
+            ty: f.field_type,
+        })
+        .collect()
+}
+
+/// Writes a body planned against the types stored now.
 fn write(db: &dyn Db, tenant: &crate::Tenant, database: &str, body: &str) -> LinesWritten {
     let parsed = lines(body);
+    let ms: Vec<&str> = parsed.iter().map(|l| l.measurement.as_str()).collect();
+    let stored = general::field_types(db, tenant, database, &ms).unwrap();
     let refs: Vec<&Line> = parsed.iter().collect();
-    write_lines(db, tenant, database, &refs, None).unwrap()
+    write_lines(db, tenant, database, &refs, &new_fields(&parsed, &stored), None).unwrap()
 }
 
 const ALL: TimeRange = TimeRange {
@@ -100,9 +124,12 @@ fn a_field_keeps_its_first_type_and_a_rewrite_replaces_the_value() {
         write(&db, &tenant, "plant", "m f=1i 1\n"),
         LinesWritten::Written(1)
     );
-    // A body checked against older types is refused whole: nothing of it is written.
+    // A body planned against older types (none stored) is refused whole: nothing of it is
+    // written, not even its new field `g`.
+    let stale = lines("m g=1 2\nm f=1.5 2\n");
+    let refs: Vec<&Line> = stale.iter().collect();
     assert_eq!(
-        write(&db, &tenant, "plant", "m g=1 2\nm f=1.5 2\n"),
+        write_lines(&db, &tenant, "plant", &refs, &new_fields(&stale, &[]), None).unwrap(),
         LinesWritten::TypesChanged
     );
     let types = general::field_types(&db, &tenant, "plant", &["m"]).unwrap();
@@ -127,6 +154,7 @@ fn the_quota_counts_in_the_values_transaction() {
     general::create_database(&db, &tenant, "plant", now()).unwrap();
     let parsed = lines("m a=1,b=2,c=3 1\n");
     let refs: Vec<&Line> = parsed.iter().collect();
+    let fields = new_fields(&parsed, &[]);
     let reservation = |units| Reservation {
         key: "quota".into(),
         units,
@@ -134,11 +162,11 @@ fn the_quota_counts_in_the_values_transaction() {
         expires_at: Timestamp::from_secs(2_000_000_000).unwrap(),
     };
     assert_eq!(
-        write_lines(&db, &tenant, "plant", &refs, Some(&reservation(3))).unwrap(),
+        write_lines(&db, &tenant, "plant", &refs, &fields, Some(&reservation(3))).unwrap(),
         LinesWritten::Written(3)
     );
     assert_eq!(
-        write_lines(&db, &tenant, "plant", &refs, Some(&reservation(3))).unwrap(),
+        write_lines(&db, &tenant, "plant", &refs, &[], Some(&reservation(3))).unwrap(),
         LinesWritten::OverLimit
     );
     assert_eq!(crate::counter(&db, "quota", now()).unwrap(), 3);

@@ -14,6 +14,7 @@ mod buckets;
 mod cardinality;
 mod check;
 mod cond;
+pub mod ddl;
 mod edge_cache;
 mod eval;
 pub mod format;

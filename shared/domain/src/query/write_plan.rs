@@ -22,14 +22,19 @@
 //!   another type is dropped whole (`field type conflict`). A field new to its measurement takes
 //!   the type of its first point in the body, in body order, even when a later field of that
 //!   point conflicts and the point is dropped (InfluxDB creates it all the same);
-//! - the answer names the first reason and counts the points dropped for that kind of reason:
-//!   `partial write: <reason> dropped=<n>`; a tag, field or type refusal hides the parse errors
-//!   and the points beyond retention of the same body; parse errors alone say `dropped=0`.
+//! - the answer is `partial write: <reason> dropped=<n>`: the first tag, field or type refusal
+//!   and the number of points so refused, all reasons together; else the points beyond
+//!   retention; else the parse errors, `dropped=0`. A refusal hides the parse errors and the
+//!   points beyond retention of the same body.
 //!
-//! Where Fieldline differs from InfluxDB 1.6: field types belong to the measurement, not to a
-//! shard (a week's shard group in InfluxDB, where the same field may have another type in
-//! another week: InfluxDB takes `i=1.5` in 1980 when `i` is an integer in 2021, and SHOW FIELD
-//! KEYS then lists `i` twice). Fieldline refuses it as a conflict, so that a field has one type.
+//! Where Fieldline differs from InfluxDB 1.6:
+//! - Field types belong to the measurement, not to a shard (a week's shard group in InfluxDB,
+//!   where the same field may have another type in another week: InfluxDB takes `i=1.5` in
+//!   1980 when `i` is an integer in 2021, and SHOW FIELD KEYS then lists `i` twice). Fieldline
+//!   refuses it as a conflict, so that a field has one type. For the same reason a body is
+//!   checked as one whole, where InfluxDB checks the points of each shard group apart.
+//! - A field repeated in a line is one field, with its last value and that value's type (the
+//!   parser keeps no other); InfluxDB checks each occurrence's type in turn.
 
 use std::collections::HashMap;
 
@@ -39,15 +44,13 @@ use super::format::encode_error;
 
 pub use super::FieldType;
 
-impl FieldType {
-    /// The type of a written value.
-    pub fn of(value: &FieldValue) -> FieldType {
-        match value {
-            FieldValue::Float(_) => FieldType::Float,
-            FieldValue::Integer(_) => FieldType::Integer,
-            FieldValue::String(_) => FieldType::String,
-            FieldValue::Boolean(_) => FieldType::Boolean,
-        }
+/// The type of a written value.
+pub fn field_type(value: &FieldValue) -> FieldType {
+    match value {
+        FieldValue::Float(_) => FieldType::Float,
+        FieldValue::Integer(_) => FieldType::Integer,
+        FieldValue::String(_) => FieldType::String,
+        FieldValue::Boolean(_) => FieldType::Boolean,
     }
 }
 
@@ -211,7 +214,7 @@ pub fn plan(
             return false;
         }
         for (field, value) in stored_fields(line) {
-            let written = FieldType::of(value);
+            let written = field_type(value);
             let known = created
                 .get(m)
                 .and_then(|fields| fields.get(field).copied())
@@ -313,4 +316,4 @@ fn go_quote(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -131,13 +131,22 @@ fn go_quote_escapes_as_go_does() {
 
 // ---- The golden write cases
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/influxdb-general")
+/// The general corpus, `tests/golden/influxdb-general`.
+const GENERAL: &str = "influxdb-general";
+
+fn golden_dir(corpus: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/golden")
+        .join(corpus)
 }
 
-/// The names of the cases of a corpus file, in order.
+/// The names of the cases of a file of the general corpus, in order.
 pub(crate) fn case_names(file: &str) -> Vec<String> {
-    std::fs::read_to_string(golden_dir().join(file))
+    case_names_of(GENERAL, file)
+}
+
+fn case_names_of(corpus: &str, file: &str) -> Vec<String> {
+    std::fs::read_to_string(golden_dir(corpus).join(file))
         .unwrap()
         .lines()
         .filter_map(|l| l.strip_prefix("name = '")?.strip_suffix('\''))
@@ -145,8 +154,15 @@ pub(crate) fn case_names(file: &str) -> Vec<String> {
         .collect()
 }
 
+/// The recorded answer of a case of the general corpus.
 pub(crate) fn answer_of(name: &str) -> Value {
-    let path = golden_dir().join("answers").join(format!("{name}.json"));
+    answer_in(GENERAL, name)
+}
+
+fn answer_in(corpus: &str, name: &str) -> Value {
+    let path = golden_dir(corpus)
+        .join("answers")
+        .join(format!("{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -238,4 +254,186 @@ fn the_write_cases_get_influxdbs_answers() {
         ours.sort_by_key(ToString::to_string);
         assert_eq!(ours, rows, "{name}");
     }
+}
+
+/// The series of statement `statement` of a recorded answer.
+fn series(name: &str, statement: usize) -> Value {
+    answer_of(name)["body"]["results"][statement]["series"][0].clone()
+}
+
+fn body_of(name: &str) -> String {
+    answer_of(name)["request"]["body"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn rfc3339(ns: i64) -> Value {
+    let t = chrono::DateTime::from_timestamp_nanos(ns);
+    Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+fn json_of(value: &FieldValue) -> Value {
+    match value {
+        FieldValue::Float(f) => serde_json::json!(f),
+        FieldValue::Integer(i) => serde_json::json!(i),
+        FieldValue::String(s) => serde_json::json!(s),
+        FieldValue::Boolean(b) => serde_json::json!(b),
+    }
+}
+
+/// Equal as InfluxDB's JSON means them: integers exactly, floats as numbers (`-0` is `-0.0`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            x.as_f64() == y.as_f64()
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        _ => a == b,
+    }
+}
+
+/// What the parser reads from the write cases' bodies is what InfluxDB stored: the `*_check`
+/// reads of writes.toml show the values (exact int64s, float forms, string escapes, booleans),
+/// the times (every precision, the far past) and the names (escapes, quotes, backslashes,
+/// case and non-ASCII) as InfluxDB kept them.
+#[test]
+fn the_write_cases_read_back_as_influxdb_stored_them() {
+    // One field per point, read back by time.
+    for (write, check) in [
+        ("write_float_forms", "write_float_forms_check"),
+        ("write_integers_exact", "write_integers_exact_check"),
+        ("write_booleans", "write_booleans_check"),
+        ("write_strings", "write_strings_check"),
+        ("write_far_past", "write_far_past_check"),
+    ] {
+        let (mut l, e) = lines(&body_of(write));
+        assert_eq!(e, [], "{write}");
+        l.sort_by_key(|l| l.timestamp_ns);
+        let ours: Value = l
+            .iter()
+            .map(|l| serde_json::json!([rfc3339(l.timestamp_ns), json_of(&l.fields[0].1)]))
+            .collect();
+        let theirs = &series(check, 0)["values"];
+        assert!(same(&ours, theirs), "{write}: {ours} != {theirs}");
+    }
+
+    // Every precision, by the tag p each case writes.
+    let stored = series("write_precision_check_ns", 0)["values"].clone();
+    for row in stored.as_array().unwrap() {
+        let p = row[2].as_str().unwrap();
+        let case = answer_of(&format!("write_precision_{p}"));
+        let precision = case["request"]["params"]["precision"].as_str().unwrap();
+        let precision = Precision::parse(precision).unwrap_or_default();
+        let (l, _) = parse(case["request"]["body"].as_str().unwrap(), precision, NOW);
+        assert_eq!(
+            serde_json::json!(l[0].timestamp_ns),
+            row[0],
+            "precision {p}"
+        );
+    }
+
+    // Names.
+    let (l, _) = lines(&body_of("write_escapes"));
+    let s = series("write_escapes_check", 0);
+    assert_eq!(s["name"], l[0].measurement.as_str());
+    assert_eq!(s["columns"][1], l[0].fields[0].0.as_str());
+    assert_eq!(s["columns"][2], l[0].tags[0].0.as_str());
+    assert_eq!(s["values"][0][2], l[0].tags[0].1.as_str());
+    for (write, check) in [
+        (
+            "write_unescaped_quotes_and_equals_in_names",
+            "write_unescaped_quotes_check",
+        ),
+        ("write_backslashes", "write_backslashes_check"),
+        (
+            "write_tag_value_case_and_unicode",
+            "write_tag_value_case_check",
+        ),
+    ] {
+        let (l, _) = lines(&body_of(write));
+        let s = series(check, 1);
+        assert_eq!(s["name"], l[0].measurement.as_str(), "{write}");
+        let mut tags: Vec<Value> = l
+            .iter()
+            .flat_map(|l| &l.tags)
+            .map(|(k, v)| serde_json::json!([k, v]))
+            .collect();
+        tags.sort_by_key(ToString::to_string);
+        tags.dedup();
+        let mut theirs = s["values"].as_array().unwrap().clone();
+        theirs.sort_by_key(ToString::to_string);
+        assert_eq!(tags, theirs, "{write}");
+    }
+}
+
+/// The `/write` cases of the model-shaped corpus (`tests/golden/influxql`, database `scratch`,
+/// created and dropped there), replayed in order with the databases its CREATE/DROP DATABASE
+/// cases leave (through [`crate::query::ddl`], whose answers are compared too): parse errors of
+/// every kind, partial writes, precisions, type conflicts, a dropped database.
+#[test]
+fn the_model_corpus_writes_get_influxdbs_answers() {
+    use crate::query::ddl::{apply, write_destination, Catalog};
+    const CORPUS: &str = "influxql";
+    // Fieldline strips the \r of a CRLF line ending (see line_protocol).
+    const DIFFERENT: &[&str] = &["write_crlf"];
+    let mut catalog = Catalog::default();
+    let create = crate::influxql::parse_query("CREATE DATABASE fieldline").unwrap();
+    apply(&create[0], &mut catalog, 0).unwrap();
+    let mut stored: HashMap<(String, String, String), FieldType> = HashMap::new();
+    let (mut judged, mut ddl, mut failures) = (0, 0, Vec::new());
+    for name in case_names_of(CORPUS, "queries.toml") {
+        let case = answer_in(CORPUS, &name);
+        let request = &case["request"];
+        let params = &request["params"];
+        let want = (
+            case["status"].as_u64().unwrap(),
+            case["body_raw"].as_str().unwrap_or("").to_owned(),
+        );
+        if request["path"] == "/query" {
+            let q = params["q"].as_str().unwrap_or_default();
+            let parsed = crate::influxql::parse_query(q).unwrap_or_default();
+            if !parsed.is_empty() && parsed.iter().all(|s| s.ddl_keywords().is_some()) {
+                let got = crate::query::ddl::tests::query(&case, &mut catalog);
+                ddl += 1;
+                if got != want {
+                    failures.push(format!("{name}:\n  want {want:?}\n  got  {got:?}"));
+                }
+            }
+            continue;
+        }
+        // Other paths and methods, and gzip, are the HTTP layer's.
+        if request["path"] != "/write"
+            || request["method"] != "POST"
+            || request["headers"]["Content-Encoding"].is_string()
+        {
+            continue;
+        }
+        let (db, rp) = (params["db"].as_str(), params["rp"].as_str());
+        let destination = write_destination(&catalog, db, rp, NOW);
+        let precision = Precision::parse(params["precision"].as_str().unwrap_or(""));
+        let (l, e) = parse(
+            request["body"].as_str().unwrap_or_default(),
+            precision.unwrap_or_default(),
+            NOW,
+        );
+        let db = db.unwrap_or_default();
+        let p = plan(&l, &e, destination, &|m, f| {
+            stored.get(&(db.into(), m.into(), f.into())).copied()
+        });
+        for f in p.new_fields {
+            stored.insert((db.into(), f.measurement, f.field), f.field_type);
+        }
+        let got = (u64::from(p.answer.status), p.answer.body());
+        judged += 1;
+        if DIFFERENT.contains(&name.as_str()) {
+            assert_ne!(got, want, "{name} is listed as different but matches");
+        } else if got != want {
+            failures.push(format!("{name}:\n  want {want:?}\n  got  {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!((judged, ddl), (72, 6));
 }
