@@ -48,7 +48,6 @@ impl Mem {
                     FieldValue::Integer(i) => Value::Integer(i),
                     FieldValue::String(s) => Value::String(s),
                     FieldValue::Boolean(b) => Value::Boolean(b),
-
                 };
                 let ty = *types
                     .entry((line.measurement.clone(), name.clone()))

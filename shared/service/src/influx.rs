@@ -9,14 +9,14 @@ use std::collections::HashMap;
 use fieldline_domain::line_protocol::{Line, LineError};
 use fieldline_domain::query::write::{outcome, to_series_point, SeriesPoint};
 use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
-use fieldline_domain::query::{self, Context, FieldType, RETENTION_POLICY};
-use fieldline_domain::{Action, Timestamp};
+use fieldline_domain::query::{self, ddl, Context, FieldType, RETENTION_POLICY};
+use fieldline_domain::{Action, Subscription, Timestamp};
 
 use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
 use crate::ingest::{self, Api, Incoming, IngestReport};
 use crate::limits::{self, Subject};
-use crate::ports::{LinesWritten, Store, StoredFieldType};
+use crate::ports::{LinesWritten, Store, StoredFieldType, Tenant};
 
 /// The most rows one query may answer with before it is refused.
 pub const MAX_ROWS: usize = 500_000;
@@ -26,9 +26,43 @@ pub fn ns(t: Timestamp) -> i64 {
     t.as_millis().saturating_mul(1_000_000)
 }
 
-/// The context an InfluxQL request runs in, for a caller who may read the organization: the
-/// model's database (named `database` by the installation) and the organization's own, with the
-/// subscription's detailed retention.
+/// The organization's databases as InfluxDB lists them: the model's own (named `database` by
+/// the installation; its one policy, `autogen`, keeps data for the subscription's detailed
+/// retention), then those it created, oldest first.
+pub fn catalog(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    database: &str,
+    subscription: &Subscription,
+) -> Result<ddl::Catalog> {
+    let retention = retention_ns(subscription);
+    let model = ddl::Database {
+        name: database.to_owned(),
+        retention_policies: vec![ddl::RetentionPolicy {
+            name: RETENTION_POLICY.to_owned(),
+            duration_ns: retention,
+            shard_group_duration_ns: ddl::shard_group_duration(retention),
+            replication: 1,
+        }],
+        default_retention_policy: RETENTION_POLICY.to_owned(),
+    };
+    let mut databases = vec![model];
+    databases.extend(
+        store
+            .databases(tenant)?
+            .into_iter()
+            .filter(|d| d.name != database),
+    );
+    Ok(ddl::Catalog { databases })
+}
+
+/// The subscription's detailed retention in nanoseconds: what any retention policy may keep.
+fn retention_ns(subscription: &Subscription) -> i64 {
+    i64::from(subscription.detailed_retention_days) * 86_400 * 1_000_000_000
+}
+
+/// The context an InfluxQL request runs in, for a caller who may read the organization: its
+/// databases ([`catalog`]), with the subscription's detailed retention.
 pub fn query_context(
     store: &(impl Store + ?Sized),
     caller: &Caller,
@@ -36,15 +70,11 @@ pub fn query_context(
     now: Timestamp,
 ) -> Result<Context> {
     caller.may(Action::ReadOrg)?;
-    let retention_days = store
-        .organization(&caller.tenant)?
-        .subscription
-        .detailed_retention_days;
-    let mut databases = vec![database.to_owned()];
-    databases.extend(store.databases(&caller.tenant)?);
+    let subscription = store.organization(&caller.tenant)?.subscription;
+    let catalog = catalog(store, &caller.tenant, database, &subscription)?;
     Ok(Context {
-        databases,
-        retention: i64::from(retention_days) * 86_400 * 1_000_000_000,
+        databases: catalog.databases.iter().map(|d| d.name.clone()).collect(),
+        retention: retention_ns(&subscription),
         db: None,
         rp: None,
         now: ns(now),
@@ -74,7 +104,11 @@ pub fn database_exists(
     database: &str,
     db: &str,
 ) -> Result<bool> {
-    Ok(db == database || store.databases(&caller.tenant)?.iter().any(|d| d == db))
+    Ok(db == database
+        || store
+            .databases(&caller.tenant)?
+            .iter()
+            .any(|d| d.name == db))
 }
 
 impl From<&SeriesPoint> for Incoming {
@@ -114,10 +148,12 @@ pub fn write(
     now: Timestamp,
 ) -> Result<WriteReport> {
     caller.may(Action::ReadOrg)?;
-    if let Some(rp) = rp.filter(|r| !r.is_empty() && *r != RETENTION_POLICY) {
+    let subscription = store.organization(&caller.tenant)?.subscription;
+    let catalog = catalog(store, &caller.tenant, database, &subscription)?;
+    let destination = ddl::write_destination(&catalog, Some(db), rp, ns(now));
+    if !matches!(destination, Destination::Found { .. }) {
         // Nothing is written; InfluxDB still answers a body of which no line parses first.
-        let missing = Destination::MissingRetentionPolicy(rp);
-        let plan = write_plan::plan(lines, parse_errors, missing, &|_, _| None);
+        let plan = write_plan::plan(lines, parse_errors, destination, &|_, _| None);
         return Ok(WriteReport {
             answer: plan.answer,
             written: 0,
@@ -162,7 +198,7 @@ pub fn write(
             dropped: model.rejected.len(),
         });
     }
-    let mut report = write_general(store, caller, db, &general, parse_errors, now)?;
+    let mut report = write_general(store, caller, db, destination, &general, parse_errors, now)?;
     report.written += model.written;
     if !model.rejected.is_empty() {
         report.dropped += model.rejected.len();
@@ -190,23 +226,21 @@ pub fn write(
 const TYPE_RETRIES: usize = 3;
 
 /// Writes lines into `db`'s general series as InfluxDB 1.6 decides them
-/// ([`write_plan::plan`]): each field keeps the type it was first written with; a point with
-/// a field of another type is dropped (`field type conflict`); points older than the
-/// subscription's detailed retention are dropped. Counted by the points-per-hour quota, one
-/// unit a value.
+/// ([`write_plan::plan`], to `destination`): each field keeps the type it was first written
+/// with; a point with a field of another type is dropped (`field type conflict`); points older
+/// than the retention policy keeps are dropped. Counted by the points-per-hour quota, one unit
+/// a value.
 pub fn write_general(
     store: &(impl Store + ?Sized),
     caller: &Caller,
     db: &str,
+    destination: Destination<'_>,
     lines: &[Line],
     parse_errors: &[LineError],
     now: Timestamp,
 ) -> Result<WriteReport> {
     caller.may(Action::RegisterFromData)?;
     let subscription = crate::auth::require_subscription(store, &caller.tenant, now)?;
-    let destination = Destination::Found {
-        earliest_ns: Some(ns(subscription.detailed_cutoff(now))),
-    };
     let quota = limits::points_per_hour(&subscription);
     let mut measurements: Vec<&str> = lines.iter().map(|l| l.measurement.as_str()).collect();
     measurements.sort_unstable();

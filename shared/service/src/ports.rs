@@ -548,10 +548,16 @@ pub enum LinesWritten {
 /// InfluxDB's databases of an organization besides the model's own, and their series: any
 /// measurement, the tags as written, typed fields.
 pub trait Databases {
-    /// The organization's databases, oldest first.
-    fn databases(&self, tenant: &Tenant) -> Result<Vec<String>>;
-    /// Creates one; `false` when it existed.
-    fn create_database(&self, tenant: &Tenant, name: &str, now: Timestamp) -> Result<bool>;
+    /// The organization's databases besides the model's own, oldest first, with their
+    /// retention policies.
+    fn databases(&self, tenant: &Tenant) -> Result<Vec<query::ddl::Database>>;
+    /// Creates a database, or stores its changed retention policies.
+    fn store_database(
+        &self,
+        tenant: &Tenant,
+        database: &query::ddl::Database,
+        now: Timestamp,
+    ) -> Result<()>;
     /// Deletes one with all its data, at once; `false` when there was none.
     fn drop_database(&self, tenant: &Tenant, name: &str) -> Result<bool>;
     /// The stored types of the fields of these measurements of `database`.

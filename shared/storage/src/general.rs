@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use fieldline_domain::line_protocol::{FieldValue, Line};
 use fieldline_domain::query::write_plan::{self, stored_fields};
-use fieldline_domain::query::{FieldType, TimeRange, Value as FieldData};
+use fieldline_domain::query::{ddl, FieldType, TimeRange, Value as FieldData};
 use fieldline_domain::Timestamp;
 
 use crate::counters;
@@ -57,25 +57,49 @@ fn decode_tags(s: &str) -> Result<Vec<(String, String)>> {
     serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("series tags {s:?}: {e}")))
 }
 
-/// The organization's databases besides the model's own, oldest first.
-pub fn databases(db: &dyn Db, tenant: &Tenant) -> Result<Vec<String>> {
+/// The organization's databases besides the model's own, oldest first, with their retention
+/// policies.
+pub fn databases(db: &dyn Db, tenant: &Tenant) -> Result<Vec<ddl::Database>> {
     db.execute(
-        "SELECT name FROM databases WHERE org_key = ? ORDER BY created_at, name",
+        "SELECT name, default_policy, policies FROM databases WHERE org_key = ? \
+         ORDER BY created_at, name",
         &[tenant.key.into()],
     )?
     .iter()
-    .map(|r| Ok(r.text(0)?.to_owned()))
+    .map(|r| {
+        let policies = r.text(2)?;
+        Ok(ddl::Database {
+            name: r.text(0)?.to_owned(),
+            default_retention_policy: r.text(1)?.to_owned(),
+            retention_policies: serde_json::from_str(policies)
+                .map_err(|e| Error::Corrupt(format!("retention policies {policies:?}: {e}")))?,
+        })
+    })
     .collect()
 }
 
-/// Creates a database; `false` when it existed (which InfluxDB does not treat as an error).
-pub fn create_database(db: &dyn Db, tenant: &Tenant, name: &str, now: Timestamp) -> Result<bool> {
-    let rows = db.execute(
-        "INSERT INTO databases (org_key, name, created_at) VALUES (?, ?, ?) \
-         ON CONFLICT (org_key, name) DO NOTHING RETURNING 1",
-        &[tenant.key.into(), name.into(), now.into()],
+/// Creates a database (created `now`), or stores its changed retention policies.
+pub fn store_database(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &ddl::Database,
+    now: Timestamp,
+) -> Result<()> {
+    let policies = serde_json::to_string(&database.retention_policies)
+        .map_err(|e| Error::Corrupt(format!("retention policies: {e}")))?;
+    db.execute(
+        "INSERT INTO databases (org_key, name, default_policy, policies, created_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_key, name) DO UPDATE \
+         SET default_policy = excluded.default_policy, policies = excluded.policies",
+        &[
+            tenant.key.into(),
+            database.name.as_str().into(),
+            database.default_retention_policy.as_str().into(),
+            policies.into(),
+            now.into(),
+        ],
     )?;
-    Ok(!rows.is_empty())
+    Ok(())
 }
 
 /// Drops a database with every series, field type and value of it, at once; `false` when there
@@ -539,12 +563,17 @@ pub fn delete_expired(db: &dyn Db, tenant: &Tenant, before_ns: i64, batch: usize
 }
 
 impl<D: Db> Databases for crate::SqlStore<D> {
-    fn databases(&self, tenant: &Tenant) -> Result<Vec<String>> {
+    fn databases(&self, tenant: &Tenant) -> Result<Vec<ddl::Database>> {
         databases(&self.0, tenant)
     }
 
-    fn create_database(&self, tenant: &Tenant, name: &str, now: Timestamp) -> Result<bool> {
-        create_database(&self.0, tenant, name, now)
+    fn store_database(
+        &self,
+        tenant: &Tenant,
+        database: &ddl::Database,
+        now: Timestamp,
+    ) -> Result<()> {
+        store_database(&self.0, tenant, database, now)
     }
 
     fn drop_database(&self, tenant: &Tenant, name: &str) -> Result<bool> {

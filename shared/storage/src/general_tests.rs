@@ -3,7 +3,7 @@
 
 use fieldline_domain::line_protocol::{parse, Line, Precision};
 use fieldline_domain::query::write_plan::{self, Destination};
-use fieldline_domain::query::{FieldType, Source, TimeRange, Value as FieldData};
+use fieldline_domain::query::{ddl, FieldType, Source, TimeRange, Value as FieldData};
 use fieldline_domain::Timestamp;
 use fieldline_service::ports::{LinesWritten, Reservation, StoredFieldType};
 
@@ -43,7 +43,38 @@ fn write(db: &dyn Db, tenant: &crate::Tenant, database: &str, body: &str) -> Lin
     let ms: Vec<&str> = parsed.iter().map(|l| l.measurement.as_str()).collect();
     let stored = general::field_types(db, tenant, database, &ms).unwrap();
     let refs: Vec<&Line> = parsed.iter().collect();
-    write_lines(db, tenant, database, &refs, &new_fields(&parsed, &stored), None).unwrap()
+    write_lines(
+        db,
+        tenant,
+        database,
+        &refs,
+        &new_fields(&parsed, &stored),
+        None,
+    )
+    .unwrap()
+}
+
+/// Creates a database with InfluxDB's default policy.
+fn create(db: &dyn Db, tenant: &crate::Tenant, name: &str) {
+    let database = ddl::Database {
+        name: name.to_owned(),
+        retention_policies: vec![ddl::RetentionPolicy {
+            name: "autogen".into(),
+            duration_ns: 0,
+            shard_group_duration_ns: ddl::shard_group_duration(0),
+            replication: 1,
+        }],
+        default_retention_policy: "autogen".into(),
+    };
+    general::store_database(db, tenant, &database, now()).unwrap();
+}
+
+fn names(db: &dyn Db, tenant: &crate::Tenant) -> Vec<String> {
+    general::databases(db, tenant)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect()
 }
 
 const ALL: TimeRange = TimeRange {
@@ -55,7 +86,7 @@ const ALL: TimeRange = TimeRange {
 fn typed_values_read_back_exactly_with_the_tags_as_written() {
     let db = db();
     let (tenant, _) = org(&db, "Plant", "a@example.com");
-    assert!(general::create_database(&db, &tenant, "plant", now()).unwrap());
+    create(&db, &tenant, "plant");
     let body = "plant,line=A,machine=press\\ 2 temp=71.5,rpm=9007199254740993i,running=true,state=\"ok \\\"x\\\"\" 1000\n\
                 plant,machine=press\\ 2,line=A temp=72 2000\n\
                 plant,line=B rpm=-9223372036854775808i 1000\n";
@@ -119,7 +150,7 @@ fn typed_values_read_back_exactly_with_the_tags_as_written() {
 fn a_field_keeps_its_first_type_and_a_rewrite_replaces_the_value() {
     let db = db();
     let (tenant, _) = org(&db, "Plant", "a@example.com");
-    general::create_database(&db, &tenant, "plant", now()).unwrap();
+    create(&db, &tenant, "plant");
     assert_eq!(
         write(&db, &tenant, "plant", "m f=1i 1\n"),
         LinesWritten::Written(1)
@@ -151,7 +182,7 @@ fn a_field_keeps_its_first_type_and_a_rewrite_replaces_the_value() {
 fn the_quota_counts_in_the_values_transaction() {
     let db = db();
     let (tenant, _) = org(&db, "Plant", "a@example.com");
-    general::create_database(&db, &tenant, "plant", now()).unwrap();
+    create(&db, &tenant, "plant");
     let parsed = lines("m a=1,b=2,c=3 1\n");
     let refs: Vec<&Line> = parsed.iter().collect();
     let fields = new_fields(&parsed, &[]);
@@ -177,11 +208,11 @@ fn databases_belong_to_one_organization_and_drop_with_their_data() {
     let db = db();
     let (a, _) = org(&db, "A", "a@example.com");
     let (b, _) = org(&db, "B", "b@example.com");
-    assert!(general::create_database(&db, &a, "plant", now()).unwrap());
-    assert!(!general::create_database(&db, &a, "plant", now()).unwrap());
-    assert!(general::create_database(&db, &b, "plant", now()).unwrap());
-    general::create_database(&db, &a, "lab", now()).unwrap();
-    assert_eq!(general::databases(&db, &a).unwrap(), ["lab", "plant"]);
+    create(&db, &a, "plant");
+    create(&db, &a, "plant");
+    create(&db, &b, "plant");
+    create(&db, &a, "lab");
+    assert_eq!(names(&db, &a), ["lab", "plant"]);
     write(&db, &a, "plant", "m,k=a f=1 1\n");
     write(&db, &b, "plant", "m,k=b f=2 1\n");
     let mut source = QuerySource::new(&db, &b, "fieldline");
@@ -195,11 +226,11 @@ fn databases_belong_to_one_organization_and_drop_with_their_data() {
 
     assert!(general::drop_database(&db, &a, "plant").unwrap());
     assert!(!general::drop_database(&db, &a, "plant").unwrap());
-    assert_eq!(general::databases(&db, &a).unwrap(), ["lab"]);
+    assert_eq!(names(&db, &a), ["lab"]);
     assert!(mine.series("plant", None).unwrap().is_empty());
     assert!(mine.values(key, ALL, false, None).unwrap().is_empty());
     // Re-created, it starts empty and takes new types.
-    general::create_database(&db, &a, "plant", now()).unwrap();
+    create(&db, &a, "plant");
     assert_eq!(
         write(&db, &a, "plant", "m,k=a f=\"s\" 1\n"),
         LinesWritten::Written(1)
@@ -211,7 +242,7 @@ fn databases_belong_to_one_organization_and_drop_with_their_data() {
 fn retention_deletes_old_values_in_batches() {
     let db = db();
     let (tenant, _) = org(&db, "Plant", "a@example.com");
-    general::create_database(&db, &tenant, "plant", now()).unwrap();
+    create(&db, &tenant, "plant");
     write(
         &db,
         &tenant,

@@ -512,9 +512,12 @@ const MIGRATIONS: &[&[&str]] = &[
 macro_rules! general_series {
     ($key:literal, $values:literal) => {
         &[
+            // `policies`: the retention policies as a JSON array, in the order they were created.
             "CREATE TABLE databases (
         org_key BIGINT NOT NULL,
         name TEXT NOT NULL,
+        default_policy TEXT NOT NULL,
+        policies TEXT NOT NULL,
         created_at BIGINT NOT NULL,
         PRIMARY KEY (org_key, name)
     )",

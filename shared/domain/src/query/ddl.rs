@@ -43,7 +43,7 @@ pub const DEFAULT_RETENTION_POLICY: &str = "autogen";
 const DAY: i64 = 24 * MIN_RETENTION_NS;
 
 /// A retention policy. Durations are nanoseconds; a `duration_ns` of 0 keeps data forever.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RetentionPolicy {
     pub name: String,
     pub duration_ns: i64,
