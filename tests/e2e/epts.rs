@@ -499,23 +499,59 @@ fn influx_write_answers_as_influxdb_and_keeps_what_it_accepts() {
             [1_595_325_601_000_i64, 7, "Press 9", "W"]
         ])
     );
-    // what does not fit the model is refused with a reason; nothing else is lost
-    for (body, reason) in [
-        (format!("cpu,host=a,{u} value=1 1"), "input tag \"host\""),
-        (format!("auto~watt,{u} usage=1 1"), "input field \"usage\""),
-        (
-            format!("auto~watt,{u} value=\"x\" 1"),
-            "field type conflict",
-        ),
-        ("auto~watt value=1 1".to_owned(), "needs a uuid"),
+    // What is not of the model's shape is a series of the database with its tags as written
+    // (no device needed); a string where the channels' `value` is a float is a type conflict.
+    let t = Timestamp::now().as_millis();
+    for body in [
+        format!("cpu,host=a,{u} value=1 {t}"),
+        format!("cpu,host=b load=0.5,procs=3i {t}"),
+        format!("auto~watt value=2 {t}"),
     ] {
         let (s, e) = write("db=fieldline&precision=ms", &body);
-        assert_eq!(s, 400, "{body}");
-        assert!(
-            e["error"].as_str().expect("error").contains(reason),
-            "{body}: {e}"
-        );
+        assert_eq!(s, 204, "{body}: {e}");
     }
+    let (s, e) = write(
+        "db=fieldline&precision=ms",
+        &format!("auto~watt,{u} value=\"x\" {t}"),
+    );
+    assert_eq!(s, 400);
+    assert_eq!(
+        e["error"],
+        "partial write: field type conflict: input field \"value\" on measurement \
+         \"auto~watt\" is type string, already exists as type float dropped=1"
+    );
+    let (s, q) = json_of(
+        c.get(h.url("/query"))
+            .basic_auth(&o.email, Some(&token))
+            .query(&[
+                ("db", "fieldline"),
+                ("epoch", "ms"),
+                ("q", "SELECT * FROM cpu; SHOW TAG KEYS FROM cpu"),
+            ]),
+    );
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(
+        q["results"][0]["series"][0]["columns"],
+        serde_json::json!(["time", "host", "load", "procs", "uuid", "value"])
+    );
+    assert_eq!(
+        q["results"][0]["series"][0]["values"],
+        serde_json::json!([
+            [
+                t,
+                "a",
+                null,
+                null,
+                "11111111-2222-4333-8444-555555555555",
+                1
+            ],
+            [t, "b", 0.5, 3, null, null]
+        ])
+    );
+    assert_eq!(
+        q["results"][1]["series"][0]["values"],
+        serde_json::json!([["host"], ["uuid"]])
+    );
     // InfluxDB's answers for the database, retention policy, method and an empty body
     assert_eq!(
         write("precision=ms", &line(1.0, 1)).1["error"],

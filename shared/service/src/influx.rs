@@ -4,7 +4,7 @@
 //! may name; points of the model's shape through [`crate::ingest`], any other line into the
 //! database's general series, typed, [`crate::ports::Databases`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use fieldline_domain::line_protocol::{Line, LineError};
 use fieldline_domain::query::write::{outcome, to_series_point, SeriesPoint};
@@ -16,7 +16,7 @@ use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
 use crate::ingest::{self, Api, Incoming, IngestReport};
 use crate::limits::{self, Subject};
-use crate::ports::{LinesWritten, Store, StoredFieldType, Tenant};
+use crate::ports::{LinesWritten, SeriesFilter, Store, StoredFieldType, Tenant};
 
 /// The most rows one query may answer with before it is refused.
 pub const MAX_ROWS: usize = 500_000;
@@ -198,7 +198,21 @@ pub fn write(
             dropped: model.rejected.len(),
         });
     }
-    let mut report = write_general(store, caller, db, destination, &general, parse_errors, now)?;
+    let channels = if db == database {
+        channel_measurements(store, &caller.tenant, &general)?
+    } else {
+        HashSet::new()
+    };
+    let mut report = write_general(
+        store,
+        caller,
+        db,
+        destination,
+        &channels,
+        &general,
+        parse_errors,
+        now,
+    )?;
     report.written += model.written;
     if !model.rejected.is_empty() {
         report.dropped += model.rejected.len();
@@ -222,19 +236,43 @@ pub fn write(
     Ok(report)
 }
 
+/// The measurements of `lines` that name channels of the organization: their field `value` is
+/// a float in the model's database.
+fn channel_measurements(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    lines: &[Line],
+) -> Result<HashSet<String>> {
+    let mut names: Vec<String> = lines.iter().map(|l| l.measurement.clone()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let filter = SeriesFilter {
+        uuids: None,
+        measurements: Some(&names),
+    };
+    Ok(store
+        .list_series(tenant, filter)?
+        .into_iter()
+        .map(|s| s.measurement)
+        .collect())
+}
+
 /// How many times a body is planned again when another write stored a field's type first.
 const TYPE_RETRIES: usize = 3;
 
 /// Writes lines into `db`'s general series as InfluxDB 1.6 decides them
 /// ([`write_plan::plan`], to `destination`): each field keeps the type it was first written
 /// with; a point with a field of another type is dropped (`field type conflict`); points older
-/// than the retention policy keeps are dropped. Counted by the points-per-hour quota, one unit
-/// a value.
+/// than the retention policy keeps are dropped. `channels` are measurements whose field `value`
+/// is the channels' float (in the model's database). Counted by the points-per-hour quota, one
+/// unit a value.
+#[allow(clippy::too_many_arguments)]
 pub fn write_general(
     store: &(impl Store + ?Sized),
     caller: &Caller,
     db: &str,
     destination: Destination<'_>,
+    channels: &HashSet<String>,
     lines: &[Line],
     parse_errors: &[LineError],
     now: Timestamp,
@@ -251,10 +289,15 @@ pub fn write_general(
             .into_iter()
             .map(|t| ((t.measurement, t.field), t.ty))
             .collect();
-        let lookup = |m: &str, f: &str| stored.get(&(m.to_owned(), f.to_owned())).copied();
+        let lookup = |m: &str, f: &str| {
+            stored
+                .get(&(m.to_owned(), f.to_owned()))
+                .copied()
+                .or_else(|| (f == query::FIELD && channels.contains(m)).then_some(FieldType::Float))
+        };
         let plan = write_plan::plan(lines, parse_errors, destination, &lookup);
         let accepted: Vec<&Line> = plan.points.iter().map(|&i| &lines[i]).collect();
-        let new_fields: Vec<StoredFieldType> = plan
+        let mut new_fields: Vec<StoredFieldType> = plan
             .new_fields
             .iter()
             .map(|f| StoredFieldType {
@@ -263,6 +306,20 @@ pub fn write_general(
                 ty: f.field_type,
             })
             .collect();
+        // The channels' `value`, the first time a general series of their measurement has it.
+        for m in channels {
+            let key = (m.clone(), query::FIELD.to_owned());
+            let used = accepted.iter().any(|l| {
+                l.measurement == *m && write_plan::stored_fields(l).any(|(f, _)| f == query::FIELD)
+            });
+            if used && !stored.contains_key(&key) {
+                new_fields.push(StoredFieldType {
+                    measurement: key.0,
+                    field: key.1,
+                    ty: FieldType::Float,
+                });
+            }
+        }
         let units: u64 = accepted
             .iter()
             .map(|l| write_plan::stored_fields(l).count() as u64)
