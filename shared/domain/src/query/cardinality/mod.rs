@@ -31,7 +31,7 @@ use super::format::go_duration;
 use super::result::{Cell, Series};
 use super::show::SHARD_GROUP_DURATION;
 use super::{
-    Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, TimeRange, FIELD,
+    Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, TimeRange,
 };
 use windows::{Rows, Windows};
 
@@ -299,7 +299,7 @@ fn exact(
                 .filter(|(k, _)| filter.matches(k))
                 .map(|(_, v)| v.clone())
                 .collect(),
-            Cardinality::FieldKey => vec![FIELD.to_owned()],
+            Cardinality::FieldKey => m.fields.iter().map(|f| f.name.clone()).collect(),
         };
         if !values.is_empty() {
             groups.entry(key).or_default().extend(values);
