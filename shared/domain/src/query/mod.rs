@@ -32,6 +32,9 @@ mod subquery;
 mod technical;
 mod transform;
 mod transforming;
+mod typed;
+mod typed_calls;
+mod value;
 pub mod write;
 
 use crate::influxql::{MeasurementName, Statement};
