@@ -219,7 +219,8 @@ pub fn replay(source: &mut dyn Source, floor: usize, different: &[(&str, &str)])
             (Some(_), Some(_)) => {}
             (Some(m), None) => failures.push(format!(
                 "{name}: {}\n    q = {}",
-                m.chars().take(400).collect::<String>(),
+                m.chars().take(400).collect::<String>()
+                    + &format!(" [got {}]", got.body.chars().take(300).collect::<String>()),
                 request["params"]["q"].as_str().unwrap_or("")
             )),
         }

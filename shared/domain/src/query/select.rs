@@ -210,7 +210,13 @@ impl Plan {
     /// The tag keys a measurement's series are grouped by.
     pub(super) fn dims_of(&self, tag_keys: &[String]) -> Vec<String> {
         match &self.dims {
-            Dims::Tags(names) => names.clone(),
+            // Groups are ordered by their tags in key order, however GROUP BY lists them.
+            Dims::Tags(names) => {
+                let mut names = names.clone();
+                names.sort();
+                names.dedup();
+                names
+            }
             Dims::Dynamic {
                 names,
                 all,

@@ -95,6 +95,7 @@ impl Plan {
                         unit,
                         ascending,
                         window.as_ref().map(|w| w as &dyn Fn(i64) -> (i64, i64)),
+                        self.integer_field,
                     )
                     .into_iter()
                     .map(|(time, v)| (time, Cell::Float(v)))

@@ -76,7 +76,15 @@ pub(super) fn run(
     all: Vec<SeriesMeta>,
 ) -> StatementOutcome {
     let fields = Fields::of(&all);
-    if plan.aggregate || plan.transform.is_some() || plan.multi.is_some() {
+    // A call of `*` or `/re/` is checked against the model's field alone: one matching none
+    // of it is no call of the plan.
+    let pattern_call = s.fields.iter().any(|f| {
+        f.expr.any(|e| {
+            matches!(e, Expr::Call { args, .. }
+                if args.first().is_some_and(|a| matches!(a.unparen(), Expr::Wildcard(_) | Expr::Regex(_))))
+        })
+    });
+    if plan.aggregate || plan.transform.is_some() || plan.multi.is_some() || pattern_call {
         return super::typed_calls::run(s, plan, ctx, source, all, &fields);
     }
     raw(plan, ctx, source, &all, &fields)

@@ -8,11 +8,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::influxql::{DataType, Expr, SelectStatement, VarRef};
+use crate::influxql::{DataType, Expr, Fill, SelectStatement, VarRef};
 
 use super::check::{column_names, Plan};
 use super::result::{Cell, Series};
-use super::typed::{read_field, Fields};
+use super::typed::Fields;
 use super::{
     Context, FieldType, IntervalStats, SeriesMeta, Source, SourceError, StatementError,
     StatementOutcome, TimeRange, Value, FIELD,
@@ -109,37 +109,28 @@ pub(super) fn run(
     if let Some(e) = error {
         return Ok(Err(StatementError::Failed(e)));
     }
-    let mut wildcard = false;
-    let mut names: BTreeSet<String> = BTreeSet::new();
-    let mut note = |e: &Expr| match e {
-        Expr::Call { args, .. }
-            if args
-                .first()
-                .is_some_and(|a| matches!(a.unparen(), Expr::Wildcard(_) | Expr::Regex(_))) =>
-        {
-            wildcard = true;
+    let expanded;
+    let s = match expand_wildcards(s, fields) {
+        Err(what) => return refuse(what),
+        Ok(Some(e)) => {
+            expanded = e;
+            &expanded
         }
-        Expr::Wildcard(_) => wildcard = true,
-        Expr::VarRef(v) if fields.any(v).is_some() => {
-            names.insert(v.name.clone());
-        }
-        _ => {}
+        Ok(None) => s,
     };
-    for f in &s.fields {
-        f.expr.walk(&mut note);
+    let names = field_names(s.fields.iter().map(|f| &f.expr), fields);
+    let in_condition = field_names(s.condition.iter(), fields);
+    if names.len() > 1 && in_condition.is_empty() {
+        return split(s, plan, ctx, source, fields);
     }
-    if let Some(c) = &s.condition {
-        c.walk(&mut note);
-    }
-    if wildcard {
-        return refuse("a wildcard or regex in a call over series of several fields");
-    }
+    let mut names = names;
+    names.extend(in_condition);
     let Some(field) = names.iter().next().cloned() else {
         // No field of these measurements: no points.
         return Ok(Ok(Vec::new()));
     };
     if names.len() > 1 {
-        return refuse("a statement with calls over several fields");
+        return refuse("a statement with calls over several fields and a condition on fields");
     }
 
     // The statement over the field presented as the model's `value`, its columns keeping the
@@ -169,26 +160,237 @@ pub(super) fn run(
     bridged_plan.bounds = plan.bounds;
     bridged_plan.lone_selector = plan.lone_selector;
 
-    let mut bridge = Bridge::new(source, &all, &field, plan.bounds.range())?;
+    // Integers and strings are presented by their rank among the field's values when every
+    // column is a call answering one of them (exact for any int64); else integers as floats.
+    let mut calls: Vec<&str> = Vec::new();
+    for f in &s.fields {
+        f.expr.walk(&mut |e| {
+            if let Expr::Call { name, .. } = e {
+                calls.push(name);
+            }
+        });
+    }
+    let by_rank = s.fields.iter().all(|f| {
+        is_time(&f.expr)
+            || matches!(f.expr.unparen(), Expr::Call { name, .. } if selects_a_value(name) || name == "count")
+    }) && calls
+        .iter()
+        .all(|c| selects_a_value(c) || *c == "count" || *c == "elapsed")
+        // A fill value or a line between buckets is no rank.
+        && matches!(plan.fill, Fill::Null | Fill::None | Fill::Previous);
+    // InfluxDB reduces integers in int64 (a mean divides their exact sum): only counts and
+    // times are exact over floats beyond 2^53.
+    let exact = calls.iter().any(|c| !matches!(*c, "count" | "elapsed"));
+
+    let mut bridge = Bridge::new(source, &all, &field, plan.bounds.range(), by_rank)?;
+    bridged_plan.integer_field = bridge.ty == FieldType::Integer;
     let channels = bridge.channels.clone();
-    let ty = bridge.ty;
     let mut answer = match bridged_plan.execute_over(ctx, &mut bridge, channels)? {
         Ok(series) => series,
         Err(e) => return Ok(Err(e)),
     };
     for series in &mut answer {
-        decode(
-            series,
-            &bridged_plan,
-            ty,
-            &bridge.strings,
-            &mut bridge.beyond,
+        bridge.decode(series, &bridged_plan);
+    }
+    if bridge.beyond && exact {
+        return refuse(
+            "an aggregate, selector or transformation over integers beyond ±2^53 (exact in \
+             InfluxDB)",
         );
     }
-    if bridge.beyond {
-        return refuse("an aggregate or transformation reading or giving an integer beyond ±2^53");
-    }
     Ok(Ok(answer))
+}
+
+/// The fields of the statement's measurements the expressions read.
+fn field_names<'e>(exprs: impl Iterator<Item = &'e Expr>, fields: &Fields) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for e in exprs {
+        e.walk(&mut |x| {
+            if let Expr::VarRef(v) = x {
+                if fields.any(v).is_some() {
+                    names.insert(v.name.clone());
+                }
+            }
+        });
+    }
+    names
+}
+
+/// The statement with each call of `*` or `/re/` (`count(*)`, `max(/^usage_/)`) replaced by
+/// the call of each field it matches (of a type the call takes), named `call_field`; `None`
+/// when it has none; a refusal where such a call is not the whole of its column.
+fn expand_wildcards(
+    s: &SelectStatement,
+    fields: &Fields,
+) -> Result<Option<SelectStatement>, &'static str> {
+    let is_pattern = |e: &Expr| matches!(e.unparen(), Expr::Wildcard(_) | Expr::Regex(_));
+    let mut any = false;
+    let mut out = s.clone();
+    out.fields = Vec::new();
+    for f in &s.fields {
+        let mut nested = false;
+        f.expr.walk(&mut |e| {
+            if let Expr::Call { args, .. } = e {
+                nested |= args.first().is_some_and(is_pattern);
+            }
+        });
+        let Expr::Call { name, args } = f.expr.unparen() else {
+            if nested {
+                return Err("a wildcard or regex in a call inside an expression");
+            }
+            out.fields.push(f.clone());
+            continue;
+        };
+        let Some(pattern) = args.first().filter(|a| is_pattern(a)) else {
+            if nested {
+                return Err("a wildcard or regex in a nested call");
+            }
+            out.fields.push(f.clone());
+            continue;
+        };
+        any = true;
+        let takes_booleans = numeric_only(name).map(|(_, b)| b);
+        for field in fields.names() {
+            if let Expr::Regex(re) = pattern.unparen() {
+                if !re.is_match(field) {
+                    continue;
+                }
+            }
+            let var = VarRef {
+                name: field.to_owned(),
+                data_type: None,
+            };
+            let takes = match (fields.any(&var), takes_booleans) {
+                (_, None) => true,
+                (Some(FieldType::Float | FieldType::Integer), Some(_)) => true,
+                (Some(FieldType::Boolean), Some(b)) => b,
+                _ => false,
+            };
+            if !takes {
+                continue;
+            }
+            let mut call_args = args.clone();
+            call_args[0] = Expr::VarRef(var);
+            out.fields.push(crate::influxql::Field {
+                expr: Expr::Call {
+                    name: name.clone(),
+                    args: call_args,
+                },
+                alias: Some(match &f.alias {
+                    Some(a) => format!("{a}_{field}"),
+                    None => format!("{name}_{field}"),
+                }),
+            });
+        }
+    }
+    Ok(any.then_some(out))
+}
+
+/// A statement of calls over several fields: each column run as a statement of its own (a
+/// selector answering its bucket's time, as beside other calls), the answers joined by series
+/// and time, null where a column has no row.
+fn split(
+    s: &SelectStatement,
+    plan: &Plan,
+    ctx: &Context,
+    source: &mut dyn Source,
+    fields: &Fields,
+) -> StatementOutcome {
+    let listed: Vec<(Expr, Option<String>)> = s
+        .fields
+        .iter()
+        .filter(|f| !is_time(&f.expr) || f.alias.is_some())
+        .map(|f| (f.expr.clone(), f.alias.clone()))
+        .collect();
+    let names = column_names(&listed);
+    let mut joined: std::collections::BTreeMap<(String, Vec<(String, String)>), Joined> =
+        std::collections::BTreeMap::new();
+    for (i, ((expr, _), name)) in listed.iter().zip(&names).enumerate() {
+        // Fields beside calls would be those of a selected point, of another field.
+        let mut outside = false;
+        let mut calls = 0;
+        walk_outside_calls(expr, &mut |e| match e {
+            Expr::VarRef(v) if v.name != "time" => outside = true,
+            Expr::Call { .. } => calls += 1,
+            _ => {}
+        });
+        if outside || calls == 0 {
+            return refuse("fields or tags beside calls over several fields");
+        }
+        if field_names(std::iter::once(expr), fields).len() > 1 {
+            return refuse("a column of calls over several fields");
+        }
+        let mut one = s.clone();
+        one.fields = vec![crate::influxql::Field {
+            expr: expr.clone(),
+            alias: Some(name.clone()),
+        }];
+        let answer = match super::select::run_beside_others(&one, ctx, source, plan.bounds)? {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        for series in answer {
+            let key = (
+                series.name.clone().unwrap_or_default(),
+                series.tags.clone().unwrap_or_default(),
+            );
+            let j = joined.entry(key).or_insert_with(|| Joined {
+                shell: Series {
+                    values: Vec::new(),
+                    ..series.clone()
+                },
+                rows: std::collections::BTreeMap::new(),
+            });
+            for row in series.values {
+                let Some(Cell::Time(t)) = row.first() else {
+                    continue;
+                };
+                let cells = j
+                    .rows
+                    .entry(*t)
+                    .or_insert_with(|| vec![Cell::Null; names.len()]);
+                cells[i] = row.get(1).cloned().unwrap_or(Cell::Null);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(joined.len());
+    for (_, j) in joined {
+        let mut series = j.shell;
+        series.columns = std::iter::once("time".to_owned())
+            .chain(names.iter().cloned())
+            .collect();
+        let mut rows: Vec<Vec<Cell>> = j
+            .rows
+            .into_iter()
+            .map(|(t, cells)| std::iter::once(Cell::Time(t)).chain(cells).collect())
+            .collect();
+        if plan.desc {
+            rows.reverse();
+        }
+        rows.truncate(plan.row_limit());
+        series.values = rows;
+        out.push(series);
+    }
+    Ok(Ok(out))
+}
+
+/// One output series of [`split`]: its name and tags, and its rows by time.
+struct Joined {
+    shell: Series,
+    rows: std::collections::BTreeMap<i64, Vec<Cell>>,
+}
+
+/// Calls `f` on the parts of an expression outside calls, and on each call (not inside it).
+fn walk_outside_calls<'e>(e: &'e Expr, f: &mut impl FnMut(&'e Expr)) {
+    f(e);
+    match e {
+        Expr::Binary { lhs, rhs, .. } => {
+            walk_outside_calls(lhs, f);
+            walk_outside_calls(rhs, f);
+        }
+        Expr::Paren(inner) => walk_outside_calls(inner, f),
+        _ => {}
+    }
 }
 
 fn is_time(e: &Expr) -> bool {
@@ -214,54 +416,6 @@ fn rename(e: &mut Expr, from: &str) {
     }
 }
 
-/// The answer's values read back as the field's type, where the column's call gives one of
-/// its values (or, of integers, an integer).
-fn decode(series: &mut Series, plan: &Plan, ty: FieldType, strings: &[String], beyond: &mut bool) {
-    for (i, c) in plan.columns.iter().enumerate() {
-        let Expr::Call { name, .. } = c.expr.unparen() else {
-            continue;
-        };
-        let back = selects_a_value(name) || (ty == FieldType::Integer && keeps_integers(name));
-        if !back {
-            continue;
-        }
-        for row in &mut series.values {
-            let Some(cell) = row.get_mut(i + 1) else {
-                continue;
-            };
-            let Some(x) = cell.as_f64() else {
-                continue;
-            };
-            *cell = match ty {
-                FieldType::Float => continue,
-                FieldType::Integer => {
-                    if x.abs() > EXACT {
-                        *beyond = true;
-                    }
-                    Cell::Integer(super::value::go_int(x))
-                }
-                FieldType::Boolean => Cell::Bool(x != 0.0),
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                FieldType::String => strings
-                    .get(x as usize)
-                    .map_or(Cell::Null, |s| Cell::Str(s.clone())),
-            };
-        }
-    }
-    // Integers computed beyond 2^53 (a sum) cannot be told from rounded ones.
-    if ty == FieldType::Integer {
-        for row in &series.values {
-            if row
-                .iter()
-                .skip(1)
-                .any(|c| c.as_f64().is_some_and(|x| x.abs() > EXACT))
-            {
-                *beyond = true;
-            }
-        }
-    }
-}
-
 /// One field of each series presented as a channel of the model: its values as floats
 /// (integers as themselves, booleans as 0 and 1, strings as their rank among the field's
 /// strings).
@@ -269,9 +423,9 @@ struct Bridge<'a> {
     inner: &'a mut dyn Source,
     channels: Vec<SeriesMeta>,
     ty: FieldType,
-    /// The field's strings, sorted (a string field's values are their indexes here).
-    strings: Vec<String>,
-    /// An integer beyond ±2^53 was read.
+    /// The field's values, sorted, when they are presented by their rank (their index here).
+    ranks: Option<Vec<Value>>,
+    /// An integer beyond ±2^53 was read, or computed, as a float.
     beyond: bool,
 }
 
@@ -281,20 +435,15 @@ impl<'a> Bridge<'a> {
         all: &[SeriesMeta],
         field: &str,
         range: TimeRange,
+        by_rank: bool,
     ) -> Result<Bridge<'a>, SourceError> {
         let mut ty = FieldType::Float;
         let mut channels = Vec::new();
-        let mut strings = BTreeSet::new();
+        let mut keys = Vec::new();
         for s in all {
             if let Some(f) = s.field(field) {
                 ty = f.ty;
-                if f.ty == FieldType::String {
-                    for (_, c) in read_field(inner, f, range, false, None)? {
-                        if let Cell::Str(x) = c {
-                            strings.insert(x);
-                        }
-                    }
-                }
+                keys.push(f.key);
                 channels.push(SeriesMeta::channel(
                     f.key,
                     s.measurement.clone(),
@@ -302,13 +451,86 @@ impl<'a> Bridge<'a> {
                 ));
             }
         }
+        // Strings have no other presentation.
+        let ranked = ty == FieldType::String || (by_rank && ty == FieldType::Integer);
+        let ranks = if ranked {
+            let mut values: Vec<Value> = Vec::new();
+            for k in keys {
+                values.extend(
+                    inner
+                        .values(k, range, false, None)?
+                        .into_iter()
+                        .map(|p| p.1),
+                );
+            }
+            values.sort_by(order);
+            values.dedup();
+            Some(values)
+        } else {
+            None
+        };
         Ok(Bridge {
             inner,
             channels,
             ty,
-            strings: strings.into_iter().collect(),
+            ranks,
             beyond: false,
         })
+    }
+
+    /// The answer's values read back as the field's type, where the column's call gives one
+    /// of its values (or, of integers, an integer).
+    fn decode(&mut self, series: &mut Series, plan: &Plan) {
+        let ty = self.ty;
+        for (i, c) in plan.columns.iter().enumerate() {
+            let Expr::Call { name, .. } = c.expr.unparen() else {
+                continue;
+            };
+            let back = selects_a_value(name) || (ty == FieldType::Integer && keeps_integers(name));
+            if !back || ty == FieldType::Float {
+                continue;
+            }
+            for row in &mut series.values {
+                let Some(cell) = row.get_mut(i + 1) else {
+                    continue;
+                };
+                let Some(x) = cell.as_f64() else {
+                    continue;
+                };
+                *cell = match (&self.ranks, ty) {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    (Some(ranks), _) => ranks
+                        .get(x as usize)
+                        .cloned()
+                        .map_or(Cell::Null, super::value::cell),
+                    (None, FieldType::Boolean) => Cell::Bool(x != 0.0),
+                    _ => {
+                        if x.abs() > EXACT {
+                            self.beyond = true;
+                        }
+                        Cell::Integer(super::value::go_int(x))
+                    }
+                };
+            }
+        }
+        // Integers computed beyond 2^53 as floats (a sum) cannot be told from rounded ones.
+        if ty == FieldType::Integer && self.ranks.is_none() {
+            let big = |c: &Cell| c.as_f64().is_some_and(|x| x.abs() > EXACT);
+            if series.values.iter().any(|r| r.iter().skip(1).any(big)) {
+                self.beyond = true;
+            }
+        }
+    }
+}
+
+/// The order of values of one type.
+fn order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Integer(x), Value::Integer(y)) => x.cmp(y),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Boolean(x), Value::Boolean(y)) => x.cmp(y),
+        (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
+        _ => std::cmp::Ordering::Equal,
     }
 }
 
@@ -339,6 +561,12 @@ impl Source for Bridge<'_> {
         let values = self.inner.values(key, range, desc, limit)?;
         let mut out = Vec::with_capacity(values.len());
         for (t, v) in values {
+            if let Some(ranks) = &self.ranks {
+                let i = ranks.binary_search_by(|r| order(r, &v)).unwrap_or_default();
+                #[allow(clippy::cast_precision_loss)]
+                out.push((t, i as f64));
+                continue;
+            }
             #[allow(clippy::cast_precision_loss)]
             let x = match v {
                 Value::Float(f) => f,
@@ -349,10 +577,8 @@ impl Source for Bridge<'_> {
                     i as f64
                 }
                 Value::Boolean(b) => f64::from(u8::from(b)),
-                Value::String(s) => {
-                    let i = self.strings.binary_search(&s).unwrap_or_default();
-                    i as f64
-                }
+                // Strings are always ranked.
+                Value::String(_) => 0.0,
             };
             out.push((t, x));
         }
