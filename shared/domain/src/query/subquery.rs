@@ -101,6 +101,17 @@ pub(super) fn run(
             }
         }
     }
+    // The outer statement's GROUP BY tags are the inner one's too (InfluxDB propagates the
+    // dimensions into the subquery), so that its rows carry them.
+    for d in &s.group_by {
+        let pushed = matches!(
+            d,
+            Dimension::Tag(_) | Dimension::Wildcard | Dimension::Regex(_)
+        );
+        if pushed && !inner.group_by.contains(d) {
+            inner.group_by.push(d.clone());
+        }
+    }
     let series = match super::select::run_bounded(&inner, ctx, source, bounds)? {
         Ok(series) => series,
         Err(e) => return Ok(Err(e)),

@@ -438,6 +438,25 @@ fn raw(
             return Ok(Err(StatementError::Failed(e)));
         }
     }
+    // SLIMIT and SOFFSET count the series of the shards the range reads (a week each).
+    let windowed;
+    let all = if plan.slimit > 0 || plan.soffset > 0 {
+        let shards = TimeRange {
+            min: super::cardinality::shard_group_start(range.min),
+            max: super::cardinality::shard_group_start(range.max)
+                .saturating_add(super::show::SHARD_GROUP_DURATION - 1),
+        };
+        let mut kept = Vec::with_capacity(all.len());
+        for s in all {
+            if super::edge_time(source, s, shards, false)?.is_some() {
+                kept.push(s.clone());
+            }
+        }
+        windowed = kept;
+        &windowed[..]
+    } else {
+        all
+    };
     let groups = groups(plan, all, &tag_keys, fields);
     let mut out = Vec::new();
     let mut total = 0usize;

@@ -345,7 +345,7 @@ fn exact(
 /// of year 1, a Monday; the Unix epoch is a Thursday.
 const FIRST_MONDAY: i64 = 4 * 24 * 3_600_000_000_000;
 
-fn shard_group_start(t: i64) -> i64 {
+pub(super) fn shard_group_start(t: i64) -> i64 {
     let since = i128::from(t) - i128::from(FIRST_MONDAY);
     let week = i128::from(SHARD_GROUP_DURATION);
     let start = since.div_euclid(week) * week + i128::from(FIRST_MONDAY);
