@@ -28,6 +28,7 @@ pub(super) fn model_shaped(all: &[SeriesMeta]) -> bool {
 }
 
 /// The fields of the statement's measurements: per measurement, each field's type.
+#[derive(Clone)]
 pub(super) struct Fields {
     by_measurement: BTreeMap<String, BTreeMap<String, FieldType>>,
 }

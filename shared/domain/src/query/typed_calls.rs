@@ -8,9 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::influxql::{DataType, Expr, Fill, SelectStatement, VarRef};
+use crate::influxql::{BinaryOp, DataType, Expr, Fill, SelectStatement, VarRef};
 
 use super::check::{column_names, Plan};
+use super::cond::Truth;
 use super::result::{Cell, Series};
 use super::typed::Fields;
 use super::{
@@ -119,19 +120,13 @@ pub(super) fn run(
         Ok(None) => s,
     };
     let names = field_names(s.fields.iter().map(|f| &f.expr), fields);
-    let in_condition = field_names(s.condition.iter(), fields);
-    if names.len() > 1 && in_condition.is_empty() {
+    if names.len() > 1 {
         return split(s, plan, ctx, source, fields);
     }
-    let mut names = names;
-    names.extend(in_condition);
     let Some(field) = names.iter().next().cloned() else {
         // No field of these measurements: no points.
         return Ok(Ok(Vec::new()));
     };
-    if names.len() > 1 {
-        return refuse("a statement with calls over several fields and a condition on fields");
-    }
 
     // The statement over the field presented as the model's `value`, its columns keeping the
     // names they had.
@@ -150,8 +145,19 @@ pub(super) fn run(
         f.alias = named.next();
         rename(&mut f.expr, &field);
     }
+    // A condition on fields is checked point by point by the bridge, on the typed values;
+    // the model's engine sees its comparisons of fields as true.
+    let field_condition = plan
+        .rest
+        .as_ref()
+        .filter(|c| !field_names(std::iter::once(*c), fields).is_empty())
+        .cloned();
     if let Some(c) = &mut renamed.condition {
-        rename(c, &field);
+        if field_condition.is_some() {
+            *c = without_fields(c, fields);
+        } else {
+            rename(c, &field);
+        }
     }
     let mut bridged_plan = match Plan::new(&renamed, ctx) {
         Ok(p) => p,
@@ -183,6 +189,7 @@ pub(super) fn run(
     let exact = calls.iter().any(|c| !matches!(*c, "count" | "elapsed"));
 
     let mut bridge = Bridge::new(source, &all, &field, plan.bounds.range(), by_rank)?;
+    bridge.filter = field_condition.map(|c| (c, fields.clone()));
     bridged_plan.integer_field = bridge.ty == FieldType::Integer;
     let channels = bridge.channels.clone();
     let mut answer = match bridged_plan.execute_over(ctx, &mut bridge, channels)? {
@@ -397,6 +404,23 @@ fn is_time(e: &Expr) -> bool {
     matches!(e.unparen(), Expr::VarRef(v) if v.name == "time")
 }
 
+/// A condition with each comparison that reads a field made `true` (those are checked on the
+/// points before).
+fn without_fields(e: &Expr, fields: &Fields) -> Expr {
+    match e {
+        Expr::Paren(inner) => Expr::Paren(Box::new(without_fields(inner, fields))),
+        Expr::Binary { op, lhs, rhs } if matches!(op, BinaryOp::And | BinaryOp::Or) => {
+            Expr::Binary {
+                op: *op,
+                lhs: Box::new(without_fields(lhs, fields)),
+                rhs: Box::new(without_fields(rhs, fields)),
+            }
+        }
+        other if !field_names(std::iter::once(other), fields).is_empty() => Expr::Boolean(true),
+        other => other.clone(),
+    }
+}
+
 /// Renames the field `from` (not a tag) to the model's field.
 fn rename(e: &mut Expr, from: &str) {
     match e {
@@ -427,6 +451,11 @@ struct Bridge<'a> {
     ranks: Option<Vec<Value>>,
     /// An integer beyond ±2^53 was read, or computed, as a float.
     beyond: bool,
+    /// The field's name, and each channel's series by key.
+    field: String,
+    series: std::collections::BTreeMap<i64, SeriesMeta>,
+    /// A condition on fields: only the points at whose time it holds are presented.
+    filter: Option<(Expr, Fields)>,
 }
 
 impl<'a> Bridge<'a> {
@@ -440,10 +469,12 @@ impl<'a> Bridge<'a> {
         let mut ty = FieldType::Float;
         let mut channels = Vec::new();
         let mut keys = Vec::new();
+        let mut series = std::collections::BTreeMap::new();
         for s in all {
             if let Some(f) = s.field(field) {
                 ty = f.ty;
                 keys.push(f.key);
+                series.insert(f.key, s.clone());
                 channels.push(SeriesMeta::channel(
                     f.key,
                     s.measurement.clone(),
@@ -475,7 +506,33 @@ impl<'a> Bridge<'a> {
             ty,
             ranks,
             beyond: false,
+            field: field.to_owned(),
+            series,
+            filter: None,
         })
+    }
+
+    /// A value as the model's engine reads it.
+    fn encode(&mut self, v: Value) -> f64 {
+        if let Some(ranks) = &self.ranks {
+            let i = ranks.binary_search_by(|r| order(r, &v)).unwrap_or_default();
+            #[allow(clippy::cast_precision_loss)]
+            return i as f64;
+        }
+        match v {
+            Value::Float(f) => f,
+            Value::Integer(i) => {
+                if i.unsigned_abs() > 1 << 53 {
+                    self.beyond = true;
+                }
+                #[allow(clippy::cast_precision_loss)]
+                let x = i as f64;
+                x
+            }
+            Value::Boolean(b) => f64::from(u8::from(b)),
+            // Strings are always ranked.
+            Value::String(_) => 0.0,
+        }
     }
 
     /// The answer's values read back as the field's type, where the column's call gives one
@@ -555,34 +612,38 @@ impl Source for Bridge<'_> {
         desc: bool,
         limit: Option<usize>,
     ) -> Result<Vec<(i64, f64)>, SourceError> {
-        if self.ty == FieldType::Float {
+        if let Some((cond, fields)) = &self.filter {
+            let Some(s) = self.series.get(&key) else {
+                return Ok(Vec::new());
+            };
+            let mut names: BTreeSet<&str> = BTreeSet::new();
+            names.insert(self.field.as_str());
+            let read = field_names(std::iter::once(cond), fields);
+            names.extend(read.iter().map(String::as_str));
+            let rows = super::typed::series_rows(self.inner, s, &names, range, None, false)?;
+            let mut kept: Vec<(i64, Value)> = Vec::new();
+            for (t, row) in rows {
+                let Some(v) = row.get(self.field.as_str()).and_then(super::value::of_cell) else {
+                    continue;
+                };
+                if super::typed::eval_cond(cond, s, fields, Some(&row)) == Truth::True {
+                    kept.push((t, v));
+                }
+            }
+            if desc {
+                kept.reverse();
+            }
+            kept.truncate(limit.unwrap_or(usize::MAX));
+            return Ok(kept.into_iter().map(|(t, v)| (t, self.encode(v))).collect());
+        }
+        if self.ty == FieldType::Float && self.ranks.is_none() {
             return self.inner.points(key, range, desc, limit);
         }
         let values = self.inner.values(key, range, desc, limit)?;
-        let mut out = Vec::with_capacity(values.len());
-        for (t, v) in values {
-            if let Some(ranks) = &self.ranks {
-                let i = ranks.binary_search_by(|r| order(r, &v)).unwrap_or_default();
-                #[allow(clippy::cast_precision_loss)]
-                out.push((t, i as f64));
-                continue;
-            }
-            #[allow(clippy::cast_precision_loss)]
-            let x = match v {
-                Value::Float(f) => f,
-                Value::Integer(i) => {
-                    if i.unsigned_abs() > 1 << 53 {
-                        self.beyond = true;
-                    }
-                    i as f64
-                }
-                Value::Boolean(b) => f64::from(u8::from(b)),
-                // Strings are always ranked.
-                Value::String(_) => 0.0,
-            };
-            out.push((t, x));
-        }
-        Ok(out)
+        Ok(values
+            .into_iter()
+            .map(|(t, v)| (t, self.encode(v)))
+            .collect())
     }
 
     // A float field keeps the source's own summaries and batched lookups.
@@ -592,7 +653,7 @@ impl Source for Bridge<'_> {
         range: TimeRange,
         desc: bool,
     ) -> Result<Vec<Option<(i64, f64)>>, SourceError> {
-        if self.ty == FieldType::Float {
+        if self.ty == FieldType::Float && self.filter.is_none() {
             return self.inner.edge_points(keys, range, desc);
         }
         keys.iter()
@@ -607,7 +668,7 @@ impl Source for Bridge<'_> {
         base: i64,
         interval: i64,
     ) -> Result<Option<Vec<IntervalStats>>, SourceError> {
-        if self.ty == FieldType::Float {
+        if self.ty == FieldType::Float && self.filter.is_none() {
             return self.inner.interval_stats(key, range, base, interval);
         }
         Ok(None)
@@ -618,7 +679,7 @@ impl Source for Bridge<'_> {
         key: i64,
         range: TimeRange,
     ) -> Result<Option<IntervalStats>, SourceError> {
-        if self.ty == FieldType::Float {
+        if self.ty == FieldType::Float && self.filter.is_none() {
             return self.inner.range_stats(key, range);
         }
         Ok(None)

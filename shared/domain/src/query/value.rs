@@ -17,6 +17,17 @@ pub(super) fn cell(v: Value) -> Cell {
     }
 }
 
+/// A cell's value, if it is one a field holds.
+pub(super) fn of_cell(c: &Cell) -> Option<Value> {
+    match c {
+        Cell::Float(f) => Some(Value::Float(*f)),
+        Cell::Integer(i) => Some(Value::Integer(*i)),
+        Cell::Str(s) => Some(Value::String(s.clone())),
+        Cell::Bool(b) => Some(Value::Boolean(*b)),
+        Cell::Null | Cell::Time(_) => None,
+    }
+}
+
 /// Go's conversion of a float to int64: out of range (or NaN) gives the minimum.
 pub(super) fn go_int(v: f64) -> i64 {
     #[allow(clippy::cast_precision_loss)]
