@@ -16,6 +16,7 @@ mod check;
 mod cond;
 mod edge_cache;
 mod eval;
+mod exact;
 pub mod format;
 mod functions;
 mod holt_winters;

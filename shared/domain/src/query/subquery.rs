@@ -180,6 +180,26 @@ pub(super) fn run(
         plan.lone_selector = false;
     }
     plan.bounds = intersect(plan.bounds, outer);
+    // The outer statement reads the column as floats: an integer beyond 2^53 would be
+    // rounded (its count would not).
+    let counts_only = s.condition.is_none()
+        && s.fields.iter().all(|f| {
+            is_time(&f.expr)
+                || matches!(f.expr.unparen(), Expr::Call { name, .. } if name == "count" || name == "elapsed")
+        });
+    if let (Some(col), false) = (&column, counts_only) {
+        let beyond = series.iter().any(|s| {
+            let i = s.columns.iter().position(|c| c == col);
+            i.is_some_and(|i| {
+                s.values.iter().any(|row| {
+                    matches!(row.get(i), Some(Cell::Integer(v)) if v.unsigned_abs() > 1 << 53)
+                })
+            })
+        });
+        if beyond {
+            return refuse("reading a subquery's integers beyond ±2^53");
+        }
+    }
     let mut answer = Answer::new(series, column.as_deref());
     plan.execute(ctx, &mut answer)
 }

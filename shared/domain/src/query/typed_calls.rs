@@ -189,6 +189,7 @@ pub(super) fn run(
     let exact = calls.iter().any(|c| !matches!(*c, "count" | "elapsed"));
 
     let mut bridge = Bridge::new(source, &all, &field, plan.bounds.range(), by_rank)?;
+    let filtered = field_condition.is_some();
     bridge.filter = field_condition.map(|c| (c, fields.clone()));
     bridged_plan.integer_field = bridge.ty == FieldType::Integer;
     let channels = bridge.channels.clone();
@@ -200,6 +201,16 @@ pub(super) fn run(
         bridge.decode(series, &bridged_plan);
     }
     if bridge.beyond && exact {
+        // Over floats, integers beyond 2^53 are not told apart: reduced exactly instead,
+        // where that is done.
+        let integers = bridge.ty == FieldType::Integer && !filtered;
+        if integers {
+            if let Some(series) =
+                super::exact::run(&bridged_plan, source, &channels_of(&all, &field), fields)?
+            {
+                return Ok(Ok(series));
+            }
+        }
         return refuse(
             "an aggregate, selector or transformation over integers beyond ±2^53 (exact in \
              InfluxDB)",
@@ -402,6 +413,16 @@ fn walk_outside_calls<'e>(e: &'e Expr, f: &mut impl FnMut(&'e Expr)) {
 
 fn is_time(e: &Expr) -> bool {
     matches!(e.unparen(), Expr::VarRef(v) if v.name == "time")
+}
+
+/// The series with the field, as channels of the model read by the field's key.
+fn channels_of(all: &[SeriesMeta], field: &str) -> Vec<SeriesMeta> {
+    all.iter()
+        .filter_map(|s| {
+            s.field(field)
+                .map(|f| SeriesMeta::channel(f.key, s.measurement.clone(), s.tags.clone()))
+        })
+        .collect()
 }
 
 /// A condition with each comparison that reads a field made `true` (those are checked on the
