@@ -120,9 +120,20 @@ pub(super) fn run(
         Ok(None) => s,
     };
     let names = field_names(s.fields.iter().map(|f| &f.expr), fields);
-    if names.len() > 1 {
+    // A selector's point with fields of its own beside it (`max(rpm), temp`): the selector
+    // runs over its field, and the other fields are read at the point it selected.
+    let in_calls = fields_in_calls(s, fields);
+    let beside: BTreeSet<String> = names.difference(&in_calls).cloned().collect();
+    let selector_with_fields =
+        in_calls.len() == 1 && !beside.is_empty() && (plan.lone_selector || plan.multi.is_some());
+    if names.len() > 1 && !selector_with_fields {
         return split(s, plan, ctx, source, fields);
     }
+    let names = if selector_with_fields {
+        in_calls
+    } else {
+        names
+    };
     let Some(field) = names.iter().next().cloned() else {
         // No field of these measurements: no points.
         return Ok(Ok(Vec::new()));
@@ -177,8 +188,11 @@ pub(super) fn run(
         });
     }
     let by_rank = s.fields.iter().all(|f| {
+        let no_call = !f.expr.any(|e| matches!(e, Expr::Call { .. }));
         is_time(&f.expr)
             || matches!(f.expr.unparen(), Expr::Call { name, .. } if selects_a_value(name) || name == "count")
+            // Tags and other fields beside a selector are not read from the ranks.
+            || (no_call && !field_names(std::iter::once(&f.expr), fields).contains(&field))
     }) && calls
         .iter()
         .all(|c| selects_a_value(c) || *c == "count" || *c == "elapsed")
@@ -216,7 +230,111 @@ pub(super) fn run(
              InfluxDB)",
         );
     }
+    if selector_with_fields {
+        for series in &mut answer {
+            fill_beside(series, s, plan, source, &all, fields, &field)?;
+        }
+    }
     Ok(Ok(answer))
+}
+
+/// The fields read inside calls.
+fn fields_in_calls(s: &SelectStatement, fields: &Fields) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in &s.fields {
+        f.expr.walk(&mut |e| {
+            if let Expr::Call { args, .. } = e {
+                out.extend(field_names(args.iter(), fields));
+            }
+        });
+    }
+    out
+}
+
+/// The columns beside a selector that read other fields, evaluated at the point it selected:
+/// the first series of the output series' group (by the condition's tags) whose field has the
+/// selected value at the row's time.
+fn fill_beside(
+    series: &mut Series,
+    s: &SelectStatement,
+    plan: &Plan,
+    source: &mut dyn Source,
+    all: &[SeriesMeta],
+    fields: &Fields,
+    field: &str,
+) -> Result<(), SourceError> {
+    let exprs: Vec<&Expr> = s
+        .fields
+        .iter()
+        .filter(|f| !is_time(&f.expr) || f.alias.is_some())
+        .map(|f| &f.expr)
+        .collect();
+    let Some(selector) = exprs
+        .iter()
+        .position(|e| matches!(e.unparen(), Expr::Call { .. }))
+    else {
+        return Ok(());
+    };
+    let others: Vec<usize> = (0..exprs.len())
+        .filter(|i| {
+            *i != selector
+                && field_names(std::iter::once(exprs[*i]), fields)
+                    .iter()
+                    .any(|n| n != field)
+        })
+        .collect();
+    let name = series.name.clone().unwrap_or_default();
+    let tags = series.tags.clone().unwrap_or_default();
+    let candidates: Vec<&SeriesMeta> = all
+        .iter()
+        .filter(|m| {
+            m.measurement == name
+                && m.field(field).is_some()
+                && tags
+                    .iter()
+                    .all(|(k, v)| m.tag(k).unwrap_or_default() == v.as_str())
+                && plan
+                    .rest
+                    .as_ref()
+                    .is_none_or(|c| super::typed::eval_cond(c, m, fields, None) != Truth::False)
+        })
+        .collect();
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for i in &others {
+        exprs[*i].walk(&mut |e| {
+            if let Expr::VarRef(v) = e {
+                names.insert(v.name.as_str());
+            }
+        });
+    }
+    names.insert(field);
+    for row in &mut series.values {
+        let (Some(Cell::Time(t)), Some(selected)) = (row.first().cloned(), row.get(selector + 1))
+        else {
+            continue;
+        };
+        let selected = selected.clone();
+        let at = TimeRange { min: t, max: t };
+        for m in &candidates {
+            let rows = super::typed::series_rows(source, m, &names, at, None, false)?;
+            let Some(values) = rows.get(&t) else {
+                continue;
+            };
+            let same = values
+                .get(field)
+                .is_some_and(|v| super::value::compare(BinaryOp::Eq, v, &selected));
+            if !same {
+                continue;
+            }
+            for i in &others {
+                if let Some(cell) = row.get_mut(i + 1) {
+                    *cell = super::typed::eval_row(exprs[*i], t, values, m, fields);
+                }
+            }
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The fields of the statement's measurements the expressions read.
