@@ -535,3 +535,140 @@ fn raw(
     }
     Ok(Ok(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{execute, Context, FieldMeta, FieldType, SeriesMeta, Source, Value};
+    use super::*;
+    use crate::influxql::parse_query;
+
+    /// One series `m,host=a` with a float `f` at 1 and 2 s, an integer `i` at 2 and 3 s
+    /// (2^53 + 1 and 2^53 + 3) and a string `s` at 1 s.
+    struct Typed;
+
+    const BIG: i64 = (1 << 53) + 1;
+
+    fn field(key: i64) -> Vec<(i64, Value)> {
+        let s = 1_000_000_000;
+        match key {
+            0 => vec![(s, Value::Float(1.5)), (2 * s, Value::Float(2.5))],
+            1 => vec![
+                (2 * s, Value::Integer(BIG)),
+                (3 * s, Value::Integer(BIG + 2)),
+            ],
+            _ => vec![(s, Value::String("on".into()))],
+        }
+    }
+
+    impl Source for Typed {
+        fn series(
+            &mut self,
+            _: &str,
+            _: Option<&[String]>,
+        ) -> Result<Vec<SeriesMeta>, SourceError> {
+            let f = |name: &str, ty, key| FieldMeta {
+                name: name.into(),
+                ty,
+                key,
+            };
+            Ok(vec![SeriesMeta {
+                measurement: "m".into(),
+                tags: vec![("host".into(), "a".into())],
+                fields: vec![
+                    f("f", FieldType::Float, 0),
+                    f("i", FieldType::Integer, 1),
+                    f("s", FieldType::String, 2),
+                ],
+            }])
+        }
+
+        fn points(
+            &mut self,
+            key: i64,
+            range: TimeRange,
+            desc: bool,
+            limit: Option<usize>,
+        ) -> Result<Vec<(i64, f64)>, SourceError> {
+            assert_eq!(key, 0, "only the float field is read as points");
+            let points: Vec<(i64, f64)> = field(0)
+                .into_iter()
+                .filter_map(|(t, v)| match v {
+                    Value::Float(f) => Some((t, f)),
+                    _ => None,
+                })
+                .collect();
+            Ok(range.read(&points, desc, limit))
+        }
+
+        fn values(
+            &mut self,
+            key: i64,
+            range: TimeRange,
+            desc: bool,
+            limit: Option<usize>,
+        ) -> Result<Vec<(i64, Value)>, SourceError> {
+            let mut v: Vec<(i64, Value)> = field(key)
+                .into_iter()
+                .filter(|(t, _)| range.min <= *t && *t <= range.max)
+                .collect();
+            if desc {
+                v.reverse();
+            }
+            v.truncate(limit.unwrap_or(usize::MAX));
+            Ok(v)
+        }
+    }
+
+    fn run(q: &str) -> String {
+        let mut ctx = Context::model("db", 0, 10_000_000_000, 1000);
+        ctx.db = Some("db".into());
+        let statements = parse_query(q).expect("parses");
+        format!(
+            "{:?}",
+            execute(&statements, &ctx, &mut Typed).expect("runs")
+        )
+    }
+
+    #[test]
+    fn fields_are_aligned_by_time_with_nulls() {
+        let a = run("SELECT f, i, s FROM m");
+        assert!(
+            a.contains(&format!(
+                "values: [[Time(1000000000), Float(1.5), Null, Str(\"on\")], \
+                 [Time(2000000000), Float(2.5), Integer({BIG}), Null], \
+                 [Time(3000000000), Null, Integer({}), Null]]",
+                BIG + 2
+            )),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn integers_beyond_2_53_stay_exact() {
+        let a = run("SELECT i + 1 FROM m WHERE i > 9007199254740992");
+        assert!(a.contains(&format!("Integer({})", BIG + 1)), "{a}");
+        let a = run("SELECT sum(i), max(i) FROM m");
+        assert!(a.contains(&format!("Integer({})", 2 * BIG + 2)), "{a}");
+        assert!(a.contains(&format!("Integer({})", BIG + 2)), "{a}");
+    }
+
+    #[test]
+    fn types_that_do_not_combine_are_errors() {
+        let a = run("SELECT s + 1 FROM m");
+        assert!(
+            a.contains("type error: s::string + 1: incompatible types: string and integer"),
+            "{a}"
+        );
+        let a = run("SELECT mean(s) FROM m");
+        assert!(
+            a.contains("unsupported mean iterator type: *query.stringInterruptIterator"),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn a_condition_on_a_string_field_selects_points_of_another() {
+        let a = run("SELECT count(f) FROM m WHERE s = 'on'");
+        assert!(a.contains("Integer(1)"), "{a}");
+    }
+}

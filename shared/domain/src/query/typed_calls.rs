@@ -438,6 +438,10 @@ fn split(
         .filter(|f| !is_time(&f.expr) || f.alias.is_some())
         .map(|f| (f.expr.clone(), f.alias.clone()))
         .collect();
+    if plan.slimit > 0 || plan.soffset > 0 {
+        // Each field's series would be windowed apart.
+        return refuse("SLIMIT or SOFFSET over calls of several fields");
+    }
     let names = column_names(&listed);
     let mut joined: std::collections::BTreeMap<(String, Vec<(String, String)>), Joined> =
         std::collections::BTreeMap::new();
@@ -590,6 +594,8 @@ struct Bridge<'a> {
     ranks: Option<Vec<Value>>,
     /// An integer beyond ±2^53 was read, or computed, as a float.
     beyond: bool,
+    /// The sum of the magnitudes of the integers read as floats.
+    magnitude: u64,
     /// The field's name, and each channel's series by key.
     field: String,
     series: std::collections::BTreeMap<i64, SeriesMeta>,
@@ -645,6 +651,7 @@ impl<'a> Bridge<'a> {
             ty,
             ranks,
             beyond: false,
+            magnitude: 0,
             field: field.to_owned(),
             series,
             filter: None,
@@ -661,7 +668,9 @@ impl<'a> Bridge<'a> {
         match v {
             Value::Float(f) => f,
             Value::Integer(i) => {
-                if i.unsigned_abs() > 1 << 53 {
+                // Beyond 2^53 an integer, or a sum of them, is rounded as a float.
+                self.magnitude = self.magnitude.saturating_add(i.unsigned_abs());
+                if self.magnitude > 1 << 53 {
                     self.beyond = true;
                 }
                 #[allow(clippy::cast_precision_loss)]
