@@ -52,8 +52,16 @@ pub(super) fn run(
             return Ok(None);
         }
         for g in &groups {
-            let [(s, _)] = g.series.as_slice() else {
-                return Ok(None);
+            let read: Vec<&SeriesMeta> = g
+                .series
+                .iter()
+                .map(|(s, _)| *s)
+                .filter(|s| !s.fields.is_empty())
+                .collect();
+            let s = match read.as_slice() {
+                [] => continue,
+                [s] => *s,
+                _ => return Ok(None),
             };
             let points = integers(source, s, range)?;
             let Some(rows) = transform(t.transform, &points) else {

@@ -537,12 +537,18 @@ fn is_time(e: &Expr) -> bool {
     matches!(e.unparen(), Expr::VarRef(v) if v.name == "time")
 }
 
-/// The series with the field, as channels of the model read by the field's key.
+/// The series as channels of the model read by the field's key; those without the field with
+/// no field at all (their tags are still among those `GROUP BY *` stands for; they are not
+/// read).
 fn channels_of(all: &[SeriesMeta], field: &str) -> Vec<SeriesMeta> {
     all.iter()
-        .filter_map(|s| {
-            s.field(field)
-                .map(|f| SeriesMeta::channel(f.key, s.measurement.clone(), s.tags.clone()))
+        .map(|s| match s.field(field) {
+            Some(f) => SeriesMeta::channel(f.key, s.measurement.clone(), s.tags.clone()),
+            None => SeriesMeta {
+                measurement: s.measurement.clone(),
+                tags: s.tags.clone(),
+                fields: Vec::new(),
+            },
         })
         .collect()
 }
@@ -620,13 +626,9 @@ impl<'a> Bridge<'a> {
                 ty = f.ty;
                 keys.push(f.key);
                 series.insert(f.key, s.clone());
-                channels.push(SeriesMeta::channel(
-                    f.key,
-                    s.measurement.clone(),
-                    s.tags.clone(),
-                ));
             }
         }
+        channels.extend(channels_of(all, field));
         // Strings have no other presentation.
         let ranked = ty == FieldType::String || (by_rank && ty == FieldType::Integer);
         let ranks = if ranked {
