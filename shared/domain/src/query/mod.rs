@@ -9,6 +9,14 @@
 //! measurement ([`SeriesMeta`], [`FieldType`]). Fieldline's own database holds a measurement per
 //! communicationId; tags `device`, `network_id`, `sensor`, `unit`, `uuid`; one float field,
 //! `value`.
+//!
+//! A `SELECT` whose series are all such channels runs on the model's engine (`select`), which
+//! reads float points and the source's summaries of them. Over other series (`typed`): raw
+//! rows of several typed fields aligned by time (module `value`: typed arithmetic and
+//! comparisons); calls over one field of any type run on the model's engine with that field
+//! presented as `value`, and calls over several fields column by column (`typed_calls`);
+//! integers beyond ±2^53, which floats do not tell apart, are reduced in int64 (`exact`) or
+//! refused.
 
 mod buckets;
 mod cardinality;
