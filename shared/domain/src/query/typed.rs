@@ -88,7 +88,16 @@ pub(super) fn run(
     if plan.aggregate || plan.transform.is_some() || plan.multi.is_some() || pattern_call {
         return super::typed_calls::run(s, plan, ctx, source, all, &fields);
     }
-    raw(plan, ctx, source, &all, &fields)
+    // The aliases of the field list, in the plan's order of columns (`time` alone is none).
+    let aliases: Vec<Option<String>> = s
+        .fields
+        .iter()
+        .filter(|f| {
+            f.alias.is_some() || !matches!(f.expr.unparen(), Expr::VarRef(v) if v.name == "time")
+        })
+        .map(|f| f.alias.clone())
+        .collect();
+    raw(plan, &aliases, ctx, source, &all, &fields)
 }
 
 /// The tag keys of every series, in name order.
@@ -265,6 +274,7 @@ fn literal(e: &Expr) -> Cell {
 /// of the statement's measurements (those grouped by left out), in name order.
 fn expanded_columns(
     plan: &Plan,
+    aliases: &[Option<String>],
     fields: &Fields,
     tag_keys: &[String],
     g: &Group<'_>,
@@ -275,14 +285,17 @@ fn expanded_columns(
         .collect();
     let field_names = fields.names();
     let mut out: Vec<(Expr, Option<String>)> = Vec::new();
-    for c in &plan.columns {
+    // Names are given after the wildcards are expanded (`SELECT *, rpm + 1`: `rpm`, `rpm_1`),
+    // aliases kept.
+    for (i, c) in plan.columns.iter().enumerate() {
         let (kind, re) = match c.expr.unparen() {
             Expr::Wildcard(k) => (Some(*k), None),
             Expr::Regex(re) => (Some(WildcardKind::All), Some(re.clone())),
             _ => (None, None),
         };
         let Some(kind) = kind else {
-            out.push((c.expr.clone(), Some(c.name.clone())));
+            let alias = aliases.get(i).cloned().flatten();
+            out.push((c.expr.clone(), alias));
             continue;
         };
         let mut names: Vec<(String, bool)> = Vec::new();
@@ -421,6 +434,7 @@ pub(super) fn eval_row(
 /// group's series in time order (then series order).
 fn raw(
     plan: &Plan,
+    aliases: &[Option<String>],
     ctx: &Context,
     source: &mut dyn Source,
     all: &[SeriesMeta],
@@ -462,7 +476,7 @@ fn raw(
     let mut out = Vec::new();
     let mut total = 0usize;
     for g in &groups {
-        let columns = expanded_columns(plan, fields, &tag_keys, g);
+        let columns = expanded_columns(plan, aliases, fields, &tag_keys, g);
         let mut rows: Vec<(i64, usize, Vec<Cell>)> = Vec::new();
         for (i, (s, _)) in g.series.iter().enumerate() {
             let mut selected = BTreeSet::new();

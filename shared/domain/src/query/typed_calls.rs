@@ -442,6 +442,17 @@ fn split(
         // Each field's series would be windowed apart.
         return refuse("SLIMIT or SOFFSET over calls of several fields");
     }
+    // Calls of several rows at one time (as beside other calls) are not joined by time.
+    let several_rows = s.fields.iter().any(|f| {
+        f.expr.any(|e| {
+            matches!(e, Expr::Distinct(_))
+                || matches!(e, Expr::Call { name, .. }
+                    if matches!(name.as_str(), "distinct" | "top" | "bottom" | "sample"))
+        })
+    });
+    if several_rows {
+        return refuse("distinct(), top(), bottom() or sample() beside calls of other fields");
+    }
     let names = column_names(&listed);
     let mut joined: std::collections::BTreeMap<(String, Vec<(String, String)>), Joined> =
         std::collections::BTreeMap::new();
