@@ -158,10 +158,19 @@ pub(super) fn run(
     }
     // A condition on fields is checked point by point by the bridge, on the typed values;
     // the model's engine sees its comparisons of fields as true.
+    // (A condition on a float field alone is the model's own: its engine checks it.)
     let field_condition = plan
         .rest
         .as_ref()
-        .filter(|c| !field_names(std::iter::once(*c), fields).is_empty())
+        .filter(|c| {
+            let read = field_names(std::iter::once(*c), fields);
+            let own = read.iter().all(|n| *n == field)
+                && all
+                    .iter()
+                    .filter_map(|s| s.field(&field))
+                    .all(|f| f.ty == FieldType::Float);
+            !read.is_empty() && !own
+        })
         .cloned();
     if let Some(c) = &mut renamed.condition {
         if field_condition.is_some() {
@@ -844,5 +853,29 @@ impl Source for Bridge<'_> {
             return self.inner.range_stats(key, range);
         }
         Ok(None)
+    }
+
+    fn extreme(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        largest: bool,
+    ) -> Result<Option<(i64, f64)>, SourceError> {
+        if self.ty == FieldType::Float && self.filter.is_none() {
+            return self.inner.extreme(key, range, largest);
+        }
+        let points = self.points(key, range, false, None)?;
+        let mut best: Option<(i64, f64)> = None;
+        for p in points {
+            let better = match best {
+                None => true,
+                Some(b) if largest => p.1 > b.1,
+                Some(b) => p.1 < b.1,
+            };
+            if better {
+                best = Some(p);
+            }
+        }
+        Ok(best)
     }
 }
