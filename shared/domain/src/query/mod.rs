@@ -18,6 +18,7 @@
 //! integers beyond ±2^53, which floats do not tell apart, are reduced in int64 (`exact`) or
 //! refused.
 
+mod bridge;
 mod buckets;
 mod cardinality;
 mod check;
