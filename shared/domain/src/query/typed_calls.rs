@@ -214,6 +214,18 @@ pub(super) fn run(
     // times are exact over floats beyond 2^53.
     let exact = calls.iter().any(|c| !matches!(*c, "count" | "elapsed"));
 
+    // A fill value or a line between buckets is no string or boolean (and no rank).
+    let text_or_bool = all
+        .iter()
+        .filter_map(|s| s.field(&field))
+        .any(|f| matches!(f.ty, FieldType::String | FieldType::Boolean));
+    let keeps_values = calls.iter().any(|c| selects_a_value(c));
+    if text_or_bool
+        && keeps_values
+        && !matches!(plan.fill, Fill::Null | Fill::None | Fill::Previous)
+    {
+        return refuse("fill() with a value or linear over a string or boolean field");
+    }
     let mut bridge = Bridge::new(source, &all, &field, plan.bounds.range(), by_rank)?;
     let filtered = field_condition.is_some();
     bridge.filter = field_condition.map(|c| (c, fields.clone()));
