@@ -78,6 +78,9 @@ pub(super) struct Plan {
     pub(super) lone_selector: bool,
     /// Fields or tags stand beside the (lone) selector: its point is needed, not only its value.
     pub(super) raw_vars: bool,
+    /// The field read is an integer field presented as floats ([`super::typed_calls`]): its
+    /// `integral` under GROUP BY time keeps InfluxDB's integer reducer's arithmetic.
+    pub(super) integer_field: bool,
     pub(super) transform: Option<TransformCall>,
     pub(super) multi: Option<MultiCall>,
 }
@@ -472,6 +475,7 @@ impl Plan {
             max_rows: ctx.max_rows,
             lone_selector,
             raw_vars,
+            integer_field: false,
             transform,
             multi,
         })

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::check::Plan;
 use super::functions::Func;
-use super::{IntervalStats, SeriesMeta, Source, SourceError, TimeRange};
+use super::{IntervalStats, SeriesMeta, Source, SourceError, TimeRange, Value};
 
 /// A source that already holds the first and/or last point in one range of a set of series,
 /// fetched together; everything else goes to the source behind it.
@@ -55,6 +55,16 @@ impl Source for EdgePoints<'_> {
             Some(p) if range == self.range && limit == Some(1) => Ok(p.iter().copied().collect()),
             _ => self.inner.points(key, range, desc, limit),
         }
+    }
+
+    fn values(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, Value)>, SourceError> {
+        self.inner.values(key, range, desc, limit)
     }
 
     fn edge_points(

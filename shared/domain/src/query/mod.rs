@@ -9,7 +9,16 @@
 //! measurement ([`SeriesMeta`], [`FieldType`]). Fieldline's own database holds a measurement per
 //! communicationId; tags `device`, `network_id`, `sensor`, `unit`, `uuid`; one float field,
 //! `value`.
+//!
+//! A `SELECT` whose series are all such channels runs on the model's engine (`select`), which
+//! reads float points and the source's summaries of them. Over other series (`typed`): raw
+//! rows of several typed fields aligned by time (module `value`: typed arithmetic and
+//! comparisons); calls over one field of any type run on the model's engine with that field
+//! presented as `value`, and calls over several fields column by column (`typed_calls`);
+//! integers beyond ±2^53, which floats do not tell apart, are reduced in int64 (`exact`) or
+//! refused.
 
+mod bridge;
 mod buckets;
 mod cardinality;
 mod check;
@@ -17,6 +26,7 @@ mod cond;
 pub mod ddl;
 mod edge_cache;
 mod eval;
+mod exact;
 pub mod format;
 mod functions;
 mod holt_winters;
@@ -33,6 +43,9 @@ mod subquery;
 mod technical;
 mod transform;
 mod transforming;
+mod typed;
+mod typed_calls;
+mod value;
 pub mod write;
 pub mod write_plan;
 

@@ -66,13 +66,30 @@ fn run_alone(
         plan.lone_selector = false;
     }
     plan.bounds = subquery::intersect(plan.bounds, outer);
-    plan.execute(ctx, source)
+    let from: Vec<&MeasurementName> = plan.sources.iter().collect();
+    let all = super::series_of(source, &plan.database, &from)?;
+    if !super::typed::model_shaped(&all) {
+        return super::typed::run(s, &plan, ctx, source, all);
+    }
+    plan.execute_over(ctx, source, all)
 }
 
 impl Plan {
+    /// Runs the plan over the series of its measurements (channels of the model).
     pub(super) fn execute(&self, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
         let from: Vec<&MeasurementName> = self.sources.iter().collect();
-        let mut all = super::series_of(source, &self.database, &from)?;
+        let all = super::series_of(source, &self.database, &from)?;
+        self.execute_over(ctx, source, all)
+    }
+
+    /// Runs the plan over these series (of its measurements, in [`super::series_of`]'s
+    /// order): those with a float `value` are read.
+    pub(super) fn execute_over(
+        &self,
+        ctx: &Context,
+        source: &mut dyn Source,
+        mut all: Vec<SeriesMeta>,
+    ) -> StatementOutcome {
         // `*` (in the field list and in GROUP BY) stands for the tag keys of every measurement
         // of the statement together.
         let mut tag_keys: Vec<String> = all
@@ -191,9 +208,15 @@ impl Plan {
     }
 
     /// The tag keys a measurement's series are grouped by.
-    fn dims_of(&self, tag_keys: &[String]) -> Vec<String> {
+    pub(super) fn dims_of(&self, tag_keys: &[String]) -> Vec<String> {
         match &self.dims {
-            Dims::Tags(names) => names.clone(),
+            // Groups are ordered by their tags in key order, however GROUP BY lists them.
+            Dims::Tags(names) => {
+                let mut names = names.clone();
+                names.sort();
+                names.dedup();
+                names
+            }
             Dims::Dynamic {
                 names,
                 all,
@@ -471,7 +494,11 @@ pub(super) struct Group<'a> {
 /// them to each measurement's tag sets (per shard: one shard group here), ordered by their key
 /// (`MakeTagsKey`: the keys of the tags a group has, then their values, `|`-separated), so a
 /// group with more tags may come first.
-fn series_window(groups: Vec<Group<'_>>, soffset: usize, slimit: usize) -> Vec<Group<'_>> {
+pub(super) fn series_window(
+    groups: Vec<Group<'_>>,
+    soffset: usize,
+    slimit: usize,
+) -> Vec<Group<'_>> {
     if soffset == 0 && slimit == 0 {
         return groups;
     }

@@ -6,7 +6,9 @@ use crate::influxql::{Measurement, MeasurementName, NameOrAll, Statement, TagKey
 use super::cond::{self, Truth};
 use super::format::go_duration;
 use super::result::{Cell, Series};
-use super::{Context, SeriesMeta, Source, StatementError, StatementOutcome, RETENTION_POLICY};
+use super::{
+    Context, FieldType, SeriesMeta, Source, StatementError, StatementOutcome, RETENTION_POLICY,
+};
 
 /// Shard groups last a week when the retention is infinite or long (InfluxDB's default).
 pub(super) const SHARD_GROUP_DURATION: i64 = 7 * 24 * 3_600_000_000_000;
@@ -127,10 +129,10 @@ pub(crate) fn run(
             Err(e) => Err(e),
             Ok(db) => {
                 let all = filtered(source, &db, &s.from, None, ctx)?;
-                Ok(per_measurement(&all, |_| {
-                    let rows = page(vec![()], s.offset, s.limit)
+                Ok(per_measurement(&all, |members| {
+                    let rows = page(field_keys(members), s.offset, s.limit)
                         .into_iter()
-                        .map(|()| vec![Cell::Str(super::FIELD.into()), Cell::Str("float".into())])
+                        .map(|(k, t)| vec![Cell::Str(k), Cell::Str(t.name().into())])
                         .collect();
                     (vec!["fieldKey", "fieldType"], rows)
                 }))
@@ -230,6 +232,17 @@ fn filtered(
         all = kept;
     }
     Ok(all)
+}
+
+/// The fields of a measurement's series, with their types, in name order.
+pub(super) fn field_keys(members: &[SeriesMeta]) -> Vec<(String, FieldType)> {
+    let mut keys: Vec<(String, FieldType)> = members
+        .iter()
+        .flat_map(|m| m.fields.iter().map(|f| (f.name.clone(), f.ty)))
+        .collect();
+    keys.sort();
+    keys.dedup_by(|a, b| a.0 == b.0);
+    keys
 }
 
 /// One series per measurement, built from that measurement's series; empty ones left out.

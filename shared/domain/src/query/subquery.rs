@@ -14,7 +14,8 @@ use super::check::{column_names, Plan};
 use super::cond::{self, Bounds};
 use super::result::{Cell, Series};
 use super::{
-    Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, TimeRange, FIELD,
+    Context, FieldType, SeriesMeta, Source, SourceError, StatementError, StatementOutcome,
+    TimeRange, Value, FIELD,
 };
 
 /// Whether a statement reads a subquery.
@@ -101,6 +102,17 @@ pub(super) fn run(
             }
         }
     }
+    // The outer statement's GROUP BY tags are the inner one's too (InfluxDB propagates the
+    // dimensions into the subquery), so that its rows carry them.
+    for d in &s.group_by {
+        let pushed = matches!(
+            d,
+            Dimension::Tag(_) | Dimension::Wildcard | Dimension::Regex(_)
+        );
+        if pushed && !inner.group_by.contains(d) {
+            inner.group_by.push(d.clone());
+        }
+    }
     let series = match super::select::run_bounded(&inner, ctx, source, bounds)? {
         Ok(series) => series,
         Err(e) => return Ok(Err(e)),
@@ -130,12 +142,7 @@ pub(super) fn run(
     if let Some(c) = &s.condition {
         c.walk(&mut note);
     }
-    if wildcard {
-        return refuse("a wildcard or regex over a subquery");
-    }
-    if names.len() > 1 {
-        return refuse("reading several columns of a subquery");
-    }
+    let several = names.len() > 1;
     let column = names.into_iter().next();
 
     // The outer statement over the inner answer: its field renamed to the engine's, its
@@ -169,6 +176,40 @@ pub(super) fn run(
         plan.lone_selector = false;
     }
     plan.bounds = intersect(plan.bounds, outer);
+    // The model's engine reads the column as floats: integers beyond 2^53 (but for a count)
+    // are read as typed fields instead, as are several columns.
+    let counts_only = s.condition.is_none()
+        && s.fields.iter().all(|f| {
+            is_time(&f.expr)
+                || matches!(f.expr.unparen(), Expr::Call { name, .. } if name == "count" || name == "elapsed")
+        });
+    let beyond = column.as_ref().is_some_and(|col| {
+        !counts_only
+            && series.iter().any(|s| {
+                let i = s.columns.iter().position(|c| c == col);
+                i.is_some_and(|i| {
+                    s.values.iter().any(|row| {
+                        matches!(row.get(i), Some(Cell::Integer(v)) if v.unsigned_abs() > 1 << 53)
+                    })
+                })
+            })
+    });
+    if wildcard || several || beyond {
+        // Every column of the inner answer a typed field of its series, read as fields are.
+        let mut outer_stmt = s.clone();
+        outer_stmt.from = Vec::new();
+        let mut plan = match Plan::new(&outer_stmt, ctx) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        if beside_others {
+            plan.lone_selector = false;
+        }
+        plan.bounds = intersect(plan.bounds, outer);
+        let mut answer = TypedAnswer::new(series);
+        let all = answer.series.clone();
+        return super::typed::run(&outer_stmt, &plan, ctx, &mut answer, all);
+    }
     let mut answer = Answer::new(series, column.as_deref());
     plan.execute(ctx, &mut answer)
 }
@@ -249,6 +290,125 @@ impl Source for Answer {
             .and_then(|k| self.points.get(k))
             .map_or(&[][..], Vec::as_slice);
         Ok(range.read(all, desc, limit))
+    }
+}
+
+/// The inner statement's answer as a [`Source`] of typed fields: each answered series a
+/// series (its measurement and grouped tags), each column but `time` a field, typed by its
+/// values (a column of integers and floats is a float one), its points the rows with a value.
+struct TypedAnswer {
+    series: Vec<SeriesMeta>,
+    /// By field key: the points, oldest first.
+    values: Vec<Vec<(i64, Value)>>,
+}
+
+impl TypedAnswer {
+    fn new(answer: Vec<Series>) -> TypedAnswer {
+        let mut series = Vec::with_capacity(answer.len());
+        let mut values: Vec<Vec<(i64, Value)>> = Vec::new();
+        for s in answer {
+            let mut fields = Vec::new();
+            for (i, name) in s.columns.iter().enumerate().skip(1) {
+                let cells = s
+                    .values
+                    .iter()
+                    .filter_map(|row| match (row.first(), row.get(i)) {
+                        (Some(Cell::Time(t)), Some(c)) => Some((*t, c)),
+                        _ => None,
+                    });
+                let typed: Vec<(i64, Value)> = cells
+                    .filter_map(|(t, c)| super::value::of_cell(c).map(|v| (t, v)))
+                    .collect();
+                let any_float = typed.iter().any(|(_, v)| matches!(v, Value::Float(_)));
+                let Some(first) = typed.first().map(|(_, v)| v.field_type()) else {
+                    continue;
+                };
+                let ty = if any_float { FieldType::Float } else { first };
+                let mut points: Vec<(i64, Value)> = typed
+                    .into_iter()
+                    .filter_map(|(t, v)| match (ty, v) {
+                        #[allow(clippy::cast_precision_loss)]
+                        (FieldType::Float, Value::Integer(i)) => Some((t, Value::Float(i as f64))),
+                        (ty, v) if v.field_type() == ty => Some((t, v)),
+                        _ => None,
+                    })
+                    .collect();
+                // Rows may come newest first (ORDER BY time DESC inside).
+                points.sort_by_key(|p| p.0);
+                fields.push(super::FieldMeta {
+                    name: name.clone(),
+                    ty,
+                    key: i64::try_from(values.len()).unwrap_or(i64::MAX),
+                });
+                values.push(points);
+            }
+            fields.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut tags = s.tags.unwrap_or_default();
+            tags.sort();
+            series.push(SeriesMeta {
+                measurement: s.name.unwrap_or_default(),
+                tags,
+                fields,
+            });
+        }
+        series.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+        TypedAnswer { series, values }
+    }
+
+    fn read(
+        &self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Vec<(i64, Value)> {
+        let all = usize::try_from(key)
+            .ok()
+            .and_then(|k| self.values.get(k))
+            .map_or(&[][..], Vec::as_slice);
+        let mut out: Vec<(i64, Value)> = all
+            .iter()
+            .filter(|(t, _)| range.min <= *t && *t <= range.max)
+            .cloned()
+            .collect();
+        if desc {
+            out.reverse();
+        }
+        out.truncate(limit.unwrap_or(usize::MAX));
+        out
+    }
+}
+
+impl Source for TypedAnswer {
+    fn series(&mut self, _: &str, _: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
+        Ok(self.series.clone())
+    }
+
+    fn points(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, f64)>, SourceError> {
+        Ok(self
+            .read(key, range, desc, limit)
+            .into_iter()
+            .filter_map(|(t, v)| match v {
+                Value::Float(f) => Some((t, f)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn values(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, Value)>, SourceError> {
+        Ok(self.read(key, range, desc, limit))
     }
 }
 

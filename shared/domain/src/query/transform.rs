@@ -394,12 +394,15 @@ fn linear(t: i64, (t0, v0): (i64, f64), (t1, v1): (i64, f64)) -> f64 {
 /// trapezium rule, per `GROUP BY time` window when `window` gives a time's window (start, end),
 /// interpolating the value at each window's boundary. Without windows, one value at time 0 (as
 /// InfluxDB answers). A window whose only point is at its start has no area and no row. Integer
-/// fields are integrated as floats, as InfluxDB does.
+/// fields are integrated as floats, as InfluxDB does, with its integer reducer's arithmetic at a
+/// window's end (`integers`): the interpolated value stands for the next point in the next
+/// window's first trapezium, beside the previous point's value.
 pub(crate) fn integral(
     points: &[(i64, f64)],
     unit: i64,
     ascending: bool,
     window: Option<&dyn Fn(i64) -> (i64, i64)>,
+    integers: bool,
 ) -> Vec<(i64, f64)> {
     // Under DESC InfluxDB swaps the window's ends: the "start" it reports is the window's end.
     let oriented = |t: i64| {
@@ -430,13 +433,20 @@ pub(crate) fn integral(
             prev = Some((t, v));
             continue;
         }
+        // The value beside the previous one in the next trapezium.
+        let mut next = v;
         if window.is_some() && ((ascending && t >= end) || (!ascending && t <= end)) {
             if p.0 != end {
                 let value = linear(end, p, (t, v));
                 #[allow(clippy::cast_precision_loss)]
                 let elapsed = (end - p.0) as f64 / unit;
                 sum += 0.5 * (value + p.1) * elapsed;
-                p = (end, value);
+                if integers {
+                    p = (end, p.1);
+                    next = value;
+                } else {
+                    p = (end, value);
+                }
             }
             out.push((start, sum));
             if let Some(w) = oriented(t) {
@@ -446,7 +456,7 @@ pub(crate) fn integral(
         }
         #[allow(clippy::cast_precision_loss)]
         let elapsed = (t - p.0) as f64 / unit;
-        sum += 0.5 * (v + p.1) * elapsed;
+        sum += 0.5 * (next + p.1) * elapsed;
         prev = Some((t, v));
     }
     if let Some(p) = prev {
@@ -491,7 +501,7 @@ mod tests {
             Transform::CumulativeSum.apply(&one, true),
             floats(&[(SECOND, 5.0)])
         );
-        assert!(integral(&[(SECOND, 5.0)], SECOND, true, None) == vec![(0, 0.0)]);
+        assert!(integral(&[(SECOND, 5.0)], SECOND, true, None, false) == vec![(0, 0.0)]);
     }
 
     #[test]
@@ -588,10 +598,10 @@ mod tests {
         // A line from 0 at 0 s to 20 at 20 s, sampled at 5 s and 15 s: the 10 s boundary is
         // interpolated, each window keeps its own area.
         let p = [(5 * SECOND, 5.0), (15 * SECOND, 15.0)];
-        let out = integral(&p, SECOND, true, Some(&w));
+        let out = integral(&p, SECOND, true, Some(&w), false);
         assert_eq!(out, vec![(0, 37.5), (10 * SECOND, 62.5)]);
         // A window whose only point is at its start has no row.
         let p = [(5 * SECOND, 5.0), (10 * SECOND, 10.0)];
-        assert_eq!(integral(&p, SECOND, true, Some(&w)), vec![(0, 37.5)]);
+        assert_eq!(integral(&p, SECOND, true, Some(&w), false), vec![(0, 37.5)]);
     }
 }

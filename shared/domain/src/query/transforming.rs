@@ -95,6 +95,7 @@ impl Plan {
                         unit,
                         ascending,
                         window.as_ref().map(|w| w as &dyn Fn(i64) -> (i64, i64)),
+                        self.integer_field,
                     )
                     .into_iter()
                     .map(|(time, v)| (time, Cell::Float(v)))
@@ -170,12 +171,23 @@ mod tests {
 
     #[test]
     fn what_is_not_run_is_refused_by_name() {
-        for (q, name) in [
-            ("SELECT sample(value, 2), max(value) FROM m", "sample()"),
-            ("SELECT * FROM (SELECT mean(value) FROM m)", "wildcard"),
-        ] {
-            let a = run(q, &mut Counting::default());
-            assert!(a.contains(name) && a.contains("not supported"), "{q}: {a}");
-        }
+        let q = "SELECT sample(value, 2), max(value) FROM m";
+        let a = run(q, &mut Counting::default());
+        assert!(
+            a.contains("sample()") && a.contains("not supported"),
+            "{q}: {a}"
+        );
+    }
+
+    #[test]
+    fn a_wildcard_over_a_subquery_reads_its_columns_as_fields() {
+        let a = run(
+            "SELECT * FROM (SELECT mean(value) FROM m)",
+            &mut Counting::default(),
+        );
+        assert!(
+            a.contains(r#"columns: ["time", "mean"], values: [[Time(0), Float(48.0)]]"#),
+            "{a}"
+        );
     }
 }

@@ -31,7 +31,7 @@ use super::format::go_duration;
 use super::result::{Cell, Series};
 use super::show::SHARD_GROUP_DURATION;
 use super::{
-    Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, TimeRange, FIELD,
+    Context, SeriesMeta, Source, SourceError, StatementError, StatementOutcome, TimeRange,
 };
 use windows::{Rows, Windows};
 
@@ -299,7 +299,7 @@ fn exact(
                 .filter(|(k, _)| filter.matches(k))
                 .map(|(_, v)| v.clone())
                 .collect(),
-            Cardinality::FieldKey => vec![FIELD.to_owned()],
+            Cardinality::FieldKey => m.fields.iter().map(|f| f.name.clone()).collect(),
         };
         if !values.is_empty() {
             groups.entry(key).or_default().extend(values);
@@ -345,7 +345,7 @@ fn exact(
 /// of year 1, a Monday; the Unix epoch is a Thursday.
 const FIRST_MONDAY: i64 = 4 * 24 * 3_600_000_000_000;
 
-fn shard_group_start(t: i64) -> i64 {
+pub(super) fn shard_group_start(t: i64) -> i64 {
     let since = i128::from(t) - i128::from(FIRST_MONDAY);
     let week = i128::from(SHARD_GROUP_DURATION);
     let start = since.div_euclid(week) * week + i128::from(FIRST_MONDAY);
