@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use fieldline_domain::{ConduitServices, ConduitTier, Timestamp};
+use fieldline_domain::{ConduitServices, ConduitTier, Subscription, Timestamp};
 use fieldline_storage::{self as storage, NewToken, Tenant};
 use fieldline_tests::{client, workspace, Start, TestHost};
 use serde_json::Value;
@@ -17,10 +17,17 @@ fn start() -> TestHost {
 }
 
 /// An organization with an administrator, and one of their API tokens (the password InfluxDB
-/// clients send beside the e-mail address).
+/// clients send beside the e-mail address). Its subscription keeps ten years of raw data, so
+/// that the 2021 points of the recorded examples are within every retention policy.
 fn org_with_token(h: &TestHost, email: &str) -> (Tenant, String) {
     let db = h.storage().expect("the host's database");
     let (tenant, user) = fieldline_tests::sign_up(&db, "Plant Ops", email);
+    let subscription = Subscription {
+        detailed_retention_days: 3650,
+        aggregated_retention_days: 3650,
+        ..Subscription::default()
+    };
+    storage::update_subscription(&db, &tenant, &subscription).expect("subscription");
     let (_, secret) = storage::create_token(
         &db,
         &tenant,
@@ -157,31 +164,42 @@ fn influxdb_a_field_keeps_its_first_type_and_conflicts_are_partial_writes() {
     let email = "types@example.com";
     let (_, token) = org_with_token(&h, email);
     assert_eq!(query(&h, email, &token, "", "CREATE DATABASE lab").0, 200);
-    assert_eq!(write(&h, email, &token, "lab", "t i=1i 1\n").0, 204);
-    // The good lines are stored; the conflicting ones are dropped, and the last of them named
-    // (as InfluxDB 1.6 answered this very body).
-    let (status, body) = write(
-        &h,
-        email,
-        &token,
-        "lab",
-        "t i=2i 2\nt i=2.5 3\nt i=4i,s=\"x\" 4\nt s=5i 5\n",
+    let t = |n: u8| format!("16145568000000000{n:02}");
+    assert_eq!(
+        write(&h, email, &token, "lab", &format!("t i=1i {}\n", t(1))).0,
+        204
     );
+    // The good lines are stored, the conflicting one is dropped and named (InfluxDB 1.6's
+    // answer to this very body).
+    let body = format!(
+        "t i=2i {}\nt i=2.5 {}\nt i=4i,s=\"x\" {}\n",
+        t(2),
+        t(3),
+        t(4)
+    );
+    let (status, body) = write(&h, email, &token, "lab", &body);
     assert_eq!(status, 400, "{body}");
     let v: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(
         v["error"],
-        "partial write: field type conflict: input field \"s\" on measurement \"t\" is type \
-         integer, already exists as type string dropped=2"
+        "partial write: field type conflict: input field \"i\" on measurement \"t\" is type \
+         float, already exists as type integer dropped=1"
     );
     let (_, r) = query(&h, email, &token, "lab", "SELECT * FROM t");
     assert_eq!(
         r["results"][0]["series"][0]["values"],
         serde_json::json!([
-            ["1970-01-01T00:00:00.000000001Z", 1, null],
-            ["1970-01-01T00:00:00.000000002Z", 2, null],
-            ["1970-01-01T00:00:00.000000004Z", 4, "x"]
+            ["2021-03-01T00:00:00.000000001Z", 1, null],
+            ["2021-03-01T00:00:00.000000002Z", 2, null],
+            ["2021-03-01T00:00:00.000000004Z", 4, "x"]
         ])
+    );
+    // A field's type holds in later bodies too.
+    let (status, body) = write(&h, email, &token, "lab", &format!("t s=5i {}\n", t(5)));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("is type integer, already exists as type string dropped=1"),
+        "{body}"
     );
 }
 

@@ -1,115 +1,20 @@
-//! The InfluxDB 1.x API's use cases: the request context of an InfluxQL query (the
-//! organization's databases: the model's own, whose series are its channels, and those it
-//! created; the retention, `now()`), and `/write` (which database and retention policy a body
-//! may name; points of the model's shape through [`crate::ingest`], any other line into the
-//! database's general series, typed, [`crate::ports::Databases`]).
+//! `/write`: lines of the model's shape into channels through [`crate::ingest`], any other line
+//! into the database's general series as the write plan decides ([`write_plan::plan`]).
 
 use std::collections::{HashMap, HashSet};
 
 use fieldline_domain::line_protocol::{Line, LineError};
 use fieldline_domain::query::write::{outcome, to_series_point, SeriesPoint};
 use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
-use fieldline_domain::query::{self, ddl, Context, FieldType, RETENTION_POLICY};
-use fieldline_domain::{Action, Subscription, Timestamp};
+use fieldline_domain::query::{self, ddl, FieldType};
+use fieldline_domain::{Action, Timestamp};
 
+use super::{catalog, ns};
 use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
 use crate::ingest::{self, Api, Incoming, IngestReport};
 use crate::limits::{self, Subject};
 use crate::ports::{LinesWritten, SeriesFilter, Store, StoredFieldType, Tenant};
-
-/// The most rows one query may answer with before it is refused.
-pub const MAX_ROWS: usize = 500_000;
-
-/// Nanoseconds since the epoch, as InfluxQL counts time.
-pub fn ns(t: Timestamp) -> i64 {
-    t.as_millis().saturating_mul(1_000_000)
-}
-
-/// The organization's databases as InfluxDB lists them: the model's own (named `database` by
-/// the installation; its one policy, `autogen`, keeps data for the subscription's detailed
-/// retention), then those it created, oldest first.
-pub fn catalog(
-    store: &(impl Store + ?Sized),
-    tenant: &Tenant,
-    database: &str,
-    subscription: &Subscription,
-) -> Result<ddl::Catalog> {
-    let retention = retention_ns(subscription);
-    let model = ddl::Database {
-        name: database.to_owned(),
-        retention_policies: vec![ddl::RetentionPolicy {
-            name: RETENTION_POLICY.to_owned(),
-            duration_ns: retention,
-            shard_group_duration_ns: ddl::shard_group_duration(retention),
-            replication: 1,
-        }],
-        default_retention_policy: RETENTION_POLICY.to_owned(),
-    };
-    let mut databases = vec![model];
-    databases.extend(
-        store
-            .databases(tenant)?
-            .into_iter()
-            .filter(|d| d.name != database),
-    );
-    Ok(ddl::Catalog { databases })
-}
-
-/// The subscription's detailed retention in nanoseconds: what any retention policy may keep.
-fn retention_ns(subscription: &Subscription) -> i64 {
-    i64::from(subscription.detailed_retention_days) * 86_400 * 1_000_000_000
-}
-
-/// The context an InfluxQL request runs in, for a caller who may read the organization: its
-/// databases ([`catalog`]), with the subscription's detailed retention.
-pub fn query_context(
-    store: &(impl Store + ?Sized),
-    caller: &Caller,
-    database: &str,
-    now: Timestamp,
-) -> Result<Context> {
-    caller.may(Action::ReadOrg)?;
-    let subscription = store.organization(&caller.tenant)?.subscription;
-    let catalog = catalog(store, &caller.tenant, database, &subscription)?;
-    Ok(Context {
-        databases: catalog.databases.iter().map(|d| d.name.clone()).collect(),
-        retention: retention_ns(&subscription),
-        db: None,
-        rp: None,
-        now: ns(now),
-        max_rows: MAX_ROWS,
-    })
-}
-
-/// Runs InfluxQL statements for a caller (see [`query_context`]) over the organization's series.
-pub fn query(
-    store: &(impl Store + ?Sized),
-    caller: &Caller,
-    params: &query::http::QueryParams,
-    database: &str,
-    now: Timestamp,
-) -> Result<query::http::QueryAnswer> {
-    let ctx = query_context(store, caller, database, now)?;
-    let mut source = store.query_source(&caller.tenant, database);
-    query::http::answer(params, &ctx, source.as_mut())
-        .map_err(|e| Error::backend(BackendFailure::Other, e.0))
-}
-
-/// Whether a `/write` may go to `db`: the installation's model `database`, or one the caller's
-/// organization created (InfluxDB: 404 `database not found: "x"` otherwise).
-pub fn database_exists(
-    store: &(impl Store + ?Sized),
-    caller: &Caller,
-    database: &str,
-    db: &str,
-) -> Result<bool> {
-    Ok(db == database
-        || store
-            .databases(&caller.tenant)?
-            .iter()
-            .any(|d| d.name == db))
-}
 
 impl From<&SeriesPoint> for Incoming {
     fn from(p: &SeriesPoint) -> Self {

@@ -1,0 +1,183 @@
+//! The InfluxQL engine's source for one caller: the store's reads of the organization's series
+//! ([`crate::ports::Series::query_source`]), and the statements that change databases (`CREATE`
+//! and `DROP DATABASE`, the retention policy statements) or write points (`SELECT INTO`) run as
+//! that caller's use cases: the permission they need, the model's database kept as it is, and
+//! `/write`'s rules and quota for the points.
+
+use fieldline_domain::line_protocol::Line;
+use fieldline_domain::query::{
+    ddl, IntervalStats, SeriesMeta, Source, SourceError, TimeRange, Value,
+};
+use fieldline_domain::{Action, Timestamp};
+
+use super::write;
+use crate::auth::Caller;
+use crate::error::Error;
+use crate::ports::Store;
+
+/// What [`Source`]'s statement hooks answer: the statement's error inside, a store failure
+/// outside.
+type Hooked<T> = Result<Result<T, String>, SourceError>;
+
+pub(super) struct CallerSource<'a, S: Store + ?Sized> {
+    pub(super) reads: Box<dyn Source + 'a>,
+    pub(super) store: &'a S,
+    pub(super) caller: &'a Caller,
+    /// The model's database: its channels are not managed by statements.
+    pub(super) model: &'a str,
+    pub(super) now: Timestamp,
+}
+
+/// A use case's refusal (permission, quota, validation) is the statement's error; anything
+/// else is the store's failure.
+fn hooked<T>(r: crate::Result<T>) -> Hooked<T> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(e @ (Error::Backend { .. } | Error::Corrupt(_) | Error::SchemaTooNew { .. })) => {
+            Err(SourceError(e.to_string()))
+        }
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+impl<S: Store + ?Sized> CallerSource<'_, S> {
+    /// Databases are the organization's settings: an Administrator's to change.
+    fn may_manage(&self) -> Result<(), String> {
+        self.caller
+            .may(Action::ManageOrganization)
+            .map_err(|e| Error::from(e).to_string())
+    }
+}
+
+impl<S: Store + ?Sized> Source for CallerSource<'_, S> {
+    fn series(
+        &mut self,
+        database: &str,
+        measurements: Option<&[String]>,
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
+        self.reads.series(database, measurements)
+    }
+
+    fn points(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, f64)>, SourceError> {
+        self.reads.points(key, range, desc, limit)
+    }
+
+    fn values(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        desc: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(i64, Value)>, SourceError> {
+        self.reads.values(key, range, desc, limit)
+    }
+
+    fn edge_points(
+        &mut self,
+        keys: &[i64],
+        range: TimeRange,
+        desc: bool,
+    ) -> Result<Vec<Option<(i64, f64)>>, SourceError> {
+        self.reads.edge_points(keys, range, desc)
+    }
+
+    fn interval_stats(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        base: i64,
+        interval: i64,
+    ) -> Result<Option<Vec<IntervalStats>>, SourceError> {
+        self.reads.interval_stats(key, range, base, interval)
+    }
+
+    fn range_stats(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+    ) -> Result<Option<IntervalStats>, SourceError> {
+        self.reads.range_stats(key, range)
+    }
+
+    fn extreme(
+        &mut self,
+        key: i64,
+        range: TimeRange,
+        largest: bool,
+    ) -> Result<Option<(i64, f64)>, SourceError> {
+        self.reads.extreme(key, range, largest)
+    }
+
+    fn store_database(&mut self, database: &ddl::Database) -> Hooked<()> {
+        if let Err(e) = self.may_manage() {
+            return Ok(Err(e));
+        }
+        if database.name == self.model {
+            return Ok(Err(format!(
+                "the database {} holds the organization's channels: its one retention policy, \
+                 autogen, keeps what the subscription keeps",
+                self.model
+            )));
+        }
+        hooked(
+            self.store
+                .store_database(&self.caller.tenant, database, self.now),
+        )
+    }
+
+    fn drop_database(&mut self, name: &str) -> Hooked<()> {
+        if let Err(e) = self.may_manage() {
+            return Ok(Err(e));
+        }
+        if name == self.model {
+            return Ok(Err(format!(
+                "the database {} holds the organization's channels and cannot be dropped; \
+                 delete devices or channels with the admin API",
+                self.model
+            )));
+        }
+        hooked(self.store.drop_database(&self.caller.tenant, name).map(|_| ()))
+    }
+
+    fn write_points(&mut self, database: &str, rp: &str, points: &[Line]) -> Hooked<usize> {
+        let report = write::write(
+            self.store,
+            self.caller,
+            self.model,
+            database,
+            Some(rp),
+            points,
+            &[],
+            self.now,
+        );
+        match hooked(report)? {
+            Ok(r) => match r.answer.error {
+                None => Ok(Ok(r.written)),
+                Some(e) => Ok(Err(e)),
+            },
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+/// The source a caller's query runs on.
+pub(super) fn for_caller<'a, S: Store + ?Sized>(
+    store: &'a S,
+    caller: &'a Caller,
+    model: &'a str,
+    now: Timestamp,
+) -> CallerSource<'a, S> {
+    CallerSource {
+        reads: store.query_source(&caller.tenant, model),
+        store,
+        caller,
+        model,
+        now,
+    }
+}
