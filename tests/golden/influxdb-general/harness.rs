@@ -191,13 +191,9 @@ pub fn compare(case: &Value, status: u16, body: &str) -> Option<String> {
 /// the number equal.
 pub fn replay(source: &mut dyn Source, floor: usize, different: &[(&str, &str)]) -> usize {
     let ctx = Context {
-        databases: vec![DATABASE.into()],
-        retention: 0,
         db: None,
-        rp: None,
         // No case depends on the clock (README.md): any `now` gives the same answers.
-        now: 1_700_000_000_000_000_000,
-        max_rows: 1_000_000,
+        ..Context::model(DATABASE, 0, 1_700_000_000_000_000_000, 1_000_000)
     };
     let mut per_prefix: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let (mut equal, mut failures) = (0, Vec::new());

@@ -222,12 +222,13 @@ pub fn cases() -> Vec<(String, Value)> {
 /// if any answer differs from InfluxDB's other than as [`DIFFERENT`] says.
 pub fn replay(source: &mut dyn Source) {
     let ctx = Context {
-        databases: vec!["fieldline".into()],
-        retention: 0,
         db: None,
-        rp: None,
-        now: fieldline_domain::Timestamp::now().as_millis() * 1_000_000,
-        max_rows: 1_000_000,
+        ..Context::model(
+            "fieldline",
+            0,
+            fieldline_domain::Timestamp::now().as_millis() * 1_000_000,
+            1_000_000,
+        )
     };
     let (mut passed, mut failures, mut expected) = (0, Vec::new(), 0);
     for (name, case) in cases() {

@@ -5,6 +5,7 @@
 
 use crate::influxql::{parse_query, Statement};
 
+use super::ddl::read_only_warning;
 use super::format::{encode, encode_chunked, encode_csv, encode_error, Epoch, Format};
 use super::{execute, Context, QueryResults, Source, SourceError};
 
@@ -28,6 +29,10 @@ pub struct QueryParams {
     pub password: Option<String>,
     /// `Accept: application/csv` (or `text/csv`): answer in CSV.
     pub csv: bool,
+    /// The request came as a `GET` (not parsed: the HTTP layer sets it). Statements that
+    /// change data run all the same, their results with InfluxDB's warning
+    /// ([`super::ddl::read_only_warning`]).
+    pub get: bool,
 }
 
 impl QueryParams {
@@ -114,13 +119,26 @@ pub fn answer(
         rp: params.rp.clone(),
         ..ctx.clone()
     };
-    let results = execute(&statements, &ctx, source)?;
+    let mut results = execute(&statements, &ctx, source)?;
+    if params.get {
+        warn_read_only(&statements, &mut results);
+    }
     Ok(QueryAnswer {
         status: 200,
         content_type: if params.csv { "text/csv" } else { JSON },
         body: render(&results, params),
         error: None,
     })
+}
+
+/// InfluxDB's warning on each statement of a `GET` that changes data, when it succeeded (a
+/// failed statement's result is its error alone).
+fn warn_read_only(statements: &[Statement], results: &mut QueryResults) {
+    for r in results.0.iter_mut().filter(|r| r.error.is_none()) {
+        if let Some(warning) = statements.get(r.statement_id).and_then(read_only_warning) {
+            r.messages.push(warning);
+        }
+    }
 }
 
 /// The body of a successful answer.

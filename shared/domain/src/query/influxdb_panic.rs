@@ -87,12 +87,8 @@ mod tests {
 
     fn ctx() -> Context {
         Context {
-            databases: vec!["db".into()],
-            retention: 0,
             db: Some("db".into()),
-            rp: None,
-            now: 0,
-            max_rows: 100,
+            ..Context::model("db", 0, 0, 100)
         }
     }
 

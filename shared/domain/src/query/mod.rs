@@ -4,8 +4,9 @@
 //! vectors, so every rule here is checked natively against the golden answers recorded from the
 //! real InfluxDB 1.6.
 //!
-//! The data as InfluxDB 1.6 sees it: databases ([`Context::databases`]) with one retention
-//! policy, `autogen`; series of a measurement and tags, each with fields of a type per
+//! The data as InfluxDB 1.6 sees it: databases with their retention policies
+//! ([`Context::catalog`], changed by the statements that manage them: [`ddl`], `manage`);
+//! series of a measurement and tags, each with fields of a type per
 //! measurement ([`SeriesMeta`], [`FieldType`]). Fieldline's own database holds a measurement per
 //! communicationId; tags `device`, `network_id`, `sensor`, `unit`, `uuid`; one float field,
 //! `value`.
@@ -33,6 +34,7 @@ mod holt_winters;
 pub mod http;
 mod influxdb_panic;
 mod joined;
+mod manage;
 mod merge;
 pub mod result;
 mod select;
@@ -272,6 +274,35 @@ pub trait Source {
         Ok(None)
     }
 
+    /// Stores `database` as a statement left it: created, or its retention policies changed.
+    /// The inner error is the statement's (e.g. the caller may not manage databases).
+    fn store_database(
+        &mut self,
+        database: &ddl::Database,
+    ) -> Result<Result<(), String>, SourceError> {
+        let _ = database;
+        Ok(Err(unsupported("storing a database")))
+    }
+
+    /// Deletes the database named and every series of it, at once.
+    fn drop_database(&mut self, name: &str) -> Result<Result<(), String>, SourceError> {
+        let _ = name;
+        Ok(Err(unsupported("dropping a database")))
+    }
+
+    /// `SELECT INTO`: writes `points` into `database` (retention policy `rp`), as a `/write`
+    /// would (field types kept per measurement, conflicts refused); answers how many points
+    /// were written.
+    fn write_points(
+        &mut self,
+        database: &str,
+        rp: &str,
+        points: &[crate::line_protocol::Line],
+    ) -> Result<Result<usize, String>, SourceError> {
+        let _ = (database, rp, points);
+        Ok(Err(unsupported("writing points")))
+    }
+
     /// The point with the largest (or smallest) value in `range`, the earliest of equal ones
     /// (what `max` and `min` select), without reading the others through the engine.
     fn extreme(
@@ -296,14 +327,22 @@ pub trait Source {
     }
 }
 
+/// The statement error of a [`Source`] hook the source does not implement.
+fn unsupported(what: &str) -> String {
+    format!("{what} is not supported by this source")
+}
+
 /// What a query runs against, besides its statements.
 #[derive(Clone, Debug)]
 pub struct Context {
-    /// The organization's databases, in the order `SHOW DATABASES` lists them; the first is
-    /// Fieldline's own (the organization's channels, [`Context::model_database`]).
-    pub databases: Vec<String>,
-    /// Its retention, nanoseconds (0: forever), for `SHOW RETENTION POLICIES`.
-    pub retention: i64,
+    /// The organization's databases with their retention policies, in the order `SHOW
+    /// DATABASES` lists them; the first is Fieldline's own (the organization's channels,
+    /// [`Context::model_database`]). `CREATE`/`DROP DATABASE` and `CREATE`/`ALTER`/`DROP
+    /// RETENTION POLICY` change a copy of it as the query goes ([`execute`]).
+    pub catalog: ddl::Catalog,
+    /// The longest a retention policy may keep data, nanoseconds (0: no limit): the
+    /// `max_retention_ns` of [`ddl::apply`].
+    pub max_retention: i64,
     /// The `db` and `rp` query parameters.
     pub db: Option<String>,
     pub rp: Option<String>,
@@ -342,11 +381,23 @@ impl From<&str> for StatementError {
 pub(crate) type StatementOutcome = Result<Result<Vec<Series>, StatementError>, SourceError>;
 
 impl Context {
-    /// A context over Fieldline's own database alone.
+    /// A context over Fieldline's own database alone, whose one retention policy, `autogen`,
+    /// keeps data for `retention` nanoseconds (0: forever), the longest any policy may.
     pub fn model(database: impl Into<String>, retention: i64, now: i64, max_rows: usize) -> Self {
         Context {
-            databases: vec![database.into()],
-            retention,
+            catalog: ddl::Catalog {
+                databases: vec![ddl::Database {
+                    name: database.into(),
+                    retention_policies: vec![ddl::RetentionPolicy {
+                        name: RETENTION_POLICY.to_owned(),
+                        duration_ns: retention,
+                        shard_group_duration_ns: ddl::shard_group_duration(retention),
+                        replication: 1,
+                    }],
+                    default_retention_policy: RETENTION_POLICY.to_owned(),
+                }],
+            },
+            max_retention: retention,
             db: None,
             rp: None,
             now,
@@ -354,13 +405,17 @@ impl Context {
         }
     }
 
-    /// The database of the organization's channels (the first of [`Context::databases`]).
+    /// The database of the organization's channels (the first of [`Context::catalog`]).
     pub fn model_database(&self) -> &str {
-        self.databases.first().map_or("", String::as_str)
+        self.catalog
+            .databases
+            .first()
+            .map_or("", |d| d.name.as_str())
     }
 
-    /// The database a statement names (its own `db.rp.m`, else the `db` parameter), checked:
-    /// its name.
+    /// The database a statement names (its own `db.rp.m`, else the `db` parameter), checked
+    /// against the catalog with the retention policy named (its own, else the `rp` parameter):
+    /// the database's name.
     pub(crate) fn check_database(
         &self,
         named: Option<&str>,
@@ -370,13 +425,13 @@ impl Context {
         let Some(db) = db else {
             return Err(StatementError::Failed("database name required".into()));
         };
-        if !self.databases.iter().any(|d| d == db) {
+        let Some(database) = self.catalog.database(db) else {
             return Err(StatementError::Preparation(format!(
                 "database not found: {db}"
             )));
-        }
+        };
         if let Some(rp) = rp.or(self.rp.as_deref()).filter(|r| !r.is_empty()) {
-            if rp != RETENTION_POLICY {
+            if database.retention_policy(rp).is_none() {
                 return Err(StatementError::Preparation(format!(
                     "retention policy not found: {rp}"
                 )));
@@ -451,9 +506,17 @@ pub fn execute(
     ctx: &Context,
     source: &mut dyn Source,
 ) -> Result<QueryResults, SourceError> {
+    // Statements see the catalog as the statements before them left it.
+    let mut ctx = ctx.clone();
+    let ctx = &mut ctx;
     let mut results = Vec::with_capacity(statements.len());
     for (id, statement) in statements.iter().enumerate() {
         let outcome = match statement {
+            ddl if ddl.ddl_keywords().is_some() => {
+                manage::run(ddl, &mut ctx.catalog, ctx.max_retention, source)?
+                    .map(|()| Vec::new())
+                    .map_err(StatementError::Failed)
+            }
             Statement::Select(s) => select::run(s, ctx, source)?,
             Statement::ShowCardinality(s) => cardinality::run(s, ctx, source)?,
             Statement::Unsupported { what, .. } => Err(StatementError::Failed(format!(

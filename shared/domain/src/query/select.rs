@@ -609,12 +609,8 @@ pub(super) mod tests {
 
     pub(in crate::query) fn run(q: &str, source: &mut Counting) -> String {
         let ctx = Context {
-            databases: vec!["db".into()],
-            retention: 0,
             db: Some("db".into()),
-            rp: None,
-            now: 10_000_000_000,
-            max_rows: 10_000,
+            ..Context::model("db", 0, 10_000_000_000, 10_000)
         };
         let statements = parse_query(q).expect("parses");
         format!("{:?}", execute(&statements, &ctx, source).expect("runs"))

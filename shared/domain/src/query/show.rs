@@ -4,11 +4,9 @@
 use crate::influxql::{Measurement, MeasurementName, NameOrAll, Statement, TagKeyFilter};
 
 use super::cond::{self, Truth};
-use super::format::go_duration;
+use super::ddl;
 use super::result::{Cell, Series};
-use super::{
-    Context, FieldType, SeriesMeta, Source, StatementError, StatementOutcome, RETENTION_POLICY,
-};
+use super::{Context, FieldType, SeriesMeta, Source, StatementError, StatementOutcome};
 
 /// Shard groups last a week when the retention is infinite or long (InfluxDB's default).
 pub(super) const SHARD_GROUP_DURATION: i64 = 7 * 24 * 3_600_000_000_000;
@@ -19,34 +17,13 @@ pub(crate) fn run(
     source: &mut dyn Source,
 ) -> StatementOutcome {
     let result = match statement {
-        Statement::ShowDatabases => Ok(vec![series(
-            Some("databases"),
-            &["name"],
-            ctx.databases
-                .iter()
-                .map(|d| vec![Cell::Str(d.clone())])
-                .collect(),
-        )]),
+        Statement::ShowDatabases => Ok(vec![ddl::show_databases(&ctx.catalog)]),
         Statement::ShowRetentionPolicies(s) => {
             match ctx.check_database(s.database.as_deref(), None) {
                 Err(e) => Err(e),
-                Ok(_) => Ok(vec![series(
-                    None,
-                    &[
-                        "name",
-                        "duration",
-                        "shardGroupDuration",
-                        "replicaN",
-                        "default",
-                    ],
-                    vec![vec![
-                        Cell::Str(RETENTION_POLICY.into()),
-                        Cell::Str(go_duration(ctx.retention)),
-                        Cell::Str(go_duration(SHARD_GROUP_DURATION)),
-                        Cell::Integer(1),
-                        Cell::Bool(true),
-                    ]],
-                )]),
+                Ok(db) => ddl::show_retention_policies(&ctx.catalog, Some(&db))
+                    .map(|s| vec![s])
+                    .map_err(StatementError::Failed),
             }
         }
         Statement::ShowMeasurements(s) => {
@@ -153,15 +130,13 @@ pub(crate) fn run(
         Statement::Select(_) | Statement::ShowCardinality(_) | Statement::Unsupported { .. } => {
             Err(StatementError::Failed("not a SHOW statement".into()))
         }
-        ddl @ (Statement::CreateDatabase(_)
+        Statement::CreateDatabase(_)
         | Statement::DropDatabase(_)
         | Statement::CreateRetentionPolicy(_)
         | Statement::AlterRetentionPolicy(_)
-        | Statement::DropRetentionPolicy { .. }) => Err(StatementError::Failed(format!(
-            "{} is not supported by Fieldline: its InfluxDB API reads data and accepts writes \
-             through /write; manage devices and channels with the admin API",
-            ddl.ddl_keywords().unwrap_or_default()
-        ))),
+        | Statement::DropRetentionPolicy { .. } => {
+            Err(StatementError::Failed("not a SHOW statement".into()))
+        }
     };
     Ok(result)
 }

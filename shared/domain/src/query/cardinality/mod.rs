@@ -96,7 +96,7 @@ fn estimated(s: &ShowCardinality, ctx: &Context, source: &mut dyn Source) -> Sta
             "database name required".into(),
         )));
     };
-    let n = if ctx.databases.iter().any(|d| d == db) {
+    let n = if ctx.catalog.database(db).is_some() {
         let all = super::series_of(source, db, &[])?;
         match s.what {
             Cardinality::Measurement => {
@@ -576,12 +576,8 @@ mod tests {
                 .push((meta, times.iter().map(|t| (*t, 1.0)).collect()));
         }
         let ctx = Context {
-            databases: vec!["db".into()],
-            retention: 0,
             db: Some("db".into()),
-            rp: None,
-            now: 0,
-            max_rows: 1000,
+            ..Context::model("db", 0, 0, 1000)
         };
         let results = execute(&parse_query(q).unwrap(), &ctx, &mut mem).unwrap();
         let format = Format {
