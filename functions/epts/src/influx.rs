@@ -162,6 +162,7 @@ pub fn query(req: &Request) -> Response {
         params.db = Some(database());
     }
     params.csv = matches!(header(req, "accept"), Some("application/csv" | "text/csv"));
+    params.get = matches!(req.method(), Method::Get);
     let now = Timestamp::now();
     let result = open().and_then(|store| {
         let (user, password) = (params.user.as_deref(), params.password.as_deref());

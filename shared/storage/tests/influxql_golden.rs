@@ -106,14 +106,13 @@ fn storage_gives_influxdbs_answers() {
     let p = Point::new(week_later, 1.0).unwrap();
     storage::write_points(&db, &tenant, &[(channels[&press_1], p)]).unwrap();
     let count = |q: &str| {
-        let ctx = fieldline_domain::query::Context {
-            databases: vec!["fieldline".into()],
-            retention: 0,
-            db: Some("fieldline".into()),
-            rp: None,
-            now: now.as_millis() * 1_000_000,
-            max_rows: 1000,
-        };
+        let mut ctx = fieldline_domain::query::Context::model(
+            "fieldline",
+            0,
+            now.as_millis() * 1_000_000,
+            1000,
+        );
+        ctx.db = Some("fieldline".into());
         let statements = fieldline_domain::influxql::parse_query(q).unwrap();
         let mut source = storage::QuerySource::new(&db, &tenant, "fieldline");
         let results = fieldline_domain::query::execute(&statements, &ctx, &mut source).unwrap();

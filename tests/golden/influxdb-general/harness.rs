@@ -214,9 +214,9 @@ pub fn replay(source: &mut dyn Source, floor: usize, different: &[(&str, &str)])
             }
             (Some(_), Some(_)) => {}
             (Some(m), None) => failures.push(format!(
-                "{name}: {}\n    q = {}",
-                m.chars().take(400).collect::<String>()
-                    + &format!(" [got {}]", got.body.chars().take(300).collect::<String>()),
+                "{name}: {} [got {}]\n    q = {}",
+                m.chars().take(400).collect::<String>(),
+                got.body.chars().take(300).collect::<String>(),
                 request["params"]["q"].as_str().unwrap_or("")
             )),
         }

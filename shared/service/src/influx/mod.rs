@@ -4,13 +4,14 @@
 //! may name; points of the model's shape through [`crate::ingest`], any other line into the
 //! database's general series, typed, [`crate::ports::Databases`]).
 
-use fieldline_domain::query::{self, ddl, Context, RETENTION_POLICY};
+use fieldline_domain::query::{self, Context};
 use fieldline_domain::{Action, Subscription, Timestamp};
 
 use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
 use crate::ports::{Store, Tenant};
 
+mod source;
 mod write;
 
 pub use write::{write, write_general, WriteReport};
@@ -23,43 +24,16 @@ pub fn ns(t: Timestamp) -> i64 {
     t.as_millis().saturating_mul(1_000_000)
 }
 
-/// The organization's databases as InfluxDB lists them: the model's own (named `database` by
-/// the installation; its one policy, `autogen`, keeps data for the subscription's detailed
-/// retention), then those it created, oldest first.
-pub fn catalog(
-    store: &(impl Store + ?Sized),
-    tenant: &Tenant,
-    database: &str,
-    subscription: &Subscription,
-) -> Result<ddl::Catalog> {
-    let retention = retention_ns(subscription);
-    let model = ddl::Database {
-        name: database.to_owned(),
-        retention_policies: vec![ddl::RetentionPolicy {
-            name: RETENTION_POLICY.to_owned(),
-            duration_ns: retention,
-            shard_group_duration_ns: ddl::shard_group_duration(retention),
-            replication: 1,
-        }],
-        default_retention_policy: RETENTION_POLICY.to_owned(),
-    };
-    let mut databases = vec![model];
-    databases.extend(
-        store
-            .databases(tenant)?
-            .into_iter()
-            .filter(|d| d.name != database),
-    );
-    Ok(ddl::Catalog { databases })
-}
-
 /// The subscription's detailed retention in nanoseconds: what any retention policy may keep.
 fn retention_ns(subscription: &Subscription) -> i64 {
     i64::from(subscription.detailed_retention_days) * 86_400 * 1_000_000_000
 }
 
 /// The context an InfluxQL request runs in, for a caller who may read the organization: its
-/// databases ([`catalog`]), with the subscription's detailed retention.
+/// databases as InfluxDB lists them, the model's own first (named `database` by the
+/// installation; its one policy, `autogen`, keeps what the subscription keeps), then those it
+/// created, oldest first, with their retention policies; no policy may keep data longer than
+/// the subscription's detailed retention.
 pub fn query_context(
     store: &(impl Store + ?Sized),
     caller: &Caller,
@@ -68,15 +42,26 @@ pub fn query_context(
 ) -> Result<Context> {
     caller.may(Action::ReadOrg)?;
     let subscription = store.organization(&caller.tenant)?.subscription;
-    let catalog = catalog(store, &caller.tenant, database, &subscription)?;
-    Ok(Context {
-        databases: catalog.databases.iter().map(|d| d.name.clone()).collect(),
-        retention: retention_ns(&subscription),
-        db: None,
-        rp: None,
-        now: ns(now),
-        max_rows: MAX_ROWS,
-    })
+    context(store, &caller.tenant, database, &subscription, now)
+}
+
+/// [`query_context`] without the caller's check.
+pub(crate) fn context(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    database: &str,
+    subscription: &Subscription,
+    now: Timestamp,
+) -> Result<Context> {
+    let retention = retention_ns(subscription);
+    let mut ctx = Context::model(database, retention, ns(now), MAX_ROWS);
+    ctx.catalog.databases.extend(
+        store
+            .databases(tenant)?
+            .into_iter()
+            .filter(|d| d.name != database),
+    );
+    Ok(ctx)
 }
 
 /// Runs InfluxQL statements for a caller (see [`query_context`]) over the organization's series.
@@ -88,8 +73,8 @@ pub fn query(
     now: Timestamp,
 ) -> Result<query::http::QueryAnswer> {
     let ctx = query_context(store, caller, database, now)?;
-    let mut source = store.query_source(&caller.tenant, database);
-    query::http::answer(params, &ctx, source.as_mut())
+    let mut source = source::for_caller(store, caller, database, now);
+    query::http::answer(params, &ctx, &mut source)
         .map_err(|e| Error::backend(BackendFailure::Other, e.0))
 }
 

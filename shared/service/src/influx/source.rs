@@ -142,7 +142,11 @@ impl<S: Store + ?Sized> Source for CallerSource<'_, S> {
                 self.model
             )));
         }
-        hooked(self.store.drop_database(&self.caller.tenant, name).map(|_| ()))
+        hooked(
+            self.store
+                .drop_database(&self.caller.tenant, name)
+                .map(|_| ()),
+        )
     }
 
     fn write_points(&mut self, database: &str, rp: &str, points: &[Line]) -> Hooked<usize> {

@@ -9,7 +9,7 @@ use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
 use fieldline_domain::query::{self, ddl, FieldType};
 use fieldline_domain::{Action, Timestamp};
 
-use super::{catalog, ns};
+use super::{context, ns};
 use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
 use crate::ingest::{self, Api, Incoming, IngestReport};
@@ -54,8 +54,8 @@ pub fn write(
 ) -> Result<WriteReport> {
     caller.may(Action::ReadOrg)?;
     let subscription = store.organization(&caller.tenant)?.subscription;
-    let catalog = catalog(store, &caller.tenant, database, &subscription)?;
-    let destination = ddl::write_destination(&catalog, Some(db), rp, ns(now));
+    let ctx = context(store, &caller.tenant, database, &subscription, now)?;
+    let destination = ddl::write_destination(&ctx.catalog, Some(db), rp, ns(now));
     if !matches!(destination, Destination::Found { .. }) {
         // Nothing is written; InfluxDB still answers a body of which no line parses first.
         let plan = write_plan::plan(lines, parse_errors, destination, &|_, _| None);
