@@ -252,3 +252,56 @@ fn influxdb_the_cli_imports_a_line_protocol_file() {
     assert!(out.contains("plant,line=A,0,72,2410"), "{out}");
     assert!(out.contains("plant,line=B,0,69,1180"), "{out}");
 }
+
+/// A series written through `/write` in the model's shape is a device's channel (Conduit,
+/// EPTS and Sensorbis read it) and reads back through InfluxQL with exactly its writer's tags;
+/// a channel made through another API keeps the model's tags.
+#[test]
+fn influxdb_a_channel_registered_by_write_keeps_the_tags_as_written() {
+    let h = start();
+    let email = "tags@example.com";
+    let (tenant, token) = org_with_token(&h, email);
+    let db = h.storage().expect("the host's database");
+    storage::set_auto_registration(&db, &tenant, true).expect("auto registration");
+    let uuid = "8b1c6ab2-5a4c-4a53-9d43-7b0f4a2c9e11";
+    let (status, body) = write(
+        &h,
+        email,
+        &token,
+        "fieldline",
+        &format!("auto~watt,uuid={uuid} value=5 1614556800000000000\n"),
+    );
+    assert_eq!(status, 204, "{body}");
+    let (_, r) = query(
+        &h,
+        email,
+        &token,
+        "fieldline",
+        "SELECT * FROM \"auto~watt\"; SHOW TAG KEYS; SHOW SERIES",
+    );
+    assert_eq!(
+        r["results"][0]["series"][0]["columns"],
+        serde_json::json!(["time", "uuid", "value"])
+    );
+    assert_eq!(
+        r["results"][0]["series"][0]["values"],
+        serde_json::json!([["2021-03-01T00:00:00Z", uuid, 5]])
+    );
+    assert_eq!(
+        r["results"][1]["series"][0]["values"],
+        serde_json::json!([["uuid"]])
+    );
+    assert_eq!(
+        r["results"][2]["series"][0]["values"],
+        serde_json::json!([[format!("auto~watt,uuid={uuid}")]])
+    );
+    // The device and its channel exist for the other APIs.
+    let device = storage::device_by_uuid(
+        &db,
+        &tenant,
+        fieldline_domain::Uuid::parse(uuid).expect("uuid"),
+    )
+    .expect("the device registered by the write");
+    let channels = storage::list_device_channels(&db, &tenant, device.id).expect("channels");
+    assert_eq!(channels.len(), 1);
+}

@@ -49,6 +49,9 @@ pub struct Incoming {
     pub sensor: Option<Name>,
     pub channel_name: Option<Name>,
     pub unit: Option<Unit>,
+    /// The tag set a `/write` line named its series by: kept on a channel the point registers,
+    /// so that InfluxQL reads the series back with exactly the tags its writer sent.
+    pub written_tags: Option<Vec<(String, String)>>,
 }
 
 impl Incoming {
@@ -62,6 +65,7 @@ impl Incoming {
             sensor: None,
             channel_name: None,
             unit: None,
+            written_tags: None,
         }
     }
 }
@@ -352,8 +356,13 @@ pub fn ingest(
                     fields.unit = u.clone();
                 }
                 match store.create_channel(tenant, sensor, Some(p.channel.clone()), &fields, now) {
+                    Ok(c) => {
+                        if let Some(tags) = &p.written_tags {
+                            store.set_written_tags(tenant, &c.id, tags)?;
+                        }
+                    }
                     // Created meanwhile by a concurrent request: read back below.
-                    Ok(_) | Err(Error::Conflict(Conflict::CommunicationIdTaken(_))) => {}
+                    Err(Error::Conflict(Conflict::CommunicationIdTaken(_))) => {}
                     Err(e) => return Err(e),
                 }
             }

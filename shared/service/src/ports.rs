@@ -212,6 +212,9 @@ pub struct SeriesInfo {
     pub network_id: Option<String>,
     pub sensor: String,
     pub unit: String,
+    /// The tag set of the `/write` line that registered the channel, sorted by key: InfluxQL's
+    /// tags of the series. `None` for a channel made otherwise, whose tags are the model's.
+    pub written_tags: Option<Vec<(String, String)>>,
 }
 
 /// Which series to list; `None` means no restriction on that part.
@@ -507,6 +510,14 @@ pub trait Points {
 /// device and sensor.
 pub trait Series {
     fn list_series(&self, tenant: &Tenant, filter: SeriesFilter<'_>) -> Result<Vec<SeriesInfo>>;
+    /// Keeps the tag set of the `/write` line that registered a channel
+    /// ([`SeriesInfo::written_tags`]).
+    fn set_written_tags(
+        &self,
+        tenant: &Tenant,
+        channel: &ChannelId,
+        tags: &[(String, String)],
+    ) -> Result<()>;
     /// The organization's series as the InfluxQL engine reads them: its channels are the series
     /// of `model_database`, beside the series written there through `/write`.
     fn query_source<'a>(

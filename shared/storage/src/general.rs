@@ -53,7 +53,7 @@ pub fn encode_tags(tags: &[(String, String)]) -> String {
     serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn decode_tags(s: &str) -> Result<Vec<(String, String)>> {
+pub(crate) fn decode_tags(s: &str) -> Result<Vec<(String, String)>> {
     serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("series tags {s:?}: {e}")))
 }
 

@@ -97,6 +97,9 @@ impl query::Source for QuerySource<'_> {
             };
             let rows = list_series(self.db, self.tenant, filter).map_err(source_error)?;
             out.extend(rows.into_iter().map(|s| {
+                if let Some(tags) = s.written_tags {
+                    return SeriesMeta::channel(s.channel.key, s.measurement, tags);
+                }
                 // Sorted by key; empty values are absent tags, as in InfluxDB.
                 let mut tags = vec![("device".to_owned(), s.device)];
                 if let Some(n) = s.network_id.filter(|n| !n.is_empty()) {

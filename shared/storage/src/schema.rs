@@ -553,6 +553,9 @@ macro_rules! general_series {
         UNIQUE (series_key, field)
     )"
             ),
+            // The tag set of a `/write` line that registered a channel (JSON, as `series.tags`):
+            // the series reads back with exactly those tags; NULL for channels made otherwise.
+            "ALTER TABLE channels ADD COLUMN written_tags TEXT",
             // One column per type; the field's type says which one is set (booleans 0/1 in `b`).
             concat!(
                 "CREATE TABLE field_values (

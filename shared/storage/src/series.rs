@@ -23,7 +23,8 @@ pub fn list_series(
     filter: SeriesFilter<'_>,
 ) -> Result<Vec<SeriesInfo>> {
     let mut sql = String::from(
-        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit \
+        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit, \
+         c.written_tags \
          FROM channels c JOIN devices d ON d.key = c.device_key \
          JOIN sensors s ON s.key = c.sensor_key WHERE c.org_key = ?",
     );
@@ -60,6 +61,10 @@ pub fn list_series(
                 network_id: r.opt_text(4)?.map(str::to_owned),
                 sensor: r.text(5)?.to_owned(),
                 unit: r.text(6)?.to_owned(),
+                written_tags: r
+                    .opt_text(7)?
+                    .map(crate::general::decode_tags)
+                    .transpose()?,
             })
         })
         .collect()
@@ -326,4 +331,22 @@ pub fn extreme_point(
         ],
     )?;
     rows.first().map(|r| Ok((r.i64(0)?, r.f64(1)?))).transpose()
+}
+
+/// Keeps the tag set of the `/write` line that registered a channel.
+pub fn set_written_tags(
+    db: &dyn Db,
+    tenant: &Tenant,
+    channel: &fieldline_domain::ChannelId,
+    tags: &[(String, String)],
+) -> Result<()> {
+    db.execute(
+        "UPDATE channels SET written_tags = ? WHERE id = ? AND org_key = ?",
+        &[
+            crate::general::encode_tags(tags).into(),
+            channel.as_str().into(),
+            tenant.key.into(),
+        ],
+    )?;
+    Ok(())
 }

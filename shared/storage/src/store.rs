@@ -468,6 +468,15 @@ impl<D: Db> Series for SqlStore<D> {
         series::list_series(&self.0, tenant, filter)
     }
 
+    fn set_written_tags(
+        &self,
+        tenant: &Tenant,
+        channel: &fieldline_domain::ChannelId,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        series::set_written_tags(&self.0, tenant, channel, tags)
+    }
+
     fn query_source<'a>(
         &'a self,
         tenant: &'a Tenant,

@@ -69,7 +69,11 @@ pub fn write(
     let mut general: Vec<Line> = Vec::new();
     for line in lines {
         match to_series_point(line).ok().filter(|_| db == database) {
-            Some(p) => points.push(Incoming::from(&p)),
+            Some(p) => {
+                let mut incoming = Incoming::from(&p);
+                incoming.written_tags = Some(line.tags.clone());
+                points.push(incoming);
+            }
             None => general.push(line.clone()),
         }
     }
