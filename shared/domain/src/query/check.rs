@@ -181,8 +181,9 @@ fn to_usize(n: Option<u64>) -> usize {
 
 impl Plan {
     pub(super) fn new(s: &SelectStatement, ctx: &Context) -> Result<Plan, StatementError> {
+        // The statement's own target is `into`'s; a subquery cannot write.
         if s.into.is_some() {
-            return Err("SELECT INTO is not supported by Fieldline".into());
+            return Err("SELECT INTO in a subquery is not supported by Fieldline".into());
         }
         let mut sources = Vec::new();
         let mut database: Option<String> = None;

@@ -33,6 +33,7 @@ mod functions;
 mod holt_winters;
 pub mod http;
 mod influxdb_panic;
+mod into;
 mod joined;
 mod manage;
 mod merge;
@@ -517,7 +518,10 @@ pub fn execute(
                     .map(|()| Vec::new())
                     .map_err(StatementError::Failed)
             }
-            Statement::Select(s) => select::run(s, ctx, source)?,
+            Statement::Select(s) => match &s.into {
+                Some(target) => into::run(s, target, ctx, source)?,
+                None => select::run(s, ctx, source)?,
+            },
             Statement::ShowCardinality(s) => cardinality::run(s, ctx, source)?,
             Statement::Unsupported { what, .. } => Err(StatementError::Failed(format!(
                 "{what} is not supported by Fieldline: its InfluxDB API reads data and \
