@@ -204,3 +204,60 @@ pub(crate) fn normalized(s: &SelectStatement, ctx: &Context) -> SelectStatement 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_become_points_without_their_nulls() {
+        let series = Series {
+            name: Some("cpu".into()),
+            tags: Some(vec![
+                ("region".into(), String::new()),
+                ("host".into(), "a".into()),
+            ]),
+            columns: ["time", "mean", "last", "n"].map(String::from).to_vec(),
+            values: vec![
+                vec![
+                    Cell::Time(10),
+                    Cell::Float(1.5),
+                    Cell::Null,
+                    Cell::Integer(3),
+                ],
+                // No field: no point.
+                vec![Cell::Time(20), Cell::Null, Cell::Null, Cell::Null],
+                vec![
+                    Cell::Time(30),
+                    Cell::Null,
+                    Cell::Str("x".into()),
+                    Cell::Null,
+                ],
+            ],
+            ..Series::default()
+        };
+        let host = vec![("host".to_owned(), "a".to_owned())];
+        assert_eq!(
+            points(&series, Some("copy")),
+            [
+                Line {
+                    measurement: "copy".into(),
+                    tags: host.clone(),
+                    fields: vec![
+                        ("mean".into(), FieldValue::Float(1.5)),
+                        ("n".into(), FieldValue::Integer(3)),
+                    ],
+                    timestamp_ns: 10,
+                },
+                Line {
+                    measurement: "copy".into(),
+                    tags: host,
+                    fields: vec![("last".into(), FieldValue::String("x".into()))],
+                    timestamp_ns: 30,
+                },
+            ]
+        );
+        // `:MEASUREMENT`: the series' own.
+        assert!(points(&series, None).iter().all(|p| p.measurement == "cpu"));
+    }
+}
