@@ -13,7 +13,7 @@
 
 #[allow(dead_code)]
 #[path = "../influxql/harness.rs"]
-mod influxql;
+pub mod influxql;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -264,9 +264,9 @@ pub trait Store {
     fn source(&mut self) -> &mut dyn Source;
 }
 
-/// The names of the cases of `file` (`writes.toml` or `queries.toml`) in the file's order.
-pub fn case_names(file: &str) -> Vec<String> {
-    std::fs::read_to_string(golden_dir().join(file))
+/// The names of the cases of `file` of the corpus in `dir` in the file's order.
+pub fn case_names(dir: &Path, file: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(file))
         .unwrap()
         .lines()
         .filter_map(|l| l.strip_prefix("name = '")?.strip_suffix('\''))
@@ -283,13 +283,15 @@ fn now_ns() -> i64 {
     i64::try_from(since.as_nanos()).unwrap()
 }
 
-/// One case over `store`: `None` when it is the HTTP layer's alone (a `GET /write`), else
-/// where its answer differs from InfluxDB's (`Some(None)`: equal).
+/// One case over `store`: `None` when it is the HTTP layer's alone (a `GET /write`, a path
+/// other than `/write` and `/query`), else where its answer differs from InfluxDB's
+/// (`Some(None)`: equal).
 fn replay_case(store: &mut dyn Store, case: &Value) -> Option<Option<String>> {
     let request = &case["request"];
     let params = &request["params"];
+    let method = request["method"].as_str();
     if request["path"] == "/write" {
-        if request["method"] != "POST" {
+        if method != Some("POST") {
             return None;
         }
         let (status, body) = store.write(
@@ -303,6 +305,9 @@ fn replay_case(store: &mut dyn Store, case: &Value) -> Option<Option<String>> {
         return Some(
             (!equal).then(|| format!("want {} {want:?}, got {status} {body:?}", case["status"])),
         );
+    }
+    if request["path"] != "/query" || !matches!(method, Some("GET" | "POST")) {
+        return None;
     }
     let ctx = Context {
         catalog: store.catalog(),
@@ -322,30 +327,53 @@ fn replay_case(store: &mut dyn Store, case: &Value) -> Option<Option<String>> {
 }
 
 /// Replays, in order, the cases of `file` whose name starts with `prefix` over `store` (which
-/// holds [`dataset`] as `general`, and keeps what they write); prints the counts and the cases
-/// that differ, and panics unless exactly `equal` cases give InfluxDB's answer and
-/// `http_only` are the HTTP layer's alone, if a case of `different` (with the reason it differs
-/// by design) is equal, or if a case differs that `different` does not list.
+/// holds [`dataset`] as `general`, and keeps what they write): see [`replay_selected`].
 pub fn replay_in_order(
     store: &mut dyn Store,
     file: &str,
     prefix: &str,
+    counts: (usize, usize),
+    different: &[(&str, &str)],
+) {
+    let select = |name: &str, _: &Value| name.starts_with(prefix);
+    let label = format!("{file} {prefix}*");
+    replay_selected(
+        store,
+        &golden_dir(),
+        file,
+        &select,
+        &label,
+        counts,
+        different,
+    );
+}
+
+/// Replays, in order, the cases of `file` of the corpus in `dir` that `select` keeps (by name
+/// and recorded case) over `store`; prints the counts and the cases that differ, and panics
+/// unless exactly `equal` cases give InfluxDB's answer and `http_only` are the HTTP layer's
+/// alone, if a case of `different` (with the reason it differs by design) is equal, or if a
+/// case differs that `different` does not list.
+pub fn replay_selected(
+    store: &mut dyn Store,
+    dir: &Path,
+    file: &str,
+    select: &dyn Fn(&str, &Value) -> bool,
+    label: &str,
     (equal, http_only): (usize, usize),
     different: &[(&str, &str)],
 ) {
     let (mut equal_now, mut http, mut failures) = (0, 0, Vec::new());
-    let names: Vec<String> = case_names(file)
-        .into_iter()
-        .filter(|n| n.starts_with(prefix))
-        .collect();
-    for name in &names {
-        let case: Value = serde_json::from_str(
-            &std::fs::read_to_string(golden_dir().join("answers").join(format!("{name}.json")))
-                .unwrap(),
-        )
-        .unwrap();
+    let mut names = Vec::new();
+    for name in case_names(dir, file) {
+        let path = dir.join("answers").join(format!("{name}.json"));
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        if select(&name, &case) {
+            names.push((name, case));
+        }
+    }
+    for (name, case) in &names {
         let reason = different.iter().find(|(n, _)| n == name).map(|(_, r)| r);
-        match (replay_case(store, &case), reason) {
+        match (replay_case(store, case), reason) {
             (None, _) => http += 1,
             (Some(None), None) => equal_now += 1,
             (Some(None), Some(r)) => {
@@ -356,7 +384,7 @@ pub fn replay_in_order(
         }
     }
     eprintln!(
-        "{file} {prefix}*: {equal_now} of {} equal to InfluxDB 1.6, {http} the HTTP layer's, {} \
+        "{label}: {equal_now} of {} equal to InfluxDB 1.6, {http} the HTTP layer's, {} \
          differ by design; {} differ:\n{}",
         names.len(),
         different.len(),
@@ -365,12 +393,12 @@ pub fn replay_in_order(
     );
     assert!(
         failures.is_empty(),
-        "{} cases of {file} {prefix}* differ from InfluxDB 1.6 and are not listed as different",
+        "{} cases of {label} differ from InfluxDB 1.6 and are not listed as different",
         failures.len()
     );
     assert_eq!(
         (equal_now, http, names.len()),
         (equal, http_only, equal + http_only + different.len()),
-        "{file} {prefix}*: (equal, the HTTP layer's, cases)"
+        "{label}: (equal, the HTTP layer's, cases)"
     );
 }
