@@ -200,8 +200,9 @@ pub struct SourceError(pub String);
 
 /// Where series and points come from: the organization's channels in storage.
 pub trait Source {
-    /// Every series of `database`, or those of these measurements (in any order: the engine
-    /// sorts them). An unknown database has none.
+    /// Every series of `database` (whatever retention policy keeps its points: what `SHOW`
+    /// statements list), or those of these measurements (in any order: the engine sorts them).
+    /// An unknown database has none.
     fn series(
         &mut self,
         database: &str,
@@ -368,7 +369,8 @@ pub struct Context {
     pub max_rows: usize,
 }
 
-/// The retention policy every database has.
+/// The retention policy of Fieldline's own database, the one `CREATE DATABASE` creates
+/// ([`ddl::DEFAULT_RETENTION_POLICY`]).
 pub const RETENTION_POLICY: &str = "autogen";
 
 /// Why a statement was not run, and whether that stops the statements after it (InfluxDB
@@ -544,7 +546,9 @@ pub(crate) fn edge_time(
 }
 
 /// Runs every statement; a statement's error is part of its result, a store failure ends the
-/// query.
+/// query. Statements that manage databases and retention policies change a copy of
+/// `ctx.catalog` that the statements after them see (`manage`), and the source stores it;
+/// `SELECT … INTO` writes through the source (`into`).
 pub fn execute(
     statements: &[Statement],
     ctx: &Context,

@@ -160,7 +160,8 @@ fn now_ns() -> i64 {
 }
 
 impl Source for Mem {
-    /// The series of the database's default retention policy.
+    /// The series of the database's default retention policy (those of the others are not
+    /// merged in: no case of the corpora reads the tags of several policies at once).
     fn series(
         &mut self,
         database: &str,
