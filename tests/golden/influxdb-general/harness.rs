@@ -13,12 +13,13 @@
 
 #[allow(dead_code)]
 #[path = "../influxql/harness.rs"]
-mod influxql;
+pub mod influxql;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fieldline_domain::line_protocol::{self, Line, Precision};
+use fieldline_domain::query::ddl::Catalog;
 use fieldline_domain::query::http::answer;
 use fieldline_domain::query::{Context, Source};
 use serde_json::Value;
@@ -241,4 +242,163 @@ pub fn replay(source: &mut dyn Source, floor: usize, different: &[(&str, &str)])
         failures.len()
     );
     equal
+}
+
+// ---- The sections that change state: writes.toml, `into_` and `ddl_`
+
+/// A [`Source`] that also stores what `/write` requests send and keeps the catalog the
+/// statements leave (through [`Source::store_database`] and [`Source::drop_database`]), as
+/// storage does: what [`replay_in_order`] runs against.
+pub trait Store {
+    /// The organization's catalog as stored, the model's database first.
+    fn catalog(&mut self) -> Catalog;
+    /// A `POST /write` (the body already decompressed): status and body of the answer.
+    fn write(
+        &mut self,
+        db: Option<&str>,
+        rp: Option<&str>,
+        precision: &str,
+        body: &str,
+    ) -> (u16, String);
+    /// The store as the engine reads it.
+    fn source(&mut self) -> &mut dyn Source;
+}
+
+/// The names of the cases of `file` of the corpus in `dir` in the file's order.
+pub fn case_names(dir: &Path, file: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = '")?.strip_suffix('\''))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `now`, nanoseconds: `ddl_write_rp_beyond_retention` is refused only once the clock is past
+/// 2021-03-08, as it was when it was recorded.
+fn now_ns() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_nanos()).unwrap()
+}
+
+/// One case over `store`: `None` when it is the HTTP layer's alone (a `GET /write`, a path
+/// other than `/write` and `/query`), else where its answer differs from InfluxDB's
+/// (`Some(None)`: equal).
+fn replay_case(store: &mut dyn Store, case: &Value) -> Option<Option<String>> {
+    let request = &case["request"];
+    let params = &request["params"];
+    let method = request["method"].as_str();
+    if request["path"] == "/write" {
+        if method != Some("POST") {
+            return None;
+        }
+        let (status, body) = store.write(
+            params["db"].as_str(),
+            params["rp"].as_str(),
+            params["precision"].as_str().unwrap_or(""),
+            request["body"].as_str().unwrap_or(""),
+        );
+        let want = case["body_raw"].as_str().unwrap_or("");
+        let equal = u64::from(status) == case["status"].as_u64().unwrap() && body == want;
+        return Some(
+            (!equal).then(|| format!("want {} {want:?}, got {status} {body:?}", case["status"])),
+        );
+    }
+    if request["path"] != "/query" || !matches!(method, Some("GET" | "POST")) {
+        return None;
+    }
+    let ctx = Context {
+        catalog: store.catalog(),
+        ..Context::model(DATABASE, 0, now_ns(), 1_000_000)
+    };
+    let mut params = influxql::params_of(request);
+    params.get = request["method"] == "GET";
+    let got = answer(&params, &ctx, store.source()).unwrap();
+    Some(compare(case, got.status, &got.body).map(|m| {
+        format!(
+            "{} [got {}]\n    q = {}",
+            m.chars().take(400).collect::<String>(),
+            got.body.chars().take(400).collect::<String>(),
+            params.q.unwrap_or_default()
+        )
+    }))
+}
+
+/// Replays, in order, the cases of `file` whose name starts with `prefix` over `store` (which
+/// holds [`dataset`] as `general`, and keeps what they write): see [`replay_selected`].
+pub fn replay_in_order(
+    store: &mut dyn Store,
+    file: &str,
+    prefix: &str,
+    counts: (usize, usize),
+    different: &[(&str, &str)],
+) {
+    let select = |name: &str, _: &Value| name.starts_with(prefix);
+    let label = format!("{file} {prefix}*");
+    replay_selected(
+        store,
+        &golden_dir(),
+        file,
+        &select,
+        &label,
+        counts,
+        different,
+    );
+}
+
+/// Replays, in order, the cases of `file` of the corpus in `dir` that `select` keeps (by name
+/// and recorded case) over `store`; prints the counts and the cases that differ, and panics
+/// unless exactly `equal` cases give InfluxDB's answer and `http_only` are the HTTP layer's
+/// alone, if a case of `different` (with the reason it differs by design) is equal, or if a
+/// case differs that `different` does not list.
+pub fn replay_selected(
+    store: &mut dyn Store,
+    dir: &Path,
+    file: &str,
+    select: &dyn Fn(&str, &Value) -> bool,
+    label: &str,
+    (equal, http_only): (usize, usize),
+    different: &[(&str, &str)],
+) {
+    let (mut equal_now, mut http, mut failures) = (0, 0, Vec::new());
+    let mut names = Vec::new();
+    for name in case_names(dir, file) {
+        let path = dir.join("answers").join(format!("{name}.json"));
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        if select(&name, &case) {
+            names.push((name, case));
+        }
+    }
+    for (name, case) in &names {
+        let reason = different.iter().find(|(n, _)| n == name).map(|(_, r)| r);
+        match (replay_case(store, case), reason) {
+            (None, _) => http += 1,
+            (Some(None), None) => equal_now += 1,
+            (Some(None), Some(r)) => {
+                panic!("{name} is listed as different ({r}) but now matches InfluxDB: remove it")
+            }
+            (Some(Some(_)), Some(_)) => {}
+            (Some(Some(m)), None) => failures.push(format!("{name}: {m}")),
+        }
+    }
+    eprintln!(
+        "{label}: {equal_now} of {} equal to InfluxDB 1.6, {http} the HTTP layer's, {} \
+         differ by design; {} differ:\n{}",
+        names.len(),
+        different.len(),
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        failures.is_empty(),
+        "{} cases of {label} differ from InfluxDB 1.6 and are not listed as different",
+        failures.len()
+    );
+    assert_eq!(
+        (equal_now, http, names.len()),
+        (equal, http_only, equal + http_only + different.len()),
+        "{label}: (equal, the HTTP layer's, cases)"
+    );
 }

@@ -19,7 +19,6 @@ pub const DIFFERENT: &[(&str, &str)] = &[
     ("show_continuous_queries", "continuous queries are not supported"),
     ("show_users", "users are managed by the admin API"),
     ("show_subscriptions", "subscriptions are not supported"),
-    ("post_select_into", "SELECT INTO is not supported"),
     (
         "agg_percentile_50",
         "among equal values InfluxDB's unstable sort selects an arbitrary point; Fieldline the earliest",

@@ -69,8 +69,9 @@ pub(super) struct Plan {
     /// Whether `rest` reads the field (then points are filtered one by one).
     pub(super) filter_points: bool,
     pub(super) sources: Vec<MeasurementName>,
-    /// The database of `sources`.
+    /// The database of `sources`, and the retention policy whose points are read.
     pub(super) database: String,
+    pub(super) retention_policy: String,
     /// The most rows the statement may answer with.
     pub(super) max_rows: usize,
     /// The statement's only reducer is a selector: its point's time (and tags, fields) are
@@ -181,22 +182,30 @@ fn to_usize(n: Option<u64>) -> usize {
 
 impl Plan {
     pub(super) fn new(s: &SelectStatement, ctx: &Context) -> Result<Plan, StatementError> {
+        // The statement's own target is `into`'s; a subquery cannot write.
         if s.into.is_some() {
-            return Err("SELECT INTO is not supported by Fieldline".into());
+            return Err("SELECT INTO in a subquery is not supported by Fieldline".into());
         }
         let mut sources = Vec::new();
-        let mut database: Option<String> = None;
+        let mut database: Option<(String, String)> = None;
         for src in &s.from {
             match src {
                 FromSource::Measurement(m) => {
-                    let db =
-                        ctx.check_database(m.database.as_deref(), m.retention_policy.as_deref())?;
-                    if database.as_ref().is_some_and(|d| *d != db) {
-                        return Err("a statement over measurements of several databases is not \
-                                    supported by Fieldline"
-                            .into());
+                    let (db, rp) =
+                        ctx.check_policy(m.database.as_deref(), m.retention_policy.as_deref())?;
+                    if let Some((d, r)) = &database {
+                        if *d != db {
+                            return Err("a statement over measurements of several databases is \
+                                        not supported by Fieldline"
+                                .into());
+                        }
+                        if *r != rp {
+                            return Err("a statement over measurements of several retention \
+                                        policies is not supported by Fieldline"
+                                .into());
+                        }
                     }
-                    database = Some(db);
+                    database = Some((db, rp));
                     sources.push(m.name.clone());
                 }
                 FromSource::Subquery(_) => {
@@ -205,9 +214,9 @@ impl Plan {
             }
         }
         if sources.is_empty() {
-            database = Some(ctx.check_database(None, None)?);
+            database = Some(ctx.check_policy(None, None)?);
         }
-        let database = database.unwrap_or_default();
+        let (database, retention_policy) = database.unwrap_or_default();
         let tz = match &s.tz {
             Some(name) => Some(
                 name.parse::<Tz>()
@@ -472,6 +481,7 @@ impl Plan {
             filter_points,
             sources,
             database,
+            retention_policy,
             max_rows: ctx.max_rows,
             lone_selector,
             raw_vars,

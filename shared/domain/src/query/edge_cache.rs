@@ -44,6 +44,15 @@ impl Source for EdgePoints<'_> {
         self.inner.series(database, measurements)
     }
 
+    fn series_in(
+        &mut self,
+        database: &str,
+        rp: &str,
+        measurements: Option<&[String]>,
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
+        self.inner.series_in(database, rp, measurements)
+    }
+
     fn points(
         &mut self,
         key: i64,

@@ -121,7 +121,7 @@ pub fn answer(
     };
     let mut results = execute(&statements, &ctx, source)?;
     if params.get {
-        warn_read_only(&statements, &mut results);
+        warn_read_only(&statements, &ctx, &mut results);
     }
     Ok(QueryAnswer {
         status: 200,
@@ -131,13 +131,20 @@ pub fn answer(
     })
 }
 
-/// InfluxDB's warning on each statement of a `GET` that changes data, when it succeeded (a
-/// failed statement's result is its error alone).
-fn warn_read_only(statements: &[Statement], results: &mut QueryResults) {
+/// InfluxDB's warning on each statement of a `GET` that changes data (the catalog, or a
+/// measurement through `SELECT … INTO`), when it succeeded (a failed statement's result is its
+/// error alone).
+fn warn_read_only(statements: &[Statement], ctx: &Context, results: &mut QueryResults) {
     for r in results.0.iter_mut().filter(|r| r.error.is_none()) {
-        if let Some(warning) = statements.get(r.statement_id).and_then(read_only_warning) {
-            r.messages.push(warning);
-        }
+        let warning = match statements.get(r.statement_id) {
+            Some(Statement::Select(s)) if s.into.is_some() => Some(format!(
+                "deprecated use of '{}' in a read only context, please use a POST request instead",
+                super::into::normalized(s, ctx)
+            )),
+            Some(other) => read_only_warning(other),
+            None => None,
+        };
+        r.messages.extend(warning);
     }
 }
 

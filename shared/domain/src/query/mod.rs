@@ -33,6 +33,7 @@ mod functions;
 mod holt_winters;
 pub mod http;
 mod influxdb_panic;
+mod into;
 mod joined;
 mod manage;
 mod merge;
@@ -199,13 +200,28 @@ pub struct SourceError(pub String);
 
 /// Where series and points come from: the organization's channels in storage.
 pub trait Source {
-    /// Every series of `database`, or those of these measurements (in any order: the engine
-    /// sorts them). An unknown database has none.
+    /// Every series of `database` (whatever retention policy keeps its points: what `SHOW`
+    /// statements list), or those of these measurements (in any order: the engine sorts them).
+    /// An unknown database has none.
     fn series(
         &mut self,
         database: &str,
         measurements: Option<&[String]>,
     ) -> Result<Vec<SeriesMeta>, SourceError>;
+
+    /// The series of `database` whose points are kept by its retention policy `rp`, as
+    /// [`Source::series`] answers them: what a `SELECT` reads (`FROM db.rp.m`, the `rp`
+    /// parameter, else the database's default policy). The default serves a source that keeps
+    /// one set of series per database, whatever the policy: all of them.
+    fn series_in(
+        &mut self,
+        database: &str,
+        rp: &str,
+        measurements: Option<&[String]>,
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
+        let _ = rp;
+        self.series(database, measurements)
+    }
 
     /// The points of one FLOAT field (a [`FieldMeta::key`]) in `range`, oldest first (newest
     /// first when `desc`), at most `limit`.
@@ -353,7 +369,8 @@ pub struct Context {
     pub max_rows: usize,
 }
 
-/// The retention policy every database has.
+/// The retention policy of Fieldline's own database, the one `CREATE DATABASE` creates
+/// ([`ddl::DEFAULT_RETENTION_POLICY`]).
 pub const RETENTION_POLICY: &str = "autogen";
 
 /// Why a statement was not run, and whether that stops the statements after it (InfluxDB
@@ -439,14 +456,40 @@ impl Context {
         }
         Ok(db.to_owned())
     }
+
+    /// The database and retention policy a statement reads (its own `db.rp.m`, else the `db`
+    /// and `rp` parameters, else the database's default policy), checked against the catalog:
+    /// a default policy that was dropped is not found either, as in InfluxDB.
+    pub(crate) fn check_policy(
+        &self,
+        named: Option<&str>,
+        rp: Option<&str>,
+    ) -> Result<(String, String), StatementError> {
+        let db = self.check_database(named, rp)?;
+        let database = self.catalog.database(&db);
+        let rp = rp
+            .or(self.rp.as_deref())
+            .filter(|r| !r.is_empty())
+            .or(database.map(|d| d.default_retention_policy.as_str()))
+            .unwrap_or_default()
+            .to_owned();
+        if database.is_none_or(|d| d.retention_policy(&rp).is_none()) {
+            return Err(StatementError::Preparation(format!(
+                "retention policy not found: {rp}"
+            )));
+        }
+        Ok((db, rp))
+    }
 }
 
-/// The series of the measurements `from` names (every series when it names none), ordered by
-/// measurement, then tags. The source is asked for the named measurements only, unless a regex
-/// is among them.
+/// The series of the measurements `from` names (every series when it names none) in
+/// `database` (those of its retention policy `rp` when one is given: [`Source::series_in`]),
+/// ordered by measurement, then tags. The source is asked for the named measurements only,
+/// unless a regex is among them.
 pub(crate) fn series_of(
     source: &mut dyn Source,
     database: &str,
+    rp: Option<&str>,
     from: &[&MeasurementName],
 ) -> Result<Vec<SeriesMeta>, SourceError> {
     let names: Option<Vec<String>> = from
@@ -457,7 +500,10 @@ pub(crate) fn series_of(
         })
         .collect();
     let names = names.filter(|n| !n.is_empty());
-    let mut all = source.series(database, names.as_deref())?;
+    let mut all = match rp {
+        Some(rp) => source.series_in(database, rp, names.as_deref())?,
+        None => source.series(database, names.as_deref())?,
+    };
     all.retain(|s| {
         from.is_empty()
             || from.iter().any(|m| match m {
@@ -500,7 +546,9 @@ pub(crate) fn edge_time(
 }
 
 /// Runs every statement; a statement's error is part of its result, a store failure ends the
-/// query.
+/// query. Statements that manage databases and retention policies change a copy of
+/// `ctx.catalog` that the statements after them see (`manage`), and the source stores it;
+/// `SELECT … INTO` writes through the source (`into`).
 pub fn execute(
     statements: &[Statement],
     ctx: &Context,
@@ -517,7 +565,10 @@ pub fn execute(
                     .map(|()| Vec::new())
                     .map_err(StatementError::Failed)
             }
-            Statement::Select(s) => select::run(s, ctx, source)?,
+            Statement::Select(s) => match &s.into {
+                Some(target) => into::run(s, target, ctx, source)?,
+                None => select::run(s, ctx, source)?,
+            },
             Statement::ShowCardinality(s) => cardinality::run(s, ctx, source)?,
             Statement::Unsupported { what, .. } => Err(StatementError::Failed(format!(
                 "{what} is not supported by Fieldline: its InfluxDB API reads data and \

@@ -67,7 +67,7 @@ fn run_alone(
     }
     plan.bounds = subquery::intersect(plan.bounds, outer);
     let from: Vec<&MeasurementName> = plan.sources.iter().collect();
-    let all = super::series_of(source, &plan.database, &from)?;
+    let all = super::series_of(source, &plan.database, Some(&plan.retention_policy), &from)?;
     if !super::typed::model_shaped(&all) {
         return super::typed::run(s, &plan, ctx, source, all);
     }
@@ -78,7 +78,7 @@ impl Plan {
     /// Runs the plan over the series of its measurements (channels of the model).
     pub(super) fn execute(&self, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
         let from: Vec<&MeasurementName> = self.sources.iter().collect();
-        let all = super::series_of(source, &self.database, &from)?;
+        let all = super::series_of(source, &self.database, Some(&self.retention_policy), &from)?;
         self.execute_over(ctx, source, all)
     }
 

@@ -36,7 +36,7 @@ pub(crate) fn run(
                 Err(StatementError::Preparation(_)) => return Ok(Ok(Vec::new())),
                 Err(e) => Err(e),
                 Ok(db) => {
-                    let all = filtered(source, &db, &[], s.condition.as_ref(), ctx)?;
+                    let all = filtered(source, &db, None, &[], s.condition.as_ref(), ctx)?;
                     let mut names: Vec<String> = Vec::new();
                     for m in all.iter().map(|s| &s.measurement) {
                         let keep = match &s.with_measurement {
@@ -58,7 +58,7 @@ pub(crate) fn run(
         Statement::ShowTagKeys(s) => match ctx.check_database(s.database.as_deref(), None) {
             Err(e) => Err(e),
             Ok(db) => {
-                let all = filtered(source, &db, &s.from, s.condition.as_ref(), ctx)?;
+                let all = filtered(source, &db, None, &s.from, s.condition.as_ref(), ctx)?;
                 Ok(per_measurement(&all, |members| {
                     let mut keys: Vec<String> = Vec::new();
                     for m in members {
@@ -81,7 +81,7 @@ pub(crate) fn run(
         Statement::ShowTagValues(s) => match ctx.check_database(s.database.as_deref(), None) {
             Err(e) => Err(e),
             Ok(db) => {
-                let all = filtered(source, &db, &s.from, s.condition.as_ref(), ctx)?;
+                let all = filtered(source, &db, None, &s.from, s.condition.as_ref(), ctx)?;
                 Ok(per_measurement(&all, |members| {
                     let mut pairs: Vec<(String, String)> = Vec::new();
                     for m in members {
@@ -105,7 +105,9 @@ pub(crate) fn run(
         Statement::ShowFieldKeys(s) => match ctx.check_database(s.database.as_deref(), None) {
             Err(e) => Err(e),
             Ok(db) => {
-                let all = filtered(source, &db, &s.from, None, ctx)?;
+                // InfluxDB reads the field keys of one retention policy's shards.
+                let rp = policy_read(ctx, &db, &s.from);
+                let all = filtered(source, &db, Some(&rp), &s.from, None, ctx)?;
                 Ok(per_measurement(&all, |members| {
                     let rows = page(field_keys(members), s.offset, s.limit)
                         .into_iter()
@@ -118,7 +120,7 @@ pub(crate) fn run(
         Statement::ShowSeries(s) => match ctx.check_database(s.database.as_deref(), None) {
             Err(e) => Err(e),
             Ok(db) => {
-                let all = filtered(source, &db, &s.from, s.condition.as_ref(), ctx)?;
+                let all = filtered(source, &db, None, &s.from, s.condition.as_ref(), ctx)?;
                 let keys: Vec<String> = all.iter().map(series_key).collect();
                 let rows = page(keys, s.offset, s.limit)
                     .into_iter()
@@ -179,17 +181,34 @@ fn key_matches(filter: &TagKeyFilter, key: &str) -> bool {
     filter.matches(key)
 }
 
-/// The series of the sources (all when none) that pass the condition's tag comparisons and,
+/// The retention policy a statement over `from` in `database` reads: the first source's, else
+/// the `rp` parameter, else the database's default.
+fn policy_read(ctx: &Context, database: &str, from: &[Measurement]) -> String {
+    from.iter()
+        .find_map(|m| m.retention_policy.clone())
+        .or(ctx.rp.clone())
+        .filter(|r| !r.is_empty())
+        .or_else(|| {
+            ctx.catalog
+                .database(database)
+                .map(|d| d.default_retention_policy.clone())
+        })
+        .unwrap_or_default()
+}
+
+/// The series of the sources (all when none, of the retention policy `rp` when one is given)
+/// that pass the condition's tag comparisons and,
 /// when it bounds time, have a point in that range; ordered by measurement and tags.
 fn filtered(
     source: &mut dyn Source,
     database: &str,
+    rp: Option<&str>,
     from: &[Measurement],
     condition: Option<&crate::influxql::Expr>,
     ctx: &Context,
 ) -> Result<Vec<SeriesMeta>, super::SourceError> {
     let names: Vec<&MeasurementName> = from.iter().map(|m| &m.name).collect();
-    let mut all = super::series_of(source, database, &names)?;
+    let mut all = super::series_of(source, database, rp, &names)?;
     // A condition that does not parse as time bounds keeps everything, as InfluxDB's metadata
     // queries only filter by what they understand.
     let (rest, bounds) = cond::split(condition, ctx.now).unwrap_or((None, cond::Bounds::default()));

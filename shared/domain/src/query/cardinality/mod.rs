@@ -97,7 +97,7 @@ fn estimated(s: &ShowCardinality, ctx: &Context, source: &mut dyn Source) -> Sta
         )));
     };
     let n = if ctx.catalog.database(db).is_some() {
-        let all = super::series_of(source, db, &[])?;
+        let all = super::series_of(source, db, None, &[])?;
         match s.what {
             Cardinality::Measurement => {
                 let mut names: Vec<&str> = all.iter().map(|m| m.measurement.as_str()).collect();
@@ -217,7 +217,7 @@ fn exact(
         return Ok(Vec::new());
     }
     let from: Vec<&MeasurementName> = s.from.iter().map(|m| &m.name).collect();
-    let all = super::series_of(source, database, &from)?;
+    let all = super::series_of(source, database, None, &from)?;
     // The shards a statement reads: the shard groups overlapping its time range.
     let shards = TimeRange {
         min: shard_group_start(range.min),
