@@ -122,7 +122,10 @@ fn influxdb_databases_belong_to_their_organization() {
     let (a, b) = ("a@example.com", "b@example.com");
     let (_, ta) = org_with_token(&h, a);
     let (_, tb) = org_with_token(&h, b);
-    assert_eq!(query(&h, a, &ta, "", "CREATE DATABASE plant").0, 200);
+    assert_eq!(
+        query(&h, a, &ta, "", "CREATE DATABASE plant").1["results"][0],
+        serde_json::json!({"statement_id": 0})
+    );
     assert_eq!(
         write(&h, a, &ta, "plant", "m,site=a f=1 1614556800000000000\n"),
         (204, String::new())
@@ -138,11 +141,17 @@ fn influxdb_databases_belong_to_their_organization() {
     assert!(body.contains("database not found: \\\"plant\\\""), "{body}");
     let (_, r) = query(&h, b, &tb, "plant", "SELECT * FROM m");
     assert_eq!(r["results"][0]["error"], "database not found: plant");
-    assert_eq!(query(&h, b, &tb, "", "CREATE DATABASE plant").0, 200);
+    assert_eq!(
+        query(&h, b, &tb, "", "CREATE DATABASE plant").1["results"][0],
+        serde_json::json!({"statement_id": 0})
+    );
     let (_, r) = query(&h, b, &tb, "plant", "SELECT * FROM m");
     assert_eq!(r["results"][0], serde_json::json!({"statement_id": 0}));
     // B dropping its own leaves A's.
-    assert_eq!(query(&h, b, &tb, "", "DROP DATABASE plant").0, 200);
+    assert_eq!(
+        query(&h, b, &tb, "", "DROP DATABASE plant").1["results"][0],
+        serde_json::json!({"statement_id": 0})
+    );
     let (_, r) = query(&h, a, &ta, "plant", "SELECT f FROM m");
     assert_eq!(
         r["results"][0]["series"][0]["values"],
@@ -163,7 +172,10 @@ fn influxdb_a_field_keeps_its_first_type_and_conflicts_are_partial_writes() {
     let h = start();
     let email = "types@example.com";
     let (_, token) = org_with_token(&h, email);
-    assert_eq!(query(&h, email, &token, "", "CREATE DATABASE lab").0, 200);
+    assert_eq!(
+        query(&h, email, &token, "", "CREATE DATABASE lab").1["results"][0],
+        serde_json::json!({"statement_id": 0})
+    );
     let t = |n: u8| format!("16145568000000000{n:02}");
     assert_eq!(
         write(&h, email, &token, "lab", &format!("t i=1i {}\n", t(1))).0,

@@ -77,6 +77,10 @@ pub enum Action {
     ManageMembers,
     /// Change the organization's settings and subscription.
     ManageOrganization,
+    /// Create and drop the organization's InfluxDB databases and their retention policies: an
+    /// Administrator's, also through their API token (databases hold data, as InfluxDB's
+    /// clients manage them with the credentials they write with).
+    ManageDatabases,
     /// List and revoke any token of the organization.
     ManageTokens,
     /// Create, change and delete the organization's saved views and plans (Sensorbis: views
@@ -99,6 +103,7 @@ impl Action {
             Action::ConduitTokensOf(u) => format!("managing the Conduit tokens of user {u}"),
             Action::ManageMembers => "managing members".into(),
             Action::ManageOrganization => "changing the organization".into(),
+            Action::ManageDatabases => "creating or dropping databases".into(),
             Action::ManageTokens => "managing tokens".into(),
             Action::ManageViews => "changing the organization's views".into(),
         }
@@ -119,6 +124,7 @@ impl Action {
             | Action::ConduitTokensOf(_)
             | Action::ManageMembers
             | Action::ManageOrganization
+            | Action::ManageDatabases
             | Action::ManageTokens => Some(Permission::Administrator),
         }
     }
@@ -170,7 +176,8 @@ pub fn authorize(principal: &Principal, action: Action, org: OrgId) -> Result<()
             | Action::ReadDevice(_)
             | Action::Download
             | Action::WritePoints(_)
-            | Action::RegisterFromData => needs(*permissions, action),
+            | Action::RegisterFromData
+            | Action::ManageDatabases => needs(*permissions, action),
             _ => Err(deny(
                 action,
                 "a Conduit token is for data, not for administration",
@@ -232,6 +239,7 @@ mod tests {
             Action::IssueFederationToken,
             Action::ManageMembers,
             Action::ManageOrganization,
+            Action::ManageDatabases,
             Action::ManageTokens,
             Action::ConduitTokensOf(ids().2),
             Action::ConduitTokensOf(UserId::parse("user000000002").unwrap()),
@@ -346,6 +354,8 @@ mod tests {
             tier: ConduitTier::Basic,
             services: ConduitServices::default(),
         };
+        // An Administrator's API token also manages InfluxDB databases, as InfluxDB's clients
+        // do with the credentials they write with; nothing else of administration.
         assert_eq!(
             allowed(&conduit, org, d),
             vec![
@@ -354,6 +364,7 @@ mod tests {
                 Action::Download,
                 Action::WritePoints(d),
                 Action::RegisterFromData,
+                Action::ManageDatabases,
             ]
         );
         let viewer_conduit = Principal::Conduit {
@@ -365,6 +376,7 @@ mod tests {
             services: ConduitServices::default(),
         };
         assert!(authorize(&viewer_conduit, Action::WritePoints(d), org).is_err());
+        assert!(authorize(&viewer_conduit, Action::ManageDatabases, org).is_err());
 
         let federation = Principal::Federation { token, org };
         let fed = allowed(&federation, org, d);

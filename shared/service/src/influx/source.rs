@@ -44,7 +44,7 @@ impl<S: Store + ?Sized> CallerSource<'_, S> {
     /// Databases are the organization's settings: an Administrator's to change.
     fn may_manage(&self) -> Result<(), String> {
         self.caller
-            .may(Action::ManageOrganization)
+            .may(Action::ManageDatabases)
             .map_err(|e| Error::from(e).to_string())
     }
 }
