@@ -24,29 +24,6 @@ fn the_engine_gives_influxdbs_answers_over_general_data() {
     assert!(equal >= FLOOR);
 }
 
-/// The `/write` cases of writes.toml that differ by design, and why.
-const WRITES_DIFFERENT: &[(&str, &str)] = &[
-    (
-        "write_conflict_other_shard",
-        "field types are per measurement in Fieldline, per shard group in InfluxDB: the 1980 \
-         point of another type is refused",
-    ),
-    (
-        "write_conflict_other_shard_check",
-        "the 1980 point of another type was refused (write_conflict_other_shard)",
-    ),
-    (
-        "write_conflict_other_shard_field_keys",
-        "a field has one type in Fieldline; InfluxDB lists `i` twice, once per shard group",
-    ),
-    (
-        "write_final_series_cardinality",
-        "InfluxDB counts the series of `types` in the 1980 shard group and that of a point it \
-         refused for a type conflict (types,t=b: its series is created before its fields are \
-         checked); Fieldline stores neither",
-    ),
-];
-
 /// writes.toml in order: its `/write`s through the write plan into the store, its reads
 /// through the engine.
 #[test]
@@ -57,7 +34,7 @@ fn the_write_cases_get_influxdbs_answers() {
         "write_",
         // 88 equal, the GET /write (405) the HTTP layer's; 93 with the 4 different.
         (88, 1),
-        WRITES_DIFFERENT,
+        harness::WRITES_DIFFERENT,
     );
 }
 

@@ -246,6 +246,29 @@ pub fn replay(source: &mut dyn Source, floor: usize, different: &[(&str, &str)])
 
 // ---- The sections that change state: writes.toml, `into_` and `ddl_`
 
+/// The `/write` cases of writes.toml that differ by design, and why.
+pub const WRITES_DIFFERENT: &[(&str, &str)] = &[
+    (
+        "write_conflict_other_shard",
+        "field types are per measurement in Fieldline, per shard group in InfluxDB: the 1980 \
+         point of another type is refused",
+    ),
+    (
+        "write_conflict_other_shard_check",
+        "the 1980 point of another type was refused (write_conflict_other_shard)",
+    ),
+    (
+        "write_conflict_other_shard_field_keys",
+        "a field has one type in Fieldline; InfluxDB lists `i` twice, once per shard group",
+    ),
+    (
+        "write_final_series_cardinality",
+        "InfluxDB counts the series of `types` in the 1980 shard group and that of a point it \
+         refused for a type conflict (types,t=b: its series is created before its fields are \
+         checked); Fieldline stores neither",
+    ),
+];
+
 /// A [`Source`] that also stores what `/write` requests send and keeps the catalog the
 /// statements leave (through [`Source::store_database`] and [`Source::drop_database`]), as
 /// storage does: what [`replay_in_order`] runs against.

@@ -14,6 +14,7 @@ use crate::ports::{Store, Tenant};
 mod source;
 mod write;
 
+pub use source::{for_caller, CallerSource};
 pub use write::{write, write_general, WriteReport};
 
 /// The most rows one query may answer with before it is refused.

@@ -19,13 +19,13 @@ use crate::ports::Store;
 /// outside.
 type Hooked<T> = Result<Result<T, String>, SourceError>;
 
-pub(super) struct CallerSource<'a, S: Store + ?Sized> {
-    pub(super) reads: Box<dyn Source + 'a>,
-    pub(super) store: &'a S,
-    pub(super) caller: &'a Caller,
+pub struct CallerSource<'a, S: Store + ?Sized> {
+    reads: Box<dyn Source + 'a>,
+    store: &'a S,
+    caller: &'a Caller,
     /// The model's database: its channels are not managed by statements.
-    pub(super) model: &'a str,
-    pub(super) now: Timestamp,
+    model: &'a str,
+    now: Timestamp,
 }
 
 /// A use case's refusal (permission, quota, validation) is the statement's error; anything
@@ -170,8 +170,9 @@ impl<S: Store + ?Sized> Source for CallerSource<'_, S> {
     }
 }
 
-/// The source a caller's query runs on.
-pub(super) fn for_caller<'a, S: Store + ?Sized>(
+/// The source a caller's query runs on: the organization's series, with `model` the database
+/// of its channels.
+pub fn for_caller<'a, S: Store + ?Sized>(
     store: &'a S,
     caller: &'a Caller,
     model: &'a str,
