@@ -45,7 +45,7 @@ impl<S: Store + ?Sized> CallerSource<'_, S> {
     fn may_manage(&self) -> Result<(), String> {
         self.caller
             .may(Action::ManageDatabases)
-            .map_err(|e| Error::from(e).to_string())
+            .map_err(|e| e.to_string())
     }
 }
 
