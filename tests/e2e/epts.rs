@@ -323,51 +323,6 @@ fn epts_last_and_data_errors_and_tenants() {
     assert_eq!(arr[1][UUID]["auto~watt"][3]["values"]["value"], 5009);
 }
 
-/// Sends a recorded request to the host with the given credentials.
-fn replay_request(
-    h: &TestHost,
-    request: &Value,
-    auth: &str,
-) -> (u16, String, reqwest::header::HeaderMap) {
-    let method =
-        reqwest::Method::from_bytes(request["method"].as_str().expect("method").as_bytes())
-            .expect("method");
-    let mut r = client()
-        .request(method, h.url(request["target"].as_str().expect("target")))
-        .basic_auth("golden@example.com", Some(auth));
-    if let Some(headers) = request["headers"].as_object() {
-        for (k, v) in headers {
-            if !k.eq_ignore_ascii_case("authorization") {
-                r = r.header(k, v.as_str().expect("header"));
-            }
-        }
-    }
-    if let Some(form) = request.get("form").and_then(Value::as_object) {
-        let pairs: Vec<(String, String)> = form
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().expect("form").to_owned()))
-            .collect();
-        r = r.form(&pairs);
-    } else if let Some(body) = request.get("body").and_then(Value::as_str) {
-        r = r.body(body.to_owned());
-    }
-    let resp = r.send().expect("request");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.bytes().expect("body").to_vec();
-    let text = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
-        use std::io::Read;
-        let mut s = String::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_string(&mut s)
-            .expect("gzip");
-        s
-    } else {
-        String::from_utf8(bytes).expect("utf-8")
-    };
-    (status, text, headers)
-}
-
 #[test]
 fn influx_answers_the_recorded_corpus_over_http_after_writing_the_data_set() {
     let h = start();
@@ -396,7 +351,8 @@ fn influx_answers_the_recorded_corpus_over_http_after_writing_the_data_set() {
         {
             continue;
         }
-        let (status, body, headers) = replay_request(&h, &case["request"], &token);
+        let (status, body, headers) =
+            fieldline_tests::replay_request(&h, &case["request"], "golden@example.com", &token);
         if name.starts_with("show_retention_policies") && !body.contains("error") {
             // The retention policy lasts the subscription's detailed retention (the fixtures'
             // century; 90 days by default), where InfluxDB's autogen keeps data forever ("0s").

@@ -731,3 +731,50 @@ pub fn wait_for_metrics(h: &TestHost, want: &[(&str, f64)]) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Sends a recorded request (`tests/golden/*/answers/*.json`'s `request`) to the host with the
+/// given credentials: status, body (decompressed) and headers.
+pub fn replay_request(
+    h: &TestHost,
+    request: &serde_json::Value,
+    user: &str,
+    auth: &str,
+) -> (u16, String, reqwest::header::HeaderMap) {
+    let method =
+        reqwest::Method::from_bytes(request["method"].as_str().expect("method").as_bytes())
+            .expect("method");
+    let mut r = client()
+        .request(method, h.url(request["target"].as_str().expect("target")))
+        .basic_auth(user, Some(auth));
+    if let Some(headers) = request["headers"].as_object() {
+        for (k, v) in headers {
+            if !k.eq_ignore_ascii_case("authorization") {
+                r = r.header(k, v.as_str().expect("header"));
+            }
+        }
+    }
+    if let Some(form) = request.get("form").and_then(serde_json::Value::as_object) {
+        let pairs: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("form").to_owned()))
+            .collect();
+        r = r.form(&pairs);
+    } else if let Some(body) = request.get("body").and_then(serde_json::Value::as_str) {
+        r = r.body(body.to_owned());
+    }
+    let resp = r.send().expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().expect("body").to_vec();
+    let text = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        use std::io::Read;
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut s)
+            .expect("gzip");
+        s
+    } else {
+        String::from_utf8(bytes).expect("utf-8")
+    };
+    (status, text, headers)
+}
