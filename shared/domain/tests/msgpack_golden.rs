@@ -56,6 +56,21 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// The Accept header `record.sh` sent for a case.
+fn accept_of(dir: &Path, name: &str) -> String {
+    let script = std::fs::read_to_string(dir.join("record.sh")).unwrap();
+    let line = script
+        .lines()
+        .find(|l| l.strip_prefix("rec ").and_then(|l| l.split(' ').next()) == Some(name))
+        .unwrap();
+    let accept = line.split(' ').nth(3).unwrap();
+    if accept == "$M" {
+        "application/x-msgpack".to_owned()
+    } else {
+        accept.to_owned()
+    }
+}
+
 /// What InfluxDB answered: status, content type, `X-Influxdb-Error`, body.
 struct Recorded {
     status: u16,
@@ -110,10 +125,10 @@ fn msgpack_answers_are_influxdbs_byte_for_byte() {
     let names = case_names(&dir);
     assert!(names.len() >= 20, "the recorded cases: {names:?}");
     let mut failures = Vec::new();
-    for name in &names {
+    for name in names.iter().filter(|n| !n.starts_with("auth_")) {
         let want = recorded(&dir, name);
         let mut params = params(&dir, name);
-        params.msgpack = want.content_type == "application/x-msgpack";
+        params.set_accept(Some(&accept_of(&dir, name)));
         let ctx = Context {
             catalog: store.catalog(),
             ..Context::model("mp", 0, now_ns(), 1_000_000)
@@ -172,4 +187,57 @@ fn different_cases_are_encoded_as_influxdb_would() {
         hex(&msgpack::encode(&results, Epoch::Rfc3339)),
         hex(&recorded(&dir, "statement_error_first").body)
     );
+}
+
+/// The refusals of authentication (the HTTP layer's, through `format::msgpack::encode_error`):
+/// InfluxDB writes them in MessagePack too, without `X-Influxdb-Error`.
+#[test]
+fn authentication_refusals_are_influxdbs() {
+    let dir = golden_dir();
+    for (name, message) in [
+        (
+            "auth_no_credentials",
+            "unable to parse authentication credentials",
+        ),
+        ("auth_wrong_password", "authorization failed"),
+    ] {
+        let want = recorded(&dir, name);
+        assert_eq!(
+            (
+                want.status,
+                want.content_type.as_str(),
+                want.error.as_deref()
+            ),
+            (401, "application/x-msgpack", None),
+            "{name}"
+        );
+        assert_eq!(
+            hex(&msgpack::encode_error(message)),
+            hex(&want.body),
+            "{name}"
+        );
+    }
+}
+
+/// `QueryParams::set_accept` picks the formatter InfluxDB 1.6 picked for each recorded header.
+#[test]
+fn accept_headers_are_read_as_influxdb_reads_them() {
+    let table = std::fs::read_to_string(golden_dir().join("accept.tsv")).unwrap();
+    let mut n = 0;
+    for line in table.lines() {
+        let (accept, want) = line.split_once('\t').unwrap();
+        let mut p = QueryParams::default();
+        p.set_accept(Some(accept));
+        let got = match (p.msgpack, p.csv) {
+            (true, _) => "application/x-msgpack",
+            (false, true) => "text/csv",
+            (false, false) => "application/json",
+        };
+        assert_eq!(got, want, "Accept: {accept:?}");
+        n += 1;
+    }
+    assert!(n >= 15);
+    let mut p = QueryParams::default();
+    p.set_accept(None);
+    assert!(!p.msgpack && !p.csv);
 }

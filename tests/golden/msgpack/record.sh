@@ -1,10 +1,27 @@
 #!/usr/bin/env bash
-# Records InfluxDB 1.6's MessagePack answers (Accept: application/x-msgpack) as fixtures:
-# <name>.bin is the raw body, <name>.meta the status and Content-Type.
-#   source scripts/influx.sh; pid=$(start_influxd /tmp/mp-influx 18197)
-#   bash tests/golden/msgpack/record.sh 18197; stop_influxd $pid
+# Records InfluxDB 1.6's answers to /query in MessagePack (Accept: application/x-msgpack) as the
+# fixtures of shared/domain/tests/msgpack_golden.rs: per case NAME.request (the method, then the
+# parameters, KEY=VALUE a line), NAME.bin (the raw body) and NAME.meta (status, Content-Type,
+# X-Influxdb-Error). Writes dataset.lp's points to database mp first.
+#   bash tests/golden/msgpack/record.sh [PORT [AUTH_PORT]]
+# With no PORT it starts (and stops) its own influxd (scripts/influx.sh) on 18197; the auth_*
+# cases (refusals of authentication) come from a second influxd with auth-enabled, on AUTH_PORT
+# (default 18297), which it always starts itself.
 set -euo pipefail
-port="${1:-18197}"
+root="$(cd "$(dirname "$0")/../../.." && pwd)"
+# shellcheck source=../../../scripts/influx.sh
+source "$root/scripts/influx.sh"
+ensure_influxdb
+pids=()
+cleanup() { local p; for p in "${pids[@]}"; do stop_influxd "$p"; done; }
+trap cleanup EXIT
+port="${1:-}"
+if [ -z "$port" ]; then
+  port=18197
+  rm -rf /tmp/msgpack-record
+  pids+=("$(start_influxd /tmp/msgpack-record "$port")")
+fi
+auth_port="${2:-18297}"
 base="http://127.0.0.1:$port"
 here="$(cd "$(dirname "$0")" && pwd)"
 curl -sf -XPOST "$base/query" --data-urlencode 'q=DROP DATABASE mp' >/dev/null
@@ -52,3 +69,33 @@ rec strs POST $M 'q=SELECT s FROM strs' db=mp
 rec pretty POST $M 'q=SELECT free FROM mem' db=mp pretty=true
 rec show_retention_policies POST $M 'q=SHOW RETENTION POLICIES ON mp'
 rec accept_json POST application/json 'q=SELECT * FROM mem' db=mp
+
+# Which Accept header gets which formatter: InfluxDB 1.6 compares the (first) header's value as a
+# whole, so a list, parameters or wildcards fall back to JSON. accept.tsv: value, tab, the
+# answer's Content-Type.
+: >"$here/accept.tsv"
+for a in 'application/x-msgpack' ' application/x-msgpack ' 'application/x-msgpack;q=1' \
+  'application/x-msgpack;charset=utf-8' 'application/x-msgpack, application/json' \
+  'application/json, application/x-msgpack' 'foo/bar, application/x-msgpack' 'Application/X-MsgPack' \
+  'application/x-msgpack,' 'application/json' 'text/csv' 'application/csv' 'text/csv;q=0.9' \
+  'text/csv, application/json' 'text/*' 'application/*' '*/*' 'garbage' ''; do
+  ct=$(curl -s -o /dev/null -D - -H "Accept: $a" "$base/query" --data-urlencode 'q=SHOW DATABASES' |
+    grep -i '^content-type:' | tr -d '\r' | sed 's/^[^:]*: *//')
+  printf '%s\t%s\n' "$a" "$ct" >>"$here/accept.tsv"
+done
+
+# Refusals before the query runs, with authentication on: InfluxDB writes them through the
+# requested formatter too (401s here). The server is started with start_influxd, stopped, and
+# started again by hand with auth-enabled added to its [http] section.
+adir=/tmp/msgpack-record-auth
+rm -rf "$adir"
+stop_influxd "$(start_influxd "$adir" "$auth_port")"
+sed -i 's/^\[http\]$/[http]\n  auth-enabled = true/' "$adir/influxdb.conf"
+influxd -config "$adir/influxdb.conf" >"$adir/influxd.log" 2>&1 </dev/null &
+pids+=("$!")
+for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$auth_port/ping" && break; sleep 0.1; done
+curl -sf -XPOST "http://127.0.0.1:$auth_port/query" --data-urlencode "q=CREATE USER admin WITH PASSWORD 'secret' WITH ALL PRIVILEGES" >/dev/null
+base="http://127.0.0.1:$auth_port"
+rec auth_no_credentials POST $M 'q=SHOW DATABASES'
+# u and p are read from the URL only (a form body's are not credentials to InfluxDB 1.6).
+rec auth_wrong_password GET $M 'q=SHOW DATABASES' u=admin p=wrong

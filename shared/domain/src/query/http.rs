@@ -64,6 +64,16 @@ impl QueryParams {
         }
         p
     }
+
+    /// Sets [`QueryParams::csv`] and [`QueryParams::msgpack`] from the request's (first)
+    /// `Accept` header as InfluxDB 1.6 reads it: the whole value, spaces around it aside, must be
+    /// `application/x-msgpack`, or `application/csv` or `text/csv`; anything else (a list,
+    /// parameters such as `q=`, wildcards, another case) is JSON.
+    pub fn set_accept(&mut self, accept: Option<&str>) {
+        let accept = accept.map(|a| a.trim_matches([' ', '\t']));
+        self.msgpack = accept == Some("application/x-msgpack");
+        self.csv = matches!(accept, Some("application/csv" | "text/csv"));
+    }
 }
 
 /// An answer: status, body and its type.
