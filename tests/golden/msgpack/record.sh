@@ -61,6 +61,8 @@ rec empty POST $M 'q=SELECT * FROM nothing' db=mp
 rec parse_error POST $M 'q=SELEKT 1' db=mp
 rec missing_q POST $M db=mp
 rec chunked POST $M 'q=SELECT * FROM cpu' db=mp chunked=true chunk_size=2
+rec chunked_only_semicolon POST $M 'q=;' db=mp chunked=true
+rec chunked_empty_then_rows POST $M 'q=SELECT * FROM nothing; SELECT free FROM mem' db=mp chunked=true
 rec get_warning GET $M 'q=CREATE DATABASE x'
 rec multi_statement POST $M 'q=SELECT free, used FROM mem; SHOW MEASUREMENTS' db=mp
 rec only_semicolon POST $M 'q=;' db=mp
