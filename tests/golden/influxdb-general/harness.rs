@@ -201,7 +201,7 @@ pub fn replay(source: &mut dyn Source, floor: usize, different: &[(&str, &str)])
     for (name, case) in cases() {
         let request = &case["request"];
         let got = answer(&influxql::params_of(request), &ctx, source).unwrap();
-        let mismatch = compare(&case, got.status, &got.body);
+        let mismatch = compare(&case, got.status, &got.text());
         let counts = per_prefix.entry(prefix_of(&name).unwrap()).or_default();
         counts.1 += 1;
         let reason = different.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
@@ -217,7 +217,7 @@ pub fn replay(source: &mut dyn Source, floor: usize, different: &[(&str, &str)])
             (Some(m), None) => failures.push(format!(
                 "{name}: {} [got {}]\n    q = {}",
                 m.chars().take(400).collect::<String>(),
-                got.body.chars().take(300).collect::<String>(),
+                got.text().chars().take(300).collect::<String>(),
                 request["params"]["q"].as_str().unwrap_or("")
             )),
         }
@@ -339,11 +339,11 @@ fn replay_case(store: &mut dyn Store, case: &Value) -> Option<Option<String>> {
     let mut params = influxql::params_of(request);
     params.get = request["method"] == "GET";
     let got = answer(&params, &ctx, store.source()).unwrap();
-    Some(compare(case, got.status, &got.body).map(|m| {
+    Some(compare(case, got.status, &got.text()).map(|m| {
         format!(
             "{} [got {}]\n    q = {}",
             m.chars().take(400).collect::<String>(),
-            got.body.chars().take(400).collect::<String>(),
+            got.text().chars().take(400).collect::<String>(),
             params.q.unwrap_or_default()
         )
     }))

@@ -236,7 +236,7 @@ pub fn replay(source: &mut dyn Source) {
             continue;
         }
         let got = answer(&params_of(request), &ctx, source).unwrap();
-        let mismatch = compare(&case, got.status, &got.body);
+        let mismatch = compare(&case, got.status, &got.text());
         let reason = DIFFERENT.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
         match (mismatch, reason) {
             (None, None) => passed += 1,

@@ -444,18 +444,15 @@ pub fn encode_csv(results: &QueryResults) -> String {
     out
 }
 
-/// The body of a `chunked=true` answer: one `{"results":[...]}` document per series (and per
-/// statement without series), each series cut into pieces of at most `chunk_size` rows;
-/// `"partial": true` marks a series, and a statement, continued in the next document.
-pub fn encode_chunked(results: &QueryResults, format: &Format, chunk_size: usize) -> String {
+/// The documents of a `chunked=true` answer, whatever their encoding: one result per series (and
+/// per statement without series), each series cut into pieces of at most `chunk_size` rows;
+/// `partial` marks a series, and a statement, continued in the next document.
+pub fn chunks(results: &QueryResults, chunk_size: usize) -> Vec<StatementResult> {
     let chunk_size = chunk_size.max(1);
-    let mut out = String::new();
-    let mut emit = |r: StatementResult| {
-        out.push_str(&encode(&QueryResults(vec![r]), format));
-    };
+    let mut out = Vec::new();
     for r in &results.0 {
         if r.error.is_some() || r.series.is_empty() {
-            emit(r.clone());
+            out.push(r.clone());
             continue;
         }
         let mut pieces: Vec<Series> = Vec::new();
@@ -485,10 +482,226 @@ pub fn encode_chunked(results: &QueryResults, format: &Format, chunk_size: usize
                 Vec::new()
             };
             doc.partial = i + 1 < count;
-            emit(doc);
+            out.push(doc);
         }
     }
     out
+}
+
+/// The body of a `chunked=true` answer: one `{"results":[...]}` document per [`chunks`] item.
+pub fn encode_chunked(results: &QueryResults, format: &Format, chunk_size: usize) -> String {
+    let mut out = String::new();
+    for r in chunks(results, chunk_size) {
+        out.push_str(&encode(&QueryResults(vec![r]), format));
+    }
+    out
+}
+
+/// MessagePack (`Accept: application/x-msgpack`) as InfluxDB 1.x's `msgpackFormatter` writes it
+/// with tinylib/msgp: no pretty form, no trailing newline; a statement that failed is
+/// `{"error": ...}` alone (no `statement_id`); any other has `statement_id`, `messages` when
+/// there are some, `series` always (`[]` when none) and `partial` when set; a series has `name`
+/// when not empty, `tags` when there are some, `columns` and `values` always, and `partial`
+/// when set. Integers in their smallest signed form, floats always as float64, times as
+/// extension 5 (big-endian seconds as i64, then nanoseconds as u32; UTC, `tz()` ignored) unless
+/// `epoch=` makes them integers.
+pub mod msgpack {
+    use rmp::encode as mp;
+
+    use super::{chunks, Epoch};
+    use crate::query::result::{Cell, QueryResults, Series, StatementResult};
+
+    /// msgp's time extension type.
+    pub const TIME_EXTENSION: i8 = 5;
+
+    /// Writes into a `Vec`, which cannot fail: rmp's results are dropped.
+    struct Writer {
+        out: Vec<u8>,
+        epoch: Epoch,
+    }
+
+    impl Writer {
+        fn map(&mut self, len: usize) {
+            let _ = mp::write_map_len(&mut self.out, len32(len));
+        }
+
+        fn array(&mut self, len: usize) {
+            let _ = mp::write_array_len(&mut self.out, len32(len));
+        }
+
+        fn str(&mut self, s: &str) {
+            let _ = mp::write_str(&mut self.out, s);
+        }
+
+        /// tinylib/msgp's `WriteInt64`: a fixint, or the smallest *signed* form (`int16` for
+        /// 128, where rmp's `write_sint` would pick `uint8`).
+        fn int(&mut self, v: i64) {
+            let w = &mut self.out;
+            // Both fixints fit an i8, whose byte is the fixint's.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let byte = v as i8;
+            let _ = if (0..=127).contains(&v) {
+                mp::write_pfix(w, byte as u8).is_ok()
+            } else if (-32..0).contains(&v) {
+                mp::write_nfix(w, byte).is_ok()
+            } else if let Ok(v) = i8::try_from(v) {
+                mp::write_i8(w, v).is_ok()
+            } else if let Ok(v) = i16::try_from(v) {
+                mp::write_i16(w, v).is_ok()
+            } else if let Ok(v) = i32::try_from(v) {
+                mp::write_i32(w, v).is_ok()
+            } else {
+                mp::write_i64(w, v).is_ok()
+            };
+        }
+
+        fn cell(&mut self, cell: &Cell) {
+            match cell {
+                Cell::Null => {
+                    let _ = mp::write_nil(&mut self.out);
+                }
+                Cell::Float(v) => {
+                    let _ = mp::write_f64(&mut self.out, *v);
+                }
+                Cell::Integer(v) => self.int(*v),
+                Cell::Bool(b) => {
+                    let _ = mp::write_bool(&mut self.out, *b);
+                }
+                Cell::Str(s) => self.str(s),
+                Cell::Time(ns) => match self.epoch {
+                    Epoch::Unit(unit) => self.int(ns / unit),
+                    Epoch::Rfc3339 => {
+                        // Go's `t.Unix()` and `t.Nanosecond()`: seconds rounded down.
+                        let secs = ns.div_euclid(1_000_000_000);
+                        let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0);
+                        let _ = mp::write_ext_meta(&mut self.out, 12, TIME_EXTENSION);
+                        self.out.extend_from_slice(&secs.to_be_bytes());
+                        self.out.extend_from_slice(&nanos.to_be_bytes());
+                    }
+                },
+            }
+        }
+
+        fn series(&mut self, s: &Series) {
+            let name = s.name.as_deref().filter(|n| !n.is_empty());
+            let tags = s.tags.as_deref().filter(|t| !t.is_empty());
+            self.map(
+                2 + usize::from(name.is_some())
+                    + usize::from(tags.is_some())
+                    + usize::from(s.partial),
+            );
+            if let Some(name) = name {
+                self.str("name");
+                self.str(name);
+            }
+            if let Some(tags) = tags {
+                self.str("tags");
+                self.map(tags.len());
+                for (k, v) in tags {
+                    self.str(k);
+                    self.str(v);
+                }
+            }
+            self.str("columns");
+            self.array(s.columns.len());
+            for c in &s.columns {
+                self.str(c);
+            }
+            self.str("values");
+            self.array(s.values.len());
+            for row in &s.values {
+                self.array(row.len());
+                for c in row {
+                    self.cell(c);
+                }
+            }
+            if s.partial {
+                self.str("partial");
+                let _ = mp::write_bool(&mut self.out, true);
+            }
+        }
+
+        fn statement(&mut self, r: &StatementResult) {
+            if let Some(e) = &r.error {
+                self.map(1);
+                self.str("error");
+                self.str(e);
+                return;
+            }
+            self.map(2 + usize::from(!r.messages.is_empty()) + usize::from(r.partial));
+            self.str("statement_id");
+            self.int(i64::try_from(r.statement_id).unwrap_or(i64::MAX));
+            if !r.messages.is_empty() {
+                self.str("messages");
+                self.array(r.messages.len());
+                for m in &r.messages {
+                    self.map(2);
+                    self.str("level");
+                    self.str("warning");
+                    self.str("text");
+                    self.str(m);
+                }
+            }
+            self.str("series");
+            self.array(r.series.len());
+            for s in &r.series {
+                self.series(s);
+            }
+            if r.partial {
+                self.str("partial");
+                let _ = mp::write_bool(&mut self.out, true);
+            }
+        }
+
+        fn results(&mut self, results: &[StatementResult]) {
+            self.map(1);
+            self.str("results");
+            self.array(results.len());
+            for r in results {
+                self.statement(r);
+            }
+        }
+    }
+
+    fn len32(len: usize) -> u32 {
+        u32::try_from(len).unwrap_or(u32::MAX)
+    }
+
+    /// The body of a `/query` answer in MessagePack: `{"results": [...]}` (`[]` for a query
+    /// of only `;`).
+    pub fn encode(results: &QueryResults, epoch: Epoch) -> Vec<u8> {
+        let mut w = Writer {
+            out: Vec::with_capacity(256),
+            epoch,
+        };
+        w.results(&results.0);
+        w.out
+    }
+
+    /// A `chunked=true` answer: one MessagePack document per [`chunks`] item, one after the other.
+    pub fn encode_chunked(results: &QueryResults, epoch: Epoch, chunk_size: usize) -> Vec<u8> {
+        let mut w = Writer {
+            out: Vec::with_capacity(256),
+            epoch,
+        };
+        for r in chunks(results, chunk_size) {
+            w.results(std::slice::from_ref(&r));
+        }
+        w.out
+    }
+
+    /// `{"error": message}` (a request InfluxDB refuses as a whole: 400s, and the 401s of
+    /// authentication, which InfluxDB writes through the same formatter).
+    pub fn encode_error(message: &str) -> Vec<u8> {
+        let mut w = Writer {
+            out: Vec::new(),
+            epoch: Epoch::Rfc3339,
+        };
+        w.map(1);
+        w.str("error");
+        w.str(message);
+        w.out
+    }
 }
 
 #[cfg(test)]
@@ -547,5 +760,75 @@ mod tests {
         assert_eq!(go_duration(1_500_000_000), "1.5s");
         assert_eq!(go_duration(500_000_000), "500ms");
         assert_eq!(Epoch::parse(Some("")), Epoch::Rfc3339);
+    }
+
+    fn mp_cell(cell: Cell, epoch: Epoch) -> Vec<u8> {
+        let mut s = Series {
+            name: Some(String::new()),
+            tags: Some(Vec::new()),
+            columns: vec!["c".into()],
+            values: vec![vec![cell]],
+            ..Series::default()
+        };
+        s.tz = "Europe/Paris".parse().ok();
+        let mut r = StatementResult::new(0);
+        r.series = vec![s];
+        let all = msgpack::encode(&QueryResults(vec![r]), epoch);
+        // `{"results": [{"statement_id": 0, "series": [{"columns": ["c"], "values": [[`
+        let head: &[u8] = b"\x81\xa7results\x91\x82\xacstatement_id\x00\xa6series\x91\x82\xa7columns\x91\xa1c\xa6values\x91\x91";
+        assert_eq!(
+            &all[..head.len()],
+            head,
+            "an empty name and no tags are left out"
+        );
+        all[head.len()..].to_vec()
+    }
+
+    #[test]
+    fn msgpack_integers_as_tinylib_msgp_writes_them() {
+        let int = |v: i64| mp_cell(Cell::Integer(v), Epoch::Rfc3339);
+        assert_eq!(int(0), [0x00]);
+        assert_eq!(int(127), [0x7f]);
+        assert_eq!(int(128), [0xd1, 0x00, 0x80]);
+        assert_eq!(int(32_767), [0xd1, 0x7f, 0xff]);
+        assert_eq!(int(32_768), [0xd2, 0, 0, 0x80, 0]);
+        assert_eq!(int(2_147_483_648), [0xd3, 0, 0, 0, 0, 0x80, 0, 0, 0]);
+        assert_eq!(int(-1), [0xff]);
+        assert_eq!(int(-32), [0xe0]);
+        assert_eq!(int(-33), [0xd0, 0xdf]);
+        assert_eq!(int(-129), [0xd1, 0xff, 0x7f]);
+        assert_eq!(int(i64::MIN), [0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            mp_cell(Cell::Float(1.0), Epoch::Rfc3339),
+            [0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(mp_cell(Cell::Null, Epoch::Rfc3339), [0xc0]);
+        assert_eq!(mp_cell(Cell::Bool(false), Epoch::Rfc3339), [0xc2]);
+    }
+
+    #[test]
+    fn msgpack_times_are_extension_5_in_utc_or_epoch_integers() {
+        // -1.5 s: seconds rounded down (-2), then 0.5 s; the series' tz() changes nothing.
+        assert_eq!(
+            mp_cell(Cell::Time(-1_500_000_000), Epoch::Rfc3339),
+            [0xc7, 12, 5, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0x1d, 0xcd, 0x65, 0x00]
+        );
+        assert_eq!(
+            mp_cell(
+                Cell::Time(1_614_556_800_000_000_000),
+                Epoch::Unit(1_000_000_000)
+            ),
+            [0xd2, 0x60, 0x3c, 0x2e, 0x80]
+        );
+    }
+
+    #[test]
+    fn msgpack_errors_and_panics_are_the_error_alone() {
+        let results = QueryResults(vec![StatementResult::panic("boom")]);
+        assert_eq!(
+            msgpack::encode(&results, Epoch::Rfc3339),
+            b"\x81\xa7results\x91\x81\xa5error\xa4boom"
+        );
+        assert_eq!(msgpack::encode_error("x"), b"\x81\xa5error\xa1x");
     }
 }

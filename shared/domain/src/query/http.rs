@@ -6,13 +6,15 @@
 use crate::influxql::{parse_query, Statement};
 
 use super::ddl::read_only_warning;
-use super::format::{encode, encode_chunked, encode_csv, encode_error, Epoch, Format};
+use super::format::{encode, encode_chunked, encode_csv, encode_error, msgpack, Epoch, Format};
 use super::{execute, Context, QueryResults, Source, SourceError};
 
 /// Rows per document of a chunked answer when `chunk_size` is absent or not a positive number.
 pub const DEFAULT_CHUNK_SIZE: usize = 10_000;
 
 const JSON: &str = "application/json";
+/// The content type of a MessagePack answer.
+pub const MSGPACK: &str = "application/x-msgpack";
 
 /// The parameters of a `/query` request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +31,9 @@ pub struct QueryParams {
     pub password: Option<String>,
     /// `Accept: application/csv` (or `text/csv`): answer in CSV.
     pub csv: bool,
+    /// `Accept: application/x-msgpack` (what the Python client `influxdb` 5.x always sends):
+    /// answer in MessagePack, refusals (400) included. Wins over `csv`.
+    pub msgpack: bool,
     /// The request came as a `GET` (not parsed: the HTTP layer sets it). Statements that
     /// change data run all the same, their results with InfluxDB's warning
     /// ([`super::ddl::read_only_warning`]).
@@ -59,24 +64,49 @@ impl QueryParams {
         }
         p
     }
+
+    /// Sets [`QueryParams::csv`] and [`QueryParams::msgpack`] from the request's (first)
+    /// `Accept` header as InfluxDB 1.6 reads it: the whole value, spaces around it aside, must be
+    /// `application/x-msgpack`, or `application/csv` or `text/csv`; anything else (a list,
+    /// parameters such as `q=`, wildcards, another case) is JSON.
+    pub fn set_accept(&mut self, accept: Option<&str>) {
+        let accept = accept.map(|a| a.trim_matches([' ', '\t']));
+        self.msgpack = accept == Some("application/x-msgpack");
+        self.csv = matches!(accept, Some("application/csv" | "text/csv"));
+    }
 }
 
 /// An answer: status, body and its type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryAnswer {
     pub status: u16,
-    pub body: String,
-    /// `application/json`, or `text/csv` for an answer in CSV.
+    /// Text (JSON, CSV) or, for [`QueryParams::msgpack`], binary MessagePack.
+    pub body: Vec<u8>,
+    /// `application/json`, `text/csv` for an answer in CSV, or `application/x-msgpack`.
     pub content_type: &'static str,
     /// For 400s: InfluxDB repeats the message in `X-Influxdb-Error`.
     pub error: Option<String>,
 }
 
-fn refused(message: String, pretty: bool) -> QueryAnswer {
+impl QueryAnswer {
+    /// The body as text (JSON and CSV answers are UTF-8; MessagePack is shown lossily).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+/// A request refused as a whole: `{"error": ...}` in JSON, or in MessagePack when asked
+/// (InfluxDB writes refusals through the requested formatter).
+fn refused(message: String, params: &QueryParams) -> QueryAnswer {
+    let (content_type, body) = if params.msgpack {
+        (MSGPACK, msgpack::encode_error(&message))
+    } else {
+        (JSON, encode_error(&message, params.pretty).into_bytes())
+    };
     QueryAnswer {
         status: 400,
-        content_type: JSON,
-        body: encode_error(&message, pretty),
+        content_type,
+        body,
         error: Some(message.replace('\n', " ")),
     }
 }
@@ -105,14 +135,11 @@ pub fn answer(
     source: &mut dyn Source,
 ) -> Result<QueryAnswer, SourceError> {
     let Some(q) = params.q.as_deref().filter(|q| !q.is_empty()) else {
-        return Ok(refused(
-            r#"missing required parameter "q""#.into(),
-            params.pretty,
-        ));
+        return Ok(refused(r#"missing required parameter "q""#.into(), params));
     };
     let statements = match parse(q) {
         Ok(s) => s,
-        Err(e) => return Ok(refused(e, params.pretty)),
+        Err(e) => return Ok(refused(e, params)),
     };
     let ctx = Context {
         db: params.db.clone(),
@@ -125,7 +152,13 @@ pub fn answer(
     }
     Ok(QueryAnswer {
         status: 200,
-        content_type: if params.csv { "text/csv" } else { JSON },
+        content_type: if params.msgpack {
+            MSGPACK
+        } else if params.csv {
+            "text/csv"
+        } else {
+            JSON
+        },
         body: render(&results, params),
         error: None,
     })
@@ -149,27 +182,40 @@ fn warn_read_only(statements: &[Statement], ctx: &Context, results: &mut QueryRe
 }
 
 /// The body of a successful answer.
-pub fn render(results: &QueryResults, params: &QueryParams) -> String {
+pub fn render(results: &QueryResults, params: &QueryParams) -> Vec<u8> {
+    let epoch = Epoch::parse(params.epoch.as_deref());
+    if params.msgpack {
+        // `{"results": []}` even for a query of only `;`; `pretty` does not apply.
+        return if params.chunked {
+            msgpack::encode_chunked(results, epoch, chunk_size(params))
+        } else {
+            msgpack::encode(results, epoch)
+        };
+    }
     // A query of only `;` has no statements: InfluxDB answers `{}`.
     if results.0.is_empty() {
-        return "{}\n".into();
+        return b"{}\n".to_vec();
     }
     if params.csv {
-        return encode_csv(results);
+        return encode_csv(results).into_bytes();
     }
     let format = Format {
-        epoch: Epoch::parse(params.epoch.as_deref()),
+        epoch,
         pretty: params.pretty,
     };
     if params.chunked {
-        let size = params
-            .chunk_size
-            .as_deref()
-            .and_then(|s| s.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(DEFAULT_CHUNK_SIZE);
-        encode_chunked(results, &format, size)
+        encode_chunked(results, &format, chunk_size(params)).into_bytes()
     } else {
-        encode(results, &format)
+        encode(results, &format).into_bytes()
     }
+}
+
+/// `chunk_size`, or [`DEFAULT_CHUNK_SIZE`] when absent or not a positive number.
+fn chunk_size(params: &QueryParams) -> usize {
+    params
+        .chunk_size
+        .as_deref()
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_CHUNK_SIZE)
 }
