@@ -8,6 +8,7 @@ mod deviations;
 mod epts;
 mod host;
 mod influxdb;
+mod influxdb_golden;
 mod maintenance;
 mod multihost;
 mod notifier;

@@ -760,7 +760,15 @@ pub fn replay_request(
             .collect();
         r = r.form(&pairs);
     } else if let Some(body) = request.get("body").and_then(serde_json::Value::as_str) {
-        r = r.body(body.to_owned());
+        // A body recorded as sent gzip-compressed is kept as its text: compressed again here.
+        if request["body_encoding"] == "gzip" {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(body.as_bytes()).expect("gzip");
+            r = r.body(enc.finish().expect("gzip"));
+        } else {
+            r = r.body(body.to_owned());
+        }
     }
     let resp = r.send().expect("request");
     let status = resp.status().as_u16();

@@ -6,7 +6,7 @@
 
 use fieldline_component::{variable, Store};
 use fieldline_domain::line_protocol::{self, Precision};
-use fieldline_domain::query::http::QueryParams;
+use fieldline_domain::query::http::{self, QueryParams};
 use fieldline_domain::Timestamp;
 use fieldline_service::auth::Caller;
 use fieldline_service::influx::{self as use_case, ns};
@@ -52,6 +52,26 @@ fn error(status: u16, message: &str) -> Answer {
         a.header("x-influxdb-error", message.replace('\n', " "))
     } else {
         a
+    }
+}
+
+/// An error answer (`{"error": message}` in JSON) in MessagePack when the request asks for it
+/// (`Accept: application/x-msgpack`, as InfluxDB's Python client always does): InfluxDB
+/// answers its refusals, and `/write`'s, in the format asked for; status and headers kept.
+fn negotiated(req: &Request, a: Answer) -> Answer {
+    if header(req, "accept") != Some(http::MSGPACK) || a.content_type != "application/json" {
+        return a;
+    }
+    let Some(message) = serde_json::from_slice::<serde_json::Value>(&a.body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+    else {
+        return a;
+    };
+    Answer {
+        content_type: http::MSGPACK,
+        body: fieldline_domain::query::format::msgpack::encode_error(&message),
+        ..a
     }
 }
 
@@ -137,16 +157,15 @@ pub fn query(req: &Request) -> Response {
         Method::Options => return preflight(req),
         _ => return method_not_allowed("GET, OPTIONS, POST"),
     }
+    let refused = |status: u16, message: &str| finish(req, negotiated(req, error(status, message)));
     let form = header(req, "content-type")
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
     let body;
     let form_body = if form && matches!(req.method(), Method::Post) {
         body = match wire::body(req) {
             Ok(b) => b,
-            Err(wire::BodyError::TooLarge) => {
-                return finish(req, error(413, "the request body is too large"))
-            }
-            Err(wire::BodyError::Bad(m)) => return finish(req, error(400, &m)),
+            Err(wire::BodyError::TooLarge) => return refused(413, "the request body is too large"),
+            Err(wire::BodyError::Bad(m)) => return refused(400, &m),
         };
         Some(body.as_slice())
     } else {
@@ -161,7 +180,7 @@ pub fn query(req: &Request) -> Response {
     if bearer && params.db.as_deref().is_none_or(str::is_empty) {
         params.db = Some(database());
     }
-    params.csv = matches!(header(req, "accept"), Some("application/csv" | "text/csv"));
+    params.set_accept(header(req, "accept"));
     params.get = matches!(req.method(), Method::Get);
     let now = Timestamp::now();
     let result = open().and_then(|store| {
@@ -174,7 +193,7 @@ pub fn query(req: &Request) -> Response {
             let mut out = Answer {
                 status: a.status,
                 content_type: a.content_type,
-                body: a.body.into_bytes(),
+                body: a.body,
                 headers: Vec::new(),
             };
             if let Some(e) = a.error {
@@ -182,7 +201,7 @@ pub fn query(req: &Request) -> Response {
             }
             out
         }
-        Err(r) => refusal(r),
+        Err(r) => negotiated(req, refusal(r)),
     };
     finish(req, answer)
 }
@@ -204,7 +223,7 @@ pub fn write(req: &Request) -> Response {
             .map(|(_, v)| v.as_str())
     };
     let answer = write_answer(req, &param).unwrap_or_else(refusal);
-    finish(req, answer)
+    finish(req, negotiated(req, answer))
 }
 
 fn write_answer<'a>(

@@ -27,7 +27,7 @@ pub fn ns(t: Timestamp) -> i64 {
 
 /// The subscription's detailed retention in nanoseconds: what any retention policy may keep.
 fn retention_ns(subscription: &Subscription) -> i64 {
-    i64::from(subscription.detailed_retention_days) * 86_400 * 1_000_000_000
+    i64::from(subscription.detailed_retention_days).saturating_mul(86_400 * 1_000_000_000)
 }
 
 /// The context an InfluxQL request runs in, for a caller who may read the organization: its
