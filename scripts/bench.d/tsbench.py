@@ -8,7 +8,8 @@ SQLite ceiling. Standard library only, except matplotlib for the plot.
 
 compare   Fieldline against InfluxDB 1.x, same data, same client, alternating in rounds:
           ingestion (32 and 1000 points per request, and 1000 Telegraf `cpu` lines) beside
-          the rusqlite ceiling, then a data set loaded into both, then InfluxQL queries whose answers must agree. With
+          the rusqlite ceiling, then a data set loaded into both, then InfluxQL queries whose
+          answers must agree. With
           `--backend postgres`, Fieldline on PostgreSQL too, in every one of those, and
           ingestion through 1, 2 and 3 hosts in front of one PostgreSQL database.
 query     p50/p99 of the time-series reads through the host alone (/epts/last, /epts/data,
@@ -211,7 +212,8 @@ def pg_footprint(args):
     of an empty database; not the cluster's WAL) after a VACUUM, and the points it holds."""
     psql(args, "VACUUM")
     return {"bytes": int(psql(args, "SELECT pg_database_size(current_database())")),
-            "points": int(psql(args, "SELECT count(*) FROM points")),
+            "points": int(psql(args, "SELECT (SELECT count(*) FROM points) + "
+                               "(SELECT count(*) FROM field_values)")),
             "empty_bytes": int(psql(args, "SELECT pg_database_size('template1')"))}
 
 
@@ -275,14 +277,16 @@ def dir_bytes(*paths):
 
 def fieldline_footprint(db):
     """Fieldline's database after a checkpoint (the WAL copied into the main file and truncated):
-    its bytes on disk and the points it holds (rollups and every other table count as bytes)."""
+    its bytes on disk and the values it holds, the channels' points and the general series'
+    field values (telegraf1000's, four a line) (rollups and every other table count as bytes)."""
     with sqlite3.connect(db, timeout=60) as conn:
         for _ in range(60):
             busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             if not busy:
                 break
             time.sleep(1)
-        points = conn.execute("SELECT count(*) FROM points").fetchone()[0]
+        points = conn.execute("SELECT (SELECT count(*) FROM points) + "
+                              "(SELECT count(*) FROM field_values)").fetchone()[0]
     size = sum(os.stat(db + ext).st_blocks * 512 for ext in ("", "-wal")
                if os.path.exists(db + ext))
     return {"bytes": size, "points": points}
@@ -292,7 +296,8 @@ def influx_footprint(base, influx_dir, limit_s=300):
     """InfluxDB's data and WAL directories once it has settled: its cache snapshotted into TSM
     files and those fully compacted (the bench's influxd snapshots after 30 s without writes and
     compacts fully after 1 min: scripts/bench.d/tsbench.sh), seen as 3 equal sizes in a row with
-    an empty WAL; and the points it holds, counted by InfluxQL."""
+    an empty WAL; and the values it holds, counted by InfluxQL (every field of every
+    measurement: `value` of the data set's, the four of telegraf1000's `cpu`)."""
     dirs = [os.path.join(influx_dir, d) for d in ("data", "wal")]
     sizes, settled, started = [], False, time.time()
     while time.time() - started < limit_s:
@@ -303,8 +308,9 @@ def influx_footprint(base, influx_dir, limit_s=300):
             break
         time.sleep(5)
     ans = http_json("GET", base + "/query?" + urllib.parse.urlencode(
-        {"db": DB, "q": "SELECT count(value) FROM /.*/"}))
-    points = sum(v[1] for s in series_of(ans, "InfluxDB count") for v in s.get("values", []))
+        {"db": DB, "q": "SELECT count(*) FROM /.*/"}))
+    points = sum(sum(x or 0 for x in v[1:]) for s in series_of(ans, "InfluxDB count")
+                 for v in s.get("values", []))
     return {"bytes": sizes[-1], "points": points, "settled": settled,
             "waited_s": time.time() - started}
 
@@ -891,6 +897,8 @@ def print_compare(rep, args):
             rows.append([who, f"{f['points']:,}", f"{f['bytes'] / 2**20:,.1f}",
                          f"{f['bytes'] / f['points']:.1f}" if f["points"] else "-", what])
         print(table(["system", "points", "MiB", "bytes/point", "measured"], rows))
+        print("  points: values stored (a point of the data set or of the 1-value workloads is "
+              "one; a telegraf1000 line is four)")
         fi, ff = fp["influxdb"], fp["fieldline"]
         if fi["points"] and ff["points"]:
             print(f"  Fieldline / InfluxDB bytes per point: "
