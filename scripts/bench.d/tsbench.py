@@ -7,8 +7,9 @@ cleans up; this module drives them. Every request is sent by the same client for
 SQLite ceiling. Standard library only, except matplotlib for the plot.
 
 compare   Fieldline against InfluxDB 1.x, same data, same client, alternating in rounds:
-          ingestion (32 and 1000 points per request) beside the rusqlite ceiling, then a data
-          set loaded into both, then InfluxQL queries whose answers must agree. With
+          ingestion (32 and 1000 points per request, and 1000 Telegraf `cpu` lines) beside
+          the rusqlite ceiling, then a data set loaded into both, then InfluxQL queries whose
+          answers must agree. With
           `--backend postgres`, Fieldline on PostgreSQL too, in every one of those, and
           ingestion through 1, 2 and 3 hosts in front of one PostgreSQL database.
 query     p50/p99 of the time-series reads through the host alone (/epts/last, /epts/data,
@@ -211,7 +212,8 @@ def pg_footprint(args):
     of an empty database; not the cluster's WAL) after a VACUUM, and the points it holds."""
     psql(args, "VACUUM")
     return {"bytes": int(psql(args, "SELECT pg_database_size(current_database())")),
-            "points": int(psql(args, "SELECT count(*) FROM points")),
+            "points": int(psql(args, "SELECT (SELECT count(*) FROM points) + "
+                               "(SELECT count(*) FROM field_values)")),
             "empty_bytes": int(psql(args, "SELECT pg_database_size('template1')"))}
 
 
@@ -275,14 +277,16 @@ def dir_bytes(*paths):
 
 def fieldline_footprint(db):
     """Fieldline's database after a checkpoint (the WAL copied into the main file and truncated):
-    its bytes on disk and the points it holds (rollups and every other table count as bytes)."""
+    its bytes on disk and the values it holds, the channels' points and the general series'
+    field values (telegraf1000's, four a line) (rollups and every other table count as bytes)."""
     with sqlite3.connect(db, timeout=60) as conn:
         for _ in range(60):
             busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             if not busy:
                 break
             time.sleep(1)
-        points = conn.execute("SELECT count(*) FROM points").fetchone()[0]
+        points = conn.execute("SELECT (SELECT count(*) FROM points) + "
+                              "(SELECT count(*) FROM field_values)").fetchone()[0]
     size = sum(os.stat(db + ext).st_blocks * 512 for ext in ("", "-wal")
                if os.path.exists(db + ext))
     return {"bytes": size, "points": points}
@@ -292,7 +296,8 @@ def influx_footprint(base, influx_dir, limit_s=300):
     """InfluxDB's data and WAL directories once it has settled: its cache snapshotted into TSM
     files and those fully compacted (the bench's influxd snapshots after 30 s without writes and
     compacts fully after 1 min: scripts/bench.d/tsbench.sh), seen as 3 equal sizes in a row with
-    an empty WAL; and the points it holds, counted by InfluxQL."""
+    an empty WAL; and the values it holds, counted by InfluxQL (every field of every
+    measurement: `value` of the data set's, the four of telegraf1000's `cpu`)."""
     dirs = [os.path.join(influx_dir, d) for d in ("data", "wal")]
     sizes, settled, started = [], False, time.time()
     while time.time() - started < limit_s:
@@ -303,8 +308,9 @@ def influx_footprint(base, influx_dir, limit_s=300):
             break
         time.sleep(5)
     ans = http_json("GET", base + "/query?" + urllib.parse.urlencode(
-        {"db": DB, "q": "SELECT count(value) FROM /.*/"}))
-    points = sum(v[1] for s in series_of(ans, "InfluxDB count") for v in s.get("values", []))
+        {"db": DB, "q": "SELECT count(*) FROM /.*/"}))
+    points = sum(sum(x or 0 for x in v[1:]) for s in series_of(ans, "InfluxDB count")
+                 for v in s.get("values", []))
     return {"bytes": sizes[-1], "points": points, "settled": settled,
             "waited_s": time.time() - started}
 
@@ -437,11 +443,20 @@ def ensure_matplotlib():
 
 INGEST = [
     # name, what, Fieldline's workload and auth, InfluxDB's workload, ceiling batch shape
+    # (None: no ceiling), values per point (fields per line)
     ("ingest-32-conduit", "32 points/request: Fieldline Conduit v2 JSON, InfluxDB line protocol",
-     "conduit32", "lp32", "lp32"),
-    ("ingest-32-lp", "32 points/request: line protocol to both (/write)", "lp32", "lp32", "lp32"),
+     "conduit32", "lp32", "lp32", 1),
+    ("ingest-32-lp", "32 points/request: line protocol to both (/write)", "lp32", "lp32", "lp32",
+     1),
     ("ingest-1000-lp", "1000 points/request: line protocol to both (/write)", "lp1000", "lp1000",
-     "lp1000"),
+     "lp1000", 1),
+    # Telegraf's `cpu` input: Fieldline stores these lines as general series (typed values in
+    # `field_values`, four a line), not as rows of `points`. No ceiling: lp1000's would time
+    # 1000 single-value upserts into `points`, a quarter of the values into another table, and
+    # FL/ceiling would read as if it were the same work.
+    ("ingest-1000-telegraf", "1000 points/request: Telegraf `cpu` lines (5 tags, 3 float "
+     "fields and an integer) to both (/write?db=fieldline, ns times)", "telegraf1000",
+     "telegraf1000", None, 4),
 ]
 
 
@@ -529,7 +544,7 @@ def compare(args):
     raw = {name: {who: [] for who in systems} for name, *_ in INGEST}
     for r in range(args.rounds):
         ts_base = 1_700_000_000_000 + r * 864_000_000  # each round its own 10 days
-        for wi, (name, _, fw, iw, shape) in enumerate(INGEST):
+        for wi, (name, _, fw, iw, shape, _) in enumerate(INGEST):
             log(f"round {r + 1}/{args.rounds}: {name}")
             runs = {
                 "fieldline": lambda: client.run(
@@ -555,7 +570,8 @@ def compare(args):
                     "--ts-base", ts_base, "--seed", args.seed, "--token", fl_pg.conduit_token,
                     "--device-offset", 1000 * wi,
                     "--header", f"Authorization: {fl_pg.basic}")
-            order = ["influxdb", "fieldline", "ceiling"] + (["postgres"] if pg else [])
+            order = ["influxdb", "fieldline"] + (["ceiling"] if shape else []) + \
+                (["postgres"] if pg else [])
             if (r + wi) % 2:
                 order.reverse()
             for who in order:
@@ -563,12 +579,15 @@ def compare(args):
                 if res.get("errors"):
                     fail(f"{name} {who}: {res['errors']} errors, first: {res.get('first_error')}")
                 raw[name][who].append(res)
-    for name, what, fw, iw, shape in INGEST:
+    for name, what, fw, iw, shape, vpp in INGEST:
+        # A system that did not run (no ceiling) has NaN medians: "-" in the table.
         m = {who: {k: median([x.get(k) for x in raw[name][who]]) for k in
                    ("pts_per_s", "rps", "p50_ms", "p99_ms")} for who in raw[name]}
+        for who in m:
+            m[who]["values_per_s"] = m[who]["pts_per_s"] * vpp
         report["ingest"][name] = {
             "what": what, "fieldline_workload": fw, "influxdb_workload": iw,
-            "ceiling_workload": shape, "rounds": raw[name], "median": m,
+            "ceiling_workload": shape, "values_per_point": vpp, "rounds": raw[name], "median": m,
             "fieldline_over_influxdb": ratio(m["fieldline"]["pts_per_s"],
                                              m["influxdb"]["pts_per_s"]),
             "fieldline_over_ceiling": ratio(m["fieldline"]["pts_per_s"],
@@ -754,13 +773,22 @@ def print_compare(rep, args):
         m = r["median"]
         rows.append([name, fmt(m["influxdb"]["pts_per_s"]), fmt(m["fieldline"]["pts_per_s"]),
                      fmt(m["ceiling"]["pts_per_s"]),
-                     f"{r['fieldline_over_influxdb']:.2f}", f"{r['fieldline_over_ceiling']:.2f}",
+                     f"{r['fieldline_over_influxdb']:.2f}",
+                     fmt(r["fieldline_over_ceiling"], 2),
                      f"{fmt(m['influxdb']['p50_ms'], 2)}/{fmt(m['influxdb']['p99_ms'], 2)}",
                      f"{fmt(m['fieldline']['p50_ms'], 2)}/{fmt(m['fieldline']['p99_ms'], 2)}"])
     print(table(["workload", "InfluxDB pts/s", "Fieldline pts/s", "ceiling pts/s",
                  "FL/Influx", "FL/ceiling", "Influx p50/p99", "FL p50/p99"], rows))
     for name, r in rep["ingest"].items():
         print(f"  {name}: {r['what']}")
+        vpp = r.get("values_per_point", 1)
+        if vpp > 1:
+            m = r["median"]
+            print(f"    {vpp} values a point: InfluxDB {fmt(m['influxdb']['values_per_s'])} "
+                  f"values/s, Fieldline {fmt(m['fieldline']['values_per_s'])}"
+                  + (f", PostgreSQL {fmt(m['postgres']['values_per_s'])}" if "postgres" in m
+                     else "")
+                  + ("" if r["ceiling_workload"] else "; no ceiling (general series)"))
     print("  ceiling: the same rows with rusqlite alone, one transaction per request's batch, "
           "one thread, WAL, synchronous=FULL")
     pg = "scaling" in rep
@@ -869,6 +897,8 @@ def print_compare(rep, args):
             rows.append([who, f"{f['points']:,}", f"{f['bytes'] / 2**20:,.1f}",
                          f"{f['bytes'] / f['points']:.1f}" if f["points"] else "-", what])
         print(table(["system", "points", "MiB", "bytes/point", "measured"], rows))
+        print("  points: values stored (a point of the data set or of the 1-value workloads is "
+              "one; a telegraf1000 line is four)")
         fi, ff = fp["influxdb"], fp["fieldline"]
         if fi["points"] and ff["points"]:
             print(f"  Fieldline / InfluxDB bytes per point: "
@@ -892,8 +922,9 @@ def plot_compare(rep, path):
     a1.set_title("Ingestion throughput")
     a1.legend(fontsize=8)
     for i, (u, v) in enumerate(zip(r1, r2)):
-        a1.annotate(f"{u:.2f}", (i - w / 2, u), ha="center", va="bottom", fontsize=8)
-        a1.annotate(f"{v:.2f}", (i + w / 2, v), ha="center", va="bottom", fontsize=8)
+        for at, y in ((i - w / 2, u), (i + w / 2, v)):
+            if not math.isnan(y):  # no ceiling: no bar, no label
+                a1.annotate(f"{y:.2f}", (at, y), ha="center", va="bottom", fontsize=8)
     qn = [n for n in rep["queries"] if "failed" not in rep["queries"][n]]
     x = range(len(qn))
     p50 = [rep["queries"][n]["p50_fieldline_over_influxdb"] for n in qn]

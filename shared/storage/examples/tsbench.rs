@@ -6,9 +6,9 @@
 //! tsbench info    [data set]                     its devices' UUIDs, first and end time, size
 //! tsbench load    --addr A --path P [--header H]... [--conns 2] [--lines 5000] [data set]
 //! tsbench load-sqlite --db FILE [--from-second 0] [--lines 100000] [data set]
-//! tsbench ingest  --addr A --workload conduit32|lp32|lp1000 [--header H]... [--token T]
-//!                 [--conns 32] [--warmup 1] [--duration 4] [--ts-base MS] [--seed S]
-//!                 [--device-offset 0]
+//! tsbench ingest  --addr A --workload conduit32|lp32|lp1000|telegraf1000 [--header H]...
+//!                 [--token T] [--conns 32] [--warmup 1] [--duration 4] [--ts-base MS]
+//!                 [--seed S] [--device-offset 0]
 //! tsbench get     --addr A --path P [--path P]... [--header H]... [--conns 4] [--warmup 0.5]
 //!                 [--duration 3] [--min-requests 2]
 //! tsbench ceiling --db FILE --workload conduit32|lp32|lp1000 [--duration 4] [--ts-base MS]
@@ -43,6 +43,14 @@
 //!   tags `device=lp32-k`, `uuid`);
 //! - `lp1000`: `POST /write`, 1000 points: channels `c01`..`c08` of device `lp1k-k` at 125
 //!   consecutive seconds.
+//! - `telegraf1000`: `POST /write?db=fieldline` (nanosecond times, no `precision`, as Telegraf
+//!   sends them), 1000 lines shaped like Telegraf's `cpu` input: `cpu,cpu=cpu<c>,host=host<k>,
+//!   region=<R>,dc=<D>,rack=<Q> usage_user=<f>,usage_system=<f>,usage_idle=<f>,procs=<n>i <ts>`
+//!   (5 tags in that order, 3 float fields with Telegraf's full-precision text and an integer)
+//!   for `cpu0`..`cpu7` of host `k` at 125 consecutive seconds: the `lp1000` shape, so the two
+//!   differ by what a line carries. One point is one line, as InfluxDB counts points (4 values
+//!   each). Not of the model's shape (no `uuid`, no lone `value`): Fieldline stores it as
+//!   general series of its `fieldline` database. It has no ceiling (`ceiling` refuses it).
 //!
 //! **The ceiling** writes the rows of an ingest workload with rusqlite alone into a database
 //! file of Fieldline's schema (`fieldline_storage::migrate`: WAL, the `points` table), one
@@ -518,6 +526,7 @@ enum Workload {
     Conduit32,
     Lp32,
     Lp1000,
+    Telegraf1000,
 }
 
 impl Workload {
@@ -526,14 +535,15 @@ impl Workload {
             "conduit32" => Workload::Conduit32,
             "lp32" => Workload::Lp32,
             "lp1000" => Workload::Lp1000,
-            _ => bail!("--workload {s:?} is not conduit32, lp32 or lp1000"),
+            "telegraf1000" => Workload::Telegraf1000,
+            _ => bail!("--workload {s:?} is not conduit32, lp32, lp1000 or telegraf1000"),
         })
     }
 
     fn points(self) -> u64 {
         match self {
             Workload::Conduit32 | Workload::Lp32 => 32,
-            Workload::Lp1000 => 1000,
+            Workload::Lp1000 | Workload::Telegraf1000 => 1000,
         }
     }
 
@@ -541,7 +551,7 @@ impl Workload {
     fn step_ms(self) -> i64 {
         match self {
             Workload::Conduit32 | Workload::Lp32 => 1000,
-            Workload::Lp1000 => 125_000,
+            Workload::Lp1000 | Workload::Telegraf1000 => 125_000,
         }
     }
 
@@ -551,11 +561,32 @@ impl Workload {
         let v = |c: u64, j: u64| ((i * 37 + c * 11 + j * 7 + k as u64) % 100_000) as f64 / 100.0;
         match self {
             Workload::Conduit32 | Workload::Lp32 => (0..32).map(|c| (k, c, t0, v(c, 0))).collect(),
-            Workload::Lp1000 => (0..125)
+            // telegraf1000: 8 CPUs at 125 seconds, each row one line (its values: `telegraf_fields`).
+            Workload::Lp1000 | Workload::Telegraf1000 => (0..125)
                 .flat_map(|j| (0..8).map(move |c| (k, c, t0 + j as i64 * 1000, v(c, j))))
                 .collect(),
         }
     }
+}
+
+/// Where host `k` of `telegraf1000` stands: its `region`, `dc` and `rack` tags.
+const REGIONS: [&str; 4] = ["us-east-1", "us-west-2", "eu-central-1", "ap-southeast-1"];
+
+/// The fields of `telegraf1000`'s line for CPU `c` of host `host` at `ts_ms`, after
+/// `usage_user=`: floats printed as Rust prints an `f64` (the shortest text that reads back
+/// exactly, up to 17 digits, as Telegraf's are), `usage_idle` the rest of 100, `procs` an
+/// integer.
+fn telegraf_fields(out: &mut String, seed: u64, host: u64, c: u64, ts_ms: i64) {
+    let unit =
+        |n: u64| (hash(seed, host * 64 + c, ts_ms as u64, n) >> 11) as f64 / (1u64 << 53) as f64;
+    let user = 40.0 * unit(1);
+    let system = 15.0 * unit(2);
+    let idle = 100.0 - user - system;
+    let procs = 150 + hash(seed, host * 64 + c, ts_ms as u64, 3) % 200;
+    let _ = write!(
+        out,
+        "{user},usage_system={system},usage_idle={idle},procs={procs}i"
+    );
 }
 
 fn ingest(a: &Args) -> Result<serde_json::Value> {
@@ -590,12 +621,24 @@ fn ingest(a: &Args) -> Result<serde_json::Value> {
                     })
                     .collect()
             }
+            Workload::Telegraf1000 => {
+                let region = REGIONS[k % REGIONS.len()];
+                let (dc, rack) = ((k / REGIONS.len()) % 3, (k / 12) % 16);
+                (0..8)
+                    .map(|c| {
+                        format!(
+                            "cpu,cpu=cpu{c},host=host{k},region={region},dc={region}-dc{dc},\
+                             rack=rack{rack:02} usage_user="
+                        )
+                    })
+                    .collect()
+            }
             Workload::Conduit32 => Vec::new(),
         })
         .collect();
     let make = move |k: usize, i: u64| {
         let rows = w.rows(k, i, ts_base);
-        let mut body = String::with_capacity(rows.len() * 80);
+        let mut body = String::with_capacity(rows.len() * 180);
         let (path, headers) = match w {
             Workload::Conduit32 => {
                 let _ = write!(
@@ -625,6 +668,14 @@ fn ingest(a: &Args) -> Result<serde_json::Value> {
                     "/write?db=fieldline&precision=ms".to_owned(),
                     headers.clone(),
                 )
+            }
+            Workload::Telegraf1000 => {
+                for (k, c, ts, _) in &rows {
+                    body.push_str(&prefixes[*k][*c as usize]);
+                    telegraf_fields(&mut body, seed, (offset + k) as u64, *c, *ts);
+                    let _ = writeln!(body, " {}", ts * 1_000_000);
+                }
+                ("/write?db=fieldline".to_owned(), headers.clone())
             }
         };
         ("POST", path, headers, body.into_bytes(), w.points())
@@ -835,6 +886,11 @@ fn lines(a: &Args) -> Result<()> {
 fn ceiling(a: &Args) -> Result<serde_json::Value> {
     let path = a.req("db")?;
     let w = Workload::parse(a.req("workload")?)?;
+    if w == Workload::Telegraf1000 {
+        // Its lines are general series (four typed values each, in `field_values`), not rows
+        // of `points`: the channels' upsert below would be another workload's ceiling.
+        bail!("telegraf1000 has no ceiling");
+    }
     let duration = a.secs("duration", 4.0)?;
     let conns: usize = a.num("conns", 32)?;
     let ts_base: i64 = a.num("ts-base", 1_700_000_000_000)?;
