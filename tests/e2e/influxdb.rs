@@ -20,11 +20,16 @@ fn start() -> TestHost {
 /// clients send beside the e-mail address). Its subscription keeps ten years of raw data, so
 /// that the 2021 points of the recorded examples are within every retention policy.
 fn org_with_token(h: &TestHost, email: &str) -> (Tenant, String) {
+    org_keeping(h, email, 3650)
+}
+
+/// [`org_with_token`], raw data kept for `days`.
+pub(crate) fn org_keeping(h: &TestHost, email: &str, days: u32) -> (Tenant, String) {
     let db = h.storage().expect("the host's database");
     let (tenant, user) = fieldline_tests::sign_up(&db, "Plant Ops", email);
     let subscription = Subscription {
-        detailed_retention_days: 3650,
-        aggregated_retention_days: 3650,
+        detailed_retention_days: days,
+        aggregated_retention_days: days,
         ..Subscription::default()
     };
     storage::update_subscription(&db, &tenant, &subscription).expect("subscription");

@@ -7,8 +7,6 @@
 #[path = "../golden/influxdb-general/harness.rs"]
 mod harness;
 
-use fieldline_domain::{ConduitServices, ConduitTier, Subscription, Timestamp};
-use fieldline_storage::{self as storage, NewToken};
 use fieldline_tests::{client, replay_request, Start};
 use serde_json::Value;
 
@@ -50,25 +48,10 @@ fn differs_by_design(name: &str, case: &Value) -> Option<&'static str> {
 #[test]
 fn influxdb_answers_the_general_corpus_over_http() {
     let h = Start::app().start().expect("host starts");
-    let db = h.storage().expect("the host's database");
-    let (tenant, user) = fieldline_tests::sign_up(&db, "Golden", EMAIL);
     // Raw data kept long enough for the corpus' points of 1970 and 1980 (not for those of
     // 1677); a retention policy written without a duration keeps that long too, where
     // InfluxDB's keeps forever.
-    let subscription = Subscription {
-        detailed_retention_days: 100_000,
-        aggregated_retention_days: 100_000,
-        ..Subscription::default()
-    };
-    storage::update_subscription(&db, &tenant, &subscription).expect("subscription");
-    let (_, secret) = storage::create_token(
-        &db,
-        &tenant,
-        &NewToken::conduit(user, ConduitTier::Enterprise, ConduitServices::default()),
-        Timestamp::now(),
-    )
-    .expect("token");
-    let token = secret.expose().to_owned();
+    let (_, token) = crate::influxdb::org_keeping(&h, EMAIL, 100_000);
     let r = client()
         .post(h.url("/query"))
         .basic_auth(EMAIL, Some(&token))

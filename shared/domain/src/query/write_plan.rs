@@ -136,6 +136,10 @@ impl WritePlan {
     }
 }
 
+/// The most fields one point may carry (Fieldline's limit; InfluxDB 1.6 has none): a point
+/// with more is refused whole, so that one line cannot make a request store a million values.
+pub const MAX_FIELDS_PER_POINT: usize = 1_000;
+
 /// The fields of a point that are stored: all but those named `time`, which InfluxDB skips.
 pub fn stored_fields(line: &Line) -> impl Iterator<Item = (&str, &FieldValue)> {
     line.fields
@@ -203,6 +207,18 @@ pub fn plan(
     kept.retain(|&i| {
         let line = &lines[i];
         let m = line.measurement.as_str();
+        if line.fields.len() > MAX_FIELDS_PER_POINT {
+            refused += 1;
+            reason.get_or_insert_with(|| {
+                format!(
+                    "too many fields: a point of measurement {} has {} fields, at most \
+                     {MAX_FIELDS_PER_POINT} are stored",
+                    go_quote(m),
+                    line.fields.len()
+                )
+            });
+            return false;
+        }
         if stored_fields(line).next().is_none() {
             refused += 1;
             reason.get_or_insert_with(|| {

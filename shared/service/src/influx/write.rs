@@ -1,6 +1,7 @@
 //! `/write`: lines of the model's shape into channels through [`crate::ingest`], any other line
 //! into the database's general series as the write plan decides ([`write_plan::plan`]).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use fieldline_domain::line_protocol::{Line, LineError};
@@ -66,17 +67,24 @@ pub fn write(
         });
     }
     let mut points = Vec::new();
-    let mut general: Vec<Line> = Vec::new();
-    for line in lines {
+    let mut general_lines: Vec<usize> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
         match to_series_point(line).ok().filter(|_| db == database) {
             Some(p) => {
                 let mut incoming = Incoming::from(&p);
                 incoming.written_tags = Some(line.tags.clone());
                 points.push(incoming);
             }
-            None => general.push(line.clone()),
+            None => general_lines.push(i),
         }
     }
+    // The lines of general series: the body's own when it has no other (no copy of a large
+    // body), else a copy of them.
+    let general: Cow<'_, [Line]> = if general_lines.len() == lines.len() {
+        Cow::Borrowed(lines)
+    } else {
+        Cow::Owned(general_lines.iter().map(|&i| lines[i].clone()).collect())
+    };
     let model = if points.is_empty() {
         IngestReport::default()
     } else {

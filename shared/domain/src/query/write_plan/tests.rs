@@ -437,3 +437,28 @@ fn the_model_corpus_writes_get_influxdbs_answers() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!((judged, ddl), (72, 6));
 }
+
+/// A point with more than [`MAX_FIELDS_PER_POINT`] fields is refused whole; the others of the
+/// body are stored.
+#[test]
+fn a_point_with_too_many_fields_is_refused() {
+    let many: Vec<String> = (0..=MAX_FIELDS_PER_POINT)
+        .map(|i| format!("f{i}=1"))
+        .collect();
+    let body = format!("m {} 1\nm g=1 2\n", many.join(","));
+    let (lines, errors) =
+        crate::line_protocol::parse(&body, crate::line_protocol::Precision::Nanoseconds, 0);
+    let plan = plan(
+        &lines,
+        &errors,
+        Destination::Found { earliest_ns: None },
+        &|_, _| None,
+    );
+    assert_eq!(plan.points, [1]);
+    assert_eq!(plan.answer.status, 400);
+    assert_eq!(
+        plan.answer.error.as_deref(),
+        Some("partial write: too many fields: a point of measurement \"m\" has 1001 fields, at most 1000 are stored dropped=1")
+    );
+    assert!(plan.new_fields.iter().all(|f| f.field == "g"));
+}
