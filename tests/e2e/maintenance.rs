@@ -96,9 +96,11 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
     };
     let store = storage::SqlStore(&db);
     fieldline_tests::settle(60, 10);
+    let scope = fieldline_service::influx::scope(&store, &caller, "fieldline").expect("scope");
     let report = fieldline_service::influx::write(
         &store,
         &caller,
+        &scope,
         "fieldline",
         "fieldline",
         None,

@@ -236,7 +236,8 @@ fn write_answer<'a>(
     let now = Timestamp::now();
     let store = open()?;
     let caller = caller(req, &store, param("u"), param("p"), now)?;
-    if !use_case::database_exists(&store, &caller, &database(), db_name)? {
+    let scope = use_case::scope(&store, &caller, &database())?;
+    if !use_case::database_exists(&scope, &database(), db_name) {
         return Ok(error(404, &format!("database not found: {db_name:?}")));
     }
     let body = match wire::body(req) {
@@ -271,6 +272,7 @@ fn write_answer<'a>(
     let report = use_case::write(
         &store,
         &caller,
+        &scope,
         &database(),
         db_name,
         param("rp"),

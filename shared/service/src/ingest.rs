@@ -12,7 +12,7 @@ use fieldline_domain::query::write::DeviceKey;
 use fieldline_domain::sensorbis;
 use fieldline_domain::{
     authorize, Action, ChannelFields, CommunicationId, ConduitTier, Device, DeviceFields, Name,
-    Point, Principal, SensorFields, SensorId, Timestamp, Unit,
+    Point, Principal, SensorFields, SensorId, Subscription, Timestamp, Unit,
 };
 
 use crate::auth::ConduitCaller;
@@ -125,9 +125,23 @@ pub fn ingest(
     points: &[Incoming],
     now: Timestamp,
 ) -> Result<IngestReport> {
-    let mut report = IngestReport::default();
     // The subscription first: an expired organization is refused whatever it sends.
     let subscription = crate::auth::require_subscription(store, tenant, now)?;
+    ingest_in(store, tenant, principal, api, points, &subscription, now)
+}
+
+/// [`ingest`] with the organization's `subscription` as the request read it, in force.
+pub fn ingest_in(
+    store: &(impl Store + ?Sized),
+    tenant: &Tenant,
+    principal: &Principal,
+    api: Api,
+    points: &[Incoming],
+    subscription: &Subscription,
+    now: Timestamp,
+) -> Result<IngestReport> {
+    let subscription = *subscription;
+    let mut report = IngestReport::default();
     if points.is_empty() {
         return Ok(report);
     }

@@ -519,11 +519,13 @@ pub trait Series {
         tags: &[(String, String)],
     ) -> Result<()>;
     /// The organization's series as the InfluxQL engine reads them: its channels are the series
-    /// of `model_database`, beside the series written there through `/write`.
+    /// of `model_database`, beside the series written there through `/write` when
+    /// `model_general` says there are any ([`InfluxScope::model_general`]).
     fn query_source<'a>(
         &'a self,
         tenant: &'a Tenant,
         model_database: &'a str,
+        model_general: bool,
     ) -> Box<dyn query::Source + 'a>;
 }
 
@@ -556,12 +558,25 @@ pub enum LinesWritten {
     TypesChanged,
 }
 
+/// What every InfluxDB request of an organization reads first, in one statement
+/// ([`Databases::influx_scope`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InfluxScope {
+    pub subscription: Subscription,
+    /// The organization's databases besides the model's own, oldest first, with their
+    /// retention policies.
+    pub databases: Vec<query::ddl::Database>,
+    /// Whether the model's database holds general series beside the channels (lines written
+    /// there that are not of the model's shape): its query source lists them only then.
+    pub model_general: bool,
+}
+
 /// InfluxDB's databases of an organization besides the model's own, and their series: any
 /// measurement, the tags as written, typed fields.
 pub trait Databases {
-    /// The organization's databases besides the model's own, oldest first, with their
-    /// retention policies.
-    fn databases(&self, tenant: &Tenant) -> Result<Vec<query::ddl::Database>>;
+    /// The organization's subscription and databases, and whether `model_database` holds
+    /// general series ([`InfluxScope`]).
+    fn influx_scope(&self, tenant: &Tenant, model_database: &str) -> Result<InfluxScope>;
     /// Creates a database, or stores its changed retention policies.
     fn store_database(
         &self,

@@ -17,11 +17,11 @@ use fieldline_domain::Timestamp;
 
 use crate::counters;
 use crate::db::{placeholders, transaction, Db, Value};
-use crate::error::{Error, Result};
-use crate::orgs::Tenant;
+use crate::error::{Entity, Error, Result};
+use crate::orgs::{subscription_from, Tenant, SUBSCRIPTION_COLS};
 use crate::points::IN_CHUNK;
 
-use fieldline_service::ports::{Databases, Reservation};
+use fieldline_service::ports::{Databases, InfluxScope, Reservation};
 pub use fieldline_service::ports::{GeneralSeries, LinesWritten, StoredFieldType};
 
 /// Rows per `INSERT` of values: six parameters each stays under SQLite's 32766.
@@ -57,25 +57,37 @@ pub(crate) fn decode_tags(s: &str) -> Result<Vec<(String, String)>> {
     serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("series tags {s:?}: {e}")))
 }
 
-/// The organization's databases besides the model's own, oldest first, with their retention
-/// policies.
-pub fn databases(db: &dyn Db, tenant: &Tenant) -> Result<Vec<ddl::Database>> {
-    db.execute(
-        "SELECT name, default_policy, policies FROM databases WHERE org_key = ? \
-         ORDER BY created_at, name",
-        &[tenant.key.into()],
-    )?
-    .iter()
-    .map(|r| {
-        let policies = r.text(2)?;
-        Ok(ddl::Database {
-            name: r.text(0)?.to_owned(),
-            default_retention_policy: r.text(1)?.to_owned(),
+/// What every InfluxDB request reads first, in one statement: the organization's
+/// subscription, its databases besides the model's own (oldest first, with their retention
+/// policies), and whether `model_database` holds general series beside the channels (a field
+/// type is recorded for each general field written).
+pub fn influx_scope(db: &dyn Db, tenant: &Tenant, model_database: &str) -> Result<InfluxScope> {
+    let rows = db.execute(
+        &format!(
+            "SELECT {SUBSCRIPTION_COLS}, EXISTS (SELECT 1 FROM measurement_fields m \
+             WHERE m.org_key = o.key AND m.database = ?), d.name, d.default_policy, d.policies \
+             FROM orgs o LEFT JOIN databases d ON d.org_key = o.key WHERE o.key = ? \
+             ORDER BY d.created_at, d.name"
+        ),
+        &[model_database.into(), tenant.key.into()],
+    )?;
+    let first = rows.first().ok_or(Error::NotFound(Entity::Organization))?;
+    let mut databases = Vec::new();
+    for r in rows.iter() {
+        let Some(name) = r.opt_text(8)? else { continue };
+        let policies = r.text(10)?;
+        databases.push(ddl::Database {
+            name: name.to_owned(),
+            default_retention_policy: r.text(9)?.to_owned(),
             retention_policies: serde_json::from_str(policies)
                 .map_err(|e| Error::Corrupt(format!("retention policies {policies:?}: {e}")))?,
-        })
+        });
+    }
+    Ok(InfluxScope {
+        subscription: subscription_from(&first, 0)?,
+        model_general: first.bool(7)?,
+        databases,
     })
-    .collect()
 }
 
 /// Creates a database (created `now`), or stores its changed retention policies.
@@ -563,8 +575,8 @@ pub fn delete_expired(db: &dyn Db, tenant: &Tenant, before_ns: i64, batch: usize
 }
 
 impl<D: Db> Databases for crate::SqlStore<D> {
-    fn databases(&self, tenant: &Tenant) -> Result<Vec<ddl::Database>> {
-        databases(&self.0, tenant)
+    fn influx_scope(&self, tenant: &Tenant, model_database: &str) -> Result<InfluxScope> {
+        influx_scope(&self.0, tenant, model_database)
     }
 
     fn store_database(

@@ -70,8 +70,9 @@ fn create(db: &dyn Db, tenant: &crate::Tenant, name: &str) {
 }
 
 fn names(db: &dyn Db, tenant: &crate::Tenant) -> Vec<String> {
-    general::databases(db, tenant)
+    general::influx_scope(db, tenant, "fieldline")
         .unwrap()
+        .databases
         .into_iter()
         .map(|d| d.name)
         .collect()
@@ -235,6 +236,49 @@ fn databases_belong_to_one_organization_and_drop_with_their_data() {
         write(&db, &a, "plant", "m,k=a f=\"s\" 1\n"),
         LinesWritten::Written(1)
     );
+    assert_eq!(source.series("plant", None).unwrap().len(), 1);
+}
+
+#[test]
+fn the_scope_says_whether_the_model_database_holds_general_series() {
+    let db = db();
+    let (a, _) = org(&db, "A", "a@example.com");
+    let (b, _) = org(&db, "B", "b@example.com");
+    let scope = general::influx_scope(&db, &a, "fieldline").unwrap();
+    assert_eq!(
+        scope.subscription,
+        crate::orgs::organization(&db, &a).unwrap().subscription
+    );
+    assert!(scope.databases.is_empty());
+    assert!(!scope.model_general);
+    // A database of its own is not general series in the model's database.
+    create(&db, &a, "plant");
+    write(&db, &a, "plant", "m,k=a f=1 1\n");
+    let scope = general::influx_scope(&db, &a, "fieldline").unwrap();
+    assert_eq!(scope.databases.len(), 1);
+    assert!(!scope.model_general);
+    write(&db, &a, "fieldline", "cpu,host=x usage=1.5 1\n");
+    assert!(
+        general::influx_scope(&db, &a, "fieldline")
+            .unwrap()
+            .model_general
+    );
+    assert!(
+        !general::influx_scope(&db, &b, "fieldline")
+            .unwrap()
+            .model_general
+    );
+    // Told there are none, the source does not list them; told there are, it does.
+    let listed = |has: bool| {
+        QuerySource::new(&db, &a, "fieldline")
+            .model_general(has)
+            .series("fieldline", None)
+            .unwrap()
+            .len()
+    };
+    assert_eq!((listed(false), listed(true)), (0, 1));
+    // Another database's series are listed whatever the model's holds.
+    let mut source = QuerySource::new(&db, &a, "fieldline").model_general(false);
     assert_eq!(source.series("plant", None).unwrap().len(), 1);
 }
 

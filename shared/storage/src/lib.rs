@@ -76,7 +76,7 @@ pub use devices::{
     set_notification_verified, update_channel, update_device, update_sensor, ChannelRef,
 };
 pub use error::{BackendFailure, Conflict, Entity, Error, Result};
-pub use general::{databases, drop_database, encode_tags, store_database, write_lines};
+pub use general::{drop_database, encode_tags, influx_scope, store_database, write_lines};
 pub use incidents::{
     active_incident, close_incident, confirm_incident, incident, list_incidents, open_incident,
 };

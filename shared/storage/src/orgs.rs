@@ -16,7 +16,12 @@ const ORG_COLS: &str = "id, uuid, name, descr, time_zone, points_per_hour, \
     detailed_retention_days, aggregated_retention_days, max_users, notification_emails_per_day, \
     conduit_tier, subscription_expires_at, created_at";
 
-fn subscription_from(r: &Row<'_>, at: usize) -> Result<Subscription> {
+/// The subscription's columns of `orgs`, in the order [`subscription_from`] reads them.
+pub(crate) const SUBSCRIPTION_COLS: &str = "points_per_hour, detailed_retention_days, \
+    aggregated_retention_days, max_users, notification_emails_per_day, conduit_tier, \
+    subscription_expires_at";
+
+pub(crate) fn subscription_from(r: &Row<'_>, at: usize) -> Result<Subscription> {
     Ok(Subscription {
         points_per_hour: r.u64(at)?,
         detailed_retention_days: r.u32(at + 1)?,

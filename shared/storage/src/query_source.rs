@@ -28,6 +28,8 @@ pub struct QuerySource<'a> {
     tenant: &'a Tenant,
     /// The database the channels are series of.
     model_database: &'a str,
+    /// Whether general series are listed in the model's database too.
+    model_general: bool,
     /// The type of each general field the engine was told of (by its negated key).
     types: HashMap<i64, FieldType>,
 }
@@ -38,8 +40,16 @@ impl<'a> QuerySource<'a> {
             db,
             tenant,
             model_database,
+            model_general: true,
             types: HashMap::new(),
         }
+    }
+
+    /// Whether the model's database holds general series (it lists them by default): `false`
+    /// spares a statement on every query of the channels, where they are the most common.
+    pub fn model_general(mut self, has: bool) -> Self {
+        self.model_general = has;
+        self
     }
 
     /// The values of a general field (`key` as the engine names it, negative).
@@ -120,6 +130,9 @@ impl query::Source for QuerySource<'_> {
                     }],
                 }
             }));
+        }
+        if database == self.model_database && !self.model_general {
+            return Ok(out);
         }
         let general = general::list_series(self.db, self.tenant, database, measurements)
             .map_err(source_error)?;

@@ -481,8 +481,11 @@ impl<D: Db> Series for SqlStore<D> {
         &'a self,
         tenant: &'a Tenant,
         model_database: &'a str,
+        model_general: bool,
     ) -> Box<dyn query::Source + 'a> {
-        Box::new(crate::QuerySource::new(&self.0, tenant, model_database))
+        Box::new(
+            crate::QuerySource::new(&self.0, tenant, model_database).model_general(model_general),
+        )
     }
 }
 

@@ -122,7 +122,8 @@ impl harness::Store for Sql<'_> {
         let precision = Precision::parse(precision).unwrap_or_default();
         let (lines, errors) = line_protocol::parse(body, precision, influx::ns(now));
         let db = db.unwrap_or("");
-        if !db.is_empty() && !influx::database_exists(self.store, self.caller, MODEL, db).unwrap() {
+        let scope = influx::scope(self.store, self.caller, MODEL).unwrap();
+        if !db.is_empty() && !influx::database_exists(&scope, MODEL, db) {
             // The HTTP layer's answer, before the body is read.
             let a = write_plan::plan(
                 &[],
@@ -132,8 +133,18 @@ impl harness::Store for Sql<'_> {
             );
             return (a.answer.status, a.answer.body());
         }
-        let r =
-            influx::write(self.store, self.caller, MODEL, db, rp, &lines, &errors, now).unwrap();
+        let r = influx::write(
+            self.store,
+            self.caller,
+            &scope,
+            MODEL,
+            db,
+            rp,
+            &lines,
+            &errors,
+            now,
+        )
+        .unwrap();
         (r.answer.status, r.answer.body())
     }
 
@@ -155,7 +166,9 @@ fn replay_over_storage(
     let mut sql = Sql {
         store: &store,
         caller: &caller,
-        source: influx::for_caller(&store, &caller, MODEL, Timestamp::now()),
+        // Lists the model database's general series whatever the organization holds: the
+        // corpus writes some there after the source is made.
+        source: influx::for_caller(&store, &caller, MODEL, true, Timestamp::now()),
     };
     harness::replay_in_order(&mut sql, file, prefix, counts, different);
 }

@@ -9,7 +9,7 @@ use fieldline_domain::{Action, Subscription, Timestamp};
 
 use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
-use crate::ports::{Store, Tenant};
+use crate::ports::{InfluxScope, Store};
 
 mod source;
 mod write;
@@ -30,6 +30,18 @@ fn retention_ns(subscription: &Subscription) -> i64 {
     i64::from(subscription.detailed_retention_days).saturating_mul(86_400 * 1_000_000_000)
 }
 
+/// What an InfluxDB request reads of the organization first, in one statement
+/// ([`InfluxScope`]), for a caller who may read it; `database` is the installation's model
+/// database.
+pub fn scope(
+    store: &(impl Store + ?Sized),
+    caller: &Caller,
+    database: &str,
+) -> Result<InfluxScope> {
+    caller.may(Action::ReadOrg)?;
+    store.influx_scope(&caller.tenant, database)
+}
+
 /// The context an InfluxQL request runs in, for a caller who may read the organization: its
 /// databases as InfluxDB lists them, the model's own first (named `database` by the
 /// installation; its one policy, `autogen`, keeps what the subscription keeps), then those it
@@ -41,28 +53,21 @@ pub fn query_context(
     database: &str,
     now: Timestamp,
 ) -> Result<Context> {
-    caller.may(Action::ReadOrg)?;
-    let subscription = store.organization(&caller.tenant)?.subscription;
-    context(store, &caller.tenant, database, &subscription, now)
+    Ok(context(&scope(store, caller, database)?, database, now))
 }
 
-/// [`query_context`] without the caller's check.
-pub(crate) fn context(
-    store: &(impl Store + ?Sized),
-    tenant: &Tenant,
-    database: &str,
-    subscription: &Subscription,
-    now: Timestamp,
-) -> Result<Context> {
-    let retention = retention_ns(subscription);
+/// [`query_context`] from the scope read.
+pub(crate) fn context(scope: &InfluxScope, database: &str, now: Timestamp) -> Context {
+    let retention = retention_ns(&scope.subscription);
     let mut ctx = Context::model(database, retention, ns(now), MAX_ROWS);
     ctx.catalog.databases.extend(
-        store
-            .databases(tenant)?
-            .into_iter()
-            .filter(|d| d.name != database),
+        scope
+            .databases
+            .iter()
+            .filter(|d| d.name != database)
+            .cloned(),
     );
-    Ok(ctx)
+    ctx
 }
 
 /// Runs InfluxQL statements for a caller (see [`query_context`]) over the organization's series.
@@ -73,23 +78,15 @@ pub fn query(
     database: &str,
     now: Timestamp,
 ) -> Result<query::http::QueryAnswer> {
-    let ctx = query_context(store, caller, database, now)?;
-    let mut source = source::for_caller(store, caller, database, now);
+    let scope = scope(store, caller, database)?;
+    let ctx = context(&scope, database, now);
+    let mut source = source::for_caller(store, caller, database, scope.model_general, now);
     query::http::answer(params, &ctx, &mut source)
         .map_err(|e| Error::backend(BackendFailure::Other, e.0))
 }
 
 /// Whether a `/write` may go to `db`: the installation's model `database`, or one the caller's
 /// organization created (InfluxDB: 404 `database not found: "x"` otherwise).
-pub fn database_exists(
-    store: &(impl Store + ?Sized),
-    caller: &Caller,
-    database: &str,
-    db: &str,
-) -> Result<bool> {
-    Ok(db == database
-        || store
-            .databases(&caller.tenant)?
-            .iter()
-            .any(|d| d.name == db))
+pub fn database_exists(scope: &InfluxScope, database: &str, db: &str) -> bool {
+    db == database || scope.databases.iter().any(|d| d.name == db)
 }

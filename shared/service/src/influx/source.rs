@@ -150,16 +150,26 @@ impl<S: Store + ?Sized> Source for CallerSource<'_, S> {
     }
 
     fn write_points(&mut self, database: &str, rp: &str, points: &[Line]) -> Hooked<usize> {
-        let report = write::write(
-            self.store,
-            self.caller,
-            self.model,
-            database,
-            Some(rp),
-            points,
-            &[],
-            self.now,
-        );
+        // Read afresh: an earlier statement of the request may have created the database.
+        let report = super::scope(self.store, self.caller, self.model).and_then(|scope| {
+            write::write(
+                self.store,
+                self.caller,
+                &scope,
+                self.model,
+                database,
+                Some(rp),
+                points,
+                &[],
+                self.now,
+            )
+        });
+        if database == self.model {
+            // The statements after it read the general series it may have made there.
+            self.reads = self
+                .store
+                .query_source(&self.caller.tenant, self.model, true);
+        }
         match hooked(report)? {
             Ok(r) => match r.answer.error {
                 None => Ok(Ok(r.written)),
@@ -171,15 +181,17 @@ impl<S: Store + ?Sized> Source for CallerSource<'_, S> {
 }
 
 /// The source a caller's query runs on: the organization's series, with `model` the database
-/// of its channels.
+/// of its channels (`model_general`: whether it holds general series too,
+/// [`crate::ports::InfluxScope::model_general`]).
 pub fn for_caller<'a, S: Store + ?Sized>(
     store: &'a S,
     caller: &'a Caller,
     model: &'a str,
+    model_general: bool,
     now: Timestamp,
 ) -> CallerSource<'a, S> {
     CallerSource {
-        reads: store.query_source(&caller.tenant, model),
+        reads: store.query_source(&caller.tenant, model, model_general),
         store,
         caller,
         model,

@@ -15,7 +15,8 @@ use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
 use crate::ingest::{self, Api, Incoming, IngestReport};
 use crate::limits::{self, Subject};
-use crate::ports::{LinesWritten, SeriesFilter, Store, StoredFieldType, Tenant};
+use crate::ports::{InfluxScope, LinesWritten, SeriesFilter, Store, StoredFieldType, Tenant};
+use fieldline_domain::Subscription;
 
 impl From<&SeriesPoint> for Incoming {
     fn from(p: &SeriesPoint) -> Self {
@@ -41,11 +42,13 @@ pub struct WriteReport {
 /// database (`database`) a line of the model's shape (a device's `uuid` or `network_id`, the
 /// model's tags, one numeric field `value`) is a point of that device's channel, through
 /// [`ingest::ingest`]; any other line, in any database, is a point of a general series with its
-/// tags as written and its fields typed ([`write_general`]). `db` exists ([`write_target`]).
+/// tags as written and its fields typed ([`write_general`]). `scope` is the organization's, as
+/// read for this request ([`super::scope`]).
 #[allow(clippy::too_many_arguments)]
 pub fn write(
     store: &(impl Store + ?Sized),
     caller: &Caller,
+    scope: &InfluxScope,
     database: &str,
     db: &str,
     rp: Option<&str>,
@@ -54,8 +57,7 @@ pub fn write(
     now: Timestamp,
 ) -> Result<WriteReport> {
     caller.may(Action::ReadOrg)?;
-    let subscription = store.organization(&caller.tenant)?.subscription;
-    let ctx = context(store, &caller.tenant, database, &subscription, now)?;
+    let ctx = context(scope, database, now);
     let destination = ddl::write_destination(&ctx.catalog, Some(db), rp, ns(now));
     if !matches!(destination, Destination::Found { .. }) {
         // Nothing is written; InfluxDB still answers a body of which no line parses first.
@@ -88,12 +90,13 @@ pub fn write(
     let model = if points.is_empty() {
         IngestReport::default()
     } else {
-        ingest::ingest(
+        ingest::ingest_in(
             store,
             &caller.tenant,
             &caller.principal,
             Api::InfluxWrite,
             &points,
+            &scope.subscription,
             now,
         )?
     };
@@ -123,6 +126,7 @@ pub fn write(
     let mut report = write_general(
         store,
         caller,
+        &scope.subscription,
         db,
         destination,
         &channels,
@@ -181,12 +185,13 @@ const TYPE_RETRIES: usize = 3;
 /// ([`write_plan::plan`], to `destination`): each field keeps the type it was first written
 /// with; a point with a field of another type is dropped (`field type conflict`); points older
 /// than the retention policy keeps are dropped. `channels` are measurements whose field `value`
-/// is the channels' float (in the model's database). Counted by the points-per-hour quota, one
-/// unit a value.
+/// is the channels' float (in the model's database). Counted by the points-per-hour quota of
+/// `subscription` (the organization's, in force), one unit a value.
 #[allow(clippy::too_many_arguments)]
 pub fn write_general(
     store: &(impl Store + ?Sized),
     caller: &Caller,
+    subscription: &Subscription,
     db: &str,
     destination: Destination<'_>,
     channels: &HashSet<String>,
@@ -195,8 +200,7 @@ pub fn write_general(
     now: Timestamp,
 ) -> Result<WriteReport> {
     caller.may(Action::RegisterFromData)?;
-    let subscription = crate::auth::require_subscription(store, &caller.tenant, now)?;
-    let quota = limits::points_per_hour(&subscription);
+    let quota = limits::points_per_hour(subscription);
     let mut measurements: Vec<&str> = lines.iter().map(|l| l.measurement.as_str()).collect();
     measurements.sort_unstable();
     measurements.dedup();
