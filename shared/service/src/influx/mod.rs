@@ -30,15 +30,15 @@ fn retention_ns(subscription: &Subscription) -> i64 {
     i64::from(subscription.detailed_retention_days).saturating_mul(86_400 * 1_000_000_000)
 }
 
-/// What an InfluxDB request reads of the organization first, in one statement
-/// ([`InfluxScope`]), for a caller who may read it; `database` is the installation's model
-/// database.
+/// What an InfluxDB request reads of the caller's organization first, in one statement
+/// ([`InfluxScope`]); `database` is the installation's model database. No permission is
+/// checked here: `/write` answers whether a database exists before whether the caller may write
+/// to it, as InfluxDB does; the use cases check theirs.
 pub fn scope(
     store: &(impl Store + ?Sized),
     caller: &Caller,
     database: &str,
 ) -> Result<InfluxScope> {
-    caller.may(Action::ReadOrg)?;
     store.influx_scope(&caller.tenant, database)
 }
 
@@ -53,6 +53,7 @@ pub fn query_context(
     database: &str,
     now: Timestamp,
 ) -> Result<Context> {
+    caller.may(Action::ReadOrg)?;
     Ok(context(&scope(store, caller, database)?, database, now))
 }
 
@@ -78,6 +79,7 @@ pub fn query(
     database: &str,
     now: Timestamp,
 ) -> Result<query::http::QueryAnswer> {
+    caller.may(Action::ReadOrg)?;
     let scope = scope(store, caller, database)?;
     let ctx = context(&scope, database, now);
     let mut source = source::for_caller(store, caller, database, scope.model_general, now);
