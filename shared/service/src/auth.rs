@@ -131,6 +131,8 @@ pub enum ConduitService {
 pub struct ConduitCaller {
     pub auth: Authenticated,
     pub tier: ConduitTier,
+    /// The organization's subscription, in force, as authentication read it.
+    pub subscription: Subscription,
 }
 
 /// Authenticates the token a Conduit client presented (`None`: it sent none).
@@ -150,7 +152,7 @@ pub fn conduit_caller(
     let not_conduit = || Refusal::WrongCredentials("the token is not a Conduit token");
     let secret = TokenSecret::parse(token).map_err(|_| not_conduit())?;
     let auth = tokens.authenticate_token(&secret, now)?;
-    require_subscription(tokens, &auth.tenant, now)?;
+    let subscription = require_subscription(tokens, &auth.tenant, now)?;
     let Principal::Conduit { tier, services, .. } = auth.principal else {
         return Err(not_conduit().into());
     };
@@ -164,7 +166,11 @@ pub fn conduit_caller(
         ))
         .into());
     }
-    Ok(ConduitCaller { tier, auth })
+    Ok(ConduitCaller {
+        tier,
+        auth,
+        subscription,
+    })
 }
 
 /// A started (or continued) session.

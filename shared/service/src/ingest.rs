@@ -116,22 +116,10 @@ enum Target<'a> {
     New(&'a Incoming),
 }
 
-/// Stores `points` for `principal` in `tenant`, as `api` means them.
+/// Stores `points` for `principal` in `tenant`, as `api` means them, under the organization's
+/// `subscription` as the request's authentication read it: in force (every caller checks that
+/// first, so an expired organization is refused whatever it sends), and not read again.
 pub fn ingest(
-    store: &(impl Store + ?Sized),
-    tenant: &Tenant,
-    principal: &Principal,
-    api: Api,
-    points: &[Incoming],
-    now: Timestamp,
-) -> Result<IngestReport> {
-    // The subscription first: an expired organization is refused whatever it sends.
-    let subscription = crate::auth::require_subscription(store, tenant, now)?;
-    ingest_in(store, tenant, principal, api, points, &subscription, now)
-}
-
-/// [`ingest`] with the organization's `subscription` as the request read it, in force.
-pub fn ingest_in(
     store: &(impl Store + ?Sized),
     tenant: &Tenant,
     principal: &Principal,
@@ -492,7 +480,8 @@ pub fn conduit_upload(
         .collect::<Result<Vec<_>>>()?;
     let auth = &caller.auth;
     let api = Api::Conduit(caller.tier);
-    Ok(ingest(store, &auth.tenant, &auth.principal, api, &points, now)?.written)
+    let s = &caller.subscription;
+    Ok(ingest(store, &auth.tenant, &auth.principal, api, &points, s, now)?.written)
 }
 
 /// The devices of the organization that the points name, in one lookup for the UUIDs.

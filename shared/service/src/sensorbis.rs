@@ -282,6 +282,7 @@ pub fn push(
         &principal,
         Api::SensorbisPush,
         &points,
+        &organization.subscription,
         now,
     )?;
     Ok(report.written)

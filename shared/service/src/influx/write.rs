@@ -90,7 +90,7 @@ pub fn write(
     let model = if points.is_empty() {
         IngestReport::default()
     } else {
-        ingest::ingest_in(
+        ingest::ingest(
             store,
             &caller.tenant,
             &caller.principal,
