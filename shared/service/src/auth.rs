@@ -93,7 +93,7 @@ pub fn user_and_password(
     if let Ok(secret) = TokenSecret::parse(password) {
         if secret.kind() == Some(TokenKind::Conduit) {
             let auth = store.authenticate_token(&secret, now)?;
-            require_subscription(store, &auth.tenant, now)?;
+            active(auth.subscription, now)?;
             return match auth.principal {
                 Principal::Conduit { services, .. } if services.http => Ok(Caller {
                     tenant: auth.tenant,
@@ -137,7 +137,7 @@ pub struct ConduitCaller {
 
 /// Authenticates the token a Conduit client presented (`None`: it sent none).
 pub fn conduit_caller(
-    tokens: &(impl Tokens + Orgs + ?Sized),
+    tokens: &(impl Tokens + ?Sized),
     token: Option<&str>,
     service: ConduitService,
     now: Timestamp,
@@ -152,7 +152,7 @@ pub fn conduit_caller(
     let not_conduit = || Refusal::WrongCredentials("the token is not a Conduit token");
     let secret = TokenSecret::parse(token).map_err(|_| not_conduit())?;
     let auth = tokens.authenticate_token(&secret, now)?;
-    let subscription = require_subscription(tokens, &auth.tenant, now)?;
+    let subscription = active(auth.subscription, now)?;
     let Principal::Conduit { tier, services, .. } = auth.principal else {
         return Err(not_conduit().into());
     };

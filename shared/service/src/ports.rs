@@ -72,6 +72,9 @@ pub struct Authenticated {
     pub tenant: Tenant,
     pub principal: Principal,
     pub token: Token,
+    /// The organization's subscription, read with the token (not yet checked to be in force:
+    /// [`crate::auth::active`]).
+    pub subscription: Subscription,
 }
 
 /// Which end of a range to return first.

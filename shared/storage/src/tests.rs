@@ -589,6 +589,11 @@ fn api_tokens_authenticate_as_their_principal() {
     let auth = authenticate_token(&db, &secret, now()).unwrap();
     assert_eq!(auth.tenant, tenant);
     assert_eq!(auth.token.id, conduit.id);
+    // The subscription comes with the token: the caller checks it without reading it again.
+    let subscription = crate::orgs::organization(&db, &tenant)
+        .unwrap()
+        .subscription;
+    assert_eq!(auth.subscription, subscription);
     match auth.principal {
         Principal::Conduit {
             tier,

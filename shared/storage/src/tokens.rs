@@ -8,13 +8,15 @@ use fieldline_domain::{
 
 use crate::db::{transaction, Db, Row, Value};
 use crate::error::{Entity, Error, Result};
-use crate::orgs::Tenant;
+use crate::orgs::{subscription_from, Tenant, SUBSCRIPTION_COLS};
 
 pub use fieldline_service::ports::NewToken;
 
-const TOKEN_SELECT: &str = "SELECT t.id, o.id, t.kind, t.name, u.id, d.id, t.tier, t.services, \
-    t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.key, o.key, m.permissions \
-    FROM tokens t JOIN orgs o ON o.key = t.org_key \
+const TOKEN_COLS: &str = "t.id, o.id, t.kind, t.name, u.id, d.id, t.tier, t.services, \
+    t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.key, o.key, m.permissions";
+/// The first column after [`TOKEN_COLS`].
+const AFTER_TOKEN_COLS: usize = 15;
+const TOKEN_FROM: &str = "FROM tokens t JOIN orgs o ON o.key = t.org_key \
     LEFT JOIN users u ON u.key = t.user_key \
     LEFT JOIN devices d ON d.key = t.device_key \
     LEFT JOIN memberships m ON m.org_key = t.org_key AND m.user_key = t.user_key";
@@ -157,7 +159,7 @@ pub(crate) fn create_token_sealed(
 
 pub fn token(db: &dyn Db, tenant: &Tenant, id: TokenId) -> Result<Token> {
     let rows = db.execute(
-        &format!("{TOKEN_SELECT} WHERE t.org_key = ? AND t.id = ?"),
+        &format!("SELECT {TOKEN_COLS} {TOKEN_FROM} WHERE t.org_key = ? AND t.id = ?"),
         &[tenant.key.into(), id.into()],
     )?;
     token_from(&rows.first().ok_or(Error::NotFound(Entity::Token))?)
@@ -167,7 +169,7 @@ pub fn token(db: &dyn Db, tenant: &Tenant, id: TokenId) -> Result<Token> {
 pub fn list_tokens(db: &dyn Db, tenant: &Tenant, kind: Option<TokenKind>) -> Result<Vec<Token>> {
     let rows = db.execute(
         &format!(
-            "{TOKEN_SELECT} WHERE t.org_key = ? AND (?2 IS NULL OR t.kind = ?2) \
+            "SELECT {TOKEN_COLS} {TOKEN_FROM} WHERE t.org_key = ? AND (?2 IS NULL OR t.kind = ?2) \
              ORDER BY t.created_at DESC, t.key DESC"
         ),
         &[tenant.key.into(), kind.map(|k| k.as_str()).into()],
@@ -198,8 +200,9 @@ pub fn authenticate_token(
     secret: &TokenSecret,
     now: Timestamp,
 ) -> Result<Authenticated> {
+    // The organization's subscription in the same statement: every caller checks it next.
     let rows = db.execute(
-        &format!("{TOKEN_SELECT} WHERE t.hash = ?"),
+        &format!("SELECT {TOKEN_COLS}, {SUBSCRIPTION_COLS} {TOKEN_FROM} WHERE t.hash = ?"),
         &[secret.hash().as_bytes().as_slice().into()],
     )?;
     let r = rows.first().ok_or(AuthFailure::InvalidToken)?;
@@ -247,6 +250,7 @@ pub fn authenticate_token(
     Ok(Authenticated {
         tenant: Tenant::new(org_key, token.org),
         principal,
+        subscription: subscription_from(&r, AFTER_TOKEN_COLS)?,
         token,
     })
 }
