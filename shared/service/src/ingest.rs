@@ -128,7 +128,6 @@ pub fn ingest(
     subscription: &Subscription,
     now: Timestamp,
 ) -> Result<IngestReport> {
-    let subscription = *subscription;
     let mut report = IngestReport::default();
     if points.is_empty() {
         return Ok(report);
@@ -252,7 +251,7 @@ pub fn ingest(
         Api::Conduit(tier) => limits::conduit_write(tier),
         Api::InfluxWrite | Api::SensorbisPush => None,
     };
-    let quota = limits::points_per_hour(&subscription);
+    let quota = limits::points_per_hour(subscription);
 
     // The common upload names known devices and channels only: its limits are counted in the
     // points' own write, one commit for the whole request. (`refs` holds the channels of the
@@ -480,8 +479,17 @@ pub fn conduit_upload(
         .collect::<Result<Vec<_>>>()?;
     let auth = &caller.auth;
     let api = Api::Conduit(caller.tier);
-    let s = &caller.subscription;
-    Ok(ingest(store, &auth.tenant, &auth.principal, api, &points, s, now)?.written)
+    let subscription = &caller.subscription;
+    let report = ingest(
+        store,
+        &auth.tenant,
+        &auth.principal,
+        api,
+        &points,
+        subscription,
+        now,
+    )?;
+    Ok(report.written)
 }
 
 /// The devices of the organization that the points name, in one lookup for the UUIDs.

@@ -12,14 +12,23 @@ use crate::error::{Conflict, Entity, Error, Result};
 /// (sign-up, [`tenant`], a verified credential), never built from a number.
 pub use fieldline_service::Tenant;
 
-const ORG_COLS: &str = "id, uuid, name, descr, time_zone, points_per_hour, \
-    detailed_retention_days, aggregated_retention_days, max_users, notification_emails_per_day, \
-    conduit_tier, subscription_expires_at, created_at";
+/// The subscription's columns of `orgs`, in the order [`subscription_from`] reads them: written
+/// once for [`ORG_COLS`] and [`SUBSCRIPTION_COLS`].
+macro_rules! subscription_cols {
+    () => {
+        "points_per_hour, detailed_retention_days, aggregated_retention_days, max_users, \
+         notification_emails_per_day, conduit_tier, subscription_expires_at"
+    };
+}
 
-/// The subscription's columns of `orgs`, in the order [`subscription_from`] reads them.
-pub(crate) const SUBSCRIPTION_COLS: &str = "points_per_hour, detailed_retention_days, \
-    aggregated_retention_days, max_users, notification_emails_per_day, conduit_tier, \
-    subscription_expires_at";
+const ORG_COLS: &str = concat!(
+    "id, uuid, name, descr, time_zone, ",
+    subscription_cols!(),
+    ", created_at"
+);
+
+/// The subscription's columns of `orgs`, read by [`subscription_from`].
+pub(crate) const SUBSCRIPTION_COLS: &str = subscription_cols!();
 
 pub(crate) fn subscription_from(r: &Row<'_>, at: usize) -> Result<Subscription> {
     Ok(Subscription {

@@ -8,7 +8,7 @@ use fieldline_domain::line_protocol::{Line, LineError};
 use fieldline_domain::query::write::{outcome, to_series_point, SeriesPoint};
 use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
 use fieldline_domain::query::{self, ddl, FieldType};
-use fieldline_domain::{Action, Timestamp};
+use fieldline_domain::{Action, Subscription, Timestamp};
 
 use super::{context, ns};
 use crate::auth::Caller;
@@ -16,7 +16,6 @@ use crate::error::{BackendFailure, Error, Result};
 use crate::ingest::{self, Api, Incoming, IngestReport};
 use crate::limits::{self, Subject};
 use crate::ports::{InfluxScope, LinesWritten, SeriesFilter, Store, StoredFieldType, Tenant};
-use fieldline_domain::Subscription;
 
 impl From<&SeriesPoint> for Incoming {
     fn from(p: &SeriesPoint) -> Self {
