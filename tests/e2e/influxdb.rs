@@ -322,3 +322,91 @@ fn influxdb_a_channel_registered_by_write_keeps_the_tags_as_written() {
     let channels = storage::list_device_channels(&db, &tenant, device.id).expect("channels");
     assert_eq!(channels.len(), 1);
 }
+
+#[test]
+fn influxdb_the_fields_of_a_line_naming_a_device_are_its_channels() {
+    let h = start();
+    let email = "fields@example.com";
+    let (tenant, token) = org_with_token(&h, email);
+    let db = h.storage().expect("the host's database");
+    storage::set_auto_registration(&db, &tenant, true).expect("auto registration");
+    let uuid = "0d3c3a52-3f0e-4a7e-9b1a-2f6c8d9e4b10";
+    let (status, body) = write(
+        &h,
+        email,
+        &token,
+        "fieldline",
+        &format!(
+            "plant,uuid={uuid} temp=71.5,rpm=1200i 1614556800000000000\n\
+             plant,uuid={uuid} temp=72 1614556860000000000\n"
+        ),
+    );
+    assert_eq!(status, 204, "{body}");
+    // The device's channels, for Conduit, EPTS and Sensorbis.
+    let device = storage::device_by_uuid(
+        &db,
+        &tenant,
+        fieldline_domain::Uuid::parse(uuid).expect("uuid"),
+    )
+    .expect("the device registered by the write");
+    let mut channels: Vec<String> = storage::list_device_channels(&db, &tenant, device.id)
+        .expect("channels")
+        .into_iter()
+        .map(|c| c.communication_id.as_str().to_owned())
+        .collect();
+    channels.sort();
+    assert_eq!(channels, ["plant.rpm", "plant.temp"]);
+    // InfluxQL reads them back as the one series written, its fields aligned by time.
+    let (_, r) = query(
+        &h,
+        email,
+        &token,
+        "fieldline",
+        "SELECT * FROM plant; SHOW FIELD KEYS FROM plant; SHOW SERIES FROM plant",
+    );
+    assert_eq!(
+        r["results"][0]["series"][0]["columns"],
+        serde_json::json!(["time", "rpm", "temp", "uuid"]),
+        "{r}"
+    );
+    assert_eq!(
+        r["results"][0]["series"][0]["values"],
+        serde_json::json!([
+            ["2021-03-01T00:00:00Z", 1200, 71.5, uuid],
+            ["2021-03-01T00:01:00Z", null, 72, uuid]
+        ])
+    );
+    assert_eq!(
+        r["results"][1]["series"][0]["values"],
+        serde_json::json!([["rpm", "float"], ["temp", "float"]])
+    );
+    assert_eq!(
+        r["results"][2]["series"][0]["values"],
+        serde_json::json!([[format!("plant,uuid={uuid}")]])
+    );
+    // A series without a device in the same measurement keeps the channels' float type.
+    let (status, body) = write(
+        &h,
+        email,
+        &token,
+        "fieldline",
+        "plant,line=A temp=\"hot\" 1614556800000000000\nplant,line=A temp=70 1614556800000000000\n",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("field type conflict") && body.contains("dropped=1"),
+        "{body}"
+    );
+    let (_, r) = query(
+        &h,
+        email,
+        &token,
+        "fieldline",
+        "SELECT max(temp) FROM plant GROUP BY *",
+    );
+    assert_eq!(
+        r["results"][0]["series"].as_array().map(Vec::len),
+        Some(2),
+        "{r}"
+    );
+}

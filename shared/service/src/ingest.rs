@@ -52,6 +52,9 @@ pub struct Incoming {
     /// The tag set a `/write` line named its series by: kept on a channel the point registers,
     /// so that InfluxQL reads the series back with exactly the tags its writer sent.
     pub written_tags: Option<Vec<(String, String)>>,
+    /// The measurement and field a `/write` line wrote the channel as, when not its
+    /// communicationId and `value` ([`crate::ports::SeriesInfo::written_field`]).
+    pub written_field: Option<(String, String)>,
 }
 
 impl Incoming {
@@ -66,6 +69,7 @@ impl Incoming {
             channel_name: None,
             unit: None,
             written_tags: None,
+            written_field: None,
         }
     }
 }
@@ -359,7 +363,7 @@ pub fn ingest(
                 match store.create_channel(tenant, sensor, Some(p.channel.clone()), &fields, now) {
                     Ok(c) => {
                         if let Some(tags) = &p.written_tags {
-                            store.set_written_tags(tenant, &c.id, tags)?;
+                            store.set_written(tenant, &c.id, tags, p.written_field.as_ref())?;
                         }
                     }
                     // Created meanwhile by a concurrent request: read back below.

@@ -218,13 +218,30 @@ pub struct SeriesInfo {
     /// The tag set of the `/write` line that registered the channel, sorted by key: InfluxQL's
     /// tags of the series. `None` for a channel made otherwise, whose tags are the model's.
     pub written_tags: Option<Vec<(String, String)>>,
+    /// The measurement and field InfluxQL reads the channel as, when a `/write` line registered
+    /// it from a field other than `value` (`plant temp=1` makes the channel `plant.temp`, read
+    /// as field `temp` of `plant`). `None`: the communicationId and `value`.
+    pub written_field: Option<(String, String)>,
+}
+
+impl SeriesInfo {
+    /// The measurement and field InfluxQL reads the channel as.
+    pub fn influx_name(&self) -> (&str, &str) {
+        match &self.written_field {
+            Some((m, f)) => (m, f),
+            None => (&self.measurement, fieldline_domain::query::FIELD),
+        }
+    }
 }
 
 /// Which series to list; `None` means no restriction on that part.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SeriesFilter<'a> {
     pub uuids: Option<&'a [Uuid]>,
+    /// communicationIds, or InfluxQL's measurements when `influx_names` is set (a channel's
+    /// written measurement where it has one, [`SeriesInfo::influx_name`]).
     pub measurements: Option<&'a [String]>,
+    pub influx_names: bool,
 }
 
 /// Organizations, as the use cases read them.
@@ -514,12 +531,14 @@ pub trait Points {
 pub trait Series {
     fn list_series(&self, tenant: &Tenant, filter: SeriesFilter<'_>) -> Result<Vec<SeriesInfo>>;
     /// Keeps the tag set of the `/write` line that registered a channel
-    /// ([`SeriesInfo::written_tags`]).
-    fn set_written_tags(
+    /// ([`SeriesInfo::written_tags`]) and, for a field other than `value`, the measurement and
+    /// field it was written as ([`SeriesInfo::written_field`]).
+    fn set_written(
         &self,
         tenant: &Tenant,
         channel: &ChannelId,
         tags: &[(String, String)],
+        field: Option<&(String, String)>,
     ) -> Result<()>;
     /// The organization's series as the InfluxQL engine reads them: its channels are the series
     /// of `model_database`, beside the series written there through `/write` when

@@ -144,6 +144,7 @@ fn selected(
     let filter = SeriesFilter {
         uuids: Some(&sel.uuids),
         measurements: Some(&sel.names),
+        influx_names: false,
     };
     let mut found = store.list_series(tenant, filter)?;
     found.sort_by_key(|s| {

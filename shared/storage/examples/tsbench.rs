@@ -967,7 +967,7 @@ fn sql(a: &Args) -> Result<serde_json::Value> {
 /// natively, on the `lp1000` workload's body: milliseconds per 1000 lines.
 fn lp_parse(a: &Args) -> Result<serde_json::Value> {
     use fieldline_domain::line_protocol::{parse, Precision};
-    use fieldline_domain::query::write::to_series_point;
+    use fieldline_domain::query::write::to_series_points;
     let u = uuid(1, 2_000_000);
     let mut body = String::new();
     for (_, c, ts, v) in Workload::Lp1000.rows(0, 0, 1_700_000_000_000) {
@@ -986,7 +986,11 @@ fn lp_parse(a: &Args) -> Result<serde_json::Value> {
         if !errors.is_empty() {
             bail!("the body does not parse: {}", errors[0]);
         }
-        points += lines.iter().filter(|l| to_series_point(l).is_ok()).count();
+        points += lines
+            .iter()
+            .filter_map(|l| to_series_points(l).ok())
+            .map(|p| p.len())
+            .sum::<usize>();
     }
     let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
     Ok(json!({"bytes": body.len(), "points": points / n as usize, "ms_per_body": ms}))

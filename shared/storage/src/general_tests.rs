@@ -283,6 +283,59 @@ fn the_scope_says_whether_the_model_database_holds_general_series() {
 }
 
 #[test]
+fn the_fields_a_line_wrote_a_device_as_read_back_as_one_series() {
+    let db = db();
+    let (a, _) = org(&db, "A", "a@example.com");
+    let (device, _, channels) =
+        crate::tests::device_with_channels(&db, &a, &["plant", "plant.temp", "plant.rpm", "other"]);
+    let tags = vec![("uuid".to_owned(), device.uuid.to_string())];
+    let written = |i: usize, field: Option<(&str, &str)>| {
+        let field = field.map(|(m, f)| (m.to_owned(), f.to_owned()));
+        crate::series::set_written(&db, &a, &channels[i].id, &tags, field.as_ref()).unwrap();
+    };
+    written(0, None);
+    written(1, Some(("plant", "temp")));
+    written(2, Some(("plant", "rpm")));
+    let mut source = QuerySource::new(&db, &a, "fieldline").model_general(false);
+    let s = source
+        .series("fieldline", Some(&["plant".to_owned()]))
+        .unwrap();
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!((s[0].measurement.as_str(), &s[0].tags), ("plant", &tags));
+    let fields: Vec<(&str, i64)> = s[0]
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.key))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("rpm", channels[2].key),
+            ("temp", channels[1].key),
+            ("value", channels[0].key),
+        ]
+    );
+    // Every measurement: `plant`, and `other` with the model's tags.
+    let all = source.series("fieldline", None).unwrap();
+    let mut names: Vec<&str> = all.iter().map(|s| s.measurement.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["other", "plant"]);
+    // Proficloud names the channels by communicationId.
+    let by_id = |names: &[String], influx_names| {
+        let filter = crate::SeriesFilter {
+            uuids: None,
+            measurements: Some(names),
+            influx_names,
+        };
+        crate::series::list_series(&db, &a, filter).unwrap().len()
+    };
+    assert_eq!(by_id(&["plant.temp".to_owned()], false), 1);
+    assert_eq!(by_id(&["plant.temp".to_owned()], true), 0);
+    assert_eq!(by_id(&["plant".to_owned()], false), 1);
+    assert_eq!(by_id(&["plant".to_owned()], true), 3);
+}
+
+#[test]
 fn retention_deletes_old_values_in_batches() {
     let db = db();
     let (tenant, _) = org(&db, "Plant", "a@example.com");

@@ -18,7 +18,7 @@ use crate::orgs::Tenant;
 use crate::points::Order;
 use crate::series::{
     edge_points_between, extreme_point, interval_summaries, list_series, points_between,
-    SeriesFilter, NS_PER_MS,
+    SeriesFilter, SeriesInfo, NS_PER_MS,
 };
 
 /// The organization's series as the InfluxQL engine reads them ([`fieldline_domain::query`]):
@@ -89,6 +89,52 @@ fn ms_range(range: query::TimeRange) -> Option<(Timestamp, Timestamp)> {
     Some((from, last))
 }
 
+/// Channels as InfluxQL's series: one series per measurement and tag set, a field per channel
+/// (`value`, or the field a `/write` line wrote the channel as).
+fn channel_series(rows: Vec<SeriesInfo>) -> Vec<SeriesMeta> {
+    type Key = (String, Vec<(String, String)>);
+    let mut series: BTreeMap<Key, Vec<FieldMeta>> = BTreeMap::new();
+    for s in rows {
+        let (measurement, field) = s.influx_name();
+        let (measurement, field) = (measurement.to_owned(), field.to_owned());
+        let tags = match s.written_tags {
+            Some(tags) => tags,
+            None => {
+                // Sorted by key; empty values are absent tags, as in InfluxDB.
+                let mut tags = vec![("device".to_owned(), s.device)];
+                if let Some(n) = s.network_id.filter(|n| !n.is_empty()) {
+                    tags.push(("network_id".to_owned(), n));
+                }
+                tags.push(("sensor".to_owned(), s.sensor));
+                if !s.unit.is_empty() {
+                    tags.push(("unit".to_owned(), s.unit));
+                }
+                tags.push(("uuid".to_owned(), s.uuid.to_string()));
+                tags
+            }
+        };
+        series
+            .entry((measurement, tags))
+            .or_default()
+            .push(FieldMeta {
+                name: field,
+                ty: FieldType::Float,
+                key: s.channel.key,
+            });
+    }
+    series
+        .into_iter()
+        .map(|((measurement, tags), mut fields)| {
+            fields.sort_by(|a, b| a.name.cmp(&b.name));
+            SeriesMeta {
+                measurement,
+                tags,
+                fields,
+            }
+        })
+        .collect()
+}
+
 fn source_error(e: crate::error::Error) -> query::SourceError {
     query::SourceError(e.to_string())
 }
@@ -104,32 +150,10 @@ impl query::Source for QuerySource<'_> {
             let filter = SeriesFilter {
                 uuids: None,
                 measurements,
+                influx_names: true,
             };
             let rows = list_series(self.db, self.tenant, filter).map_err(source_error)?;
-            out.extend(rows.into_iter().map(|s| {
-                if let Some(tags) = s.written_tags {
-                    return SeriesMeta::channel(s.channel.key, s.measurement, tags);
-                }
-                // Sorted by key; empty values are absent tags, as in InfluxDB.
-                let mut tags = vec![("device".to_owned(), s.device)];
-                if let Some(n) = s.network_id.filter(|n| !n.is_empty()) {
-                    tags.push(("network_id".to_owned(), n));
-                }
-                tags.push(("sensor".to_owned(), s.sensor));
-                if !s.unit.is_empty() {
-                    tags.push(("unit".to_owned(), s.unit));
-                }
-                tags.push(("uuid".to_owned(), s.uuid.to_string()));
-                SeriesMeta {
-                    measurement: s.measurement,
-                    tags,
-                    fields: vec![FieldMeta {
-                        name: query::FIELD.to_owned(),
-                        ty: FieldType::Float,
-                        key: s.channel.key,
-                    }],
-                }
-            }));
+            out.extend(channel_series(rows));
         }
         if database == self.model_database && !self.model_general {
             return Ok(out);

@@ -505,6 +505,15 @@ const MIGRATIONS: &[&[&str]] = &[
     // field per measurement (the first written), and typed values per (series, field), with
     // times in nanoseconds as InfluxDB keeps them. Channels keep `points`.
     GENERAL_SERIES,
+    // 16: the measurement and field a `/write` line wrote a channel as, when it registered it
+    // from a field other than `value` (`plant temp=1` registers `plant.temp`).
+    WRITTEN_FIELD,
+];
+
+/// Version 16, the same in both dialects.
+pub(crate) const WRITTEN_FIELD: &[&str] = &[
+    "ALTER TABLE channels ADD COLUMN written_measurement TEXT",
+    "ALTER TABLE channels ADD COLUMN written_field TEXT",
 ];
 
 /// Version 15 in both dialects: `$key` is the type of a generated key (SQLite's rowid alias,

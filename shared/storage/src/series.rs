@@ -24,7 +24,7 @@ pub fn list_series(
 ) -> Result<Vec<SeriesInfo>> {
     let mut sql = String::from(
         "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit, \
-         c.written_tags \
+         c.written_tags, c.written_measurement, c.written_field \
          FROM channels c JOIN devices d ON d.key = c.device_key \
          JOIN sensors s ON s.key = c.sensor_key WHERE c.org_key = ?",
     );
@@ -40,10 +40,12 @@ pub fn list_series(
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        sql.push_str(&format!(
-            " AND c.communication_id IN ({})",
-            placeholders(names.len())
-        ));
+        let column = if filter.influx_names {
+            "COALESCE(c.written_measurement, c.communication_id)"
+        } else {
+            "c.communication_id"
+        };
+        sql.push_str(&format!(" AND {column} IN ({})", placeholders(names.len())));
         params.extend(names.iter().map(|n| Value::from(n.as_str())));
     }
     sql.push_str(" ORDER BY c.communication_id, d.uuid, c.key");
@@ -65,6 +67,10 @@ pub fn list_series(
                     .opt_text(7)?
                     .map(crate::general::decode_tags)
                     .transpose()?,
+                written_field: match (r.opt_text(8)?, r.opt_text(9)?) {
+                    (Some(m), Some(f)) => Some((m.to_owned(), f.to_owned())),
+                    _ => None,
+                },
             })
         })
         .collect()
@@ -333,17 +339,26 @@ pub fn extreme_point(
     rows.first().map(|r| Ok((r.i64(0)?, r.f64(1)?))).transpose()
 }
 
-/// Keeps the tag set of the `/write` line that registered a channel.
-pub fn set_written_tags(
+/// Keeps the tag set of the `/write` line that registered a channel, and the measurement and
+/// field it was written as when not its communicationId and `value`.
+pub fn set_written(
     db: &dyn Db,
     tenant: &Tenant,
     channel: &fieldline_domain::ChannelId,
     tags: &[(String, String)],
+    field: Option<&(String, String)>,
 ) -> Result<()> {
+    let (measurement, field) = match field {
+        Some((m, f)) => (Value::from(m.as_str()), Value::from(f.as_str())),
+        None => (Value::Null, Value::Null),
+    };
     db.execute(
-        "UPDATE channels SET written_tags = ? WHERE id = ? AND org_key = ?",
+        "UPDATE channels SET written_tags = ?, written_measurement = ?, written_field = ? \
+         WHERE id = ? AND org_key = ?",
         &[
             crate::general::encode_tags(tags).into(),
+            measurement,
+            field,
             channel.as_str().into(),
             tenant.key.into(),
         ],

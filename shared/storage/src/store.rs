@@ -468,13 +468,14 @@ impl<D: Db> Series for SqlStore<D> {
         series::list_series(&self.0, tenant, filter)
     }
 
-    fn set_written_tags(
+    fn set_written(
         &self,
         tenant: &Tenant,
         channel: &fieldline_domain::ChannelId,
         tags: &[(String, String)],
+        field: Option<&(String, String)>,
     ) -> Result<()> {
-        series::set_written_tags(&self.0, tenant, channel, tags)
+        series::set_written(&self.0, tenant, channel, tags, field)
     }
 
     fn query_source<'a>(

@@ -58,7 +58,7 @@ fn comm(s: &str) -> CommunicationId {
 }
 
 /// A device with one sensor and channels named by `comms`.
-fn device_with_channels(
+pub(crate) fn device_with_channels(
     db: &dyn Db,
     tenant: &Tenant,
     comms: &[&str],

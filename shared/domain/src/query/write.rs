@@ -1,11 +1,13 @@
 //! `/write`: what a line-protocol point means in Fieldline's model, and the answer InfluxDB 1.x
 //! gives for a body (204; 400 with the unparsable lines; `partial write: ... dropped=n`).
 //!
-//! A point names its device by the `uuid` tag (or `network_id`), its channel by the
-//! measurement (the communicationId), and carries one float field, `value`. The tags `device`,
-//! `sensor` and `unit` name what automatic registration creates; on a known device and
-//! channel they are not compared with what is stored. Times are stored in milliseconds, so a
-//! finer timestamp is truncated to its millisecond.
+//! A point of the model's shape names its device by the `uuid` tag (or `network_id`) and
+//! carries only the model's tags and numeric fields. Each field is one of the device's
+//! channels: `value` the channel named by the measurement (the communicationId), any other
+//! field `f` the channel `<measurement>.f`, which InfluxQL reads back as field `f` of the
+//! measurement. The tags `device`, `sensor` and `unit` name what automatic registration
+//! creates; on a known device and channel they are not compared with what is stored. Times are
+//! stored in milliseconds, so a finer timestamp is truncated to its millisecond.
 
 use crate::channel::CommunicationId;
 use crate::device::NetworkId;
@@ -25,7 +27,7 @@ pub enum DeviceKey {
     NetworkId(NetworkId),
 }
 
-/// A point of a `/write` body in the model's terms.
+/// A point of a `/write` body in the model's terms: one field's value, a point of one channel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesPoint {
     pub device: DeviceKey,
@@ -35,18 +37,35 @@ pub struct SeriesPoint {
     pub sensor: Option<Name>,
     pub unit: Option<Unit>,
     pub channel: CommunicationId,
+    /// The measurement and field the channel is read back as by InfluxQL, when they are not
+    /// the channel's communicationId and `value` (a field other than `value`).
+    pub written: Option<(String, String)>,
     pub point: Point,
 }
 
-/// Why a parsed point is not written, worded after InfluxDB's write errors.
-pub fn to_series_point(line: &Line) -> Result<SeriesPoint, String> {
-    let m = &line.measurement;
-    let channel = CommunicationId::parse(m).map_err(|_| {
+/// The channel a field of measurement `m` is a point of: `m` for `value`, else `m.field`.
+fn channel_of(m: &str, field: &str) -> Result<CommunicationId, String> {
+    if field == crate::query::FIELD {
+        return CommunicationId::parse(m).map_err(|_| {
+            format!(
+                "invalid measurement: {m:?} is not a Fieldline channel (communicationId): 1 to \
+                 32 letters, digits, '-', '.', '_' or '~'"
+            )
+        });
+    }
+    CommunicationId::parse(&format!("{m}.{field}")).map_err(|_| {
         format!(
-            "invalid measurement: {m:?} is not a Fieldline channel (communicationId): 1 to 32 \
-             letters, digits, '-', '.', '_' or '~'"
+            "invalid field name: field {field:?} of measurement {m:?} is no Fieldline channel: \
+             \"{m}.{field}\" is not a communicationId (1 to 32 letters, digits, '-', '.', '_' \
+             or '~')"
         )
-    })?;
+    })
+}
+
+/// The points of a line of the model's shape, one per field, or why it is not of that shape
+/// (worded after InfluxDB's write errors).
+pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
+    let m = &line.measurement;
     let mut uuid = None;
     let mut network_id = None;
     let mut device_name = None;
@@ -75,39 +94,6 @@ pub fn to_series_point(line: &Line) -> Result<SeriesPoint, String> {
             }
         }
     }
-    let mut value = None;
-    for (k, v) in &line.fields {
-        if k == "time" {
-            return Err(format!(
-                "invalid field name: input field \"time\" on measurement {m:?} is invalid"
-            ));
-        }
-        if k != crate::query::FIELD {
-            return Err(format!(
-                "invalid field name: input field {k:?} on measurement {m:?} is not supported: \
-                 Fieldline stores one field, value, per measurement"
-            ));
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let number = match v {
-            FieldValue::Float(f) => *f,
-            FieldValue::Integer(i) => *i as f64,
-            FieldValue::String(_) | FieldValue::Boolean(_) => {
-                let kind = if matches!(v, FieldValue::String(_)) {
-                    "string"
-                } else {
-                    "boolean"
-                };
-                return Err(format!(
-                    "field type conflict: input field \"value\" on measurement {m:?} is type \
-                     {kind}, already exists as type float"
-                ));
-            }
-        };
-        value = Some(number);
-    }
-    let value = value
-        .ok_or_else(|| format!("invalid field name: measurement {m:?} has no field \"value\""))?;
     let device = match (uuid, &network_id) {
         (Some(u), _) => DeviceKey::Uuid(u),
         (None, Some(n)) => DeviceKey::NetworkId(n.clone()),
@@ -126,20 +112,53 @@ pub fn to_series_point(line: &Line) -> Result<SeriesPoint, String> {
             line.timestamp_ns
         )
     })?;
-    let point = Point::new(ts, value).map_err(|e| format!("invalid value: {e}"))?;
-    Ok(SeriesPoint {
-        network_id: if matches!(device, DeviceKey::Uuid(_)) {
-            network_id
-        } else {
-            None
-        },
-        device,
-        device_name,
-        sensor,
-        unit,
-        channel,
-        point,
-    })
+    let network_id = if matches!(device, DeviceKey::Uuid(_)) {
+        network_id
+    } else {
+        None
+    };
+    let mut points = Vec::with_capacity(line.fields.len());
+    for (k, v) in &line.fields {
+        if k == "time" {
+            return Err(format!(
+                "invalid field name: input field \"time\" on measurement {m:?} is invalid"
+            ));
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let number = match v {
+            FieldValue::Float(f) => *f,
+            FieldValue::Integer(i) => *i as f64,
+            FieldValue::String(_) | FieldValue::Boolean(_) => {
+                let kind = if matches!(v, FieldValue::String(_)) {
+                    "string"
+                } else {
+                    "boolean"
+                };
+                return Err(format!(
+                    "field type conflict: input field {k:?} on measurement {m:?} is type \
+                     {kind}: a device's channels are float"
+                ));
+            }
+        };
+        let channel = channel_of(m, k)?;
+        let written = (k != crate::query::FIELD).then(|| (m.clone(), k.clone()));
+        points.push(SeriesPoint {
+            device: device.clone(),
+            network_id: network_id.clone(),
+            device_name: device_name.clone(),
+            sensor: sensor.clone(),
+            unit: unit.clone(),
+            channel,
+            written,
+            point: Point::new(ts, number).map_err(|e| format!("invalid value: {e}"))?,
+        });
+    }
+    if points.is_empty() {
+        return Err(format!(
+            "invalid field name: measurement {m:?} has no field"
+        ));
+    }
+    Ok(points)
 }
 
 /// The answer to a `/write`: status and, for 400, InfluxDB's message. `parse_errors` are the
@@ -170,9 +189,15 @@ mod tests {
     use crate::line_protocol::{parse, Precision};
 
     fn one(text: &str) -> Result<SeriesPoint, String> {
+        let mut points = all(text)?;
+        assert_eq!(points.len(), 1, "{text}");
+        Ok(points.remove(0))
+    }
+
+    fn all(text: &str) -> Result<Vec<SeriesPoint>, String> {
         let (lines, errors) = parse(text, Precision::Milliseconds, 0);
         assert!(errors.is_empty(), "{errors:?}");
-        to_series_point(&lines[0])
+        to_series_points(&lines[0])
     }
 
     #[test]
@@ -182,6 +207,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.channel.as_str(), "auto~watt");
+        assert_eq!(p.written, None);
         assert_eq!(p.device_name.unwrap().as_str(), "Press 1");
         assert_eq!(p.unit.unwrap().as_str(), "W");
         assert_eq!(p.point.ts().as_millis(), 1_595_325_600_000);
@@ -195,19 +221,51 @@ mod tests {
     }
 
     #[test]
+    fn each_numeric_field_of_a_device_is_one_of_its_channels() {
+        let points = all(
+            "plant,uuid=355f6856-e9a4-469f-8f22-3f8b037d064a temp=71.5,rpm=1200i,value=3 1595325600000",
+        )
+        .unwrap();
+        type Got<'a> = (&'a str, Option<(String, String)>, f64);
+        let got: Vec<Got<'_>> = points
+            .iter()
+            .map(|p| (p.channel.as_str(), p.written.clone(), p.point.value()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("plant.temp", Some(("plant".into(), "temp".into())), 71.5),
+                ("plant.rpm", Some(("plant".into(), "rpm".into())), 1200.0),
+                ("plant", None, 3.0),
+            ]
+        );
+        assert!(points
+            .iter()
+            .all(|p| p.point.ts().as_millis() == 1_595_325_600_000));
+    }
+
+    #[test]
     fn what_does_not_fit_the_model_is_refused_with_a_reason() {
         let u = "uuid=355f6856-e9a4-469f-8f22-3f8b037d064a";
         for (line, reason) in [
             (format!("cpu,host=a,{u} value=1 1"), "input tag \"host\""),
-            (format!("cpu,{u} usage=1 1"), "input field \"usage\""),
+            (format!("cpu,{u} usage=1,on=t 1"), "is type boolean"),
             (format!("cpu,{u} value=\"x\" 1"), "is type string"),
             (format!("cpu,{u} value=t 1"), "is type boolean"),
             ("cpu value=1 1".to_owned(), "needs a uuid"),
             (format!("cpu\\ load,{u} value=1 1"), "invalid measurement"),
+            (
+                format!("cpu\\ load,{u} usage=1 1"),
+                "is not a communicationId",
+            ),
+            (
+                format!("a_measurement_of_thirty_chars,{u} usage=1 1"),
+                "is not a communicationId",
+            ),
             (format!("cpu,{u} value=1 -5"), "invalid timestamp"),
             ("cpu,uuid=nope value=1 1".to_owned(), "input tag \"uuid\""),
         ] {
-            let e = one(&line).unwrap_err();
+            let e = all(&line).unwrap_err();
             assert!(e.contains(reason), "{line}: {e}");
         }
     }

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use fieldline_domain::line_protocol::{Line, LineError};
-use fieldline_domain::query::write::{outcome, to_series_point, SeriesPoint};
+use fieldline_domain::query::write::{outcome, to_series_points, SeriesPoint};
 use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
-use fieldline_domain::query::{self, ddl, FieldType};
+use fieldline_domain::query::{ddl, FieldType};
 use fieldline_domain::{Action, Subscription, Timestamp};
 
 use super::{context, ns};
@@ -24,6 +24,7 @@ impl From<&SeriesPoint> for Incoming {
         i.device_name = p.device_name.clone();
         i.sensor = p.sensor.clone();
         i.unit = p.unit.clone();
+        i.written_field = p.written.clone();
         i
     }
 }
@@ -39,10 +40,11 @@ pub struct WriteReport {
 
 /// Writes the parsed lines of a `/write` body into `db`, with `rp` as named. In the model's
 /// database (`database`) a line of the model's shape (a device's `uuid` or `network_id`, the
-/// model's tags, one numeric field `value`) is a point of that device's channel, through
-/// [`ingest::ingest`]; any other line, in any database, is a point of a general series with its
-/// tags as written and its fields typed ([`write_general`]). `scope` is the organization's, as
-/// read for this request ([`super::scope`]).
+/// model's tags, numeric fields) is a point of each of its fields' channels of that device
+/// ([`to_series_points`]), through [`ingest::ingest`]; any other line, in any database, is a
+/// point of a general series with its tags as written and its fields typed
+/// ([`write_general`]). `scope` is the organization's, as read for this request
+/// ([`super::scope`]).
 #[allow(clippy::too_many_arguments)]
 pub fn write(
     store: &(impl Store + ?Sized),
@@ -70,12 +72,12 @@ pub fn write(
     let mut points = Vec::new();
     let mut general_lines: Vec<usize> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        match to_series_point(line).ok().filter(|_| db == database) {
-            Some(p) => {
-                let mut incoming = Incoming::from(&p);
+        match to_series_points(line).ok().filter(|_| db == database) {
+            Some(fields) => points.extend(fields.iter().map(|p| {
+                let mut incoming = Incoming::from(p);
                 incoming.written_tags = Some(line.tags.clone());
-                points.push(incoming);
-            }
+                incoming
+            })),
             None => general_lines.push(i),
         }
     }
@@ -118,7 +120,7 @@ pub fn write(
         });
     }
     let channels = if db == database {
-        channel_measurements(store, &caller.tenant, &general)?
+        channel_fields(store, &caller.tenant, &general)?
     } else {
         HashSet::new()
     };
@@ -156,24 +158,28 @@ pub fn write(
     Ok(report)
 }
 
-/// The measurements of `lines` that name channels of the organization: their field `value` is
-/// a float in the model's database.
-fn channel_measurements(
+/// The (measurement, field) pairs of `lines`' measurements that are channels of the
+/// organization as InfluxQL reads them: floats in the model's database.
+fn channel_fields(
     store: &(impl Store + ?Sized),
     tenant: &Tenant,
     lines: &[Line],
-) -> Result<HashSet<String>> {
+) -> Result<HashSet<(String, String)>> {
     let mut names: Vec<String> = lines.iter().map(|l| l.measurement.clone()).collect();
     names.sort_unstable();
     names.dedup();
     let filter = SeriesFilter {
         uuids: None,
         measurements: Some(&names),
+        influx_names: true,
     };
     Ok(store
         .list_series(tenant, filter)?
-        .into_iter()
-        .map(|s| s.measurement)
+        .iter()
+        .map(|s| {
+            let (m, f) = s.influx_name();
+            (m.to_owned(), f.to_owned())
+        })
         .collect())
 }
 
@@ -183,8 +189,8 @@ const TYPE_RETRIES: usize = 3;
 /// Writes lines into `db`'s general series as InfluxDB 1.6 decides them
 /// ([`write_plan::plan`], to `destination`): each field keeps the type it was first written
 /// with; a point with a field of another type is dropped (`field type conflict`); points older
-/// than the retention policy keeps are dropped. `channels` are measurements whose field `value`
-/// is the channels' float (in the model's database). Counted by the points-per-hour quota of
+/// than the retention policy keeps are dropped. `channels` are the (measurement, field) pairs
+/// that are channels, floats (in the model's database). Counted by the points-per-hour quota of
 /// `subscription` (the organization's, in force), one unit a value.
 #[allow(clippy::too_many_arguments)]
 pub fn write_general(
@@ -193,7 +199,7 @@ pub fn write_general(
     subscription: &Subscription,
     db: &str,
     destination: Destination<'_>,
-    channels: &HashSet<String>,
+    channels: &HashSet<(String, String)>,
     lines: &[Line],
     parse_errors: &[LineError],
     now: Timestamp,
@@ -213,7 +219,11 @@ pub fn write_general(
             stored
                 .get(&(m.to_owned(), f.to_owned()))
                 .copied()
-                .or_else(|| (f == query::FIELD && channels.contains(m)).then_some(FieldType::Float))
+                .or_else(|| {
+                    channels
+                        .contains(&(m.to_owned(), f.to_owned()))
+                        .then_some(FieldType::Float)
+                })
         };
         let plan = write_plan::plan(lines, parse_errors, destination, &lookup);
         let accepted: Vec<&Line> = plan.points.iter().map(|&i| &lines[i]).collect();
@@ -226,16 +236,16 @@ pub fn write_general(
                 ty: f.field_type,
             })
             .collect();
-        // The channels' `value`, the first time a general series of their measurement has it.
-        for m in channels {
-            let key = (m.clone(), query::FIELD.to_owned());
+        // A channel's field, the first time a general series of its measurement has it.
+        for key in channels {
+            let (m, field) = key;
             let used = accepted.iter().any(|l| {
-                l.measurement == *m && write_plan::stored_fields(l).any(|(f, _)| f == query::FIELD)
+                l.measurement == *m && write_plan::stored_fields(l).any(|(f, _)| f == field)
             });
-            if used && !stored.contains_key(&key) {
+            if used && !stored.contains_key(key) {
                 new_fields.push(StoredFieldType {
-                    measurement: key.0,
-                    field: key.1,
+                    measurement: m.clone(),
+                    field: field.clone(),
                     ty: FieldType::Float,
                 });
             }
