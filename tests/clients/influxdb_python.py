@@ -82,5 +82,30 @@ try:
 except InfluxDBClientError as e:
     section("conflict", {"code": e.code, "content": str(e.content)})
 
+# Deleting data as the client's documentation shows: a series by its tags, points by time,
+# then the whole measurement.
+client.write_points(
+    [
+        {
+            "measurement": "disk",
+            "tags": {"host": host},
+            "time": time,
+            "fields": {"used": used, "path": "/"},
+        }
+        for host, time, used in [
+            ("alpha", "2021-03-01T00:00:00Z", 10),
+            ("alpha", "2021-03-01T00:01:00Z", 11),
+            ("beta", "2021-03-01T00:00:00Z", 20),
+            ("beta", "2021-03-01T00:01:00Z", 21),
+        ]
+    ]
+)
+client.delete_series(measurement="disk", tags={"host": "beta"})
+section("after_delete_series", list(client.query("SHOW SERIES FROM disk").get_points()))
+client.query("DELETE FROM disk WHERE time < '2021-03-01T00:01:00Z'", method="POST")
+section("after_delete", list(client.query("SELECT * FROM disk").get_points()))
+client.drop_measurement("disk")
+section("after_drop_measurement", client.get_list_measurements())
+
 client.drop_database("plant")
 section("after_drop", client.get_list_database())

@@ -152,6 +152,24 @@ fn influxdb_databases_belong_to_their_organization() {
     );
     let (_, r) = query(&h, b, &tb, "plant", "SELECT * FROM m");
     assert_eq!(r["results"][0], serde_json::json!({"statement_id": 0}));
+    // B deleting from its own leaves A's.
+    assert_eq!(
+        write(&h, b, &tb, "plant", "m,site=a f=2 1614556800000000000\n"),
+        (204, String::new())
+    );
+    let (_, r) = query(
+        &h,
+        b,
+        &tb,
+        "plant",
+        "DELETE FROM m WHERE time < now(); DROP SERIES WHERE site = 'a'; DROP MEASUREMENT m",
+    );
+    assert_eq!(
+        r["results"],
+        serde_json::json!([{"statement_id": 0}, {"statement_id": 1}, {"statement_id": 2}])
+    );
+    let (_, r) = query(&h, b, &tb, "plant", "SHOW SERIES");
+    assert_eq!(r["results"][0], serde_json::json!({"statement_id": 0}));
     // B dropping its own leaves A's.
     assert_eq!(
         query(&h, b, &tb, "", "DROP DATABASE plant").1["results"][0],
@@ -407,6 +425,34 @@ fn influxdb_the_fields_of_a_line_naming_a_device_are_its_channels() {
     assert_eq!(
         r["results"][0]["series"].as_array().map(Vec::len),
         Some(2),
+        "{r}"
+    );
+    // InfluxQL deletes the series without a device, never a device's channels.
+    let (_, r) = query(
+        &h,
+        email,
+        &token,
+        "fieldline",
+        "DELETE FROM plant WHERE time < now(); DROP MEASUREMENT plant; \
+         DROP SERIES FROM plant WHERE line = 'A'; SELECT max(temp) FROM plant GROUP BY *",
+    );
+    for i in 0..2 {
+        assert!(
+            r["results"][i]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("channels") && e.contains("not supported")),
+            "{r}"
+        );
+    }
+    assert_eq!(r["results"][2], serde_json::json!({"statement_id": 2}));
+    assert_eq!(
+        r["results"][3]["series"],
+        serde_json::json!([{
+            "name": "plant",
+            "tags": {"uuid": uuid},
+            "columns": ["time", "max"],
+            "values": [["2021-03-01T00:01:00Z", 72]]
+        }]),
         "{r}"
     );
 }

@@ -32,8 +32,8 @@ fn the_write_cases_get_influxdbs_answers() {
         &mut Mem::new(),
         "writes.toml",
         "write_",
-        // 88 equal, the GET /write (405) the HTTP layer's; 93 with the 4 different.
-        (88, 1),
+        // 163 equal, the GET /write (405) the HTTP layer's; 177 with the 13 different.
+        (163, 1),
         harness::WRITES_DIFFERENT,
     );
 }

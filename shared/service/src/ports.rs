@@ -608,6 +608,18 @@ pub trait Databases {
     ) -> Result<()>;
     /// Deletes one with all its data, at once; `false` when there was none.
     fn drop_database(&self, tenant: &Tenant, name: &str) -> Result<bool>;
+    /// `DROP MEASUREMENT`: the measurement's general series in `database`, their values and
+    /// its field types, at once.
+    fn drop_measurement(&self, tenant: &Tenant, database: &str, measurement: &str) -> Result<()>;
+    /// `DROP SERIES` and `DELETE`: the values of these fields of general series (their keys)
+    /// in `range`, then every series of them left without a value, in one transaction. Field
+    /// types stay.
+    fn delete_values(
+        &self,
+        tenant: &Tenant,
+        fields: &[i64],
+        range: fieldline_domain::query::TimeRange,
+    ) -> Result<()>;
     /// The stored types of the fields of these measurements of `database`.
     fn field_types(
         &self,

@@ -142,6 +142,90 @@ pub fn drop_database(db: &dyn Db, tenant: &Tenant, name: &str) -> Result<bool> {
     })
 }
 
+/// `DROP MEASUREMENT`: the measurement's series in `database`, their values and its field
+/// types, at once.
+pub fn drop_measurement(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    measurement: &str,
+) -> Result<()> {
+    transaction(db, |db| {
+        let p = [tenant.key.into(), database.into(), measurement.into()];
+        db.execute(
+            "DELETE FROM field_values WHERE field_key IN (SELECT f.key FROM series s \
+             JOIN series_fields f ON f.series_key = s.key \
+             WHERE s.org_key = ? AND s.database = ? AND s.measurement = ?)",
+            &p,
+        )?;
+        db.execute(
+            "DELETE FROM series_fields WHERE series_key IN (SELECT key FROM series \
+             WHERE org_key = ? AND database = ? AND measurement = ?)",
+            &p,
+        )?;
+        db.execute(
+            "DELETE FROM series WHERE org_key = ? AND database = ? AND measurement = ?",
+            &p,
+        )?;
+        db.execute(
+            "DELETE FROM measurement_fields WHERE org_key = ? AND database = ? \
+             AND measurement = ?",
+            &p,
+        )?;
+        Ok(())
+    })
+}
+
+/// `DROP SERIES` and `DELETE`: the values of these fields (keys of the organization's general
+/// series) in `range`, then every series of them left without a value, in one transaction.
+/// Field types stay, as InfluxDB keeps them.
+pub fn delete_values(db: &dyn Db, tenant: &Tenant, fields: &[i64], range: TimeRange) -> Result<()> {
+    transaction(db, |db| {
+        for chunk in fields.chunks(IN_CHUNK) {
+            let mut p: Vec<Value> = vec![range.min.into(), range.max.into(), tenant.key.into()];
+            p.extend(chunk.iter().map(|&k| Value::from(k)));
+            db.execute(
+                &format!(
+                    "DELETE FROM field_values WHERE ts >= ? AND ts <= ? AND field_key IN \
+                     (SELECT f.key FROM series_fields f JOIN series s ON s.key = f.series_key \
+                     WHERE s.org_key = ? AND f.key IN ({}))",
+                    placeholders(chunk.len())
+                ),
+                &p,
+            )?;
+        }
+        for chunk in fields.chunks(IN_CHUNK) {
+            let mut p: Vec<Value> = vec![tenant.key.into()];
+            p.extend(chunk.iter().map(|&k| Value::from(k)));
+            let empty = db.execute(
+                &format!(
+                    "SELECT DISTINCT f.series_key FROM series_fields f \
+                     JOIN series s ON s.key = f.series_key \
+                     WHERE s.org_key = ? AND f.key IN ({}) AND NOT EXISTS ( \
+                         SELECT 1 FROM series_fields g JOIN field_values v ON v.field_key = g.key \
+                         WHERE g.series_key = f.series_key)",
+                    placeholders(chunk.len())
+                ),
+                &p,
+            )?;
+            let keys: Vec<Value> = empty
+                .iter()
+                .map(|r| r.i64(0).map(Value::from))
+                .collect::<Result<_>>()?;
+            if keys.is_empty() {
+                continue;
+            }
+            let list = placeholders(keys.len());
+            db.execute(
+                &format!("DELETE FROM series_fields WHERE series_key IN ({list})"),
+                &keys,
+            )?;
+            db.execute(&format!("DELETE FROM series WHERE key IN ({list})"), &keys)?;
+        }
+        Ok(())
+    })
+}
+
 /// The stored types of the fields of these measurements of `database`.
 pub fn field_types(
     db: &dyn Db,
@@ -590,6 +674,14 @@ impl<D: Db> Databases for crate::SqlStore<D> {
 
     fn drop_database(&self, tenant: &Tenant, name: &str) -> Result<bool> {
         drop_database(&self.0, tenant, name)
+    }
+
+    fn drop_measurement(&self, tenant: &Tenant, database: &str, measurement: &str) -> Result<()> {
+        drop_measurement(&self.0, tenant, database, measurement)
+    }
+
+    fn delete_values(&self, tenant: &Tenant, fields: &[i64], range: TimeRange) -> Result<()> {
+        delete_values(&self.0, tenant, fields, range)
     }
 
     fn field_types(

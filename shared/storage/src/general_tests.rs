@@ -336,6 +336,60 @@ fn the_fields_a_line_wrote_a_device_as_read_back_as_one_series() {
 }
 
 #[test]
+fn deleting_takes_the_values_in_range_then_the_series_left_empty_of_one_organization() {
+    let db = db();
+    let (a, _) = org(&db, "A", "a@example.com");
+    let (b, _) = org(&db, "B", "b@example.com");
+    create(&db, &a, "plant");
+    write(
+        &db,
+        &a,
+        "plant",
+        "m,k=x f=1 1000\nm,k=x f=2 2000\nm,k=y f=3 1000\n",
+    );
+    let keys = |tenant| -> Vec<i64> {
+        QuerySource::new(&db, tenant, "fieldline")
+            .series("plant", None)
+            .unwrap()
+            .iter()
+            .flat_map(|s| s.fields.iter().map(|f| -f.key))
+            .collect()
+    };
+    let all = keys(&a);
+    assert_eq!(all.len(), 2);
+    // Another organization's keys delete nothing.
+    general::delete_values(&db, &b, &all, ALL).unwrap();
+    assert_eq!(keys(&a).len(), 2);
+    // Points before 1500 ns: `k=y` is left without one and goes; `k=x` keeps its later point.
+    let before = TimeRange {
+        min: i64::MIN,
+        max: 1499,
+    };
+    general::delete_values(&db, &a, &all, before).unwrap();
+    let mut source = QuerySource::new(&db, &a, "fieldline");
+    let left = source.series("plant", None).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].tags, [("k".to_owned(), "x".to_owned())]);
+    let values = source
+        .values(left[0].fields[0].key, ALL, false, None)
+        .unwrap();
+    assert_eq!(values, [(2000, FieldData::Float(2.0))]);
+    // The type stays until the measurement is dropped.
+    let types = |tenant| {
+        general::field_types(&db, tenant, "plant", &["m"])
+            .unwrap()
+            .len()
+    };
+    general::delete_values(&db, &a, &keys(&a), ALL).unwrap();
+    assert!(keys(&a).is_empty());
+    assert_eq!(types(&a), 1);
+    general::drop_measurement(&db, &b, "plant", "m").unwrap();
+    assert_eq!(types(&a), 1);
+    general::drop_measurement(&db, &a, "plant", "m").unwrap();
+    assert_eq!(types(&a), 0);
+}
+
+#[test]
 fn retention_deletes_old_values_in_batches() {
     let db = db();
     let (tenant, _) = org(&db, "Plant", "a@example.com");

@@ -190,7 +190,7 @@ fn the_write_cases_get_influxdbs_answers_over_storage() {
         ("write_missing_db_check", MODEL_LISTED),
         ("write_teardown_check", MODEL_LISTED),
     ]);
-    replay_over_storage("writes.toml", "write_", (86, 1), &different);
+    replay_over_storage("writes.toml", "write_", (161, 1), &different);
 }
 
 #[test]

@@ -267,6 +267,45 @@ pub const WRITES_DIFFERENT: &[(&str, &str)] = &[
          refused for a type conflict (types,t=b: its series is created before its fields are \
          checked); Fieldline stores neither",
     ),
+    (
+        "write_del_drop_series_tag_check_select",
+        "InfluxDB keeps a measurement's fields while any series of it is left (`g` was only the \
+         dropped series'); Fieldline's measurement has the fields its series hold",
+    ),
+    (
+        "write_del_drop_series_tag_check_fields",
+        "the field `g` only the dropped series had (write_del_drop_series_tag_check_select)",
+    ),
+    (
+        "write_del_drop_series_get_check_fields",
+        "the field `g` only the dropped series had (write_del_drop_series_tag_check_select)",
+    ),
+    (
+        "write_del_drop_series_retype_check",
+        "InfluxDB creates the series of a point it refuses for a type conflict; Fieldline \
+         stores nothing of a refused point",
+    ),
+    (
+        "write_del_delete_retype_check",
+        "the series of a refused point (write_del_drop_series_retype_check)",
+    ),
+    (
+        "write_del_delete_conflict_series_check",
+        "the series of a refused point (write_del_drop_series_retype_check)",
+    ),
+    (
+        "write_del_own_db_setup_check",
+        "the series of a refused point (write_del_drop_series_retype_check)",
+    ),
+    (
+        "write_del_drop_series_field",
+        "InfluxDB names the shard that refused the field condition (`shard 9: `); Fieldline has \
+         no shards to name",
+    ),
+    (
+        "write_del_delete_field",
+        "the shard InfluxDB names (write_del_drop_series_field)",
+    ),
 ];
 
 /// A [`Source`] that also stores what `/write` requests send and keeps the catalog the

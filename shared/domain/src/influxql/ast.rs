@@ -27,7 +27,14 @@ pub enum Statement {
         name: String,
         database: String,
     },
-    /// A statement InfluxDB 1.x knows and Fieldline does not run (`DROP SERIES`, `GRANT`,
+    /// `DROP MEASUREMENT <name>`: the measurement's series, points and field types.
+    DropMeasurement(String),
+    /// `DROP SERIES [FROM …] [WHERE …]`: the series whose tags match, with every point.
+    DropSeries(DeleteSeries),
+    /// `DELETE [FROM …] [WHERE …]`: the points of the matching series in the condition's time
+    /// range (all time without one); a series left without a point goes with them.
+    Delete(DeleteSeries),
+    /// A statement InfluxDB 1.x knows and Fieldline does not run (`GRANT`,
     /// `SHOW USERS`, `CREATE CONTINUOUS QUERY`, …). Only its leading keywords
     /// are checked; the rest, up to the next `;`, is kept as written.
     Unsupported {
@@ -51,6 +58,14 @@ impl Statement {
             _ => None,
         }
     }
+}
+
+/// What `DROP SERIES` and `DELETE` delete: series of these measurements (every measurement
+/// when none) whose tags pass the condition; at least one of the two is given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeleteSeries {
+    pub from: Vec<Measurement>,
+    pub condition: Option<Expr>,
 }
 
 /// `CREATE DATABASE <name> [WITH [DURATION d] [REPLICATION n] [SHARD DURATION d] [NAME rp]]`:

@@ -6,10 +6,10 @@ use std::fmt::{self, Display, Formatter, Write};
 
 use super::ast::{
     AlterRetentionPolicy, BinaryOp, Cardinality, CreateDatabase, CreateRetentionPolicy, DataType,
-    Dimension, Expr, Field, Fill, Measurement, MeasurementName, NameOrAll, Order, SelectStatement,
-    ShowCardinality, ShowFieldKeys, ShowMeasurements, ShowRetentionPolicies, ShowSeries,
-    ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter, Target, TimeOffset, VarRef,
-    WildcardKind,
+    DeleteSeries, Dimension, Expr, Field, Fill, Measurement, MeasurementName, NameOrAll, Order,
+    SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements, ShowRetentionPolicies,
+    ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter, Target, TimeOffset,
+    VarRef, WildcardKind,
 };
 use super::duration::format_duration;
 use super::lexer::{is_ident_char, Keyword};
@@ -158,6 +158,17 @@ impl Display for Statement {
                 quote_ident(name),
                 quote_ident(database)
             ),
+            Statement::DropMeasurement(name) => {
+                write!(f, "DROP MEASUREMENT {}", quote_ident(name))
+            }
+            Statement::DropSeries(s) => {
+                f.write_str("DROP SERIES")?;
+                s.fmt(f)
+            }
+            Statement::Delete(s) => {
+                f.write_str("DELETE")?;
+                s.fmt(f)
+            }
             Statement::Unsupported { text, .. } => f.write_str(text),
         }
     }
@@ -237,6 +248,17 @@ impl Display for AlterRetentionPolicy {
             f.write_str(" DEFAULT")?;
         }
         Ok(())
+    }
+}
+
+/// ` FROM … WHERE …`, each where given.
+impl Display for DeleteSeries {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if !self.from.is_empty() {
+            f.write_str(" FROM ")?;
+            list(f, &self.from)?;
+        }
+        condition(f, &self.condition)
     }
 }
 

@@ -35,10 +35,10 @@ mod tests;
 
 pub use ast::{
     AlterRetentionPolicy, BinaryOp, Cardinality, CreateDatabase, CreateRetentionPolicy, DataType,
-    DatabasePolicy, Dimension, Expr, Field, Fill, GroupByTime, Measurement, MeasurementName,
-    NameOrAll, Order, Regex, SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements,
-    ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
-    Target, TimeOffset, VarRef, WildcardKind,
+    DatabasePolicy, DeleteSeries, Dimension, Expr, Field, Fill, GroupByTime, Measurement,
+    MeasurementName, NameOrAll, Order, Regex, SelectStatement, ShowCardinality, ShowFieldKeys,
+    ShowMeasurements, ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source,
+    Statement, TagKeyFilter, Target, TimeOffset, VarRef, WildcardKind,
 };
 pub use display::{quote_ident, quote_string};
 pub use duration::{format_duration, parse_duration};

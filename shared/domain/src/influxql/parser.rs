@@ -3,8 +3,8 @@
 
 use super::ast::{
     AlterRetentionPolicy, BinaryOp, Cardinality, CreateDatabase, CreateRetentionPolicy, DataType,
-    DatabasePolicy, Dimension, Expr, Field, Fill, Measurement, MeasurementName, NameOrAll, Order,
-    Regex, SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements,
+    DatabasePolicy, DeleteSeries, Dimension, Expr, Field, Fill, Measurement, MeasurementName,
+    NameOrAll, Order, Regex, SelectStatement, ShowCardinality, ShowFieldKeys, ShowMeasurements,
     ShowRetentionPolicies, ShowSeries, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
     Target, TimeOffset, VarRef, WildcardKind,
 };
@@ -266,7 +266,7 @@ impl<'a> Parser<'a> {
         match t.tok {
             Tok::Keyword(Keyword::Select) => Ok(Statement::Select(Box::new(self.select()?))),
             Tok::Keyword(Keyword::Show) => self.show(start),
-            Tok::Keyword(Keyword::Delete) => self.unsupported("DELETE", start),
+            Tok::Keyword(Keyword::Delete) => Ok(Statement::Delete(self.delete_series()?)),
             Tok::Keyword(Keyword::Create) => self.create(start),
             Tok::Keyword(Keyword::Drop) => self.drop_(start),
             Tok::Keyword(Keyword::Explain) => self.unsupported("EXPLAIN", start),
@@ -529,7 +529,9 @@ impl<'a> Parser<'a> {
                 "DROP CONTINUOUS QUERY"
             }
             Tok::Keyword(Keyword::Database) => return Ok(Statement::DropDatabase(self.ident()?)),
-            Tok::Keyword(Keyword::Measurement) => "DROP MEASUREMENT",
+            Tok::Keyword(Keyword::Measurement) => {
+                return Ok(Statement::DropMeasurement(self.ident()?))
+            }
             Tok::Keyword(Keyword::Retention) => {
                 self.expect_keyword(Keyword::Policy)?;
                 let name = self.ident()?;
@@ -537,7 +539,9 @@ impl<'a> Parser<'a> {
                 let database = self.ident()?;
                 return Ok(Statement::DropRetentionPolicy { name, database });
             }
-            Tok::Keyword(Keyword::Series) => "DROP SERIES",
+            Tok::Keyword(Keyword::Series) => {
+                return Ok(Statement::DropSeries(self.delete_series()?))
+            }
             Tok::Keyword(Keyword::Shard) => "DROP SHARD",
             Tok::Keyword(Keyword::Subscription) => "DROP SUBSCRIPTION",
             Tok::Keyword(Keyword::User) => "DROP USER",
@@ -848,6 +852,18 @@ impl<'a> Parser<'a> {
             limit: self.limit(Keyword::Limit)?,
             offset: self.limit(Keyword::Offset)?,
         }))
+    }
+
+    /// `[FROM …] [WHERE …]` of `DROP SERIES` and `DELETE`, one of them at least (influxql's
+    /// `parseDropSeriesStatement`, `parseDeleteStatement`).
+    fn delete_series(&mut self) -> Result<DeleteSeries, ParseError> {
+        let t = self.peek().clone();
+        let from = self.opt_from()?;
+        let condition = self.condition()?;
+        if from.is_empty() && condition.is_none() {
+            return Err(self.expected(&t, &["FROM", "WHERE"]));
+        }
+        Ok(DeleteSeries { from, condition })
     }
 
     fn on_database(&mut self) -> Result<Option<String>, ParseError> {

@@ -485,13 +485,10 @@ fn unsupported_statements_are_recognised() {
         ("CREATE USER u WITH PASSWORD 'p' WITH ALL PRIVILEGES", "CREATE USER"),
         ("CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT mean(v) INTO x FROM m GROUP BY time(1h) END", "CREATE CONTINUOUS QUERY"),
         ("CREATE SUBSCRIPTION s ON db.rp DESTINATIONS ALL 'udp://h:1'", "CREATE SUBSCRIPTION"),
-        ("DROP MEASUREMENT m", "DROP MEASUREMENT"),
-        ("DROP SERIES FROM m WHERE host = 'a'", "DROP SERIES"),
         ("DROP CONTINUOUS QUERY cq ON db", "DROP CONTINUOUS QUERY"),
         ("DROP SHARD 1", "DROP SHARD"),
         ("DROP SUBSCRIPTION s ON db.rp", "DROP SUBSCRIPTION"),
         ("DROP USER u", "DROP USER"),
-        ("DELETE FROM m WHERE time < now() - 1d", "DELETE"),
         ("EXPLAIN ANALYZE SELECT * FROM m", "EXPLAIN"),
         ("GRANT ALL TO u", "GRANT"),
         ("REVOKE READ ON db FROM u", "REVOKE"),
@@ -521,9 +518,42 @@ fn unsupported_statements_are_recognised() {
     .unwrap();
     assert_eq!(q.len(), 4);
     assert_eq!(q[1], Statement::ShowDatabases);
-    assert!(
-        matches!(&q[2], Statement::Unsupported { text, .. } if text == "DROP SERIES FROM /x;y/")
-    );
+    assert_eq!(q[2].to_string(), "DROP SERIES FROM /x;y/");
+    for text in [
+        "DROP MEASUREMENT m",
+        "DROP MEASUREMENT \"del q\"",
+        "DROP SERIES FROM m WHERE host = 'a'",
+        "DROP SERIES WHERE region = 'eu'",
+        "DROP SERIES FROM /^del_/, cpu",
+        "DELETE FROM m WHERE time < now() - 1d",
+        "DELETE WHERE time < '2021-03-01T00:01:00Z'",
+        "DELETE FROM m",
+    ] {
+        assert!(
+            matches!(
+                parse_one(text),
+                Statement::DropMeasurement(_) | Statement::DropSeries(_) | Statement::Delete(_)
+            ),
+            "{text}"
+        );
+        round_trip(text);
+    }
+    for (text, error) in [
+        (
+            "DROP SERIES",
+            "found EOF, expected FROM, WHERE at line 1, char 13",
+        ),
+        (
+            "DELETE",
+            "found EOF, expected FROM, WHERE at line 1, char 8",
+        ),
+        (
+            "DROP MEASUREMENT /^del/",
+            "found /, expected identifier at line 1, char 18",
+        ),
+    ] {
+        assert_eq!(parse_query(text).unwrap_err().to_string(), error, "{text}");
+    }
     // influxql's quirk: EXACT without CARDINALITY is plain SHOW SERIES.
     assert_eq!(
         parse_one("SHOW SERIES EXACT"),

@@ -386,10 +386,16 @@ pub fn show_retention_policies(
     })
 }
 
-/// The warning InfluxDB 1.6 adds when a statement that changes the catalog comes in a `GET`
-/// (it runs it all the same); `None` for other statements.
+/// The warning InfluxDB 1.6 adds when a statement that changes the catalog, or drops a
+/// measurement or series, comes in a `GET` (it runs it all the same; `DELETE` has none);
+/// `None` for other statements.
 pub fn read_only_warning(statement: &Statement) -> Option<String> {
-    statement.ddl_keywords()?;
+    if !matches!(
+        statement,
+        Statement::DropMeasurement(_) | Statement::DropSeries(_)
+    ) {
+        statement.ddl_keywords()?;
+    }
     Some(format!(
         "deprecated use of '{statement}' in a read only context, please use a POST request instead"
     ))

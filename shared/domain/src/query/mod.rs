@@ -25,6 +25,7 @@ mod cardinality;
 mod check;
 mod cond;
 pub mod ddl;
+mod delete;
 mod edge_cache;
 mod eval;
 mod exact;
@@ -306,6 +307,30 @@ pub trait Source {
         Ok(Err(unsupported("dropping a database")))
     }
 
+    /// `DROP MEASUREMENT`: deletes measurement `name` of `database` at once: its series, their
+    /// points, and the types of its fields (written again, a field may take another type).
+    fn drop_measurement(
+        &mut self,
+        database: &str,
+        name: &str,
+    ) -> Result<Result<(), String>, SourceError> {
+        let _ = (database, name);
+        Ok(Err(unsupported("dropping a measurement")))
+    }
+
+    /// `DROP SERIES` and `DELETE`: deletes the points of `series` (as [`Source::series`] listed
+    /// them in `database`) in `range`, then every one of them left without a point. The types
+    /// of their fields stay.
+    fn delete_series(
+        &mut self,
+        database: &str,
+        series: &[SeriesMeta],
+        range: TimeRange,
+    ) -> Result<Result<(), String>, SourceError> {
+        let _ = (database, series, range);
+        Ok(Err(unsupported("deleting series")))
+    }
+
     /// `SELECT INTO`: writes `points` into `database` (retention policy `rp`), as a `/write`
     /// would (field types kept per measurement, conflicts refused); answers how many points
     /// were written.
@@ -570,6 +595,9 @@ pub fn execute(
                 None => select::run(s, ctx, source)?,
             },
             Statement::ShowCardinality(s) => cardinality::run(s, ctx, source)?,
+            Statement::DropMeasurement(_) | Statement::DropSeries(_) | Statement::Delete(_) => {
+                delete::run(statement, ctx, source)?
+            }
             Statement::Unsupported { what, .. } => Err(StatementError::Failed(format!(
                 "{what} is not supported by Fieldline: its InfluxDB API reads data and \
                  accepts writes through /write; manage devices and channels with the admin API"

@@ -129,7 +129,12 @@ pub(crate) fn run(
                 Ok(nonempty(series(None, &["key"], rows)))
             }
         },
-        Statement::Select(_) | Statement::ShowCardinality(_) | Statement::Unsupported { .. } => {
+        Statement::Select(_)
+        | Statement::ShowCardinality(_)
+        | Statement::DropMeasurement(_)
+        | Statement::DropSeries(_)
+        | Statement::Delete(_)
+        | Statement::Unsupported { .. } => {
             Err(StatementError::Failed("not a SHOW statement".into()))
         }
         Statement::CreateDatabase(_)

@@ -255,6 +255,49 @@ impl Source for Mem {
         Ok(Ok(()))
     }
 
+    fn drop_measurement(
+        &mut self,
+        database: &str,
+        name: &str,
+    ) -> Result<Result<(), String>, SourceError> {
+        for ((db, _), series) in &mut self.series {
+            if db == database {
+                series.retain(|(m, _), _| m != name);
+            }
+        }
+        self.types
+            .retain(|(d, m, _), _| !(d == database && m == name));
+        Ok(Ok(()))
+    }
+
+    fn delete_series(
+        &mut self,
+        database: &str,
+        series: &[SeriesMeta],
+        range: TimeRange,
+    ) -> Result<Result<(), String>, SourceError> {
+        for f in series.iter().flat_map(|s| &s.fields) {
+            let values = &mut self.values[usize::try_from(f.key).unwrap()];
+            values.retain(|(t, _)| *t < range.min || *t > range.max);
+        }
+        let values = &self.values;
+        for ((db, _), stored) in &mut self.series {
+            if db != database {
+                continue;
+            }
+            for s in series {
+                let key = (s.measurement.clone(), s.tags.clone());
+                let empty = stored
+                    .get(&key)
+                    .is_some_and(|fields| fields.values().all(|&k| values[k].is_empty()));
+                if empty {
+                    stored.remove(&key);
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
     fn write_points(
         &mut self,
         database: &str,

@@ -149,6 +149,45 @@ impl<S: Store + ?Sized> Source for CallerSource<'_, S> {
         )
     }
 
+    fn drop_measurement(&mut self, database: &str, name: &str) -> Hooked<()> {
+        if let Err(e) = self.may_manage() {
+            return Ok(Err(e));
+        }
+        if database == self.model {
+            let series = self.reads.series(database, Some(&[name.to_owned()]))?;
+            if let Err(e) = no_channels(&series) {
+                return Ok(Err(e));
+            }
+        }
+        hooked(
+            self.store
+                .drop_measurement(&self.caller.tenant, database, name),
+        )
+    }
+
+    fn delete_series(
+        &mut self,
+        _database: &str,
+        series: &[SeriesMeta],
+        range: TimeRange,
+    ) -> Hooked<()> {
+        if let Err(e) = self.may_manage() {
+            return Ok(Err(e));
+        }
+        if let Err(e) = no_channels(series) {
+            return Ok(Err(e));
+        }
+        // A general field's key is negated in the engine (`QuerySource`).
+        let fields: Vec<i64> = series
+            .iter()
+            .flat_map(|s| s.fields.iter().map(|f| -f.key))
+            .collect();
+        hooked(
+            self.store
+                .delete_values(&self.caller.tenant, &fields, range),
+        )
+    }
+
     fn write_points(&mut self, database: &str, rp: &str, points: &[Line]) -> Hooked<usize> {
         // Read afresh: an earlier statement of the request may have created the database.
         let report = super::scope(self.store, self.caller, self.model).and_then(|scope| {
@@ -177,6 +216,19 @@ impl<S: Store + ?Sized> Source for CallerSource<'_, S> {
             },
             Err(e) => Ok(Err(e)),
         }
+    }
+}
+
+/// Statements delete general series only: a device's channels (the model's database) are
+/// deleted with their device or channel, through the admin API, which keeps the model whole.
+fn no_channels(series: &[SeriesMeta]) -> Result<(), String> {
+    match series.iter().find(|s| s.fields.iter().any(|f| f.key > 0)) {
+        None => Ok(()),
+        Some(s) => Err(format!(
+            "deleting a device's channels with InfluxQL is not supported by Fieldline \
+             (measurement {:?} holds channels): delete channels or devices with the admin API",
+            s.measurement
+        )),
     }
 }
 
