@@ -117,6 +117,13 @@ pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
     } else {
         None
     };
+    if line.fields.len() > crate::query::write_plan::MAX_FIELDS_PER_POINT {
+        // The general series refuse it as InfluxDB's limit says (`write_plan`).
+        return Err(format!(
+            "too many fields: a point of measurement {m:?} has {} fields",
+            line.fields.len()
+        ));
+    }
     let mut points = Vec::with_capacity(line.fields.len());
     for (k, v) in &line.fields {
         if k == "time" {
@@ -263,6 +270,16 @@ mod tests {
                 "is not a communicationId",
             ),
             (format!("cpu,{u} value=1 -5"), "invalid timestamp"),
+            (
+                format!(
+                    "cpu,{u} {} 1",
+                    (0..1001)
+                        .map(|i| format!("f{i}=1"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                "too many fields",
+            ),
             ("cpu,uuid=nope value=1 1".to_owned(), "input tag \"uuid\""),
         ] {
             let e = all(&line).unwrap_err();
