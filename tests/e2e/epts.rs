@@ -397,14 +397,30 @@ fn influx_write_answers_as_influxdb_and_keeps_what_it_accepts() {
     let line = |v: f64, ms: i64| {
         format!(r"auto~watt,device=Press\ 9,sensor=Meter,unit=W,{u} value={v} {ms}")
     };
-    // unknown devices are refused until automatic registration is on; nothing is written
-    let (s, e) = write("db=fieldline&precision=ms", &line(1.0, 1_595_325_600_000));
-    assert_eq!(s, 400, "{e}");
-    let msg = e["error"].as_str().expect("error");
-    assert!(
-        msg.starts_with("partial write: unknown device") && msg.ends_with("dropped=1"),
-        "{msg}"
+    // Without automatic registration a line naming an unknown device is kept, as InfluxDB
+    // keeps every line: a series of the database with its tags as written, no device made.
+    let unknown = "99999999-2222-4333-8444-555555555555";
+    let (s, e) = write(
+        "db=fieldline&precision=ms",
+        &format!("early,uuid={unknown} value=1,count=2i 1595325600000"),
     );
+    assert_eq!(s, 204, "{e}");
+    let (_, q) = json_of(
+        c.get(h.url("/query"))
+            .basic_auth(&o.email, Some(&token))
+            .query(&[("db", "fieldline"), ("q", "SELECT * FROM early")]),
+    );
+    assert_eq!(
+        q["results"][0]["series"][0]["values"],
+        serde_json::json!([["2020-07-21T10:00:00Z", 2, unknown, 1]]),
+        "{q}"
+    );
+    assert!(storage::device_by_uuid(
+        &db,
+        &o.tenant,
+        fieldline_domain::Uuid::parse(unknown).expect("uuid")
+    )
+    .is_err());
     storage::set_auto_registration(&db, &o.tenant, true).expect("auto registration");
     // a good line and a bad one: the good one lands, the answer is InfluxDB's partial write
     let body = format!(

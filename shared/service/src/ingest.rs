@@ -12,7 +12,7 @@ use fieldline_domain::query::write::DeviceKey;
 use fieldline_domain::sensorbis;
 use fieldline_domain::{
     authorize, Action, ChannelFields, CommunicationId, ConduitTier, Device, DeviceFields, Name,
-    Point, Principal, SensorFields, SensorId, Subscription, Timestamp, Unit,
+    NetworkId, Point, Principal, SensorFields, SensorId, Subscription, Timestamp, Unit, Uuid,
 };
 
 use crate::auth::ConduitCaller;
@@ -55,6 +55,8 @@ pub struct Incoming {
     /// The measurement and field a `/write` line wrote the channel as, when not its
     /// communicationId and `value` ([`crate::ports::SeriesInfo::written_field`]).
     pub written_field: Option<(String, String)>,
+    /// The index of the `/write` line the point came from (0 for the other APIs).
+    pub line: usize,
 }
 
 impl Incoming {
@@ -70,6 +72,7 @@ impl Incoming {
             unit: None,
             written_tags: None,
             written_field: None,
+            line: 0,
         }
     }
 }
@@ -100,6 +103,10 @@ impl Incoming {
 pub struct IngestReport {
     pub written: usize,
     pub rejected: Vec<String>,
+    /// InfluxDB `/write` without automatic registration: the points that name a device or a
+    /// channel the organization does not have, not written here and not refused. Each is a
+    /// value of a general series instead (`influx::write`).
+    pub unrouted: Vec<Incoming>,
 }
 
 fn key_text(key: &DeviceKey) -> String {
@@ -176,10 +183,13 @@ pub fn ingest(
     let may_register =
         auto_register && authorize(principal, Action::RegisterFromData, tenant.id()).is_ok();
     let mut targets: Vec<(Target<'_>, Vec<&Incoming>)> = Vec::with_capacity(by_device.len());
+    // The channels of the known devices, by their index in `targets`.
+    let mut refs: HashMap<usize, HashMap<String, ChannelRef>> = HashMap::new();
     for (key, group) in by_device {
         match known.remove(key) {
-            Some(device) => {
+            Some((device, channels)) => {
                 authorize(principal, Action::WritePoints(device.id), tenant.id())?;
+                refs.insert(targets.len(), channels);
                 targets.push((Target::Known(Box::new(device)), group));
             }
             None if may_register => targets.push((Target::New(group[0]), group)),
@@ -198,6 +208,9 @@ pub fn ingest(
                     authorize(principal, Action::RegisterFromData, tenant.id())?;
                 }
                 Api::SensorbisPush => return Err(Error::NotFound(Entity::Device)),
+                Api::InfluxWrite if !auto_register => {
+                    report.unrouted.extend(group.iter().map(|p| (*p).clone()));
+                }
                 Api::InfluxWrite => {
                     let why = if auto_register {
                         "registering a device needs the Modify permission"
@@ -221,18 +234,18 @@ pub fn ingest(
     };
 
     // Channels of known devices: drop what may not be created before anything is counted.
-    let mut refs: HashMap<usize, HashMap<String, ChannelRef>> = HashMap::new();
     let mut to_write = 0usize;
     for (i, (target, group)) in targets.iter_mut().enumerate() {
-        if let Target::Known(device) = target {
-            let r = store.channel_refs(tenant, device)?;
+        if let (Target::Known(device), Some(r)) = (&*target, refs.get(&i)) {
             if api == Api::SensorbisPush {
-                check_push(store, tenant, device, group, &r)?;
+                check_push(store, tenant, device, group, r)?;
             }
             if !create_channels {
                 group.retain(|p| {
                     let ok = r.contains_key(p.channel.as_str());
-                    if !ok {
+                    if !ok && api == Api::InfluxWrite && !auto_register {
+                        report.unrouted.push((*p).clone());
+                    } else if !ok {
                         report.rejected.push(format!(
                             "unknown channel: device {} has no channel {:?}; add it through \
                              the admin API, or turn on automatic registration",
@@ -243,7 +256,6 @@ pub fn ingest(
                     ok
                 });
             }
-            refs.insert(i, r);
         }
         to_write += group.len();
     }
@@ -497,34 +509,42 @@ pub fn conduit_upload(
 }
 
 /// The devices of the organization that the points name, in one lookup for the UUIDs.
+/// The devices these keys name that exist, each with its channels by communicationId, in one
+/// lookup.
 fn known_devices<'k>(
     store: &(impl Store + ?Sized),
     tenant: &Tenant,
     keys: impl Iterator<Item = &'k DeviceKey>,
-) -> Result<HashMap<DeviceKey, Device>> {
-    let keys: Vec<&DeviceKey> = keys.collect();
-    let uuids: Vec<_> = keys
-        .iter()
-        .filter_map(|k| match k {
-            DeviceKey::Uuid(u) => Some(*u),
-            DeviceKey::NetworkId(_) => None,
-        })
-        .collect();
-    let mut out = HashMap::new();
-    if !uuids.is_empty() {
-        for d in store.devices_by_uuid(tenant, &uuids)? {
-            out.insert(DeviceKey::Uuid(d.uuid), d);
+) -> Result<HashMap<DeviceKey, crate::ports::DeviceChannels>> {
+    let (mut uuids, mut network_ids) = (Vec::new(), Vec::new());
+    for k in keys {
+        match k {
+            DeviceKey::Uuid(u) => uuids.push(*u),
+            DeviceKey::NetworkId(n) => network_ids.push(n.clone()),
         }
     }
-    for k in keys {
-        if let DeviceKey::NetworkId(n) = k {
-            match store.device_by_network_id(tenant, n) {
-                Ok(d) => {
-                    out.insert(k.clone(), d);
-                }
-                Err(Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+    let mut out = HashMap::new();
+    let found = store.devices_with_channels(tenant, &uuids, &network_ids)?;
+    let (uuids, network_ids): (HashSet<Uuid>, HashSet<NetworkId>) = (
+        uuids.into_iter().collect(),
+        network_ids.into_iter().collect(),
+    );
+    for (d, channels) in found {
+        // A device named both ways (a UUID in one point, its network id in another) is found
+        // under each.
+        if let Some(n) = d
+            .fields
+            .network_id
+            .as_ref()
+            .filter(|n| network_ids.contains(n))
+        {
+            out.insert(
+                DeviceKey::NetworkId(n.clone()),
+                (d.clone(), channels.clone()),
+            );
+        }
+        if uuids.contains(&d.uuid) {
+            out.insert(DeviceKey::Uuid(d.uuid), (d, channels));
         }
     }
     Ok(out)

@@ -312,12 +312,23 @@ pub trait Users {
     ) -> Result<(Tenant, Membership)>;
 }
 
+/// A device with its channels by communicationId (what an upload resolves).
+pub type DeviceChannels = (Device, HashMap<String, ChannelRef>);
+
 /// Devices, their sensors and channels.
 pub trait Devices {
     fn device(&self, tenant: &Tenant, id: DeviceId) -> Result<Device>;
     fn device_by_network_id(&self, tenant: &Tenant, network_id: &NetworkId) -> Result<Device>;
     /// The devices with these UUIDs (the ones that exist), in one lookup.
     fn devices_by_uuid(&self, tenant: &Tenant, uuids: &[Uuid]) -> Result<Vec<Device>>;
+    /// The devices with these UUIDs or network ids (the ones that exist), each with its
+    /// channels by communicationId, in one lookup: what an upload resolves before it writes.
+    fn devices_with_channels(
+        &self,
+        tenant: &Tenant,
+        uuids: &[Uuid],
+        network_ids: &[NetworkId],
+    ) -> Result<Vec<DeviceChannels>>;
     fn list_devices(&self, tenant: &Tenant) -> Result<Vec<Device>>;
     fn update_device(
         &self,

@@ -178,6 +178,67 @@ pub fn devices_by_uuid(db: &dyn Db, tenant: &Tenant, uuids: &[Uuid]) -> Result<V
     Ok(out)
 }
 
+/// The devices of the organization with these UUIDs or network ids (those that exist), each
+/// with its channels by communicationId: what an upload resolves before it writes, in one
+/// statement per 500 keys (the device's columns repeat on each of its channels' rows).
+pub fn devices_with_channels(
+    db: &dyn Db,
+    tenant: &Tenant,
+    uuids: &[Uuid],
+    network_ids: &[NetworkId],
+) -> Result<Vec<fieldline_service::ports::DeviceChannels>> {
+    let mut out: Vec<fieldline_service::ports::DeviceChannels> = Vec::new();
+    let keys: Vec<Value> = uuids
+        .iter()
+        .map(|u| Value::from(*u))
+        .chain(network_ids.iter().map(Value::from))
+        .collect();
+    let n_uuids = uuids.len();
+    let mut start = 0;
+    for chunk in keys.chunks(crate::points::IN_CHUNK) {
+        // How many of this chunk are UUIDs (they come first).
+        let u = n_uuids.saturating_sub(start).min(chunk.len());
+        start += chunk.len();
+        let mut by: Vec<String> = Vec::new();
+        if u > 0 {
+            by.push(format!("uuid IN ({})", crate::db::placeholders(u)));
+        }
+        if chunk.len() > u {
+            by.push(format!(
+                "network_id IN ({})",
+                crate::db::placeholders(chunk.len() - u)
+            ));
+        }
+        // `+c.org_key`: the device's index on channels, not the organization's (see
+        // `channel_refs_by_key`).
+        let sql = format!(
+            "SELECT d.*, c.communication_id, c.key FROM \
+             (SELECT {DEVICE_COLS} FROM devices WHERE org_key = ? AND ({})) d \
+             LEFT JOIN channels c ON c.device_key = d.key AND +c.org_key = ? ORDER BY d.key",
+            by.join(" OR ")
+        );
+        let mut params: Vec<Value> = vec![tenant.key.into()];
+        params.extend(chunk.iter().cloned());
+        params.push(tenant.key.into());
+        for r in db.execute(&sql, &params)?.iter() {
+            let key = r.i64(0)?;
+            if out.last().is_none_or(|(d, _)| d.key != key) {
+                out.push((device_from(&r)?, HashMap::new()));
+            }
+            if let (Some(comm), Some((_, channels))) = (r.opt_text(18)?, out.last_mut()) {
+                channels.insert(
+                    comm.to_owned(),
+                    ChannelRef {
+                        org_key: tenant.key,
+                        key: r.i64(19)?,
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// By AlphaX network id.
 pub fn device_by_network_id(
     db: &dyn Db,

@@ -173,6 +173,15 @@ impl<D: Db> Devices for SqlStore<D> {
         devices::devices_by_uuid(&self.0, tenant, uuids)
     }
 
+    fn devices_with_channels(
+        &self,
+        tenant: &Tenant,
+        uuids: &[Uuid],
+        network_ids: &[NetworkId],
+    ) -> Result<Vec<fieldline_service::ports::DeviceChannels>> {
+        devices::devices_with_channels(&self.0, tenant, uuids, network_ids)
+    }
+
     fn list_devices(&self, tenant: &Tenant) -> Result<Vec<Device>> {
         devices::list_devices(&self.0, tenant)
     }

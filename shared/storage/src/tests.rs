@@ -777,6 +777,53 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
 // ---- points ----
 
 #[test]
+fn devices_with_their_channels_in_one_lookup() {
+    let db = db();
+    let (tenant, _) = org(&db, "Plant", "a@example.com");
+    let (other, _) = org(&db, "Other", "b@example.com");
+    let (a, _, channels) = device_with_channels(&db, &tenant, &["1", "2"]);
+    let net = NetworkId::parse("line-7").unwrap();
+    let mut fields = DeviceFields::named(name("Bare"));
+    fields.network_id = Some(net.clone());
+    let b = create_device(&db, &tenant, &fields, None, now()).unwrap();
+    let found =
+        crate::devices::devices_with_channels(&db, &tenant, &[a.uuid], std::slice::from_ref(&net))
+            .unwrap();
+    let got: Vec<(i64, Vec<(String, i64)>)> = found
+        .iter()
+        .map(|(d, c)| {
+            let mut c: Vec<(String, i64)> = c.iter().map(|(k, r)| (k.clone(), r.key)).collect();
+            c.sort();
+            (d.key, c)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                a.key,
+                vec![
+                    ("1".to_owned(), channels[0].key),
+                    ("2".to_owned(), channels[1].key)
+                ]
+            ),
+            (b.key, vec![]),
+        ]
+    );
+    // Another organization finds none of them.
+    assert!(
+        crate::devices::devices_with_channels(&db, &other, &[a.uuid], &[net])
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        crate::devices::devices_with_channels(&db, &tenant, &[], &[])
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn points_last_write_wins_latest_and_ranges() {
     let db = db();
     let (tenant, _) = org(&db, "Acme", "ada@example.com");

@@ -2,12 +2,12 @@
 //! into the database's general series as the write plan decides ([`write_plan::plan`]).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use fieldline_domain::line_protocol::{Line, LineError};
 use fieldline_domain::query::write::{outcome, to_series_points, SeriesPoint};
 use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
-use fieldline_domain::query::{ddl, FieldType};
+use fieldline_domain::query::{self, ddl, FieldType};
 use fieldline_domain::{Action, Subscription, Timestamp};
 
 use super::{context, ns};
@@ -76,18 +76,12 @@ pub fn write(
             Some(fields) => points.extend(fields.iter().map(|p| {
                 let mut incoming = Incoming::from(p);
                 incoming.written_tags = Some(line.tags.clone());
+                incoming.line = i;
                 incoming
             })),
             None => general_lines.push(i),
         }
     }
-    // The lines of general series: the body's own when it has no other (no copy of a large
-    // body), else a copy of them.
-    let general: Cow<'_, [Line]> = if general_lines.len() == lines.len() {
-        Cow::Borrowed(lines)
-    } else {
-        Cow::Owned(general_lines.iter().map(|&i| lines[i].clone()).collect())
-    };
     let model = if points.is_empty() {
         IngestReport::default()
     } else {
@@ -100,6 +94,14 @@ pub fn write(
             &scope.subscription,
             now,
         )?
+    };
+    // The lines of general series: the body's own when it has no other (no copy of a large
+    // body), else a copy of them, with the fields of a device or channel the organization does
+    // not have (no automatic registration) in the place of their line.
+    let general: Cow<'_, [Line]> = if general_lines.len() == lines.len() {
+        Cow::Borrowed(lines)
+    } else {
+        Cow::Owned(general_series_lines(lines, &general_lines, &model.unrouted))
     };
     if general.is_empty() && !points.is_empty() {
         // The model's answer (`query::write::outcome`).
@@ -156,6 +158,27 @@ pub fn write(
         };
     }
     Ok(report)
+}
+
+/// The lines of `general` (indices into `lines`), and the lines of the `unrouted` points with
+/// those points' fields only, in the body's order.
+fn general_series_lines(lines: &[Line], general: &[usize], unrouted: &[Incoming]) -> Vec<Line> {
+    let mut fields: BTreeMap<usize, HashSet<&str>> = BTreeMap::new();
+    for p in unrouted {
+        let field = p
+            .written_field
+            .as_ref()
+            .map_or(query::FIELD, |(_, f)| f.as_str());
+        fields.entry(p.line).or_default().insert(field);
+    }
+    let mut out: Vec<(usize, Line)> = general.iter().map(|&i| (i, lines[i].clone())).collect();
+    for (i, names) in fields {
+        let mut line = lines[i].clone();
+        line.fields.retain(|(f, _)| names.contains(f.as_str()));
+        out.push((i, line));
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, l)| l).collect()
 }
 
 /// The (measurement, field) pairs of `lines`' measurements that are channels of the
