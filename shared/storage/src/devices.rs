@@ -25,6 +25,9 @@ const DEVICE_COLS: &str = "key, id, uuid, network_id, name, descr, vendor_id, cu
     time_zone, uses_dst, lon, lat, notification_email, notification_verified, \
     notifications_min_interval, meta, created_at, updated_at";
 
+/// How many columns [`DEVICE_COLS`] names.
+const DEVICE_COLUMNS: usize = 18;
+
 fn device_from(r: &Row<'_>) -> Result<Device> {
     let location = match (r.opt_f64(10)?, r.opt_f64(11)?) {
         (Some(lon), Some(lat)) => Some(Location::new(lon, lat).map_err(crate::error::corrupt)?),
@@ -180,7 +183,7 @@ pub fn devices_by_uuid(db: &dyn Db, tenant: &Tenant, uuids: &[Uuid]) -> Result<V
 
 /// The devices of the organization with these UUIDs or network ids (those that exist), each
 /// with its channels by communicationId: what an upload resolves before it writes, in one
-/// statement per 500 keys (the device's columns repeat on each of its channels' rows).
+/// statement per 500 keys.
 pub fn devices_with_channels(
     db: &dyn Db,
     tenant: &Tenant,
@@ -209,30 +212,42 @@ pub fn devices_with_channels(
                 crate::db::placeholders(chunk.len() - u)
             ));
         }
+        // One row per device (its columns), then one per channel (the device's key, the
+        // channel's communicationId and key): the device's columns are not repeated on every
+        // channel's row (they cost more to pass to the component than a second statement).
         // `+c.org_key`: the device's index on channels, not the organization's (see
         // `channel_refs_by_key`).
+        let by = by.join(" OR ");
+        let nulls = ", NULL".repeat(DEVICE_COLUMNS - 1);
         let sql = format!(
-            "SELECT d.*, c.communication_id, c.key FROM \
-             (SELECT {DEVICE_COLS} FROM devices WHERE org_key = ? AND ({})) d \
-             LEFT JOIN channels c ON c.device_key = d.key AND +c.org_key = ? ORDER BY d.key",
-            by.join(" OR ")
+            "SELECT {DEVICE_COLS}, NULL, NULL, 0 FROM devices WHERE org_key = ? AND ({by}) \
+             UNION ALL \
+             SELECT d.key{nulls}, c.communication_id, c.key, 1 FROM devices d \
+             JOIN channels c ON c.device_key = d.key AND +c.org_key = ? \
+             WHERE d.org_key = ? AND ({by}) ORDER BY 1, {}",
+            DEVICE_COLUMNS + 3
         );
         let mut params: Vec<Value> = vec![tenant.key.into()];
         params.extend(chunk.iter().cloned());
-        params.push(tenant.key.into());
+        params.extend([tenant.key.into(), tenant.key.into()]);
+        params.extend(chunk.iter().cloned());
         for r in db.execute(&sql, &params)?.iter() {
-            let key = r.i64(0)?;
-            if out.last().is_none_or(|(d, _)| d.key != key) {
-                out.push((device_from(&r)?, HashMap::new()));
-            }
-            if let (Some(comm), Some((_, channels))) = (r.opt_text(18)?, out.last_mut()) {
-                channels.insert(
-                    comm.to_owned(),
-                    ChannelRef {
-                        org_key: tenant.key,
-                        key: r.i64(19)?,
-                    },
-                );
+            match (r.opt_text(DEVICE_COLUMNS)?, out.last_mut()) {
+                (None, _) => out.push((device_from(&r)?, HashMap::new())),
+                (Some(comm), Some((d, channels))) if d.key == r.i64(0)? => {
+                    channels.insert(
+                        comm.to_owned(),
+                        ChannelRef {
+                            org_key: tenant.key,
+                            key: r.i64(DEVICE_COLUMNS + 1)?,
+                        },
+                    );
+                }
+                _ => {
+                    return Err(Error::Corrupt(
+                        "devices_with_channels: a channel's row before its device's".into(),
+                    ))
+                }
             }
         }
     }
@@ -717,4 +732,12 @@ pub(crate) fn channel_refs_by_key(
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod columns {
+    #[test]
+    fn device_columns_counts_device_cols() {
+        assert_eq!(super::DEVICE_COLS.split(',').count(), super::DEVICE_COLUMNS);
+    }
 }
