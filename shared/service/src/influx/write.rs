@@ -71,8 +71,10 @@ pub fn write(
     }
     let mut points = Vec::new();
     let mut general_lines: Vec<usize> = Vec::new();
+    // Only the model's database has channels: another's lines are not looked at twice.
+    let model_db = db == database;
     for (i, line) in lines.iter().enumerate() {
-        match to_series_points(line).ok().filter(|_| db == database) {
+        match model_db.then(|| to_series_points(line).ok()).flatten() {
             Some(fields) => points.extend(fields.iter().map(|p| {
                 let mut incoming = Incoming::from(p);
                 incoming.written_tags = Some(line.tags.clone());
