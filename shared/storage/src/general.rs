@@ -118,25 +118,10 @@ pub fn store_database(
 /// was none.
 pub fn drop_database(db: &dyn Db, tenant: &Tenant, name: &str) -> Result<bool> {
     transaction(db, |db| {
-        let p = [tenant.key.into(), name.into()];
-        db.execute(
-            "DELETE FROM field_values WHERE field_key IN (SELECT f.key FROM series s \
-             JOIN series_fields f ON f.series_key = s.key WHERE s.org_key = ? AND s.database = ?)",
-            &p,
-        )?;
-        db.execute(
-            "DELETE FROM series_fields WHERE series_key IN \
-             (SELECT key FROM series WHERE org_key = ? AND database = ?)",
-            &p,
-        )?;
-        db.execute("DELETE FROM series WHERE org_key = ? AND database = ?", &p)?;
-        db.execute(
-            "DELETE FROM measurement_fields WHERE org_key = ? AND database = ?",
-            &p,
-        )?;
+        delete_series_of(db, tenant, name, None)?;
         let rows = db.execute(
             "DELETE FROM databases WHERE org_key = ? AND name = ? RETURNING 1",
-            &p,
+            &[tenant.key.into(), name.into()],
         )?;
         Ok(!rows.is_empty())
     })
@@ -151,29 +136,49 @@ pub fn drop_measurement(
     measurement: &str,
 ) -> Result<()> {
     transaction(db, |db| {
-        let p = [tenant.key.into(), database.into(), measurement.into()];
-        db.execute(
-            "DELETE FROM field_values WHERE field_key IN (SELECT f.key FROM series s \
-             JOIN series_fields f ON f.series_key = s.key \
-             WHERE s.org_key = ? AND s.database = ? AND s.measurement = ?)",
-            &p,
-        )?;
-        db.execute(
-            "DELETE FROM series_fields WHERE series_key IN (SELECT key FROM series \
-             WHERE org_key = ? AND database = ? AND measurement = ?)",
-            &p,
-        )?;
-        db.execute(
-            "DELETE FROM series WHERE org_key = ? AND database = ? AND measurement = ?",
-            &p,
-        )?;
-        db.execute(
-            "DELETE FROM measurement_fields WHERE org_key = ? AND database = ? \
-             AND measurement = ?",
-            &p,
-        )?;
-        Ok(())
+        delete_series_of(db, tenant, database, Some(measurement))
     })
+}
+
+/// Deletes the series of `database` (of `measurement` only, when given), their values and the
+/// types of their measurements' fields: the statements of a `DROP DATABASE` or `DROP
+/// MEASUREMENT`, inside the caller's transaction.
+fn delete_series_of(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    measurement: Option<&str>,
+) -> Result<()> {
+    let mut p: Vec<Value> = vec![tenant.key.into(), database.into()];
+    p.extend(measurement.map(Value::from));
+    let of = |prefix: &str| {
+        let mut c = format!("{prefix}org_key = ? AND {prefix}database = ?");
+        if measurement.is_some() {
+            c.push_str(&format!(" AND {prefix}measurement = ?"));
+        }
+        c
+    };
+    db.execute(
+        &format!(
+            "DELETE FROM field_values WHERE field_key IN (SELECT f.key FROM series s \
+             JOIN series_fields f ON f.series_key = s.key WHERE {})",
+            of("s.")
+        ),
+        &p,
+    )?;
+    db.execute(
+        &format!(
+            "DELETE FROM series_fields WHERE series_key IN (SELECT key FROM series WHERE {})",
+            of("")
+        ),
+        &p,
+    )?;
+    db.execute(&format!("DELETE FROM series WHERE {}", of("")), &p)?;
+    db.execute(
+        &format!("DELETE FROM measurement_fields WHERE {}", of("")),
+        &p,
+    )?;
+    Ok(())
 }
 
 /// `DROP SERIES` and `DELETE`: the values of these fields (keys of the organization's general
