@@ -211,15 +211,12 @@ pub fn ingest(
                 Api::InfluxWrite if !auto_register => {
                     report.unrouted.extend(group.iter().map(|p| (*p).clone()));
                 }
+                // Automatic registration is on, but the writer may not register.
                 Api::InfluxWrite => {
-                    let why = if auto_register {
-                        "registering a device needs the Modify permission"
-                    } else {
-                        "register it through the admin API, or turn on automatic registration"
-                    };
                     report.rejected.extend(group.iter().map(|_| {
                         format!(
-                            "unknown device: no device with {} in this organization; {why}",
+                            "unknown device: no device with {} in this organization; \
+                             registering a device needs the Modify permission",
                             key_text(key)
                         )
                     }));
@@ -508,7 +505,6 @@ pub fn conduit_upload(
     Ok(report.written)
 }
 
-/// The devices of the organization that the points name, in one lookup for the UUIDs.
 /// The devices these keys name that exist, each with its channels by communicationId, in one
 /// lookup.
 fn known_devices<'k>(

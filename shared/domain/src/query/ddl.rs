@@ -390,15 +390,17 @@ pub fn show_retention_policies(
 /// measurement or series, comes in a `GET` (it runs it all the same; `DELETE` has none);
 /// `None` for other statements.
 pub fn read_only_warning(statement: &Statement) -> Option<String> {
-    if !matches!(
-        statement,
-        Statement::DropMeasurement(_) | Statement::DropSeries(_)
-    ) {
-        statement.ddl_keywords()?;
-    }
-    Some(format!(
-        "deprecated use of '{statement}' in a read only context, please use a POST request instead"
-    ))
+    let warned = statement.ddl_keywords().is_some()
+        || matches!(
+            statement,
+            Statement::DropMeasurement(_) | Statement::DropSeries(_)
+        );
+    warned.then(|| {
+        format!(
+            "deprecated use of '{statement}' in a read only context, please use a POST request \
+             instead"
+        )
+    })
 }
 
 /// Where a `/write` with the parameters `db` and `rp` goes at `now_ns`, for

@@ -123,7 +123,7 @@ pub fn write(
             dropped: model.rejected.len(),
         });
     }
-    let channels = if db == database {
+    let channels = if model_db {
         channel_fields(store, &caller.tenant, &general)?
     } else {
         HashSet::new()
@@ -241,14 +241,11 @@ pub fn write_general(
             .map(|t| ((t.measurement, t.field), t.ty))
             .collect();
         let lookup = |m: &str, f: &str| {
+            let key = (m.to_owned(), f.to_owned());
             stored
-                .get(&(m.to_owned(), f.to_owned()))
+                .get(&key)
                 .copied()
-                .or_else(|| {
-                    channels
-                        .contains(&(m.to_owned(), f.to_owned()))
-                        .then_some(FieldType::Float)
-                })
+                .or_else(|| channels.contains(&key).then_some(FieldType::Float))
         };
         let plan = write_plan::plan(lines, parse_errors, destination, &lookup);
         let accepted: Vec<&Line> = plan.points.iter().map(|&i| &lines[i]).collect();
