@@ -521,8 +521,10 @@ pub trait Points {
         to: Timestamp,
     ) -> Result<Vec<fieldline_domain::HourlyRollup>>;
     /// Retention, one bounded batch: deletes up to `batch` raw points of the organization older
-    /// than `points_before` (whole hours, never of an hour whose rollup is pending) and up to
-    /// `batch` rollups older than `rollups_before`. Returns (points, rollups) deleted.
+    /// than `points_before` (whole hours, never of an hour whose rollup is pending), up to
+    /// `batch` minute rollups older than `points_before` (they summarize the points) and up to
+    /// `batch` hourly rollups older than `rollups_before`. Returns (points, rollups) deleted,
+    /// rollups counting both kinds.
     fn delete_expired(
         &self,
         tenant: &Tenant,

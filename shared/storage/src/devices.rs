@@ -340,6 +340,7 @@ fn delete_channels_where(db: &dyn Db, channel_filter: &str, param: i64) -> Resul
     for table in [
         "points",
         "rollups",
+        "rollups_minute",
         "rollup_pending",
         "incidents",
         "alarm_queue",

@@ -336,7 +336,36 @@ pub fn rollup_hours(db: &dyn Db, tenant: &Tenant, from: Timestamp, to: Timestamp
          RETURNING hour",
         &[tenant.key.into(), from.into(), to.into()],
     )?;
+    db.execute(
+        &format!(
+            "INSERT INTO rollups_minute (channel_key, minute, count, sum, min, max) \
+             SELECT p.channel_key, {MINUTE}, count(*), sum(p.value), min(p.value), max(p.value) \
+             FROM channels c JOIN points p ON p.channel_key = c.key \
+             WHERE c.org_key = ? AND p.ts >= ? AND p.ts < ? \
+             GROUP BY p.channel_key, {MINUTE} {UPSERT_MINUTE}"
+        ),
+        &[tenant.key.into(), from.into(), to.into()],
+    )?;
     Ok(rows.len())
+}
+
+/// The minute of a point `p`, in milliseconds (times are never negative).
+const MINUTE: &str = "p.ts - p.ts % 60000";
+
+/// Ends an insert into `rollups_minute`: a minute computed again replaces its row.
+const UPSERT_MINUTE: &str = "ON CONFLICT (channel_key, minute) DO UPDATE SET \
+    count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max";
+
+/// Inserts the minute rollups of the (channel, hour) pairs `batch` selects (columns
+/// `channel_key`, `hour`), from the points.
+fn minute_rollups_sql(batch: &str) -> String {
+    format!(
+        "INSERT INTO rollups_minute (channel_key, minute, count, sum, min, max) \
+         SELECT b.channel_key, {MINUTE}, count(*), sum(p.value), min(p.value), max(p.value) \
+         FROM ({batch}) b JOIN points p ON p.channel_key = b.channel_key \
+             AND p.ts >= b.hour AND p.ts < b.hour + 3600000 \
+         GROUP BY b.channel_key, {MINUTE} {UPSERT_MINUTE}"
+    )
 }
 
 /// Recomputes the hourly rollups of up to `max_hours` pending (channel, hour) pairs, oldest
@@ -352,7 +381,8 @@ pub fn roll_up_pending(db: &dyn Db, max_hours: usize) -> Result<usize> {
         // rollups. A point written meanwhile into a taken hour waits on the deleted row's lock
         // and marks the hour pending again once this commits, so no write is missed.
         let rows = db.execute(
-            "WITH b AS (DELETE FROM rollup_pending WHERE (channel_key, hour) IN ( \
+            &format!(
+                "WITH b AS (DELETE FROM rollup_pending WHERE (channel_key, hour) IN ( \
                  SELECT channel_key, hour FROM rollup_pending ORDER BY hour, channel_key \
                  LIMIT ?1 FOR UPDATE SKIP LOCKED) RETURNING channel_key, hour), \
              r AS (INSERT INTO rollups (channel_key, hour, count, sum, min, max) \
@@ -362,8 +392,11 @@ pub fn roll_up_pending(db: &dyn Db, max_hours: usize) -> Result<usize> {
                      AND p.ts >= b.hour AND p.ts < b.hour + 3600000 \
                  GROUP BY b.channel_key, b.hour \
                  ON CONFLICT (channel_key, hour) DO UPDATE SET count = excluded.count, \
-                     sum = excluded.sum, min = excluded.min, max = excluded.max) \
+                     sum = excluded.sum, min = excluded.min, max = excluded.max), \
+             m AS ({}) \
              SELECT count(*) FROM b",
+                minute_rollups_sql("SELECT channel_key, hour FROM b")
+            ),
             &[limit.into()],
         )?;
         let n = rows.first().map(|r| r.u64(0)).transpose()?.unwrap_or(0);
@@ -385,6 +418,7 @@ pub fn roll_up_pending(db: &dyn Db, max_hours: usize) -> Result<usize> {
             ),
             &[limit.into()],
         )?;
+        db.execute(&minute_rollups_sql(BATCH), &[limit.into()])?;
         // The same rows: nothing else writes inside this transaction.
         let cleared = db.execute(
             &format!(
@@ -436,6 +470,11 @@ pub fn purge_points_before(db: &dyn Db, tenant: &Tenant, cutoff: Timestamp) -> R
          AND ts < ?",
         &[tenant.key.into(), cutoff.into()],
     )?;
+    db.execute(
+        "DELETE FROM rollups_minute WHERE channel_key IN \
+         (SELECT key FROM channels WHERE org_key = ?) AND minute < ?",
+        &[tenant.key.into(), cutoff.into()],
+    )?;
     Ok(())
 }
 
@@ -451,8 +490,10 @@ pub fn purge_rollups_before(db: &dyn Db, tenant: &Tenant, cutoff: Timestamp) -> 
 
 /// Retention, one bounded batch ([`fieldline_service::ports::Points::delete_expired`]): up to
 /// `batch` of the organization's raw points before `points_before` whose hour is not pending
-/// (its rollup is current, so the hour's aggregate outlives its points exactly), and up to
-/// `batch` rollups of hours before `rollups_before` (and the discard counts of those hours). Each is its own short write.
+/// (its rollup is current, so the hour's aggregate outlives its points exactly), up to `batch`
+/// minute rollups before `points_before` (they summarize the points, and go with them), and up
+/// to `batch` hourly rollups of hours before `rollups_before` (and the discard counts of those
+/// hours). Each is its own short write; the rollups counted are hourly and minute ones.
 pub fn delete_expired(
     db: &dyn Db,
     tenant: &Tenant,
@@ -481,9 +522,18 @@ pub fn delete_expired(
             &[tenant.key.into(), rollups_before.into(), batch.into()],
         )?
         .len();
+    let minutes = db
+        .execute(
+            "DELETE FROM rollups_minute WHERE (channel_key, minute) IN ( \
+                SELECT r.channel_key, r.minute FROM channels c \
+                JOIN rollups_minute r ON r.channel_key = c.key AND r.minute < ?2 \
+                WHERE c.org_key = ?1 LIMIT ?3) RETURNING 1",
+            &[tenant.key.into(), points_before.into(), batch.into()],
+        )?
+        .len();
     db.execute(
         "DELETE FROM discarded_points WHERE org_key = ? AND hour < ?",
         &[tenant.key.into(), rollups_before.into()],
     )?;
-    Ok((points, rollups))
+    Ok((points, rollups + minutes))
 }

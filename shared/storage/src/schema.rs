@@ -508,7 +508,31 @@ const MIGRATIONS: &[&[&str]] = &[
     // 16: the measurement and field a `/write` line wrote a channel as, when it registered it
     // from a field other than `value` (`plant temp=1` registers `plant.temp`).
     WRITTEN_FIELD,
+    // 17: rollups per minute beside the hourly ones (see `MINUTE_ROLLUPS`).
+    &[
+        "CREATE TABLE rollups_minute (
+        channel_key INTEGER NOT NULL,
+        minute INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        sum REAL NOT NULL,
+        min REAL NOT NULL,
+        max REAL NOT NULL,
+        PRIMARY KEY (channel_key, minute)
+    ) WITHOUT ROWID",
+        MARK_ROLLED_UP_HOURS_PENDING,
+    ],
 ];
+
+/// Version 17, after its table: every hour that is rolled up and still has points is marked
+/// pending, so that the roll-up job writes its minutes. Until it has, queries read those hours
+/// from the points (a pending hour's rollups are never used), so no answer misses the minutes
+/// an upgraded database does not have yet. Hours whose points retention already deleted keep
+/// their hourly rollup and have no minutes, as they have no points.
+pub(crate) const MARK_ROLLED_UP_HOURS_PENDING: &str = "\
+    INSERT INTO rollup_pending (channel_key, hour) \
+    SELECT r.channel_key, r.hour FROM rollups r WHERE EXISTS (SELECT 1 FROM points p \
+        WHERE p.channel_key = r.channel_key AND p.ts >= r.hour AND p.ts < r.hour + 3600000) \
+    ON CONFLICT DO NOTHING";
 
 /// Version 16, the same in both dialects.
 pub(crate) const WRITTEN_FIELD: &[&str] = &[

@@ -137,6 +137,7 @@ pub fn interval_stats(
 
 pub(crate) const NS_PER_MS: i64 = 1_000_000;
 const HOUR_MS: i64 = Timestamp::HOUR_MS;
+const MINUTE_MS: i64 = 60_000;
 
 /// Adds one interval's summary to the per-interval accumulation.
 fn merge(acc: &mut BTreeMap<i64, IntervalStats>, s: IntervalStats) {
@@ -151,11 +152,19 @@ fn merge(acc: &mut BTreeMap<i64, IntervalStats>, s: IntervalStats) {
 }
 
 /// [`interval_summaries`]' statement, one snapshot of the points, the rollups and the pending
-/// marks: the range's partial first hour, its whole hours that are rolled up and not pending
-/// (one rollup row each), its pending hours (each a seek into the channel's points), its
-/// partial last hour; each part summarized per interval. Parameters: `?1` the channel, `?2` and
-/// `?3` the range, `?4` and `?5` its whole hours `[?4, ?5)`, `?6` the base and `?7` the length
-/// of the intervals, `?8` the organization.
+/// marks. The range `[?2, ?3]` is cut at whole minutes `[?4, ?5)` and, within them, at the
+/// whole hours `[?6, ?7)` that hourly rollups may answer (empty, `?6 = ?7`, where they may
+/// not). Summarized per interval (base `?8`, length `?9`; `?1` the channel, `?10` the
+/// organization), in five parts:
+///
+/// 1. the points of the partial minute before `?4`;
+/// 2. the minute rollups of `[?4, ?6)` and of `[?7, ?5)`, of hours that are not pending;
+/// 3. the hourly rollups of `[?6, ?7)`, of hours that are not pending;
+/// 4. the points of the pending hours' parts of `[?4, ?5)`, each a seek into the channel's
+///    points (bounded by the pending hour, so that the planner cannot scan the points of the
+///    whole range and look each one's hour up instead: with the range's own bounds on the
+///    points it did, and a query of rolled-up hours read every point of them);
+/// 5. the points of the partial minute from `?5`.
 ///
 /// One statement because the host runs each read statement on its own snapshot: a roll-up
 /// committed between a read of the rollups and a read of the marks dropped its hours from the
@@ -163,29 +172,42 @@ fn merge(acc: &mut BTreeMap<i64, IntervalStats>, s: IntervalStats) {
 /// counted its hour twice (rolled up for the first, pending for the second).
 pub(crate) const SUMMARIES_SQL: &str = "\
 SELECT k, n, s, lo, hi FROM ( \
-    SELECT (ts - ?6) / ?7 AS k, count(*) AS n, sum(value) AS s, min(value) AS lo, \
+    SELECT (ts - ?8) / ?9 AS k, count(*) AS n, sum(value) AS s, min(value) AS lo, \
         max(value) AS hi \
     FROM points WHERE channel_key = ?1 AND ts >= ?2 AND ts < ?4 GROUP BY 1 \
     UNION ALL \
-    SELECT (hour - ?6) / ?7, count, sum, min, max FROM rollups r \
-    WHERE channel_key = ?1 AND hour >= ?4 AND hour < ?5 AND NOT EXISTS \
+    SELECT (minute - ?8) / ?9, sum(count), sum(sum), min(min), max(max) FROM rollups_minute r \
+    WHERE channel_key = ?1 AND minute >= ?4 AND minute < ?6 AND NOT EXISTS (SELECT 1 \
+        FROM rollup_pending q WHERE q.channel_key = ?1 AND q.hour = r.minute - r.minute % 3600000) \
+    GROUP BY 1 \
+    UNION ALL \
+    SELECT (minute - ?8) / ?9, sum(count), sum(sum), min(min), max(max) FROM rollups_minute r \
+    WHERE channel_key = ?1 AND minute >= ?7 AND minute < ?5 AND NOT EXISTS (SELECT 1 \
+        FROM rollup_pending q WHERE q.channel_key = ?1 AND q.hour = r.minute - r.minute % 3600000) \
+    GROUP BY 1 \
+    UNION ALL \
+    SELECT (hour - ?8) / ?9, count, sum, min, max FROM rollups r \
+    WHERE channel_key = ?1 AND hour >= ?6 AND hour < ?7 AND NOT EXISTS \
         (SELECT 1 FROM rollup_pending q WHERE q.channel_key = ?1 AND q.hour = r.hour) \
     UNION ALL \
-    SELECT (p.ts - ?6) / ?7, count(*), sum(p.value), min(p.value), max(p.value) \
-    FROM rollup_pending q JOIN points p ON p.channel_key = ?1 AND p.ts >= q.hour \
-        AND p.ts < q.hour + 3600000 \
-    WHERE q.channel_key = ?1 AND q.hour >= ?4 AND q.hour < ?5 GROUP BY 1 \
+    SELECT (p.ts - ?8) / ?9, count(*), sum(p.value), min(p.value), max(p.value) \
+    FROM rollup_pending q JOIN points p ON p.channel_key = ?1 \
+        AND p.ts >= CASE WHEN q.hour > ?4 THEN q.hour ELSE ?4 END \
+        AND p.ts < CASE WHEN q.hour + 3600000 < ?5 THEN q.hour + 3600000 ELSE ?5 END \
+    WHERE q.channel_key = ?1 AND q.hour > ?4 - 3600000 AND q.hour < ?5 GROUP BY 1 \
     UNION ALL \
-    SELECT (ts - ?6) / ?7, count(*), sum(value), min(value), max(value) \
+    SELECT (ts - ?8) / ?9, count(*), sum(value), min(value), max(value) \
     FROM points WHERE channel_key = ?1 AND ts >= ?5 AND ts <= ?3 GROUP BY 1 \
-) u WHERE EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?8)";
+) u WHERE EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?10)";
 
-/// [`interval_stats`], with the hourly rollups standing in for the raw points of every whole
-/// hour of the range that is rolled up and not pending (see schema version 4), when the
-/// intervals are whole hours aligned on hours (or the range is one interval): for an hour of
-/// 1 Hz data SQLite reads one row instead of 3,600. Pending hours and the range's partial
-/// first and last hours are summed from the points, in the same statement ([`SUMMARIES_SQL`]):
-/// one snapshot, whatever a roll-up or a write commits meanwhile.
+/// [`interval_stats`], with rollups standing in for the raw points wherever the intervals
+/// allow (see schema versions 4 and 17): when the intervals are whole minutes aligned on
+/// minutes (or the range is one interval), each whole minute of the range that is rolled up and
+/// not pending is one row of the minute rollups instead of its points (60 at 1 Hz); when they
+/// are whole hours aligned on hours (or one interval), each whole hour is one row of the hourly
+/// rollups (3,600 points at 1 Hz). Pending hours and the partial minutes at the range's ends
+/// are summed from the points, in the same statement ([`SUMMARIES_SQL`]): one snapshot,
+/// whatever a roll-up or a write commits meanwhile.
 pub fn interval_summaries(
     db: &dyn Db,
     tenant: &Tenant,
@@ -196,15 +218,25 @@ pub fn interval_summaries(
     interval_ms: i64,
 ) -> Result<Vec<IntervalStats>> {
     let (f, l) = (from.as_millis(), last.as_millis());
-    let first_hour = f.div_euclid(HOUR_MS) * HOUR_MS + if f % HOUR_MS == 0 { 0 } else { HOUR_MS };
-    let end_hour = (l + 1).div_euclid(HOUR_MS) * HOUR_MS;
-    let hourly = interval_ms % HOUR_MS == 0 && base_ms.rem_euclid(HOUR_MS) == 0;
-    let one_interval = l - base_ms < interval_ms;
     let valid = interval_ms > 0 && base_ms <= f;
-    if !valid || !(hourly || one_interval) || first_hour >= end_hour {
+    let one_interval = valid && l - base_ms < interval_ms;
+    let aligned =
+        |unit: i64| one_interval || (interval_ms % unit == 0 && base_ms.rem_euclid(unit) == 0);
+    // Whole units of the range: [first, end).
+    let whole = |unit: i64| {
+        let first = f.div_euclid(unit) * unit + if f % unit == 0 { 0 } else { unit };
+        (first, (l + 1).div_euclid(unit) * unit)
+    };
+    let (first_minute, end_minute) = whole(MINUTE_MS);
+    if !valid || !aligned(MINUTE_MS) || first_minute >= end_minute {
         // interval_stats answers, or refuses the arguments.
         return interval_stats(db, tenant, channel, from, last, base_ms, interval_ms);
     }
+    let (first_hour, end_hour) = match whole(HOUR_MS) {
+        (first, end) if aligned(HOUR_MS) && first < end => (first, end),
+        // No hourly rollups: the minutes' range takes every whole minute.
+        _ => (end_minute, end_minute),
+    };
     channel.check(tenant)?;
     let rows = db.execute(
         SUMMARIES_SQL,
@@ -212,6 +244,8 @@ pub fn interval_summaries(
             channel.key.into(),
             f.into(),
             l.into(),
+            first_minute.into(),
+            end_minute.into(),
             first_hour.into(),
             end_hour.into(),
             base_ms.into(),

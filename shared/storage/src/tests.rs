@@ -938,7 +938,7 @@ fn hot_queries_are_index_lookups() {
          AND EXISTS (SELECT 1 FROM channels WHERE key = ?1 AND org_key = ?4) ORDER BY ts ASC LIMIT ?5",
         5,
     );
-    let summaries = plan(crate::series::SUMMARIES_SQL, 8);
+    let summaries = plan(crate::series::SUMMARIES_SQL, 10);
     let first = plan(&crate::series::edge_points_sql(Order::OldestFirst, 2), 5);
     let last = plan(&crate::series::edge_points_sql(Order::NewestFirst, 2), 5);
     for p in [&latest, &range, &first, &last] {
@@ -949,7 +949,8 @@ fn hot_queries_are_index_lookups() {
         range.contains("SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)"),
         "{range}"
     );
-    // An aggregate's summary: seeks into the channel's points, rollups and pending hours; it
+    // An aggregate's summary: seeks into the channel's points, rollups of hours and of minutes
+    // and pending hours; it
     // scans only its own parts, and sorts only to group (as interval_stats does).
     for line in summaries.lines().filter(|l| l.contains("SCAN")) {
         assert!(
@@ -957,9 +958,19 @@ fn hot_queries_are_index_lookups() {
             "full scan in:\n{summaries}"
         );
     }
+    // The pending hours first, then each one's points: not every point of the range, each
+    // looked up among the pending hours.
+    assert!(
+        summaries.contains(
+            "SEARCH q USING PRIMARY KEY (channel_key=? AND hour>? AND hour<?)\n\
+             SEARCH p USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)"
+        ),
+        "{summaries}"
+    );
     for seek in [
         "SEARCH points USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)",
         "SEARCH r USING PRIMARY KEY (channel_key=? AND hour>? AND hour<?)",
+        "SEARCH r USING PRIMARY KEY (channel_key=? AND minute>? AND minute<?)",
         "SEARCH q USING PRIMARY KEY (channel_key=? AND hour=?)",
         "SEARCH q USING PRIMARY KEY (channel_key=? AND hour>? AND hour<?)",
         "SEARCH p USING PRIMARY KEY (channel_key=? AND ts>? AND ts<?)",
@@ -1117,6 +1128,85 @@ fn pending_hours_are_rolled_up_and_queries_use_rollups_only_where_current() {
     assert_eq!(pending(&db), 0);
     let left = Db::execute(&db, "SELECT count(*) FROM rollups", &[]).unwrap();
     assert_eq!(left.first().unwrap().i64(0).unwrap(), 0);
+}
+
+/// Summaries by whole minutes (and by hours over ranges that do not start or end on the hour)
+/// read the minute rollups of rolled-up hours, and stay what the points alone answer before the
+/// roll-up, after it, and with an hour made pending again by a late point.
+#[test]
+fn minute_intervals_use_minute_rollups_only_where_current() {
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, ..) = device_with_channels(&db, &tenant, &["1"]);
+    let a = channel_refs(&db, &tenant, device.id).unwrap()["1"];
+    let (h, m) = (Timestamp::HOUR_MS, 60_000);
+    let t = |ms| Timestamp::from_millis(ms).unwrap();
+    // three hours and a bit of points every 7 s, small integers as values (exact sums)
+    let points: Vec<_> = (0..1600_i64)
+        .map(|i| (a, pt(i * 7_000, f64::from(u32::try_from(i % 13).unwrap()))))
+        .collect();
+    write_points(&db, &tenant, &points).unwrap();
+    let ranges = [
+        (0, 3 * h - 1),
+        (90_500, 2 * h + 30 * m + 15_000),
+        (h + 1, 3 * h - m - 1),
+        (30 * m, 40 * m - 1),
+        (5 * m + 1, 5 * m + 59_000),
+    ];
+    let shapes = [(0, m), (0, 5 * m), (0, h), (0, 2 * h), (-15_000, 10_000)];
+    let check = |when: &str| {
+        for (from, last) in ranges {
+            for (offset, interval) in shapes {
+                let base = from - from.rem_euclid(interval) + offset.min(0);
+                let base = if base > from { base - interval } else { base };
+                let args = (t(from), t(last), base, interval);
+                let got = interval_summaries(&db, &tenant, a, args.0, args.1, base, interval);
+                let want = interval_stats(&db, &tenant, a, args.0, args.1, base, interval);
+                assert_eq!(
+                    got.unwrap(),
+                    want.unwrap(),
+                    "{when}: [{from}, {last}] by {interval} from {base}"
+                );
+            }
+            let one = interval_summaries(&db, &tenant, a, t(from), t(last), from, last + 1 - from);
+            let raw = interval_stats(&db, &tenant, a, t(from), t(last), from, last + 1 - from);
+            assert_eq!(
+                one.unwrap(),
+                raw.unwrap(),
+                "{when}: [{from}, {last}] as one interval"
+            );
+        }
+    };
+    check("every hour pending");
+    while roll_up_pending(&db, 2).unwrap() > 0 {}
+    let minutes = db.query_i64("SELECT count(*) FROM rollups_minute");
+    assert_eq!(minutes, 1599 * 7_000 / m + 1);
+    check("rolled up");
+    write_points(&db, &tenant, &[(a, pt(h + 7 * m + 1, 100.0))]).unwrap();
+    check("hour 1 pending again");
+    roll_up_pending(&db, 10).unwrap();
+    check("rolled up again");
+    // The proof that whole minutes of rolled-up hours are read from their rollups: with one
+    // minute's points gone behind the rollups' back, minute intervals still count them, and
+    // intervals of 10 s (which no rollup answers) do not.
+    Db::execute(
+        &db,
+        "DELETE FROM points WHERE ts >= ? AND ts < ?",
+        &[(30 * m).into(), (31 * m).into()],
+    )
+    .unwrap();
+    let count = |interval| -> u64 {
+        interval_summaries(&db, &tenant, a, t(30 * m), t(31 * m - 1), 30 * m, interval)
+            .unwrap()
+            .iter()
+            .map(|s| s.count)
+            .sum()
+    };
+    assert_eq!((count(m), count(10_000)), (8, 0));
+    // deleting the channel removes its minute rollups
+    let c = list_device_channels(&db, &tenant, device.id).unwrap()[0].id;
+    delete_channel(&db, &tenant, c).unwrap();
+    assert_eq!(db.query_i64("SELECT count(*) FROM rollups_minute"), 0);
 }
 
 /// A reader as the host's pool gives one to a component: each statement runs on its own
@@ -1860,7 +1950,8 @@ fn retention_deletes_in_batches_only_rolled_up_hours_and_aggregates_stay_exact()
     );
     while store.roll_up_pending(100).unwrap() > 0 {}
     // Rolled up: deleted in batches of 5000; hour 0's rollup is older than the aggregated
-    // retention and goes too, hour 1's stays.
+    // retention and goes too, hour 1's stays; the minute rollups of both hours (20 minutes of
+    // hour 0, 1 of hour 1) go with the points.
     let mut batches = Vec::new();
     loop {
         let (p, r) = store
@@ -1871,7 +1962,8 @@ fn retention_deletes_in_batches_only_rolled_up_hours_and_aggregates_stay_exact()
             break;
         }
     }
-    assert_eq!(batches, vec![(5000, 1), (5000, 0), (2003, 0)]);
+    assert_eq!(batches, vec![(5000, 22), (5000, 0), (2003, 0)]);
+    assert_eq!(db.query_i64("SELECT count(*) FROM rollups_minute"), 1);
     let left: i64 = db.query_i64("SELECT count(*) FROM points");
     assert_eq!(left, 1);
     // Hour 1 is answered from its rollup, exactly, though its points are gone.
