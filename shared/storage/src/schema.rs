@@ -508,7 +508,7 @@ const MIGRATIONS: &[&[&str]] = &[
     // 16: the measurement and field a `/write` line wrote a channel as, when it registered it
     // from a field other than `value` (`plant temp=1` registers `plant.temp`).
     WRITTEN_FIELD,
-    // 17: rollups per minute beside the hourly ones (see `MINUTE_ROLLUPS`).
+    // 17: rollups per minute beside the hourly ones, and channels by written measurement.
     &[
         "CREATE TABLE rollups_minute (
         channel_key INTEGER NOT NULL,
@@ -520,6 +520,8 @@ const MIGRATIONS: &[&[&str]] = &[
         PRIMARY KEY (channel_key, minute)
     ) WITHOUT ROWID",
         MARK_ROLLED_UP_HOURS_PENDING,
+        // InfluxQL finds channels by the measurement they were written as, too.
+        "CREATE INDEX channels_org_written ON channels (org_key, written_measurement)",
     ],
 ];
 

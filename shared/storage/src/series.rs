@@ -15,40 +15,79 @@ use crate::points::{Order, IN_CHUNK};
 
 pub use fieldline_service::{SeriesFilter, SeriesInfo};
 
+/// [`list_series`]' statement: `uuids` device UUIDs and `names` measurements as parameters
+/// after the organization (none of either: no restriction). Measurements by InfluxDB name
+/// (`influx_names`) match a channel's written measurement, else its communicationId; each of
+/// the two has an index with the organization, and the statement seeks both (a `COALESCE` of
+/// the two would walk every channel of the organization), then keeps the channels whose
+/// InfluxDB name it is. The parameters are then the organization and the UUIDs, the
+/// organization and the names, twice, and the names once more.
+pub(crate) fn list_series_sql(uuids: Option<usize>, names: Option<usize>, influx: bool) -> String {
+    // With the channels found by the measurements' seeks, the organization is a check on them
+    // (`+`): not an index to walk its channels in order by.
+    let org = if influx && names.is_some() {
+        "+c.org_key"
+    } else {
+        "c.org_key"
+    };
+    let mut sql = format!(
+        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit, \
+         c.written_tags, c.written_measurement, c.written_field \
+         FROM channels c JOIN devices d ON d.key = c.device_key \
+         JOIN sensors s ON s.key = c.sensor_key WHERE {org} = ?"
+    );
+    if let Some(n) = uuids {
+        sql.push_str(&format!(" AND d.uuid IN ({})", placeholders(n)));
+    }
+    if let Some(n) = names {
+        let p = placeholders(n);
+        if influx {
+            sql.push_str(&format!(
+                " AND c.key IN (SELECT key FROM channels WHERE org_key = ? \
+                     AND communication_id IN ({p}) \
+                 UNION ALL SELECT key FROM channels WHERE org_key = ? \
+                     AND written_measurement IN ({p})) \
+                 AND COALESCE(c.written_measurement, c.communication_id) IN ({p})"
+            ));
+        } else {
+            sql.push_str(&format!(" AND c.communication_id IN ({p})"));
+        }
+    }
+    sql.push_str(" ORDER BY c.communication_id, d.uuid, c.key");
+    sql
+}
+
 /// The organization's series, optionally restricted to some devices and measurements, ordered
-/// by measurement, then device UUID (one indexed scan of the organization's channels).
+/// by measurement, then device UUID (seeks on the organization's channels of the
+/// measurements, or one indexed scan of all of them).
 pub fn list_series(
     db: &dyn Db,
     tenant: &Tenant,
     filter: SeriesFilter<'_>,
 ) -> Result<Vec<SeriesInfo>> {
-    let mut sql = String::from(
-        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit, \
-         c.written_tags, c.written_measurement, c.written_field \
-         FROM channels c JOIN devices d ON d.key = c.device_key \
-         JOIN sensors s ON s.key = c.sensor_key WHERE c.org_key = ?",
+    if filter.uuids.is_some_and(<[_]>::is_empty) || filter.measurements.is_some_and(<[_]>::is_empty)
+    {
+        return Ok(Vec::new());
+    }
+    let sql = list_series_sql(
+        filter.uuids.map(<[_]>::len),
+        filter.measurements.map(<[_]>::len),
+        filter.influx_names,
     );
     let mut params: Vec<Value> = vec![tenant.key.into()];
     if let Some(uuids) = filter.uuids {
-        if uuids.is_empty() {
-            return Ok(Vec::new());
-        }
-        sql.push_str(&format!(" AND d.uuid IN ({})", placeholders(uuids.len())));
         params.extend(uuids.iter().map(|u| Value::from(*u)));
     }
     if let Some(names) = filter.measurements {
-        if names.is_empty() {
-            return Ok(Vec::new());
+        let names = names.iter().map(|n| Value::from(n.as_str()));
+        if filter.influx_names {
+            for _ in 0..2 {
+                params.push(tenant.key.into());
+                params.extend(names.clone());
+            }
         }
-        let column = if filter.influx_names {
-            "COALESCE(c.written_measurement, c.communication_id)"
-        } else {
-            "c.communication_id"
-        };
-        sql.push_str(&format!(" AND {column} IN ({})", placeholders(names.len())));
-        params.extend(names.iter().map(|n| Value::from(n.as_str())));
+        params.extend(names);
     }
-    sql.push_str(" ORDER BY c.communication_id, d.uuid, c.key");
     db.execute(&sql, &params)?
         .iter()
         .map(|r| {

@@ -999,20 +999,26 @@ fn hot_queries_are_index_lookups() {
             "{p}"
         );
     }
-    // An InfluxQL query's series: a seek on the organization's channels of its measurements.
-    let series = plan(
-        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit \
-         FROM channels c JOIN devices d ON d.key = c.device_key \
-         JOIN sensors s ON s.key = c.sensor_key WHERE c.org_key = ? \
-         AND c.communication_id IN (?,?) ORDER BY c.communication_id, d.uuid, c.key",
-        3,
-    );
+    // An InfluxQL query's series: a seek on the organization's channels of its measurements,
+    // by communicationId, and by written measurement for InfluxDB's names.
+    let series = plan(&crate::series::list_series_sql(None, Some(2), false), 3);
+    let influx = plan(&crate::series::list_series_sql(Some(1), Some(2), true), 10);
     assert!(
         series.contains(
             "SEARCH c USING INDEX channels_org_measurement (org_key=? AND communication_id=?)"
         ),
         "{series}"
     );
+    for seek in [
+        "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)",
+        "SEARCH channels USING COVERING INDEX channels_org_measurement (org_key=? AND \
+         communication_id=?)",
+        "SEARCH channels USING COVERING INDEX channels_org_written (org_key=? AND \
+         written_measurement=?)",
+    ] {
+        assert!(influx.contains(seek), "{seek} not in:\n{influx}");
+    }
+    assert!(!influx.contains("SCAN"), "{influx}");
     // Every upload resolves its device's channels: the device's index, not the organization's.
     let refs = plan(
         "SELECT communication_id, key FROM channels WHERE device_key = ? AND +org_key = ?",
