@@ -59,8 +59,56 @@ pub fn go_float(out: &mut String, v: f64) {
             None => out.push_str(&s),
         }
     } else {
-        let _ = write!(out, "{v}");
+        plain_float(out, v);
     }
+}
+
+/// A finite float in decimal without exponent, exactly as Rust's `{}` writes it (its shortest
+/// round-trip digits, as Go's `'f', -1`). Most telemetry values are short decimals: for them
+/// the digits are found with float arithmetic, cheap in WebAssembly where the general algorithms
+/// (`{}`'s Grisu, ryu's 128-bit products) are slow. If `m / 10^k` with `m` an integer of at most
+/// 15 digits is `v` (one correctly rounded division), its digits are `v`'s shortest: decimals of
+/// at most 15 digits are distinct doubles (`DBL_DIG`), so no shorter one is `v` too; the
+/// smallest such `k` has no trailing zero. Other values are written by `{}`.
+fn plain_float(out: &mut String, v: f64) {
+    const POW10: [f64; 9] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
+    if v != 0.0 {
+        for (k, &p) in POW10.iter().enumerate() {
+            let m = (v * p).round();
+            if m.abs() >= 1e15 {
+                break;
+            }
+            if m / p == v {
+                // |m| < 1e15: exact as an integer.
+                let m = m as i64;
+                let mut buf = itoa::Buffer::new();
+                let digits = buf.format(m.unsigned_abs());
+                if m < 0 {
+                    out.push('-');
+                }
+                match digits.len().checked_sub(k) {
+                    Some(0) | None => {
+                        out.push_str("0.");
+                        (digits.len()..k).for_each(|_| out.push('0'));
+                        out.push_str(digits);
+                    }
+                    Some(int) if k == 0 => out.push_str(&digits[..int]),
+                    Some(int) => {
+                        out.push_str(&digits[..int]);
+                        out.push('.');
+                        out.push_str(&digits[int..]);
+                    }
+                }
+                return;
+            }
+        }
+    }
+    let _ = write!(out, "{v}");
+}
+
+/// An integer in decimal.
+fn integer(out: &mut String, v: i64) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// A JSON string as Go escapes it: `"`, `\`, control characters, and `<`, `>`, `&`, U+2028 and
@@ -214,16 +262,12 @@ impl Writer<'_> {
         match cell {
             Cell::Null => self.out.push_str("null"),
             Cell::Float(v) => go_float(&mut self.out, *v),
-            Cell::Integer(v) => {
-                let _ = write!(self.out, "{v}");
-            }
+            Cell::Integer(v) => integer(&mut self.out, *v),
             Cell::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
             Cell::Str(s) => go_string(&mut self.out, s),
             Cell::Time(ns) => match self.format.epoch {
                 Epoch::Rfc3339 => go_string(&mut self.out, &rfc3339_nano(*ns, tz)),
-                Epoch::Unit(unit) => {
-                    let _ = write!(self.out, "{}", ns / unit);
-                }
+                Epoch::Unit(unit) => integer(&mut self.out, ns / unit),
             },
         }
     }
@@ -707,6 +751,58 @@ pub mod msgpack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Floats are written with Rust's shortest round-trip digits, as `{}` writes them (and
+    /// Go's `'f', -1`), for every kind of value between 1e-6 and 1e21: decimals like telemetry's
+    /// (the fast path), integers, tiny and huge magnitudes, and pseudo-random bit patterns of
+    /// the whole range (`{}` itself).
+    #[test]
+    fn floats_are_laid_out_as_displayed() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            57.96,
+            211304.58,
+            0.1 + 0.2,
+            1e-6,
+            1.5e-6,
+            0.000123,
+            123456.789,
+            1e15,
+            1e16,
+            1e17,
+            9.999999999999999e20,
+            123456789012345680000.0,
+            f64::EPSILON * 1e10,
+            4503599627370497.0,
+            2f64.powi(53),
+            0.3,
+            100.0,
+            1e20,
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..200_000 {
+            // xorshift: every bit pattern of a finite double in range, and short decimals
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(f64::from_bits(x));
+            values.push((x % 10_000_000) as f64 / 100.0);
+            values.push((x % 1000) as f64 * 10f64.powi((x >> 40) as i32 % 27 - 6));
+            values.push(((x % 2_000_000_000) as f64 - 1e9) / 10f64.powi((x >> 50) as i32 % 10));
+        }
+        for v in values {
+            if !v.is_finite() || (v != 0.0 && !(1e-6..1e21).contains(&v.abs())) {
+                continue;
+            }
+            let mut got = String::new();
+            go_float(&mut got, v);
+            assert_eq!(got, format!("{v}"), "{v:e} ({:#x})", v.to_bits());
+        }
+    }
 
     fn f(v: f64) -> String {
         let mut s = String::new();
