@@ -513,27 +513,35 @@ pub fn delete_expired(
             &[tenant.key.into(), points_before.into(), batch.into()],
         )?
         .len();
-    let rollups = db
-        .execute(
-            "DELETE FROM rollups WHERE (channel_key, hour) IN ( \
-                SELECT r.channel_key, r.hour FROM channels c \
-                JOIN rollups r ON r.channel_key = c.key AND r.hour < ?2 \
-                WHERE c.org_key = ?1 LIMIT ?3) RETURNING 1",
-            &[tenant.key.into(), rollups_before.into(), batch.into()],
-        )?
-        .len();
-    let minutes = db
-        .execute(
-            "DELETE FROM rollups_minute WHERE (channel_key, minute) IN ( \
-                SELECT r.channel_key, r.minute FROM channels c \
-                JOIN rollups_minute r ON r.channel_key = c.key AND r.minute < ?2 \
-                WHERE c.org_key = ?1 LIMIT ?3) RETURNING 1",
-            &[tenant.key.into(), points_before.into(), batch.into()],
-        )?
-        .len();
+    let rollups = delete_rollups_before(db, tenant, "rollups", "hour", rollups_before, batch)?;
+    let minutes =
+        delete_rollups_before(db, tenant, "rollups_minute", "minute", points_before, batch)?;
     db.execute(
         "DELETE FROM discarded_points WHERE org_key = ? AND hour < ?",
         &[tenant.key.into(), rollups_before.into()],
     )?;
     Ok((points, rollups + minutes))
+}
+
+/// Up to `batch` of the organization's rows of a rollup table (`rollups` by `hour`,
+/// `rollups_minute` by `minute`) before `before`; returns how many.
+fn delete_rollups_before(
+    db: &dyn Db,
+    tenant: &Tenant,
+    table: &str,
+    column: &str,
+    before: Timestamp,
+    batch: i64,
+) -> Result<usize> {
+    Ok(db
+        .execute(
+            &format!(
+                "DELETE FROM {table} WHERE (channel_key, {column}) IN ( \
+                    SELECT r.channel_key, r.{column} FROM channels c \
+                    JOIN {table} r ON r.channel_key = c.key AND r.{column} < ?2 \
+                    WHERE c.org_key = ?1 LIMIT ?3) RETURNING 1"
+            ),
+            &[tenant.key.into(), before.into(), batch.into()],
+        )?
+        .len())
 }
