@@ -104,7 +104,7 @@ pub(super) enum Dims {
     Dynamic {
         names: Vec<String>,
         all: bool,
-        regexes: Vec<regex::Regex>,
+        regexes: Vec<crate::influxql::Regex>,
     },
 }
 
@@ -249,7 +249,7 @@ impl Plan {
                 }
                 Dimension::Tag(v) => names.push(v.name.clone()),
                 Dimension::Wildcard => all = true,
-                Dimension::Regex(re) => regexes.push(re.as_regex().clone()),
+                Dimension::Regex(re) => regexes.push(re.clone()),
                 Dimension::Invalid { reason, .. } => return Err(reason.clone().into()),
             }
         }

@@ -185,7 +185,7 @@ enum Val {
     Str(String),
     Num(f64),
     Bool(bool),
-    Regex(regex::Regex),
+    Regex(crate::influxql::Regex),
     /// The field, not bound yet.
     Unknown,
 }
@@ -281,7 +281,7 @@ fn operand(e: &Expr, series: &SeriesMeta, value: Option<f64>) -> Val {
         #[allow(clippy::cast_precision_loss)]
         Expr::Duration(d) => Val::Num(*d as f64),
         Expr::Boolean(b) => Val::Bool(*b),
-        Expr::Regex(re) => Val::Regex(re.as_regex().clone()),
+        Expr::Regex(re) => Val::Regex(re.clone()),
         Expr::Binary { op, lhs, rhs } if !op.is_condition() => {
             match (operand(lhs, series, value), operand(rhs, series, value)) {
                 (Val::Unknown, _) | (_, Val::Unknown) => Val::Unknown,

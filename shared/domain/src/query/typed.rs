@@ -155,7 +155,7 @@ pub(super) fn groups<'a>(
 /// A value in a condition.
 enum Operand {
     Cell(Cell),
-    Regex(regex::Regex),
+    Regex(crate::influxql::Regex),
     /// A field, not read yet.
     Unknown,
 }
@@ -240,7 +240,7 @@ fn operand(
             }
             None => Operand::Cell(Cell::Null),
         },
-        Expr::Regex(re) => Operand::Regex(re.as_regex().clone()),
+        Expr::Regex(re) => Operand::Regex(re.clone()),
         Expr::Binary { op, lhs, rhs } if !op.is_condition() => {
             match (operand(lhs, s, fields, row), operand(rhs, s, fields, row)) {
                 (Operand::Unknown, _) | (_, Operand::Unknown) => Operand::Unknown,

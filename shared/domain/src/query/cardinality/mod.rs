@@ -138,7 +138,7 @@ struct Prepared {
     database: String,
     names: Vec<String>,
     all_tags: bool,
-    regexes: Vec<regex::Regex>,
+    regexes: Vec<crate::influxql::Regex>,
     windows: Option<Windows>,
     rest: Option<Expr>,
     bounds: cond::Bounds,
@@ -162,7 +162,7 @@ fn prepare(s: &ShowCardinality, ctx: &Context) -> Result<Prepared, StatementErro
         match d {
             Dimension::Tag(v) => names.push(v.name.clone()),
             Dimension::Wildcard => all_tags = true,
-            Dimension::Regex(re) => regexes.push(re.as_regex().clone()),
+            Dimension::Regex(re) => regexes.push(re.clone()),
             Dimension::Invalid { reason, .. } => return Err(reason.clone().into()),
             Dimension::Time { interval, offset } => {
                 times += 1;
