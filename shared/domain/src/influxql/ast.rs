@@ -651,56 +651,6 @@ impl Regex {
     }
 }
 
-#[cfg(test)]
-mod regex_tests {
-    use super::*;
-
-    /// A pattern matched as a set of strings matches exactly what the compiled regex matches,
-    /// and the patterns a dashboard sends for chosen series are taken as sets.
-    #[test]
-    fn sets_of_whole_strings_match_as_the_regex_does() {
-        let uuids = "^(cfc544d9-16a8-4567-84df-78a53cf00ff1|c6363d45-b674-4c0d-b191-db07425b246e\
-                     |4c32a083-d0b5-4b90-82ad-b6371e91bff2)$";
-        let cases = [
-            (uuids, true),
-            ("^(abc|abd|x)$", true),
-            ("^abc$", true),
-            ("^$", true),
-            ("^(a|b)c$", true),
-            ("^[ab]c(d|e)?$", false),
-            ("^[ab]c$", true),
-            ("^(?:host|region)$", true),
-            ("^a|b$", false),
-            ("^a.*$", false),
-            ("(?i)^abc$", true),
-            ("^a+$", false),
-            ("abc", false),
-            ("^abc", false),
-            ("^\\d$", false),
-            ("(?m)^abc$", false),
-            ("^caf\u{e9}|x$", false),
-            ("^(café|日本)$", true),
-            ("^[0-9a-f]{2}$", false),
-        ];
-        let texts = [
-            "", "a", "b", "c", "abc", "abd", "abcd", "x", "ac", "bc", "ABC", "aBc", "a\n", "abc\n",
-            "\nabc", "host", "region", "hostregion", "café", "日本", "cd", "ace", "0f",
-            "cfc544d9-16a8-4567-84df-78a53cf00ff1", "c6363d45-b674-4c0d-b191-db07425b246e",
-            "4c32a083-d0b5-4b90-82ad-b6371e91bff2", "cfc544d9-16a8-4567-84df-78a53cf00ff",
-        ];
-        for (pattern, is_set) in cases {
-            let ours = Regex::new(pattern).unwrap();
-            let theirs = regex::Regex::new(pattern).unwrap();
-            assert_eq!(matches!(ours.0 .1, Matcher::Strings(_)), is_set, "{pattern}");
-            for t in texts {
-                assert_eq!(ours.is_match(t), theirs.is_match(t), "{pattern} on {t:?}");
-            }
-        }
-        // the errors are the compiler's
-        assert!(Regex::new("^(a|b$").is_err());
-    }
-}
-
 /// The strings `pattern` matches when it matches exactly those, whole (`^` and `$` around
 /// literals, alternations, groups and small classes, in the default flags), at most
 /// [`REGEX_SET_MAX`] of them; else `None`.
@@ -744,9 +694,7 @@ fn whole_strings(pattern: &str) -> Option<std::collections::HashSet<String>> {
                     }
                     out = out
                         .iter()
-                        .flat_map(|head| {
-                            tails.iter().map(move |t| [head.as_slice(), t].concat())
-                        })
+                        .flat_map(|head| tails.iter().map(move |t| [head.as_slice(), t].concat()))
                         .collect();
                 }
                 out
@@ -796,5 +744,82 @@ impl fmt::Display for Regex {
             f.write_str(part)?;
         }
         f.write_str("/")
+    }
+}
+
+#[cfg(test)]
+mod regex_tests {
+    use super::*;
+
+    /// A pattern matched as a set of strings matches exactly what the compiled regex matches,
+    /// and the patterns a dashboard sends for chosen series are taken as sets.
+    #[test]
+    fn sets_of_whole_strings_match_as_the_regex_does() {
+        let uuids = "^(cfc544d9-16a8-4567-84df-78a53cf00ff1|c6363d45-b674-4c0d-b191-db07425b246e\
+                     |4c32a083-d0b5-4b90-82ad-b6371e91bff2)$";
+        let cases = [
+            (uuids, true),
+            ("^(abc|abd|x)$", true),
+            ("^abc$", true),
+            ("^$", true),
+            ("^(a|b)c$", true),
+            ("^[ab]c(d|e)?$", false),
+            ("^[ab]c$", true),
+            ("^(?:host|region)$", true),
+            ("^a|b$", false),
+            ("^a.*$", false),
+            ("(?i)^abc$", true),
+            ("^a+$", false),
+            ("abc", false),
+            ("^abc", false),
+            ("^\\d$", false),
+            ("(?m)^abc$", false),
+            ("^caf\u{e9}|x$", false),
+            ("^(café|日本)$", true),
+            ("^[0-9a-f]{2}$", false),
+        ];
+        let texts = [
+            "",
+            "a",
+            "b",
+            "c",
+            "abc",
+            "abd",
+            "abcd",
+            "x",
+            "ac",
+            "bc",
+            "ABC",
+            "aBc",
+            "a\n",
+            "abc\n",
+            "\nabc",
+            "host",
+            "region",
+            "hostregion",
+            "café",
+            "日本",
+            "cd",
+            "ace",
+            "0f",
+            "cfc544d9-16a8-4567-84df-78a53cf00ff1",
+            "c6363d45-b674-4c0d-b191-db07425b246e",
+            "4c32a083-d0b5-4b90-82ad-b6371e91bff2",
+            "cfc544d9-16a8-4567-84df-78a53cf00ff",
+        ];
+        for (pattern, is_set) in cases {
+            let ours = Regex::new(pattern).unwrap();
+            let theirs = regex::Regex::new(pattern).unwrap();
+            assert_eq!(
+                matches!(ours.0 .1, Matcher::Strings(_)),
+                is_set,
+                "{pattern}"
+            );
+            for t in texts {
+                assert_eq!(ours.is_match(t), theirs.is_match(t), "{pattern} on {t:?}");
+            }
+        }
+        // the errors are the compiler's
+        assert!(Regex::new("^(a|b$").is_err());
     }
 }
