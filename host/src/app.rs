@@ -137,9 +137,6 @@ pub fn engine(options: &Options) -> Result<(Engine, Option<wasmtime::Cache>)> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
-    if std::env::var_os("TMP_PERFMAP").is_some() {
-        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-    }
     if pooling_fits() {
         let mut pool = wasmtime::PoolingAllocationConfig::default();
         pool.total_component_instances(1000);
