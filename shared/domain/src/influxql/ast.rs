@@ -685,20 +685,7 @@ fn whole_strings(pattern: &str) -> Option<std::collections::HashSet<String>> {
                 }
                 out
             }
-            HirKind::Concat(parts) => {
-                let mut out = vec![Vec::new()];
-                for p in parts {
-                    let tails = strings(p)?;
-                    if out.len() * tails.len() > REGEX_SET_MAX {
-                        return None;
-                    }
-                    out = out
-                        .iter()
-                        .flat_map(|head| tails.iter().map(move |t| [head.as_slice(), t].concat()))
-                        .collect();
-                }
-                out
-            }
+            HirKind::Concat(parts) => concat(parts)?,
             HirKind::Alternation(alts) => {
                 let mut out = Vec::new();
                 for a in alts {
@@ -713,18 +700,25 @@ fn whole_strings(pattern: &str) -> Option<std::collections::HashSet<String>> {
         };
         Some(out)
     }
-    let mut all = vec![Vec::new()];
-    for piece in middle {
-        let tails = strings(piece)?;
-        if all.len() * tails.len() > REGEX_SET_MAX {
-            return None;
+    // Every string of the pieces in a row: each of the first's followed by each of the rest's.
+    fn concat(parts: &[Hir]) -> Option<Vec<Vec<u8>>> {
+        let mut out = vec![Vec::new()];
+        for p in parts {
+            let tails = strings(p)?;
+            if out.len() * tails.len() > REGEX_SET_MAX {
+                return None;
+            }
+            out = out
+                .iter()
+                .flat_map(|head| tails.iter().map(move |t| [head.as_slice(), t].concat()))
+                .collect();
         }
-        all = all
-            .iter()
-            .flat_map(|head| tails.iter().map(move |t| [head.as_slice(), t].concat()))
-            .collect();
+        Some(out)
     }
-    all.into_iter().map(|s| String::from_utf8(s).ok()).collect()
+    concat(middle)?
+        .into_iter()
+        .map(|s| String::from_utf8(s).ok())
+        .collect()
 }
 
 impl PartialEq for Regex {
