@@ -63,7 +63,7 @@ pub fn go_float(out: &mut String, v: f64) {
     }
 }
 
-/// A finite float in decimal without exponent, exactly as Rust's `{}` writes it (its shortest
+/// A float in decimal without exponent, exactly as Rust's `{}` writes it (its shortest
 /// round-trip digits, as Go's `'f', -1`). Most telemetry values are short decimals: for them
 /// the digits are found with float arithmetic, cheap in WebAssembly where the general algorithms
 /// (`{}`'s Grisu, ryu's 128-bit products) are slow. If `m / 10^k` with `m` an integer of at most
@@ -92,11 +92,12 @@ fn plain_float(out: &mut String, v: f64) {
                         (digits.len()..k).for_each(|_| out.push('0'));
                         out.push_str(digits);
                     }
-                    Some(int) if k == 0 => out.push_str(&digits[..int]),
                     Some(int) => {
                         out.push_str(&digits[..int]);
-                        out.push('.');
-                        out.push_str(&digits[int..]);
+                        if k > 0 {
+                            out.push('.');
+                            out.push_str(&digits[int..]);
+                        }
                     }
                 }
                 return;
@@ -471,12 +472,8 @@ pub fn encode_csv(results: &QueryResults) -> String {
                     out.push(',');
                     match c {
                         Cell::Null => {}
-                        Cell::Time(ns) | Cell::Integer(ns) => {
-                            let _ = write!(out, "{ns}");
-                        }
-                        Cell::Float(v) => {
-                            let _ = write!(out, "{v}");
-                        }
+                        Cell::Time(ns) | Cell::Integer(ns) => integer(&mut out, *ns),
+                        Cell::Float(v) => plain_float(&mut out, *v),
                         Cell::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
                         Cell::Str(v) => csv_field(&mut out, v),
                     }
@@ -793,6 +790,12 @@ mod tests {
             values.push((x % 10_000_000) as f64 / 100.0);
             values.push((x % 1000) as f64 * 10f64.powi((x >> 40) as i32 % 27 - 6));
             values.push(((x % 2_000_000_000) as f64 - 1e9) / 10f64.powi((x >> 50) as i32 % 10));
+        }
+        for &v in &values {
+            // CSV answers write every value this way, whatever its magnitude.
+            let mut plain = String::new();
+            plain_float(&mut plain, v);
+            assert_eq!(plain, format!("{v}"), "{v:e} ({:#x})", v.to_bits());
         }
         for v in values {
             if !v.is_finite() || (v != 0.0 && !(1e-6..1e21).contains(&v.abs())) {
