@@ -162,16 +162,19 @@ pub fn interval_stats(
         ],
     )?;
     rows.iter()
-        .map(|r| {
-            Ok(IntervalStats {
-                start_ms: base_ms + r.i64(0)? * interval_ms,
-                count: r.u64(1)?,
-                sum: r.f64(2)?,
-                min: r.f64(3)?,
-                max: r.f64(4)?,
-            })
-        })
+        .map(|r| stats_of(&r, base_ms, interval_ms))
         .collect()
+}
+
+/// A row `(interval number, count, sum, min, max)` of intervals from `base_ms`.
+fn stats_of(r: &crate::db::Row<'_>, base_ms: i64, interval_ms: i64) -> Result<IntervalStats> {
+    Ok(IntervalStats {
+        start_ms: base_ms + r.i64(0)? * interval_ms,
+        count: r.u64(1)?,
+        sum: r.f64(2)?,
+        min: r.f64(3)?,
+        max: r.f64(4)?,
+    })
 }
 
 pub(crate) const NS_PER_MS: i64 = 1_000_000;
@@ -294,16 +297,7 @@ pub fn interval_summaries(
     )?;
     let mut acc = BTreeMap::new();
     for r in rows.iter() {
-        merge(
-            &mut acc,
-            IntervalStats {
-                start_ms: base_ms + r.i64(0)? * interval_ms,
-                count: r.u64(1)?,
-                sum: r.f64(2)?,
-                min: r.f64(3)?,
-                max: r.f64(4)?,
-            },
-        );
+        merge(&mut acc, stats_of(&r, base_ms, interval_ms)?);
     }
     Ok(acc.into_values().collect())
 }
