@@ -630,7 +630,8 @@ enum Matcher {
 const REGEX_SET_MAX: usize = 256;
 
 impl Regex {
-    /// Compiles `pattern` (the text between the slashes, with `\/` already unescaped).
+    /// Reads `pattern` (the text between the slashes, with `\/` already unescaped): a set of
+    /// strings, or else compiled (its errors are the compiler's).
     pub fn new(pattern: &str) -> Result<Regex, regex::Error> {
         let matcher = match whole_strings(pattern) {
             Some(set) => Matcher::Strings(set),
