@@ -28,6 +28,16 @@ const MAX_GROUP: usize = 512;
 const SESSION_IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 8;
+/// How long a connection waits for a lock another holds (a checkpoint's, WAL recovery's).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// A read outside a transaction first runs on the calling thread (the request's), with no wait
+/// for locks and at most this long, and only if it takes longer does it run again on the
+/// blocking pool: the hand-over to a pool thread and back cost more than most of a request's
+/// reads (an index seek or two), and made up most of a short query's latency under load.
+/// (docs/benchmarks.md, 2026-12-05, night.)
+const INLINE_READ_BUDGET: Duration = Duration::from_micros(250);
+/// How many SQLite VM instructions between two looks at the clock during such a read.
+const INLINE_READ_CHECK_OPS: std::ffi::c_int = 500;
 /// WAL frames after which the writer checkpoints: 10,000 pages, a WAL of about 40 MB. SQLite's
 /// default is 1,000. Appending rows touches the same pages commit after commit (each series' last
 /// leaf), and a checkpoint copies each page once however often it changed, so a longer WAL copies
@@ -134,6 +144,14 @@ fn run_prepared(
     stmt: &mut rusqlite::CachedStatement<'_>,
     params: &[SqlValue],
 ) -> Result<QueryResult, SqlError> {
+    check_parameter_count(stmt, params)?;
+    Ok(query_rows(stmt, params)?)
+}
+
+fn check_parameter_count(
+    stmt: &rusqlite::Statement<'_>,
+    params: &[SqlValue],
+) -> Result<(), SqlError> {
     let expected = stmt.parameter_count();
     if expected != params.len() {
         return Err(SqlError::Io(format!(
@@ -141,6 +159,14 @@ fn run_prepared(
             params.len()
         )));
     }
+    Ok(())
+}
+
+/// Binds `params` (as many as the statement takes) and reads every row.
+fn query_rows(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: &[SqlValue],
+) -> rusqlite::Result<QueryResult> {
     for (i, p) in params.iter().enumerate() {
         let idx = i + 1;
         match p {
@@ -232,7 +258,7 @@ fn open_connection(path: &Path, write: bool) -> rusqlite::Result<Connection> {
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(128);
     // Each grouped write runs in its own savepoint, whose statement journal stays in memory
     // whatever its size (STMTJRNL_SPILL=-1, set for the bundled SQLite in .cargo/config.toml,
@@ -346,6 +372,57 @@ impl Database {
         }
     }
 
+    /// Runs a read on a pooled reader on the calling thread if it is quick: `Err(())` when it
+    /// would wait for a lock or runs longer than [`INLINE_READ_BUDGET`], to be run again with
+    /// [`Database::read_blocking`] (a read changes nothing, so running it twice is safe).
+    /// Otherwise as `read_blocking` answers.
+    fn read_inline(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Option<Result<QueryResult, SqlError>>, ()> {
+        let conn = match self.take_reader() {
+            Ok(c) => c,
+            Err(e) => return Ok(Some(Err(e))),
+        };
+        let started = Instant::now();
+        conn.progress_handler(
+            INLINE_READ_CHECK_OPS,
+            Some(move || started.elapsed() > INLINE_READ_BUDGET),
+        );
+        // Not SQLite's busy wait on this thread: the blocking pool waits instead.
+        let _ = conn.busy_timeout(Duration::ZERO);
+        let outcome = (|| -> rusqlite::Result<Option<Result<QueryResult, SqlError>>> {
+            let mut stmt = conn.prepare_cached(sql)?;
+            if !stmt.readonly() {
+                return Ok(None);
+            }
+            if let Err(e) = check_parameter_count(&stmt, params) {
+                return Ok(Some(Err(e)));
+            }
+            query_rows(&mut stmt, params).map(|rows| Some(Ok(rows)))
+        })();
+        conn.progress_handler(0, None::<fn() -> bool>);
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        self.return_reader(conn);
+        match outcome {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(
+                        rusqlite::ErrorCode::OperationInterrupted
+                            | rusqlite::ErrorCode::DatabaseBusy
+                            | rusqlite::ErrorCode::DatabaseLocked
+                    )
+                ) =>
+            {
+                Err(())
+            }
+            Err(e) => Ok(Some(Err(e.into()))),
+            Ok(answer) => Ok(answer),
+        }
+    }
+
     /// Runs a read on a pooled reader; `None` if the statement turned out to write.
     fn read_blocking(
         &self,
@@ -394,11 +471,16 @@ impl Session {
     ) -> Result<QueryResult, SqlError> {
         let kind = classify(&sql);
         if !self.in_transaction && kind == Kind::Read {
-            let db = self.db.clone();
-            let (s, p) = (sql.clone(), params.clone());
-            let read = tokio::task::spawn_blocking(move || db.read_blocking(&s, &p))
-                .await
-                .map_err(|e| SqlError::Io(format!("reader failed: {e}")))?;
+            let read = match self.db.read_inline(&sql, &params) {
+                Ok(read) => read,
+                Err(()) => {
+                    let db = self.db.clone();
+                    let (s, p) = (sql.clone(), params.clone());
+                    tokio::task::spawn_blocking(move || db.read_blocking(&s, &p))
+                        .await
+                        .map_err(|e| SqlError::Io(format!("reader failed: {e}")))?
+                }
+            };
             if let Some(result) = read {
                 return result;
             }
@@ -686,6 +768,45 @@ mod tests {
         params: Vec<SqlValue>,
     ) -> Result<QueryResult, SqlError> {
         s.execute(sql.to_string(), params).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_too_long_for_the_request_thread_is_answered_whole_by_the_pool() {
+        let (_dir, db) = temp_db();
+        let mut s = db.session();
+        // Millions of VM steps: far past the inline budget.
+        let long = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                    WHERE x < 3000000) SELECT count(*), sum(x) FROM c";
+        assert_eq!(
+            db.read_inline(long, &[]),
+            Err(()),
+            "given up on the request's thread"
+        );
+        let answer = exec(&mut s, long, vec![]).await.expect("long read");
+        assert_eq!(
+            answer.rows,
+            [[
+                SqlValue::Integer(3_000_000),
+                SqlValue::Integer(4_500_001_500_000)
+            ]]
+        );
+        // A short read runs where it is asked, on the reader the long one left behind (without
+        // its budget).
+        assert_eq!(
+            db.read_inline("SELECT ?1 + 1", &[SqlValue::Integer(41)]),
+            Ok(Some(Ok(QueryResult {
+                columns: vec!["?1 + 1".into()],
+                rows: vec![vec![SqlValue::Integer(42)]],
+            })))
+        );
+        let again = exec(&mut s, long, vec![]).await.expect("long read again");
+        assert_eq!(again.rows, answer.rows);
+        // Errors are the statement's, not a reason to run it again.
+        let bad = db.read_inline("SELECT nope FROM nowhere", &[]);
+        assert!(
+            matches!(bad, Ok(Some(Err(SqlError::Io(ref m)))) if m.contains("nowhere")),
+            "{bad:?}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
