@@ -336,6 +336,63 @@ fn the_fields_a_line_wrote_a_device_as_read_back_as_one_series() {
 }
 
 #[test]
+fn a_uuid_condition_lists_the_devices_series_where_the_others_add_no_field() {
+    let db = db();
+    let (a, _) = org(&db, "A", "a@example.com");
+    let (b, _) = org(&db, "B", "b@example.com");
+    let devices: Vec<_> = (0..3)
+        .map(|_| crate::tests::device_with_channels(&db, &a, &["plant", "line"]))
+        .collect();
+    let (other_org, _, _) = crate::tests::device_with_channels(&db, &b, &["plant"]);
+    let uuid = |i: usize| devices[i].0.uuid.to_string();
+    let hint = fieldline_domain::query::TagValues {
+        key: "uuid".into(),
+        values: vec![
+            uuid(0),
+            uuid(1),
+            "not a uuid".into(),
+            other_org.uuid.to_string(),
+        ],
+    };
+    let listed = |model_general: bool, measurement: &str| -> Vec<String> {
+        let mut source = QuerySource::new(&db, &a, "fieldline").model_general(model_general);
+        let series = source
+            .series_matching(
+                "fieldline",
+                "autogen",
+                Some(&[measurement.to_owned()]),
+                std::slice::from_ref(&hint),
+            )
+            .unwrap();
+        let mut uuids: Vec<String> = series
+            .iter()
+            .map(|s| s.tag("uuid").unwrap_or("-").to_owned())
+            .collect();
+        uuids.sort();
+        uuids
+    };
+    let mut two = vec![uuid(0), uuid(1)];
+    two.sort();
+    let mut three = vec![uuid(0), uuid(1), uuid(2)];
+    three.sort();
+    // The two devices' series of the organization, not the third's, nor another's.
+    assert_eq!(listed(false, "plant"), two);
+    assert_eq!(listed(true, "plant"), two);
+    // A channel of the measurement with another field: the statement's fields would differ
+    // without it, so every series is listed.
+    let tags = vec![("uuid".to_owned(), uuid(2))];
+    let temp = ("line".to_owned(), "temp".to_owned());
+    crate::series::set_written(&db, &a, &devices[2].2[1].id, &tags, Some(&temp)).unwrap();
+    assert_eq!(listed(false, "line"), three);
+    // General series of the measurement in the model's database: every series too.
+    write(&db, &a, "fieldline", "plant,host=x load=1i 1");
+    assert_eq!(
+        listed(true, "plant"),
+        [vec!["-".to_owned()], three].concat()
+    );
+}
+
+#[test]
 fn deleting_takes_the_values_in_range_then_the_series_left_empty_of_one_organization() {
     let db = db();
     let (a, _) = org(&db, "A", "a@example.com");

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use fieldline_domain::query::{self, FieldMeta, FieldType, SeriesMeta, Value as FieldData};
-use fieldline_domain::Timestamp;
+use fieldline_domain::{Timestamp, Uuid};
 
 use crate::db::Db;
 use crate::devices::ChannelRef;
@@ -17,8 +17,8 @@ use crate::general;
 use crate::orgs::Tenant;
 use crate::points::Order;
 use crate::series::{
-    edge_points_between, extreme_point, interval_summaries, list_series, points_between,
-    SeriesFilter, SeriesInfo, NS_PER_MS,
+    device_series, edge_points_between, extreme_point, interval_summaries, list_series,
+    points_between, SeriesFilter, SeriesInfo, NS_PER_MS,
 };
 
 /// The organization's series as the InfluxQL engine reads them ([`fieldline_domain::query`]):
@@ -62,6 +62,35 @@ impl<'a> QuerySource<'a> {
     ) -> Result<Vec<(i64, FieldData)>, query::SourceError> {
         let ty = self.types.get(&key).copied().unwrap_or(FieldType::Float);
         general::values(self.db, self.tenant, -key, ty, range, desc, limit).map_err(source_error)
+    }
+
+    /// The general series of `database` (of these measurements), their fields' types noted.
+    fn general_series(
+        &mut self,
+        database: &str,
+        measurements: Option<&[String]>,
+    ) -> Result<Vec<SeriesMeta>, query::SourceError> {
+        let general = general::list_series(self.db, self.tenant, database, measurements)
+            .map_err(source_error)?;
+        Ok(general
+            .into_iter()
+            .map(|s| SeriesMeta {
+                measurement: s.measurement,
+                tags: s.tags,
+                fields: s
+                    .fields
+                    .into_iter()
+                    .map(|(name, ty, key)| {
+                        self.types.insert(-key, ty);
+                        FieldMeta {
+                            name,
+                            ty,
+                            key: -key,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     fn channel(&self, key: i64) -> ChannelRef {
@@ -158,28 +187,39 @@ impl query::Source for QuerySource<'_> {
         if database == self.model_database && !self.model_general {
             return Ok(out);
         }
-        let general = general::list_series(self.db, self.tenant, database, measurements)
-            .map_err(source_error)?;
-        for s in general {
-            let fields = s
-                .fields
-                .into_iter()
-                .map(|(name, ty, key)| {
-                    self.types.insert(-key, ty);
-                    FieldMeta {
-                        name,
-                        ty,
-                        key: -key,
-                    }
-                })
-                .collect();
-            out.push(SeriesMeta {
-                measurement: s.measurement,
-                tags: s.tags,
-                fields,
-            });
-        }
+        out.extend(self.general_series(database, measurements)?);
         Ok(out)
+    }
+
+    /// The channels of the devices a `uuid` hint names, where every channel of the
+    /// measurements has the one field `value` and they have no general series (a tag `uuid` of
+    /// a channel is its device's, as written or not); else every series.
+    fn series_matching(
+        &mut self,
+        database: &str,
+        rp: &str,
+        measurements: Option<&[String]>,
+        tags: &[query::TagValues],
+    ) -> Result<Vec<SeriesMeta>, query::SourceError> {
+        let hint = tags.iter().find(|t| t.key == "uuid");
+        if let (true, Some(hint), Some(names)) =
+            (database == self.model_database, hint, measurements)
+        {
+            // A value that is no UUID is no device's: its series fail the condition.
+            let uuids: Vec<Uuid> = hint
+                .values
+                .iter()
+                .filter_map(|v| Uuid::parse(v).ok())
+                .collect();
+            if let Some(rows) =
+                device_series(self.db, self.tenant, &uuids, names).map_err(source_error)?
+            {
+                if !self.model_general || self.general_series(database, measurements)?.is_empty() {
+                    return Ok(channel_series(rows));
+                }
+            }
+        }
+        self.series_in(database, rp, measurements)
     }
 
     fn values(

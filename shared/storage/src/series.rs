@@ -90,29 +90,90 @@ pub fn list_series(
     }
     db.execute(&sql, &params)?
         .iter()
-        .map(|r| {
-            Ok(SeriesInfo {
-                channel: ChannelRef {
-                    org_key: tenant.key,
-                    key: r.i64(0)?,
-                },
-                measurement: r.text(1)?.to_owned(),
-                uuid: r.parse(2, Uuid::parse)?,
-                device: r.text(3)?.to_owned(),
-                network_id: r.opt_text(4)?.map(str::to_owned),
-                sensor: r.text(5)?.to_owned(),
-                unit: r.text(6)?.to_owned(),
-                written_tags: r
-                    .opt_text(7)?
-                    .map(crate::general::decode_tags)
-                    .transpose()?,
-                written_field: match (r.opt_text(8)?, r.opt_text(9)?) {
-                    (Some(m), Some(f)) => Some((m.to_owned(), f.to_owned())),
-                    _ => None,
-                },
-            })
-        })
+        .map(|r| series_info(tenant, r))
         .collect()
+}
+
+/// The channels of the devices `uuids` among the series of InfluxDB measurements `names`, in
+/// [`list_series`]'s order, each with whether any channel of those measurements (of any
+/// device) has a field other than `value`. It seeks the devices, then their channels. The
+/// parameters are the organization, the UUIDs, then the names.
+pub(crate) fn device_series_sql(uuids: usize, names: usize) -> String {
+    let u = (2..2 + uuids)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = (2 + uuids..2 + uuids + names)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit, \
+         c.written_tags, c.written_measurement, c.written_field, \
+         EXISTS (SELECT 1 FROM channels x WHERE x.key IN (SELECT key FROM channels \
+             WHERE org_key = ?1 AND communication_id IN ({n}) UNION ALL SELECT key FROM channels \
+             WHERE org_key = ?1 AND written_measurement IN ({n})) \
+             AND COALESCE(x.written_measurement, x.communication_id) IN ({n}) \
+             AND x.written_field <> 'value') \
+         FROM devices d JOIN channels c ON c.device_key = d.key \
+         JOIN sensors s ON s.key = c.sensor_key \
+         WHERE d.org_key = ?1 AND d.uuid IN ({u}) AND +c.org_key = ?1 \
+         AND COALESCE(c.written_measurement, c.communication_id) IN ({n}) \
+         ORDER BY c.communication_id, d.uuid, c.key"
+    )
+}
+
+/// The series of InfluxDB measurements `names` of the devices `uuids`, when every channel of
+/// those measurements has the one field `value` (so that the series of other devices would add
+/// no field to a statement's measurements); `None` otherwise, or when there are none (which
+/// does not tell).
+pub fn device_series(
+    db: &dyn Db,
+    tenant: &Tenant,
+    uuids: &[Uuid],
+    names: &[String],
+) -> Result<Option<Vec<SeriesInfo>>> {
+    if uuids.is_empty() || names.is_empty() {
+        return Ok(None);
+    }
+    let mut params: Vec<Value> = vec![tenant.key.into()];
+    params.extend(uuids.iter().map(|u| Value::from(*u)));
+    params.extend(names.iter().map(|n| Value::from(n.as_str())));
+    let rows = db.execute(&device_series_sql(uuids.len(), names.len()), &params)?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    if first.bool(10)? {
+        return Ok(None);
+    }
+    rows.iter()
+        .map(|r| series_info(tenant, r))
+        .collect::<Result<_>>()
+        .map(Some)
+}
+
+/// A row of [`list_series_sql`]'s columns.
+fn series_info(tenant: &Tenant, r: crate::db::Row<'_>) -> Result<SeriesInfo> {
+    Ok(SeriesInfo {
+        channel: ChannelRef {
+            org_key: tenant.key,
+            key: r.i64(0)?,
+        },
+        measurement: r.text(1)?.to_owned(),
+        uuid: r.parse(2, Uuid::parse)?,
+        device: r.text(3)?.to_owned(),
+        network_id: r.opt_text(4)?.map(str::to_owned),
+        sensor: r.text(5)?.to_owned(),
+        unit: r.text(6)?.to_owned(),
+        written_tags: r
+            .opt_text(7)?
+            .map(crate::general::decode_tags)
+            .transpose()?,
+        written_field: match (r.opt_text(8)?, r.opt_text(9)?) {
+            (Some(m), Some(f)) => Some((m.to_owned(), f.to_owned())),
+            _ => None,
+        },
+    })
 }
 
 /// The points of one channel in one interval, summarized.

@@ -1019,6 +1019,20 @@ fn hot_queries_are_index_lookups() {
         assert!(influx.contains(seek), "{seek} not in:\n{influx}");
     }
     assert!(!influx.contains("SCAN"), "{influx}");
+    // A statement's series of some devices (`uuid =~ /^(a|b)$/`): their channels, sought by
+    // device, and the field check seeks the measurements' channels.
+    let devices = plan(&crate::series::device_series_sql(2, 2), 5);
+    for seek in [
+        "SEARCH d USING INDEX sqlite_autoindex_devices_2 (org_key=? AND uuid=?)",
+        "SEARCH c USING INDEX sqlite_autoindex_channels_2 (device_key=?)",
+        "SEARCH channels USING COVERING INDEX channels_org_measurement (org_key=? AND \
+         communication_id=?)",
+        "SEARCH channels USING COVERING INDEX channels_org_written (org_key=? AND \
+         written_measurement=?)",
+    ] {
+        assert!(devices.contains(seek), "{seek} not in:\n{devices}");
+    }
+    assert!(!devices.contains("SCAN"), "{devices}");
     // Every upload resolves its device's channels: the device's index, not the organization's.
     let refs = plan(
         "SELECT communication_id, key FROM channels WHERE device_key = ? AND +org_key = ?",

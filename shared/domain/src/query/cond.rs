@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::influxql::{BinaryOp, DataType, Expr, VarRef};
 
-use super::{SeriesMeta, TimeRange, FIELD};
+use super::{SeriesMeta, TagValues, TimeRange, FIELD};
 
 /// InfluxDB's representable times: 1677-09-21T00:12:43.145224194Z ..= 2262-04-11T23:47:16.854775806Z.
 pub(crate) const MIN_TIME: i64 = i64::MIN + 2;
@@ -298,6 +298,69 @@ fn operand(e: &Expr, series: &SeriesMeta, value: Option<f64>) -> Val {
         },
         _ => Val::Null,
     }
+}
+
+/// The conjuncts of a (time-free) condition that hold only for series whose tag has one of a
+/// few values: `tag = 'v'`, `tag =~ /^(v|w)$/` (a regex that is a set of strings), and `OR`s
+/// of those on one tag. None with an empty value, which an absent tag has.
+pub(crate) fn tag_values(cond: &Expr) -> Vec<TagValues> {
+    fn one_tag(e: &Expr) -> Option<(&str, Vec<String>)> {
+        match e.unparen() {
+            Expr::Binary {
+                op: BinaryOp::Or,
+                lhs,
+                rhs,
+            } => {
+                let (k, mut values) = one_tag(lhs)?;
+                let (other, more) = one_tag(rhs)?;
+                (k == other).then(|| {
+                    values.extend(more);
+                    (k, values)
+                })
+            }
+            Expr::Binary { op, lhs, rhs } => {
+                let (tag, value) = match (lhs.unparen(), rhs.unparen()) {
+                    (Expr::VarRef(v), other) | (other, Expr::VarRef(v)) => (v, other),
+                    _ => return None,
+                };
+                if tag.data_type.is_some_and(|t| t != DataType::Tag) {
+                    return None;
+                }
+                let values = match (op, value) {
+                    (BinaryOp::Eq, Expr::String(s)) => vec![s.clone()],
+                    (BinaryOp::EqRegex, Expr::Regex(re)) => re.strings()?,
+                    _ => return None,
+                };
+                Some((tag.name.as_str(), values))
+            }
+            _ => None,
+        }
+    }
+    fn conjuncts(e: &Expr, out: &mut Vec<TagValues>) {
+        match e.unparen() {
+            Expr::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+            } => {
+                conjuncts(lhs, out);
+                conjuncts(rhs, out);
+            }
+            other => {
+                if let Some((key, values)) = one_tag(other) {
+                    if values.iter().all(|v| !v.is_empty()) {
+                        out.push(TagValues {
+                            key: key.to_owned(),
+                            values,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    conjuncts(cond, &mut out);
+    out
 }
 
 /// Whether a condition refers to the field, so that it must be checked point by point.

@@ -53,6 +53,16 @@ impl Source for EdgePoints<'_> {
         self.inner.series_in(database, rp, measurements)
     }
 
+    fn series_matching(
+        &mut self,
+        database: &str,
+        rp: &str,
+        measurements: Option<&[String]>,
+        tags: &[super::TagValues],
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
+        self.inner.series_matching(database, rp, measurements, tags)
+    }
+
     fn points(
         &mut self,
         key: i64,

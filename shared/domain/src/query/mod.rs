@@ -157,6 +157,14 @@ impl SeriesMeta {
     }
 }
 
+/// A conjunct of a statement's condition that only series whose tag `key` has one of `values`
+/// pass ([`Source::series_matching`]). No value is empty (an absent tag's value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagValues {
+    pub key: String,
+    pub values: Vec<String>,
+}
+
 /// Counts, sums and extremes of one series' points in one interval (see
 /// [`Source::interval_stats`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -222,6 +230,24 @@ pub trait Source {
     ) -> Result<Vec<SeriesMeta>, SourceError> {
         let _ = rp;
         self.series(database, measurements)
+    }
+
+    /// [`Source::series_in`] for a statement that reads only series passing every one of
+    /// `tags` (each a conjunct of its condition on a tag) and names no tag or field key by
+    /// wildcard or regex: a series left out then changes nothing but what is read, so a source
+    /// that can find the passing series cheaply may list only those, and more. It must not
+    /// leave out a series where `key` may be a field of its measurement (the condition is then
+    /// on the field), nor where doing so changes the fields its measurement's listed series
+    /// have together (the engine resolves names against them). The default lists them all.
+    fn series_matching(
+        &mut self,
+        database: &str,
+        rp: &str,
+        measurements: Option<&[String]>,
+        tags: &[TagValues],
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
+        let _ = tags;
+        self.series_in(database, rp, measurements)
     }
 
     /// The points of one FLOAT field (a [`FieldMeta::key`]) in `range`, oldest first (newest
@@ -517,6 +543,18 @@ pub(crate) fn series_of(
     rp: Option<&str>,
     from: &[&MeasurementName],
 ) -> Result<Vec<SeriesMeta>, SourceError> {
+    series_matching(source, database, rp, from, &[])
+}
+
+/// [`series_of`], where the statement reads only series passing `tags`
+/// ([`Source::series_matching`]): the source may leave others out.
+pub(crate) fn series_matching(
+    source: &mut dyn Source,
+    database: &str,
+    rp: Option<&str>,
+    from: &[&MeasurementName],
+    tags: &[TagValues],
+) -> Result<Vec<SeriesMeta>, SourceError> {
     let names: Option<Vec<String>> = from
         .iter()
         .map(|m| match m {
@@ -526,6 +564,9 @@ pub(crate) fn series_of(
         .collect();
     let names = names.filter(|n| !n.is_empty());
     let mut all = match rp {
+        Some(rp) if !tags.is_empty() => {
+            source.series_matching(database, rp, names.as_deref(), tags)?
+        }
         Some(rp) => source.series_in(database, rp, names.as_deref())?,
         None => source.series(database, names.as_deref())?,
     };

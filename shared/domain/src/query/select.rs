@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::influxql::{
-    DataType, Expr, Fill, MeasurementName, SelectStatement, VarRef, WildcardKind,
+    DataType, Dimension, Expr, Fill, MeasurementName, SelectStatement, VarRef, WildcardKind,
 };
 
 use super::buckets::Bucket;
@@ -67,11 +67,34 @@ fn run_alone(
     }
     plan.bounds = subquery::intersect(plan.bounds, outer);
     let from: Vec<&MeasurementName> = plan.sources.iter().collect();
-    let all = super::series_of(source, &plan.database, Some(&plan.retention_policy), &from)?;
+    // Series that fail the condition's tag conjuncts need not be listed, unless the statement
+    // names keys by pattern (`*`, `/re/`: the keys of every series of its measurements).
+    let tags = match &plan.rest {
+        Some(rest) if !names_keys_by_pattern(s) => cond::tag_values(rest),
+        _ => Vec::new(),
+    };
+    let all = super::series_matching(
+        source,
+        &plan.database,
+        Some(&plan.retention_policy),
+        &from,
+        &tags,
+    )?;
     if !super::typed::model_shaped(&all) {
         return super::typed::run(s, &plan, ctx, source, all);
     }
     plan.execute_over(ctx, source, all)
+}
+
+/// Whether the statement selects or groups by keys by wildcard or regex.
+fn names_keys_by_pattern(s: &SelectStatement) -> bool {
+    s.fields.iter().any(|f| {
+        f.expr
+            .any(|e| matches!(e, Expr::Wildcard(_) | Expr::Regex(_)))
+    }) || s
+        .group_by
+        .iter()
+        .any(|d| matches!(d, Dimension::Wildcard | Dimension::Regex(_)))
 }
 
 impl Plan {

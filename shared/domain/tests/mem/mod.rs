@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use fieldline_domain::line_protocol::{self, FieldValue, Line, LineError, Precision};
 use fieldline_domain::query::ddl::{self, Catalog, Database};
 use fieldline_domain::query::{
-    write_plan, Context, FieldMeta, FieldType, SeriesMeta, Source, SourceError, TimeRange, Value,
+    write_plan, Context, FieldMeta, FieldType, SeriesMeta, Source, SourceError, TagValues,
+    TimeRange, Value,
 };
 
 use crate::harness;
@@ -200,6 +201,49 @@ impl Source for Mem {
                 tags: tags.clone(),
             })
             .collect())
+    }
+
+    /// Leaves out what the contract lets it: in a measurement where no tag hint's key is a
+    /// field and the series left are those its fields come from, the series failing a hint,
+    /// so that the corpora check the engine's hints as they check its answers.
+    fn series_matching(
+        &mut self,
+        database: &str,
+        rp: &str,
+        measurements: Option<&[String]>,
+        tags: &[TagValues],
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
+        let all = self.series_in(database, rp, measurements)?;
+        let fields = |series: &[&SeriesMeta]| -> std::collections::BTreeSet<String> {
+            series
+                .iter()
+                .flat_map(|s| s.fields.iter().map(|f| f.name.clone()))
+                .collect()
+        };
+        let mut out = Vec::new();
+        for members in all.chunk_by(|a, b| a.measurement == b.measurement) {
+            let every: Vec<&SeriesMeta> = members.iter().collect();
+            let known = fields(&every);
+            let passing: Vec<&SeriesMeta> = every
+                .iter()
+                .copied()
+                .filter(|s| {
+                    tags.iter().all(|t| {
+                        known.contains(&t.key)
+                            || s.tags
+                                .iter()
+                                .any(|(k, v)| *k == t.key && t.values.contains(v))
+                    })
+                })
+                .collect();
+            let kept = if fields(&passing) == known {
+                passing
+            } else {
+                every
+            };
+            out.extend(kept.into_iter().cloned());
+        }
+        Ok(out)
     }
 
     fn points(

@@ -6,7 +6,7 @@
 
 use fieldline_domain::line_protocol::Line;
 use fieldline_domain::query::{
-    ddl, IntervalStats, SeriesMeta, Source, SourceError, TimeRange, Value,
+    ddl, IntervalStats, SeriesMeta, Source, SourceError, TagValues, TimeRange, Value,
 };
 use fieldline_domain::{Action, Timestamp};
 
@@ -56,6 +56,25 @@ impl<S: Store + ?Sized> Source for CallerSource<'_, S> {
         measurements: Option<&[String]>,
     ) -> Result<Vec<SeriesMeta>, SourceError> {
         self.reads.series(database, measurements)
+    }
+
+    fn series_in(
+        &mut self,
+        database: &str,
+        rp: &str,
+        measurements: Option<&[String]>,
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
+        self.reads.series_in(database, rp, measurements)
+    }
+
+    fn series_matching(
+        &mut self,
+        database: &str,
+        rp: &str,
+        measurements: Option<&[String]>,
+        tags: &[TagValues],
+    ) -> Result<Vec<SeriesMeta>, SourceError> {
+        self.reads.series_matching(database, rp, measurements, tags)
     }
 
     fn points(
