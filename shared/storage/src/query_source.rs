@@ -193,7 +193,8 @@ impl query::Source for QuerySource<'_> {
 
     /// The channels of the devices a `uuid` hint names, where every channel of the
     /// measurements has the one field `value` and they have no general series (a tag `uuid` of
-    /// a channel is its device's, as written or not); else every series.
+    /// a channel is its device's, as written or not; [`device_series`] checks the rest in the
+    /// same statement); else every series.
     fn series_matching(
         &mut self,
         database: &str,
@@ -211,12 +212,10 @@ impl query::Source for QuerySource<'_> {
                 .iter()
                 .filter_map(|v| Uuid::parse(v).ok())
                 .collect();
-            if let Some(rows) =
-                device_series(self.db, self.tenant, &uuids, names).map_err(source_error)?
+            if let Some(rows) = device_series(self.db, self.tenant, database, &uuids, names)
+                .map_err(source_error)?
             {
-                if !self.model_general || self.general_series(database, measurements)?.is_empty() {
-                    return Ok(channel_series(rows));
-                }
+                return Ok(channel_series(rows));
             }
         }
         self.series_in(database, rp, measurements)

@@ -95,26 +95,30 @@ pub fn list_series(
 }
 
 /// The channels of the devices `uuids` among the series of InfluxDB measurements `names`, in
-/// [`list_series`]'s order, each with whether any channel of those measurements (of any
-/// device) has a field other than `value`. It seeks the devices, then their channels. The
-/// parameters are the organization, the UUIDs, then the names.
+/// [`list_series`]'s order, each row with whether those measurements have series other than
+/// channels of the one field `value` (a channel that a `/write` line gave another field, or a
+/// general series of the database): seeks of the devices, their channels, the channels with
+/// a written measurement, and the database's general series. The parameters are the
+/// organization, the UUIDs, the names, then the database.
 pub(crate) fn device_series_sql(uuids: usize, names: usize) -> String {
-    let u = (2..2 + uuids)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let n = (2 + uuids..2 + uuids + names)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let numbered = |from: usize, n: usize| {
+        (from..from + n)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let u = numbered(2, uuids);
+    let n = numbered(2 + uuids, names);
+    let database = 2 + uuids + names;
+    // A channel's field is other than `value` only where a line wrote both its measurement and
+    // its field (`series_info`), so its InfluxDB measurement is the written one.
     format!(
         "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit, \
          c.written_tags, c.written_measurement, c.written_field, \
-         EXISTS (SELECT 1 FROM channels x WHERE x.key IN (SELECT key FROM channels \
-             WHERE org_key = ?1 AND communication_id IN ({n}) UNION ALL SELECT key FROM channels \
-             WHERE org_key = ?1 AND written_measurement IN ({n})) \
-             AND COALESCE(x.written_measurement, x.communication_id) IN ({n}) \
-             AND x.written_field <> 'value') \
+         EXISTS (SELECT 1 FROM channels WHERE org_key = ?1 AND written_measurement IN ({n}) \
+             AND written_field <> 'value') \
+         OR EXISTS (SELECT 1 FROM series WHERE org_key = ?1 AND database = ?{database} \
+             AND measurement IN ({n})) \
          FROM devices d JOIN channels c ON c.device_key = d.key \
          JOIN sensors s ON s.key = c.sensor_key \
          WHERE d.org_key = ?1 AND d.uuid IN ({u}) AND +c.org_key = ?1 \
@@ -123,13 +127,14 @@ pub(crate) fn device_series_sql(uuids: usize, names: usize) -> String {
     )
 }
 
-/// The series of InfluxDB measurements `names` of the devices `uuids`, when every channel of
-/// those measurements has the one field `value` (so that the series of other devices would add
-/// no field to a statement's measurements); `None` otherwise, or when there are none (which
-/// does not tell).
+/// The series of InfluxDB measurements `names` of the devices `uuids`, when the measurements
+/// have no other kind of series in `database` (the model's): no channel with a field other
+/// than `value`, no general series. So the series of other devices would add no field to a
+/// statement's measurements. `None` otherwise, or when there are none (which does not tell).
 pub fn device_series(
     db: &dyn Db,
     tenant: &Tenant,
+    database: &str,
     uuids: &[Uuid],
     names: &[String],
 ) -> Result<Option<Vec<SeriesInfo>>> {
@@ -139,6 +144,7 @@ pub fn device_series(
     let mut params: Vec<Value> = vec![tenant.key.into()];
     params.extend(uuids.iter().map(|u| Value::from(*u)));
     params.extend(names.iter().map(|n| Value::from(n.as_str())));
+    params.push(database.into());
     let rows = db.execute(&device_series_sql(uuids.len(), names.len()), &params)?;
     let Some(first) = rows.first() else {
         return Ok(None);

@@ -1020,15 +1020,15 @@ fn hot_queries_are_index_lookups() {
     }
     assert!(!influx.contains("SCAN"), "{influx}");
     // A statement's series of some devices (`uuid =~ /^(a|b)$/`): their channels, sought by
-    // device, and the field check seeks the measurements' channels.
-    let devices = plan(&crate::series::device_series_sql(2, 2), 5);
+    // device; the check for other series seeks the channels written as the measurements and
+    // the database's general series of them, not every channel of the measurements.
+    let devices = plan(&crate::series::device_series_sql(2, 2), 6);
     for seek in [
         "SEARCH d USING INDEX sqlite_autoindex_devices_2 (org_key=? AND uuid=?)",
         "SEARCH c USING INDEX sqlite_autoindex_channels_2 (device_key=?)",
-        "SEARCH channels USING COVERING INDEX channels_org_measurement (org_key=? AND \
-         communication_id=?)",
-        "SEARCH channels USING COVERING INDEX channels_org_written (org_key=? AND \
-         written_measurement=?)",
+        "SEARCH channels USING INDEX channels_org_written (org_key=? AND written_measurement=?)",
+        "SEARCH series USING COVERING INDEX sqlite_autoindex_series_1 (org_key=? AND \
+         database=? AND measurement=?)",
     ] {
         assert!(devices.contains(seek), "{seek} not in:\n{devices}");
     }
