@@ -162,6 +162,24 @@ fn check_parameter_count(
     Ok(())
 }
 
+/// Runs a read on a reader connection: `None` if the statement turned out to write, the
+/// statement's own error inside, SQLite's outside (for the caller to tell an interrupted or
+/// locked-out read from the statement's failure).
+fn read_on(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+) -> rusqlite::Result<Option<Result<QueryResult, SqlError>>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    if !stmt.readonly() {
+        return Ok(None);
+    }
+    if let Err(e) = check_parameter_count(&stmt, params) {
+        return Ok(Some(Err(e)));
+    }
+    query_rows(&mut stmt, params).map(|rows| Some(Ok(rows)))
+}
+
 /// Binds `params` (as many as the statement takes) and reads every row.
 fn query_rows(
     stmt: &mut rusqlite::CachedStatement<'_>,
@@ -392,16 +410,7 @@ impl Database {
         );
         // Not SQLite's busy wait on this thread: the blocking pool waits instead.
         let _ = conn.busy_timeout(Duration::ZERO);
-        let outcome = (|| -> rusqlite::Result<Option<Result<QueryResult, SqlError>>> {
-            let mut stmt = conn.prepare_cached(sql)?;
-            if !stmt.readonly() {
-                return Ok(None);
-            }
-            if let Err(e) = check_parameter_count(&stmt, params) {
-                return Ok(Some(Err(e)));
-            }
-            query_rows(&mut stmt, params).map(|rows| Some(Ok(rows)))
-        })();
+        let outcome = read_on(&conn, sql, params);
         conn.progress_handler(0, None::<fn() -> bool>);
         let _ = conn.busy_timeout(BUSY_TIMEOUT);
         self.return_reader(conn);
@@ -433,15 +442,9 @@ impl Database {
             Ok(c) => c,
             Err(e) => return Some(Err(e)),
         };
-        let result = (|| {
-            let mut stmt = conn.prepare_cached(sql)?;
-            if !stmt.readonly() {
-                return Ok(None);
-            }
-            run_prepared(&mut stmt, params).map(Some)
-        })();
+        let outcome = read_on(&conn, sql, params);
         self.return_reader(conn);
-        result.transpose()
+        outcome.unwrap_or_else(|e| Some(Err(e.into())))
     }
 
     /// Stops the writer after the jobs already queued.
