@@ -360,6 +360,14 @@ pub(crate) fn placeholders(n: usize) -> String {
     s
 }
 
+/// `?3, ?4` for `n` parameters numbered from `first`: a statement that names each more than once.
+pub(crate) fn numbered_placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,13 +7,18 @@ use std::collections::BTreeMap;
 
 use fieldline_domain::{Timestamp, Uuid};
 
-use crate::db::{placeholders, Db, Value};
+use crate::db::{numbered_placeholders, placeholders, Db, Value};
 use crate::devices::ChannelRef;
 use crate::error::Result;
 use crate::orgs::Tenant;
 use crate::points::{Order, IN_CHUNK};
 
 pub use fieldline_service::{SeriesFilter, SeriesInfo};
+
+/// A channel as a series: the columns [`series_info`] reads, of `channels c`, `devices d` and
+/// `sensors s`.
+const SERIES_COLUMNS: &str = "c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, \
+    c.unit, c.written_tags, c.written_measurement, c.written_field";
 
 /// [`list_series`]' statement: `uuids` device UUIDs and `names` measurements as parameters
 /// after the organization (none of either: no restriction). Measurements by InfluxDB name
@@ -31,8 +36,7 @@ pub(crate) fn list_series_sql(uuids: Option<usize>, names: Option<usize>, influx
         "c.org_key"
     };
     let mut sql = format!(
-        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit, \
-         c.written_tags, c.written_measurement, c.written_field \
+        "SELECT {SERIES_COLUMNS} \
          FROM channels c JOIN devices d ON d.key = c.device_key \
          JOIN sensors s ON s.key = c.sensor_key WHERE {org} = ?"
     );
@@ -101,20 +105,13 @@ pub fn list_series(
 /// a written measurement, and the database's general series. The parameters are the
 /// organization, the UUIDs, the names, then the database.
 pub(crate) fn device_series_sql(uuids: usize, names: usize) -> String {
-    let numbered = |from: usize, n: usize| {
-        (from..from + n)
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let u = numbered(2, uuids);
-    let n = numbered(2 + uuids, names);
+    let u = numbered_placeholders(2, uuids);
+    let n = numbered_placeholders(2 + uuids, names);
     let database = 2 + uuids + names;
     // A channel's field is other than `value` only where a line wrote both its measurement and
     // its field (`series_info`), so its InfluxDB measurement is the written one.
     format!(
-        "SELECT c.key, c.communication_id, d.uuid, d.name, d.network_id, s.name, c.unit, \
-         c.written_tags, c.written_measurement, c.written_field, \
+        "SELECT {SERIES_COLUMNS}, \
          EXISTS (SELECT 1 FROM channels WHERE org_key = ?1 AND written_measurement IN ({n}) \
              AND written_field <> 'value') \
          OR EXISTS (SELECT 1 FROM series WHERE org_key = ?1 AND database = ?{database} \
@@ -158,7 +155,7 @@ pub fn device_series(
         .map(Some)
 }
 
-/// A row of [`list_series_sql`]'s columns.
+/// A row of [`SERIES_COLUMNS`].
 fn series_info(tenant: &Tenant, r: crate::db::Row<'_>) -> Result<SeriesInfo> {
     Ok(SeriesInfo {
         channel: ChannelRef {
