@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::influxql::{
-    DataType, Dimension, Expr, Fill, MeasurementName, SelectStatement, VarRef, WildcardKind,
+    DataType, Expr, Fill, MeasurementName, SelectStatement, VarRef, WildcardKind,
 };
 
 use super::buckets::Bucket;
@@ -70,7 +70,7 @@ fn run_alone(
     // Series that fail the condition's tag conjuncts need not be listed, unless the statement
     // names keys by pattern (`*`, `/re/`: the keys of every series of its measurements).
     let tags = match &plan.rest {
-        Some(rest) if !names_keys_by_pattern(s) => cond::tag_values(rest),
+        Some(rest) if !names_keys_by_pattern(s, &plan) => cond::tag_values(rest),
         _ => Vec::new(),
     };
     let all = super::series_matching(
@@ -86,15 +86,14 @@ fn run_alone(
     plan.execute_over(ctx, source, all)
 }
 
-/// Whether the statement selects or groups by keys by wildcard or regex.
-fn names_keys_by_pattern(s: &SelectStatement) -> bool {
-    s.fields.iter().any(|f| {
-        f.expr
-            .any(|e| matches!(e, Expr::Wildcard(_) | Expr::Regex(_)))
-    }) || s
-        .group_by
-        .iter()
-        .any(|d| matches!(d, Dimension::Wildcard | Dimension::Regex(_)))
+/// Whether the statement selects or groups by keys by wildcard or regex (its plan's dimensions
+/// are resolved per measurement).
+fn names_keys_by_pattern(s: &SelectStatement, plan: &Plan) -> bool {
+    matches!(plan.dims, Dims::Dynamic { .. })
+        || s.fields.iter().any(|f| {
+            f.expr
+                .any(|e| matches!(e, Expr::Wildcard(_) | Expr::Regex(_)))
+        })
 }
 
 impl Plan {
