@@ -13,8 +13,8 @@
 //!                 [--duration 3] [--min-requests 2]
 //! tsbench ceiling --db FILE --workload conduit32|lp32|lp1000 [--duration 4] [--ts-base MS]
 //! tsbench sql     --db FILE --query Q [--query Q]... plans and best-of-7 times (diagnostics)
-//! tsbench lp-parse [--n 2000]                    the line-protocol parser natively, ms per
-//!                                                1000-point body (diagnostics)
+//! tsbench lp-parse [--workload W] [--n 2000]     the line-protocol parser natively, ms per
+//!                                                body of an lp workload (diagnostics)
 //! data set: [--seed 1] [--devices 100] [--first-device 0] [--channels 8] [--days 1]
 //!           [--seconds N] [--start 1735689600]
 //! ```
@@ -589,6 +589,65 @@ fn telegraf_fields(out: &mut String, seed: u64, host: u64, c: u64, ts_ms: i64) {
     );
 }
 
+/// The line prefixes (up to the first field's `=`) of device `k` of an lp workload, by channel;
+/// none for `conduit32`.
+fn line_prefixes(w: Workload, seed: u64, k: usize) -> Vec<String> {
+    match w {
+        Workload::Lp32 => {
+            let u = uuid(seed, 1_000_000 + k as u64);
+            (1..=32)
+                .map(|c| format!("{c},device=lp32-{k},uuid={u} value="))
+                .collect()
+        }
+        Workload::Lp1000 => {
+            let u = uuid(seed, 2_000_000 + k as u64);
+            (0..8)
+                .map(|c| {
+                    format!(
+                        "c{:02},device=lp1k-{k},sensor=probe,unit={},uuid={u} value=",
+                        c + 1,
+                        UNITS[c]
+                    )
+                })
+                .collect()
+        }
+        Workload::Telegraf1000 => {
+            let region = REGIONS[k % REGIONS.len()];
+            let (dc, rack) = ((k / REGIONS.len()) % 3, (k / 12) % 16);
+            (0..8)
+                .map(|c| {
+                    format!(
+                        "cpu,cpu=cpu{c},host=host{k},region={region},dc={region}-dc{dc},\
+                         rack=rack{rack:02} usage_user="
+                    )
+                })
+                .collect()
+        }
+        Workload::Conduit32 => Vec::new(),
+    }
+}
+
+/// The line-protocol body of `rows` (`Workload::rows`) of an lp workload: `prefixes[k]` are the
+/// prefixes of connection `k`'s device, whose number is `offset + k`.
+fn lp_body(
+    body: &mut String,
+    w: Workload,
+    prefixes: &[Vec<String>],
+    rows: &[(usize, u64, i64, f64)],
+    seed: u64,
+    offset: usize,
+) {
+    for (k, c, ts, v) in rows {
+        body.push_str(&prefixes[*k][*c as usize]);
+        if w == Workload::Telegraf1000 {
+            telegraf_fields(body, seed, (offset + k) as u64, *c, *ts);
+            let _ = writeln!(body, " {}", ts * 1_000_000);
+        } else {
+            let _ = writeln!(body, "{v:.2} {ts}");
+        }
+    }
+}
+
 fn ingest(a: &Args) -> Result<serde_json::Value> {
     let addr = a.req("addr")?.to_owned();
     let w = Workload::parse(a.req("workload")?)?;
@@ -602,39 +661,7 @@ fn ingest(a: &Args) -> Result<serde_json::Value> {
     let offset: usize = a.num("device-offset", 0)?;
     // Per connection: the device's line prefixes (lp) or network id (conduit).
     let prefixes: Vec<Vec<String>> = (offset..offset + conns)
-        .map(|k| match w {
-            Workload::Lp32 => {
-                let u = uuid(seed, 1_000_000 + k as u64);
-                (1..=32)
-                    .map(|c| format!("{c},device=lp32-{k},uuid={u} value="))
-                    .collect()
-            }
-            Workload::Lp1000 => {
-                let u = uuid(seed, 2_000_000 + k as u64);
-                (0..8)
-                    .map(|c| {
-                        format!(
-                            "c{:02},device=lp1k-{k},sensor=probe,unit={},uuid={u} value=",
-                            c + 1,
-                            UNITS[c]
-                        )
-                    })
-                    .collect()
-            }
-            Workload::Telegraf1000 => {
-                let region = REGIONS[k % REGIONS.len()];
-                let (dc, rack) = ((k / REGIONS.len()) % 3, (k / 12) % 16);
-                (0..8)
-                    .map(|c| {
-                        format!(
-                            "cpu,cpu=cpu{c},host=host{k},region={region},dc={region}-dc{dc},\
-                             rack=rack{rack:02} usage_user="
-                        )
-                    })
-                    .collect()
-            }
-            Workload::Conduit32 => Vec::new(),
-        })
+        .map(|k| line_prefixes(w, seed, k))
         .collect();
     let make = move |k: usize, i: u64| {
         let rows = w.rows(k, i, ts_base);
@@ -660,21 +687,14 @@ fn ingest(a: &Args) -> Result<serde_json::Value> {
                 )
             }
             Workload::Lp32 | Workload::Lp1000 => {
-                for (k, c, ts, v) in &rows {
-                    body.push_str(&prefixes[*k][*c as usize]);
-                    let _ = writeln!(body, "{v:.2} {ts}");
-                }
+                lp_body(&mut body, w, &prefixes, &rows, seed, offset);
                 (
                     "/write?db=fieldline&precision=ms".to_owned(),
                     headers.clone(),
                 )
             }
             Workload::Telegraf1000 => {
-                for (k, c, ts, _) in &rows {
-                    body.push_str(&prefixes[*k][*c as usize]);
-                    telegraf_fields(&mut body, seed, (offset + k) as u64, *c, *ts);
-                    let _ = writeln!(body, " {}", ts * 1_000_000);
-                }
+                lp_body(&mut body, w, &prefixes, &rows, seed, offset);
                 ("/write?db=fieldline".to_owned(), headers.clone())
             }
         };
@@ -963,37 +983,61 @@ fn sql(a: &Args) -> Result<serde_json::Value> {
     Ok(json!({"sqlite": rusqlite::version(), "queries": out}))
 }
 
-/// The domain's line-protocol parser and model conversion (what `/write` runs in the guest)
-/// natively, on the `lp1000` workload's body: milliseconds per 1000 lines.
+/// The domain's line-protocol parser natively, on the first body an ingest workload sends
+/// (`--workload lp1000`, the default, or `telegraf1000`, `lp32`): milliseconds per body for the
+/// parse alone and with the model conversion (`to_series_points`, what `/write` does with a
+/// line of the model's shape).
 fn lp_parse(a: &Args) -> Result<serde_json::Value> {
     use fieldline_domain::line_protocol::{parse, Precision};
     use fieldline_domain::query::write::to_series_points;
-    let u = uuid(1, 2_000_000);
+    let w = Workload::parse(a.opt("workload").unwrap_or("lp1000"))?;
+    if w == Workload::Conduit32 {
+        bail!("lp-parse: conduit32 sends no line protocol");
+    }
+    let prefixes = vec![line_prefixes(w, 1, 0)];
     let mut body = String::new();
-    for (_, c, ts, v) in Workload::Lp1000.rows(0, 0, 1_700_000_000_000) {
-        let _ = writeln!(
-            body,
-            "c{:02},device=lp1k-0,sensor=probe,unit={},uuid={u} value={v:.2} {ts}",
-            c + 1,
-            UNITS[c as usize % 8]
-        );
-    }
+    lp_body(
+        &mut body,
+        w,
+        &prefixes,
+        &w.rows(0, 0, 1_700_000_000_000),
+        1,
+        0,
+    );
+    let precision = if w == Workload::Telegraf1000 {
+        Precision::Nanoseconds
+    } else {
+        Precision::Milliseconds
+    };
     let n: u32 = a.num("n", 2000)?;
-    let started = Instant::now();
-    let mut points = 0usize;
-    for _ in 0..n {
-        let (lines, errors) = parse(&body, Precision::Milliseconds, 0);
-        if !errors.is_empty() {
-            bail!("the body does not parse: {}", errors[0]);
+    let time = |convert: bool| -> Result<(f64, usize)> {
+        let started = Instant::now();
+        let mut points = 0usize;
+        for _ in 0..n {
+            let (lines, errors) = parse(&body, precision, 0);
+            if !errors.is_empty() {
+                bail!("the body does not parse: {}", errors[0]);
+            }
+            points += if convert {
+                lines
+                    .iter()
+                    .filter_map(|l| to_series_points(l).ok())
+                    .map(|p| p.len())
+                    .sum::<usize>()
+            } else {
+                lines.len()
+            };
         }
-        points += lines
-            .iter()
-            .filter_map(|l| to_series_points(l).ok())
-            .map(|p| p.len())
-            .sum::<usize>();
-    }
-    let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
-    Ok(json!({"bytes": body.len(), "points": points / n as usize, "ms_per_body": ms}))
+        let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
+        Ok((ms, points / n as usize))
+    };
+    let (parse_ms, lines) = time(false)?;
+    let (both_ms, points) = time(true)?;
+    Ok(
+        json!({"workload": a.opt("workload").unwrap_or("lp1000"), "bytes": body.len(),
+              "lines": lines, "points": points, "parse_ms_per_body": parse_ms,
+              "ms_per_body": both_ms}),
+    )
 }
 
 fn main() -> Result<()> {
