@@ -289,14 +289,26 @@ pub fn write_lines(
             return Ok(LinesWritten::Written(0));
         }
         let series = series_keys(db, tenant, database, lines)?;
+        // The (series, field) pairs, less the lines that name the fields of their series'
+        // previous line again (most lines of a body do): `field_keys` dedups the rest.
         let mut wanted: Vec<(i64, &str)> = Vec::new();
+        let mut previous: HashMap<i64, &Line> = HashMap::new();
+        let mut values = 0;
         for (line, s) in lines.iter().zip(&series) {
-            wanted.extend(stored_fields(line).map(|(f, _)| (*s, f)));
+            values += line.fields.len();
+            let same = previous.insert(*s, line).is_some_and(|p| {
+                stored_fields(p)
+                    .map(|f| f.0)
+                    .eq(stored_fields(line).map(|f| f.0))
+            });
+            if !same {
+                wanted.extend(stored_fields(line).map(|(f, _)| (*s, f)));
+            }
         }
         let fields = field_keys(db, &wanted)?;
         // (field key, time) -> value; the last of a body wins.
-        let mut rows: HashMap<(i64, i64), &FieldValue> = HashMap::new();
-        let mut order: Vec<(i64, i64)> = Vec::new();
+        let mut rows: HashMap<(i64, i64), &FieldValue> = HashMap::with_capacity(values);
+        let mut order: Vec<(i64, i64)> = Vec::with_capacity(values);
         for (line, s) in lines.iter().zip(&series) {
             for (f, v) in stored_fields(line) {
                 let key = fields[&(*s, f)];
@@ -372,26 +384,30 @@ fn check_types<'a>(
         .collect();
     measurements.sort_unstable();
     measurements.dedup();
-    let mut known: HashMap<(String, String), FieldType> =
-        field_types(db, tenant, database, &measurements)?
-            .into_iter()
-            .map(|t| ((t.measurement, t.field), t.ty))
-            .collect();
+    // By measurement, then field: looked up by `&str`, every value of the body.
+    let mut known: HashMap<String, HashMap<String, FieldType>> = HashMap::new();
+    for t in field_types(db, tenant, database, &measurements)? {
+        known
+            .entry(t.measurement)
+            .or_default()
+            .insert(t.field, t.ty);
+    }
     let mut to_record = Vec::new();
     for f in new_fields {
-        match known.get(&(f.measurement.clone(), f.field.clone())) {
+        let types = known.entry(f.measurement.clone()).or_default();
+        match types.get(&f.field) {
             Some(t) if *t == f.ty => {}
             Some(_) => return Ok(None),
             None => {
-                known.insert((f.measurement.clone(), f.field.clone()), f.ty);
+                types.insert(f.field.clone(), f.ty);
                 to_record.push(f);
             }
         }
     }
     for line in lines {
+        let types = known.get(&line.measurement);
         for (f, v) in stored_fields(line) {
-            let key = (line.measurement.clone(), f.to_owned());
-            if known.get(&key) != Some(&write_plan::field_type(v)) {
+            if types.and_then(|t| t.get(f)) != Some(&write_plan::field_type(v)) {
                 return Ok(None);
             }
         }
@@ -429,16 +445,29 @@ fn record_types(
     Ok(())
 }
 
+/// A line's series as the line gives it: its measurement and its tags.
+type SeriesOf<'a> = (&'a str, &'a [(String, String)]);
+
 /// The key of each line's series, registering the series not seen before.
 fn series_keys(db: &dyn Db, tenant: &Tenant, database: &str, lines: &[&Line]) -> Result<Vec<i64>> {
-    let encoded: Vec<String> = lines.iter().map(|l| encode_tags(&l.tags)).collect();
-    let mut wanted: Vec<(&str, &str)> = lines
+    // Each line's series among the body's distinct ones (a body repeats few series over many
+    // lines), so that only those are encoded, sorted and looked up.
+    let mut distinct: HashMap<SeriesOf<'_>, usize> = HashMap::new();
+    let of_line: Vec<usize> = lines
         .iter()
-        .zip(&encoded)
-        .map(|(l, t)| (l.measurement.as_str(), t.as_str()))
+        .map(|l| {
+            let next = distinct.len();
+            *distinct
+                .entry((l.measurement.as_str(), l.tags.as_slice()))
+                .or_insert(next)
+        })
         .collect();
+    let mut encoded: Vec<(&str, String)> = vec![("", String::new()); distinct.len()];
+    for ((m, tags), i) in &distinct {
+        encoded[*i] = (m, encode_tags(tags));
+    }
+    let mut wanted: Vec<(&str, &str)> = encoded.iter().map(|(m, t)| (*m, t.as_str())).collect();
     wanted.sort_unstable();
-    wanted.dedup();
     let mut keys: HashMap<(String, String), i64> = HashMap::new();
     for chunk in wanted.chunks(IN_CHUNK / 2) {
         let mut params: Vec<Value> = vec![tenant.key.into(), database.into()];
@@ -480,15 +509,15 @@ fn series_keys(db: &dyn Db, tenant: &Tenant, database: &str, lines: &[&Line]) ->
             keys.insert((r.text(1)?.to_owned(), r.text(2)?.to_owned()), r.i64(0)?);
         }
     }
-    lines
-        .iter()
-        .zip(encoded)
-        .map(|(l, t)| {
-            keys.get(&(l.measurement.clone(), t))
+    let by_distinct: Vec<i64> = encoded
+        .into_iter()
+        .map(|(m, t)| {
+            keys.get(&(m.to_owned(), t))
                 .copied()
                 .ok_or_else(|| Error::Corrupt("a series was not registered".into()))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(of_line.into_iter().map(|i| by_distinct[i]).collect())
 }
 
 /// The key of each (series, field), registering those not seen before.

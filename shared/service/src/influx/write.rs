@@ -235,17 +235,20 @@ pub fn write_general(
     measurements.sort_unstable();
     measurements.dedup();
     for _ in 0..TYPE_RETRIES {
-        let stored: HashMap<(String, String), FieldType> = store
-            .field_types(&caller.tenant, db, &measurements)?
-            .into_iter()
-            .map(|t| ((t.measurement, t.field), t.ty))
-            .collect();
-        let lookup = |m: &str, f: &str| {
-            let key = (m.to_owned(), f.to_owned());
+        // By measurement, then field: looked up by `&str`, every value of the body.
+        let mut stored: HashMap<String, HashMap<String, FieldType>> = HashMap::new();
+        for t in store.field_types(&caller.tenant, db, &measurements)? {
             stored
-                .get(&key)
-                .copied()
-                .or_else(|| channels.contains(&key).then_some(FieldType::Float))
+                .entry(t.measurement)
+                .or_default()
+                .insert(t.field, t.ty);
+        }
+        let stored_type = |m: &str, f: &str| stored.get(m).and_then(|fs| fs.get(f)).copied();
+        let lookup = |m: &str, f: &str| {
+            stored_type(m, f).or_else(|| {
+                let key = (m.to_owned(), f.to_owned());
+                channels.contains(&key).then_some(FieldType::Float)
+            })
         };
         let plan = write_plan::plan(lines, parse_errors, destination, &lookup);
         let accepted: Vec<&Line> = plan.points.iter().map(|&i| &lines[i]).collect();
@@ -264,7 +267,7 @@ pub fn write_general(
             let used = accepted.iter().any(|l| {
                 l.measurement == *m && write_plan::stored_fields(l).any(|(f, _)| f == field)
             });
-            if used && !stored.contains_key(key) {
+            if used && stored_type(m, field).is_none() {
                 new_fields.push(StoredFieldType {
                     measurement: m.clone(),
                     field: field.clone(),
