@@ -581,6 +581,37 @@ pub struct StoredFieldType {
     pub ty: query::FieldType,
 }
 
+/// Stored field types by measurement, then field, looked up by `&str` (a body's every value is
+/// checked against them: no key to allocate).
+#[derive(Clone, Debug, Default)]
+pub struct FieldTypes(HashMap<String, HashMap<String, query::FieldType>>);
+
+impl FieldTypes {
+    /// The types of a measurement's fields, if it has any.
+    pub fn of(&self, measurement: &str) -> Option<&HashMap<String, query::FieldType>> {
+        self.0.get(measurement)
+    }
+
+    pub fn get(&self, measurement: &str, field: &str) -> Option<query::FieldType> {
+        self.of(measurement)?.get(field).copied()
+    }
+
+    pub fn insert(&mut self, t: StoredFieldType) {
+        self.0
+            .entry(t.measurement)
+            .or_default()
+            .insert(t.field, t.ty);
+    }
+}
+
+impl FromIterator<StoredFieldType> for FieldTypes {
+    fn from_iter<I: IntoIterator<Item = StoredFieldType>>(types: I) -> Self {
+        let mut out = FieldTypes::default();
+        types.into_iter().for_each(|t| out.insert(t));
+        out
+    }
+}
+
 /// What [`Databases::write_lines`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinesWritten {

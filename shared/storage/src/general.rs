@@ -21,7 +21,7 @@ use crate::error::{Entity, Error, Result};
 use crate::orgs::{subscription_from, Tenant, SUBSCRIPTION_COLS};
 use crate::points::IN_CHUNK;
 
-use fieldline_service::ports::{Databases, InfluxScope, Reservation};
+use fieldline_service::ports::{Databases, FieldTypes, InfluxScope, Reservation};
 pub use fieldline_service::ports::{GeneralSeries, LinesWritten, StoredFieldType};
 
 /// Rows per `INSERT` of values: six parameters each stays under SQLite's 32766.
@@ -288,30 +288,30 @@ pub fn write_lines(
         if lines.is_empty() {
             return Ok(LinesWritten::Written(0));
         }
-        let series = series_keys(db, tenant, database, lines)?;
+        let (keys, of_line) = series_keys(db, tenant, database, lines)?;
         // The (series, field) pairs, less the lines that name the fields of their series'
         // previous line again (most lines of a body do): `field_keys` dedups the rest.
         let mut wanted: Vec<(i64, &str)> = Vec::new();
-        let mut previous: HashMap<i64, &Line> = HashMap::new();
+        let mut previous: Vec<Option<&Line>> = vec![None; keys.len()];
         let mut values = 0;
-        for (line, s) in lines.iter().zip(&series) {
+        for (line, &i) in lines.iter().zip(&of_line) {
             values += line.fields.len();
-            let same = previous.insert(*s, line).is_some_and(|p| {
+            let same = previous[i].replace(line).is_some_and(|p| {
                 stored_fields(p)
                     .map(|f| f.0)
                     .eq(stored_fields(line).map(|f| f.0))
             });
             if !same {
-                wanted.extend(stored_fields(line).map(|(f, _)| (*s, f)));
+                wanted.extend(stored_fields(line).map(|(f, _)| (keys[i], f)));
             }
         }
         let fields = field_keys(db, &wanted)?;
         // (field key, time) -> value; the last of a body wins.
         let mut rows: HashMap<(i64, i64), &FieldValue> = HashMap::with_capacity(values);
         let mut order: Vec<(i64, i64)> = Vec::with_capacity(values);
-        for (line, s) in lines.iter().zip(&series) {
+        for (line, &i) in lines.iter().zip(&of_line) {
             for (f, v) in stored_fields(line) {
-                let key = fields[&(*s, f)];
+                let key = fields[&(keys[i], f)];
                 if rows.insert((key, line.timestamp_ns), v).is_none() {
                     order.push((key, line.timestamp_ns));
                 }
@@ -384,28 +384,22 @@ fn check_types<'a>(
         .collect();
     measurements.sort_unstable();
     measurements.dedup();
-    // By measurement, then field: looked up by `&str`, every value of the body.
-    let mut known: HashMap<String, HashMap<String, FieldType>> = HashMap::new();
-    for t in field_types(db, tenant, database, &measurements)? {
-        known
-            .entry(t.measurement)
-            .or_default()
-            .insert(t.field, t.ty);
-    }
+    let mut known: FieldTypes = field_types(db, tenant, database, &measurements)?
+        .into_iter()
+        .collect();
     let mut to_record = Vec::new();
     for f in new_fields {
-        let types = known.entry(f.measurement.clone()).or_default();
-        match types.get(&f.field) {
-            Some(t) if *t == f.ty => {}
+        match known.get(&f.measurement, &f.field) {
+            Some(t) if t == f.ty => {}
             Some(_) => return Ok(None),
             None => {
-                types.insert(f.field.clone(), f.ty);
+                known.insert(f.clone());
                 to_record.push(f);
             }
         }
     }
     for line in lines {
-        let types = known.get(&line.measurement);
+        let types = known.of(&line.measurement);
         for (f, v) in stored_fields(line) {
             if types.and_then(|t| t.get(f)) != Some(&write_plan::field_type(v)) {
                 return Ok(None);
@@ -448,24 +442,28 @@ fn record_types(
 /// A line's series as the line gives it: its measurement and its tags.
 type SeriesOf<'a> = (&'a str, &'a [(String, String)]);
 
-/// The key of each line's series, registering the series not seen before.
-fn series_keys(db: &dyn Db, tenant: &Tenant, database: &str, lines: &[&Line]) -> Result<Vec<i64>> {
-    // Each line's series among the body's distinct ones (a body repeats few series over many
-    // lines), so that only those are encoded, sorted and looked up.
+/// The keys of the body's distinct series, registering those not seen before, and the index
+/// of each line's series among them (a body repeats few series over many lines: only those are
+/// encoded, sorted and looked up).
+fn series_keys(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    lines: &[&Line],
+) -> Result<(Vec<i64>, Vec<usize>)> {
     let mut distinct: HashMap<SeriesOf<'_>, usize> = HashMap::new();
+    let mut encoded: Vec<(&str, String)> = Vec::new();
     let of_line: Vec<usize> = lines
         .iter()
         .map(|l| {
-            let next = distinct.len();
             *distinct
                 .entry((l.measurement.as_str(), l.tags.as_slice()))
-                .or_insert(next)
+                .or_insert_with(|| {
+                    encoded.push((l.measurement.as_str(), encode_tags(&l.tags)));
+                    encoded.len() - 1
+                })
         })
         .collect();
-    let mut encoded: Vec<(&str, String)> = vec![("", String::new()); distinct.len()];
-    for ((m, tags), i) in &distinct {
-        encoded[*i] = (m, encode_tags(tags));
-    }
     let mut wanted: Vec<(&str, &str)> = encoded.iter().map(|(m, t)| (*m, t.as_str())).collect();
     wanted.sort_unstable();
     let mut keys: HashMap<(String, String), i64> = HashMap::new();
@@ -517,7 +515,7 @@ fn series_keys(db: &dyn Db, tenant: &Tenant, database: &str, lines: &[&Line]) ->
                 .ok_or_else(|| Error::Corrupt("a series was not registered".into()))
         })
         .collect::<Result<_>>()?;
-    Ok(of_line.into_iter().map(|i| by_distinct[i]).collect())
+    Ok((by_distinct, of_line))
 }
 
 /// The key of each (series, field), registering those not seen before.

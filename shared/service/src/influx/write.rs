@@ -2,7 +2,7 @@
 //! into the database's general series as the write plan decides ([`write_plan::plan`]).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use fieldline_domain::line_protocol::{Line, LineError};
 use fieldline_domain::query::write::{outcome, to_series_points, SeriesPoint};
@@ -15,7 +15,9 @@ use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
 use crate::ingest::{self, Api, Incoming, IngestReport};
 use crate::limits::{self, Subject};
-use crate::ports::{InfluxScope, LinesWritten, SeriesFilter, Store, StoredFieldType, Tenant};
+use crate::ports::{
+    FieldTypes, InfluxScope, LinesWritten, SeriesFilter, Store, StoredFieldType, Tenant,
+};
 
 impl From<&SeriesPoint> for Incoming {
     fn from(p: &SeriesPoint) -> Self {
@@ -235,17 +237,12 @@ pub fn write_general(
     measurements.sort_unstable();
     measurements.dedup();
     for _ in 0..TYPE_RETRIES {
-        // By measurement, then field: looked up by `&str`, every value of the body.
-        let mut stored: HashMap<String, HashMap<String, FieldType>> = HashMap::new();
-        for t in store.field_types(&caller.tenant, db, &measurements)? {
-            stored
-                .entry(t.measurement)
-                .or_default()
-                .insert(t.field, t.ty);
-        }
-        let stored_type = |m: &str, f: &str| stored.get(m).and_then(|fs| fs.get(f)).copied();
+        let stored: FieldTypes = store
+            .field_types(&caller.tenant, db, &measurements)?
+            .into_iter()
+            .collect();
         let lookup = |m: &str, f: &str| {
-            stored_type(m, f).or_else(|| {
+            stored.get(m, f).or_else(|| {
                 let key = (m.to_owned(), f.to_owned());
                 channels.contains(&key).then_some(FieldType::Float)
             })
@@ -267,7 +264,7 @@ pub fn write_general(
             let used = accepted.iter().any(|l| {
                 l.measurement == *m && write_plan::stored_fields(l).any(|(f, _)| f == field)
             });
-            if used && stored_type(m, field).is_none() {
+            if used && stored.get(m, field).is_none() {
                 new_fields.push(StoredFieldType {
                     measurement: m.clone(),
                     field: field.clone(),
