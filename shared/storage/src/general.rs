@@ -4,9 +4,11 @@
 //! nanosecond times. The model's channels keep `points` ([`crate::points`]); the InfluxQL
 //! engine reads both through [`crate::QuerySource`].
 //!
-//! Every write here runs in one transaction (the database's write lock), so the field types a
-//! body is checked against cannot change under it: a body planned against older types is
-//! answered [`LinesWritten::TypesChanged`] and planned again by the caller.
+//! A write of values is checked against the field types it was planned with: a body of known
+//! series reads their keys and types, then writes in one statement that checks no series was
+//! deleted since (the organization's epoch); a body that creates any writes in one transaction
+//! (the database's write lock). A body planned against older types is answered
+//! [`LinesWritten::TypesChanged`] and planned again by the caller.
 
 use std::collections::HashMap;
 
@@ -19,7 +21,7 @@ use crate::counters;
 use crate::db::{placeholders, transaction, Db, Value};
 use crate::error::{Entity, Error, Result};
 use crate::orgs::{subscription_from, Tenant, SUBSCRIPTION_COLS};
-use crate::points::IN_CHUNK;
+use crate::points::{self, IN_CHUNK};
 
 use fieldline_service::ports::{Databases, FieldTypes, InfluxScope, Reservation};
 pub use fieldline_service::ports::{GeneralSeries, LinesWritten, StoredFieldType};
@@ -261,12 +263,17 @@ pub fn field_types(
     Ok(out)
 }
 
-/// Writes the lines' values into `database` in one transaction, recording `new_fields` (the
-/// fields the body creates, with their types) and counting `reservation` (the points-per-hour
-/// quota, in values) in it: every value, or nothing when the reservation would pass its limit
-/// or a field's stored type is not the one the body was planned with (another write stored it
-/// since). A value at a time its (series, field) already has replaces it, as in InfluxDB, and
-/// the last of a body wins. Fields named `time` are not stored, as InfluxDB skips them.
+/// Writes the lines' values into `database`, recording `new_fields` (the fields the body
+/// creates, with their types) and counting `reservation` (the points-per-hour quota, in values)
+/// with them: every value, or nothing when the reservation would pass its limit or a field's
+/// stored type is not the one the body was planned with (another write stored it since). A
+/// value at a time its (series, field) already has replaces it, as in InfluxDB, and the last of
+/// a body wins. Fields named `time` are not stored, as InfluxDB skips them.
+///
+/// A body whose series and fields all exist (most bodies: a writer repeats its series) is
+/// written by [`write_known`] in one statement, which shares the host's group commit with
+/// concurrent writes; a body that creates any, or that the single statement finds changed, in
+/// one transaction.
 pub fn write_lines(
     db: &dyn Db,
     tenant: &Tenant,
@@ -275,6 +282,11 @@ pub fn write_lines(
     new_fields: &[StoredFieldType],
     reservation: Option<&Reservation>,
 ) -> Result<LinesWritten> {
+    if new_fields.is_empty() && !lines.is_empty() {
+        if let Some(written) = write_known(db, tenant, database, lines, reservation)? {
+            return Ok(written);
+        }
+    }
     transaction(db, |db| {
         let Some(to_record) = check_types(db, tenant, database, lines, new_fields)? else {
             return Ok(LinesWritten::TypesChanged);
@@ -288,46 +300,95 @@ pub fn write_lines(
         if lines.is_empty() {
             return Ok(LinesWritten::Written(0));
         }
-        let (keys, of_line) = series_keys(db, tenant, database, lines)?;
-        // The (series, field) pairs, less the lines that name the fields of their series'
-        // previous line again (most lines of a body do): `field_keys` dedups the rest.
-        let mut wanted: Vec<(i64, &str)> = Vec::new();
-        let mut previous: Vec<Option<&Line>> = vec![None; keys.len()];
-        let mut values = 0;
-        for (line, &i) in lines.iter().zip(&of_line) {
-            values += line.fields.len();
-            let same = previous[i].replace(line).is_some_and(|p| {
-                stored_fields(p)
-                    .map(|f| f.0)
-                    .eq(stored_fields(line).map(|f| f.0))
-            });
-            if !same {
-                wanted.extend(stored_fields(line).map(|(f, _)| (keys[i], f)));
-            }
-        }
-        let fields = field_keys(db, &wanted)?;
-        // (field key, time) -> value; the last of a body wins.
-        let mut rows: HashMap<(i64, i64), &FieldValue> = HashMap::with_capacity(values);
-        let mut order: Vec<(i64, i64)> = Vec::with_capacity(values);
-        for (line, &i) in lines.iter().zip(&of_line) {
-            for (f, v) in stored_fields(line) {
-                let key = fields[&(keys[i], f)];
-                if rows.insert((key, line.timestamp_ns), v).is_none() {
-                    order.push((key, line.timestamp_ns));
-                }
-            }
-        }
-        for chunk in order.chunks(VALUE_CHUNK_ROWS) {
+        let body = BodySeries::of(lines);
+        let mut keys = known_series(db, tenant, database, &body.distinct)?;
+        register_series(db, tenant, database, &body.distinct, &mut keys)?;
+        let series = body.keys(&keys)?;
+        let wanted = body.fields_wanted(lines, &series);
+        let mut fields = known_fields(db, &wanted)?;
+        register_fields(db, &wanted, &mut fields)?;
+        let values = ValueRows::of(lines, &body, &series, &fields)?;
+        for chunk in values.order.chunks(VALUE_CHUNK_ROWS) {
             let mut params = Vec::with_capacity(chunk.len() * 6);
-            for k in chunk {
-                params.push(Value::Integer(k.0));
-                params.push(Value::Integer(k.1));
-                params.extend(columns(rows[k]));
-            }
+            values.push_params(&mut params, chunk);
             db.execute(&insert_values_sql(chunk.len()), &params)?;
         }
-        Ok(LinesWritten::Written(order.len()))
+        Ok(LinesWritten::Written(values.order.len()))
     })
+}
+
+/// [`write_lines`] of a body whose series and fields exist already, with the types its values
+/// carry (read outside any transaction), in one `INSERT` into `field_values` led by two control
+/// rows (schema version 18): the check that no series of the organization was deleted since
+/// the reads began (its epoch), and the quota counter. `None` when something is missing or of
+/// another type, when the body is larger than one statement, or when the check fails: then
+/// the transaction decides.
+fn write_known(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    lines: &[&Line],
+    reservation: Option<&Reservation>,
+) -> Result<Option<LinesWritten>> {
+    // First the epoch: a series deleted after this read changes it.
+    let rows = db.execute(
+        "SELECT coalesce((SELECT epoch FROM general_epochs WHERE org_key = ?), 0)",
+        &[tenant.key.into()],
+    )?;
+    let epoch = rows
+        .first()
+        .ok_or_else(|| Error::Corrupt("no epoch row".into()))?
+        .i64(0)?;
+    if check_types(db, tenant, database, lines, &[])?.is_none() {
+        return Ok(None);
+    }
+    let body = BodySeries::of(lines);
+    let keys = known_series(db, tenant, database, &body.distinct)?;
+    let Ok(series) = body.keys(&keys) else {
+        return Ok(None);
+    };
+    let wanted = body.fields_wanted(lines, &series);
+    let fields = known_fields(db, &wanted)?;
+    let Ok(values) = ValueRows::of(lines, &body, &series, &fields) else {
+        return Ok(None);
+    };
+    let controls = 1 + usize::from(reservation.is_some());
+    if values.order.len() + controls > VALUE_CHUNK_ROWS {
+        return Ok(None);
+    }
+    let mut params = Vec::with_capacity(6 * (values.order.len() + controls));
+    params.extend([
+        Value::Integer(-1),
+        Value::Integer(tenant.key),
+        Value::Null,
+        Value::Integer(epoch),
+        Value::Null,
+        Value::Null,
+    ]);
+    if let Some(r) = reservation {
+        let clamp = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        params.extend([
+            Value::Integer(-2),
+            clamp(r.units),
+            Value::Null,
+            clamp(r.limit),
+            Value::Text(r.key.clone()),
+            r.expires_at.into(),
+        ]);
+    }
+    values.push_params(&mut params, &values.order);
+    match db.execute(&insert_values_sql(values.order.len() + controls), &params) {
+        Ok(_) => Ok(Some(LinesWritten::Written(values.order.len()))),
+        Err(e) if points::over_limit(&e).is_some() => Ok(Some(LinesWritten::OverLimit)),
+        Err(e) if series_changed(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The epoch check's `RAISE`: a series of the organization was deleted since the write read
+/// its keys.
+fn series_changed(e: &Error) -> bool {
+    matches!(e, Error::Backend { message, .. } if message.contains("fieldline-series-changed"))
 }
 
 /// The four value columns of a value: one set, the others NULL.
@@ -442,29 +503,73 @@ fn record_types(
 /// A line's series as the line gives it: its measurement and its tags.
 type SeriesOf<'a> = (&'a str, &'a [(String, String)]);
 
-/// The keys of the body's distinct series, registering those not seen before, and the index
-/// of each line's series among them (a body repeats few series over many lines: only those are
-/// encoded, sorted and looked up).
-fn series_keys(
+/// A body's distinct series (a body repeats few series over many lines: only those are
+/// encoded, sorted and looked up) and the index of each line's series among them.
+struct BodySeries<'a> {
+    /// Measurement and encoded tags of each distinct series, in order of first appearance.
+    distinct: Vec<(&'a str, String)>,
+    of_line: Vec<usize>,
+}
+
+impl<'a> BodySeries<'a> {
+    fn of(lines: &[&'a Line]) -> Self {
+        let mut index: HashMap<SeriesOf<'a>, usize> = HashMap::new();
+        let mut distinct: Vec<(&'a str, String)> = Vec::new();
+        let of_line = lines
+            .iter()
+            .map(|l| {
+                *index
+                    .entry((l.measurement.as_str(), l.tags.as_slice()))
+                    .or_insert_with(|| {
+                        distinct.push((l.measurement.as_str(), encode_tags(&l.tags)));
+                        distinct.len() - 1
+                    })
+            })
+            .collect();
+        BodySeries { distinct, of_line }
+    }
+
+    /// The key of each distinct series, from `keys`; an error when one is missing.
+    fn keys(&self, keys: &HashMap<(String, String), i64>) -> Result<Vec<i64>> {
+        self.distinct
+            .iter()
+            .map(|(m, t)| {
+                keys.get(&((*m).to_owned(), t.clone()))
+                    .copied()
+                    .ok_or_else(|| Error::Corrupt("a series was not registered".into()))
+            })
+            .collect()
+    }
+
+    /// The (series, field) pairs the lines write, sorted and deduplicated. Lines that name the
+    /// fields of their series' previous line again (most lines of a body do) are skipped.
+    fn fields_wanted<'l>(&self, lines: &[&'l Line], series: &[i64]) -> Vec<(i64, &'l str)> {
+        let mut wanted: Vec<(i64, &str)> = Vec::new();
+        let mut previous: Vec<Option<&Line>> = vec![None; series.len()];
+        for (line, &i) in lines.iter().zip(&self.of_line) {
+            let same = previous[i].replace(line).is_some_and(|p| {
+                stored_fields(p)
+                    .map(|f| f.0)
+                    .eq(stored_fields(line).map(|f| f.0))
+            });
+            if !same {
+                wanted.extend(stored_fields(line).map(|(f, _)| (series[i], f)));
+            }
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted
+    }
+}
+
+/// The keys of the `distinct` series (measurement, encoded tags) that exist, by both.
+fn known_series(
     db: &dyn Db,
     tenant: &Tenant,
     database: &str,
-    lines: &[&Line],
-) -> Result<(Vec<i64>, Vec<usize>)> {
-    let mut distinct: HashMap<SeriesOf<'_>, usize> = HashMap::new();
-    let mut encoded: Vec<(&str, String)> = Vec::new();
-    let of_line: Vec<usize> = lines
-        .iter()
-        .map(|l| {
-            *distinct
-                .entry((l.measurement.as_str(), l.tags.as_slice()))
-                .or_insert_with(|| {
-                    encoded.push((l.measurement.as_str(), encode_tags(&l.tags)));
-                    encoded.len() - 1
-                })
-        })
-        .collect();
-    let mut wanted: Vec<(&str, &str)> = encoded.iter().map(|(m, t)| (*m, t.as_str())).collect();
+    distinct: &[(&str, String)],
+) -> Result<HashMap<(String, String), i64>> {
+    let mut wanted: Vec<(&str, &str)> = distinct.iter().map(|(m, t)| (*m, t.as_str())).collect();
     wanted.sort_unstable();
     let mut keys: HashMap<(String, String), i64> = HashMap::new();
     for chunk in wanted.chunks(IN_CHUNK / 2) {
@@ -486,10 +591,23 @@ fn series_keys(
             keys.insert((r.text(1)?.to_owned(), r.text(2)?.to_owned()), r.i64(0)?);
         }
     }
-    let missing: Vec<&(&str, &str)> = wanted
+    Ok(keys)
+}
+
+/// Registers the `distinct` series missing from `keys`, adding their keys to it.
+fn register_series(
+    db: &dyn Db,
+    tenant: &Tenant,
+    database: &str,
+    distinct: &[(&str, String)],
+    keys: &mut HashMap<(String, String), i64>,
+) -> Result<()> {
+    let mut missing: Vec<(&str, &str)> = distinct
         .iter()
-        .filter(|(m, t)| !keys.contains_key(&((*m).to_owned(), (*t).to_owned())))
+        .filter(|(m, t)| !keys.contains_key(&((*m).to_owned(), t.clone())))
+        .map(|(m, t)| (*m, t.as_str()))
         .collect();
+    missing.sort_unstable();
     for chunk in missing.chunks(IN_CHUNK) {
         let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
         for (m, t) in chunk {
@@ -507,22 +625,14 @@ fn series_keys(
             keys.insert((r.text(1)?.to_owned(), r.text(2)?.to_owned()), r.i64(0)?);
         }
     }
-    let by_distinct: Vec<i64> = encoded
-        .into_iter()
-        .map(|(m, t)| {
-            keys.get(&(m.to_owned(), t))
-                .copied()
-                .ok_or_else(|| Error::Corrupt("a series was not registered".into()))
-        })
-        .collect::<Result<_>>()?;
-    Ok((by_distinct, of_line))
+    Ok(())
 }
 
-/// The key of each (series, field), registering those not seen before.
-fn field_keys<'a>(db: &dyn Db, wanted: &[(i64, &'a str)]) -> Result<HashMap<(i64, &'a str), i64>> {
-    let mut wanted = wanted.to_vec();
-    wanted.sort_unstable();
-    wanted.dedup();
+/// The keys of the `wanted` (series, field) pairs (sorted, distinct) that exist.
+fn known_fields<'a>(
+    db: &dyn Db,
+    wanted: &[(i64, &'a str)],
+) -> Result<HashMap<(i64, &'a str), i64>> {
     let mut series: Vec<i64> = wanted.iter().map(|(s, _)| *s).collect();
     series.dedup();
     let mut keys: HashMap<(i64, &'a str), i64> = HashMap::new();
@@ -542,6 +652,16 @@ fn field_keys<'a>(db: &dyn Db, wanted: &[(i64, &'a str)]) -> Result<HashMap<(i64
             }
         }
     }
+    Ok(keys)
+}
+
+/// Registers the `wanted` (series, field) pairs (sorted, distinct) missing from `keys`, adding
+/// their keys to it.
+fn register_fields<'a>(
+    db: &dyn Db,
+    wanted: &[(i64, &'a str)],
+    keys: &mut HashMap<(i64, &'a str), i64>,
+) -> Result<()> {
     let missing: Vec<(i64, &str)> = wanted
         .iter()
         .copied()
@@ -568,7 +688,48 @@ fn field_keys<'a>(db: &dyn Db, wanted: &[(i64, &'a str)]) -> Result<HashMap<(i64
             }
         }
     }
-    Ok(keys)
+    Ok(())
+}
+
+/// A body's values by (field key, time), the last of the body winning, in order of first
+/// appearance.
+struct ValueRows<'l> {
+    rows: HashMap<(i64, i64), &'l FieldValue>,
+    order: Vec<(i64, i64)>,
+}
+
+impl<'l> ValueRows<'l> {
+    /// An error when a (series, field) of the lines has no key in `fields`.
+    fn of(
+        lines: &[&'l Line],
+        body: &BodySeries<'_>,
+        series: &[i64],
+        fields: &HashMap<(i64, &str), i64>,
+    ) -> Result<Self> {
+        let values = lines.iter().map(|l| l.fields.len()).sum();
+        let mut rows: HashMap<(i64, i64), &FieldValue> = HashMap::with_capacity(values);
+        let mut order: Vec<(i64, i64)> = Vec::with_capacity(values);
+        for (line, &i) in lines.iter().zip(&body.of_line) {
+            for (f, v) in stored_fields(line) {
+                let key = *fields
+                    .get(&(series[i], f))
+                    .ok_or_else(|| Error::Corrupt("a field was not registered".into()))?;
+                if rows.insert((key, line.timestamp_ns), v).is_none() {
+                    order.push((key, line.timestamp_ns));
+                }
+            }
+        }
+        Ok(ValueRows { rows, order })
+    }
+
+    /// The six parameters of each of `keys`' values: field key, time and the value columns.
+    fn push_params(&self, params: &mut Vec<Value>, keys: &[(i64, i64)]) {
+        for k in keys {
+            params.push(Value::Integer(k.0));
+            params.push(Value::Integer(k.1));
+            params.extend(columns(self.rows[k]));
+        }
+    }
 }
 
 /// The series of `database` (of these measurements), each with its fields and their types,

@@ -202,6 +202,141 @@ fn the_quota_counts_in_the_values_transaction() {
         LinesWritten::OverLimit
     );
     assert_eq!(crate::counter(&db, "quota", now()).unwrap(), 3);
+    // Up to the limit exactly: written and counted.
+    assert_eq!(
+        write_lines(&db, &tenant, "plant", &refs, &[], Some(&reservation(1))).unwrap(),
+        LinesWritten::Written(3)
+    );
+    assert_eq!(crate::counter(&db, "quota", now()).unwrap(), 4);
+    // The control rows that checked and counted are not stored.
+    let stored = db
+        .execute("SELECT count(*) FROM field_values WHERE field_key < 0", &[])
+        .unwrap();
+    assert_eq!(stored.first().unwrap().i64(0).unwrap(), 0);
+}
+
+/// Work run once on the database by [`Interleaved`].
+type Hook<'a> = std::cell::RefCell<Option<Box<dyn FnOnce(&dyn Db) + 'a>>>;
+
+/// A [`Db`] that runs `before` on the database once, just before the first statement that
+/// starts with `prefix`: another writer's work, between a write's reads and its statement.
+struct Interleaved<'a> {
+    inner: &'a dyn Db,
+    prefix: &'static str,
+    before: Hook<'a>,
+}
+
+impl Db for Interleaved<'_> {
+    fn execute(&self, sql: &str, params: &[crate::db::Value]) -> crate::Result<crate::db::Rows> {
+        if sql.starts_with(self.prefix) {
+            if let Some(f) = self.before.borrow_mut().take() {
+                f(self.inner);
+            }
+        }
+        self.inner.execute(sql, params)
+    }
+
+    fn dialect(&self) -> crate::db::Dialect {
+        self.inner.dialect()
+    }
+}
+
+/// The values of the measurement's series whose tags are `tags`, field `f`.
+fn values_of(
+    db: &dyn Db,
+    tenant: &crate::Tenant,
+    m: &str,
+    tags: &[(&str, &str)],
+) -> Vec<(i64, FieldData)> {
+    let mut source = QuerySource::new(db, tenant, "fieldline");
+    let series = source.series("plant", Some(&[m.to_owned()])).unwrap();
+    let Some(s) = series.iter().find(|s| {
+        s.tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .eq(tags.iter().copied())
+    }) else {
+        return Vec::new();
+    };
+    let f = s.fields.iter().find(|f| f.name == "f").unwrap();
+    source.values(f.key, ALL, false, None).unwrap()
+}
+
+#[test]
+fn a_body_of_known_series_checks_them_where_it_writes() {
+    let db = db();
+    let (tenant, _) = org(&db, "Plant", "a@example.com");
+    create(&db, &tenant, "plant");
+    assert_eq!(
+        write(&db, &tenant, "plant", "m,t=a f=1 1\n"),
+        LinesWritten::Written(1)
+    );
+    let body = lines("m,t=a f=2 2\n");
+    let refs: Vec<&Line> = body.iter().collect();
+
+    // Its field dropped and written again as an integer after the body's keys were read (on
+    // SQLite the new series may even take the old keys): refused whole, to be planned again.
+    let interleaved = Interleaved {
+        inner: &db,
+        prefix: "INSERT INTO field_values",
+        before: std::cell::RefCell::new(Some(Box::new(|db: &dyn Db| {
+            general::drop_measurement(db, &tenant, "plant", "m").unwrap();
+            assert_eq!(
+                write(db, &tenant, "plant", "m,t=a f=5i 5\n"),
+                LinesWritten::Written(1)
+            );
+        }))),
+    };
+    assert_eq!(
+        write_lines(&interleaved, &tenant, "plant", &refs, &[], None).unwrap(),
+        LinesWritten::TypesChanged
+    );
+    assert_eq!(
+        values_of(&db, &tenant, "m", &[("t", "a")]),
+        [(5, FieldData::Integer(5))]
+    );
+
+    // Its series deleted (its values deleted, so the series left empty) after the read: the
+    // body registers it again and is written, not lost.
+    assert_eq!(
+        write(&db, &tenant, "plant", "m,t=b f=1i 1\n"),
+        LinesWritten::Written(1)
+    );
+    let body = lines("m,t=b f=2i 2\n");
+    let refs: Vec<&Line> = body.iter().collect();
+    let interleaved = Interleaved {
+        inner: &db,
+        prefix: "INSERT INTO field_values",
+        before: std::cell::RefCell::new(Some(Box::new(|db: &dyn Db| {
+            let mut source = QuerySource::new(db, &tenant, "fieldline");
+            let series = source.series("plant", Some(&["m".to_owned()])).unwrap();
+            // (the source's keys of general fields are the stored keys negated)
+            let keys: Vec<i64> = series
+                .iter()
+                .flat_map(|s| s.fields.iter().map(|f| -f.key))
+                .collect();
+            general::delete_values(db, &tenant, &keys, ALL).unwrap();
+        }))),
+    };
+    assert_eq!(
+        write_lines(&interleaved, &tenant, "plant", &refs, &[], None).unwrap(),
+        LinesWritten::Written(1)
+    );
+    assert_eq!(
+        values_of(&db, &tenant, "m", &[("t", "b")]),
+        [(2, FieldData::Integer(2))]
+    );
+    assert!(values_of(&db, &tenant, "m", &[("t", "a")]).is_empty());
+}
+
+#[test]
+fn the_single_statement_shares_the_writer_lock_of_transactions_on_postgresql() {
+    let migrations: Vec<&str> = crate::schema_pg::MIGRATIONS.concat();
+    let lock = format!("pg_advisory_xact_lock_shared({})", crate::db::WRITER_LOCK);
+    assert!(
+        migrations.iter().any(|m| m.contains(&lock)),
+        "{lock} not found"
+    );
 }
 
 #[test]

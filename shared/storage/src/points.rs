@@ -173,7 +173,7 @@ fn insert_within_sql(rows: usize) -> String {
 
 /// The index of the reservation a refused [`write_points_within`] names, from the trigger's
 /// `RAISE(ABORT, 'fieldline-over-limit:<index>')` (Spin's interface gives errors as text).
-fn over_limit(e: &Error) -> Option<usize> {
+pub(crate) fn over_limit(e: &Error) -> Option<usize> {
     let Error::Backend { message, .. } = e else {
         return None;
     };

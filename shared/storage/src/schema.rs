@@ -523,6 +523,36 @@ const MIGRATIONS: &[&[&str]] = &[
         // InfluxQL finds channels by the measurement they were written as, too.
         "CREATE INDEX channels_org_written ON channels (org_key, written_measurement)",
     ],
+    // 18: a `/write` of known series in ONE statement (`general::write_lines`), sharing the
+    // host's group commit instead of holding the writer for a transaction. `general_epochs`
+    // counts, per organization, the deletions of series (the trigger below), so that a write
+    // that read its series' keys at epoch `n` can check where it writes that none was deleted
+    // since (a deleted key may even be given to a new series: SQLite reuses the largest). The
+    // write's statement inserts into `field_values` two control rows before its values, each
+    // handled and skipped (`RAISE(IGNORE)`) by `field_values_control`: `field_key` -1 checks
+    // the epoch (`ts` the organization, `i` the epoch read), -2 counts the quota (`s` the
+    // counter, `ts` the units, `i` the limit, `b` when the window ends). A failed check or a
+    // passed limit `RAISE(ABORT)`s, which undoes the whole statement.
+    &[
+        "CREATE TABLE general_epochs (
+        org_key INTEGER PRIMARY KEY,
+        epoch INTEGER NOT NULL
+    )",
+        "CREATE TRIGGER series_deleted AFTER DELETE ON series BEGIN
+        INSERT INTO general_epochs (org_key, epoch) VALUES (OLD.org_key, 1)
+            ON CONFLICT (org_key) DO UPDATE SET epoch = epoch + 1;
+    END",
+        "CREATE TRIGGER field_values_control BEFORE INSERT ON field_values
+        WHEN NEW.field_key < 0 BEGIN
+        SELECT RAISE(ABORT, 'fieldline-series-changed') WHERE NEW.field_key = -1
+            AND NEW.i <> coalesce((SELECT epoch FROM general_epochs WHERE org_key = NEW.ts), 0);
+        SELECT RAISE(ABORT, 'fieldline-over-limit:0') WHERE NEW.field_key = -2
+            AND NEW.ts + coalesce((SELECT n FROM counters WHERE key = NEW.s), 0) > NEW.i;
+        INSERT INTO counters (key, n, expires_at) SELECT NEW.s, NEW.ts, NEW.b
+            WHERE NEW.field_key = -2 ON CONFLICT (key) DO UPDATE SET n = n + excluded.n;
+        SELECT RAISE(IGNORE);
+    END",
+    ],
 ];
 
 /// Version 17, after its table: every hour that is rolled up and still has points is marked

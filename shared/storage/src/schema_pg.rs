@@ -479,6 +479,46 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         // InfluxQL finds channels by the measurement they were written as, too.
         "CREATE INDEX channels_org_written ON channels (org_key, written_measurement)",
     ],
+    // 18: `general_epochs` and the control rows of `field_values`, as in SQLite. The epoch's
+    // check first takes the writer lock of explicit transactions (`db::WRITER_LOCK`) SHARED, to
+    // its commit: such writes run side by side, but never beside a transaction that deletes
+    // series, so what the check sees stays true until the values are committed. The check is
+    // the statement's first row, so the lock is taken before any row lock.
+    &[
+        "CREATE TABLE general_epochs (
+        org_key BIGINT PRIMARY KEY,
+        epoch BIGINT NOT NULL
+    )",
+        "CREATE FUNCTION fl_series_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO general_epochs AS g (org_key, epoch) VALUES (OLD.org_key, 1)
+            ON CONFLICT (org_key) DO UPDATE SET epoch = g.epoch + 1;
+        RETURN NULL;
+    END $$",
+        "CREATE TRIGGER series_deleted AFTER DELETE ON series
+        FOR EACH ROW EXECUTE FUNCTION fl_series_deleted()",
+        "CREATE FUNCTION fl_field_values_control() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        total bigint;
+    BEGIN
+        IF NEW.field_key = -1 THEN
+            PERFORM pg_advisory_xact_lock_shared(7379540980638968174);
+            IF NEW.i <> coalesce((SELECT epoch FROM general_epochs WHERE org_key = NEW.ts), 0)
+            THEN
+                RAISE EXCEPTION 'fieldline-series-changed';
+            END IF;
+        ELSIF NEW.field_key = -2 THEN
+            INSERT INTO counters AS c (key, n, expires_at) VALUES (NEW.s, NEW.ts, NEW.b)
+                ON CONFLICT (key) DO UPDATE SET n = c.n + excluded.n RETURNING c.n INTO total;
+            IF total > NEW.i THEN
+                RAISE EXCEPTION 'fieldline-over-limit:0';
+            END IF;
+        END IF;
+        RETURN NULL;
+    END $$",
+        "CREATE TRIGGER field_values_control BEFORE INSERT ON field_values
+        FOR EACH ROW WHEN (NEW.field_key < 0) EXECUTE FUNCTION fl_field_values_control()",
+    ],
 ];
 
 /// The version [`VERSION_13`] creates.
