@@ -308,12 +308,12 @@ pub fn write_lines(
         let mut fields = known_fields(db, &wanted)?;
         register_fields(db, &wanted, &mut fields)?;
         let values = ValueRows::of(lines, &body, &series, &fields)?;
-        for chunk in values.order.chunks(VALUE_CHUNK_ROWS) {
+        for chunk in values.rows.chunks(VALUE_CHUNK_ROWS) {
             let mut params = Vec::with_capacity(chunk.len() * 6);
-            values.push_params(&mut params, chunk);
+            ValueRows::push_params(&mut params, chunk);
             db.execute(&insert_values_sql(chunk.len()), &params)?;
         }
-        Ok(LinesWritten::Written(values.order.len()))
+        Ok(LinesWritten::Written(values.len()))
     })
 }
 
@@ -353,10 +353,10 @@ fn write_known(
         return Ok(None);
     };
     let controls = 1 + usize::from(reservation.is_some());
-    if values.order.len() + controls > VALUE_CHUNK_ROWS {
+    if values.len() + controls > VALUE_CHUNK_ROWS {
         return Ok(None);
     }
-    let mut params = Vec::with_capacity(6 * (values.order.len() + controls));
+    let mut params = Vec::with_capacity(6 * (values.len() + controls));
     params.extend([
         Value::Integer(-1),
         Value::Integer(tenant.key),
@@ -376,9 +376,9 @@ fn write_known(
             r.expires_at.into(),
         ]);
     }
-    values.push_params(&mut params, &values.order);
-    match db.execute(&insert_values_sql(values.order.len() + controls), &params) {
-        Ok(_) => Ok(Some(LinesWritten::Written(values.order.len()))),
+    ValueRows::push_params(&mut params, &values.rows);
+    match db.execute(&insert_values_sql(values.len() + controls), &params) {
+        Ok(_) => Ok(Some(LinesWritten::Written(values.len()))),
         Err(e) if points::over_limit(&e).is_some() => Ok(Some(LinesWritten::OverLimit)),
         Err(e) if series_changed(&e) => Ok(None),
         Err(e) => Err(e),
@@ -459,13 +459,26 @@ fn check_types<'a>(
             }
         }
     }
+    // A line with the measurement, field names and value types of the previous line (most
+    // lines of a body) passes as that one did.
+    let mut previous: Option<&Line> = None;
     for line in lines {
+        let same = previous.is_some_and(|p| {
+            p.measurement == line.measurement
+                && stored_fields(p)
+                    .map(|(f, v)| (f, write_plan::field_type(v)))
+                    .eq(stored_fields(line).map(|(f, v)| (f, write_plan::field_type(v))))
+        });
+        if same {
+            continue;
+        }
         let types = known.of(&line.measurement);
         for (f, v) in stored_fields(line) {
             if types.and_then(|t| t.get(f)) != Some(&write_plan::field_type(v)) {
                 return Ok(None);
             }
         }
+        previous = Some(line);
     }
     Ok(Some(to_record))
 }
@@ -503,6 +516,9 @@ fn record_types(
 /// A line's series as the line gives it: its measurement and its tags.
 type SeriesOf<'a> = (&'a str, &'a [(String, String)]);
 
+/// Up to this many distinct series, a body's lines find theirs by comparing, not by hashing.
+const LINEAR_SERIES: usize = 16;
+
 /// A body's distinct series (a body repeats few series over many lines: only those are
 /// encoded, sorted and looked up) and the index of each line's series among them.
 struct BodySeries<'a> {
@@ -513,17 +529,32 @@ struct BodySeries<'a> {
 
 impl<'a> BodySeries<'a> {
     fn of(lines: &[&'a Line]) -> Self {
+        // The distinct series as the lines give them; up to `LINEAR_SERIES` of them are
+        // searched in order (cheaper than hashing every line's tags), more through `index`.
+        let mut seen: Vec<SeriesOf<'a>> = Vec::new();
         let mut index: HashMap<SeriesOf<'a>, usize> = HashMap::new();
         let mut distinct: Vec<(&'a str, String)> = Vec::new();
         let of_line = lines
             .iter()
             .map(|l| {
-                *index
-                    .entry((l.measurement.as_str(), l.tags.as_slice()))
-                    .or_insert_with(|| {
-                        distinct.push((l.measurement.as_str(), encode_tags(&l.tags)));
-                        distinct.len() - 1
-                    })
+                let series = (l.measurement.as_str(), l.tags.as_slice());
+                let found = if seen.len() <= LINEAR_SERIES {
+                    seen.iter().position(|s| *s == series)
+                } else {
+                    index.get(&series).copied()
+                };
+                found.unwrap_or_else(|| {
+                    seen.push(series);
+                    distinct.push((series.0, encode_tags(series.1)));
+                    if seen.len() > LINEAR_SERIES {
+                        if index.is_empty() {
+                            index.extend(seen.iter().enumerate().map(|(i, s)| (*s, i)));
+                        } else {
+                            index.insert(series, seen.len() - 1);
+                        }
+                    }
+                    seen.len() - 1
+                })
             })
             .collect();
         BodySeries { distinct, of_line }
@@ -691,11 +722,10 @@ fn register_fields<'a>(
     Ok(())
 }
 
-/// A body's values by (field key, time), the last of the body winning, in order of first
-/// appearance.
+/// A body's values, one per (field key, time): the last of the body wins. Sorted by field key,
+/// then time, so that the database inserts each field's values next to each other.
 struct ValueRows<'l> {
-    rows: HashMap<(i64, i64), &'l FieldValue>,
-    order: Vec<(i64, i64)>,
+    rows: Vec<(i64, i64, &'l FieldValue)>,
 }
 
 impl<'l> ValueRows<'l> {
@@ -707,27 +737,56 @@ impl<'l> ValueRows<'l> {
         fields: &HashMap<(i64, &str), i64>,
     ) -> Result<Self> {
         let values = lines.iter().map(|l| l.fields.len()).sum();
-        let mut rows: HashMap<(i64, i64), &FieldValue> = HashMap::with_capacity(values);
-        let mut order: Vec<(i64, i64)> = Vec::with_capacity(values);
+        let mut rows: Vec<(i64, i64, &FieldValue)> = Vec::with_capacity(values);
+        // Per distinct series, its previous line and that line's field keys: a line naming the
+        // same fields (most lines of a body) takes them without looking each one up.
+        let mut previous: Vec<Option<(&Line, Vec<i64>)>> = vec![None; series.len()];
         for (line, &i) in lines.iter().zip(&body.of_line) {
-            for (f, v) in stored_fields(line) {
-                let key = *fields
-                    .get(&(series[i], f))
-                    .ok_or_else(|| Error::Corrupt("a field was not registered".into()))?;
-                if rows.insert((key, line.timestamp_ns), v).is_none() {
-                    order.push((key, line.timestamp_ns));
-                }
+            let same = previous[i].as_ref().is_some_and(|(p, _)| {
+                stored_fields(p)
+                    .map(|f| f.0)
+                    .eq(stored_fields(line).map(|f| f.0))
+            });
+            if !same {
+                let keys = stored_fields(line)
+                    .map(|(f, _)| {
+                        fields
+                            .get(&(series[i], f))
+                            .copied()
+                            .ok_or_else(|| Error::Corrupt("a field was not registered".into()))
+                    })
+                    .collect::<Result<Vec<i64>>>()?;
+                previous[i] = Some((line, keys));
+            }
+            let Some((_, keys)) = &previous[i] else {
+                unreachable!("set above");
+            };
+            for (&key, (_, v)) in keys.iter().zip(stored_fields(line)) {
+                rows.push((key, line.timestamp_ns, v));
             }
         }
-        Ok(ValueRows { rows, order })
+        // Stable: the values of one (field, time) stay in body order, the last of each run wins.
+        rows.sort_by_key(|&(key, ts, _)| (key, ts));
+        let mut kept: Vec<(i64, i64, &FieldValue)> = Vec::with_capacity(rows.len());
+        for row in rows {
+            match kept.last_mut() {
+                Some(last) if (last.0, last.1) == (row.0, row.1) => *last = row,
+                _ => kept.push(row),
+            }
+        }
+        Ok(ValueRows { rows: kept })
     }
 
-    /// The six parameters of each of `keys`' values: field key, time and the value columns.
-    fn push_params(&self, params: &mut Vec<Value>, keys: &[(i64, i64)]) {
-        for k in keys {
-            params.push(Value::Integer(k.0));
-            params.push(Value::Integer(k.1));
-            params.extend(columns(self.rows[k]));
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The six parameters of each of `rows`: field key, time and the value columns.
+    fn push_params(params: &mut Vec<Value>, rows: &[(i64, i64, &FieldValue)]) {
+        for &(key, ts, v) in rows {
+            params.push(Value::Integer(key));
+            params.push(Value::Integer(ts));
+            params.extend(columns(v));
         }
     }
 }

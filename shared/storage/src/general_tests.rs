@@ -330,6 +330,45 @@ fn a_body_of_known_series_checks_them_where_it_writes() {
 }
 
 #[test]
+fn many_series_in_one_body_each_keep_the_last_value_of_each_time() {
+    let db = db();
+    let (tenant, _) = org(&db, "Plant", "a@example.com");
+    create(&db, &tenant, "plant");
+    // 20 series (past the 16 found by comparing), each twice at time 1 and once at time 2,
+    // the lines of the series interleaved; then the same body again (known series, one
+    // statement) with other values.
+    for round in 0..2 {
+        let mut body = String::new();
+        for pass in 0..2 {
+            for t in 0..20 {
+                body.push_str(&format!(
+                    "m,t={t} f={}i,g=1i 1\n",
+                    round * 1000 + pass * 100 + t
+                ));
+            }
+        }
+        for t in 0..20 {
+            body.push_str(&format!("m,t={t} f={}i 2\n", round * 1000 + 500 + t));
+        }
+        assert_eq!(
+            write(&db, &tenant, "plant", &body),
+            LinesWritten::Written(20 * 3)
+        );
+        for t in [0, 15, 16, 19] {
+            let tag = t.to_string();
+            assert_eq!(
+                values_of(&db, &tenant, "m", &[("t", tag.as_str())]),
+                [
+                    (1, FieldData::Integer(round * 1000 + 100 + t)),
+                    (2, FieldData::Integer(round * 1000 + 500 + t)),
+                ],
+                "series t={t}, round {round}"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_single_statement_shares_the_writer_lock_of_transactions_on_postgresql() {
     let migrations: Vec<&str> = crate::schema_pg::MIGRATIONS.concat();
     let lock = format!("pg_advisory_xact_lock_shared({})", crate::db::WRITER_LOCK);
