@@ -165,6 +165,9 @@ def roll_up(tmp):
     state = os.path.join(tmp, "spin")
     db = os.path.join(state, "sqlite_db.db")
     started = time.time()
+    # The host's own cron run of the same job may hold the database's write lock for longer
+    # than this second process waits (5 s): such a run is tried again, a bounded number of times.
+    locked = 0
     while True:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
             pending = conn.execute("SELECT count(*) FROM rollup_pending").fetchone()[0]
@@ -174,6 +177,11 @@ def roll_up(tmp):
         run = subprocess.run([os.path.join(ROOT, "target", "release", "fieldline"), "trigger",
                               "cron", "maintenance", "--from", os.path.join(ROOT, "spin.toml"),
                               "--state-dir", state], capture_output=True, text=True)
+        if run.returncode != 0 and "database is locked" in run.stderr and locked < 20:
+            locked += 1
+            log("  the database was locked (the host's own maintenance run): trying again")
+            time.sleep(2)
+            continue
         if run.returncode != 0:
             fail(f"the maintenance job failed: {run.stdout}{run.stderr}")
 
@@ -203,6 +211,11 @@ def roll_up_pg(args):
                               "cron", "maintenance", "--from", os.path.join(ROOT, "spin.toml"),
                               "--state-dir", os.path.join(args.tmp, "pg1")],
                              capture_output=True, text=True, env=env)
+        if run.returncode != 0 and "database is locked" in run.stderr and locked < 20:
+            locked += 1
+            log("  the database was locked (the host's own maintenance run): trying again")
+            time.sleep(2)
+            continue
         if run.returncode != 0:
             fail(f"the maintenance job failed: {run.stdout}{run.stderr}")
 
