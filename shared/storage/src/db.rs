@@ -23,6 +23,14 @@ impl From<i64> for Value {
     }
 }
 
+impl Value {
+    /// A count as an integer column holds it: `i64::MAX` for a count beyond it (a limit
+    /// "without limit", a reservation's units).
+    pub fn saturating(n: u64) -> Self {
+        Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
 impl From<u32> for Value {
     fn from(v: u32) -> Self {
         Value::Integer(i64::from(v))

@@ -366,12 +366,11 @@ fn write_known(
         Value::Null,
     ]);
     if let Some(r) = reservation {
-        let clamp = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
         params.extend([
             Value::Integer(-2),
-            clamp(r.units),
+            Value::saturating(r.units),
             Value::Null,
-            clamp(r.limit),
+            Value::saturating(r.limit),
             Value::Text(r.key.clone()),
             r.expires_at.into(),
         ]);
@@ -525,6 +524,9 @@ struct BodySeries<'a> {
     /// Measurement and encoded tags of each distinct series, in order of first appearance.
     distinct: Vec<(&'a str, String)>,
     of_line: Vec<usize>,
+    /// Per line, whether it names the fields of its series' previous line again (most lines
+    /// of a body do): its (series, field) pairs, and their keys, are that line's.
+    repeats: Vec<bool>,
 }
 
 impl<'a> BodySeries<'a> {
@@ -556,8 +558,24 @@ impl<'a> BodySeries<'a> {
                     seen.len() - 1
                 })
             })
+            .collect::<Vec<usize>>();
+        let mut previous: Vec<Option<&Line>> = vec![None; distinct.len()];
+        let repeats = lines
+            .iter()
+            .zip(&of_line)
+            .map(|(line, &i)| {
+                previous[i].replace(line).is_some_and(|p| {
+                    stored_fields(p)
+                        .map(|f| f.0)
+                        .eq(stored_fields(line).map(|f| f.0))
+                })
+            })
             .collect();
-        BodySeries { distinct, of_line }
+        BodySeries {
+            distinct,
+            of_line,
+            repeats,
+        }
     }
 
     /// The key of each distinct series, from `keys`; an error when one is missing.
@@ -572,20 +590,17 @@ impl<'a> BodySeries<'a> {
             .collect()
     }
 
-    /// The (series, field) pairs the lines write, sorted and deduplicated. Lines that name the
-    /// fields of their series' previous line again (most lines of a body do) are skipped.
+    /// The (series, field) pairs the lines write, sorted and deduplicated (from the lines that
+    /// do not repeat their series' previous fields).
     fn fields_wanted<'l>(&self, lines: &[&'l Line], series: &[i64]) -> Vec<(i64, &'l str)> {
         let mut wanted: Vec<(i64, &str)> = Vec::new();
-        let mut previous: Vec<Option<&Line>> = vec![None; series.len()];
-        for (line, &i) in lines.iter().zip(&self.of_line) {
-            let same = previous[i].replace(line).is_some_and(|p| {
-                stored_fields(p)
-                    .map(|f| f.0)
-                    .eq(stored_fields(line).map(|f| f.0))
-            });
-            if !same {
-                wanted.extend(stored_fields(line).map(|(f, _)| (series[i], f)));
-            }
+        for ((line, &i), _) in lines
+            .iter()
+            .zip(&self.of_line)
+            .zip(&self.repeats)
+            .filter(|(_, &repeats)| !repeats)
+        {
+            wanted.extend(stored_fields(line).map(|(f, _)| (series[i], f)));
         }
         wanted.sort_unstable();
         wanted.dedup();
@@ -738,17 +753,12 @@ impl<'l> ValueRows<'l> {
     ) -> Result<Self> {
         let values = lines.iter().map(|l| l.fields.len()).sum();
         let mut rows: Vec<(i64, i64, &FieldValue)> = Vec::with_capacity(values);
-        // Per distinct series, its previous line and that line's field keys: a line naming the
-        // same fields (most lines of a body) takes them without looking each one up.
-        let mut previous: Vec<Option<(&Line, Vec<i64>)>> = vec![None; series.len()];
-        for (line, &i) in lines.iter().zip(&body.of_line) {
-            let same = previous[i].as_ref().is_some_and(|(p, _)| {
-                stored_fields(p)
-                    .map(|f| f.0)
-                    .eq(stored_fields(line).map(|f| f.0))
-            });
-            if !same {
-                let keys = stored_fields(line)
+        // Per distinct series, the field keys of its latest line: a line that repeats them takes
+        // them without looking each one up.
+        let mut keys_of: Vec<Vec<i64>> = vec![Vec::new(); series.len()];
+        for ((line, &i), &repeats) in lines.iter().zip(&body.of_line).zip(&body.repeats) {
+            if !repeats {
+                keys_of[i] = stored_fields(line)
                     .map(|(f, _)| {
                         fields
                             .get(&(series[i], f))
@@ -756,12 +766,8 @@ impl<'l> ValueRows<'l> {
                             .ok_or_else(|| Error::Corrupt("a field was not registered".into()))
                     })
                     .collect::<Result<Vec<i64>>>()?;
-                previous[i] = Some((line, keys));
             }
-            let Some((_, keys)) = &previous[i] else {
-                unreachable!("set above");
-            };
-            for (&key, (_, v)) in keys.iter().zip(stored_fields(line)) {
+            for (&key, (_, v)) in keys_of[i].iter().zip(stored_fields(line)) {
                 rows.push((key, line.timestamp_ns, v));
             }
         }

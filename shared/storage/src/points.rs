@@ -203,7 +203,6 @@ pub fn write_points_within(
     for (channel, _) in points {
         channel.check(tenant)?;
     }
-    let clamp = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)], first: bool| -> Result<()> {
         let mut params = Vec::with_capacity(chunk.len() * 3 + 8);
         for (channel, p) in chunk {
@@ -215,8 +214,8 @@ pub fn write_points_within(
             match reservations.get(i).filter(|_| first) {
                 Some(r) => params.extend([
                     Value::Text(r.key.clone()),
-                    clamp(r.units),
-                    clamp(r.limit),
+                    Value::saturating(r.units),
+                    Value::saturating(r.limit),
                     r.expires_at.into(),
                 ]),
                 None => params.extend([Value::Null, Value::Null, Value::Null, Value::Null]),
