@@ -27,8 +27,13 @@ impl Value {
     /// A count as an integer column holds it: `i64::MAX` for a count beyond it (a limit
     /// "without limit", a reservation's units).
     pub fn saturating(n: u64) -> Self {
-        Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+        Value::Integer(saturating(n))
     }
+}
+
+/// A count as an integer column holds it ([`Value::saturating`]).
+pub(crate) fn saturating(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl From<u32> for Value {

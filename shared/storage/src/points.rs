@@ -3,7 +3,7 @@
 
 use fieldline_domain::{HourlyRollup, Point, Timestamp};
 
-use crate::db::{placeholders, transaction, Db, Dialect, Value};
+use crate::db::{placeholders, saturating, transaction, Db, Dialect, Value};
 use crate::devices::ChannelRef;
 use crate::error::{Error, Result};
 use crate::orgs::Tenant;
@@ -17,8 +17,17 @@ pub(crate) const IN_CHUNK: usize = 500;
 const DAY_MS: i64 = 24 * Timestamp::HOUR_MS;
 
 fn insert_sql(rows: usize) -> String {
-    let mut sql = String::with_capacity(80 + rows * 8);
+    insert_with_controls_sql(0, rows)
+}
+
+/// [`insert_sql`] led by `controls` control rows (`points_control`, SQLite's schema version
+/// 19): reservation `i` is the row (-1 - i, 0, its JSON).
+fn insert_with_controls_sql(controls: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(80 + (controls + rows) * 8);
     sql.push_str("INSERT INTO points (channel_key, ts, value) VALUES ");
+    for i in 0..controls {
+        sql.push_str(&format!("({}, 0, ?),", -1 - i as i64));
+    }
     for i in 0..rows {
         if i > 0 {
             sql.push(',');
@@ -28,6 +37,12 @@ fn insert_sql(rows: usize) -> String {
     // Last write wins: the same (channel, time) again replaces the value, also within one batch.
     sql.push_str(" ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value");
     sql
+}
+
+/// A reservation as its control row's value: `[counter, units, limit, window end]`, JSON.
+fn control_value(r: &Reservation) -> Value {
+    let (units, limit) = (saturating(r.units), saturating(r.limit));
+    Value::Text(serde_json::json!([r.key, units, limit, r.expires_at.as_millis()]).to_string())
 }
 
 /// Writes points, each to its channel; returns how many. One multi-row statement per
@@ -152,8 +167,9 @@ pub fn drop_expired_partitions(db: &dyn Db, cutoff: Timestamp) -> Result<usize> 
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-/// The statement of [`write_points_within`] for `rows` points: the points as `VALUES` rows of
-/// (channel, time, value, first), the reservations' eight parameters joined to every row.
+/// PostgreSQL's statement of [`write_points_within`] for `rows` points, through its
+/// `ingest_rows` view: the points as `VALUES` rows of (channel, time, value, first), the
+/// reservations' eight parameters joined to every row.
 fn insert_within_sql(rows: usize) -> String {
     let mut sql = String::with_capacity(200 + rows * 10);
     sql.push_str(
@@ -204,14 +220,24 @@ pub fn write_points_within(
         channel.check(tenant)?;
     }
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)], first: bool| -> Result<()> {
+        let reservations = if first { reservations } else { &[] };
         let mut params = Vec::with_capacity(chunk.len() * 3 + 8);
+        // SQLite: the control rows first, then the points, straight into `points`.
+        if db.dialect() == Dialect::Sqlite {
+            params.extend(reservations.iter().map(control_value));
+        }
         for (channel, p) in chunk {
             params.push(Value::Integer(channel.key));
             params.push(Value::Integer(p.ts().as_millis()));
             params.push(Value::Real(p.value()));
         }
+        if db.dialect() == Dialect::Sqlite {
+            let sql = insert_with_controls_sql(reservations.len(), chunk.len());
+            db.execute(&sql, &params)?;
+            return Ok(());
+        }
         for i in 0..2 {
-            match reservations.get(i).filter(|_| first) {
+            match reservations.get(i) {
                 Some(r) => params.extend([
                     Value::Text(r.key.clone()),
                     Value::saturating(r.units),

@@ -2226,6 +2226,21 @@ fn points_and_their_counters_are_written_together_or_not_at_all() {
     );
     assert_eq!(count("big"), n);
 
+    // A counter's name is carried as written, whatever its characters; no reservation is ever
+    // stored as a point.
+    let odd = "quota \"q\" \\ [1, 2] é";
+    let got = write_points_within(&db, &tenant, &batch[..1], &[reservation(odd, 1, 1)]).unwrap();
+    assert_eq!(got, Reserved::Written(1));
+    assert_eq!(count(odd), 1);
+    let got = write_points_within(&db, &tenant, &batch[..1], &[reservation(odd, 1, 1)]).unwrap();
+    assert_eq!(got, Reserved::OverLimit(0));
+    let controls = Db::execute(
+        &db,
+        "SELECT count(*) FROM points WHERE channel_key < 0",
+        &[],
+    );
+    assert_eq!(controls.unwrap().first().unwrap().i64(0).unwrap(), 0);
+
     // Another organization's channel is refused before anything is written.
     let (other, _) = org(&db, "Other", "bob@example.com");
     let got = write_points_within(&db, &other, &batch, &[reservation("x", 1, 1)]);
