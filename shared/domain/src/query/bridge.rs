@@ -130,10 +130,11 @@ impl<'a> Bridge<'a> {
     pub(super) fn decode(&mut self, series: &mut Series, plan: &Plan) {
         let ty = self.ty;
         for (i, c) in plan.columns.iter().enumerate() {
-            let Expr::Call { name, .. } = c.expr.unparen() else {
+            let Expr::Call { name, args } = c.expr.unparen() else {
                 continue;
             };
-            let back = selects_a_value(name) || (ty == FieldType::Integer && keeps_integers(name));
+            let back = selects_a_value(name)
+                || (ty == FieldType::Integer && keeps_integers(name) && integer_arg(args));
             if !back || ty == FieldType::Float {
                 continue;
             }
@@ -167,6 +168,17 @@ impl<'a> Bridge<'a> {
                 self.beyond = true;
             }
         }
+    }
+}
+
+/// Whether a transformation that keeps integers reads integers: raw values, or an aggregate
+/// that keeps them (`cumulative_sum(mean(rpm))` is a float in InfluxDB).
+fn integer_arg(args: &[Expr]) -> bool {
+    match args.first().map(Expr::unparen) {
+        Some(Expr::Call { name, .. }) => {
+            selects_a_value(name) || keeps_integers(name) || name == "count"
+        }
+        _ => true,
     }
 }
 

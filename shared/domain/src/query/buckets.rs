@@ -175,7 +175,7 @@ impl Plan {
             begin = end;
             let tv: Vec<(i64, f64)> = slice.iter().map(|p| (p.0, p.1)).collect();
             let mut selected = None;
-            let mut no_point = false;
+            let (mut reading, mut silent) = (0, 0);
             let values: Vec<Cell> = self
                 .calls
                 .iter()
@@ -188,11 +188,16 @@ impl Plan {
                         selected = Some(slice[i]);
                     }
                     // A percentile that selects no point (percentile 0) emits nothing.
-                    no_point |= matches!(c.func, Func::Percentile(_)) && sel.is_none();
+                    reading += 1;
+                    if matches!(c.func, Func::Percentile(_)) && sel.is_none() {
+                        silent += 1;
+                    }
                     cell
                 })
                 .collect();
-            if !no_point {
+            // InfluxDB runs each call on its own: the bucket has a row (null for the silent
+            // percentiles) when another call emits a value.
+            if reading == 0 || silent < reading {
                 data.insert(bucket, (values, selected));
             }
         }
@@ -226,6 +231,10 @@ impl Plan {
                                 Cell::Integer(f.trunc() as i64)
                             } else if let Fill::Integer(i) = self.fill {
                                 Cell::Integer(i)
+                            } else if self.integer_field && c.func.keeps_integers() {
+                                // InfluxDB casts the value to the integer the call answers
+                                // before a transformation reads it (`fill(2.5)` is 2).
+                                Cell::Float(f.trunc())
                             } else {
                                 Cell::Float(f)
                             }
@@ -289,22 +298,24 @@ impl Plan {
         match self.interval {
             Some((interval, offset)) if self.fill != Fill::None => {
                 let mut start = first;
+                // A bucket before the first window (a subquery's row stamped at the start of
+                // its own, longer bucket) takes a window's place, as InfluxDB's fill iterator
+                // emits a point no later than the window it expects.
+                for (time, (values, selected)) in data.range(..first) {
+                    rows.push((*time, values.clone(), *selected));
+                    start = self.next_window(start, interval, offset);
+                }
                 while start <= range.max {
                     let row = match data.get(&start) {
                         Some((v, sel)) => Some((v.clone(), *sel)),
                         None => self
-                            .filled(start, data, rows.last().map(|r| &r.1))
+                            .filled(start, data, self.previous(start, data, &rows))
                             .map(|v| (v, None)),
                     };
                     if let Some((values, selected)) = row {
                         rows.push((start, values, selected));
                     }
-                    let next = self.window_start(start.saturating_add(interval), interval, offset);
-                    start = if next <= start {
-                        start.saturating_add(interval)
-                    } else {
-                        next
-                    };
+                    start = self.next_window(start, interval, offset);
                 }
             }
             _ => {
@@ -321,6 +332,34 @@ impl Plan {
             rows.reverse();
         }
         rows
+    }
+
+    /// The start of the window after the one at `start`.
+    fn next_window(&self, start: i64, interval: i64, offset: i64) -> i64 {
+        let next = self.window_start(start.saturating_add(interval), interval, offset);
+        if next <= start {
+            start.saturating_add(interval)
+        } else {
+            next
+        }
+    }
+
+    /// The bucket `fill(previous)` copies into the empty one at `start`: the one before it in
+    /// the answer's order, as InfluxDB fills, so under `DESC` the nearest later bucket with
+    /// points (a filled row only copies one).
+    fn previous<'a>(
+        &self,
+        start: i64,
+        data: &'a BTreeMap<i64, Bucket>,
+        rows: &'a [BucketRow],
+    ) -> Option<&'a Vec<Cell>> {
+        if self.desc {
+            data.range(start.saturating_add(1)..)
+                .next()
+                .map(|(_, (v, _))| v)
+        } else {
+            rows.last().map(|r| &r.1)
+        }
     }
 
     /// The start of the `GROUP BY time` bucket holding `t` (InfluxDB's `Window`, with the

@@ -68,6 +68,12 @@ impl Func {
         })
     }
 
+    /// Whether InfluxDB answers an integer when the function reduces integers (`mean`,
+    /// `median` and `stddev` answer floats).
+    pub fn keeps_integers(self) -> bool {
+        !matches!(self, Func::Mean | Func::Median | Func::Stddev)
+    }
+
     /// Selectors return one of the points (and, alone in a query, its time).
     pub fn is_selector(self) -> bool {
         matches!(

@@ -20,7 +20,15 @@ use super::{Context, SeriesMeta, Source, SourceError, StatementOutcome, TimeRang
 
 /// Runs one `SELECT`.
 pub(crate) fn run(s: &SelectStatement, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
-    run_bounded(s, ctx, source, Bounds::default())
+    let mut outcome = run_bounded(s, ctx, source, Bounds::default());
+    // Under `ORDER BY time DESC` InfluxDB answers the series in descending order too (after
+    // SLIMIT and SOFFSET chose them in ascending order); the joined calls order theirs already.
+    if s.is_descending() && !super::joined::applies(s) {
+        if let Ok(Ok(series)) = &mut outcome {
+            series.reverse();
+        }
+    }
+    outcome
 }
 
 /// Runs one `SELECT` within the time bounds of the statements around it (a subquery's).
@@ -127,6 +135,9 @@ impl Plan {
         let range = self.bounds.range();
         if range.min > range.max {
             return Ok(Ok(Vec::new()));
+        }
+        if self.slimit > 0 || self.soffset > 0 {
+            all = series_in_shards(source, &all, range)?;
         }
         let dims = self.dims_of(&tag_keys);
         let mut groups: Vec<Group<'_>> = Vec::new();
@@ -510,6 +521,28 @@ pub(super) struct Group<'a> {
     pub(super) grouped: bool,
     /// With whether each needs its points checked against the condition.
     pub(super) series: Vec<(&'a SeriesMeta, bool)>,
+}
+
+/// The series with a point in the shard groups (a week each) that `range` reads: those SLIMIT
+/// and SOFFSET count, as InfluxDB's storage engine only sees the series of the shards it
+/// reads (a series whose points are all in 1980 is none of a 2021 query's).
+pub(super) fn series_in_shards(
+    source: &mut dyn Source,
+    all: &[SeriesMeta],
+    range: TimeRange,
+) -> Result<Vec<SeriesMeta>, SourceError> {
+    let shards = TimeRange {
+        min: super::cardinality::shard_group_start(range.min),
+        max: super::cardinality::shard_group_start(range.max)
+            .saturating_add(super::show::SHARD_GROUP_DURATION - 1),
+    };
+    let mut kept = Vec::with_capacity(all.len());
+    for s in all {
+        if super::edge_time(source, s, shards, false)?.is_some() {
+            kept.push(s.clone());
+        }
+    }
+    Ok(kept)
 }
 
 /// SOFFSET and SLIMIT: the groups InfluxDB keeps, in their order. Its storage engine applies

@@ -1,7 +1,11 @@
 //! The `SHOW` statements Grafana and the `influx` CLI send: databases, retention policies,
 //! measurements, tag keys and values, field keys, series.
 
-use crate::influxql::{Measurement, MeasurementName, NameOrAll, Statement, TagKeyFilter};
+use std::collections::BTreeSet;
+
+use crate::influxql::{
+    BinaryOp, Expr, Measurement, MeasurementName, NameOrAll, Statement, TagKeyFilter,
+};
 
 use super::cond::{self, Truth};
 use super::ddl;
@@ -36,7 +40,18 @@ pub(crate) fn run(
                 Err(StatementError::Preparation(_)) => return Ok(Ok(Vec::new())),
                 Err(e) => Err(e),
                 Ok(db) => {
-                    let all = filtered(source, &db, None, &[], s.condition.as_ref(), ctx)?;
+                    let every = filtered(source, &db, None, &[], None, ctx)?;
+                    let by_tags = s
+                        .condition
+                        .as_ref()
+                        .and_then(|c| measurements_by_tags(c, &every));
+                    let all = match by_tags {
+                        Some(chosen) => every
+                            .into_iter()
+                            .filter(|s| chosen.contains(&s.measurement))
+                            .collect(),
+                        None => filtered(source, &db, None, &[], s.condition.as_ref(), ctx)?,
+                    };
                     let mut names: Vec<String> = Vec::new();
                     for m in all.iter().map(|s| &s.measurement) {
                         let keep = match &s.with_measurement {
@@ -199,6 +214,48 @@ fn policy_read(ctx: &Context, database: &str, from: &[Measurement]) -> String {
                 .map(|d| d.default_retention_policy.clone())
         })
         .unwrap_or_default()
+}
+
+/// The measurements `SHOW MEASUREMENTS WHERE` chooses by tags, as InfluxDB 1.6's index does:
+/// a comparison chooses the measurements that have the key and some series whose value matches
+/// (`=`, `=~`) or none (`!=`, `!~`: `"host" != 'server01'` leaves out every measurement holding
+/// server01); `AND` intersects, `OR` unites. `None` for any other condition (time, fields,
+/// `_name`), which is read series by series.
+fn measurements_by_tags(condition: &Expr, all: &[SeriesMeta]) -> Option<BTreeSet<String>> {
+    let Expr::Binary { op, lhs, rhs } = condition.unparen() else {
+        return None;
+    };
+    if matches!(op, BinaryOp::And | BinaryOp::Or) {
+        let l = measurements_by_tags(lhs, all)?;
+        let r = measurements_by_tags(rhs, all)?;
+        return Some(if *op == BinaryOp::And {
+            l.intersection(&r).cloned().collect()
+        } else {
+            l.union(&r).cloned().collect()
+        });
+    }
+    let Expr::VarRef(key) = lhs.unparen() else {
+        return None;
+    };
+    if key.name == "time" || key.name == "_name" {
+        return None;
+    }
+    let matches = |v: &str| match (op, rhs.unparen()) {
+        (BinaryOp::Eq | BinaryOp::NotEq, Expr::String(s)) => Some(v == s),
+        (BinaryOp::EqRegex | BinaryOp::NotEqRegex, Expr::Regex(re)) => Some(re.is_match(v)),
+        _ => None,
+    };
+    matches("")?;
+    let positive = matches!(op, BinaryOp::Eq | BinaryOp::EqRegex);
+    let mut chosen = BTreeSet::new();
+    for members in all.chunk_by(|a, b| a.measurement == b.measurement) {
+        let values: Vec<&str> = members.iter().filter_map(|s| s.tag(&key.name)).collect();
+        let matched = values.iter().any(|v| matches(v) == Some(true));
+        if !values.is_empty() && matched == positive {
+            chosen.insert(members[0].measurement.clone());
+        }
+    }
+    Some(chosen)
 }
 
 /// The series of the sources (all when none, of the retention policy `rp` when one is given)

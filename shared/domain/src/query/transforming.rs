@@ -98,7 +98,7 @@ impl Plan {
                         self.integer_field,
                     )
                     .into_iter()
-                    .map(|(time, v)| (time, Cell::Float(v)))
+                    .map(|(time, v)| (self.integral_time(time), Cell::Float(v)))
                     .collect()
                 }
                 other => {
@@ -123,6 +123,18 @@ impl Plan {
             series.values.push(row);
         }
         Ok(Ok((!series.values.is_empty()).then_some(series)))
+    }
+}
+
+impl Plan {
+    /// The time of an `integral()` row: without `GROUP BY time` InfluxDB 1.6's integer
+    /// reducer stamps its one value at the range's start (time 0 without a lower bound), its
+    /// float one at time 0.
+    fn integral_time(&self, time: i64) -> i64 {
+        match (self.interval, self.bounds.min) {
+            (None, Some(min)) if self.integer_field && !self.desc => min,
+            _ => time,
+        }
     }
 }
 

@@ -346,6 +346,21 @@ fn field_refs<'e>(e: &'e Expr, m: &str, fields: &Fields, out: &mut BTreeSet<&'e 
     });
 }
 
+/// The fields of `m` that `e` reads a value of: a cast to a type the field cannot take
+/// (`temp::boolean`) reads none, so InfluxDB answers no row for it alone.
+fn castable_refs<'e>(e: &'e Expr, m: &str, fields: &Fields, out: &mut BTreeSet<&'e str>) {
+    e.walk(&mut |x| {
+        if let Expr::VarRef(v) = x {
+            let castable = fields
+                .field(m, v)
+                .and_then(|t| value::cast_type(t, v.data_type));
+            if castable.is_some() {
+                out.insert(v.name.as_str());
+            }
+        }
+    });
+}
+
 /// The values of one field in `range`: a float field through [`Source::points`], any other
 /// through [`Source::values`].
 pub(super) fn read_field(
@@ -456,18 +471,7 @@ fn raw(
     // SLIMIT and SOFFSET count the series of the shards the range reads (a week each).
     let windowed;
     let all = if plan.slimit > 0 || plan.soffset > 0 {
-        let shards = TimeRange {
-            min: super::cardinality::shard_group_start(range.min),
-            max: super::cardinality::shard_group_start(range.max)
-                .saturating_add(super::show::SHARD_GROUP_DURATION - 1),
-        };
-        let mut kept = Vec::with_capacity(all.len());
-        for s in all {
-            if super::edge_time(source, s, shards, false)?.is_some() {
-                kept.push(s.clone());
-            }
-        }
-        windowed = kept;
+        windowed = super::select::series_in_shards(source, all, range)?;
         &windowed[..]
     } else {
         all
@@ -481,7 +485,7 @@ fn raw(
         for (i, (s, _)) in g.series.iter().enumerate() {
             let mut selected = BTreeSet::new();
             for c in &columns {
-                field_refs(&c.expr, &s.measurement, fields, &mut selected);
+                castable_refs(&c.expr, &s.measurement, fields, &mut selected);
             }
             if selected.is_empty() {
                 continue;
