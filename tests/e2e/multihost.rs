@@ -280,8 +280,9 @@ fn three_replicas_run_each_scheduled_tick_exactly_once() {
     let o = org(&db, "ticks@example.com");
     device(&db, &o, "ticks-1");
     let t = token(&db, &o, ConduitTier::Basic);
-    let now = Timestamp::now().as_millis();
-    let (s, ans) = post_v2(&a, &v2_body(&t, "ticks-1", now, &[(1, 1.5), (2, 2.5)]));
+    // An hour ago: a tick rolls up only hours that have ended.
+    let hour_ago = Timestamp::now().as_millis() - 3_600_000;
+    let (s, ans) = post_v2(&a, &v2_body(&t, "ticks-1", hour_ago, &[(1, 1.5), (2, 2.5)]));
     assert_eq!(s, 200, "{ans}");
 
     // The next whole minute, as the schedule "0 * * * * *" fires it, up to 2 s late.

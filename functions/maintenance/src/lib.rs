@@ -57,7 +57,7 @@ fn work(store: &fieldline_component::Store) -> Result<Report, String> {
     let started = Instant::now();
     loop {
         let n = store
-            .roll_up_pending(ROLLUP_BATCH)
+            .roll_up_pending(ROLLUP_BATCH, now)
             .map_err(|e| format!("rolling up hours: {e}"))?;
         report.rolled += n;
         if n < ROLLUP_BATCH || started.elapsed() > ROLLUP_BUDGET {

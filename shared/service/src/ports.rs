@@ -507,8 +507,10 @@ pub trait Points {
         order: Order,
         limit: Option<usize>,
     ) -> Result<Vec<Point>>;
-    /// Recomputes up to `max_hours` hourly rollups that writes marked; returns how many.
-    fn roll_up_pending(&self, max_hours: usize) -> Result<usize>;
+    /// Recomputes up to `max_hours` hourly rollups that writes marked, of hours that ended by
+    /// `ended_by`; returns how many. An hour still being written stays pending (reads sum its
+    /// points) until it ends, and is then rolled up once, instead of again on every tick.
+    fn roll_up_pending(&self, max_hours: usize, ended_by: Timestamp) -> Result<usize>;
     /// One channel's exact hourly count, sum, min and max for the hours starting in
     /// `[from, to)` (both whole hours), hours without points absent: from the rollups, with the
     /// points of hours written since their roll-up (pending) summed afresh, so a value of any

@@ -393,13 +393,21 @@ fn minute_rollups_sql(batch: &str) -> String {
     )
 }
 
-/// Recomputes the hourly rollups of up to `max_hours` pending (channel, hour) pairs, oldest
-/// hours first, from the raw points, and clears them; returns how many were rolled up (fewer
-/// than `max_hours`: nothing is left). One transaction, so that no write lands between the
-/// computation and the clearing (the host gives a transaction its writer); keep `max_hours`
-/// small enough (a few hundred hours of 1 Hz data) that ingestion does not wait long.
-pub fn roll_up_pending(db: &dyn Db, max_hours: usize) -> Result<usize> {
+/// Recomputes the hourly rollups of up to `max_hours` pending (channel, hour) pairs of hours
+/// that ended by `ended_by`, oldest hours first, from the raw points, and clears them; returns
+/// how many were rolled up (fewer than `max_hours`: nothing is left). One transaction, so that
+/// no write lands between the computation and the clearing (the host gives a transaction its
+/// writer); keep `max_hours` small enough (a few hundred hours of 1 Hz data) that ingestion does
+/// not wait long.
+///
+/// The hour being written stays pending: rolled up every tick, it would be summed again from
+/// all its points so far each time (30 times a point on average at a tick a minute), holding
+/// the writer that ingestion waits for. Reads sum a pending hour's points, as they must between
+/// ticks anyway.
+pub fn roll_up_pending(db: &dyn Db, max_hours: usize, ended_by: Timestamp) -> Result<usize> {
     let limit = i64::try_from(max_hours).unwrap_or(i64::MAX);
+    // The last hour start whose hour has ended.
+    let last_hour = ended_by.as_millis().saturating_sub(Timestamp::HOUR_MS);
     if db.dialect() == Dialect::Postgres {
         // One statement: take the batch (rows another replica is taking are skipped, so
         // concurrent runs share the work and never do an hour twice), delete it and write its
@@ -408,8 +416,9 @@ pub fn roll_up_pending(db: &dyn Db, max_hours: usize) -> Result<usize> {
         let rows = db.execute(
             &format!(
                 "WITH b AS (DELETE FROM rollup_pending WHERE (channel_key, hour) IN ( \
-                 SELECT channel_key, hour FROM rollup_pending ORDER BY hour, channel_key \
-                 LIMIT ?1 FOR UPDATE SKIP LOCKED) RETURNING channel_key, hour), \
+                 SELECT channel_key, hour FROM rollup_pending WHERE hour <= ?2 \
+                 ORDER BY hour, channel_key LIMIT ?1 FOR UPDATE SKIP LOCKED) \
+                 RETURNING channel_key, hour), \
              r AS (INSERT INTO rollups (channel_key, hour, count, sum, min, max) \
                  SELECT b.channel_key, b.hour, count(*), sum(p.value), min(p.value), \
                      max(p.value) \
@@ -422,14 +431,15 @@ pub fn roll_up_pending(db: &dyn Db, max_hours: usize) -> Result<usize> {
              SELECT count(*) FROM b",
                 minute_rollups_sql("SELECT channel_key, hour FROM b")
             ),
-            &[limit.into()],
+            &[limit.into(), last_hour.into()],
         )?;
         let n = rows.first().map(|r| r.u64(0)).transpose()?.unwrap_or(0);
         return Ok(usize::try_from(n).unwrap_or(usize::MAX));
     }
     transaction(db, |db| {
-        const BATCH: &str = "SELECT channel_key, hour FROM rollup_pending \
+        const BATCH: &str = "SELECT channel_key, hour FROM rollup_pending WHERE hour <= ?2 \
              ORDER BY hour, channel_key LIMIT ?1";
+        let params = [limit.into(), last_hour.into()];
         db.execute(
             &format!(
                 "INSERT INTO rollups (channel_key, hour, count, sum, min, max) \
@@ -441,15 +451,15 @@ pub fn roll_up_pending(db: &dyn Db, max_hours: usize) -> Result<usize> {
                  ON CONFLICT (channel_key, hour) DO UPDATE SET count = excluded.count, \
                      sum = excluded.sum, min = excluded.min, max = excluded.max"
             ),
-            &[limit.into()],
+            &params,
         )?;
-        db.execute(&minute_rollups_sql(BATCH), &[limit.into()])?;
+        db.execute(&minute_rollups_sql(BATCH), &params)?;
         // The same rows: nothing else writes inside this transaction.
         let cleared = db.execute(
             &format!(
                 "DELETE FROM rollup_pending WHERE (channel_key, hour) IN ({BATCH}) RETURNING 1"
             ),
-            &[limit.into()],
+            &params,
         )?;
         Ok(cleared.len())
     })

@@ -417,8 +417,8 @@ impl<D: Db> Points for SqlStore<D> {
             .collect()
     }
 
-    fn roll_up_pending(&self, max_hours: usize) -> Result<usize> {
-        points::roll_up_pending(&self.0, max_hours)
+    fn roll_up_pending(&self, max_hours: usize, ended_by: Timestamp) -> Result<usize> {
+        points::roll_up_pending(&self.0, max_hours, ended_by)
     }
 
     fn hourly_aggregates(

@@ -1119,9 +1119,15 @@ fn pending_hours_are_rolled_up_and_queries_use_rollups_only_where_current() {
     };
     let raw = per_hour(&db);
     assert_eq!(raw, vec![(0, 6, 15.0), (h, 6, 51.0), (2 * h, 6, 87.0)]);
-    // rolled up two at a time; the answers stay the same
-    assert_eq!(roll_up_pending(&db, 2).unwrap(), 2);
-    assert_eq!(roll_up_pending(&db, 2).unwrap(), 1);
+    // rolled up in batches, only hours that have ended: 1 ms before the third hour ends, the
+    // first two (one a batch); the answers stay the same
+    assert_eq!(roll_up_pending(&db, 1, t(3 * h - 1)).unwrap(), 1);
+    assert_eq!(roll_up_pending(&db, 10, t(3 * h - 1)).unwrap(), 1);
+    assert_eq!(roll_up_pending(&db, 10, t(3 * h - 1)).unwrap(), 0);
+    assert_eq!(pending(&db), 1, "the hour being written stays pending");
+    assert_eq!(per_hour(&db), raw);
+    // once it has ended, it is rolled up
+    assert_eq!(roll_up_pending(&db, 2, t(3 * h)).unwrap(), 1);
     assert_eq!(pending(&db), 0);
     assert_eq!(per_hour(&db), raw);
     // with the raw points of the first two hours gone (detailed retention), their rollups
@@ -1136,7 +1142,7 @@ fn pending_hours_are_rolled_up_and_queries_use_rollups_only_where_current() {
     write_points(&db, &tenant, &[(a, pt(2 * h, 100.0))]).unwrap();
     assert_eq!(pending(&db), 1);
     assert_eq!(per_hour(&db)[2], (2 * h, 6, 87.0 - 12.0 + 100.0));
-    roll_up_pending(&db, 10).unwrap();
+    roll_up_pending(&db, 10, Timestamp::MAX).unwrap();
     assert_eq!(per_hour(&db)[2], (2 * h, 6, 175.0));
     // one interval over the whole range: rollups too (a query without GROUP BY time)
     let all = interval_summaries(&db, &tenant, a, t(0), t(3 * h - 1), 0, 3 * h).unwrap();
@@ -1198,13 +1204,13 @@ fn minute_intervals_use_minute_rollups_only_where_current() {
         }
     };
     check("every hour pending");
-    while roll_up_pending(&db, 2).unwrap() > 0 {}
+    while roll_up_pending(&db, 2, Timestamp::MAX).unwrap() > 0 {}
     let minutes = db.query_i64("SELECT count(*) FROM rollups_minute");
     assert_eq!(minutes, 1599 * 7_000 / m + 1);
     check("rolled up");
     write_points(&db, &tenant, &[(a, pt(h + 7 * m + 1, 100.0))]).unwrap();
     check("hour 1 pending again");
-    roll_up_pending(&db, 10).unwrap();
+    roll_up_pending(&db, 10, Timestamp::MAX).unwrap();
     check("rolled up again");
     // The proof that whole minutes of rolled-up hours are read from their rollups: with one
     // minute's points gone behind the rollups' back, minute intervals still count them, and
@@ -1297,14 +1303,14 @@ fn a_summary_is_one_snapshot_whatever_commits_while_it_is_read() {
                 .collect();
             write_points(&writer, &tenant, &points).unwrap();
             if rolled_up_before {
-                roll_up_pending(&writer, 100).unwrap();
+                roll_up_pending(&writer, 100, Timestamp::MAX).unwrap();
             }
             let before = summaries(&reader, &tenant, a);
             let commit = || {
                 if rolled_up_before {
                     write_points(&writer, &tenant, &[(a, pt(h + 60_000, 100.0))]).unwrap();
                 } else {
-                    roll_up_pending(&writer, 100).unwrap();
+                    roll_up_pending(&writer, 100, Timestamp::MAX).unwrap();
                 }
             };
             let during = summaries(&Interleaved::new(&reader, at, commit), &tenant, a);
@@ -1920,7 +1926,7 @@ fn whole_months_of_points_are_dropped_once_retention_has_passed_them() {
     let cutoff = t(1_675_209_600_000);
     assert_eq!(store.maintain_partitions(t(mar), cutoff).unwrap(), 0);
     assert_eq!(count(), 3, "a pending hour keeps its month");
-    while store.roll_up_pending(100).unwrap() > 0 {}
+    while store.roll_up_pending(100, Timestamp::MAX).unwrap() > 0 {}
     let dropped = store.maintain_partitions(t(mar), cutoff).unwrap();
     match db.dialect() {
         Dialect::Postgres => {
@@ -1968,7 +1974,7 @@ fn retention_deletes_in_batches_only_rolled_up_hours_and_aggregates_stay_exact()
             .unwrap(),
         (0, 0)
     );
-    while store.roll_up_pending(100).unwrap() > 0 {}
+    while store.roll_up_pending(100, Timestamp::MAX).unwrap() > 0 {}
     // Rolled up: deleted in batches of 5000; hour 0's rollup is older than the aggregated
     // retention and goes too, hour 1's stays; the minute rollups of both hours (20 minutes of
     // hour 0, 1 of hour 1) go with the points.
@@ -2014,7 +2020,7 @@ fn hourly_aggregates_take_late_values_at_once() {
         &[(a, pt(base + 1, 1.0)), (a, pt(base + 2, 3.0))],
     )
     .unwrap();
-    while store.roll_up_pending(100).unwrap() > 0 {}
+    while store.roll_up_pending(100, Timestamp::MAX).unwrap() > 0 {}
     let hour = |s: &SqlStore<&TestDb>| {
         let r = s
             .hourly_aggregates(&tenant, a, t(base), t(base + h))
@@ -2026,7 +2032,7 @@ fn hourly_aggregates_take_late_values_at_once() {
     // written, before any roll-up, and after it.
     write_points(&db, &tenant, &[(a, pt(base + 3, -5.0))]).unwrap();
     assert_eq!(hour(&store), (3, -1.0, -5.0, 3.0));
-    while store.roll_up_pending(100).unwrap() > 0 {}
+    while store.roll_up_pending(100, Timestamp::MAX).unwrap() > 0 {}
     assert_eq!(hour(&store), (3, -1.0, -5.0, 3.0));
 }
 
@@ -2309,7 +2315,7 @@ fn concurrent_roll_ups_take_each_pending_hour_once() {
             std::thread::spawn(move || {
                 let mut n = 0;
                 loop {
-                    let k = roll_up_pending(&db, 7).unwrap();
+                    let k = roll_up_pending(&db, 7, Timestamp::MAX).unwrap();
                     n += k;
                     if k < 7 {
                         return n;

@@ -91,7 +91,7 @@ fn storage_gives_influxdbs_answers() {
     // Every hour is pending: answered from the points.
     harness::replay(&mut storage::QuerySource::new(&db, &tenant, "fieldline"));
     // Rolled up: whole hours come from the rollups, and the answers must not change.
-    while storage::roll_up_pending(&db, 7).unwrap() == 7 {}
+    while storage::roll_up_pending(&db, 7, fieldline_domain::Timestamp::MAX).unwrap() == 7 {}
     let pending = Db::execute(&db, "SELECT count(*) FROM rollup_pending", &[]).unwrap();
     assert_eq!(pending.first().unwrap().i64(0).unwrap(), 0);
     harness::replay(&mut storage::QuerySource::new(&db, &tenant, "fieldline"));
