@@ -183,7 +183,16 @@ impl Plan {
                     if !c.on_field {
                         return Cell::Null;
                     }
-                    let (cell, sel) = c.func.reduce(&tv);
+                    let heap_pick =
+                        if self.interval.is_none() && matches!(c.func, Func::First | Func::Last) {
+                            selector_of_several(c.func == Func::Last, slice, g)
+                        } else {
+                            None
+                        };
+                    let (cell, sel) = match heap_pick {
+                        Some(i) => (Cell::Float(slice[i].1), Some(i)),
+                        None => c.func.reduce(&tv),
+                    };
                     if let Some(i) = sel {
                         selected = Some(slice[i]);
                     }
@@ -395,4 +404,85 @@ fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell)) -> Cell {
             _ => Cell::Null,
         },
     }
+}
+
+/// `first()` or `last()` without GROUP BY time over several series with points at the deciding
+/// time, as InfluxDB 1.6 chooses: its engine reads the group's series (of the shard holding
+/// that time) through its sorted merge iterator (a Go heap, [`super::merge`]) limited to one
+/// point, a limit its storage engine lets one point more through (`tsm1`'s
+/// `limitIterator`), and the reducer keeps the first of those two points unless the second
+/// has the same time and a greater value. The index in `slice` of the point chosen; `None`
+/// when one series alone has points at that time.
+fn selector_of_several(last: bool, slice: &[GroupPoint], g: &Group<'_>) -> Option<usize> {
+    // Each series' deciding point (its first, or last, in the range).
+    let mut heads: BTreeMap<usize, usize> = BTreeMap::new();
+    for (k, p) in slice.iter().enumerate() {
+        let e = heads.entry(p.2).or_insert(k);
+        let q = slice[*e];
+        if (last && p.0 > q.0) || (!last && p.0 < q.0) {
+            *e = k;
+        }
+    }
+    let times = heads.values().map(|&k| slice[k].0);
+    let t = if last { times.max()? } else { times.min()? };
+    if heads.values().filter(|&&k| slice[k].0 == t).count() < 2 {
+        return None;
+    }
+    let shard = super::cardinality::shard_group_start(t);
+    // The heap's items: the series with points in that shard, in the index's order (reversed
+    // for `last`, read newest first).
+    let metas: Vec<&super::SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
+    let mut order = super::merge::key_order(&metas);
+    if last {
+        order.reverse();
+    }
+    let mut items: Vec<usize> = order
+        .into_iter()
+        .filter_map(|i| heads.get(&i).copied())
+        .filter(|&k| super::cardinality::shard_group_start(slice[k].0) == shard)
+        .collect();
+    let less = |items: &[usize], a: usize, b: usize| {
+        let (x, y) = (slice[items[a]].0, slice[items[b]].0);
+        if last {
+            x > y
+        } else {
+            x < y
+        }
+    };
+    // Go's container/heap: Init, then Pop (its point), then the new top.
+    let down = |items: &mut Vec<usize>, i0: usize, n: usize| {
+        let mut i = i0;
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            if j1 + 1 < n && less(items, j1 + 1, j1) {
+                j = j1 + 1;
+            }
+            if !less(items, j, i) {
+                break;
+            }
+            items.swap(i, j);
+            i = j;
+        }
+    };
+    let n = items.len();
+    for i in (0..n / 2).rev() {
+        down(&mut items, i, n);
+    }
+    let end = n.checked_sub(1)?;
+    items.swap(0, end);
+    down(&mut items, 0, end);
+    let first = items.pop()?;
+    let Some(&second) = items.first() else {
+        return Some(first);
+    };
+    let (p1, p2) = (slice[first], slice[second]);
+    Some(if p2.0 == p1.0 && p2.1 > p1.1 {
+        second
+    } else {
+        first
+    })
 }

@@ -4,52 +4,133 @@
 //! decides which point of a timestamp `derivative` and `difference` keep (the first) and
 //! `integral` keeps (the last).
 
-/// Merges `series` (each in time order: oldest first, newest first when `desc`) into one
-/// stream of (time, value, index of its series).
-pub(crate) fn go_heap_merge(series: &[Vec<(i64, f64)>], desc: bool) -> Vec<(i64, f64, usize)> {
-    let slices: Vec<&[(i64, f64)]> = series.iter().map(Vec::as_slice).collect();
-    if !desc {
-        return heap_merge(&slices, desc);
+use super::SeriesMeta;
+
+/// InfluxDB's key of a series (`models.MakeKey`): the measurement, then its tags sorted by
+/// key, with commas, spaces and (in tags) equals signs escaped. InfluxDB's index lists the
+/// series of a tag set in the byte order of these keys (`query.TagSet`'s sort).
+pub(crate) fn series_key(s: &SeriesMeta) -> String {
+    fn escape(out: &mut String, text: &str, equals: bool) {
+        for c in text.chars() {
+            if c == ',' || c == ' ' || (equals && c == '=') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
     }
-    // Under DESC InfluxDB's iterators come in reverse series order (checked against the
-    // golden corpus: `tf_desc_difference_two_series` keeps Press 2's point of each time).
-    let reversed: Vec<&[(i64, f64)]> = slices.into_iter().rev().collect();
-    let last = series.len().saturating_sub(1);
-    let mut merged = heap_merge(&reversed, desc);
-    for p in &mut merged {
-        p.2 = last - p.2;
+    let mut key = String::new();
+    escape(&mut key, &s.measurement, false);
+    let mut tags: Vec<&(String, String)> = s.tags.iter().filter(|(_, v)| !v.is_empty()).collect();
+    tags.sort();
+    for (k, v) in tags {
+        key.push(',');
+        escape(&mut key, k, true);
+        key.push('=');
+        escape(&mut key, v, true);
     }
-    merged
+    key
 }
 
-fn heap_merge(series: &[&[(i64, f64)]], desc: bool) -> Vec<(i64, f64, usize)> {
-    let total = series.iter().map(|s| s.len()).sum();
-    let mut out = Vec::with_capacity(total);
-    // Heap items: (series index, position of its next point).
-    let mut items: Vec<(usize, usize)> = (0..series.len())
-        .filter(|&i| !series[i].is_empty())
-        .map(|i| (i, 0))
+/// The positions of `series` in the order InfluxDB's index lists them (by [`series_key`]).
+pub(crate) fn key_order(series: &[&SeriesMeta]) -> Vec<usize> {
+    let keys: Vec<String> = series.iter().map(|s| series_key(s)).collect();
+    let mut order: Vec<usize> = (0..series.len()).collect();
+    order.sort_by(|a, b| keys[*a].as_bytes().cmp(keys[*b].as_bytes()));
+    order
+}
+
+/// Merges `series` (each in time order: oldest first, newest first when `desc`) into one
+/// stream of (time, value, index of its series). `series` must be in the order InfluxDB's
+/// index lists them ([`key_order`]).
+pub(crate) fn go_heap_merge(series: &[Vec<(i64, f64)>], desc: bool) -> Vec<(i64, f64, usize)> {
+    let lists: Vec<Vec<(i64, f64)>> = series.to_vec();
+    merge_series(lists, |p| p.0, |_, _| false, desc)
+        .into_iter()
+        .map(|(s, (t, v))| (t, v, s))
+        .collect()
+}
+
+/// InfluxDB 1.6's sorted merge of a group's series (`query.SortedMergeIterator` over the
+/// series of each shard, then over the shards): `series` in the order InfluxDB's index lists
+/// them, each in stream order (oldest first, newest first when `desc`), `tie_less` InfluxDB's
+/// comparison of points of one time (their auxiliary strings). Under `desc` the series come in
+/// reverse order (`TagSet.Reverse`). Each shard group (a week from Monday) is merged by a heap
+/// of its own, so which point of a time comes first depends on the heap's history since the
+/// shard's first point: Go's `container/heap`, step for step. Answers (series, item).
+pub(crate) fn merge_series<T>(
+    series: Vec<Vec<T>>,
+    time: impl Fn(&T) -> i64,
+    tie_less: impl Fn(&T, &T) -> bool,
+    desc: bool,
+) -> Vec<(usize, T)> {
+    let n = series.len();
+    // (index of the series, its items) in the order the heap receives them.
+    let mut inputs: Vec<(usize, std::collections::VecDeque<T>)> = series
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (i, s.into()))
         .collect();
-    let time = |item: (usize, usize)| series[item.0][item.1].0;
-    let less = |items: &[(usize, usize)], a: usize, b: usize| {
-        if desc {
-            time(items[a]) > time(items[b])
-        } else {
-            time(items[a]) < time(items[b])
-        }
-    };
-    // Go's container/heap, step for step.
-    let up = |items: &mut Vec<(usize, usize)>, mut j: usize| {
-        while j > 0 {
-            let i = (j - 1) / 2;
-            if !less(items, j, i) {
-                break;
+    if desc {
+        inputs.reverse();
+    }
+    let total = inputs.iter().map(|(_, s)| s.len()).sum();
+    let mut out = Vec::with_capacity(total);
+    let shard = |t: i64| super::cardinality::shard_group_start(t);
+    loop {
+        // The next shard: the earliest (latest under DESC) of the inputs' next points.
+        let next = inputs
+            .iter()
+            .filter_map(|(_, s)| s.front().map(|p| shard(time(p))));
+        let current = if desc { next.max() } else { next.min() };
+        let Some(current) = current else { break };
+        // This shard's points of each input, in input order.
+        let mut lists: Vec<(usize, std::collections::VecDeque<T>)> = Vec::new();
+        for (i, s) in &mut inputs {
+            let k = s.iter().take_while(|p| shard(time(p)) == current).count();
+            if k > 0 {
+                lists.push((*i, s.drain(..k).collect()));
             }
-            items.swap(i, j);
-            j = i;
         }
+        heap_run(&mut lists, &time, &tie_less, desc, &mut out);
+    }
+    debug_assert!(out.iter().all(|(i, _)| *i < n));
+    out
+}
+
+fn heap_run<T>(
+    lists: &mut [(usize, std::collections::VecDeque<T>)],
+    time: &impl Fn(&T) -> i64,
+    tie_less: &impl Fn(&T, &T) -> bool,
+    desc: bool,
+    out: &mut Vec<(usize, T)>,
+) {
+    // Heap items: indices into `lists`, each standing for its list's front point.
+    let mut items: Vec<usize> = (0..lists.len())
+        .filter(|&i| !lists[i].1.is_empty())
+        .collect();
+    let less = |lists: &[(usize, std::collections::VecDeque<T>)], a: usize, b: usize| {
+        let (x, y) = (&lists[a].1[0], &lists[b].1[0]);
+        let (tx, ty) = (time(x), time(y));
+        if tx != ty {
+            return if desc { tx > ty } else { tx < ty };
+        }
+        tie_less(x, y)
     };
-    let down = |items: &mut Vec<(usize, usize)>, i0: usize, n: usize| {
+    let up =
+        |items: &mut Vec<usize>, lists: &[(usize, std::collections::VecDeque<T>)], mut j: usize| {
+            while j > 0 {
+                let i = (j - 1) / 2;
+                if !less(lists, items[j], items[i]) {
+                    break;
+                }
+                items.swap(i, j);
+                j = i;
+            }
+        };
+    let down = |items: &mut Vec<usize>,
+                lists: &[(usize, std::collections::VecDeque<T>)],
+                i0: usize,
+                n: usize| {
         let mut i = i0;
         loop {
             let j1 = 2 * i + 1;
@@ -58,10 +139,10 @@ fn heap_merge(series: &[&[(i64, f64)]], desc: bool) -> Vec<(i64, f64, usize)> {
             }
             let mut j = j1;
             let j2 = j1 + 1;
-            if j2 < n && less(items, j2, j1) {
+            if j2 < n && less(lists, items[j2], items[j1]) {
                 j = j2;
             }
-            if !less(items, j, i) {
+            if !less(lists, items[j], items[i]) {
                 break;
             }
             items.swap(i, j);
@@ -70,22 +151,23 @@ fn heap_merge(series: &[&[(i64, f64)]], desc: bool) -> Vec<(i64, f64, usize)> {
     };
     let n = items.len();
     for i in (0..n / 2).rev() {
-        down(&mut items, i, n);
+        down(&mut items, lists, i, n);
     }
     while !items.is_empty() {
         let last = items.len() - 1;
         items.swap(0, last);
-        down(&mut items, 0, last);
-        let Some((s, pos)) = items.pop() else { break };
-        let (t, v) = series[s][pos];
-        out.push((t, v, s));
-        if pos + 1 < series[s].len() {
-            items.push((s, pos + 1));
+        down(&mut items, lists, 0, last);
+        let Some(l) = items.pop() else { break };
+        let Some(p) = lists[l].1.pop_front() else {
+            break;
+        };
+        out.push((lists[l].0, p));
+        if !lists[l].1.is_empty() {
+            items.push(l);
             let j = items.len() - 1;
-            up(&mut items, j);
+            up(&mut items, lists, j);
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -338,8 +338,11 @@ impl Plan {
         desc: bool,
         source: &mut dyn Source,
     ) -> Result<Vec<GroupPoint>, SourceError> {
+        // In the order InfluxDB's index lists the series, mapped back to the group's.
+        let metas: Vec<&SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
+        let order = super::merge::key_order(&metas);
         let mut all = Vec::with_capacity(g.series.len());
-        for (s, filter) in &g.series {
+        for (s, filter) in order.iter().map(|&i| &g.series[i]) {
             let mut points = source.points(key(s), range, desc, None)?;
             if *filter {
                 if let Some(c) = &self.rest {
@@ -348,7 +351,11 @@ impl Plan {
             }
             all.push(points);
         }
-        Ok(super::merge::go_heap_merge(&all, desc))
+        let mut merged = super::merge::go_heap_merge(&all, desc);
+        for p in &mut merged {
+            p.2 = order[p.2];
+        }
+        Ok(merged)
     }
 
     fn expanded_columns(&self, g: &Group<'_>) -> Vec<Column> {

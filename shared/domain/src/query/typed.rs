@@ -445,6 +445,9 @@ pub(super) fn eval_row(
     }
 }
 
+/// A raw row of one series: its time, its cells, and InfluxDB's auxiliary strings.
+type AuxRow = (i64, Vec<Cell>, Vec<Option<String>>);
+
 /// Raw rows: per group, the times at which a selected field has a value, merged across the
 /// group's series in time order (then series order).
 fn raw(
@@ -481,8 +484,24 @@ fn raw(
     let mut total = 0usize;
     for g in &groups {
         let columns = expanded_columns(plan, aliases, fields, &tag_keys, g);
-        let mut rows: Vec<(i64, usize, Vec<Cell>)> = Vec::new();
-        for (i, (s, _)) in g.series.iter().enumerate() {
+        // InfluxDB's auxiliary fields (every name the columns read, in name order): points of
+        // one time are told apart by those that are strings (tags, string fields).
+        let mut aux_names = BTreeSet::new();
+        for c in &columns {
+            c.expr.walk(&mut |e| {
+                if let Expr::VarRef(v) = e {
+                    if v.name != "time" {
+                        aux_names.insert(v.name.as_str());
+                    }
+                }
+            });
+        }
+        // Per series, in the order InfluxDB's index lists them: (time, cells, aux strings).
+        let metas: Vec<&SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
+        let order = super::merge::key_order(&metas);
+        let mut per_series: Vec<Vec<AuxRow>> = Vec::with_capacity(order.len());
+        for (s, _) in order.iter().map(|&i| &g.series[i]) {
+            let mut rows = Vec::new();
             let mut selected = BTreeSet::new();
             for c in &columns {
                 castable_refs(&c.expr, &s.measurement, fields, &mut selected);
@@ -516,13 +535,50 @@ fn raw(
                     .iter()
                     .map(|c| eval_row(&c.expr, t, &row, s, fields))
                     .collect();
-                rows.push((t, i, cells));
+                let aux = aux_names
+                    .iter()
+                    .map(|n| {
+                        let v = VarRef {
+                            name: (*n).to_owned(),
+                            data_type: None,
+                        };
+                        if fields.field(&s.measurement, &v).is_some() {
+                            match row.get(n) {
+                                Some(Cell::Str(x)) => Some(x.clone()),
+                                _ => None,
+                            }
+                        } else {
+                            s.tag(n).filter(|x| !x.is_empty()).map(str::to_owned)
+                        }
+                    })
+                    .collect();
+                rows.push((t, cells, aux));
             }
+            if plan.desc {
+                rows.reverse();
+            }
+            per_series.push(rows);
         }
-        rows.sort_by_key(|r| (r.0, r.1));
-        if plan.desc {
-            rows.reverse();
-        }
+        // InfluxDB's sorted merge: at one time, by the auxiliary strings up to the first that
+        // is not one, else as its heap leaves them.
+        let rows: Vec<(i64, usize, Vec<Cell>)> = super::merge::merge_series(
+            per_series,
+            |r| r.0,
+            |x, y| {
+                for (a, b) in x.2.iter().zip(&y.2) {
+                    match (a, b) {
+                        (Some(a), Some(b)) if a == b => continue,
+                        (Some(a), Some(b)) => return if plan.desc { a > b } else { a < b },
+                        _ => return false,
+                    }
+                }
+                false
+            },
+            plan.desc,
+        )
+        .into_iter()
+        .map(|(i, (t, cells, _))| (t, i, cells))
+        .collect();
         let mut series = Series {
             name: Some(g.measurement.clone()),
             tags: g.grouped.then(|| g.tags.clone()),
