@@ -985,11 +985,11 @@ fn sql(a: &Args) -> Result<serde_json::Value> {
 
 /// The domain's line-protocol parser natively, on the first body an ingest workload sends
 /// (`--workload lp1000`, the default, or `telegraf1000`, `lp32`): milliseconds per body for the
-/// parse alone and with the model conversion (`to_series_points`, what `/write` does with a
+/// parse alone and with the model conversion (`series_points`, what `/write` does with a
 /// line of the model's shape).
 fn lp_parse(a: &Args) -> Result<serde_json::Value> {
     use fieldline_domain::line_protocol::{parse, Precision};
-    use fieldline_domain::query::write::to_series_points;
+    use fieldline_domain::query::write::series_points;
     let w = Workload::parse(a.opt("workload").unwrap_or("lp1000"))?;
     if w == Workload::Conduit32 {
         bail!("lp-parse: conduit32 sends no line protocol");
@@ -1021,7 +1021,7 @@ fn lp_parse(a: &Args) -> Result<serde_json::Value> {
             points += if convert {
                 lines
                     .iter()
-                    .filter_map(|l| to_series_points(l).ok())
+                    .filter_map(series_points)
                     .map(|p| p.len())
                     .sum::<usize>()
             } else {

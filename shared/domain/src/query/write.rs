@@ -62,6 +62,24 @@ fn channel_of(m: &str, field: &str) -> Result<CommunicationId, String> {
     })
 }
 
+/// The tag keys a line of the model's shape may have.
+const MODEL_TAGS: [&str; 5] = ["uuid", "network_id", "device", "sensor", "unit"];
+
+/// [`to_series_points`] for a caller that only needs to know whether the line is of the
+/// model's shape: a line whose tag keys cannot be the model's (a general series, such as every
+/// line Telegraf sends) is answered `None` without building the reason.
+pub fn series_points(line: &Line) -> Option<Vec<SeriesPoint>> {
+    let named = |k: &str| line.tags.iter().any(|(key, _)| key == k);
+    let tags_fit = line
+        .tags
+        .iter()
+        .all(|(k, _)| MODEL_TAGS.contains(&k.as_str()));
+    if !tags_fit || !(named("uuid") || named("network_id")) {
+        return None;
+    }
+    to_series_points(line).ok()
+}
+
 /// The points of a line of the model's shape, one per field, or why it is not of that shape
 /// (worded after InfluxDB's write errors).
 pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
@@ -284,6 +302,31 @@ mod tests {
         ] {
             let e = all(&line).unwrap_err();
             assert!(e.contains(reason), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn series_points_are_what_to_series_points_accepts() {
+        let u = "uuid=355f6856-e9a4-469f-8f22-3f8b037d064a";
+        for text in [
+            format!("cpu,{u} value=1 1"),
+            format!("cpu,device=a,network_id=n-1,sensor=s,unit=W,{u} value=1,temp=2 1"),
+            "cpu,network_id=n-1 value=1 1".to_owned(),
+            format!("cpu,host=a,{u} value=1 1"),
+            format!("cpu,time=a,{u} value=1 1"),
+            format!("cpu,{u} value=\"x\" 1"),
+            "cpu,device=a value=1 1".to_owned(),
+            "cpu,cpu=cpu0,host=h value=1 1".to_owned(),
+            "cpu value=1 1".to_owned(),
+            "cpu,uuid=nope value=1 1".to_owned(),
+        ] {
+            let (lines, errors) = parse(&text, Precision::Milliseconds, 0);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert_eq!(
+                series_points(&lines[0]),
+                to_series_points(&lines[0]).ok(),
+                "{text}"
+            );
         }
     }
 

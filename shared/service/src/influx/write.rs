@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use fieldline_domain::line_protocol::{Line, LineError};
-use fieldline_domain::query::write::{outcome, to_series_points, SeriesPoint};
+use fieldline_domain::query::write::{outcome, series_points, SeriesPoint};
 use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
 use fieldline_domain::query::{self, ddl, FieldType};
 use fieldline_domain::{Action, Subscription, Timestamp};
@@ -43,7 +43,7 @@ pub struct WriteReport {
 /// Writes the parsed lines of a `/write` body into `db`, with `rp` as named. In the model's
 /// database (`database`) a line of the model's shape (a device's `uuid` or `network_id`, the
 /// model's tags, numeric fields) is a point of each of its fields' channels of that device
-/// ([`to_series_points`]), through [`ingest::ingest`]; any other line, in any database, is a
+/// ([`series_points`]), through [`ingest::ingest`]; any other line, in any database, is a
 /// point of a general series with its tags as written and its fields typed
 /// ([`write_general`]). `scope` is the organization's, as read for this request
 /// ([`super::scope`]).
@@ -76,7 +76,7 @@ pub fn write(
     // Only the model's database has channels: another's lines are not looked at twice.
     let model_db = db == database;
     for (i, line) in lines.iter().enumerate() {
-        match model_db.then(|| to_series_points(line).ok()).flatten() {
+        match model_db.then(|| series_points(line)).flatten() {
             Some(fields) => points.extend(fields.iter().map(|p| {
                 let mut incoming = Incoming::from(p);
                 incoming.written_tags = Some(line.tags.clone());
