@@ -15,6 +15,8 @@
 //! tsbench sql     --db FILE --query Q [--query Q]... plans and best-of-7 times (diagnostics)
 //! tsbench lp-parse [--workload W] [--n 2000]     the line-protocol parser natively, ms per
 //!                                                body of an lp workload (diagnostics)
+//! tsbench roll-up --db FILE [--channels 1000] [--minutes 30]  one maintenance tick's roll-up
+//!                                                of an hour being written (diagnostics)
 //! data set: [--seed 1] [--devices 100] [--first-device 0] [--channels 8] [--days 1]
 //!           [--seconds N] [--start 1735689600]
 //! ```
@@ -1040,6 +1042,54 @@ fn lp_parse(a: &Args) -> Result<serde_json::Value> {
     )
 }
 
+/// What rolling up an hour that is still being written costs: `--channels` channels with
+/// `--minutes` of 1 Hz points in one hour, in a fresh database of Fieldline's schema at `--db`,
+/// then `roll_up_pending` as a maintenance tick calls it (batches of 100 channel-hours, each a
+/// transaction). `ticking`: during the hour, which rolls up nothing (only ended hours are);
+/// `ended`: once it has ended, the one roll-up of the hour, which every minute's tick repeated
+/// when the hour being written was rolled up too.
+fn roll_up(a: &Args) -> Result<serde_json::Value> {
+    let path = a.req("db")?;
+    let channels: i64 = a.num("channels", 1000)?;
+    let minutes: i64 = a.num("minutes", 30)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+    let db = fieldline_storage::native::open(std::path::Path::new(path))?;
+    fieldline_storage::migrate(&db)?;
+    let hour = fieldline_domain::Timestamp::now().hour_start().as_millis();
+    let tx = db.unchecked_transaction()?;
+    {
+        let mut insert =
+            tx.prepare("INSERT INTO points (channel_key, ts, value) VALUES (?1, ?2, ?3)")?;
+        for c in 1..=channels {
+            for s in 0..minutes * 60 {
+                insert.execute((c, hour + s * 1000, (c + s) as f64))?;
+            }
+        }
+    }
+    tx.commit()?;
+    let tick = |ended_by: fieldline_domain::Timestamp| -> Result<(usize, f64)> {
+        let started = Instant::now();
+        let mut rolled = 0;
+        loop {
+            let n = fieldline_storage::roll_up_pending(&db, 100, ended_by)?;
+            rolled += n;
+            if n < 100 {
+                return Ok((rolled, started.elapsed().as_secs_f64()));
+            }
+        }
+    };
+    let at = |ms: i64| fieldline_domain::Timestamp::from_millis(ms).map_err(|e| anyhow!("{e}"));
+    let (during, during_s) = tick(at(hour + minutes * 60_000)?)?;
+    let (ended, ended_s) = tick(at(hour + 3_600_000)?)?;
+    Ok(json!({
+        "channels": channels, "minutes": minutes,
+        "ticking": {"channel_hours": during, "secs": during_s},
+        "ended": {"channel_hours": ended, "secs": ended_s},
+    }))
+}
+
 fn main() -> Result<()> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = argv.split_first() else {
@@ -1056,6 +1106,7 @@ fn main() -> Result<()> {
         "ceiling" => ceiling(&a),
         "sql" => sql(&a),
         "lp-parse" => lp_parse(&a),
+        "roll-up" => roll_up(&a),
         other => bail!("unknown command {other:?}"),
     }
     .with_context(|| format!("tsbench {cmd}"))?;
