@@ -238,6 +238,39 @@ fn influxdb_a_field_keeps_its_first_type_and_conflicts_are_partial_writes() {
     );
 }
 
+/// A body of 3,000 bad lines and a good one: InfluxDB 1.6 answers 400 with every error in the
+/// body and `X-Influxdb-Error` cut at 1,024 bytes (a header of the whole list, 150 KB, was more
+/// than the component could send: a 500 with an empty body, the good line stored, which a
+/// client that retries 5xx sent again and again).
+#[test]
+fn influxdb_a_long_error_list_is_cut_in_the_header_and_whole_in_the_body() {
+    let h = start();
+    let email = "long@example.com";
+    let (_, token) = org_with_token(&h, email);
+    query(&h, email, &token, "", "CREATE DATABASE lab");
+    let mut body: String = (0..3000).map(|i| format!("bad{i} x\n")).collect();
+    body.push_str("good v=1 1614556800000000000\n");
+    let r = client()
+        .post(h.url("/write?db=lab"))
+        .basic_auth(email, Some(&token))
+        .body(body)
+        .send()
+        .expect("write");
+    assert_eq!(r.status().as_u16(), 400);
+    let header = r.headers()["x-influxdb-error"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let v: Value = r.json().expect("JSON");
+    let message = v["error"].as_str().expect("error");
+    assert!(message.starts_with("partial write: unable to parse 'bad0 x': invalid field format\n"));
+    assert!(message.ends_with("unable to parse 'bad2999 x': invalid field format dropped=0"));
+    assert_eq!(header.len(), 1024);
+    assert_eq!(header, message[..1024].replace('\n', " "));
+    let (_, r) = query(&h, email, &token, "lab", "SELECT count(v) FROM good");
+    assert_eq!(r["results"][0]["series"][0]["values"][0][1], 1);
+}
+
 #[test]
 fn influxdb_the_cli_imports_a_line_protocol_file() {
     let h = start();

@@ -7,6 +7,7 @@
 use fieldline_component::{variable, Store};
 use fieldline_domain::line_protocol::{self, Precision};
 use fieldline_domain::query::http::{self, QueryParams};
+use fieldline_domain::query::write_plan::error_header;
 use fieldline_domain::Timestamp;
 use fieldline_service::auth::Caller;
 use fieldline_service::influx::{self as use_case, ns};
@@ -44,15 +45,11 @@ fn finish(req: &Request, answer: Answer) -> Response {
     wire::respond(req, influx_headers(req, answer))
 }
 
-/// `{"error": message}` with InfluxDB's 400s also repeating it in `X-Influxdb-Error`.
+/// `{"error": message}`, InfluxDB's errors also repeating it, cut at 1,024 bytes, in
+/// `X-Influxdb-Error`.
 fn error(status: u16, message: &str) -> Answer {
     let body = fieldline_domain::query::encode_error(message, false);
-    let a = Answer::json(status, body);
-    if status == 400 || status == 401 || status == 403 {
-        a.header("x-influxdb-error", message.replace('\n', " "))
-    } else {
-        a
-    }
+    Answer::json(status, body).header("x-influxdb-error", error_header(message))
 }
 
 /// An error answer (`{"error": message}` in JSON) in MessagePack when the request asks for it
@@ -197,7 +194,7 @@ pub fn query(req: &Request) -> Response {
                 headers: Vec::new(),
             };
             if let Some(e) = a.error {
-                out = out.header("x-influxdb-error", e);
+                out = out.header("x-influxdb-error", error_header(&e));
             }
             out
         }

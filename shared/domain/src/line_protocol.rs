@@ -11,8 +11,9 @@
 //! measurement[,tag=value...] field=value[,field=value...] [timestamp]
 //! ```
 //!
-//! Where Fieldline differs from InfluxDB 1.x:
-//! - A `\r` before the `\n` is dropped (InfluxDB 1.x reports such lines as bad).
+//! A `\r` is an ordinary byte, as InfluxDB 1.6 reads it: a body with CRLF line endings is
+//! refused line by line (`bad timestamp`, `invalid number`, …, the `\r` quoted in the line),
+//! except lines ending in a string field value or whose `\r` falls in a name or tag value.
 //!
 //! As in InfluxDB 1.6, unsigned integers (`1u`) are refused as `invalid number`, a leading `+`
 //! is read as a boolean (`invalid boolean`), integers are exact int64s (range-checked with
@@ -87,7 +88,11 @@ pub struct Line {
     pub measurement: String,
     /// Sorted by key; keys are unique.
     pub tags: Vec<(String, String)>,
-    /// In the order written; a repeated key keeps its first place and its last value.
+    /// In the order written; a repeated key keeps its first place and its last value, while
+    /// its values have the type of its first: a line where a repeated key changes type ends
+    /// there, with that occurrence as its last field (InfluxDB checks each occurrence's type
+    /// in turn and refuses the point as a field type conflict, having created the fields before
+    /// it; see [`type_clash`]).
     pub fields: Vec<(String, FieldValue)>,
     pub timestamp_ns: i64,
 }
@@ -144,7 +149,6 @@ pub fn parse_at_most(
         // A block ends before its `\n`, except the last one of a body whose quotes do not
         // close: influxdb strips that `\n` from the line it reports.
         let text = text.strip_suffix('\n').unwrap_or(text);
-        let text = text.strip_suffix('\r').unwrap_or(text);
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
@@ -504,6 +508,8 @@ fn read_fields(set: &str, key_len: usize) -> Result<Vec<(String, FieldValue)>, S
     // (most lines have one to a few fields); keys without escapes are borrowed.
     const LINEAR_FIELDS: usize = 16;
     let mut place: HashMap<Cow<'_, str>, usize> = HashMap::new();
+    // The first occurrence of a key with another type than its first.
+    let mut clash: Option<(String, FieldValue)> = None;
     let mut i = 0;
     while i < b.len() {
         // The key runs to the first `=` not preceded by a backslash (influxdb's `scanTo`).
@@ -533,6 +539,11 @@ fn read_fields(set: &str, key_len: usize) -> Result<Vec<(String, FieldValue)>, S
             end += 1;
         }
         let value = field_value(&set[start..end])?;
+        i = end + 1;
+        if clash.is_some() {
+            // Read on for the errors only: the line ends at its clash.
+            continue;
+        }
         let key = if raw_key.contains('\\') {
             Cow::Owned(unescape(raw_key, b",\" ="))
         } else {
@@ -540,6 +551,9 @@ fn read_fields(set: &str, key_len: usize) -> Result<Vec<(String, FieldValue)>, S
         };
         if fields.len() < LINEAR_FIELDS {
             match fields.iter().position(|(k, _)| **k == *key) {
+                Some(at) if key != "time" && !same_type(&fields[at].1, &value) => {
+                    clash = Some((key.into_owned(), value));
+                }
                 Some(at) => fields[at].1 = value,
                 None => fields.push((key.into_owned(), value)),
             }
@@ -550,6 +564,11 @@ fn read_fields(set: &str, key_len: usize) -> Result<Vec<(String, FieldValue)>, S
                 );
             }
             match place.entry(key) {
+                Entry::Occupied(e)
+                    if e.key() != "time" && !same_type(&fields[*e.get()].1, &value) =>
+                {
+                    clash = Some((e.key().as_ref().to_owned(), value));
+                }
                 Entry::Occupied(e) => fields[*e.get()].1 = value,
                 Entry::Vacant(e) => {
                     fields.push((e.key().as_ref().to_owned(), value));
@@ -557,9 +576,21 @@ fn read_fields(set: &str, key_len: usize) -> Result<Vec<(String, FieldValue)>, S
                 }
             }
         }
-        i = end + 1;
     }
+    fields.extend(clash);
     Ok(fields)
+}
+
+fn same_type(a: &FieldValue, b: &FieldValue) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// The field of `line` that repeats an earlier one with another type (the parser ends such a
+/// line with it, see [`Line::fields`]), and the type of the earlier one.
+pub fn type_clash(line: &Line) -> Option<(&str, &FieldValue, &FieldValue)> {
+    let ((key, value), rest) = line.fields.split_last()?;
+    let (_, first) = rest.iter().find(|(k, _)| k == key)?;
+    Some((key, value, first))
 }
 
 /// A value's type from its first and last characters, as influxdb's field iterator types it.
@@ -792,12 +823,160 @@ mod tests {
     }
 
     #[test]
-    fn skips_comments_and_blank_lines_and_accepts_crlf() {
-        let body = "# comment\n\n   \n\t# indented comment\r\ncpu v=1\r\n  cpu v=2 3\r\n";
+    fn skips_comments_and_blank_lines() {
+        let body = "# comment\n\n   \n\t# indented comment\r\ncpu v=1\n  cpu v=2 3\n";
         let (lines, errors) = parse(body, Precision::Nanoseconds, NOW);
         assert_eq!(errors, []);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].timestamp_ns, 3);
+    }
+
+    /// A `\r` is a byte like another, as InfluxDB 1.6.7 answered each of these bodies.
+    #[test]
+    fn a_carriage_return_is_an_ordinary_byte() {
+        let refused = [
+            (
+                "m v=1 1614556801000000000\r\n",
+                "m v=1 1614556801000000000\r",
+                "bad timestamp",
+            ),
+            ("m v=1\r\n", "m v=1\r", "invalid number"),
+            ("m v=1\r", "m v=1\r", "invalid number"),
+            ("m v=1i\r\n", "m v=1i\r", "invalid number"),
+            ("m b=true\r\n", "m b=true\r", "invalid boolean"),
+            (
+                "m v=1\r 1614556801000000000\n",
+                "m v=1\r 1614556801000000000",
+                "invalid number",
+            ),
+            (
+                "m s=\"a\" 1614556801000000000\r\n",
+                "m s=\"a\" 1614556801000000000\r",
+                "bad timestamp",
+            ),
+            ("m,t=a\r\n", "m,t=a\r", "missing fields"),
+            ("\r\n", "\r", "missing fields"),
+            ("  \r\n", "\r", "missing fields"),
+            ("m v=1 \r\n", "m v=1 \r", "bad timestamp"),
+            (
+                "m v=1 1614556801000000000 \r\n",
+                "m v=1 1614556801000000000 \r",
+                "point is invalid",
+            ),
+            ("m v=1\r\rn", "m v=1\r\rn", "invalid number"),
+        ];
+        for (body, text, reason) in refused {
+            let (lines, errors) = parse(body, Precision::Nanoseconds, NOW);
+            assert_eq!(lines, [], "{body:?}");
+            assert_eq!(errors.len(), 1, "{body:?}");
+            assert_eq!(
+                (errors[0].text.as_str(), errors[0].reason.as_str()),
+                (text, reason)
+            );
+        }
+        let s = |v: &str| FieldValue::String(v.into());
+        let stored = [
+            ("m s=\"a\"\r\n", "m", vec![], vec![("s", s("a\""))]),
+            ("m s=\"a\r\"\r\n", "m", vec![], vec![("s", s("a\r\""))]),
+            (
+                "m,t=a\r v=1\n",
+                "m",
+                vec![("t", "a\r")],
+                vec![("v", FieldValue::Float(1.0))],
+            ),
+            (
+                "m\r v=1\n",
+                "m\r",
+                vec![],
+                vec![("v", FieldValue::Float(1.0))],
+            ),
+            (
+                "\rm v=1\n",
+                "\rm",
+                vec![],
+                vec![("v", FieldValue::Float(1.0))],
+            ),
+            (
+                "m v\r=1\n",
+                "m",
+                vec![],
+                vec![("v\r", FieldValue::Float(1.0))],
+            ),
+            (
+                "m v=1,\rw=2\n",
+                "m",
+                vec![],
+                vec![
+                    ("v", FieldValue::Float(1.0)),
+                    ("\rw", FieldValue::Float(2.0)),
+                ],
+            ),
+        ];
+        for (body, measurement, tags, fields) in stored {
+            let (lines, errors) = parse(body, Precision::Nanoseconds, NOW);
+            assert_eq!(errors, [], "{body:?}");
+            let line = &lines[0];
+            assert_eq!(line.measurement, measurement, "{body:?}");
+            let tags: Vec<(String, String)> = tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(line.tags, tags, "{body:?}");
+            let fields: Vec<(String, FieldValue)> = fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            assert_eq!(line.fields, fields, "{body:?}");
+        }
+        // A comment line keeps its `\r`; a blank line of `\r` is a line.
+        let (lines, errors) = parse("# c\r\nm v=3\n\r\n", Precision::Nanoseconds, NOW);
+        assert_eq!((lines.len(), errors.len()), (1, 1));
+    }
+
+    /// A repeated field key: the last value while the type stays, else the line ends at the
+    /// occurrence of another type (InfluxDB refuses the point as a field type conflict).
+    #[test]
+    fn a_repeated_field_that_changes_type_ends_the_line() {
+        let f = FieldValue::Float;
+        let i = FieldValue::Integer;
+        let fields = |body: &str| one(body).fields;
+        let named = |v: Vec<(&str, FieldValue)>| -> Vec<(String, FieldValue)> {
+            v.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        };
+        assert_eq!(fields("m v=1,v=2,v=3"), named(vec![("v", f(3.0))]));
+        assert_eq!(type_clash(&one("m v=1,v=2,v=3")), None);
+        assert_eq!(
+            fields("m v=1,v=2i,v=3"),
+            named(vec![("v", f(1.0)), ("v", i(2))])
+        );
+        assert_eq!(
+            fields("m w=1,v=1,v=2i,z=1"),
+            named(vec![("w", f(1.0)), ("v", f(1.0)), ("v", i(2))])
+        );
+        assert_eq!(
+            type_clash(&one("m w=1,v=1,v=2i,z=1")),
+            Some(("v", &i(2), &f(1.0)))
+        );
+        assert_eq!(
+            fields("m w=1i,v=1,w=2"),
+            named(vec![("w", i(1)), ("v", f(1.0)), ("w", f(2.0))])
+        );
+        // `time` is not checked (InfluxDB skips it); a later error still refuses the line.
+        assert_eq!(
+            fields("m time=1,time=2i,v=1"),
+            named(vec![("time", i(2)), ("v", f(1.0))])
+        );
+        let (lines, errors) = parse("m v=1,v=2i,w=1x\n", Precision::Nanoseconds, NOW);
+        assert_eq!(
+            (lines.len(), errors[0].reason.as_str()),
+            (0, "invalid number")
+        );
+        // Past the linear search, the same.
+        let many: String = (0..20).map(|n| format!("f{n}=1,")).collect();
+        assert_eq!(
+            type_clash(&one(&format!("m {many}f3=\"x\",f21=1"))),
+            Some(("f3", &FieldValue::String("x".into()), &f(1.0)))
+        );
     }
 
     #[test]
@@ -837,7 +1016,8 @@ mod tests {
         );
         let set: Vec<String> = (0..1000).map(|i| format!("f{i}={i}i")).collect();
         let l = one(&format!("m {},f0=-1i,f999=\"last\"", set.join(",")));
-        assert_eq!(l.fields.len(), 1000);
+        // The string is another type: the line ends with it, after the first `f999`.
+        assert_eq!(l.fields.len(), 1001);
         assert_eq!(l.fields[0], ("f0".to_string(), FieldValue::Integer(-1)));
         assert_eq!(
             l.fields[500],
@@ -845,6 +1025,10 @@ mod tests {
         );
         assert_eq!(
             l.fields[999],
+            ("f999".to_string(), FieldValue::Integer(999))
+        );
+        assert_eq!(
+            l.fields[1000],
             ("f999".to_string(), FieldValue::String("last".into()))
         );
         // Keys are compared unescaped.

@@ -249,6 +249,18 @@ pub fn replay(source: &mut dyn Source, floor: usize, different: &[(&str, &str)])
 /// The `/write` cases of writes.toml that differ by design, and why.
 pub const WRITES_DIFFERENT: &[(&str, &str)] = &[
     (
+        "write_edge_dup_check_fields",
+        "InfluxDB lists the fields a point refused for a repeated key of another type created \
+         (`w` of e_dup2, every field of e_dup3 and e_dup4); Fieldline's measurement has the fields \
+         its series hold (the write plan's new fields are checked against this answer in \
+         write_plan's tests)",
+    ),
+    (
+        "write_edge_dup_check_select",
+        "the column `w` of e_dup2, a field only a refused point created \
+         (write_edge_dup_check_fields)",
+    ),
+    (
         "write_conflict_other_shard",
         "field types are per measurement in Fieldline, per shard group in InfluxDB: the 1980 \
          point of another type is refused",

@@ -259,7 +259,32 @@ impl Plan {
                     (0..n)
                         .map(|ci| match (before, after) {
                             (Some((t0, (v0, _))), Some((t1, (v1, _)))) => {
-                                linear(start, (*t0, &v0[ci]), (*t1, &v1[ci]))
+                                let (a, b) = (&v0[ci], &v1[ci]);
+                                match (a.as_f64(), b.as_f64()) {
+                                    // An integer the call answers (presented as a float) is
+                                    // interpolated as InfluxDB's `linearInteger` does it,
+                                    // truncated before any arithmetic reads it.
+                                    #[allow(clippy::cast_possible_truncation)]
+                                    (Some(a), Some(b))
+                                        if self.integer_field
+                                            && self.calls[ci].func.keeps_integers()
+                                            && matches!(
+                                                (&v0[ci], &v1[ci]),
+                                                (Cell::Float(_), Cell::Float(_))
+                                            ) =>
+                                    {
+                                        #[allow(clippy::cast_precision_loss)]
+                                        match linear(
+                                            start,
+                                            (*t0, &Cell::Integer(a as i64)),
+                                            (*t1, &Cell::Integer(b as i64)),
+                                        ) {
+                                            Cell::Integer(i) => Cell::Float(i as f64),
+                                            other => other,
+                                        }
+                                    }
+                                    _ => linear(start, (*t0, a), (*t1, b)),
+                                }
                             }
                             _ => Cell::Null,
                         })

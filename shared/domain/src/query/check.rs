@@ -274,6 +274,16 @@ impl Plan {
                 continue;
             }
             match &f.expr {
+                // InfluxDB expands no wildcard in `distinct()`.
+                Expr::Call { name, args }
+                    if name == "distinct"
+                        && matches!(
+                            args.first().map(Expr::unparen),
+                            Some(Expr::Wildcard(_) | Expr::Regex(_))
+                        ) =>
+                {
+                    return Err("expected field argument in distinct()".into());
+                }
                 Expr::Call { name, args }
                     if !args.is_empty()
                         && matches!(args[0].unparen(), Expr::Wildcard(_) | Expr::Regex(_)) =>
@@ -388,20 +398,30 @@ impl Plan {
                 .into())
             }
         };
-        // `top(value, tag, N)` answers the tag beside the value.
+        // `top(value, tag, N)` answers the tag beside the value: right after it, before the
+        // columns that follow it.
         if let Some(MultiCall {
             multi: Multi::TopBottom { tags, .. },
             ..
         }) = &multi
         {
-            for t in tags {
-                fields.push((
-                    Expr::VarRef(VarRef {
-                        name: t.clone(),
-                        data_type: None,
-                    }),
-                    None,
-                ));
+            let at = fields
+                .iter()
+                .position(|(e, _)| {
+                    e.any(|x| matches!(x, Expr::Call { name, .. } if selectors::is_multi(name)))
+                })
+                .map_or(fields.len(), |i| i + 1);
+            for (k, t) in tags.iter().enumerate() {
+                fields.insert(
+                    at + k,
+                    (
+                        Expr::VarRef(VarRef {
+                            name: t.clone(),
+                            data_type: None,
+                        }),
+                        None,
+                    ),
+                );
             }
         }
         // InfluxDB checks the fields beside the calls before anything else of the statement
@@ -439,7 +459,11 @@ impl Plan {
         let aggregate = reducers > 0 || transform.is_some() || multi.is_some();
         // Variables outside calls (raw fields and tags).
         let raw_vars = fields.iter().any(|(e, _)| raw_var(e));
-        let lone_selector = reducers == 1 && selectors == 1 && transform.is_none();
+        // One selector, however often it is written (`max(x) / max(x)`): InfluxDB counts
+        // distinct calls.
+        let lone_selector = matches!(calls.as_slice(), [c] if c.func.is_selector())
+            && selectors == reducers
+            && transform.is_none();
         if aggregate && raw_vars && multi.is_none() {
             if selectors > 1 {
                 return Err(
@@ -451,11 +475,18 @@ impl Plan {
                 return Err("mixing aggregate and non-aggregate queries is not supported".into());
             }
         }
+        if !aggregate {
+            match s.fill {
+                Fill::None => return Err("fill(none) must be used with a function".into()),
+                Fill::Linear => return Err("fill(linear) must be used with a function".into()),
+                _ => {}
+            }
+        }
         if !aggregate && times > 0 && interval.is_some() {
             return Err("GROUP BY requires at least one aggregate function".into());
         }
 
-        let (rest, bounds) = cond::split(s.condition.as_ref(), ctx.now)?;
+        let (rest, bounds) = cond::split_select(s.condition.as_ref(), ctx.now)?;
         let filter_points = rest.as_ref().is_some_and(cond::uses_field);
 
         let columns = column_names(&fields)
@@ -545,7 +576,8 @@ impl Found {
     /// Checks the calls of `e`, outer ones first, as InfluxDB's compiler does.
     fn visit(&mut self, e: &Expr, interval: Option<i64>) -> Result<(), String> {
         match e {
-            Expr::Call { name, .. } if name == "now" => Ok(()),
+            // `now()` is no function of a field list.
+            Expr::Call { name, .. } if name == "now" => Err("undefined function now()".into()),
             Expr::Call { name, args } if transform::is_transform(name) => {
                 let (t, input) = transform::check(name, args, interval)?;
                 let (nested, on_field) = match input {

@@ -44,19 +44,37 @@ fn is_time(e: &Expr) -> bool {
 /// becomes that side): InfluxDB 1.x does the same, so `time < X OR device = 'a'` reads as if
 /// the `OR` were an `AND`.
 pub(crate) fn split(cond: Option<&Expr>, now: i64) -> Result<(Option<Expr>, Bounds), String> {
+    split_checked(cond, now, false)
+}
+
+/// [`split`] for a `SELECT`, whose condition is refused, as InfluxDB's `ConditionExpr` refuses
+/// it, where a part joined by `AND`/`OR` (or in parentheses) is neither a binary expression
+/// nor a boolean: `WHERE "running"` is `invalid condition expression: running`.
+pub(crate) fn split_select(
+    cond: Option<&Expr>,
+    now: i64,
+) -> Result<(Option<Expr>, Bounds), String> {
+    split_checked(cond, now, true)
+}
+
+fn split_checked(
+    cond: Option<&Expr>,
+    now: i64,
+    shape: bool,
+) -> Result<(Option<Expr>, Bounds), String> {
     let mut bounds = Bounds::default();
     let rest = match cond {
-        Some(c) => strip(c, now, &mut bounds)?,
+        Some(c) => strip(c, now, &mut bounds, shape)?,
         None => None,
     };
     Ok((rest, bounds))
 }
 
-fn strip(e: &Expr, now: i64, b: &mut Bounds) -> Result<Option<Expr>, String> {
+fn strip(e: &Expr, now: i64, b: &mut Bounds, shape: bool) -> Result<Option<Expr>, String> {
     match e.unparen() {
         Expr::Binary { op, lhs, rhs } if matches!(op, BinaryOp::And | BinaryOp::Or) => {
-            let l = strip(lhs, now, b)?;
-            let r = strip(rhs, now, b)?;
+            let l = strip(lhs, now, b, shape)?;
+            let r = strip(rhs, now, b, shape)?;
             Ok(match (l, r) {
                 (None, None) => None,
                 (Some(x), None) | (None, Some(x)) => Some(x),
@@ -92,6 +110,8 @@ fn strip(e: &Expr, now: i64, b: &mut Bounds) -> Result<Option<Expr>, String> {
             }
             Ok(None)
         }
+        other @ (Expr::Binary { .. } | Expr::Boolean(_)) => Ok(Some(other.clone())),
+        other if shape => Err(format!("invalid condition expression: {other}")),
         other => Ok(Some(other.clone())),
     }
 }
@@ -142,8 +162,23 @@ pub(crate) fn time_value(e: &Expr, now: i64) -> Result<i64, String> {
 /// A time as InfluxQL writes it in a string: RFC 3339 (with nanoseconds or an offset),
 /// `2020-07-21 12:00:00[.fraction]` or `2020-07-21` (UTC).
 pub(crate) fn parse_time_string(s: &str) -> Result<i64, String> {
-    let incompatible =
-        || "invalid operation: time and *influxql.StringLiteral are not compatible".to_owned();
+    // A string that starts like a date is one InfluxDB tries to parse, and refuses as an
+    // invalid timestamp; any other is no time at all.
+    let looks_like_date = s.len() >= 10
+        && s.as_bytes()[..10].iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    let incompatible = || {
+        if looks_like_date {
+            "invalid timestamp string".to_owned()
+        } else {
+            "invalid operation: time and *influxql.StringLiteral are not compatible".to_owned()
+        }
+    };
     let naive = if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         dt.naive_utc()
     } else if let Ok(dt) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f") {
@@ -216,14 +251,43 @@ pub(crate) fn eval(cond: &Expr, series: &SeriesMeta, value: Option<f64>) -> Trut
                     _ => Truth::Unknown,
                 }
             }
-            op if op.is_condition() => compare(
-                *op,
-                operand(lhs, series, value),
-                operand(rhs, series, value),
-            ),
-            _ => truthy(&operand(cond, series, value)),
+            op if op.is_condition() => {
+                if let (Expr::VarRef(a), Expr::VarRef(b)) = (lhs.unparen(), rhs.unparen()) {
+                    if let Some(t) = identifiers(*op, a, b, series) {
+                        return t;
+                    }
+                }
+                compare(
+                    *op,
+                    operand(lhs, series, value),
+                    operand(rhs, series, value),
+                )
+            }
+            // Arithmetic standing as a condition passes every point in InfluxDB 1.x.
+            _ => Truth::True,
         },
         other => truthy(&operand(other, series, value)),
+    }
+}
+
+/// Two names compared, as InfluxDB 1.x's index answers it (see `typed::identifiers`): two
+/// tags are equal only where both are present with one value; a tag the series lacks against
+/// the field is never true. `None`: compared as values.
+fn identifiers(op: BinaryOp, a: &VarRef, b: &VarRef, series: &SeriesMeta) -> Option<Truth> {
+    let field = |v: &VarRef| is_field(v) || v.data_type.is_some_and(|t| t != DataType::Tag);
+    let tag = |v: &VarRef| series.tag(&v.name).filter(|t| !t.is_empty());
+    match (field(a), field(b)) {
+        (false, false) => {
+            let same = tag(a).is_some() && tag(a) == tag(b);
+            Some(Truth::from_bool(match op {
+                BinaryOp::Eq => same,
+                BinaryOp::NotEq => !same,
+                _ => false,
+            }))
+        }
+        (false, true) if tag(a).is_none() => Some(Truth::False),
+        (true, false) if tag(b).is_none() => Some(Truth::False),
+        _ => None,
     }
 }
 

@@ -20,6 +20,9 @@ pub(crate) fn run(
     ctx: &Context,
     source: &mut dyn Source,
 ) -> StatementOutcome {
+    if let Some(e) = condition_error(statement) {
+        return Ok(Err(StatementError::Failed(e.into())));
+    }
     let result = match statement {
         Statement::ShowDatabases => Ok(vec![ddl::show_databases(&ctx.catalog)]),
         Statement::ShowRetentionPolicies(s) => {
@@ -161,6 +164,57 @@ pub(crate) fn run(
         }
     };
     Ok(result)
+}
+
+/// What InfluxDB 1.6's index refuses in the `WHERE` of SHOW MEASUREMENTS, SERIES, TAG KEYS and
+/// TAG VALUES: time in SHOW MEASUREMENTS' (`doesn't support time`), and a comparison by order
+/// (`<`, `<=`, `>`, `>=`) of anything but time, such as a field's (`"usage_idle" > 90`), which
+/// its index reads as a tag comparison (`invalid tag comparison operator`). SHOW SERIES with a
+/// time condition is a SELECT in InfluxDB, which does not refuse it.
+fn condition_error(statement: &Statement) -> Option<&'static str> {
+    let condition = match statement {
+        Statement::ShowMeasurements(s) => {
+            let c = s.condition.as_ref()?;
+            if mentions_time(c) {
+                return Some("SHOW MEASUREMENTS doesn't support time in WHERE clause");
+            }
+            c
+        }
+        Statement::ShowSeries(s) => s.condition.as_ref().filter(|c| !mentions_time(c))?,
+        Statement::ShowTagKeys(s) => s.condition.as_ref()?,
+        Statement::ShowTagValues(s) => s.condition.as_ref()?,
+        _ => return None,
+    };
+    orders_other_than_time(condition).then_some("invalid tag comparison operator")
+}
+
+/// Whether `e`, through `AND`, `OR` and parentheses, compares by order anything but time.
+fn orders_other_than_time(e: &Expr) -> bool {
+    let Expr::Binary { op, lhs, rhs } = e.unparen() else {
+        return false;
+    };
+    match op {
+        BinaryOp::And | BinaryOp::Or => orders_other_than_time(lhs) || orders_other_than_time(rhs),
+        BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => {
+            !is_time(lhs) && !is_time(rhs)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `e` compares time (a `time` reference anywhere through `AND`, `OR`, parentheses).
+fn mentions_time(e: &Expr) -> bool {
+    let Expr::Binary { op, lhs, rhs } = e.unparen() else {
+        return false;
+    };
+    match op {
+        BinaryOp::And | BinaryOp::Or => mentions_time(lhs) || mentions_time(rhs),
+        _ => is_time(lhs) || is_time(rhs),
+    }
+}
+
+fn is_time(e: &Expr) -> bool {
+    matches!(e.unparen(), Expr::VarRef(v) if v.name.eq_ignore_ascii_case("time"))
 }
 
 fn series(name: Option<&str>, columns: &[&str], values: Vec<Vec<Cell>>) -> Series {

@@ -17,6 +17,7 @@ use super::check::{column_names, Plan};
 use super::cond::Truth;
 use super::result::{Cell, Series};
 use super::typed::Fields;
+use super::value;
 use super::{
     Context, FieldType, SeriesMeta, Source, SourceError, StatementError, StatementOutcome,
     TimeRange, FIELD,
@@ -332,6 +333,13 @@ fn fill_beside(
         });
     }
     names.insert(field);
+    let tags_after = match &plan.multi {
+        Some(super::check::MultiCall {
+            multi: super::selectors::Multi::TopBottom { tags, .. },
+            ..
+        }) => tags.len(),
+        _ => 0,
+    };
     for row in &mut series.values {
         let (Some(Cell::Time(t)), Some(selected)) = (row.first().cloned(), row.get(selector + 1))
         else {
@@ -351,7 +359,13 @@ fn fill_beside(
                 continue;
             }
             for i in &others {
-                if let Some(cell) = row.get_mut(i + 1) {
+                // The tags `top(field, tag, N)` answers stand right after it.
+                let column = if *i > selector {
+                    i + 1 + tags_after
+                } else {
+                    i + 1
+                };
+                if let Some(cell) = row.get_mut(column) {
                     *cell = super::typed::eval_row(exprs[*i], t, values, m, fields);
                 }
             }
@@ -518,7 +532,9 @@ fn split(
                     ..series.clone()
                 },
                 rows: std::collections::BTreeMap::new(),
+                answered: BTreeSet::new(),
             });
+            j.answered.insert(i);
             for row in series.values {
                 let Some(Cell::Time(t)) = row.first() else {
                     continue;
@@ -531,8 +547,26 @@ fn split(
             }
         }
     }
+    // A column whose field has no point in a series (and range) is filled there too, with a
+    // fill value: InfluxDB fills every call of the row.
+    let fill = match plan.fill {
+        Fill::Integer(n) => Some(Cell::Integer(n)),
+        Fill::Float(f) => Some(Cell::Float(f)),
+        _ => None,
+    };
     let mut out = Vec::with_capacity(joined.len());
-    for (_, j) in joined {
+    for (_, mut j) in joined {
+        if let Some(fill) = &fill {
+            for (i, (expr, _)) in listed.iter().enumerate() {
+                if j.answered.contains(&i) {
+                    continue;
+                }
+                let value = filled(expr, fill);
+                for cells in j.rows.values_mut() {
+                    cells[i] = value.clone();
+                }
+            }
+        }
         let mut series = j.shell;
         series.columns = std::iter::once("time".to_owned())
             .chain(names.iter().cloned())
@@ -552,10 +586,31 @@ fn split(
     Ok(Ok(out))
 }
 
-/// One output series of [`split`]: its name and tags, and its rows by time.
+/// One output series of [`split`]: its name and tags, its rows by time, and the columns that
+/// answered it.
 struct Joined {
     shell: Series,
     rows: std::collections::BTreeMap<i64, Vec<Cell>>,
+    answered: BTreeSet<usize>,
+}
+
+/// A column's value where each of its calls is the fill value (null where a call is not one
+/// of a field).
+fn filled(e: &Expr, fill: &Cell) -> Cell {
+    match e {
+        Expr::Paren(inner) => filled(inner, fill),
+        Expr::Call { args, .. }
+            if !args
+                .iter()
+                .any(|a| a.any(|x| matches!(x, Expr::Call { .. }))) =>
+        {
+            fill.clone()
+        }
+        Expr::Binary { op, lhs, rhs } => value::binary(*op, &filled(lhs, fill), &filled(rhs, fill)),
+        Expr::Integer(n) => Cell::Integer(*n),
+        Expr::Number(f) => Cell::Float(*f),
+        _ => Cell::Null,
+    }
 }
 
 /// Calls `f` on the parts of an expression outside calls, and on each call (not inside it).

@@ -142,6 +142,15 @@ pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
             line.fields.len()
         ));
     }
+    if let Some((k, v, first)) = crate::line_protocol::type_clash(line) {
+        use crate::query::write_plan::field_type;
+        return Err(format!(
+            "field type conflict: input field {k:?} on measurement {m:?} is type {}, already \
+             exists as type {}",
+            field_type(v).name(),
+            field_type(first).name()
+        ));
+    }
     let mut points = Vec::with_capacity(line.fields.len());
     for (k, v) in &line.fields {
         if k == "time" {
@@ -243,6 +252,20 @@ mod tests {
             DeviceKey::NetworkId(NetworkId::parse("line-2").unwrap())
         );
         assert_eq!(p.point.value(), 5.0);
+    }
+
+    /// A field repeated with another type is refused as InfluxDB refuses it (a type conflict
+    /// with its first occurrence), not stored twice; repeated with its type, the last value.
+    #[test]
+    fn a_field_repeated_with_another_type_is_a_conflict() {
+        let uuid = "uuid=355f6856-e9a4-469f-8f22-3f8b037d064a";
+        assert_eq!(
+            all(&format!("plant,{uuid} rpm=1,rpm=2i 1595325600000")).unwrap_err(),
+            "field type conflict: input field \"rpm\" on measurement \"plant\" is type integer, \
+             already exists as type float"
+        );
+        let p = one(&format!("plant,{uuid} rpm=1,rpm=2 1595325600000")).unwrap();
+        assert_eq!(p.point.value(), 2.0);
     }
 
     #[test]

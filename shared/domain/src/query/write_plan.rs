@@ -33,8 +33,11 @@
 //!   1980 when `i` is an integer in 2021, and SHOW FIELD KEYS then lists `i` twice). Fieldline
 //!   refuses it as a conflict, so that a field has one type. For the same reason a body is
 //!   checked as one whole, where InfluxDB checks the points of each shard group apart.
-//! - A field repeated in a line is one field, with its last value and that value's type (the
-//!   parser keeps no other); InfluxDB checks each occurrence's type in turn.
+//!
+//! A field repeated in a line is one field, with its last value, while its type stays; an
+//! occurrence of another type ends the line ([`crate::line_protocol::Line::fields`]) and is a
+//! conflict with the first, as InfluxDB checks each occurrence's type in turn: the point is
+//! dropped, the fields before it created.
 
 use std::collections::HashMap;
 
@@ -97,10 +100,9 @@ impl WriteAnswer {
         }
     }
 
-    /// `X-Influxdb-Error`: the message with its line breaks made spaces, as Go's HTTP server
-    /// writes a header value.
+    /// `X-Influxdb-Error`: the message cut as InfluxDB cuts it ([`error_header`]).
     pub fn header(&self) -> Option<String> {
-        self.error.as_ref().map(|e| e.replace(['\n', '\r'], " "))
+        self.error.as_deref().map(error_header)
     }
 
     /// The body: empty for a 204, else `{"error":"…"}` and a line break, as InfluxDB encodes it.
@@ -110,6 +112,23 @@ impl WriteAnswer {
             .map(|e| encode_error(e, false))
             .unwrap_or_default()
     }
+}
+
+/// The most bytes of a message InfluxDB 1.6 repeats in `X-Influxdb-Error` (its `httpError`
+/// keeps `errmsg[:1024]`); the body keeps the whole message.
+pub const ERROR_HEADER_MAX: usize = 1024;
+
+/// `X-Influxdb-Error` for an error answer's message: its first [`ERROR_HEADER_MAX`] bytes, with
+/// line breaks made spaces, as Go's HTTP server writes a header value. InfluxDB cuts at the
+/// byte, even within a character; Fieldline cuts before a character the limit would split.
+/// The limit also keeps an answer's headers small: 3,000 bad lines made a header of 150 KB,
+/// which the component could not send.
+pub fn error_header(message: &str) -> String {
+    let mut end = message.len().min(ERROR_HEADER_MAX);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message[..end].replace(['\n', '\r'], " ")
 }
 
 /// What to do with a body.

@@ -177,7 +177,7 @@ const DIFFERENT: &[(&str, &str)] = &[(
 /// and compares status, body and `X-Influxdb-Error` with InfluxDB's.
 #[test]
 fn the_write_cases_get_influxdbs_answers() {
-    let databases = ["general", "w", "w_del"];
+    let databases = ["general", "w", "w_del", "w_edge"];
     let mut stored: HashMap<(String, String), FieldType> = HashMap::new();
     let (mut judged, mut failures) = (0, Vec::new());
     let mut not_judged = Vec::new();
@@ -240,17 +240,27 @@ fn the_write_cases_get_influxdbs_answers() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(differ.len(), DIFFERENT.len());
-    // Every POST /write was judged (69); not the reads, the set-up, teardown and deleting
+    // Every POST /write was judged (81); not the reads, the set-up, teardown and deleting
     // queries (CREATE/DROP DATABASE, DROP MEASUREMENT, DROP SERIES, DELETE) and the GET /write
     // (405, the HTTP layer's).
-    assert_eq!((judged, not_judged.len()), (69, 108), "{not_judged:?}");
-    // The field types left agree with SHOW FIELD KEYS of the `*_field_keys` and `fresh` cases.
+    assert_eq!((judged, not_judged.len()), (81, 116), "{not_judged:?}");
+    // The field types left agree with SHOW FIELD KEYS of the `*_field_keys` and `fresh` cases,
+    // and of the repeated field keys (the fields before a conflicting occurrence are created).
     for (name, statement, measurement) in [
         ("write_all_types_field_keys", 0, "types"),
         ("write_conflict_within_body_check", 1, "fresh"),
+        ("write_edge_dup_check_fields", 0, "e_dup"),
+        ("write_edge_dup_check_fields", 0, "e_dup2"),
+        ("write_edge_dup_check_fields", 0, "e_dup3"),
+        ("write_edge_dup_check_fields", 0, "e_dup4"),
     ] {
         let answer = answer_of(name);
-        let rows = answer["body"]["results"][statement]["series"][0]["values"]
+        let rows = answer["body"]["results"][statement]["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == measurement)
+            .unwrap_or_else(|| panic!("{name}: no series {measurement}"))["values"]
             .as_array()
             .unwrap()
             .clone();
@@ -385,8 +395,7 @@ fn the_write_cases_read_back_as_influxdb_stored_them() {
 fn the_model_corpus_writes_get_influxdbs_answers() {
     use crate::query::ddl::{apply, write_destination, Catalog};
     const CORPUS: &str = "influxql";
-    // Fieldline strips the \r of a CRLF line ending (see line_protocol).
-    const DIFFERENT: &[&str] = &["write_crlf"];
+    const DIFFERENT: &[&str] = &[];
     let mut catalog = Catalog::default();
     let create = crate::influxql::parse_query("CREATE DATABASE fieldline").unwrap();
     apply(&create[0], &mut catalog, 0).unwrap();
@@ -469,4 +478,27 @@ fn a_point_with_too_many_fields_is_refused() {
         Some("partial write: too many fields: a point of measurement \"m\" has 1001 fields, at most 1000 are stored dropped=1")
     );
     assert!(plan.new_fields.iter().all(|f| f.field == "g"));
+}
+
+/// `X-Influxdb-Error` keeps the first 1024 bytes of the message, line breaks made spaces
+/// (InfluxDB's `errmsg[:1024]`), and cuts before a character the limit would split.
+#[test]
+fn the_error_header_is_cut_at_1024_bytes() {
+    let lines: Vec<String> = (0..3000).map(|i| format!("bad{i} x")).collect();
+    let (l, e) = parse(&(lines.join("\n") + "\n"), Precision::Nanoseconds, NOW);
+    let p = plan(&l, &e, Destination::Found { earliest_ns: None }, &|_, _| {
+        None
+    });
+    let message = p.answer.error.clone().unwrap();
+    assert!(message.len() > 100_000);
+    assert!(p.answer.body().len() > message.len());
+    let header = p.answer.header().unwrap();
+    assert_eq!(header.len(), ERROR_HEADER_MAX);
+    assert_eq!(header, message[..ERROR_HEADER_MAX].replace('\n', " "));
+    assert_eq!(error_header("a\r\nb"), "a  b");
+    // 1023 bytes, then a character of two: the header stops before it.
+    let wide = format!("{}é", "x".repeat(ERROR_HEADER_MAX - 1));
+    assert_eq!(error_header(&wide), "x".repeat(ERROR_HEADER_MAX - 1));
+    let short = "é".repeat(10);
+    assert_eq!(error_header(&short), short);
 }
