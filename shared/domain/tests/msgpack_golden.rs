@@ -24,11 +24,7 @@ use harness::Store as _;
 /// The cases whose *results* differ from InfluxDB's (in JSON as well: the engine's, not the
 /// encoding's), and why. [`different_cases_are_encoded_as_influxdb_would`] checks their bytes
 /// from the results InfluxDB had.
-const DIFFERENT: &[(&str, &str)] = &[(
-    "statement_error_first",
-    "when the first statement fails to compile, InfluxDB 1.6 answers one result, \"not \
-     executed\", without the compile error; Fieldline answers each statement's own result",
-)];
+const DIFFERENT: &[(&str, &str)] = &[];
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -522,7 +522,8 @@ pub fn chunks(results: &QueryResults, chunk_size: usize) -> Vec<StatementResult>
             } else {
                 Vec::new()
             };
-            doc.partial = i + 1 < count;
+            // Another SHOW's documents (one per measurement) are not marked partial.
+            doc.partial = r.chunk_rows && i + 1 < count;
             out.push(doc);
         }
     }

@@ -134,7 +134,8 @@ pub fn answer(
     ctx: &Context,
     source: &mut dyn Source,
 ) -> Result<QueryAnswer, SourceError> {
-    let Some(q) = params.q.as_deref().filter(|q| !q.is_empty()) else {
+    // InfluxDB trims `q` (Go's `strings.TrimSpace`) before calling it missing.
+    let Some(q) = params.q.as_deref().filter(|q| !q.trim().is_empty()) else {
         return Ok(refused(r#"missing required parameter "q""#.into(), params));
     };
     let statements = match parse(q) {
@@ -192,9 +193,13 @@ pub fn render(results: &QueryResults, params: &QueryParams) -> Vec<u8> {
             msgpack::encode(results, epoch)
         };
     }
-    // A query of only `;` has no statements: InfluxDB answers `{}`.
+    // A query of only `;` has no statements: InfluxDB answers `{}`, or nothing when chunked.
     if results.0.is_empty() {
-        return b"{}\n".to_vec();
+        return if params.chunked {
+            Vec::new()
+        } else {
+            b"{}\n".to_vec()
+        };
     }
     if params.csv {
         return encode_csv(results).into_bytes();

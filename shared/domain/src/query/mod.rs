@@ -649,10 +649,14 @@ pub fn execute(
             Ok(series) => {
                 let mut r = StatementResult::new(id);
                 r.series = series;
-                // InfluxDB runs `SHOW … CARDINALITY` as the SELECT it rewrites it into.
+                // InfluxDB runs `SHOW … CARDINALITY`, `SHOW FIELD KEYS` and `SHOW SERIES` as the
+                // SELECTs it rewrites them into.
                 r.chunk_rows = matches!(
                     statement,
-                    Statement::Select(_) | Statement::ShowCardinality(_)
+                    Statement::Select(_)
+                        | Statement::ShowCardinality(_)
+                        | Statement::ShowFieldKeys(_)
+                        | Statement::ShowSeries(_)
                 );
                 results.push(r);
             }
@@ -664,9 +668,15 @@ pub fn execute(
                     break;
                 }
             }
-            Err(StatementError::Failed(e)) => results.push(StatementResult::error(id, e)),
-            Err(StatementError::Preparation(e)) => {
-                if statements.len() == 1 {
+            // InfluxDB's executor stops at an error its statement executor returns (every
+            // SELECT's, an unknown database's), answering "not executed" in its place unless it
+            // is the last statement (query/executor.go); a SHOW sends its own error as its
+            // result and the statements after it run.
+            Err(StatementError::Failed(e)) if !matches!(statement, Statement::Select(_)) => {
+                results.push(StatementResult::error(id, e));
+            }
+            Err(StatementError::Failed(e) | StatementError::Preparation(e)) => {
+                if id + 1 == statements.len() {
                     results.push(StatementResult::error(id, e));
                 } else {
                     results.push(StatementResult::error(id, "not executed"));
