@@ -466,8 +466,8 @@ fn selector_of_several(last: bool, slice: &[GroupPoint], g: &Group<'_>) -> Optio
         .filter_map(|i| heads.get(&i).copied())
         .filter(|&k| super::cardinality::shard_group_start(slice[k].0) == shard)
         .collect();
-    let less = |items: &[usize], a: usize, b: usize| {
-        let (x, y) = (slice[items[a]].0, slice[items[b]].0);
+    let less = |a: &usize, b: &usize| {
+        let (x, y) = (slice[*a].0, slice[*b].0);
         if last {
             x > y
         } else {
@@ -475,31 +475,13 @@ fn selector_of_several(last: bool, slice: &[GroupPoint], g: &Group<'_>) -> Optio
         }
     };
     // Go's container/heap: Init, then Pop (its point), then the new top.
-    let down = |items: &mut Vec<usize>, i0: usize, n: usize| {
-        let mut i = i0;
-        loop {
-            let j1 = 2 * i + 1;
-            if j1 >= n {
-                break;
-            }
-            let mut j = j1;
-            if j1 + 1 < n && less(items, j1 + 1, j1) {
-                j = j1 + 1;
-            }
-            if !less(items, j, i) {
-                break;
-            }
-            items.swap(i, j);
-            i = j;
-        }
-    };
     let n = items.len();
     for i in (0..n / 2).rev() {
-        down(&mut items, i, n);
+        super::merge::go_heap_down(&mut items, i, n, less);
     }
     let end = n.checked_sub(1)?;
     items.swap(0, end);
-    down(&mut items, 0, end);
+    super::merge::go_heap_down(&mut items, 0, end, less);
     let first = items.pop()?;
     let Some(&second) = items.first() else {
         return Some(first);

@@ -97,6 +97,28 @@ pub(crate) fn merge_series<T>(
     out
 }
 
+/// Go's `container/heap` `down`: moves `items[i0]` down the heap of the first `n` items until
+/// no child is `less`, the left child winning a tie between the children, step for step as Go
+/// does it (which point of a time comes first depends on these steps).
+pub(crate) fn go_heap_down<I>(items: &mut [I], i0: usize, n: usize, less: impl Fn(&I, &I) -> bool) {
+    let mut i = i0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        if j1 + 1 < n && less(&items[j1 + 1], &items[j1]) {
+            j = j1 + 1;
+        }
+        if !less(&items[j], &items[i]) {
+            break;
+        }
+        items.swap(i, j);
+        i = j;
+    }
+}
+
 fn heap_run<T>(
     lists: &mut [(usize, std::collections::VecDeque<T>)],
     time: &impl Fn(&T) -> i64,
@@ -127,36 +149,14 @@ fn heap_run<T>(
                 j = i;
             }
         };
-    let down = |items: &mut Vec<usize>,
-                lists: &[(usize, std::collections::VecDeque<T>)],
-                i0: usize,
-                n: usize| {
-        let mut i = i0;
-        loop {
-            let j1 = 2 * i + 1;
-            if j1 >= n {
-                break;
-            }
-            let mut j = j1;
-            let j2 = j1 + 1;
-            if j2 < n && less(lists, items[j2], items[j1]) {
-                j = j2;
-            }
-            if !less(lists, items[j], items[i]) {
-                break;
-            }
-            items.swap(i, j);
-            i = j;
-        }
-    };
     let n = items.len();
     for i in (0..n / 2).rev() {
-        down(&mut items, lists, i, n);
+        go_heap_down(&mut items, i, n, |a, b| less(lists, *a, *b));
     }
     while !items.is_empty() {
         let last = items.len() - 1;
         items.swap(0, last);
-        down(&mut items, lists, 0, last);
+        go_heap_down(&mut items, 0, last, |a, b| less(lists, *a, *b));
         let Some(l) = items.pop() else { break };
         let Some(p) = lists[l].1.pop_front() else {
             break;
