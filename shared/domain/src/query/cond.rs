@@ -253,7 +253,7 @@ pub(crate) fn eval(cond: &Expr, series: &SeriesMeta, value: Option<f64>) -> Trut
             }
             op if op.is_condition() => {
                 if let (Expr::VarRef(a), Expr::VarRef(b)) = (lhs.unparen(), rhs.unparen()) {
-                    if let Some(t) = identifiers(*op, a, b, series) {
+                    if let Some(t) = identifiers(*op, a, b, series, is_field) {
                         return t;
                     }
                 }
@@ -270,10 +270,18 @@ pub(crate) fn eval(cond: &Expr, series: &SeriesMeta, value: Option<f64>) -> Trut
     }
 }
 
-/// Two names compared, as InfluxDB 1.x's index answers it (see `typed::identifiers`): two
-/// tags are equal only where both are present with one value; a tag the series lacks against
-/// the field is never true. `None`: compared as values.
-fn identifiers(op: BinaryOp, a: &VarRef, b: &VarRef, series: &SeriesMeta) -> Option<Truth> {
+/// Two names compared, as InfluxDB 1.x's index answers it: two tags are equal only where
+/// both are present with one value (`!=` everywhere else, no other operator ever true); a tag
+/// the series lacks against a field is never true. `None`: compared as values (two fields, or
+/// a tag the series has against a field). `is_field`: whether a name is a field of the series'
+/// measurement.
+pub(crate) fn identifiers(
+    op: BinaryOp,
+    a: &VarRef,
+    b: &VarRef,
+    series: &SeriesMeta,
+    is_field: impl Fn(&VarRef) -> bool,
+) -> Option<Truth> {
     let field = |v: &VarRef| is_field(v) || v.data_type.is_some_and(|t| t != DataType::Tag);
     let tag = |v: &VarRef| series.tag(&v.name).filter(|t| !t.is_empty());
     match (field(a), field(b)) {

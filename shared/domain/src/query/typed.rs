@@ -191,7 +191,9 @@ pub(super) fn eval_cond(
         }
         Expr::Binary { op, lhs, rhs } if op.is_condition() => {
             if let (Expr::VarRef(a), Expr::VarRef(b)) = (lhs.unparen(), rhs.unparen()) {
-                if let Some(t) = identifiers(*op, a, b, s, fields) {
+                if let Some(t) = super::cond::identifiers(*op, a, b, s, |v| {
+                    fields.field(&s.measurement, v).is_some()
+                }) {
                     return t;
                 }
             }
@@ -213,38 +215,6 @@ pub(super) fn eval_cond(
             Operand::Cell(Cell::Bool(b)) => truth(b),
             _ => Truth::False,
         },
-    }
-}
-
-/// A comparison of two names, as InfluxDB 1.x's (inmem) index answers it. Two tags (names
-/// that are no field of the measurement, unless cast to one) select the series where both
-/// are present with one value for `=`, every other series for `!=`, none for any other
-/// operator: `"host" = "server01"` (the double-quote mistake) is never true. A tag against a
-/// field is compared point by point, where a tag the series lacks is null: never true. `None`:
-/// compared as values.
-pub(super) fn identifiers(
-    op: BinaryOp,
-    a: &VarRef,
-    b: &VarRef,
-    s: &SeriesMeta,
-    fields: &Fields,
-) -> Option<Truth> {
-    let is_field = |v: &VarRef| {
-        fields.field(&s.measurement, v).is_some() || v.data_type.is_some_and(|t| t != DataType::Tag)
-    };
-    let tag = |v: &VarRef| s.tag(&v.name).filter(|t| !t.is_empty());
-    match (is_field(a), is_field(b)) {
-        (false, false) => {
-            let same = tag(a).is_some() && tag(a) == tag(b);
-            Some(truth(match op {
-                BinaryOp::Eq => same,
-                BinaryOp::NotEq => !same,
-                _ => false,
-            }))
-        }
-        (false, true) if tag(a).is_none() => Some(Truth::False),
-        (true, false) if tag(b).is_none() => Some(Truth::False),
-        _ => None,
     }
 }
 
