@@ -359,11 +359,15 @@ class Report:
         self.path = path
         self.fh = open(path, "w", encoding="utf-8")
         self.counts = {}
+        self.known = {}
 
     def add(self, part, case):
         case = dict(case, part=part)
         key = (part, case["category"])
         self.counts[key] = self.counts.get(key, 0) + 1
+        if case["category"] == "known":
+            reason = (part, case["known"])
+            self.known[reason] = self.known.get(reason, 0) + 1
         self.fh.write(json.dumps(case, ensure_ascii=False) + "\n")
         self.fh.flush()
 
@@ -375,6 +379,11 @@ class Report:
         total = sum(n.values())
         label = {"refused": "refused by name", "known": "known (by design)"}
         return f"{part}: {total} cases: " + ", ".join(f"{label.get(c, c)} {n[c]}" for c in CATEGORIES)
+
+    def known_reasons(self, part):
+        """The lines naming each by-design difference of `part` and its count, most first."""
+        reasons = [(k, r) for (p, r), k in self.known.items() if p == part]
+        return [f"  known ({k}): {r}" for k, r in sorted(reasons, key=lambda kr: (-kr[0], kr[1]))]
 
 
 def group_different(cases, signature):

@@ -13,7 +13,6 @@ and clauses the query uses, and how the answers differ) and each group's shortes
 reduced (clauses removed while it still differs) to a minimal reproduction.
 """
 
-import json
 import random
 import re
 import time
@@ -1049,13 +1048,8 @@ def run(servers, report, n, seed, minutes, reduce_minutes=3, max_groups=40):
         if cat == 'different':
             different.append(case)
     print(report.summary('queries'))
-    known = {}
-    for line in open(report.path, encoding='utf-8'):
-        c = json.loads(line)
-        if c.get('part') == 'queries' and c['category'] == 'known':
-            known[c['known']] = known.get(c['known'], 0) + 1
-    for reason, k in sorted(known.items(), key=lambda kv: -kv[1]):
-        print(f'  known ({k}): {reason}')
+    for line in report.known_reasons('queries'):
+        print(line)
     groups = group_different(different, signature)
     if not groups:
         return

@@ -639,13 +639,8 @@ def run(servers, report, db, n, seed, minutes, edge_cases=None, reduce_minutes=3
         if cat == 'different':
             different.append(case)
     print(report.summary('writes'))
-    known = {}
-    for line in open(report.path, encoding='utf-8'):
-        c = json.loads(line)
-        if c.get('part') == 'writes' and c['category'] == 'known':
-            known[c['known']] = known.get(c['known'], 0) + 1
-    for reason, k in sorted(known.items(), key=lambda kv: -kv[1]):
-        print(f'  known ({k}): {reason}')
+    for line in report.known_reasons('writes'):
+        print(line)
     groups = group_different(different, signature)
     if not groups:
         return
