@@ -39,6 +39,16 @@ fn insert_with_controls_sql(controls: usize, rows: usize) -> String {
     sql
 }
 
+/// The (channel, time, value) parameters of `chunk`'s rows, as [`insert_sql`]'s `VALUES` and
+/// [`insert_within_sql`]'s take them.
+fn push_points(params: &mut Vec<Value>, chunk: &[(ChannelRef, Point)]) {
+    for (channel, p) in chunk {
+        params.push(Value::Integer(channel.key));
+        params.push(Value::Integer(p.ts().as_millis()));
+        params.push(Value::Real(p.value()));
+    }
+}
+
 /// A reservation as its control row's value: `[counter, units, limit, window end]`, JSON.
 fn control_value(r: &Reservation) -> Value {
     let (units, limit) = (saturating(r.units), saturating(r.limit));
@@ -65,11 +75,7 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
     };
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)]| -> Result<()> {
         let mut params = Vec::with_capacity(chunk.len() * 3);
-        for (channel, p) in chunk {
-            params.push(Value::Integer(channel.key));
-            params.push(Value::Integer(p.ts().as_millis()));
-            params.push(Value::Real(p.value()));
-        }
+        push_points(&mut params, chunk);
         db.execute(&insert_sql(chunk.len()), &params)?;
         Ok(())
     };
@@ -222,20 +228,15 @@ pub fn write_points_within(
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)], first: bool| -> Result<()> {
         let reservations = if first { reservations } else { &[] };
         let mut params = Vec::with_capacity(chunk.len() * 3 + 8);
-        // SQLite: the control rows first, then the points, straight into `points`.
         if db.dialect() == Dialect::Sqlite {
+            // The control rows first, then the points, straight into `points`.
             params.extend(reservations.iter().map(control_value));
-        }
-        for (channel, p) in chunk {
-            params.push(Value::Integer(channel.key));
-            params.push(Value::Integer(p.ts().as_millis()));
-            params.push(Value::Real(p.value()));
-        }
-        if db.dialect() == Dialect::Sqlite {
+            push_points(&mut params, chunk);
             let sql = insert_with_controls_sql(reservations.len(), chunk.len());
             db.execute(&sql, &params)?;
             return Ok(());
         }
+        push_points(&mut params, chunk);
         for i in 0..2 {
             match reservations.get(i) {
                 Some(r) => params.extend([
