@@ -5,6 +5,7 @@
 //! on the model's engine, the field presented as its `value`
 //! ([`super::typed_calls`]); what neither answers is refused by name.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::influxql::{BinaryOp, DataType, Expr, SelectStatement, VarRef, WildcardKind};
@@ -454,8 +455,16 @@ pub(super) fn eval_row(
     }
 }
 
-/// A raw row of one series: its time, its cells, and InfluxDB's auxiliary strings.
-type AuxRow = (i64, Vec<Cell>, Vec<Option<String>>);
+/// A raw row of one series: its time, its cells, and InfluxDB's auxiliary strings (a tag's
+/// value borrowed from its series, a string field's value owned).
+type AuxRow<'a> = (i64, Vec<Cell>, Vec<Option<Cow<'a, str>>>);
+
+/// Where an auxiliary name's string comes from, decided once per series: its tag's value
+/// (the same on every row), or each row's string field.
+enum AuxSource<'a> {
+    Tag(Option<&'a str>),
+    Field(&'a str),
+}
 
 /// Raw rows: per group, the times at which a selected field has a value, merged across the
 /// group's series in time order (then series order).
@@ -508,9 +517,28 @@ fn raw(
         // Per series, in the order InfluxDB's index lists them: (time, cells, aux strings).
         let metas: Vec<&SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
         let order = super::merge::key_order(&metas);
-        let mut per_series: Vec<Vec<AuxRow>> = Vec::with_capacity(order.len());
+        let mut per_series: Vec<Vec<AuxRow<'_>>> = Vec::with_capacity(order.len());
         for (s, _) in order.iter().map(|&i| &g.series[i]) {
             let mut rows = Vec::new();
+            // Only points of different series are told apart by them: one series needs none.
+            let aux_sources: Vec<AuxSource<'_>> = if g.series.len() > 1 {
+                aux_names
+                    .iter()
+                    .map(|&n| {
+                        let v = VarRef {
+                            name: n.to_owned(),
+                            data_type: None,
+                        };
+                        if fields.field(&s.measurement, &v).is_some() {
+                            AuxSource::Field(n)
+                        } else {
+                            AuxSource::Tag(s.tag(n).filter(|x| !x.is_empty()))
+                        }
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let mut selected = BTreeSet::new();
             for c in &columns {
                 castable_refs(&c.expr, &s.measurement, fields, &mut selected);
@@ -544,21 +572,14 @@ fn raw(
                     .iter()
                     .map(|c| eval_row(&c.expr, t, &row, s, fields))
                     .collect();
-                let aux = aux_names
+                let aux = aux_sources
                     .iter()
-                    .map(|n| {
-                        let v = VarRef {
-                            name: (*n).to_owned(),
-                            data_type: None,
-                        };
-                        if fields.field(&s.measurement, &v).is_some() {
-                            match row.get(n) {
-                                Some(Cell::Str(x)) => Some(x.clone()),
-                                _ => None,
-                            }
-                        } else {
-                            s.tag(n).filter(|x| !x.is_empty()).map(str::to_owned)
-                        }
+                    .map(|a| match a {
+                        AuxSource::Tag(v) => v.map(Cow::Borrowed),
+                        AuxSource::Field(n) => match row.get(*n) {
+                            Some(Cell::Str(x)) => Some(Cow::Owned(x.clone())),
+                            _ => None,
+                        },
                     })
                     .collect();
                 rows.push((t, cells, aux));
