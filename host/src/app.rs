@@ -41,7 +41,8 @@ pub struct Options {
     pub runtime_config: Option<PathBuf>,
     /// Where compiled components are cached between runs (`None`: no cache).
     pub cache_dir: Option<PathBuf>,
-    /// A component running longer than this is stopped and answered with a 500.
+    /// A component that takes longer than this to set its response, or to send the next chunk
+    /// of its body, is stopped: answered with a 500, or its body broken off.
     pub request_timeout: Duration,
     /// Largest linear memory one instance may grow to.
     pub max_instance_memory: usize,

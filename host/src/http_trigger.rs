@@ -10,6 +10,7 @@
 //! [`Limits::max_connections`] (more wait in the listen backlog).
 
 use crate::app::App;
+use crate::deadline::Deadline;
 use crate::metrics::{
     recording, strip_points, ComponentLabels, InFlight, RequestLabels, RouteLabels,
 };
@@ -298,6 +299,8 @@ impl Server {
         let req = Request::from_parts(parts, body);
 
         let mut store = self.app.store(component);
+        let deadline = Deadline::new(self.app.options.request_timeout);
+        deadline.watch(&mut store);
         if let Some(span) = span {
             span.watch(store.data_mut());
         }
@@ -318,7 +321,6 @@ impl Server {
             }
         };
         let id = m.component.to_string();
-        let timeout = self.app.options.request_timeout;
         let instantiated = recording().map(|m| {
             m.instantiation
                 .get_or_create(&ComponentLabels {
@@ -326,6 +328,7 @@ impl Server {
                 })
                 .clone()
         });
+        let watching = deadline.clone();
         let task = tokio::spawn(async move {
             let _running = InFlight::start("http");
             let run = async {
@@ -339,25 +342,33 @@ impl Server {
                     .call_handle(&mut store, wasi_req, out)
                     .await
             };
-            match tokio::time::timeout(timeout, run).await {
-                Ok(r) => r,
-                Err(_) => Err(wasmtime::format_err!("no answer within {timeout:?}")),
+            let result = watching.run(run).await;
+            drop(store);
+            if let Err(e) = &result {
+                tracing::error!("component {id} failed: {e:?}");
             }
+            result
         });
         let answer = receiver.await;
         match answer {
-            Ok(Ok(resp)) => resp,
+            Ok(Ok(resp)) => {
+                deadline.moved();
+                resp.map(|b| deadline.body(b))
+            }
             Ok(Err(code)) => {
-                tracing::error!("component {id} answered with an error: {code:?}");
+                tracing::error!("component {} answered with an error: {code:?}", m.component);
                 status(StatusCode::INTERNAL_SERVER_ERROR, "")
             }
             Err(_) => {
-                let why = match task.await {
-                    Ok(Ok(())) => "returned without setting a response".to_string(),
-                    Ok(Err(e)) => format!("{e:?}"),
-                    Err(e) => e.to_string(),
-                };
-                tracing::error!("component {id} failed: {why}");
+                // A failed run is logged by its task.
+                match task.await {
+                    Ok(Ok(())) => tracing::error!(
+                        "component {} failed: returned without setting a response",
+                        m.component
+                    ),
+                    Ok(Err(_)) => {}
+                    Err(e) => tracing::error!("component {} failed: {e}", m.component),
+                }
                 status(StatusCode::INTERNAL_SERVER_ERROR, "")
             }
         }

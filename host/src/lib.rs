@@ -7,6 +7,7 @@ pub mod backup;
 pub mod bindings;
 pub mod cron_trigger;
 pub mod db;
+pub mod deadline;
 pub mod files;
 pub mod http_trigger;
 pub mod kv;

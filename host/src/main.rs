@@ -64,7 +64,8 @@ struct AppArgs {
     /// A runtime configuration file in Spin's format (key_value_store, sqlite_database).
     #[arg(long)]
     runtime_config_file: Option<PathBuf>,
-    /// Stop a component after this long and answer 500 (e.g. 30s, 500ms).
+    /// Stop a component that takes this long to answer (500), or to send the next chunk of
+    /// its body (broken off) (e.g. 30s, 500ms).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
     /// Where compiled components are cached between runs [default: ~/.cache/fieldline].

@@ -195,6 +195,64 @@ fn an_endless_loop_is_stopped_at_the_deadline_and_the_host_keeps_serving() {
     assert_eq!(get(&h, "/probe/const"), (200, "ok".into()));
 }
 
+/// A streamed answer: its status, the lines that arrived, and whether the body ended as a
+/// whole one does (`Err`: the transfer broke off).
+fn streamed(h: &TestHost, path: &str) -> (u16, Vec<String>, Result<(), String>) {
+    use std::io::BufRead;
+    let r = client().get(h.url(path)).send().expect("request");
+    let status = r.status().as_u16();
+    let mut reader = std::io::BufReader::new(r);
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return (status, lines, Ok(())),
+            Ok(_) => lines.push(line),
+            Err(e) => return (status, lines, Err(e.to_string())),
+        }
+    }
+}
+
+#[test]
+fn a_streamed_body_runs_past_the_timeout_while_it_moves_and_breaks_off_when_it_stops() {
+    let h = Start::fixtures()
+        .arg("--request-timeout")
+        .arg("1s")
+        .start()
+        .expect("host starts");
+    // Eight lines 300 ms apart: 2.1 s in all, never 1 s without one. (An export of a year of
+    // data streams for minutes.)
+    let (s, lines, end) = streamed(&h, "/stream/x?chunks=8&pause_ms=300&then=end");
+    assert_eq!((s, lines.len(), end), (200, 8, Ok(())), "{lines:?}");
+    assert_eq!(lines[7], "chunk 7\n");
+
+    // A component that stops sending (waiting on the host, computing, or gone without finishing
+    // its body) is stopped a second later, and the client sees the download fail: a body cut
+    // short never ends like a whole one.
+    for then in ["stall", "spin", "drop"] {
+        let started = Instant::now();
+        let (s, lines, end) = streamed(&h, &format!("/stream/x?chunks=2&then={then}"));
+        assert_eq!(
+            (s, lines),
+            (200, vec!["chunk 0\n".to_owned(), "chunk 1\n".into()]),
+            "{then}"
+        );
+        assert!(end.is_err(), "{then}: the body ended as a whole one");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{then}: took {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(
+        h.output_containing("stood still for 1s")
+            .contains("stood still for 1s"),
+        "{}",
+        h.output()
+    );
+    assert_eq!(get(&h, "/probe/const"), (200, "ok".into()));
+}
+
 #[test]
 fn stores_are_open_only_to_components_that_declare_them() {
     let h = fixtures();
