@@ -14,10 +14,10 @@ use fieldline_domain::{ParseError, Timestamp};
 use fieldline_service::export;
 use fieldline_service::limits::{self, Subject};
 use fieldline_service::{auth, BackendFailure, Error, Refusal};
-use futures::SinkExt;
 use serde_json::json;
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
+use wasi::io::streams::{OutputStream, StreamError};
 
 /// An answer before the body starts: status, the admin API's `{"code","message"}`, and
 /// `Retry-After` for a rate limit.
@@ -171,16 +171,17 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     };
     let resp = OutgoingResponse::new(fields);
     let _ = resp.set_status_code(200);
-    let mut body = resp.take_body();
+    let Ok(body) = resp.body() else { return };
+    let Ok(stream) = body.write() else { return };
     out.set(resp);
-    // The status is sent: a failure now can only cut the body short (the client sees a
-    // truncated file, without the CSV's last line end or the HTML's closing tags), and the log
-    // says why.
+    // The status is sent: a failure now can only break the transfer off. The body is dropped
+    // unfinished, which the host turns into an incomplete response (no last chunk), so the
+    // client sees the download fail instead of a file cut at a line end that looks whole; the
+    // log says why. (spin-sdk's body sink finishes the body when dropped, so it is not used.)
     loop {
         match export.next_chunk() {
-            Ok(Some(chunk)) if chunk.is_empty() => {}
             Ok(Some(chunk)) => {
-                if let Err(e) = body.send(chunk).await {
+                if let Err(e) = send(&stream, &chunk) {
                     eprintln!("export: the client went away: {e:?}");
                     return;
                 }
@@ -192,7 +193,23 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
             }
         }
     }
-    if let Err(e) = body.close().await {
+    drop(stream);
+    if let Err(e) = OutgoingBody::finish(body, None) {
         eprintln!("export: finishing the body: {e:?}");
     }
+}
+
+/// Writes `bytes` to the response body as fast as the client reads it.
+fn send(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    while !bytes.is_empty() {
+        let permit = usize::try_from(stream.check_write()?).unwrap_or(usize::MAX);
+        if permit == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let (now, rest) = bytes.split_at(permit.min(bytes.len()));
+        stream.write(now)?;
+        bytes = rest;
+    }
+    stream.flush()
 }
