@@ -165,7 +165,7 @@ fn points_per_hour_limit_holds_across_conduit_and_influx_write_at_once() {
                         "timestamp": Timestamp::now().as_millis(),
                         "data": [{"channelId": 1, "value": i}, {"channelId": 2, "value": i}],
                     }));
-                    call(r)
+                    (call(r), Timestamp::now())
                 })
                 .collect::<Vec<_>>()
         })
@@ -183,11 +183,12 @@ fn points_per_hour_limit_holds_across_conduit_and_influx_write_at_once() {
                         t0 + i,
                         t0 + i
                     );
-                    call(
+                    let answer = call(
                         c.post(format!("{base}/write?db=fieldline&precision=ms"))
                             .basic_auth(EMAIL, Some(PASSWORD))
                             .body(lines),
-                    )
+                    );
+                    (answer, Timestamp::now())
                 })
                 .collect::<Vec<_>>()
         })
@@ -203,20 +204,21 @@ fn points_per_hour_limit_holds_across_conduit_and_influx_write_at_once() {
     let mut accepted = 0;
     let mut refused = [0_u64; 2];
     for (api, answers, ok) in [(0, &conduit, 200), (1, &influx, 204)] {
-        for (status, retry, body) in answers {
+        for ((status, retry, body), arrived) in answers {
             if *status == ok {
                 accepted += 2;
                 continue;
             }
             assert_eq!(*status, 429, "{body}");
             refused[api] += 2;
-            // Retry-After: the start of the next UTC hour; the body names the limit.
+            // Retry-After: the start of the next UTC hour, from when the answer arrived; the
+            // body names the limit.
             let secs: i64 = retry
                 .as_deref()
                 .expect("Retry-After")
                 .parse()
                 .expect("secs");
-            let left = (hour.add_secs(3600).as_millis() - Timestamp::now().as_millis()) / 1000;
+            let left = (hour.add_secs(3600).as_millis() - arrived.as_millis()) / 1000;
             assert!((left - 5..=left + 5).contains(&secs), "{secs} vs {left}");
             assert!(body.to_string().contains("points-per-hour"), "{body}");
         }
@@ -673,7 +675,14 @@ fn export_streams_a_million_points_in_bounded_memory_as_csv_and_html() {
     let mut last = String::new();
     loop {
         line.clear();
-        let read = reader.read_line(&mut line).expect("body");
+        let read = reader.read_line(&mut line).unwrap_or_else(|e| {
+            let log = h.output();
+            let tail: Vec<_> = log.lines().rev().take(30).collect();
+            panic!(
+                "the export broke off after {lines} lines: {e}; the host's log ends:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        });
         if read == 0 {
             break;
         }
