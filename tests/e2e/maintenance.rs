@@ -82,8 +82,9 @@ fn maintenance_purges_expired_counters_on_its_cron_trigger() {
     .expect("sign up");
     storage::set_auto_registration(&db, &tenant, true).expect("auto registration");
     let line = "auto~watt,uuid=355f6856-e9a4-469f-8f22-3f8b037d064a value";
+    let body = format!("{line}=1 0\n{line}=2 1000\n{line}=4 3600000\n");
     let (lines, _) = fieldline_domain::line_protocol::parse(
-        &format!("{line}=1 0\n{line}=2 1000\n{line}=4 3600000\n"),
+        &body,
         fieldline_domain::line_protocol::Precision::Milliseconds,
         0,
     );

@@ -82,19 +82,36 @@ pub enum FieldValue {
     Boolean(bool),
 }
 
-/// One parsed line (a point), unescaped.
+/// One parsed line (a point), unescaped. Names without escapes are borrowed from the body
+/// (most are: a line of five tags and four fields would cost fourteen allocations otherwise);
+/// lines built from scratch (`SELECT INTO`) own theirs.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Line {
-    pub measurement: String,
+pub struct Line<'a> {
+    pub measurement: Cow<'a, str>,
     /// Sorted by key; keys are unique.
-    pub tags: Vec<(String, String)>,
+    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// In the order written; a repeated key keeps its first place and its last value, while
     /// its values have the type of its first: a line where a repeated key changes type ends
     /// there, with that occurrence as its last field (InfluxDB checks each occurrence's type
     /// in turn and refuses the point as a field type conflict, having created the fields before
     /// it; see [`type_clash`]).
-    pub fields: Vec<(String, FieldValue)>,
+    pub fields: Vec<(Cow<'a, str>, FieldValue)>,
     pub timestamp_ns: i64,
+}
+
+impl Line<'_> {
+    /// The line with its names copied, to outlive the body it was read from.
+    pub fn into_owned(self) -> Line<'static> {
+        let own = |s: Cow<'_, str>| Cow::Owned(s.into_owned());
+        Line {
+            measurement: own(self.measurement),
+            tags: (self.tags.into_iter())
+                .map(|(k, v)| (own(k), own(v)))
+                .collect(),
+            fields: self.fields.into_iter().map(|(k, v)| (own(k), v)).collect(),
+            timestamp_ns: self.timestamp_ns,
+        }
+    }
 }
 
 /// Why a line was not written. `Display` gives InfluxDB's text:
@@ -113,7 +130,7 @@ pub struct LineError {
 
 /// Parses a `/write` body. Lines without a timestamp take `now_ns`, truncated to the precision
 /// as InfluxDB truncates its clock. Blank lines and lines starting with `#` are skipped.
-pub fn parse(body: &str, precision: Precision, now_ns: i64) -> (Vec<Line>, Vec<LineError>) {
+pub fn parse(body: &str, precision: Precision, now_ns: i64) -> (Vec<Line<'_>>, Vec<LineError>) {
     match parse_at_most(body, precision, now_ns, usize::MAX) {
         Ok(parsed) => parsed,
         Err(TooManyLines(_)) => unreachable!("no body has more than usize::MAX lines"),
@@ -133,7 +150,7 @@ pub fn parse_at_most(
     precision: Precision,
     now_ns: i64,
     max: usize,
-) -> Result<(Vec<Line>, Vec<LineError>), TooManyLines> {
+) -> Result<(Vec<Line<'_>>, Vec<LineError>), TooManyLines> {
     let b = body.as_bytes();
     let default_time = now_ns - now_ns.rem_euclid(precision.nanos());
     let (mut lines, mut errors) = (Vec::new(), Vec::new());
@@ -214,7 +231,7 @@ fn escaped(b: &[u8], i: usize) -> bool {
     i > 0 && b[i - 1] == b'\\'
 }
 
-fn parse_line(text: &str, precision: Precision, default_time: i64) -> Result<Line, String> {
+fn parse_line(text: &str, precision: Precision, default_time: i64) -> Result<Line<'_>, String> {
     let b = text.as_bytes();
 
     // The measurement (influxdb's scanMeasurement).
@@ -498,9 +515,9 @@ fn parse_bool(value: &[u8]) -> Option<bool> {
 }
 
 /// Reads the keys and values of a field set that [`scan_fields`] accepted.
-fn read_fields(set: &str, key_len: usize) -> Result<Vec<(String, FieldValue)>, String> {
+fn read_fields(set: &str, key_len: usize) -> Result<Vec<(Cow<'_, str>, FieldValue)>, String> {
     let b = set.as_bytes();
-    let mut fields: Vec<(String, FieldValue)> = Vec::new();
+    let mut fields: Vec<(Cow<'_, str>, FieldValue)> = Vec::new();
     // Where each key stands in `fields`, for a repeated key to find its place: searching the
     // fields read so far made a line of n fields cost n² comparisons (minutes for a million).
     // Std's randomly keyed hasher keeps keys chosen to collide from bringing that back. Filled
@@ -509,7 +526,7 @@ fn read_fields(set: &str, key_len: usize) -> Result<Vec<(String, FieldValue)>, S
     const LINEAR_FIELDS: usize = 16;
     let mut place: HashMap<Cow<'_, str>, usize> = HashMap::new();
     // The first occurrence of a key with another type than its first.
-    let mut clash: Option<(String, FieldValue)> = None;
+    let mut clash: Option<(Cow<'_, str>, FieldValue)> = None;
     let mut i = 0;
     while i < b.len() {
         // The key runs to the first `=` not preceded by a backslash (influxdb's `scanTo`).
@@ -544,34 +561,28 @@ fn read_fields(set: &str, key_len: usize) -> Result<Vec<(String, FieldValue)>, S
             // Read on for the errors only: the line ends at its clash.
             continue;
         }
-        let key = if raw_key.contains('\\') {
-            Cow::Owned(unescape(raw_key, b",\" ="))
-        } else {
-            Cow::Borrowed(raw_key)
-        };
+        let key = unescape(raw_key, b",\" =");
         if fields.len() < LINEAR_FIELDS {
             match fields.iter().position(|(k, _)| **k == *key) {
                 Some(at) if key != "time" && !same_type(&fields[at].1, &value) => {
-                    clash = Some((key.into_owned(), value));
+                    clash = Some((key, value));
                 }
                 Some(at) => fields[at].1 = value,
-                None => fields.push((key.into_owned(), value)),
+                None => fields.push((key, value)),
             }
         } else {
             if place.is_empty() {
-                place.extend(
-                    (fields.iter().enumerate()).map(|(at, (k, _))| (Cow::Owned(k.clone()), at)),
-                );
+                place.extend((fields.iter().enumerate()).map(|(at, (k, _))| (k.clone(), at)));
             }
             match place.entry(key) {
                 Entry::Occupied(e)
                     if e.key() != "time" && !same_type(&fields[*e.get()].1, &value) =>
                 {
-                    clash = Some((e.key().as_ref().to_owned(), value));
+                    clash = Some((e.key().clone(), value));
                 }
                 Entry::Occupied(e) => fields[*e.get()].1 = value,
                 Entry::Vacant(e) => {
-                    fields.push((e.key().as_ref().to_owned(), value));
+                    fields.push((e.key().clone(), value));
                     e.insert(fields.len() - 1);
                 }
             }
@@ -587,7 +598,7 @@ fn same_type(a: &FieldValue, b: &FieldValue) -> bool {
 
 /// The field of `line` that repeats an earlier one with another type (the parser ends such a
 /// line with it, see [`Line::fields`]), and the type of the earlier one.
-pub fn type_clash(line: &Line) -> Option<(&str, &FieldValue, &FieldValue)> {
+pub fn type_clash<'l>(line: &'l Line<'_>) -> Option<(&'l str, &'l FieldValue, &'l FieldValue)> {
     let ((key, value), rest) = line.fields.split_last()?;
     let (_, first) = rest.iter().find(|(k, _)| k == key)?;
     Some((key, value, first))
@@ -599,7 +610,7 @@ fn field_value(value: &str) -> Result<FieldValue, String> {
     match b.first() {
         Some(b'"') => {
             let inner = value.get(1..value.len().saturating_sub(1)).unwrap_or("");
-            Ok(FieldValue::String(unescape(inner, b"\"\\")))
+            Ok(FieldValue::String(unescape(inner, b"\"\\").into_owned()))
         }
         Some(c) if b"0123456789-.nNiI".contains(c) => match b.last() {
             Some(b'i') => int_value(&value[..value.len() - 1]).map(FieldValue::Integer),
@@ -626,9 +637,9 @@ fn timestamp(n: i64, unit_ns: i64) -> Result<i64, String> {
 }
 
 /// `s` with the backslash removed before each of `chars`.
-fn unescape(s: &str, chars: &[u8]) -> String {
+fn unescape<'a>(s: &'a str, chars: &[u8]) -> Cow<'a, str> {
     if !s.contains('\\') {
-        return s.into();
+        return Cow::Borrowed(s);
     }
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
@@ -644,7 +655,7 @@ fn unescape(s: &str, chars: &[u8]) -> String {
         }
     }
     out.push_str(&s[from..]);
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -671,11 +682,11 @@ mod tests {
 
     const NOW: i64 = 1_595_324_700_123_456_789;
 
-    fn one(line: &str) -> Line {
+    fn one(line: &str) -> Line<'static> {
         let (lines, errors) = parse(line, Precision::Nanoseconds, NOW);
         assert_eq!(errors, [], "{line}");
         assert_eq!(lines.len(), 1, "{line}");
-        lines.into_iter().next().unwrap()
+        lines.into_iter().next().unwrap().into_owned()
     }
 
     fn reason(line: &str) -> String {
@@ -685,10 +696,10 @@ mod tests {
         errors[0].reason.clone()
     }
 
-    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn tags<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect()
     }
 
@@ -917,15 +928,13 @@ mod tests {
             assert_eq!(errors, [], "{body:?}");
             let line = &lines[0];
             assert_eq!(line.measurement, measurement, "{body:?}");
-            let tags: Vec<(String, String)> = tags
+            let tags: Vec<(Cow<'_, str>, Cow<'_, str>)> = tags
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect();
             assert_eq!(line.tags, tags, "{body:?}");
-            let fields: Vec<(String, FieldValue)> = fields
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
+            let fields: Vec<(Cow<'_, str>, FieldValue)> =
+                fields.into_iter().map(|(k, v)| (k.into(), v)).collect();
             assert_eq!(line.fields, fields, "{body:?}");
         }
         // A comment line keeps its `\r`; a blank line of `\r` is a line.
@@ -940,8 +949,8 @@ mod tests {
         let f = FieldValue::Float;
         let i = FieldValue::Integer;
         let fields = |body: &str| one(body).fields;
-        let named = |v: Vec<(&str, FieldValue)>| -> Vec<(String, FieldValue)> {
-            v.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        let named = |v: Vec<(&'static str, FieldValue)>| -> Vec<(Cow<'_, str>, FieldValue)> {
+            v.into_iter().map(|(k, v)| (k.into(), v)).collect()
         };
         assert_eq!(fields("m v=1,v=2,v=3"), named(vec![("v", f(3.0))]));
         assert_eq!(type_clash(&one("m v=1,v=2,v=3")), None);
@@ -1002,8 +1011,8 @@ mod tests {
         assert_eq!(
             one("m a=1,b=2,a=3").fields,
             [
-                ("a".to_string(), FieldValue::Float(3.0)),
-                ("b".to_string(), FieldValue::Float(2.0))
+                (Cow::from("a"), FieldValue::Float(3.0)),
+                (Cow::from("b"), FieldValue::Float(2.0))
             ]
         );
     }
@@ -1012,31 +1021,25 @@ mod tests {
     fn repeated_fields_far_apart_or_spelled_with_escapes_are_one_field() {
         assert_eq!(
             one("m a=1,a=2").fields,
-            [("a".to_string(), FieldValue::Float(2.0))]
+            [(Cow::from("a"), FieldValue::Float(2.0))]
         );
         let set: Vec<String> = (0..1000).map(|i| format!("f{i}={i}i")).collect();
         let l = one(&format!("m {},f0=-1i,f999=\"last\"", set.join(",")));
         // The string is another type: the line ends with it, after the first `f999`.
         assert_eq!(l.fields.len(), 1001);
-        assert_eq!(l.fields[0], ("f0".to_string(), FieldValue::Integer(-1)));
-        assert_eq!(
-            l.fields[500],
-            ("f500".to_string(), FieldValue::Integer(500))
-        );
-        assert_eq!(
-            l.fields[999],
-            ("f999".to_string(), FieldValue::Integer(999))
-        );
+        assert_eq!(l.fields[0], (Cow::from("f0"), FieldValue::Integer(-1)));
+        assert_eq!(l.fields[500], (Cow::from("f500"), FieldValue::Integer(500)));
+        assert_eq!(l.fields[999], (Cow::from("f999"), FieldValue::Integer(999)));
         assert_eq!(
             l.fields[1000],
-            ("f999".to_string(), FieldValue::String("last".into()))
+            (Cow::from("f999"), FieldValue::String("last".into()))
         );
         // Keys are compared unescaped.
         assert_eq!(
             one(r#"m a\"b=1,c=2,a"b=3"#).fields,
             [
-                ("a\"b".to_string(), FieldValue::Float(3.0)),
-                ("c".to_string(), FieldValue::Float(2.0))
+                (Cow::from("a\"b"), FieldValue::Float(3.0)),
+                (Cow::from("c"), FieldValue::Float(2.0))
             ]
         );
     }
@@ -1075,12 +1078,12 @@ mod tests {
             let set: Vec<String> = (0..n).map(|i| format!("f{i}={i}i")).collect();
             let l = one(&format!("m {},f0=-1i,f{}=-2i", set.join(","), n - 1));
             assert_eq!(l.fields.len(), n, "{n} fields");
-            assert_eq!(l.fields[0], ("f0".to_string(), FieldValue::Integer(-1)));
+            assert_eq!(l.fields[0], (Cow::from("f0"), FieldValue::Integer(-1)));
             assert_eq!(
                 l.fields[n - 1],
-                (format!("f{}", n - 1), FieldValue::Integer(-2))
+                (Cow::from(format!("f{}", n - 1)), FieldValue::Integer(-2))
             );
-            assert_eq!(l.fields[1], ("f1".to_string(), FieldValue::Integer(1)));
+            assert_eq!(l.fields[1], (Cow::from("f1"), FieldValue::Integer(1)));
         }
     }
 
@@ -1091,7 +1094,7 @@ mod tests {
         const N: i64 = 1_000_000;
         let set: Vec<String> = (0..N).map(|i| format!("f{i}={i}i")).collect();
         let l = one(&format!("m,host=a {} 7", set.join(",")));
-        assert_eq!((l.measurement.as_str(), l.timestamp_ns), ("m", 7));
+        assert_eq!((&*l.measurement, l.timestamp_ns), ("m", 7));
         assert_eq!(l.fields.len(), 1_000_000);
         for (i, (key, value)) in (0..N).zip(&l.fields) {
             assert_eq!(key, &format!("f{i}"));

@@ -16,6 +16,7 @@ use fieldline_domain::line_protocol::{FieldValue, Line};
 use fieldline_domain::query::write_plan::{self, stored_fields};
 use fieldline_domain::query::{ddl, FieldType, TimeRange, Value as FieldData};
 use fieldline_domain::Timestamp;
+use std::borrow::Cow;
 
 use crate::counters;
 use crate::db::{placeholders, transaction, Db, Value};
@@ -51,7 +52,7 @@ fn parse_type(s: &str) -> Result<FieldType> {
 
 /// A tag set as the `series.tags` column holds it: a JSON array of `[key, value]` pairs in the
 /// order given (sorted by key, as [`Line::tags`] are).
-pub fn encode_tags(tags: &[(String, String)]) -> String {
+pub fn encode_tags<K: serde::Serialize, V: serde::Serialize>(tags: &[(K, V)]) -> String {
     serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned())
 }
 
@@ -439,7 +440,7 @@ fn check_types<'a>(
 ) -> Result<Option<Vec<&'a StoredFieldType>>> {
     let mut measurements: Vec<&str> = lines
         .iter()
-        .map(|l| l.measurement.as_str())
+        .map(|l| &*l.measurement)
         .chain(new_fields.iter().map(|f| f.measurement.as_str()))
         .collect();
     measurements.sort_unstable();
@@ -513,7 +514,7 @@ fn record_types(
 }
 
 /// A line's series as the line gives it: its measurement and its tags.
-type SeriesOf<'a> = (&'a str, &'a [(String, String)]);
+type SeriesOf<'a> = (&'a str, &'a [(Cow<'a, str>, Cow<'a, str>)]);
 
 /// Up to this many distinct series, a body's lines find theirs by comparing, not by hashing.
 const LINEAR_SERIES: usize = 16;
@@ -539,7 +540,7 @@ impl<'a> BodySeries<'a> {
         let of_line = lines
             .iter()
             .map(|l| {
-                let series = (l.measurement.as_str(), l.tags.as_slice());
+                let series: SeriesOf<'a> = (&*l.measurement, l.tags.as_slice());
                 let found = if seen.len() <= LINEAR_SERIES {
                     seen.iter().position(|s| *s == series)
                 } else {

@@ -11,7 +11,7 @@ use crate::general::{self, write_lines};
 use crate::tests::{db, now, org};
 use crate::{Db, QuerySource};
 
-fn lines(body: &str) -> Vec<Line> {
+fn lines(body: &str) -> Vec<Line<'_>> {
     let (lines, errors) = parse(body, Precision::Nanoseconds, 0);
     assert!(errors.is_empty(), "{errors:?}");
     lines
@@ -40,7 +40,7 @@ fn new_fields(lines: &[Line], stored: &[StoredFieldType]) -> Vec<StoredFieldType
 /// Writes a body planned against the types stored now.
 fn write(db: &dyn Db, tenant: &crate::Tenant, database: &str, body: &str) -> LinesWritten {
     let parsed = lines(body);
-    let ms: Vec<&str> = parsed.iter().map(|l| l.measurement.as_str()).collect();
+    let ms: Vec<&str> = parsed.iter().map(|l| &*l.measurement).collect();
     let stored = general::field_types(db, tenant, database, &ms).unwrap();
     let refs: Vec<&Line> = parsed.iter().collect();
     write_lines(

@@ -43,11 +43,11 @@ pub fn golden_dir() -> PathBuf {
 }
 
 /// The recorded data set, parsed by Fieldline's own line-protocol parser (every line parses).
-pub fn dataset() -> Vec<Line> {
+pub fn dataset() -> Vec<Line<'static>> {
     let text = std::fs::read_to_string(golden_dir().join("dataset.lp")).unwrap();
     let (lines, errors) = line_protocol::parse(&text, Precision::Nanoseconds, 0);
     assert!(errors.is_empty(), "dataset.lp does not parse: {errors:?}");
-    lines
+    lines.into_iter().map(Line::into_owned).collect()
 }
 
 /// The prefix of a case's name (before its first `_`), if it is one [`replay`] runs.

@@ -15,6 +15,7 @@
 
 use crate::influxql::{Measurement, SelectStatement, Source as FromSource, Target};
 use crate::line_protocol::{FieldValue, Line};
+use std::borrow::Cow;
 
 use super::result::{Cell, Series};
 use super::{select, Context, Source, StatementError, StatementOutcome};
@@ -111,20 +112,17 @@ pub(crate) fn run(
 
 /// The points of one series of the answer (`convertRowToPoints`): a point per row with a
 /// non-null column, its tags the series' (empty values left out, as a point cannot hold them).
-fn points(series: &Series, measurement: Option<&str>) -> Vec<Line> {
+fn points<'a>(series: &'a Series, measurement: Option<&'a str>) -> Vec<Line<'a>> {
     let Some(time) = series.columns.iter().position(|c| c == "time") else {
         return Vec::new();
     };
-    let measurement = measurement
-        .or(series.name.as_deref())
-        .unwrap_or_default()
-        .to_owned();
-    let mut tags: Vec<(String, String)> = series
+    let measurement = measurement.or(series.name.as_deref()).unwrap_or_default();
+    let mut tags: Vec<(Cow<'a, str>, Cow<'a, str>)> = series
         .tags
         .iter()
         .flatten()
         .filter(|(_, v)| !v.is_empty())
-        .cloned()
+        .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
         .collect();
     tags.sort();
     series
@@ -134,16 +132,16 @@ fn points(series: &Series, measurement: Option<&str>) -> Vec<Line> {
             let Some(Cell::Time(t)) = row.get(time) else {
                 return None;
             };
-            let fields: Vec<(String, FieldValue)> = series
+            let fields: Vec<(Cow<'a, str>, FieldValue)> = series
                 .columns
                 .iter()
                 .zip(row)
                 .enumerate()
                 .filter(|(i, _)| *i != time)
-                .filter_map(|(_, (c, cell))| Some((c.clone(), field_value(cell)?)))
+                .filter_map(|(_, (c, cell))| Some((Cow::Borrowed(c.as_str()), field_value(cell)?)))
                 .collect();
             (!fields.is_empty()).then(|| Line {
-                measurement: measurement.clone(),
+                measurement: Cow::Borrowed(measurement),
                 tags: tags.clone(),
                 fields,
                 timestamp_ns: *t,
@@ -236,7 +234,7 @@ mod tests {
             ],
             ..Series::default()
         };
-        let host = vec![("host".to_owned(), "a".to_owned())];
+        let host = vec![("host".into(), "a".into())];
         assert_eq!(
             points(&series, Some("copy")),
             [

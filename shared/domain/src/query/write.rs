@@ -70,10 +70,7 @@ const MODEL_TAGS: [&str; 5] = ["uuid", "network_id", "device", "sensor", "unit"]
 /// line Telegraf sends) is answered `None` without building the reason.
 pub fn series_points(line: &Line) -> Option<Vec<SeriesPoint>> {
     let named = |k: &str| line.tags.iter().any(|(key, _)| key == k);
-    let tags_fit = line
-        .tags
-        .iter()
-        .all(|(k, _)| MODEL_TAGS.contains(&k.as_str()));
+    let tags_fit = line.tags.iter().all(|(k, _)| MODEL_TAGS.contains(&&**k));
     if !tags_fit || !(named("uuid") || named("network_id")) {
         return None;
     }
@@ -93,7 +90,7 @@ pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
         let bad = |e: crate::ParseError| {
             format!("invalid tag: input tag {k:?} on measurement {m:?}: {e}")
         };
-        match k.as_str() {
+        match &**k {
             "uuid" => uuid = Some(Uuid::parse(v).map_err(bad)?),
             "network_id" => network_id = Some(NetworkId::parse(v).map_err(bad)?),
             "device" => device_name = Some(Name::parse(v).map_err(bad)?),
@@ -175,7 +172,7 @@ pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
             }
         };
         let channel = channel_of(m, k)?;
-        let written = (k != crate::query::FIELD).then(|| (m.clone(), k.clone()));
+        let written = (k != crate::query::FIELD).then(|| (m.to_string(), k.to_string()));
         points.push(SeriesPoint {
             device: device.clone(),
             network_id: network_id.clone(),

@@ -160,11 +160,11 @@ impl WritePlan {
 pub const MAX_FIELDS_PER_POINT: usize = 1_000;
 
 /// The fields of a point that are stored: all but those named `time`, which InfluxDB skips.
-pub fn stored_fields(line: &Line) -> impl Iterator<Item = (&str, &FieldValue)> {
+pub fn stored_fields<'l>(line: &'l Line<'_>) -> impl Iterator<Item = (&'l str, &'l FieldValue)> {
     line.fields
         .iter()
         .filter(|(k, _)| k != "time")
-        .map(|(k, v)| (k.as_str(), v))
+        .map(|(k, v)| (&**k, v))
 }
 
 /// Decides a body's fate (see the module's documentation). `lines` and `parse_errors` are what
@@ -225,7 +225,7 @@ pub fn plan(
     let mut new_fields = Vec::new();
     kept.retain(|&i| {
         let line = &lines[i];
-        let m = line.measurement.as_str();
+        let m = &*line.measurement;
         if line.fields.len() > MAX_FIELDS_PER_POINT {
             refused += 1;
             reason.get_or_insert_with(|| {

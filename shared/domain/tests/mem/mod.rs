@@ -46,7 +46,7 @@ impl Mem {
         let lines = harness::dataset();
         assert_eq!(lines.len(), 2193, "the points of dataset.lp");
         for line in &lines {
-            let fields = line.fields.iter().map(|(k, v)| (k.as_str(), v));
+            let fields = line.fields.iter().map(|(k, v)| (&**k, v));
             mem.insert(harness::DATABASE, "autogen", line, fields);
         }
         mem
@@ -58,14 +58,19 @@ impl Mem {
         &mut self,
         database: &str,
         rp: &str,
-        line: &Line,
+        line: &Line<'_>,
         fields: impl Iterator<Item = (&'a str, &'a FieldValue)>,
     ) {
         let series = self
             .series
             .entry((database.to_owned(), rp.to_owned()))
             .or_default()
-            .entry((line.measurement.clone(), line.tags.clone()))
+            .entry((
+                line.measurement.to_string(),
+                (line.tags.iter())
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ))
             .or_default();
         for (name, v) in fields {
             let v = match v {
@@ -78,7 +83,7 @@ impl Mem {
                 .types
                 .entry((
                     database.to_owned(),
-                    line.measurement.clone(),
+                    line.measurement.to_string(),
                     name.to_owned(),
                 ))
                 .or_insert(v.field_type());

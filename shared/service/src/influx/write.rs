@@ -79,7 +79,11 @@ pub fn write(
         match model_db.then(|| series_points(line)).flatten() {
             Some(fields) => points.extend(fields.iter().map(|p| {
                 let mut incoming = Incoming::from(p);
-                incoming.written_tags = Some(line.tags.clone());
+                incoming.written_tags = Some(
+                    (line.tags.iter())
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                );
                 incoming.line = i;
                 incoming
             })),
@@ -166,7 +170,11 @@ pub fn write(
 
 /// The lines of `general` (indices into `lines`), and the lines of the `unrouted` points with
 /// those points' fields only, in the body's order.
-fn general_series_lines(lines: &[Line], general: &[usize], unrouted: &[Incoming]) -> Vec<Line> {
+fn general_series_lines<'a>(
+    lines: &[Line<'a>],
+    general: &[usize],
+    unrouted: &[Incoming],
+) -> Vec<Line<'a>> {
     let mut fields: BTreeMap<usize, HashSet<&str>> = BTreeMap::new();
     for p in unrouted {
         let field = p
@@ -178,7 +186,7 @@ fn general_series_lines(lines: &[Line], general: &[usize], unrouted: &[Incoming]
     let mut out: Vec<(usize, Line)> = general.iter().map(|&i| (i, lines[i].clone())).collect();
     for (i, names) in fields {
         let mut line = lines[i].clone();
-        line.fields.retain(|(f, _)| names.contains(f.as_str()));
+        line.fields.retain(|(f, _)| names.contains(&**f));
         out.push((i, line));
     }
     out.sort_by_key(|(i, _)| *i);
@@ -192,7 +200,7 @@ fn channel_fields(
     tenant: &Tenant,
     lines: &[Line],
 ) -> Result<HashSet<(String, String)>> {
-    let mut names: Vec<String> = lines.iter().map(|l| l.measurement.clone()).collect();
+    let mut names: Vec<String> = lines.iter().map(|l| l.measurement.to_string()).collect();
     names.sort_unstable();
     names.dedup();
     let filter = SeriesFilter {
@@ -233,7 +241,7 @@ pub fn write_general(
 ) -> Result<WriteReport> {
     caller.may(Action::RegisterFromData)?;
     let quota = limits::points_per_hour(subscription);
-    let mut measurements: Vec<&str> = lines.iter().map(|l| l.measurement.as_str()).collect();
+    let mut measurements: Vec<&str> = lines.iter().map(|l| &*l.measurement).collect();
     measurements.sort_unstable();
     measurements.dedup();
     for _ in 0..TYPE_RETRIES {

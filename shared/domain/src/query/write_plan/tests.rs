@@ -10,7 +10,7 @@ use crate::line_protocol::{parse, Precision};
 
 const NOW: i64 = 1_700_000_000_000_000_000;
 
-fn lines(body: &str) -> (Vec<Line>, Vec<LineError>) {
+fn lines(body: &str) -> (Vec<Line<'_>>, Vec<LineError>) {
     parse(body, Precision::Nanoseconds, NOW)
 }
 
@@ -327,7 +327,8 @@ fn the_write_cases_read_back_as_influxdb_stored_them() {
         ("write_strings", "write_strings_check"),
         ("write_far_past", "write_far_past_check"),
     ] {
-        let (mut l, e) = lines(&body_of(write));
+        let body = body_of(write);
+        let (mut l, e) = lines(&body);
         assert_eq!(e, [], "{write}");
         l.sort_by_key(|l| l.timestamp_ns);
         let ours: Value = l
@@ -354,12 +355,13 @@ fn the_write_cases_read_back_as_influxdb_stored_them() {
     }
 
     // Names.
-    let (l, _) = lines(&body_of("write_escapes"));
+    let body = body_of("write_escapes");
+    let (l, _) = lines(&body);
     let s = series("write_escapes_check", 0);
-    assert_eq!(s["name"], l[0].measurement.as_str());
-    assert_eq!(s["columns"][1], l[0].fields[0].0.as_str());
-    assert_eq!(s["columns"][2], l[0].tags[0].0.as_str());
-    assert_eq!(s["values"][0][2], l[0].tags[0].1.as_str());
+    assert_eq!(s["name"], &*l[0].measurement);
+    assert_eq!(s["columns"][1], &*l[0].fields[0].0);
+    assert_eq!(s["columns"][2], &*l[0].tags[0].0);
+    assert_eq!(s["values"][0][2], &*l[0].tags[0].1);
     for (write, check) in [
         (
             "write_unescaped_quotes_and_equals_in_names",
@@ -371,9 +373,10 @@ fn the_write_cases_read_back_as_influxdb_stored_them() {
             "write_tag_value_case_check",
         ),
     ] {
-        let (l, _) = lines(&body_of(write));
+        let body = body_of(write);
+        let (l, _) = lines(&body);
         let s = series(check, 1);
-        assert_eq!(s["name"], l[0].measurement.as_str(), "{write}");
+        assert_eq!(s["name"], &*l[0].measurement, "{write}");
         let mut tags: Vec<Value> = l
             .iter()
             .flat_map(|l| &l.tags)
@@ -485,7 +488,8 @@ fn a_point_with_too_many_fields_is_refused() {
 #[test]
 fn the_error_header_is_cut_at_1024_bytes() {
     let lines: Vec<String> = (0..3000).map(|i| format!("bad{i} x")).collect();
-    let (l, e) = parse(&(lines.join("\n") + "\n"), Precision::Nanoseconds, NOW);
+    let body = lines.join("\n") + "\n";
+    let (l, e) = parse(&body, Precision::Nanoseconds, NOW);
     let p = plan(&l, &e, Destination::Found { earliest_ns: None }, &|_, _| {
         None
     });
