@@ -32,6 +32,9 @@ pub struct Deadline {
     /// Milliseconds after `origin` of the last sign of life: the start, the response set, a
     /// chunk of the body taken by the connection.
     moved_ms: AtomicU64,
+    /// Whether the component has set its response (`moved_ms` may still be 0 if it did so
+    /// within a millisecond).
+    answered: AtomicBool,
     /// Set before a store whose run failed is dropped, so that the body's end reads as broken.
     failed: AtomicBool,
 }
@@ -42,6 +45,7 @@ impl Deadline {
             timeout,
             origin: Instant::now(),
             moved_ms: AtomicU64::new(0),
+            answered: AtomicBool::new(false),
             failed: AtomicBool::new(false),
         })
     }
@@ -50,6 +54,7 @@ impl Deadline {
     pub fn moved(&self) {
         let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.moved_ms.fetch_max(ms, Ordering::Relaxed);
+        self.answered.store(true, Ordering::Relaxed);
     }
 
     /// When the component is stopped unless it shows life again.
@@ -63,7 +68,7 @@ impl Deadline {
 
     /// Why a component was stopped.
     fn reason(&self) -> wasmtime::Error {
-        if self.moved_ms.load(Ordering::Relaxed) == 0 {
+        if !self.answered.load(Ordering::Relaxed) {
             wasmtime::format_err!("no answer within {:?}", self.timeout)
         } else {
             wasmtime::format_err!("the response stood still for {:?}", self.timeout)
