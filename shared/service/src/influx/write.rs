@@ -200,9 +200,10 @@ fn channel_fields(
     tenant: &Tenant,
     lines: &[Line],
 ) -> Result<HashSet<(String, String)>> {
-    let mut names: Vec<String> = lines.iter().map(|l| l.measurement.to_string()).collect();
+    let mut names: Vec<&str> = lines.iter().map(|l| &*l.measurement).collect();
     names.sort_unstable();
     names.dedup();
+    let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
     let filter = SeriesFilter {
         uuids: None,
         measurements: Some(&names),
