@@ -7,6 +7,7 @@
 //! is refused for who sent it or what it names (404, 403), so a refused request costs no quota.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use fieldline_domain::query::write::DeviceKey;
 use fieldline_domain::sensorbis;
@@ -37,12 +38,11 @@ pub enum Api {
     SensorbisPush,
 }
 
-/// One point as it arrived, with what automatic registration would name things by.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Incoming {
-    pub device: DeviceKey,
-    pub channel: CommunicationId,
-    pub point: Point,
+/// What automatic registration names a new device, sensor and channel by, as a point's API
+/// gave it. Shared by the points of one series of a body (a `/write` body names its series once
+/// for every line), so that a point costs no copies of its names.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Naming {
     /// A new device's network id besides its UUID.
     pub network_id: Option<fieldline_domain::NetworkId>,
     pub device_name: Option<Name>,
@@ -52,6 +52,15 @@ pub struct Incoming {
     /// The tag set a `/write` line named its series by: kept on a channel the point registers,
     /// so that InfluxQL reads the series back with exactly the tags its writer sent.
     pub written_tags: Option<Vec<(String, String)>>,
+}
+
+/// One point as it arrived, with what automatic registration would name things by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incoming {
+    pub device: DeviceKey,
+    pub channel: CommunicationId,
+    pub point: Point,
+    pub naming: Arc<Naming>,
     /// The measurement and field a `/write` line wrote the channel as, when not its
     /// communicationId and `value` ([`crate::ports::SeriesInfo::written_field`]).
     pub written_field: Option<(String, String)>,
@@ -61,16 +70,21 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn new(device: DeviceKey, channel: CommunicationId, point: Point) -> Self {
+        Incoming::named(device, channel, point, Arc::default())
+    }
+
+    /// A point whose series is named by `naming`.
+    pub fn named(
+        device: DeviceKey,
+        channel: CommunicationId,
+        point: Point,
+        naming: Arc<Naming>,
+    ) -> Self {
         Incoming {
             device,
             channel,
             point,
-            network_id: None,
-            device_name: None,
-            sensor: None,
-            channel_name: None,
-            unit: None,
-            written_tags: None,
+            naming,
             written_field: None,
             line: 0,
         }
@@ -87,14 +101,17 @@ impl Incoming {
         reading: &fieldline_domain::conduit::Reading,
     ) -> Result<Incoming> {
         let (channel_name, unit) = reading.channel.default_name_and_unit();
-        let mut p = Incoming::new(
+        let naming = Naming {
+            channel_name: Some(name(&channel_name)?),
+            unit: Some(Unit::parse(unit).map_err(corrupt)?),
+            ..Naming::default()
+        };
+        Ok(Incoming::named(
             DeviceKey::NetworkId(network_id.clone()),
             reading.channel.communication_id(),
             Point::new(timestamp, reading.value)?,
-        );
-        p.channel_name = Some(name(&channel_name)?);
-        p.unit = Some(Unit::parse(unit).map_err(corrupt)?);
-        Ok(p)
+            Arc::new(naming),
+        ))
     }
 }
 
@@ -354,24 +371,25 @@ pub fn ingest(
                 if !created.insert(p.channel.as_str()) {
                     continue;
                 }
-                let sensor = match sensors.get(&p.sensor) {
+                let sensor = match sensors.get(&p.naming.sensor) {
                     Some(s) => *s,
                     None => {
-                        let s = sensor_for(store, tenant, &device, p.sensor.as_ref(), api, now)?;
-                        sensors.insert(p.sensor.clone(), s);
+                        let s =
+                            sensor_for(store, tenant, &device, p.naming.sensor.as_ref(), api, now)?;
+                        sensors.insert(p.naming.sensor.clone(), s);
                         s
                     }
                 };
-                let mut fields = ChannelFields::named(match &p.channel_name {
+                let mut fields = ChannelFields::named(match &p.naming.channel_name {
                     Some(n) => n.clone(),
                     None => name(p.channel.as_str())?,
                 });
-                if let Some(u) = &p.unit {
+                if let Some(u) = &p.naming.unit {
                     fields.unit = u.clone();
                 }
                 match store.create_channel(tenant, sensor, Some(p.channel.clone()), &fields, now) {
                     Ok(c) => {
-                        if let Some(tags) = &p.written_tags {
+                        if let Some(tags) = &p.naming.written_tags {
                             store.set_written(tenant, &c.id, tags, p.written_field.as_ref())?;
                         }
                     }
@@ -556,10 +574,10 @@ fn register_device(
     now: Timestamp,
 ) -> Result<Device> {
     let (uuid, network_id) = match &p.device {
-        DeviceKey::Uuid(u) => (Some(*u), p.network_id.clone()),
+        DeviceKey::Uuid(u) => (Some(*u), p.naming.network_id.clone()),
         DeviceKey::NetworkId(n) => (None, Some(n.clone())),
     };
-    let device_name = match (&p.device_name, api, &p.device) {
+    let device_name = match (&p.naming.device_name, api, &p.device) {
         (Some(n), _, _) => n.clone(),
         // A Conduit device is named by its network id.
         (None, Api::Conduit(_), DeviceKey::NetworkId(n)) => name(n.as_str())?,

@@ -27,6 +27,29 @@ pub enum DeviceKey {
     NetworkId(NetworkId),
 }
 
+/// The tags of a line of the model's shape: its device, and what automatic registration names
+/// a new device, sensor and channel by. Every line of one series (measurement and tag set) has
+/// the same, so a body's writer works them out once a series ([`model_tags`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelTags {
+    pub device: DeviceKey,
+    /// Both when the point has `uuid` and `network_id` (for a device to register).
+    pub network_id: Option<NetworkId>,
+    pub device_name: Option<Name>,
+    pub sensor: Option<Name>,
+    pub unit: Option<Unit>,
+}
+
+/// One field of a line of the model's shape: a point of one channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldPoint {
+    pub channel: CommunicationId,
+    /// The measurement and field the channel is read back as by InfluxQL, when they are not
+    /// the channel's communicationId and `value` (a field other than `value`).
+    pub written: Option<(String, String)>,
+    pub point: Point,
+}
+
 /// A point of a `/write` body in the model's terms: one field's value, a point of one channel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesPoint {
@@ -69,17 +92,47 @@ const MODEL_TAGS: [&str; 5] = ["uuid", "network_id", "device", "sensor", "unit"]
 /// model's shape: a line whose tag keys cannot be the model's (a general series, such as every
 /// line Telegraf sends) is answered `None` without building the reason.
 pub fn series_points(line: &Line) -> Option<Vec<SeriesPoint>> {
+    let tags = model_tags(line)?;
+    let fields = field_points(line).ok()?;
+    Some(with_tags(&tags, fields))
+}
+
+/// The tags of `line` if they are of the model's shape, without building the reason when they
+/// are not. A line is of the model's shape when these are `Some` and its [`field_points`] are
+/// `Ok` ([`series_points`]).
+pub fn model_tags(line: &Line) -> Option<ModelTags> {
     let named = |k: &str| line.tags.iter().any(|(key, _)| key == k);
     let tags_fit = line.tags.iter().all(|(k, _)| MODEL_TAGS.contains(&&**k));
     if !tags_fit || !(named("uuid") || named("network_id")) {
         return None;
     }
-    to_series_points(line).ok()
+    tags_of(line).ok()
 }
 
 /// The points of a line of the model's shape, one per field, or why it is not of that shape
-/// (worded after InfluxDB's write errors).
+/// (worded after InfluxDB's write errors): [`tags_of`], then [`field_points`].
 pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
+    let tags = tags_of(line)?;
+    Ok(with_tags(&tags, field_points(line)?))
+}
+
+fn with_tags(tags: &ModelTags, fields: Vec<FieldPoint>) -> Vec<SeriesPoint> {
+    (fields.into_iter())
+        .map(|f| SeriesPoint {
+            device: tags.device.clone(),
+            network_id: tags.network_id.clone(),
+            device_name: tags.device_name.clone(),
+            sensor: tags.sensor.clone(),
+            unit: tags.unit.clone(),
+            channel: f.channel,
+            written: f.written,
+            point: f.point,
+        })
+        .collect()
+}
+
+/// What the tags of a line of the model's shape say, or why they are not of that shape.
+pub fn tags_of(line: &Line) -> Result<ModelTags, String> {
     let m = &line.measurement;
     let mut uuid = None;
     let mut network_id = None;
@@ -119,6 +172,24 @@ pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
             ))
         }
     };
+    let network_id = if matches!(device, DeviceKey::Uuid(_)) {
+        network_id
+    } else {
+        None
+    };
+    Ok(ModelTags {
+        device,
+        network_id,
+        device_name,
+        sensor,
+        unit,
+    })
+}
+
+/// The points of the fields of a line of the model's shape, one per field, or why its time or
+/// fields are not of that shape.
+pub fn field_points(line: &Line) -> Result<Vec<FieldPoint>, String> {
+    let m = &line.measurement;
     let ms = line.timestamp_ns.div_euclid(1_000_000);
     let ts = Timestamp::from_millis(ms).map_err(|_| {
         format!(
@@ -127,11 +198,6 @@ pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
             line.timestamp_ns
         )
     })?;
-    let network_id = if matches!(device, DeviceKey::Uuid(_)) {
-        network_id
-    } else {
-        None
-    };
     if line.fields.len() > crate::query::write_plan::MAX_FIELDS_PER_POINT {
         // The general series refuse it as InfluxDB's limit says (`write_plan`).
         return Err(format!(
@@ -171,16 +237,9 @@ pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
                 ));
             }
         };
-        let channel = channel_of(m, k)?;
-        let written = (k != crate::query::FIELD).then(|| (m.to_string(), k.to_string()));
-        points.push(SeriesPoint {
-            device: device.clone(),
-            network_id: network_id.clone(),
-            device_name: device_name.clone(),
-            sensor: sensor.clone(),
-            unit: unit.clone(),
-            channel,
-            written,
+        points.push(FieldPoint {
+            channel: channel_of(m, k)?,
+            written: (k != crate::query::FIELD).then(|| (m.to_string(), k.to_string())),
             point: Point::new(ts, number).map_err(|e| format!("invalid value: {e}"))?,
         });
     }

@@ -2,10 +2,11 @@
 //! into the database's general series as the write plan decides ([`write_plan::plan`]).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use fieldline_domain::line_protocol::{Line, LineError};
-use fieldline_domain::query::write::{outcome, series_points, SeriesPoint};
+use fieldline_domain::query::write::{field_points, model_tags, outcome, DeviceKey};
 use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
 use fieldline_domain::query::{self, ddl, FieldType};
 use fieldline_domain::{Action, Subscription, Timestamp};
@@ -13,22 +14,28 @@ use fieldline_domain::{Action, Subscription, Timestamp};
 use super::{context, ns};
 use crate::auth::Caller;
 use crate::error::{BackendFailure, Error, Result};
-use crate::ingest::{self, Api, Incoming, IngestReport};
+use crate::ingest::{self, Api, Incoming, IngestReport, Naming};
 use crate::limits::{self, Subject};
 use crate::ports::{
     FieldTypes, InfluxScope, LinesWritten, SeriesFilter, Store, StoredFieldType, Tenant,
 };
 
-impl From<&SeriesPoint> for Incoming {
-    fn from(p: &SeriesPoint) -> Self {
-        let mut i = Incoming::new(p.device.clone(), p.channel.clone(), p.point);
-        i.network_id = p.network_id.clone();
-        i.device_name = p.device_name.clone();
-        i.sensor = p.sensor.clone();
-        i.unit = p.unit.clone();
-        i.written_field = p.written.clone();
-        i
-    }
+/// The naming of a series of the model's shape: `None` for a line that is not of it.
+fn naming_of(line: &Line) -> Option<(DeviceKey, Arc<Naming>)> {
+    let tags = model_tags(line)?;
+    let naming = Naming {
+        network_id: tags.network_id,
+        device_name: tags.device_name,
+        sensor: tags.sensor,
+        channel_name: None,
+        unit: tags.unit,
+        written_tags: Some(
+            (line.tags.iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+    };
+    Some((tags.device, Arc::new(naming)))
 }
 
 /// What a `/write` did: InfluxDB's answer, and how many points were stored.
@@ -43,7 +50,7 @@ pub struct WriteReport {
 /// Writes the parsed lines of a `/write` body into `db`, with `rp` as named. In the model's
 /// database (`database`) a line of the model's shape (a device's `uuid` or `network_id`, the
 /// model's tags, numeric fields) is a point of each of its fields' channels of that device
-/// ([`series_points`]), through [`ingest::ingest`]; any other line, in any database, is a
+/// ([`fieldline_domain::query::write::series_points`]), through [`ingest::ingest`]; any other line, in any database, is a
 /// point of a general series with its tags as written and its fields typed
 /// ([`write_general`]). `scope` is the organization's, as read for this request
 /// ([`super::scope`]).
@@ -75,15 +82,23 @@ pub fn write(
     let mut general_lines: Vec<usize> = Vec::new();
     // Only the model's database has channels: another's lines are not looked at twice.
     let model_db = db == database;
+    // The tags of each series, read once for all its lines: a body repeats a few series.
+    type SeriesKey<'l> = (&'l str, &'l [(Cow<'l, str>, Cow<'l, str>)]);
+    let mut series: HashMap<SeriesKey<'_>, Option<(DeviceKey, Arc<Naming>)>> = HashMap::new();
     for (i, line) in lines.iter().enumerate() {
-        match model_db.then(|| series_points(line)).flatten() {
-            Some(fields) => points.extend(fields.iter().map(|p| {
-                let mut incoming = Incoming::from(p);
-                incoming.written_tags = Some(
-                    (line.tags.iter())
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                );
+        let named = if model_db {
+            series
+                .entry((&line.measurement, &line.tags))
+                .or_insert_with(|| naming_of(line))
+                .as_ref()
+        } else {
+            None
+        };
+        match named.and_then(|n| Some((n, field_points(line).ok()?))) {
+            Some(((device, naming), fields)) => points.extend(fields.into_iter().map(|f| {
+                let mut incoming =
+                    Incoming::named(device.clone(), f.channel, f.point, naming.clone());
+                incoming.written_field = f.written;
                 incoming.line = i;
                 incoming
             })),
