@@ -853,6 +853,7 @@ fn load_sqlite(a: &Args) -> Result<serde_json::Value> {
                 "INSERT INTO points (channel_key, ts, value) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value",
             )?;
+            let mut hours = std::collections::BTreeSet::new();
             for q in p..end {
                 let t = q / ds.series();
                 let s = q % ds.series();
@@ -860,7 +861,9 @@ fn load_sqlite(a: &Args) -> Result<serde_json::Value> {
                 let v = ds.value(ds.first_device + d, c, t);
                 let ts_ms = (ds.start_s + t as i64) * 1000;
                 stmt.execute((series_keys[s as usize], ts_ms, v))?;
+                hours.insert((series_keys[s as usize], ts_ms - ts_ms % 3_600_000));
             }
+            mark_pending(&tx, hours)?;
         }
         tx.commit()?;
         p = end;
@@ -1042,6 +1045,21 @@ fn lp_parse(a: &Args) -> Result<serde_json::Value> {
     )
 }
 
+/// Marks the (channel, hour) pairs a bulk load wrote pending for the roll-up, as the storage
+/// layer's writes do with their control row (schema version 20).
+fn mark_pending(
+    tx: &rusqlite::Connection,
+    hours: impl IntoIterator<Item = (i64, i64)>,
+) -> Result<()> {
+    let mut mark = tx.prepare_cached(
+        "INSERT INTO rollup_pending (channel_key, hour) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    for (channel, hour) in hours {
+        mark.execute((channel, hour))?;
+    }
+    Ok(())
+}
+
 /// What rolling up an hour that is still being written costs: `--channels` channels with
 /// `--minutes` of 1 Hz points in one hour, in a fresh database of Fieldline's schema at `--db`,
 /// then `roll_up_pending` as a maintenance tick calls it (batches of 100 channel-hours, each a
@@ -1067,6 +1085,7 @@ fn roll_up(a: &Args) -> Result<serde_json::Value> {
                 insert.execute((c, hour + s * 1000, (c + s) as f64))?;
             }
         }
+        mark_pending(&tx, (1..=channels).map(|c| (c, hour)))?;
     }
     tx.commit()?;
     let tick = |ended_by: fieldline_domain::Timestamp| -> Result<(usize, f64)> {

@@ -1,6 +1,8 @@
 //! Points and hourly rollups: batched writes, the latest value of channels, ranges, rollup and
 //! retention.
 
+use std::fmt::Write as _;
+
 use fieldline_domain::{HourlyRollup, Point, Timestamp};
 
 use crate::db::{placeholders, saturating, transaction, Db, Dialect, Value};
@@ -16,17 +18,22 @@ pub(crate) const IN_CHUNK: usize = 500;
 /// A day in milliseconds: the points of a write that found no partition are grouped by day.
 const DAY_MS: i64 = 24 * Timestamp::HOUR_MS;
 
+/// PostgreSQL's statement of [`write_points`] (its `points` marks the hours pending by trigger).
 fn insert_sql(rows: usize) -> String {
-    insert_with_controls_sql(0, rows)
+    insert_with_controls_sql(0, false, rows)
 }
 
-/// [`insert_sql`] led by `controls` control rows (`points_control`, SQLite's schema version
-/// 19): reservation `i` is the row (-1 - i, 0, its JSON).
-fn insert_with_controls_sql(controls: usize, rows: usize) -> String {
+/// [`insert_sql`] led by `controls` control rows (`points_control`, SQLite's schema versions 19
+/// and 20): reservation `i` is the row (-1 - i, 0, its JSON); with `pending`, then the row
+/// (-3, 0, [`pending_value`]) that marks the hours written pending for the roll-up.
+fn insert_with_controls_sql(controls: usize, pending: bool, rows: usize) -> String {
     let mut sql = String::with_capacity(80 + (controls + rows) * 8);
     sql.push_str("INSERT INTO points (channel_key, ts, value) VALUES ");
     for i in 0..controls {
         sql.push_str(&format!("({}, 0, ?),", -1 - i as i64));
+    }
+    if pending {
+        sql.push_str("(-3, 0, ?),");
     }
     for i in 0..rows {
         if i > 0 {
@@ -37,6 +44,25 @@ fn insert_with_controls_sql(controls: usize, rows: usize) -> String {
     // Last write wins: the same (channel, time) again replaces the value, also within one batch.
     sql.push_str(" ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value");
     sql
+}
+
+/// The (channel, hour) pairs `chunk` writes, as the pending control row's value (JSON text):
+/// what the roll-up job must compute again.
+fn pending_value(chunk: &[(ChannelRef, Point)]) -> Value {
+    let mut hours: Vec<(i64, i64)> = chunk
+        .iter()
+        .map(|(c, p)| (c.key, p.ts().hour_start().as_millis()))
+        .collect();
+    hours.sort_unstable();
+    hours.dedup();
+    let mut json = String::with_capacity(2 + hours.len() * 24);
+    json.push('[');
+    for (i, (channel, hour)) in hours.iter().enumerate() {
+        let comma = if i > 0 { "," } else { "" };
+        let _ = write!(json, "{comma}[{channel},{hour}]");
+    }
+    json.push(']');
+    Value::Text(json)
 }
 
 /// The (channel, time, value) parameters of `chunk`'s rows, as [`insert_sql`]'s `VALUES` and
@@ -74,9 +100,15 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
         points
     };
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)]| -> Result<()> {
-        let mut params = Vec::with_capacity(chunk.len() * 3);
+        let mut params = Vec::with_capacity(chunk.len() * 3 + 1);
+        let sql = if db.dialect() == Dialect::Sqlite {
+            params.push(pending_value(chunk));
+            insert_with_controls_sql(0, true, chunk.len())
+        } else {
+            insert_sql(chunk.len())
+        };
         push_points(&mut params, chunk);
-        db.execute(&insert_sql(chunk.len()), &params)?;
+        db.execute(&sql, &params)?;
         Ok(())
     };
     with_partitions(db, points, |db| match points.len() {
@@ -231,8 +263,9 @@ pub fn write_points_within(
         if db.dialect() == Dialect::Sqlite {
             // The control rows first, then the points, straight into `points`.
             params.extend(reservations.iter().map(control_value));
+            params.push(pending_value(chunk));
             push_points(&mut params, chunk);
-            let sql = insert_with_controls_sql(reservations.len(), chunk.len());
+            let sql = insert_with_controls_sql(reservations.len(), true, chunk.len());
             db.execute(&sql, &params)?;
             return Ok(());
         }

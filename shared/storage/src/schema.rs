@@ -579,6 +579,34 @@ const MIGRATIONS: &[&[&str]] = &[
         SELECT RAISE(IGNORE);
     END",
     ],
+    // Version 20: a write marks the hours it writes pending with one control row, `channel_key`
+    // -3, `value` the (channel, hour) pairs as JSON text (`[[channel, hour], ...]`), instead of
+    // a trigger program for every point written (24% of the writer's instructions a point for
+    // a 32-point upload, callgrind, docs/benchmarks.md). Every write of `points` goes through
+    // `points::insert_with_controls_sql`, which adds the row; a bulk load that writes `points`
+    // otherwise marks its hours itself. The control row runs in the writing statement, so the
+    // marks are committed with the points or not at all.
+    &[
+        "DROP TRIGGER points_insert_pending",
+        "DROP TRIGGER points_update_pending",
+        "DROP TRIGGER points_control",
+        "CREATE TRIGGER points_control BEFORE INSERT ON points WHEN NEW.channel_key < 0 BEGIN
+        SELECT RAISE(ABORT, 'fieldline-over-limit:0') WHERE NEW.channel_key = -1
+            AND json_extract(NEW.value, '$[1]') + coalesce((SELECT n FROM counters
+                WHERE key = json_extract(NEW.value, '$[0]')), 0) > json_extract(NEW.value, '$[2]');
+        SELECT RAISE(ABORT, 'fieldline-over-limit:1') WHERE NEW.channel_key = -2
+            AND json_extract(NEW.value, '$[1]') + coalesce((SELECT n FROM counters
+                WHERE key = json_extract(NEW.value, '$[0]')), 0) > json_extract(NEW.value, '$[2]');
+        INSERT INTO counters (key, n, expires_at) SELECT json_extract(NEW.value, '$[0]'),
+            json_extract(NEW.value, '$[1]'), json_extract(NEW.value, '$[3]')
+            WHERE NEW.channel_key IN (-1, -2)
+            ON CONFLICT (key) DO UPDATE SET n = n + excluded.n;
+        INSERT INTO rollup_pending (channel_key, hour) SELECT json_extract(j.value, '$[0]'),
+            json_extract(j.value, '$[1]') FROM json_each(NEW.value) j
+            WHERE NEW.channel_key = -3 ON CONFLICT DO NOTHING;
+        SELECT RAISE(IGNORE);
+    END",
+    ],
 ];
 
 /// Version 17, after its table: every hour that is rolled up and still has points is marked

@@ -2124,6 +2124,59 @@ fn sensorbis_push_credentials_and_sealed_device_tokens() {
     assert!(sealed_push_credentials(&db, &a, None).unwrap().is_empty());
 }
 
+/// Every write marks the (channel, hour) pairs it writes pending for the roll-up, in its own
+/// statement: an accepted write marks each hour once, a refused one marks nothing, and the
+/// marks never reach the counters.
+#[test]
+fn writes_mark_the_hours_they_write_pending_and_refused_writes_none() {
+    use fieldline_service::ports::{Reservation, Reserved};
+    let db = db();
+    let (tenant, _) = org(&db, "Acme", "ada@example.com");
+    let (device, _, _) = device_with_channels(&db, &tenant, &["1", "2"]);
+    let refs = channel_refs(&db, &tenant, device.id).unwrap();
+    let (a, b) = (refs["1"], refs["2"]);
+    let h = Timestamp::HOUR_MS;
+    let pending = || -> Vec<(i64, i64)> {
+        Db::execute(
+            &db,
+            "SELECT channel_key, hour FROM rollup_pending ORDER BY channel_key, hour",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.i64(0).unwrap(), r.i64(1).unwrap()))
+        .collect()
+    };
+    let quota = |units, limit| Reservation {
+        key: "quota".to_owned(),
+        units,
+        limit,
+        expires_at: now().add_secs(3600),
+    };
+    let batch = [
+        (a, pt(h + 1, 1.0)),
+        (b, pt(3 * h + 5, 2.0)),
+        (a, pt(2 * h - 1, 3.0)),
+        (a, pt(h + 2, 4.0)),
+    ];
+    let got = write_points_within(&db, &tenant, &batch, &[quota(4, 4)]).unwrap();
+    assert_eq!(got, Reserved::Written(4));
+    assert_eq!(pending(), vec![(a.key, h), (b.key, 3 * h)]);
+    // Refused past the quota: no point, no mark.
+    let got = write_points_within(&db, &tenant, &[(b, pt(7 * h, 1.0))], &[quota(1, 4)]).unwrap();
+    assert_eq!(got, Reserved::OverLimit(0));
+    assert_eq!(pending(), vec![(a.key, h), (b.key, 3 * h)]);
+    // Without a reservation (a registration's write), and a rewrite of a stored time.
+    write_points(&db, &tenant, &[(b, pt(7 * h, 1.0)), (a, pt(h + 1, 9.0))]).unwrap();
+    assert_eq!(pending(), vec![(a.key, h), (b.key, 3 * h), (b.key, 7 * h)]);
+    let counters = Db::execute(&db, "SELECT key FROM counters ORDER BY key", &[]).unwrap();
+    let keys: Vec<String> = counters
+        .iter()
+        .map(|r| r.text(0).unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, ["quota"]);
+}
+
 #[test]
 fn points_and_their_counters_are_written_together_or_not_at_all() {
     use fieldline_service::ports::{Reservation, Reserved};
