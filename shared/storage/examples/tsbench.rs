@@ -1027,7 +1027,7 @@ fn lp_parse(a: &Args) -> Result<serde_json::Value> {
                 lines
                     .iter()
                     .filter_map(series_points)
-                    .map(|p| p.len())
+                    .map(|(_, fields)| fields.len())
                     .sum::<usize>()
             } else {
                 lines.len()

@@ -50,22 +50,6 @@ pub struct FieldPoint {
     pub point: Point,
 }
 
-/// A point of a `/write` body in the model's terms: one field's value, a point of one channel.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SeriesPoint {
-    pub device: DeviceKey,
-    /// Both when the point has `uuid` and `network_id` (for a device to register).
-    pub network_id: Option<NetworkId>,
-    pub device_name: Option<Name>,
-    pub sensor: Option<Name>,
-    pub unit: Option<Unit>,
-    pub channel: CommunicationId,
-    /// The measurement and field the channel is read back as by InfluxQL, when they are not
-    /// the channel's communicationId and `value` (a field other than `value`).
-    pub written: Option<(String, String)>,
-    pub point: Point,
-}
-
 /// The channel a field of measurement `m` is a point of: `m` for `value`, else `m.field`.
 fn channel_of(m: &str, field: &str) -> Result<CommunicationId, String> {
     if field == crate::query::FIELD {
@@ -91,10 +75,9 @@ const MODEL_TAGS: [&str; 5] = ["uuid", "network_id", "device", "sensor", "unit"]
 /// [`to_series_points`] for a caller that only needs to know whether the line is of the
 /// model's shape: a line whose tag keys cannot be the model's (a general series, such as every
 /// line Telegraf sends) is answered `None` without building the reason.
-pub fn series_points(line: &Line) -> Option<Vec<SeriesPoint>> {
+pub fn series_points(line: &Line) -> Option<(ModelTags, Vec<FieldPoint>)> {
     let tags = model_tags(line)?;
-    let fields = field_points(line).ok()?;
-    Some(with_tags(&tags, fields))
+    Some((tags, field_points(line).ok()?))
 }
 
 /// The tags of `line` if they are of the model's shape, without building the reason when they
@@ -109,26 +92,11 @@ pub fn model_tags(line: &Line) -> Option<ModelTags> {
     tags_of(line).ok()
 }
 
-/// The points of a line of the model's shape, one per field, or why it is not of that shape
-/// (worded after InfluxDB's write errors): [`tags_of`], then [`field_points`].
-pub fn to_series_points(line: &Line) -> Result<Vec<SeriesPoint>, String> {
+/// The tags and the points of a line of the model's shape, a point per field, or why it is not
+/// of that shape (worded after InfluxDB's write errors): [`tags_of`], then [`field_points`].
+pub fn to_series_points(line: &Line) -> Result<(ModelTags, Vec<FieldPoint>), String> {
     let tags = tags_of(line)?;
-    Ok(with_tags(&tags, field_points(line)?))
-}
-
-fn with_tags(tags: &ModelTags, fields: Vec<FieldPoint>) -> Vec<SeriesPoint> {
-    (fields.into_iter())
-        .map(|f| SeriesPoint {
-            device: tags.device.clone(),
-            network_id: tags.network_id.clone(),
-            device_name: tags.device_name.clone(),
-            sensor: tags.sensor.clone(),
-            unit: tags.unit.clone(),
-            channel: f.channel,
-            written: f.written,
-            point: f.point,
-        })
-        .collect()
+    Ok((tags, field_points(line)?))
 }
 
 /// What the tags of a line of the model's shape say, or why they are not of that shape.
@@ -278,13 +246,13 @@ mod tests {
     use super::*;
     use crate::line_protocol::{parse, Precision};
 
-    fn one(text: &str) -> Result<SeriesPoint, String> {
-        let mut points = all(text)?;
+    fn one(text: &str) -> Result<(ModelTags, FieldPoint), String> {
+        let (tags, mut points) = all(text)?;
         assert_eq!(points.len(), 1, "{text}");
-        Ok(points.remove(0))
+        Ok((tags, points.remove(0)))
     }
 
-    fn all(text: &str) -> Result<Vec<SeriesPoint>, String> {
+    fn all(text: &str) -> Result<(ModelTags, Vec<FieldPoint>), String> {
         let (lines, errors) = parse(text, Precision::Milliseconds, 0);
         assert!(errors.is_empty(), "{errors:?}");
         to_series_points(&lines[0])
@@ -292,19 +260,19 @@ mod tests {
 
     #[test]
     fn a_point_of_the_model() {
-        let p = one(
+        let (tags, p) = one(
             r"auto~watt,device=Press\ 1,sensor=Meter,unit=W,uuid=355f6856-e9a4-469f-8f22-3f8b037d064a value=5000 1595325600000",
         )
         .unwrap();
         assert_eq!(p.channel.as_str(), "auto~watt");
         assert_eq!(p.written, None);
-        assert_eq!(p.device_name.unwrap().as_str(), "Press 1");
-        assert_eq!(p.unit.unwrap().as_str(), "W");
+        assert_eq!(tags.device_name.unwrap().as_str(), "Press 1");
+        assert_eq!(tags.unit.unwrap().as_str(), "W");
         assert_eq!(p.point.ts().as_millis(), 1_595_325_600_000);
         assert_eq!(p.point.value(), 5000.0);
-        let p = one("1,network_id=line-2 value=5i 1595325600000").unwrap();
+        let (tags, p) = one("1,network_id=line-2 value=5i 1595325600000").unwrap();
         assert_eq!(
-            p.device,
+            tags.device,
             DeviceKey::NetworkId(NetworkId::parse("line-2").unwrap())
         );
         assert_eq!(p.point.value(), 5.0);
@@ -320,13 +288,13 @@ mod tests {
             "field type conflict: input field \"rpm\" on measurement \"plant\" is type integer, \
              already exists as type float"
         );
-        let p = one(&format!("plant,{uuid} rpm=1,rpm=2 1595325600000")).unwrap();
+        let (_, p) = one(&format!("plant,{uuid} rpm=1,rpm=2 1595325600000")).unwrap();
         assert_eq!(p.point.value(), 2.0);
     }
 
     #[test]
     fn each_numeric_field_of_a_device_is_one_of_its_channels() {
-        let points = all(
+        let (_, points) = all(
             "plant,uuid=355f6856-e9a4-469f-8f22-3f8b037d064a temp=71.5,rpm=1200i,value=3 1595325600000",
         )
         .unwrap();

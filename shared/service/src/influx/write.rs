@@ -50,9 +50,9 @@ pub struct WriteReport {
 /// Writes the parsed lines of a `/write` body into `db`, with `rp` as named. In the model's
 /// database (`database`) a line of the model's shape (a device's `uuid` or `network_id`, the
 /// model's tags, numeric fields) is a point of each of its fields' channels of that device
-/// ([`fieldline_domain::query::write::series_points`]), through [`ingest::ingest`]; any other line, in any database, is a
-/// point of a general series with its tags as written and its fields typed
-/// ([`write_general`]). `scope` is the organization's, as read for this request
+/// ([`fieldline_domain::query::write::series_points`]), through [`ingest::ingest`]; any other
+/// line, in any database, is a point of a general series with its tags as written and its
+/// fields typed ([`write_general`]). `scope` is the organization's, as read for this request
 /// ([`super::scope`]).
 #[allow(clippy::too_many_arguments)]
 pub fn write(
