@@ -26,6 +26,10 @@ use std::collections::hash_map::{Entry, HashMap};
 /// InfluxDB's limit on a series key (measurement, tags and field key) in bytes.
 pub const MAX_KEY_LENGTH: usize = 65535;
 
+/// How many distinct series keys [`parse_at_most`] keeps to read again without parsing: a
+/// body of more series parses the others in full.
+const MAX_KEYS_KEPT: usize = 4096;
+
 /// The unit of the timestamps: the `precision` query parameter of `/write`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Precision {
@@ -155,6 +159,10 @@ pub fn parse_at_most(
     let default_time = now_ns - now_ns.rem_euclid(precision.nanos());
     let (mut lines, mut errors) = (Vec::new(), Vec::new());
     let (mut pos, mut line_number) = (0, 1);
+    // The keys read so far, by their text: a body repeats a few series line after line, and a
+    // line whose key is one of them is read from its fields on. (Std's randomly keyed hasher:
+    // keys chosen to collide cannot make a body cost more than its lines.)
+    let mut keys: HashMap<&str, SeriesKey<'_>> = HashMap::new();
     while pos < b.len() {
         let end = scan_line(b, pos);
         let block = &body[pos..end];
@@ -172,7 +180,17 @@ pub fn parse_at_most(
         if lines.len() + errors.len() >= max {
             return Err(TooManyLines(max));
         }
-        match parse_line(text, precision, default_time) {
+        let key = key_end(text.as_bytes()).and_then(|end| Some((end, keys.get(&text[..end])?)));
+        let parsed = match key {
+            Some((end, key)) => parse_after_key(text, end, key.clone(), precision, default_time),
+            None => parse_key(text).and_then(|(end, key)| {
+                if keys.len() < MAX_KEYS_KEPT && key_end(text.as_bytes()) == Some(end) {
+                    keys.insert(&text[..end], key.clone());
+                }
+                parse_after_key(text, end, key, precision, default_time)
+            }),
+        };
+        match parsed {
             Ok(line) => lines.push(line),
             Err(reason) => errors.push(LineError {
                 line: number,
@@ -231,7 +249,25 @@ fn escaped(b: &[u8], i: usize) -> bool {
     i > 0 && b[i - 1] == b'\\'
 }
 
+/// A line's measurement and tags (its series key), unescaped, the tags sorted.
+type SeriesKey<'a> = (Cow<'a, str>, Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+/// A line read alone, its key parsed (what [`parse_at_most`] does for a key it has not seen).
+#[cfg(test)]
 fn parse_line(text: &str, precision: Precision, default_time: i64) -> Result<Line<'_>, String> {
+    let (key_len, key) = parse_key(text)?;
+    parse_after_key(text, key_len, key, precision, default_time)
+}
+
+/// Where a line's key (measurement and tags) ends if it parses: its first space not preceded by
+/// a backslash, after the first byte. [`parse_key`] reads nothing past that space, so two lines
+/// with the same bytes up to it have the same key (or the same error).
+fn key_end(b: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b' ', b).find(|&i| i > 0 && b[i - 1] != b'\\')
+}
+
+/// The measurement and tags of a line, and where they end.
+fn parse_key(text: &str) -> Result<(usize, SeriesKey<'_>), String> {
     let b = text.as_bytes();
 
     // The measurement (influxdb's scanMeasurement).
@@ -311,6 +347,23 @@ fn parse_line(text: &str, precision: Precision, default_time: i64) -> Result<Lin
             "max key length exceeded: {key_len} > {MAX_KEY_LENGTH}"
         ));
     }
+    let tags = raw_tags
+        .into_iter()
+        .map(|(k, v)| (unescape(k, b", ="), unescape(v, b", =")))
+        .collect();
+    Ok((key_len, (measurement, tags)))
+}
+
+/// The rest of a line whose key, `key`, ends at `key_len`: its fields and timestamp.
+fn parse_after_key<'a>(
+    text: &'a str,
+    key_len: usize,
+    (measurement, tags): SeriesKey<'a>,
+    precision: Precision,
+    default_time: i64,
+) -> Result<Line<'a>, String> {
+    let b = text.as_bytes();
+    let i = key_len;
 
     // The fields: checked as influxdb's scanFields checks them, then read as its field
     // iterator reads them.
@@ -349,10 +402,7 @@ fn parse_line(text: &str, precision: Precision, default_time: i64) -> Result<Lin
 
     Ok(Line {
         measurement,
-        tags: raw_tags
-            .into_iter()
-            .map(|(k, v)| (unescape(k, b", ="), unescape(v, b", =")))
-            .collect(),
+        tags,
         fields,
         timestamp_ns,
     })
@@ -728,6 +778,53 @@ mod tests {
             one("m,z=1,a=2,m=3 v=1").tags,
             tags(&[("a", "2"), ("m", "3"), ("z", "1")])
         );
+    }
+
+    /// A line whose key the body had before is read from its fields on: every line and every
+    /// error is what the line alone gives, whatever the keys around it (escapes, a key that
+    /// is a prefix of another, a key with a bad field set, quotes, an unescaped space in a
+    /// tag, a duplicate tag).
+    #[test]
+    fn a_repeated_key_reads_as_the_line_alone() {
+        let lines = [
+            r"cpu,host=a,region=eu value=1 1",
+            r"cpu,host=a,region=eu value=2i,x=t 2",
+            r"cpu,host=a,region=eu value= 3",
+            r"cpu,host=a,region=eu value=1 x",
+            r"cpu,host=a,region=eu",
+            r"cpu,host=a,region=eu  value=4 4",
+            r"cpu,host=a,region=e value=5 5",
+            r"cpu,host=a,region=eu\ x value=6 6",
+            r"cpu,host=a,region=eu\ x value=7 7",
+            r"cpu,host=a\,b,region=eu value=8 8",
+            r"cpu,host=a\,b,region=eu value=9 9",
+            r"cpu,region=eu,host=a value=10 10",
+            r"cpu,host=a,host=b value=11 11",
+            r"cpu,host=a,host=b value=12 12",
+            r"cpu,host= value=13 13",
+            r"cpu,host=a b=1 value=14 14",
+            r"cpu,host=a b=1 value=15 15",
+            r#"cpu,host=a value="x y",z=1 16"#,
+            r#"cpu,host=a value="x\" y" 17"#,
+            r"cpu value=18 18",
+            r"cpu value=19",
+            r"my\ cpu,t\=k=v\,w value=20 20",
+            r"my\ cpu,t\=k=v\,w value=21 21",
+            r"cpu,host=a,region=eu value=22 22",
+        ];
+        let body = lines.join("\n");
+        let (got, errors) = parse(&body, Precision::Nanoseconds, 99);
+        let (mut want, mut want_errors) = (Vec::new(), Vec::new());
+        for line in lines {
+            match parse_line(line, Precision::Nanoseconds, 99) {
+                Ok(l) => want.push(l),
+                Err(reason) => want_errors.push((line.to_owned(), reason)),
+            }
+        }
+        assert_eq!(got, want);
+        let errors: Vec<_> = errors.into_iter().map(|e| (e.text, e.reason)).collect();
+        assert_eq!(errors, want_errors);
+        assert!(got.len() > 10 && errors.len() > 5, "{got:?} {errors:?}");
     }
 
     #[test]
