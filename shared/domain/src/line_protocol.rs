@@ -30,6 +30,10 @@ pub const MAX_KEY_LENGTH: usize = 65535;
 /// body of more series parses the others in full.
 const MAX_KEYS_KEPT: usize = 4096;
 
+/// How many lines [`parse_at_most`] looks up by their key before it stops looking in a body
+/// where fewer than a quarter of them had a key seen before.
+const KEY_TRIAL: usize = 64;
+
 /// The unit of the timestamps: the `precision` query parameter of `/write`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Precision {
@@ -159,10 +163,13 @@ pub fn parse_at_most(
     let default_time = now_ns - now_ns.rem_euclid(precision.nanos());
     let (mut lines, mut errors) = (Vec::new(), Vec::new());
     let (mut pos, mut line_number) = (0, 1);
-    // The keys read so far, by their text: a body repeats a few series line after line, and a
-    // line whose key is one of them is read from its fields on. (Std's randomly keyed hasher:
-    // keys chosen to collide cannot make a body cost more than its lines.)
-    let mut keys: HashMap<&str, SeriesKey<'_>> = HashMap::new();
+    // The first line of each key (measurement and tags) read so far, by the key's text: a body
+    // that repeats its series line after line reads a line of a known key from its fields on.
+    // A body whose first lines bring no repeats (Telegraf sends each series once a flush) stops
+    // looking, so that it does not pay for the lookups. (Std's randomly keyed hasher: keys
+    // chosen to collide cannot make a body cost more than its lines.)
+    let mut keys: HashMap<&str, usize> = HashMap::new();
+    let (mut looked, mut found) = (0usize, 0usize);
     while pos < b.len() {
         let end = scan_line(b, pos);
         let block = &body[pos..end];
@@ -180,18 +187,35 @@ pub fn parse_at_most(
         if lines.len() + errors.len() >= max {
             return Err(TooManyLines(max));
         }
-        let key = key_end(text.as_bytes()).and_then(|end| Some((end, keys.get(&text[..end])?)));
-        let parsed = match key {
-            Some((end, key)) => parse_after_key(text, end, key.clone(), precision, default_time),
-            None => parse_key(text).and_then(|(end, key)| {
-                if keys.len() < MAX_KEYS_KEPT && key_end(text.as_bytes()) == Some(end) {
-                    keys.insert(&text[..end], key.clone());
-                }
-                parse_after_key(text, end, key, precision, default_time)
-            }),
+        let memo = looked < KEY_TRIAL || found * 4 >= looked;
+        let end = if memo { key_end(text.as_bytes()) } else { None };
+        let known = end.and_then(|end| keys.get(&text[..end]));
+        looked += usize::from(end.is_some());
+        found += usize::from(known.is_some());
+        let (parsed, new_key) = match (end, known) {
+            (Some(end), Some(&at)) => {
+                let first: &Line<'_> = &lines[at];
+                let key = (first.measurement.clone(), first.tags.clone());
+                (
+                    parse_after_key(text, end, key, precision, default_time),
+                    None,
+                )
+            }
+            _ => match parse_key(text) {
+                Ok((key_len, key)) => (
+                    parse_after_key(text, key_len, key, precision, default_time),
+                    (end == Some(key_len) && keys.len() < MAX_KEYS_KEPT).then_some(key_len),
+                ),
+                Err(reason) => (Err(reason), None),
+            },
         };
         match parsed {
-            Ok(line) => lines.push(line),
+            Ok(line) => {
+                if let Some(key_len) = new_key {
+                    keys.insert(&text[..key_len], lines.len());
+                }
+                lines.push(line);
+            }
             Err(reason) => errors.push(LineError {
                 line: number,
                 text: text.into(),
