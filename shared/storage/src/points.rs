@@ -23,6 +23,22 @@ fn insert_sql(rows: usize) -> String {
     insert_with_controls_sql(0, false, rows)
 }
 
+/// SQLite's statement of one chunk of [`write_points`] and [`write_points_within`]: a control
+/// row per reservation, the row marking the chunk's hours pending, then the points.
+fn write_sqlite_chunk(
+    db: &dyn Db,
+    chunk: &[(ChannelRef, Point)],
+    reservations: &[Reservation],
+) -> Result<()> {
+    let mut params = Vec::with_capacity(reservations.len() + 1 + chunk.len() * 3);
+    params.extend(reservations.iter().map(control_value));
+    params.push(pending_value(chunk));
+    push_points(&mut params, chunk);
+    let sql = insert_with_controls_sql(reservations.len(), true, chunk.len());
+    db.execute(&sql, &params)?;
+    Ok(())
+}
+
 /// [`insert_sql`] led by `controls` control rows (`points_control`, SQLite's schema versions 19
 /// and 20): reservation `i` is the row (-1 - i, 0, its JSON); with `pending`, then the row
 /// (-3, 0, [`pending_value`]) that marks the hours written pending for the roll-up.
@@ -100,15 +116,12 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
         points
     };
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)]| -> Result<()> {
-        let mut params = Vec::with_capacity(chunk.len() * 3 + 1);
-        let sql = if db.dialect() == Dialect::Sqlite {
-            params.push(pending_value(chunk));
-            insert_with_controls_sql(0, true, chunk.len())
-        } else {
-            insert_sql(chunk.len())
-        };
+        if db.dialect() == Dialect::Sqlite {
+            return write_sqlite_chunk(db, chunk, &[]);
+        }
+        let mut params = Vec::with_capacity(chunk.len() * 3);
         push_points(&mut params, chunk);
-        db.execute(&sql, &params)?;
+        db.execute(&insert_sql(chunk.len()), &params)?;
         Ok(())
     };
     with_partitions(db, points, |db| match points.len() {
@@ -259,16 +272,11 @@ pub fn write_points_within(
     }
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)], first: bool| -> Result<()> {
         let reservations = if first { reservations } else { &[] };
-        let mut params = Vec::with_capacity(chunk.len() * 3 + 8);
         if db.dialect() == Dialect::Sqlite {
             // The control rows first, then the points, straight into `points`.
-            params.extend(reservations.iter().map(control_value));
-            params.push(pending_value(chunk));
-            push_points(&mut params, chunk);
-            let sql = insert_with_controls_sql(reservations.len(), true, chunk.len());
-            db.execute(&sql, &params)?;
-            return Ok(());
+            return write_sqlite_chunk(db, chunk, reservations);
         }
+        let mut params = Vec::with_capacity(chunk.len() * 3 + 8);
         push_points(&mut params, chunk);
         for i in 0..2 {
             match reservations.get(i) {
