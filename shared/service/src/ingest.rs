@@ -7,7 +7,7 @@
 //! is refused for who sent it or what it names (404, 403), so a refused request costs no quota.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use fieldline_domain::query::write::DeviceKey;
 use fieldline_domain::sensorbis;
@@ -69,8 +69,11 @@ pub struct Incoming {
 }
 
 impl Incoming {
+    /// A point without names for registration (a Sensorbis push registers nothing): every such
+    /// point shares one empty [`Naming`], so none costs an allocation.
     pub fn new(device: DeviceKey, channel: CommunicationId, point: Point) -> Self {
-        Incoming::named(device, channel, point, Arc::default())
+        static UNNAMED: LazyLock<Arc<Naming>> = LazyLock::new(Arc::default);
+        Incoming::named(device, channel, point, Arc::clone(&UNNAMED))
     }
 
     /// A point whose series is named by `naming`.
