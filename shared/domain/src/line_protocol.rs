@@ -188,23 +188,23 @@ pub fn parse_at_most(
             return Err(TooManyLines(max));
         }
         let memo = looked < KEY_TRIAL || found * 4 >= looked;
-        let end = if memo { key_end(text.as_bytes()) } else { None };
-        let known = end.and_then(|end| keys.get(&text[..end]));
-        looked += usize::from(end.is_some());
+        let key_at = if memo { key_end(text.as_bytes()) } else { None };
+        let known = key_at.and_then(|at| keys.get(&text[..at]));
+        looked += usize::from(key_at.is_some());
         found += usize::from(known.is_some());
-        let (parsed, new_key) = match (end, known) {
-            (Some(end), Some(&at)) => {
-                let first: &Line<'_> = &lines[at];
+        let (parsed, new_key) = match (key_at, known) {
+            (Some(key_len), Some(&first)) => {
+                let first: &Line<'_> = &lines[first];
                 let key = (first.measurement.clone(), first.tags.clone());
                 (
-                    parse_after_key(text, end, key, precision, default_time),
+                    parse_after_key(text, key_len, key, precision, default_time),
                     None,
                 )
             }
             _ => match parse_key(text) {
                 Ok((key_len, key)) => (
                     parse_after_key(text, key_len, key, precision, default_time),
-                    (end == Some(key_len) && keys.len() < MAX_KEYS_KEPT).then_some(key_len),
+                    (key_at == Some(key_len) && keys.len() < MAX_KEYS_KEPT).then_some(key_len),
                 ),
                 Err(reason) => (Err(reason), None),
             },
