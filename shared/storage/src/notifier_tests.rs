@@ -249,6 +249,55 @@ fn the_queue_holds_each_write_to_a_channel_with_thresholds_once() {
 }
 
 #[test]
+fn one_write_queues_each_time_once_with_the_value_it_leaves_and_a_refused_write_nothing() {
+    use fieldline_service::ports::{Reservation, Reserved};
+    let fx = fixture(2, None, false, 100);
+    let (a, b) = (fx.cref(0), fx.cref(1));
+    let t = Timestamp::now();
+    let quota = |units, limit| Reservation {
+        key: "quota".to_owned(),
+        units,
+        limit,
+        expires_at: later(t, 3600),
+    };
+    let pt = |at: Timestamp, v: f64| Point::new(at, v).unwrap();
+    let queued = || {
+        let mut q: Vec<_> = fx
+            .store()
+            .queued_points(100)
+            .unwrap()
+            .iter()
+            .map(|p| (p.channel_key, p.point.ts().as_millis(), p.point.value()))
+            .collect();
+        // The order within one statement is no promise: the engine sorts a channel's points.
+        q.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        q
+    };
+    // The same time twice in one body is stored once, with the last value, and queued so.
+    let body = [
+        (a, pt(t, 1.0)),
+        (b, pt(t, 2.0)),
+        (a, pt(t, 5.0)),
+        (a, pt(later(t, -60), 3.0)),
+    ];
+    let got = write_points_within(&fx.db, &fx.tenant, &body, &[quota(4, 10)]).unwrap();
+    assert_eq!(got, Reserved::Written(4));
+    let ms = t.as_millis();
+    let mut want = vec![
+        (a.key, ms - 60_000, 3.0),
+        (a.key, ms, 5.0),
+        (b.key, ms, 2.0),
+    ];
+    want.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    assert_eq!(queued(), want);
+    // Refused past the quota: nothing stored, nothing queued.
+    let refused = [(a, pt(later(t, 60), 7.0)), (b, pt(later(t, 60), 8.0))];
+    let got = write_points_within(&fx.db, &fx.tenant, &refused, &[quota(8, 10)]).unwrap();
+    assert_eq!(got, Reserved::OverLimit(0));
+    assert_eq!(queued(), want);
+}
+
+#[test]
 fn a_value_beyond_the_threshold_mails_once_with_everything_a_reader_needs() {
     let fx = fixture(1, Some("ops@dairy.example"), true, 100);
     let t = Timestamp::parse_rfc3339(&Timestamp::now().to_rfc3339()).unwrap();

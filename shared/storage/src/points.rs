@@ -24,7 +24,8 @@ fn insert_sql(rows: usize) -> String {
 }
 
 /// SQLite's statement of one chunk of [`write_points`] and [`write_points_within`]: a control
-/// row per reservation, the row marking the chunk's hours pending, then the points.
+/// row per reservation, the points, then the row that marks their hours pending and queues
+/// those of channels with alarms.
 fn write_sqlite_chunk(
     db: &dyn Db,
     chunk: &[(ChannelRef, Point)],
@@ -32,24 +33,22 @@ fn write_sqlite_chunk(
 ) -> Result<()> {
     let mut params = Vec::with_capacity(reservations.len() + 1 + chunk.len() * 3);
     params.extend(reservations.iter().map(control_value));
-    params.push(pending_value(chunk));
     push_points(&mut params, chunk);
+    params.push(written_value(chunk));
     let sql = insert_with_controls_sql(reservations.len(), true, chunk.len());
     db.execute(&sql, &params)?;
     Ok(())
 }
 
 /// [`insert_sql`] led by `controls` control rows (`points_control`, SQLite's schema versions 19
-/// and 20): reservation `i` is the row (-1 - i, 0, its JSON); with `pending`, then the row
-/// (-3, 0, [`pending_value`]) that marks the hours written pending for the roll-up.
-fn insert_with_controls_sql(controls: usize, pending: bool, rows: usize) -> String {
+/// to 21): reservation `i` is the row (-1 - i, 0, its JSON); with `written`, the points are
+/// followed by the row (-3, 0, [`written_value`]) that marks their hours pending for the
+/// roll-up and queues those of channels with alarms.
+fn insert_with_controls_sql(controls: usize, written: bool, rows: usize) -> String {
     let mut sql = String::with_capacity(80 + (controls + rows) * 8);
     sql.push_str("INSERT INTO points (channel_key, ts, value) VALUES ");
     for i in 0..controls {
         sql.push_str(&format!("({}, 0, ?),", -1 - i as i64));
-    }
-    if pending {
-        sql.push_str("(-3, 0, ?),");
     }
     for i in 0..rows {
         if i > 0 {
@@ -57,28 +56,51 @@ fn insert_with_controls_sql(controls: usize, pending: bool, rows: usize) -> Stri
         }
         sql.push_str("(?,?,?)");
     }
+    if written {
+        sql.push_str(",(-3, 0, ?)");
+    }
     // Last write wins: the same (channel, time) again replaces the value, also within one batch.
     sql.push_str(" ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value");
     sql
 }
 
-/// The (channel, hour) pairs `chunk` writes, as the pending control row's value (JSON text):
-/// what the roll-up job must compute again.
-fn pending_value(chunk: &[(ChannelRef, Point)]) -> Value {
-    let mut hours: Vec<(i64, i64)> = chunk
-        .iter()
-        .map(|(c, p)| (c.key, p.ts().hour_start().as_millis()))
-        .collect();
-    hours.sort_unstable();
-    hours.dedup();
-    let mut json = String::with_capacity(2 + hours.len() * 24);
-    json.push('[');
-    for (i, (channel, hour)) in hours.iter().enumerate() {
-        let comma = if i > 0 { "," } else { "" };
-        let _ = write!(json, "{comma}[{channel},{hour}]");
+/// What `chunk` writes, as the value (JSON text) of the control row after its points:
+/// `[[[channel, hour], ...], [channel, ...], [[time, ...], ...]]`, the (channel, hour) pairs
+/// the roll-up job must compute again, then the channels written and the distinct times written
+/// to each, which the trigger queues for the notifier (for channels with alarms only) with the
+/// values stored.
+fn written_value(chunk: &[(ChannelRef, Point)]) -> Value {
+    let mut written: Vec<(i64, Timestamp)> = chunk.iter().map(|(c, p)| (c.key, p.ts())).collect();
+    written.sort_unstable();
+    written.dedup();
+    let mut hours = String::with_capacity(2 + written.len() * 24);
+    let mut channels = String::with_capacity(2 + written.len() * 8);
+    let mut times = String::with_capacity(2 + written.len() * 15);
+    // Sorted by (channel, time), the hours come sorted too: a repeat follows its first.
+    let (mut hour_before, mut channel_before) = (None, None);
+    for &(channel, ts) in &written {
+        let hour = ts.hour_start().as_millis();
+        if hour_before != Some((channel, hour)) {
+            let comma = if hour_before.is_some() { "," } else { "" };
+            let _ = write!(hours, "{comma}[{channel},{hour}]");
+            hour_before = Some((channel, hour));
+        }
+        let ts = ts.as_millis();
+        let _ = match channel_before {
+            None => write!(times, "[{ts}"),
+            Some(before) if before == channel => write!(times, ",{ts}"),
+            Some(_) => write!(times, "],[{ts}"),
+        };
+        if channel_before != Some(channel) {
+            let comma = if channel_before.is_some() { "," } else { "" };
+            let _ = write!(channels, "{comma}{channel}");
+            channel_before = Some(channel);
+        }
     }
-    json.push(']');
-    Value::Text(json)
+    if !written.is_empty() {
+        times.push(']');
+    }
+    Value::Text(format!("[[{hours}],[{channels}],[{times}]]"))
 }
 
 /// The (channel, time, value) parameters of `chunk`'s rows, as [`insert_sql`]'s `VALUES` and
@@ -106,15 +128,7 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
         channel.check(tenant)?;
     }
     let written = points.len();
-    // PostgreSQL refuses to upsert one row twice in a statement: the last of each (channel,
-    // time) stands for the others, as SQLite's successive upserts would leave it.
-    let deduplicated;
-    let points = if db.dialect() == Dialect::Postgres && has_repeats(points) {
-        deduplicated = last_of_each(points);
-        &deduplicated[..]
-    } else {
-        points
-    };
+    let points = &stored_once(db, points)[..];
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)]| -> Result<()> {
         if db.dialect() == Dialect::Sqlite {
             return write_sqlite_chunk(db, chunk, &[]);
@@ -134,6 +148,21 @@ pub fn write_points(db: &dyn Db, tenant: &Tenant, points: &[(ChannelRef, Point)]
         }),
     })?;
     Ok(written)
+}
+
+/// On PostgreSQL, the last of each (channel, time) of `points`, standing for the others as
+/// SQLite's successive upserts leave it: PostgreSQL refuses to upsert one row twice in a
+/// statement, and its trigger would queue each for the notifier where SQLite's control row
+/// queues the value stored. `points` itself elsewhere.
+fn stored_once<'a>(
+    db: &dyn Db,
+    points: &'a [(ChannelRef, Point)],
+) -> std::borrow::Cow<'a, [(ChannelRef, Point)]> {
+    if db.dialect() == Dialect::Postgres && has_repeats(points) {
+        std::borrow::Cow::Owned(last_of_each(points))
+    } else {
+        std::borrow::Cow::Borrowed(points)
+    }
 }
 
 fn has_repeats(points: &[(ChannelRef, Point)]) -> bool {
@@ -270,6 +299,8 @@ pub fn write_points_within(
     for (channel, _) in points {
         channel.check(tenant)?;
     }
+    let counted = points.len();
+    let points = &stored_once(db, points)[..];
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)], first: bool| -> Result<()> {
         let reservations = if first { reservations } else { &[] };
         if db.dialect() == Dialect::Sqlite {
@@ -305,7 +336,7 @@ pub fn write_points_within(
         }
     });
     match written {
-        Ok(()) => Ok(Reserved::Written(points.len())),
+        Ok(()) => Ok(Reserved::Written(counted)),
         Err(e) => match over_limit(&e) {
             Some(i) => Ok(Reserved::OverLimit(i)),
             None => Err(e),

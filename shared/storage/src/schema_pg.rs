@@ -526,6 +526,9 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
     // 20: nothing. SQLite's version 20 marks the hours a write writes pending with a control
     // row instead of a trigger a point; here the points keep their trigger (see 19).
     &[],
+    // 21: nothing. SQLite's version 21 queues the points of channels with alarms with a control
+    // row instead of a trigger a point; here `fl_point_written` still does it (see 19).
+    &[],
 ];
 
 /// The version [`VERSION_13`] creates.
