@@ -86,14 +86,16 @@ fn written_value(chunk: &[(ChannelRef, Point)]) -> Value {
             hour_before = Some((channel, hour));
         }
         let ts = ts.as_millis();
-        let _ = match channel_before {
-            None => write!(times, "[{ts}"),
-            Some(before) if before == channel => write!(times, ",{ts}"),
-            Some(_) => write!(times, "],[{ts}"),
-        };
-        if channel_before != Some(channel) {
-            let comma = if channel_before.is_some() { "," } else { "" };
+        if channel_before == Some(channel) {
+            let _ = write!(times, ",{ts}");
+        } else {
+            // A new channel: its entry in the channels, and its list of times opened.
+            let (comma, close) = match channel_before {
+                Some(_) => (",", "],"),
+                None => ("", ""),
+            };
             let _ = write!(channels, "{comma}{channel}");
+            let _ = write!(times, "{close}[{ts}");
             channel_before = Some(channel);
         }
     }
@@ -304,7 +306,6 @@ pub fn write_points_within(
     let write_chunk = |db: &dyn Db, chunk: &[(ChannelRef, Point)], first: bool| -> Result<()> {
         let reservations = if first { reservations } else { &[] };
         if db.dialect() == Dialect::Sqlite {
-            // The control rows first, then the points, straight into `points`.
             return write_sqlite_chunk(db, chunk, reservations);
         }
         let mut params = Vec::with_capacity(chunk.len() * 3 + 8);

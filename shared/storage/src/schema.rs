@@ -610,7 +610,7 @@ const MIGRATIONS: &[&[&str]] = &[
     // Version 21: the control row -3 comes after the points and also queues those of channels
     // with alarms (a threshold, or deviations in the organization) for the notifier, instead of
     // the two `points_*_alarm` triggers, which ran a program with a lookup of the channel for
-    // every point written (11% of the host's CPU a point for 1000-point bodies,
+    // every point written (10-12% of the host's CPU a point for 1000-point bodies,
     // docs/benchmarks.md). Its `value` (JSON text) is `[[[channel, hour], ...], [channel, ...],
     // [[time, ...], ...]]`: the hours to mark pending, the channels written, and the times
     // written to each (the i-th list, the i-th channel's; a channel inside the list, as in
