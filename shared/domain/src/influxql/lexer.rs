@@ -93,10 +93,19 @@ macro_rules! keywords {
         pub(crate) enum Keyword { $($variant,)* }
 
         impl Keyword {
-            const ALL: &'static [Keyword] = &[$(Keyword::$variant,)*];
+            #[cfg(test)]
+            pub(crate) const ALL: &'static [Keyword] = &[$(Keyword::$variant,)*];
 
             pub(crate) fn as_str(self) -> &'static str {
                 match self { $(Keyword::$variant => $text,)* }
+            }
+
+            /// The keyword spelled `upper` (in capitals).
+            fn from_upper(upper: &str) -> Option<Keyword> {
+                match upper {
+                    $($text => Some(Keyword::$variant),)*
+                    _ => None,
+                }
             }
         }
     };
@@ -126,10 +135,13 @@ keywords! {
 impl Keyword {
     /// The keyword spelled `word`, in any case.
     pub(crate) fn lookup(word: &str) -> Option<Keyword> {
-        Keyword::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str().eq_ignore_ascii_case(word))
+        // The longest keyword has 13 letters; capitalized on the stack, then one `match`.
+        let mut buf = [0u8; 16];
+        let upper = buf.get_mut(..word.len())?;
+        upper.copy_from_slice(word.as_bytes());
+        upper.make_ascii_uppercase();
+        // ASCII capitals of a `str` are still UTF-8.
+        Keyword::from_upper(std::str::from_utf8(upper).ok()?)
     }
 }
 
@@ -413,6 +425,41 @@ mod tests {
             use Keyword::*;
             [True, False, And, Or, In].map(Tok::Keyword)
         });
+    }
+
+    #[test]
+    fn every_keyword_is_one_in_any_case_and_nothing_else_is() {
+        for &k in Keyword::ALL {
+            let upper = k.as_str();
+            let lower = upper.to_ascii_lowercase();
+            let mixed: String = lower
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            for word in [upper, &lower, &mixed] {
+                assert_eq!(Keyword::lookup(word), Some(k), "{word}");
+                assert_eq!(toks(word), [Tok::Keyword(k)], "{word}");
+            }
+            // One letter more or less is a name.
+            assert_eq!(Keyword::lookup(&format!("{upper}S{upper}")), None);
+            assert_eq!(Keyword::lookup(&upper[1..]).filter(|&o| o == k), None);
+        }
+        for word in [
+            "",
+            "value",
+            "SUBSCRIPTIONSS",
+            "selectselectselectselect",
+            "sélect",
+        ] {
+            assert_eq!(Keyword::lookup(word), None, "{word}");
+        }
     }
 
     #[test]
