@@ -12,6 +12,7 @@
 //! tsbench get     --addr A --path P [--path P]... [--header H]... [--conns 4] [--warmup 0.5]
 //!                 [--duration 3] [--min-requests 2]
 //! tsbench ceiling --db FILE --workload conduit32|lp32|lp1000 [--duration 4] [--ts-base MS]
+//!                 [--group 1]                    (requests a transaction)
 //! tsbench sql     --db FILE --query Q [--query Q]... plans and best-of-7 times (diagnostics)
 //! tsbench lp-parse [--workload W] [--n 2000]     the line-protocol parser natively, ms per
 //!                                                body of an lp workload (diagnostics)
@@ -56,7 +57,7 @@
 //!
 //! **The ceiling** writes the rows of an ingest workload with rusqlite alone into a database
 //! file of Fieldline's schema (`fieldline_storage::migrate`: WAL, the `points` table), one
-//! transaction per request's batch, a cached prepared statement per row (the same upsert as
+//! transaction per request's batch (`--group N`: per N requests' batches), a cached prepared statement per row (the same upsert as
 //! Fieldline's), `synchronous=FULL` as the host runs SQLite, from one thread.
 
 use std::collections::HashMap;
@@ -924,15 +925,18 @@ fn ceiling(a: &Args) -> Result<serde_json::Value> {
     db.pragma_update(None, "synchronous", "FULL")?;
     // Channel keys: `conns` devices of 32 (or 8) channels, as the HTTP workloads create them.
     let per_device: i64 = if w == Workload::Lp1000 { 8 } else { 32 };
+    // `--group N`: N requests' batches a transaction, as the host's writer commits a group
+    // of the requests that wait for it (1: the plain ceiling).
+    let group: u64 = a.num("group", 1u64)?.max(1);
     let (mut batches, mut rows, started) = (0u64, 0u64, Instant::now());
     // Requests go round the devices as the connections' requests interleave.
     let mut next_i = vec![0u64; conns];
     while started.elapsed() < duration {
-        let k = (batches % conns as u64) as usize;
-        let batch = w.rows(k, next_i[k], ts_base);
-        next_i[k] += 1;
         let tx = db.unchecked_transaction()?;
-        {
+        for _ in 0..group {
+            let k = (batches % conns as u64) as usize;
+            let batch = w.rows(k, next_i[k], ts_base);
+            next_i[k] += 1;
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO points (channel_key, ts, value) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (channel_key, ts) DO UPDATE SET value = excluded.value",
@@ -940,10 +944,10 @@ fn ceiling(a: &Args) -> Result<serde_json::Value> {
             for (k, c, ts, v) in &batch {
                 stmt.execute((1 + *k as i64 * per_device + *c as i64, ts, v))?;
             }
+            batches += 1;
+            rows += batch.len() as u64;
         }
         tx.commit()?;
-        batches += 1;
-        rows += batch.len() as u64;
     }
     let secs = started.elapsed().as_secs_f64();
     Ok(json!({
@@ -953,6 +957,7 @@ fn ceiling(a: &Args) -> Result<serde_json::Value> {
         "secs": secs,
         "pts_per_s": rows as f64 / secs,
         "batch_ms": secs * 1000.0 / batches as f64,
+        "group": group,
     }))
 }
 
