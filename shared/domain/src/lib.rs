@@ -24,6 +24,7 @@ mod device;
 pub mod epts;
 mod error;
 pub mod export;
+pub mod hash;
 mod ids;
 mod incident;
 pub mod influxql;

@@ -21,7 +21,9 @@
 //! series key.
 
 use std::borrow::Cow;
-use std::collections::hash_map::{Entry, HashMap};
+use std::collections::hash_map::Entry;
+
+use crate::hash::{keyed_map, KeyedMap};
 
 /// InfluxDB's limit on a series key (measurement, tags and field key) in bytes.
 pub const MAX_KEY_LENGTH: usize = 65535;
@@ -122,6 +124,75 @@ impl Line<'_> {
     }
 }
 
+/// The distinct series (measurement and tags) of a body's lines, numbered in order of first
+/// appearance: a body repeats few series over many lines, and what is known of a series (its
+/// stored key, its device) is worked out once. Up to [`SeriesIndex::LINEAR`] series are searched
+/// in order, comparing names by address before their text (the lines of a key [`parse`] read
+/// before share that line's names), more through a randomly keyed hash.
+#[derive(Default)]
+pub struct SeriesIndex<'l> {
+    seen: Vec<SeriesOf<'l>>,
+    hashed: Option<KeyedMap<SeriesOf<'l>, usize>>,
+}
+
+/// A series as a line gives it. Equal by text; names at the same address are equal at once.
+#[derive(Clone, Copy, Hash)]
+struct SeriesOf<'l>(&'l str, &'l [(Cow<'l, str>, Cow<'l, str>)]);
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
+impl PartialEq for SeriesOf<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        same(self.0, other.0)
+            && self.1.len() == other.1.len()
+            && (self.1.iter().zip(other.1)).all(|((k, v), (ok, ov))| same(k, ok) && same(v, ov))
+    }
+}
+
+impl Eq for SeriesOf<'_> {}
+
+impl<'l> SeriesIndex<'l> {
+    /// Up to this many series, a line finds its own by comparing, not by hashing.
+    pub const LINEAR: usize = 16;
+
+    /// The number of the series of `measurement` and `tags`, and whether it is new.
+    pub fn number(
+        &mut self,
+        measurement: &'l str,
+        tags: &'l [(Cow<'l, str>, Cow<'l, str>)],
+    ) -> (usize, bool) {
+        let series = SeriesOf(measurement, tags);
+        let found = match &self.hashed {
+            None => self.seen.iter().position(|s| *s == series),
+            Some(index) => index.get(&series).copied(),
+        };
+        if let Some(n) = found {
+            return (n, false);
+        }
+        let n = self.seen.len();
+        self.seen.push(series);
+        if let Some(index) = &mut self.hashed {
+            index.insert(series, n);
+        } else if self.seen.len() > Self::LINEAR {
+            let mut index = keyed_map();
+            index.extend(self.seen.iter().enumerate().map(|(i, s)| (*s, i)));
+            self.hashed = Some(index);
+        }
+        (n, true)
+    }
+
+    /// How many series were numbered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
 /// Why a line was not written. `Display` gives InfluxDB's text:
 /// `unable to parse 'cpu value=': missing field value`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -166,9 +237,9 @@ pub fn parse_at_most(
     // The first line of each key (measurement and tags) read so far, by the key's text: a body
     // that repeats its series line after line reads a line of a known key from its fields on.
     // A body whose first lines bring no repeats (Telegraf sends each series once a flush) stops
-    // looking, so that it does not pay for the lookups. (Std's randomly keyed hasher: keys
-    // chosen to collide cannot make a body cost more than its lines.)
-    let mut keys: HashMap<&str, usize> = HashMap::new();
+    // looking, so that it does not pay for the lookups. (A randomly keyed hasher: keys chosen
+    // to collide cannot make a body cost more than its lines.)
+    let mut keys: KeyedMap<&str, usize> = keyed_map();
     let (mut looked, mut found) = (0usize, 0usize);
     while pos < b.len() {
         let end = scan_line(b, pos);
@@ -594,11 +665,11 @@ fn read_fields(set: &str, key_len: usize) -> Result<Vec<(Cow<'_, str>, FieldValu
     let mut fields: Vec<(Cow<'_, str>, FieldValue)> = Vec::new();
     // Where each key stands in `fields`, for a repeated key to find its place: searching the
     // fields read so far made a line of n fields cost n² comparisons (minutes for a million).
-    // Std's randomly keyed hasher keeps keys chosen to collide from bringing that back. Filled
+    // A randomly keyed hasher keeps keys chosen to collide from bringing that back. Filled
     // once a line has `LINEAR_FIELDS` fields: below that a search costs less than hashing
     // (most lines have one to a few fields); keys without escapes are borrowed.
     const LINEAR_FIELDS: usize = 16;
-    let mut place: HashMap<Cow<'_, str>, usize> = HashMap::new();
+    let mut place: Option<KeyedMap<Cow<'_, str>, usize>> = None;
     // The first occurrence of a key with another type than its first.
     let mut clash: Option<(Cow<'_, str>, FieldValue)> = None;
     let mut i = 0;
@@ -645,9 +716,11 @@ fn read_fields(set: &str, key_len: usize) -> Result<Vec<(Cow<'_, str>, FieldValu
                 None => fields.push((key, value)),
             }
         } else {
-            if place.is_empty() {
+            let place = place.get_or_insert_with(|| {
+                let mut place = keyed_map();
                 place.extend((fields.iter().enumerate()).map(|(at, (k, _))| (k.clone(), at)));
-            }
+                place
+            });
             match place.entry(key) {
                 Entry::Occupied(e)
                     if e.key() != "time" && !same_type(&fields[*e.get()].1, &value) =>
@@ -752,6 +825,55 @@ mod tests {
             parse_at_most(&garbage, p, 0, 1_000).map(|(l, e)| (l.len(), e.len())),
             Ok((0, 1_000))
         );
+    }
+
+    #[test]
+    fn series_are_numbered_by_first_appearance_however_their_names_are_held() {
+        // 40 series (more than are searched in order), written three times: the second time
+        // with their tags in another order, so that their names are other text than the first
+        // lines' (the host's escaped space makes it a copy every time, the region is borrowed
+        // from each line); then 40 others.
+        let series = |k: usize, swapped: bool| {
+            let (host, region) = (format!("host=h\\ {k}"), format!("region=r{}", k % 3));
+            match swapped {
+                false => format!("cpu,{host},{region}"),
+                true => format!("cpu,{region},{host}"),
+            }
+        };
+        let mut body = String::new();
+        for (round, swapped) in [(0, false), (1, true), (2, false)] {
+            for k in 0..40 {
+                body.push_str(&format!("{} v={round} {k}\n", series(k, swapped)));
+            }
+        }
+        for k in 0..40 {
+            body.push_str(&format!("cpu,host=g{k} v=3 {k}\n"));
+        }
+        let (lines, errors) = parse(&body, Precision::Nanoseconds, 0);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(lines[0].tags[0].1, "h 0");
+        let mut index = SeriesIndex::default();
+        let numbers: Vec<(usize, bool)> = lines
+            .iter()
+            .map(|l| index.number(&l.measurement, &l.tags))
+            .collect();
+        let expected: Vec<(usize, bool)> = (0..40)
+            .map(|k| (k, true))
+            .chain((0..80).map(|k| (k % 40, false)))
+            .chain((40..80).map(|k| (k, true)))
+            .collect();
+        assert_eq!(numbers, expected);
+        assert_eq!(index.len(), 80);
+
+        // A measurement alone, and the same tags under another measurement, are other series.
+        let body = "cpu v=1\nmem,host=h0 v=1\ncpu,host=h0 v=1\ncpu v=2\n";
+        let (lines, _) = parse(body, Precision::Nanoseconds, 0);
+        let mut index = SeriesIndex::default();
+        let numbers: Vec<(usize, bool)> = lines
+            .iter()
+            .map(|l| index.number(&l.measurement, &l.tags))
+            .collect();
+        assert_eq!(numbers, [(0, true), (1, true), (2, true), (0, false)]);
     }
 
     const NOW: i64 = 1_595_324_700_123_456_789;

@@ -19,7 +19,7 @@ use fieldline_domain::{
 use crate::auth::ConduitCaller;
 use crate::error::{corrupt, Conflict, Entity, Error, Result};
 use crate::limits::{self, Subject};
-use crate::ports::{ChannelRef, Reserved, Store, Tenant};
+use crate::ports::{ChannelRef, ChannelRefs, Reserved, Store, Tenant};
 
 /// Which API the points came through: it decides the rate limit, what an unknown device or
 /// channel means, and the names automatic registration gives.
@@ -204,7 +204,7 @@ pub fn ingest(
         auto_register && authorize(principal, Action::RegisterFromData, tenant.id()).is_ok();
     let mut targets: Vec<(Target<'_>, Vec<&Incoming>)> = Vec::with_capacity(by_device.len());
     // The channels of the known devices, by their index in `targets`.
-    let mut refs: HashMap<usize, HashMap<String, ChannelRef>> = HashMap::new();
+    let mut refs: HashMap<usize, ChannelRefs> = HashMap::new();
     for (key, group) in by_device {
         match known.remove(key) {
             Some((device, channels)) => {
@@ -444,7 +444,7 @@ fn check_push(
     tenant: &Tenant,
     device: &Device,
     group: &[&Incoming],
-    refs: &HashMap<String, ChannelRef>,
+    refs: &ChannelRefs,
 ) -> Result<()> {
     let unknown: Vec<&str> = group
         .iter()

@@ -20,6 +20,7 @@ use fieldline_domain::{
 use fieldline_domain::{Incident, IncidentKind, NewIncident};
 
 use crate::error::{Error, Result};
+use fieldline_domain::hash::{keyed_map, KeyedMap};
 
 /// An organization a caller was authenticated into; every port method that takes one reads and
 /// writes inside that organization only.
@@ -313,7 +314,10 @@ pub trait Users {
 }
 
 /// A device with its channels by communicationId (what an upload resolves).
-pub type DeviceChannels = (Device, HashMap<String, ChannelRef>);
+/// A device's channel handles by communicationId (looked up once a point).
+pub type ChannelRefs = KeyedMap<String, ChannelRef>;
+
+pub type DeviceChannels = (Device, ChannelRefs);
 
 /// Devices, their sensors and channels.
 pub trait Devices {
@@ -380,8 +384,7 @@ pub trait Devices {
         now: Timestamp,
     ) -> Result<Channel>;
     /// A device's channels by communicationId.
-    fn channel_refs(&self, tenant: &Tenant, device: &Device)
-        -> Result<HashMap<String, ChannelRef>>;
+    fn channel_refs(&self, tenant: &Tenant, device: &Device) -> Result<ChannelRefs>;
     /// The organization's channels with these keys.
     fn channels_by_key(&self, tenant: &Tenant, keys: &[i64]) -> Result<Vec<Channel>>;
 }
@@ -585,12 +588,18 @@ pub struct StoredFieldType {
 
 /// Stored field types by measurement, then field, looked up by `&str` (a body's every value is
 /// checked against them: no key to allocate).
-#[derive(Clone, Debug, Default)]
-pub struct FieldTypes(HashMap<String, HashMap<String, query::FieldType>>);
+#[derive(Clone, Debug)]
+pub struct FieldTypes(KeyedMap<String, KeyedMap<String, query::FieldType>>);
+
+impl Default for FieldTypes {
+    fn default() -> Self {
+        FieldTypes(keyed_map())
+    }
+}
 
 impl FieldTypes {
     /// The types of a measurement's fields, if it has any.
-    pub fn of(&self, measurement: &str) -> Option<&HashMap<String, query::FieldType>> {
+    pub fn of(&self, measurement: &str) -> Option<&KeyedMap<String, query::FieldType>> {
         self.0.get(measurement)
     }
 
@@ -601,7 +610,7 @@ impl FieldTypes {
     pub fn insert(&mut self, t: StoredFieldType) {
         self.0
             .entry(t.measurement)
-            .or_default()
+            .or_insert_with(keyed_map)
             .insert(t.field, t.ty);
     }
 }

@@ -1,14 +1,14 @@
 //! Devices, sensors and channels, with the Sensorbis rules (communicationId unique per device,
 //! every object inside its organization), and the channel handles points are written through.
 
-use std::collections::HashMap;
-
+use fieldline_domain::hash::keyed_map;
 use fieldline_domain::{
     Calibration, Channel, ChannelFields, ChannelId, CommunicationId, Description, Device,
     DeviceFields, DeviceId, DeviceMeta, Email, Grouping, Location, Name, NetworkId,
     NotificationInterval, Purpose, Sensor, SensorFields, SensorId, ShortText, Thresholds,
     Timestamp, Unit, UtcOffset, Uuid, ValueRange,
 };
+use fieldline_service::ports::ChannelRefs;
 
 use crate::db::{transaction, Db, Row, Value};
 use crate::error::{BackendFailure, Conflict, Entity, Error, Result};
@@ -233,7 +233,7 @@ pub fn devices_with_channels(
         params.extend(chunk.iter().cloned());
         for r in db.execute(&sql, &params)?.iter() {
             match (r.opt_text(DEVICE_COLUMNS)?, out.last_mut()) {
-                (None, _) => out.push((device_from(&r)?, HashMap::new())),
+                (None, _) => out.push((device_from(&r)?, keyed_map())),
                 (Some(comm), Some((d, channels))) if d.key == r.i64(0)? => {
                     channels.insert(
                         comm.to_owned(),
@@ -700,11 +700,7 @@ pub fn channel_ref(db: &dyn Db, tenant: &Tenant, id: ChannelId) -> Result<Channe
 
 /// A device's channel handles by communicationId: what ingestion resolves names against (one
 /// query per request, however many values it carries).
-pub fn channel_refs(
-    db: &dyn Db,
-    tenant: &Tenant,
-    device: DeviceId,
-) -> Result<HashMap<String, ChannelRef>> {
+pub fn channel_refs(db: &dyn Db, tenant: &Tenant, device: DeviceId) -> Result<ChannelRefs> {
     let key = device_key(db, tenant, device)?;
     channel_refs_by_key(db, tenant, key)
 }
@@ -714,7 +710,7 @@ pub(crate) fn channel_refs_by_key(
     db: &dyn Db,
     tenant: &Tenant,
     device_key: i64,
-) -> Result<HashMap<String, ChannelRef>> {
+) -> Result<ChannelRefs> {
     // `+org_key`: the tenant filter stays, but the planner must not pick the organization's
     // index (every channel of the organization) over the device's (device_key,
     // communication_id): without statistics it did, and uploads slowed as organizations grew.
@@ -722,17 +718,15 @@ pub(crate) fn channel_refs_by_key(
         "SELECT communication_id, key FROM channels WHERE device_key = ? AND +org_key = ?",
         &[device_key.into(), tenant.key.into()],
     )?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.text(0)?.to_owned(),
-                ChannelRef {
-                    org_key: tenant.key,
-                    key: r.i64(1)?,
-                },
-            ))
-        })
-        .collect()
+    let mut refs = keyed_map();
+    for r in rows.iter() {
+        let channel = ChannelRef {
+            org_key: tenant.key,
+            key: r.i64(1)?,
+        };
+        refs.insert(r.text(0)?.to_owned(), channel);
+    }
+    Ok(refs)
 }
 
 #[cfg(test)]

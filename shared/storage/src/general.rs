@@ -12,11 +12,10 @@
 
 use std::collections::HashMap;
 
-use fieldline_domain::line_protocol::{FieldValue, Line};
+use fieldline_domain::line_protocol::{FieldValue, Line, SeriesIndex};
 use fieldline_domain::query::write_plan::{self, stored_fields};
 use fieldline_domain::query::{ddl, FieldType, TimeRange, Value as FieldData};
 use fieldline_domain::Timestamp;
-use std::borrow::Cow;
 
 use crate::counters;
 use crate::db::{placeholders, transaction, Db, Value};
@@ -513,12 +512,6 @@ fn record_types(
     Ok(())
 }
 
-/// A line's series as the line gives it: its measurement and its tags.
-type SeriesOf<'a> = (&'a str, &'a [(Cow<'a, str>, Cow<'a, str>)]);
-
-/// Up to this many distinct series, a body's lines find theirs by comparing, not by hashing.
-const LINEAR_SERIES: usize = 16;
-
 /// A body's distinct series (a body repeats few series over many lines: only those are
 /// encoded, sorted and looked up) and the index of each line's series among them.
 struct BodySeries<'a> {
@@ -532,32 +525,16 @@ struct BodySeries<'a> {
 
 impl<'a> BodySeries<'a> {
     fn of(lines: &[&'a Line]) -> Self {
-        // The distinct series as the lines give them; up to `LINEAR_SERIES` of them are
-        // searched in order (cheaper than hashing every line's tags), more through `index`.
-        let mut seen: Vec<SeriesOf<'a>> = Vec::new();
-        let mut index: HashMap<SeriesOf<'a>, usize> = HashMap::new();
+        let mut index = SeriesIndex::default();
         let mut distinct: Vec<(&'a str, String)> = Vec::new();
         let of_line = lines
             .iter()
             .map(|l| {
-                let series: SeriesOf<'a> = (&*l.measurement, l.tags.as_slice());
-                let found = if seen.len() <= LINEAR_SERIES {
-                    seen.iter().position(|s| *s == series)
-                } else {
-                    index.get(&series).copied()
-                };
-                found.unwrap_or_else(|| {
-                    seen.push(series);
-                    distinct.push((series.0, encode_tags(series.1)));
-                    if seen.len() > LINEAR_SERIES {
-                        if index.is_empty() {
-                            index.extend(seen.iter().enumerate().map(|(i, s)| (*s, i)));
-                        } else {
-                            index.insert(series, seen.len() - 1);
-                        }
-                    }
-                    seen.len() - 1
-                })
+                let (n, new) = index.number(&l.measurement, &l.tags);
+                if new {
+                    distinct.push((&l.measurement, encode_tags(&l.tags)));
+                }
+                n
             })
             .collect::<Vec<usize>>();
         let mut previous: Vec<Option<&Line>> = vec![None; distinct.len()];

@@ -278,7 +278,7 @@ impl<D: Db> Devices for SqlStore<D> {
         &self,
         tenant: &Tenant,
         device: &Device,
-    ) -> Result<HashMap<String, ChannelRef>> {
+    ) -> Result<fieldline_service::ports::ChannelRefs> {
         devices::channel_refs_by_key(&self.0, tenant, device.key)
     }
 

@@ -2,10 +2,10 @@
 //! into the database's general series as the write plan decides ([`write_plan::plan`]).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use fieldline_domain::line_protocol::{Line, LineError};
+use fieldline_domain::line_protocol::{Line, LineError, SeriesIndex};
 use fieldline_domain::query::write::{field_points, model_tags, outcome, DeviceKey};
 use fieldline_domain::query::write_plan::{self, Destination, WriteAnswer};
 use fieldline_domain::query::{self, ddl, FieldType};
@@ -83,14 +83,15 @@ pub fn write(
     // Only the model's database has channels: another's lines are not looked at twice.
     let model_db = db == database;
     // The tags of each series, read once for all its lines: a body repeats a few series.
-    type SeriesKey<'l> = (&'l str, &'l [(Cow<'l, str>, Cow<'l, str>)]);
-    let mut series: HashMap<SeriesKey<'_>, Option<(DeviceKey, Arc<Naming>)>> = HashMap::new();
+    let mut series = SeriesIndex::default();
+    let mut named_series: Vec<Option<(DeviceKey, Arc<Naming>)>> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let named = if model_db {
-            series
-                .entry((&line.measurement, &line.tags))
-                .or_insert_with(|| naming_of(line))
-                .as_ref()
+            let (n, new) = series.number(&line.measurement, &line.tags);
+            if new {
+                named_series.push(naming_of(line));
+            }
+            named_series[n].as_ref()
         } else {
             None
         };
