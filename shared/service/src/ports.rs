@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use fieldline_domain::alarm::{AlarmState, ConditionKey};
 use fieldline_domain::deviation::{ChannelSettings, DeviceSettings, Input};
+use fieldline_domain::hash::{keyed_map, KeyedMap};
 use fieldline_domain::notify::ChannelAlarms;
 use fieldline_domain::topics::{Kinds, QuietHours, TopicSubscription};
 use fieldline_domain::view::PlanImageInfo;
@@ -20,7 +21,6 @@ use fieldline_domain::{
 use fieldline_domain::{Incident, IncidentKind, NewIncident};
 
 use crate::error::{Error, Result};
-use fieldline_domain::hash::{keyed_map, KeyedMap};
 
 /// An organization a caller was authenticated into; every port method that takes one reads and
 /// writes inside that organization only.
@@ -313,10 +313,10 @@ pub trait Users {
     ) -> Result<(Tenant, Membership)>;
 }
 
-/// A device with its channels by communicationId (what an upload resolves).
 /// A device's channel handles by communicationId (looked up once a point).
 pub type ChannelRefs = KeyedMap<String, ChannelRef>;
 
+/// A device with its channels by communicationId (what an upload resolves).
 pub type DeviceChannels = (Device, ChannelRefs);
 
 /// Devices, their sensors and channels.
