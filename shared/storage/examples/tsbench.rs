@@ -57,8 +57,9 @@
 //!
 //! **The ceiling** writes the rows of an ingest workload with rusqlite alone into a database
 //! file of Fieldline's schema (`fieldline_storage::migrate`: WAL, the `points` table), one
-//! transaction per request's batch (`--group N`: per N requests' batches), a cached prepared statement per row (the same upsert as
-//! Fieldline's), `synchronous=FULL` as the host runs SQLite, from one thread.
+//! transaction per request's batch (`--group N`: per N requests' batches), a cached prepared
+//! statement per row (the same upsert as Fieldline's), `synchronous=FULL` as the host runs
+//! SQLite, from one thread.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
