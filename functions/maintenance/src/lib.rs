@@ -24,9 +24,13 @@ use fieldline_service::prelude::*;
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
 
-/// (channel, hour) pairs rolled up per transaction: at 1 Hz, 100 hours are 360,000 points, a
-/// fraction of a second of the writer, which ingestion waits for meanwhile.
-const ROLLUP_BATCH: usize = 100;
+/// How long one roll-up transaction should hold the writer, which ingestion waits for
+/// meanwhile: the number of (channel, hour) pairs a transaction takes follows it ([`Batch`]).
+const ROLLUP_HOLD: Duration = Duration::from_millis(25);
+/// (channel, hour) pairs in the first roll-up transaction of a tick, and at most in any: at
+/// 1 Hz, 8 hours are 28,800 points; the most only ever for sparse hours that roll up quickly.
+const ROLLUP_FIRST: usize = 8;
+const ROLLUP_MOST: usize = 1000;
 /// How long one tick may roll up; the rest waits for the next tick (a minute later).
 const ROLLUP_BUDGET: Duration = Duration::from_secs(20);
 /// Rows one retention statement deletes: a short hold of the writer, which ingestion waits for.
@@ -55,14 +59,18 @@ fn work(store: &fieldline_component::Store) -> Result<Report, String> {
     let now = Timestamp::now();
     let mut report = Report::default();
     let started = Instant::now();
+    let mut batch = Batch::new(ROLLUP_FIRST, ROLLUP_MOST, ROLLUP_HOLD);
     loop {
+        let size = batch.size();
+        let took = Instant::now();
         let n = store
-            .roll_up_pending(ROLLUP_BATCH, now)
+            .roll_up_pending(size, now)
             .map_err(|e| format!("rolling up hours: {e}"))?;
         report.rolled += n;
-        if n < ROLLUP_BATCH || started.elapsed() > ROLLUP_BUDGET {
+        if n < size || started.elapsed() > ROLLUP_BUDGET {
             break;
         }
+        batch.took(took.elapsed());
     }
     report.purged = store
         .purge_expired_counters(now)
@@ -104,6 +112,45 @@ fn work(store: &fieldline_component::Store) -> Result<Report, String> {
         }
     }
     Ok(report)
+}
+
+/// The size of the next batch of a job done in transactions that each hold the writer: sized
+/// so that one takes about `hold`, from how long the last one took. Data differ by orders of
+/// magnitude in how long an item takes (an hour of 1 Hz points against an hour with a point a
+/// minute, or a backfill of hours at 1 kHz), so a fixed count either holds ingestion up for
+/// seconds or makes thousands of tiny transactions. Grows at most twofold a batch.
+#[derive(Debug)]
+struct Batch {
+    size: usize,
+    most: usize,
+    hold: Duration,
+}
+
+impl Batch {
+    fn new(first: usize, most: usize, hold: Duration) -> Self {
+        Batch {
+            size: first.clamp(1, most.max(1)),
+            most: most.max(1),
+            hold,
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The last batch, of [`Batch::size`] items, took `took`.
+    fn took(&mut self, took: Duration) {
+        let per_item = took.as_secs_f64() / self.size as f64;
+        let fits = if per_item > 0.0 {
+            self.hold.as_secs_f64() / per_item
+        } else {
+            f64::INFINITY
+        };
+        // `as` saturates; the bounds keep it between 1 and twice the last size.
+        let next = (fits.floor() as usize).min(self.size.saturating_mul(2));
+        self.size = next.clamp(1, self.most);
+    }
 }
 
 struct Maintenance;
@@ -158,3 +205,41 @@ fn handle(req: Request) -> Response {
 }
 
 export!(Maintenance);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_batch_that_held_the_writer_too_long_is_followed_by_a_smaller_one() {
+        let mut b = Batch::new(100, 1000, 25 * MS);
+        // 100 items in 600 ms: 6 ms an item, so 4 fit into 25 ms.
+        b.took(600 * MS);
+        assert_eq!(b.size(), 4);
+        // One item alone over the hold: still one, never none.
+        let mut b = Batch::new(8, 1000, 25 * MS);
+        b.took(8 * 2000 * MS);
+        assert_eq!(b.size(), 1);
+        b.took(2000 * MS);
+        assert_eq!(b.size(), 1);
+    }
+
+    #[test]
+    fn quick_batches_grow_at_most_twofold_up_to_the_most() {
+        let mut b = Batch::new(8, 100, 25 * MS);
+        b.took(MS);
+        assert_eq!(b.size(), 16);
+        b.took(Duration::ZERO);
+        assert_eq!(b.size(), 32);
+        for _ in 0..10 {
+            b.took(MS);
+        }
+        assert_eq!(b.size(), 100);
+        // Just under the hold: it stays about where it is.
+        let mut b = Batch::new(10, 100, 25 * MS);
+        b.took(20 * MS);
+        assert_eq!(b.size(), 12);
+    }
+}

@@ -467,12 +467,23 @@ fn minute_rollups_sql(batch: &str) -> String {
     )
 }
 
+/// A roll-up batch on SQLite (`?1` pairs, `?2` the last ended hour): read in the key's order,
+/// with no sort ([`roll_up_pending`]).
+pub(crate) const ROLLUP_BATCH_SQL: &str = "SELECT channel_key, hour FROM rollup_pending \
+    WHERE hour <= ?2 ORDER BY channel_key, hour LIMIT ?1";
+
 /// Recomputes the hourly rollups of up to `max_hours` pending (channel, hour) pairs of hours
-/// that ended by `ended_by`, oldest hours first, from the raw points, and clears them; returns
-/// how many were rolled up (fewer than `max_hours`: nothing is left). One transaction, so that
-/// no write lands between the computation and the clearing (the host gives a transaction its
-/// writer); keep `max_hours` small enough (a few hundred hours of 1 Hz data) that ingestion does
-/// not wait long.
+/// that ended by `ended_by`, from the raw points, and clears them; returns how many were rolled
+/// up (fewer than `max_hours`: nothing is left). One transaction, so that no write lands
+/// between the computation and the clearing (the host gives a transaction its writer); keep
+/// `max_hours` small enough that ingestion does not wait long (the maintenance job sizes it by
+/// how long the last batch took).
+///
+/// The pairs are taken in the order of `rollup_pending`'s key, channel then hour, so that a
+/// batch is a seek and a short scan of that key's index however many pairs are pending: in
+/// the order of hours, it was a scan and a sort of all of them, three times a batch (49 ms
+/// each at 720,000 pending pairs, a month's backfill of 1,000 channels). Which pairs go first
+/// changes no answer: reads sum a pending hour's points.
 ///
 /// The hour being written stays pending: rolled up every tick, it would be summed again from
 /// all its points so far each time (30 times a point on average at a tick a minute), holding
@@ -491,7 +502,7 @@ pub fn roll_up_pending(db: &dyn Db, max_hours: usize, ended_by: Timestamp) -> Re
             &format!(
                 "WITH b AS (DELETE FROM rollup_pending WHERE (channel_key, hour) IN ( \
                  SELECT channel_key, hour FROM rollup_pending WHERE hour <= ?2 \
-                 ORDER BY hour, channel_key LIMIT ?1 FOR UPDATE SKIP LOCKED) \
+                 ORDER BY channel_key, hour LIMIT ?1 FOR UPDATE SKIP LOCKED) \
                  RETURNING channel_key, hour), \
              r AS (INSERT INTO rollups (channel_key, hour, count, sum, min, max) \
                  SELECT b.channel_key, b.hour, count(*), sum(p.value), min(p.value), \
@@ -511,8 +522,7 @@ pub fn roll_up_pending(db: &dyn Db, max_hours: usize, ended_by: Timestamp) -> Re
         return Ok(usize::try_from(n).unwrap_or(usize::MAX));
     }
     transaction(db, |db| {
-        const BATCH: &str = "SELECT channel_key, hour FROM rollup_pending WHERE hour <= ?2 \
-             ORDER BY hour, channel_key LIMIT ?1";
+        const BATCH: &str = ROLLUP_BATCH_SQL;
         let params = [limit.into(), last_hour.into()];
         db.execute(
             &format!(
