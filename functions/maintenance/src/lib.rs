@@ -27,9 +27,13 @@ use spin_sdk::http::{Request, Response};
 /// How long one roll-up transaction should hold the writer, which ingestion waits for
 /// meanwhile: the number of (channel, hour) pairs a transaction takes follows it ([`Batch`]).
 const ROLLUP_HOLD: Duration = Duration::from_millis(25);
-/// (channel, hour) pairs in the first roll-up transaction of a tick, and at most in any: at
-/// 1 Hz, 8 hours are 28,800 points; the most only ever for sparse hours that roll up quickly.
+/// (channel, hour) pairs in the first roll-up transaction of a tick, the fewest in any and the
+/// most: at 1 Hz, 8 hours are 28,800 points; the most only ever for sparse hours that roll up
+/// quickly. The fewest because a batch's time includes its wait for the writer: under heavy
+/// ingestion that wait alone would shrink batches to one pair, and the roll-up would fall
+/// behind the hours being written.
 const ROLLUP_FIRST: usize = 8;
+const ROLLUP_LEAST: usize = 4;
 const ROLLUP_MOST: usize = 1000;
 /// How long one tick may roll up; the rest waits for the next tick (a minute later).
 const ROLLUP_BUDGET: Duration = Duration::from_secs(20);
@@ -59,7 +63,7 @@ fn work(store: &fieldline_component::Store) -> Result<Report, String> {
     let now = Timestamp::now();
     let mut report = Report::default();
     let started = Instant::now();
-    let mut batch = Batch::new(ROLLUP_FIRST, ROLLUP_MOST, ROLLUP_HOLD);
+    let mut batch = Batch::new(ROLLUP_FIRST, ROLLUP_LEAST..=ROLLUP_MOST, ROLLUP_HOLD);
     loop {
         let size = batch.size();
         let took = Instant::now();
@@ -122,15 +126,20 @@ fn work(store: &fieldline_component::Store) -> Result<Report, String> {
 #[derive(Debug)]
 struct Batch {
     size: usize,
+    least: usize,
     most: usize,
     hold: Duration,
 }
 
 impl Batch {
-    fn new(first: usize, most: usize, hold: Duration) -> Self {
+    /// `first` items first, then as many as fit in `hold` within `sizes`.
+    fn new(first: usize, sizes: std::ops::RangeInclusive<usize>, hold: Duration) -> Self {
+        let least = (*sizes.start()).max(1);
+        let most = (*sizes.end()).max(least);
         Batch {
-            size: first.clamp(1, most.max(1)),
-            most: most.max(1),
+            size: first.clamp(least, most),
+            least,
+            most,
             hold,
         }
     }
@@ -147,9 +156,9 @@ impl Batch {
         } else {
             f64::INFINITY
         };
-        // `as` saturates; the bounds keep it between 1 and twice the last size.
+        // `as` saturates; at most twice the last size, within the bounds.
         let next = (fits.floor() as usize).min(self.size.saturating_mul(2));
-        self.size = next.clamp(1, self.most);
+        self.size = next.clamp(self.least, self.most);
     }
 }
 
@@ -214,21 +223,25 @@ mod tests {
 
     #[test]
     fn a_batch_that_held_the_writer_too_long_is_followed_by_a_smaller_one() {
-        let mut b = Batch::new(100, 1000, 25 * MS);
+        let mut b = Batch::new(100, 1..=1000, 25 * MS);
         // 100 items in 600 ms: 6 ms an item, so 4 fit into 25 ms.
         b.took(600 * MS);
         assert_eq!(b.size(), 4);
         // One item alone over the hold: still one, never none.
-        let mut b = Batch::new(8, 1000, 25 * MS);
+        let mut b = Batch::new(8, 0..=1000, 25 * MS);
         b.took(8 * 2000 * MS);
         assert_eq!(b.size(), 1);
         b.took(2000 * MS);
         assert_eq!(b.size(), 1);
+        // Never fewer than the least.
+        let mut b = Batch::new(8, 4..=1000, 25 * MS);
+        b.took(8 * 2000 * MS);
+        assert_eq!(b.size(), 4);
     }
 
     #[test]
     fn quick_batches_grow_at_most_twofold_up_to_the_most() {
-        let mut b = Batch::new(8, 100, 25 * MS);
+        let mut b = Batch::new(8, 1..=100, 25 * MS);
         b.took(MS);
         assert_eq!(b.size(), 16);
         b.took(Duration::ZERO);
@@ -238,7 +251,7 @@ mod tests {
         }
         assert_eq!(b.size(), 100);
         // Just under the hold: it stays about where it is.
-        let mut b = Batch::new(10, 100, 25 * MS);
+        let mut b = Batch::new(10, 1..=100, 25 * MS);
         b.took(20 * MS);
         assert_eq!(b.size(), 12);
     }
