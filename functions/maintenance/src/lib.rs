@@ -27,13 +27,14 @@ use spin_sdk::http::{Request, Response};
 /// How long one roll-up transaction should hold the writer, which ingestion waits for
 /// meanwhile: the number of (channel, hour) pairs a transaction takes follows it ([`Batch`]).
 const ROLLUP_HOLD: Duration = Duration::from_millis(25);
-/// (channel, hour) pairs in the first roll-up transaction of a tick, the fewest in any and the
-/// most: at 1 Hz, 8 hours are 28,800 points; the most only ever for sparse hours that roll up
-/// quickly. The fewest because a batch's time includes its wait for the writer: under heavy
-/// ingestion that wait alone would shrink batches to one pair, and the roll-up would fall
-/// behind the hours being written.
+/// (channel, hour) pairs in the first roll-up transaction of a tick: at 1 Hz, 8 hours are
+/// 28,800 points.
 const ROLLUP_FIRST: usize = 8;
+/// The fewest pairs a roll-up transaction takes: a batch's time includes its wait for the
+/// writer, and under heavy ingestion that wait alone would shrink batches to one pair, so that
+/// the roll-up fell behind the hours being written.
 const ROLLUP_LEAST: usize = 4;
+/// The most pairs a roll-up transaction takes, only ever for sparse hours that roll up quickly.
 const ROLLUP_MOST: usize = 1000;
 /// How long one tick may roll up; the rest waits for the next tick (a minute later).
 const ROLLUP_BUDGET: Duration = Duration::from_secs(20);

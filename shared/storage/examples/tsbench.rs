@@ -1068,9 +1068,10 @@ fn mark_pending(
 
 /// What rolling up an hour that is still being written costs: `--channels` channels with
 /// `--minutes` of 1 Hz points in one hour, in a fresh database of Fieldline's schema at `--db`,
-/// then `roll_up_pending` in batches of 100 channel-hours, each a transaction. `ticking`: during the hour, which rolls up nothing (only ended hours are);
-/// `ended`: once it has ended, the one roll-up of the hour, which every minute's tick repeated
-/// when the hour being written was rolled up too.
+/// then `roll_up_pending` in batches of 100 channel-hours, each a transaction. `ticking`: during
+/// the hour, which rolls up nothing (only ended hours are); `ended`: once it has ended, the one
+/// roll-up of the hour, which every minute's tick repeated when the hour being written was
+/// rolled up too.
 fn roll_up(a: &Args) -> Result<serde_json::Value> {
     let path = a.req("db")?;
     let channels: i64 = a.num("channels", 1000)?;
