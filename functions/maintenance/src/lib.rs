@@ -67,7 +67,7 @@ fn work(store: &fieldline_component::Store) -> Result<Report, String> {
     let mut batch = Batch::new(ROLLUP_FIRST, ROLLUP_LEAST..=ROLLUP_MOST, ROLLUP_HOLD);
     loop {
         let size = batch.size();
-        let took = Instant::now();
+        let batch_started = Instant::now();
         let n = store
             .roll_up_pending(size, now)
             .map_err(|e| format!("rolling up hours: {e}"))?;
@@ -75,7 +75,7 @@ fn work(store: &fieldline_component::Store) -> Result<Report, String> {
         if n < size || started.elapsed() > ROLLUP_BUDGET {
             break;
         }
-        batch.took(took.elapsed());
+        batch.took(batch_started.elapsed());
     }
     report.purged = store
         .purge_expired_counters(now)

@@ -131,7 +131,9 @@ impl Line<'_> {
 /// before share that line's names), more through a randomly keyed hash.
 #[derive(Default)]
 pub struct SeriesIndex<'l> {
+    /// The series in order, while there are at most [`SeriesIndex::LINEAR`]; then empty.
     seen: Vec<SeriesOf<'l>>,
+    /// Every series with its number, once there are more.
     hashed: Option<KeyedMap<SeriesOf<'l>, usize>>,
 }
 
@@ -171,25 +173,29 @@ impl<'l> SeriesIndex<'l> {
         if let Some(n) = found {
             return (n, false);
         }
-        let n = self.seen.len();
-        self.seen.push(series);
+        let n = self.len();
         if let Some(index) = &mut self.hashed {
             index.insert(series, n);
-        } else if self.seen.len() > Self::LINEAR {
-            let mut index = keyed_map();
-            index.extend(self.seen.iter().enumerate().map(|(i, s)| (*s, i)));
-            self.hashed = Some(index);
+        } else {
+            self.seen.push(series);
+            if self.seen.len() > Self::LINEAR {
+                let mut index = keyed_map();
+                index.extend(self.seen.drain(..).enumerate().map(|(i, s)| (s, i)));
+                self.hashed = Some(index);
+            }
         }
         (n, true)
     }
 
     /// How many series were numbered.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.hashed
+            .as_ref()
+            .map_or(self.seen.len(), |index| index.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.len() == 0
     }
 }
 
