@@ -25,6 +25,16 @@ impl Timestamp {
         Timestamp(ms.clamp(Self::MIN.0, Self::MAX.0))
     }
 
+    /// The current time as [`Timestamp::now`] reads it and, from the same reading, in
+    /// nanoseconds since the epoch: what InfluxDB stamps a line written without a time with.
+    pub fn now_with_ns() -> (Timestamp, i64) {
+        let ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let ms = ns.div_euclid(1_000_000);
+        (Timestamp(ms.clamp(Self::MIN.0, Self::MAX.0)), ns)
+    }
+
     pub fn from_millis(ms: i64) -> Result<Timestamp, ParseError> {
         if (Self::MIN.0..=Self::MAX.0).contains(&ms) {
             Ok(Timestamp(ms))

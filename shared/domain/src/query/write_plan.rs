@@ -213,8 +213,8 @@ pub fn plan(
             refused += 1;
             reason.get_or_insert_with(|| {
                 format!(
-                    "invalid tag key: input tag \"time\" on measurement {} is invalid",
-                    go_quote(&line.measurement)
+                    "invalid tag key: input tag \"time\" on measurement \"{}\" is invalid",
+                    line.measurement
                 )
             });
         }
@@ -230,9 +230,8 @@ pub fn plan(
             refused += 1;
             reason.get_or_insert_with(|| {
                 format!(
-                    "too many fields: a point of measurement {} has {} fields, at most \
+                    "too many fields: a point of measurement \"{m}\" has {} fields, at most \
                      {MAX_FIELDS_PER_POINT} are stored",
-                    go_quote(m),
                     line.fields.len()
                 )
             });
@@ -242,8 +241,7 @@ pub fn plan(
             refused += 1;
             reason.get_or_insert_with(|| {
                 format!(
-                    "invalid field name: input field \"time\" on measurement {} is invalid",
-                    go_quote(m)
+                    "invalid field name: input field \"time\" on measurement \"{m}\" is invalid"
                 )
             });
             return false;
@@ -260,10 +258,8 @@ pub fn plan(
                     refused += 1;
                     reason.get_or_insert_with(|| {
                         format!(
-                            "field type conflict: input field {} on measurement {} is type {}, \
-                             already exists as type {}",
-                            go_quote(field),
-                            go_quote(m),
+                            "field type conflict: input field \"{field}\" on measurement \"{m}\" \
+                             is type {}, already exists as type {}",
                             written.name(),
                             t.name()
                         )

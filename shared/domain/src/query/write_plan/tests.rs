@@ -56,6 +56,35 @@ fn a_new_field_takes_the_type_of_its_first_point_even_one_dropped() {
     assert_eq!(p.answer.status, 400);
 }
 
+/// InfluxDB's shard writes the names into its reasons as they are, between quotes (`"%s"`),
+/// not escaped as Go's `%q` would: a client that matches the text sees the measurement it wrote.
+#[test]
+fn names_in_a_reason_are_written_as_they_are() {
+    let p = plan_of(
+        "\"quoted\",t=1 f=\"s\" 1\nback\\slash v=1i 2\n",
+        found(),
+        &[
+            ("\"quoted\".f", FieldType::Float),
+            ("back\\slash.v", FieldType::String),
+        ],
+    );
+    assert_eq!(
+        p.answer.error.as_deref(),
+        Some(
+            "partial write: field type conflict: input field \"f\" on measurement \"\"quoted\"\" \
+             is type string, already exists as type float dropped=2"
+        )
+    );
+    let p = plan_of("a\"b,time=x v=1 1\n", found(), &[]);
+    assert_eq!(
+        p.answer.error.as_deref(),
+        Some(
+            "partial write: invalid tag key: input tag \"time\" on measurement \"a\"b\" is \
+             invalid dropped=1"
+        )
+    );
+}
+
 #[test]
 fn the_time_tag_is_reported_before_a_type_conflict_written_earlier() {
     let p = plan_of(
@@ -240,10 +269,10 @@ fn the_write_cases_get_influxdbs_answers() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(differ.len(), DIFFERENT.len());
-    // Every POST /write was judged (81); not the reads, the set-up, teardown and deleting
+    // Every POST /write was judged (84); not the reads, the set-up, teardown and deleting
     // queries (CREATE/DROP DATABASE, DROP MEASUREMENT, DROP SERIES, DELETE) and the GET /write
     // (405, the HTTP layer's).
-    assert_eq!((judged, not_judged.len()), (81, 116), "{not_judged:?}");
+    assert_eq!((judged, not_judged.len()), (84, 116), "{not_judged:?}");
     // The field types left agree with SHOW FIELD KEYS of the `*_field_keys` and `fresh` cases,
     // and of the repeated field keys (the fields before a conflicting occurrence are created).
     for (name, statement, measurement) in [
