@@ -190,7 +190,7 @@ fn the_write_cases_get_influxdbs_answers_over_storage() {
         ("write_missing_db_check", MODEL_LISTED),
         ("write_teardown_check", MODEL_LISTED),
     ]);
-    replay_over_storage("writes.toml", "write_", (179, 1), &different);
+    replay_over_storage("writes.toml", "write_", (182, 1), &different);
 }
 
 #[test]
@@ -216,5 +216,5 @@ fn storage_gives_influxdbs_answers_over_general_series() {
     let db = database();
     let (tenant, _) = organization(&*db);
     let mut source = storage::QuerySource::new(&*db, &tenant, MODEL);
-    harness::replay(&mut source, 413, &[]);
+    harness::replay(&mut source, 427, &[]);
 }

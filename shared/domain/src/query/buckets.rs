@@ -341,7 +341,7 @@ impl Plan {
                 }
                 while start <= range.max {
                     let row = match data.get(&start) {
-                        Some((v, sel)) => Some((v.clone(), *sel)),
+                        Some((v, sel)) => Some((self.fill_silent(start, v, data, &rows), *sel)),
                         None => self
                             .filled(start, data, self.previous(start, data, &rows))
                             .map(|v| (v, None)),
@@ -366,6 +366,40 @@ impl Plan {
             rows.reverse();
         }
         rows
+    }
+
+    /// A bucket's values with each percentile that selected no point (`percentile(x, 0)`, or
+    /// 5 of fewer than 10 points) filled as an empty bucket of that call: InfluxDB runs each
+    /// call on its own iterator, and its fill iterator fills the window such a call emits
+    /// nothing for, though the row is there for the other calls (with `fill(-1)`, -1; with
+    /// `fill(previous)`, that call's previous value).
+    fn fill_silent(
+        &self,
+        start: i64,
+        values: &[Cell],
+        data: &BTreeMap<i64, Bucket>,
+        rows: &[BucketRow],
+    ) -> Vec<Cell> {
+        let silent = |i: usize| {
+            let c = &self.calls[i];
+            c.on_field && matches!(c.func, Func::Percentile(_)) && values[i] == Cell::Null
+        };
+        if !matches!(
+            self.fill,
+            Fill::Integer(_) | Fill::Float(_) | Fill::Previous
+        ) || !(0..values.len()).any(silent)
+        {
+            return values.to_vec();
+        }
+        let fill = self.filled(start, data, self.previous(start, data, rows));
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match &fill {
+                Some(f) if silent(i) => f[i].clone(),
+                _ => v.clone(),
+            })
+            .collect()
     }
 
     /// The start of the window after the one at `start`.

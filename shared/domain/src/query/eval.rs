@@ -56,10 +56,7 @@ impl Plan {
                     .first()
                     .map_or(Cell::Null, |a| self.eval_aggregate(a, values, selected, g));
                 let arg = args.get(1).and_then(number);
-                match inner.as_f64() {
-                    Some(v) => functions::math(name, v, arg).map_or(Cell::Null, Cell::Float),
-                    None => Cell::Null,
-                }
+                functions::math_cell(name, &inner, arg)
             }
             // Fields and tags beside a lone selector: those of the selected point.
             Expr::VarRef(_) => match selected {
@@ -87,10 +84,7 @@ pub(super) fn eval_calls(e: &Expr, value_of: &dyn Fn(&Expr) -> Option<Cell>) -> 
         Expr::Call { name, args } => {
             let inner = args.first().map_or(Cell::Null, |a| eval_calls(a, value_of));
             let arg = args.get(1).and_then(number);
-            match inner.as_f64() {
-                Some(v) => functions::math(name, v, arg).map_or(Cell::Null, Cell::Float),
-                None => Cell::Null,
-            }
+            functions::math_cell(name, &inner, arg)
         }
         Expr::VarRef(_) => Cell::Null,
         other => literal(other),
@@ -176,10 +170,7 @@ pub(super) fn eval_raw(e: &Expr, t: i64, v: f64, s: &SeriesMeta) -> Cell {
         Expr::Call { name, args } => {
             let inner = args.first().map_or(Cell::Null, |a| eval_raw(a, t, v, s));
             let arg = args.get(1).and_then(number);
-            match inner.as_f64() {
-                Some(x) => functions::math(name, x, arg).map_or(Cell::Null, Cell::Float),
-                None => Cell::Null,
-            }
+            functions::math_cell(name, &inner, arg)
         }
         other => literal(other),
     }

@@ -42,7 +42,10 @@ pub(super) fn run(
         k.dedup();
         k
     };
-    let groups = super::typed::groups(plan, channels, &tag_keys, fields);
+    // A window this module cannot read is refused by the general path, which meets it too.
+    let Ok(groups) = super::typed::groups(plan, channels, &tag_keys, fields, source, range)? else {
+        return Ok(None);
+    };
     let mut out = Vec::new();
     if let Some(t) = &plan.transform {
         if t.nested || plan.interval.is_some() || plan.columns.len() != 1 {

@@ -492,6 +492,13 @@ pub fn chunks(results: &QueryResults, chunk_size: usize) -> Vec<StatementResult>
     let chunk_size = chunk_size.max(1);
     let mut out = Vec::new();
     for r in &results.0 {
+        if let (Some((first, after)), Some(error)) = (&r.stopped, &r.error) {
+            out.push(StatementResult::error(r.statement_id, first.clone()));
+            for _ in 0..*after {
+                out.push(StatementResult::error(r.statement_id, error.clone()));
+            }
+            continue;
+        }
         if r.error.is_some() || r.series.is_empty() {
             out.push(r.clone());
             continue;

@@ -236,6 +236,19 @@ fn by_value(points: &[(i64, f64)]) -> Vec<usize> {
     idx
 }
 
+/// A math function of a cell, as InfluxDB 1.6's `MathValuer` answers it: `abs`, `ceil`,
+/// `floor` and `round` give an integer back unchanged (`abs(-1)` is -1 there too), every other
+/// function a float; null for anything but a number.
+pub(crate) fn math_cell(name: &str, inner: &Cell, arg: Option<f64>) -> Cell {
+    match inner {
+        Cell::Integer(_) if matches!(name, "abs" | "ceil" | "floor" | "round") => inner.clone(),
+        _ => inner
+            .as_f64()
+            .and_then(|v| math(name, v, arg))
+            .map_or(Cell::Null, Cell::Float),
+    }
+}
+
 /// A math function of one row's value (`abs(value)`, `pow(value, 2)`); `arg` is the second
 /// argument of `pow`, `log` and `atan2`.
 pub(crate) fn math(name: &str, v: f64, arg: Option<f64>) -> Option<f64> {

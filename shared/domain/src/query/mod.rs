@@ -679,7 +679,9 @@ pub fn execute(
                 if id + 1 == statements.len() {
                     results.push(StatementResult::error(id, e));
                 } else {
-                    results.push(StatementResult::error(id, "not executed"));
+                    let mut r = StatementResult::error(id, "not executed");
+                    r.stopped = Some((e, statements.len() - 1 - id));
+                    results.push(r);
                     break;
                 }
             }

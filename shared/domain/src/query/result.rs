@@ -54,6 +54,11 @@ pub struct StatementResult {
     /// InfluxDB's executor recovered from a panic: the result belongs to no statement
     /// (`statement_id` -1) and ends the query.
     pub query_panicked: bool,
+    /// A statement that failed before the last one: InfluxDB's executor sends its own error,
+    /// then "not executed" once for each statement after it, all under this statement's id
+    /// (query/executor.go). A buffered answer keeps a statement's last result, so `error` is
+    /// "not executed"; a chunked answer sends every one: this error, then `error` this many times.
+    pub stopped: Option<(String, usize)>,
 }
 
 impl StatementResult {

@@ -3,7 +3,7 @@
 //! `fill` in [`super::buckets`], expressions in [`super::eval`], the batched `first()`/`last()`
 //! lookups in [`super::edge_cache`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::influxql::{
     DataType, Expr, Fill, MeasurementName, SelectStatement, VarRef, WildcardKind,
@@ -136,9 +136,6 @@ impl Plan {
         if range.min > range.max {
             return Ok(Ok(Vec::new()));
         }
-        if self.slimit > 0 || self.soffset > 0 {
-            all = series_in_shards(source, &all, range)?;
-        }
         let dims = self.dims_of(&tag_keys);
         let mut groups: Vec<Group<'_>> = Vec::new();
         // `all` is ordered by measurement: one run per measurement.
@@ -172,7 +169,10 @@ impl Plan {
                 });
             }
         }
-        let groups = series_window(groups, self.soffset, self.slimit);
+        let groups = match series_window(groups, self.soffset, self.slimit, source, range)? {
+            Ok(groups) => groups,
+            Err(e) => return Ok(Err(e.into())),
+        };
 
         let mut out = Vec::new();
         let mut rows = 0usize;
@@ -530,39 +530,55 @@ pub(super) struct Group<'a> {
     pub(super) series: Vec<(&'a SeriesMeta, bool)>,
 }
 
-/// The series with a point in the shard groups (a week each) that `range` reads: those SLIMIT
-/// and SOFFSET count, as InfluxDB's storage engine only sees the series of the shards it
-/// reads (a series whose points are all in 1980 is none of a 2021 query's).
-pub(super) fn series_in_shards(
+/// The starts of the shard groups (a week each) within `shards` in which the series has
+/// points: one seek per shard group with points.
+pub(super) fn shard_weeks(
     source: &mut dyn Source,
-    all: &[SeriesMeta],
-    range: TimeRange,
-) -> Result<Vec<SeriesMeta>, SourceError> {
-    let shards = TimeRange {
-        min: super::cardinality::shard_group_start(range.min),
-        max: super::cardinality::shard_group_start(range.max)
-            .saturating_add(super::show::SHARD_GROUP_DURATION - 1),
-    };
-    let mut kept = Vec::with_capacity(all.len());
-    for s in all {
-        if super::edge_time(source, s, shards, false)?.is_some() {
-            kept.push(s.clone());
+    s: &SeriesMeta,
+    shards: TimeRange,
+) -> Result<Vec<i64>, SourceError> {
+    let mut weeks = Vec::new();
+    let mut at = shards.min;
+    while at <= shards.max {
+        let range = TimeRange {
+            min: at,
+            max: shards.max,
+        };
+        let Some(t) = super::edge_time(source, s, range, false)? else {
+            break;
+        };
+        let week = super::cardinality::shard_group_start(t);
+        weeks.push(week);
+        at = week.saturating_add(super::show::SHARD_GROUP_DURATION);
+        if at == i64::MAX {
+            break;
         }
     }
-    Ok(kept)
+    Ok(weeks)
 }
 
-/// SOFFSET and SLIMIT: the groups InfluxDB keeps, in their order. Its storage engine applies
-/// them to each measurement's tag sets (per shard: one shard group here), ordered by their key
-/// (`MakeTagsKey`: the keys of the tags a group has, then their values, `|`-separated), so a
-/// group with more tags may come first.
-pub(super) fn series_window(
-    groups: Vec<Group<'_>>,
+/// SOFFSET and SLIMIT: the groups InfluxDB keeps, in their order, or why Fieldline cannot
+/// answer as InfluxDB would.
+///
+/// InfluxDB's storage engine applies them in each shard the range reads (a shard group, a
+/// week each here) to that shard's tag sets of each measurement (its series with points
+/// there), ordered by their key (`MakeTagsKey`: the keys of the tags a group has, then their
+/// values, `|`-separated, so a group with more tags may come first), and reads a kept group's
+/// points of that shard only. So `SLIMIT 1` over two weeks may keep a group of each, and
+/// SOFFSET without SLIMIT keeps nothing (1.6's `LimitTagSets` cuts `a[soffset:soffset+0]`).
+/// A group kept in some of its weeks and not in others would be read in part: refused.
+pub(super) fn series_window<'a>(
+    groups: Vec<Group<'a>>,
     soffset: usize,
     slimit: usize,
-) -> Vec<Group<'_>> {
+    source: &mut dyn Source,
+    range: TimeRange,
+) -> Result<Result<Vec<Group<'a>>, String>, SourceError> {
     if soffset == 0 && slimit == 0 {
-        return groups;
+        return Ok(Ok(groups));
+    }
+    if slimit == 0 {
+        return Ok(Ok(Vec::new()));
     }
     fn tags_key(g: &Group<'_>) -> String {
         let mut present: Vec<&(String, String)> =
@@ -572,24 +588,57 @@ pub(super) fn series_window(
         let values = present.iter().map(|(_, v)| v.as_str());
         keys.chain(values).collect::<Vec<_>>().join("|")
     }
-    let mut order: Vec<(String, String, usize)> = groups
+    let shards = TimeRange {
+        min: super::cardinality::shard_group_start(range.min),
+        max: super::cardinality::shard_group_start(range.max)
+            .saturating_add(super::show::SHARD_GROUP_DURATION - 1),
+    };
+    let mut weeks: Vec<BTreeSet<i64>> = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let mut w = BTreeSet::new();
+        for (s, _) in &g.series {
+            w.extend(shard_weeks(source, s, shards)?);
+        }
+        weeks.push(w);
+    }
+    let mut order: Vec<(&str, String, usize)> = groups
         .iter()
         .enumerate()
-        .map(|(i, g)| (g.measurement.clone(), tags_key(g), i))
+        .map(|(i, g)| (g.measurement.as_str(), tags_key(g), i))
         .collect();
     order.sort();
-    let limit = if slimit > 0 { slimit } else { usize::MAX };
-    let mut kept: Vec<usize> = order
-        .chunk_by(|a, b| a.0 == b.0)
-        .flat_map(|m| m.iter().skip(soffset).take(limit).map(|(_, _, i)| *i))
-        .collect();
-    kept.sort_unstable();
-    groups
+    let mut kept_in: Vec<BTreeSet<i64>> = vec![BTreeSet::new(); groups.len()];
+    for measurement in order.chunk_by(|a, b| a.0 == b.0) {
+        let all_weeks: BTreeSet<i64> = measurement
+            .iter()
+            .flat_map(|(_, _, i)| weeks[*i].iter().copied())
+            .collect();
+        for week in all_weeks {
+            let present = measurement
+                .iter()
+                .filter(|(_, _, i)| weeks[*i].contains(&week));
+            for (_, _, i) in present.skip(soffset).take(slimit) {
+                kept_in[*i].insert(week);
+            }
+        }
+    }
+    if kept_in
+        .iter()
+        .zip(&weeks)
+        .any(|(k, w)| !k.is_empty() && k != w)
+    {
+        return Ok(Err(
+            "SLIMIT or SOFFSET that keeps a series in some shard groups (weeks) of the range and \
+             not in others is not supported by Fieldline"
+                .to_owned(),
+        ));
+    }
+    Ok(Ok(groups
         .into_iter()
-        .enumerate()
-        .filter(|(i, _)| kept.binary_search(i).is_ok())
-        .map(|(_, g)| g)
-        .collect()
+        .zip(kept_in)
+        .filter(|(_, k)| !k.is_empty())
+        .map(|(g, _)| g)
+        .collect()))
 }
 
 fn reads_field(e: &Expr) -> bool {
@@ -676,6 +725,92 @@ pub(super) mod tests {
         };
         let statements = parse_query(q).expect("parses");
         format!("{:?}", execute(&statements, &ctx, source).expect("runs"))
+    }
+
+    /// d0 has a point in the first week of 1970 only, d1 one in that week and one ten days
+    /// later (the next shard group).
+    struct TwoWeeks;
+
+    const DAY: i64 = 86_400_000_000_000;
+
+    impl Source for TwoWeeks {
+        fn series(
+            &mut self,
+            _: &str,
+            _: Option<&[String]>,
+        ) -> Result<Vec<SeriesMeta>, SourceError> {
+            Ok((0..2)
+                .map(|k| {
+                    SeriesMeta::channel(k, "m".into(), vec![("device".into(), format!("d{k}"))])
+                })
+                .collect())
+        }
+
+        fn points(
+            &mut self,
+            key: i64,
+            range: TimeRange,
+            desc: bool,
+            limit: Option<usize>,
+        ) -> Result<Vec<(i64, f64)>, SourceError> {
+            let all: &[(i64, f64)] = if key == 0 {
+                &[(DAY, 1.0)]
+            } else {
+                &[(DAY, 2.0), (11 * DAY, 3.0)]
+            };
+            let mut p: Vec<_> = all
+                .iter()
+                .copied()
+                .filter(|p| range.min <= p.0 && p.0 <= range.max)
+                .collect();
+            if desc {
+                p.reverse();
+            }
+            p.truncate(limit.unwrap_or(usize::MAX));
+            Ok(p)
+        }
+    }
+
+    fn run_two_weeks(q: &str) -> String {
+        let ctx = Context {
+            db: Some("db".into()),
+            ..Context::model("db", 0, 100 * DAY, 10_000)
+        };
+        let statements = parse_query(q).expect("parses");
+        format!(
+            "{:?}",
+            execute(&statements, &ctx, &mut TwoWeeks).expect("runs")
+        )
+    }
+
+    /// InfluxDB applies SLIMIT in each shard group: d0 is the first of the first week, d1
+    /// the first of the second. Kept in one week of two, d1 would be read in part: refused.
+    #[test]
+    fn slimit_chooses_in_each_shard_group_and_refuses_a_series_cut_in_one() {
+        let first_week = run_two_weeks(
+            "SELECT count(value) FROM m WHERE time >= 0 AND time < 7d GROUP BY device SLIMIT 1",
+        );
+        assert!(
+            first_week.contains("\"d0\"") && !first_week.contains("\"d1\""),
+            "{first_week}"
+        );
+        let second_week = run_two_weeks(
+            "SELECT count(value) FROM m WHERE time >= 7d AND time < 14d GROUP BY device SLIMIT 1",
+        );
+        assert!(second_week.contains("\"d1\""), "{second_week}");
+        let both = run_two_weeks(
+            "SELECT count(value) FROM m WHERE time >= 0 AND time < 14d GROUP BY device SLIMIT 1",
+        );
+        assert!(
+            both.contains(
+                "keeps a series in some shard groups (weeks) of the range and not in \
+                           others is not supported by Fieldline"
+            ),
+            "{both}"
+        );
+        // Without SLIMIT, SOFFSET keeps nothing, as InfluxDB 1.6 does.
+        let offset = run_two_weeks("SELECT count(value) FROM m GROUP BY device SOFFSET 1");
+        assert!(!offset.contains("\"d"), "{offset}");
     }
 
     #[test]

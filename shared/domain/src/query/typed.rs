@@ -111,13 +111,17 @@ fn tag_keys(all: &[SeriesMeta]) -> Vec<String> {
 }
 
 /// The series of each group: per measurement, the series passing the condition's tag
-/// comparisons, grouped by the dimensions (as [`Plan::execute`] groups them).
+/// comparisons, grouped by the dimensions (as [`Plan::execute`] groups them), then SOFFSET and
+/// SLIMIT over the shard groups `range` reads ([`super::select::series_window`]); `Err`: why
+/// Fieldline cannot answer as InfluxDB would.
 pub(super) fn groups<'a>(
     plan: &Plan,
     all: &'a [SeriesMeta],
     tag_keys: &'a [String],
     fields: &Fields,
-) -> Vec<Group<'a>> {
+    source: &mut dyn Source,
+    range: TimeRange,
+) -> Result<Result<Vec<Group<'a>>, String>, SourceError> {
     let dims = plan.dims_of(tag_keys);
     let mut groups = Vec::new();
     for members in all.chunk_by(|a, b| a.measurement == b.measurement) {
@@ -150,7 +154,7 @@ pub(super) fn groups<'a>(
             });
         }
     }
-    super::select::series_window(groups, plan.soffset, plan.slimit)
+    super::select::series_window(groups, plan.soffset, plan.slimit, source, range)
 }
 
 /// A value in a condition.
@@ -446,10 +450,7 @@ pub(super) fn eval_row(
                 .first()
                 .map_or(Cell::Null, |a| eval_row(a, t, row, s, fields));
             let arg = args.get(1).and_then(super::eval::number);
-            match inner.as_f64() {
-                Some(x) => super::functions::math(name, x, arg).map_or(Cell::Null, Cell::Float),
-                None => Cell::Null,
-            }
+            super::functions::math_cell(name, &inner, arg)
         }
         other => literal(other),
     }
@@ -489,15 +490,10 @@ fn raw(
             return Ok(Err(StatementError::Failed(e)));
         }
     }
-    // SLIMIT and SOFFSET count the series of the shards the range reads (a week each).
-    let windowed;
-    let all = if plan.slimit > 0 || plan.soffset > 0 {
-        windowed = super::select::series_in_shards(source, all, range)?;
-        &windowed[..]
-    } else {
-        all
+    let groups = match groups(plan, all, &tag_keys, fields, source, range)? {
+        Ok(groups) => groups,
+        Err(e) => return Ok(Err(StatementError::Failed(e))),
     };
-    let groups = groups(plan, all, &tag_keys, fields);
     let mut out = Vec::new();
     let mut total = 0usize;
     for g in &groups {

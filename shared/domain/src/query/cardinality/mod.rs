@@ -374,23 +374,7 @@ fn shard_groups(
         }
     }
     // Else one point per group: from each group with points, on to the next one.
-    let mut n = 0;
-    let mut at = from.min;
-    while at <= shards.max {
-        let range = TimeRange {
-            min: at,
-            max: shards.max,
-        };
-        let Some(t) = super::edge_time(source, m, range, false)? else {
-            break;
-        };
-        n += 1;
-        at = shard_group_start(t).saturating_add(SHARD_GROUP_DURATION);
-        if at == i64::MAX {
-            break;
-        }
-    }
-    Ok(n)
+    Ok(super::select::shard_weeks(source, m, from)?.len())
 }
 
 fn names_it(name: &MeasurementName, measurement: &str) -> bool {
