@@ -330,27 +330,58 @@ impl Plan {
             return rows;
         }
         match self.interval {
+            // InfluxDB's fill iterator: from the range's first window (its last under ORDER BY
+            // time DESC), a point no later (no earlier) than the window it expects is emitted
+            // in that window's place, else the window is filled; either way it then expects
+            // the next window. So a subquery's row stamped before the range (the start of its
+            // own, longer or offset bucket) takes the first window's place, and every window
+            // after it moves on by one.
             Some((interval, offset)) if self.fill != Fill::None => {
-                let mut start = first;
-                // A bucket before the first window (a subquery's row stamped at the start of
-                // its own, longer bucket) takes a window's place, as InfluxDB's fill iterator
-                // emits a point no later than the window it expects.
-                for (time, (values, selected)) in data.range(..first) {
-                    rows.push((*time, values.clone(), *selected));
-                    start = self.next_window(start, interval, offset);
-                }
-                while start <= range.max {
-                    let row = match data.get(&start) {
-                        Some((v, sel)) => Some((self.fill_silent(start, v, data, &rows), *sel)),
-                        None => self
-                            .filled(start, data, self.previous(start, data, &rows))
-                            .map(|v| (v, None)),
-                    };
-                    if let Some((values, selected)) = row {
-                        rows.push((start, values, selected));
+                let last = self.window_start(range.max, interval, offset);
+                let mut window = if self.desc { last } else { first };
+                let mut points: Box<dyn Iterator<Item = (&i64, &Bucket)>> = if self.desc {
+                    Box::new(data.iter().rev())
+                } else {
+                    Box::new(data.iter())
+                };
+                let mut next = points.next();
+                loop {
+                    let expected = next.is_some_and(|(t, _)| {
+                        if self.desc {
+                            *t >= window
+                        } else {
+                            *t <= window
+                        }
+                    });
+                    if expected {
+                        let Some((t, (values, selected))) = next else {
+                            break;
+                        };
+                        let values = self.fill_silent(window, values, data, &rows);
+                        rows.push((*t, values, *selected));
+                        next = points.next();
+                    } else if next.is_some()
+                        || (!self.desc && window <= range.max)
+                        || (self.desc && window >= first)
+                    {
+                        let previous = self.previous(window, data, &rows);
+                        if let Some(values) = self.filled(window, data, previous) {
+                            rows.push((window, values, None));
+                        }
+                    } else {
+                        break;
                     }
-                    start = self.next_window(start, interval, offset);
+                    let moved = if self.desc {
+                        self.window_start(window.saturating_sub(1), interval, offset)
+                    } else {
+                        self.next_window(window, interval, offset)
+                    };
+                    if moved == window {
+                        break;
+                    }
+                    window = moved;
                 }
+                return rows;
             }
             _ => {
                 for (start, (values, selected)) in data {

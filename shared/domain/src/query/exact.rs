@@ -128,7 +128,28 @@ pub(super) fn run(
                 if usize::try_from(n).map_or(true, |n| n > plan.max_rows) {
                     return Ok(None);
                 }
-                (0..n).map(|k| first + k * interval).collect()
+                // InfluxDB's fill iterator, as `Plan::bucket_rows` walks it: a bucket no later
+                // than the window expected (a subquery's row stamped before the range) takes
+                // that window's place, and the windows after it move on by one.
+                let mut starts = Vec::with_capacity(by_bucket.len().max(1));
+                let mut window = first;
+                let mut keys = by_bucket.keys().copied().peekable();
+                loop {
+                    match keys.peek() {
+                        Some(&t) if t <= window => {
+                            starts.push(t);
+                            keys.next();
+                        }
+                        Some(_) => starts.push(window),
+                        None if window <= range.max => starts.push(window),
+                        None => break,
+                    }
+                    window = window.saturating_add(interval);
+                    if starts.len() > plan.max_rows {
+                        return Ok(None);
+                    }
+                }
+                starts
             }
         };
         let mut rows = Vec::with_capacity(starts.len());

@@ -424,6 +424,9 @@ pub struct Context {
 /// ([`ddl::DEFAULT_RETENTION_POLICY`]).
 pub const RETENTION_POLICY: &str = "autogen";
 
+/// What every refusal of a statement Fieldline cannot answer as InfluxDB would says.
+pub(crate) const REFUSED: &str = "not supported by Fieldline";
+
 /// Why a statement was not run, and whether that stops the statements after it (InfluxDB
 /// reports an unknown database or retention policy in a multi-statement query as "not executed"
 /// and runs nothing after it).
@@ -673,6 +676,13 @@ pub fn execute(
             // is the last statement (query/executor.go); a SHOW sends its own error as its
             // result and the statements after it run.
             Err(StatementError::Failed(e)) if !matches!(statement, Statement::Select(_)) => {
+                results.push(StatementResult::error(id, e));
+            }
+            // A statement Fieldline refuses by name is one InfluxDB would have answered: its
+            // refusal is its result, and the statements after it run as they would there.
+            Err(StatementError::Failed(e) | StatementError::Preparation(e))
+                if e.contains(REFUSED) =>
+            {
                 results.push(StatementResult::error(id, e));
             }
             Err(StatementError::Failed(e) | StatementError::Preparation(e)) => {

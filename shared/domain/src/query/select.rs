@@ -808,6 +808,19 @@ pub(super) mod tests {
             ),
             "{both}"
         );
+        // A refusal is its statement's answer: the statements after it run, as in InfluxDB,
+        // which would have answered it.
+        let then = run_two_weeks(
+            "SELECT count(value) FROM m WHERE time >= 0 AND time < 14d GROUP BY device SLIMIT 1; \
+             SELECT count(value) FROM m WHERE time >= 0 AND time < 14d",
+        );
+        assert!(
+            then.contains("not supported by Fieldline")
+                && then.contains("statement_id: 1")
+                && then.contains("Integer(3)")
+                && !then.contains("not executed"),
+            "{then}"
+        );
         // Without SLIMIT, SOFFSET keeps nothing, as InfluxDB 1.6 does.
         let offset = run_two_weeks("SELECT count(value) FROM m GROUP BY device SOFFSET 1");
         assert!(!offset.contains("\"d"), "{offset}");

@@ -372,9 +372,11 @@ impl TypedAnswer {
             .ok()
             .and_then(|k| self.values.get(k))
             .map_or(&[][..], Vec::as_slice);
+        // As [`Answer`] reads: a row stamped before the range (at the start of its bucket)
+        // is still read, as InfluxDB reads it.
         let mut out: Vec<(i64, Value)> = all
             .iter()
-            .filter(|(t, _)| range.min <= *t && *t <= range.max)
+            .filter(|(t, _)| *t <= range.max)
             .cloned()
             .collect();
         if desc {
