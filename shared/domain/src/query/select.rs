@@ -687,15 +687,7 @@ pub(super) mod tests {
             limit: Option<usize>,
         ) -> Result<Vec<(i64, f64)>, SourceError> {
             self.points_calls += 1;
-            let mut p: Vec<_> = series_points(key)
-                .into_iter()
-                .filter(|p| range.min <= p.0 && p.0 <= range.max)
-                .collect();
-            if desc {
-                p.reverse();
-            }
-            p.truncate(limit.unwrap_or(usize::MAX));
-            Ok(p)
+            Ok(range.read(&series_points(key), desc, limit))
         }
 
         fn edge_points(
@@ -758,16 +750,7 @@ pub(super) mod tests {
             } else {
                 &[(DAY, 2.0), (11 * DAY, 3.0)]
             };
-            let mut p: Vec<_> = all
-                .iter()
-                .copied()
-                .filter(|p| range.min <= p.0 && p.0 <= range.max)
-                .collect();
-            if desc {
-                p.reverse();
-            }
-            p.truncate(limit.unwrap_or(usize::MAX));
-            Ok(p)
+            Ok(range.read(all, desc, limit))
         }
     }
 
