@@ -27,11 +27,17 @@ impl Plan {
         let mut points = self.streamed_points(g, range, false, source)?;
         // InfluxDB 1.6 hands top() and bottom() of a field the reader of the statement's
         // LIMIT and OFFSET, which (in its storage engine) stops after LIMIT + OFFSET + 1
-        // points and leaves the offset to the answer: they choose among those points only.
+        // points and leaves the offset to the answer: they choose among those points only,
+        // the latest ones under ORDER BY time DESC (its reader then runs backwards).
         if matches!(&m.multi, Multi::TopBottom { tags, .. } if tags.is_empty())
             && (self.limit > 0 || self.offset > 0)
         {
-            points.truncate(self.limit.saturating_add(self.offset).saturating_add(1));
+            let read = self.limit.saturating_add(self.offset).saturating_add(1);
+            if self.desc {
+                points.drain(..points.len().saturating_sub(read));
+            } else {
+                points.truncate(read);
+            }
         }
         // Without GROUP BY time, one bucket, at the start of the range (0 without one).
         let bucket_of = |t: i64| match self.interval {
