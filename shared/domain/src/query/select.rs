@@ -666,17 +666,30 @@ pub(super) mod tests {
             .collect()
     }
 
+    /// Channels 0..n of measurement `m`, tagged `device` = d0, d1...
+    fn devices(n: i64) -> Vec<SeriesMeta> {
+        (0..n)
+            .map(|k| SeriesMeta::channel(k, "m".into(), vec![("device".into(), format!("d{k}"))]))
+            .collect()
+    }
+
+    /// The answer to `q` over `source` at `now`, as the engine's debug form.
+    fn answer(q: &str, source: &mut dyn Source, now: i64) -> String {
+        let ctx = Context {
+            db: Some("db".into()),
+            ..Context::model("db", 0, now, 10_000)
+        };
+        let statements = parse_query(q).expect("parses");
+        format!("{:?}", execute(&statements, &ctx, source).expect("runs"))
+    }
+
     impl Source for Counting {
         fn series(
             &mut self,
             _: &str,
             _: Option<&[String]>,
         ) -> Result<Vec<SeriesMeta>, SourceError> {
-            Ok((0..10)
-                .map(|k| {
-                    SeriesMeta::channel(k, "m".into(), vec![("device".into(), format!("d{k}"))])
-                })
-                .collect())
+            Ok(devices(10))
         }
 
         fn points(
@@ -711,12 +724,7 @@ pub(super) mod tests {
     }
 
     pub(in crate::query) fn run(q: &str, source: &mut Counting) -> String {
-        let ctx = Context {
-            db: Some("db".into()),
-            ..Context::model("db", 0, 10_000_000_000, 10_000)
-        };
-        let statements = parse_query(q).expect("parses");
-        format!("{:?}", execute(&statements, &ctx, source).expect("runs"))
+        answer(q, source, 10_000_000_000)
     }
 
     /// d0 has a point in the first week of 1970 only, d1 one in that week and one ten days
@@ -731,11 +739,7 @@ pub(super) mod tests {
             _: &str,
             _: Option<&[String]>,
         ) -> Result<Vec<SeriesMeta>, SourceError> {
-            Ok((0..2)
-                .map(|k| {
-                    SeriesMeta::channel(k, "m".into(), vec![("device".into(), format!("d{k}"))])
-                })
-                .collect())
+            Ok(devices(2))
         }
 
         fn points(
@@ -755,15 +759,7 @@ pub(super) mod tests {
     }
 
     fn run_two_weeks(q: &str) -> String {
-        let ctx = Context {
-            db: Some("db".into()),
-            ..Context::model("db", 0, 100 * DAY, 10_000)
-        };
-        let statements = parse_query(q).expect("parses");
-        format!(
-            "{:?}",
-            execute(&statements, &ctx, &mut TwoWeeks).expect("runs")
-        )
+        answer(q, &mut TwoWeeks, 100 * DAY)
     }
 
     /// InfluxDB applies SLIMIT in each shard group: d0 is the first of the first week, d1
