@@ -3,7 +3,7 @@
 InfluxDB 1.6, both fresh (scripts/influx-difftest starts them and passes their addresses).
 
   main.py [queries|writes|all] --influx URL --fieldline URL --dataset FILE --cases FILE
-          [--n N] [--seed S] [--edge-cases K] [--minutes M]
+          [--n N] [--seed S] [--kinds K,...] [--edge-cases K] [--minutes M]
   main.py --one 'QUERY' [--epoch E] [--chunk N] ...      one query, both answers printed
   main.py --body 'LINES' [--precision P] [--pre 'LINES'] ...   one /write body (\\n, \\r, \\t
                                                               and \\\\ read as escapes)
@@ -34,6 +34,8 @@ def main():
     ap.add_argument('--seed', type=int, help='the generators\' seed (default: a random one, printed)')
     ap.add_argument('--edge-cases', type=int, help='how many of the hand-written /write edge cases, '
                     'evenly spread (default: all)')
+    ap.add_argument('--kinds', help='comma-separated query kinds to generate, e.g. dash,sub '
+                    '(default: every kind but dash, weighted)')
     ap.add_argument('--minutes', type=float, default=30, help='time budget of each part (default 30)')
     ap.add_argument('--one', metavar='QUERY', help='compare one query')
     ap.add_argument('--epoch', help='with --one: the epoch parameter')
@@ -71,7 +73,8 @@ def main():
     report = common.Report(a.cases)
     try:
         if a.mode in ('queries', 'all'):
-            queries.run(servers, report, a.n if a.n is not None else 1000, seed, a.minutes)
+            queries.run(servers, report, a.n if a.n is not None else 1000, seed, a.minutes,
+                        kinds=a.kinds.split(',') if a.kinds else None)
             print(flush=True)
         if a.mode in ('writes', 'all'):
             writes.run(servers, report, a.write_db, a.n if a.n is not None else 200, seed,

@@ -854,15 +854,99 @@ class QueryGen(BaseGen):
             q += ';'
         return q
 
-    # Every kind of both rounds, with their weights.
+    # ------------------------------------------------ dashboards
+    def q_dash(self):
+        """What Grafana dashboards ask: rates of counters summed over series, energy from power,
+        top-N over a subquery, nested subqueries, arithmetic between a subquery's columns,
+        transformations and percentiles of a subquery's rows."""
+        m = self.ch(['cpu', 'cpu', 'net', 'net', 'plant'])
+        f = self.field(m, NUMERIC)
+        tags = list(S[m]['tags'])
+        tag = self.ch(tags)
+        tr = self.trange(need=True)
+        iv = self.ch(['1m', '5m', '10m', '30s', '15m'])
+        fill = self.ch(['', '', ' fill(none)', ' fill(null)', ' fill(0)', ' fill(previous)'])
+        agg = self.ch(['mean', 'max', 'last', 'sum', 'min'])
+        k = self.r.randrange(9)
+        if k == 0:  # the sum of per-series rates
+            rate = self.ch(['non_negative_derivative', 'derivative', 'difference', 'non_negative_difference'])
+            unit = f", {self.ch(['1s', '1m'])}" if 'derivative' in rate else ''
+            inner = (f"SELECT {rate}({agg}({qi(f)}){unit}) AS {qi('r')} FROM {qi(m)} WHERE {tr} "
+                     f"GROUP BY time({iv}), {qi(tag)}{fill}")
+            q = f"SELECT {self.ch(['sum', 'mean', 'max'])}({qi('r')}) FROM ({inner}) WHERE {tr} GROUP BY time({iv})"
+        elif k == 1:  # energy from power, per series or from a subquery's means
+            unit = self.ch(['1h', '1m', '1s'])
+            if self.p(0.5):
+                q = f"SELECT integral({qi(f)}, {unit}) FROM {qi(m)} WHERE {tr} GROUP BY {qi(tag)}"
+            else:
+                inner = f"SELECT mean({qi(f)}) AS {qi('p')} FROM {qi(m)} WHERE {tr} GROUP BY time({iv}){fill}"
+                q = f"SELECT integral({qi('p')}, {unit}) FROM ({inner})"
+                if self.p(0.4):
+                    q += f" WHERE {tr} GROUP BY time({self.ch(['30m', '1h'])})"
+        elif k == 2:  # top-N series by an aggregate
+            fn = self.ch(['top', 'bottom'])
+            inner = f"SELECT {agg}({qi(f)}) AS {qi('v')} FROM {qi(m)} WHERE {tr} GROUP BY {qi(tag)}"
+            q = f"SELECT {fn}({qi('v')}, {qi(tag)}, {self.r.randint(1, 3)}) FROM ({inner})"
+        elif k == 3:  # top-N points a window of a subquery
+            fn = self.ch(['top', 'bottom', 'max', 'first'])
+            inner = (f"SELECT {agg}({qi(f)}) AS {qi('v')} FROM {qi(m)} WHERE {tr} "
+                     f"GROUP BY time({iv}), {qi(tag)}{fill}")
+            call = f"{fn}({qi('v')}, {self.r.randint(1, 3)})" if fn in ('top', 'bottom') else f"{fn}({qi('v')})"
+            q = f"SELECT {call} FROM ({inner})"
+            if self.p(0.5):
+                q += f" GROUP BY {qi(tag)}"
+        elif k == 4:  # two levels of subqueries
+            inner = (f"SELECT {agg}({qi(f)}) AS {qi('v')} FROM {qi(m)} WHERE {tr} "
+                     f"GROUP BY time({iv}), {qi(tag)}{fill}")
+            mid = f"SELECT sum({qi('v')}) AS {qi('s')} FROM ({inner}) GROUP BY time({iv})"
+            q = f"SELECT {self.ch(['max', 'mean', 'min', 'count', 'last'])}({qi('s')}) FROM ({mid})"
+        elif k == 5:  # arithmetic between a subquery's columns
+            fs = [x for x, v in S[m]['fields'].items() if v[0] in NUMERIC]
+            a, b = self.r.sample(fs, 2) if len(fs) > 1 else (fs[0], fs[0])
+            g = f" GROUP BY time({iv}){fill}" if self.p(0.7) else ''
+            if g and self.p(0.4):
+                g = f" GROUP BY time({iv}), {qi(tag)}{fill}"
+            inner = f"SELECT mean({qi(a)}) AS {qi('a')}, {agg}({qi(b)}) AS {qi('b')} FROM {qi(m)} WHERE {tr}{g}"
+            op = self.ch(['+', '-', '*', '/'])
+            q = f"SELECT {qi('a')} {op} {qi('b')}{self.ch(['', ' * 100', ' / 2'])} FROM ({inner})"
+        elif k == 6:  # a transformation of a subquery's rows
+            fn = self.ch(['derivative', 'non_negative_derivative', 'difference', 'cumulative_sum',
+                          'moving_average', 'elapsed'])
+            arg = ', 2' if fn == 'moving_average' else (f", {self.ch(['1m', '1s'])}" if fn in ('derivative', 'elapsed') and self.p(0.5) else '')
+            inner = f"SELECT {agg}({qi(f)}) AS {qi('v')} FROM {qi(m)} WHERE {tr} GROUP BY time({iv}){fill}"
+            q = f"SELECT {fn}({qi('v')}{arg}) FROM ({inner})"
+        elif k == 7:  # percentiles and spread of a subquery's rows
+            fn = self.ch([f"percentile({qi('v')}, {self.ch([50, 90, 95, 99])})", f"spread({qi('v')})",
+                          f"median({qi('v')})", f"stddev({qi('v')})", f"count({qi('v')})"])
+            inner = f"SELECT {agg}({qi(f)}) AS {qi('v')} FROM {qi(m)} WHERE {tr} GROUP BY time({iv}), {qi(tag)}{fill}"
+            q = f"SELECT {fn} FROM ({inner})"
+            if self.p(0.4):
+                q += f" GROUP BY {qi(tag)}"
+        else:  # windows over a raw subquery
+            inner = f"SELECT {qi(f)} AS {qi('v')} FROM {qi(m)} WHERE {tr}"
+            if self.p(0.4):
+                inner += f" AND {self.tag_cond(m)}"
+            q = f"SELECT {agg}({qi('v')}) FROM ({inner}) WHERE {tr} GROUP BY time({iv}){fill}"
+        if self.p(0.2):
+            q += ' ORDER BY time DESC'
+        if self.p(0.2):
+            q += f' LIMIT {self.r.randint(1, 5)}'
+        return q
+
+    # Every kind of both rounds, with their weights. `dash` (weight 0 here, so that a seed gives
+    # the queries it gave before it existed) is chosen with --kinds.
     KINDS = [('raw', 12), ('agg', 14), ('agg_time', 16), ('tf_raw', 12), ('tf_agg', 12), ('sel', 10),
              ('arith', 8), ('sub', 8), ('regex_from', 4), ('show', 6),
              ('where_mix', 22), ('math', 14), ('offset', 10), ('linear', 8), ('show2', 12), ('error', 16),
-             ('multi', 6)]
+             ('multi', 6), ('dash', 0)]
+
+    def __init__(self, rnd, kinds=None):
+        super().__init__(rnd)
+        self.kinds = [(k, w or 1) for k, w in self.KINDS if k in kinds] if kinds else self.KINDS
 
     def query(self):
         """(kind, query text)."""
-        kind = self.r.choices([k for k, _ in self.KINDS], weights=[w for _, w in self.KINDS])[0]
+        kind = self.r.choices([k for k, _ in self.kinds], weights=[w for _, w in self.kinds])[0]
         return kind, getattr(self, 'q_' + kind)()
 
 
@@ -1022,11 +1106,12 @@ def one(servers, q, epoch=None, chunk=None):
     return cat
 
 
-def run(servers, report, n, seed, minutes, reduce_minutes=3, max_groups=40):
-    """n random queries (duplicates skipped), within `minutes`; prints the summary and the
-    distinct differences, each reduced to a minimal reproduction."""
+def run(servers, report, n, seed, minutes, reduce_minutes=3, max_groups=40, kinds=None):
+    """n random queries (duplicates skipped; only those of `kinds` when it names some), within
+    `minutes`; prints the summary and the distinct differences, each reduced to a minimal
+    reproduction."""
     rnd = random.Random(seed)
-    gen = QueryGen(rnd)
+    gen = QueryGen(rnd, kinds)
     seen = set()
     different = []
     deadline = Deadline(minutes * 60)
