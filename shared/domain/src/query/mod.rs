@@ -37,6 +37,7 @@ mod influxdb_panic;
 mod into;
 mod joined;
 mod manage;
+mod mapped;
 mod merge;
 pub mod result;
 mod select;

@@ -14,12 +14,28 @@ use super::check::{column_names, Column, Dims, Plan};
 use super::cond::{self, Bounds, Truth};
 use super::edge_cache::EdgePoints;
 use super::eval::eval_raw;
+use super::mapped::{self, Mapped};
 use super::result::{Cell, Series};
 use super::subquery;
 use super::{Context, SeriesMeta, Source, SourceError, StatementOutcome, TimeRange, FIELD};
 
 /// Runs one `SELECT`.
 pub(crate) fn run(s: &SelectStatement, ctx: &Context, source: &mut dyn Source) -> StatementOutcome {
+    // Every read under a subquery stays within the range InfluxDB maps for the statement.
+    let mut mapped;
+    let source: &mut dyn Source = if subquery::reads_subquery(s) {
+        let range = match mapped::range(s, ctx.now) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        mapped = Mapped {
+            inner: source,
+            range,
+        };
+        &mut mapped
+    } else {
+        source
+    };
     let mut outcome = run_bounded(s, ctx, source, Bounds::default());
     // Under `ORDER BY time DESC` InfluxDB answers the series in descending order too (after
     // SLIMIT and SOFFSET chose them in ascending order); the joined calls order theirs already.

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use crate::influxql::{
-    DataType, Dimension, Expr, Fill, SelectStatement, Source as FromSource, TimeOffset,
+    DataType, Dimension, Expr, Fill, Order, SelectStatement, Source as FromSource, TimeOffset,
 };
 
 use super::check::{column_names, Plan};
@@ -62,14 +62,34 @@ pub(super) fn run(
         Ok(c) => c,
         Err(e) => return Ok(Err(e.into())),
     };
-    let bounds = intersect(own, outer);
+    let mut bounds = intersect(own, outer);
 
-    // The inner statement as InfluxDB compiles it under this one.
+    // The inner statement as InfluxDB compiles it under this one: in this one's order.
     let mut inner = (**inner).clone();
+    let desc = s.is_descending();
+    if inner.order_by.is_some() && inner.is_descending() != desc {
+        return Ok(Err(StatementError::Failed(
+            "subqueries must be ordered in the same direction as the query itself".into(),
+        )));
+    }
+    if desc {
+        inner.order_by = Some(Order::Desc);
+    }
     let outer_interval = s.group_by.iter().find_map(|d| match d {
         Dimension::Time { interval, offset } if *interval > 0 => Some((*interval, *offset)),
         _ => None,
     });
+    // A transformation of this statement's buckets reads one interval more (before the range,
+    // after it under DESC), and so does the inner statement under it.
+    if let Some((interval, _)) = outer_interval {
+        if reads_an_interval_more(s) {
+            if desc {
+                bounds.max = bounds.max.map(|t| t.saturating_add(interval));
+            } else {
+                bounds.min = bounds.min.map(|t| t.saturating_sub(interval));
+            }
+        }
+    }
     let inner_interval = inner
         .group_by
         .iter()
@@ -212,6 +232,22 @@ pub(super) fn run(
     }
     let mut answer = Answer::new(series, column.as_deref());
     plan.execute(ctx, &mut answer)
+}
+
+/// Whether a call of the statement is a transformation InfluxDB feeds one interval more of
+/// buckets (`buildCallIterator`): all but `cumulative_sum`, `integral` and the forecasts.
+fn reads_an_interval_more(s: &SelectStatement) -> bool {
+    s.fields.iter().any(|f| {
+        f.expr.any(|e| {
+            matches!(e, Expr::Call { name, .. } if matches!(name.as_str(),
+                "derivative" | "non_negative_derivative" | "difference" | "non_negative_difference"
+                | "moving_average" | "exponential_moving_average"
+                | "double_exponential_moving_average" | "triple_exponential_moving_average"
+                | "relative_strength_index" | "triple_exponential_derivative"
+                | "kaufmans_efficiency_ratio" | "kaufmans_adaptive_moving_average"
+                | "chande_momentum_oscillator" | "elapsed"))
+        })
+    })
 }
 
 fn is_time(e: &Expr) -> bool {
