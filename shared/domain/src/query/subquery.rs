@@ -72,7 +72,9 @@ pub(super) fn run(
             "subqueries must be ordered in the same direction as the query itself".into(),
         )));
     }
-    if desc {
+    // Where the order changes the inner answer (its LIMIT, a transformation), it runs
+    // backwards; otherwise its rows are the same either way.
+    if desc && (inner.limit.is_some() || inner.offset.is_some() || transforms(&inner)) {
         inner.order_by = Some(Order::Desc);
     }
     let outer_interval = s.group_by.iter().find_map(|d| match d {
@@ -132,6 +134,12 @@ pub(super) fn run(
         if pushed && !inner.group_by.contains(d) {
             inner.group_by.push(d.clone());
         }
+    }
+    if fills_apart(s, &inner) {
+        return refuse(
+            "a subquery that fills its GROUP BY time buckets (fill(previous), fill(linear) or \
+             fill(<value>)) grouped by tags the outer statement does not group by",
+        );
     }
     let series = match super::select::run_bounded(&inner, ctx, source, bounds)? {
         Ok(series) => series,
@@ -234,20 +242,65 @@ pub(super) fn run(
     plan.execute(ctx, &mut answer)
 }
 
-/// Whether a call of the statement is a transformation InfluxDB feeds one interval more of
-/// buckets (`buildCallIterator`): all but `cumulative_sum`, `integral` and the forecasts.
-fn reads_an_interval_more(s: &SelectStatement) -> bool {
+/// Whether InfluxDB 1.6 would fill the inner statement's buckets series by series in time
+/// order: its fill iterator sees the inner groups' points time by time (ordered by the outer
+/// statement's dimensions only) and starts the fill again, from the start of the range, at
+/// every point of another group, then answers rows out of time order. Fieldline fills each
+/// group once, so it refuses the statement rather than answer otherwise.
+fn fills_apart(outer: &SelectStatement, inner: &SelectStatement) -> bool {
+    let fills = matches!(
+        inner.fill,
+        Fill::Previous | Fill::Linear | Fill::Integer(_) | Fill::Float(_)
+    );
+    let buckets = inner
+        .group_by
+        .iter()
+        .any(|d| matches!(d, Dimension::Time { interval, .. } if *interval > 0));
+    let tags = |s: &SelectStatement| -> Vec<Dimension> {
+        s.group_by
+            .iter()
+            .filter(|d| !matches!(d, Dimension::Time { .. }))
+            .cloned()
+            .collect()
+    };
+    let own = tags(outer);
+    fills && buckets && tags(inner).iter().any(|d| !own.contains(d))
+}
+
+/// The transformations InfluxDB feeds one interval more of buckets (`buildCallIterator`): all
+/// but `cumulative_sum`, `integral` and the forecasts.
+const READ_AN_INTERVAL_MORE: [&str; 14] = [
+    "derivative",
+    "non_negative_derivative",
+    "difference",
+    "non_negative_difference",
+    "moving_average",
+    "exponential_moving_average",
+    "double_exponential_moving_average",
+    "triple_exponential_moving_average",
+    "relative_strength_index",
+    "triple_exponential_derivative",
+    "kaufmans_efficiency_ratio",
+    "kaufmans_adaptive_moving_average",
+    "chande_momentum_oscillator",
+    "elapsed",
+];
+
+fn calls_any(s: &SelectStatement, names: &[&str]) -> bool {
     s.fields.iter().any(|f| {
-        f.expr.any(|e| {
-            matches!(e, Expr::Call { name, .. } if matches!(name.as_str(),
-                "derivative" | "non_negative_derivative" | "difference" | "non_negative_difference"
-                | "moving_average" | "exponential_moving_average"
-                | "double_exponential_moving_average" | "triple_exponential_moving_average"
-                | "relative_strength_index" | "triple_exponential_derivative"
-                | "kaufmans_efficiency_ratio" | "kaufmans_adaptive_moving_average"
-                | "chande_momentum_oscillator" | "elapsed"))
-        })
+        f.expr
+            .any(|e| matches!(e, Expr::Call { name, .. } if names.contains(&name.as_str())))
     })
+}
+
+/// Whether a call of the statement reads one interval more of buckets.
+fn reads_an_interval_more(s: &SelectStatement) -> bool {
+    calls_any(s, &READ_AN_INTERVAL_MORE)
+}
+
+/// Whether the statement transforms a stream, whose answer depends on its order.
+fn transforms(s: &SelectStatement) -> bool {
+    reads_an_interval_more(s) || calls_any(s, &["cumulative_sum", "integral"])
 }
 
 fn is_time(e: &Expr) -> bool {
@@ -481,6 +534,54 @@ mod tests {
             intersect(Bounds::default(), Bounds::default()),
             Bounds::default()
         );
+    }
+
+    fn outer_and_inner(q: &str) -> (SelectStatement, SelectStatement) {
+        let Some(crate::influxql::Statement::Select(s)) =
+            crate::influxql::parse_query(q).unwrap().pop()
+        else {
+            panic!("{q}");
+        };
+        let [FromSource::Subquery(inner)] = s.from.as_slice() else {
+            panic!("{q}");
+        };
+        let inner = (**inner).clone();
+        (*s, inner)
+    }
+
+    #[test]
+    fn filling_buckets_of_tags_the_outer_statement_does_not_group_by_is_told_apart() {
+        let apart = |q: &str| {
+            let (outer, inner) = outer_and_inner(q);
+            fills_apart(&outer, &inner)
+        };
+        let sub = |fill: &str| {
+            format!("(SELECT last(v) AS v FROM m WHERE time > 0 GROUP BY time(1m), host {fill})")
+        };
+        // What InfluxDB fills series by series: every filling fill, the outer statement
+        // grouping by fewer tags.
+        for fill in ["fill(previous)", "fill(linear)", "fill(0)", "fill(2.5)"] {
+            assert!(apart(&format!(
+                "SELECT sum(v) FROM {} GROUP BY time(1m)",
+                sub(fill)
+            )));
+            assert!(apart(&format!("SELECT v FROM {}", sub(fill))));
+        }
+        // Not so without a filling fill, with the outer statement grouping by the same tags,
+        // or without buckets inside.
+        for fill in ["", "fill(none)", "fill(null)"] {
+            assert!(!apart(&format!(
+                "SELECT sum(v) FROM {} GROUP BY time(1m)",
+                sub(fill)
+            )));
+        }
+        assert!(!apart(&format!(
+            "SELECT sum(v) FROM {} GROUP BY time(1m), host",
+            sub("fill(0)")
+        )));
+        assert!(!apart(
+            "SELECT sum(v) FROM (SELECT v FROM m GROUP BY host) GROUP BY time(1m)"
+        ));
     }
 
     #[test]
