@@ -183,12 +183,16 @@ impl Plan {
                     if !c.on_field {
                         return Cell::Null;
                     }
-                    let heap_pick =
-                        if self.interval.is_none() && matches!(c.func, Func::First | Func::Last) {
-                            selector_of_several(c.func == Func::Last, slice, g)
-                        } else {
-                            None
-                        };
+                    // InfluxDB's store hands over each series' point in its heap's order; a
+                    // subquery's rows are reduced as they come (of equal times, the larger).
+                    let heap_pick = if self.reads_store
+                        && self.interval.is_none()
+                        && matches!(c.func, Func::First | Func::Last)
+                    {
+                        selector_of_several(c.func == Func::Last, slice, g)
+                    } else {
+                        None
+                    };
                     let (cell, sel) = match heap_pick {
                         Some(i) => (Cell::Float(slice[i].1), Some(i)),
                         None => c.func.reduce(&tv),

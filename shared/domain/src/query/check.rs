@@ -77,6 +77,9 @@ pub(super) struct Plan {
     /// The statement's only reducer is a selector: its point's time (and tags, fields) are
     /// reported.
     pub(super) lone_selector: bool,
+    /// The statement reads the store, whose reader InfluxDB stops after the points its LIMIT
+    /// and OFFSET need (`top()`/`bottom()` choose among those); not a subquery's answer.
+    pub(super) reads_store: bool,
     /// Fields or tags stand beside the (lone) selector: its point is needed, not only its value.
     pub(super) raw_vars: bool,
     /// The field read is an integer field presented as floats ([`super::typed_calls`]): its
@@ -515,6 +518,7 @@ impl Plan {
             retention_policy,
             max_rows: ctx.max_rows,
             lone_selector,
+            reads_store: true,
             raw_vars,
             integer_field: false,
             transform,

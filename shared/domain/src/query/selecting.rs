@@ -30,6 +30,7 @@ impl Plan {
         // points and leaves the offset to the answer: they choose among those points only,
         // the latest ones under ORDER BY time DESC (its reader then runs backwards).
         if matches!(&m.multi, Multi::TopBottom { tags, .. } if tags.is_empty())
+            && self.reads_store
             && (self.limit > 0 || self.offset > 0)
         {
             let read = self.limit.saturating_add(self.offset).saturating_add(1);

@@ -203,6 +203,7 @@ pub(super) fn run(
     if beside_others {
         plan.lone_selector = false;
     }
+    plan.reads_store = false;
     plan.bounds = intersect(plan.bounds, outer);
     // The model's engine reads the column as floats: integers beyond 2^53 (but for a count)
     // are read as typed fields instead, as are several columns.
@@ -233,6 +234,7 @@ pub(super) fn run(
         if beside_others {
             plan.lone_selector = false;
         }
+        plan.reads_store = false;
         plan.bounds = intersect(plan.bounds, outer);
         let mut answer = TypedAnswer::new(series);
         let all = answer.series.clone();

@@ -189,6 +189,7 @@ pub(super) fn run(
     };
     bridged_plan.bounds = plan.bounds;
     bridged_plan.lone_selector = plan.lone_selector;
+    bridged_plan.reads_store = plan.reads_store;
 
     // Integers and strings are presented by their rank among the field's values when every
     // column is a call answering one of them (exact for any int64); else integers as floats.
