@@ -135,7 +135,7 @@ pub(super) fn run(
             inner.group_by.push(d.clone());
         }
     }
-    if fills_apart(s, &inner) {
+    if fills_apart(s, &inner) && spans_windows(&inner, bounds, ctx.now) {
         return refuse(
             "a subquery that fills its GROUP BY time buckets (fill(previous), fill(linear) or \
              fill(<value>)) grouped by tags the outer statement does not group by",
@@ -293,6 +293,33 @@ fn calls_any(s: &SelectStatement, names: &[&str]) -> bool {
         f.expr
             .any(|e| matches!(e, Expr::Call { name, .. } if names.contains(&name.as_str())))
     })
+}
+
+/// Whether the inner statement's buckets within `bounds` (and its own time range) are more
+/// than one: in one, each group's point is its own fill, as Fieldline fills it.
+fn spans_windows(inner: &SelectStatement, bounds: Bounds, now: i64) -> bool {
+    let Some((interval, offset)) = inner.group_by.iter().find_map(|d| match d {
+        Dimension::Time { interval, offset } if *interval > 0 => Some((*interval, *offset)),
+        _ => None,
+    }) else {
+        return false;
+    };
+    // The inner statement answers its own error.
+    let Ok((_, own)) = cond::split(inner.condition.as_ref(), now) else {
+        return false;
+    };
+    let b = intersect(own, bounds);
+    let (Some(min), None) = (b.min, &inner.tz) else {
+        return true;
+    };
+    let max = b.max.unwrap_or(now);
+    let offset = match offset {
+        Some(TimeOffset::Duration(d)) => d,
+        Some(TimeOffset::Now) => now,
+        None => 0,
+    };
+    let window = |t: i64| t.saturating_sub(t.saturating_sub(offset).rem_euclid(interval));
+    window(min) != window(max)
 }
 
 /// Whether a call of the statement reads one interval more of buckets.
@@ -584,6 +611,27 @@ mod tests {
         assert!(!apart(
             "SELECT sum(v) FROM (SELECT v FROM m GROUP BY host) GROUP BY time(1m)"
         ));
+    }
+
+    #[test]
+    fn one_window_of_filled_buckets_is_filled_alike() {
+        let spans = |q: &str| {
+            let (outer, inner) = outer_and_inner(q);
+            let (_, own) = cond::split(outer.condition.as_ref(), 0).unwrap();
+            spans_windows(&inner, own, 7_200_000_000_000)
+        };
+        let q = |inner_range: &str, outer_range: &str| {
+            format!(
+                "SELECT sum(v) FROM (SELECT last(v) AS v FROM m WHERE {inner_range} \
+                 GROUP BY time(1m), host fill(0)) {outer_range}"
+            )
+        };
+        assert!(!spans(&q("time >= 60s AND time < 120s", "")));
+        assert!(spans(&q("time >= 60s AND time <= 120s", "")));
+        // The outer statement's range narrows the inner one's; without an end, now() ends it.
+        assert!(!spans(&q("time >= 60s", "WHERE time < 120s")));
+        assert!(spans(&q("time >= 60s", "")));
+        assert!(spans(&q("time < 60s", "")));
     }
 
     #[test]
