@@ -72,9 +72,13 @@ pub(super) fn run(
             "subqueries must be ordered in the same direction as the query itself".into(),
         )));
     }
-    // Where the order changes the inner answer (its LIMIT, a transformation), it runs
-    // backwards; otherwise its rows are the same either way.
-    if desc && (inner.limit.is_some() || inner.offset.is_some() || transforms(&inner)) {
+    // Where the order changes the inner answer (its LIMIT, a transformation, a fill from the
+    // previous or next bucket), it runs backwards; otherwise its rows are the same either way.
+    let ordered = inner.limit.is_some()
+        || inner.offset.is_some()
+        || matches!(inner.fill, Fill::Previous | Fill::Linear)
+        || transforms(&inner);
+    if desc && ordered {
         inner.order_by = Some(Order::Desc);
     }
     let outer_interval = s.group_by.iter().find_map(|d| match d {
