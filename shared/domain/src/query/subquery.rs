@@ -4,7 +4,7 @@
 //! the outer statement reads: each inner series a series (its measurement and grouped tags),
 //! the one column the outer statement names its field.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::influxql::{
     DataType, Dimension, Expr, Fill, Order, SelectStatement, Source as FromSource, TimeOffset,
@@ -434,7 +434,7 @@ impl TypedAnswer {
     fn new(answer: Vec<Series>) -> TypedAnswer {
         let mut series = Vec::with_capacity(answer.len());
         let mut values: Vec<Vec<(i64, Value)>> = Vec::new();
-        for s in answer {
+        for s in answer.into_iter().flat_map(layers) {
             let mut fields = Vec::new();
             for (i, name) in s.columns.iter().enumerate().skip(1) {
                 let cells = s
@@ -507,6 +507,35 @@ impl TypedAnswer {
         out.truncate(limit.unwrap_or(usize::MAX));
         out
     }
+}
+
+/// A series of the inner answer as series that each hold one row a time: the k-th row of each
+/// time in the k-th (rows of several inner series at one time, as a raw inner statement
+/// answers them, are each a point of the outer statement, which reads a field's row a time).
+fn layers(mut s: Series) -> Vec<Series> {
+    let mut seen: HashMap<i64, usize> = HashMap::new();
+    let depth: Vec<usize> = s
+        .values
+        .iter()
+        .map(|row| match row.first() {
+            Some(Cell::Time(t)) => {
+                let k = seen.entry(*t).or_insert(0);
+                *k += 1;
+                *k - 1
+            }
+            _ => 0,
+        })
+        .collect();
+    let n = depth.iter().max().map_or(1, |d| d + 1);
+    if n == 1 {
+        return vec![s];
+    }
+    let rows = std::mem::take(&mut s.values);
+    let mut layered: Vec<Series> = vec![s; n];
+    for (row, k) in rows.into_iter().zip(depth) {
+        layered[k].values.push(row);
+    }
+    layered
 }
 
 impl Source for TypedAnswer {
@@ -636,6 +665,47 @@ mod tests {
         assert!(!spans(&q("time >= 60s", "WHERE time < 120s")));
         assert!(spans(&q("time >= 60s", "")));
         assert!(spans(&q("time < 60s", "")));
+    }
+
+    #[test]
+    fn rows_of_one_time_are_each_a_point_of_the_typed_answer() {
+        let s = Series {
+            name: Some("m".into()),
+            columns: vec!["time".into(), "v".into()],
+            values: vec![
+                vec![Cell::Time(1), Cell::Integer(1)],
+                vec![Cell::Time(1), Cell::Integer(9_007_199_254_741_178)],
+                vec![Cell::Time(2), Cell::Integer(3)],
+                vec![Cell::Time(1), Cell::Integer(4)],
+            ],
+            ..Series::default()
+        };
+        let mut a = TypedAnswer::new(vec![s]);
+        let all = TimeRange {
+            min: i64::MIN,
+            max: i64::MAX,
+        };
+        // Every value is kept, and each series holds one a time (the typed engine reads a
+        // series' fields row by row, by time).
+        let metas = a.series("", None).unwrap();
+        let mut read: Vec<(i64, Value)> = Vec::new();
+        for m in &metas {
+            let values = a.values(m.fields[0].key, all, false, None).unwrap();
+            let mut times: Vec<i64> = values.iter().map(|p| p.0).collect();
+            times.dedup();
+            assert_eq!(times.len(), values.len(), "{values:?}");
+            read.extend(values);
+        }
+        read.sort_by_key(|(t, v)| (*t, format!("{v:?}")));
+        assert_eq!(
+            read,
+            vec![
+                (1, Value::Integer(1)),
+                (1, Value::Integer(4)),
+                (1, Value::Integer(9_007_199_254_741_178)),
+                (2, Value::Integer(3)),
+            ]
+        );
     }
 
     #[test]

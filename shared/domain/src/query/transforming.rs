@@ -128,11 +128,17 @@ impl Plan {
 
 impl Plan {
     /// The time of an `integral()` row: without `GROUP BY time` InfluxDB 1.6's integer
-    /// reducer stamps its one value at the range's start (time 0 without a lower bound), its
-    /// float one at time 0.
+    /// reducer stamps its one value at the range's start (time 0 without a lower bound), under
+    /// `ORDER BY time DESC` just after its end (its window's start and end swapped: the largest
+    /// time without an upper bound); its float one at time 0.
     fn integral_time(&self, time: i64) -> i64 {
-        match (self.interval, self.bounds.min) {
-            (None, Some(min)) if self.integer_field && !self.desc => min,
+        match (self.interval, self.integer_field, self.desc) {
+            (None, true, false) => self.bounds.min.unwrap_or(time),
+            (None, true, true) => self
+                .bounds
+                .max
+                .unwrap_or(super::cond::MAX_TIME)
+                .saturating_add(1),
             _ => time,
         }
     }
