@@ -258,6 +258,13 @@ fn operand(
         Expr::Binary { op, lhs, rhs } if !op.is_condition() => {
             match (operand(lhs, s, fields, row), operand(rhs, s, fields, row)) {
                 (Operand::Unknown, _) | (_, Operand::Unknown) => Operand::Unknown,
+                // InfluxDB's condition evaluator divides integers as integers (truncating, 0
+                // by 0), where a field is read; literals alone were reduced to a float.
+                (Operand::Cell(Cell::Integer(a)), Operand::Cell(Cell::Integer(b)))
+                    if *op == BinaryOp::Div && e.any(|x| matches!(x, Expr::VarRef(_))) =>
+                {
+                    Operand::Cell(Cell::Integer(if b == 0 { 0 } else { a.wrapping_div(b) }))
+                }
                 (Operand::Cell(a), Operand::Cell(b)) => Operand::Cell(binary(*op, &a, &b)),
                 _ => Operand::Cell(Cell::Null),
             }
