@@ -81,13 +81,21 @@ pub(super) struct Mapped<'a> {
 }
 
 impl Mapped<'_> {
-    /// `range` cut to the mapped one; `None` when nothing of it is mapped.
-    fn cut(&self, range: TimeRange) -> Option<TimeRange> {
+    /// Reads `range` cut to the mapped one, or answers `none` when nothing of it is mapped.
+    fn read<T>(
+        &mut self,
+        range: TimeRange,
+        none: T,
+        f: impl FnOnce(&mut dyn Source, TimeRange) -> Result<T, SourceError>,
+    ) -> Result<T, SourceError> {
         let cut = TimeRange {
             min: range.min.max(self.range.min),
             max: range.max.min(self.range.max),
         };
-        (cut.min <= cut.max).then_some(cut)
+        if cut.min > cut.max {
+            return Ok(none);
+        }
+        f(&mut *self.inner, cut)
     }
 }
 
@@ -126,10 +134,7 @@ impl Source for Mapped<'_> {
         desc: bool,
         limit: Option<usize>,
     ) -> Result<Vec<(i64, f64)>, SourceError> {
-        match self.cut(range) {
-            Some(r) => self.inner.points(key, r, desc, limit),
-            None => Ok(Vec::new()),
-        }
+        self.read(range, Vec::new(), |s, r| s.points(key, r, desc, limit))
     }
 
     fn values(
@@ -139,10 +144,7 @@ impl Source for Mapped<'_> {
         desc: bool,
         limit: Option<usize>,
     ) -> Result<Vec<(i64, Value)>, SourceError> {
-        match self.cut(range) {
-            Some(r) => self.inner.values(key, r, desc, limit),
-            None => Ok(Vec::new()),
-        }
+        self.read(range, Vec::new(), |s, r| s.values(key, r, desc, limit))
     }
 
     fn edge_points(
@@ -151,10 +153,9 @@ impl Source for Mapped<'_> {
         range: TimeRange,
         desc: bool,
     ) -> Result<Vec<Option<(i64, f64)>>, SourceError> {
-        match self.cut(range) {
-            Some(r) => self.inner.edge_points(keys, r, desc),
-            None => Ok(vec![None; keys.len()]),
-        }
+        self.read(range, vec![None; keys.len()], |s, r| {
+            s.edge_points(keys, r, desc)
+        })
     }
 
     fn interval_stats(
@@ -164,10 +165,9 @@ impl Source for Mapped<'_> {
         base: i64,
         interval: i64,
     ) -> Result<Option<Vec<IntervalStats>>, SourceError> {
-        match self.cut(range) {
-            Some(r) => self.inner.interval_stats(key, r, base, interval),
-            None => Ok(Some(Vec::new())),
-        }
+        self.read(range, Some(Vec::new()), |s, r| {
+            s.interval_stats(key, r, base, interval)
+        })
     }
 
     fn range_stats(
@@ -175,11 +175,8 @@ impl Source for Mapped<'_> {
         key: i64,
         range: TimeRange,
     ) -> Result<Option<IntervalStats>, SourceError> {
-        match self.cut(range) {
-            Some(r) => self.inner.range_stats(key, r),
-            // The engine reads the (no) points instead.
-            None => Ok(None),
-        }
+        // Nothing mapped: the engine reads the (no) points instead.
+        self.read(range, None, |s, r| s.range_stats(key, r))
     }
 
     fn extreme(
@@ -188,10 +185,7 @@ impl Source for Mapped<'_> {
         range: TimeRange,
         largest: bool,
     ) -> Result<Option<(i64, f64)>, SourceError> {
-        match self.cut(range) {
-            Some(r) => self.inner.extreme(key, r, largest),
-            None => Ok(None),
-        }
+        self.read(range, None, |s, r| s.extreme(key, r, largest))
     }
 
     fn store_database(
