@@ -259,6 +259,7 @@ impl Plan {
             Fill::Linear => {
                 let before = data.range(..start).next_back();
                 let after = data.range(start + 1..).next();
+                let interval = self.interval.map_or(1, |(i, _)| i);
                 Some(
                     (0..n)
                         .map(|ci| match (before, after) {
@@ -282,12 +283,13 @@ impl Plan {
                                             start,
                                             (*t0, &Cell::Integer(a as i64)),
                                             (*t1, &Cell::Integer(b as i64)),
+                                            interval,
                                         ) {
                                             Cell::Integer(i) => Cell::Float(i as f64),
                                             other => other,
                                         }
                                     }
-                                    _ => linear(start, (*t0, a), (*t1, b)),
+                                    _ => linear(start, (*t0, a), (*t1, b), interval),
                                 }
                             }
                             _ => Cell::Null,
@@ -484,17 +486,25 @@ impl Plan {
 
 /// fill(linear): the value at `t` on the line between two buckets with values (InfluxDB's
 /// integer arithmetic for counts).
-fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell)) -> Cell {
+fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell), interval: i64) -> Cell {
+    // InfluxDB's `linearFloat`/`linearInteger`, with times counted in intervals (truncated),
+    // as its fill iterator passes them: y = m·x + b, m the slope, b the earlier value.
+    let interval = interval.max(1);
+    let (t, t0, t1) = (t / interval, t0 / interval, t1 / interval);
+    if t1 == t0 {
+        return Cell::Null;
+    }
     #[allow(clippy::cast_precision_loss)]
+    let (dt, x) = ((t1 - t0) as f64, (t - t0) as f64);
     match (v0, v1) {
         (Cell::Integer(a), Cell::Integer(b)) => {
-            let m = (b - a) as f64 / (t1 - t0) as f64;
-            let x = (t - t0) as f64;
-            #[allow(clippy::cast_possible_truncation)]
+            #[allow(clippy::cast_precision_loss)]
+            let m = b.wrapping_sub(*a) as f64 / dt;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
             Cell::Integer((m * x + *a as f64) as i64)
         }
         (a, b) => match (a.as_f64(), b.as_f64()) {
-            (Some(a), Some(b)) => Cell::Float(a + (b - a) * (t - t0) as f64 / (t1 - t0) as f64),
+            (Some(a), Some(b)) => Cell::Float((b - a) / dt * x + a),
             _ => Cell::Null,
         },
     }
