@@ -12,6 +12,7 @@ use crate::influxql::{Dimension, Expr, SelectStatement};
 
 use super::cond;
 use super::ddl;
+use super::transform::{reads_an_interval_more, smooths_over_a_period};
 use super::{IntervalStats, SeriesMeta, Source, SourceError, TagValues, TimeRange, Value};
 
 /// The range InfluxDB maps for `s`, the outermost statement (of a query reading a subquery).
@@ -47,26 +48,15 @@ fn extra_intervals(s: &SelectStatement) -> i64 {
             let Expr::Call { name, args } = e else {
                 return;
             };
-            let needs = match name.as_str() {
-                "derivative"
-                | "non_negative_derivative"
-                | "difference"
-                | "non_negative_difference"
-                | "elapsed"
-                | "cumulative_sum" => 1,
-                "moving_average"
-                | "exponential_moving_average"
-                | "double_exponential_moving_average"
-                | "triple_exponential_moving_average"
-                | "relative_strength_index"
-                | "triple_exponential_derivative"
-                | "kaufmans_efficiency_ratio"
-                | "kaufmans_adaptive_moving_average"
-                | "chande_momentum_oscillator" => match args.get(1) {
+            let needs = if smooths_over_a_period(name) {
+                match args.get(1) {
                     Some(Expr::Integer(n)) => *n,
                     _ => 0,
-                },
-                _ => 0,
+                }
+            } else if reads_an_interval_more(name) || name == "cumulative_sum" {
+                1
+            } else {
+                0
             };
             extra = extra.max(needs);
         });

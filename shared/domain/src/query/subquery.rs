@@ -13,6 +13,7 @@ use crate::influxql::{
 use super::check::{column_names, Plan};
 use super::cond::{self, Bounds};
 use super::result::{Cell, Series};
+use super::transform;
 use super::{
     Context, FieldType, SeriesMeta, Source, SourceError, StatementError, StatementOutcome,
     TimeRange, Value, FIELD,
@@ -273,29 +274,10 @@ fn fills_apart(outer: &SelectStatement, inner: &SelectStatement) -> bool {
     fills && buckets && tags(inner).iter().any(|d| !own.contains(d))
 }
 
-/// The transformations InfluxDB feeds one interval more of buckets (`buildCallIterator`): all
-/// but `cumulative_sum`, `integral` and the forecasts.
-const READ_AN_INTERVAL_MORE: [&str; 14] = [
-    "derivative",
-    "non_negative_derivative",
-    "difference",
-    "non_negative_difference",
-    "moving_average",
-    "exponential_moving_average",
-    "double_exponential_moving_average",
-    "triple_exponential_moving_average",
-    "relative_strength_index",
-    "triple_exponential_derivative",
-    "kaufmans_efficiency_ratio",
-    "kaufmans_adaptive_moving_average",
-    "chande_momentum_oscillator",
-    "elapsed",
-];
-
-fn calls_any(s: &SelectStatement, names: &[&str]) -> bool {
+fn calls_any(s: &SelectStatement, pred: impl Fn(&str) -> bool) -> bool {
     s.fields.iter().any(|f| {
         f.expr
-            .any(|e| matches!(e, Expr::Call { name, .. } if names.contains(&name.as_str())))
+            .any(|e| matches!(e, Expr::Call { name, .. } if pred(name)))
     })
 }
 
@@ -328,12 +310,15 @@ fn spans_windows(inner: &SelectStatement, bounds: Bounds, now: i64) -> bool {
 
 /// Whether a call of the statement reads one interval more of buckets.
 fn reads_an_interval_more(s: &SelectStatement) -> bool {
-    calls_any(s, &READ_AN_INTERVAL_MORE)
+    calls_any(s, transform::reads_an_interval_more)
 }
 
-/// Whether the statement transforms a stream, whose answer depends on its order.
+/// Whether the statement transforms a stream (but for the forecasts), whose answer depends on
+/// its order.
 fn transforms(s: &SelectStatement) -> bool {
-    reads_an_interval_more(s) || calls_any(s, &["cumulative_sum", "integral"])
+    calls_any(s, |name| {
+        transform::reads_an_interval_more(name) || matches!(name, "cumulative_sum" | "integral")
+    })
 }
 
 fn is_time(e: &Expr) -> bool {

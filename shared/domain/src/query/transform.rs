@@ -65,6 +65,23 @@ pub(crate) fn is_transform(name: &str) -> bool {
     ) || technical::kind_of(name).is_some()
 }
 
+/// Whether InfluxDB 1.6 feeds transformation `name` one interval more of buckets than its
+/// range (`buildCallIterator`): every transformation but `cumulative_sum`, `integral` and the
+/// forecasts.
+pub(crate) fn reads_an_interval_more(name: &str) -> bool {
+    is_transform(name)
+        && !matches!(
+            name,
+            "cumulative_sum" | "integral" | "holt_winters" | "holt_winters_with_fit"
+        )
+}
+
+/// Whether `name` smooths over a period of N points, its second argument: `moving_average`
+/// and the exponential and technical-analysis family.
+pub(crate) fn smooths_over_a_period(name: &str) -> bool {
+    name == "moving_average" || technical::kind_of(name).is_some()
+}
+
 /// The Go type InfluxDB names in its errors about an argument (`got *influxql.IntegerLiteral`).
 fn go_type(e: &Expr) -> &'static str {
     match e {
