@@ -224,11 +224,12 @@ impl Plan {
             }
             None => source,
         };
+        let mut closing = Vec::new();
         for g in &groups {
             let series = if self.multi.is_some() {
                 self.multi_group(g, range, source)?
             } else if self.transform.is_some() {
-                match self.transform_group(g, range, source)? {
+                match self.transform_group(g, range, source, &mut closing)? {
                     Ok(s) => s,
                     Err(e) => return Ok(Err(e)),
                 }
@@ -253,6 +254,7 @@ impl Plan {
                 out.push(s);
             }
         }
+        self.close_groups(&mut out, closing);
         Ok(Ok(out))
     }
 

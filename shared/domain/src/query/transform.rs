@@ -11,6 +11,7 @@
 
 use crate::influxql::{format_duration, Expr};
 
+use super::cond::MIN_TIME;
 use super::holt_winters::{self, HoltWinters};
 use super::result::Cell;
 use super::technical::{self, Indicator};
@@ -408,12 +409,15 @@ fn linear(t: i64, (t0, v0): (i64, f64), (t1, v1): (i64, f64)) -> f64 {
 }
 
 /// `integral(x, unit)` of one stream of points (in the statement's order): InfluxDB's
-/// trapezium rule, per `GROUP BY time` window when `window` gives a time's window (start, end),
-/// interpolating the value at each window's boundary. Without windows, one value at time 0 (as
-/// InfluxDB answers). A window whose only point is at its start has no area and no row. Integer
-/// fields are integrated as floats, as InfluxDB does, with its integer reducer's arithmetic at a
-/// window's end (`integers`): the interpolated value stands for the next point in the next
-/// window's first trapezium, beside the previous point's value.
+/// trapezium rule, per window when `window` gives a time's window (start, end), interpolating
+/// the value at each window's boundary, and stamped at the window's start (its end under DESC,
+/// as InfluxDB swaps them). Without windows, one value at time 0 (as InfluxDB answers). A window
+/// whose last point is at its start has no area and no row. Integer fields are integrated as
+/// floats, as InfluxDB does, with its integer reducer's arithmetic at a window's end
+/// (`integers`): the interpolated value stands for the next point in the next window's first
+/// trapezium, beside the previous point's value. The integer reducer always has a window:
+/// without GROUP BY time it is the statement's range, so under DESC a point at the range's start
+/// closes it, and a row of 0 follows (InfluxDB 1.6 does the same).
 pub(crate) fn integral(
     points: &[(i64, f64)],
     unit: i64,
@@ -443,6 +447,11 @@ pub(crate) fn integral(
             prev = Some((t, v));
             if let Some(w) = oriented(t) {
                 (start, end) = w;
+            }
+            // The integer reducer stamps a window from the earliest time at time 0, "so we
+            // don't break the default returned time for aggregate queries without times".
+            if integers && start == MIN_TIME {
+                start = 0;
             }
             continue;
         };
@@ -620,5 +629,36 @@ mod tests {
         // A window whose only point is at its start has no row.
         let p = [(5 * SECOND, 5.0), (10 * SECOND, 10.0)];
         assert_eq!(integral(&p, SECOND, true, Some(&w), false), vec![(0, 37.5)]);
+    }
+
+    #[test]
+    fn an_integer_integral_over_the_range_as_its_window() {
+        // The statement's range, 1 s to 3 s, as InfluxDB's integer reducer windows it.
+        let range = |_: i64| (SECOND, 3 * SECOND + 1);
+        let up = [(SECOND, 1.0), (2 * SECOND, 2.0), (3 * SECOND, 3.0)];
+        assert_eq!(
+            integral(&up, SECOND, true, Some(&range), true),
+            vec![(SECOND, 4.0)]
+        );
+        // Under DESC the point at the range's start closes the window: its area, stamped after
+        // the range's end, then a row of 0.
+        let down: Vec<_> = up.iter().rev().copied().collect();
+        assert_eq!(
+            integral(&down, SECOND, false, Some(&range), true),
+            vec![(3 * SECOND + 1, -4.0), (3 * SECOND + 1, 0.0)]
+        );
+        // Points only at the range's start: no area, no row (a row of 0 under DESC).
+        let start = [(SECOND, 1.0), (SECOND, 5.0)];
+        assert!(integral(&start, SECOND, true, Some(&range), true).is_empty());
+        assert_eq!(
+            integral(&start, SECOND, false, Some(&range), true),
+            vec![(3 * SECOND + 1, 0.0)]
+        );
+        // Without a lower bound the window starts at time 0.
+        let open = |_: i64| (MIN_TIME, 3 * SECOND + 1);
+        assert_eq!(
+            integral(&up, SECOND, true, Some(&open), true),
+            vec![(0, 4.0)]
+        );
     }
 }

@@ -6,6 +6,7 @@
 use crate::influxql::Expr;
 
 use super::check::Plan;
+use super::cond::{MAX_TIME, MIN_TIME};
 use super::eval::eval_calls;
 use super::result::{Cell, Series};
 use super::select::Group;
@@ -13,16 +14,22 @@ use super::transform::{integral, Transform};
 use super::{Source, SourceError, StatementError, TimeRange};
 
 impl Plan {
+    /// The group's series. Rows InfluxDB emits only once every group has been read (those of
+    /// `integral()` without GROUP BY time) go to `closing`, not yet cut by OFFSET and LIMIT:
+    /// [`Plan::close_groups`] places and cuts them.
     pub(super) fn transform_group(
         &self,
         g: &Group<'_>,
         range: TimeRange,
         source: &mut dyn Source,
+        closing: &mut Vec<Series>,
     ) -> Result<Result<Option<Series>, StatementError>, SourceError> {
         let Some(t) = &self.transform else {
             return Ok(Ok(None));
         };
         let ascending = !self.desc;
+        // How many of the rows InfluxDB emits as it reads (all but the closing ones).
+        let mut streamed = usize::MAX;
         let rows: Vec<(i64, Cell)> = if t.nested {
             if !self.calls.iter().any(|c| c.on_field) {
                 return Ok(Ok(None));
@@ -84,22 +91,33 @@ impl Plan {
             match t.transform {
                 Transform::Integral { unit } => {
                     let values: Vec<(i64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
-                    let window = self.interval.map(|(interval, offset)| {
+                    let buckets = self.interval.map(|(interval, offset)| {
                         move |t: i64| {
                             let start = self.window_start(t, interval, offset);
                             (start, start.saturating_add(interval))
                         }
                     });
-                    integral(
-                        &values,
-                        unit,
-                        ascending,
-                        window.as_ref().map(|w| w as &dyn Fn(i64) -> (i64, i64)),
-                        self.integer_field,
-                    )
-                    .into_iter()
-                    .map(|(time, v)| (self.integral_time(time), Cell::Float(v)))
-                    .collect()
+                    // Without GROUP BY time, InfluxDB 1.6's integer reducer takes the whole
+                    // range as its window (`Window`: start to end + 1); its float one has none.
+                    let range_window = |_: i64| {
+                        (
+                            self.bounds.min.unwrap_or(MIN_TIME),
+                            self.bounds.max.unwrap_or(MAX_TIME).saturating_add(1),
+                        )
+                    };
+                    let window: Option<&dyn Fn(i64) -> (i64, i64)> = match &buckets {
+                        Some(w) => Some(w),
+                        None if self.integer_field => Some(&range_window),
+                        None => None,
+                    };
+                    let rows = integral(&values, unit, ascending, window, self.integer_field);
+                    // Without buckets, the reducer's last row waits for the stream's end.
+                    if buckets.is_none() {
+                        streamed = rows.len().saturating_sub(1);
+                    }
+                    rows.into_iter()
+                        .map(|(time, v)| (time, Cell::Float(v)))
+                        .collect()
                 }
                 other => {
                     let stream: Vec<(i64, Cell)> =
@@ -113,34 +131,78 @@ impl Plan {
         };
 
         let mut series = self.series_shell(g, self.time_and_columns());
-        for (time, value) in rows.into_iter().skip(self.offset).take(self.row_limit()) {
+        let mut closed = self.series_shell(g, self.time_and_columns());
+        // Rows that wait for the end are limited as the statement's series are written.
+        let (offset, limit) = if streamed == usize::MAX {
+            (self.offset, self.row_limit())
+        } else {
+            (0, usize::MAX)
+        };
+        for (i, (time, value)) in rows.into_iter().enumerate().skip(offset).take(limit) {
             let lookup = |e: &Expr| (*e == t.expr).then(|| value.clone());
             let mut row = Vec::with_capacity(self.columns.len() + 1);
             row.push(Cell::Time(time));
             for c in &self.columns {
                 row.push(eval_calls(&c.expr, &lookup));
             }
-            series.values.push(row);
+            if i < streamed {
+                &mut series
+            } else {
+                &mut closed
+            }
+            .values
+            .push(row);
+        }
+        if !closed.values.is_empty() {
+            closing.push(closed);
         }
         Ok(Ok((!series.values.is_empty()).then_some(series)))
     }
 }
 
 impl Plan {
-    /// The time of an `integral()` row: without `GROUP BY time` InfluxDB 1.6's integer
-    /// reducer stamps its one value at the range's start (time 0 without a lower bound), under
-    /// `ORDER BY time DESC` just after its end (its window's start and end swapped: the largest
-    /// time without an upper bound); its float one at time 0.
-    fn integral_time(&self, time: i64) -> i64 {
-        match (self.interval, self.integer_field, self.desc) {
-            (None, true, false) => self.bounds.min.unwrap_or(time),
-            (None, true, true) => self
-                .bounds
-                .max
-                .unwrap_or(super::cond::MAX_TIME)
-                .saturating_add(1),
-            _ => time,
+    /// Places the rows InfluxDB's reducers emit when they close (`closing`, in group order)
+    /// after the rows emitted while reading (`out`), as InfluxDB's emitter writes them: one
+    /// group's rows next to each other are one series. Its closing order is its map's; this
+    /// one is the groups'. Under DESC `out` is later answered in reverse, so the closing rows
+    /// go first. OFFSET and LIMIT then count each such series apart, as InfluxDB's limit
+    /// iterator counts the points of a series from where its tags change.
+    pub(super) fn close_groups(&self, out: &mut Vec<Series>, closing: Vec<Series>) {
+        if closing.is_empty() {
+            return;
         }
+        let same = |a: &Series, b: &Series| a.name == b.name && a.tags == b.tags;
+        if self.desc {
+            let mut all = closing;
+            let mut rest = std::mem::take(out).into_iter();
+            if let Some(first) = rest.next() {
+                match all.last_mut() {
+                    Some(last) if same(last, &first) => {
+                        let closed = std::mem::replace(&mut last.values, first.values);
+                        last.values.extend(closed);
+                    }
+                    _ => all.push(first),
+                }
+            }
+            all.extend(rest);
+            *out = all;
+        } else {
+            for s in closing {
+                match out.last_mut() {
+                    Some(last) if same(last, &s) => last.values.extend(s.values),
+                    _ => out.push(s),
+                }
+            }
+        }
+        for s in out.iter_mut() {
+            let kept: Vec<_> = std::mem::take(&mut s.values)
+                .into_iter()
+                .skip(self.offset)
+                .take(self.row_limit())
+                .collect();
+            s.values = kept;
+        }
+        out.retain(|s| !s.values.is_empty());
     }
 }
 
