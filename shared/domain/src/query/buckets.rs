@@ -107,7 +107,9 @@ impl Plan {
     /// Without GROUP BY time, the only points that can decide `first`, `last`, `min` and
     /// `max`: each series' first, last, smallest or largest point, asked of the source (an
     /// index lookup each for `first` and `last`), instead of every point of the range. `None`
-    /// when another function is asked for or points must be checked against the condition.
+    /// when another function is asked for or points must be checked against the condition,
+    /// or for a subquery's rows: several of one time can be one series' first, and the
+    /// reducer takes the larger.
     fn decisive_points(
         &self,
         g: &Group<'_>,
@@ -117,6 +119,7 @@ impl Plan {
         let deciding = |f: Func| matches!(f, Func::First | Func::Last | Func::Min | Func::Max);
         if self.interval.is_some()
             || self.filter_points
+            || !self.reads_store
             || !self
                 .calls
                 .iter()

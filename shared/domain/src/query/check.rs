@@ -467,6 +467,16 @@ impl Plan {
         let lone_selector = matches!(calls.as_slice(), [c] if c.func.is_selector())
             && selectors == reducers
             && transform.is_none();
+        // A call of `*` or `/re/` is no selector to InfluxDB's compiler, whatever it matches.
+        let pattern_call = s.fields.iter().any(|f| {
+            f.expr.any(|e| {
+                matches!(e, Expr::Call { args, .. }
+                    if args.first().is_some_and(|a| matches!(a.unparen(), Expr::Wildcard(_) | Expr::Regex(_))))
+            })
+        });
+        if pattern_call && raw_vars {
+            return Err("mixing aggregate and non-aggregate queries is not supported".into());
+        }
         if aggregate && raw_vars && multi.is_none() {
             if selectors > 1 {
                 return Err(

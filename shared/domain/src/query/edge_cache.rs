@@ -127,7 +127,7 @@ impl Plan {
     /// Which ends of each series [`Self::decisive_points`] will ask for (`true`: the last
     /// point), when it will be used and some of its calls are `first` or `last`.
     pub(super) fn edge_directions(&self) -> Option<Vec<bool>> {
-        if !self.aggregate || self.interval.is_some() || self.filter_points {
+        if !self.aggregate || self.interval.is_some() || self.filter_points || !self.reads_store {
             return None;
         }
         let on_field = || self.calls.iter().filter(|c| c.on_field);
