@@ -15,7 +15,7 @@ use super::functions::Func;
 use super::result::{Cell, Series};
 use super::transform::Transform;
 use super::typed::Fields;
-use super::{SeriesMeta, Source, SourceError, TimeRange, Value};
+use super::{FieldType, SeriesMeta, Source, SourceError, TimeRange, Value};
 
 /// A plan's calls over the integer field `key`s of `channels` (the field's series, presented
 /// as channels of the model by [`super::typed_calls`]), answered exactly; `None` when the plan
@@ -42,8 +42,20 @@ pub(super) fn run(
         k.dedup();
         k
     };
+    // The channels read the integer field: as such, SLIMIT's shard groups find its points.
+    let channels: Vec<SeriesMeta> = channels
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            for f in &mut s.fields {
+                f.ty = FieldType::Integer;
+            }
+            s
+        })
+        .collect();
     // A window this module cannot read is refused by the general path, which meets it too.
-    let Ok(groups) = super::typed::groups(plan, channels, &tag_keys, fields, source, range)? else {
+    let Ok(groups) = super::typed::groups(plan, &channels, &tag_keys, fields, source, range)?
+    else {
         return Ok(None);
     };
     let mut out = Vec::new();
@@ -106,13 +118,25 @@ pub(super) fn run(
     };
     for g in &groups {
         let mut by_bucket: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        // Per bucket, each series' mean in each shard group (week) and its count, as
+        // InfluxDB's storage engine reduces each series of a shard before merging them.
+        let mut means: BTreeMap<i64, Vec<(f64, usize)>> = BTreeMap::new();
         for (s, _) in &g.series {
+            let mut parts: BTreeMap<(i64, i64), (i64, usize)> = BTreeMap::new();
             for (t, v) in integers(source, s, range)? {
                 let b = match buckets {
                     None => plan.bounds.min.unwrap_or(0),
                     Some((interval, offset)) => plan.window_start(t, interval, offset),
                 };
                 by_bucket.entry(b).or_default().push(v);
+                let week = super::cardinality::shard_group_start(t);
+                let part = parts.entry((b, week)).or_insert((0i64, 0));
+                part.0 = part.0.wrapping_add(v);
+                part.1 += 1;
+            }
+            for ((b, _), (sum, n)) in parts {
+                #[allow(clippy::cast_precision_loss)]
+                means.entry(b).or_default().push((sum as f64 / n as f64, n));
             }
         }
         if by_bucket.is_empty() {
@@ -159,6 +183,9 @@ pub(super) fn run(
                 .calls
                 .iter()
                 .map(|c| match &values {
+                    Some(_) if c.func == Func::Mean => {
+                        mean_of_parts(means.get(&start).map_or(&[][..], Vec::as_slice))
+                    }
                     Some(v) => reduce(&c.func, v),
                     None if c.func == Func::Count => Cell::Integer(0),
                     None => Cell::Null,
@@ -181,6 +208,28 @@ pub(super) fn run(
         push(plan, g, rows, &mut out);
     }
     Ok(Some(out))
+}
+
+/// The mean of a bucket's integers as InfluxDB 1.6 computes it: each series' integers summed
+/// (as int64) and divided by their count as floats (`IntegerMeanReducer`), then those means
+/// merged weighted by their counts (`FloatMeanReducer`), so the last bits of values beyond
+/// 2^53 agree.
+fn mean_of_parts(parts: &[(f64, usize)]) -> Cell {
+    let (mut sum, mut count) = (0.0f64, 0usize);
+    for &(mean, n) in parts {
+        #[allow(clippy::cast_precision_loss)]
+        if n >= 2 {
+            sum += mean * n as f64;
+        } else {
+            sum += mean;
+        }
+        count += n;
+    }
+    if count == 0 {
+        return Cell::Null;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Cell::Float(sum / count as f64)
 }
 
 /// One output series from its rows, after OFFSET and LIMIT.

@@ -146,6 +146,11 @@ pub(super) fn run(
     // The statement over the field presented as the model's `value`, its columns keeping the
     // names they had.
     let mut renamed = s.clone();
+    let integer_field = {
+        let mut types = all.iter().filter_map(|s| s.field(&field)).map(|f| f.ty);
+        types.next().is_some_and(|t| t == FieldType::Integer)
+            && types.all(|t| t == FieldType::Integer)
+    };
     let listed: Vec<(Expr, Option<String>)> = s
         .fields
         .iter()
@@ -159,6 +164,9 @@ pub(super) fn run(
         }
         f.alias = named.next();
         rename(&mut f.expr, &field);
+        if integer_field {
+            unchanged_integers(&mut f.expr);
+        }
     }
     // A condition on fields is checked point by point by the bridge, on the typed values;
     // the model's engine sees its comparisons of fields as true.
@@ -649,6 +657,35 @@ fn without_fields(e: &Expr, fields: &Fields) -> Expr {
 }
 
 /// Renames the field `from` (not a tag) to the model's field.
+/// `abs()`, `ceil()`, `floor()` and `round()` of a call answering an integer give it back
+/// unchanged in InfluxDB 1.6 (`abs(min(n))` of -1 is -1): over the field presented as floats,
+/// they are left out.
+fn unchanged_integers(e: &mut Expr) {
+    match e {
+        Expr::Call { name, args } => {
+            args.iter_mut().for_each(unchanged_integers);
+            let keeps = |inner: &Expr| {
+                matches!(inner.unparen(), Expr::Call { name, .. } if matches!(name.as_str(),
+                    "count" | "sum" | "min" | "max" | "first" | "last" | "mode" | "spread"
+                        | "percentile" | "difference" | "non_negative_difference"
+                        | "cumulative_sum"))
+            };
+            if matches!(name.as_str(), "abs" | "ceil" | "floor" | "round")
+                && args.len() == 1
+                && keeps(&args[0])
+            {
+                *e = args[0].clone();
+            }
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            unchanged_integers(lhs);
+            unchanged_integers(rhs);
+        }
+        Expr::Paren(inner) => unchanged_integers(inner),
+        _ => {}
+    }
+}
+
 fn rename(e: &mut Expr, from: &str) {
     match e {
         Expr::VarRef(v) if v.name == from && v.data_type != Some(DataType::Tag) => {
