@@ -973,7 +973,7 @@ def known_difference(q, ix, fl):
     (si, bi), (sf, bf) = ix, fl
     if any(m in bf for m in SIZE_LIMITS):
         return 'answer size limit: Fieldline holds at most 500,000 rows per statement (docs/epts.md)'
-    if si == sf == 200 and 'json: unsupported value' in bi and parse(bf) is not None:
+    if si == sf == 200 and 'json: unsupported value' in bi and documents(bf) is not None:
         return ("a non-finite value: InfluxDB's body is no JSON (json: unsupported value), "
                 "Fieldline answers null (docs/epts.md)")
     if si != sf or error_text(bi) is not None or error_text(bf) is not None:
