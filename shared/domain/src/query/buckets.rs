@@ -192,12 +192,19 @@ impl Plan {
                         && self.interval.is_none()
                         && matches!(c.func, Func::First | Func::Last)
                     {
-                        selector_of_several(c.func == Func::Last, slice, g)
+                        selector_of_several(c.func == Func::Last, self.boolean_field, slice, g)
                     } else {
                         None
                     };
                     let (cell, sel) = match heap_pick {
                         Some(i) => (Cell::Float(slice[i].1), Some(i)),
+                        // Of booleans at one time, InfluxDB's first() keeps false.
+                        None if self.boolean_field && c.func == Func::First => {
+                            let flipped: Vec<(i64, f64)> =
+                                tv.iter().map(|&(t, v)| (t, -v)).collect();
+                            let (_, sel) = c.func.reduce(&flipped);
+                            (sel.map_or(Cell::Null, |i| Cell::Float(tv[i].1)), sel)
+                        }
                         None => c.func.reduce(&tv),
                     };
                     if let Some(i) = sel {
@@ -518,9 +525,15 @@ fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell), interval: i64)
 /// that time) through its sorted merge iterator (a Go heap, [`super::merge`]) limited to one
 /// point, a limit its storage engine lets one point more through (`tsm1`'s
 /// `limitIterator`), and the reducer keeps the first of those two points unless the second
-/// has the same time and a greater value. The index in `slice` of the point chosen; `None`
-/// when one series alone has points at that time.
-fn selector_of_several(last: bool, slice: &[GroupPoint], g: &Group<'_>) -> Option<usize> {
+/// has the same time and a greater value (for `first()` of booleans, a smaller one: false).
+/// The index in `slice` of the point chosen; `None` when one series alone has points at that
+/// time.
+fn selector_of_several(
+    last: bool,
+    booleans: bool,
+    slice: &[GroupPoint],
+    g: &Group<'_>,
+) -> Option<usize> {
     // Each series' deciding point (its first, or last, in the range).
     let mut heads: BTreeMap<usize, usize> = BTreeMap::new();
     for (k, p) in slice.iter().enumerate() {
@@ -569,7 +582,12 @@ fn selector_of_several(last: bool, slice: &[GroupPoint], g: &Group<'_>) -> Optio
         return Some(first);
     };
     let (p1, p2) = (slice[first], slice[second]);
-    Some(if p2.0 == p1.0 && p2.1 > p1.1 {
+    let replaces = if booleans && !last {
+        p2.1 < p1.1
+    } else {
+        p2.1 > p1.1
+    };
+    Some(if p2.0 == p1.0 && replaces {
         second
     } else {
         first

@@ -85,6 +85,9 @@ pub(super) struct Plan {
     /// The field read is an integer field presented as floats ([`super::typed_calls`]): its
     /// `integral` under GROUP BY time keeps InfluxDB's integer reducer's arithmetic.
     pub(super) integer_field: bool,
+    /// The field read is a boolean field presented as 0 and 1: of points at one time,
+    /// InfluxDB's `first()` keeps false (its `last()` true, the larger, as for numbers).
+    pub(super) boolean_field: bool,
     pub(super) transform: Option<TransformCall>,
     pub(super) multi: Option<MultiCall>,
 }
@@ -531,6 +534,7 @@ impl Plan {
             reads_store: true,
             raw_vars,
             integer_field: false,
+            boolean_field: false,
             transform,
             multi,
         })

@@ -240,6 +240,7 @@ pub(super) fn run(
     let filtered = field_condition.is_some();
     bridge.filter = field_condition.map(|c| (c, fields.clone()));
     bridged_plan.integer_field = bridge.ty == FieldType::Integer;
+    bridged_plan.boolean_field = bridge.ty == FieldType::Boolean;
     let channels = bridge.channels.clone();
     let mut answer = match bridged_plan.execute_over(ctx, &mut bridge, channels)? {
         Ok(series) => series,
