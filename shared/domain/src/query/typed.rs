@@ -102,7 +102,7 @@ pub(super) fn run(
 }
 
 /// The tag keys of every series, in name order.
-fn tag_keys(all: &[SeriesMeta]) -> Vec<String> {
+pub(super) fn tag_keys(all: &[SeriesMeta]) -> Vec<String> {
     let keys: BTreeSet<&String> = all
         .iter()
         .flat_map(|s| s.tags.iter().map(|(k, _)| k))

@@ -142,6 +142,22 @@ pub(super) fn run(
         // No field of these measurements: no points.
         return Ok(Ok(Vec::new()));
     };
+    // SLIMIT and SOFFSET choose among each shard group's series with points of any field (its
+    // tag sets), the field's or not: chosen here over all their fields, then the chosen
+    // series alone are read.
+    let all = if plan.slimit > 0 || plan.soffset > 0 {
+        let keys = super::typed::tag_keys(&all);
+        let range = plan.bounds.range();
+        match super::typed::groups(plan, &all, &keys, fields, source, range)? {
+            Ok(groups) => groups
+                .iter()
+                .flat_map(|g| g.series.iter().map(|(s, _)| (*s).clone()))
+                .collect(),
+            Err(e) => return Ok(Err(e.into())),
+        }
+    } else {
+        all
+    };
 
     // The statement over the field presented as the model's `value`, its columns keeping the
     // names they had.
@@ -196,6 +212,7 @@ pub(super) fn run(
         Err(e) => return Ok(Err(e)),
     };
     bridged_plan.bounds = plan.bounds;
+    (bridged_plan.slimit, bridged_plan.soffset) = (0, 0);
     bridged_plan.lone_selector = plan.lone_selector;
     bridged_plan.reads_store = plan.reads_store;
 
