@@ -305,7 +305,8 @@ fn fields_in_calls(s: &SelectStatement, fields: &Fields) -> BTreeSet<String> {
 
 /// The columns beside a selector that read other fields, evaluated at the point it selected:
 /// the first series of the output series' group (by the condition's tags) whose field has the
-/// selected value at the row's time.
+/// selected value at the row's time, and that no earlier row of that time selected (`top()`
+/// and `bottom()` select several series' equal values at one time, each its own point).
 fn fill_beside(
     series: &mut Series,
     s: &SelectStatement,
@@ -367,6 +368,7 @@ fn fill_beside(
         }) => tags.len(),
         _ => 0,
     };
+    let mut used: BTreeSet<(i64, usize)> = BTreeSet::new();
     for row in &mut series.values {
         let (Some(Cell::Time(t)), Some(selected)) = (row.first().cloned(), row.get(selector + 1))
         else {
@@ -374,7 +376,10 @@ fn fill_beside(
         };
         let selected = selected.clone();
         let at = TimeRange { min: t, max: t };
-        for m in &candidates {
+        for (k, m) in candidates.iter().enumerate() {
+            if used.contains(&(t, k)) {
+                continue;
+            }
             let rows = super::typed::series_rows(source, m, &names, at, None, false)?;
             let Some(values) = rows.get(&t) else {
                 continue;
@@ -396,6 +401,7 @@ fn fill_beside(
                     *cell = super::typed::eval_row(exprs[*i], t, values, m, fields);
                 }
             }
+            used.insert((t, k));
             break;
         }
     }
