@@ -144,17 +144,30 @@ pub(super) fn run(
     };
     // SLIMIT and SOFFSET choose among each shard group's series with points of any field (its
     // tag sets), the field's or not: chosen here over all their fields, then the chosen
-    // series alone are read.
+    // series alone are read (the others keep their tags, which `GROUP BY *` stands for).
     let all = if plan.slimit > 0 || plan.soffset > 0 {
         let keys = super::typed::tag_keys(&all);
         let range = plan.bounds.range();
-        match super::typed::groups(plan, &all, &keys, fields, source, range)? {
-            Ok(groups) => groups
-                .iter()
-                .flat_map(|g| g.series.iter().map(|(s, _)| (*s).clone()))
-                .collect(),
-            Err(e) => return Ok(Err(e.into())),
-        }
+        let kept: BTreeSet<(&str, &[(String, String)])> =
+            match super::typed::groups(plan, &all, &keys, fields, source, range)? {
+                Ok(groups) => groups
+                    .iter()
+                    .flat_map(|g| g.series.iter())
+                    .map(|(s, _)| (s.measurement.as_str(), s.tags.as_slice()))
+                    .collect(),
+                Err(e) => return Ok(Err(e.into())),
+            };
+        all.iter()
+            .map(|s| SeriesMeta {
+                measurement: s.measurement.clone(),
+                tags: s.tags.clone(),
+                fields: if kept.contains(&(s.measurement.as_str(), s.tags.as_slice())) {
+                    s.fields.clone()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect()
     } else {
         all
     };
