@@ -188,18 +188,19 @@ impl Plan {
                     }
                     // InfluxDB's store hands over each series' point in its heap's order; a
                     // subquery's rows are reduced as they come (of equal times, the larger).
+                    // Of booleans at one time, InfluxDB's first() keeps false.
+                    let false_first = self.boolean_field && c.func == Func::First;
                     let heap_pick = if self.reads_store
                         && self.interval.is_none()
                         && matches!(c.func, Func::First | Func::Last)
                     {
-                        selector_of_several(c.func == Func::Last, self.boolean_field, slice, g)
+                        selector_of_several(c.func == Func::Last, false_first, slice, g)
                     } else {
                         None
                     };
                     let (cell, sel) = match heap_pick {
                         Some(i) => (Cell::Float(slice[i].1), Some(i)),
-                        // Of booleans at one time, InfluxDB's first() keeps false.
-                        None if self.boolean_field && c.func == Func::First => {
+                        None if false_first => {
                             let flipped: Vec<(i64, f64)> =
                                 tv.iter().map(|&(t, v)| (t, -v)).collect();
                             let (_, sel) = c.func.reduce(&flipped);
@@ -525,12 +526,12 @@ fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell), interval: i64)
 /// that time) through its sorted merge iterator (a Go heap, [`super::merge`]) limited to one
 /// point, a limit its storage engine lets one point more through (`tsm1`'s
 /// `limitIterator`), and the reducer keeps the first of those two points unless the second
-/// has the same time and a greater value (for `first()` of booleans, a smaller one: false).
-/// The index in `slice` of the point chosen; `None` when one series alone has points at that
-/// time.
+/// has the same time and a greater value (a smaller one with `smaller_wins`: `first()` of
+/// booleans keeps false). The index in `slice` of the point chosen; `None` when one series
+/// alone has points at that time.
 fn selector_of_several(
     last: bool,
-    booleans: bool,
+    smaller_wins: bool,
     slice: &[GroupPoint],
     g: &Group<'_>,
 ) -> Option<usize> {
@@ -582,7 +583,7 @@ fn selector_of_several(
         return Some(first);
     };
     let (p1, p2) = (slice[first], slice[second]);
-    let replaces = if booleans && !last {
+    let replaces = if smaller_wins {
         p2.1 < p1.1
     } else {
         p2.1 > p1.1

@@ -471,13 +471,7 @@ impl Plan {
             && selectors == reducers
             && transform.is_none();
         // A call of `*` or `/re/` is no selector to InfluxDB's compiler, whatever it matches.
-        let pattern_call = s.fields.iter().any(|f| {
-            f.expr.any(|e| {
-                matches!(e, Expr::Call { args, .. }
-                    if args.first().is_some_and(|a| matches!(a.unparen(), Expr::Wildcard(_) | Expr::Regex(_))))
-            })
-        });
-        if pattern_call && raw_vars {
+        if calls_a_pattern(s) && raw_vars {
             return Err("mixing aggregate and non-aggregate queries is not supported".into());
         }
         if aggregate && raw_vars && multi.is_none() {
@@ -539,6 +533,17 @@ impl Plan {
             multi,
         })
     }
+}
+
+/// Whether a call of the field list reads `*` or `/re/` (`max(*)`, `count(/^usage_/)`), as
+/// written.
+pub(super) fn calls_a_pattern(s: &SelectStatement) -> bool {
+    s.fields.iter().any(|f| {
+        f.expr.any(|e| {
+            matches!(e, Expr::Call { args, .. }
+                if args.first().is_some_and(|a| matches!(a.unparen(), Expr::Wildcard(_) | Expr::Regex(_))))
+        })
+    })
 }
 
 /// Whether `e` reads a field or tag outside any function call (InfluxDB's auxiliary fields).

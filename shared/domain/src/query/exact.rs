@@ -15,7 +15,7 @@ use super::functions::Func;
 use super::result::{Cell, Series};
 use super::transform::Transform;
 use super::typed::Fields;
-use super::{FieldType, SeriesMeta, Source, SourceError, TimeRange, Value};
+use super::{SeriesMeta, Source, SourceError, TimeRange, Value};
 
 /// A plan's calls over the integer field `key`s of `channels` (the field's series, presented
 /// as channels of the model by [`super::typed_calls`]), answered exactly; `None` when the plan
@@ -42,20 +42,8 @@ pub(super) fn run(
         k.dedup();
         k
     };
-    // The channels read the integer field: as such, SLIMIT's shard groups find its points.
-    let channels: Vec<SeriesMeta> = channels
-        .iter()
-        .map(|s| {
-            let mut s = s.clone();
-            for f in &mut s.fields {
-                f.ty = FieldType::Integer;
-            }
-            s
-        })
-        .collect();
     // A window this module cannot read is refused by the general path, which meets it too.
-    let Ok(groups) = super::typed::groups(plan, &channels, &tag_keys, fields, source, range)?
-    else {
+    let Ok(groups) = super::typed::groups(plan, channels, &tag_keys, fields, source, range)? else {
         return Ok(None);
     };
     let mut out = Vec::new();

@@ -80,13 +80,11 @@ pub(super) fn run(
     let fields = Fields::of(&all);
     // A call of `*` or `/re/` is checked against the model's field alone: one matching none
     // of it is no call of the plan.
-    let pattern_call = s.fields.iter().any(|f| {
-        f.expr.any(|e| {
-            matches!(e, Expr::Call { args, .. }
-                if args.first().is_some_and(|a| matches!(a.unparen(), Expr::Wildcard(_) | Expr::Regex(_))))
-        })
-    });
-    if plan.aggregate || plan.transform.is_some() || plan.multi.is_some() || pattern_call {
+    if plan.aggregate
+        || plan.transform.is_some()
+        || plan.multi.is_some()
+        || super::check::calls_a_pattern(s)
+    {
         return super::typed_calls::run(s, plan, ctx, source, all, &fields);
     }
     // The aliases of the field list, in the plan's order of columns (`time` alone is none).

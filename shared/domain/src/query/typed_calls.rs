@@ -693,7 +693,6 @@ fn without_fields(e: &Expr, fields: &Fields) -> Expr {
     }
 }
 
-/// Renames the field `from` (not a tag) to the model's field.
 /// `abs()`, `ceil()`, `floor()` and `round()` of a call answering an integer give it back
 /// unchanged in InfluxDB 1.6 (`abs(min(n))` of -1 is -1): over the field presented as floats,
 /// they are left out.
@@ -723,6 +722,7 @@ fn unchanged_integers(e: &mut Expr) {
     }
 }
 
+/// Renames the field `from` (not a tag) to the model's field.
 fn rename(e: &mut Expr, from: &str) {
     match e {
         Expr::VarRef(v) if v.name == from && v.data_type != Some(DataType::Tag) => {
