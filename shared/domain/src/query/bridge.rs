@@ -10,7 +10,7 @@ use super::check::Plan;
 use super::cond::Truth;
 use super::result::{Cell, Series};
 use super::typed::Fields;
-use super::typed_calls::{field_names, keeps_integers, selects_a_value, EXACT};
+use super::typed_calls::{answers_an_integer, field_names, keeps_integers, selects_a_value, EXACT};
 use super::{FieldType, IntervalStats, SeriesMeta, Source, SourceError, TimeRange, Value};
 
 /// The series as channels of the model read by the field's key; those without the field with
@@ -175,9 +175,7 @@ impl<'a> Bridge<'a> {
 /// that keeps them (`cumulative_sum(mean(rpm))` is a float in InfluxDB).
 fn integer_arg(args: &[Expr]) -> bool {
     match args.first().map(Expr::unparen) {
-        Some(Expr::Call { name, .. }) => {
-            selects_a_value(name) || keeps_integers(name) || name == "count"
-        }
+        Some(Expr::Call { name, .. }) => answers_an_integer(name),
         _ => true,
     }
 }

@@ -80,6 +80,12 @@ pub(super) fn keeps_integers(call: &str) -> bool {
     )
 }
 
+/// Calls whose value, over integers, is an integer: one of them, one computed from them, or a
+/// count.
+pub(super) fn answers_an_integer(call: &str) -> bool {
+    selects_a_value(call) || keeps_integers(call) || call == "count"
+}
+
 pub(super) fn run(
     s: &SelectStatement,
     plan: &Plan,
@@ -700,12 +706,7 @@ fn unchanged_integers(e: &mut Expr) {
     match e {
         Expr::Call { name, args } => {
             args.iter_mut().for_each(unchanged_integers);
-            let keeps = |inner: &Expr| {
-                matches!(inner.unparen(), Expr::Call { name, .. } if matches!(name.as_str(),
-                    "count" | "sum" | "min" | "max" | "first" | "last" | "mode" | "spread"
-                        | "percentile" | "difference" | "non_negative_difference"
-                        | "cumulative_sum"))
-            };
+            let keeps = |inner: &Expr| matches!(inner.unparen(), Expr::Call { name, .. } if answers_an_integer(name));
             if matches!(name.as_str(), "abs" | "ceil" | "floor" | "round")
                 && args.len() == 1
                 && keeps(&args[0])
