@@ -934,12 +934,40 @@ class QueryGen(BaseGen):
             q += f' LIMIT {self.r.randint(1, 5)}'
         return q
 
-    # Every kind of both rounds, with their weights. `dash` (weight 0 here, so that a seed gives
-    # the queries it gave before it existed) is chosen with --kinds.
+    # ------------------------------------------------ a selector's ties under a subquery
+    def q_sel_sub(self):
+        """first()/last() without GROUP BY time in a subquery grouped by more tags than the
+        outer statement: which of several series' points of one time the inner answer keeps."""
+        m = self.ch(['cpu', 'net', 'plant'])
+        f = self.field(m, ('float', 'integer'))
+        tags = list(S[m]['tags'])
+        inner_tags = self.r.sample(tags, self.r.randint(1, min(2, len(tags))))
+        where = f" WHERE {self.trange(need=True)}" if self.p(0.8) else ''
+        if where and self.p(0.2):
+            where += f" AND {self.tag_cond(m)}"
+        fn = self.ch(['first', 'last'])
+        inner = (f"SELECT {fn}({qi(f)}) AS {qi('v')} FROM {qi(m)}{where} "
+                 f"GROUP BY {', '.join(qi(t) for t in inner_tags)}")
+        k = self.r.randrange(3)
+        if k == 0:
+            q = f"SELECT * FROM ({inner})"
+        elif k == 1:
+            q = f"SELECT {self.ch(['max', 'min', 'sum', 'count', 'first', 'last'])}({qi('v')}) FROM ({inner})"
+        else:
+            q = (f"SELECT {self.ch(['top', 'bottom'])}({qi('v')}, {qi(inner_tags[0])}, "
+                 f"{self.r.randint(1, 3)}) FROM ({inner})")
+        if len(inner_tags) > 1 and self.p(0.5):
+            q += f" GROUP BY {qi(inner_tags[1])}"
+        if self.p(0.2):
+            q += ' ORDER BY time DESC'
+        return q
+
+    # Every kind of both rounds, with their weights. `dash` and `sel_sub` (weight 0 here, so that
+    # a seed gives the queries it gave before they existed) are chosen with --kinds.
     KINDS = [('raw', 12), ('agg', 14), ('agg_time', 16), ('tf_raw', 12), ('tf_agg', 12), ('sel', 10),
              ('arith', 8), ('sub', 8), ('regex_from', 4), ('show', 6),
              ('where_mix', 22), ('math', 14), ('offset', 10), ('linear', 8), ('show2', 12), ('error', 16),
-             ('multi', 6), ('dash', 0)]
+             ('multi', 6), ('dash', 0), ('sel_sub', 0)]
 
     def __init__(self, rnd, kinds=None):
         super().__init__(rnd)
