@@ -34,6 +34,7 @@ mod functions;
 mod holt_winters;
 pub mod http;
 mod influxdb_panic;
+mod inner_selector;
 mod into;
 mod joined;
 mod manage;
@@ -291,6 +292,15 @@ pub trait Source {
         keys.iter()
             .map(|&k| Ok(self.points(k, range, desc, Some(1))?.first().copied()))
             .collect()
+    }
+
+    /// Where the row of series `key` (a [`FieldMeta::key`]) at time `t` comes in the order the
+    /// source emits its rows, when it has an order of its own: a subquery's aggregates come
+    /// window by window (InfluxDB 1.6's merge of its reducers), not merged by time, and a raw
+    /// outer statement reads them in that order. `None`: rows are merged by time.
+    fn emitted_rank(&self, key: i64, t: i64, desc: bool) -> Option<(i64, usize)> {
+        let _ = (key, t, desc);
+        None
     }
 
     /// Count, sum, min and max per interval `[base + k·interval, base + (k+1)·interval)` of the

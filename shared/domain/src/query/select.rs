@@ -441,7 +441,17 @@ impl Plan {
             return Ok(None);
         }
         let want = (self.limit > 0).then(|| self.limit + self.offset);
-        let points = self.merged_points(g, range, want, self.desc, source)?;
+        let mut points = self.merged_points(g, range, want, self.desc, source)?;
+        // A subquery's aggregates come in the order its answer emits them.
+        let ranks: Option<Vec<(i64, usize)>> = points
+            .iter()
+            .map(|p| source.emitted_rank(key(g.series[p.2].0), p.0, self.desc))
+            .collect();
+        if let Some(ranks) = ranks {
+            let mut ranked: Vec<_> = ranks.into_iter().zip(points).collect();
+            ranked.sort_by_key(|(r, _)| *r);
+            points = ranked.into_iter().map(|(_, p)| p).collect();
+        }
         let mut series = self.series_shell(
             g,
             std::iter::once("time".to_owned())

@@ -8,7 +8,7 @@ use super::check::Plan;
 use super::eval::{eval_calls, eval_raw};
 use super::result::{Cell, Series};
 use super::select::Group;
-use super::selectors::{distinct, sample, top_bottom, Multi, Pick};
+use super::selectors::{distinct, sample, top_bottom, top_bottom_heap, Multi, Pick};
 use super::{Source, SourceError, TimeRange};
 
 impl Plan {
@@ -82,9 +82,29 @@ impl Plan {
                             None => best.push((key, *p)),
                         }
                     }
+                    if !self.reads_store {
+                        // Over a subquery, InfluxDB's max() (min()) per combination hands its
+                        // points to top() in time order, and of one time in the order of their
+                        // tag values (its tags' IDs, keys by name): the first of equal ones wins.
+                        let mut names: Vec<usize> = (0..tags.len()).collect();
+                        names.sort_by_key(|&i| &tags[i]);
+                        best.sort_by(|(ka, a), (kb, b)| {
+                            a.0.cmp(&b.0).then_with(|| {
+                                names
+                                    .iter()
+                                    .map(|&i| ka[i])
+                                    .cmp(names.iter().map(|&i| kb[i]))
+                            })
+                        });
+                    }
                     let candidates: Vec<Pick> = best.into_iter().map(|(_, p)| p).collect();
+                    let choose = if self.reads_store {
+                        top_bottom
+                    } else {
+                        top_bottom_heap
+                    };
                     rows.extend(
-                        top_bottom(&candidates, *n, *largest)
+                        choose(&candidates, *n, *largest)
                             .into_iter()
                             .map(|p| (p.0, p)),
                     );

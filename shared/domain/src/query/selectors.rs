@@ -137,6 +137,58 @@ pub(crate) fn top_bottom(candidates: &[Pick], n: usize, largest: bool) -> Vec<Pi
     chosen
 }
 
+/// `top` (`largest`) or `bottom` of candidates in the order InfluxDB 1.6 hands them to its
+/// reducer, step for step: a Go heap of capacity `n` whose root is the worst point kept (the
+/// smaller value, of equal values the later time), which a candidate replaces only when it is
+/// strictly better; then emitted best first by an insertion sort of the heap's array (Go's
+/// `sort.Sort` below 13 elements; this sorts more the same way), and in time order (a stable
+/// sort). So which of equal candidates are kept, and their order, follow the heap's history.
+pub(crate) fn top_bottom_heap(candidates: &[Pick], n: usize, largest: bool) -> Vec<Pick> {
+    let worse = |a: &Pick, b: &Pick| {
+        if a.1 != b.1 {
+            if largest {
+                a.1 < b.1
+            } else {
+                a.1 > b.1
+            }
+        } else {
+            a.0 > b.0
+        }
+    };
+    let mut heap: Vec<Pick> = Vec::with_capacity(n);
+    for p in candidates {
+        if heap.len() == n {
+            if n == 0 || !worse(&heap[0], p) {
+                continue;
+            }
+            heap[0] = *p;
+            // heap.Fix(h, 0): down, and up when it did not move (it cannot, at the root).
+            super::merge::go_heap_down(&mut heap, 0, n, worse);
+            continue;
+        }
+        heap.push(*p);
+        let mut j = heap.len() - 1;
+        while j > 0 {
+            let i = (j - 1) / 2;
+            if !worse(&heap[j], &heap[i]) {
+                break;
+            }
+            heap.swap(i, j);
+            j = i;
+        }
+    }
+    // sort.Sort(sort.Reverse(h)): best first.
+    for i in 1..heap.len() {
+        let mut j = i;
+        while j > 0 && worse(&heap[j - 1], &heap[j]) {
+            heap.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+    heap.sort_by_key(|p| p.0);
+    heap
+}
+
 /// `distinct` of one bucket's points (in time order): each value at its first point, in time
 /// order (equal times by value), as InfluxDB's distinct reducer sorts them. `-0` and `0` are
 /// one value, as in InfluxDB's map of floats.
@@ -198,6 +250,23 @@ pub(crate) fn count_distinct(values: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_heap_keeps_the_first_of_equal_candidates_and_answers_in_its_order() {
+        // Four hosts' last points at one time, fed in tag order (InfluxDB's `top("v", "host",
+        // 3)` over a subquery answers server04, server03, server01).
+        let t = 1_000;
+        let fed = [(t, 117.0, 1), (t, 110.0, 2), (t, 119.0, 3), (t, 119.0, 4)];
+        let top = top_bottom_heap(&fed, 3, true);
+        let hosts: Vec<usize> = top.iter().map(|p| p.2).collect();
+        assert_eq!(hosts, vec![4, 3, 1]);
+        // Of equal values, the first fed is kept.
+        let bottom = top_bottom_heap(&[(t, 5.0, 7), (t, 5.0, 8), (t, 6.0, 9)], 1, false);
+        assert_eq!(bottom, vec![(t, 5.0, 7)]);
+        // Answered in time order.
+        let spread = top_bottom_heap(&[(30, 1.0, 0), (10, 3.0, 1), (20, 2.0, 2)], 2, true);
+        assert_eq!(spread, vec![(10, 3.0, 1), (20, 2.0, 2)]);
+    }
 
     #[test]
     fn top_prefers_the_earlier_of_equal_values_and_answers_in_time_order() {

@@ -147,9 +147,11 @@ pub(super) fn run(
         );
     }
     let series = match super::select::run_bounded(&inner, ctx, source, bounds)? {
-        Ok(series) => series,
+        Ok(series) => super::inner_selector::as_under(&inner, s, ctx, source, bounds, series)?,
         Err(e) => return Ok(Err(e)),
     };
+
+    let emission = Emission::of(&inner, ctx);
 
     // The column the outer statement reads as its field.
     let tag_keys: BTreeSet<&str> = series
@@ -241,11 +243,11 @@ pub(super) fn run(
         }
         plan.reads_store = false;
         plan.bounds = intersect(plan.bounds, outer);
-        let mut answer = TypedAnswer::new(series);
+        let mut answer = TypedAnswer::new(series, emission);
         let all = answer.series.clone();
         return super::typed::run(&outer_stmt, &plan, ctx, &mut answer, all);
     }
-    let mut answer = Answer::new(series, column.as_deref());
+    let mut answer = Answer::new(series, column.as_deref(), emission);
     plan.execute(ctx, &mut answer)
 }
 
@@ -341,15 +343,54 @@ fn rename(e: &mut Expr, from: &str) {
     }
 }
 
+/// The order in which InfluxDB 1.6 emits an aggregating inner statement's rows: window by
+/// window (the newest first under DESC; without GROUP BY time, one window) and, in a window,
+/// its series in order, as the merge of its reducers hands them over. `SELECT "v" FROM (SELECT
+/// max(...) AS "v" ... GROUP BY "line")` lists L1's row at 01:18 before L2's at 01:17. A raw
+/// inner statement's rows (and a transformation's, several a window) are merged by time: `None`.
+struct Emission(Option<Plan>);
+
+impl Emission {
+    fn of(inner: &SelectStatement, ctx: &Context) -> Emission {
+        let aggregates = inner.fields.iter().all(|f| {
+            f.expr.any(|e| matches!(e, Expr::Call { .. }))
+                && !f.expr.any(|e| {
+                    matches!(e, Expr::Call { name, .. } if transform::is_transform(name)
+                        || matches!(name.as_str(), "top" | "bottom" | "distinct" | "sample"))
+                })
+        });
+        let plan = Plan::new(inner, ctx).ok();
+        Emission(plan.filter(|p| aggregates && p.aggregate && p.tz.is_none()))
+    }
+
+    /// The rank of series `position`'s row at `t` ([`Source::emitted_rank`]).
+    fn rank(&self, position: usize, t: i64, desc: bool) -> Option<(i64, usize)> {
+        let plan = self.0.as_ref()?;
+        let window = match plan.interval {
+            Some((interval, offset)) => plan.window_start(t, interval, offset),
+            None => 0,
+        };
+        Some((
+            if desc {
+                window.saturating_neg()
+            } else {
+                window
+            },
+            position,
+        ))
+    }
+}
+
 /// The inner statement's answer as a [`Source`]: one series per answered series, its points the
 /// rows' times and their numbers in the column read (rows without one are no points).
 struct Answer {
     series: Vec<SeriesMeta>,
     points: Vec<Vec<(i64, f64)>>,
+    emission: Emission,
 }
 
 impl Answer {
-    fn new(answer: Vec<Series>, column: Option<&str>) -> Answer {
+    fn new(answer: Vec<Series>, column: Option<&str>, emission: Emission) -> Answer {
         let mut series = Vec::with_capacity(answer.len());
         let mut points = Vec::with_capacity(answer.len());
         for (key, s) in answer.into_iter().enumerate() {
@@ -376,13 +417,21 @@ impl Answer {
             ));
             points.push(p);
         }
-        Answer { series, points }
+        Answer {
+            series,
+            points,
+            emission,
+        }
     }
 }
 
 impl Source for Answer {
     fn series(&mut self, _: &str, _: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
         Ok(self.series.clone())
+    }
+
+    fn emitted_rank(&self, key: i64, t: i64, desc: bool) -> Option<(i64, usize)> {
+        self.emission.rank(usize::try_from(key).ok()?, t, desc)
     }
 
     fn points(
@@ -413,10 +462,13 @@ struct TypedAnswer {
     series: Vec<SeriesMeta>,
     /// By field key: the points, oldest first.
     values: Vec<Vec<(i64, Value)>>,
+    /// By field key: the position of its series.
+    positions: Vec<usize>,
+    emission: Emission,
 }
 
 impl TypedAnswer {
-    fn new(answer: Vec<Series>) -> TypedAnswer {
+    fn new(answer: Vec<Series>, emission: Emission) -> TypedAnswer {
         let mut series = Vec::with_capacity(answer.len());
         let mut values: Vec<Vec<(i64, Value)>> = Vec::new();
         for s in answer.into_iter().flat_map(layers) {
@@ -465,7 +517,23 @@ impl TypedAnswer {
             });
         }
         series.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
-        TypedAnswer { series, values }
+        let mut positions = vec![0; values.len()];
+        for (position, s) in series.iter().enumerate() {
+            for f in &s.fields {
+                if let Some(p) = usize::try_from(f.key)
+                    .ok()
+                    .and_then(|k| positions.get_mut(k))
+                {
+                    *p = position;
+                }
+            }
+        }
+        TypedAnswer {
+            series,
+            values,
+            positions,
+            emission,
+        }
     }
 
     fn read(
@@ -526,6 +594,11 @@ fn layers(mut s: Series) -> Vec<Series> {
 impl Source for TypedAnswer {
     fn series(&mut self, _: &str, _: Option<&[String]>) -> Result<Vec<SeriesMeta>, SourceError> {
         Ok(self.series.clone())
+    }
+
+    fn emitted_rank(&self, key: i64, t: i64, desc: bool) -> Option<(i64, usize)> {
+        let position = *self.positions.get(usize::try_from(key).ok()?)?;
+        self.emission.rank(position, t, desc)
     }
 
     fn points(
@@ -665,7 +738,7 @@ mod tests {
             ],
             ..Series::default()
         };
-        let mut a = TypedAnswer::new(vec![s]);
+        let mut a = TypedAnswer::new(vec![s], Emission(None));
         let all = TimeRange {
             min: i64::MIN,
             max: i64::MAX,
@@ -705,7 +778,7 @@ mod tests {
             ],
             ..Series::default()
         };
-        let mut a = Answer::new(vec![s.clone()], Some("n"));
+        let mut a = Answer::new(vec![s.clone()], Some("n"), Emission(None));
         let all = TimeRange {
             min: i64::MIN,
             max: i64::MAX,
@@ -714,7 +787,7 @@ mod tests {
             a.points(0, all, false, None).unwrap(),
             vec![(1, 4.0), (2, 3.0)]
         );
-        let mut a = Answer::new(vec![s], Some("max"));
+        let mut a = Answer::new(vec![s], Some("max"), Emission(None));
         assert_eq!(a.points(0, all, true, None).unwrap(), vec![(2, 1.5)]);
         assert_eq!(
             a.series("", None).unwrap()[0].tags,

@@ -519,6 +519,7 @@ fn raw(
         let metas: Vec<&SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
         let order = super::merge::key_order(&metas);
         let mut per_series: Vec<Vec<AuxRow<'_>>> = Vec::with_capacity(order.len());
+        let mut read_series: Vec<&SeriesMeta> = Vec::with_capacity(order.len());
         for (s, _) in order.iter().map(|&i| &g.series[i]) {
             let mut rows = Vec::new();
             // Only points of different series are told apart by them: one series needs none.
@@ -589,10 +590,11 @@ fn raw(
                 rows.reverse();
             }
             per_series.push(rows);
+            read_series.push(s);
         }
         // InfluxDB's sorted merge: at one time, by the auxiliary strings up to the first that
         // is not one, else as its heap leaves them.
-        let rows: Vec<(i64, usize, Vec<Cell>)> = super::merge::merge_series(
+        let mut rows: Vec<(i64, usize, Vec<Cell>)> = super::merge::merge_series(
             per_series,
             |r| r.0,
             |x, y| {
@@ -610,6 +612,19 @@ fn raw(
         .into_iter()
         .map(|(i, (t, cells, _))| (t, i, cells))
         .collect();
+        // A subquery's aggregates come in the order its answer emits them.
+        let ranks: Option<Vec<(i64, usize)>> = rows
+            .iter()
+            .map(|(t, i, _)| {
+                let key = read_series[*i].fields.first()?.key;
+                source.emitted_rank(key, *t, plan.desc)
+            })
+            .collect();
+        if let Some(ranks) = ranks {
+            let mut ranked: Vec<_> = ranks.into_iter().zip(rows).collect();
+            ranked.sort_by_key(|(r, _)| *r);
+            rows = ranked.into_iter().map(|(_, r)| r).collect();
+        }
         let mut series = Series {
             name: Some(g.measurement.clone()),
             tags: g.grouped.then(|| g.tags.clone()),
