@@ -303,6 +303,14 @@ pub trait Source {
         None
     }
 
+    /// With [`Source::emitted_rank`]: the times of all the rows of series `s` in `range`,
+    /// oldest first, also those whose every column is null (a subquery's `fill(previous)`
+    /// before the first value), which a raw outer statement answers as rows of nulls.
+    fn emitted_rows(&self, s: &SeriesMeta, range: TimeRange) -> Option<Vec<i64>> {
+        let _ = (s, range);
+        None
+    }
+
     /// Count, sum, min and max per interval `[base + k·interval, base + (k+1)·interval)` of the
     /// points in `range` (`base <= range.min`), intervals without points left out; `None` when
     /// the source cannot compute them (the engine then reads the points).

@@ -441,7 +441,26 @@ impl Plan {
             return Ok(None);
         }
         let want = (self.limit > 0).then(|| self.limit + self.offset);
-        let mut points = self.merged_points(g, range, want, self.desc, source)?;
+        let mut points: Vec<(i64, Option<f64>, usize)> = self
+            .merged_points(g, range, want, self.desc, source)?
+            .into_iter()
+            .map(|(t, v, i)| (t, Some(v), i))
+            .collect();
+        // A subquery's rows without the column are rows too, of nulls (unless a condition on
+        // the column would have to pass them).
+        for (i, (s, filter)) in g.series.iter().enumerate() {
+            let Some(times) = source.emitted_rows(s, range).filter(|_| !*filter) else {
+                continue;
+            };
+            let have: std::collections::BTreeSet<i64> =
+                points.iter().filter(|p| p.2 == i).map(|p| p.0).collect();
+            points.extend(
+                times
+                    .into_iter()
+                    .filter(|t| !have.contains(t))
+                    .map(|t| (t, None, i)),
+            );
+        }
         // A subquery's aggregates come in the order its answer emits them.
         let ranks: Option<Vec<(i64, usize)>> = points
             .iter()
@@ -463,7 +482,11 @@ impl Plan {
             let mut row = Vec::with_capacity(columns.len() + 1);
             row.push(Cell::Time(t));
             for c in &columns {
-                row.push(eval_raw(&c.expr, t, v, s));
+                row.push(match v {
+                    Some(v) => eval_raw(&c.expr, t, v, s),
+                    None if reads_field(&c.expr) => Cell::Null,
+                    None => eval_raw(&c.expr, t, 0.0, s),
+                });
             }
             series.values.push(row);
         }

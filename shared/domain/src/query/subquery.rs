@@ -363,6 +363,15 @@ impl Emission {
         Emission(plan.filter(|p| aggregates && p.aggregate && p.tz.is_none()))
     }
 
+    /// The times of `rows` within `range` ([`Source::emitted_rows`]): every row of an
+    /// aggregating inner statement is a row of a raw outer one, all of its columns null too.
+    fn rows(&self, rows: Option<&Vec<i64>>, range: TimeRange) -> Option<Vec<i64>> {
+        self.0.as_ref()?;
+        // As the points are read: a row stamped before the range (at the start of its
+        // bucket) is still read.
+        Some(rows?.iter().copied().filter(|t| *t <= range.max).collect())
+    }
+
     /// The rank of series `position`'s row at `t` ([`Source::emitted_rank`]).
     fn rank(&self, position: usize, t: i64, desc: bool) -> Option<(i64, usize)> {
         let plan = self.0.as_ref()?;
@@ -386,15 +395,39 @@ impl Emission {
 struct Answer {
     series: Vec<SeriesMeta>,
     points: Vec<Vec<(i64, f64)>>,
+    /// By series: the times of its rows, oldest first.
+    rows: Vec<Vec<i64>>,
     emission: Emission,
+}
+
+/// The times of a series' rows, oldest first.
+fn row_times(s: &Series) -> Vec<i64> {
+    let mut times: Vec<i64> = s
+        .values
+        .iter()
+        .filter_map(|row| match row.first() {
+            Some(Cell::Time(t)) => Some(*t),
+            _ => None,
+        })
+        .collect();
+    times.sort_unstable();
+    times
 }
 
 impl Answer {
     fn new(answer: Vec<Series>, column: Option<&str>, emission: Emission) -> Answer {
         let mut series = Vec::with_capacity(answer.len());
         let mut points = Vec::with_capacity(answer.len());
+        let mut rows = Vec::with_capacity(answer.len());
         for (key, s) in answer.into_iter().enumerate() {
             let col = column.and_then(|c| s.columns.iter().position(|x| x == c));
+            // A column the inner statement does not answer makes no rows (InfluxDB has no
+            // iterator to drive them).
+            rows.push(if col.is_some() {
+                row_times(&s)
+            } else {
+                Vec::new()
+            });
             let mut p: Vec<(i64, f64)> = match col {
                 Some(col) => s
                     .values
@@ -420,6 +453,7 @@ impl Answer {
         Answer {
             series,
             points,
+            rows,
             emission,
         }
     }
@@ -432,6 +466,11 @@ impl Source for Answer {
 
     fn emitted_rank(&self, key: i64, t: i64, desc: bool) -> Option<(i64, usize)> {
         self.emission.rank(usize::try_from(key).ok()?, t, desc)
+    }
+
+    fn emitted_rows(&self, s: &SeriesMeta, range: TimeRange) -> Option<Vec<i64>> {
+        let key = usize::try_from(s.fields.first()?.key).ok()?;
+        self.emission.rows(self.rows.get(key), range)
     }
 
     fn points(
@@ -464,6 +503,8 @@ struct TypedAnswer {
     values: Vec<Vec<(i64, Value)>>,
     /// By field key: the position of its series.
     positions: Vec<usize>,
+    /// By series: the times of its rows, oldest first.
+    rows: Vec<Vec<i64>>,
     emission: Emission,
 }
 
@@ -472,6 +513,7 @@ impl TypedAnswer {
         let mut series = Vec::with_capacity(answer.len());
         let mut values: Vec<Vec<(i64, Value)>> = Vec::new();
         for s in answer.into_iter().flat_map(layers) {
+            let times = row_times(&s);
             let mut fields = Vec::new();
             for (i, name) in s.columns.iter().enumerate().skip(1) {
                 let cells = s
@@ -510,13 +552,17 @@ impl TypedAnswer {
             fields.sort_by(|a, b| a.name.cmp(&b.name));
             let mut tags = s.tags.unwrap_or_default();
             tags.sort();
-            series.push(SeriesMeta {
-                measurement: s.name.unwrap_or_default(),
-                tags,
-                fields,
-            });
+            series.push((
+                SeriesMeta {
+                    measurement: s.name.unwrap_or_default(),
+                    tags,
+                    fields,
+                },
+                times,
+            ));
         }
-        series.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+        series.sort_by(|(a, _), (b, _)| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+        let (series, rows): (Vec<SeriesMeta>, Vec<Vec<i64>>) = series.into_iter().unzip();
         let mut positions = vec![0; values.len()];
         for (position, s) in series.iter().enumerate() {
             for f in &s.fields {
@@ -532,6 +578,7 @@ impl TypedAnswer {
             series,
             values,
             positions,
+            rows,
             emission,
         }
     }
@@ -599,6 +646,15 @@ impl Source for TypedAnswer {
     fn emitted_rank(&self, key: i64, t: i64, desc: bool) -> Option<(i64, usize)> {
         let position = *self.positions.get(usize::try_from(key).ok()?)?;
         self.emission.rank(position, t, desc)
+    }
+
+    fn emitted_rows(&self, s: &SeriesMeta, range: TimeRange) -> Option<Vec<i64>> {
+        // An aggregating inner statement answers each series once (no layers).
+        let position = self
+            .series
+            .iter()
+            .position(|x| x.measurement == s.measurement && x.tags == s.tags)?;
+        self.emission.rows(self.rows.get(position), range)
     }
 
     fn points(

@@ -560,9 +560,14 @@ fn raw(
                     !refs.is_empty()
                 });
             let limit = (plan.limit > 0 && !filtered).then(|| plan.limit + plan.offset);
-            let series_rows = series_rows(source, s, &read, range, limit, plan.desc)?;
+            let mut series_rows = series_rows(source, s, &read, range, limit, plan.desc)?;
+            // A subquery's rows without the columns read are rows too, of nulls.
+            let emitted = source.emitted_rows(s, range);
+            for t in emitted.iter().flatten() {
+                series_rows.entry(*t).or_default();
+            }
             for (t, row) in series_rows {
-                if !selected.iter().any(|n| row.contains_key(n)) {
+                if emitted.is_none() && !selected.iter().any(|n| row.contains_key(n)) {
                     continue;
                 }
                 if let Some(c) = &plan.rest {
