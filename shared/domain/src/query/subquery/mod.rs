@@ -16,7 +16,7 @@ use answer::{Answer, Emission, TypedAnswer};
 
 use super::check::{column_names, Plan};
 use super::cond::{self, Bounds};
-use super::result::Cell;
+use super::result::{Cell, Series};
 use super::transform;
 use super::{Context, Source, StatementError, StatementOutcome, FIELD};
 
@@ -153,6 +153,12 @@ pub(super) fn run(
     };
 
     let emission = Emission::of(&inner, ctx);
+    if emission.0.is_some() && scans_apart(s, &inner, &series) {
+        return refuse(
+            "a raw statement over a subquery's several aggregates, grouped by tags it does not \
+             group by, where some of them are missing",
+        );
+    }
 
     // The column the outer statement reads as its field.
     let tag_keys: BTreeSet<&str> = series
@@ -250,6 +256,30 @@ pub(super) fn run(
     }
     let mut answer = Answer::new(series, column.as_deref(), emission);
     plan.execute(ctx, &mut answer)
+}
+
+/// Whether InfluxDB 1.6 would answer a raw `outer` statement's rows over several aggregates of
+/// `inner` otherwise than aligned by time and group: its cursor takes, of the next point of
+/// each aggregate, the one of the smallest tags first (then time), but each aggregate's points
+/// come window by window when the outer statement does not group by all the inner tags. Where
+/// one aggregate lacks a point another has (a null in the answer), the rows split and come out
+/// of order, which Fieldline does not reproduce.
+fn scans_apart(outer: &SelectStatement, inner: &SelectStatement, answer: &[Series]) -> bool {
+    let raw = !outer
+        .fields
+        .iter()
+        .any(|f| f.expr.any(|e| matches!(e, Expr::Call { .. })));
+    let beyond = inner
+        .group_by
+        .iter()
+        .any(|d| !matches!(d, Dimension::Time { .. }) && !outer.group_by.contains(d));
+    raw && beyond
+        && inner.fields.len() > 1
+        && answer.iter().any(|s| {
+            s.values
+                .iter()
+                .any(|row| row.iter().skip(1).any(|c| *c == Cell::Null))
+        })
 }
 
 /// Whether InfluxDB 1.6 would fill the inner statement's buckets series by series in time
@@ -382,6 +412,30 @@ mod tests {
         };
         let inner = (**inner).clone();
         (*s, inner)
+    }
+
+    #[test]
+    fn rows_of_several_aggregates_some_missing_are_told_apart_when_the_outer_mixes_groups() {
+        let inner = "SELECT mean(a) AS a, min(b) AS b FROM m GROUP BY time(1m), host";
+        let answer = |b: Cell| {
+            vec![Series {
+                name: Some("m".into()),
+                tags: Some(vec![("host".into(), "h1".into())]),
+                columns: vec!["time".into(), "a".into(), "b".into()],
+                values: vec![vec![Cell::Time(0), Cell::Float(1.0), b]],
+                ..Series::default()
+            }]
+        };
+        let (outer, i) = outer_and_inner(&format!("SELECT a - b FROM ({inner})"));
+        // One aggregate missing where another has a point: InfluxDB's cursor splits the rows.
+        assert!(scans_apart(&outer, &i, &answer(Cell::Null)));
+        // Every aggregate present: the rows align as Fieldline answers them.
+        assert!(!scans_apart(&outer, &i, &answer(Cell::Float(2.0))));
+        // Grouped by the same tags outside, or aggregating outside: aligned.
+        let (outer, i) = outer_and_inner(&format!("SELECT a - b FROM ({inner}) GROUP BY host"));
+        assert!(!scans_apart(&outer, &i, &answer(Cell::Null)));
+        let (outer, i) = outer_and_inner(&format!("SELECT max(a) FROM ({inner})"));
+        assert!(!scans_apart(&outer, &i, &answer(Cell::Null)));
     }
 
     #[test]
