@@ -171,6 +171,7 @@ pub(super) fn run(
                 .calls
                 .iter()
                 .map(|c| match &values {
+                    Some(v) if c.func == Func::Mean && !plan.reads_store => streamed_mean(v),
                     Some(_) if c.func == Func::Mean => {
                         mean_of_parts(means.get(&start).map_or(&[][..], Vec::as_slice))
                     }
@@ -218,6 +219,18 @@ fn mean_of_parts(parts: &[(f64, usize)]) -> Cell {
     }
     #[allow(clippy::cast_precision_loss)]
     Cell::Float(sum / count as f64)
+}
+
+/// The mean of a subquery's integers in a bucket as InfluxDB 1.6's `IntegerMeanReducer` takes
+/// them from its stream: one int64 sum of them all, converted to a float and divided by their
+/// count (no mean per series and shard, as its storage engine reduces a measurement's points).
+fn streamed_mean(values: &[i64]) -> Cell {
+    if values.is_empty() {
+        return Cell::Null;
+    }
+    let sum = values.iter().fold(0i64, |a, b| a.wrapping_add(*b));
+    #[allow(clippy::cast_precision_loss)]
+    Cell::Float(sum as f64 / values.len() as f64)
 }
 
 /// One output series from its rows, after OFFSET and LIMIT.
