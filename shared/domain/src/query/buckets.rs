@@ -206,6 +206,15 @@ impl Plan {
                             let (_, sel) = c.func.reduce(&flipped);
                             (sel.map_or(Cell::Null, |i| Cell::Float(tv[i].1)), sel)
                         }
+                        // A subquery's rows come newest first under DESC, and floats sum
+                        // in the order they come.
+                        None if !self.reads_store
+                            && self.desc
+                            && matches!(c.func, Func::Sum | Func::Mean | Func::Stddev) =>
+                        {
+                            let newest_first: Vec<(i64, f64)> = tv.iter().rev().copied().collect();
+                            c.func.reduce(&newest_first)
+                        }
                         None => c.func.reduce(&tv),
                     };
                     if let Some(i) = sel {
