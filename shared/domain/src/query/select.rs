@@ -462,15 +462,9 @@ impl Plan {
             );
         }
         // A subquery's aggregates come in the order its answer emits them.
-        let ranks: Option<Vec<(i64, usize)>> = points
-            .iter()
-            .map(|p| source.emitted_rank(key(g.series[p.2].0), p.0, self.desc))
-            .collect();
-        if let Some(ranks) = ranks {
-            let mut ranked: Vec<_> = ranks.into_iter().zip(points).collect();
-            ranked.sort_by_key(|(r, _)| *r);
-            points = ranked.into_iter().map(|(_, p)| p).collect();
-        }
+        points = in_emitted_order(points, |p| {
+            source.emitted_rank(key(g.series[p.2].0), p.0, self.desc)
+        });
         let mut series = self.series_shell(
             g,
             std::iter::once("time".to_owned())
@@ -558,6 +552,20 @@ pub(super) type Buckets = (i64, BTreeMap<i64, Bucket>);
 pub(super) type GroupPoint = (i64, f64, usize);
 
 /// The key of the field a series is read by (the engine keeps only series that have it).
+/// `rows` in the order their source emits them ([`Source::emitted_rank`], by `rank`), when it
+/// has one for every row; as they are otherwise.
+pub(super) fn in_emitted_order<T>(
+    rows: Vec<T>,
+    rank: impl Fn(&T) -> Option<(i64, usize)>,
+) -> Vec<T> {
+    let Some(ranks) = rows.iter().map(rank).collect::<Option<Vec<_>>>() else {
+        return rows;
+    };
+    let mut ranked: Vec<_> = ranks.into_iter().zip(rows).collect();
+    ranked.sort_by_key(|(r, _)| *r);
+    ranked.into_iter().map(|(_, row)| row).collect()
+}
+
 pub(super) fn key(s: &SeriesMeta) -> i64 {
     s.float_key(FIELD).unwrap_or_default()
 }

@@ -599,7 +599,7 @@ fn raw(
         }
         // InfluxDB's sorted merge: at one time, by the auxiliary strings up to the first that
         // is not one, else as its heap leaves them.
-        let mut rows: Vec<(i64, usize, Vec<Cell>)> = super::merge::merge_series(
+        let rows: Vec<(i64, usize, Vec<Cell>)> = super::merge::merge_series(
             per_series,
             |r| r.0,
             |x, y| {
@@ -618,18 +618,10 @@ fn raw(
         .map(|(i, (t, cells, _))| (t, i, cells))
         .collect();
         // A subquery's aggregates come in the order its answer emits them.
-        let ranks: Option<Vec<(i64, usize)>> = rows
-            .iter()
-            .map(|(t, i, _)| {
-                let key = read_series[*i].fields.first()?.key;
-                source.emitted_rank(key, *t, plan.desc)
-            })
-            .collect();
-        if let Some(ranks) = ranks {
-            let mut ranked: Vec<_> = ranks.into_iter().zip(rows).collect();
-            ranked.sort_by_key(|(r, _)| *r);
-            rows = ranked.into_iter().map(|(_, r)| r).collect();
-        }
+        let rows = super::select::in_emitted_order(rows, |(t, i, _)| {
+            let key = read_series[*i].fields.first()?.key;
+            source.emitted_rank(key, *t, plan.desc)
+        });
         let mut series = Series {
             name: Some(g.measurement.clone()),
             tags: g.grouped.then(|| g.tags.clone()),
