@@ -12,7 +12,8 @@
 //! `net`'s `eth0` series at 01:59, `last()` in `SELECT * FROM (SELECT last("bytes_recv") ...
 //! GROUP BY "interface")` is server01's, where the statement alone answers server02's.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::influxql::{
     DataType, Dimension, Expr, MeasurementName, SelectStatement, Source as From,
@@ -83,6 +84,8 @@ pub(super) fn as_under(
             .or_default()
             .push((s, f.key));
     }
+    // The points that pass, per outer tag set and shard group: each read once for all groups.
+    let mut passing: HashMap<(Vec<String>, i64), Vec<Passed>> = HashMap::new();
     for series in &mut answer {
         let tag = |k: &str| {
             series
@@ -93,7 +96,8 @@ pub(super) fn as_under(
                 .map(|(_, v)| v.as_str())
         };
         let group = tags_of(&shape.inner_dims, tag);
-        let Some(set) = sets.get(&tags_of(&shape.outer_dims, tag)) else {
+        let outer_key = tags_of(&shape.outer_dims, tag);
+        let Some(set) = sets.get(&outer_key) else {
             continue;
         };
         let [row] = series.values.as_mut_slice() else {
@@ -102,12 +106,21 @@ pub(super) fn as_under(
         let (Some(Cell::Time(t)), Some(cell)) = (row.first().cloned(), row.get_mut(1)) else {
             continue;
         };
-        if let Some(v) = chosen(&shape, set, &group, t, range, source)? {
+        // The shard group holding `t`: each shard's engine runs its own heap.
+        let start = super::cardinality::shard_group_start(t);
+        let passed = match passing.entry((outer_key, start)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(passed(&shape, set, start, range, source)?),
+        };
+        if let Some(v) = chosen(passed, &group, t) {
             *cell = v;
         }
     }
     Ok(answer)
 }
+
+/// A point that passed the query's limit iterator: its inner group, time and value.
+type Passed = (Vec<String>, i64, Value);
 
 /// What the statements must be for [`as_under`] to apply.
 struct Shape {
@@ -186,19 +199,16 @@ fn tags_of<'a>(keys: &[String], tag: impl Fn(&str) -> Option<&'a str>) -> Vec<St
         .collect()
 }
 
-/// The value InfluxDB answers for the inner group `group` whose first (last) time is `t`:
-/// `None` when no point of that time passes (which cannot be) or the field's values are not
-/// numbers.
-fn chosen(
+/// The points of the outer tag set `set` in the shard group starting at `start` that pass:
+/// the series in the index's order (reversed for `last`) each limited to one point (two let
+/// through), merged by InfluxDB's heap, then the first point of each run of one group's points.
+fn passed(
     shape: &Shape,
     set: &[(&SeriesMeta, i64)],
-    group: &[String],
-    t: i64,
+    start: i64,
     range: TimeRange,
     source: &mut dyn Source,
-) -> Result<Option<Cell>, SourceError> {
-    // The shard group holding `t`: each shard's engine runs its own heap.
-    let start = super::cardinality::shard_group_start(t);
+) -> Result<Vec<Passed>, SourceError> {
     let shard = TimeRange {
         min: range.min.max(start),
         max: range.max.min(start.saturating_add(WEEK - 1)),
@@ -208,37 +218,44 @@ fn chosen(
     let mut groups = Vec::with_capacity(set.len());
     for i in super::merge::key_order(&metas) {
         let (s, key) = set[i];
-        // One point asked, two let through.
         lists.push(source.values(key, shard, shape.last, Some(2))?);
         groups.push(tags_of(&shape.inner_dims, |k| s.tag(k)));
     }
     let merged = super::merge::merge_series(lists, |p| p.0, |_, _| false, shape.last);
-    let mut best: Option<Value> = None;
+    let mut out = Vec::new();
     let mut before: Option<usize> = None;
     for (i, (time, value)) in merged {
-        // The query's limit iterator: the first point of each run of one group's points.
-        let passes = before.is_none_or(|b| groups[b] != groups[i]);
+        if before.is_none_or(|b| groups[b] != groups[i]) {
+            out.push((groups[i].clone(), time, value));
+        }
         before = Some(i);
-        if !passes || groups[i] != group || time != t {
+    }
+    Ok(out)
+}
+
+/// The value InfluxDB answers for the inner group `group` whose first (last) time is `t`: of
+/// its points of that time that passed, the greatest (the reducer's rule for ties). `None`
+/// when none passed (which cannot be) or the values are not numbers.
+fn chosen(passed: &[Passed], group: &[String], t: i64) -> Option<Cell> {
+    let mut best: Option<&Value> = None;
+    for (g, time, value) in passed {
+        if g.as_slice() != group || *time != t {
             continue;
         }
-        let greater = match (&best, &value) {
+        let greater = match (best, value) {
             (None, _) => true,
             (Some(Value::Integer(a)), Value::Integer(b)) => b > a,
-            (Some(a), b) => match (number(a), number(b)) {
-                (Some(a), Some(b)) => b > a,
-                _ => return Ok(None),
-            },
+            (Some(a), b) => number(b)? > number(a)?,
         };
         if greater {
             best = Some(value);
         }
     }
-    Ok(best.and_then(|v| match v {
-        Value::Float(f) => Some(Cell::Float(f)),
-        Value::Integer(i) => Some(Cell::Integer(i)),
+    match best? {
+        Value::Float(f) => Some(Cell::Float(*f)),
+        Value::Integer(i) => Some(Cell::Integer(*i)),
         _ => None,
-    }))
+    }
 }
 
 fn number(v: &Value) -> Option<f64> {

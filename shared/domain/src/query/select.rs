@@ -448,16 +448,16 @@ impl Plan {
             .collect();
         // A subquery's rows without the column are rows too, of nulls (unless a condition on
         // the column would have to pass them).
+        let have: std::collections::HashSet<(usize, i64)> =
+            points.iter().map(|p| (p.2, p.0)).collect();
         for (i, (s, filter)) in g.series.iter().enumerate() {
             let Some(times) = source.emitted_rows(s, range).filter(|_| !*filter) else {
                 continue;
             };
-            let have: std::collections::BTreeSet<i64> =
-                points.iter().filter(|p| p.2 == i).map(|p| p.0).collect();
             points.extend(
                 times
                     .into_iter()
-                    .filter(|t| !have.contains(t))
+                    .filter(|t| !have.contains(&(i, *t)))
                     .map(|t| (t, None, i)),
             );
         }

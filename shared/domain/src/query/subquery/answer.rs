@@ -173,6 +173,8 @@ pub(super) struct TypedAnswer {
     positions: Vec<usize>,
     /// By series: the times of its rows, oldest first.
     rows: Vec<Vec<i64>>,
+    /// The position of each series (of its first layer) by measurement and tags.
+    index: HashMap<(String, Vec<(String, String)>), usize>,
     emission: Emission,
 }
 
@@ -242,11 +244,18 @@ impl TypedAnswer {
                 }
             }
         }
+        let mut index = HashMap::with_capacity(series.len());
+        for (position, s) in series.iter().enumerate() {
+            index
+                .entry((s.measurement.clone(), s.tags.clone()))
+                .or_insert(position);
+        }
         TypedAnswer {
             series,
             values,
             positions,
             rows,
+            index,
             emission,
         }
     }
@@ -318,10 +327,7 @@ impl Source for TypedAnswer {
 
     fn emitted_rows(&self, s: &SeriesMeta, range: TimeRange) -> Option<Vec<i64>> {
         // An aggregating inner statement answers each series once (no layers).
-        let position = self
-            .series
-            .iter()
-            .position(|x| x.measurement == s.measurement && x.tags == s.tags)?;
+        let position = *self.index.get(&(s.measurement.clone(), s.tags.clone()))?;
         self.emission.rows(self.rows.get(position), range)
     }
 
