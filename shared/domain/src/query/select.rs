@@ -448,12 +448,12 @@ impl Plan {
             .collect();
         // A subquery's rows without the column are rows too, of nulls (unless a condition on
         // the column would have to pass them).
-        let have: std::collections::HashSet<(usize, i64)> =
-            points.iter().map(|p| (p.2, p.0)).collect();
+        let mut have: Option<std::collections::HashSet<(usize, i64)>> = None;
         for (i, (s, filter)) in g.series.iter().enumerate() {
             let Some(times) = source.emitted_rows(s, range).filter(|_| !*filter) else {
                 continue;
             };
+            let have = have.get_or_insert_with(|| points.iter().map(|p| (p.2, p.0)).collect());
             points.extend(
                 times
                     .into_iter()
