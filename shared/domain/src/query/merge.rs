@@ -119,6 +119,19 @@ pub(crate) fn go_heap_down<I>(items: &mut [I], i0: usize, n: usize, less: impl F
     }
 }
 
+/// Go's `container/heap` `up`: moves `items[j]` up the heap while it is `less` than its
+/// parent, step for step as Go does it.
+pub(crate) fn go_heap_up<I>(items: &mut [I], mut j: usize, less: impl Fn(&I, &I) -> bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if !less(&items[j], &items[i]) {
+            break;
+        }
+        items.swap(i, j);
+        j = i;
+    }
+}
+
 fn heap_run<T>(
     lists: &mut [(usize, std::collections::VecDeque<T>)],
     time: &impl Fn(&T) -> i64,
@@ -138,17 +151,6 @@ fn heap_run<T>(
         }
         tie_less(x, y)
     };
-    let up =
-        |items: &mut Vec<usize>, lists: &[(usize, std::collections::VecDeque<T>)], mut j: usize| {
-            while j > 0 {
-                let i = (j - 1) / 2;
-                if !less(lists, items[j], items[i]) {
-                    break;
-                }
-                items.swap(i, j);
-                j = i;
-            }
-        };
     let n = items.len();
     for i in (0..n / 2).rev() {
         go_heap_down(&mut items, i, n, |a, b| less(lists, *a, *b));
@@ -165,7 +167,7 @@ fn heap_run<T>(
         if !lists[l].1.is_empty() {
             items.push(l);
             let j = items.len() - 1;
-            up(&mut items, lists, j);
+            go_heap_up(&mut items, j, |a, b| less(lists, *a, *b));
         }
     }
 }

@@ -551,7 +551,6 @@ pub(super) type Buckets = (i64, BTreeMap<i64, Bucket>);
 /// A point of a group: time, value, index of its series in the group.
 pub(super) type GroupPoint = (i64, f64, usize);
 
-/// The key of the field a series is read by (the engine keeps only series that have it).
 /// `rows` in the order their source emits them ([`Source::emitted_rank`], by `rank`), when it
 /// has one for every row; as they are otherwise.
 pub(super) fn in_emitted_order<T>(
@@ -566,6 +565,7 @@ pub(super) fn in_emitted_order<T>(
     ranked.into_iter().map(|(_, row)| row).collect()
 }
 
+/// The key of the field a series is read by (the engine keeps only series that have it).
 pub(super) fn key(s: &SeriesMeta) -> i64 {
     s.float_key(FIELD).unwrap_or_default()
 }

@@ -167,15 +167,8 @@ pub(crate) fn top_bottom_heap(candidates: &[Pick], n: usize, largest: bool) -> V
             continue;
         }
         heap.push(*p);
-        let mut j = heap.len() - 1;
-        while j > 0 {
-            let i = (j - 1) / 2;
-            if !worse(&heap[j], &heap[i]) {
-                break;
-            }
-            heap.swap(i, j);
-            j = i;
-        }
+        let last = heap.len() - 1;
+        super::merge::go_heap_up(&mut heap, last, worse);
     }
     // sort.Sort(sort.Reverse(h)): best first.
     for i in 1..heap.len() {
