@@ -22,26 +22,22 @@ use crate::influxql::{
 use super::check::Plan;
 use super::cond::{Bounds, Truth};
 use super::result::{Cell, Series};
-use super::{Context, FieldType, SeriesMeta, Source, SourceError, TimeRange, Value};
+use super::show::SHARD_GROUP_DURATION;
+use super::{FieldType, SeriesMeta, Source, SourceError, TimeRange, Value};
 
-/// A week in nanoseconds: InfluxDB's shard group duration under an infinite retention policy.
-const WEEK: i64 = 7 * 24 * 3_600_000_000_000;
-
-/// The inner answer `answer` of `inner` (as it ran under `outer`, within `bounds`), its
-/// `first()`/`last()` values chosen among points of one time as InfluxDB chooses them under
-/// `outer`'s dimensions. The answer unchanged when the statements are of another shape.
+/// The inner answer `answer` of `inner` (planned as `plan`, run under `outer` within
+/// `bounds`), its `first()`/`last()` values chosen among points of one time as InfluxDB chooses
+/// them under `outer`'s dimensions. The answer unchanged when the statements are of another
+/// shape.
 pub(super) fn as_under(
     inner: &SelectStatement,
+    plan: Option<&Plan>,
     outer: &SelectStatement,
-    ctx: &Context,
     source: &mut dyn Source,
     bounds: Bounds,
     mut answer: Vec<Series>,
 ) -> Result<Vec<Series>, SourceError> {
-    let Some(shape) = Shape::of(inner, outer) else {
-        return Ok(answer);
-    };
-    let Ok(plan) = Plan::new(inner, ctx) else {
+    let (Some(shape), Some(plan)) = (Shape::of(inner, outer), plan) else {
         return Ok(answer);
     };
     let range = super::subquery::intersect(plan.bounds, bounds).range();
@@ -211,7 +207,9 @@ fn passed(
 ) -> Result<Vec<Passed>, SourceError> {
     let shard = TimeRange {
         min: range.min.max(start),
-        max: range.max.min(start.saturating_add(WEEK - 1)),
+        max: range
+            .max
+            .min(start.saturating_add(SHARD_GROUP_DURATION - 1)),
     };
     let metas: Vec<&SeriesMeta> = set.iter().map(|(s, _)| *s).collect();
     let mut lists = Vec::with_capacity(set.len());
@@ -237,32 +235,20 @@ fn passed(
 /// its points of that time that passed, the greatest (the reducer's rule for ties). `None`
 /// when none passed (which cannot be) or the values are not numbers.
 fn chosen(passed: &[Passed], group: &[String], t: i64) -> Option<Cell> {
-    let mut best: Option<&Value> = None;
+    let mut best: Option<Cell> = None;
     for (g, time, value) in passed {
         if g.as_slice() != group || *time != t {
             continue;
         }
-        let greater = match (best, value) {
+        let cell = super::value::cell(value.clone());
+        let greater = match (&best, &cell) {
             (None, _) => true,
-            (Some(Value::Integer(a)), Value::Integer(b)) => b > a,
-            (Some(a), b) => number(b)? > number(a)?,
+            (Some(Cell::Integer(a)), Cell::Integer(b)) => b > a,
+            (Some(a), b) => b.as_f64()? > a.as_f64()?,
         };
         if greater {
-            best = Some(value);
+            best = Some(cell);
         }
     }
-    match best? {
-        Value::Float(f) => Some(Cell::Float(*f)),
-        Value::Integer(i) => Some(Cell::Integer(*i)),
-        _ => None,
-    }
-}
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Float(f) => Some(*f),
-        #[allow(clippy::cast_precision_loss)]
-        Value::Integer(i) => Some(*i as f64),
-        _ => None,
-    }
+    best.filter(|c| c.as_f64().is_some())
 }

@@ -303,11 +303,12 @@ pub trait Source {
         None
     }
 
-    /// With [`Source::emitted_rank`]: the times of all the rows of series `s` in `range`,
-    /// oldest first, also those whose every column is null (a subquery's `fill(previous)`
-    /// before the first value), which a raw outer statement answers as rows of nulls.
-    fn emitted_rows(&self, s: &SeriesMeta, range: TimeRange) -> Option<Vec<i64>> {
-        let _ = (s, range);
+    /// With [`Source::emitted_rank`]: the times of all the rows in `range` of the series of
+    /// field `key`, oldest first, also those whose every column is null (a subquery's
+    /// `fill(previous)` before the first value), which a raw outer statement answers as rows
+    /// of nulls.
+    fn emitted_rows(&self, key: i64, range: TimeRange) -> Option<Vec<i64>> {
+        let _ = (key, range);
         None
     }
 

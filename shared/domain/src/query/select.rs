@@ -450,7 +450,7 @@ impl Plan {
         // the column would have to pass them).
         let mut have: Option<std::collections::HashSet<(usize, i64)>> = None;
         for (i, (s, filter)) in g.series.iter().enumerate() {
-            let Some(times) = source.emitted_rows(s, range).filter(|_| !*filter) else {
+            let Some(times) = source.emitted_rows(key(s), range).filter(|_| !*filter) else {
                 continue;
             };
             let have = have.get_or_insert_with(|| points.iter().map(|p| (p.2, p.0)).collect());

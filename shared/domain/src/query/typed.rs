@@ -562,7 +562,10 @@ fn raw(
             let limit = (plan.limit > 0 && !filtered).then(|| plan.limit + plan.offset);
             let mut series_rows = series_rows(source, s, &read, range, limit, plan.desc)?;
             // A subquery's rows without the columns read are rows too, of nulls.
-            let emitted = source.emitted_rows(s, range);
+            let emitted = s
+                .fields
+                .first()
+                .and_then(|f| source.emitted_rows(f.key, range));
             for t in emitted.iter().flatten() {
                 series_rows.entry(*t).or_default();
             }

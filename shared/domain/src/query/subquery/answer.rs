@@ -9,7 +9,7 @@ use crate::influxql::{Expr, SelectStatement};
 use super::super::check::Plan;
 use super::super::result::{Cell, Series};
 use super::super::transform;
-use super::super::{Context, FieldType, SeriesMeta, Source, SourceError, TimeRange, Value};
+use super::super::{FieldType, SeriesMeta, Source, SourceError, TimeRange, Value};
 
 /// The order in which InfluxDB 1.6 emits an aggregating inner statement's rows: window by
 /// window (the newest first under DESC; without GROUP BY time, one window) and, in a window,
@@ -19,7 +19,8 @@ use super::super::{Context, FieldType, SeriesMeta, Source, SourceError, TimeRang
 pub(super) struct Emission(pub(super) Option<Plan>);
 
 impl Emission {
-    pub(super) fn of(inner: &SelectStatement, ctx: &Context) -> Emission {
+    /// For `inner`, planned as `plan`.
+    pub(super) fn of(inner: &SelectStatement, plan: Option<Plan>) -> Emission {
         let aggregates = inner.fields.iter().all(|f| {
             f.expr.any(|e| matches!(e, Expr::Call { .. }))
                 && !f.expr.any(|e| {
@@ -27,7 +28,6 @@ impl Emission {
                         || matches!(name.as_str(), "top" | "bottom" | "distinct" | "sample"))
                 })
         });
-        let plan = Plan::new(inner, ctx).ok();
         Emission(plan.filter(|p| aggregates && p.aggregate && p.tz.is_none()))
     }
 
@@ -136,9 +136,9 @@ impl Source for Answer {
         self.emission.rank(usize::try_from(key).ok()?, t, desc)
     }
 
-    fn emitted_rows(&self, s: &SeriesMeta, range: TimeRange) -> Option<Vec<i64>> {
-        let key = usize::try_from(s.fields.first()?.key).ok()?;
-        self.emission.rows(self.rows.get(key), range)
+    fn emitted_rows(&self, key: i64, range: TimeRange) -> Option<Vec<i64>> {
+        self.emission
+            .rows(self.rows.get(usize::try_from(key).ok()?), range)
     }
 
     fn points(
@@ -173,8 +173,6 @@ pub(super) struct TypedAnswer {
     positions: Vec<usize>,
     /// By series: the times of its rows, oldest first.
     rows: Vec<Vec<i64>>,
-    /// The position of each series (of its first layer) by measurement and tags.
-    index: HashMap<(String, Vec<(String, String)>), usize>,
     emission: Emission,
 }
 
@@ -244,18 +242,11 @@ impl TypedAnswer {
                 }
             }
         }
-        let mut index = HashMap::with_capacity(series.len());
-        for (position, s) in series.iter().enumerate() {
-            index
-                .entry((s.measurement.clone(), s.tags.clone()))
-                .or_insert(position);
-        }
         TypedAnswer {
             series,
             values,
             positions,
             rows,
-            index,
             emission,
         }
     }
@@ -325,9 +316,8 @@ impl Source for TypedAnswer {
         self.emission.rank(position, t, desc)
     }
 
-    fn emitted_rows(&self, s: &SeriesMeta, range: TimeRange) -> Option<Vec<i64>> {
-        // An aggregating inner statement answers each series once (no layers).
-        let position = *self.index.get(&(s.measurement.clone(), s.tags.clone()))?;
+    fn emitted_rows(&self, key: i64, range: TimeRange) -> Option<Vec<i64>> {
+        let position = *self.positions.get(usize::try_from(key).ok()?)?;
         self.emission.rows(self.rows.get(position), range)
     }
 

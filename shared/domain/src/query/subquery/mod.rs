@@ -148,11 +148,14 @@ pub(super) fn run(
         );
     }
     let series = match super::select::run_bounded(&inner, ctx, source, bounds)? {
-        Ok(series) => super::inner_selector::as_under(&inner, s, ctx, source, bounds, series)?,
+        Ok(series) => series,
         Err(e) => return Ok(Err(e)),
     };
-
-    let emission = Emission::of(&inner, ctx);
+    // The inner statement's plan, for what follows of its answer.
+    let inner_plan = Plan::new(&inner, ctx).ok();
+    let series =
+        super::inner_selector::as_under(&inner, inner_plan.as_ref(), s, source, bounds, series)?;
+    let emission = Emission::of(&inner, inner_plan);
     if emission.0.is_some() && scans_apart(s, &inner, &series) {
         return refuse(
             "a raw statement over a subquery's several aggregates, grouped by tags it does not \
