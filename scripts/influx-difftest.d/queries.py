@@ -1014,14 +1014,6 @@ def known_difference(q, ix, fl):
     pi, pf = parse(bi), parse(bf)
     if pi is None or pf is None:
         return None
-    if 'mode(' in q and jeq(mask_columns(pi, lambda c: not c.startswith('mode')),
-                            mask_columns(pf, lambda c: not c.startswith('mode'))):
-        return ("mode() of equally frequent values: InfluxDB's unstable sort decides, Fieldline "
-                "takes the smallest (influxql harness: agg_mode_30m)")
-    if 'percentile(' in q and jeq(mask_columns(pi, lambda c: c not in ('time',)),
-                                  mask_columns(pf, lambda c: c not in ('time',))):
-        return ("percentile() among equal values: InfluxDB's unstable sort stamps an arbitrary "
-                "point, Fieldline the earliest (influxql harness: agg_percentile_50)")
     if re.search(r'\b(first|last)\(', q) and re.search(r'\b(first|last)\([^)]*\)\s*(AS "\w+"\s*)?,', q):
         keep = lambda c: c in ('time', 'first', 'last')  # noqa: E731
         if jeq(mask_columns(pi, keep), mask_columns(pf, keep)):

@@ -16,17 +16,12 @@ use serde_json::Value;
 pub const DIFFERENT: &[(&str, &str)] = &[
     ("explain_select", "EXPLAIN is not supported"),
     ("err_kill_query", "KILL QUERY is not supported"),
-    ("show_continuous_queries", "continuous queries are not supported"),
+    (
+        "show_continuous_queries",
+        "continuous queries are not supported",
+    ),
     ("show_users", "users are managed by the admin API"),
     ("show_subscriptions", "subscriptions are not supported"),
-    (
-        "agg_percentile_50",
-        "among equal values InfluxDB's unstable sort selects an arbitrary point; Fieldline the earliest",
-    ),
-    (
-        "agg_mode_30m",
-        "among equally frequent values InfluxDB's unstable sort decides; Fieldline takes the smallest",
-    ),
 ];
 
 /// `tests/golden/influxql` of the workspace, from whichever crate includes this file.

@@ -165,6 +165,22 @@ impl Plan {
             Some(points) => points,
             None => self.merged_points(g, range, None, false, source)?,
         };
+        // `mode()` and `percentile()` break ties by the order InfluxDB's reducer receives the
+        // store's points in: its sorted merge of the series, newest first under DESC.
+        let by_value = |f: Func| matches!(f, Func::Mode | Func::Percentile(_));
+        let streamed: Option<BTreeMap<i64, Vec<GroupPoint>>> =
+            if self.reads_store && self.calls.iter().any(|c| c.on_field && by_value(c.func)) {
+                let mut buckets: BTreeMap<i64, Vec<GroupPoint>> = BTreeMap::new();
+                for p in self.streamed_points(g, range, self.desc, source)? {
+                    buckets
+                        .entry(self.bucket_of(p.0, first))
+                        .or_default()
+                        .push(p);
+                }
+                Some(buckets)
+            } else {
+                None
+            };
         let mut data = BTreeMap::new();
         let mut begin = 0;
         while begin < points.len() {
@@ -198,13 +214,29 @@ impl Plan {
                     } else {
                         None
                     };
-                    let (cell, sel) = match heap_pick {
-                        Some(i) => (Cell::Float(slice[i].1), Some(i)),
+                    let received = streamed
+                        .as_ref()
+                        .filter(|_| by_value(c.func))
+                        .and_then(|b| b.get(&bucket));
+                    let (cell, sel): (Cell, Option<GroupPoint>) = match heap_pick {
+                        Some(i) => (Cell::Float(slice[i].1), Some(slice[i])),
+                        None if c.func == Func::Mode && self.boolean_field => {
+                            (Cell::Float(super::functions::boolean_mode(&tv)), None)
+                        }
+                        None if received.is_some() => {
+                            let received = received.map_or(&[][..], |r| &r[..]);
+                            let tv: Vec<(i64, f64)> = received.iter().map(|p| (p.0, p.1)).collect();
+                            let (cell, sel) = c.func.reduce(&tv);
+                            (cell, sel.map(|i| received[i]))
+                        }
                         None if false_first => {
                             let flipped: Vec<(i64, f64)> =
                                 tv.iter().map(|&(t, v)| (t, -v)).collect();
                             let (_, sel) = c.func.reduce(&flipped);
-                            (sel.map_or(Cell::Null, |i| Cell::Float(tv[i].1)), sel)
+                            (
+                                sel.map_or(Cell::Null, |i| Cell::Float(tv[i].1)),
+                                sel.map(|i| slice[i]),
+                            )
                         }
                         // A subquery's rows come newest first under DESC, and floats sum
                         // in the order they come.
@@ -213,12 +245,16 @@ impl Plan {
                             && matches!(c.func, Func::Sum | Func::Mean | Func::Stddev) =>
                         {
                             let newest_first: Vec<(i64, f64)> = tv.iter().rev().copied().collect();
-                            c.func.reduce(&newest_first)
+                            let (cell, sel) = c.func.reduce(&newest_first);
+                            (cell, sel.map(|i| slice[slice.len() - 1 - i]))
                         }
-                        None => c.func.reduce(&tv),
+                        None => {
+                            let (cell, sel) = c.func.reduce(&tv);
+                            (cell, sel.map(|i| slice[i]))
+                        }
                     };
-                    if let Some(i) = sel {
-                        selected = Some(slice[i]);
+                    if sel.is_some() {
+                        selected = sel;
                     }
                     // A percentile that selects no point (percentile 0) emits nothing.
                     reading += 1;

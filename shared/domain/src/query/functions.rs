@@ -153,25 +153,7 @@ impl Func {
                 };
                 (Cell::Float(v), None)
             }
-            Func::Mode => {
-                // The most frequent value; among equally frequent ones the smallest. (InfluxDB
-                // breaks ties by the order its unstable sort leaves equal values in.)
-                let sorted = by_value(points);
-                let (mut best, mut best_n) = (points[sorted[0]].1, 0usize);
-                let mut i = 0;
-                while i < n {
-                    let v = points[sorted[i]].1;
-                    let run = sorted[i..]
-                        .iter()
-                        .take_while(|&&j| points[j].1 == v)
-                        .count();
-                    if run > best_n {
-                        (best, best_n) = (v, run);
-                    }
-                    i += run;
-                }
-                (Cell::Float(best), None)
-            }
+            Func::Mode => (Cell::Float(mode(points)), None),
             Func::Min | Func::Max => {
                 let mut best = 0;
                 for (i, p) in points.iter().enumerate().skip(1) {
@@ -203,11 +185,13 @@ impl Func {
                 (Cell::Float(points[best].1), Some(best))
             }
             Func::Percentile(pct) => {
-                let sorted = by_value(points);
                 #[allow(clippy::cast_possible_truncation)]
                 let i = (nf * pct / 100.0 + 0.5).floor() as i64 - 1;
                 match usize::try_from(i) {
-                    Ok(i) if i < n => (Cell::Float(points[sorted[i]].1), Some(sorted[i])),
+                    Ok(i) if i < n => {
+                        let sorted = go_by_value(points);
+                        (Cell::Float(points[sorted[i]].1), Some(sorted[i]))
+                    }
                     _ => (Cell::Null, None),
                 }
             }
@@ -226,6 +210,56 @@ impl Func {
             Func::Max => Cell::Float(max),
             _ => Cell::Null,
         }
+    }
+}
+
+/// Indexes of `points` ordered by value as InfluxDB orders a window's points before
+/// `mode()` and `percentile()` read them: Go's `sort.Sort` by value alone, which is not stable
+/// ([`super::go_sort`]), so that the point of a value a tie leaves first is InfluxDB's.
+fn go_by_value(points: &[(i64, f64)]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..points.len()).collect();
+    super::go_sort::sort(&mut idx, |&a, &b| points[a].1 < points[b].1);
+    idx
+}
+
+/// InfluxDB 1.6's `mode()` of numbers (`FloatModeReduceSlice`, `IntegerModeReduceSlice`):
+/// the points sorted by value ([`go_by_value`]), then the longest run of one value; a run as
+/// long as the longest so far takes its place unless it began later than the time of the
+/// point at which the longest last grew. `points` in the order InfluxDB's reducer receives
+/// them.
+pub(super) fn mode(points: &[(i64, f64)]) -> f64 {
+    if points.len() == 1 {
+        return points[0].1;
+    }
+    let sorted: Vec<(i64, f64)> = go_by_value(points).into_iter().map(|i| points[i]).collect();
+    let (mut most_freq, mut curr_freq) = (0usize, 0usize);
+    let (mut curr_mode, mut most_mode) = (sorted[0].1, sorted[0].1);
+    let (mut curr_time, mut most_time) = (sorted[0].0, sorted[0].0);
+    for &(t, v) in &sorted {
+        if v != curr_mode {
+            (curr_freq, curr_mode, curr_time) = (1, v, t);
+            continue;
+        }
+        curr_freq += 1;
+        if most_freq > curr_freq || (most_freq == curr_freq && curr_time > most_time) {
+            continue;
+        }
+        (most_freq, most_mode, most_time) = (curr_freq, v, t);
+    }
+    most_mode
+}
+
+/// InfluxDB 1.6's `mode()` of booleans (`BooleanModeReduceSlice`): true unless false is
+/// strictly more frequent (booleans presented as 0 and 1).
+pub(super) fn boolean_mode(points: &[(i64, f64)]) -> f64 {
+    if let [only] = points {
+        return only.1;
+    }
+    let trues = points.iter().filter(|p| p.1 != 0.0).count();
+    if trues * 2 >= points.len() {
+        1.0
+    } else {
+        0.0
     }
 }
 
@@ -286,6 +320,31 @@ mod tests {
             .enumerate()
             .map(|(i, v)| (i64::try_from(i).unwrap(), *v))
             .collect()
+    }
+
+    /// Answers recorded from InfluxDB 1.6 (values at 1s, 2s, ...): 5, 3, 5, 3 has mode 5 (the
+    /// run of 5s began at 1s, before the 3s' last point) and percentile 50 the 3 of 4s; 3, 5,
+    /// 3, 5 has mode 5; 3, 3, 5, 5 has mode 3; booleans in a tie answer true.
+    #[test]
+    fn mode_breaks_ties_as_influxdb_does() {
+        let p = vec![(1, 5.0), (2, 3.0), (3, 5.0), (4, 3.0)];
+        assert_eq!(Func::Mode.reduce(&p).0, Cell::Float(5.0));
+        assert_eq!(
+            Func::Percentile(50.0).reduce(&p),
+            (Cell::Float(3.0), Some(3))
+        );
+        // The 5s' run began (2s) before the 3s' last point (3s): 5 again. Where it begins
+        // after (3s against 2s), the 3s stay the mode.
+        let p = vec![(1, 3.0), (2, 5.0), (3, 3.0), (4, 5.0)];
+        assert_eq!(Func::Mode.reduce(&p).0, Cell::Float(5.0));
+        let p = vec![(1, 3.0), (2, 3.0), (3, 5.0), (4, 5.0)];
+        assert_eq!(Func::Mode.reduce(&p).0, Cell::Float(3.0));
+        // A longer run wins whatever its times.
+        let p = vec![(1, 5.0), (2, 3.0), (3, 3.0), (4, 5.0), (5, 3.0)];
+        assert_eq!(Func::Mode.reduce(&p).0, Cell::Float(3.0));
+        assert_eq!(boolean_mode(&[(1, 1.0), (2, 0.0)]), 1.0);
+        assert_eq!(boolean_mode(&[(1, 0.0), (2, 0.0), (3, 1.0)]), 0.0);
+        assert_eq!(boolean_mode(&[(1, 0.0)]), 0.0);
     }
 
     #[test]

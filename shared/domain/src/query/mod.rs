@@ -31,6 +31,7 @@ mod eval;
 mod exact;
 pub mod format;
 mod functions;
+mod go_sort;
 mod holt_winters;
 pub mod http;
 mod influxdb_panic;
