@@ -171,7 +171,8 @@ impl Plan {
         let streamed: Option<BTreeMap<i64, Vec<GroupPoint>>> =
             if self.reads_store && self.calls.iter().any(|c| c.on_field && by_value(c.func)) {
                 let mut buckets: BTreeMap<i64, Vec<GroupPoint>> = BTreeMap::new();
-                for p in self.streamed_points(g, range, self.desc, source)? {
+                let aux = super::check::aux_names(&self.columns);
+                for p in self.streamed_points_with(g, range, self.desc, &aux, source)? {
                     buckets
                         .entry(self.bucket_of(p.0, first))
                         .or_default()

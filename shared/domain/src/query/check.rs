@@ -547,6 +547,34 @@ pub(super) fn calls_a_pattern(s: &SelectStatement) -> bool {
 }
 
 /// Whether `e` reads a field or tag outside any function call (InfluxDB's auxiliary fields).
+/// The variables outside calls ([`raw_var`]) by name, each once, in name order: what InfluxDB
+/// carries beside a selector's points (`IteratorOptions.Aux`).
+pub(super) fn aux_names(columns: &[Column]) -> Vec<String> {
+    fn walk(e: &Expr, out: &mut Vec<String>) {
+        match e {
+            Expr::Call { name, .. }
+                if selectors::is_multi(name)
+                    || functions::kind(name)
+                        .is_ok_and(|k| matches!(k, Kind::Reducer | Kind::Transform)) => {}
+            Expr::Call { args, .. } => args.iter().for_each(|a| walk(a, out)),
+            Expr::VarRef(v) if v.name != "time" => out.push(v.name.clone()),
+            Expr::Binary { lhs, rhs, .. } => {
+                walk(lhs, out);
+                walk(rhs, out);
+            }
+            Expr::Paren(e) => walk(e, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for c in columns {
+        walk(&c.expr, &mut out);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 pub(super) fn raw_var(e: &Expr) -> bool {
     match e {
         Expr::Call { name, .. }

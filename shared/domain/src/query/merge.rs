@@ -39,17 +39,6 @@ pub(crate) fn key_order(series: &[&SeriesMeta]) -> Vec<usize> {
     order
 }
 
-/// Merges `series` (each in time order: oldest first, newest first when `desc`) into one
-/// stream of (time, value, index of its series). `series` must be in the order InfluxDB's
-/// index lists them ([`key_order`]).
-pub(crate) fn go_heap_merge(series: &[Vec<(i64, f64)>], desc: bool) -> Vec<(i64, f64, usize)> {
-    let lists: Vec<Vec<(i64, f64)>> = series.to_vec();
-    merge_series(lists, |p| p.0, |_, _| false, desc)
-        .into_iter()
-        .map(|(s, (t, v))| (t, v, s))
-        .collect()
-}
-
 /// InfluxDB 1.6's sorted merge of a group's series (`query.SortedMergeIterator` over the
 /// series of each shard, then over the shards): `series` in the order InfluxDB's index lists
 /// them, each in stream order (oldest first, newest first when `desc`), `tie_less` InfluxDB's
@@ -175,6 +164,17 @@ fn heap_run<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Merges `series` (each in time order: oldest first, newest first when `desc`) into one
+    /// stream of (time, value, index of its series). `series` must be in the order InfluxDB's
+    /// index lists them ([`key_order`]).
+    fn go_heap_merge(series: &[Vec<(i64, f64)>], desc: bool) -> Vec<(i64, f64, usize)> {
+        let lists: Vec<Vec<(i64, f64)>> = series.to_vec();
+        merge_series(lists, |p| p.0, |_, _| false, desc)
+            .into_iter()
+            .map(|(s, (t, v))| (t, v, s))
+            .collect()
+    }
 
     #[test]
     fn merges_in_time_order_with_go_heap_ties() {

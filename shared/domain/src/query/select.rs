@@ -356,24 +356,58 @@ impl Plan {
         desc: bool,
         source: &mut dyn Source,
     ) -> Result<Vec<GroupPoint>, SourceError> {
+        self.streamed_points_with(g, range, desc, &[], source)
+    }
+
+    /// [`Plan::streamed_points`] where the points carry the auxiliary names `aux` (in name
+    /// order, [`super::check::aux_names`]): InfluxDB's sorted merge breaks a tie of time by
+    /// their strings, up to the first that is no string (a tag the series lacks, a field).
+    pub(super) fn streamed_points_with(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        desc: bool,
+        aux: &[String],
+        source: &mut dyn Source,
+    ) -> Result<Vec<GroupPoint>, SourceError> {
         // In the order InfluxDB's index lists the series, mapped back to the group's.
         let metas: Vec<&SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
         let order = super::merge::key_order(&metas);
         let mut all = Vec::with_capacity(g.series.len());
-        for (s, filter) in order.iter().map(|&i| &g.series[i]) {
+        let mut strings: Vec<Vec<Option<&str>>> = Vec::with_capacity(g.series.len());
+        for (at, (s, filter)) in order.iter().map(|&i| &g.series[i]).enumerate() {
             let mut points = source.points(key(s), range, desc, None)?;
             if *filter {
                 if let Some(c) = &self.rest {
                     points.retain(|p| cond::eval(c, s, Some(p.1)) == Truth::True);
                 }
             }
-            all.push(points);
+            all.push(points.into_iter().map(|(t, v)| (t, v, at)).collect());
+            strings.push(
+                aux.iter()
+                    .map(|name| {
+                        (s.tags.iter())
+                            .find(|(k, _)| k == name)
+                            .map(|(_, v)| v.as_str())
+                            .filter(|v| !v.is_empty())
+                    })
+                    .collect(),
+            );
         }
-        let mut merged = super::merge::go_heap_merge(&all, desc);
-        for p in &mut merged {
-            p.2 = order[p.2];
-        }
-        Ok(merged)
+        let tie_less = |x: &GroupPoint, y: &GroupPoint| {
+            for (a, b) in strings[x.2].iter().zip(&strings[y.2]) {
+                match (a, b) {
+                    (Some(a), Some(b)) if a == b => continue,
+                    (Some(a), Some(b)) => return if desc { a > b } else { a < b },
+                    _ => return false,
+                }
+            }
+            false
+        };
+        Ok(super::merge::merge_series(all, |p| p.0, tie_less, desc)
+            .into_iter()
+            .map(|(_, (t, v, at))| (t, v, order[at]))
+            .collect())
     }
 
     fn expanded_columns(&self, g: &Group<'_>) -> Vec<Column> {
