@@ -24,15 +24,22 @@ impl Plan {
         if !m.on_field {
             return Ok(None);
         }
-        let mut points = self.streamed_points(g, range, false, source)?;
+        // Of points of one time, InfluxDB's sorted merge hands top() and bottom() first the
+        // one whose tags written beside the call come first: of equal values, that one is kept.
+        // (Not where LIMIT stops its reader, below: left as measured.)
+        let reader_limited = self.reads_store && (self.limit > 0 || self.offset > 0);
+        let aux = match &m.multi {
+            Multi::TopBottom { tags, .. } if tags.is_empty() && !reader_limited => {
+                super::check::aux_names(&self.columns)
+            }
+            _ => Vec::new(),
+        };
+        let mut points = self.streamed_points_with(g, range, false, &aux, source)?;
         // InfluxDB 1.6 hands top() and bottom() of a field the reader of the statement's
         // LIMIT and OFFSET, which (in its storage engine) stops after LIMIT + OFFSET + 1
         // points and leaves the offset to the answer: they choose among those points only,
         // the latest ones under ORDER BY time DESC (its reader then runs backwards).
-        if matches!(&m.multi, Multi::TopBottom { tags, .. } if tags.is_empty())
-            && self.reads_store
-            && (self.limit > 0 || self.offset > 0)
-        {
+        if matches!(&m.multi, Multi::TopBottom { tags, .. } if tags.is_empty()) && reader_limited {
             let read = self.limit.saturating_add(self.offset).saturating_add(1);
             if self.desc {
                 points.drain(..points.len().saturating_sub(read));
