@@ -131,57 +131,53 @@ impl<T, L: Fn(&T, &T) -> bool> Sorter<'_, T, L> {
         self.swap(a, pivot);
         // i and j are inclusive; j may pass below a + 1 (Go's ints), so they are kept signed.
         let (mut i, mut j) = (a as isize + 1, b as isize - 1);
-        let at = |k: isize| k as usize;
-        while i <= j && self.less(at(i), a) {
+        while i <= j && self.less(i as usize, a) {
             i += 1;
         }
-        while i <= j && !self.less(at(j), a) {
+        while i <= j && !self.less(j as usize, a) {
             j -= 1;
         }
         if i > j {
-            self.swap(at(j), a);
-            return (at(j), true);
+            self.swap(j as usize, a);
+            return (j as usize, true);
         }
-        self.swap(at(i), at(j));
-        i += 1;
-        j -= 1;
-        loop {
-            while i <= j && self.less(at(i), a) {
-                i += 1;
-            }
-            while i <= j && !self.less(at(j), a) {
-                j -= 1;
-            }
-            if i > j {
-                break;
-            }
-            self.swap(at(i), at(j));
-            i += 1;
-            j -= 1;
-        }
-        self.swap(at(j), a);
-        (at(j), false)
+        self.swap(i as usize, j as usize);
+        let below = |s: &Self, k: usize| s.less(k, a);
+        let (_, j) = self.sweep(i + 1, j - 1, below, |s, k| !below(s, k));
+        self.swap(j as usize, a);
+        (j as usize, false)
     }
 
     fn partition_equal(&mut self, a: usize, b: usize, pivot: usize) -> usize {
         self.swap(a, pivot);
-        let (mut i, mut j) = (a as isize + 1, b as isize - 1);
-        let at = |k: isize| k as usize;
+        let above = |s: &Self, k: usize| s.less(a, k);
+        let (i, _) = self.sweep(a as isize + 1, b as isize - 1, |s, k| !above(s, k), above);
+        i as usize
+    }
+
+    /// The loop of both partitions: `i` moves up past the items `left` keeps, `j` down past
+    /// those `right` keeps, the two that stop them are swapped, until they cross.
+    fn sweep(
+        &mut self,
+        mut i: isize,
+        mut j: isize,
+        left: impl Fn(&Self, usize) -> bool,
+        right: impl Fn(&Self, usize) -> bool,
+    ) -> (isize, isize) {
         loop {
-            while i <= j && !self.less(a, at(i)) {
+            while i <= j && left(self, i as usize) {
                 i += 1;
             }
-            while i <= j && self.less(a, at(j)) {
+            while i <= j && right(self, j as usize) {
                 j -= 1;
             }
             if i > j {
-                break;
+                return (i, j);
             }
-            self.swap(at(i), at(j));
+            self.swap(i as usize, j as usize);
             i += 1;
             j -= 1;
         }
-        at(i)
     }
 
     fn partial_insertion_sort(&mut self, a: usize, b: usize) -> bool {
