@@ -58,6 +58,12 @@ impl Plan {
             let start = bucket_of(bucket[0].0);
             let mut rows: Vec<(i64, Pick)> = Vec::new();
             match &m.multi {
+                // Under DESC InfluxDB's reducer meets each value's latest point first and keeps
+                // its time, by which (then by value) the values are answered.
+                Multi::Distinct if self.desc => {
+                    let newest_first: Vec<Pick> = bucket.iter().rev().copied().collect();
+                    rows.extend(distinct(&newest_first).into_iter().map(|p| (start, p)));
+                }
                 Multi::Distinct => {
                     rows.extend(distinct(bucket).into_iter().map(|p| (start, p)));
                 }

@@ -294,6 +294,24 @@ mod tests {
         assert_eq!(count_distinct(&[]), 0);
     }
 
+    /// InfluxDB 1.6, `d,s=a v=1 1s`, `d,s=b v=2 1s`, `d,s=a v=3 2s`, `d,s=a v=1 3s`,
+    /// `d,s=b v=4 3s`: `SELECT distinct(v) FROM d ORDER BY time DESC` answers 2, 3, 1, 4 (each
+    /// value at its latest time, met first newest first), without DESC 1, 2, 3, 4.
+    #[test]
+    fn distinct_of_points_newest_first_answers_as_influxdb_under_desc() {
+        let oldest_first = [
+            (1, 1.0, 0),
+            (1, 2.0, 1),
+            (2, 3.0, 0),
+            (3, 1.0, 0),
+            (3, 4.0, 1),
+        ];
+        let values = |picks: Vec<Pick>| picks.iter().map(|p| p.1).collect::<Vec<f64>>();
+        assert_eq!(values(distinct(&oldest_first)), vec![1.0, 2.0, 3.0, 4.0]);
+        let newest_first: Vec<Pick> = oldest_first.iter().rev().copied().collect();
+        assert_eq!(values(distinct(&newest_first)), vec![2.0, 3.0, 1.0, 4.0]);
+    }
+
     #[test]
     fn sample_answers_n_distinct_members_in_time_order() {
         let p: Vec<Pick> = (0..100).map(|i| (i, f64::from(i as i32), 0)).collect();
