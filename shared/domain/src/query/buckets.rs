@@ -161,27 +161,38 @@ impl Plan {
         first: i64,
         source: &mut dyn Source,
     ) -> Result<BTreeMap<i64, Bucket>, SourceError> {
-        let points = match self.decisive_points(g, range, source)? {
-            Some(points) => points,
-            None => self.merged_points(g, range, None, false, source)?,
-        };
         // `mode()` and `percentile()` break ties by the order InfluxDB's reducer receives the
         // store's points in: its sorted merge of the series, newest first under DESC.
         let by_value = |f: Func| matches!(f, Func::Mode | Func::Percentile(_));
-        let streamed: Option<BTreeMap<i64, Vec<GroupPoint>>> =
+        let stream =
             if self.reads_store && self.calls.iter().any(|c| c.on_field && by_value(c.func)) {
-                let mut buckets: BTreeMap<i64, Vec<GroupPoint>> = BTreeMap::new();
                 let aux = super::check::aux_names(&self.columns);
-                for p in self.streamed_points_with(g, range, self.desc, &aux, source)? {
-                    buckets
-                        .entry(self.bucket_of(p.0, first))
-                        .or_default()
-                        .push(p);
-                }
-                Some(buckets)
+                Some(self.streamed_points_with(g, range, self.desc, &aux, source)?)
             } else {
                 None
             };
+        let points = match self.decisive_points(g, range, source)? {
+            Some(points) => points,
+            // The same points in time order, then series order, as merged_points gives them.
+            None => match &stream {
+                Some(stream) => {
+                    let mut points = stream.clone();
+                    points.sort_by_key(|p| (p.0, p.2));
+                    points
+                }
+                None => self.merged_points(g, range, None, false, source)?,
+            },
+        };
+        let streamed: Option<BTreeMap<i64, Vec<GroupPoint>>> = stream.map(|stream| {
+            let mut buckets: BTreeMap<i64, Vec<GroupPoint>> = BTreeMap::new();
+            for p in stream {
+                buckets
+                    .entry(self.bucket_of(p.0, first))
+                    .or_default()
+                    .push(p);
+            }
+            buckets
+        });
         let mut data = BTreeMap::new();
         let mut begin = 0;
         while begin < points.len() {
@@ -218,14 +229,15 @@ impl Plan {
                     let received = streamed
                         .as_ref()
                         .filter(|_| by_value(c.func))
-                        .and_then(|b| b.get(&bucket));
+                        .and_then(|b| b.get(&bucket))
+                        .map(Vec::as_slice);
                     let (cell, sel): (Cell, Option<GroupPoint>) = match heap_pick {
                         Some(i) => (Cell::Float(slice[i].1), Some(slice[i])),
                         None if c.func == Func::Mode && self.boolean_field => {
                             (Cell::Float(super::functions::boolean_mode(&tv)), None)
                         }
                         None if received.is_some() => {
-                            let received = received.map_or(&[][..], |r| &r[..]);
+                            let received = received.unwrap_or_default();
                             let tv: Vec<(i64, f64)> = received.iter().map(|p| (p.0, p.1)).collect();
                             let (cell, sel) = c.func.reduce(&tv);
                             (cell, sel.map(|i| received[i]))

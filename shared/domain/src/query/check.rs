@@ -546,16 +546,12 @@ pub(super) fn calls_a_pattern(s: &SelectStatement) -> bool {
     })
 }
 
-/// Whether `e` reads a field or tag outside any function call (InfluxDB's auxiliary fields).
 /// The variables outside calls ([`raw_var`]) by name, each once, in name order: what InfluxDB
 /// carries beside a selector's points (`IteratorOptions.Aux`).
 pub(super) fn aux_names(columns: &[Column]) -> Vec<String> {
     fn walk(e: &Expr, out: &mut Vec<String>) {
         match e {
-            Expr::Call { name, .. }
-                if selectors::is_multi(name)
-                    || functions::kind(name)
-                        .is_ok_and(|k| matches!(k, Kind::Reducer | Kind::Transform)) => {}
+            Expr::Call { name, .. } if reads_inside(name) => {}
             Expr::Call { args, .. } => args.iter().for_each(|a| walk(a, out)),
             Expr::VarRef(v) if v.name != "time" => out.push(v.name.clone()),
             Expr::Binary { lhs, rhs, .. } => {
@@ -575,15 +571,17 @@ pub(super) fn aux_names(columns: &[Column]) -> Vec<String> {
     out
 }
 
+/// Whether a call of `name` reads its arguments itself (a reducer, a transformation, a
+/// selector of several points): the variables inside it are not auxiliary.
+fn reads_inside(name: &str) -> bool {
+    selectors::is_multi(name)
+        || functions::kind(name).is_ok_and(|k| matches!(k, Kind::Reducer | Kind::Transform))
+}
+
+/// Whether `e` reads a field or tag outside any function call (InfluxDB's auxiliary fields).
 pub(super) fn raw_var(e: &Expr) -> bool {
     match e {
-        Expr::Call { name, .. }
-            if selectors::is_multi(name)
-                || functions::kind(name)
-                    .is_ok_and(|k| matches!(k, Kind::Reducer | Kind::Transform)) =>
-        {
-            false
-        }
+        Expr::Call { name, .. } if reads_inside(name) => false,
         Expr::Call { args, .. } => args.iter().any(raw_var),
         Expr::VarRef(v) => v.name != "time",
         Expr::Wildcard(_) | Expr::Regex(_) => true,

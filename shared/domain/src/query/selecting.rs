@@ -28,18 +28,18 @@ impl Plan {
         // one whose tags written beside the call come first: of equal values, that one is kept.
         // (Not where LIMIT stops its reader, below: left as measured.)
         let reader_limited = self.reads_store && (self.limit > 0 || self.offset > 0);
-        let aux = match &m.multi {
-            Multi::TopBottom { tags, .. } if tags.is_empty() && !reader_limited => {
-                super::check::aux_names(&self.columns)
-            }
-            _ => Vec::new(),
+        let plain_top_bottom = matches!(&m.multi, Multi::TopBottom { tags, .. } if tags.is_empty());
+        let aux = if plain_top_bottom && !reader_limited {
+            super::check::aux_names(&self.columns)
+        } else {
+            Vec::new()
         };
         let mut points = self.streamed_points_with(g, range, false, &aux, source)?;
         // InfluxDB 1.6 hands top() and bottom() of a field the reader of the statement's
         // LIMIT and OFFSET, which (in its storage engine) stops after LIMIT + OFFSET + 1
         // points and leaves the offset to the answer: they choose among those points only,
         // the latest ones under ORDER BY time DESC (its reader then runs backwards).
-        if matches!(&m.multi, Multi::TopBottom { tags, .. } if tags.is_empty()) && reader_limited {
+        if plain_top_bottom && reader_limited {
             let read = self.limit.saturating_add(self.offset).saturating_add(1);
             if self.desc {
                 points.drain(..points.len().saturating_sub(read));
