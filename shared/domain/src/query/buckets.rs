@@ -251,10 +251,27 @@ impl Plan {
                                 sel.map(|i| slice[i]),
                             )
                         }
+                        // The store's points are summed as InfluxDB's storage engine sums
+                        // them: each series of each shard on its own, in the query's order.
+                        None if self.reads_store && matches!(c.func, Func::Sum | Func::Mean) => (
+                            engine_sum_or_mean(c.func == Func::Mean, slice, self.desc),
+                            None,
+                        ),
+                        // stddev() reduces the store's points as InfluxDB's merge hands them
+                        // over: series by series, each in the query's order.
+                        None if self.reads_store && c.func == Func::Stddev => {
+                            let mut order: Vec<usize> = (0..slice.len()).collect();
+                            if self.desc {
+                                order.reverse();
+                            }
+                            order.sort_by_key(|&i| slice[i].2);
+                            let tv: Vec<(i64, f64)> =
+                                order.iter().map(|&i| (slice[i].0, slice[i].1)).collect();
+                            (c.func.reduce(&tv).0, None)
+                        }
                         // A subquery's rows come newest first under DESC, and floats sum
                         // in the order they come.
-                        None if !self.reads_store
-                            && self.desc
+                        None if self.desc
                             && matches!(c.func, Func::Sum | Func::Mean | Func::Stddev) =>
                         {
                             let newest_first: Vec<(i64, f64)> = tv.iter().rev().copied().collect();
@@ -577,6 +594,56 @@ fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell), interval: i64)
             _ => Cell::Null,
         },
     }
+}
+
+/// `sum()` or `mean()` of a bucket of the store's points (in time order, then series order)
+/// as InfluxDB 1.6 computes it, level by level: its storage engine reduces each series of a
+/// shard (a week) on its own, adding the floats in the query's order (newest first under
+/// DESC); each shard merges those, each series' sum or its mean weighted by its count
+/// (`FloatMeanReducer`); the shards are merged the same way, and the query merges that once
+/// more. Floats added in another order differ in their last bits. The series of a shard are
+/// merged in their order in the group (InfluxDB's heap may take equal windows in another).
+fn engine_sum_or_mean(mean: bool, slice: &[GroupPoint], desc: bool) -> Cell {
+    // One merge of partial results: (sum or mean, count) each.
+    let merge = |parts: &mut dyn Iterator<Item = (f64, usize)>| {
+        let (mut sum, mut count) = (0.0f64, 0usize);
+        for (value, n) in parts {
+            #[allow(clippy::cast_precision_loss)]
+            let weighted = if mean && n >= 2 {
+                value * n as f64
+            } else {
+                value
+            };
+            sum += weighted;
+            count += n;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let value = if mean { sum / count as f64 } else { sum };
+        (value, count)
+    };
+    let mut series: BTreeMap<(i64, usize), (f64, usize)> = BTreeMap::new();
+    let mut add = |p: &GroupPoint| {
+        let week = super::cardinality::shard_group_start(p.0);
+        let part = series.entry((week, p.2)).or_insert((0.0, 0));
+        part.0 += p.1;
+        part.1 += 1;
+    };
+    if desc {
+        slice.iter().rev().for_each(&mut add);
+    } else {
+        slice.iter().for_each(&mut add);
+    }
+    let mut shards: BTreeMap<i64, Vec<(f64, usize)>> = BTreeMap::new();
+    for ((week, _), (sum, n)) in series {
+        #[allow(clippy::cast_precision_loss)]
+        let value = if mean { sum / n as f64 } else { sum };
+        shards.entry(week).or_default().push((value, n));
+    }
+    let mut of_shards = shards
+        .into_values()
+        .map(|parts| merge(&mut parts.into_iter()));
+    let all = merge(&mut of_shards);
+    Cell::Float(merge(&mut std::iter::once(all)).0)
 }
 
 /// `first()` or `last()` without GROUP BY time over several series with points at the deciding
