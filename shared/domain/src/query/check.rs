@@ -88,9 +88,16 @@ pub(super) struct Plan {
     /// The field read is a boolean field presented as 0 and 1: of points at one time,
     /// InfluxDB's `first()` keeps false (its `last()` true, the larger, as for numbers).
     pub(super) boolean_field: bool,
+    /// Each row of a selector of several points (`top`, `bottom`) ends in one more cell, the
+    /// key of the series whose point it is ([`ORIGIN`]): where fields beside the call are read
+    /// at that point ([`super::typed_calls`]), of equal values at one time it tells which.
+    pub(super) origins: bool,
     pub(super) transform: Option<TransformCall>,
     pub(super) multi: Option<MultiCall>,
 }
+
+/// The name of the last column [`Plan::origins`] adds: no column of InfluxQL's.
+pub(super) const ORIGIN: &str = "\u{0}origin";
 
 /// The statement's selector of several points per bucket (`top`, `bottom`, `distinct`): the
 /// only call of its field list.
@@ -529,6 +536,7 @@ impl Plan {
             raw_vars,
             integer_field: false,
             boolean_field: false,
+            origins: false,
             transform,
             multi,
         })

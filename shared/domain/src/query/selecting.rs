@@ -72,7 +72,7 @@ impl Plan {
                 }
                 Multi::TopBottom { largest, n, tags } if tags.is_empty() => {
                     rows.extend(
-                        top_bottom(bucket, *n, *largest)
+                        top_bottom_heap(bucket, *n, *largest)
                             .into_iter()
                             .map(|p| (p.0, p)),
                     );
@@ -131,7 +131,11 @@ impl Plan {
         }
         let rows = buckets.into_iter().flatten();
 
-        let mut series = self.series_shell(g, self.time_and_columns());
+        let mut columns = self.time_and_columns();
+        if self.origins {
+            columns.push(super::check::ORIGIN.to_owned());
+        }
+        let mut series = self.series_shell(g, columns);
         for (time, (t, v, i)) in rows.skip(self.offset).take(self.row_limit()) {
             let s = g.series[i].0;
             let lookup = |e: &Expr| {
@@ -147,6 +151,9 @@ impl Plan {
             row.push(Cell::Time(time));
             for c in &self.columns {
                 row.push(eval_calls(&c.expr, &lookup));
+            }
+            if self.origins {
+                row.push(Cell::Integer(super::select::key(s)));
             }
             series.values.push(row);
         }

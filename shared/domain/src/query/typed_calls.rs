@@ -234,6 +234,7 @@ pub(super) fn run(
     (bridged_plan.slimit, bridged_plan.soffset) = (0, 0);
     bridged_plan.lone_selector = plan.lone_selector;
     bridged_plan.reads_store = plan.reads_store;
+    bridged_plan.origins = selector_with_fields && plan.multi.is_some();
 
     // Integers and strings are presented by their rank among the field's values when every
     // column is a call answering one of them (exact for any int64); else integers as floats.
@@ -282,6 +283,22 @@ pub(super) fn run(
         Ok(series) => series,
         Err(e) => return Ok(Err(e)),
     };
+    // The series each row of top() or bottom() selected, its last cell, taken off.
+    let origins: Vec<Vec<Option<i64>>> = answer
+        .iter_mut()
+        .map(|series| {
+            if series.columns.last().map(String::as_str) != Some(super::check::ORIGIN) {
+                return Vec::new();
+            }
+            series.columns.pop();
+            (series.values.iter_mut())
+                .map(|row| match row.pop() {
+                    Some(Cell::Integer(key)) => Some(key),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
     for series in &mut answer {
         bridge.decode(series, &bridged_plan);
     }
@@ -302,8 +319,8 @@ pub(super) fn run(
         );
     }
     if selector_with_fields {
-        for series in &mut answer {
-            fill_beside(series, s, plan, source, &all, fields, &field)?;
+        for (series, origins) in answer.iter_mut().zip(&origins) {
+            fill_beside(series, origins, s, plan, source, &all, fields, &field)?;
         }
     }
     Ok(Ok(answer))
@@ -323,11 +340,14 @@ fn fields_in_calls(s: &SelectStatement, fields: &Fields) -> BTreeSet<String> {
 }
 
 /// The columns beside a selector that read other fields, evaluated at the point it selected:
-/// the first series of the output series' group (by the condition's tags) whose field has the
-/// selected value at the row's time, and that no earlier row of that time selected (`top()`
-/// and `bottom()` select several series' equal values at one time, each its own point).
+/// the series whose point `top()` or `bottom()` selected (`origins`, by row: the key of its
+/// field), else the first series of the output series' group (by the condition's tags) whose
+/// field has the selected value at the row's time, and that no earlier row of that time
+/// selected.
+#[allow(clippy::too_many_arguments)]
 fn fill_beside(
     series: &mut Series,
+    origins: &[Option<i64>],
     s: &SelectStatement,
     plan: &Plan,
     source: &mut dyn Source,
@@ -388,15 +408,19 @@ fn fill_beside(
         _ => 0,
     };
     let mut used: BTreeSet<(i64, usize)> = BTreeSet::new();
-    for row in &mut series.values {
+    for (r, row) in series.values.iter_mut().enumerate() {
         let (Some(Cell::Time(t)), Some(selected)) = (row.first().cloned(), row.get(selector + 1))
         else {
             continue;
         };
         let selected = selected.clone();
         let at = TimeRange { min: t, max: t };
+        let origin = origins.get(r).copied().flatten();
         for (k, m) in candidates.iter().enumerate() {
             if used.contains(&(t, k)) {
+                continue;
+            }
+            if origin.is_some_and(|key| m.field(field).map(|f| f.key) != Some(key)) {
                 continue;
             }
             let rows = super::typed::series_rows(source, m, &names, at, None, false)?;
