@@ -88,6 +88,8 @@ def answer(case, req, status, headers, data):
         out["note"] = case["note"]
     if case.get("time_dependent"):
         out["time_dependent"] = True
+    if case.get("exact_floats"):
+        out["exact_floats"] = True
     out.update({"request": req, "status": status, "headers": hdrs})
     parsed = parse_body(text) if text.strip() else None
     if parsed is not None:

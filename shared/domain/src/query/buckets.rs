@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::influxql::Fill;
 
 use super::check::Plan;
+use super::engine_merge::{engine_order, merge_parts, EngineOrder, Parts};
 use super::format::tz_offset_ns;
 use super::functions::Func;
 use super::result::{Cell, Series};
@@ -162,15 +163,21 @@ impl Plan {
         source: &mut dyn Source,
     ) -> Result<BTreeMap<i64, Bucket>, SourceError> {
         // `mode()` and `percentile()` break ties by the order InfluxDB's reducer receives the
-        // store's points in: its sorted merge of the series, newest first under DESC.
+        // store's points in: its sorted merge of the series, newest first under DESC; the
+        // floats of `stddev()` add up in that order.
         let by_value = |f: Func| matches!(f, Func::Mode | Func::Percentile(_));
-        let stream =
-            if self.reads_store && self.calls.iter().any(|c| c.on_field && by_value(c.func)) {
-                let aux = super::check::aux_names(&self.columns);
-                Some(self.streamed_points_with(g, range, self.desc, &aux, source)?)
-            } else {
-                None
-            };
+        let streamed_call = |f: Func| by_value(f) || f == Func::Stddev;
+        let stream = if self.reads_store
+            && self
+                .calls
+                .iter()
+                .any(|c| c.on_field && streamed_call(c.func))
+        {
+            let aux = super::check::aux_names(&self.columns);
+            Some(self.streamed_points_with(g, range, self.desc, &aux, source)?)
+        } else {
+            None
+        };
         let points = match self.decisive_points(g, range, source)? {
             Some(points) => points,
             // The same points in time order, then series order, as merged_points gives them.
@@ -183,6 +190,15 @@ impl Plan {
                 None => self.merged_points(g, range, None, false, source)?,
             },
         };
+        let engine = (self.reads_store
+            && (self.calls.iter()).any(|c| c.on_field && matches!(c.func, Func::Sum | Func::Mean)))
+        .then(|| {
+            let metas: Vec<&super::SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
+            let at = points.iter().map(|p| (p.0, p.2));
+            engine_order(&metas, &g.without, at, self.desc, |t| {
+                self.bucket_of(t, first)
+            })
+        });
         let streamed: Option<BTreeMap<i64, Vec<GroupPoint>>> = stream.map(|stream| {
             let mut buckets: BTreeMap<i64, Vec<GroupPoint>> = BTreeMap::new();
             for p in stream {
@@ -254,19 +270,21 @@ impl Plan {
                         // The store's points are summed as InfluxDB's storage engine sums
                         // them: each series of each shard on its own, in the query's order.
                         None if self.reads_store && matches!(c.func, Func::Sum | Func::Mean) => (
-                            engine_sum_or_mean(c.func == Func::Mean, slice, self.desc),
+                            engine_sum_or_mean(
+                                c.func == Func::Mean,
+                                slice,
+                                self.desc,
+                                bucket,
+                                engine.as_ref(),
+                            ),
                             None,
                         ),
-                        // stddev() reduces the store's points as InfluxDB's merge hands them
-                        // over: series by series, each in the query's order.
-                        None if self.reads_store && c.func == Func::Stddev => {
-                            let mut order: Vec<usize> = (0..slice.len()).collect();
-                            if self.desc {
-                                order.reverse();
-                            }
-                            order.sort_by_key(|&i| slice[i].2);
-                            let tv: Vec<(i64, f64)> =
-                                order.iter().map(|&i| (slice[i].0, slice[i].1)).collect();
+                        // stddev() reduces the store's points in the order of InfluxDB's
+                        // sorted merge (newest first under DESC).
+                        None if c.func == Func::Stddev && streamed.is_some() => {
+                            let tv: Vec<(i64, f64)> = (streamed.as_ref())
+                                .and_then(|b| b.get(&bucket))
+                                .map_or_else(Vec::new, |b| b.iter().map(|p| (p.0, p.1)).collect());
                             (c.func.reduce(&tv).0, None)
                         }
                         // A subquery's rows come newest first under DESC, and floats sum
@@ -597,31 +615,18 @@ fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell), interval: i64)
 }
 
 /// `sum()` or `mean()` of a bucket of the store's points (in time order, then series order)
-/// as InfluxDB 1.6 computes it, level by level: its storage engine reduces each series of a
-/// shard (a week) on its own, adding the floats in the query's order (newest first under
-/// DESC); each shard merges those, each series' sum or its mean weighted by its count
-/// (`FloatMeanReducer`); the shards are merged the same way, and the query merges that once
-/// more. Floats added in another order differ in their last bits. The series of a shard are
-/// merged in their order in the group (InfluxDB's heap may take equal windows in another).
-fn engine_sum_or_mean(mean: bool, slice: &[GroupPoint], desc: bool) -> Cell {
-    // One merge of partial results: (sum or mean, count) each.
-    let merge = |parts: &mut dyn Iterator<Item = (f64, usize)>| {
-        let (mut sum, mut count) = (0.0f64, 0usize);
-        for (value, n) in parts {
-            #[allow(clippy::cast_precision_loss)]
-            let weighted = if mean && n >= 2 {
-                value * n as f64
-            } else {
-                value
-            };
-            sum += weighted;
-            count += n;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let value = if mean { sum / count as f64 } else { sum };
-        (value, count)
-    };
-    let mut series: BTreeMap<(i64, usize), (f64, usize)> = BTreeMap::new();
+/// as InfluxDB 1.6 computes it: its storage engine adds each series' floats of a shard on
+/// their own, in the query's order (newest first under DESC), then merges them
+/// ([`super::engine_merge::merge_parts`]). Floats added in another order differ in their last
+/// bits.
+fn engine_sum_or_mean(
+    mean: bool,
+    slice: &[GroupPoint],
+    desc: bool,
+    window: i64,
+    engine: Option<&EngineOrder>,
+) -> Cell {
+    let mut series: Parts = BTreeMap::new();
     let mut add = |p: &GroupPoint| {
         let week = super::cardinality::shard_group_start(p.0);
         let part = series.entry((week, p.2)).or_insert((0.0, 0));
@@ -633,17 +638,13 @@ fn engine_sum_or_mean(mean: bool, slice: &[GroupPoint], desc: bool) -> Cell {
     } else {
         slice.iter().for_each(&mut add);
     }
-    let mut shards: BTreeMap<i64, Vec<(f64, usize)>> = BTreeMap::new();
-    for ((week, _), (sum, n)) in series {
+    for (sum, n) in series.values_mut() {
         #[allow(clippy::cast_precision_loss)]
-        let value = if mean { sum / n as f64 } else { sum };
-        shards.entry(week).or_default().push((value, n));
+        if mean {
+            *sum /= *n as f64;
+        }
     }
-    let mut of_shards = shards
-        .into_values()
-        .map(|parts| merge(&mut parts.into_iter()));
-    let all = merge(&mut of_shards);
-    Cell::Float(merge(&mut std::iter::once(all)).0)
+    merge_parts(mean, &series, window, engine).map_or(Cell::Null, Cell::Float)
 }
 
 /// `first()` or `last()` without GROUP BY time over several series with points at the deciding

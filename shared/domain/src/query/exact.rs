@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::influxql::{Expr, Fill};
 
 use super::check::Plan;
+use super::engine_merge::{engine_order, merge_parts, Parts};
 use super::functions::Func;
 use super::result::{Cell, Series};
 use super::transform::Transform;
@@ -26,7 +27,10 @@ pub(super) fn run(
     channels: &[SeriesMeta],
     fields: &Fields,
 ) -> Result<Option<Vec<Series>>, SourceError> {
-    if plan.desc || plan.tz.is_some() || plan.filter_points || plan.raw_vars {
+    // Under DESC the store's answers are the same, but for the order in which the series'
+    // means are merged; a subquery's rows are not read backwards here.
+    if (plan.desc && !plan.reads_store) || plan.tz.is_some() || plan.filter_points || plan.raw_vars
+    {
         return Ok(None);
     }
     let range = plan.bounds.range();
@@ -48,7 +52,7 @@ pub(super) fn run(
     };
     let mut out = Vec::new();
     if let Some(t) = &plan.transform {
-        if t.nested || plan.interval.is_some() || plan.columns.len() != 1 {
+        if t.nested || plan.desc || plan.interval.is_some() || plan.columns.len() != 1 {
             return Ok(None);
         }
         if !matches!(plan.columns[0].expr.unparen(), e if *e == t.expr) {
@@ -108,25 +112,36 @@ pub(super) fn run(
         let mut by_bucket: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         // Per bucket, each series' mean in each shard group (week) and its count, as
         // InfluxDB's storage engine reduces each series of a shard before merging them.
-        let mut means: BTreeMap<i64, Vec<(f64, usize)>> = BTreeMap::new();
-        for (s, _) in &g.series {
+        let mut means: BTreeMap<i64, Parts> = BTreeMap::new();
+        let mut times: Vec<(i64, usize)> = Vec::new();
+        let bucket_of = |t: i64| match buckets {
+            None => plan.bounds.min.unwrap_or(0),
+            Some((interval, offset)) => plan.window_start(t, interval, offset),
+        };
+        for (i, (s, _)) in g.series.iter().enumerate() {
             let mut parts: BTreeMap<(i64, i64), (i64, usize)> = BTreeMap::new();
             for (t, v) in integers(source, s, range)? {
-                let b = match buckets {
-                    None => plan.bounds.min.unwrap_or(0),
-                    Some((interval, offset)) => plan.window_start(t, interval, offset),
-                };
+                let b = bucket_of(t);
                 by_bucket.entry(b).or_default().push(v);
+                times.push((t, i));
                 let week = super::cardinality::shard_group_start(t);
                 let part = parts.entry((b, week)).or_insert((0i64, 0));
                 part.0 = part.0.wrapping_add(v);
                 part.1 += 1;
             }
-            for ((b, _), (sum, n)) in parts {
+            for ((b, week), (sum, n)) in parts {
                 #[allow(clippy::cast_precision_loss)]
-                means.entry(b).or_default().push((sum as f64 / n as f64, n));
+                let mean = sum as f64 / n as f64;
+                means.entry(b).or_default().insert((week, i), (mean, n));
             }
         }
+        let metas: Vec<&SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
+        let without: Vec<&SeriesMeta> = metas
+            .iter()
+            .copied()
+            .filter(|s| s.fields.is_empty())
+            .collect();
+        let engine = engine_order(&metas, &without, times.into_iter(), plan.desc, bucket_of);
         if by_bucket.is_empty() {
             continue;
         }
@@ -172,9 +187,10 @@ pub(super) fn run(
                 .iter()
                 .map(|c| match &values {
                     Some(v) if c.func == Func::Mean && !plan.reads_store => streamed_mean(v),
-                    Some(_) if c.func == Func::Mean => {
-                        mean_of_parts(means.get(&start).map_or(&[][..], Vec::as_slice))
-                    }
+                    Some(_) if c.func == Func::Mean => means
+                        .get(&start)
+                        .and_then(|parts| merge_parts(true, parts, start, Some(&engine)))
+                        .map_or(Cell::Null, Cell::Float),
                     Some(v) => reduce(&c.func, v),
                     None if c.func == Func::Count => Cell::Integer(0),
                     None => Cell::Null,
@@ -194,31 +210,12 @@ pub(super) fn run(
                 .collect();
             rows.push((start, cells));
         }
+        if plan.desc {
+            rows.reverse();
+        }
         push(plan, g, rows, &mut out);
     }
     Ok(Some(out))
-}
-
-/// The mean of a bucket's integers as InfluxDB 1.6 computes it: each series' integers summed
-/// (as int64) and divided by their count as floats (`IntegerMeanReducer`), then those means
-/// merged weighted by their counts (`FloatMeanReducer`), so the last bits of values beyond
-/// 2^53 agree.
-fn mean_of_parts(parts: &[(f64, usize)]) -> Cell {
-    let (mut sum, mut count) = (0.0f64, 0usize);
-    for &(mean, n) in parts {
-        #[allow(clippy::cast_precision_loss)]
-        if n >= 2 {
-            sum += mean * n as f64;
-        } else {
-            sum += mean;
-        }
-        count += n;
-    }
-    if count == 0 {
-        return Cell::Null;
-    }
-    #[allow(clippy::cast_precision_loss)]
-    Cell::Float(sum / count as f64)
 }
 
 /// The mean of a subquery's integers in a bucket as InfluxDB 1.6's `IntegerMeanReducer` takes

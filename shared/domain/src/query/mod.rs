@@ -27,6 +27,7 @@ mod cond;
 pub mod ddl;
 mod delete;
 mod edge_cache;
+mod engine_merge;
 mod eval;
 mod exact;
 pub mod format;

@@ -145,6 +145,10 @@ impl Plan {
         tag_keys.sort();
         tag_keys.dedup();
         // Only the series with points of the field are read.
+        let without: Vec<SeriesMeta> = (all.iter())
+            .filter(|s| s.float_key(FIELD).is_none())
+            .cloned()
+            .collect();
         all.retain(|s| s.float_key(FIELD).is_some());
 
         // Per measurement: its series that pass the tag condition, grouped by the dimensions.
@@ -155,30 +159,39 @@ impl Plan {
         let dims = self.dims_of(&tag_keys);
         let mut groups: Vec<Group<'_>> = Vec::new();
         // `all` is ordered by measurement: one run per measurement.
+        let group_key = |s: &SeriesMeta| -> Option<Vec<String>> {
+            let check = match &self.rest {
+                None => Truth::True,
+                Some(c) => cond::eval(c, s, None),
+            };
+            (check != Truth::False).then(|| {
+                dims.iter()
+                    .map(|d| s.tag(d).unwrap_or_default().to_owned())
+                    .collect()
+            })
+        };
         for members in all.chunk_by(|a, b| a.measurement == b.measurement) {
             let m = &members[0].measurement;
             let mut by_key: BTreeMap<Vec<String>, Vec<(&SeriesMeta, bool)>> = BTreeMap::new();
             for s in members {
-                let check = match &self.rest {
-                    None => Truth::True,
-                    Some(c) => cond::eval(c, s, None),
-                };
-                if check == Truth::False {
-                    continue;
-                }
-                let key: Vec<String> = dims
-                    .iter()
-                    .map(|d| s.tag(d).unwrap_or_default().to_owned())
-                    .collect();
+                let Some(key) = group_key(s) else { continue };
+                let check = self.rest.as_ref().map(|c| cond::eval(c, s, None));
                 by_key
                     .entry(key)
                     .or_default()
-                    .push((s, check == Truth::Unknown));
+                    .push((s, check == Some(Truth::Unknown)));
+            }
+            let mut without_by_key: BTreeMap<Vec<String>, Vec<&SeriesMeta>> = BTreeMap::new();
+            for s in without.iter().filter(|s| s.measurement == *m) {
+                if let Some(key) = group_key(s) {
+                    without_by_key.entry(key).or_default().push(s);
+                }
             }
             for (key, series) in by_key {
                 groups.push(Group {
                     tag_keys: &tag_keys,
                     measurement: m.clone(),
+                    without: without_by_key.remove(&key).unwrap_or_default(),
                     tags: dims.iter().cloned().zip(key).collect(),
                     grouped: !dims.is_empty(),
                     series,
@@ -621,6 +634,10 @@ pub(super) struct Group<'a> {
     pub(super) grouped: bool,
     /// With whether each needs its points checked against the condition.
     pub(super) series: Vec<(&'a SeriesMeta, bool)>,
+    /// The series of the group's tag set without the field: InfluxDB's storage engine counts
+    /// them where it shares a shard's series among its goroutines
+    /// ([`super::engine_merge`]).
+    pub(super) without: Vec<&'a SeriesMeta>,
 }
 
 /// The starts of the shard groups (a week each) within `shards` in which the series has

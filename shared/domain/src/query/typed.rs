@@ -149,6 +149,7 @@ pub(super) fn groups<'a>(
                 tags: dims.iter().cloned().zip(key).collect(),
                 grouped: !dims.is_empty(),
                 series,
+                without: Vec::new(),
             });
         }
     }

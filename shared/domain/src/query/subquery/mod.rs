@@ -75,11 +75,13 @@ pub(super) fn run(
         )));
     }
     // Where the order changes the inner answer (its LIMIT, a transformation, a fill from the
-    // previous or next bucket), it runs backwards; otherwise its rows are the same either way.
+    // previous or next bucket, the order in which sum() and mean() add), it runs backwards;
+    // otherwise its rows are the same either way.
     let ordered = inner.limit.is_some()
         || inner.offset.is_some()
         || matches!(inner.fill, Fill::Previous | Fill::Linear)
-        || transforms(&inner);
+        || transforms(&inner)
+        || calls_any(&inner, |name| matches!(name, "sum" | "mean"));
     if desc && ordered {
         inner.order_by = Some(Order::Desc);
     }
