@@ -165,8 +165,7 @@ impl Plan {
         // `mode()` and `percentile()` break ties by the order InfluxDB's reducer receives the
         // store's points in: its sorted merge of the series, newest first under DESC; the
         // floats of `stddev()` add up in that order.
-        let by_value = |f: Func| matches!(f, Func::Mode | Func::Percentile(_));
-        let streamed_call = |f: Func| by_value(f) || f == Func::Stddev;
+        let streamed_call = |f: Func| matches!(f, Func::Mode | Func::Percentile(_) | Func::Stddev);
         let stream = if self.reads_store
             && self
                 .calls
@@ -190,9 +189,7 @@ impl Plan {
                 None => self.merged_points(g, range, None, false, source)?,
             },
         };
-        let engine = (self.reads_store
-            && (self.calls.iter()).any(|c| c.on_field && matches!(c.func, Func::Sum | Func::Mean)))
-        .then(|| {
+        let engine = (self.reads_store && self.sums_series()).then(|| {
             let metas: Vec<&super::SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
             let at = points.iter().map(|p| (p.0, p.2));
             engine_order(&metas, &g.without, at, self.desc, |t| {
@@ -244,7 +241,7 @@ impl Plan {
                     };
                     let received = streamed
                         .as_ref()
-                        .filter(|_| by_value(c.func))
+                        .filter(|_| streamed_call(c.func))
                         .and_then(|b| b.get(&bucket))
                         .map(Vec::as_slice);
                     let (cell, sel): (Cell, Option<GroupPoint>) = match heap_pick {
@@ -279,14 +276,6 @@ impl Plan {
                             ),
                             None,
                         ),
-                        // stddev() reduces the store's points in the order of InfluxDB's
-                        // sorted merge (newest first under DESC).
-                        None if c.func == Func::Stddev && streamed.is_some() => {
-                            let tv: Vec<(i64, f64)> = (streamed.as_ref())
-                                .and_then(|b| b.get(&bucket))
-                                .map_or_else(Vec::new, |b| b.iter().map(|p| (p.0, p.1)).collect());
-                            (c.func.reduce(&tv).0, None)
-                        }
                         // A subquery's rows come newest first under DESC, and floats sum
                         // in the order they come.
                         None if self.desc

@@ -4,6 +4,8 @@
 //! decides which point of a timestamp `derivative` and `difference` keep (the first) and
 //! `integral` keeps (the last).
 
+use std::collections::VecDeque;
+
 use super::SeriesMeta;
 
 /// InfluxDB's key of a series (`models.MakeKey`): the measurement, then its tags sorted by
@@ -54,7 +56,7 @@ pub(crate) fn merge_series<T>(
 ) -> Vec<(usize, T)> {
     let n = series.len();
     // (index of the series, its items) in the order the heap receives them.
-    let mut inputs: Vec<(usize, std::collections::VecDeque<T>)> = series
+    let mut inputs: Vec<(usize, VecDeque<T>)> = series
         .into_iter()
         .enumerate()
         .map(|(i, s)| (i, s.into()))
@@ -73,14 +75,23 @@ pub(crate) fn merge_series<T>(
         let current = if desc { next.max() } else { next.min() };
         let Some(current) = current else { break };
         // This shard's points of each input, in input order.
-        let mut lists: Vec<(usize, std::collections::VecDeque<T>)> = Vec::new();
+        let (mut ids, mut lists) = (Vec::new(), Vec::new());
         for (i, s) in &mut inputs {
             let k = s.iter().take_while(|p| shard(time(p)) == current).count();
             if k > 0 {
-                lists.push((*i, s.drain(..k).collect()));
+                ids.push(*i);
+                lists.push(s.drain(..k).collect());
             }
         }
-        heap_run(&mut lists, &time, &tie_less, desc, &mut out);
+        // Point by point, by time, then by `tie_less`.
+        let less = |x: &T, y: &T| {
+            let (tx, ty) = (time(x), time(y));
+            if tx != ty {
+                return if desc { tx > ty } else { tx < ty };
+            }
+            tie_less(x, y)
+        };
+        go_heap_drain(&mut lists, less, |_, _| false, |l, p| out.push((ids[l], p)));
     }
     debug_assert!(out.iter().all(|(i, _)| *i < n));
     out
@@ -121,42 +132,43 @@ pub(crate) fn go_heap_up<I>(items: &mut [I], mut j: usize, less: impl Fn(&I, &I)
     }
 }
 
-fn heap_run<T>(
-    lists: &mut [(usize, std::collections::VecDeque<T>)],
-    time: &impl Fn(&T) -> i64,
-    tie_less: &impl Fn(&T, &T) -> bool,
-    desc: bool,
-    out: &mut Vec<(usize, T)>,
+/// Go's `container/heap` over queues, as InfluxDB 1.6's merge iterators use it: `Init` over
+/// the queues with items, then `Pop` of the queue whose front is least (`less`), which gives
+/// its front (to `emit`, with the queue's index) and the items after it while `same_run` holds
+/// between one and the next, then `Push` of the queue back while it has items.
+fn go_heap_drain<T>(
+    queues: &mut [VecDeque<T>],
+    less: impl Fn(&T, &T) -> bool,
+    same_run: impl Fn(&T, &T) -> bool,
+    mut emit: impl FnMut(usize, T),
 ) {
-    // Heap items: indices into `lists`, each standing for its list's front point.
-    let mut items: Vec<usize> = (0..lists.len())
-        .filter(|&i| !lists[i].1.is_empty())
+    let fronts_less =
+        |queues: &[VecDeque<T>], a: usize, b: usize| less(&queues[a][0], &queues[b][0]);
+    let mut heap: Vec<usize> = (0..queues.len())
+        .filter(|&i| !queues[i].is_empty())
         .collect();
-    let less = |lists: &[(usize, std::collections::VecDeque<T>)], a: usize, b: usize| {
-        let (x, y) = (&lists[a].1[0], &lists[b].1[0]);
-        let (tx, ty) = (time(x), time(y));
-        if tx != ty {
-            return if desc { tx > ty } else { tx < ty };
-        }
-        tie_less(x, y)
-    };
-    let n = items.len();
+    let n = heap.len();
     for i in (0..n / 2).rev() {
-        go_heap_down(&mut items, i, n, |a, b| less(lists, *a, *b));
+        go_heap_down(&mut heap, i, n, |a, b| fronts_less(queues, *a, *b));
     }
-    while !items.is_empty() {
-        let last = items.len() - 1;
-        items.swap(0, last);
-        go_heap_down(&mut items, 0, last, |a, b| less(lists, *a, *b));
-        let Some(l) = items.pop() else { break };
-        let Some(p) = lists[l].1.pop_front() else {
-            break;
-        };
-        out.push((lists[l].0, p));
-        if !lists[l].1.is_empty() {
-            items.push(l);
-            let j = items.len() - 1;
-            go_heap_up(&mut items, j, |a, b| less(lists, *a, *b));
+    while !heap.is_empty() {
+        let last = heap.len() - 1;
+        heap.swap(0, last);
+        go_heap_down(&mut heap, 0, last, |a, b| fronts_less(queues, *a, *b));
+        let Some(top) = heap.pop() else { break };
+        while let Some(item) = queues[top].pop_front() {
+            let more = queues[top]
+                .front()
+                .is_some_and(|next| same_run(&item, next));
+            emit(top, item);
+            if !more {
+                break;
+            }
+        }
+        if !queues[top].is_empty() {
+            heap.push(top);
+            let j = heap.len() - 1;
+            go_heap_up(&mut heap, j, |a, b| fronts_less(queues, *a, *b));
         }
     }
 }
@@ -210,46 +222,11 @@ pub(crate) fn aggregate_order(windows: &[Vec<i64>], desc: bool) -> Vec<(i64, Vec
 /// Go heap of the streams by their next window (ties stay where the heap leaves them); it
 /// reads the stream at the top until its window ends, then puts it back.
 pub(crate) fn merge_iterator<T>(streams: Vec<Vec<(i64, T)>>, desc: bool) -> Vec<(i64, T)> {
-    let mut streams: Vec<std::collections::VecDeque<(i64, T)>> =
-        streams.into_iter().map(Into::into).collect();
-    let total = streams.iter().map(std::collections::VecDeque::len).sum();
-    let mut out = Vec::with_capacity(total);
-    let less = |streams: &[std::collections::VecDeque<(i64, T)>], a: usize, b: usize| {
-        let (x, y) = (streams[a][0].0, streams[b][0].0);
-        if desc {
-            x > y
-        } else {
-            x < y
-        }
-    };
-    let mut heap: Vec<usize> = (0..streams.len())
-        .filter(|&i| !streams[i].is_empty())
-        .collect();
-    let n = heap.len();
-    for i in (0..n / 2).rev() {
-        go_heap_down(&mut heap, i, n, |a, b| less(&streams, *a, *b));
-    }
-    while !heap.is_empty() {
-        let last = heap.len() - 1;
-        heap.swap(0, last);
-        go_heap_down(&mut heap, 0, last, |a, b| less(&streams, *a, *b));
-        let Some(curr) = heap.pop() else { break };
-        let Some(first) = streams[curr].pop_front() else {
-            continue;
-        };
-        let window = first.0;
-        out.push(first);
-        while streams[curr].front().is_some_and(|p| p.0 == window) {
-            if let Some(p) = streams[curr].pop_front() {
-                out.push(p);
-            }
-        }
-        if !streams[curr].is_empty() {
-            heap.push(curr);
-            let j = heap.len() - 1;
-            go_heap_up(&mut heap, j, |a, b| less(&streams, *a, *b));
-        }
-    }
+    let mut streams: Vec<VecDeque<(i64, T)>> = streams.into_iter().map(Into::into).collect();
+    let mut out = Vec::with_capacity(streams.iter().map(VecDeque::len).sum());
+    let less = |x: &(i64, T), y: &(i64, T)| if desc { x.0 > y.0 } else { x.0 < y.0 };
+    let same_window = |x: &(i64, T), y: &(i64, T)| x.0 == y.0;
+    go_heap_drain(&mut streams, less, same_window, |_, p| out.push(p));
     out
 }
 

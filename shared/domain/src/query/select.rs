@@ -144,12 +144,11 @@ impl Plan {
             .collect();
         tag_keys.sort();
         tag_keys.dedup();
-        // Only the series with points of the field are read.
-        let without: Vec<SeriesMeta> = (all.iter())
-            .filter(|s| s.float_key(FIELD).is_none())
-            .cloned()
-            .collect();
-        all.retain(|s| s.float_key(FIELD).is_some());
+        // Only the series with points of the field are read; those without it matter where
+        // sum() and mean() merge series as InfluxDB's engine does (`Group::without`).
+        let without: Vec<SeriesMeta>;
+        (all, without) = all.into_iter().partition(|s| s.float_key(FIELD).is_some());
+        let merges_series = self.sums_series();
 
         // Per measurement: its series that pass the tag condition, grouped by the dimensions.
         let range = self.bounds.range();
@@ -159,31 +158,34 @@ impl Plan {
         let dims = self.dims_of(&tag_keys);
         let mut groups: Vec<Group<'_>> = Vec::new();
         // `all` is ordered by measurement: one run per measurement.
-        let group_key = |s: &SeriesMeta| -> Option<Vec<String>> {
+        // A series' group (by the dimensions' tags) when the tag condition does not rule it
+        // out, and whether its points must be checked against the condition.
+        let group_key = |s: &SeriesMeta| -> Option<(Vec<String>, bool)> {
             let check = match &self.rest {
                 None => Truth::True,
                 Some(c) => cond::eval(c, s, None),
             };
             (check != Truth::False).then(|| {
-                dims.iter()
+                let key = (dims.iter())
                     .map(|d| s.tag(d).unwrap_or_default().to_owned())
-                    .collect()
+                    .collect();
+                (key, check == Truth::Unknown)
             })
         };
         for members in all.chunk_by(|a, b| a.measurement == b.measurement) {
             let m = &members[0].measurement;
             let mut by_key: BTreeMap<Vec<String>, Vec<(&SeriesMeta, bool)>> = BTreeMap::new();
             for s in members {
-                let Some(key) = group_key(s) else { continue };
-                let check = self.rest.as_ref().map(|c| cond::eval(c, s, None));
-                by_key
-                    .entry(key)
-                    .or_default()
-                    .push((s, check == Some(Truth::Unknown)));
+                if let Some((key, filter)) = group_key(s) {
+                    by_key.entry(key).or_default().push((s, filter));
+                }
             }
             let mut without_by_key: BTreeMap<Vec<String>, Vec<&SeriesMeta>> = BTreeMap::new();
-            for s in without.iter().filter(|s| s.measurement == *m) {
-                if let Some(key) = group_key(s) {
+            let of_m = without
+                .iter()
+                .filter(|s| merges_series && s.measurement == *m);
+            for s in of_m {
+                if let Some((key, _)) = group_key(s) {
                     without_by_key.entry(key).or_default().push(s);
                 }
             }
@@ -421,6 +423,18 @@ impl Plan {
             .into_iter()
             .map(|(_, (t, v, at))| (t, v, order[at]))
             .collect())
+    }
+
+    /// Whether `sum()` or `mean()` of the field is asked: InfluxDB's engine adds each series on
+    /// its own and merges them ([`super::engine_merge`]).
+    pub(super) fn sums_series(&self) -> bool {
+        (self.calls.iter()).any(|c| {
+            c.on_field
+                && matches!(
+                    c.func,
+                    super::functions::Func::Sum | super::functions::Func::Mean
+                )
+        })
     }
 
     fn expanded_columns(&self, g: &Group<'_>) -> Vec<Column> {
