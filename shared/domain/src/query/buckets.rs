@@ -154,6 +154,37 @@ impl Plan {
         Ok(Some(out))
     }
 
+    /// Without GROUP BY time (one window), what [`engine_order`] needs where the points are
+    /// each series' decisive ones ([`Plan::decisive_points`]): one point of each series in
+    /// each shard (week) of the range where the decisive points tie, as InfluxDB's index
+    /// holds every series with points in a shard.
+    fn shard_presence(
+        &self,
+        g: &Group<'_>,
+        range: TimeRange,
+        decisive: &[GroupPoint],
+        source: &mut dyn Source,
+    ) -> Result<Vec<GroupPoint>, SourceError> {
+        let mut weeks: Vec<i64> = decisive
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| super::cardinality::shard_group_start(w[0].0))
+            .collect();
+        weeks.dedup();
+        let mut out = Vec::new();
+        for week in weeks {
+            let shard = TimeRange {
+                min: week.max(range.min),
+                max: (week.saturating_add(super::show::SHARD_GROUP_DURATION - 1)).min(range.max),
+            };
+            for (i, (s, _)) in g.series.iter().enumerate() {
+                let point = source.points(super::select::key(s), shard, false, Some(1))?;
+                out.extend(point.first().map(|&(t, v)| (t, v, i)));
+            }
+        }
+        Ok(out)
+    }
+
     /// Per bucket with points, from the points.
     pub(super) fn point_buckets(
         &self,
@@ -166,18 +197,20 @@ impl Plan {
         // store's points in: its sorted merge of the series, newest first under DESC; the
         // floats of `stddev()` add up in that order.
         let streamed_call = |f: Func| matches!(f, Func::Mode | Func::Percentile(_) | Func::Stddev);
+        let aux = super::check::aux_names(&self.columns);
         let stream = if self.reads_store
             && self
                 .calls
                 .iter()
                 .any(|c| c.on_field && streamed_call(c.func))
         {
-            let aux = super::check::aux_names(&self.columns);
             Some(self.streamed_points_with(g, range, self.desc, &aux, source)?)
         } else {
             None
         };
-        let points = match self.decisive_points(g, range, source)? {
+        let decisive = self.decisive_points(g, range, source)?;
+        let decided = decisive.is_some();
+        let points = match decisive {
             Some(points) => points,
             // The same points in time order, then series order, as merged_points gives them.
             None => match &stream {
@@ -189,13 +222,26 @@ impl Plan {
                 None => self.merged_points(g, range, None, false, source)?,
             },
         };
-        let engine = (self.reads_store && self.sums_series()).then(|| {
+        // Of equal points (time and value) of several series a selector takes the one the
+        // engine merged first: its order is needed where such points are.
+        let selects = self.reads_store && self.selects_by_engine() && equal_points(&points);
+        let engine = if self.reads_store && (self.sums_series() || selects) {
+            let present;
+            let points: &[GroupPoint] = if decided {
+                present = self.shard_presence(g, range, &points, source)?;
+                &present
+            } else {
+                &points
+            };
             let metas: Vec<&super::SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
             let at = points.iter().map(|p| (p.0, p.2));
-            engine_order(&metas, &g.without, at, self.desc, |t| {
+            Some(engine_order(&metas, &g.without, at, self.desc, |t| {
                 self.bucket_of(t, first)
-            })
-        });
+            }))
+        } else {
+            None
+        };
+        let aux = super::select::aux_strings(g, &aux);
         let streamed: Option<BTreeMap<i64, Vec<GroupPoint>>> = stream.map(|stream| {
             let mut buckets: BTreeMap<i64, Vec<GroupPoint>> = BTreeMap::new();
             for p in stream {
@@ -218,6 +264,18 @@ impl Plan {
             let slice = &points[begin..end];
             begin = end;
             let tv: Vec<(i64, f64)> = slice.iter().map(|p| (p.0, p.1)).collect();
+            // The bucket's points with those of one time in the order the engine merged them.
+            let merged: Option<Vec<GroupPoint>> = engine.as_ref().filter(|_| selects).map(|e| {
+                let mut merged = slice.to_vec();
+                merged.sort_by_key(|p| {
+                    let week = super::cardinality::shard_group_start(p.0);
+                    (p.0, e.rank(week, bucket, p.2))
+                });
+                merged
+            });
+            let merged_tv: Option<Vec<(i64, f64)>> = merged
+                .as_ref()
+                .map(|m| m.iter().map(|p| (p.0, p.1)).collect());
             let mut selected = None;
             let (mut reading, mut silent) = (0, 0);
             let values: Vec<Cell> = self
@@ -235,9 +293,21 @@ impl Plan {
                         && self.interval.is_none()
                         && matches!(c.func, Func::First | Func::Last)
                     {
-                        selector_of_several(c.func == Func::Last, false_first, slice, g)
+                        selector_of_several(c.func == Func::Last, false_first, slice, g, &aux)
                     } else {
                         None
+                    };
+                    let (slice, tv): (&[GroupPoint], &[(i64, f64)]) = match (&merged, &merged_tv) {
+                        (Some(merged), Some(merged_tv))
+                            if heap_pick.is_none()
+                                && matches!(
+                                    c.func,
+                                    Func::Min | Func::Max | Func::First | Func::Last
+                                ) =>
+                        {
+                            (merged, merged_tv)
+                        }
+                        _ => (slice, &tv),
                     };
                     let received = streamed
                         .as_ref()
@@ -247,7 +317,7 @@ impl Plan {
                     let (cell, sel): (Cell, Option<GroupPoint>) = match heap_pick {
                         Some(i) => (Cell::Float(slice[i].1), Some(slice[i])),
                         None if c.func == Func::Mode && self.boolean_field => {
-                            (Cell::Float(super::functions::boolean_mode(&tv)), None)
+                            (Cell::Float(super::functions::boolean_mode(tv)), None)
                         }
                         None if received.is_some() => {
                             let received = received.unwrap_or_default();
@@ -286,7 +356,7 @@ impl Plan {
                             (cell, sel.map(|i| slice[slice.len() - 1 - i]))
                         }
                         None => {
-                            let (cell, sel) = c.func.reduce(&tv);
+                            let (cell, sel) = c.func.reduce(tv);
                             (cell, sel.map(|i| slice[i]))
                         }
                     };
@@ -409,6 +479,15 @@ impl Plan {
             row.push(Cell::Time(time));
             for c in &self.columns {
                 row.push(self.eval_aggregate(&c.expr, &values, selected, g));
+            }
+            if self.origins {
+                row.extend(match selected {
+                    Some(p) => [
+                        Cell::Integer(super::select::key(g.series[p.2].0)),
+                        Cell::Time(p.0),
+                    ],
+                    None => [Cell::Null, Cell::Null],
+                });
             }
             series.values.push(row);
         }
@@ -603,6 +682,24 @@ fn linear(t: i64, (t0, v0): (i64, &Cell), (t1, v1): (i64, &Cell), interval: i64)
     }
 }
 
+/// Whether points (in time order) of one time have equal values.
+fn equal_points(points: &[GroupPoint]) -> bool {
+    let mut begin = 0;
+    while begin < points.len() {
+        let t = points[begin].0;
+        let n = points[begin..].iter().take_while(|p| p.0 == t).count();
+        if n > 1 {
+            let mut values: Vec<f64> = points[begin..begin + n].iter().map(|p| p.1).collect();
+            values.sort_by(f64::total_cmp);
+            if values.windows(2).any(|w| w[0] == w[1]) {
+                return true;
+            }
+        }
+        begin += n;
+    }
+    false
+}
+
 /// `sum()` or `mean()` of a bucket of the store's points (in time order, then series order)
 /// as InfluxDB 1.6 computes it: its storage engine adds each series' floats of a shard on
 /// their own, in the query's order (newest first under DESC), then merges them
@@ -638,7 +735,8 @@ fn engine_sum_or_mean(
 
 /// `first()` or `last()` without GROUP BY time over several series with points at the deciding
 /// time, as InfluxDB 1.6 chooses: its engine reads the group's series (of the shard holding
-/// that time) through its sorted merge iterator (a Go heap, [`super::merge`]) limited to one
+/// that time) through its sorted merge iterator (a Go heap, [`super::merge`], which orders
+/// points of one time by their auxiliary strings `aux`, by series) limited to one
 /// point, a limit its storage engine lets one point more through (`tsm1`'s
 /// `limitIterator`), and the reducer keeps the first of those two points unless the second
 /// has the same time and a greater value (a smaller one with `smaller_wins`: `first()` of
@@ -649,6 +747,7 @@ fn selector_of_several(
     smaller_wins: bool,
     slice: &[GroupPoint],
     g: &Group<'_>,
+    aux: &[Vec<Option<&str>>],
 ) -> Option<usize> {
     // Each series' deciding point (its first, or last, in the range).
     let mut heads: BTreeMap<usize, usize> = BTreeMap::new();
@@ -677,13 +776,13 @@ fn selector_of_several(
         .filter_map(|i| heads.get(&i).copied())
         .filter(|&k| super::cardinality::shard_group_start(slice[k].0) == shard)
         .collect();
+    // By time, then (of one time) by the auxiliary strings.
     let less = |a: &usize, b: &usize| {
-        let (x, y) = (slice[*a].0, slice[*b].0);
-        if last {
-            x > y
-        } else {
-            x < y
+        let (x, y) = (slice[*a], slice[*b]);
+        if x.0 != y.0 {
+            return if last { x.0 > y.0 } else { x.0 < y.0 };
         }
+        super::select::aux_less(&aux[x.2], &aux[y.2], last)
     };
     // Go's container/heap: Init, then Pop (its point), then the new top.
     let n = items.len();

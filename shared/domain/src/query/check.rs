@@ -88,16 +88,18 @@ pub(super) struct Plan {
     /// The field read is a boolean field presented as 0 and 1: of points at one time,
     /// InfluxDB's `first()` keeps false (its `last()` true, the larger, as for numbers).
     pub(super) boolean_field: bool,
-    /// Each row of a selector of several points (`top`, `bottom`) ends in one more cell, the
-    /// key of the series whose point it is ([`ORIGIN`]): where fields beside the call are read
+    /// Each row of a selector (`first`, `min`, ..., `top`, `bottom`) ends in two more cells, the
+    /// key of the series whose point it is and the point's time ([`ORIGIN`]): where fields
+    /// beside the call are read
     /// at that point ([`super::typed_calls`]), of equal values at one time it tells which.
     pub(super) origins: bool,
     pub(super) transform: Option<TransformCall>,
     pub(super) multi: Option<MultiCall>,
 }
 
-/// The name of the last column [`Plan::origins`] adds: no column of InfluxQL's.
-pub(super) const ORIGIN: &str = "\u{0}origin";
+/// The names of the last two columns [`Plan::origins`] adds (the selected point's series key,
+/// then its time): no columns of InfluxQL's.
+pub(super) const ORIGIN: [&str; 2] = ["\u{0}origin", "\u{0}at"];
 
 /// The statement's selector of several points per bucket (`top`, `bottom`, `distinct`): the
 /// only call of its field list.

@@ -20,6 +20,16 @@ pub(super) struct EngineOrder {
     shards: BTreeMap<i64, Vec<i64>>,
 }
 
+impl EngineOrder {
+    /// Where the engine merged series `series`'s aggregate of `window` among the shard's
+    /// (`week`'s); past all the others when it is not known.
+    pub(super) fn rank(&self, week: i64, window: i64, series: usize) -> usize {
+        (self.series.get(&(week, window)))
+            .and_then(|order| order.iter().position(|&i| i == series))
+            .unwrap_or(usize::MAX)
+    }
+}
+
 /// [`EngineOrder`] of a group's series (`metas`) from the times of their points (with the
 /// index of their series; each series' in time order) and the window of a time. A shard's
 /// index is taken to hold the group's series with points of the field there, and every series

@@ -145,10 +145,11 @@ impl Plan {
         tag_keys.sort();
         tag_keys.dedup();
         // Only the series with points of the field are read; those without it matter where
-        // sum() and mean() merge series as InfluxDB's engine does (`Group::without`).
+        // sum() and mean() merge series as InfluxDB's engine does, and where selectors pick
+        // among them (`Group::without`).
         let without: Vec<SeriesMeta>;
         (all, without) = all.into_iter().partition(|s| s.float_key(FIELD).is_some());
-        let merges_series = self.sums_series();
+        let merges_series = self.sums_series() || self.selects_by_engine();
 
         // Per measurement: its series that pass the tag condition, grouped by the dimensions.
         let range = self.bounds.range();
@@ -389,7 +390,6 @@ impl Plan {
         let metas: Vec<&SeriesMeta> = g.series.iter().map(|(s, _)| *s).collect();
         let order = super::merge::key_order(&metas);
         let mut all = Vec::with_capacity(g.series.len());
-        let mut strings: Vec<Vec<Option<&str>>> = Vec::with_capacity(g.series.len());
         for (at, (s, filter)) in order.iter().map(|&i| &g.series[i]).enumerate() {
             let mut points = source.points(key(s), range, desc, None)?;
             if *filter {
@@ -398,26 +398,10 @@ impl Plan {
                 }
             }
             all.push(points.into_iter().map(|(t, v)| (t, v, at)).collect());
-            strings.push(
-                aux.iter()
-                    .map(|name| {
-                        (s.tags.iter())
-                            .find(|(k, _)| k == name)
-                            .map(|(_, v)| v.as_str())
-                            .filter(|v| !v.is_empty())
-                    })
-                    .collect(),
-            );
         }
+        let strings = aux_strings(g, aux);
         let tie_less = |x: &GroupPoint, y: &GroupPoint| {
-            for (a, b) in strings[x.2].iter().zip(&strings[y.2]) {
-                match (a, b) {
-                    (Some(a), Some(b)) if a == b => continue,
-                    (Some(a), Some(b)) => return if desc { a > b } else { a < b },
-                    _ => return false,
-                }
-            }
-            false
+            aux_less(&strings[order[x.2]], &strings[order[y.2]], desc)
         };
         Ok(super::merge::merge_series(all, |p| p.0, tie_less, desc)
             .into_iter()
@@ -434,6 +418,18 @@ impl Plan {
                     c.func,
                     super::functions::Func::Sum | super::functions::Func::Mean
                 )
+        })
+    }
+
+    /// Whether a selector of the field picks among the series' own selections as InfluxDB's
+    /// engine merges them ([`super::engine_merge`]): `min()` and `max()`, and `first()` and
+    /// `last()` under GROUP BY time (without it, its engine reads their points instead).
+    pub(super) fn selects_by_engine(&self) -> bool {
+        use super::functions::Func;
+        (self.calls.iter()).any(|c| {
+            c.on_field
+                && (matches!(c.func, Func::Min | Func::Max)
+                    || (self.interval.is_some() && matches!(c.func, Func::First | Func::Last)))
         })
     }
 
@@ -556,6 +552,11 @@ impl Plan {
     ) -> Result<Result<Option<Series>, String>, SourceError> {
         let columns: Vec<String> = std::iter::once("time".to_owned())
             .chain(self.columns.iter().map(|c| c.name.clone()))
+            .chain(
+                (super::check::ORIGIN.iter())
+                    .filter(|_| self.origins)
+                    .map(|c| (*c).to_owned()),
+            )
             .collect();
         let series = self.series_shell(g, columns);
         if !self.calls.iter().any(|c| c.on_field) {
@@ -611,6 +612,39 @@ pub(super) type Buckets = (i64, BTreeMap<i64, Bucket>);
 
 /// A point of a group: time, value, index of its series in the group.
 pub(super) type GroupPoint = (i64, f64, usize);
+
+/// Per series of the group (by its index), the strings of the auxiliary names `aux` (in name
+/// order, [`super::check::aux_names`]): its tag's value, `None` for a name that is no tag of
+/// it (a field, or a tag it lacks).
+pub(super) fn aux_strings<'g>(g: &Group<'g>, aux: &[String]) -> Vec<Vec<Option<&'g str>>> {
+    g.series
+        .iter()
+        .map(|(s, _)| {
+            aux.iter()
+                .map(|name| {
+                    (s.tags.iter())
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.as_str())
+                        .filter(|v| !v.is_empty())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// InfluxDB's sorted merge heap's order of two points of one time by their auxiliary strings
+/// (`x` before `y`): the first that differ decide (descending under `desc`); a name that is no
+/// string to either ends the comparison, as equal.
+pub(super) fn aux_less(x: &[Option<&str>], y: &[Option<&str>], desc: bool) -> bool {
+    for (a, b) in x.iter().zip(y) {
+        match (a, b) {
+            (Some(a), Some(b)) if a == b => continue,
+            (Some(a), Some(b)) => return if desc { a > b } else { a < b },
+            _ => return false,
+        }
+    }
+    false
+}
 
 /// `rows` in the order their source emits them ([`Source::emitted_rank`], by `rank`), when it
 /// has one for every row; as they are otherwise.

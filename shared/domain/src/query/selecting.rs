@@ -133,7 +133,7 @@ impl Plan {
 
         let mut columns = self.time_and_columns();
         if self.origins {
-            columns.push(super::check::ORIGIN.to_owned());
+            columns.extend(super::check::ORIGIN.map(str::to_owned));
         }
         let mut series = self.series_shell(g, columns);
         for (time, (t, v, i)) in rows.skip(self.offset).take(self.row_limit()) {
@@ -153,7 +153,7 @@ impl Plan {
                 row.push(eval_calls(&c.expr, &lookup));
             }
             if self.origins {
-                row.push(Cell::Integer(super::select::key(s)));
+                row.extend([Cell::Integer(super::select::key(s)), Cell::Time(t)]);
             }
             series.values.push(row);
         }

@@ -234,7 +234,7 @@ pub(super) fn run(
     (bridged_plan.slimit, bridged_plan.soffset) = (0, 0);
     bridged_plan.lone_selector = plan.lone_selector;
     bridged_plan.reads_store = plan.reads_store;
-    bridged_plan.origins = selector_with_fields && plan.multi.is_some();
+    bridged_plan.origins = selector_with_fields;
 
     // Integers and strings are presented by their rank among the field's values when every
     // column is a call answering one of them (exact for any int64); else integers as floats.
@@ -283,17 +283,18 @@ pub(super) fn run(
         Ok(series) => series,
         Err(e) => return Ok(Err(e)),
     };
-    // The series each row of top() or bottom() selected, its last cell, taken off.
-    let origins: Vec<Vec<Option<i64>>> = answer
+    // The series each row's selector selected, its last cell, taken off.
+    let origins: Vec<Vec<Option<(i64, i64)>>> = answer
         .iter_mut()
         .map(|series| {
-            if series.columns.last().map(String::as_str) != Some(super::check::ORIGIN) {
+            let n = series.columns.len();
+            if n < 2 || series.columns[n - 2..] != super::check::ORIGIN {
                 return Vec::new();
             }
-            series.columns.pop();
+            series.columns.truncate(n - 2);
             (series.values.iter_mut())
-                .map(|row| match row.pop() {
-                    Some(Cell::Integer(key)) => Some(key),
+                .map(|row| match (row.pop(), row.pop()) {
+                    (Some(Cell::Time(at)), Some(Cell::Integer(key))) => Some((key, at)),
                     _ => None,
                 })
                 .collect()
@@ -340,14 +341,14 @@ fn fields_in_calls(s: &SelectStatement, fields: &Fields) -> BTreeSet<String> {
 }
 
 /// The columns beside a selector that read other fields, evaluated at the point it selected:
-/// the series whose point `top()` or `bottom()` selected (`origins`, by row: the key of its
-/// field), else the first series of the output series' group (by the condition's tags) whose
+/// the series and time of the point it selected (`origins`, by row: the key of its field and
+/// the time), else the first series of the output series' group (by the condition's tags) whose
 /// field has the selected value at the row's time, and that no earlier row of that time
 /// selected.
 #[allow(clippy::too_many_arguments)]
 fn fill_beside(
     series: &mut Series,
-    origins: &[Option<i64>],
+    origins: &[Option<(i64, i64)>],
     s: &SelectStatement,
     plan: &Plan,
     source: &mut dyn Source,
@@ -414,13 +415,15 @@ fn fill_beside(
             continue;
         };
         let selected = selected.clone();
-        let at = TimeRange { min: t, max: t };
         let origin = origins.get(r).copied().flatten();
+        // The selected point's time (under GROUP BY time the row's is its window's).
+        let t = origin.map_or(t, |(_, at)| at);
+        let at = TimeRange { min: t, max: t };
         for (k, m) in candidates.iter().enumerate() {
             if used.contains(&(t, k)) {
                 continue;
             }
-            if origin.is_some_and(|key| m.field(field).map(|f| f.key) != Some(key)) {
+            if origin.is_some_and(|(key, _)| m.field(field).map(|f| f.key) != Some(key)) {
                 continue;
             }
             let rows = super::typed::series_rows(source, m, &names, at, None, false)?;
