@@ -210,7 +210,7 @@ impl Plan {
         };
         let decisive = self.decisive_points(g, range, source)?;
         let decided = decisive.is_some();
-        let points = match decisive {
+        let mut points = match decisive {
             Some(points) => points,
             // The same points in time order, then series order, as merged_points gives them.
             None => match &stream {
@@ -241,6 +241,14 @@ impl Plan {
         } else {
             None
         };
+        // Of one time, the points in the order the engine merged them: of equal ones, its
+        // reducers keep the first (the other calls do not depend on that order).
+        if let Some(e) = engine.as_ref().filter(|_| selects) {
+            points.sort_by_cached_key(|p| {
+                let week = super::cardinality::shard_group_start(p.0);
+                (p.0, e.rank(week, self.bucket_of(p.0, first), p.2))
+            });
+        }
         let aux = super::select::aux_strings(g, &aux);
         let streamed: Option<BTreeMap<i64, Vec<GroupPoint>>> = stream.map(|stream| {
             let mut buckets: BTreeMap<i64, Vec<GroupPoint>> = BTreeMap::new();
@@ -264,18 +272,6 @@ impl Plan {
             let slice = &points[begin..end];
             begin = end;
             let tv: Vec<(i64, f64)> = slice.iter().map(|p| (p.0, p.1)).collect();
-            // The bucket's points with those of one time in the order the engine merged them.
-            let merged: Option<Vec<GroupPoint>> = engine.as_ref().filter(|_| selects).map(|e| {
-                let mut merged = slice.to_vec();
-                merged.sort_by_key(|p| {
-                    let week = super::cardinality::shard_group_start(p.0);
-                    (p.0, e.rank(week, bucket, p.2))
-                });
-                merged
-            });
-            let merged_tv: Option<Vec<(i64, f64)>> = merged
-                .as_ref()
-                .map(|m| m.iter().map(|p| (p.0, p.1)).collect());
             let mut selected = None;
             let (mut reading, mut silent) = (0, 0);
             let values: Vec<Cell> = self
@@ -297,18 +293,6 @@ impl Plan {
                     } else {
                         None
                     };
-                    let (slice, tv): (&[GroupPoint], &[(i64, f64)]) = match (&merged, &merged_tv) {
-                        (Some(merged), Some(merged_tv))
-                            if heap_pick.is_none()
-                                && matches!(
-                                    c.func,
-                                    Func::Min | Func::Max | Func::First | Func::Last
-                                ) =>
-                        {
-                            (merged, merged_tv)
-                        }
-                        _ => (slice, &tv),
-                    };
                     let received = streamed
                         .as_ref()
                         .filter(|_| streamed_call(c.func))
@@ -317,7 +301,7 @@ impl Plan {
                     let (cell, sel): (Cell, Option<GroupPoint>) = match heap_pick {
                         Some(i) => (Cell::Float(slice[i].1), Some(slice[i])),
                         None if c.func == Func::Mode && self.boolean_field => {
-                            (Cell::Float(super::functions::boolean_mode(tv)), None)
+                            (Cell::Float(super::functions::boolean_mode(&tv)), None)
                         }
                         None if received.is_some() => {
                             let received = received.unwrap_or_default();
@@ -356,7 +340,7 @@ impl Plan {
                             (cell, sel.map(|i| slice[slice.len() - 1 - i]))
                         }
                         None => {
-                            let (cell, sel) = c.func.reduce(tv);
+                            let (cell, sel) = c.func.reduce(&tv);
                             (cell, sel.map(|i| slice[i]))
                         }
                     };

@@ -283,7 +283,7 @@ pub(super) fn run(
         Ok(series) => series,
         Err(e) => return Ok(Err(e)),
     };
-    // The series each row's selector selected, its last cell, taken off.
+    // The point each row's selector selected (its series and time), its last two cells, taken off.
     let origins: Vec<Vec<Option<(i64, i64)>>> = answer
         .iter_mut()
         .map(|series| {
