@@ -55,8 +55,10 @@ impl Plan {
                 let inner = args
                     .first()
                     .map_or(Cell::Null, |a| self.eval_aggregate(a, values, selected, g));
-                let arg = args.get(1).and_then(number);
-                functions::math_cell(name, &inner, arg)
+                let second = args
+                    .get(1)
+                    .map(|a| self.eval_aggregate(a, values, selected, g));
+                functions::math_cell(name, &inner, second.as_ref())
             }
             // Fields and tags beside a lone selector: those of the selected point.
             Expr::VarRef(_) => match selected {
@@ -83,8 +85,8 @@ pub(super) fn eval_calls(e: &Expr, value_of: &dyn Fn(&Expr) -> Option<Cell>) -> 
         }
         Expr::Call { name, args } => {
             let inner = args.first().map_or(Cell::Null, |a| eval_calls(a, value_of));
-            let arg = args.get(1).and_then(number);
-            functions::math_cell(name, &inner, arg)
+            let second = args.get(1).map(|a| eval_calls(a, value_of));
+            functions::math_cell(name, &inner, second.as_ref())
         }
         Expr::VarRef(_) => Cell::Null,
         other => literal(other),
@@ -169,8 +171,8 @@ pub(super) fn eval_raw(e: &Expr, t: i64, v: f64, s: &SeriesMeta) -> Cell {
         }
         Expr::Call { name, args } => {
             let inner = args.first().map_or(Cell::Null, |a| eval_raw(a, t, v, s));
-            let arg = args.get(1).and_then(number);
-            functions::math_cell(name, &inner, arg)
+            let second = args.get(1).map(|a| eval_raw(a, t, v, s));
+            functions::math_cell(name, &inner, second.as_ref())
         }
         other => literal(other),
     }

@@ -272,8 +272,14 @@ fn by_value(points: &[(i64, f64)]) -> Vec<usize> {
 
 /// A math function of a cell, as InfluxDB 1.6's `MathValuer` answers it: `abs`, `ceil`,
 /// `floor` and `round` give an integer back unchanged (`abs(-1)` is -1 there too), every other
-/// function a float; null for anything but a number.
-pub(crate) fn math_cell(name: &str, inner: &Cell, arg: Option<f64>) -> Cell {
+/// function a float; null for anything but a number. `second` is the second argument of
+/// `pow`, `log` and `atan2` (a number, or a field's value on the row: null where it has none).
+pub(crate) fn math_cell(name: &str, inner: &Cell, second: Option<&Cell>) -> Cell {
+    let arg = match second.map(Cell::as_f64) {
+        None => None,
+        Some(Some(v)) => Some(v),
+        Some(None) => return Cell::Null,
+    };
     match inner {
         Cell::Integer(_) if matches!(name, "abs" | "ceil" | "floor" | "round") => inner.clone(),
         _ => inner
@@ -320,6 +326,25 @@ mod tests {
             .enumerate()
             .map(|(i, v)| (i64::try_from(i).unwrap(), *v))
             .collect()
+    }
+
+    /// The second argument of `atan2`, `pow` and `log` is a row's value like the first: a
+    /// field's number, null where the row has none or holds no number (InfluxDB's `asFloats`).
+    #[test]
+    fn math_takes_its_second_argument_from_the_row() {
+        let (x, y) = (Cell::Float(3.0), Cell::Integer(4));
+        assert_eq!(
+            math_cell("atan2", &x, Some(&y)),
+            Cell::Float(3f64.atan2(4.0))
+        );
+        assert_eq!(math_cell("pow", &y, Some(&x)), Cell::Float(64.0));
+        for other in [Cell::Null, Cell::Str("4".into()), Cell::Bool(true)] {
+            assert_eq!(math_cell("log", &x, Some(&other)), Cell::Null);
+        }
+        assert_eq!(
+            math_cell("abs", &Cell::Integer(-2), None),
+            Cell::Integer(-2)
+        );
     }
 
     /// Answers recorded from InfluxDB 1.6 (values at 1s, 2s, ...): 5, 3, 5, 3 has mode 5 (the

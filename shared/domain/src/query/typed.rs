@@ -455,8 +455,8 @@ pub(super) fn eval_row(
             let inner = args
                 .first()
                 .map_or(Cell::Null, |a| eval_row(a, t, row, s, fields));
-            let arg = args.get(1).and_then(super::eval::number);
-            super::functions::math_cell(name, &inner, arg)
+            let second = args.get(1).map(|a| eval_row(a, t, row, s, fields));
+            super::functions::math_cell(name, &inner, second.as_ref())
         }
         other => literal(other),
     }

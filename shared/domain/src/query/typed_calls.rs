@@ -257,9 +257,9 @@ pub(super) fn run(
         .all(|c| selects_a_value(c) || *c == "count" || *c == "elapsed")
         // A fill value or a line between buckets is no rank.
         && matches!(plan.fill, Fill::Null | Fill::None | Fill::Previous);
-    // InfluxDB reduces integers in int64 (a mean divides their exact sum): only counts and
-    // times are exact over floats beyond 2^53.
-    let exact = calls.iter().any(|c| !matches!(*c, "count" | "elapsed"));
+    // InfluxDB reduces integers in int64 (a mean divides their exact sum): beyond 2^53 the
+    // model's floats answer only columns that InfluxDB computes in floats too.
+    let exact = !s.fields.iter().all(|f| as_over_floats(&f.expr));
 
     // A fill value or a line between buckets is no string or boolean (and no rank).
     let text_or_bool = all
@@ -703,6 +703,80 @@ fn walk_outside_calls<'e>(e: &'e Expr, f: &mut impl FnMut(&'e Expr)) {
         Expr::Paren(inner) => walk_outside_calls(inner, f),
         _ => {}
     }
+}
+
+/// Whether InfluxDB 1.6 answers a column over an integer field as it answers it over the
+/// field's values converted to float64 (`float64(v)`, which the model's engine reads): counts
+/// and times; the calls that convert every value before computing (`stddev()`, `integral()`,
+/// `holt_winters()`, the technical-analysis family) and the math functions that answer floats
+/// (`exp()`, `ln()`, `sin()`, ...: not `abs()`, `floor()`, `ceil()`, `round()`, which keep
+/// integers), over the raw field or over a selector of one of its values (two integers that
+/// are one float give that float either way), and arithmetic of such columns and numbers. A
+/// column without calls (a tag or field beside a selector) is read apart.
+fn as_over_floats(e: &Expr) -> bool {
+    fn floats(e: &Expr) -> bool {
+        match e.unparen() {
+            Expr::Call { name, .. } if matches!(name.as_str(), "count" | "elapsed") => true,
+            Expr::Call { name, args } if converts_values(name) || float_math(name) => {
+                args.iter().all(floated)
+            }
+            Expr::Binary { lhs, rhs, .. } => floats(lhs) && floats(rhs),
+            Expr::Integer(_) | Expr::Number(_) | Expr::Duration(_) | Expr::String(_) => true,
+            e => is_time(e),
+        }
+    }
+    // An argument whose float64 is what the call reads.
+    fn floated(a: &Expr) -> bool {
+        match a.unparen() {
+            Expr::VarRef(_) => true,
+            Expr::Call { name, .. }
+                if matches!(
+                    name.as_str(),
+                    "first" | "last" | "min" | "max" | "percentile"
+                ) =>
+            {
+                true
+            }
+            a => floats(a),
+        }
+    }
+    fn converts_values(name: &str) -> bool {
+        matches!(
+            name,
+            "stddev"
+                | "integral"
+                | "holt_winters"
+                | "holt_winters_with_fit"
+                | "exponential_moving_average"
+                | "double_exponential_moving_average"
+                | "triple_exponential_moving_average"
+                | "relative_strength_index"
+                | "triple_exponential_derivative"
+                | "kaufmans_efficiency_ratio"
+                | "kaufmans_adaptive_moving_average"
+                | "chande_momentum_oscillator"
+        )
+    }
+    fn float_math(name: &str) -> bool {
+        matches!(
+            name,
+            "sin"
+                | "cos"
+                | "tan"
+                | "asin"
+                | "acos"
+                | "atan"
+                | "atan2"
+                | "exp"
+                | "log"
+                | "ln"
+                | "log2"
+                | "log10"
+                | "sqrt"
+                | "pow"
+        )
+    }
+    !e.any(|x| matches!(x, Expr::Call { .. })) || floats(e)
 }
 
 fn is_time(e: &Expr) -> bool {
