@@ -36,7 +36,7 @@ fn is_math(name: &str) -> bool {
 
 /// The calls of `e` that InfluxDB reads with an iterator each: every call but the math
 /// functions around them, without what is inside them.
-fn scanned_calls(e: &Expr) -> Vec<&Expr> {
+pub(super) fn scanned_calls(e: &Expr) -> Vec<&Expr> {
     fn walk<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
         match e {
             Expr::Call { name, args } if is_math(name) => {

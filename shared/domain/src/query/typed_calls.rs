@@ -574,9 +574,13 @@ fn split(
         return refuse("distinct(), top(), bottom() or sample() beside calls of other fields");
     }
     let names = column_names(&listed);
-    let mut joined: std::collections::BTreeMap<(String, Vec<(String, String)>), Joined> =
-        std::collections::BTreeMap::new();
-    for (i, ((expr, _), name)) in listed.iter().zip(&names).enumerate() {
+    // What is run: a column over one field as a statement of its own; a column of calls over
+    // several fields (`mean("used") / mean("total")`) as a statement per call that InfluxDB
+    // reads with an iterator of its own, the column evaluated on the joined row as InfluxDB
+    // evaluates it on its row of those calls.
+    let mut units: Vec<Expr> = Vec::new();
+    let mut columns: Vec<Vec<usize>> = Vec::with_capacity(listed.len());
+    for (expr, _) in &listed {
         // Fields beside calls would be those of a selected point, of another field.
         let mut outside = false;
         let mut calls = 0;
@@ -588,13 +592,35 @@ fn split(
         if outside || calls == 0 {
             return refuse("fields or tags beside calls over several fields");
         }
-        if field_names(std::iter::once(expr), fields).len() > 1 {
-            return refuse("a column of calls over several fields");
+        let parts: Vec<Expr> = if field_names(std::iter::once(expr), fields).len() > 1 {
+            let parts = super::joined::scanned_calls(expr);
+            if parts
+                .iter()
+                .any(|c| field_names(std::iter::once(*c), fields).len() > 1)
+            {
+                return refuse("a call over several fields");
+            }
+            parts.into_iter().cloned().collect()
+        } else {
+            vec![expr.clone()]
+        };
+        let mut of_column = Vec::with_capacity(parts.len());
+        for part in parts {
+            let at = units.iter().position(|u| *u == part).unwrap_or_else(|| {
+                units.push(part);
+                units.len() - 1
+            });
+            of_column.push(at);
         }
+        columns.push(of_column);
+    }
+    let mut joined: std::collections::BTreeMap<(String, Vec<(String, String)>), Joined> =
+        std::collections::BTreeMap::new();
+    for (i, expr) in units.iter().enumerate() {
         let mut one = s.clone();
         one.fields = vec![crate::influxql::Field {
             expr: expr.clone(),
-            alias: Some(name.clone()),
+            alias: Some(format!("u{i}")),
         }];
         let answer = match super::select::run_beside_others(&one, ctx, source, plan.bounds)? {
             Ok(a) => a,
@@ -621,12 +647,12 @@ fn split(
                 let cells = j
                     .rows
                     .entry(*t)
-                    .or_insert_with(|| vec![Cell::Null; names.len()]);
+                    .or_insert_with(|| vec![Cell::Null; units.len()]);
                 cells[i] = row.get(1).cloned().unwrap_or(Cell::Null);
             }
         }
     }
-    // A column whose field has no point in a series (and range) is filled there too, with a
+    // A call whose field has no point in a series (and range) is filled there too, with a
     // fill value: InfluxDB fills every call of the row.
     let fill = match plan.fill {
         Fill::Integer(n) => Some(Cell::Integer(n)),
@@ -636,7 +662,7 @@ fn split(
     let mut out = Vec::with_capacity(joined.len());
     for (_, mut j) in joined {
         if let Some(fill) = &fill {
-            for (i, (expr, _)) in listed.iter().enumerate() {
+            for (i, expr) in units.iter().enumerate() {
                 if j.answered.contains(&i) {
                     continue;
                 }
@@ -653,7 +679,20 @@ fn split(
         let mut rows: Vec<Vec<Cell>> = j
             .rows
             .into_iter()
-            .map(|(t, cells)| std::iter::once(Cell::Time(t)).chain(cells).collect())
+            .map(|(t, cells)| {
+                let values = listed
+                    .iter()
+                    .zip(&columns)
+                    .map(|((expr, _), at)| match at[..] {
+                        [one] if units[one] == *expr => cells[one].clone(),
+                        _ => super::eval::eval_calls(expr, &|e| {
+                            at.iter()
+                                .find(|&&u| units[u] == *e)
+                                .map(|&u| cells[u].clone())
+                        }),
+                    });
+                std::iter::once(Cell::Time(t)).chain(values).collect()
+            })
             .collect();
         if plan.desc {
             rows.reverse();
