@@ -266,7 +266,12 @@ pub(super) fn run(
         .iter()
         .filter_map(|s| s.field(&field))
         .any(|f| matches!(f.ty, FieldType::String | FieldType::Boolean));
-    let keeps_values = calls.iter().any(|c| selects_a_value(c));
+    // A call inside another (`count(distinct(x))`) keeps no value of the field.
+    let keeps_values = s
+        .fields
+        .iter()
+        .flat_map(|f| super::joined::scanned_calls(&f.expr))
+        .any(|c| matches!(c, Expr::Call { name, .. } if selects_a_value(name)));
     if text_or_bool
         && keeps_values
         && !matches!(plan.fill, Fill::Null | Fill::None | Fill::Previous)
@@ -562,13 +567,16 @@ fn split(
         // Each field's series would be windowed apart.
         return refuse("SLIMIT or SOFFSET over calls of several fields");
     }
-    // Calls of several rows at one time (as beside other calls) are not joined by time.
+    // Calls of several rows at one time (as beside other calls) are not joined by time; inside
+    // another call (`count(distinct(x))`) they give that call's one value.
     let several_rows = s.fields.iter().any(|f| {
-        f.expr.any(|e| {
-            matches!(e, Expr::Distinct(_))
+        let mut several = false;
+        walk_outside_calls(&f.expr, &mut |e| {
+            several |= matches!(e, Expr::Distinct(_))
                 || matches!(e, Expr::Call { name, .. }
-                    if matches!(name.as_str(), "distinct" | "top" | "bottom" | "sample"))
-        })
+                    if matches!(name.as_str(), "distinct" | "top" | "bottom" | "sample"));
+        });
+        several
     });
     if several_rows {
         return refuse("distinct(), top(), bottom() or sample() beside calls of other fields");
