@@ -563,10 +563,8 @@ fn split(
         .filter(|f| !is_time(&f.expr) || f.alias.is_some())
         .map(|f| (f.expr.clone(), f.alias.clone()))
         .collect();
-    if plan.slimit > 0 || plan.soffset > 0 {
-        // Each field's series would be windowed apart.
-        return refuse("SLIMIT or SOFFSET over calls of several fields");
-    }
+    // SLIMIT and SOFFSET: each column's statement chooses the same series, among those with
+    // points of any field ([`run`]), as InfluxDB chooses them once for all its iterators.
     // Calls of several rows at one time (as beside other calls) are not joined by time; inside
     // another call (`count(distinct(x))`) they give that call's one value.
     let several_rows = s.fields.iter().any(|f| {
