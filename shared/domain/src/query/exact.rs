@@ -1,10 +1,11 @@
-//! Integer fields reduced exactly, as InfluxDB reduces them in int64: where a call over an
-//! integer field reads or gives a value beyond ±2^53, which the model's engine (over floats,
+//! Integer fields reduced exactly, as InfluxDB reduces them in int64: where a call over an integer
+//! field reads or gives a value beyond ±2^53, which the model's engine (over floats,
 //! [`super::typed_calls`]) cannot tell from its neighbours. Covers the reducers that compute
-//! (`count`, `sum`, `mean`, `median`, `spread`, `min`, `max`, and arithmetic of them) per group
-//! and per `GROUP BY time` bucket with `fill(null)` or `fill(none)`, and the transformations of
-//! one series' raw points (`difference`, `cumulative_sum`, `derivative`, `moving_average` and
-//! their non-negative forms); [`run`] answers `None` for any other statement.
+//! (`count`, `sum`, `mean`, `median`, `spread`, `min`, `max`, and arithmetic of them) per group and
+//! per `GROUP BY time` bucket with `fill(null)`, `fill(none)`, `fill(<value>)` or (ascending)
+//! `fill(previous)`, and the transformations of one series' raw points (`difference`,
+//! `cumulative_sum`, `derivative`, `moving_average` and their non-negative forms); [`run`] answers
+//! `None` for any other statement.
 
 use std::collections::BTreeMap;
 
@@ -102,7 +103,13 @@ pub(super) fn run(
             let (Some(_), Some(_)) = (plan.bounds.min, plan.bounds.max) else {
                 return Ok(None);
             };
-            if !matches!(plan.fill, Fill::Null | Fill::None) {
+            // fill(previous) walks the windows in the statement's order, read here ascending.
+            let fills = match plan.fill {
+                Fill::Null | Fill::None | Fill::Integer(_) | Fill::Float(_) => true,
+                Fill::Previous => !plan.desc,
+                _ => false,
+            };
+            if !fills {
                 return Ok(None);
             }
             Some((interval, offset))
@@ -180,22 +187,24 @@ pub(super) fn run(
             }
         };
         let mut rows = Vec::with_capacity(starts.len());
+        // Each call's value in the last window with points, for fill(previous).
+        let mut previous: Vec<Cell> = vec![Cell::Null; plan.calls.len()];
         for start in starts {
             let values = by_bucket.get(&start);
-            let reduced: Vec<Cell> = plan
-                .calls
-                .iter()
-                .map(|c| match &values {
+            let reduced: Vec<Cell> = (plan.calls.iter().zip(&previous))
+                .map(|(c, prev)| match &values {
                     Some(v) if c.func == Func::Mean && !plan.reads_store => streamed_mean(v),
                     Some(_) if c.func == Func::Mean => means
                         .get(&start)
                         .and_then(|parts| merge_parts(true, parts, start, Some(&engine)))
                         .map_or(Cell::Null, Cell::Float),
                     Some(v) => reduce(&c.func, v),
-                    None if c.func == Func::Count => Cell::Integer(0),
-                    None => Cell::Null,
+                    None => filled(&c.func, plan.fill, prev),
                 })
                 .collect();
+            if values.is_some() {
+                previous.clone_from(&reduced);
+            }
             let cells: Vec<Cell> = plan
                 .columns
                 .iter()
@@ -216,6 +225,25 @@ pub(super) fn run(
         push(plan, g, rows, &mut out);
     }
     Ok(Some(out))
+}
+
+/// A call's value in a window without points, as InfluxDB's fill iterator of the call's type
+/// gives it: a fill value cast to that type (`castToInteger` truncates a float, so `fill(2.5)`
+/// of a sum is 2; a mean's or a median's is 2.5), the call's value in the last window with
+/// points under `fill(previous)`, else null (0 for `count()`).
+fn filled(f: &Func, fill: Fill, previous: &Cell) -> Cell {
+    let integer = !matches!(f, Func::Mean | Func::Median);
+    match fill {
+        #[allow(clippy::cast_precision_loss)]
+        Fill::Integer(n) if !integer => Cell::Float(n as f64),
+        Fill::Integer(n) => Cell::Integer(n),
+        #[allow(clippy::cast_possible_truncation)]
+        Fill::Float(x) if integer => Cell::Integer(x as i64),
+        Fill::Float(x) => Cell::Float(x),
+        Fill::Previous => previous.clone(),
+        _ if *f == Func::Count => Cell::Integer(0),
+        _ => Cell::Null,
+    }
 }
 
 /// The mean of a subquery's integers in a bucket as InfluxDB 1.6's `IntegerMeanReducer` takes
