@@ -216,5 +216,5 @@ fn storage_gives_influxdbs_answers_over_general_series() {
     let db = database();
     let (tenant, _) = organization(&*db);
     let mut source = storage::QuerySource::new(&*db, &tenant, MODEL);
-    harness::replay(&mut source, 516, &[]);
+    harness::replay(&mut source, 517, &[]);
 }

@@ -46,30 +46,54 @@ pub fn go_float(out: &mut String, v: f64) {
     }
     let abs = v.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = format!("{v:e}");
-        match s.split_once('e') {
-            Some((mantissa, exp)) => {
-                out.push_str(mantissa);
-                out.push('e');
-                if !exp.starts_with('-') {
-                    out.push('+');
-                }
-                out.push_str(exp);
-            }
-            None => out.push_str(&s),
+        let (negative, digits, point) = shortest_digits(v);
+        if negative {
+            out.push('-');
         }
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let exp = point - 1;
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        out.push_str(itoa::Buffer::new().format(exp.unsigned_abs()));
     } else {
         plain_float(out, v);
     }
 }
 
-/// A float in decimal without exponent, exactly as Rust's `{}` writes it (its shortest
-/// round-trip digits, as Go's `'f', -1`). Most telemetry values are short decimals: for them
+/// The shortest digits that read back as `v` (finite, not 0), of the two nearest equally the
+/// even one as Go's `strconv` (Ryu) chooses (`{}` takes the upper: 1405261779120832.25 is
+/// `…832.3` there, `…832.2` in Go): its sign, its digits without leading or trailing zeros, and
+/// where the decimal point goes (`0.0125` is `125` and -1).
+fn shortest_digits(v: f64) -> (bool, String, i32) {
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v);
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = int.chars().chain(frac.chars()).collect();
+    let lead = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0').to_owned();
+    let point = i32::try_from(int.len()).unwrap_or(0) - i32::try_from(lead).unwrap_or(0) + exp;
+    (negative, digits, point)
+}
+
+/// A float in decimal without exponent, as Go's `'f', -1` writes it: its shortest round-trip
+/// digits (Rust's `{}` too, but for the choice between two equally near). Most telemetry values are short decimals: for them
 /// the digits are found with float arithmetic, cheap in WebAssembly where the general algorithms
 /// (`{}`'s Grisu, ryu's 128-bit products) are slow. If `m / 10^k` with `m` an integer of at most
 /// 15 digits is `v` (one correctly rounded division), its digits are `v`'s shortest: decimals of
 /// at most 15 digits are distinct doubles (`DBL_DIG`), so no shorter one is `v` too; the
-/// smallest such `k` has no trailing zero. Other values are written by `{}`.
+/// smallest such `k` has no trailing zero. Other values are written from ryu's shortest digits.
 fn plain_float(out: &mut String, v: f64) {
     const POW10: [f64; 9] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
     if v != 0.0 {
@@ -104,7 +128,30 @@ fn plain_float(out: &mut String, v: f64) {
             }
         }
     }
-    let _ = write!(out, "{v}");
+    if v == 0.0 || !v.is_finite() {
+        let _ = write!(out, "{v}");
+        return;
+    }
+    let (negative, digits, point) = shortest_digits(v);
+    if negative {
+        out.push('-');
+    }
+    match usize::try_from(point) {
+        Ok(0) | Err(_) => {
+            out.push_str("0.");
+            (0..point.unsigned_abs()).for_each(|_| out.push('0'));
+            out.push_str(&digits);
+        }
+        Ok(int) if int >= digits.len() => {
+            out.push_str(&digits);
+            (digits.len()..int).for_each(|_| out.push('0'));
+        }
+        Ok(int) => {
+            out.push_str(&digits[..int]);
+            out.push('.');
+            out.push_str(&digits[int..]);
+        }
+    }
 }
 
 /// An integer in decimal.
@@ -803,7 +850,7 @@ mod tests {
             // CSV answers write every value this way, whatever its magnitude.
             let mut plain = String::new();
             plain_float(&mut plain, v);
-            assert_eq!(plain, format!("{v}"), "{v:e} ({:#x})", v.to_bits());
+            as_displayed_or_the_even_of_a_tie(&plain, v);
         }
         for v in values {
             if !v.is_finite() || (v != 0.0 && !(1e-6..1e21).contains(&v.abs())) {
@@ -811,8 +858,27 @@ mod tests {
             }
             let mut got = String::new();
             go_float(&mut got, v);
-            assert_eq!(got, format!("{v}"), "{v:e} ({:#x})", v.to_bits());
+            as_displayed_or_the_even_of_a_tie(&got, v);
         }
+    }
+
+    /// `got` is `{}`'s text of `v`, or (where `v` lies exactly between two shortest texts,
+    /// which `{}` rounds up) the other one, whose last digit is even.
+    fn as_displayed_or_the_even_of_a_tie(got: &str, v: f64) {
+        let shown = format!("{v}");
+        if got == shown {
+            return;
+        }
+        let what = format!("{v:e} ({:#x}): {got} against {shown}", v.to_bits());
+        assert_eq!(got.parse::<f64>().ok(), Some(v), "{what}");
+        assert_eq!(got.len(), shown.len(), "{what}");
+        let (g, d) = (got.as_bytes(), shown.as_bytes());
+        let last = g.iter().zip(d).rposition(|(a, b)| a != b).unwrap();
+        assert!(
+            g[..last] == d[..last] && g[last] + 1 == d[last] && g[last] % 2 == 0,
+            "{what}"
+        );
+        assert!(g[last + 1..].iter().all(|c| *c == b'0'), "{what}");
     }
 
     fn f(v: f64) -> String {
@@ -835,6 +901,15 @@ mod tests {
         assert_eq!(f(166666666687242800000.0), "166666666687242800000");
         assert_eq!(f(123456789012.0), "123456789012");
         assert_eq!(f(0.000001), "0.000001");
+        assert_eq!(f(0.30000000000000004), "0.30000000000000004");
+        assert_eq!(f(-1.0000000000000002e-6), "-0.0000010000000000000002");
+        // Exactly between two shortest texts: the even one, as Go (`{}` writes …832.3).
+        let tie = f64::from_bits(0x4313_F850_04A4_CB01); // 1405261779120832.25 exactly
+        assert_eq!(f(tie), "1405261779120832.2");
+        assert_eq!(f(-tie), "-1405261779120832.2");
+        assert_eq!(f(1.2345678901234566e-7), "1.2345678901234566e-7");
+        assert_eq!(f(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(f(5e-324), "5e-324");
     }
 
     #[test]

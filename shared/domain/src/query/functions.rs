@@ -1,6 +1,7 @@
 //! The aggregate and selector functions, reducing the points of one bucket the way InfluxDB
 //! 1.x's reducers do (same tie-breaking, same float arithmetic), so that answers match it.
 
+use super::go_math;
 use super::result::Cell;
 
 /// A function of the field list that reduces a bucket's points to one value.
@@ -299,19 +300,20 @@ pub(crate) fn math(name: &str, v: f64, arg: Option<f64>) -> Option<f64> {
         // Go's math.Round: half away from zero, as f64::round.
         "round" => v.round(),
         "sqrt" => v.sqrt(),
-        "ln" => v.ln(),
-        "log2" => v.log2(),
-        "log10" => v.log10(),
-        "exp" => v.exp(),
-        "sin" => v.sin(),
-        "cos" => v.cos(),
-        "tan" => v.tan(),
-        "asin" => v.asin(),
-        "acos" => v.acos(),
-        "atan" => v.atan(),
-        "pow" => v.powf(arg?),
-        "log" => v.ln() / arg?.ln(),
-        "atan2" => v.atan2(arg?),
+        // The rest as Go's math package computes them, to the last bit.
+        "ln" => go_math::ln(v),
+        "log2" => go_math::log2(v),
+        "log10" => go_math::log10(v),
+        "exp" => go_math::exp(v),
+        "sin" => go_math::sin(v),
+        "cos" => go_math::cos(v),
+        "tan" => go_math::tan(v),
+        "asin" => go_math::asin(v),
+        "acos" => go_math::acos(v),
+        "atan" => go_math::atan(v),
+        "pow" => go_math::pow(v, arg?),
+        "log" => go_math::ln(v) / go_math::ln(arg?),
+        "atan2" => go_math::atan2(v, arg?),
         _ => return None,
     })
 }

@@ -32,6 +32,7 @@ mod eval;
 mod exact;
 pub mod format;
 mod functions;
+mod go_math;
 mod go_sort;
 mod holt_winters;
 pub mod http;
