@@ -240,15 +240,23 @@ fn cos_poly(zz: f64) -> f64 {
             * (((((COS[0] * zz + COS[1]) * zz + COS[2]) * zz + COS[3]) * zz + COS[4]) * zz + COS[5])
 }
 
-pub(crate) fn sin(x: f64) -> f64 {
+/// `sin(x)` or `tan(x)` where Go answers without its reduction: ±0 and NaN themselves,
+/// infinities NaN, and (not reproduced) arguments from the threshold up by the C library's `f`.
+fn unreduced(x: f64, f: fn(f64) -> f64) -> Option<f64> {
     if x == 0.0 || x.is_nan() {
-        return x;
+        Some(x)
+    } else if x.is_infinite() {
+        Some(f64::NAN)
+    } else if x.abs() >= REDUCE_THRESHOLD {
+        Some(f(x))
+    } else {
+        None
     }
-    if x.is_infinite() {
-        return f64::NAN;
-    }
-    if x.abs() >= REDUCE_THRESHOLD {
-        return x.sin();
+}
+
+pub(crate) fn sin(x: f64) -> f64 {
+    if let Some(y) = unreduced(x, f64::sin) {
+        return y;
     }
     let mut sign = x < 0.0;
     let (mut j, z) = octant(x.abs());
@@ -312,14 +320,8 @@ pub(crate) fn tan(x: f64) -> f64 {
         2.500_838_018_233_579_158_39e7,
         -5.386_957_559_294_546_298_81e7,
     ];
-    if x == 0.0 || x.is_nan() {
-        return x;
-    }
-    if x.is_infinite() {
-        return f64::NAN;
-    }
-    if x.abs() >= REDUCE_THRESHOLD {
-        return x.tan();
+    if let Some(y) = unreduced(x, f64::tan) {
+        return y;
     }
     let (j, z) = octant(x.abs());
     let zz = z * z;
@@ -593,6 +595,12 @@ mod tests {
         assert!(pow(-2.0, 0.5).is_nan());
         assert_eq!(pow(2.0, 10.0), 1024.0);
         assert_eq!(pow(2.0, -1075.0), 0.0);
+        assert_eq!(pow(0.5, 3.0), 0.125);
+        assert_eq!(pow(0.0, 2.0), 0.0);
+        assert_eq!(pow(0.5, 1100.0), 0.0);
+        assert_eq!(pow(0.5, 1074.0), f64::from_bits(1));
+        assert_eq!(frexp(8.0), (0.5, 4));
+        assert_eq!(ldexp(0.5, 4), 8.0);
         assert_eq!(atan2(0.0, -1.0), PI);
         assert_eq!(acos(1.0), 0.0);
     }

@@ -55,90 +55,6 @@ pub(crate) fn check(name: &str, args: &[crate::influxql::Expr]) -> Result<HoltWi
     })
 }
 
-/// Go's `math.Frexp`: `f = frac × 2^exp`, `frac` in [0.5, 1).
-fn frexp(f: f64) -> (f64, i64) {
-    if f == 0.0 || !f.is_finite() {
-        return (f, 0);
-    }
-    let (f, mut exp) = if f.abs() < f64::MIN_POSITIVE {
-        (f * (1u64 << 52) as f64, -52)
-    } else {
-        (f, 0)
-    };
-    let mut bits = f.to_bits();
-    exp += i64::try_from((bits >> 52) & 0x7ff).unwrap_or(0) - 1023 + 1;
-    bits &= !(0x7ff << 52);
-    bits |= 1022 << 52;
-    (f64::from_bits(bits), exp)
-}
-
-/// Go's `math.Ldexp`: `frac × 2^exp`, rounding once into the subnormal range.
-fn ldexp(frac: f64, exp: i64) -> f64 {
-    if frac == 0.0 || !frac.is_finite() {
-        return frac;
-    }
-    let (frac, e) = frexp(frac);
-    let mut exp = exp + e;
-    let mut bits = frac.to_bits();
-    exp += i64::try_from((bits >> 52) & 0x7ff).unwrap_or(0) - 1023;
-    if exp < -1075 {
-        return 0.0f64.copysign(frac);
-    }
-    if exp > 1023 {
-        return f64::INFINITY.copysign(frac);
-    }
-    let mut scale = 1.0;
-    if exp < -1022 {
-        exp += 53;
-        scale = 1.0 / (1u64 << 53) as f64;
-    }
-    bits &= !(0x7ff << 52);
-    bits |= u64::try_from(exp + 1023).unwrap_or(0) << 52;
-    scale * f64::from_bits(bits)
-}
-
-/// Go 1.19's `math.Pow(x, n)` for a whole `n` ≥ 1: repeated squaring of the mantissa, the
-/// exponent kept apart (its rounding differs from `powi`'s).
-fn go_pow(x: f64, n: u64) -> f64 {
-    if x == 1.0 {
-        return 1.0;
-    }
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    if x == 0.0 {
-        return if n % 2 == 1 { x } else { 0.0 };
-    }
-    if x.is_infinite() {
-        return if x > 0.0 || n.is_multiple_of(2) {
-            f64::INFINITY
-        } else {
-            f64::NEG_INFINITY
-        };
-    }
-    let (mut a1, mut ae) = (1.0f64, 0i64);
-    let (mut x1, mut xe) = frexp(x);
-    let mut i = n;
-    while i != 0 {
-        if !(-(1 << 12)..=(1 << 12)).contains(&xe) {
-            ae += xe;
-            break;
-        }
-        if i & 1 == 1 {
-            a1 *= x1;
-            ae += xe;
-        }
-        x1 *= x1;
-        xe <<= 1;
-        if x1 < 0.5 {
-            x1 += x1;
-            xe -= 1;
-        }
-        i >>= 1;
-    }
-    ldexp(a1, ae)
-}
-
 /// InfluxDB's Nelder-Mead minimizer (reflection 1, contraction 0.5, expansion 2, at most 1000
 /// iterations). The objective may change the point it is given (InfluxDB's constrains it).
 /// Indexed loops, as the algorithm is written.
@@ -315,7 +231,9 @@ impl Fit<'_> {
             y_t = (new_l + phi_h * new_b) * stmh;
             l_t = new_l;
             b_t = new_b;
-            phi_h += go_pow(phi, u64::try_from(t).unwrap_or(u64::MAX));
+            #[allow(clippy::cast_precision_loss)]
+            let power = t as f64;
+            phi_h += super::go_math::pow(phi, power);
             if self.seasonal {
                 seasonals[(t + so) % m] = s_t;
                 so += 1;
@@ -484,17 +402,6 @@ impl HoltWinters {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_pow_matches_exact_powers() {
-        assert_eq!(go_pow(0.5, 3), 0.125);
-        assert_eq!(go_pow(2.0, 10), 1024.0);
-        assert_eq!(go_pow(0.0, 2), 0.0);
-        assert_eq!(go_pow(0.5, 1100), 0.0);
-        assert_eq!(go_pow(0.5, 1074), f64::from_bits(1));
-        assert_eq!(frexp(8.0), (0.5, 4));
-        assert_eq!(ldexp(0.5, 4), 8.0);
-    }
 
     #[test]
     fn optimizer_finds_a_quadratic_minimum() {
