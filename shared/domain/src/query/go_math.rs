@@ -458,6 +458,17 @@ fn odd_integer(x: f64) -> bool {
     x == i && odd
 }
 
+/// x^y for an infinite `y`, or an even one too large to be anything but 0 or infinite (or 1).
+fn beyond_any_power(x: f64, y: f64) -> f64 {
+    if x == -1.0 {
+        1.0
+    } else if (x.abs() < 1.0) == (y > 0.0) {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
 pub(crate) fn pow(x: f64, y: f64) -> f64 {
     if y == 0.0 || x == 1.0 {
         return 1.0;
@@ -477,13 +488,7 @@ pub(crate) fn pow(x: f64, y: f64) -> f64 {
         };
     }
     if y.is_infinite() {
-        return if x == -1.0 {
-            1.0
-        } else if (x.abs() < 1.0) == (y > 0.0) {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+        return beyond_any_power(x, y);
     }
     if x.is_infinite() {
         if x < 0.0 {
@@ -503,13 +508,7 @@ pub(crate) fn pow(x: f64, y: f64) -> f64 {
         return f64::NAN;
     }
     if yi >= 9.223_372_036_854_775_808e18 {
-        return if x == -1.0 {
-            1.0
-        } else if (x.abs() < 1.0) == (y > 0.0) {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+        return beyond_any_power(x, y);
     }
     let mut a1 = 1.0;
     let mut ae: i64 = 0;
