@@ -47,6 +47,7 @@ pub fn go_float(out: &mut String, v: f64) {
     let abs = v.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         let (negative, digits, point) = shortest_digits(v);
+        let digits = digits.as_str();
         if negative {
             out.push('-');
         }
@@ -68,23 +69,56 @@ pub fn go_float(out: &mut String, v: f64) {
 /// even one as Go's `strconv` (Ryu) chooses (`{}` takes the upper: 1405261779120832.25 is
 /// `…832.3` there, `…832.2` in Go): its sign, its digits without leading or trailing zeros, and
 /// where the decimal point goes (`0.0125` is `125` and -1).
-fn shortest_digits(v: f64) -> (bool, String, i32) {
+fn shortest_digits(v: f64) -> (bool, Digits, i32) {
     let mut buf = ryu::Buffer::new();
-    let text = buf.format_finite(v);
-    let (negative, text) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
+    let text = buf.format_finite(v).as_bytes();
+    let (negative, text) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
     };
-    let (mantissa, exp) = match text.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+    let (mantissa, exp) = match text.iter().position(|&c| c == b'e') {
+        Some(i) => (
+            &text[..i],
+            (std::str::from_utf8(&text[i + 1..]).ok())
+                .and_then(|e| e.parse::<i32>().ok())
+                .unwrap_or(0),
+        ),
         None => (text, 0),
     };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all: String = int.chars().chain(frac.chars()).collect();
-    let lead = all.len() - all.trim_start_matches('0').len();
-    let digits = all.trim_matches('0').to_owned();
-    let point = i32::try_from(int.len()).unwrap_or(0) - i32::try_from(lead).unwrap_or(0) + exp;
-    (negative, digits, point)
+    let int_len = mantissa
+        .iter()
+        .position(|&c| c == b'.')
+        .unwrap_or(mantissa.len());
+    let mut point = i32::try_from(int_len).unwrap_or(0) + exp;
+    let mut d = Digits {
+        buf: [0; 24],
+        len: 0,
+    };
+    for &c in mantissa.iter().filter(|c| c.is_ascii_digit()) {
+        if d.len == 0 && c == b'0' {
+            // A leading zero (`0.00125`) moves the point instead.
+            point -= 1;
+        } else if d.len < d.buf.len() {
+            d.buf[d.len] = c;
+            d.len += 1;
+        }
+    }
+    while d.len > 0 && d.buf[d.len - 1] == b'0' {
+        d.len -= 1;
+    }
+    (negative, d, point)
+}
+
+/// Decimal digits on the stack (at most 17 of a double's shortest text).
+struct Digits {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Digits {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
 }
 
 /// A float in decimal without exponent, as Go's `'f', -1` writes it: its shortest round-trip
@@ -133,6 +167,7 @@ fn plain_float(out: &mut String, v: f64) {
         return;
     }
     let (negative, digits, point) = shortest_digits(v);
+    let digits = digits.as_str();
     if negative {
         out.push('-');
     }
@@ -140,10 +175,10 @@ fn plain_float(out: &mut String, v: f64) {
         Ok(0) | Err(_) => {
             out.push_str("0.");
             (0..point.unsigned_abs()).for_each(|_| out.push('0'));
-            out.push_str(&digits);
+            out.push_str(digits);
         }
         Ok(int) if int >= digits.len() => {
-            out.push_str(&digits);
+            out.push_str(digits);
             (digits.len()..int).for_each(|_| out.push('0'));
         }
         Ok(int) => {
