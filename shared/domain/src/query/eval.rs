@@ -52,13 +52,7 @@ impl Plan {
                 combine(*op, &l, &r)
             }
             Expr::Call { name, args } => {
-                let inner = args
-                    .first()
-                    .map_or(Cell::Null, |a| self.eval_aggregate(a, values, selected, g));
-                let second = args
-                    .get(1)
-                    .map(|a| self.eval_aggregate(a, values, selected, g));
-                functions::math_cell(name, &inner, second.as_ref())
+                functions::math_call(name, args, |a| self.eval_aggregate(a, values, selected, g))
             }
             // Fields and tags beside a lone selector: those of the selected point.
             Expr::VarRef(_) => match selected {
@@ -83,11 +77,7 @@ pub(super) fn eval_calls(e: &Expr, value_of: &dyn Fn(&Expr) -> Option<Cell>) -> 
             let r = eval_calls(rhs, value_of);
             combine(*op, &l, &r)
         }
-        Expr::Call { name, args } => {
-            let inner = args.first().map_or(Cell::Null, |a| eval_calls(a, value_of));
-            let second = args.get(1).map(|a| eval_calls(a, value_of));
-            functions::math_cell(name, &inner, second.as_ref())
-        }
+        Expr::Call { name, args } => functions::math_call(name, args, |a| eval_calls(a, value_of)),
         Expr::VarRef(_) => Cell::Null,
         other => literal(other),
     }
@@ -169,11 +159,7 @@ pub(super) fn eval_raw(e: &Expr, t: i64, v: f64, s: &SeriesMeta) -> Cell {
             let r = eval_raw(rhs, t, v, s);
             combine(*op, &l, &r)
         }
-        Expr::Call { name, args } => {
-            let inner = args.first().map_or(Cell::Null, |a| eval_raw(a, t, v, s));
-            let second = args.get(1).map(|a| eval_raw(a, t, v, s));
-            functions::math_cell(name, &inner, second.as_ref())
-        }
+        Expr::Call { name, args } => functions::math_call(name, args, |a| eval_raw(a, t, v, s)),
         other => literal(other),
     }
 }

@@ -1,6 +1,8 @@
 //! The aggregate and selector functions, reducing the points of one bucket the way InfluxDB
 //! 1.x's reducers do (same tie-breaking, same float arithmetic), so that answers match it.
 
+use crate::influxql::Expr;
+
 use super::go_math;
 use super::result::Cell;
 
@@ -271,11 +273,19 @@ fn by_value(points: &[(i64, f64)]) -> Vec<usize> {
     idx
 }
 
+/// A math call (`exp(x)`, `atan2(y, x)`) whose arguments `eval` gives on a row: each
+/// evaluator's call of [`math_cell`].
+pub(crate) fn math_call(name: &str, args: &[Expr], eval: impl Fn(&Expr) -> Cell) -> Cell {
+    let inner = args.first().map_or(Cell::Null, &eval);
+    let second = args.get(1).map(&eval);
+    math_cell(name, &inner, second.as_ref())
+}
+
 /// A math function of a cell, as InfluxDB 1.6's `MathValuer` answers it: `abs`, `ceil`,
 /// `floor` and `round` give an integer back unchanged (`abs(-1)` is -1 there too), every other
 /// function a float; null for anything but a number. `second` is the second argument of
 /// `pow`, `log` and `atan2` (a number, or a field's value on the row: null where it has none).
-pub(crate) fn math_cell(name: &str, inner: &Cell, second: Option<&Cell>) -> Cell {
+fn math_cell(name: &str, inner: &Cell, second: Option<&Cell>) -> Cell {
     let arg = match second.map(Cell::as_f64) {
         None => None,
         Some(Some(v)) => Some(v),

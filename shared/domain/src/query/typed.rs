@@ -452,11 +452,7 @@ pub(super) fn eval_row(
             binary(*op, &l, &r)
         }
         Expr::Call { name, args } => {
-            let inner = args
-                .first()
-                .map_or(Cell::Null, |a| eval_row(a, t, row, s, fields));
-            let second = args.get(1).map(|a| eval_row(a, t, row, s, fields));
-            super::functions::math_cell(name, &inner, second.as_ref())
+            super::functions::math_call(name, args, |a| eval_row(a, t, row, s, fields))
         }
         other => literal(other),
     }

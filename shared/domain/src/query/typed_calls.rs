@@ -788,19 +788,8 @@ fn as_over_floats(e: &Expr) -> bool {
     fn converts_values(name: &str) -> bool {
         matches!(
             name,
-            "stddev"
-                | "integral"
-                | "holt_winters"
-                | "holt_winters_with_fit"
-                | "exponential_moving_average"
-                | "double_exponential_moving_average"
-                | "triple_exponential_moving_average"
-                | "relative_strength_index"
-                | "triple_exponential_derivative"
-                | "kaufmans_efficiency_ratio"
-                | "kaufmans_adaptive_moving_average"
-                | "chande_momentum_oscillator"
-        )
+            "stddev" | "integral" | "holt_winters" | "holt_winters_with_fit"
+        ) || super::technical::kind_of(name).is_some()
     }
     fn float_math(name: &str) -> bool {
         matches!(
